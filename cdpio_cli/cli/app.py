@@ -1,0 +1,189 @@
+"""The `cdpio` Typer app: global options, command registration, clean exits.
+
+Each command lives in its own small module (`cdpio_cli/cli/<name>.py`) as a
+function named `command`; those modules import only typer at the top, so
+`cdpio --help` and `cdpio --version` stay fast.  All logic lives in the core
+modules they call.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Optional
+
+import typer
+
+from cdpio_cli import __version__
+from cdpio_cli.cli.output import GlobalOptions
+from cdpio_cli.errors import EXIT_INTERRUPTED, EXIT_USAGE
+
+HELP = """Set up and prove a Segment -> Customer.io integration.
+
+cdpio checks your credentials, sends test events, replays recorded events,
+lints event data and proves delivery by looking in Customer.io.  With no
+config file it runs against a local sandbox, so every command works with no
+account.
+
+Exit codes: 0 all checks passed, 1 a check failed, 2 usage/config/input
+error, 3 a credential was rejected, 4 a service could not be reached,
+130 interrupted.
+"""
+
+# (command name, module under cdpio_cli.cli, short help).  Order = --help order.
+COMMANDS: list[tuple[str, str]] = [
+    ("init", "init"),
+    ("check-keys", "check_keys"),
+    ("send-test", "send_test"),
+    ("verify", "verify"),
+    ("replay", "replay"),
+    ("lint", "lint"),
+    ("explain", "explain"),
+    ("doctor", "doctor"),
+    ("sandbox", "sandbox"),
+]
+
+app = typer.Typer(
+    name="cdpio",
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold credentials
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"cdpio {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    config: Optional[str] = typer.Option(
+        None, "--config", "-c", metavar="PATH",
+        help="Config file (default: $CDPIO_CONFIG, then ./cdpio.yaml, ./.cdpio.yaml).",
+    ),
+    sandbox: bool = typer.Option(False, "--sandbox", help="Use the embedded local sandbox."),
+    sandbox_url: Optional[str] = typer.Option(
+        None, "--sandbox-url", metavar="URL", help="Use a running `cdpio sandbox` at URL.",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    junit: Optional[str] = typer.Option(None, "--junit", metavar="PATH", help="Write a JUnit XML report."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail (never secrets)."),
+    no_color: bool = typer.Option(False, "--no-color", help="No colour (also: NO_COLOR=1)."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit.",
+    ),
+) -> None:
+    ctx.obj = GlobalOptions(
+        config=config, sandbox=sandbox, sandbox_url=sandbox_url, json=json_out, junit=junit,
+        quiet=quiet, verbose=verbose, no_color=no_color, command=ctx.invoked_subcommand or "",
+    )
+
+
+def _register() -> None:
+    for name, module_name in COMMANDS:
+        try:
+            module = importlib.import_module(f"cdpio_cli.cli.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"cdpio_cli.cli.{module_name}":
+                continue  # command not built yet
+            raise
+        app.command(name)(module.command)
+
+
+_register()
+
+# Global flags may also be written after the command (`cdpio lint --json f`).
+_GLOBAL_FLAGS = {"--sandbox", "--json", "--quiet", "-q", "--verbose", "-v", "--no-color"}
+_GLOBAL_VALUED = {"--config", "-c", "--sandbox-url", "--junit"}
+_COMMAND_NAMES = {name for name, _ in COMMANDS}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move global options written after the command name in front of it."""
+    command_at = next((i for i, a in enumerate(argv) if a in _COMMAND_NAMES), None)
+    if command_at is None:
+        return list(argv)
+    head, tail = list(argv[:command_at]), []
+    moved: list[str] = []
+    rest = argv[command_at:]
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg == "--":
+            tail.extend(rest[i:])
+            break
+        key = arg.split("=", 1)[0]
+        if i > 0 and arg in _GLOBAL_FLAGS:
+            moved.append(arg)
+        elif i > 0 and key in _GLOBAL_VALUED:
+            if "=" in arg:
+                moved.append(arg)
+            elif i + 1 < len(rest):
+                moved.extend([arg, rest[i + 1]])
+                i += 1
+            else:
+                tail.append(arg)
+        else:
+            tail.append(arg)
+        i += 1
+    return head + moved + tail
+
+
+def _json_error(command: str, code: int, message: str) -> None:
+    import json
+
+    doc = {"schema_version": 1, "command": command, "ok": False, "exit_code": code,
+           "run_id": None, "checks": [], "summary": {}, "error": {"message": message, "exit_code": code}}
+    sys.stdout.write(json.dumps(doc) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, turn every error into one line."""
+    import click
+
+    from cdpio_cli.errors import CdpioError
+
+    args = hoist_global_options(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
+    wants_json = "--json" in args
+    cmd_name = next((a for a in args if a in _COMMAND_NAMES), "")
+    try:
+        code = command.main(args=args, prog_name="cdpio", standalone_mode=False)
+    except CdpioError as exc:
+        from cdpio_cli.credentials import redact
+
+        line = redact(exc.one_line())
+        sys.stderr.write(f"cdpio: error: {line}\n")
+        if wants_json:
+            _json_error(cmd_name, exc.exit_code, line)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write("cdpio: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("cdpio: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as exc:  # a bug: say so without locals (they may hold keys)
+        from cdpio_cli.credentials import redact
+
+        if "--verbose" in args or "-v" in args:
+            import traceback
+
+            sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        sys.stderr.write(redact(f"cdpio: internal error: {type(exc).__name__}: {exc} "
+                                "(this is a bug in cdpio; rerun with --verbose for the traceback)\n"))
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,102 @@
+"""Terminal output: human text on stderr, machine output alone on stdout.
+
+Commands build a results.Report and hand it to `finish`, which renders it in
+every mode the user asked for and exits with the report's exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cdpio_cli.results import Report
+
+
+@dataclass
+class GlobalOptions:
+    """Options every command shares (set on the `cdpio` callback)."""
+
+    config: str | None = None
+    sandbox: bool = False
+    sandbox_url: str | None = None
+    json: bool = False
+    junit: str | None = None
+    quiet: bool = False
+    verbose: bool = False
+    no_color: bool = False
+    command: str = ""
+
+
+def color_disabled(opts: GlobalOptions | None = None) -> bool:
+    if opts is not None and opts.no_color:
+        return True
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
+_consoles: dict[bool, object] = {}
+
+
+def stderr_console(opts: GlobalOptions | None = None):
+    """The rich console for humans (stderr).  Rich drops colour and live
+    progress by itself when stderr is not a terminal."""
+    from rich.console import Console
+
+    no_color = color_disabled(opts)
+    console = _consoles.get(no_color)
+    if console is None or getattr(console, "file", None) is not sys.stderr:
+        console = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=False)
+        _consoles[no_color] = console
+    return console
+
+
+def note(opts: GlobalOptions | None, message: str, *, style: str | None = None) -> None:
+    """A human remark on stderr (suppressed by --quiet)."""
+    if opts is not None and opts.quiet:
+        return
+    from cdpio_cli.credentials import redact
+
+    stderr_console(opts).print(redact(message), style=style, markup=False, highlight=False)
+
+
+def warn(opts: GlobalOptions | None, message: str) -> None:
+    note(opts, f"warning: {message}", style="yellow")
+
+
+def finish(report: "Report", opts: GlobalOptions) -> NoReturn:
+    """Render the report everywhere it was asked for, then exit with its code."""
+    from cdpio_cli import results
+    from cdpio_cli.credentials import redact_report
+
+    redact_report(report)
+    if not opts.quiet:
+        console = stderr_console(opts)
+        for text in report.notes:
+            console.print(text, markup=False, highlight=False, style="dim")
+        results.render_table(report, console, verbose=opts.verbose)
+    if opts.json:
+        sys.stdout.write(results.render_json(report) + "\n")
+        sys.stdout.flush()
+    if opts.junit:
+        try:
+            results.render_junit(report, opts.junit)
+        except OSError as exc:
+            from cdpio_cli.errors import UsageError
+
+            raise UsageError(f"cannot write the JUnit report to {opts.junit}: {exc.strerror}",
+                             hint="check that the directory exists and is writable") from None
+    if results.in_github_actions():
+        for line in results.github_annotations(report):
+            sys.stderr.write(line + "\n")
+        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_path:
+            try:
+                with open(summary_path, "a", encoding="utf-8") as fh:
+                    fh.write(results.github_step_summary(report))
+            except OSError:
+                pass  # a summary is a nicety; never fail the run for it
+    raise typer.Exit(report.exit_code())

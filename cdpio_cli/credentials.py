@@ -1,0 +1,234 @@
+"""Credential hygiene: clean pasted keys, say what was removed, mask, check format.
+
+Pasted keys pick up trailing newlines (secret files end in one), spaces,
+non-breaking and zero-width characters, and wrapping quotes.  The services see
+a different key and answer 401, or Segment silently drops everything.  We
+clean them and say exactly what we removed, never the value.
+
+Every cleaned secret is also registered here, so any text that leaves cdpio
+(tables, JSON, JUnit, errors) can be passed through `redact` as a last guard.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from cdpio_cli.routes.endpoints import pipelines_key_region
+
+# Invisible characters that are never part of a key.
+_ZERO_WIDTH = {"\u200b": "zero-width space", "\u200c": "zero-width non-joiner",
+               "\u200d": "zero-width joiner", "\u2060": "word joiner", "\ufeff": "byte-order mark",
+               "\u00ad": "soft hyphen"}
+_NAMED_SPACE = {"\n": "newline", "\r": "carriage return", "\t": "tab", " ": "space",
+                "\u00a0": "non-breaking space", "\u202f": "narrow non-breaking space",
+                "\u2007": "figure space", "\u3000": "ideographic space"}
+_QUOTE_PAIRS = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019"}
+
+
+@dataclass
+class CleanResult:
+    value: str
+    fixes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # left in place: inner whitespace etc.
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.fixes)
+
+
+def _is_space(ch: str) -> bool:
+    return ch in _NAMED_SPACE or ch.isspace() or unicodedata.category(ch) == "Zs"
+
+
+def _describe_run(chars: str, where: str) -> str:
+    """'a trailing newline', '2 leading spaces', 'a leading space and a tab'."""
+    groups: list[tuple[str, int]] = []
+    for ch in chars:
+        name = _NAMED_SPACE.get(ch) or _ZERO_WIDTH.get(ch) or f"U+{ord(ch):04X} whitespace"
+        if groups and groups[-1][0] == name:
+            groups[-1] = (name, groups[-1][1] + 1)
+        else:
+            groups.append((name, 1))
+    parts = []
+    for i, (name, count) in enumerate(groups):
+        prefix = f"{where} " if i == 0 else ""
+        if count == 1:
+            parts.append(f"a {prefix}{name}")
+        else:
+            plural = name + ("es" if name.endswith("s") else "s")
+            parts.append(f"{count} {prefix}{plural}")
+    return " and ".join(parts)
+
+
+def clean(raw: str) -> CleanResult:
+    """Strip what cannot belong to a key and describe each removal."""
+    value = raw
+    fixes: list[str] = []
+    # Invisible characters anywhere (they survive copy/paste from web pages).
+    invisible = [ch for ch in value if ch in _ZERO_WIDTH]
+    if invisible:
+        value = "".join(ch for ch in value if ch not in _ZERO_WIDTH)
+        names = sorted({_ZERO_WIDTH[ch] for ch in invisible})
+        count = len(invisible)
+        fixes.append(f"removed {count} invisible character{'s' if count > 1 else ''} ({', '.join(names)})")
+    for _ in range(3):  # whitespace and quotes can nest: ' "key" \n'
+        before = value
+        i = 0
+        while i < len(value) and _is_space(value[i]):
+            i += 1
+        j = len(value)
+        while j > i and _is_space(value[j - 1]):
+            j -= 1
+        if i:
+            fixes.append("removed " + _describe_run(value[:i], "leading"))
+        if j < len(value):
+            fixes.append("removed " + _describe_run(value[j:], "trailing"))
+        value = value[i:j]
+        if len(value) >= 2 and value[0] in _QUOTE_PAIRS and value[-1] == _QUOTE_PAIRS[value[0]]:
+            kind = {'"': "double quotes", "'": "single quotes", "`": "backticks"}.get(value[0], "curly quotes")
+            fixes.append(f"removed wrapping {kind}")
+            value = value[1:-1]
+        if value == before:
+            break
+    problems = []
+    if any(_is_space(c) for c in value):
+        problems.append("contains whitespace inside the value; it was left in place (check the copy/paste)")
+    if any(unicodedata.category(c).startswith("C") for c in value):
+        problems.append("contains control characters; it was left in place")
+    return CleanResult(value=value, fixes=fixes, problems=problems)
+
+
+def mask(value: str | None) -> str:
+    """At most the length and the last four characters: `[20 chars, ends 9f3a]`."""
+    if value is None or value == "":
+        return "[empty]"
+    n = len(value)
+    if n < 12:  # too short to show any of it safely
+        return f"[{n} chars]"
+    return f"[{n} chars, ends {value[-4:]}]"
+
+
+# ---------------------------------------------------------------------------
+# Format hints: a surprising format is a warning, never a rejection.
+# ---------------------------------------------------------------------------
+
+_HEX20 = re.compile(r"^[0-9a-f]{20}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_ALNUM = re.compile(r"^[A-Za-z0-9]+$")
+
+# Config field -> human name.
+LABELS = {
+    "segment.write_key": "Segment write key",
+    "segment.public_api_token": "Segment Public API token",
+    "customerio.site_id": "Customer.io site id",
+    "customerio.track_api_key": "Customer.io Track API key",
+    "customerio.app_api_key": "Customer.io App API key",
+    "customerio.pipelines_api_key": "Customer.io Pipelines API key",
+}
+
+
+@dataclass
+class FormatHint:
+    ok: bool
+    message: str
+    region: str | None = None  # a region the value itself reveals
+
+
+def format_hint(field_name: str, value: str) -> FormatHint:
+    """Does `value` look like a credential of this kind?"""
+    n = len(value)
+    if not value:
+        return FormatHint(False, "is empty")
+    if field_name in ("customerio.site_id", "customerio.track_api_key"):
+        if _HEX20.match(value):
+            return FormatHint(True, "looks right (20 lowercase hex characters)")
+        if _HEX32.match(value):
+            return FormatHint(False, "is 32 hex characters, which looks like an App API key; "
+                                     "Track credentials are usually 20")
+        if re.fullmatch(r"[0-9a-fA-F]{20}", value):
+            return FormatHint(False, "has uppercase letters; Customer.io shows these in lowercase")
+        return FormatHint(False, f"is {n} characters; Customer.io {'site ids' if 'site' in field_name else 'Track API keys'} "
+                                 "are usually 20 lowercase hex characters")
+    if field_name == "customerio.app_api_key":
+        if _HEX32.match(value):
+            return FormatHint(True, "looks right (32 hex characters)")
+        if _HEX20.match(value):
+            return FormatHint(False, "is 20 hex characters, which looks like a Track API key; "
+                                     "App API keys are usually 32")
+        return FormatHint(False, f"is {n} characters; App API keys are usually 32 hex characters")
+    if field_name == "customerio.pipelines_api_key":
+        region = pipelines_key_region(value)
+        if region:
+            return FormatHint(True, f"looks right (a {value[:2]}_{region}_ key for the {region.upper()} region)",
+                              region=region)
+        if _ALNUM.match(value) and n >= 16:
+            return FormatHint(True, "looks like a legacy Pipelines key (no region prefix)")
+        return FormatHint(False, f"is {n} characters and has no pk_us_/pk_eu_/sk_us_/sk_eu_ prefix")
+    if field_name == "segment.write_key":
+        if _ALNUM.match(value) and n >= 20:
+            return FormatHint(True, f"looks right ({n} alphanumeric characters)")
+        if not _ALNUM.match(value):
+            return FormatHint(False, "contains characters other than letters and digits; "
+                                     "Segment write keys are alphanumeric")
+        return FormatHint(False, f"is only {n} characters; Segment write keys are usually 32")
+    if field_name == "segment.public_api_token":
+        if value.startswith("sgp_"):
+            return FormatHint(True, "looks right (sgp_ prefix)")
+        return FormatHint(False, "does not start with sgp_, the prefix of Segment Public API tokens")
+    return FormatHint(True, "present")
+
+
+# ---------------------------------------------------------------------------
+# Redaction: the last guard on everything cdpio prints or writes.
+# ---------------------------------------------------------------------------
+
+_SECRETS: set[str] = set()
+
+
+def register_secret(*values: str | None) -> None:
+    """Remember a secret (raw and cleaned forms) so `redact` can hide it."""
+    for value in values:
+        if not value:
+            continue
+        for form in {value, value.strip()}:
+            if len(form) >= 6:  # shorter strings would redact ordinary words
+                _SECRETS.add(form)
+
+
+def forget_secrets() -> None:
+    _SECRETS.clear()
+
+
+def redact(text):
+    """Replace every registered secret in text by its mask."""
+    if not _SECRETS or not isinstance(text, str):
+        return text
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, mask(secret))
+    return text
+
+
+def _redact_obj(obj):
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict):
+        return {redact(k) if isinstance(k, str) else k: _redact_obj(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_redact_obj(v) for v in obj]
+    return obj
+
+
+def redact_report(report) -> None:
+    """Redact every text field of a results.Report in place."""
+    if not _SECRETS:
+        return
+    for check in report.checks:
+        check.message = redact(check.message)
+        check.hint = redact(check.hint) if check.hint else check.hint
+        check.id = redact(check.id)
+        check.details = _redact_obj(check.details)
+    report.summary = _redact_obj(report.summary)
+    report.notes = [redact(n) for n in report.notes]

@@ -1,0 +1,225 @@
+"""Segment-spec messages: limits, size, ids, timestamps and spec validation.
+
+One implementation shared by the sandbox (what Segment drops on ingest), lint
+(the `spec/*` rules), replay (validation before sending) and send-test.
+Facts: shared/reference/segment-api.md §1.3-1.5 and §2.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+# Segment Tracking API limits (reference/segment-api.md §1.4).  The same limits
+# hold for the Customer.io Pipelines API (customerio-api.md §3).
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+MAX_BATCH_EVENTS = 2500
+MAX_MESSAGE_ID_CHARS = 100
+
+MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one message.  `rule` is a stable id (lint uses it)."""
+
+    rule: str
+    severity: str
+    message: str
+    # Segment's "failed on ingest" discard code when Segment itself drops the
+    # message with a 200 (None: Segment accepts it, or rejects the request).
+    ingest_code: str | None = None
+
+
+def encode(msg: Any) -> bytes:
+    """Compact JSON, the way it goes on the wire (and is measured for limits)."""
+    return orjson.dumps(msg, option=orjson.OPT_NON_STR_KEYS)
+
+
+def message_size(msg: Any) -> int:
+    return len(encode(msg))
+
+
+def new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+def ensure_message_id(msg: dict) -> str:
+    """Give the message a messageId if it has none, and return it.
+
+    Fixing the id before the first attempt is what makes retries safe:
+    Segment and Customer.io drop a messageId they have already seen.
+    """
+    mid = msg.get("messageId")
+    if not isinstance(mid, str) or not mid:
+        mid = new_message_id()
+        msg["messageId"] = mid
+    return mid
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_ISO_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """Parse an ISO-8601 timestamp as Segment accepts it; None when it is not one."""
+    if not isinstance(value, str) or not _ISO_RE.match(value.strip()):
+        return None
+    text = value.strip().replace(" ", "T", 1)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    # Python < 3.11 accepts at most 6 fractional digits.
+    m = re.match(r"^(.*\.\d{6})\d+(.*)$", text)
+    if m:
+        text = m.group(1) + m.group(2)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def to_unix_seconds(value: Any) -> int | None:
+    """ISO string, datetime or number -> integer unix seconds (Customer.io's unit)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+        # A millisecond timestamp is ~1000x a plausible seconds value.
+        if number > 100_000_000_000:
+            number /= 1000.0
+        return int(number)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return int(value.timestamp())
+    if isinstance(value, str):
+        if value.isdigit():
+            return to_unix_seconds(int(value))
+        parsed = parse_timestamp(value)
+        return None if parsed is None else int(parsed.timestamp())
+    return None
+
+
+def has_identity(msg: dict) -> bool:
+    return _nonempty_id(msg.get("userId")) or _nonempty_id(msg.get("anonymousId"))
+
+
+def _nonempty_id(value: Any) -> bool:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return True
+    return isinstance(value, str) and value.strip() != ""
+
+
+def spec_problems(msg: Any, *, size: int | None = None) -> list[Problem]:
+    """Everything that breaks the Segment spec or its limits, in a stable order.
+
+    `size` may be passed when the caller already encoded the message.
+    """
+    if not isinstance(msg, dict):
+        return [Problem("spec/not-an-object", ERROR,
+                        f"a message must be a JSON object, got {type(msg).__name__}", "bad_request")]
+    out: list[Problem] = []
+    mtype = msg.get("type")
+    if mtype is None:
+        out.append(Problem("spec/missing-type", ERROR,
+                           "message has no type (identify, track, page, screen, group or alias)",
+                           "bad_request"))
+    elif mtype not in MESSAGE_TYPES:
+        out.append(Problem("spec/unknown-type", ERROR,
+                           f"unknown type {mtype!r}; expected one of {', '.join(MESSAGE_TYPES)}",
+                           "bad_request"))
+    if not has_identity(msg):
+        out.append(Problem("spec/no-identity", ERROR,
+                           "message has neither userId nor anonymousId; Segment drops it on ingest",
+                           "no_user_anon_id"))
+    if mtype == "track":
+        event = msg.get("event")
+        if event is None or event == "":
+            out.append(Problem("spec/track-without-event", ERROR,
+                               "track message has no event name; Segment drops it on ingest",
+                               "event_not_defined"))
+        elif not isinstance(event, str):
+            out.append(Problem("spec/event-not-string", ERROR,
+                               f"event name must be a string, got {type(event).__name__}",
+                               "event_not_string"))
+    if mtype == "group" and not _nonempty_id(msg.get("groupId")):
+        out.append(Problem("spec/group-without-group-id", ERROR, "group message has no groupId",
+                           "id_required"))
+    if mtype == "alias":
+        if not _nonempty_id(msg.get("previousId")):
+            out.append(Problem("spec/alias-without-previous-id", ERROR,
+                               "alias message has no previousId", "id_required"))
+        if not _nonempty_id(msg.get("userId")):
+            out.append(Problem("spec/alias-without-user-id", ERROR,
+                               "alias message has no userId", "id_required"))
+    if mtype in ("page", "screen") and msg.get("name") is not None and not isinstance(msg.get("name"), str):
+        out.append(Problem("spec/name-not-string", ERROR, "name must be a string", "name_not_string"))
+    if "properties" in msg and msg["properties"] is not None and not isinstance(msg["properties"], dict):
+        out.append(Problem("spec/properties-not-object", ERROR,
+                           f"properties must be an object, got {type(msg['properties']).__name__}",
+                           "properties_not_object"))
+    if "traits" in msg and msg["traits"] is not None and not isinstance(msg["traits"], dict):
+        out.append(Problem("spec/traits-not-object", ERROR,
+                           f"traits must be an object, got {type(msg['traits']).__name__}",
+                           "traits_not_object"))
+    if "context" in msg and msg["context"] is not None and not isinstance(msg["context"], dict):
+        out.append(Problem("spec/context-not-object", ERROR,
+                           f"context must be an object, got {type(msg['context']).__name__}",
+                           "bad_request"))
+    for key in ("timestamp", "originalTimestamp", "sentAt"):
+        if key in msg and msg[key] is not None and parse_timestamp(msg[key]) is None:
+            out.append(Problem("spec/bad-timestamp", ERROR,
+                               f"{key} {str(msg[key])[:40]!r} is not an ISO-8601 timestamp",
+                               None))
+    mid = msg.get("messageId")
+    if mid is not None:
+        if not isinstance(mid, str):
+            out.append(Problem("spec/message-id-not-string", ERROR, "messageId must be a string", None))
+        elif len(mid) > MAX_MESSAGE_ID_CHARS:
+            out.append(Problem("spec/message-id-too-long", ERROR,
+                               f"messageId is {len(mid)} characters; the limit is {MAX_MESSAGE_ID_CHARS}",
+                               None))
+    if size is None:
+        size = message_size(msg)
+    if size > MAX_MESSAGE_BYTES:
+        out.append(Problem("spec/message-too-large", ERROR,
+                           f"message is {size:,} bytes; Segment rejects messages over "
+                           f"{MAX_MESSAGE_BYTES:,} bytes with 400", None))
+    return out
+
+
+def ingest_drop_reason(msg: Any) -> str | None:
+    """The discard code Segment uses when it answers 200 but drops this message."""
+    for problem in spec_problems(msg, size=0):
+        if problem.ingest_code:
+            return problem.ingest_code
+    return None
+
+
+def describe(msg: dict) -> str:
+    """A short human label: `track "Signed Up" user=u1`."""
+    mtype = msg.get("type", "?")
+    label = mtype
+    if mtype == "track":
+        label += f' "{msg.get("event")}"'
+    elif mtype in ("page", "screen") and msg.get("name"):
+        label += f' "{msg.get("name")}"'
+    who = msg.get("userId") or msg.get("anonymousId")
+    if who is not None:
+        label += f" {'user' if msg.get('userId') else 'anon'}={who}"
+    return label

@@ -1,0 +1,312 @@
+"""The one result model every command reports in, and its renderers.
+
+A command builds a Report of Checks; renderers turn it into a rich table on
+stderr, one JSON document on stdout, a JUnit XML file, or GitHub annotations
+and a step summary.  Tiers are ordered: a check never claims a higher tier than
+the evidence it has (a 200 from Segment is `accepted`, never `delivered`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from cdpio_cli.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_CREDENTIAL,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    worst_exit_code,
+)
+
+SCHEMA_VERSION = 1
+
+# Evidence tiers, lowest first.
+TIERS = ("format", "authenticated", "accepted", "delivered")
+# Tiers used by data commands (lint, explain, replay validation).
+DATA_TIERS = ("spec", "lint", "mapping")
+
+PASSED, FAILED, WARNING, SKIPPED = "passed", "failed", "warning", "skipped"
+STATUSES = (PASSED, FAILED, WARNING, SKIPPED)
+
+# Why a failed check failed; decides the exit code.
+FAILURE_CHECK = "check"           # exit 1: status, delivery, lint error
+FAILURE_USAGE = "usage"           # exit 2: bad input
+FAILURE_CREDENTIAL = "credential"  # exit 3: a service rejected a credential
+FAILURE_UNREACHABLE = "unreachable"  # exit 4: network, timeout, 5xx after retries
+
+_FAILURE_EXIT = {
+    FAILURE_CHECK: EXIT_CHECK_FAILED,
+    FAILURE_USAGE: EXIT_USAGE,
+    FAILURE_CREDENTIAL: EXIT_CREDENTIAL,
+    FAILURE_UNREACHABLE: EXIT_UNREACHABLE,
+}
+
+
+def new_run_id() -> str:
+    """A short unique id for one run; test users and events carry it."""
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+@dataclass
+class Check:
+    """One thing cdpio checked, at one tier, with its evidence."""
+
+    id: str
+    route: str
+    tier: str
+    status: str
+    message: str = ""
+    http_status: int | None = None
+    duration_ms: float | None = None
+    file: str | None = None
+    line: int | None = None
+    failure: str = FAILURE_CHECK  # only meaningful when status == failed
+    hint: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != FAILED
+
+    def exit_code(self) -> int:
+        if self.status != FAILED:
+            return EXIT_OK
+        return _FAILURE_EXIT.get(self.failure, EXIT_CHECK_FAILED)
+
+    def location(self) -> str:
+        if self.file and self.line:
+            return f"{self.file}:{self.line}"
+        return self.file or ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "route": self.route,
+            "tier": self.tier,
+            "status": self.status,
+            "http_status": self.http_status,
+            "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 1),
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+        }
+        if self.hint:
+            data["hint"] = self.hint
+        if self.details:
+            data["details"] = self.details
+        return data
+
+
+@dataclass
+class Report:
+    """Everything one command run found."""
+
+    command: str
+    run_id: str = field(default_factory=new_run_id)
+    checks: list[Check] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # stderr-only remarks (e.g. "using the sandbox")
+    strict: bool = False  # warnings fail too (lint --strict)
+
+    def add(self, check: Check) -> Check:
+        self.checks.append(check)
+        return check
+
+    def extend(self, checks: Iterable[Check]) -> None:
+        self.checks.extend(checks)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code() == EXIT_OK
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in STATUSES}
+        for c in self.checks:
+            out[c.status] = out.get(c.status, 0) + 1
+        return out
+
+    def exit_code(self) -> int:
+        codes = [c.exit_code() for c in self.checks]
+        if self.strict and any(c.status == WARNING for c in self.checks):
+            codes.append(EXIT_CHECK_FAILED)
+        return worst_exit_code(codes)
+
+    def to_dict(self) -> dict[str, Any]:
+        summary = {"counts": self.counts(), **self.summary}
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "command": self.command,
+            "ok": self.ok,
+            "exit_code": self.exit_code(),
+            "run_id": self.run_id,
+            "checks": [c.to_dict() for c in self.checks],
+            "summary": summary,
+        }
+
+
+# --------------------------------------------------------------------------
+# Renderers
+# --------------------------------------------------------------------------
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str)
+
+
+_STATUS_STYLE = {PASSED: "green", FAILED: "bold red", WARNING: "yellow", SKIPPED: "dim"}
+_STATUS_MARK = {PASSED: "ok", FAILED: "FAIL", WARNING: "warn", SKIPPED: "skip"}
+
+
+def render_table(report: Report, console, *, verbose: bool = False, max_rows: int | None = None) -> None:
+    """Print the checks as a table on the given (stderr) rich console."""
+    from rich.table import Table
+    from rich.text import Text
+
+    show_location = any(c.file for c in report.checks)
+    table = Table(title=f"cdpio {report.command}", title_justify="left", show_lines=False,
+                  expand=False, pad_edge=False)
+    table.add_column("status", no_wrap=True)
+    table.add_column("check", overflow="fold")
+    table.add_column("route", no_wrap=True)
+    table.add_column("tier", no_wrap=True)
+    table.add_column("http", justify="right", no_wrap=True)
+    table.add_column("ms", justify="right", no_wrap=True)
+    if show_location:
+        table.add_column("where", overflow="fold")
+    table.add_column("message", overflow="fold")
+
+    rows = report.checks if max_rows is None else report.checks[:max_rows]
+    for c in rows:
+        message = c.message
+        if c.hint and (c.status in (FAILED, WARNING) or verbose):
+            message = f"{message}\n-> {c.hint}" if message else f"-> {c.hint}"
+        cells = [
+            Text(_STATUS_MARK[c.status], style=_STATUS_STYLE[c.status]),
+            c.id,
+            c.route,
+            c.tier,
+            "" if c.http_status is None else str(c.http_status),
+            "" if c.duration_ms is None else f"{c.duration_ms:.0f}",
+        ]
+        if show_location:
+            cells.append(c.location())
+        cells.append(message)
+        table.add_row(*cells)
+    if report.checks:
+        console.print(table)
+    if max_rows is not None and len(report.checks) > max_rows:
+        console.print(f"... and {len(report.checks) - max_rows} more (use --json or --junit for all)")
+    counts = report.counts()
+    parts = [f"{counts[s]} {s}" for s in STATUSES if counts.get(s)]
+    verdict = "OK" if report.ok else "FAILED"
+    style = "bold green" if report.ok else "bold red"
+    console.print(Text(f"{verdict}: " + (", ".join(parts) if parts else "no checks"), style=style))
+
+
+def render_junit(report: Report, path: str) -> None:
+    """Write a JUnit XML file: one testcase per check.
+
+    GitLab ignores the failure `message` attribute, so the text goes in the
+    element body too.
+    """
+    import xml.etree.ElementTree as ET
+
+    counts = report.counts()
+    total_time = sum((c.duration_ms or 0) for c in report.checks) / 1000.0
+    suites = ET.Element("testsuites", name="cdpio")
+    suite = ET.SubElement(
+        suites, "testsuite",
+        name=f"cdpio {report.command}",
+        tests=str(len(report.checks)),
+        failures=str(counts[FAILED]),
+        errors="0",
+        skipped=str(counts[SKIPPED]),
+        time=f"{total_time:.3f}",
+    )
+    ET.SubElement(ET.SubElement(suite, "properties"), "property", name="run_id", value=report.run_id)
+    seen: dict[str, int] = {}
+    for c in report.checks:
+        name = f"{c.id} [{c.tier}]"
+        # GitLab counts only the first of duplicate names: keep names unique.
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name} #{seen[name]}"
+        attrs = {"classname": f"cdpio.{report.command}.{c.route}", "name": name,
+                 "time": f"{(c.duration_ms or 0) / 1000.0:.3f}"}
+        if c.file:
+            attrs["file"] = c.file
+        if c.line:
+            attrs["line"] = str(c.line)
+        case = ET.SubElement(suite, "testcase", **attrs)
+        text = c.message + (f"\nhint: {c.hint}" if c.hint else "")
+        if c.location():
+            text = f"{c.location()}: {text}"
+        if c.http_status is not None:
+            text += f"\nhttp_status: {c.http_status}"
+        if c.status == FAILED:
+            el = ET.SubElement(case, "failure", message=c.message[:500], type=f"{c.tier}.{c.failure}")
+            el.text = text
+        elif c.status == SKIPPED:
+            el = ET.SubElement(case, "skipped", message=c.message[:500])
+            el.text = text
+        else:
+            ET.SubElement(case, "system-out").text = text
+    ET.indent(suites)
+    tree = ET.ElementTree(suites)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _gh_escape_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_escape_prop(value: str) -> str:
+    return _gh_escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotations(report: Report) -> list[str]:
+    """Workflow commands for failed and warning checks (printed on stderr)."""
+    lines = []
+    for c in report.checks:
+        if c.status == FAILED:
+            level = "error"
+        elif c.status == WARNING:
+            level = "warning"
+        else:
+            continue
+        props = [f"title={_gh_escape_prop('cdpio ' + c.id)}"]
+        if c.file:
+            props.insert(0, f"file={_gh_escape_prop(c.file)}")
+            if c.line:
+                props.insert(1, f"line={c.line}")
+        msg = c.message + (f" ({c.hint})" if c.hint else "")
+        lines.append(f"::{level} {','.join(props)}::{_gh_escape_data(msg)}")
+    return lines
+
+
+def _md_cell(value: Any) -> str:
+    return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
+
+
+def github_step_summary(report: Report) -> str:
+    counts = report.counts()
+    head = "passed" if report.ok else "FAILED"
+    out = [f"### cdpio {report.command}: {head}", "",
+           " · ".join(f"{counts[s]} {s}" for s in STATUSES if counts.get(s)) or "no checks", "",
+           "| status | check | route | tier | http | message |",
+           "|---|---|---|---|---|---|"]
+    for c in report.checks[:500]:
+        out.append("| " + " | ".join(_md_cell(v) for v in (
+            c.status, c.id, c.route, c.tier, c.http_status, c.message)) + " |")
+    if len(report.checks) > 500:
+        out.append(f"\n_{len(report.checks) - 500} more checks not shown_")
+    return "\n".join(out) + "\n"
+
+
+def in_github_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"

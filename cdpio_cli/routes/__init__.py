@@ -1,0 +1,1 @@
+"""Routes: how a message reaches a service (Segment, Customer.io Track, Pipelines)."""

@@ -1,0 +1,1 @@
+"""A local emulator of Segment and Customer.io (DESIGN §5)."""

@@ -1,0 +1,19 @@
+"""The credentials and ids an unconfigured sandbox accepts.
+
+They are not secrets: they only open the local emulator.  Their formats match
+the real services' so format checks pass against the sandbox.
+"""
+
+WRITE_KEY = "cdpioSandboxWriteKey0000000000001"     # Segment write key (alphanumeric)
+SITE_ID = "c0ffee0000000000000a"                      # Customer.io site id (20 hex)
+TRACK_API_KEY = "c0ffee0000000000000b"                # Customer.io Track API key (20 hex)
+APP_API_KEY = "c0ffee0000000000000000000000000c"      # Customer.io App API key (32 hex)
+PIPELINES_API_KEY = "pk_us_cdpioSandboxPipelines0001"  # Customer.io Pipelines key
+PUBLIC_API_TOKEN = "sgp_cdpioSandboxPublicApiToken0001"  # Segment Public API token
+
+WORKSPACE_ID = 101          # Customer.io environment_id
+WORKSPACE_NAME = "cdpio sandbox"
+SEGMENT_WORKSPACE = {"id": "ws_cdpio_sandbox", "slug": "cdpio-sandbox", "name": "cdpio sandbox"}
+SEGMENT_SOURCE_ID = "src_cdpio_sandbox"
+SEGMENT_DESTINATION_ID = "dst_cdpio_customerio"
+CUSTOMERIO_DESTINATION_NAME = "Customer.io (Actions)"
