@@ -1,0 +1,26 @@
+"""`cdpio init`: write a commented starter cdpio.yaml."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+
+def command(
+    ctx: typer.Context,
+    path: Optional[str] = typer.Option(None, "--path", "-p", help="Where to write (default: ./cdpio.yaml)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented starter cdpio.yaml that reads secrets from env vars.
+
+    Example:
+
+        cdpio init && export SEGMENT_WRITE_KEY=... CUSTOMERIO_SITE_ID=... CUSTOMERIO_TRACK_API_KEY=...
+    """
+    from cdpio_cli.cli.output import note
+    from cdpio_cli.init import write_starter_config
+
+    written = write_starter_config(path or "cdpio.yaml", force=force)
+    note(ctx.obj, f"wrote {written}")
+    note(ctx.obj, "next: export the env vars it names, then run `cdpio check-keys`")

@@ -1,0 +1,422 @@
+"""cdpio.yaml: discovery, `${VAR}` interpolation, validation, and provenance.
+
+Errors name the file and line: we walk the YAML node tree ourselves (not
+`yaml.safe_load`) so every value keeps the line it came from, env vars are
+interpolated where they appear, and alias bombs are stopped early.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cdpio_cli.errors import ConfigError
+from cdpio_cli.messages import MESSAGE_TYPES
+
+CONFIG_ENV = "CDPIO_CONFIG"
+DEFAULT_NAMES = ("cdpio.yaml", ".cdpio.yaml")
+MAX_NODES = 100_000  # a real config has a few dozen; more means an alias bomb
+MAX_DEPTH = 50
+
+# ---------------------------------------------------------------------------
+# Durations: "90s", "3s", "10m", "500ms", "1h", or a number of seconds.
+# ---------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from `90s`, `10m`, `500ms`, `1h` or a bare number."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 90s, 10m or 500ms")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _UNIT[m.group(2)]
+    raise ValueError(f"{value!r} is not a duration; write it like 90s, 10m or 500ms")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SegmentConfig(_Strict):
+    write_key: Optional[str] = None
+    region: Literal["us", "eu"] = "us"
+    public_api_token: Optional[str] = None
+    endpoint: Optional[str] = None            # Tracking API base, e.g. https://api.segment.io
+    cdn_endpoint: Optional[str] = None        # settings lookup base
+    public_api_endpoint: Optional[str] = None  # Public API base
+
+
+class CustomerioConfig(_Strict):
+    site_id: Optional[str] = None
+    track_api_key: Optional[str] = None
+    app_api_key: Optional[str] = None
+    pipelines_api_key: Optional[str] = None
+    region: Literal["auto", "us", "eu"] = "auto"
+    track_endpoint: Optional[str] = None
+    app_endpoint: Optional[str] = None
+    pipelines_endpoint: Optional[str] = None
+
+
+class SendTestConfig(_Strict):
+    user_id: str = "cdpio-test-{run_id}"
+    traits: dict[str, Any] = Field(default_factory=lambda: {
+        "email": "cdpio+{run_id}@example.com", "plan_type": "Pro", "is_trial": True})
+    events: Optional[list[dict[str, Any]]] = None
+    expect_status: list[int] = Field(default_factory=lambda: [200])
+    routes: Optional[list[Literal["segment", "customerio", "pipelines"]]] = None
+
+    @field_validator("events")
+    @classmethod
+    def _events_have_types(cls, events):
+        if events is None:
+            return events
+        for i, event in enumerate(events):
+            mtype = event.get("type")
+            if mtype not in MESSAGE_TYPES:
+                raise ValueError(f"event {i + 1} has type {mtype!r}; expected one of {', '.join(MESSAGE_TYPES)}")
+            if mtype == "track" and not event.get("event"):
+                raise ValueError(f"event {i + 1} is a track without an `event` name")
+        return events
+
+
+class VerifyConfig(_Strict):
+    timeout: float = 90.0
+    poll_interval: float = 3.0
+
+    _dur = field_validator("timeout", "poll_interval", mode="before")(lambda cls, v: parse_duration(v))
+
+
+class ReplayConfig(_Strict):
+    rate: float = Field(50.0, gt=0)
+    concurrency: int = Field(4, ge=1, le=64)
+    batch_size: int = Field(100, ge=1, le=2500)
+    max_retries: int = Field(5, ge=0, le=20)
+    timeout: float = 10.0
+    route: Literal["segment", "customerio", "pipelines"] = "segment"
+
+    _dur = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
+
+
+class LintConfig(_Strict):
+    disable: list[str] = Field(default_factory=list)
+    severity: dict[str, Literal["error", "warning", "info", "off"]] = Field(default_factory=dict)
+
+
+class SandboxConfig(_Strict):
+    """`sandbox: true` runs every command against the embedded sandbox;
+    `sandbox: {url: http://127.0.0.1:8787}` against a running one."""
+
+    enabled: bool = False
+    url: Optional[str] = None
+    region: Literal["us", "eu"] = "us"
+
+
+class Config(_Strict):
+    version: Literal[1] = 1
+    segment: SegmentConfig = Field(default_factory=SegmentConfig)
+    customerio: CustomerioConfig = Field(default_factory=CustomerioConfig)
+    send_test: SendTestConfig = Field(default_factory=SendTestConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    replay: ReplayConfig = Field(default_factory=ReplayConfig)
+    lint: LintConfig = Field(default_factory=LintConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+
+    @field_validator("sandbox", mode="before")
+    @classmethod
+    def _sandbox_shorthand(cls, value):
+        if isinstance(value, bool):
+            return {"enabled": value}
+        if isinstance(value, dict) and value.get("url") and "enabled" not in value:
+            return {**value, "enabled": True}
+        return value
+
+
+# Credential fields, by dotted path (the ones we clean, mask and redact).
+SECRET_FIELDS = (
+    "segment.write_key", "segment.public_api_token", "customerio.site_id",
+    "customerio.track_api_key", "customerio.app_api_key", "customerio.pipelines_api_key",
+)
+
+
+@dataclass
+class LoadedConfig:
+    """A validated config plus where each value came from."""
+
+    config: Config
+    path: Optional[Path]
+    lines: dict[tuple, int] = field(default_factory=dict)     # key path -> line
+    env_vars: dict[tuple, str] = field(default_factory=dict)  # key path -> env var read
+
+    def source(self, dotted: str) -> str:
+        """`env SEGMENT_WRITE_KEY (cdpio.yaml:3)` or `cdpio.yaml:3` or `default`."""
+        key = tuple(dotted.split("."))
+        line = self.lines.get(key)
+        where = f"{self.path.name}:{line}" if self.path and line else None
+        var = self.env_vars.get(key)
+        if var:
+            return f"env {var}" + (f" ({where})" if where else "")
+        return where or "default"
+
+    def line_of(self, dotted: str) -> Optional[int]:
+        return self.lines.get(tuple(dotted.split(".")))
+
+
+# ---------------------------------------------------------------------------
+# Discovery
+# ---------------------------------------------------------------------------
+
+def find_config_path(explicit: Optional[str] = None, cwd: Optional[Path] = None) -> Optional[Path]:
+    """--config, then $CDPIO_CONFIG, then ./cdpio.yaml, ./.cdpio.yaml; None if none."""
+    if explicit:
+        return _check_path(Path(explicit), "--config")
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return _check_path(Path(env), f"${CONFIG_ENV}")
+    base = cwd or Path.cwd()
+    for name in DEFAULT_NAMES:
+        candidate = base / name
+        if candidate.is_file():
+            return candidate
+        if candidate.is_dir():
+            raise ConfigError(f"{candidate} is a directory, not a config file",
+                              hint="move it, or pass --config PATH")
+    return None
+
+
+def _check_path(path: Path, origin: str) -> Path:
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not a config file",
+                          hint=f"{origin} must name a YAML file such as cdpio.yaml")
+    if not path.exists():
+        raise ConfigError(f"config file {path} (from {origin}) does not exist",
+                          hint="create one with `cdpio init`")
+    return path
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def interpolate(text: str, *, file: str, line: int, env=None) -> tuple[str, list[str]]:
+    """Replace `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
+
+    An unset `${VAR}` is an error naming the variable: falling back silently
+    would send real-looking traffic with an empty key.
+    """
+    env = os.environ if env is None else env
+    used: list[str] = []
+
+    def repl(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name, default = m.group(1), m.group(2)
+        used.append(name)
+        value = env.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is not None:
+                return default
+            raise ConfigError(f"environment variable {name} is not set",
+                              hint=f"export {name}=..., or write ${{{name}:-}} to make it optional",
+                              file=file, line=line)
+        return value
+
+    return _VAR.sub(repl, text), used
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain data, keeping line numbers."""
+
+    def __init__(self, file: str, env=None):
+        self.file = file
+        self.env = env
+        self.nodes = 0
+        self.lines: dict[tuple, int] = {}
+        self.env_vars: dict[tuple, str] = {}
+        self._loader = None
+
+    def build(self, node, path: tuple = (), depth: int = 0):
+        import yaml
+
+        self.nodes += 1
+        if self.nodes > MAX_NODES or depth > MAX_DEPTH:
+            raise ConfigError("the YAML is too large or too deeply nested for a config "
+                              "(an alias bomb?)", file=self.file, line=node.start_mark.line + 1)
+        line = node.start_mark.line + 1
+        self.lines[path] = line
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise ConfigError("YAML merge keys (<<) are not supported in cdpio.yaml",
+                                      file=self.file, line=key_node.start_mark.line + 1)
+                key = self.build(key_node, path + ("<key>",), depth + 1)
+                if not isinstance(key, (str, int, float, bool)) or key is None:
+                    raise ConfigError("a mapping key must be a plain word", file=self.file,
+                                      line=key_node.start_mark.line + 1)
+                if key in out:
+                    raise ConfigError(f"key {key!r} appears twice", file=self.file,
+                                      line=key_node.start_mark.line + 1,
+                                      hint="keep one of them")
+                out[key] = self.build(value_node, path + (str(key),), depth + 1)
+                self.lines[path + (str(key),)] = key_node.start_mark.line + 1
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        # Scalar: PyYAML resolves its type (int, bool, null...); strings are interpolated.
+        value = self._scalar(node)
+        if isinstance(value, str) and "$" in value:
+            value, used = interpolate(value, file=self.file, line=line, env=self.env)
+            if used:
+                self.env_vars[path] = used[0]
+        return value
+
+    def _scalar(self, node):
+        import yaml
+
+        if self._loader is None:
+            self._loader = yaml.SafeLoader("")
+        try:
+            return self._loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise ConfigError(f"invalid value: {exc.problem}", file=self.file,
+                              line=node.start_mark.line + 1) from None
+
+
+def load_config(path: Path, env=None) -> LoadedConfig:
+    """Read, interpolate and validate a config file.  Errors name file and line."""
+    import yaml
+
+    display = str(path)
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{display} is a directory, not a config file") from None
+    except PermissionError:
+        raise ConfigError(f"cannot read {display}: permission denied",
+                          hint="check the file's permissions") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {display}: {exc.strerror}") from None
+    if b"\x00" in raw[:8192]:
+        raise ConfigError(f"{display} is a binary file, not YAML", hint="pass a cdpio.yaml")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError("the file is not valid UTF-8", file=display, line=line,
+                          hint="save it as UTF-8") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        # The context mark is where the broken construct started (an unclosed
+        # quote), which is the line the user has to fix.
+        mark = exc.context_mark or exc.problem_mark
+        line = mark.line + 1 if mark else None
+        problem = (exc.problem or "invalid YAML").strip()
+        if exc.context:
+            problem = f"{exc.context.strip()}: {problem}"
+        raise ConfigError(f"invalid YAML: {problem}", file=display, line=line,
+                          hint="check the indentation and quoting on that line") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=display) from None
+    if node is None:
+        raise ConfigError("the config file is empty", file=display,
+                          hint="start from `cdpio init`")
+    builder = _Builder(display, env=env)
+    data = builder.build(node)
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a mapping of sections (segment:, customerio:, ...)",
+                          file=display, line=1, hint="start from `cdpio init`")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _schema_error(exc, builder.lines, display) from None
+    return LoadedConfig(config=config, path=path, lines=builder.lines, env_vars=builder.env_vars)
+
+
+def _model_at(loc: tuple) -> Optional[type[BaseModel]]:
+    model: Any = Config
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        annotation = fields[part].annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if model is None:
+            return None
+    return model
+
+
+def _schema_error(exc: ValidationError, lines: dict[tuple, int], file: str) -> ConfigError:
+    def located(err):
+        loc = tuple(str(p) if not isinstance(p, int) else p for p in err["loc"])
+        line = None
+        for n in range(len(loc), -1, -1):  # nearest known line
+            line = lines.get(loc[:n])
+            if line:
+                break
+        return loc, line
+
+    errors = sorted((located(e) + (e,) for e in exc.errors()), key=lambda t: t[1] or 0)
+    loc, line, err = errors[0]
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    error = _one_schema_error(loc, line, err, file)
+    error.message += more
+    return error
+
+
+def _one_schema_error(loc: tuple, line, err: dict, file: str) -> ConfigError:
+    dotted = ".".join(str(p) for p in loc)
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        known = list(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        hint = f"did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?" if close else (
+            f"known keys here: {', '.join(known)}" if known else None)
+        return ConfigError(f"unknown key {dotted!r}", file=file, line=line, hint=hint)
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if err["type"] == "literal_error":
+        msg = msg.replace("Input should be", "must be")
+    elif err["type"] in ("string_type", "int_type", "int_parsing", "float_type", "float_parsing",
+                         "bool_type", "bool_parsing", "dict_type", "list_type", "model_type"):
+        got = type(err.get("input")).__name__
+        msg = f"{msg.replace('Input should be', 'must be')} (got {got})"
+    else:
+        msg = msg.replace("Input should be", "must be")
+    return ConfigError(f"{dotted}: {msg}", file=file, line=line,
+                       hint="see the config reference in the README")
+
+
+def loaded_defaults() -> LoadedConfig:
+    """The config used when no file exists (the embedded sandbox)."""
+    return LoadedConfig(config=Config(), path=None)
+
+
+def get_dotted(config: Config, dotted: str) -> Any:
+    obj: Any = config
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def set_dotted(config: Config, dotted: str, value: Any) -> None:
+    section, name = dotted.split(".")
+    setattr(getattr(config, section), name, value)

@@ -1,0 +1,376 @@
+"""check-keys: clean, format-check and live-check every configured credential.
+
+Tiers: `format` (local checks after cleaning) then `authenticated` (the
+service confirmed the credential).  Facts: reference/customerio-api.md §1.2,
+§4, §5; reference/segment-api.md §4 and §7; peers-and-conventions.md TL;DR 2.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from cdpio_cli import credentials as creds
+from cdpio_cli.results import (
+    FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, SKIPPED, WARNING, Check, Report,
+)
+from cdpio_cli.routes.endpoints import pipelines_key_region
+from cdpio_cli.settings import Settings
+
+ENV_HINTS = {
+    "segment.write_key": "SEGMENT_WRITE_KEY",
+    "segment.public_api_token": "SEGMENT_PUBLIC_API_TOKEN",
+    "customerio.site_id": "CUSTOMERIO_SITE_ID",
+    "customerio.track_api_key": "CUSTOMERIO_TRACK_API_KEY",
+    "customerio.app_api_key": "CUSTOMERIO_APP_API_KEY",
+    "customerio.pipelines_api_key": "CUSTOMERIO_PIPELINES_API_KEY",
+}
+ROUTES = {
+    "segment.write_key": "segment", "segment.public_api_token": "segment",
+    "customerio.site_id": "customerio", "customerio.track_api_key": "customerio",
+    "customerio.app_api_key": "customerio", "customerio.pipelines_api_key": "pipelines",
+}
+DESTINATION_NAMES = ("Customer.io (Actions)", "Customer.io")
+
+
+# ---------------------------------------------------------------------------
+# format tier
+# ---------------------------------------------------------------------------
+
+def format_checks(settings: Settings) -> list[Check]:
+    """One `format` check per credential: cleaned, masked, format hint."""
+    checks = []
+    for dotted, cred in settings.credentials.items():
+        route = ROUTES[dotted]
+        if not cred.configured:
+            checks.append(Check(dotted, route, "format", SKIPPED, "not configured",
+                                hint=f"set {dotted} in cdpio.yaml (e.g. ${{{ENV_HINTS[dotted]}}})",
+                                line=cred.line, file=_config_file(settings)))
+            continue
+        hint = creds.format_hint(dotted, cred.value)
+        parts = [f"{cred.masked} from {cred.source}: {hint.message}"]
+        status = PASSED if hint.ok else WARNING
+        if cred.fixes:
+            parts.append("cleaned: " + "; ".join(cred.fixes))
+            status = WARNING
+        if cred.problems:
+            parts.extend(cred.problems)
+            status = WARNING
+        fix_hint = None
+        if cred.fixes:
+            fix_hint = "cdpio used the cleaned value; fix the secret at its source so other tools work too"
+        checks.append(Check(dotted, route, "format", status, "; ".join(parts), hint=fix_hint,
+                            file=_config_file(settings), line=cred.line,
+                            details={"length": len(cred.value), "fixes": cred.fixes,
+                                     "source": cred.source}))
+    return checks
+
+
+def _config_file(settings: Settings) -> Optional[str]:
+    return str(settings.config_path) if settings.config_path else None
+
+
+# ---------------------------------------------------------------------------
+# authenticated tier
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Answer:
+    status: Optional[int]
+    body: object
+    text: str
+    ms: float
+    error: Optional[str] = None  # transport failure, already free of secrets
+
+
+class _Http:
+    """GETs/POSTs through the shared transport with clean error text."""
+
+    def __init__(self, timeout: float):
+        from cdpio_cli.transport import make_client
+
+        self.client = make_client(timeout=timeout)
+
+    def close(self):
+        self.client.close()
+
+    def call(self, method: str, url: str, **kwargs) -> Answer:
+        import httpx
+
+        from cdpio_cli.transport import describe_error, follow_redirect_safely
+
+        start = time.perf_counter()
+        try:
+            response = follow_redirect_safely(self.client, method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            return Answer(None, None, "", (time.perf_counter() - start) * 1000, describe_error(exc))
+        ms = (time.perf_counter() - start) * 1000
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return Answer(response.status_code, body, response.text[:300], ms)
+
+
+def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
+    if answer.error:
+        message = f"could not reach {what}: {answer.error}"
+    else:
+        message = f"{what} answered {answer.status}"
+    return Check(check_id, route, "authenticated", FAILED, message, http_status=answer.status,
+                 duration_ms=answer.ms, failure=FAILURE_UNREACHABLE,
+                 hint="check your network or proxy and retry; status pages: status.customer.io, status.segment.com")
+
+
+def _cio_error_text(body) -> str:
+    if isinstance(body, dict):
+        meta = body.get("meta")
+        if isinstance(meta, dict):
+            if meta.get("error"):
+                return str(meta["error"])
+            if meta.get("errors"):
+                return "; ".join(map(str, meta["errors"]))
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            first = errors[0]
+            if isinstance(first, dict):
+                return str(first.get("detail") or first.get("message") or first)
+        if body.get("message"):
+            return str(body["message"])
+    return ""
+
+
+def check_track(settings: Settings, http: _Http) -> list[Check]:
+    site, key = settings.customerio.site_id, settings.customerio.track_api_key
+    if not site or not key:
+        missing = "site_id" if not site else "track_api_key"
+        return [Check("customerio.track", "customerio", "authenticated", SKIPPED,
+                      f"customerio.{missing} is not configured; the Track API cannot be checked")]
+    configured = settings.config.customerio.region
+    # The region endpoint answers on either regional host (customerio-api.md §1.2).
+    base = settings.endpoint("track", "us" if configured == "auto" else configured)
+    answer = http.call("GET", f"{base}/api/v1/accounts/region", auth=(site, key))
+    if answer.status == 200 and isinstance(answer.body, dict):
+        region = str(answer.body.get("region", "")).lower()
+        workspace = answer.body.get("environment_id")
+        settings.detected_region = region if region in ("us", "eu") else None
+        checks = [Check("customerio.track", "customerio", "authenticated", PASSED,
+                        f"Track API accepted the site id and key: workspace {workspace}, region {region.upper()}",
+                        http_status=200, duration_ms=answer.ms,
+                        details={"region": region, "workspace_id": workspace})]
+        checks.extend(_region_checks(settings, region))
+        return checks
+    if answer.status in (400, 401, 403):
+        detail = _cio_error_text(answer.body)
+        return [Check("customerio.track", "customerio", "authenticated", FAILED,
+                      f"Track API rejected the site id and Track API key ({answer.status}"
+                      + (f": {detail}" if detail else "") + ")",
+                      http_status=answer.status, duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
+                      hint="use a Track API pair from Account Settings > API Credentials > Track API Keys; "
+                           "an App API key does not work here")]
+    return [_unreachable("customerio.track", "customerio", answer, "the Customer.io Track API")]
+
+
+def _region_checks(settings: Settings, detected: str) -> list[Check]:
+    out = []
+    configured = settings.config.customerio.region
+    if configured != "auto" and configured != detected:
+        out.append(Check("customerio.region", "customerio", "authenticated", FAILED,
+                         f"customerio.region is {configured} but these credentials belong to the "
+                         f"{detected.upper()} region",
+                         hint=f"set customerio.region: {detected} (or auto) in cdpio.yaml",
+                         file=_config_file(settings), line=settings.loaded.line_of("customerio.region")))
+    else:
+        how = "configured" if configured != "auto" else "detected"
+        out.append(Check("customerio.region", "customerio", "authenticated", PASSED,
+                         f"region {detected.upper()} ({how})", details={"region": detected}))
+    pkey = settings.customerio.pipelines_api_key
+    key_region = pipelines_key_region(pkey) if pkey else None
+    if key_region and key_region != detected:
+        out.append(Check("customerio.pipelines_region", "pipelines", "format", WARNING,
+                         f"the Pipelines key is for the {key_region.upper()} region but the Track "
+                         f"credentials belong to {detected.upper()}",
+                         hint="check that both keys come from the same workspace"))
+    return out
+
+
+def check_app(settings: Settings, http: _Http) -> list[Check]:
+    key = settings.customerio.app_api_key
+    if not key:
+        return [Check("customerio.app", "customerio", "authenticated", SKIPPED,
+                      "no App API key: send-test cannot verify delivery",
+                      hint="set customerio.app_api_key to let cdpio find your test events in Customer.io")]
+    region = settings.customerio_region()
+    headers = {"Authorization": f"Bearer {key}"}
+    answer = http.call("GET", f"{settings.endpoint('app', region)}/v1/workspaces", headers=headers)
+    if answer.status == 200:
+        names = [w.get("name") for w in (answer.body or {}).get("workspaces", []) if isinstance(w, dict)]
+        return [Check("customerio.app", "customerio", "authenticated", PASSED,
+                      f"App API accepted the key ({region.upper()} region; workspace "
+                      f"{', '.join(map(str, names)) or 'unknown'})", http_status=200, duration_ms=answer.ms)]
+    if answer.status in (401, 403):
+        # The App API does not redirect: a key from the other region gets 401.
+        other = "eu" if region == "us" else "us"
+        retry = http.call("GET", f"{settings.endpoint('app', other)}/v1/workspaces", headers=headers)
+        if retry.status == 200:
+            return [Check("customerio.app", "customerio", "authenticated", FAILED,
+                          f"App API key works only in the {other.upper()} region, but cdpio used {region.upper()}",
+                          http_status=answer.status, duration_ms=answer.ms, failure=FAILURE_CHECK,
+                          hint=f"set customerio.region: {other}")]
+        return [Check("customerio.app", "customerio", "authenticated", FAILED,
+                      f"App API rejected the key ({answer.status})", http_status=answer.status,
+                      duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
+                      hint="create an App API key under Account Settings > API Credentials > App API Keys; "
+                           "a Track API key does not work here")]
+    return [_unreachable("customerio.app", "customerio", answer, "the Customer.io App API")]
+
+
+def pipelines_auth(key: str) -> dict:
+    """Bearer for pk_/sk_ keys, Basic `key:` for legacy keys (customerio-api.md §4)."""
+    import base64
+
+    if pipelines_key_region(key):
+        return {"Authorization": f"Bearer {key}"}
+    token = base64.b64encode(f"{key}:".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def check_pipelines(settings: Settings, http: _Http) -> list[Check]:
+    key = settings.customerio.pipelines_api_key
+    if not key:
+        return [Check("customerio.pipelines", "pipelines", "authenticated", SKIPPED,
+                      "no Pipelines key configured")]
+    # An empty batch in strict mode: a bad key gets 401, a good one creates no data.
+    headers = {**pipelines_auth(key), "X-Strict-Mode": "1", "Content-Type": "application/json"}
+    answer = http.call("POST", f"{settings.endpoint('pipelines')}/v1/batch", headers=headers,
+                       content=b'{"batch":[]}')
+    if answer.status is not None and (200 <= answer.status < 300 or answer.status in (400, 422)):
+        return [Check("customerio.pipelines", "pipelines", "authenticated", PASSED,
+                      f"Pipelines API accepted the key in strict mode ({answer.status} to an empty batch; "
+                      "no data created)", http_status=answer.status, duration_ms=answer.ms)]
+    if answer.status in (401, 403):
+        return [Check("customerio.pipelines", "pipelines", "authenticated", FAILED,
+                      f"Pipelines API rejected the key in strict mode ({answer.status})",
+                      http_status=answer.status, duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
+                      hint="copy the API key of your Customer.io API source (Data & Integrations > "
+                           "Integrations); check the region prefix")]
+    return [_unreachable("customerio.pipelines", "pipelines", answer, "the Customer.io Pipelines API")]
+
+
+def check_segment(settings: Settings, http: _Http) -> list[Check]:
+    key = settings.segment.write_key
+    if not key:
+        return [Check("segment.write_key", "segment", "authenticated", SKIPPED,
+                      "no Segment write key configured")]
+    checks: list[Check] = []
+    token = settings.segment.public_api_token
+    answer = http.call("GET", f"{settings.endpoint('segment_cdn')}/v1/projects/{key}/settings")
+    if answer.status == 200:
+        integrations = (answer.body or {}).get("integrations", {}) if isinstance(answer.body, dict) else {}
+        has_cio = any(name in integrations for name in DESTINATION_NAMES)
+        checks.append(Check("segment.write_key", "segment", "authenticated", PASSED,
+                            "Segment's settings lookup knows this write key (unofficial endpoint)"
+                            + ("; it lists a Customer.io destination" if has_cio else ""),
+                            http_status=200, duration_ms=answer.ms))
+    elif answer.status == 404:
+        checks.append(Check("segment.write_key", "segment", "authenticated", FAILED,
+                            "Segment's settings lookup does not know this write key (unofficial endpoint). "
+                            "The Tracking API would still answer 200 and drop every event",
+                            http_status=404, duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
+                            hint="copy the write key again from your source's Settings > API Keys; "
+                                 "`cdpio send-test --verify` proves delivery end to end"))
+    elif not token:
+        reason = answer.error or f"it answered {answer.status}"
+        checks.append(Check("segment.write_key", "segment", "authenticated", SKIPPED,
+                            f"format only: Segment's Tracking API accepts any write key, and the settings "
+                            f"lookup could not be used ({reason})",
+                            http_status=answer.status, duration_ms=answer.ms,
+                            hint="set segment.public_api_token, or run `cdpio send-test --verify`"))
+    if token:
+        checks.extend(_check_public_api(settings, http, key, token))
+    elif answer.status == 200:
+        checks.append(Check("segment.destination", "segment", "authenticated", SKIPPED,
+                            "cannot see whether the Customer.io destination is connected without a Public API token",
+                            hint="set segment.public_api_token, or run `cdpio send-test --verify`"))
+    return checks
+
+
+def _check_public_api(settings: Settings, http: _Http, write_key: str, token: str) -> list[Check]:
+    base = settings.endpoint("segment_api")
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.segment.v1+json"}
+    answer = http.call("GET", f"{base}/", headers=headers)
+    if answer.status in (401, 403):
+        return [Check("segment.public_api_token", "segment", "authenticated", FAILED,
+                      f"Segment Public API rejected the token ({answer.status})", http_status=answer.status,
+                      duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
+                      hint="create a token under Settings > Workspace settings > Access Management > Tokens")]
+    if answer.status != 200:
+        return [_unreachable("segment.public_api_token", "segment", answer, "the Segment Public API")]
+    workspace = ((answer.body or {}).get("data") or {}).get("workspace") or {}
+    checks = [Check("segment.public_api_token", "segment", "authenticated", PASSED,
+                    f"Public API token accepted (workspace {workspace.get('name') or workspace.get('slug')})",
+                    http_status=200, duration_ms=answer.ms)]
+    sources = http.call("GET", f"{base}/sources", headers=headers, params={"pagination.count": 200})
+    if sources.status != 200:
+        checks.append(_unreachable("segment.source", "segment", sources, "the Segment Public API sources list"))
+        return checks
+    source_list = ((sources.body or {}).get("data") or {}).get("sources") or []
+    source = next((s for s in source_list if write_key in (s.get("writeKeys") or [])), None)
+    if source is None:
+        if source_list and not any(s.get("writeKeys") for s in source_list):
+            checks.append(Check("segment.source", "segment", "authenticated", WARNING,
+                                "the token cannot read write keys (it needs source admin permission)",
+                                http_status=200, duration_ms=sources.ms))
+            return checks
+        checks.append(Check("segment.source", "segment", "authenticated", FAILED,
+                            f"no source in workspace {workspace.get('slug')} has this write key",
+                            http_status=200, duration_ms=sources.ms, failure=FAILURE_CREDENTIAL,
+                            hint="the write key may belong to another workspace or a deleted source"))
+        return checks
+    name = source.get("name") or source.get("slug") or source.get("id")
+    checks.append(Check("segment.source", "segment", "authenticated",
+                        PASSED if source.get("enabled", True) else FAILED,
+                        f"the write key belongs to source {name!r}"
+                        + ("" if source.get("enabled", True) else ", which is disabled"),
+                        http_status=200, duration_ms=sources.ms,
+                        hint=None if source.get("enabled", True) else "enable the source in Segment"))
+    dests = http.call("GET", f"{base}/sources/{source.get('id')}/connected-destinations", headers=headers)
+    if dests.status != 200:
+        checks.append(_unreachable("segment.destination", "segment", dests, "the Segment Public API"))
+        return checks
+    dest_list = ((dests.body or {}).get("data") or {}).get("destinations") or []
+    cio = [d for d in dest_list
+           if ((d.get("metadata") or {}).get("name") or d.get("name") or "").startswith("Customer.io")]
+    enabled = [d for d in cio if d.get("enabled")]
+    if enabled:
+        checks.append(Check("segment.destination", "segment", "authenticated", PASSED,
+                            f"source {name!r} has an enabled Customer.io destination", http_status=200,
+                            duration_ms=dests.ms))
+    else:
+        checks.append(Check("segment.destination", "segment", "authenticated", FAILED,
+                            f"source {name!r} has {'a disabled' if cio else 'no'} Customer.io destination: "
+                            "events will be accepted by Segment and never reach Customer.io",
+                            http_status=200, duration_ms=dests.ms, failure=FAILURE_CHECK,
+                            hint="connect the Customer.io (Actions) destination to this source and enable it"))
+    return checks
+
+
+def check_keys(settings: Settings, *, offline: bool = False, timeout: float = 10.0) -> Report:
+    """Run every check-keys check and return the report."""
+    report = Report("check-keys", run_id=settings.run_id)
+    report.extend(format_checks(settings))
+    if offline:
+        report.summary["offline"] = True
+        return report
+    http = _Http(timeout)
+    try:
+        report.extend(check_track(settings, http))
+        report.extend(check_app(settings, http))
+        report.extend(check_pipelines(settings, http))
+        report.extend(check_segment(settings, http))
+    finally:
+        http.close()
+    if settings.detected_region:
+        report.summary["customerio_region"] = settings.detected_region
+    return report

@@ -1,0 +1,222 @@
+"""Settings: the one object commands are built on (twine-style).
+
+It joins the config file (or its absence), the global flags, cleaned
+credentials with their provenance, the embedded sandbox when one is used, and
+the endpoint of every service for the right region.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional
+
+from cdpio_cli import credentials as creds
+from cdpio_cli.config import SECRET_FIELDS, Config, LoadedConfig, find_config_path, get_dotted, load_config, loaded_defaults
+from cdpio_cli.errors import UsageError
+from cdpio_cli.results import new_run_id
+from cdpio_cli.routes.endpoints import pipelines_key_region, real_endpoint, sandbox_endpoint
+
+# Config field -> SandboxOptions field, for starting an embedded sandbox that
+# accepts the configured credentials.
+_SANDBOX_FIELDS = {
+    "segment.write_key": "write_key",
+    "segment.public_api_token": "public_api_token",
+    "customerio.site_id": "site_id",
+    "customerio.track_api_key": "track_api_key",
+    "customerio.app_api_key": "app_api_key",
+    "customerio.pipelines_api_key": "pipelines_api_key",
+}
+
+# Config endpoint override per service.
+_OVERRIDES = {
+    "segment": ("segment", "endpoint"),
+    "segment_cdn": ("segment", "cdn_endpoint"),
+    "segment_api": ("segment", "public_api_endpoint"),
+    "track": ("customerio", "track_endpoint"),
+    "app": ("customerio", "app_endpoint"),
+    "pipelines": ("customerio", "pipelines_endpoint"),
+}
+
+
+@dataclass
+class Credential:
+    """One configured credential after cleaning.  `value` is the cleaned secret."""
+
+    field: str
+    value: Optional[str]
+    source: str
+    fixes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    line: Optional[int] = None
+
+    @property
+    def label(self) -> str:
+        return creds.LABELS.get(self.field, self.field)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.value)
+
+    @property
+    def masked(self) -> str:
+        return creds.mask(self.value)
+
+
+class _Section:
+    """Read-only view: settings.segment.write_key -> cleaned value."""
+
+    def __init__(self, settings: "Settings", name: str):
+        self._settings = settings
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        dotted = f"{self._name}.{attr}"
+        if dotted in self._settings.credentials:
+            return self._settings.credentials[dotted].value
+        return getattr(getattr(self._settings.config, self._name), attr)
+
+
+@dataclass
+class Settings:
+    loaded: LoadedConfig
+    credentials: dict[str, Credential]
+    sandbox_url: Optional[str] = None       # base URL of the sandbox in use, if any
+    embedded: object = None                 # the EmbeddedSandbox we started, if any
+    run_id: str = field(default_factory=new_run_id)
+    notes: list[str] = field(default_factory=list)
+    detected_region: Optional[str] = None   # Customer.io region learned from the Track API
+
+    @property
+    def config(self) -> Config:
+        return self.loaded.config
+
+    @property
+    def config_path(self) -> Optional[Path]:
+        return self.loaded.path
+
+    @property
+    def using_sandbox(self) -> bool:
+        return self.sandbox_url is not None
+
+    @property
+    def segment(self) -> _Section:
+        return _Section(self, "segment")
+
+    @property
+    def customerio(self) -> _Section:
+        return _Section(self, "customerio")
+
+    def customerio_region(self) -> str:
+        """The Customer.io region to use now: configured, detected, or guessed."""
+        configured = self.config.customerio.region
+        if configured != "auto":
+            return configured
+        if self.detected_region:
+            return self.detected_region
+        key = self.credentials["customerio.pipelines_api_key"].value
+        if key and pipelines_key_region(key):
+            return pipelines_key_region(key)
+        if self.using_sandbox and self.embedded is not None:
+            return self.config.sandbox.region
+        return "us"
+
+    def region_for(self, service: str) -> str:
+        if service.startswith("segment"):
+            return self.config.segment.region
+        return self.customerio_region()
+
+    def endpoint(self, service: str, region: Optional[str] = None) -> str:
+        """Base URL (no API version) of a service, for the right region."""
+        region = region or self.region_for(service)
+        if self.sandbox_url:
+            return sandbox_endpoint(self.sandbox_url, service, region)
+        section, name = _OVERRIDES[service]
+        override = getattr(getattr(self.config, section), name)
+        if override:
+            return override.rstrip("/")
+        return real_endpoint(service, region)
+
+    def hygiene_notes(self) -> list[str]:
+        """`customerio.track_api_key: removed a trailing newline` lines."""
+        out = []
+        for cred in self.credentials.values():
+            for fix in cred.fixes:
+                out.append(f"{cred.field}: {fix}")
+            for problem in cred.problems:
+                out.append(f"{cred.field}: {problem}")
+        return out
+
+
+def _clean_credentials(loaded: LoadedConfig) -> dict[str, Credential]:
+    out: dict[str, Credential] = {}
+    for dotted in SECRET_FIELDS:
+        raw = get_dotted(loaded.config, dotted)
+        source = loaded.source(dotted)
+        if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+            out[dotted] = Credential(dotted, None, source, line=loaded.line_of(dotted))
+            continue
+        raw = str(raw)
+        result = creds.clean(raw)
+        creds.register_secret(raw, result.value)
+        out[dotted] = Credential(dotted, result.value or None, source, result.fixes, result.problems,
+                                 line=loaded.line_of(dotted))
+    return out
+
+
+def _fill_sandbox_defaults(credentials: dict[str, Credential]) -> None:
+    """Sandbox credentials wherever the config has none."""
+    from cdpio_cli.sandbox import defaults
+
+    for dotted, option in _SANDBOX_FIELDS.items():
+        cred = credentials[dotted]
+        if not cred.configured:
+            credentials[dotted] = Credential(dotted, getattr(defaults, option.upper()), "sandbox default")
+
+
+def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
+                   sandbox_url: Optional[str] = None, needs_services: bool = True) -> Settings:
+    """Load the config and decide where traffic goes.  Does not start anything."""
+    path = find_config_path(config_path)
+    loaded = load_config(path) if path else loaded_defaults()
+    credentials = _clean_credentials(loaded)
+    settings = Settings(loaded=loaded, credentials=credentials)
+    cfg_sandbox = loaded.config.sandbox
+    if sandbox_url or (cfg_sandbox.enabled and cfg_sandbox.url and not sandbox):
+        url = (sandbox_url or cfg_sandbox.url).rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise UsageError(f"--sandbox-url {url!r} is not an http(s) URL",
+                             hint="write it like http://127.0.0.1:8787")
+        settings.sandbox_url = url
+        _fill_sandbox_defaults(credentials)
+        settings.notes.append(f"using the sandbox at {url}")
+    elif sandbox or cfg_sandbox.enabled or (path is None and needs_services):
+        _fill_sandbox_defaults(credentials)
+        settings.sandbox_url = ""  # filled in when the embedded sandbox starts
+        if path is None and not sandbox:
+            settings.notes.append("no config file found (cdpio.yaml): using the embedded sandbox; "
+                                  "run `cdpio init` to configure real accounts")
+        else:
+            settings.notes.append("using the embedded sandbox")
+    return settings
+
+
+@contextlib.contextmanager
+def open_settings(opts, *, needs_services: bool = True) -> Iterator[Settings]:
+    """Settings for one command run; starts (and stops) the embedded sandbox if used."""
+    settings = build_settings(getattr(opts, "config", None), sandbox=getattr(opts, "sandbox", False),
+                              sandbox_url=getattr(opts, "sandbox_url", None), needs_services=needs_services)
+    if settings.sandbox_url == "" and needs_services:
+        from cdpio_cli.sandbox.runner import EmbeddedSandbox, SandboxOptions
+
+        options = SandboxOptions(region=settings.config.sandbox.region, **{
+            option: settings.credentials[dotted].value for dotted, option in _SANDBOX_FIELDS.items()})
+        with EmbeddedSandbox(options) as sandbox:
+            settings.embedded = sandbox
+            settings.sandbox_url = sandbox.url
+            yield settings
+        return
+    if settings.sandbox_url == "":
+        settings.sandbox_url = None
+    yield settings
