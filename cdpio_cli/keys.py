@@ -85,32 +85,34 @@ class Answer:
 
 
 class _Http:
-    """GETs/POSTs through the shared transport with clean error text."""
+    """Requests through the shared transport (retries on 5xx and network errors)."""
 
-    def __init__(self, timeout: float):
-        from cdpio_cli.transport import make_client
+    def __init__(self, timeout: float, secrets: tuple[str, ...]):
+        from cdpio_cli.transport import RetryPolicy, make_client
 
         self.client = make_client(timeout=timeout)
+        self.policy = RetryPolicy(max_retries=2, base_delay=0.5, max_delay=4.0)
+        self.secrets = secrets
 
     def close(self):
         self.client.close()
 
-    def call(self, method: str, url: str, **kwargs) -> Answer:
+    def call(self, method: str, url: str, *, headers: Optional[dict] = None,
+             auth: Optional[tuple[str, str]] = None, params: Optional[dict] = None,
+             content: Optional[bytes] = None) -> Answer:
         import httpx
 
-        from cdpio_cli.transport import describe_error, follow_redirect_safely
+        from cdpio_cli.transport import RequestSpec, basic_auth, send
 
-        start = time.perf_counter()
-        try:
-            response = follow_redirect_safely(self.client, method, url, **kwargs)
-        except httpx.HTTPError as exc:
-            return Answer(None, None, "", (time.perf_counter() - start) * 1000, describe_error(exc))
-        ms = (time.perf_counter() - start) * 1000
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        return Answer(response.status_code, body, response.text[:300], ms)
+        headers = dict(headers or {})
+        if auth:
+            headers["Authorization"] = basic_auth(*auth)
+        if params:
+            url = str(httpx.URL(url, params=params))
+        attempt = send(self.client, RequestSpec(method, url, headers=headers, content=content,
+                                                secrets=self.secrets), self.policy)
+        return Answer(attempt.status, attempt.json(), attempt.service_error() or "",
+                      attempt.duration_ms, None if attempt.reached else attempt.error)
 
 
 def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
@@ -121,24 +123,6 @@ def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
     return Check(check_id, route, "authenticated", FAILED, message, http_status=answer.status,
                  duration_ms=answer.ms, failure=FAILURE_UNREACHABLE,
                  hint="check your network or proxy and retry; status pages: status.customer.io, status.segment.com")
-
-
-def _cio_error_text(body) -> str:
-    if isinstance(body, dict):
-        meta = body.get("meta")
-        if isinstance(meta, dict):
-            if meta.get("error"):
-                return str(meta["error"])
-            if meta.get("errors"):
-                return "; ".join(map(str, meta["errors"]))
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors:
-            first = errors[0]
-            if isinstance(first, dict):
-                return str(first.get("detail") or first.get("message") or first)
-        if body.get("message"):
-            return str(body["message"])
-    return ""
 
 
 def check_track(settings: Settings, http: _Http) -> list[Check]:
@@ -162,7 +146,7 @@ def check_track(settings: Settings, http: _Http) -> list[Check]:
         checks.extend(_region_checks(settings, region))
         return checks
     if answer.status in (400, 401, 403):
-        detail = _cio_error_text(answer.body)
+        detail = answer.text
         return [Check("customerio.track", "customerio", "authenticated", FAILED,
                       f"Track API rejected the site id and Track API key ({answer.status}"
                       + (f": {detail}" if detail else "") + ")",
@@ -363,7 +347,8 @@ def check_keys(settings: Settings, *, offline: bool = False, timeout: float = 10
     if offline:
         report.summary["offline"] = True
         return report
-    http = _Http(timeout)
+    secrets = tuple(c.value for c in settings.credentials.values() if c.value)
+    http = _Http(timeout, secrets)
     try:
         report.extend(check_track(settings, http))
         report.extend(check_app(settings, http))

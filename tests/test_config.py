@@ -1,0 +1,172 @@
+"""Config discovery, interpolation and every error path a new user hits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cdpio_cli.config import find_config_path, load_config, parse_duration
+from cdpio_cli.errors import ConfigError
+from tests.cli_helpers import run_cli, write_config
+
+
+def load_text(tmp_path: Path, text: str, env=None):
+    return load_config(write_config(tmp_path, text), env=env or {})
+
+
+def error_of(tmp_path: Path, text: str, env=None) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_text(tmp_path, text, env)
+    return info.value
+
+
+def test_interpolation_required_optional_and_literal(tmp_path):
+    loaded = load_text(tmp_path, (
+        "version: 1\n"
+        "segment:\n"
+        "  write_key: ${WK}\n"
+        "  public_api_token: ${TOKEN:-}\n"
+        "customerio:\n"
+        "  site_id: ${SID:-c0ffee0000000000000a}\n"
+        "  track_api_key: pre$${NOT_A_VAR}\n"
+    ), env={"WK": "abcdefghijklmnopqrstuvwxyz012345"})
+    cfg = loaded.config
+    assert cfg.segment.write_key == "abcdefghijklmnopqrstuvwxyz012345"
+    assert cfg.segment.public_api_token == ""
+    assert cfg.customerio.site_id == "c0ffee0000000000000a"
+    assert cfg.customerio.track_api_key == "pre${NOT_A_VAR}"
+    assert loaded.source("segment.write_key") == "env WK (cdpio.yaml:3)"
+    assert loaded.source("customerio.region") == "default"
+
+
+def test_unset_env_var_is_named_with_file_and_line(tmp_path):
+    err = error_of(tmp_path, "version: 1\ncustomerio:\n  site_id: x\n  track_api_key: ${CIO_KEY}\n")
+    assert err.exit_code == 2
+    assert "CIO_KEY" in err.message and "not set" in err.message
+    assert err.one_line().startswith(f"{tmp_path / 'cdpio.yaml'}:4:")
+
+
+def test_misspelt_key_suggests_the_closest(tmp_path):
+    err = error_of(tmp_path, "version: 1\ncustomerio:\n  site_idd: abc\n")
+    assert "unknown key 'customerio.site_idd'" in err.message
+    assert err.line == 3
+    assert "customerio.site_id" in err.hint
+
+
+def test_misspelt_section_suggests_the_closest(tmp_path):
+    err = error_of(tmp_path, "version: 1\nsegmnt:\n  write_key: abc\n")
+    assert err.line == 2 and "'segment'" in err.hint
+
+
+def test_wrong_type_names_the_field_and_line(tmp_path):
+    err = error_of(tmp_path, "replay:\n  concurrency: lots\n")
+    assert err.line == 2 and "replay.concurrency" in err.message
+
+
+def test_bad_region_value(tmp_path):
+    err = error_of(tmp_path, "customerio:\n  region: mars\n")
+    assert "customerio.region" in err.message and "'eu'" in err.message and err.line == 2
+
+
+def test_broken_yaml_points_at_the_line_to_fix(tmp_path):
+    err = error_of(tmp_path, 'version: 1\nsegment:\n  write_key: "abc\n  region: us\n')
+    assert err.line == 3 and "invalid YAML" in err.message
+
+
+def test_empty_and_non_mapping_configs(tmp_path):
+    assert "empty" in error_of(tmp_path, "").message
+    assert "mapping" in error_of(tmp_path, "- a\n- b\n").message
+
+
+def test_alias_bomb_is_stopped(tmp_path):
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    err = error_of(tmp_path, "\n".join(lines) + "\n")
+    assert "alias bomb" in err.message
+
+
+def test_duplicate_keys_are_errors(tmp_path):
+    err = error_of(tmp_path, "segment:\n  region: us\n  region: eu\n")
+    assert "twice" in err.message and err.line == 3
+
+
+def test_binary_and_invalid_utf8(tmp_path):
+    path = tmp_path / "cdpio.yaml"
+    path.write_bytes(b"\x00\x01\x02binary")
+    with pytest.raises(ConfigError, match="binary"):
+        load_config(path)
+    path.write_bytes(b"version: 1\nsegment:\n  write_key: \xff\xfe\n")
+    with pytest.raises(ConfigError, match="UTF-8") as info:
+        load_config(path)
+    assert info.value.line == 3
+
+
+def test_durations():
+    assert parse_duration("90s") == 90
+    assert parse_duration("10m") == 600
+    assert parse_duration("500ms") == 0.5
+    assert parse_duration(3) == 3
+    with pytest.raises(ValueError):
+        parse_duration("soon")
+
+
+def test_duration_fields(tmp_path):
+    cfg = load_text(tmp_path, "verify: {timeout: 2m, poll_interval: 500ms}\nreplay: {timeout: 3s}\n").config
+    assert (cfg.verify.timeout, cfg.verify.poll_interval, cfg.replay.timeout) == (120, 0.5, 3)
+
+
+def test_sandbox_shorthand(tmp_path):
+    assert load_text(tmp_path, "sandbox: true\n").config.sandbox.enabled
+    cfg = load_text(tmp_path, "sandbox: {url: 'http://127.0.0.1:9'}\n").config
+    assert cfg.sandbox.enabled and cfg.sandbox.url == "http://127.0.0.1:9"
+
+
+def test_discovery_order(tmp_path, monkeypatch):
+    monkeypatch.delenv("CDPIO_CONFIG", raising=False)
+    assert find_config_path(cwd=tmp_path) is None
+    (tmp_path / ".cdpio.yaml").write_text("version: 1\n")
+    assert find_config_path(cwd=tmp_path).name == ".cdpio.yaml"
+    (tmp_path / "cdpio.yaml").write_text("version: 1\n")
+    assert find_config_path(cwd=tmp_path).name == "cdpio.yaml"
+    other = tmp_path / "other.yaml"
+    other.write_text("version: 1\n")
+    monkeypatch.setenv("CDPIO_CONFIG", str(other))
+    assert find_config_path(cwd=tmp_path) == other
+    assert find_config_path(str(tmp_path / "cdpio.yaml"), cwd=tmp_path).name == "cdpio.yaml"
+
+
+def test_directory_and_missing_config(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory"):
+        find_config_path(str(tmp_path))
+    with pytest.raises(ConfigError, match="does not exist"):
+        find_config_path(str(tmp_path / "nope.yaml"))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("version: 1\ncustomerio:\n  site_idd: x\n", "unknown key 'customerio.site_idd'"),
+    ("segment:\n  write_key: ${CDPIO_TEST_UNSET_VAR}\n", "CDPIO_TEST_UNSET_VAR is not set"),
+    ("segment: [\n", "invalid YAML"),
+])
+def test_cli_config_errors_are_one_line_exit_2(tmp_path, text, expected):
+    write_config(tmp_path, text)
+    result = run_cli("check-keys", "--offline", cwd=tmp_path)
+    assert result.code == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "cdpio.yaml:" in result.stderr
+
+
+def test_cli_directory_as_config(tmp_path):
+    result = run_cli("--config", str(tmp_path), "check-keys", "--offline")
+    assert result.code == 2 and "is a directory" in result.stderr and "Traceback" not in result.output
+
+
+def test_unset_env_var_never_falls_back_to_the_sandbox(tmp_path):
+    write_config(tmp_path, "segment:\n  write_key: ${CDPIO_TEST_UNSET_VAR}\n")
+    result = run_cli("--json", "check-keys", cwd=tmp_path)
+    assert result.code == 2
+    assert "sandbox" not in result.stderr
+    assert result.json["ok"] is False and "CDPIO_TEST_UNSET_VAR" in result.json["error"]["message"]
