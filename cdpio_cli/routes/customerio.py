@@ -1,0 +1,240 @@
+"""Customer.io Track API route: Segment messages -> the operations the
+Customer.io (Actions) destination would send (mapping.py) -> Track API.
+
+Replay posts v2 operations to `POST {base}/api/v2/batch` (customerio-api.md
+§2): Basic `site_id:track_api_key`, request < 500 KB, each operation <= 32 KB.
+A 207 lists the failed operations by `errors[].batch_index`; the others were
+accepted.  Messages the mapping drops are not sent (the real destination
+would drop them too) and are reported as dropped.  `Report Delivery Event`
+maps to `POST /api/v1/metrics`, which cannot ride in a v2 batch; it is sent on
+its own.
+
+send-test uses the single sends: v2 `POST /api/v2/entity` per operation, or
+the v1 equivalents (`PUT /api/v1/customers/{id}`, `.../events`, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from cdpio_cli import mapping, messages
+from cdpio_cli.routes.segment import BatchVerdict, Prepared
+from cdpio_cli.transport import (
+    NO_RETRY,
+    Attempt,
+    Outcome,
+    RequestSpec,
+    RetryPolicy,
+    TokenBucket,
+    basic_auth,
+    batch_errors,
+    join_url,
+    send,
+)
+
+NAME = "customerio"
+MAX_OP_BYTES = 32 * 1024
+MAX_REQUEST_BYTES = 500 * 1024
+# No maximum operation count is documented for /api/v2/batch; keep batches
+# at Segment's size so one slow request never holds too much.
+MAX_BATCH_OPS = 2500
+
+LANE_BATCH = "batch"
+LANE_METRICS = "metrics"
+
+
+class CustomerioRoute:
+    """Track v2 batches of mapped operations."""
+
+    name = NAME
+    max_item_bytes = MAX_OP_BYTES
+    max_batch_bytes = MAX_REQUEST_BYTES
+    max_batch_items = MAX_BATCH_OPS
+    envelope_bytes = 16  # {"batch":[ ... ]}
+
+    def __init__(self, base_url: str, site_id: str, api_key: str, *, batch_size: int = 100):
+        self.base_url = base_url.rstrip("/")
+        self.site_id = site_id
+        self.api_key = api_key
+        self.batch_size = max(1, min(int(batch_size), self.max_batch_items))
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.api_key,)
+
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json",
+                "Authorization": basic_auth(self.site_id, self.api_key)}
+
+    def prepare(self, msg: dict, encoded: bytes | None = None) -> Prepared:
+        result = mapping.map_message(msg)
+        if not result.ok:
+            return Prepared(dropped=result.drop_reason)
+        items = [messages.encode(op) for op in result.operations]
+        for data in items:
+            if len(data) > self.max_item_bytes:
+                return Prepared(problem=f"the Customer.io operation is {len(data):,} bytes; "
+                                        f"the limit is {self.max_item_bytes:,} bytes")
+        lane = LANE_METRICS if result.endpoint == mapping.V1_METRICS else LANE_BATCH
+        return Prepared(items=items, lane=lane)
+
+    def lane_limits(self, lane: str) -> int:
+        return 1 if lane == LANE_METRICS else self.batch_size
+
+    def build_request(self, items: list[bytes], *, lane: str = LANE_BATCH,
+                      sent_at: str | None = None) -> RequestSpec:
+        if lane == LANE_METRICS:
+            return RequestSpec("POST", join_url(self.base_url, mapping.V1_METRICS), self.headers(),
+                               items[0], secrets=self.secrets, label="customerio metrics")
+        body = b"".join((b'{"batch":[', b",".join(items), b"]}"))
+        return RequestSpec("POST", join_url(self.base_url, "/api/v2/batch"), self.headers(), body,
+                           secrets=self.secrets, label="customerio batch")
+
+    def interpret(self, attempt: Attempt, n_items: int) -> BatchVerdict:
+        if attempt.status == 207:
+            errors = {i: text for i, text in batch_errors(attempt.body).items() if 0 <= i < n_items}
+            if not errors:  # a 207 we cannot attribute: treat every op as failed
+                return BatchVerdict(False, reason=attempt.describe_failure())
+            return BatchVerdict(True, item_errors=errors)
+        if attempt.ok:
+            return BatchVerdict(True)
+        return BatchVerdict(False, reason=attempt.describe_failure())
+
+
+# ---------------------------------------------------------------------------
+# Single sends (send-test)
+# ---------------------------------------------------------------------------
+
+@dataclass
+class V1Call:
+    method: str
+    path: str
+    body: Any = None
+
+
+def _path_identifier(identifiers: dict) -> str | None:
+    """v1 path identifier: id, email, or `cio_<id>` (customerio-api.md §1.3)."""
+    if not isinstance(identifiers, dict):
+        return None
+    if identifiers.get("id") not in (None, ""):
+        return quote(str(identifiers["id"]), safe="")
+    if identifiers.get("email"):
+        return quote(str(identifiers["email"]), safe="")
+    if identifiers.get("cio_id"):
+        return quote("cio_" + str(identifiers["cio_id"]), safe="")
+    return None
+
+
+def v1_call(op: dict) -> V1Call | str:
+    """The Track v1 request equivalent to one v2 operation, or why there is none."""
+    if op.get("type") != "person":
+        return f"Track v1 has no endpoint for {op.get('type')} operations; use v2"
+    action = op.get("action")
+    identifiers = op.get("identifiers") or {}
+    ident = _path_identifier(identifiers)
+    anonymous_id = identifiers.get("anonymous_id") if isinstance(identifiers, dict) else None
+    if action in ("event", "page", "screen"):
+        body: dict[str, Any] = {"name": op.get("name")}
+        if action != "event":
+            body["type"] = action
+        for key in ("id", "timestamp"):
+            if op.get(key) is not None:
+                body[key] = op[key]
+        if isinstance(op.get("attributes"), dict):
+            body["data"] = op["attributes"]
+        if ident:
+            return V1Call("POST", f"/api/v1/customers/{ident}/events", body)
+        if anonymous_id:
+            body["anonymous_id"] = anonymous_id
+            return V1Call("POST", "/api/v1/events", body)
+        return "the event has no person identifier"
+    if ident is None:
+        if action == "merge":
+            return V1Call("POST", "/api/v1/merge_customers",
+                          {"primary": op.get("primary"), "secondary": op.get("secondary")})
+        return f"Track v1 cannot {action} a person known only by anonymous_id; use v2"
+    if action == "identify":
+        attrs = dict(op.get("attributes") or {})
+        if op.get("timestamp") is not None:
+            attrs["_timestamp"] = op["timestamp"]
+        if op.get("cio_relationships"):
+            attrs["cio_relationships"] = op["cio_relationships"]
+        return V1Call("PUT", f"/api/v1/customers/{ident}", attrs)
+    if action == "add_device":
+        device = dict(op.get("device") or {})
+        token = device.pop("token", None)
+        return V1Call("PUT", f"/api/v1/customers/{ident}/devices", {"device": {"id": token, **device}})
+    if action == "delete_device":
+        token = (op.get("device") or {}).get("token")
+        return V1Call("DELETE", f"/api/v1/customers/{ident}/devices/{quote(str(token), safe='')}")
+    if action == "delete":
+        return V1Call("DELETE", f"/api/v1/customers/{ident}")
+    if action in ("suppress", "unsuppress"):
+        return V1Call("POST", f"/api/v1/customers/{ident}/{action}")
+    return f"Track v1 has no endpoint for the {action} action; use v2"
+
+
+def _combine(outcomes: list[Outcome]) -> Outcome:
+    """One outcome for a message that needed several requests: the first
+    failure wins; durations add up."""
+    first_bad = next((o for o in outcomes if not o.ok), None)
+    base = first_bad or outcomes[-1]
+    base.duration_ms = sum(o.duration_ms or 0.0 for o in outcomes)
+    base.attempts = sum(o.attempts for o in outcomes)
+    base.requests = sum(o.requests for o in outcomes)
+    base.reached = any(o.reached for o in outcomes)
+    return base
+
+
+def send_message(client: httpx.Client, base_url: str, site_id: str, api_key: str, msg: dict, *,
+                 api: str = "v2", policy: RetryPolicy = NO_RETRY,
+                 rate_limiter: TokenBucket | None = None) -> Outcome:
+    """Send one Segment message the way the Customer.io (Actions) destination
+    would: map it, then `POST /api/v2/entity` per operation (api="v2") or the
+    v1 equivalents (api="v1").  A message the mapping drops is not sent:
+    the outcome has `dropped` set and `requests == 0`."""
+    if api not in ("v1", "v2"):
+        raise ValueError("api must be 'v1' or 'v2'")
+    messages.ensure_message_id(msg)
+    result = mapping.map_message(msg)
+    if not result.ok:
+        return Outcome(NAME, False, dropped=result.drop_reason, requests=0)
+    headers = {"Content-Type": "application/json", "Authorization": basic_auth(site_id, api_key)}
+    outcomes: list[Outcome] = []
+    for op in result.operations:
+        if result.endpoint == mapping.V1_METRICS:
+            method, path, body = "POST", mapping.V1_METRICS, op
+        elif api == "v2":
+            method, path, body = "POST", "/api/v2/entity", op
+        else:
+            call = v1_call(op)
+            if isinstance(call, str):
+                return Outcome(NAME, False, dropped=call, requests=0)
+            method, path, body = call.method, call.path, call.body
+        content = None if body is None else messages.encode(body)
+        limit = MAX_OP_BYTES
+        if content is not None and len(content) > limit:
+            return Outcome(NAME, False, dropped=f"the request body is {len(content):,} bytes; "
+                                                 f"the limit is {limit:,}", requests=0)
+        spec = RequestSpec(method, join_url(base_url, path), headers, content, secrets=(api_key,),
+                           label=f"customerio {path}")
+        attempt = send(client, spec, policy, rate_limiter)
+        outcomes.append(Outcome.from_attempt(NAME, method, attempt))
+        if not attempt.ok:
+            break
+    return _combine(outcomes)
+
+
+def get_region(client: httpx.Client, base_url: str, site_id: str, api_key: str, *,
+               policy: RetryPolicy = NO_RETRY) -> Outcome:
+    """`GET {track}/api/v1/accounts/region`: 200 `{url, region, environment_id}`
+    for valid Track credentials, 401 otherwise (customerio-api.md §1.2).
+    The parsed body is in `outcome.body`."""
+    spec = RequestSpec("GET", join_url(base_url, "/api/v1/accounts/region"),
+                       {"Authorization": basic_auth(site_id, api_key)}, None, secrets=(api_key,),
+                       label="customerio region")
+    return Outcome.from_attempt(NAME, "GET", send(client, spec, policy))

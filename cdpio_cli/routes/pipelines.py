@@ -1,0 +1,54 @@
+"""Customer.io Data Pipelines route: the Segment-shaped API at `{base}/v1/...`.
+
+Auth (customerio-api.md §4): Bearer for `pk_/sk_` region-prefixed keys, Basic
+`key:` for legacy keys.  `X-Strict-Mode: 1` makes the API validate and answer
+with real error codes instead of a 200 that silently drops the event; without
+it a 200 proves nothing about the key.  Limits are Segment's (32 KB / 500 KB).
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from cdpio_cli.routes.endpoints import pipelines_key_region
+from cdpio_cli.routes.segment import SegmentStyleRoute, send_messages_as_batch, send_single
+from cdpio_cli.transport import NO_RETRY, Outcome, RetryPolicy, TokenBucket, basic_auth, bearer_auth
+
+NAME = "pipelines"
+STRICT_HEADER = "X-Strict-Mode"
+
+
+def auth_header(api_key: str) -> str:
+    if pipelines_key_region(api_key) is not None:
+        return bearer_auth(api_key)
+    return basic_auth(api_key, "")
+
+
+class PipelinesRoute(SegmentStyleRoute):
+    name = NAME
+
+    def __init__(self, base_url: str, api_key: str, *, batch_size: int = 100, strict: bool = False,
+                 extra_headers: dict[str, str] | None = None):
+        headers = dict(extra_headers or {})
+        if strict:
+            headers[STRICT_HEADER] = "1"
+        super().__init__(base_url, api_key, batch_size=batch_size, extra_headers=headers)
+        self.strict = strict
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": auth_header(self.key)}
+
+
+def send_message(client: httpx.Client, base_url: str, api_key: str, msg: dict, *,
+                 strict: bool = True, policy: RetryPolicy = NO_RETRY,
+                 rate_limiter: TokenBucket | None = None) -> Outcome:
+    """Send one message through `POST {base}/v1/{type}`; strict mode by default
+    (send-test wants a real error for a bad key or a bad payload)."""
+    return send_single(PipelinesRoute(base_url, api_key, strict=strict), client, msg,
+                       policy=policy, rate_limiter=rate_limiter)
+
+
+def send_batch(client: httpx.Client, base_url: str, api_key: str, msgs: list[dict], *,
+               strict: bool = True, policy: RetryPolicy = NO_RETRY) -> Outcome:
+    return send_messages_as_batch(PipelinesRoute(base_url, api_key, strict=strict), client, msgs,
+                                  policy=policy)

@@ -1,0 +1,168 @@
+"""Segment Tracking API route: messages -> `POST {base}/v1/batch` (or a single
+call), response -> outcome.
+
+Auth is HTTP Basic `write_key:` (the colon matters, segment-api.md §1.2).
+Limits (§1.4): 32 KB per message, 500 KB per batch request, 2,500 events per
+batch (more are silently dropped with a 200, so we never send more).
+A 200 here means "accepted", never "delivered": Segment answers 200 even for
+a write key that does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import httpx
+
+from cdpio_cli import messages
+from cdpio_cli.transport import (
+    NO_RETRY,
+    Attempt,
+    Outcome,
+    RequestSpec,
+    RetryPolicy,
+    TokenBucket,
+    basic_auth,
+    join_url,
+    send,
+)
+
+NAME = "segment"
+SINGLE_CALLS = ("identify", "track", "page", "screen", "group", "alias")
+
+
+@dataclass
+class Prepared:
+    """One message made ready for a batch route: its wire items, or why not."""
+
+    items: list[bytes] = field(default_factory=list)
+    dropped: str | None = None      # not sent, by design (mapping drop)
+    problem: str | None = None      # cannot be sent (too large, ...)
+    lane: str = "batch"             # items of different lanes never share a request
+
+
+@dataclass
+class BatchVerdict:
+    """How the service answered one batch request."""
+
+    accepted: bool                              # the request as a whole succeeded
+    item_errors: dict[int, str] = field(default_factory=dict)  # item index -> why it failed
+    reason: str | None = None                   # why the whole batch failed
+
+
+class SegmentStyleRoute:
+    """Shared by Segment and Pipelines: Segment-shaped batches of messages."""
+
+    name = NAME
+    max_item_bytes = messages.MAX_MESSAGE_BYTES
+    max_batch_bytes = messages.MAX_BATCH_BYTES
+    max_batch_items = messages.MAX_BATCH_EVENTS
+    # `{"batch":[` ... `],"sentAt":"2024-01-01T00:00:00.000Z"}` plus slack.
+    envelope_bytes = 64
+
+    def __init__(self, base_url: str, key: str, *, batch_size: int = 100,
+                 extra_headers: dict[str, str] | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.batch_size = max(1, min(int(batch_size), self.max_batch_items))
+        self.extra_headers = dict(extra_headers or {})
+
+    # -- auth ---------------------------------------------------------------
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": basic_auth(self.key, "")}
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.key,)
+
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json", **self.auth_headers(), **self.extra_headers}
+
+    # -- batching -----------------------------------------------------------
+    def prepare(self, msg: dict, encoded: bytes | None = None) -> Prepared:
+        data = encoded if encoded is not None else messages.encode(msg)
+        if len(data) > self.max_item_bytes:
+            return Prepared(problem=f"message is {len(data):,} bytes; the limit is "
+                                    f"{self.max_item_bytes:,} bytes")
+        return Prepared(items=[data])
+
+    def lane_limits(self, lane: str) -> int:
+        """Most items one request of this lane may carry."""
+        return self.batch_size
+
+    def batch_url(self) -> str:
+        return join_url(self.base_url, "/v1/batch")
+
+    def build_request(self, items: list[bytes], *, lane: str = "batch",
+                      sent_at: str | None = None) -> RequestSpec:
+        body = b"".join((b'{"batch":[', b",".join(items), b'],"sentAt":"',
+                         (sent_at or messages.now_iso()).encode(), b'"}'))
+        return RequestSpec("POST", self.batch_url(), self.headers(), body, secrets=self.secrets,
+                           label=f"{self.name} batch")
+
+    def interpret(self, attempt: Attempt, n_items: int) -> BatchVerdict:
+        if attempt.ok:
+            return BatchVerdict(True)
+        return BatchVerdict(False, reason=attempt.describe_failure())
+
+    # -- single calls (send-test) --------------------------------------------
+    def single_request(self, msg: dict) -> RequestSpec:
+        mtype = msg.get("type")
+        if mtype not in SINGLE_CALLS:
+            raise ValueError(f"message type {mtype!r} has no single-call endpoint")
+        body = dict(msg)
+        body.setdefault("sentAt", messages.now_iso())
+        return RequestSpec("POST", join_url(self.base_url, f"/v1/{mtype}"), self.headers(),
+                           messages.encode(body), secrets=self.secrets, label=f"{self.name} {mtype}")
+
+
+class SegmentRoute(SegmentStyleRoute):
+    name = NAME
+
+
+def send_message(client: httpx.Client, base_url: str, write_key: str, msg: dict, *,
+                 policy: RetryPolicy = NO_RETRY, rate_limiter: TokenBucket | None = None) -> Outcome:
+    """Send one message through `POST {base}/v1/{type}` (send-test).
+
+    The message gets a messageId before the first attempt (so a retry cannot
+    duplicate it); `msg` is updated in place with it.
+    """
+    return send_single(SegmentRoute(base_url, write_key), client, msg, policy=policy,
+                       rate_limiter=rate_limiter)
+
+
+def send_batch(client: httpx.Client, base_url: str, write_key: str, msgs: list[dict], *,
+               policy: RetryPolicy = NO_RETRY) -> Outcome:
+    """Send a few messages as one `POST {base}/v1/batch` request."""
+    return send_messages_as_batch(SegmentRoute(base_url, write_key), client, msgs, policy=policy)
+
+
+def send_single(route: SegmentStyleRoute, client: httpx.Client, msg: dict, *,
+                policy: RetryPolicy = NO_RETRY, rate_limiter: TokenBucket | None = None) -> Outcome:
+    messages.ensure_message_id(msg)
+    size = messages.message_size(msg)
+    if size > route.max_item_bytes:
+        return Outcome(route.name, False, dropped=f"message is {size:,} bytes; the limit is "
+                                                  f"{route.max_item_bytes:,} bytes", requests=0)
+    spec = route.single_request(msg)
+    attempt = send(client, spec, policy, rate_limiter)
+    return Outcome.from_attempt(route.name, spec.method, attempt)
+
+
+def send_messages_as_batch(route: SegmentStyleRoute, client: httpx.Client, msgs: list[dict], *,
+                           policy: RetryPolicy = NO_RETRY) -> Outcome:
+    items: list[bytes] = []
+    for msg in msgs:
+        messages.ensure_message_id(msg)
+        prepared = route.prepare(msg)
+        if prepared.problem:
+            return Outcome(route.name, False, dropped=prepared.problem, requests=0)
+        items.extend(prepared.items)
+    if len(items) > route.max_batch_items:
+        return Outcome(route.name, False, dropped=f"{len(items)} messages; a batch holds at most "
+                                                  f"{route.max_batch_items}", requests=0)
+    spec = route.build_request(items)
+    if len(spec.content or b"") > route.max_batch_bytes:
+        return Outcome(route.name, False, dropped=f"the batch is {len(spec.content or b''):,} bytes; "
+                                                  f"the limit is {route.max_batch_bytes:,}", requests=0)
+    attempt = send(client, spec, policy)
+    return Outcome.from_attempt(route.name, spec.method, attempt)
