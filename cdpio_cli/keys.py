@@ -49,7 +49,7 @@ def format_checks(settings: Settings) -> list[Check]:
                                 line=cred.line, file=_config_file(settings)))
             continue
         hint = creds.format_hint(dotted, cred.value)
-        parts = [f"{cred.masked} from {cred.source}: {hint.message}"]
+        parts = [f"{cred.masked} from {cred.source.split(' (')[0]}: {hint.message}"]
         status = PASSED if hint.ok else WARNING
         if cred.fixes:
             parts.append("cleaned: " + "; ".join(cred.fixes))
@@ -59,7 +59,7 @@ def format_checks(settings: Settings) -> list[Check]:
             status = WARNING
         fix_hint = None
         if cred.fixes:
-            fix_hint = "cdpio used the cleaned value; fix the secret at its source so other tools work too"
+            fix_hint = "cdpio used the cleaned value; fix the stored secret so other tools get it too"
         checks.append(Check(dotted, route, "format", status, "; ".join(parts), hint=fix_hint,
                             file=_config_file(settings), line=cred.line,
                             details={"length": len(cred.value), "fixes": cred.fixes,

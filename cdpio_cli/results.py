@@ -167,32 +167,34 @@ def render_table(report: Report, console, *, verbose: bool = False, max_rows: in
     from rich.table import Table
     from rich.text import Text
 
-    show_location = any(c.file for c in report.checks)
-    table = Table(title=f"cdpio {report.command}", title_justify="left", show_lines=False,
-                  expand=False, pad_edge=False)
+    from rich import box
+
+    show_location = any(c.line for c in report.checks)
+    show_http = any(c.http_status is not None for c in report.checks)
+    show_ms = any(c.duration_ms is not None for c in report.checks)
+    table = Table(title=f"cdpio {report.command}", title_justify="left", box=box.SIMPLE_HEAD,
+                  expand=False, pad_edge=False, show_edge=False)
     table.add_column("status", no_wrap=True)
-    table.add_column("check", overflow="fold")
-    table.add_column("route", no_wrap=True)
+    table.add_column("check", no_wrap=True, max_width=40, overflow="ellipsis")
     table.add_column("tier", no_wrap=True)
-    table.add_column("http", justify="right", no_wrap=True)
-    table.add_column("ms", justify="right", no_wrap=True)
+    if show_http:
+        table.add_column("http", justify="right", no_wrap=True)
+    if show_ms:
+        table.add_column("ms", justify="right", no_wrap=True)
     if show_location:
-        table.add_column("where", overflow="fold")
-    table.add_column("message", overflow="fold")
+        table.add_column("where", no_wrap=True, max_width=40, overflow="ellipsis")
+    table.add_column("message", overflow="fold", min_width=30)
 
     rows = report.checks if max_rows is None else report.checks[:max_rows]
     for c in rows:
         message = c.message
         if c.hint and (c.status in (FAILED, WARNING) or verbose):
             message = f"{message}\n-> {c.hint}" if message else f"-> {c.hint}"
-        cells = [
-            Text(_STATUS_MARK[c.status], style=_STATUS_STYLE[c.status]),
-            c.id,
-            c.route,
-            c.tier,
-            "" if c.http_status is None else str(c.http_status),
-            "" if c.duration_ms is None else f"{c.duration_ms:.0f}",
-        ]
+        cells = [Text(_STATUS_MARK[c.status], style=_STATUS_STYLE[c.status]), c.id, c.tier]
+        if show_http:
+            cells.append("" if c.http_status is None else str(c.http_status))
+        if show_ms:
+            cells.append("" if c.duration_ms is None else f"{c.duration_ms:.0f}")
         if show_location:
             cells.append(c.location())
         cells.append(message)

@@ -49,7 +49,12 @@ def stderr_console(opts: GlobalOptions | None = None):
     no_color = color_disabled(opts)
     console = _consoles.get(no_color)
     if console is None or getattr(console, "file", None) is not sys.stderr:
-        console = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=False)
+        # Off a terminal (CI logs, pipes) rich would wrap at 80 columns; logs read
+        # better wider.  COLUMNS still wins when set.
+        width = None
+        if not sys.stderr.isatty() and not os.environ.get("COLUMNS"):
+            width = 140
+        console = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=False, width=width)
         _consoles[no_color] = console
     return console
 
