@@ -18,9 +18,12 @@ def command(
 
         cdpio init && export SEGMENT_WRITE_KEY=... CUSTOMERIO_SITE_ID=... CUSTOMERIO_TRACK_API_KEY=...
     """
-    from cdpio_cli.cli.output import note
+    from cdpio_cli.cli.output import finish
     from cdpio_cli.init import write_starter_config
+    from cdpio_cli.results import PASSED, Check, Report
 
     written = write_starter_config(path or "cdpio.yaml", force=force)
-    note(ctx.obj, f"wrote {written}")
-    note(ctx.obj, "next: export the env vars it names, then run `cdpio check-keys`")
+    report = Report("init")
+    report.add(Check("config", "config", "format", PASSED, f"wrote {written}", file=str(written)))
+    report.notes.append("next: export the env vars it names, then run `cdpio check-keys`")
+    finish(report, ctx.obj)
