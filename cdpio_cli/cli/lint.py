@@ -1,0 +1,72 @@
+"""`cdpio lint`: spec, naming, identity and Customer.io-limit rules over fixture files."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+
+def command(
+    ctx: typer.Context,
+    files: List[str] = typer.Argument(..., metavar="FILE...",
+                                      help="Fixture files or globs (.json .jsonl .ndjson .yaml, .gz), - for stdin."),
+    strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 1)."),
+    disable: Optional[List[str]] = typer.Option(
+        None, "--disable", metavar="RULE", help="Disable a rule or a group (naming/*); repeatable."),
+    max_rows: int = typer.Option(100, "--max-rows", metavar="N",
+                                 help="Show at most N findings in the table (0: all); --json has all."),
+    max_per_rule: int = typer.Option(100, "--max-per-rule", metavar="N",
+                                     help="List at most N findings per rule (0: all); all are counted."),
+) -> None:
+    """Lint event data: Segment spec, naming, identity, Customer.io limits, trait drift.
+
+    Errors (exit 1) are messages that Segment or the Customer.io destination
+    drops or rejects; warnings are hygiene problems (fail with --strict);
+    info never fails.  Unreadable input exits 2.  Rules are disabled or
+    re-graded in cdpio.yaml (lint: {disable: [naming/*], severity:
+    {identity/identify-without-email: info}}) or with --disable.
+
+    Example:
+
+        cdpio lint events/*.ndjson --strict --disable naming/event-title-case
+    """
+    import dataclasses
+    import sys
+
+    from cdpio_cli import fixtures, lint, results
+    from cdpio_cli.cli.output import finish, stderr_console
+
+    opts = ctx.obj
+    disabled, severity, config_path = lint.load_lint_settings(opts.config)
+    disabled += list(disable or [])
+    paths = fixtures.expand_paths(files)
+    result = lint.lint_records(
+        fixtures.iter_records(paths, stdin=sys.stdin), disable=disabled,
+        severity_overrides=severity, max_per_rule=max_per_rule or None)
+
+    report = results.Report(command="lint", strict=strict)
+    report.extend(lint.findings_to_checks(result))
+    if not result.findings:
+        report.add(results.Check(id="lint", route="lint", tier="lint", status=results.PASSED,
+                                 message=f"{result.messages:,} message(s), no findings"))
+    report.summary.update(result.summary())
+    report.summary["files"] = paths
+    if config_path:
+        report.summary["config"] = config_path
+    report.notes.extend(result.notes)
+
+    summary = (f"lint: {result.messages:,} message(s) read"
+               + (f" ({result.invalid:,} unreadable)" if result.invalid else "")
+               + f" from {len(paths)} file(s): {result.errors:,} error(s), "
+               f"{result.warnings:,} warning(s), {result.infos:,} info")
+    if not opts.quiet:
+        # Rendered here rather than in finish() to honour --max-rows and end
+        # with the summary line; finish() still writes --json/--junit/GitHub.
+        console = stderr_console(opts)
+        for text in report.notes:
+            console.print(text, markup=False, highlight=False, style="dim")
+        results.render_table(report, console, verbose=opts.verbose, max_rows=max_rows or None)
+        console.print(summary, markup=False, highlight=False)
+        opts = dataclasses.replace(opts, quiet=True)
+    finish(report, opts)
