@@ -1,0 +1,1007 @@
+"""Replay fixture files to a route: batching, rate limit, retries, dead-letter
+file, resume from a checkpoint.  The CLI (`cdpio replay`) is a thin wrapper.
+
+Shape of a run:
+
+1. A streaming pre-pass over the input (constant memory): validate every
+   message (any invalid one stops the run before anything is sent, unless
+   `skip_invalid`), count them, and find the newest timestamp
+   (`shift_timestamps`).
+2. The main pass: a reader thread rewrites each message (ids, timestamps),
+   fixes its messageId *before the first attempt* (so retries can never
+   duplicate), and cuts batches by count and bytes into a bounded queue;
+   sender threads share one httpx client, a token bucket and the retry
+   policy.
+3. Batches are committed in input order: dead-letter lines are appended and
+   the checkpoint advanced only up to the first batch still in flight.  A
+   killed run therefore resumes exactly: the resolved prefix is skipped, the
+   dead-letter file is cut back to what the checkpoint covers, and messages
+   that were in flight are re-sent with the same messageIds (derived from
+   the checkpoint's seed, file and position), which the services dedupe.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import secrets as _secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any, Callable, Iterator
+
+import orjson
+
+from cdpio_cli import messages
+from cdpio_cli.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_CREDENTIAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    UsageError,
+)
+from cdpio_cli.transport import RetryPolicy, TokenBucket, make_client, send
+
+CHECKPOINT_VERSION = 1
+DL_KEY = "_cdpio"
+# messageIds derived for messages that have none: stable across resumed runs.
+ID_NAMESPACE = uuid.UUID("6f1c7a52-2b8e-4c55-9a51-3f0f2d7c9e11")
+TIMESTAMP_KEYS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+EXAMPLES = 5
+
+
+# ---------------------------------------------------------------------------
+# Options and result
+# ---------------------------------------------------------------------------
+
+@dataclass
+class ReplayOptions:
+    rate: float | None = 50.0          # requests/s; None or 0 = unlimited
+    concurrency: int = 4
+    max_retries: int = 5
+    timeout: float = 10.0
+    base_delay: float = 0.5            # retry backoff base (full jitter)
+    max_delay: float = 30.0
+    max_retry_after: float = 60.0
+    dead_letter: str | None = None     # default: <first input>.dead-letter.ndjson
+    checkpoint: str | None = None
+    skip_invalid: bool = False
+    new_message_ids: bool = False
+    id_prefix: str | None = None
+    shift_timestamps: bool = False
+    dry_run: bool = False
+    checkpoint_interval: float = 0.25  # seconds between checkpoint writes
+
+
+@dataclass
+class Example:
+    file: str
+    line: int
+    reason: str
+    http_status: int | None = None
+
+
+@dataclass
+class ReplayResult:
+    route: str = ""
+    read: int = 0
+    invalid: int = 0
+    sent: int = 0
+    accepted: int = 0
+    failed: int = 0
+    retried: int = 0
+    dropped_by_mapping: int = 0
+    requests: int = 0
+    not_sent: int = 0                  # left unsent by an interruption or an abort
+    skipped_resumed: int = 0           # resolved by an earlier run (checkpoint)
+    total: int | None = None           # messages in the input (from the pre-pass)
+    status_counts: dict[str, int] = field(default_factory=dict)
+    latency_ms: dict[str, float | None] = field(default_factory=lambda: {"p50": None, "p95": None, "p99": None})
+    events_per_second: float = 0.0
+    duration: float = 0.0
+    send_seconds: float = 0.0
+    dead_letter: str | None = None     # path, when it holds any line
+    dead_lettered: int = 0             # lines written by this run
+    dead_letter_total: int = 0         # lines in the file, earlier runs included
+    checkpoint: str | None = None
+    complete: bool = False
+    dry_run: bool = False
+    would_send: int = 0
+    stopped_invalid: bool = False      # invalid input, nothing sent
+    interrupted: bool = False
+    aborted: str | None = None         # "credential" | "unreachable"
+    abort_reason: str | None = None
+    invalid_examples: list[Example] = field(default_factory=list)
+    failure_examples: list[Example] = field(default_factory=list)
+    drop_examples: list[Example] = field(default_factory=list)
+    auth_failures: int = 0             # requests answered 401/403
+    responses: int = 0                 # requests that got any HTTP answer
+
+    def exit_code(self) -> int:
+        if self.stopped_invalid:
+            return EXIT_USAGE
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.aborted == "credential" or (self.requests and self.auth_failures == self.requests):
+            return EXIT_CREDENTIAL
+        if self.aborted == "unreachable" or (self.requests and self.responses == 0):
+            return EXIT_UNREACHABLE
+        if self.dead_letter_total or self.dead_lettered or self.not_sent:
+            return EXIT_CHECK_FAILED
+        return EXIT_OK
+
+    def summary(self) -> dict[str, Any]:
+        """What `--json` carries in `summary` (a stable interface)."""
+        return {
+            "route": self.route,
+            "read": self.read,
+            "invalid": self.invalid,
+            "sent": self.sent,
+            "accepted": self.accepted,
+            "failed": self.failed,
+            "retried": self.retried,
+            "dropped_by_mapping": self.dropped_by_mapping,
+            "not_sent": self.not_sent,
+            "skipped_resumed": self.skipped_resumed,
+            "requests": self.requests,
+            "status_counts": dict(sorted(self.status_counts.items())),
+            "latency_ms": self.latency_ms,
+            "events_per_second": round(self.events_per_second, 1),
+            "duration_seconds": round(self.duration, 3),
+            "dead_letter": self.dead_letter,
+            "dead_lettered": self.dead_letter_total,
+            "checkpoint": self.checkpoint,
+            "complete": self.complete,
+            "dry_run": self.dry_run,
+            **({"would_send": self.would_send} if self.dry_run else {}),
+            **({"aborted": self.aborted, "abort_reason": self.abort_reason} if self.aborted else {}),
+            "interrupted": self.interrupted,
+        }
+
+
+@dataclass
+class Progress:
+    total: int | None
+    done: int            # messages resolved (accepted, failed, dropped, invalid)
+    accepted: int
+    failed: int
+    retried: int
+    events_per_second: float
+
+
+# ---------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Source:
+    read_path: str     # what we open
+    display: str       # what we print ("-" for stdin)
+    key: str           # identity for derived messageIds and the checkpoint
+
+
+def _prepare_sources(paths: list[str], stdin: IO | None, spool_dir: str) -> list[Source]:
+    from cdpio_cli.fixtures import expand_paths
+
+    out = []
+    for path in expand_paths(paths):
+        if path == "-":
+            # stdin cannot be read twice (pre-pass + send): spool it to disk,
+            # which keeps memory flat.
+            stream = stdin if stdin is not None else sys.stdin
+            raw = getattr(stream, "buffer", stream)
+            spool = os.path.join(spool_dir, "stdin")
+            with open(spool, "wb") as fh:
+                if isinstance(raw, (bytes, bytearray)):
+                    fh.write(raw)
+                else:
+                    while True:
+                        chunk = raw.read(1 << 20)
+                        if not chunk:
+                            break
+                        fh.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+            out.append(Source(spool, "-", "-"))
+        else:
+            out.append(Source(path, path, os.path.abspath(path)))
+    return out
+
+
+def _iter_source(source: Source) -> Iterator[Any]:
+    from cdpio_cli.fixtures import iter_records
+
+    yield from iter_records([source.read_path])
+
+
+# ---------------------------------------------------------------------------
+# Rewrites
+# ---------------------------------------------------------------------------
+
+def _format_ts(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def message_timestamp(msg: dict) -> datetime | None:
+    for key in ("timestamp", "originalTimestamp"):
+        parsed = messages.parse_timestamp(msg.get(key))
+        if parsed is not None:
+            return parsed
+    return None
+
+
+class Rewriter:
+    """The per-message rewrites, applied identically in every run of a job."""
+
+    def __init__(self, *, seed: str, new_message_ids: bool, id_prefix: str | None,
+                 shift: timedelta | None):
+        self.seed = seed
+        self.new_message_ids = new_message_ids
+        self.id_prefix = id_prefix or None
+        self.shift = shift
+
+    def derived_id(self, source_key: str, index: int) -> str:
+        return str(uuid.uuid5(ID_NAMESPACE, f"{self.seed}\x00{source_key}\x00{index}"))
+
+    def apply(self, msg: dict, source_key: str, index: int, *, validation_only: bool = False) -> None:
+        """Rewrite in place.  `validation_only`: just what can change validity
+        (the pre-pass skips computing ids and timestamps)."""
+        msg.pop(DL_KEY, None)  # a dead-letter file replays as is
+        if self.id_prefix:
+            for key in ("userId", "anonymousId", "previousId"):
+                value = msg.get(key)
+                if isinstance(value, bool) or value is None or value == "":
+                    continue
+                if isinstance(value, (str, int, float)):
+                    msg[key] = f"{self.id_prefix}{value}"
+        if validation_only:
+            if self.new_message_ids:
+                msg.pop("messageId", None)
+            return
+        mid = msg.get("messageId")
+        if self.new_message_ids or not isinstance(mid, str) or not mid:
+            msg["messageId"] = self.derived_id(source_key, index)
+        if self.shift is not None:
+            for key in TIMESTAMP_KEYS:
+                parsed = messages.parse_timestamp(msg.get(key))
+                if parsed is not None:
+                    msg[key] = _format_ts(parsed + self.shift)
+
+
+def _problems_text(msg: Any, size: int | None = None) -> str | None:
+    errors = [p for p in messages.spec_problems(msg, size=size) if p.severity == messages.ERROR]
+    if not errors:
+        return None
+    return "; ".join(p.message for p in errors)
+
+
+# ---------------------------------------------------------------------------
+# Checkpoint
+# ---------------------------------------------------------------------------
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)) or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: str, data: dict) -> None:
+    """temp file + fsync + rename: a reader sees the old or the new file, whole."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path)
+
+
+def load_checkpoint(path: str) -> dict | None:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the checkpoint: {exc.strerror}",
+                         hint="check the path, or delete the file to start over") from None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UsageError(f"{path}: not a cdpio replay checkpoint (invalid JSON)",
+                         hint="pass another --checkpoint path, or delete the file to start over") from None
+    if not isinstance(data, dict) or data.get("kind") != "cdpio-replay-checkpoint":
+        raise UsageError(f"{path}: not a cdpio replay checkpoint",
+                         hint="pass another --checkpoint path, or delete the file to start over")
+    if data.get("version") != CHECKPOINT_VERSION:
+        raise UsageError(f"{path}: checkpoint version {data.get('version')} is not supported",
+                         hint="delete the file to start over")
+    return data
+
+
+# ---------------------------------------------------------------------------
+# Batches and commit
+# ---------------------------------------------------------------------------
+
+@dataclass
+class _Msg:
+    file: str
+    line: int
+    data: bytes          # the message as sent (encoded)
+
+
+@dataclass
+class _Batch:
+    seq: int
+    end_pos: list[int]                    # per source: records consumed after this batch
+    lane: str = "batch"
+    items: list[bytes] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)   # item -> message index
+    msgs: list[_Msg] = field(default_factory=list)
+    nbytes: int = 0
+    # Resolved by the reader (no request): invalid / dropped records.
+    dl_lines: list[bytes] = field(default_factory=list)
+    invalid: int = 0
+    dropped: int = 0
+    records: int = 0
+    # Filled in by a sender.
+    resolved: bool = False
+    accepted: int = 0
+    failed: int = 0
+
+
+def _dl_line(data: bytes | None, value: Any, meta: dict) -> bytes:
+    """The message itself plus a `_cdpio` key (replayable as is)."""
+    meta_bytes = orjson.dumps(meta)
+    if data is not None and len(data) > 2 and data.endswith(b"}"):
+        return data[:-1] + b',"' + DL_KEY.encode() + b'":' + meta_bytes + b"}\n"
+    if isinstance(value, dict):
+        return orjson.dumps({**value, DL_KEY: meta}) + b"\n"
+    body: dict[str, Any] = {DL_KEY: meta}
+    if value is not None:
+        body[DL_KEY] = {**meta, "value": value}
+    return orjson.dumps(body, default=str) + b"\n"
+
+
+class _Reservoir:
+    """Latencies for percentiles in bounded memory (Algorithm R)."""
+
+    def __init__(self, size: int = 50_000):
+        self.size = size
+        self.seen = 0
+        self.values: list[float] = []
+        self._rng = random.Random(7)
+
+    def add(self, value: float) -> None:
+        self.seen += 1
+        if len(self.values) < self.size:
+            self.values.append(value)
+        else:
+            j = self._rng.randrange(self.seen)
+            if j < self.size:
+                self.values[j] = value
+
+    def percentiles(self) -> dict[str, float | None]:
+        if not self.values:
+            return {"p50": None, "p95": None, "p99": None}
+        data = sorted(self.values)
+        n = len(data)
+
+        def pick(q: float) -> float:
+            return round(data[min(n - 1, max(0, int(round(q * n + 0.5)) - 1))] * 1000.0, 2)
+
+        return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99)}
+
+
+# ---------------------------------------------------------------------------
+# The replay
+# ---------------------------------------------------------------------------
+
+class Replay:
+    """One replay job.  `run()` returns a ReplayResult; it raises UsageError
+    for bad flags, an unusable checkpoint or unreadable files."""
+
+    def __init__(self, paths: list[str], route, options: ReplayOptions, *,
+                 client=None, stdin: IO | None = None,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 progress_interval: float = 0.1,
+                 on_start: Callable[[ReplayResult], None] | None = None):
+        self.paths = list(paths)
+        self.route = route
+        self.opts = options
+        self.client = client
+        self.stdin = stdin
+        self.on_progress = on_progress
+        self.on_start = on_start
+        self.progress_interval = progress_interval
+        self.result = ReplayResult(route=getattr(route, "name", ""), dry_run=options.dry_run,
+                                   checkpoint=options.checkpoint)
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._latency = _Reservoir()
+        self._status_counts: dict[str, int] = {}
+        self._any_accepted = False
+
+    # -- setup ----------------------------------------------------------------
+    def _check_options(self) -> None:
+        o = self.opts
+        if o.concurrency < 1 or o.concurrency > 64:
+            raise UsageError("--concurrency must be between 1 and 64")
+        if o.rate is not None and o.rate < 0:
+            raise UsageError("--rate must be a positive number of requests per second")
+        if o.max_retries < 0 or o.max_retries > 20:
+            raise UsageError("--max-retries must be between 0 and 20")
+        if o.timeout <= 0:
+            raise UsageError("--timeout must be positive")
+        if o.id_prefix is not None and (o.id_prefix.strip() != o.id_prefix or not o.id_prefix):
+            raise UsageError("--id-prefix must be non-empty and have no surrounding whitespace")
+
+    def _default_dead_letter(self, sources: list[Source]) -> str:
+        first = sources[0].display if sources else "replay"
+        if first == "-":
+            return "stdin.dead-letter.ndjson"
+        base = os.path.basename(first)
+        for ext in (".gz", ".ndjson", ".jsonl", ".json", ".yaml", ".yml"):
+            if base.lower().endswith(ext):
+                base = base[: -len(ext)]
+        return f"{base}.dead-letter.ndjson"
+
+    # -- pre-pass ---------------------------------------------------------------
+    def _prepass(self, sources: list[Source], skip: list[int], rewriter: Rewriter,
+                 want_newest: bool) -> tuple[int, int, datetime | None]:
+        """Validate and count (constant memory); return (count, invalid, newest)."""
+        count = invalid = 0
+        newest: datetime | None = None
+        for si, source in enumerate(sources):
+            for index, rec in enumerate(_iter_source(source)):
+                if index < skip[si]:
+                    if want_newest and rec.error is None and isinstance(rec.message, dict):
+                        ts = message_timestamp(rec.message)
+                        if ts is not None and (newest is None or ts > newest):
+                            newest = ts
+                    continue
+                count += 1
+                reason = rec.error
+                if reason is None:
+                    msg = rec.message
+                    if isinstance(msg, dict):
+                        rewriter.apply(msg, source.key, index, validation_only=True)
+                        if want_newest:
+                            ts = message_timestamp(msg)
+                            if ts is not None and (newest is None or ts > newest):
+                                newest = ts
+                    reason = _problems_text(msg)
+                if reason is not None:
+                    invalid += 1
+                    if len(self.result.invalid_examples) < EXAMPLES:
+                        self.result.invalid_examples.append(Example(source.display, rec.line, reason))
+        return count, invalid, newest
+
+    # -- run ------------------------------------------------------------------
+    def run(self) -> ReplayResult:
+        self._check_options()
+        started = time.perf_counter()
+        spool_dir = tempfile.mkdtemp(prefix="cdpio-replay-")
+        try:
+            return self._run(started, spool_dir)
+        finally:
+            shutil.rmtree(spool_dir, ignore_errors=True)
+
+    def _run(self, started: float, spool_dir: str) -> ReplayResult:
+        o, res = self.opts, self.result
+        sources = _prepare_sources(self.paths, self.stdin, spool_dir)
+        if o.checkpoint and any(s.display == "-" for s in sources):
+            raise UsageError("--checkpoint cannot resume input read from stdin",
+                             hint="write the input to a file and replay the file")
+        dl_path = o.dead_letter or self._default_dead_letter(sources)
+        real_inputs = {os.path.realpath(s.read_path) for s in sources}
+        if not o.dry_run and os.path.realpath(dl_path) in real_inputs:
+            raise UsageError(f"the dead-letter file {dl_path} is also an input",
+                             hint="pass --dead-letter with another path")
+        if not o.dry_run:
+            parent = os.path.dirname(os.path.abspath(dl_path))
+            if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+                raise UsageError(f"cannot write the dead-letter file {dl_path}: "
+                                 "its directory does not exist or is not writable",
+                                 hint="pass --dead-letter with a writable path")
+
+        # Checkpoint: resume or start.
+        ckpt = load_checkpoint(o.checkpoint) if o.checkpoint and not o.dry_run else None
+        keys = [s.key for s in sources]
+        if ckpt is not None:
+            if [f.get("path") for f in ckpt.get("inputs", [])] != keys:
+                raise UsageError(f"{o.checkpoint}: the checkpoint was written for other input files",
+                                 hint="replay the same files in the same order, or pass another --checkpoint")
+            for flag, value in (("route", res.route), ("id_prefix", o.id_prefix),
+                                ("new_message_ids", o.new_message_ids),
+                                ("shift_timestamps", o.shift_timestamps)):
+                if ckpt.get(flag) != value:
+                    raise UsageError(f"{o.checkpoint}: the checkpoint was written with "
+                                     f"{flag}={ckpt.get(flag)!r}, this run has {value!r}",
+                                     hint="resume with the same flags, or pass another --checkpoint")
+            if o.dead_letter is None and ckpt.get("dead_letter"):
+                dl_path = ckpt["dead_letter"]
+            seed = ckpt["seed"]
+            skip = [int(f.get("done", 0)) for f in ckpt["inputs"]]
+            res.skipped_resumed = sum(skip)
+            shift = timedelta(seconds=ckpt["shift_seconds"]) if ckpt.get("shift_seconds") is not None else None
+            dl_offset = int(ckpt.get("dead_letter_bytes", 0))
+            totals = dict(ckpt.get("totals") or {})
+        else:
+            seed = _secrets.token_hex(16)
+            skip = [0] * len(sources)
+            shift = None
+            dl_offset = 0
+            totals = {}
+        res.dead_letter_total = int(totals.get("dead_lettered", 0))
+        res.checkpoint = o.checkpoint
+
+        if ckpt is not None and ckpt.get("complete"):
+            res.complete = True
+            res.dead_letter = dl_path if res.dead_letter_total else None
+            res.duration = time.perf_counter() - started
+            return res
+
+        rewriter = Rewriter(seed=seed, new_message_ids=o.new_message_ids, id_prefix=o.id_prefix,
+                            shift=None)
+        need_newest = o.shift_timestamps and shift is None
+        total, invalid, newest = self._prepass(sources, skip, rewriter, need_newest)
+        res.total = total
+        if invalid and not o.skip_invalid:
+            res.stopped_invalid = True
+            res.invalid = invalid
+            res.read = total
+            res.duration = time.perf_counter() - started
+            return res
+        res.invalid_examples.clear()
+        if need_newest:
+            shift = (datetime.now(timezone.utc) - newest) if newest is not None else timedelta(0)
+        rewriter.shift = shift
+        validate_fully = invalid > 0
+
+        # Dead-letter file: cut back to what the checkpoint covers.
+        self._dl_path = dl_path
+        self._dl_fh = None
+        self._dl_offset = dl_offset
+        if not o.dry_run and ckpt is not None and os.path.exists(dl_path):
+            with open(dl_path, "r+b") as fh:
+                fh.truncate(dl_offset)
+        elif not o.dry_run and ckpt is not None and dl_offset:
+            raise UsageError(f"{o.checkpoint}: the dead-letter file {dl_path} it refers to is missing",
+                             hint="restore it, or delete the checkpoint to start over")
+
+        self._sources = sources
+        self._skip = skip
+        self._done = list(skip)            # per source: resolved records (committed)
+        self._seed = seed
+        self._shift = shift
+        self._totals = totals
+        self._ckpt_written = 0.0
+        if o.checkpoint and not o.dry_run:
+            self._write_checkpoint(complete=False, force=True)
+        if self.on_start is not None:
+            self.on_start(res)
+
+        send_started = time.perf_counter()
+        try:
+            self._pump(rewriter, validate_fully)
+        finally:
+            res.send_seconds = time.perf_counter() - send_started
+            if self._dl_fh is not None:
+                self._dl_fh.close()
+        res.latency_ms = self._latency.percentiles()
+        res.status_counts = dict(self._status_counts)
+        if res.send_seconds > 0:
+            res.events_per_second = (res.sent if not o.dry_run else res.would_send) / res.send_seconds
+        res.complete = not (res.interrupted or res.aborted or self.stop.is_set())
+        if not res.complete:
+            # Not resolved by this run (never sent, or in flight at the stop):
+            # a resume from the checkpoint sends them.
+            resolved = res.invalid + res.dropped_by_mapping + res.accepted + res.failed
+            res.not_sent = max(0, (res.total or 0) - resolved)
+        if o.checkpoint and not o.dry_run:
+            self._write_checkpoint(complete=res.complete, force=True)
+        if res.dead_letter_total:
+            res.dead_letter = dl_path
+        res.duration = time.perf_counter() - started
+        return res
+
+    # -- checkpoint -------------------------------------------------------------
+    def _write_checkpoint(self, *, complete: bool, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._ckpt_written < self.opts.checkpoint_interval:
+            return
+        if self._dl_fh is not None:
+            # The lines the checkpoint claims must be on disk first.
+            self._dl_fh.flush()
+            os.fsync(self._dl_fh.fileno())
+        res = self.result
+        data = {
+            "kind": "cdpio-replay-checkpoint",
+            "version": CHECKPOINT_VERSION,
+            "route": res.route,
+            "inputs": [{"path": s.key, "done": d} for s, d in zip(self._sources, self._done)],
+            "seed": self._seed,
+            "id_prefix": self.opts.id_prefix,
+            "new_message_ids": self.opts.new_message_ids,
+            "shift_timestamps": self.opts.shift_timestamps,
+            "shift_seconds": None if self._shift is None else self._shift.total_seconds(),
+            "dead_letter": os.path.abspath(self._dl_path),
+            "dead_letter_bytes": self._dl_offset,
+            "totals": {**self._totals, "dead_lettered": res.dead_letter_total},
+            "complete": complete,
+            "updated_at": messages.now_iso(),
+        }
+        write_json_atomic(self.opts.checkpoint, data)
+        self._ckpt_written = now
+
+    def _write_dead_letters(self, lines: list[bytes]) -> None:
+        if not lines or self.opts.dry_run:
+            return
+        if self._dl_fh is None:
+            mode = "r+b" if os.path.exists(self._dl_path) and self._dl_offset else "wb"
+            self._dl_fh = open(self._dl_path, mode)
+            self._dl_fh.seek(self._dl_offset)
+            self._dl_fh.truncate()
+        data = b"".join(lines)
+        self._dl_fh.write(data)
+        self._dl_offset += len(data)
+        self.result.dead_letter_total += len(lines)
+        self.result.dead_lettered += len(lines)
+
+    # -- main pass ----------------------------------------------------------------
+    def _pump(self, rewriter: Rewriter, validate_fully: bool) -> None:
+        o = self.opts
+        window = o.concurrency * 4          # batches not yet committed, at most
+        self._window = threading.BoundedSemaphore(window)
+        self._queue: queue.Queue = queue.Queue(maxsize=o.concurrency * 2)
+        self._pending: dict[int, _Batch] = {}
+        self._next_commit = 0
+        self._reader_error: BaseException | None = None
+        policy = RetryPolicy(max_retries=o.max_retries, base_delay=o.base_delay,
+                             max_delay=o.max_delay, max_retry_after=o.max_retry_after)
+        limiter = TokenBucket(o.rate) if o.rate else None
+        own_client = self.client is None and not o.dry_run
+        client = self.client
+        if own_client:
+            client = make_client(o.timeout, max_connections=o.concurrency)
+        reader = threading.Thread(target=self._reader, args=(rewriter, validate_fully),
+                                  name="cdpio-replay-reader", daemon=True)
+        senders = [] if o.dry_run else [
+            threading.Thread(target=self._sender, args=(client, policy, limiter),
+                             name=f"cdpio-replay-sender-{i}", daemon=True)
+            for i in range(o.concurrency)]
+        self._t0 = time.perf_counter()
+        try:
+            reader.start()
+            for t in senders:
+                t.start()
+            try:
+                while True:
+                    alive = [t for t in [reader, *senders] if t.is_alive()]
+                    if not alive:
+                        break
+                    alive[0].join(self.progress_interval)
+                    self._report_progress()
+            except KeyboardInterrupt:
+                self.result.interrupted = True
+                self.stop.set()
+                # Unblock the reader and let senders finish their request in flight.
+                self._drain_queue()
+                for t in senders:
+                    t.join()
+                reader.join(timeout=5)
+            self._report_progress()
+        finally:
+            if own_client:
+                client.close()
+        if self._reader_error is not None:
+            raise self._reader_error
+
+    def _drain_queue(self) -> None:
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        for _ in range(self.opts.concurrency):
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                break
+
+    def _report_progress(self) -> None:
+        if self.on_progress is None:
+            return
+        res = self.result
+        elapsed = max(1e-9, time.perf_counter() - self._t0)
+        with self._lock:
+            done = res.accepted + res.failed + res.dropped_by_mapping + res.invalid
+            if res.dry_run:
+                done = res.read
+            snap = Progress(total=res.total, done=done, accepted=res.accepted, failed=res.failed,
+                            retried=res.retried,
+                            events_per_second=(res.would_send if res.dry_run else res.accepted + res.failed) / elapsed)
+        try:
+            self.on_progress(snap)
+        except Exception:
+            pass  # a progress display must never break the replay
+
+    # Reader ------------------------------------------------------------------
+    def _reader(self, rewriter: Rewriter, validate_fully: bool) -> None:
+        try:
+            self._read_all(rewriter, validate_fully)
+        except BaseException as exc:  # surfaced by _pump in the main thread
+            self._reader_error = exc
+            self.stop.set()
+        finally:
+            if not self.opts.dry_run:
+                for _ in range(self.opts.concurrency):
+                    self._put(None, final=True)
+
+    def _put(self, item, final: bool = False) -> bool:
+        while True:
+            if self.stop.is_set() and not final:
+                return False
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                if self.stop.is_set() and final:
+                    return False
+
+    def _read_all(self, rewriter: Rewriter, validate_fully: bool) -> None:
+        route, o, res = self.route, self.opts, self.result
+        n_sources = len(self._sources)
+        pos = list(self._skip)
+        seq = 0
+        batch: _Batch | None = None
+
+        def new_batch(lane: str) -> _Batch | None:
+            # Back-pressure: never run more than `window` batches ahead of
+            # the commit point (bounded memory, bounded checkpoint lag).
+            while not self._window.acquire(timeout=0.05):
+                if self.stop.is_set():
+                    return None
+            return _Batch(seq=seq, end_pos=list(pos), lane=lane)
+
+        def flush() -> bool:
+            nonlocal batch, seq
+            if batch is None:
+                return True
+            b, batch = batch, None
+            b.end_pos = list(pos)
+            seq += 1
+            if o.dry_run or not b.items:
+                if b.items:
+                    with self._lock:
+                        res.requests += 1
+                        res.would_send += len(b.msgs)
+                self._complete(b)
+                return True
+            return self._put(b)
+
+        for si in range(n_sources):
+            source = self._sources[si]
+            for index, rec in enumerate(_iter_source(source)):
+                if index < self._skip[si]:
+                    continue
+                if self.stop.is_set():
+                    return
+                pos[si] = index + 1
+                if batch is None:
+                    batch = new_batch("batch")
+                    if batch is None:
+                        return
+                with self._lock:
+                    res.read += 1
+                batch.records += 1
+                msg = rec.message
+                reason = rec.error
+                data = None
+                if reason is None and isinstance(msg, dict):
+                    rewriter.apply(msg, source.key, index)
+                    data = messages.encode(msg)
+                    if validate_fully:
+                        reason = _problems_text(msg, size=len(data))
+                    elif len(data) > messages.MAX_MESSAGE_BYTES:
+                        reason = (f"message is {len(data):,} bytes; Segment rejects messages over "
+                                  f"{messages.MAX_MESSAGE_BYTES:,} bytes with 400")
+                elif reason is None:
+                    reason = _problems_text(msg)
+                if reason is not None:
+                    batch.invalid += 1
+                    batch.dl_lines.append(_dl_line(data, msg, {
+                        "reason": f"invalid: {reason}", "http_status": None, "attempts": 0,
+                        "file": source.display, "line": rec.line}))
+                    if len(res.invalid_examples) < EXAMPLES:
+                        res.invalid_examples.append(Example(source.display, rec.line, reason))
+                    continue
+                prepared = route.prepare(msg, data)
+                if prepared.dropped is not None:
+                    batch.dropped += 1
+                    if len(res.drop_examples) < EXAMPLES:
+                        res.drop_examples.append(Example(source.display, rec.line, prepared.dropped))
+                    continue
+                if prepared.problem is not None:
+                    batch.invalid += 1
+                    batch.dl_lines.append(_dl_line(data, msg, {
+                        "reason": f"invalid: {prepared.problem}", "http_status": None, "attempts": 0,
+                        "file": source.display, "line": rec.line}))
+                    if len(res.invalid_examples) < EXAMPLES:
+                        res.invalid_examples.append(Example(source.display, rec.line, prepared.problem))
+                    continue
+                size = sum(len(i) + 1 for i in prepared.items)
+                limit = route.lane_limits(prepared.lane)
+                if batch.items and (prepared.lane != batch.lane
+                                    or len(batch.items) + len(prepared.items) > limit
+                                    or batch.nbytes + size + route.envelope_bytes > route.max_batch_bytes):
+                    # Cut before this message: its record belongs to the next batch.
+                    pos[si] = index
+                    batch.records -= 1
+                    if not flush():
+                        return
+                    pos[si] = index + 1
+                    batch = new_batch(prepared.lane)
+                    if batch is None:
+                        return
+                    batch.records += 1
+                batch.lane = prepared.lane if not batch.items else batch.lane
+                mi = len(batch.msgs)
+                batch.msgs.append(_Msg(source.display, rec.line, data))
+                batch.items.extend(prepared.items)
+                batch.owners.extend([mi] * len(prepared.items))
+                batch.nbytes += size
+                if len(batch.items) >= limit:
+                    if not flush():
+                        return
+        if batch is not None:
+            flush()
+
+    # Senders -------------------------------------------------------------------
+    def _sender(self, client, policy: RetryPolicy, limiter: TokenBucket | None) -> None:
+        while True:
+            b = self._queue.get()
+            if b is None:
+                return
+            if self.stop.is_set():
+                continue  # never resolved: the checkpoint stays before it, a resume sends it
+            try:
+                self._send_batch(client, policy, limiter, b)
+            except BaseException as exc:  # pragma: no cover - a bug; stop cleanly
+                self._reader_error = exc
+                self.stop.set()
+
+    def _send_batch(self, client, policy: RetryPolicy, limiter: TokenBucket | None, b: _Batch) -> None:
+        route, res = self.route, self.result
+        spec = route.build_request(b.items, lane=b.lane)
+        attempt = send(client, spec, policy, limiter, cancel=self.stop)
+        with self._lock:
+            res.requests += attempt.attempts
+            res.retried += attempt.retries
+            for status, latency in zip(attempt.history, attempt.latencies):
+                key = "error" if status is None else str(status)
+                self._status_counts[key] = self._status_counts.get(key, 0) + 1
+                self._latency.add(latency)
+                if status is not None:
+                    res.responses += 1
+                if status in (401, 403):
+                    res.auth_failures += 1
+        if attempt.cancelled and not attempt.history:
+            return  # never sent: unresolved
+        if attempt.cancelled:
+            # Sent at least once but the outcome is unknown: leave it unresolved;
+            # a resume re-sends it with the same messageIds.
+            with self._lock:
+                res.sent += len(b.msgs)
+            return
+        verdict = route.interpret(attempt, len(b.items))
+        failed_msgs: dict[int, str] = {}
+        if not verdict.accepted:
+            for mi in range(len(b.msgs)):
+                failed_msgs[mi] = verdict.reason or attempt.describe_failure()
+        else:
+            for item, text in verdict.item_errors.items():
+                mi = b.owners[item]
+                failed_msgs[mi] = f"{failed_msgs[mi]}; {text}" if mi in failed_msgs else text
+        for mi, reason in sorted(failed_msgs.items()):
+            m = b.msgs[mi]
+            b.dl_lines.append(_dl_line(m.data, None, {
+                "reason": reason, "http_status": attempt.status, "attempts": attempt.attempts,
+                "file": m.file, "line": m.line}))
+            if len(res.failure_examples) < EXAMPLES:
+                res.failure_examples.append(Example(m.file, m.line, reason, attempt.status))
+        b.failed = len(failed_msgs)
+        b.accepted = len(b.msgs) - b.failed
+        with self._lock:
+            res.sent += len(b.msgs)
+            if b.accepted:
+                self._any_accepted = True
+        self._check_abort(attempt, verdict.accepted)
+        self._complete(b)
+
+    def _check_abort(self, attempt, accepted: bool) -> None:
+        """Stop early when the rest cannot succeed: nothing was ever accepted
+        and a batch was rejected for its credentials or the service is down."""
+        if accepted or self._any_accepted or self.stop.is_set():
+            return
+        res = self.result
+        if attempt.status in (401, 403):
+            res.aborted = "credential"
+            res.abort_reason = f"the service rejected the credentials: {attempt.describe_failure()}"
+            self.stop.set()
+        elif attempt.status is None or attempt.status >= 500 or attempt.status in (408, 429):
+            res.aborted = "unreachable"
+            res.abort_reason = f"the service could not be reached: {attempt.describe_failure()}"
+            self.stop.set()
+
+    # Commit ------------------------------------------------------------------------
+    def _complete(self, b: _Batch) -> None:
+        """Mark a batch resolved; commit every resolved batch in input order."""
+        b.items = []
+        b.resolved = True
+        with self._lock:
+            self._pending[b.seq] = b
+            res = self.result
+            while self._next_commit in self._pending:
+                done = self._pending.pop(self._next_commit)
+                self._next_commit += 1
+                self._write_dead_letters(done.dl_lines)
+                res.invalid += done.invalid
+                res.dropped_by_mapping += done.dropped
+                res.accepted += done.accepted
+                res.failed += done.failed
+                self._done = done.end_pos
+                for key, value in (("accepted", done.accepted), ("failed", done.failed),
+                                   ("invalid", done.invalid), ("dropped_by_mapping", done.dropped)):
+                    self._totals[key] = self._totals.get(key, 0) + value
+                self._window.release()
+                if self.opts.checkpoint and not self.opts.dry_run:
+                    self._write_checkpoint(complete=False)
+
+
+def replay(paths: list[str], route, options: ReplayOptions, **kwargs) -> ReplayResult:
+    """Replay `paths` (files, globs, or "-") to `route`.  See `Replay`."""
+    return Replay(paths, route, options, **kwargs).run()
+
+
+def make_route(name: str, base_url: str, *, write_key: str | None = None, site_id: str | None = None,
+               track_api_key: str | None = None, pipelines_api_key: str | None = None,
+               batch_size: int = 100, strict: bool = False):
+    """Build the route object replay sends through."""
+    if name == "segment":
+        from cdpio_cli.routes.segment import SegmentRoute
+
+        if not write_key:
+            raise UsageError("the segment route needs a Segment write key",
+                             hint="set segment.write_key in cdpio.yaml (or use --sandbox)")
+        return SegmentRoute(base_url, write_key, batch_size=batch_size)
+    if name == "pipelines":
+        from cdpio_cli.routes.pipelines import PipelinesRoute
+
+        if not pipelines_api_key:
+            raise UsageError("the pipelines route needs a Customer.io Pipelines API key",
+                             hint="set customerio.pipelines_api_key in cdpio.yaml (or use --sandbox)")
+        return PipelinesRoute(base_url, pipelines_api_key, batch_size=batch_size, strict=strict)
+    if name == "customerio":
+        from cdpio_cli.routes.customerio import CustomerioRoute
+
+        if not site_id or not track_api_key:
+            raise UsageError("the customerio route needs a Customer.io site id and Track API key",
+                             hint="set customerio.site_id and customerio.track_api_key in cdpio.yaml "
+                                  "(or use --sandbox)")
+        return CustomerioRoute(base_url, site_id, track_api_key, batch_size=batch_size)
+    raise UsageError(f"unknown route {name!r}", hint="use segment, pipelines or customerio")
