@@ -1,0 +1,63 @@
+"""Inspection and control: /_sandbox/{health,requests,deliveries,reset}.
+
+Never faulted, never logged in /_sandbox/requests, never shows a credential.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cdpio_cli import __version__
+from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
+from cdpio_cli.sandbox.state import SandboxState
+from cdpio_cli.sandbox.web import bind, json_response
+
+
+async def health(request: Request, *, state: SandboxState) -> Response:
+    return json_response({
+        "ok": True, "version": __version__, "region": state.options.region,
+        "uptime_s": round(time.time() - state.started_at, 3),
+        "services": {name: prefixes[state.options.region] for name, prefixes in SANDBOX_PREFIXES.items()},
+        "requests": state.request_count, "pending": len(state.pending),
+        "destination_connected": state.options.segment_destination_enabled,
+    })
+
+
+async def requests(request: Request, *, state: SandboxState) -> Response:
+    route = request.query_params.get("route")
+    with state.lock:
+        state.drain()      # so each entry's drops are final
+        rows = [dict(r) for r in state.requests if route is None or r["route"].startswith(route)]
+    return json_response({"requests": rows, "total": state.request_count})
+
+
+async def deliveries(request: Request, *, state: SandboxState) -> Response:
+    q = request.query_params
+    try:
+        limit = int(q["limit"]) if "limit" in q else None
+    except ValueError:
+        return json_response({"code": "bad_request", "message": "limit must be a number"}, 400)
+    rows = state.delivery_views(message_id=q.get("messageId"), user_id=q.get("userId"),
+                                status=q.get("status"), route=q.get("route"), limit=limit)
+    return json_response({"deliveries": rows, "summary": state.summary()})
+
+
+async def reset(request: Request, *, state: SandboxState) -> Response:
+    state.reset()
+    faults = getattr(state, "faults", None)
+    if faults is not None:
+        faults.reset()
+    return json_response({"ok": True})
+
+
+def routes(state: SandboxState) -> list[Route]:
+    return [
+        Route("/_sandbox/health", bind(health, state=state), methods=["GET"]),
+        Route("/_sandbox/requests", bind(requests, state=state), methods=["GET"]),
+        Route("/_sandbox/deliveries", bind(deliveries, state=state), methods=["GET"]),
+        Route("/_sandbox/reset", bind(reset, state=state), methods=["POST"]),
+    ]

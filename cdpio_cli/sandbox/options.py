@@ -1,0 +1,67 @@
+"""How a sandbox is configured: credentials, region, faults, recording."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from cdpio_cli.sandbox import defaults
+
+
+@dataclass
+class SandboxOptions:
+    host: str = "127.0.0.1"
+    port: int = 0                      # 0: pick a free port
+    write_key: str = defaults.WRITE_KEY
+    site_id: str = defaults.SITE_ID
+    track_api_key: str = defaults.TRACK_API_KEY
+    app_api_key: str = defaults.APP_API_KEY
+    pipelines_api_key: str = defaults.PIPELINES_API_KEY
+    public_api_token: str = defaults.PUBLIC_API_TOKEN
+    region: str = "us"                 # the workspace's region: "us" | "eu"
+    # Is "Customer.io (Actions)" connected to the Segment source?  False
+    # simulates the most common silent failure: Segment accepts, nothing arrives.
+    segment_destination_enabled: bool = True
+    # Faults (service routes only, never /_sandbox/*).
+    fail_rate: float = 0.0             # share of requests answered with fail_status
+    fail_status: int = 500
+    throttle: float | None = None      # requests/s above which the answer is 429
+    latency: float = 0.0               # seconds added before answering
+    drop_connections: float = 0.0      # share of connections closed after processing
+    record: str | None = None          # NDJSON file of accepted messages
+    seed: int | None = None            # makes fault injection deterministic
+    # Memory bounds: the detailed per-message delivery log and request log keep
+    # the newest entries; counts are always exact.
+    max_deliveries: int = 200_000
+    max_requests: int = 10_000
+    # Accepted messages wait in a queue and are mapped into the workspace in
+    # bulk when something reads the workspace, or when this many are waiting.
+    drain_threshold: int = 20_000
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.region not in ("us", "eu"):
+            raise ValueError(f"region must be 'us' or 'eu', not {self.region!r}")
+        if not 0.0 <= self.fail_rate <= 1.0:
+            raise ValueError("fail_rate must be between 0 and 1")
+        if not 0.0 <= self.drop_connections <= 1.0:
+            raise ValueError("drop_connections must be between 0 and 1")
+        if self.throttle is not None and self.throttle <= 0:
+            raise ValueError("throttle must be a positive number of requests per second")
+        if self.latency < 0:
+            raise ValueError("latency must not be negative")
+        if not 100 <= int(self.fail_status) <= 599:
+            raise ValueError("fail_status must be an HTTP status code")
+
+    def with_(self, **changes) -> "SandboxOptions":
+        return replace(self, **changes)
+
+    def credentials(self) -> dict[str, str]:
+        """What the sandbox accepts, for printing (they open only the local emulator)."""
+        return {
+            "segment write key": self.write_key,
+            "segment public api token": self.public_api_token,
+            "customer.io site id": self.site_id,
+            "customer.io track api key": self.track_api_key,
+            "customer.io app api key": self.app_api_key,
+            "customer.io pipelines api key": self.pipelines_api_key,
+        }

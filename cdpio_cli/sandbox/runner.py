@@ -1,0 +1,168 @@
+"""Running the sandbox: embedded in a background thread, or in the foreground.
+
+Only the standard library is imported at module level; starlette and uvicorn
+load when a sandbox starts.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, TextIO
+
+from cdpio_cli.sandbox.options import SandboxOptions
+
+if TYPE_CHECKING:
+    from cdpio_cli.sandbox.state import SandboxState
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+STARTUP_TIMEOUT = 10.0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _server(options: SandboxOptions):
+    import uvicorn
+
+    from cdpio_cli.sandbox.app import create_app
+
+    app = create_app(options)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                            http="h11", loop="asyncio", proxy_headers=False,
+                            server_header=False, date_header=False, timeout_keep_alive=30)
+    return app, uvicorn.Server(config)
+
+
+class EmbeddedSandbox:
+    """A sandbox on an ephemeral 127.0.0.1 port, served from a daemon thread.
+
+        with EmbeddedSandbox() as sb:
+            httpx.post(sb.url + "/segment/v1/track", ...)
+            sb.state.workspace.find("id", "u1")
+    """
+
+    def __init__(self, options: SandboxOptions | None = None):
+        self.options = options or SandboxOptions()
+        if self.options.host not in LOCAL_HOSTS:
+            self.options = self.options.with_(host="127.0.0.1")
+        self.url: str = ""
+        self.port: int = 0
+        self.state: SandboxState | None = None
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "EmbeddedSandbox":
+        if self._thread is not None:
+            return self
+        app, server = _server(self.options)
+        self.state = app.sandbox_state
+        sock = _bind(self.options.host, self.options.port)
+        self.port = sock.getsockname()[1]
+        self.url = _url(self.options.host, self.port)
+        self._server = server
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                                        name=f"cdpio-sandbox-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the sandbox did not start")
+            time.sleep(0.002)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.state is not None:
+            self.state.close()
+        self._thread = None
+
+    def reset(self) -> None:
+        """Forget everything (people, deliveries, requests, dedupe); keep the options."""
+        assert self.state is not None
+        self.state.reset()
+        faults = getattr(self.state, "faults", None)
+        if faults is not None:
+            faults.reset()
+
+    def endpoint(self, service: str, region: str | None = None) -> str:
+        """Base URL of one emulated service, e.g. endpoint("track") -> http://.../track."""
+        from cdpio_cli.routes.endpoints import sandbox_endpoint
+
+        return sandbox_endpoint(self.url, service, region or self.options.region)
+
+    def __enter__(self) -> "EmbeddedSandbox":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def describe(options: SandboxOptions, url: str) -> str:
+    """The banner `cdpio sandbox` prints: base URL, service URLs, accepted credentials."""
+    from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
+
+    lines = [f"cdpio sandbox listening on {url}  (workspace region: {options.region})", "services:"]
+    labels = {"segment": "Segment Tracking API", "segment_cdn": "Segment settings lookup",
+              "segment_api": "Segment Public API", "pipelines": "Customer.io Pipelines API",
+              "track": "Customer.io Track API", "app": "Customer.io App API"}
+    for service, prefixes in SANDBOX_PREFIXES.items():
+        lines.append(f"  {labels[service]:<26} {url}{prefixes[options.region]}")
+    lines.append(f"  {'inspection':<26} {url}/_sandbox/{{health,requests,deliveries,reset}}")
+    lines.append("accepts (local-only sandbox credentials):")
+    for name, value in options.credentials().items():
+        lines.append(f"  {name:<30} {value}")
+    faults = []
+    if options.fail_rate:
+        faults.append(f"fail-rate {options.fail_rate:g} (status {options.fail_status})")
+    if options.throttle:
+        faults.append(f"throttle {options.throttle:g} req/s")
+    if options.latency:
+        faults.append(f"latency {options.latency:g}s")
+    if options.drop_connections:
+        faults.append(f"drop-connections {options.drop_connections:g}")
+    if not options.segment_destination_enabled:
+        faults.append("Customer.io (Actions) destination not connected")
+    if faults:
+        lines.append("faults: " + ", ".join(faults))
+    if options.record:
+        lines.append(f"recording accepted messages to {options.record}")
+    lines.append("Ctrl-C stops it.")
+    return "\n".join(lines)
+
+
+def serve(options: SandboxOptions | None = None, *, out: TextIO | None = None) -> int:
+    """Serve in the foreground until Ctrl-C; returns the exit code (0)."""
+    options = options or SandboxOptions()
+    out = out or sys.stderr
+    if options.host not in LOCAL_HOSTS:
+        print(f"warning: serving on {options.host}, not 127.0.0.1: anyone who can reach this "
+              "interface can use the sandbox", file=out)
+    sock = _bind(options.host, options.port)
+    port = sock.getsockname()[1]
+    app, server = _server(options)
+    print(describe(options, _url(options.host, port)), file=out, flush=True)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.sandbox_state.close()
+    return 0

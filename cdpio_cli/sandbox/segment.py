@@ -1,0 +1,134 @@
+"""Segment: the Tracking API, the settings lookup and a Public API subset.
+
+Facts: reference/segment-api.md §1 (Tracking API), §4 (Public API); the
+settings lookup is analytics.js's `cdn.segment.com/v1/projects/<key>/settings`
+(reference/peers-and-conventions.md TL;DR 2).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
+from cdpio_cli.sandbox import defaults
+from cdpio_cli.sandbox.auth import bearer_token, same
+from cdpio_cli.sandbox.ingest import ingest
+from cdpio_cli.sandbox.state import SandboxState
+from cdpio_cli.sandbox.web import bind, json_response, log
+
+CALLS = ("identify", "track", "page", "screen", "group", "alias")
+DESTINATION_METADATA = {"id": "5f7dd78fe27ce7ff2b8bfa37", "name": defaults.CUSTOMERIO_DESTINATION_NAME,
+                        "slug": "actions-customerio"}
+
+
+async def ingest_endpoint(request: Request, *, state: SandboxState, service: str, region: str,
+                          call: str | None) -> Response:
+    """POST /{segment|pipelines}/v1/{call}: the shared Segment-shaped ingest."""
+    raw = await request.body()
+    entry = log(request, state, f"{service}.{call or 'batch'}", 0)
+    out = ingest(state, service=service, call=call, raw=raw, headers=request.headers,
+                 region_ok=region == state.options.region, entry=entry)
+    entry["status"] = out.status
+    return json_response(out.body, out.status)
+
+
+def ingest_routes(state: SandboxState, service: str) -> list[Route]:
+    routes = []
+    for region, prefix in SANDBOX_PREFIXES[service].items():
+        for call in CALLS:
+            routes.append(Route(f"{prefix}/v1/{call}", bind(ingest_endpoint, state=state,
+                                service=service, region=region, call=call), methods=["POST"]))
+        for name in ("batch", "import"):   # import is an alias for batch
+            routes.append(Route(f"{prefix}/v1/{name}", bind(ingest_endpoint, state=state,
+                                service=service, region=region, call=None), methods=["POST"]))
+    return routes
+
+
+# --- settings lookup (cdn.segment.com) -------------------------------------
+
+async def settings(request: Request, *, state: SandboxState) -> Response:
+    key = request.path_params["write_key"]
+    # The path holds the write key: log it masked.
+    path = request.url.path.replace(key, "<write_key>") if key else request.url.path
+    if not same(key, state.options.write_key):
+        log(request, state, "segment_cdn.settings", 404, path=path)
+        return PlainTextResponse("Invalid path or write key provided.", 404)
+    log(request, state, "segment_cdn.settings", 200, path=path)
+    region = state.options.region
+    integrations: dict = {"Segment.io": {
+        "apiHost": "api.segment.io/v1" if region == "us" else "events.eu1.segmentapis.com/v1",
+        "protocol": "https"}}
+    if state.options.segment_destination_enabled:
+        integrations[defaults.CUSTOMERIO_DESTINATION_NAME] = {
+            "versionSettings": {"componentTypes": ["server"]}, "type": "server"}
+    return json_response({"integrations": integrations, "plan": {"track": {"__default": {"enabled": True}}},
+                          "edgeFunction": {}, "analyticsNextEnabled": True})
+
+
+# --- Public API (api.segmentapis.com) ----------------------------------------
+
+def _source(state: SandboxState) -> dict:
+    return {"id": defaults.SEGMENT_SOURCE_ID, "slug": "cdpio-sandbox-http", "name": "cdpio sandbox (HTTP API)",
+            "enabled": True, "workspaceId": defaults.SEGMENT_WORKSPACE["id"],
+            "writeKeys": [state.options.write_key],
+            "metadata": {"id": "iUM16Md8P2", "slug": "http-api", "name": "HTTP API",
+                         "categories": ["Server"]},
+            "settings": {}, "labels": []}
+
+
+def _destination(state: SandboxState) -> dict:
+    return {"id": defaults.SEGMENT_DESTINATION_ID, "name": defaults.CUSTOMERIO_DESTINATION_NAME,
+            "enabled": True, "metadata": DESTINATION_METADATA,
+            "sourceId": defaults.SEGMENT_SOURCE_ID,
+            # Never the apiKey: the Public API masks secret settings.
+            "settings": {"siteId": state.options.site_id,
+                         "accountRegion": "US 🇺🇸" if state.options.region == "us" else "EU 🇪🇺"}}
+
+
+def _pagination(total: int) -> dict:
+    return {"current": "MA==", "next": None, "previous": None, "totalEntries": total}
+
+
+def _public_error(status: int, type_: str, message: str) -> Response:
+    return json_response({"errors": [{"type": type_, "message": message, "status": status}]}, status)
+
+
+async def public_api(request: Request, *, state: SandboxState, region: str, what: str) -> Response:
+    route = f"segment_api.{what}"
+    if not same(bearer_token(request.headers.get("authorization")), state.options.public_api_token) \
+            or region != state.options.region:
+        log(request, state, route, 401)
+        return _public_error(401, "unauthorized", "Unauthorized: check the token and the region's host")
+    source_id = request.path_params.get("source_id")
+    if source_id is not None and source_id != defaults.SEGMENT_SOURCE_ID:
+        log(request, state, route, 404)
+        return _public_error(404, "not-found", "Resource not found")
+    log(request, state, route, 200)
+    connected = [_destination(state)] if state.options.segment_destination_enabled else []
+    if what == "workspace":
+        data = {"workspace": dict(defaults.SEGMENT_WORKSPACE)}
+    elif what == "sources":
+        data = {"sources": [_source(state)], "pagination": _pagination(1)}
+    elif what == "source":
+        data = {"source": _source(state)}
+    elif what == "connected":
+        data = {"destinations": connected, "pagination": _pagination(len(connected))}
+    else:   # destinations
+        data = {"destinations": connected, "pagination": _pagination(len(connected))}
+    return json_response({"data": data})
+
+
+def routes(state: SandboxState) -> list[Route]:
+    out = ingest_routes(state, "segment")
+    out.append(Route(f"{SANDBOX_PREFIXES['segment_cdn']['us']}/v1/projects/{{write_key}}/settings",
+                     bind(settings, state=state), methods=["GET"]))
+    for region, prefix in SANDBOX_PREFIXES["segment_api"].items():
+        for path, what in (("", "workspace"), ("/", "workspace"), ("/sources", "sources"),
+                           ("/sources/{source_id}", "source"),
+                           ("/sources/{source_id}/connected-destinations", "connected"),
+                           ("/destinations", "destinations")):
+            out.append(Route(prefix + path, bind(public_api, state=state, region=region, what=what),
+                             methods=["GET"]))
+    return out
