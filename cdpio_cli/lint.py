@@ -413,6 +413,7 @@ class Linter:
         self.severities = Severities(disable, severity_overrides)
         self.now = now or datetime.now(timezone.utc)
         self.old_cutoff = self.now - CIO_CAMPAIGN_WINDOW
+        self._cutoff_text = self.old_cutoff.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
         self.max_per_rule = max_per_rule
         self.result = LintResult(findings=[])
         # Per-rule enabled flags, looked up once.
@@ -515,8 +516,13 @@ class Linter:
         if mtype in ("track", "page", "screen") and on["customerio/old-event"]:
             ts = msg.get("timestamp")
             if ts is not None:
-                parsed = messages.parse_timestamp(ts)
-                if parsed is not None and parsed < self.old_cutoff:
+                if type(ts) is str and len(ts) >= 20 and ts[10] == "T" and ts[-1] == "Z":
+                    # Canonical UTC ISO strings compare as text: skip parsing.
+                    is_old = ts[:19] < self._cutoff_text
+                else:
+                    parsed = messages.parse_timestamp(ts)
+                    is_old = parsed is not None and parsed < self.old_cutoff
+                if is_old:
                     old = self._old_events
                     old[0] += 1
                     if old[1] is None:

@@ -1,0 +1,182 @@
+"""What the Customer.io (Actions) destination does with each message, or why it is dropped.
+
+Two places can drop a message the Tracking API answered 200 for: Segment
+itself on ingest (`messages.ingest_drop_reason`: no userId/anonymousId, a
+track without an event name...) and the destination (`mapping.map_message`:
+a page without properties.url, a device event without a push token...).
+Otherwise the destination runs one action that sends Customer.io Track API
+operations (v2 bodies, or one /api/v1/metrics body).  The sandbox runs the
+same mapping module, so explain and the sandbox agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from cdpio_cli import mapping, messages
+
+SEGMENT, DESTINATION, INPUT = "segment", "destination", "input"
+
+
+@dataclass(slots=True)
+class Explanation:
+    file: str
+    line: int
+    label: str                      # messages.describe, e.g. `track "Signed Up" user=u1`
+    action: str | None = None       # the destination action (trackEvent, ...)
+    operations: list[dict] = field(default_factory=list)
+    endpoint: str | None = None     # mapping.V2 or mapping.V1_METRICS
+    drop_reason: str | None = None
+    dropped_by: str | None = None   # segment | destination | input (unreadable record)
+    message_id: str | None = None
+
+    @property
+    def dropped(self) -> bool:
+        return self.drop_reason is not None
+
+    def verdict(self) -> str:
+        """One line: the operation(s) sent, or why nothing is."""
+        if self.dropped_by == INPUT:
+            return f"not read: {self.drop_reason}"
+        if self.dropped_by == SEGMENT:
+            return f"dropped by Segment on ingest: {self.drop_reason}"
+        if self.dropped:
+            return f"dropped by the destination: {self.drop_reason}"
+        return "; ".join(operation_summary(op, self.endpoint) for op in self.operations)
+
+    def to_details(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"action": self.action, "dropped": self.dropped}
+        if self.dropped:
+            data["dropped_by"] = self.dropped_by
+            data["drop_reason"] = self.drop_reason
+        else:
+            data["endpoint"] = self.endpoint
+            data["operations"] = self.operations
+        if self.message_id:
+            data["messageId"] = self.message_id
+        return data
+
+
+def operation_summary(op: dict, endpoint: str | None = None) -> str:
+    """`person/event "Signed Up" id=u1` or `POST /api/v1/metrics delivered`."""
+    if endpoint == mapping.V1_METRICS:
+        return f"POST {mapping.V1_METRICS} {op.get('metric')} delivery_id={op.get('delivery_id')}"
+    text = f"{op.get('type')}/{op.get('action')}"
+    if op.get("name") is not None:
+        text += f" {str(op['name'])!r}"
+    ids = op.get("identifiers")
+    if isinstance(ids, dict):
+        text += " " + " ".join(f"{k}={v}" for k, v in ids.items())
+    device = op.get("device")
+    if isinstance(device, dict) and device.get("token"):
+        token = str(device["token"])
+        text += f" device={token[:8]}{'...' if len(token) > 8 else ''}"
+    attrs = op.get("attributes")
+    if isinstance(attrs, dict) and attrs:
+        text += f" ({len(attrs)} attribute{'s' if len(attrs) != 1 else ''})"
+    return text
+
+
+def explain_message(msg: Any, file: str = "<message>", line: int = 1) -> Explanation:
+    label = messages.describe(msg) if isinstance(msg, dict) else f"<{type(msg).__name__}>"
+    exp = Explanation(file, line, label)
+    if isinstance(msg, dict) and isinstance(msg.get("messageId"), str):
+        exp.message_id = msg["messageId"]
+    code = messages.ingest_drop_reason(msg)
+    if code is not None:
+        problem = next((p for p in messages.spec_problems(msg, size=0) if p.ingest_code == code), None)
+        exp.drop_reason = f"{code}" + (f" ({problem.message})" if problem else "")
+        exp.dropped_by = SEGMENT
+        return exp
+    size = messages.message_size(msg)
+    if size > messages.MAX_MESSAGE_BYTES:
+        exp.drop_reason = (f"message is {size:,} bytes; Segment rejects messages over "
+                           f"{messages.MAX_MESSAGE_BYTES:,} bytes with 400")
+        exp.dropped_by = SEGMENT
+        return exp
+    result = mapping.map_message(msg)
+    exp.action = result.action
+    exp.endpoint = result.endpoint
+    if result.drop_reason is not None:
+        exp.drop_reason = result.drop_reason
+        exp.dropped_by = DESTINATION
+    else:
+        exp.operations = list(result.operations)
+    return exp
+
+
+def explain_records(records: Iterable) -> Iterator[Explanation]:
+    """One Explanation per fixtures.Record (unreadable records included)."""
+    for record in records:
+        if record.error is not None:
+            yield Explanation(record.file, record.line, "<unreadable>", drop_reason=record.error,
+                              dropped_by=INPUT)
+        else:
+            yield explain_message(record.message, record.file, record.line)
+
+
+@dataclass
+class ExplainSummary:
+    messages: int = 0
+    sent: int = 0
+    dropped_by_segment: int = 0
+    dropped_by_destination: int = 0
+    unreadable: int = 0
+    operations: int = 0
+    by_action: dict[str, int] = field(default_factory=dict)
+    drop_reasons: dict[str, int] = field(default_factory=dict)
+
+    def add(self, exp: Explanation) -> None:
+        self.messages += 1
+        if exp.dropped_by == INPUT:
+            self.unreadable += 1
+            return
+        if exp.action:
+            self.by_action[exp.action] = self.by_action.get(exp.action, 0) + 1
+        if exp.dropped:
+            if exp.dropped_by == SEGMENT:
+                self.dropped_by_segment += 1
+            else:
+                self.dropped_by_destination += 1
+            key = (exp.drop_reason or "").split(" (", 1)[0]
+            self.drop_reasons[key] = self.drop_reasons.get(key, 0) + 1
+        else:
+            self.sent += 1
+            self.operations += len(exp.operations)
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_by_segment + self.dropped_by_destination
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"messages": self.messages, "sent": self.sent, "dropped": self.dropped,
+                "dropped_by": {SEGMENT: self.dropped_by_segment,
+                               DESTINATION: self.dropped_by_destination},
+                "unreadable": self.unreadable, "operations": self.operations,
+                "by_action": dict(sorted(self.by_action.items())),
+                "drop_reasons": dict(sorted(self.drop_reasons.items(), key=lambda kv: -kv[1]))}
+
+
+def explanation_to_check(exp: Explanation, *, verbose: bool = False, fail_on_drop: bool = False):
+    """Sent -> passed; dropped -> warning (failed with fail_on_drop); an
+    unreadable record -> failed with failure "usage" (exit 2)."""
+    import json
+
+    from cdpio_cli import results
+
+    if exp.dropped_by == INPUT:
+        status, failure = results.FAILED, results.FAILURE_USAGE
+    elif exp.dropped:
+        status, failure = (results.FAILED if fail_on_drop else results.WARNING), results.FAILURE_CHECK
+    else:
+        status, failure = results.PASSED, results.FAILURE_CHECK
+    message = f"{exp.label} -> {exp.verdict()}"
+    if verbose and exp.operations:
+        message += "".join("\n  " + json.dumps(op, ensure_ascii=False, sort_keys=True)
+                           for op in exp.operations)
+    check_id = exp.action or ("unreadable" if exp.dropped_by == INPUT else
+                              "segment-ingest" if exp.dropped_by == SEGMENT else "no-mapping")
+    return results.Check(id=check_id, route="customerio", tier="mapping", status=status,
+                         message=message, file=exp.file, line=exp.line, failure=failure,
+                         details=exp.to_details())
