@@ -17,3 +17,6 @@ SEGMENT_WORKSPACE = {"id": "ws_cdpio_sandbox", "slug": "cdpio-sandbox", "name": 
 SEGMENT_SOURCE_ID = "src_cdpio_sandbox"
 SEGMENT_DESTINATION_ID = "dst_cdpio_customerio"
 CUSTOMERIO_DESTINATION_NAME = "Customer.io (Actions)"
+
+HOST = "127.0.0.1"
+PORT = 8975                 # `cdpio sandbox` default; --port 0 picks a free one

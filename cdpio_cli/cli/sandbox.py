@@ -1,0 +1,70 @@
+"""`cdpio sandbox`: serve the local Segment + Customer.io emulator."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+
+def command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (a warning for anything but 127.0.0.1)."),
+    port: int = typer.Option(8975, "--port", "-p", help="Port; 0 picks a free one."),
+    write_key: Optional[str] = typer.Option(None, "--write-key", help="Segment write key to accept."),
+    site_id: Optional[str] = typer.Option(None, "--site-id", help="Customer.io site id to accept."),
+    track_api_key: Optional[str] = typer.Option(None, "--track-api-key", help="Customer.io Track API key to accept."),
+    app_api_key: Optional[str] = typer.Option(None, "--app-api-key", help="Customer.io App API key to accept."),
+    pipelines_api_key: Optional[str] = typer.Option(None, "--pipelines-api-key", help="Customer.io Pipelines API key to accept."),
+    public_api_token: Optional[str] = typer.Option(None, "--public-api-token", help="Segment Public API token to accept."),
+    region: str = typer.Option("us", "--region", help="The workspace's region: us or eu."),
+    no_destination: bool = typer.Option(False, "--no-destination", help="Simulate 'Customer.io (Actions) not connected': Segment accepts, nothing arrives."),
+    fail_rate: float = typer.Option(0.0, "--fail-rate", min=0.0, max=1.0, help="Share of requests answered with --fail-status (0..1)."),
+    fail_status: int = typer.Option(500, "--fail-status", help="Status of injected errors."),
+    throttle: Optional[float] = typer.Option(None, "--throttle", metavar="N", help="Answer 429 with Retry-After above N requests/s."),
+    latency: float = typer.Option(0.0, "--latency", metavar="SECONDS", help="Delay added to every answer."),
+    drop_connections: float = typer.Option(0.0, "--drop-connections", min=0.0, max=1.0, help="Share of connections closed after processing (0..1)."),
+    record: Optional[str] = typer.Option(None, "--record", metavar="FILE", help="Append accepted messages to FILE as NDJSON."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for deterministic fault injection."),
+) -> None:
+    """Serve the local sandbox that emulates Segment and Customer.io.
+
+    One server on 127.0.0.1 with every service under a path prefix: /segment,
+    /segment-cdn, /segment-api, /pipelines, /track, /app (EU variants:
+    /segment-eu, /track-eu, ...), and /_sandbox/{health,requests,deliveries,reset}
+    to see what arrived and what was dropped, and why.  It prints the base URL
+    and the credentials it accepts.
+
+    Example:
+
+        cdpio sandbox --port 0 --throttle 200 --fail-rate 0.05 --record accepted.ndjson
+
+        cdpio --sandbox-url http://127.0.0.1:8975 send-test --verify
+    """
+    from cdpio_cli.errors import UsageError
+    from cdpio_cli.sandbox import defaults
+    from cdpio_cli.sandbox.options import SandboxOptions
+    from cdpio_cli.sandbox.runner import serve
+
+    if region not in ("us", "eu"):
+        raise UsageError(f"--region must be us or eu, not {region!r}")
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be 0..65535, not {port}")
+    try:
+        options = SandboxOptions(
+            host=host, port=port, region=region,
+            write_key=write_key or defaults.WRITE_KEY, site_id=site_id or defaults.SITE_ID,
+            track_api_key=track_api_key or defaults.TRACK_API_KEY,
+            app_api_key=app_api_key or defaults.APP_API_KEY,
+            pipelines_api_key=pipelines_api_key or defaults.PIPELINES_API_KEY,
+            public_api_token=public_api_token or defaults.PUBLIC_API_TOKEN,
+            segment_destination_enabled=not no_destination,
+            fail_rate=fail_rate, fail_status=fail_status, throttle=throttle, latency=latency,
+            drop_connections=drop_connections, record=record, seed=seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        code = serve(options)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         hint="pick another --port, or --port 0 for a free one") from None
+    raise typer.Exit(code)

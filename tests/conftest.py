@@ -1,0 +1,37 @@
+"""Shared fixtures: a running sandbox for every test that needs one."""
+
+from __future__ import annotations
+
+import pytest
+
+from cdpio_cli.sandbox.options import SandboxOptions
+from cdpio_cli.sandbox.runner import EmbeddedSandbox
+
+
+@pytest.fixture(scope="session")
+def _shared_sandbox():
+    with EmbeddedSandbox(SandboxOptions()) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sandbox(_shared_sandbox):
+    """A running EmbeddedSandbox with default options, empty at the start of the test."""
+    _shared_sandbox.reset()
+    yield _shared_sandbox
+
+
+@pytest.fixture
+def sandbox_factory():
+    """Start sandboxes with custom options: `sb = sandbox_factory(region="eu", throttle=5)`."""
+    started: list[EmbeddedSandbox] = []
+
+    def start(options: SandboxOptions | None = None, **overrides) -> EmbeddedSandbox:
+        opts = (options or SandboxOptions()).with_(**overrides) if overrides else (options or SandboxOptions())
+        sb = EmbeddedSandbox(opts).start()
+        started.append(sb)
+        return sb
+
+    yield start
+    for sb in started:
+        sb.stop()
