@@ -130,6 +130,8 @@ class ReplayResult:
             return EXIT_USAGE
         if self.interrupted:
             return EXIT_INTERRUPTED
+        if self.dry_run:
+            return EXIT_CHECK_FAILED if self.invalid else EXIT_OK
         if self.aborted == "credential" or (self.requests and self.auth_failures == self.requests):
             return EXIT_CREDENTIAL
         if self.aborted == "unreachable" or (self.requests and self.responses == 0):

@@ -1,0 +1,257 @@
+"""`cdpio replay`: stream fixture files to a route (wiring only; logic in cdpio_cli.replay)."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+
+def command(
+    ctx: typer.Context,
+    files: List[str] = typer.Argument(..., metavar="FILE...",
+                                      help="Fixture files or globs (.json .jsonl .ndjson .yaml, .gz), - for stdin."),
+    route: Optional[str] = typer.Option(None, "--route", metavar="segment|pipelines|customerio",
+                                        help="Where to send (default: replay.route in cdpio.yaml, else segment)."),
+    rate: Optional[float] = typer.Option(None, "--rate", metavar="R",
+                                         help="Requests per second, at most (0: unlimited; default from config: 50)."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", metavar="N",
+                                              help="Requests in flight at once (default from config: 4)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", metavar="N",
+                                             help="Messages per request, at most 2500 (default from config: 100)."),
+    max_retries: Optional[int] = typer.Option(None, "--max-retries", metavar="N",
+                                              help="Retries per request on 408/429/5xx/network errors (default 5)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", metavar="S",
+                                            help="Seconds to wait for each response (default 10)."),
+    dead_letter: Optional[str] = typer.Option(None, "--dead-letter", metavar="PATH",
+                                              help="Where failed messages go (default: <first file>.dead-letter.ndjson)."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", metavar="PATH",
+                                             help="Record progress here; rerun with the same PATH to resume."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid",
+                                      help="Send the valid messages; invalid ones go to the dead-letter file."),
+    new_message_ids: bool = typer.Option(False, "--new-message-ids",
+                                         help="Give every message a new messageId (replay the same file twice)."),
+    id_prefix: Optional[str] = typer.Option(None, "--id-prefix", metavar="P",
+                                            help="Prefix userId, anonymousId and previousId (keep test people apart)."),
+    shift_timestamps: bool = typer.Option(False, "--shift-timestamps",
+                                          help="Move timestamps so the newest is now (spacing kept)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count what would be sent; send nothing."),
+) -> None:
+    """Replay recorded events to Segment, Pipelines or Customer.io.
+
+    Messages are streamed (memory stays flat), validated first (any invalid
+    message stops the replay before anything is sent, exit 2, unless
+    --skip-invalid), batched by count and bytes, rate limited, and retried
+    with backoff.  Every message gets its messageId before the first attempt,
+    so retries and resumes never duplicate.  What still fails goes to the
+    dead-letter file, which `cdpio replay` accepts as input.
+
+    Exit codes: 0 all accepted; 1 something is in the dead-letter file;
+    2 invalid input; 3 every request was rejected for its credentials;
+    4 the service could not be reached; 130 interrupted (resume with the same
+    --checkpoint).
+
+    Examples:
+
+        cdpio replay events.ndjson --rate 20 --checkpoint replay.ckpt
+
+        cdpio replay events/*.ndjson.gz --route customerio --id-prefix test- --shift-timestamps
+
+        cdpio replay events.dead-letter.ndjson
+    """
+    import dataclasses
+    import sys
+
+    from cdpio_cli import results
+    from cdpio_cli.cli.output import finish, note, stderr_console
+    from cdpio_cli.errors import EXIT_INTERRUPTED, UsageError
+    from cdpio_cli.replay import Replay, ReplayOptions, make_route
+    from cdpio_cli.settings import open_settings
+
+    opts = ctx.obj
+    if route is not None and route not in ("segment", "pipelines", "customerio"):
+        raise UsageError(f"--route {route!r} is not a route", hint="use segment, pipelines or customerio")
+    if batch_size is not None and not 1 <= batch_size <= 2500:
+        raise UsageError("--batch-size must be between 1 and 2500",
+                         hint="Segment drops batches of more than 2,500 events")
+
+    with open_settings(opts, needs_services=not dry_run) as settings:
+        cfg = settings.config.replay
+        route_name = route or getattr(cfg, "route", None) or "segment"
+        options = ReplayOptions(
+            rate=_pick(rate, cfg, "rate", 50.0) or None,
+            concurrency=_pick(concurrency, cfg, "concurrency", 4),
+            max_retries=_pick(max_retries, cfg, "max_retries", 5),
+            timeout=float(_pick(timeout, cfg, "timeout", 10.0)),
+            dead_letter=dead_letter, checkpoint=checkpoint, skip_invalid=skip_invalid,
+            new_message_ids=new_message_ids, id_prefix=id_prefix,
+            shift_timestamps=shift_timestamps, dry_run=dry_run)
+        size = _pick(batch_size, cfg, "batch_size", 100)
+        target = _route(settings, route_name, size, dry_run, make_route)
+
+        console = stderr_console(opts)
+        show_progress = (not opts.quiet) and console.is_terminal
+        for text in settings.notes:
+            note(opts, text, style="dim")
+        progress_ui = _ProgressUI(console) if show_progress else None
+        job = Replay(files, target, options, stdin=sys.stdin,
+                     on_progress=progress_ui.update if progress_ui else None)
+        try:
+            result = job.run()
+        finally:
+            if progress_ui:
+                progress_ui.close()
+
+    report = results.Report(command="replay")
+    report.run_id = settings.run_id
+    _fill_report(report, result, route_name, options)
+    if not opts.quiet:
+        console = stderr_console(opts)
+        results.render_table(report, console, verbose=opts.verbose, max_rows=20)
+        for line in _summary_lines(result, options):
+            console.print(line, markup=False, highlight=False)
+        opts = dataclasses.replace(opts, quiet=True)
+    if result.interrupted:
+        note(ctx.obj, "interrupted" + (f"; resume with --checkpoint {options.checkpoint}"
+                                       if options.checkpoint else ""))
+        try:
+            finish(report, opts)
+        except typer.Exit:
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+    finish(report, opts)
+
+
+def _pick(value, cfg, name, default):
+    if value is not None:
+        return value
+    if cfg is not None and getattr(cfg, name, None) is not None:
+        return getattr(cfg, name)
+    return default
+
+
+def _route(settings, name: str, batch_size: int, dry_run: bool, make_route):
+    service = {"segment": "segment", "pipelines": "pipelines", "customerio": "track"}[name]
+    creds = {"write_key": settings.segment.write_key,
+             "site_id": settings.customerio.site_id,
+             "track_api_key": settings.customerio.track_api_key,
+             "pipelines_api_key": settings.customerio.pipelines_api_key}
+    if dry_run:
+        # A dry run sends nothing: it needs no credentials or endpoint.
+        creds = {k: v or "dry-run" for k, v in creds.items()}
+        return make_route(name, "http://127.0.0.1", batch_size=batch_size, **creds)
+    return make_route(name, settings.endpoint(service), batch_size=batch_size, **creds)
+
+
+class _ProgressUI:
+    """A rich progress bar on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, console):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.progress = Progress(
+            TextColumn("replay"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>8,.0f} ev/s"), TextColumn("{task.fields[failed]} failed"),
+            TextColumn("{task.fields[retried]} retried"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=console, transient=True)
+        self.task = self.progress.add_task("replay", total=None, rate=0.0, failed=0, retried=0)
+        self.progress.start()
+
+    def update(self, snap) -> None:
+        self.progress.update(self.task, total=snap.total, completed=snap.done,
+                             rate=snap.events_per_second, failed=snap.failed, retried=snap.retried)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def _fill_report(report, result, route_name: str, options) -> None:
+    from cdpio_cli import results
+
+    report.summary.update(result.summary())
+    route_label = route_name
+    if result.stopped_invalid:
+        for ex in result.invalid_examples:
+            report.add(results.Check(
+                id="replay.invalid", route=route_label, tier="spec", status=results.FAILED,
+                message=ex.reason, file=ex.file, line=ex.line, failure=results.FAILURE_USAGE,
+                hint="fix the message, or pass --skip-invalid to send the rest (invalid ones go to "
+                     "the dead-letter file)"))
+        more = result.invalid - len(result.invalid_examples)
+        report.add(results.Check(
+            id="replay", route=route_label, tier="spec", status=results.FAILED,
+            message=(f"{result.invalid:,} of {result.read:,} message(s) are invalid"
+                     + (f" ({more:,} more not listed)" if more > 0 else "") + "; nothing was sent"),
+            failure=results.FAILURE_USAGE,
+            hint="fix them, or pass --skip-invalid"))
+        return
+    for ex in result.drop_examples:
+        report.add(results.Check(
+            id="replay.dropped", route=route_label, tier="mapping", status=results.WARNING,
+            message=ex.reason, file=ex.file, line=ex.line,
+            hint="the Customer.io (Actions) destination would drop this message too; not sent"))
+    for ex in result.invalid_examples:
+        report.add(results.Check(
+            id="replay.invalid", route=route_label, tier="spec", status=results.FAILED,
+            message=ex.reason, file=ex.file, line=ex.line,
+            hint=f"written to the dead-letter file {result.dead_letter}"))
+    for ex in result.failure_examples:
+        report.add(results.Check(
+            id="replay.failed", route=route_label, tier="accepted", status=results.FAILED,
+            message=ex.reason, file=ex.file, line=ex.line, http_status=ex.http_status,
+            hint=f"written to the dead-letter file {result.dead_letter}; replay it with "
+                 f"`cdpio replay {result.dead_letter}`"))
+    code = result.exit_code()
+    failure = {3: results.FAILURE_CREDENTIAL, 4: results.FAILURE_UNREACHABLE}.get(code, results.FAILURE_CHECK)
+    tier = "spec" if result.dry_run else "accepted"
+    if result.dry_run:
+        message = (f"dry run: {result.would_send:,} message(s) would be sent in {result.requests:,} "
+                   f"request(s); {result.invalid:,} invalid, {result.dropped_by_mapping:,} dropped by the mapping")
+    elif result.complete and not result.sent and result.skipped_resumed:
+        message = f"already complete: the checkpoint covers all {result.skipped_resumed:,} message(s)"
+    else:
+        message = (f"{result.accepted:,} of {result.read:,} message(s) accepted (HTTP 2xx; not yet "
+                   f"proof of delivery)")
+        if result.failed or result.invalid:
+            message += f"; {result.failed + result.invalid:,} in the dead-letter file"
+        if result.not_sent:
+            message += f"; {result.not_sent:,} not sent"
+    hint = None
+    if result.aborted:
+        message = f"stopped: {result.abort_reason}; {message}"
+        hint = ("check the credentials for this route (cdpio check-keys)" if result.aborted == "credential"
+                else "check the endpoint and your network (cdpio doctor)")
+    elif result.dead_letter_total:
+        hint = f"replay the dead-letter file when the cause is fixed: cdpio replay {result.dead_letter}"
+    failed = code not in (0, 130)
+    report.add(results.Check(
+        id="replay", route=route_label, tier=tier, status=results.FAILED if failed else results.PASSED,
+        message=message, failure=failure, hint=hint,
+        duration_ms=result.duration * 1000.0))
+
+
+def _summary_lines(result, options) -> list[str]:
+    if result.stopped_invalid:
+        return [f"replay: nothing sent; {result.invalid:,} invalid message(s) "
+                "(fix them or pass --skip-invalid)"]
+    parts = [f"{result.read:,} read", f"{result.sent:,} sent", f"{result.accepted:,} accepted",
+             f"{result.failed:,} failed", f"{result.invalid:,} invalid", f"{result.retried:,} retried"]
+    if result.dropped_by_mapping:
+        parts.append(f"{result.dropped_by_mapping:,} dropped by the mapping")
+    if result.skipped_resumed:
+        parts.append(f"{result.skipped_resumed:,} done by an earlier run")
+    if result.dry_run:
+        parts = [f"{result.read:,} read", f"{result.would_send:,} would be sent",
+                 f"{result.invalid:,} invalid", f"{result.requests:,} request(s)"]
+    lines = ["replay: " + ", ".join(parts)]
+    if result.status_counts:
+        lines.append("status: " + "  ".join(f"{k}×{v:,}" for k, v in sorted(result.status_counts.items())))
+    lat = result.latency_ms
+    if lat.get("p50") is not None:
+        lines.append(f"latency ms: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f};  "
+                     f"{result.events_per_second:,.0f} events/s;  {result.duration:.2f} s")
+    if result.dead_letter:
+        lines.append(f"dead-letter: {result.dead_letter} ({result.dead_letter_total:,} line(s))")
+    if result.not_sent and options.checkpoint:
+        lines.append(f"resume: rerun with --checkpoint {options.checkpoint}")
+    return lines
