@@ -1,0 +1,450 @@
+"""send-test: build test messages, send them through each route, prove delivery.
+
+Tiers (DESIGN §1): a send whose HTTP status is in `expect_status` is
+`accepted`, never `delivered`; Segment answers 200 even for a write key that
+does not exist.  Delivery is a separate check per route, made by finding the
+route's own test person and events in Customer.io through the App API
+(verify.py).  Each route writes to its own person (`...-segment`,
+`...-customerio`, `...-pipelines`), so what arrives is attributable.
+
+Every message gets a fixed messageId before the first attempt, so the
+transport's retries cannot duplicate it (Segment and Customer.io dedupe on
+it).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from cdpio_cli import keys, mapping
+from cdpio_cli.errors import UsageError
+from cdpio_cli.results import (
+    FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, SKIPPED, Check, Report,
+)
+from cdpio_cli.settings import Settings
+from cdpio_cli.verify import AppApi, ExpectedActivity, Target, target_check, wait_for
+
+ROUTES = ("segment", "customerio", "pipelines")
+ROUTE_TITLES = {"segment": "Segment", "customerio": "Customer.io Track API",
+                "pipelines": "Customer.io Pipelines API"}
+PLATFORMS = ("ios", "android")
+
+DEFAULT_EVENTS: list[dict[str, Any]] = [
+    {"type": "track", "event": "Signed Up", "properties": {"plan_type": "Pro"}},
+    {"type": "page", "name": "Pricing", "properties": {"url": "https://example.com/pricing"}},
+    {"type": "screen", "name": "Home"},
+]
+ANONYMOUS_EVENT = "Viewed Pricing"
+SEND_POLICY = dict(max_retries=2, base_delay=0.5, max_delay=4.0)
+
+# Why a route's events might never reach Customer.io (shown on a failed
+# `delivered` check; doctor tells them apart).
+LIKELY_CAUSES = {
+    "segment": ("the write key is unknown to Segment (it answers 200 anyway and drops the events); "
+                "the Customer.io (Actions) destination is not connected to this source or is disabled; "
+                "the wrong Customer.io region; or the destination mapping dropped them"),
+    "customerio": ("the Track credentials and the App API key belong to different workspaces or regions; "
+                   "or Customer.io rejected the data after answering 200 (Attribute Update Failure)"),
+    "pipelines": ("the Pipelines key belongs to another workspace or region than the App API key; "
+                  "or the destination mapping dropped the events"),
+}
+FIXES = {
+    "segment": "run `cdpio doctor` to find the broken link; check the write key and that the "
+               "Customer.io (Actions) destination is connected and enabled on this source",
+    "customerio": "run `cdpio check-keys`: the Track and App keys must come from the same workspace",
+    "pipelines": "run `cdpio check-keys`: the Pipelines and App keys must come from the same workspace",
+}
+
+
+@dataclass
+class SendTestOptions:
+    routes: Optional[list[str]] = None       # None: every configured route
+    user_id: Optional[str] = None            # overrides send_test.user_id
+    events: list[str] = field(default_factory=list)   # track event names replacing the config's
+    anonymous_flow: bool = False
+    device_token: Optional[str] = None
+    platform: Optional[str] = None
+    verify: Optional[bool] = None            # None: on when an App API key is configured
+    timeout: Optional[float] = None          # overrides verify.timeout
+
+
+@dataclass
+class Planned:
+    """One message to send on one route, and what the destination does with it."""
+
+    label: str                               # `track "Signed Up"`
+    msg: dict
+    mapped: mapping.Mapping
+    note: str = ""
+
+    @property
+    def check_id(self) -> str:
+        return self.label.replace('"', "")
+
+
+@dataclass
+class RoutePlan:
+    route: str
+    user_id: str
+    email: Optional[str]
+    anonymous_id: Optional[str]
+    traits: dict[str, Any]
+    items: list[Planned]
+    device_token: Optional[str] = None
+
+
+# ---------------------------------------------------------------------------
+# Building the messages
+# ---------------------------------------------------------------------------
+
+def _expand(value: Any, run_id: str) -> Any:
+    """`{run_id}` in every string (str.replace: other braces stay as written)."""
+    if isinstance(value, str):
+        return value.replace("{run_id}", run_id)
+    if isinstance(value, dict):
+        return {k: _expand(v, run_id) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, run_id) for v in value]
+    return value
+
+
+def _per_route_email(email: str, route: str) -> str:
+    # One email can belong to one person only: tag it per route (plus addressing).
+    local, at, domain = email.partition("@")
+    return f"{local}+{route}{at}{domain}" if at else f"{email}-{route}"
+
+
+def configured_routes(settings: Settings) -> dict[str, Optional[str]]:
+    """route -> None if it can be used, else what is missing."""
+    cio = settings.customerio
+    return {
+        "segment": None if settings.segment.write_key else "segment.write_key",
+        "customerio": None if (cio.site_id and cio.track_api_key) else (
+            "customerio.site_id" if not cio.site_id else "customerio.track_api_key"),
+        "pipelines": None if cio.pipelines_api_key else "customerio.pipelines_api_key",
+    }
+
+
+def choose_routes(settings: Settings, asked: Optional[list[str]]) -> list[str]:
+    available = configured_routes(settings)
+    wanted = asked or settings.config.send_test.routes
+    if wanted:
+        out = []
+        for route in wanted:
+            if route not in ROUTES:
+                raise UsageError(f"unknown route {route!r}", hint="use segment, customerio or pipelines")
+            if available[route]:
+                raise UsageError(f"route {route} needs {available[route]}, which is not configured",
+                                 hint=f"set {available[route]} in cdpio.yaml")
+            if route not in out:
+                out.append(route)
+        return out
+    out = [r for r in ROUTES if available[r] is None]
+    if not out:
+        raise UsageError("no route is configured: send-test needs segment.write_key, "
+                         "customerio.site_id + track_api_key, or customerio.pipelines_api_key",
+                         hint="run `cdpio init`, or try `cdpio send-test --sandbox`")
+    return out
+
+
+def build_plan(settings: Settings, route: str, options: SendTestOptions, *, several: bool) -> RoutePlan:
+    """The messages for one route, each with a fixed messageId."""
+    cfg = settings.config.send_test
+    run_id = settings.run_id
+    # `{run_id}` becomes `<run>-<route>`: each route gets its own person.
+    route_run = f"{run_id}-{route}"
+    template = options.user_id if options.user_id is not None else cfg.user_id
+    user_id = _expand(template, route_run)
+    if several and "{run_id}" not in template:
+        user_id = f"{user_id}-{route}"
+    traits = _expand(copy.deepcopy(cfg.traits), route_run)
+    email = traits.get("email") if isinstance(traits.get("email"), str) else None
+    if email and several and "{run_id}" not in str(cfg.traits.get("email")):
+        email = traits["email"] = _per_route_email(email, route)
+
+    if cfg.events is not None:
+        events = copy.deepcopy(cfg.events)
+    else:
+        events = copy.deepcopy(DEFAULT_EVENTS)
+    if options.events:
+        events = [e for e in events if e.get("type") != "track"]
+        events[0:0] = [{"type": "track", "event": name, "properties": {}} for name in options.events]
+    events = _expand(events, route_run)
+
+    context = {"library": {"name": "cdpio", "version": _version()}}
+    anonymous_id = f"cdpio-anon-{route_run}" if options.anonymous_flow else None
+    raw: list[tuple[str, dict, str]] = []
+    if anonymous_id:
+        raw.append((f'anonymous track "{ANONYMOUS_EVENT}"',
+                    {"type": "track", "anonymousId": anonymous_id, "event": ANONYMOUS_EVENT,
+                     "properties": {"source": "cdpio send-test"}},
+                    "sent anonymously; identify should merge it into the person"))
+    identify = {"type": "identify", "userId": user_id, "traits": traits}
+    if anonymous_id:
+        identify["anonymousId"] = anonymous_id
+    raw.append(("identify", identify, ""))
+    for event in events:
+        msg = {k: v for k, v in event.items()}
+        msg.setdefault("userId", user_id)
+        raw.append((_label(msg), msg, ""))
+    if options.device_token:
+        raw.append(('track "Application Installed"',
+                    {"type": "track", "userId": user_id, "event": "Application Installed",
+                     "properties": {}, "context": {"device": {"token": options.device_token,
+                                                              "type": options.platform}}},
+                    "registers the device"))
+
+    items = []
+    seen: dict[str, int] = {}
+    for index, (label, msg, note) in enumerate(raw):
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            label = f"{label} #{seen[label]}"
+        msg["context"] = {**context, **(msg.get("context") or {})}
+        msg["messageId"] = f"cdpio-{route_run}-{index + 1}"
+        items.append(Planned(label, msg, mapping.map_message(msg), note))
+    return RoutePlan(route, user_id, email, anonymous_id, traits, items, options.device_token)
+
+
+def _label(msg: dict) -> str:
+    mtype = msg.get("type", "?")
+    if mtype == "track":
+        return f'track "{msg.get("event")}"'
+    if mtype in ("page", "screen", "group") and msg.get("name"):
+        return f'{mtype} "{msg.get("name")}"'
+    return str(mtype)
+
+
+def _version() -> str:
+    from cdpio_cli import __version__
+
+    return __version__
+
+
+def target_for(plan: RoutePlan) -> Target:
+    """What must show up in Customer.io for this route's messages."""
+    traits: dict[str, Any] = {}
+    activities: list[ExpectedActivity] = []
+    for item in plan.items:
+        if not item.mapped.ok:
+            continue
+        for op in item.mapped.operations:
+            action = op.get("action")
+            if op.get("type") != "person":
+                continue
+            if action == "identify":
+                attrs = dict(op.get("attributes") or {})
+                attrs.pop("anonymous_id", None)
+                traits.update(attrs)
+            elif action in ("event", "page", "screen") and op.get("name"):
+                activities.append(ExpectedActivity(action, str(op["name"]), item.label, item.note))
+    devices = [plan.device_token] if plan.device_token else []
+    return Target(plan.route, user_id=plan.user_id, traits=traits, activities=activities, devices=devices)
+
+
+# ---------------------------------------------------------------------------
+# Sending
+# ---------------------------------------------------------------------------
+
+def _send(settings: Settings, http, route: str, msg: dict):
+    from cdpio_cli.routes import customerio, pipelines, segment
+    from cdpio_cli.transport import RetryPolicy
+
+    policy = RetryPolicy(**SEND_POLICY)
+    if route == "segment":
+        return segment.send_message(http.client, settings.endpoint("segment"), settings.segment.write_key,
+                                    msg, policy=policy)
+    if route == "pipelines":
+        return pipelines.send_message(http.client, settings.endpoint("pipelines"),
+                                      settings.customerio.pipelines_api_key, msg, strict=True, policy=policy)
+    return customerio.send_message(http.client, settings.endpoint("track"), settings.customerio.site_id,
+                                   settings.customerio.track_api_key, msg, policy=policy)
+
+
+def accepted_check(route: str, item: Planned, outcome, expect_status: list[int]) -> Check:
+    check_id = f"{route}.{item.check_id}"
+    title = ROUTE_TITLES[route]
+    if outcome.dropped is not None and outcome.requests == 0:
+        # Only the Track route maps before sending: the destination would drop it.
+        return Check(check_id, route, "accepted", SKIPPED,
+                     f"not sent: the Customer.io (Actions) destination would drop it ({outcome.dropped})")
+    status = outcome.http_status
+    if status is not None and status in expect_status:
+        if route == "segment":
+            message = (f"{status} accepted by Segment (not proof of delivery: Segment answers "
+                       f"{status} even for unknown write keys)")
+        elif route == "pipelines":
+            message = f"{status} accepted by the Pipelines API (strict mode)"
+        else:
+            message = f"{status} accepted by the Track API"
+        if outcome.redirected_to:
+            message += " after a redirect (the workspace is in another region)"
+        return Check(check_id, route, "accepted", PASSED, message, http_status=status,
+                     duration_ms=outcome.duration_ms, details={"messageId": item.msg.get("messageId")})
+    error = outcome.error or (f"HTTP {status}" if status is not None else "no response")
+    if status is None or not outcome.reached:
+        failure, hint = FAILURE_UNREACHABLE, "check your network or proxy, or the endpoint override"
+    elif status in (401, 403):
+        failure = FAILURE_CREDENTIAL
+        hint = {"segment": "check segment.write_key",
+                "pipelines": "check customerio.pipelines_api_key and its region",
+                "customerio": "check customerio.site_id and customerio.track_api_key "
+                              "(Account Settings > API Credentials > Track API Keys)"}[route]
+    elif status >= 500:
+        failure, hint = FAILURE_UNREACHABLE, "the service failed after retries; try again later"
+    else:
+        failure, hint = FAILURE_CHECK, f"expected {' or '.join(map(str, expect_status))}"
+    return Check(check_id, route, "accepted", FAILED, f"{title} answered {error}", http_status=status,
+                 duration_ms=outcome.duration_ms, failure=failure, hint=hint,
+                 details={"messageId": item.msg.get("messageId")})
+
+
+def mapping_drop_check(route: str, item: Planned) -> Check:
+    return Check(f"{route}.{item.check_id}", route, "delivered", FAILED,
+                 f"will not reach Customer.io: dropped by the destination mapping: {item.mapped.drop_reason}",
+                 failure=FAILURE_CHECK,
+                 hint="fix the event (see `cdpio explain`), or change the destination's subscriptions")
+
+
+def mapping_warnings(plans: list[RoutePlan]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for plan in plans:
+        for item in plan.items:
+            if not item.mapped.ok and item.label not in seen:
+                seen.add(item.label)
+                out.append(f"{item.label} will be dropped by the Customer.io (Actions) destination "
+                           f"mapping: {item.mapped.drop_reason}")
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The whole run
+# ---------------------------------------------------------------------------
+
+@dataclass
+class RunState:
+    report: Report
+    plans: list[RoutePlan]
+    targets: dict[str, Target] = field(default_factory=dict)
+
+
+def detect_region(settings: Settings, http) -> list[Check]:
+    """Track credentials -> region (keys.check_track sets settings.detected_region)."""
+    if not (settings.customerio.site_id and settings.customerio.track_api_key):
+        return []
+    return keys.check_track(settings, http)
+
+
+def run_send_test(settings: Settings, options: SendTestOptions, *,
+                  progress: Optional[Callable[[str], None]] = None,
+                  warn: Optional[Callable[[str], None]] = None) -> Report:
+    cfg = settings.config
+    report = Report("send-test", run_id=settings.run_id)
+    if options.device_token and options.platform not in PLATFORMS:
+        raise UsageError("--device-token needs --platform ios or --platform android")
+    if options.platform and not options.device_token:
+        raise UsageError("--platform needs --device-token")
+    routes = choose_routes(settings, options.routes)
+    has_app_key = bool(settings.customerio.app_api_key)
+    verify = has_app_key if options.verify is None else options.verify
+    if verify and not has_app_key:
+        raise UsageError("--verify needs customerio.app_api_key to read people and events from Customer.io",
+                         hint="set customerio.app_api_key (Account Settings > API Credentials > App API Keys)")
+    timeout = cfg.verify.timeout if options.timeout is None else options.timeout
+    several = len(routes) > 1
+    plans = [build_plan(settings, route, options, several=several) for route in routes]
+    for text in mapping_warnings(plans):
+        if warn:
+            warn(text)
+
+    secrets = tuple(c.value for c in settings.credentials.values() if c.value)
+    http = keys._Http(10.0, secrets)
+    try:
+        if progress:
+            progress("checking the Customer.io Track credentials and region")
+        track_checks = detect_region(settings, http)
+        report.extend(track_checks)
+        track_rejected = any(c.id == "customerio.track" and c.status == FAILED for c in track_checks)
+        if has_app_key and verify:
+            report.extend(c for c in keys.check_app(settings, http) if c.status == FAILED)
+        app_rejected = any(c.id == "customerio.app" and c.status == FAILED for c in report.checks)
+
+        targets: dict[str, Target] = {}
+        accepted_by_route: dict[str, list[Check]] = {}
+        for plan in plans:
+            route = plan.route
+            if route == "customerio" and track_rejected:
+                report.add(Check(f"{route}.send", route, "accepted", SKIPPED,
+                                 "not sent: the Track API rejected the credentials (see customerio.track)"))
+                continue
+            if progress:
+                progress(f"sending through {ROUTE_TITLES[route]}")
+            target = target_for(plan)
+            any_accepted = False
+            sent: list[Check] = []
+            for item in plan.items:
+                outcome = _send(settings, http, route, item.msg)
+                check = accepted_check(route, item, outcome, cfg.send_test.expect_status)
+                report.add(check)
+                any_accepted = any_accepted or check.status == PASSED
+                if item.mapped.ok:
+                    sent.append(check)
+                else:
+                    report.add(mapping_drop_check(route, item))
+            accepted_by_route[route] = sent
+            if any_accepted:
+                # Time to delivery counts from the route's last send.
+                target.sent_at = time.monotonic()
+                targets[route] = target
+
+        report.summary["routes"] = {p.route: {"user_id": p.user_id, "email": p.email,
+                                              "anonymous_id": p.anonymous_id,
+                                              "messages": len(p.items)} for p in plans}
+        report.summary["sandbox"] = settings.using_sandbox
+        report.summary["customerio_region"] = settings.customerio_region()
+        if not verify:
+            for route in targets:
+                report.add(Check(f"{route}.delivery", route, "delivered", SKIPPED,
+                                 "delivery not verified: no App API key, so cdpio cannot look in Customer.io"
+                                 + (" (Segment's 200 is not proof of delivery)" if route == "segment" else ""),
+                                 hint="set customerio.app_api_key to prove delivery (send-test verifies "
+                                      "by default when it is set)"))
+            report.summary["verified"] = False
+            return report
+        if app_rejected:
+            for route in targets:
+                report.add(Check(f"{route}.delivery", route, "delivered", SKIPPED,
+                                 "delivery not verified: the App API key was rejected (see customerio.app)"))
+            report.summary["verified"] = False
+            return report
+        plan_by_route = {p.route: p for p in plans}
+        api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key)
+        wait_for(api, list(targets.values()), timeout=timeout, poll_interval=cfg.verify.poll_interval,
+                 progress=progress)
+        timings = {}
+        for route, target in targets.items():
+            head = ("Segment accepted the events (200) but none reached Customer.io" if route == "segment"
+                    else f"{ROUTE_TITLES[route]} accepted the events but none reached Customer.io")
+            check = target_check(target, check_id=f"{route}.delivery", route=route, timeout=timeout,
+                                 causes=LIKELY_CAUSES[route], fix=FIXES[route], nothing_head=head)
+            report.add(check)
+            took = target.seconds_to_delivery()
+            timings[route] = None if took is None else round(took, 3)
+            if check.status == PASSED and route == "segment":
+                # Delivery is proven: the accepted checks need no caveat.
+                for sent in accepted_by_route.get(route, []):
+                    if sent.status == PASSED:
+                        sent.message = f"{sent.http_status} accepted by Segment; delivery verified"
+            if check.status == PASSED and plan_by_route[route].anonymous_id:
+                check.message += "; the anonymous events were merged into this person"
+
+        report.summary["verified"] = True
+        report.summary["seconds_to_delivery"] = timings
+        report.summary["app_api_polls"] = api.calls
+    finally:
+        http.close()
+    return report

@@ -1,0 +1,377 @@
+"""Delivery verification: look in Customer.io (App API) until what was sent shows up.
+
+The only proof that an event arrived is seeing it in Customer.io
+(DESIGN §1, tier `delivered`).  We read the App API (customerio-api.md §5):
+
+- person by id:    GET /v1/customers/{id}/attributes?id_type=id
+- person by email: GET /v1/customers?email=E, then the same by cio_id
+- events:          GET /v1/customers/{id}/activities?id_type=&type=&name=
+
+The App API returns every attribute value as a string, so expected values are
+compared loosely (`true` matches "true", 5 matches "5.0").  Polling backs off
+exponentially from `poll_interval` up to 4x it, within one overall deadline
+(peers-and-conventions.md TL;DR 4-5: delivery needs a generous budget; 404
+means "not yet").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+from urllib.parse import quote
+
+from cdpio_cli.results import (
+    FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, Check,
+)
+
+BACKOFF_FACTOR = 1.6
+BACKOFF_CAP = 4.0  # the longest wait between polls, in poll intervals
+
+
+# ---------------------------------------------------------------------------
+# Comparing values
+# ---------------------------------------------------------------------------
+
+def _as_number(value: Any) -> Optional[float]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError):
+        return text
+
+
+def values_match(expected: Any, actual: Any) -> bool:
+    """Does the App API's (string) `actual` hold the `expected` value?
+
+    `expected` may be a real value from a message (True, 5, {"a": 1}) or a
+    string from `--trait k=v`, which is read JSON-ish ("true", "5", "Pro").
+    """
+    if actual is None:
+        return False
+    if isinstance(expected, str) and isinstance(actual, str) and expected == actual:
+        return True
+    if isinstance(expected, str):
+        expected = _loads(expected)
+    if isinstance(actual, str):
+        actual = _loads(actual)
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return str(expected).lower() == str(actual).lower()
+    e_num, a_num = _as_number(expected), _as_number(actual)
+    if e_num is not None and a_num is not None:
+        return e_num == a_num
+    return expected == actual
+
+
+def parse_trait(text: str) -> tuple[str, str]:
+    """`plan_type=Pro` -> ("plan_type", "Pro"); ValueError without `=` or a key."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--trait {text!r} must look like key=value")
+    return key.strip(), value
+
+
+def show(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+# ---------------------------------------------------------------------------
+# App API reads
+# ---------------------------------------------------------------------------
+
+class AppApiError(Exception):
+    """The App API refused (credential) or could not be reached."""
+
+    def __init__(self, message: str, failure: str, status: Optional[int] = None):
+        super().__init__(message)
+        self.message = message
+        self.failure = failure
+        self.status = status
+
+
+class AppApi:
+    """Thin App API reader over the shared transport (keys._Http)."""
+
+    def __init__(self, http, base_url: str, app_api_key: str):
+        self.http = http
+        self.base = base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {app_api_key}", "Accept": "application/json"}
+        self.calls = 0
+
+    def _get(self, path: str, params: Optional[dict] = None):
+        self.calls += 1
+        answer = self.http.call("GET", f"{self.base}{path}", headers=self.headers, params=params)
+        if answer.status in (401, 403):
+            raise AppApiError(f"the App API rejected the key ({answer.status}); a key from another "
+                              "region or workspace, or a send-only key, cannot read people",
+                              FAILURE_CREDENTIAL, answer.status)
+        if answer.status is None or answer.status >= 500:
+            raise AppApiError("could not read the App API: "
+                              + (answer.error or f"it answered {answer.status}"),
+                              FAILURE_UNREACHABLE, answer.status)
+        return answer
+
+    def person(self, *, user_id: Optional[str] = None, email: Optional[str] = None) -> Optional[dict]:
+        """The person's `customer` object (attributes, devices...), or None if not (yet) there."""
+        if user_id is not None:
+            ref = (user_id, "id")
+        else:
+            answer = self._get("/v1/customers", {"email": email})
+            results = (answer.body or {}).get("results") if isinstance(answer.body, dict) else None
+            if answer.status != 200 or not results:
+                return None
+            first = results[0] if isinstance(results[0], dict) else {}
+            if first.get("cio_id"):
+                ref = (str(first["cio_id"]), "cio_id")
+            elif first.get("id"):
+                ref = (str(first["id"]), "id")
+            else:
+                return None
+        answer = self._get(f"/v1/customers/{quote(ref[0], safe='')}/attributes", {"id_type": ref[1]})
+        if answer.status != 200 or not isinstance(answer.body, dict):
+            return None  # 404: not there yet
+        customer = answer.body.get("customer")
+        if not isinstance(customer, dict):
+            return None
+        customer["_ref"] = ref
+        return customer
+
+    def activities(self, ref: tuple[str, str], *, type_: Optional[str] = None,
+                   name: Optional[str] = None, limit: int = 100) -> list[dict]:
+        params: dict[str, Any] = {"id_type": ref[1], "limit": limit}
+        if type_:
+            params["type"] = type_
+        if name:
+            params["name"] = name
+        answer = self._get(f"/v1/customers/{quote(ref[0], safe='')}/activities", params)
+        if answer.status != 200 or not isinstance(answer.body, dict):
+            return []
+        items = answer.body.get("activities")
+        return [a for a in items if isinstance(a, dict)] if isinstance(items, list) else []
+
+
+# ---------------------------------------------------------------------------
+# What to look for
+# ---------------------------------------------------------------------------
+
+@dataclass
+class ExpectedActivity:
+    """An activity to find: `type` event|page|screen, `name` as Customer.io stores it."""
+
+    type: str
+    name: str
+    label: str                       # how the user knows it: `track "Signed Up"`
+    note: str = ""                   # e.g. "sent anonymously, merged by identify"
+    found_at: Optional[float] = None
+
+
+@dataclass
+class Target:
+    """One person to find in Customer.io and what must be on it."""
+
+    key: str                          # route name, or "person" for `cdpio verify`
+    user_id: Optional[str] = None
+    email: Optional[str] = None
+    traits: dict[str, Any] = field(default_factory=dict)
+    activities: list[ExpectedActivity] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)   # push tokens
+    sent_at: float = field(default_factory=time.monotonic)
+    # Filled in by polling:
+    person: Optional[dict] = None
+    person_found_at: Optional[float] = None
+    traits_ok_at: Optional[float] = None
+    devices_ok_at: Optional[float] = None
+    error: Optional[AppApiError] = None
+    failed_attributes: list[str] = field(default_factory=list)
+
+    @property
+    def who(self) -> str:
+        return f"user {self.user_id}" if self.user_id is not None else f"email {self.email}"
+
+    def attributes(self) -> dict:
+        attrs = (self.person or {}).get("attributes")
+        return attrs if isinstance(attrs, dict) else {}
+
+    def trait_mismatches(self) -> dict[str, tuple[Any, Any]]:
+        """{trait: (expected, what Customer.io has or None)} for traits that do not match."""
+        attrs = self.attributes()
+        out = {}
+        for key, expected in self.traits.items():
+            actual = attrs.get(key)
+            if key == "email" and isinstance(actual, str) and isinstance(expected, str):
+                if actual.lower() == expected.lower():
+                    continue
+            if not values_match(expected, actual):
+                out[key] = (expected, actual)
+        return out
+
+    def missing_devices(self) -> list[str]:
+        devices = (self.person or {}).get("devices") or []
+        have = {str(d.get("id")) for d in devices if isinstance(d, dict)}
+        return [t for t in self.devices if t not in have]
+
+    @property
+    def done(self) -> bool:
+        return (self.person is not None and self.traits_ok_at is not None
+                and self.devices_ok_at is not None
+                and all(a.found_at is not None for a in self.activities))
+
+    @property
+    def delivered_at(self) -> Optional[float]:
+        """When the last expected thing showed up (None until everything did)."""
+        if not self.done:
+            return None
+        times = [self.person_found_at, self.traits_ok_at, self.devices_ok_at,
+                 *(a.found_at for a in self.activities)]
+        return max(t for t in times if t is not None)
+
+    def seconds_to_delivery(self) -> Optional[float]:
+        at = self.delivered_at
+        return None if at is None else max(0.0, at - self.sent_at)
+
+
+def poll_once(api: AppApi, target: Target, now: Callable[[], float] = time.monotonic) -> None:
+    """One look at the person; records what has arrived so far."""
+    person = api.person(user_id=target.user_id, email=target.email if target.user_id is None else None)
+    if person is None:
+        return
+    target.person = person
+    if target.person_found_at is None:
+        target.person_found_at = now()
+    if target.traits_ok_at is None and not target.trait_mismatches():
+        target.traits_ok_at = now()
+    if target.devices_ok_at is None and not target.missing_devices():
+        target.devices_ok_at = now()
+    ref = person["_ref"]
+    for expected in target.activities:
+        if expected.found_at is None and api.activities(ref, type_=expected.type, name=expected.name):
+            expected.found_at = now()
+    if target.traits_ok_at is None and target.trait_mismatches():
+        # A 200 can end in an "Attribute Update Failure" (customerio-api.md §1.3).
+        failures = api.activities(ref, type_="failed_attribute_change")
+        target.failed_attributes = sorted({str(a.get("name")) for a in failures if a.get("name")})
+
+
+def wait_for(api: AppApi, targets: list[Target], *, timeout: float, poll_interval: float,
+             progress: Optional[Callable[[str], None]] = None,
+             now: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Poll until every target is complete or `timeout` seconds have passed.
+
+    Waits start at `poll_interval` and grow by 1.6x up to 4x it; the last wait
+    is cut so the final look happens at the deadline.  A credential error
+    stops polling at once (it will not fix itself).
+    """
+    start = now()
+    deadline = start + max(0.0, timeout)
+    interval = max(0.05, poll_interval)
+    wait = interval
+    polls = 0
+    while True:
+        polls += 1
+        for target in targets:
+            if target.done or (target.error and target.error.failure == FAILURE_CREDENTIAL):
+                continue
+            try:
+                poll_once(api, target, now)
+                target.error = None
+            except AppApiError as exc:
+                target.error = exc
+        pending = [t for t in targets if not t.done
+                   and not (t.error and t.error.failure == FAILURE_CREDENTIAL)]
+        if not pending:
+            return
+        remaining = deadline - now()
+        if remaining <= 0:
+            return
+        if progress:
+            progress(f"waiting for {', '.join(t.key for t in pending)} in Customer.io "
+                     f"({now() - start:.0f}s of {timeout:.0f}s, poll {polls})")
+        sleep(min(wait, remaining))
+        wait = min(wait * BACKOFF_FACTOR, interval * BACKOFF_CAP)
+
+
+# ---------------------------------------------------------------------------
+# Reporting
+# ---------------------------------------------------------------------------
+
+def missing_parts(target: Target) -> list[str]:
+    """What has not shown up, in plain words."""
+    out = []
+    if target.person is None:
+        out.append(f"no person with {target.who.replace('user ', 'id ')}")
+        return out
+    for key, (expected, actual) in target.trait_mismatches().items():
+        if actual is None:
+            out.append(f"trait {key} missing (expected {show(expected)})")
+        else:
+            out.append(f"trait {key} is {show(actual)}, expected {show(expected)}")
+    for token in target.missing_devices():
+        out.append(f"device {show(token)} not registered")
+    for expected in target.activities:
+        if expected.found_at is None:
+            out.append(f"{expected.label} not in the person's activities"
+                       + (f" ({expected.note})" if expected.note else ""))
+    return out
+
+
+def found_parts(target: Target) -> str:
+    parts = []
+    if target.traits:
+        parts.append(f"{len(target.traits)} trait{'s' if len(target.traits) != 1 else ''}")
+    if target.activities:
+        n = len(target.activities)
+        parts.append(f"{n} event{'s' if n != 1 else ''}")
+    if target.devices:
+        parts.append(f"{len(target.devices)} device{'s' if len(target.devices) != 1 else ''}")
+    return " with " + ", ".join(parts) if parts else ""
+
+
+def target_check(target: Target, *, check_id: str, route: str, timeout: float,
+                 causes: Optional[str] = None, fix: Optional[str] = None,
+                 nothing_head: Optional[str] = None) -> Check:
+    """The `delivered` check for one target after polling."""
+    took = target.seconds_to_delivery()
+    details: dict[str, Any] = {"user_id": target.user_id, "email": target.email}
+    if took is not None:
+        details["seconds_to_delivery"] = round(took, 3)
+    if target.done:
+        return Check(check_id, route, "delivered", PASSED,
+                     f"{target.who} is in Customer.io{found_parts(target)}, "
+                     f"{took:.1f}s after sending", duration_ms=took * 1000.0, details=details)
+    if target.error is not None:
+        return Check(check_id, route, "delivered", FAILED,
+                     f"cannot verify delivery: {target.error.message}",
+                     http_status=target.error.status, failure=target.error.failure,
+                     hint="check customerio.app_api_key and customerio.region (`cdpio check-keys`)",
+                     details=details)
+    missing = missing_parts(target)
+    details["missing"] = missing
+    nothing = target.person is None
+    if nothing:
+        head = f"{nothing_head or 'nothing arrived in Customer.io'} within {timeout:g}s: "
+    else:
+        head = f"not everything arrived within {timeout:g}s: "
+    message = head + "; ".join(missing)
+    if target.failed_attributes:
+        message += ("; Customer.io logged an Attribute Update Failure for "
+                    + ", ".join(target.failed_attributes))
+    if causes:
+        message += f". Likely causes: {causes}"
+    return Check(check_id, route, "delivered", FAILED, message, failure=FAILURE_CHECK,
+                 hint=fix, details=details)
