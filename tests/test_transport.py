@@ -1,0 +1,286 @@
+"""The shared HTTP policy, against the sandbox over real loopback sockets."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from cdpio_cli import __version__, transport
+from cdpio_cli.errors import UsageError
+from cdpio_cli.sandbox import defaults
+from cdpio_cli.transport import RequestSpec, RetryPolicy, TokenBucket
+
+FAST = dict(base_delay=0.001, max_delay=0.01, max_retry_after=0.01)
+
+
+def track_spec(sb, *, key=defaults.WRITE_KEY, mid="m-1", path="/v1/track", base=None):
+    body = transport.orjson.dumps({"type": "track", "event": "Signed Up", "userId": "u1",
+                                   "messageId": mid})
+    return RequestSpec("POST", (base or sb.endpoint("segment")) + path,
+                       {"Content-Type": "application/json",
+                        "Authorization": transport.basic_auth(key)}, body, secrets=(key,))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def client():
+    with transport.make_client(5.0) as c:
+        yield c
+
+
+def test_client_policy(client):
+    assert client.headers["user-agent"] == f"cdpio/{__version__}"
+    assert client.follow_redirects is False
+
+
+def test_success_single_attempt(sandbox, client):
+    attempt = transport.send(client, track_spec(sandbox), RetryPolicy(3, **FAST))
+    assert attempt.ok and attempt.status == 200
+    assert attempt.attempts == 1 and attempt.retries == 0
+    assert attempt.json() == {"success": True}
+    assert attempt.url.endswith("/segment/v1/track")
+
+
+def test_retries_injected_5xx_until_success(sandbox_factory, client):
+    sb = sandbox_factory(fail_rate=0.5, seed=11)
+    results = [transport.send(client, track_spec(sb, mid=f"m{i}"), RetryPolicy(15, **FAST))
+               for i in range(20)]
+    assert all(r.ok for r in results)
+    assert sum(r.retries for r in results) > 0          # seed 11 injects some failures
+    for r in results:
+        assert r.history[-1] == 200 and set(r.history[:-1]) <= {500}
+        assert len(r.latencies) == r.attempts == len(r.history)
+
+
+def test_no_retry_reports_service_error(sandbox_factory, client):
+    sb = sandbox_factory(fail_rate=1.0, fail_status=503)
+    attempt = transport.send(client, track_spec(sb), transport.NO_RETRY)
+    assert attempt.status == 503 and attempt.attempts == 1
+    assert "injected" in attempt.describe_failure()
+
+
+def test_gives_up_after_max_retries(sandbox_factory, client):
+    sb = sandbox_factory(fail_rate=1.0, fail_status=500)
+    attempt = transport.send(client, track_spec(sb), RetryPolicy(3, **FAST))
+    assert attempt.status == 500 and attempt.attempts == 4 and attempt.retries == 3
+
+
+def test_4xx_is_not_retried(sandbox, client):
+    spec = track_spec(sandbox)
+    spec.content = b"{not json"
+    attempt = transport.send(client, spec, RetryPolicy(5, **FAST))
+    assert attempt.status == 400 and attempt.attempts == 1
+
+
+def test_429_retry_after_is_honoured_and_capped(sandbox_factory, client):
+    sb = sandbox_factory(throttle=2)
+    # Burn the bucket: the sandbox starts with `throttle` tokens.
+    statuses = [transport.send(client, track_spec(sb, mid=f"b{i}")).status for i in range(4)]
+    assert 429 in statuses
+    seen = []
+    policy = RetryPolicy(20, base_delay=0.001, max_delay=0.01, max_retry_after=0.2)
+    attempt = transport.send(client, track_spec(sb, mid="after"), policy,
+                             rng=lambda a, b: seen.append(b) or 0.0)
+    assert attempt.ok
+    # Retry-After (1 s) won over jitter, so the rng was never consulted.
+    assert seen == []
+
+
+def test_dropped_connection_is_retried_and_sanitised(sandbox_factory, client):
+    sb = sandbox_factory(drop_connections=1.0)
+    attempt = transport.send(client, track_spec(sb, key="SecretWriteKey0123456789"),
+                             RetryPolicy(1, **FAST))
+    assert attempt.status is None and attempt.attempts == 2 and not attempt.reached
+    assert attempt.error and "SecretWriteKey0123456789" not in attempt.error
+    assert "/segment/v1" not in attempt.error
+
+
+def test_unreachable_host(client):
+    port = free_port()
+    spec = RequestSpec("POST", f"http://127.0.0.1:{port}/segment/v1/batch",
+                       {"Authorization": transport.basic_auth("AnotherSecretKey9876")}, b"{}",
+                       secrets=("AnotherSecretKey9876",))
+    attempt = transport.send(client, spec, RetryPolicy(2, **FAST))
+    assert attempt.status is None and attempt.attempts == 3
+    assert "could not connect" in attempt.error
+    assert "AnotherSecretKey9876" not in attempt.describe_failure()
+
+
+def test_write_key_in_path_never_in_error_text(client):
+    key = "PathWriteKey1234567890"
+    port = free_port()
+    spec = RequestSpec("GET", f"http://127.0.0.1:{port}/segment-cdn/v1/projects/{key}/settings",
+                       {}, None, secrets=(key,))
+    attempt = transport.send(client, spec)
+    assert key not in attempt.describe_failure() and key not in attempt.url
+    assert "ends 7890" in attempt.url
+
+
+def test_newline_in_key_gives_a_clean_error(sandbox, client):
+    key = defaults.WRITE_KEY
+    spec = RequestSpec("POST", sandbox.endpoint("segment") + "/v1/track",
+                       {"Authorization": f"Bearer {key}\n"}, b"{}", secrets=(key,))
+    attempt = transport.send(client, spec)
+    assert attempt.status is None
+    assert key not in attempt.describe_failure()
+
+
+def test_refuses_credentials_over_plain_http(client):
+    spec = RequestSpec("POST", "http://api.segment.example/v1/batch",
+                       {"Authorization": transport.basic_auth("k" * 20)}, b"{}")
+    with pytest.raises(UsageError, match="plain http://"):
+        transport.send(client, spec)
+    # The client's own guard catches requests built outside `send`.
+    with pytest.raises(UsageError):
+        client.post("http://api.segment.example/v1/batch", headers={"Authorization": "Basic eA=="})
+    # No credentials, or loopback: allowed (checked without sending).
+    transport.check_credentials_transport("http://example.com/x", has_credentials=False)
+    transport.check_credentials_transport("http://127.0.0.1:9/x", has_credentials=True)
+    transport.check_credentials_transport("http://[::1]:9/x", has_credentials=True)
+    transport.check_credentials_transport("https://example.com/x", has_credentials=True)
+
+
+def test_track_redirect_to_eu_keeps_credentials(sandbox_factory, client):
+    sb = sandbox_factory(region="eu")
+    op = {"type": "person", "identifiers": {"id": "eu-1"}, "action": "identify",
+          "attributes": {"plan": "pro"}}
+    spec = RequestSpec("POST", sb.endpoint("track", "us") + "/api/v2/entity",
+                       {"Content-Type": "application/json",
+                        "Authorization": transport.basic_auth(defaults.SITE_ID, defaults.TRACK_API_KEY)},
+                       transport.orjson.dumps(op), secrets=(defaults.TRACK_API_KEY,))
+    attempt = transport.send(client, spec)
+    assert attempt.ok, attempt.describe_failure()
+    assert attempt.history == [307, 200]
+    assert attempt.redirects and "/track-eu/" in attempt.redirects[0]
+    assert sb.state.workspace.find("id", "eu-1") is not None
+
+
+@pytest.mark.parametrize("origin,target,keep", [
+    ("https://track.customer.io/a", "https://track-eu.customer.io/a", True),
+    ("https://api.segment.io/v1", "https://api.segment.io/v2", True),
+    ("https://track.customer.io/a", "https://evil.example/a", False),
+    ("https://track.customer.io/a", "http://track-eu.customer.io/a", False),
+    ("https://track.customer.io/a", "https://customer.io.evil.example/a", False),
+    ("http://127.0.0.1:1/a", "http://localhost:2/b", True),
+])
+def test_redirect_credential_rule(origin, target, keep):
+    assert transport._redirect_keeps_credentials(httpx.URL(origin), httpx.URL(target)) is keep
+
+
+def test_parse_retry_after():
+    now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    assert transport.parse_retry_after("3") == 3.0
+    assert transport.parse_retry_after(" 0.5 ") == 0.5
+    assert transport.parse_retry_after("-4") == 0.0
+    assert transport.parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True),
+                                       now=now) == 30.0
+    assert transport.parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True),
+                                       now=now) == 0.0
+    for bad in (None, "", "soon", "nan"):
+        assert transport.parse_retry_after(bad) is None
+
+
+def test_backoff_is_exponential_full_jitter_and_capped():
+    policy = RetryPolicy(max_retries=10, base_delay=0.5, max_delay=4.0, max_retry_after=60)
+    top = lambda a, b: b  # noqa: E731 - the jitter ceiling
+    assert [policy.delay(n, rng=top) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert policy.delay(3, rng=lambda a, b: a) == 0.0
+    assert policy.delay(1, retry_after=10) == 10
+    assert policy.delay(1, retry_after=600) == 60
+    assert all(RetryPolicy.retryable_status(s) for s in (408, 429, 500, 502, 503, 599))
+    assert not any(RetryPolicy.retryable_status(s) for s in (None, 200, 207, 400, 401, 403, 404, 413))
+
+
+def test_token_bucket_spaces_slots_exactly():
+    now = [100.0]
+    bucket = TokenBucket(40, clock=lambda: now[0])
+    slots = [bucket.reserve() for _ in range(401)]
+    assert slots[0] == 100.0
+    assert slots[-1] == pytest.approx(110.0)  # 400 intervals of 1/40 s
+    gaps = {round(b - a, 9) for a, b in zip(slots, slots[1:])}
+    assert gaps == {0.025}
+    # An idle bucket does not bank a burst (burst=1)...
+    now[0] = 1000.0
+    assert bucket.reserve() == 1000.0 and bucket.reserve() == 1000.025
+    # ...unless asked to.
+    burst = TokenBucket(10, burst=3, clock=lambda: now[0])
+    burst.reserve()
+    now[0] = 2000.0
+    assert [burst.reserve() for _ in range(4)] == pytest.approx([1999.8, 1999.9, 2000.0, 2000.1])
+
+
+def test_token_bucket_is_thread_safe():
+    now = [0.0]
+    bucket = TokenBucket(1000, clock=lambda: now[0])
+    out: list[float] = []
+    lock = threading.Lock()
+
+    def worker():
+        mine = [bucket.reserve() for _ in range(500)]
+        with lock:
+            out.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(round(s, 9) for s in out)) == 4000  # no slot handed out twice
+
+
+def test_paced_requests_never_see_429(sandbox_factory, client):
+    sb = sandbox_factory(throttle=50)
+    bucket = TokenBucket(50)
+    statuses = []
+
+    def worker(n):
+        for i in range(25):
+            statuses.append(transport.send(client, track_spec(sb, mid=f"w{n}-{i}"),
+                                           rate_limiter=bucket).status)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses.count(200) == 100
+
+
+@pytest.mark.parametrize("body,expected", [
+    (b'{"code":"invalid_request","message":"Bad thing"}', "invalid_request: Bad thing"),
+    (b"Bad Request\n", "Bad Request"),
+    (b'{"meta":{"error":"Unauthorized request"}}', "Unauthorized request"),
+    (b'{"meta":{"errors":["a is wrong","b too"]}}', "a is wrong; b too"),
+    (b'{"errors":[{"reason":"required","field":"identifiers","message":"missing"}]}',
+     "identifiers: missing (required)"),
+    (b"", None),
+    (b"<html><title>502 Bad Gateway</title></html>", "502 Bad Gateway"),
+])
+def test_service_error_shapes(body, expected):
+    ctype = "text/html" if body.startswith(b"<html") else None
+    assert transport.service_error(body, ctype) == expected
+
+
+def test_batch_errors_by_index():
+    body = (b'{"errors":[{"batch_index":2,"reason":"invalid","field":"name","message":"too long"},'
+            b'{"batch_index":2,"message":"second"},{"batch_index":"x"},{"message":"no index"}]}')
+    assert transport.batch_errors(body) == {2: "name: too long (invalid); second"}
+    assert transport.batch_errors(b"nope") == {}
+
+
+def test_sanitize_masks_keys_urls_and_auth_tokens():
+    text = ("error for https://cdn.segment.com/v1/projects/AbCdEf0123456789XyZ/settings "
+            "with Authorization: Basic QWJDZEVmMDEyMzQ1Njc4OVh5Wjo=")
+    out = transport.sanitize(text, ("AbCdEf0123456789XyZ",))
+    assert "AbCdEf0123456789XyZ" not in out and "QWJDZEVm" not in out
+    assert "https://cdn.segment.com" in out and "/projects/" not in out
