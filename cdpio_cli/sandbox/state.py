@@ -38,7 +38,7 @@ class SandboxState:
     def __init__(self, options: SandboxOptions):
         self.options = options
         self.lock = threading.RLock()
-        self.workspace = Workspace()
+        self._workspace = Workspace()
         self.started_at = time.time()
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
@@ -47,7 +47,7 @@ class SandboxState:
 
     def reset(self) -> None:
         with self.lock:
-            self.workspace.reset()
+            self._workspace.reset()
             self.seen_message_ids: set[str] = set()
             self.pending: list[tuple] = []
             self.deliveries: deque[tuple] = deque(maxlen=self.options.max_deliveries)
@@ -60,6 +60,13 @@ class SandboxState:
         if self._record is not None:
             self._record.close()
             self._record = None
+
+    @property
+    def workspace(self) -> Workspace:
+        """The Customer.io workspace, with every accepted message applied."""
+        with self.lock:
+            self.drain()
+            return self._workspace
 
     # --- request log ----------------------------------------------------
 
@@ -129,7 +136,7 @@ class SandboxState:
                 return
             pending, self.pending = self.pending, []
             enabled = self.options.segment_destination_enabled
-            workspace = self.workspace
+            workspace = self._workspace
             deliveries = self.deliveries
             counts, reasons = self.counts, self.drop_reasons
             for msg, route, entry, received, reason in pending:
