@@ -27,7 +27,10 @@ class Explanation:
     action: str | None = None       # the destination action (trackEvent, ...)
     operations: list[dict] = field(default_factory=list)
     endpoint: str | None = None     # mapping.V2 or mapping.V1_METRICS
+    # Segment's discard code (no_user_anon_id...) or the destination's
+    # MESSAGE_REJECTED/NO_MATCHING_MAPPING reason: the sandbox reports the same.
     drop_reason: str | None = None
+    drop_detail: str | None = None  # a human sentence for Segment drops
     dropped_by: str | None = None   # segment | destination | input (unreadable record)
     message_id: str | None = None
 
@@ -40,7 +43,8 @@ class Explanation:
         if self.dropped_by == INPUT:
             return f"not read: {self.drop_reason}"
         if self.dropped_by == SEGMENT:
-            return f"dropped by Segment on ingest: {self.drop_reason}"
+            detail = f" ({self.drop_detail})" if self.drop_detail else ""
+            return f"dropped by Segment on ingest: {self.drop_reason}{detail}"
         if self.dropped:
             return f"dropped by the destination: {self.drop_reason}"
         return "; ".join(operation_summary(op, self.endpoint) for op in self.operations)
@@ -50,6 +54,8 @@ class Explanation:
         if self.dropped:
             data["dropped_by"] = self.dropped_by
             data["drop_reason"] = self.drop_reason
+            if self.drop_detail:
+                data["drop_detail"] = self.drop_detail
         else:
             data["endpoint"] = self.endpoint
             data["operations"] = self.operations
@@ -86,12 +92,14 @@ def explain_message(msg: Any, file: str = "<message>", line: int = 1) -> Explana
     code = messages.ingest_drop_reason(msg)
     if code is not None:
         problem = next((p for p in messages.spec_problems(msg, size=0) if p.ingest_code == code), None)
-        exp.drop_reason = f"{code}" + (f" ({problem.message})" if problem else "")
+        exp.drop_reason = code
+        exp.drop_detail = problem.message if problem else None
         exp.dropped_by = SEGMENT
         return exp
     size = messages.message_size(msg)
     if size > messages.MAX_MESSAGE_BYTES:
-        exp.drop_reason = (f"message is {size:,} bytes; Segment rejects messages over "
+        exp.drop_reason = "message_too_large"
+        exp.drop_detail = (f"message is {size:,} bytes; Segment rejects messages over "
                            f"{messages.MAX_MESSAGE_BYTES:,} bytes with 400")
         exp.dropped_by = SEGMENT
         return exp
@@ -139,7 +147,7 @@ class ExplainSummary:
                 self.dropped_by_segment += 1
             else:
                 self.dropped_by_destination += 1
-            key = (exp.drop_reason or "").split(" (", 1)[0]
+            key = exp.drop_reason or ""
             self.drop_reasons[key] = self.drop_reasons.get(key, 0) + 1
         else:
             self.sent += 1

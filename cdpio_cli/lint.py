@@ -244,7 +244,8 @@ class Severities:
                 level = exact
             else:
                 matches = [p for p in self.overrides if _pattern_matches(p, rule_id)]
-                if matches:
+                # A group pattern re-grades rules; only the exact id turns on an opt-in rule.
+                if matches and default != OFF:
                     level = self.overrides[max(matches, key=len)]
             if any(_pattern_matches(p, rule_id) for p in self.disable):
                 level = OFF
@@ -667,21 +668,21 @@ class Linter:
             if types is None:
                 if not self._cap(table, "trait and property keys", MAX_TRACKED_NAMES):
                     continue
-                table[tkey] = {vtype: (file, line, value)}
+                table[tkey] = {vtype: (file, line, _show(value))}
                 continue
             if vtype in types:
                 continue
             first_type, (ffile, fline, fvalue) = next(iter(types.items()))
-            types[vtype] = (file, line, value)
+            types[vtype] = (file, line, _show(value))
             if scope is None:
                 self.emit("traits/type-drift",
                           f"trait {key!r} is {vtype} {_show(value)} here but {first_type} "
-                          f"{_show(fvalue)} at {ffile}:{fline}", file, line,
+                          f"{fvalue} at {ffile}:{fline}", file, line,
                           key=key, types=list(types))
             else:
                 self.emit("properties/type-drift",
                           f"event {scope!r} property {key!r} is {vtype} {_show(value)} here but "
-                          f"{first_type} {_show(fvalue)} at {ffile}:{fline}", file, line,
+                          f"{first_type} {fvalue} at {ffile}:{fline}", file, line,
                           event=scope, key=key, types=list(types))
 
     def _ms_dates(self, obj: dict, what: str, file, line) -> None:
