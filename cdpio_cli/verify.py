@@ -375,3 +375,97 @@ def target_check(target: Target, *, check_id: str, route: str, timeout: float,
         message += f". Likely causes: {causes}"
     return Check(check_id, route, "delivered", FAILED, message, failure=FAILURE_CHECK,
                  hint=fix, details=details)
+
+
+# ---------------------------------------------------------------------------
+# `cdpio verify`: a person something else sent
+# ---------------------------------------------------------------------------
+
+def prepare_region(settings, http) -> None:
+    """With `customerio.region: auto`, learn the region from the Track API so
+    the App API is read on the right host (it answers 401 on the wrong one)."""
+    from cdpio_cli import keys
+
+    if settings.config.customerio.region != "auto" or settings.detected_region:
+        return
+    if settings.customerio.site_id and settings.customerio.track_api_key:
+        keys.check_track(settings, http)
+
+
+def run_verify(settings, *, user_id: Optional[str] = None, email: Optional[str] = None,
+               traits: Optional[dict[str, str]] = None, events: Optional[list[str]] = None,
+               within: Optional[float] = None, progress: Optional[Callable[[str], None]] = None):
+    """Find a person in Customer.io with the given traits and events; returns a Report."""
+    from cdpio_cli import keys
+    from cdpio_cli.errors import UsageError
+    from cdpio_cli.results import SKIPPED, Report
+
+    if (user_id is None) == (email is None):
+        raise UsageError("give exactly one of --user-id or --email")
+    if not settings.customerio.app_api_key:
+        raise UsageError("verify needs customerio.app_api_key to read people from Customer.io",
+                         hint="set customerio.app_api_key (Account Settings > API Credentials > App API Keys)")
+    timeout = settings.config.verify.timeout if within is None else within
+    report = Report("verify", run_id=settings.run_id)
+    secrets = tuple(c.value for c in settings.credentials.values() if c.value)
+    http = keys._Http(10.0, secrets)
+    try:
+        if progress:
+            progress("finding the Customer.io region")
+        prepare_region(settings, http)
+        app = keys.check_app(settings, http)
+        if any(c.status == FAILED for c in app):
+            report.extend(app)
+            return report
+        target = Target("person", user_id=user_id, email=email, traits=dict(traits or {}),
+                        activities=[ExpectedActivity("event", name, f'event "{name}"')
+                                    for name in (events or [])])
+        api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key)
+        wait_for(api, [target], timeout=timeout, poll_interval=settings.config.verify.poll_interval,
+                 progress=progress)
+    finally:
+        http.close()
+    report.summary.update({"user_id": user_id, "email": email, "customerio_region": settings.customerio_region(),
+                           "within_seconds": timeout, "app_api_polls": api.calls})
+    start = target.sent_at
+    if target.error is not None:
+        report.add(target_check(target, check_id="person", route="customerio", timeout=timeout))
+        return report
+    who = target.who
+    if target.person is None:
+        report.add(Check("person", "customerio", "delivered", FAILED,
+                         f"no person with {who.replace('user ', 'id ')} in Customer.io within {timeout:g}s",
+                         hint="check the id or email, the region, and that your app sends identify "
+                              "(events sent only with an anonymousId stay on an anonymous profile)"))
+        for key in target.traits:
+            report.add(Check(f"trait {key}", "customerio", "delivered", SKIPPED, "person not found"))
+        for expected in target.activities:
+            report.add(Check(expected.label, "customerio", "delivered", SKIPPED, "person not found"))
+        return report
+    report.add(Check("person", "customerio", "delivered", PASSED,
+                     f"{who} found in Customer.io (cio_id {target.person.get('identifiers', {}).get('cio_id')})",
+                     duration_ms=(target.person_found_at - start) * 1000.0))
+    mismatches = target.trait_mismatches()
+    for key, expected in target.traits.items():
+        if key in mismatches:
+            actual = mismatches[key][1]
+            text = (f"trait {key} is missing" if actual is None
+                    else f"trait {key} is {show(actual)}, expected {show(expected)}")
+            if key in target.failed_attributes:
+                text += " (Customer.io logged an Attribute Update Failure for it)"
+            report.add(Check(f"trait {key}", "customerio", "delivered", FAILED, text + f" after {timeout:g}s",
+                             hint="the app never sent this trait in an identify, or sent another value"))
+        else:
+            report.add(Check(f"trait {key}", "customerio", "delivered", PASSED,
+                             f"{key} = {show(target.attributes().get(key))}"))
+    for expected in target.activities:
+        if expected.found_at is None:
+            report.add(Check(expected.label, "customerio", "delivered", FAILED,
+                             f"{expected.label} is not in the person's activities after {timeout:g}s",
+                             hint="check the event name (case and spaces matter) and that the event "
+                                  "was sent with this person's userId"))
+        else:
+            report.add(Check(expected.label, "customerio", "delivered", PASSED,
+                             f"{expected.label} found in the person's activities",
+                             duration_ms=(expected.found_at - start) * 1000.0))
+    return report

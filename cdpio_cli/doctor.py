@@ -1,0 +1,456 @@
+"""doctor: walk the Segment -> Customer.io chain link by link; stop at the
+first broken one and explain the cause and the fix in plain words.
+
+Links, in order: config found; credentials cleaned; Track credentials
+authenticated; region right; App API key; Pipelines key; Segment write key
+(settings lookup) and, with a Public API token, its source and connected
+Customer.io destination; a direct Track send accepted; a Segment send
+accepted; delivered to Customer.io (App API); traits present.  With
+`--user-id`/`--email` it then checks a person your own app sent (exists,
+traits sent, events identified).
+
+The checks themselves are check-keys' and send-test's (keys.py, sendtest.py,
+verify.py); doctor orders them and turns a failure into an explanation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from cdpio_cli import keys
+from cdpio_cli.results import (
+    FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, SKIPPED, WARNING, Check, Report,
+)
+from cdpio_cli.settings import Settings
+from cdpio_cli.verify import AppApi, ExpectedActivity, Target, show, wait_for
+
+
+@dataclass
+class PersonQuery:
+    """A person the user's app sent, to diagnose after the chain passes."""
+
+    user_id: Optional[str] = None
+    email: Optional[str] = None
+    traits: dict[str, Optional[str]] = field(default_factory=dict)   # None: any value
+    events: list[str] = field(default_factory=list)
+
+
+class _Stop(Exception):
+    pass
+
+
+@dataclass
+class _Ctx:
+    settings: Settings
+    http: Any
+    report: Report
+    progress: Optional[Callable[[str], None]]
+    person: Optional[PersonQuery]
+    api: Optional[AppApi] = None
+    targets: dict[str, Target] = field(default_factory=dict)
+    sent_routes: list[str] = field(default_factory=list)
+    timeout: float = 90.0
+
+    def say(self, text: str) -> None:
+        if self.progress:
+            self.progress(text)
+
+
+# ---------------------------------------------------------------------------
+# Explanations: check id (and how it failed) -> cause and fix in plain words
+# ---------------------------------------------------------------------------
+
+def _cleaned(settings: Settings, *fields: str) -> str:
+    fixes = [f"{f}: {'; '.join(settings.credentials[f].fixes)}" for f in fields
+             if settings.credentials[f].fixes]
+    return (" cdpio had already cleaned it (" + "; ".join(fixes) + "), so the key itself is wrong."
+            if fixes else "")
+
+
+def explain(check: Check, settings: Settings) -> None:
+    """Rewrite a failed check's message and hint as cause + fix."""
+    cid, failure = check.id, check.failure
+    if failure == FAILURE_UNREACHABLE:
+        check.message = (f"cannot reach the service ({check.message}). Nothing further can be checked "
+                         "until it answers.")
+        check.hint = ("Fix: check the network, proxy and any endpoint override in cdpio.yaml; "
+                      "see status.customer.io / status.segment.com")
+        return
+    if cid == "customerio.track":
+        check.message = ("Customer.io rejected the Track API credentials (a wrong key): the site id or the "
+                         "Track API key is wrong, from another workspace, or an App API key was used."
+                         + _cleaned(settings, "customerio.site_id", "customerio.track_api_key"))
+        check.hint = ("Fix: copy the site id and Track API key as a pair from Customer.io > Account Settings "
+                      "> API Credentials > Track API Keys into customerio.site_id / customerio.track_api_key")
+    elif cid == "customerio.region":
+        detected = settings.detected_region or "?"
+        check.message = (f"wrong region: {check.message}. Track API calls to the wrong region are redirected "
+                         "through US servers (or fail), and the App API answers 401, so delivery cannot "
+                         "be verified.")
+        check.hint = f"Fix: set customerio.region: {detected} (or auto) in cdpio.yaml"
+    elif cid == "customerio.app":
+        if "works only in the" in check.message:
+            check.message = (f"wrong region: {check.message}. The App API does not redirect; it answers 401 "
+                             "on the other region's host.")
+            check.hint = (f"Fix: set customerio.region: {settings.detected_region or 'auto'} in cdpio.yaml")
+        else:
+            check.message = ("Customer.io rejected the App API key (a wrong key, or a Track API key used as "
+                             "an App key)." + _cleaned(settings, "customerio.app_api_key"))
+            check.hint = ("Fix: create an App API key with read access under Account Settings > API "
+                          "Credentials > App API Keys and set customerio.app_api_key")
+    elif cid == "customerio.pipelines":
+        check.message = ("the Pipelines API rejected the key in strict mode (a wrong key, or one from the "
+                         "other region)." + _cleaned(settings, "customerio.pipelines_api_key"))
+        check.hint = ("Fix: copy the API key of your Customer.io API source (Data & Integrations > "
+                      "Integrations) into customerio.pipelines_api_key")
+    elif cid == "segment.write_key":
+        check.message = ("a wrong write key: Segment does not know it. Segment's Tracking API still answers "
+                         "200 to every event and then drops them, so nothing ever reaches Customer.io."
+                         + _cleaned(settings, "segment.write_key"))
+        check.hint = ("Fix: copy the write key from Segment > Connections > Sources > your source > "
+                      "Settings > API Keys into segment.write_key (and check segment.region)")
+    elif cid == "segment.source":
+        check.message = (f"{check.message}: Segment accepts the events with 200 but no source receives them.")
+        check.hint = "Fix: use the write key of the source that feeds Customer.io (Sources > your source > API Keys)"
+    elif cid == "segment.destination":
+        check.message = "the destination is not connected: " + check.message
+        check.hint = ("Fix: in Segment, open the source > Add Destination > Customer.io (Actions), paste the "
+                      "Customer.io site id and Track API key, and enable it")
+    elif cid == "segment.public_api_token":
+        check.hint = ("Fix: create a Public API token (Settings > Workspace settings > Access Management > "
+                      "Tokens), or remove segment.public_api_token to skip the source/destination checks")
+
+
+# ---------------------------------------------------------------------------
+# Links
+# ---------------------------------------------------------------------------
+
+def link_config(ctx: _Ctx) -> list[Check]:
+    s = ctx.settings
+    if s.config_path:
+        where = f"found {s.config_path}"
+    else:
+        where = "no config file (cdpio.yaml)"
+    if s.using_sandbox:
+        target = "the embedded sandbox" if s.embedded is not None else f"the sandbox at {s.sandbox_url}"
+        where += f"; checking against {target}, not your real accounts"
+    return [Check("config", "config", "format", PASSED, where)]
+
+
+def link_credentials(ctx: _Ctx) -> list[Check]:
+    s = ctx.settings
+    fixes = [f"{c.field}: {'; '.join(c.fixes)}" for c in s.credentials.values() if c.fixes]
+    problems = [f"{c.field}: {'; '.join(c.problems)}" for c in s.credentials.values() if c.problems]
+    configured = [c for c in s.credentials.values() if c.configured]
+    if not configured:
+        return [Check("credentials", "config", "format", FAILED, "no credential is configured",
+                      hint="Fix: run `cdpio init` and export the env vars it names")]
+    if fixes or problems:
+        text = "whitespace or quotes around a key: " + "; ".join(fixes + problems)
+        text += (". cdpio used the cleaned value, but Segment's destination settings, your app and other "
+                 "tools get the raw one")
+        return [Check("credentials", "config", "format", WARNING, text,
+                      hint="Fix: remove the stray characters where the secret is stored (env var, "
+                           "secret manager, .env file)")]
+    return [Check("credentials", "config", "format", PASSED,
+                  f"{len(configured)} credential{'s' if len(configured) != 1 else ''} configured, "
+                  "no stray whitespace, quotes or invisible characters")]
+
+
+def link_track(ctx: _Ctx) -> list[Check]:
+    s = ctx.settings
+    if not (s.customerio.site_id and s.customerio.track_api_key):
+        return [Check("customerio.track", "customerio", "authenticated", SKIPPED,
+                      "no Track credentials (customerio.site_id, customerio.track_api_key): the region "
+                      "cannot be detected and the direct Track send is skipped")]
+    ctx.say("checking the Customer.io Track credentials and region")
+    return [c for c in keys.check_track(ctx.settings, ctx.http)
+            if c.id in ("customerio.track", "customerio.region") or c.status == WARNING]
+
+
+def link_app(ctx: _Ctx) -> list[Check]:
+    ctx.say("checking the App API key")
+    return keys.check_app(ctx.settings, ctx.http)
+
+
+def link_pipelines(ctx: _Ctx) -> list[Check]:
+    if not ctx.settings.customerio.pipelines_api_key:
+        return []
+    return keys.check_pipelines(ctx.settings, ctx.http)
+
+
+def link_segment(ctx: _Ctx) -> list[Check]:
+    if not ctx.settings.segment.write_key:
+        return [Check("segment.write_key", "segment", "authenticated", SKIPPED,
+                      "no Segment write key: the Segment links are skipped")]
+    ctx.say("checking the Segment write key")
+    return keys.check_segment(ctx.settings, ctx.http)
+
+
+def _send_route(ctx: _Ctx, route: str) -> list[Check]:
+    from cdpio_cli import sendtest
+
+    s = ctx.settings
+    plan = sendtest.build_plan(s, route, sendtest.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
+                               several=True)
+    # identify + the first track that maps: enough to prove the link.
+    first_track = next((i for i in plan.items if i.msg.get("type") == "track" and i.mapped.ok), None)
+    plan.items = [i for i in plan.items if i.label == "identify" or i is first_track]
+    ctx.say(f"sending a test identify and event through {sendtest.ROUTE_TITLES[route]}")
+    checks = []
+    for item in plan.items:
+        outcome = sendtest._send(s, ctx.http, route, item.msg)
+        check = sendtest.accepted_check(route, item, outcome, s.config.send_test.expect_status)
+        checks.append(check)
+        if check.status == FAILED:
+            title = sendtest.ROUTE_TITLES[route]
+            if check.failure == FAILURE_CREDENTIAL:
+                check.message = f"{title} rejected the test {item.label}: {check.message} (a wrong key)"
+            else:
+                check.message = f"{title} did not accept the test {item.label}: {check.message}"
+            return checks
+    target = sendtest.target_for(plan)
+    target.sent_at = time.monotonic()
+    ctx.targets[route] = target
+    return checks
+
+
+def link_track_send(ctx: _Ctx) -> list[Check]:
+    s = ctx.settings
+    if not (s.customerio.site_id and s.customerio.track_api_key):
+        return []
+    return _send_route(ctx, "customerio")
+
+
+def link_segment_send(ctx: _Ctx) -> list[Check]:
+    if not ctx.settings.segment.write_key:
+        return []
+    return _send_route(ctx, "segment")
+
+
+def _poll(ctx: _Ctx) -> None:
+    if ctx.api is not None:
+        return
+    s = ctx.settings
+    ctx.api = AppApi(ctx.http, s.endpoint("app"), s.customerio.app_api_key)
+    ctx.say("waiting for the test events in Customer.io")
+    wait_for(ctx.api, list(ctx.targets.values()), timeout=ctx.timeout,
+             poll_interval=s.config.verify.poll_interval, progress=ctx.progress)
+
+
+def _no_app_key(ctx: _Ctx) -> bool:
+    return not ctx.settings.customerio.app_api_key
+
+
+def link_delivered(ctx: _Ctx) -> list[Check]:
+    if _no_app_key(ctx):
+        return [Check("delivered", "customerio", "delivered", SKIPPED,
+                      "delivery not checked: without an App API key cdpio cannot look in Customer.io, and "
+                      "a 200 from Segment is not proof of delivery",
+                      hint="set customerio.app_api_key to let doctor check delivery and traits")]
+    if not ctx.targets:
+        return []
+    _poll(ctx)
+    out = []
+    direct = ctx.targets.get("customerio")
+    segment = ctx.targets.get("segment")
+    if direct is not None:
+        if direct.error is not None:
+            return [_app_error_check(direct)]
+        if direct.person is None:
+            return [Check("customerio.delivered", "customerio", "delivered", FAILED,
+                          f"the Track API accepted a test person, but the App API cannot see it within "
+                          f"{ctx.timeout:g}s: the App API key and the Track credentials belong to different "
+                          "workspaces (or regions).",
+                          hint="Fix: use an App API key from the same workspace as the Track API key "
+                               "(Account Settings > API Credentials)")]
+        out.append(Check("customerio.delivered", "customerio", "delivered", PASSED,
+                         f"a direct Track API send is visible in Customer.io "
+                         f"({direct.seconds_to_delivery() or 0:.1f}s)"))
+    if segment is not None:
+        if segment.error is not None:
+            return out + [_app_error_check(segment)]
+        if segment.person is None:
+            out.append(_segment_not_delivered(ctx, direct))
+            return out
+        missing_events = [a for a in segment.activities if a.found_at is None]
+        if missing_events:
+            out.append(Check("segment.delivered", "segment", "delivered", FAILED,
+                             f"the test person arrived from Segment but {missing_events[0].label} did not "
+                             f"within {ctx.timeout:g}s: the destination's Track Event subscription may be "
+                             "disabled or filtered.",
+                             hint="Fix: in Segment, open the Customer.io (Actions) destination > Mappings and "
+                                  "enable Track Event"))
+            return out
+        for check in ctx.report.checks:
+            if check.route == "segment" and check.tier == "accepted" and check.status == PASSED:
+                check.message = f"{check.http_status} accepted by Segment; delivery verified below"
+        out.append(Check("segment.delivered", "segment", "delivered", PASSED,
+                         f"Segment events reached Customer.io ({segment.seconds_to_delivery() or 0:.1f}s after "
+                         "sending)"))
+    return out
+
+
+def _app_error_check(target: Target) -> Check:
+    err = target.error
+    return Check("delivered", "customerio", "delivered", FAILED, f"cannot read Customer.io: {err.message}",
+                 http_status=err.status, failure=err.failure,
+                 hint="Fix: check customerio.app_api_key and customerio.region (`cdpio check-keys`)")
+
+
+def _segment_not_delivered(ctx: _Ctx, direct: Optional[Target]) -> Check:
+    """Segment answered 200 but nothing arrived: name the cause from what we know."""
+    known = {c.id: c for c in ctx.report.checks}
+    dest = known.get("segment.destination")
+    reasons = []
+    if dest is None or dest.status == SKIPPED:
+        reasons.append("the write key is unknown to Segment, or the Customer.io (Actions) destination is "
+                       "not connected to this source")
+    if ctx.settings.config.segment.region != (ctx.settings.detected_region or ctx.settings.config.segment.region):
+        reasons.append(f"segment.region is {ctx.settings.config.segment.region} but the Customer.io "
+                       f"workspace is {ctx.settings.detected_region}; an EU Segment workspace needs segment.region: eu")
+    if not reasons:
+        reasons.append("the destination's subscriptions or filters drop these events, or its Customer.io "
+                       "credentials point at another workspace")
+    both = (" The direct Track send did arrive, so Customer.io and the App API key are fine: the break is "
+            "between Segment and Customer.io." if direct is not None and direct.person is not None else "")
+    return Check("segment.delivered", "segment", "delivered", FAILED,
+                 f"Segment accepted the events (200) but none reached Customer.io within {ctx.timeout:g}s. "
+                 f"The cause: {'; or '.join(reasons)}.{both}",
+                 failure=FAILURE_CHECK,
+                 hint="Fix: copy the write key from the source that has the Customer.io (Actions) "
+                      "destination, and check the destination is enabled with this workspace's site id and "
+                      "Track API key; set segment.public_api_token so doctor can check the connection")
+
+
+def link_traits(ctx: _Ctx) -> list[Check]:
+    if _no_app_key(ctx):
+        return []
+    target = ctx.targets.get("segment") or ctx.targets.get("customerio")
+    if target is None or target.person is None:
+        return []
+    wrong = target.trait_mismatches()
+    if wrong:
+        listed = ", ".join(f"{k} (expected {show(e)}, {'missing' if a is None else 'has ' + show(a)})"
+                           for k, (e, a) in wrong.items())
+        failed = (f"; Customer.io logged an Attribute Update Failure for {', '.join(target.failed_attributes)}"
+                  if target.failed_attributes else "")
+        return [Check("traits", target.key, "delivered", FAILED,
+                      f"the test person arrived without its traits: {listed}{failed}. Identify calls are "
+                      "not reaching Customer.io (traits never sent).",
+                      hint="Fix: enable the Create or Update Person subscription in the Customer.io (Actions) "
+                           "destination; check that the email is not already used by another person")]
+    return [Check("traits", target.key, "delivered", PASSED,
+                  f"the test person has all {len(target.traits)} traits sent "
+                  f"({', '.join(sorted(target.traits))})")]
+
+
+def link_person(ctx: _Ctx) -> list[Check]:
+    """The user's own person: exists, traits sent, events identified."""
+    q = ctx.person
+    if q is None or _no_app_key(ctx):
+        return []
+    ctx.say("looking for your person in Customer.io")
+    api = ctx.api or AppApi(ctx.http, ctx.settings.endpoint("app"), ctx.settings.customerio.app_api_key)
+    target = Target("person", user_id=q.user_id, email=q.email,
+                    traits={k: v for k, v in q.traits.items() if v is not None},
+                    activities=[ExpectedActivity("event", name, f'event "{name}"') for name in q.events])
+    wait_for(api, [target], timeout=ctx.timeout, poll_interval=ctx.settings.config.verify.poll_interval,
+             progress=ctx.progress)
+    if target.error is not None:
+        return [_app_error_check(target)]
+    who = target.who
+    if target.person is None:
+        anon = (" If your app sends events with only an anonymousId (before login) and never calls identify "
+                "with this userId and that anonymousId, they stay on an anonymous profile (anonymous events "
+                "never identified).")
+        return [Check("person", "customerio", "delivered", FAILED,
+                      f"no person with {who.replace('user ', 'id ')} in Customer.io.{anon}",
+                      hint="Fix: call identify(userId, traits) when the user signs up or logs in, with the "
+                           "same anonymousId the earlier events carried; check the id's case and spaces")]
+    checks = [Check("person", "customerio", "delivered", PASSED, f"{who} is in Customer.io")]
+    attrs = target.attributes()
+    absent = [k for k, v in q.traits.items() if v is None and attrs.get(k) is None]
+    wrong = target.trait_mismatches()
+    if absent or wrong:
+        parts = [f"{k} missing" for k in absent]
+        parts += [f"{k} {'missing' if a is None else 'is ' + show(a)}" + ("" if a is None else f", expected {show(e)}")
+                  for k, (e, a) in wrong.items()]
+        checks.append(Check("person.traits", "customerio", "delivered", FAILED,
+                            f"{who} exists but lacks the traits: {'; '.join(parts)}. Traits never sent: "
+                            "the app tracks events for this person but does not send these traits in an "
+                            "identify call.",
+                            hint="Fix: call identify(userId, {" + ", ".join(f"{k}: ..." for k in
+                                                                         [*absent, *wrong]) + "}) "
+                                 "whenever these values are set or change"))
+        return checks
+    if q.traits:
+        checks.append(Check("person.traits", "customerio", "delivered", PASSED,
+                            f"{who} has {', '.join(q.traits)}"))
+    missing = [a for a in target.activities if a.found_at is None]
+    if missing:
+        checks.append(Check("person.events", "customerio", "delivered", FAILED,
+                            f"{who} exists but {', '.join(a.label for a in missing)} is not in its activities. "
+                            "If the app sent it before identify with only an anonymousId, it was never linked "
+                            "to this person (anonymous events never identified); or the name differs.",
+                            hint="Fix: send identify with the userId and the same anonymousId, and track "
+                                 "with the userId once known; check the event name's exact spelling"))
+    elif q.events:
+        checks.append(Check("person.events", "customerio", "delivered", PASSED,
+                            f"{who} has {', '.join(a.label for a in target.activities)}"))
+    return checks
+
+
+# (name, tier, link).  Order is the chain: a link is only worth checking once
+# every link before it holds.
+LINKS: list[tuple[str, str, Callable[[_Ctx], list[Check]]]] = [
+    ("config found", "format", link_config),
+    ("credentials cleaned", "format", link_credentials),
+    ("Track credentials and region", "authenticated", link_track),
+    ("App API key", "authenticated", link_app),
+    ("Pipelines key", "authenticated", link_pipelines),
+    ("Segment write key and destination", "authenticated", link_segment),
+    ("a direct Track send accepted", "accepted", link_track_send),
+    ("a Segment send accepted", "accepted", link_segment_send),
+    ("delivered to Customer.io", "delivered", link_delivered),
+    ("traits present", "delivered", link_traits),
+    ("your person", "delivered", link_person),
+]
+
+
+def run_doctor(settings: Settings, *, person: Optional[PersonQuery] = None,
+               timeout: Optional[float] = None,
+               progress: Optional[Callable[[str], None]] = None) -> Report:
+    report = Report("doctor", run_id=settings.run_id)
+    secrets = tuple(c.value for c in settings.credentials.values() if c.value)
+    http = keys._Http(10.0, secrets)
+    ctx = _Ctx(settings, http, report, progress, person,
+               timeout=settings.config.verify.timeout if timeout is None else timeout)
+    broken: Optional[Check] = None
+    try:
+        for index, (name, _tier, link) in enumerate(LINKS):
+            checks = link(ctx)
+            for check in checks:
+                report.add(check)
+                if check.status == FAILED and broken is None:
+                    broken = check
+            if broken is not None:
+                if not (broken.hint or "").startswith("Fix"):  # not explained where it was found
+                    explain(broken, settings)
+                # Only the first broken link matters; the rest are listed, not run.
+                report.checks = report.checks[:report.checks.index(broken) + 1]
+                for later, tier, later_link in LINKS[index + 1:]:
+                    if later_link is link_person and person is None:
+                        continue
+                    report.add(Check(later, "doctor", tier, SKIPPED,
+                                     "not checked: fix the broken link above first"))
+                report.summary["broken_link"] = {"link": name, "check": broken.id}
+                break
+    finally:
+        http.close()
+    report.summary["sandbox"] = settings.using_sandbox
+    if broken is None:
+        report.summary["broken_link"] = None
+    return report
