@@ -23,9 +23,9 @@ def command(
 
     Errors (exit 1) are messages that Segment or the Customer.io destination
     drops or rejects; warnings are hygiene problems (fail with --strict);
-    info never fails.  Unreadable input exits 2.  Rules are disabled or
-    re-graded in cdpio.yaml (lint: {disable: [naming/*], severity:
-    {identity/identify-without-email: info}}) or with --disable.
+    info never fails.  Unreadable input exits 2.  Rules are disabled (by id
+    or group, like naming/*) with --disable or the config's lint.disable, and
+    re-graded (error, warning, info, off) with lint.severity.
 
     Example:
 
