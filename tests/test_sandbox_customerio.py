@@ -11,6 +11,9 @@ import pytest
 
 from cdpio_cli.sandbox import defaults
 
+# One pooled client: a fresh httpx client per call costs more than the call.
+HTTP = httpx.Client(timeout=30)
+
 TRACK_AUTH = (defaults.SITE_ID, defaults.TRACK_API_KEY)
 APP = {"authorization": f"Bearer {defaults.APP_API_KEY}"}
 UNAUTHORIZED = {"meta": {"error": "Unauthorized request"}}
@@ -18,12 +21,12 @@ UNAUTHORIZED = {"meta": {"error": "Unauthorized request"}}
 
 def track(sb, method, path, body=None, *, auth=TRACK_AUTH, prefix="/track", **kw):
     content = None if body is None else orjson.dumps(body)
-    return httpx.request(method, sb.url + prefix + path, content=content, auth=auth,
+    return HTTP.request(method, sb.url + prefix + path, content=content, auth=auth,
                          headers={"content-type": "application/json"}, **kw)
 
 
 def app(sb, path, *, headers=APP, prefix="/app", **params):
-    return httpx.get(sb.url + prefix + path, headers=headers, params=params)
+    return HTTP.get(sb.url + prefix + path, headers=headers, params=params)
 
 
 # --- Track v1 ---------------------------------------------------------------
@@ -233,7 +236,7 @@ def pipelines(sb, path, body, *, key=PIPE_KEY, bearer=False, strict=False, prefi
         headers["x-strict-mode"] = "1"
     if bearer:
         headers["authorization"] = f"Bearer {key}"
-    return httpx.post(sb.url + prefix + path, content=orjson.dumps(body), headers=headers,
+    return HTTP.post(sb.url + prefix + path, content=orjson.dumps(body), headers=headers,
                       auth=None if bearer else (key, ""))
 
 
@@ -255,7 +258,7 @@ def test_pipelines_bad_key_200_unless_strict(sandbox):
     assert r.status_code == 200
     r = pipelines(sandbox, "/v1/track", {"userId": "p1", "event": "E"}, key="bogus", strict=True)
     assert r.status_code == 401 and r.json()["code"] == "unauthorized"
-    drops = httpx.get(sandbox.url + "/_sandbox/deliveries").json()["summary"]["drop_reasons"]
+    drops = HTTP.get(sandbox.url + "/_sandbox/deliveries").json()["summary"]["drop_reasons"]
     assert drops == {"invalid_api_key": 1}
 
 
@@ -265,7 +268,7 @@ def test_pipelines_strict_spec_errors_and_oversize(sandbox):
     big = {"userId": "p", "event": "E", "properties": {"b": "x" * 33_000}}
     assert pipelines(sandbox, "/v1/track", big).status_code == 200          # "200, but will not go through"
     assert pipelines(sandbox, "/v1/track", big, strict=True).status_code == 400
-    drops = httpx.get(sandbox.url + "/_sandbox/deliveries").json()["summary"]["drop_reasons"]
+    drops = HTTP.get(sandbox.url + "/_sandbox/deliveries").json()["summary"]["drop_reasons"]
     assert drops == {"message_too_large": 1}
 
 
@@ -273,4 +276,4 @@ def test_pipelines_wrong_region(sandbox):
     assert pipelines(sandbox, "/v1/track", {"userId": "p", "event": "E"}, prefix="/pipelines-eu").status_code == 200
     assert pipelines(sandbox, "/v1/track", {"userId": "p", "event": "E"}, prefix="/pipelines-eu",
                      strict=True).status_code == 401
-    assert httpx.get(sandbox.url + "/_sandbox/deliveries").json()["summary"]["drop_reasons"] == {"wrong_region": 1}
+    assert HTTP.get(sandbox.url + "/_sandbox/deliveries").json()["summary"]["drop_reasons"] == {"wrong_region": 1}

@@ -15,17 +15,20 @@ import pytest
 from cdpio_cli.messages import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from cdpio_cli.sandbox import defaults
 
+# One pooled client: a fresh httpx client per call costs more than the call.
+HTTP = httpx.Client(timeout=30)
+
 KEY = defaults.WRITE_KEY
 
 
 def post(sb, path, body, *, auth=(KEY, ""), headers=None, raw=None):
     content = raw if raw is not None else orjson.dumps(body)
     hdrs = {"content-type": "application/json", **(headers or {})}
-    return httpx.post(sb.url + path, content=content, auth=auth, headers=hdrs)
+    return HTTP.post(sb.url + path, content=content, auth=auth, headers=hdrs)
 
 
 def deliveries(sb, **params):
-    return httpx.get(sb.url + "/_sandbox/deliveries", params=params).json()
+    return HTTP.get(sb.url + "/_sandbox/deliveries", params=params).json()
 
 
 def reasons(sb):
@@ -204,15 +207,15 @@ def test_destination_not_connected(sandbox_factory):
     assert post(sb, "/segment/v1/track", {"userId": "u1", "event": "E"}).status_code == 200
     assert reasons(sb) == ["destination not connected"]
     assert sb.state.workspace.people == {}
-    connected = httpx.get(f"{sb.url}/segment-api/sources/{defaults.SEGMENT_SOURCE_ID}/connected-destinations",
+    connected = HTTP.get(f"{sb.url}/segment-api/sources/{defaults.SEGMENT_SOURCE_ID}/connected-destinations",
                           headers={"authorization": f"Bearer {defaults.PUBLIC_API_TOKEN}"}).json()
     assert connected["data"]["destinations"] == []
 
 
 def test_requests_listing_never_shows_keys(sandbox):
     post(sandbox, "/segment/v1/track", {"writeKey": KEY, "userId": "u1", "event": "E"})
-    httpx.get(f"{sandbox.url}/segment-cdn/v1/projects/{KEY}/settings")
-    listing = httpx.get(sandbox.url + "/_sandbox/requests").text
+    HTTP.get(f"{sandbox.url}/segment-cdn/v1/projects/{KEY}/settings")
+    listing = HTTP.get(sandbox.url + "/_sandbox/requests").text
     assert KEY not in listing and "authorization" not in listing.lower()
     rows = json.loads(listing)["requests"]
     assert [r["route"] for r in rows] == ["segment.track", "segment_cdn.settings"]
@@ -222,7 +225,7 @@ def test_requests_listing_never_shows_keys(sandbox):
 def test_requests_listing_shows_drops(sandbox):
     post(sandbox, "/segment/v1/batch", {"batch": [{"type": "track", "userId": "u"},
                                                   {"type": "track", "userId": "u", "event": "E"}]})
-    [row] = httpx.get(sandbox.url + "/_sandbox/requests").json()["requests"]
+    [row] = HTTP.get(sandbox.url + "/_sandbox/requests").json()["requests"]
     assert (row["status"], row["messages"], row["dropped"], row["drops"]) == (200, 2, 1, ["event_not_defined"])
 
 
@@ -240,37 +243,37 @@ def test_record_file_has_accepted_messages_once_without_write_key(sandbox_factor
 
 
 def test_settings_lookup(sandbox):
-    r = httpx.get(f"{sandbox.url}/segment-cdn/v1/projects/{KEY}/settings")
+    r = HTTP.get(f"{sandbox.url}/segment-cdn/v1/projects/{KEY}/settings")
     assert r.status_code == 200 and "Customer.io (Actions)" in r.json()["integrations"]
-    r = httpx.get(f"{sandbox.url}/segment-cdn/v1/projects/wrong/settings")
+    r = HTTP.get(f"{sandbox.url}/segment-cdn/v1/projects/wrong/settings")
     assert (r.status_code, r.text) == (404, "Invalid path or write key provided.")
 
 
 def test_public_api(sandbox):
     auth = {"authorization": f"Bearer {defaults.PUBLIC_API_TOKEN}"}
-    ws = httpx.get(sandbox.url + "/segment-api/", headers=auth)
+    ws = HTTP.get(sandbox.url + "/segment-api/", headers=auth)
     assert ws.json() == {"data": {"workspace": defaults.SEGMENT_WORKSPACE}}
-    sources = httpx.get(sandbox.url + "/segment-api/sources", headers=auth).json()["data"]["sources"]
+    sources = HTTP.get(sandbox.url + "/segment-api/sources", headers=auth).json()["data"]["sources"]
     assert sources[0]["writeKeys"] == [KEY]
-    dests = httpx.get(f"{sandbox.url}/segment-api/sources/{sources[0]['id']}/connected-destinations",
+    dests = HTTP.get(f"{sandbox.url}/segment-api/sources/{sources[0]['id']}/connected-destinations",
                       headers=auth).json()["data"]["destinations"]
     assert dests[0]["enabled"] and dests[0]["metadata"]["name"] == "Customer.io (Actions)"
-    assert httpx.get(sandbox.url + "/segment-api/sources/nope/connected-destinations",
+    assert HTTP.get(sandbox.url + "/segment-api/sources/nope/connected-destinations",
                      headers=auth).status_code == 404
-    bad = httpx.get(sandbox.url + "/segment-api/", headers={"authorization": "Bearer nope"})
+    bad = HTTP.get(sandbox.url + "/segment-api/", headers={"authorization": "Bearer nope"})
     assert bad.status_code == 401 and bad.json()["errors"][0]["type"] == "unauthorized"
-    assert httpx.get(sandbox.url + "/segment-api-eu/", headers=auth).status_code == 401
+    assert HTTP.get(sandbox.url + "/segment-api-eu/", headers=auth).status_code == 401
 
 
 def test_reset_forgets_everything(sandbox):
     post(sandbox, "/segment/v1/track", {"userId": "u1", "event": "E", "messageId": "x"})
-    assert httpx.post(sandbox.url + "/_sandbox/reset").json() == {"ok": True}
+    assert HTTP.post(sandbox.url + "/_sandbox/reset").json() == {"ok": True}
     assert deliveries(sandbox)["deliveries"] == []
     post(sandbox, "/segment/v1/track", {"userId": "u1", "event": "E", "messageId": "x"})
     assert reasons(sandbox) == [None]      # dedupe was reset too
 
 
 def test_health_and_unknown_path(sandbox):
-    h = httpx.get(sandbox.url + "/_sandbox/health").json()
+    h = HTTP.get(sandbox.url + "/_sandbox/health").json()
     assert h["ok"] is True and h["services"]["segment"] == "/segment"
-    assert httpx.get(sandbox.url + "/nope").status_code == 404
+    assert HTTP.get(sandbox.url + "/nope").status_code == 404

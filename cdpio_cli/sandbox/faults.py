@@ -37,11 +37,15 @@ class FaultInjector:
     def reset(self) -> None:
         opts = self.state.options
         self.rng = random.Random(opts.seed)
-        self.tokens = float(opts.throttle or 0.0)
+        self.tokens = self._capacity()
         self.last = time.monotonic()
         self.injected = 0
         self.throttled = 0
         self.dropped = 0
+
+    def _capacity(self) -> float:
+        # A burst of up to one second's worth, and never less than one request.
+        return max(1.0, float(self.state.options.throttle or 0.0))
 
     @property
     def active(self) -> bool:
@@ -57,7 +61,7 @@ class FaultInjector:
             # Token bucket: a client pacing itself at `throttle` req/s never sees a 429.
             now = time.monotonic()
             rate = float(opts.throttle)
-            self.tokens = min(rate, self.tokens + (now - self.last) * rate)
+            self.tokens = min(self._capacity(), self.tokens + (now - self.last) * rate)
             self.last = now
             if self.tokens < 1.0:
                 retry_after = max(1, math.ceil((1.0 - self.tokens) / rate))
