@@ -436,6 +436,7 @@ class Replay:
         self._latency = _Reservoir()
         self._status_counts: dict[str, int] = {}
         self._any_accepted = False
+        self._consecutive_down = 0
 
     # -- setup ----------------------------------------------------------------
     def _check_options(self) -> None:
@@ -936,19 +937,25 @@ class Replay:
         self._complete(b)
 
     def _check_abort(self, attempt, accepted: bool) -> None:
-        """Stop early when the rest cannot succeed: nothing was ever accepted
-        and a batch was rejected for its credentials or the service is down."""
-        if accepted or self._any_accepted or self.stop.is_set():
-            return
+        """Stop early when the rest cannot succeed and nothing ever was
+        accepted: a credential rejection (401/403 is definitive), or several
+        batches in a row that failed after every retry (the service is down)."""
         res = self.result
-        if attempt.status in (401, 403):
-            res.aborted = "credential"
-            res.abort_reason = f"the service rejected the credentials: {attempt.describe_failure()}"
-            self.stop.set()
-        elif attempt.status is None or attempt.status >= 500 or attempt.status in (408, 429):
-            res.aborted = "unreachable"
-            res.abort_reason = f"the service could not be reached: {attempt.describe_failure()}"
-            self.stop.set()
+        with self._lock:
+            if accepted:
+                self._consecutive_down = 0
+            elif attempt.status is None or attempt.status >= 500 or attempt.status in (408, 429):
+                self._consecutive_down += 1
+            if accepted or self._any_accepted or self.stop.is_set():
+                return
+            if attempt.status in (401, 403):
+                res.aborted = "credential"
+                res.abort_reason = f"the service rejected the credentials: {attempt.describe_failure()}"
+                self.stop.set()
+            elif self._consecutive_down >= max(5, 2 * self.opts.concurrency):
+                res.aborted = "unreachable"
+                res.abort_reason = f"the service could not be reached: {attempt.describe_failure()}"
+                self.stop.set()
 
     # Commit ------------------------------------------------------------------------
     def _complete(self, b: _Batch) -> None:

@@ -232,8 +232,14 @@ def _fill_report(report, result, route_name: str, options) -> None:
 
 def _summary_lines(result, options) -> list[str]:
     if result.stopped_invalid:
-        return [f"replay: nothing sent; {result.invalid:,} invalid message(s) "
-                "(fix them or pass --skip-invalid)"]
+        # One line per message, file:line first, whatever the terminal width.
+        lines = [f"{ex.file}:{ex.line}: {ex.reason}" for ex in result.invalid_examples]
+        more = result.invalid - len(result.invalid_examples)
+        if more > 0:
+            lines.append(f"... and {more:,} more")
+        lines.append(f"replay: nothing sent; {result.invalid:,} invalid message(s) "
+                     "(fix them, or pass --skip-invalid to send the rest and dead-letter these)")
+        return lines
     parts = [f"{result.read:,} read", f"{result.sent:,} sent", f"{result.accepted:,} accepted",
              f"{result.failed:,} failed", f"{result.invalid:,} invalid", f"{result.retried:,} retried"]
     if result.dropped_by_mapping:

@@ -1,0 +1,406 @@
+"""cdpio replay against the sandbox over real loopback sockets: formats,
+validation, dead letters, exactly-once under faults, resume after SIGKILL,
+rate limiting, exit codes, and no secrets anywhere."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from cdpio_cli.errors import UsageError
+from cdpio_cli.replay import ReplayOptions, load_checkpoint, make_route, replay
+from cdpio_cli.sandbox import defaults
+from tests.cli_helpers import run_cli, write_config
+
+FAST = dict(rate=None, concurrency=4, base_delay=0.001, max_delay=0.01, max_retry_after=0.02)
+
+
+def msgs(n, prefix="u", **extra):
+    return [{"type": "track", "event": "Order Completed", "userId": f"{prefix}{i}",
+             "properties": {"i": i}, **extra} for i in range(n)]
+
+
+def write_ndjson(path: Path, items) -> Path:
+    path.write_text("".join(json.dumps(m) + "\n" for m in items), encoding="utf-8")
+    return path
+
+
+def route_for(sb, name="segment", **kw):
+    service = {"segment": "segment", "pipelines": "pipelines", "customerio": "track"}[name]
+    return make_route(name, sb.endpoint(service), write_key=defaults.WRITE_KEY,
+                      site_id=defaults.SITE_ID, track_api_key=defaults.TRACK_API_KEY,
+                      pipelines_api_key=defaults.PIPELINES_API_KEY, **kw)
+
+
+def sandbox_deliveries(sb):
+    return httpx.get(sb.url + "/_sandbox/deliveries").json()
+
+
+def delivered_ids(sb) -> list[str]:
+    return [d["messageId"] for d in sandbox_deliveries(sb)["deliveries"] if d["status"] == "delivered"]
+
+
+def request_total(sb) -> int:
+    return httpx.get(sb.url + "/_sandbox/requests").json()["total"]
+
+
+def read_lines(path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+# --- formats ------------------------------------------------------------------
+
+def test_every_input_format_and_gzip(sandbox, tmp_path):
+    items = msgs(12)
+    for i, m in enumerate(items):
+        m["messageId"] = f"fmt-{i}"
+    files = [
+        write_ndjson(tmp_path / "a.ndjson", items[0:2]),
+        tmp_path / "b.json", tmp_path / "c.yaml", tmp_path / "d.ndjson.gz", tmp_path / "e.json.gz",
+        tmp_path / "f.jsonl",
+    ]
+    files[1].write_text(json.dumps(items[2:4], indent=2))
+    files[2].write_text(yaml.safe_dump(items[4:6]))
+    files[3].write_bytes(gzip.compress("".join(json.dumps(m) + "\n" for m in items[6:8]).encode()))
+    files[4].write_bytes(gzip.compress(json.dumps({"batch": items[8:10]}).encode()))
+    write_ndjson(files[5], items[10:12])
+    result = replay([str(f) for f in files], route_for(sandbox), ReplayOptions(**FAST))
+    assert result.exit_code() == 0, result.summary()
+    assert (result.read, result.sent, result.accepted) == (12, 12, 12)
+    assert sorted(delivered_ids(sandbox)) == sorted(m["messageId"] for m in items)
+
+
+def test_stdin_is_spooled_for_the_two_passes(sandbox, tmp_path):
+    import io
+
+    data = "".join(json.dumps(m) + "\n" for m in msgs(5))
+    stdin = io.TextIOWrapper(io.BytesIO(data.encode()))
+    result = replay(["-"], route_for(sandbox), ReplayOptions(**FAST, dead_letter=str(tmp_path / "dl")),
+                    stdin=stdin)
+    assert result.accepted == 5 and len(delivered_ids(sandbox)) == 5
+
+
+# --- validation ---------------------------------------------------------------
+
+def bad_file(tmp_path) -> Path:
+    lines = [json.dumps(msgs(1)[0]), "{not json", json.dumps(msgs(1, prefix="v")[0]),
+             json.dumps({"type": "track", "userId": "x"}), json.dumps(msgs(1, prefix="w")[0])]
+    path = tmp_path / "mixed.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_invalid_input_stops_before_anything_is_sent(sandbox, tmp_path):
+    path = bad_file(tmp_path)
+    result = replay([str(path)], route_for(sandbox), ReplayOptions(**FAST))
+    assert result.stopped_invalid and result.exit_code() == 2
+    assert [(e.file, e.line) for e in result.invalid_examples] == [(str(path), 2), (str(path), 4)]
+    assert "event" in result.invalid_examples[1].reason
+    assert request_total(sandbox) == 0
+    assert not (tmp_path / "mixed.dead-letter.ndjson").exists()
+
+
+def test_skip_invalid_sends_the_rest_and_dead_letters_the_invalid(sandbox, tmp_path):
+    path = bad_file(tmp_path)
+    dl = tmp_path / "dl.ndjson"
+    result = replay([str(path)], route_for(sandbox),
+                    ReplayOptions(**FAST, skip_invalid=True, dead_letter=str(dl)))
+    assert (result.invalid, result.accepted) == (2, 3) and result.exit_code() == 1
+    lines = read_lines(dl)
+    assert [(x["_cdpio"]["file"], x["_cdpio"]["line"]) for x in lines] == [(str(path), 2), (str(path), 4)]
+    assert all(x["_cdpio"]["reason"].startswith("invalid:") for x in lines)
+    assert lines[1]["type"] == "track" and lines[1]["userId"] == "x"   # the message itself
+    assert len(delivered_ids(sandbox)) == 3
+
+
+def test_dry_run_sends_nothing(sandbox, tmp_path):
+    path = write_ndjson(tmp_path / "in.ndjson", msgs(30))
+    result = replay([str(path)], route_for(sandbox, batch_size=10), ReplayOptions(**FAST, dry_run=True))
+    assert (result.would_send, result.requests, result.sent) == (30, 3, 0)
+    assert result.exit_code() == 0 and request_total(sandbox) == 0
+
+
+# --- dead letters ----------------------------------------------------------------
+
+def test_dead_letter_round_trip(sandbox_factory, tmp_path):
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(25))
+    broken = sandbox_factory(fail_rate=1.0, fail_status=400)   # not retryable: all to the dead letter
+    dl = tmp_path / "in.dead-letter.ndjson"
+    first = replay([str(src)], route_for(broken, batch_size=10),
+                   ReplayOptions(**FAST, dead_letter=str(dl)))
+    assert (first.failed, first.accepted, first.exit_code()) == (25, 0, 1)
+    lines = read_lines(dl)
+    assert len(lines) == 25 and {x["_cdpio"]["http_status"] for x in lines} == {400}
+    assert all("injected" in x["_cdpio"]["reason"] and x["_cdpio"]["attempts"] == 1 for x in lines)
+    assert [x["_cdpio"]["line"] for x in lines] == list(range(1, 26))
+    ids = [x["messageId"] for x in lines]
+
+    record = tmp_path / "recorded.ndjson"
+    healthy = sandbox_factory(record=str(record))
+    second = replay([str(dl)], route_for(healthy), ReplayOptions(**FAST, dead_letter=str(tmp_path / "dl2")))
+    assert second.exit_code() == 0 and second.accepted == 25
+    accepted = read_lines(record)
+    assert sorted(m["messageId"] for m in accepted) == sorted(ids)   # same ids: dedupe-safe
+    assert not any("_cdpio" in m for m in accepted)
+
+
+def test_dead_letter_may_not_overwrite_an_input(sandbox, tmp_path):
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(2))
+    with pytest.raises(UsageError, match="also an input"):
+        replay([str(src)], route_for(sandbox), ReplayOptions(**FAST, dead_letter=str(src)))
+
+
+# --- exactly once under faults ---------------------------------------------------
+
+def test_every_event_delivered_exactly_once_under_faults(sandbox_factory, tmp_path):
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(600))
+    sb = sandbox_factory(fail_rate=0.2, drop_connections=0.2, throttle=150, seed=42)
+    result = replay([str(src)], route_for(sb, batch_size=10),
+                    ReplayOptions(**FAST, max_retries=20, dead_letter=str(tmp_path / "dl")))
+    assert result.exit_code() == 0, result.summary()
+    assert result.accepted == 600 and result.failed == 0 and result.retried > 0
+    codes = set(result.status_counts)
+    assert {"200", "500", "error"} <= codes
+    ids = delivered_ids(sb)
+    assert len(ids) == 600 and len(set(ids)) == 600
+    summary = sandbox_deliveries(sb)["summary"]
+    # Dropped connections make the client resend what already arrived: the
+    # sandbox saw duplicates and dropped exactly those.
+    assert summary["drop_reasons"].get("duplicate_message_id", 0) == summary["received"] - 600
+    assert not (tmp_path / "dl").exists()
+
+
+def test_customerio_route_exactly_once_drops_and_207(sandbox_factory, tmp_path):
+    items = msgs(40, prefix="c")
+    items.insert(5, {"type": "page", "userId": "c1", "name": "Home"})            # mapping drop
+    items.insert(9, {"type": "track", "userId": "c2", "event": "E" * 120})       # 207 for this op
+    src = write_ndjson(tmp_path / "in.ndjson", items)
+    sb = sandbox_factory(drop_connections=0.3, seed=3)
+    dl = tmp_path / "dl.ndjson"
+    result = replay([str(src)], route_for(sb, "customerio", batch_size=8),
+                    ReplayOptions(**FAST, max_retries=20, dead_letter=str(dl)))
+    assert result.dropped_by_mapping == 1 and "properties.url" in result.drop_examples[0].reason
+    assert (result.accepted, result.failed) == (40, 1)
+    (line,) = read_lines(dl)
+    assert line["event"] == "E" * 120 and line["_cdpio"]["http_status"] == 207
+    assert "100 bytes" in line["_cdpio"]["reason"] and line["_cdpio"]["line"] == 10
+    ws = sb.state.workspace
+    for i in range(40):  # one event each, despite dropped connections and retries
+        assert len(ws.find("id", f"c{i}").activities) == 1
+
+
+def test_batches_are_cut_by_bytes(sandbox, tmp_path):
+    big = [{"type": "track", "event": "Big", "userId": f"b{i}", "properties": {"blob": "x" * 30_000}}
+           for i in range(40)]
+    src = write_ndjson(tmp_path / "big.ndjson", big)
+    result = replay([str(src)], route_for(sandbox, batch_size=2500), ReplayOptions(**FAST))
+    assert result.accepted == 40 and result.status_counts == {"200": result.requests}
+    assert result.requests >= 3   # 40 x 30 KB cannot fit in fewer 500 KB requests
+
+
+# --- rewrites ------------------------------------------------------------------------
+
+def test_rewrites_prefix_new_ids_and_shifted_timestamps(sandbox_factory, tmp_path):
+    items = [
+        {"type": "identify", "userId": "u1", "traits": {"email": "u1@example.com"},
+         "timestamp": "2020-01-01T00:00:00.000Z", "messageId": "keep-1"},
+        {"type": "alias", "userId": "u2", "previousId": "anon-2", "timestamp": "2020-01-01T01:00:00Z"},
+        {"type": "track", "anonymousId": "a3", "event": "Viewed", "timestamp": "2020-01-01T00:30:00Z"},
+    ]
+    src = write_ndjson(tmp_path / "in.ndjson", items)
+    record = tmp_path / "rec.ndjson"
+    sb = sandbox_factory(record=str(record))
+    before = datetime.now(timezone.utc) - timedelta(seconds=1)
+    result = replay([str(src)], route_for(sb), ReplayOptions(**FAST, id_prefix="t-", shift_timestamps=True))
+    after = datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert result.accepted == 3
+    got = {m.get("userId") or m.get("anonymousId"): m for m in read_lines(record)}
+    assert set(got) == {"t-u1", "t-u2", "t-a3"} and got["t-u2"]["previousId"] == "t-anon-2"
+    assert got["t-u1"]["messageId"] == "keep-1"                       # kept
+    assert uuid.UUID(got["t-u2"]["messageId"]).version == 5          # derived, stable
+    stamps = {k: datetime.fromisoformat(v["timestamp"].replace("Z", "+00:00")) for k, v in got.items()}
+    assert before <= stamps["t-u2"] <= after                          # newest = now
+    assert stamps["t-u2"] - stamps["t-u1"] == timedelta(hours=1)      # spacing kept
+    assert stamps["t-a3"] - stamps["t-u1"] == timedelta(minutes=30)
+
+
+def test_new_message_ids_replays_the_same_file_again(sandbox, tmp_path):
+    items = msgs(5)
+    for i, m in enumerate(items):
+        m["messageId"] = f"fixed-{i}"
+    src = write_ndjson(tmp_path / "in.ndjson", items)
+    replay([str(src)], route_for(sandbox), ReplayOptions(**FAST))
+    replay([str(src)], route_for(sandbox), ReplayOptions(**FAST))               # all duplicates
+    assert len(delivered_ids(sandbox)) == 5
+    replay([str(src)], route_for(sandbox), ReplayOptions(**FAST, new_message_ids=True))
+    assert len(delivered_ids(sandbox)) == 10
+
+
+# --- checkpoint and resume ------------------------------------------------------------
+
+def test_resume_after_sigkill_loses_and_duplicates_nothing(sandbox, tmp_path):
+    n = 400
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(n))      # no messageIds: derived ones must be stable
+    ckpt = tmp_path / "replay.ckpt"
+    env = {k: v for k, v in os.environ.items() if k != "CDPIO_CONFIG"}
+    cmd = [sys.executable, "-m", "cdpio_cli", "--sandbox-url", sandbox.url, "-q", "replay", str(src),
+           "--checkpoint", str(ckpt), "--rate", "60", "--batch-size", "5", "--concurrency", "3"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            data = load_checkpoint(str(ckpt)) if ckpt.exists() else None
+            if data and data["inputs"][0]["done"] >= 60:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=10)
+    state = load_checkpoint(str(ckpt))
+    assert not state["complete"] and 60 <= state["inputs"][0]["done"] < n
+    before = len(delivered_ids(sandbox))
+    assert before < n
+
+    resumed = run_cli("--sandbox-url", sandbox.url, "--json", "replay", str(src), "--checkpoint", str(ckpt),
+                      "--rate", "0", cwd=tmp_path)
+    assert resumed.code == 0, resumed.stderr
+    summary = resumed.json["summary"]
+    assert summary["skipped_resumed"] == state["inputs"][0]["done"]
+    assert load_checkpoint(str(ckpt))["complete"]
+    ids = delivered_ids(sandbox)
+    assert len(ids) == n and len(set(ids)) == n
+    assert all(uuid.UUID(i).version == 5 for i in ids)       # ours, not assigned by the service
+
+    again = run_cli("--sandbox-url", sandbox.url, "--json", "replay", str(src), "--checkpoint", str(ckpt),
+                    cwd=tmp_path)
+    assert again.code == 0 and again.json["summary"]["sent"] == 0
+    assert len(delivered_ids(sandbox)) == n
+
+
+def test_checkpoint_refuses_other_flags_or_inputs(sandbox, tmp_path):
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(3))
+    other = write_ndjson(tmp_path / "other.ndjson", msgs(3))
+    ckpt = str(tmp_path / "c.ckpt")
+    replay([str(src)], route_for(sandbox), ReplayOptions(**FAST, checkpoint=ckpt, id_prefix="a-"))
+    with pytest.raises(UsageError, match="id_prefix"):
+        replay([str(src)], route_for(sandbox), ReplayOptions(**FAST, checkpoint=ckpt, id_prefix="b-"))
+    with pytest.raises(UsageError, match="other input files"):
+        replay([str(other)], route_for(sandbox), ReplayOptions(**FAST, checkpoint=ckpt, id_prefix="a-"))
+    Path(ckpt).write_text("{}")
+    with pytest.raises(UsageError, match="not a cdpio replay checkpoint"):
+        replay([str(src)], route_for(sandbox), ReplayOptions(**FAST, checkpoint=ckpt))
+
+
+# --- rate ---------------------------------------------------------------------------------
+
+def test_rate_limit_gives_zero_429s_from_a_sandbox_throttling_at_that_rate(sandbox_factory, tmp_path):
+    rate = 60
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(90))
+    sb = sandbox_factory(throttle=rate)
+    result = replay([str(src)], route_for(sb, batch_size=1),
+                    ReplayOptions(rate=rate, concurrency=4, max_retries=0))
+    assert result.status_counts == {"200": 90}
+    stamps = sorted(d["receivedAt"] for d in sandbox_deliveries(sb)["deliveries"])
+    achieved = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    assert achieved < rate * 1.5    # loose: an unpaced client would be many times faster
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+CONFIG = """\
+version: 1
+segment:
+  write_key: ${WK}
+customerio:
+  site_id: ${SID}
+  track_api_key: ${TKEY}
+  pipelines_api_key: ${PKEY:-}
+  region: us
+"""
+SECRET_WK = "SecretWriteKeyForTests0123456789"
+SECRET_TK = "5ec2e7000000000000ff"
+
+
+def test_cli_json_summary_and_no_secrets_anywhere(sandbox_factory, tmp_path):
+    sb = sandbox_factory(write_key=SECRET_WK, track_api_key=SECRET_TK, fail_rate=0.5,
+                         fail_status=503, seed=9)
+    write_config(tmp_path, CONFIG)
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(60))
+    env = {"WK": SECRET_WK, "SID": defaults.SITE_ID, "TKEY": SECRET_TK}
+    res = run_cli("--sandbox-url", sb.url, "--json", "replay", str(src), "--route", "customerio",
+                  "--max-retries", "0", "--batch-size", "10", "--rate", "0", "--concurrency", "1",
+                  cwd=tmp_path, env=env)
+    assert res.code == 1, res.stderr
+    doc = res.json                                        # stdout is one JSON document
+    s = doc["summary"]
+    for key in ("read", "invalid", "sent", "accepted", "failed", "retried", "status_counts",
+                "latency_ms", "events_per_second", "dead_letter"):
+        assert key in s
+    assert s["read"] == 60 and s["accepted"] + s["failed"] == 60 and s["failed"] > 0
+    assert set(s["latency_ms"]) == {"p50", "p95", "p99"}
+    dl = Path(tmp_path / s["dead_letter"]) if not os.path.isabs(s["dead_letter"]) else Path(s["dead_letter"])
+    text = dl.read_text()
+    assert len(text.splitlines()) == s["failed"]
+    import base64
+    basic = base64.b64encode(f"{defaults.SITE_ID}:{SECRET_TK}".encode()).decode()
+    for blob in (res.stdout, res.stderr, text, (tmp_path / "cdpio.yaml").read_text().replace("${TKEY}", "")):
+        assert SECRET_TK not in blob and SECRET_WK not in blob and basic not in blob
+    assert "replay:" in res.stderr and "status:" in res.stderr
+
+
+def test_cli_exit_2_on_invalid_input_with_file_and_line(sandbox, tmp_path):
+    path = bad_file(tmp_path)
+    res = run_cli("--sandbox-url", sandbox.url, "replay", str(path), cwd=tmp_path)
+    assert res.code == 2
+    assert f"{path}:2: invalid JSON" in res.stderr and f"{path}:4: track message has no event" in res.stderr
+    assert "--skip-invalid" in res.stderr and "Traceback" not in res.stderr
+    assert request_total(sandbox) == 0
+
+
+def test_cli_exit_3_when_credentials_are_rejected(sandbox, tmp_path):
+    write_config(tmp_path, CONFIG)
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(50))
+    env = {"WK": defaults.WRITE_KEY, "SID": defaults.SITE_ID, "TKEY": "0000000000000000beef"}
+    res = run_cli("--sandbox-url", sandbox.url, "--json", "replay", str(src), "--route", "customerio",
+                  "--batch-size", "5", "--concurrency", "1", cwd=tmp_path, env=env)
+    assert res.code == 3, res.stderr
+    s = res.json["summary"]
+    assert s["aborted"] == "credential" and s["accepted"] == 0 and s["not_sent"] > 0
+    assert "0000000000000000beef" not in res.output
+
+
+def test_cli_exit_4_when_the_service_cannot_be_reached(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(20))
+    res = run_cli("--sandbox-url", f"http://127.0.0.1:{port}", "--json", "replay", str(src),
+                  "--max-retries", "1", "--timeout", "2", cwd=tmp_path)
+    assert res.code == 4, res.stderr
+    assert res.json["summary"]["accepted"] == 0
+    assert "could not connect" in res.stderr
+
+
+def test_cli_dry_run_and_bad_flags(tmp_path):
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(7))
+    res = run_cli("--json", "replay", str(src), "--dry-run", "--route", "customerio", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert res.json["summary"]["would_send"] == 7
+    bad = run_cli("replay", str(src), "--batch-size", "3000", cwd=tmp_path)
+    assert bad.code == 2 and "2500" in bad.stderr
+    missing = run_cli("replay", str(tmp_path / "nope.ndjson"), cwd=tmp_path)
+    assert missing.code == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
