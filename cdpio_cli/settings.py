@@ -208,7 +208,8 @@ def open_settings(opts, *, needs_services: bool = True) -> Iterator[Settings]:
     settings = build_settings(getattr(opts, "config", None), sandbox=getattr(opts, "sandbox", False),
                               sandbox_url=getattr(opts, "sandbox_url", None), needs_services=needs_services)
     if settings.sandbox_url == "" and needs_services:
-        from cdpio_cli.sandbox.runner import EmbeddedSandbox, SandboxOptions
+        from cdpio_cli.sandbox.options import SandboxOptions
+        from cdpio_cli.sandbox.runner import EmbeddedSandbox
 
         options = SandboxOptions(region=settings.config.sandbox.region, **{
             option: settings.credentials[dotted].value for dotted, option in _SANDBOX_FIELDS.items()})
