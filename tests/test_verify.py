@@ -1,0 +1,134 @@
+"""`cdpio verify`: find a person another program sent, through the sandbox's App API."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from cdpio_cli.sandbox import defaults
+from cdpio_cli.verify import parse_trait, values_match
+from tests.cli_helpers import run_cli, write_config
+
+FAST = "verify: {timeout: 3s, poll_interval: 100ms}\n"
+
+
+def app_sends(sb, *messages, write_key=defaults.WRITE_KEY, prefix="/segment"):
+    """What an app's own test would do: send through Segment's Tracking API."""
+    r = httpx.post(f"{sb.url}{prefix}/v1/batch", json={"batch": list(messages)}, auth=(write_key, ""))
+    assert r.status_code == 200
+
+
+def run(sb, tmp_path, *args, config=FAST):
+    write_config(tmp_path, config)
+    return run_cli("--sandbox-url", sb.url, "--json", "verify", *args, cwd=tmp_path)
+
+
+def statuses(result):
+    return {c["id"]: c["status"] for c in result.json["checks"]}
+
+
+ADA = [
+    {"type": "identify", "userId": "ada-1",
+     "traits": {"email": "ada@example.com", "plan_type": "Pro", "is_trial": True, "seats": 5}},
+    {"type": "track", "userId": "ada-1", "event": "Signed Up", "properties": {"plan_type": "Pro"}},
+]
+
+
+def test_found_by_user_id_with_traits_and_events(sandbox, tmp_path):
+    app_sends(sandbox, *ADA)
+    result = run(sandbox, tmp_path, "--user-id", "ada-1", "--trait", "plan_type=Pro", "--trait", "is_trial=true",
+                 "--trait", "seats=5", "--event", "Signed Up", "--within", "5s")
+    assert result.code == 0, result.stderr
+    assert statuses(result) == {"person": "passed", "trait plan_type": "passed", "trait is_trial": "passed",
+                                "trait seats": "passed", 'event "Signed Up"': "passed"}
+
+
+def test_found_by_email(sandbox, tmp_path):
+    app_sends(sandbox, *ADA)
+    result = run(sandbox, tmp_path, "--email", "ada@example.com", "--event", "Signed Up")
+    assert result.code == 0, result.stderr
+    assert statuses(result)["person"] == "passed"
+
+
+def test_not_found_within_the_time_exits_1(sandbox, tmp_path):
+    result = run(sandbox, tmp_path, "--user-id", "nobody-here", "--event", "Signed Up", "--within", "1s")
+    assert result.code == 1
+    person = result.json["checks"][0]
+    assert person["status"] == "failed" and "no person with id nobody-here" in person["message"]
+    assert result.json["summary"]["app_api_polls"] >= 2  # it polled, it did not give up at once
+
+
+def test_wrong_trait_value_and_missing_event_fail(sandbox, tmp_path):
+    app_sends(sandbox, *ADA)
+    result = run(sandbox, tmp_path, "--user-id", "ada-1", "--trait", "plan_type=Basic", "--event", "Churned",
+                 "--within", "1s")
+    assert result.code == 1
+    by_id = {c["id"]: c for c in result.json["checks"]}
+    assert by_id["person"]["status"] == "passed"
+    assert "is Pro, expected Basic" in by_id["trait plan_type"]["message"]
+    assert by_id['event "Churned"']["status"] == "failed"
+
+
+def test_event_arriving_while_polling_is_found(sandbox, tmp_path):
+    import threading
+
+    app_sends(sandbox, ADA[0])
+    timer = threading.Timer(1.0, app_sends, args=(sandbox, ADA[1]))
+    timer.start()
+    try:
+        result = run(sandbox, tmp_path, "--user-id", "ada-1", "--event", "Signed Up", "--within", "20s")
+    finally:
+        timer.join()
+    assert result.code == 0, result.stderr
+
+
+def test_eu_workspace_uses_the_eu_app_api(sandbox_factory, tmp_path):
+    sb = sandbox_factory(region="eu")
+    app_sends(sb, *ADA, prefix="/segment-eu")
+    result = run(sb, tmp_path, "--user-id", "ada-1", "--event", "Signed Up",
+                 config=FAST + "segment: {region: eu}\ncustomerio: {region: auto}\n")
+    assert result.code == 0, result.stderr
+    assert result.json["summary"]["customerio_region"] == "eu"
+
+
+def test_rejected_app_key_exits_3(sandbox_factory, tmp_path):
+    sb = sandbox_factory(app_api_key="f" * 32)
+    result = run(sb, tmp_path, "--user-id", "ada-1")
+    assert result.code == 3
+    assert result.json["checks"][0]["id"] == "customerio.app"
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["--user-id", "a", "--email", "a@example.com"],
+    ["--user-id", "a", "--trait", "novalue"],
+    ["--user-id", "a", "--within", "5 parsecs"],
+    ["--user-id", ""],
+])
+def test_bad_flags_exit_2(sandbox, tmp_path, args):
+    result = run(sandbox, tmp_path, *args)
+    assert result.code == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.json["ok"] is False and result.json["error"]["message"]
+
+
+@pytest.mark.parametrize("expected, actual", [
+    (True, "true"), ("true", "true"), ("TRUE", "true"), (5, "5"), ("5", "5.0"), (1.5, "1.5"),
+    ("Pro", "Pro"), ({"a": 1}, '{"a":1}'), ("[1,2]", "[1, 2]"),
+])
+def test_values_match_app_api_strings(expected, actual):
+    assert values_match(expected, actual)
+
+
+@pytest.mark.parametrize("expected, actual", [
+    (True, "false"), ("Pro", "pro"), (5, "6"), ("5", None), (False, "0"), ("x", ""),
+])
+def test_values_that_differ(expected, actual):
+    assert not values_match(expected, actual)
+
+
+def test_parse_trait():
+    assert parse_trait("plan_type=Pro") == ("plan_type", "Pro")
+    assert parse_trait("url=https://x?a=b") == ("url", "https://x?a=b")
+    with pytest.raises(ValueError):
+        parse_trait("=x")
