@@ -179,13 +179,20 @@ def _region_checks(settings: Settings, detected: str) -> list[Check]:
     return out
 
 
+def _live_region(settings: Settings) -> str:
+    """The region the keys really belong to: once the Track API has told us,
+    a wrongly configured region fails its own check and no longer makes the
+    App and Pipelines keys look rejected."""
+    return settings.detected_region or settings.customerio_region()
+
+
 def check_app(settings: Settings, http: _Http) -> list[Check]:
     key = settings.customerio.app_api_key
     if not key:
         return [Check("customerio.app", "customerio", "authenticated", SKIPPED,
                       "no App API key: send-test cannot verify delivery",
                       hint="set customerio.app_api_key to let cdpio find your test events in Customer.io")]
-    region = settings.customerio_region()
+    region = _live_region(settings)
     headers = {"Authorization": f"Bearer {key}"}
     answer = http.call("GET", f"{settings.endpoint('app', region)}/v1/workspaces", headers=headers)
     if answer.status == 200:
@@ -227,7 +234,7 @@ def check_pipelines(settings: Settings, http: _Http) -> list[Check]:
                       "no Pipelines key configured")]
     # An empty batch in strict mode: a bad key gets 401, a good one creates no data.
     headers = {**pipelines_auth(key), "X-Strict-Mode": "1", "Content-Type": "application/json"}
-    answer = http.call("POST", f"{settings.endpoint('pipelines')}/v1/batch", headers=headers,
+    answer = http.call("POST", f"{settings.endpoint('pipelines', _live_region(settings))}/v1/batch", headers=headers,
                        content=b'{"batch":[]}')
     if answer.status is not None and (200 <= answer.status < 300 or answer.status in (400, 422)):
         return [Check("customerio.pipelines", "pipelines", "authenticated", PASSED,
