@@ -28,7 +28,7 @@ from cdpio_cli.settings import Settings
 from cdpio_cli.verify import AppApi, ExpectedActivity, Target, target_check, wait_for
 
 ROUTES = ("segment", "customerio", "pipelines")
-ROUTE_TITLES = {"segment": "Segment", "customerio": "Customer.io Track API",
+ROUTE_TITLES = {"segment": "Segment Tracking API", "customerio": "Customer.io Track API",
                 "pipelines": "Customer.io Pipelines API"}
 PLATFORMS = ("ios", "android")
 
@@ -45,7 +45,8 @@ SEND_POLICY = dict(max_retries=2, base_delay=0.5, max_delay=4.0)
 LIKELY_CAUSES = {
     "segment": ("the write key is unknown to Segment (it answers 200 anyway and drops the events); "
                 "the Customer.io (Actions) destination is not connected to this source or is disabled; "
-                "the wrong Customer.io region; or the destination mapping dropped them"),
+                "the wrong region (an EU Segment workspace needs segment.region: eu); "
+                "or the destination mapping dropped them"),
     "customerio": ("the Track credentials and the App API key belong to different workspaces or regions; "
                    "or Customer.io rejected the data after answering 200 (Attribute Update Failure)"),
     "pipelines": ("the Pipelines key belongs to another workspace or region than the App API key; "
@@ -297,7 +298,8 @@ def accepted_check(route: str, item: Planned, outcome, expect_status: list[int])
         failure, hint = FAILURE_UNREACHABLE, "the service failed after retries; try again later"
     else:
         failure, hint = FAILURE_CHECK, f"expected {' or '.join(map(str, expect_status))}"
-    return Check(check_id, route, "accepted", FAILED, f"{title} answered {error}", http_status=status,
+    text = f"could not reach the {title}: {error}" if not outcome.reached else f"{title} answered {error}"
+    return Check(check_id, route, "accepted", FAILED, text, http_status=status,
                  duration_ms=outcome.duration_ms, failure=failure, hint=hint,
                  details={"messageId": item.msg.get("messageId")})
 
@@ -368,7 +370,7 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
             progress("checking the Customer.io Track credentials and region")
         track_checks = detect_region(settings, http)
         report.extend(track_checks)
-        track_rejected = any(c.id == "customerio.track" and c.status == FAILED for c in track_checks)
+        track_failed = next((c for c in track_checks if c.id == "customerio.track" and c.status == FAILED), None)
         if has_app_key and verify:
             report.extend(c for c in keys.check_app(settings, http) if c.status == FAILED)
         app_rejected = any(c.id == "customerio.app" and c.status == FAILED for c in report.checks)
@@ -377,18 +379,26 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
         accepted_by_route: dict[str, list[Check]] = {}
         for plan in plans:
             route = plan.route
-            if route == "customerio" and track_rejected:
+            if route == "customerio" and track_failed is not None:
+                why = ("the Track API rejected the credentials" if track_failed.failure == FAILURE_CREDENTIAL
+                       else "the Track API could not be reached")
                 report.add(Check(f"{route}.send", route, "accepted", SKIPPED,
-                                 "not sent: the Track API rejected the credentials (see customerio.track)"))
+                                 f"not sent: {why} (see customerio.track)"))
                 continue
             if progress:
                 progress(f"sending through {ROUTE_TITLES[route]}")
             target = target_for(plan)
             any_accepted = False
             sent: list[Check] = []
+            unreachable = False
             for item in plan.items:
+                if unreachable:  # one timeout per route is enough to know
+                    report.add(Check(f"{route}.{item.check_id}", route, "accepted", SKIPPED,
+                                     f"not sent: the {ROUTE_TITLES[route]} could not be reached"))
+                    continue
                 outcome = _send(settings, http, route, item.msg)
                 check = accepted_check(route, item, outcome, cfg.send_test.expect_status)
+                unreachable = check.status == FAILED and check.failure == FAILURE_UNREACHABLE
                 report.add(check)
                 any_accepted = any_accepted or check.status == PASSED
                 if item.mapped.ok:

@@ -221,3 +221,20 @@ def test_bad_flags_exit_2(sandbox, tmp_path):
         assert result.code == 2, (args, result.stderr)
         assert "Traceback" not in result.stderr
         assert result.stderr.strip().count("\n") <= 3, result.stderr
+
+
+def test_unreachable_service_exits_4_quickly(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    write_config(tmp_path, FAST)
+    result = run_cli("--sandbox-url", f"http://127.0.0.1:{port}", "--json", "send-test", cwd=tmp_path)
+    assert result.code == 4, result.stderr
+    sent = [c for c in result.json["checks"] if c["tier"] == "accepted"]
+    failed = [c for c in sent if c["status"] == "failed"]
+    # One failed send per route; the rest are not attempted.
+    assert {c["route"] for c in failed} == {"segment", "pipelines"}
+    assert all("could not reach" in c["message"] for c in failed)
+    assert all(c["status"] == "skipped" for c in sent if c not in failed)
