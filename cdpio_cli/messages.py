@@ -26,6 +26,16 @@ MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 
+# Every rule id `spec_problems` can return (lint checks --disable against it).
+SPEC_RULES = (
+    "spec/not-an-object", "spec/missing-type", "spec/unknown-type", "spec/no-identity",
+    "spec/track-without-event", "spec/event-not-string", "spec/group-without-group-id",
+    "spec/alias-without-previous-id", "spec/alias-without-user-id", "spec/name-not-string",
+    "spec/properties-not-object", "spec/traits-not-object", "spec/context-not-object",
+    "spec/bad-timestamp", "spec/message-id-not-string", "spec/message-id-too-long",
+    "spec/message-too-large",
+)
+
 
 @dataclass(frozen=True)
 class Problem:
