@@ -77,6 +77,8 @@ def command(
                               anonymous_flow=anonymous_flow, device_token=device_token,
                               platform=platform, verify=verify, timeout=seconds)
     with open_settings(opts) as settings:
+        for text in settings.hygiene_notes():
+            warn(opts, f"{text} (cdpio used the cleaned value; fix the stored secret)")
         with spinner(opts) as progress:
             report = run_send_test(settings, options, progress=progress,
                                    warn=lambda text: warn(opts, text))

@@ -31,7 +31,7 @@ def command(
 
         cdpio verify --email ada@example.com --trait plan_type=Pro --event "Signed Up" --within 2m
     """
-    from cdpio_cli.cli.output import finish
+    from cdpio_cli.cli.output import finish, warn
     from cdpio_cli.cli.send_test import spinner
     from cdpio_cli.config import parse_duration
     from cdpio_cli.errors import UsageError
@@ -58,6 +58,8 @@ def command(
         except ValueError as exc:
             raise UsageError(f"--within: {exc}") from None
     with open_settings(opts) as settings:
+        for text in settings.hygiene_notes():
+            warn(opts, f"{text} (cdpio used the cleaned value; fix the stored secret)")
         with spinner(opts) as progress:
             report = run_verify(settings, user_id=user_id, email=email, traits=traits,
                                 events=list(event or []), within=seconds, progress=progress)
