@@ -425,7 +425,7 @@ def run_doctor(settings: Settings, *, person: Optional[PersonQuery] = None,
                progress: Optional[Callable[[str], None]] = None) -> Report:
     report = Report("doctor", run_id=settings.run_id)
     secrets = tuple(c.value for c in settings.credentials.values() if c.value)
-    http = keys._Http(10.0, secrets)
+    http = keys.ServiceHttp(10.0, secrets)
     ctx = _Ctx(settings, http, report, progress, person,
                timeout=settings.config.verify.timeout if timeout is None else timeout)
     broken: Optional[Check] = None

@@ -84,7 +84,7 @@ class Answer:
     error: Optional[str] = None  # transport failure, already free of secrets
 
 
-class _Http:
+class ServiceHttp:
     """Requests through the shared transport (retries on 5xx and network errors)."""
 
     def __init__(self, timeout: float, secrets: tuple[str, ...]):
@@ -125,7 +125,7 @@ def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
                  hint="check your network or proxy and retry; status pages: status.customer.io, status.segment.com")
 
 
-def check_track(settings: Settings, http: _Http) -> list[Check]:
+def check_track(settings: Settings, http: ServiceHttp) -> list[Check]:
     site, key = settings.customerio.site_id, settings.customerio.track_api_key
     if not site or not key:
         missing = "site_id" if not site else "track_api_key"
@@ -186,7 +186,7 @@ def _live_region(settings: Settings) -> str:
     return settings.detected_region or settings.customerio_region()
 
 
-def check_app(settings: Settings, http: _Http) -> list[Check]:
+def check_app(settings: Settings, http: ServiceHttp) -> list[Check]:
     key = settings.customerio.app_api_key
     if not key:
         return [Check("customerio.app", "customerio", "authenticated", SKIPPED,
@@ -227,7 +227,7 @@ def pipelines_auth(key: str) -> dict:
     return {"Authorization": f"Basic {token}"}
 
 
-def check_pipelines(settings: Settings, http: _Http) -> list[Check]:
+def check_pipelines(settings: Settings, http: ServiceHttp) -> list[Check]:
     key = settings.customerio.pipelines_api_key
     if not key:
         return [Check("customerio.pipelines", "pipelines", "authenticated", SKIPPED,
@@ -249,7 +249,7 @@ def check_pipelines(settings: Settings, http: _Http) -> list[Check]:
     return [_unreachable("customerio.pipelines", "pipelines", answer, "the Customer.io Pipelines API")]
 
 
-def check_segment(settings: Settings, http: _Http) -> list[Check]:
+def check_segment(settings: Settings, http: ServiceHttp) -> list[Check]:
     key = settings.segment.write_key
     if not key:
         return [Check("segment.write_key", "segment", "authenticated", SKIPPED,
@@ -287,7 +287,7 @@ def check_segment(settings: Settings, http: _Http) -> list[Check]:
     return checks
 
 
-def _check_public_api(settings: Settings, http: _Http, write_key: str, token: str) -> list[Check]:
+def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, token: str) -> list[Check]:
     base = settings.endpoint("segment_api")
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.segment.v1+json"}
     answer = http.call("GET", f"{base}/", headers=headers)
@@ -355,7 +355,7 @@ def check_keys(settings: Settings, *, offline: bool = False, timeout: float = 10
         report.summary["offline"] = True
         return report
     secrets = tuple(c.value for c in settings.credentials.values() if c.value)
-    http = _Http(timeout, secrets)
+    http = ServiceHttp(timeout, secrets)
     try:
         report.extend(check_track(settings, http))
         report.extend(check_app(settings, http))

@@ -364,7 +364,7 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
             warn(text)
 
     secrets = tuple(c.value for c in settings.credentials.values() if c.value)
-    http = keys._Http(10.0, secrets)
+    http = keys.ServiceHttp(10.0, secrets)
     try:
         if progress:
             progress("checking the Customer.io Track credentials and region")

@@ -106,7 +106,7 @@ class AppApiError(Exception):
 
 
 class AppApi:
-    """Thin App API reader over the shared transport (keys._Http)."""
+    """Thin App API reader over the shared transport (keys.ServiceHttp)."""
 
     def __init__(self, http, base_url: str, app_api_key: str):
         self.http = http
@@ -408,7 +408,7 @@ def run_verify(settings, *, user_id: Optional[str] = None, email: Optional[str] 
     timeout = settings.config.verify.timeout if within is None else within
     report = Report("verify", run_id=settings.run_id)
     secrets = tuple(c.value for c in settings.credentials.values() if c.value)
-    http = keys._Http(10.0, secrets)
+    http = keys.ServiceHttp(10.0, secrets)
     try:
         if progress:
             progress("finding the Customer.io region")
