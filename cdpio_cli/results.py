@@ -300,11 +300,11 @@ def github_step_summary(report: Report) -> str:
     head = "passed" if report.ok else "FAILED"
     out = [f"### cdpio {report.command}: {head}", "",
            " · ".join(f"{counts[s]} {s}" for s in STATUSES if counts.get(s)) or "no checks", "",
-           "| status | check | route | tier | http | message |",
-           "|---|---|---|---|---|---|"]
+           "| status | check | route | tier | http | where | message |",
+           "|---|---|---|---|---|---|---|"]
     for c in report.checks[:500]:
         out.append("| " + " | ".join(_md_cell(v) for v in (
-            c.status, c.id, c.route, c.tier, c.http_status, c.message)) + " |")
+            c.status, c.id, c.route, c.tier, c.http_status, c.location(), c.message)) + " |")
     if len(report.checks) > 500:
         out.append(f"\n_{len(report.checks) - 500} more checks not shown_")
     return "\n".join(out) + "\n"
