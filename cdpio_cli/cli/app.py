@@ -143,16 +143,26 @@ def _json_error(command: str, code: int, message: str) -> None:
     sys.stdout.write(json.dumps(doc) + "\n")
 
 
+def _click_exception_types() -> tuple[type, ...]:
+    """ClickException classes: typer >= 0.26 vendors click, older typer uses click."""
+    found = []
+    for module_name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(module_name).ClickException)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turn every error into one line."""
-    import click
-
     from cdpio_cli.errors import CdpioError
 
     args = hoist_global_options(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     wants_json = "--json" in args
     cmd_name = next((a for a in args if a in _COMMAND_NAMES), "")
+    click_errors = _click_exception_types()
     try:
         code = command.main(args=args, prog_name="cdpio", standalone_mode=False)
     except CdpioError as exc:
@@ -163,17 +173,14 @@ def main(argv: list[str] | None = None) -> None:
         if wants_json:
             _json_error(cmd_name, exc.exit_code, line)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("cdpio: interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
-    except click.ClickException as exc:
+    except click_errors as exc:  # unknown flag or command, bad flag value
         exc.show()
-        sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
-    except KeyboardInterrupt:
-        sys.stderr.write("cdpio: interrupted\n")
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(EXIT_USAGE)
     except BrokenPipeError:
         sys.exit(0)
     except Exception as exc:  # a bug: say so without locals (they may hold keys)

@@ -1,0 +1,91 @@
+"""CLI hygiene: help with examples, version, global options anywhere, docs kept true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cdpio_cli import __version__
+from cdpio_cli.cli.app import COMMANDS, hoist_global_options
+from tests.cli_helpers import run_cli
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+COMMAND_NAMES = [name for name, _ in COMMANDS]
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.code == 0 and result.stdout.strip() == f"cdpio {__version__}"
+
+
+def test_top_level_help_lists_every_command():
+    result = run_cli("--help")
+    assert result.code == 0
+    for name in COMMAND_NAMES:
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("name", COMMAND_NAMES)
+def test_every_command_has_help_with_an_example(name):
+    result = run_cli(name, "--help")
+    assert result.code == 0, result.stderr
+    assert "Example" in result.stdout and "cdpio " + name in result.stdout
+
+
+@pytest.mark.parametrize("name", COMMAND_NAMES)
+def test_every_command_is_documented_in_the_readme(name):
+    assert f"## `cdpio {name}`" in README or f"`cdpio {name}" in README
+
+
+def test_readme_documents_every_flag_of_every_command():
+    import typer.main
+
+    from cdpio_cli.cli.app import app
+
+    group = typer.main.get_command(app)
+    missing = []
+    for name in COMMAND_NAMES:
+        for param in group.commands[name].params:
+            for opt in param.opts:
+                if opt.startswith("--") and opt != "--help" and opt not in README:
+                    missing.append(f"{name} {opt}")
+    assert not missing, f"flags missing from the README: {missing}"
+
+
+def test_global_options_work_after_the_command():
+    assert hoist_global_options(["lint", "f.ndjson", "--json", "--junit", "r.xml", "-q"]) == [
+        "--json", "--junit", "r.xml", "-q", "lint", "f.ndjson"]
+    assert hoist_global_options(["--json", "lint", "--", "--json"]) == ["--json", "lint", "--", "--json"]
+    assert hoist_global_options(["check-keys", "--config=x.yaml"]) == ["--config=x.yaml", "check-keys"]
+
+
+def test_unknown_flag_and_command_exit_2_without_traceback():
+    for args in (["lint", "--no-such-flag", "x"], ["no-such-command"]):
+        result = run_cli(*args)
+        assert result.code == 2 and "Traceback" not in result.output
+
+
+def test_no_color_and_non_tty_output_has_no_escape_codes(tmp_path):
+    result = run_cli("check-keys", "--offline", cwd=tmp_path, env={"NO_COLOR": "1"})
+    assert result.code == 0, result.stderr
+    assert "\x1b[" not in result.stderr
+    forced = run_cli("check-keys", "--offline", "--no-color", cwd=tmp_path, env={"FORCE_COLOR": "1"})
+    # Bold/dim may stay when a terminal is forced; colours (30-37, 38;..., 90-97) must not.
+    assert not re.search(r"\x1b\[(?:[0-9;]*;)?(?:3[0-8]|9[0-7])(?:;[0-9;]*)?m", forced.stderr)
+
+
+def test_json_mode_keeps_stdout_machine_clean(tmp_path):
+    result = run_cli("check-keys", "--offline", "--json", cwd=tmp_path)
+    assert result.code == 0
+    assert result.stdout.lstrip().startswith("{") and result.json["command"] == "check-keys"
+    assert "check-keys" in result.stderr  # the human table went to stderr
+
+
+def test_readme_exit_codes_match_the_code():
+    from cdpio_cli import errors
+
+    table = dict(re.findall(r"^\| (\d+) \| ([^|]+) \|$", README, flags=re.M))
+    assert {int(k) for k in table} == {errors.EXIT_OK, errors.EXIT_CHECK_FAILED, errors.EXIT_USAGE,
+                                      errors.EXIT_CREDENTIAL, errors.EXIT_UNREACHABLE, errors.EXIT_INTERRUPTED}
