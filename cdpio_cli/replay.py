@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import re
 import secrets as _secrets
 import shutil
 import sys
@@ -276,7 +277,68 @@ class Rewriter:
                     msg[key] = _format_ts(parsed + self.shift)
 
 
+_FAST_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})\Z")
+_FAST_TYPES = frozenset(("track", "identify", "page", "screen"))
+_OPTIONAL_OBJECTS = ("properties", "traits", "context")
+
+
+def _fast_timestamp_ok(value: Any) -> bool:
+    if value is None:
+        return True
+    if type(value) is not str or _FAST_TS.match(value) is None:
+        return False
+    try:
+        datetime.fromisoformat(value[:-1] + "+00:00" if value[-1] == "Z" else value)
+    except ValueError:
+        return False
+    return True
+
+
+def fast_valid(msg: Any, size: int) -> bool:
+    """A quick yes for the common, clean message: True only when
+    `messages.spec_problems` would report no error (a property test holds
+    the two together).  False means "ask spec_problems", not "invalid".
+
+    Replay validates every message before sending anything; this keeps that
+    pre-pass cheap on large files without a second implementation of the
+    rules deciding what is invalid.
+    """
+    if type(msg) is not dict or size > messages.MAX_MESSAGE_BYTES:
+        return False
+    mtype = msg.get("type")
+    if mtype not in _FAST_TYPES:
+        return False
+    uid = msg.get("userId")
+    if not (type(uid) is str and uid.strip()):
+        anon = msg.get("anonymousId")
+        if not (type(anon) is str and anon.strip()):
+            return False
+    if mtype == "track":
+        event = msg.get("event")
+        if type(event) is not str or not event:
+            return False
+    elif mtype != "identify":
+        name = msg.get("name")
+        if name is not None and type(name) is not str:
+            return False
+    for key in _OPTIONAL_OBJECTS:
+        value = msg.get(key)
+        if value is not None and type(value) is not dict:
+            return False
+    if not (_fast_timestamp_ok(msg.get("timestamp")) and _fast_timestamp_ok(msg.get("originalTimestamp"))
+            and _fast_timestamp_ok(msg.get("sentAt"))):
+        return False
+    mid = msg.get("messageId")
+    if mid is not None and (type(mid) is not str or len(mid) > messages.MAX_MESSAGE_ID_CHARS):
+        return False
+    return True
+
+
 def _problems_text(msg: Any, size: int | None = None) -> str | None:
+    if size is None and type(msg) is dict:
+        size = len(messages.encode(msg))
+    if size is not None and fast_valid(msg, size):
+        return None
     errors = [p for p in messages.spec_problems(msg, size=size) if p.severity == messages.ERROR]
     if not errors:
         return None
@@ -339,20 +401,13 @@ def load_checkpoint(path: str) -> dict | None:
 # ---------------------------------------------------------------------------
 
 @dataclass
-class _Msg:
-    file: str
-    line: int
-    data: bytes          # the message as sent (encoded)
-
-
-@dataclass
 class _Batch:
     seq: int
     end_pos: list[int]                    # per source: records consumed after this batch
     lane: str = "batch"
     items: list[bytes] = field(default_factory=list)
-    owners: list[int] = field(default_factory=list)   # item -> message index
-    msgs: list[_Msg] = field(default_factory=list)
+    owners: list[int] | None = None       # item -> message index (None: one item each)
+    msgs: list[tuple] = field(default_factory=list)   # (file, line, encoded message)
     nbytes: int = 0
     # Resolved by the reader (no request): invalid / dropped records.
     dl_lines: list[bytes] = field(default_factory=list)
@@ -770,6 +825,9 @@ class Replay:
         route, o, res = self.route, self.opts, self.result
         n_sources = len(self._sources)
         pos = list(self._skip)
+        passthrough = bool(getattr(route, "passthrough", False))
+        limit = route.lane_limits("batch")
+        envelope, max_bytes = route.envelope_bytes, route.max_batch_bytes
         seq = 0
         batch: _Batch | None = None
 
@@ -788,6 +846,8 @@ class Replay:
             b, batch = batch, None
             b.end_pos = list(pos)
             seq += 1
+            with self._lock:
+                res.read += b.records
             if o.dry_run or not b.items:
                 if b.items:
                     with self._lock:
@@ -809,8 +869,6 @@ class Replay:
                     batch = new_batch("batch")
                     if batch is None:
                         return
-                with self._lock:
-                    res.read += 1
                 batch.records += 1
                 msg = rec.message
                 reason = rec.error
@@ -819,7 +877,8 @@ class Replay:
                     rewriter.apply(msg, source.key, index)
                     data = messages.encode(msg)
                     if validate_fully:
-                        reason = _problems_text(msg, size=len(data))
+                        if not fast_valid(msg, len(data)):
+                            reason = _problems_text(msg, size=len(data))
                     elif len(data) > messages.MAX_MESSAGE_BYTES:
                         reason = (f"message is {len(data):,} bytes; Segment rejects messages over "
                                   f"{messages.MAX_MESSAGE_BYTES:,} bytes with 400")
@@ -833,7 +892,19 @@ class Replay:
                     if len(res.invalid_examples) < EXAMPLES:
                         res.invalid_examples.append(Example(source.display, rec.line, reason))
                     continue
-                prepared = route.prepare(msg, data)
+                if passthrough:
+                    # Segment-shaped routes send the message as encoded.
+                    if not batch.items or (len(batch.items) < limit and batch.nbytes + len(data) + 1
+                                           + envelope <= max_bytes):
+                        batch.msgs.append((source.display, rec.line, data))
+                        batch.items.append(data)
+                        batch.nbytes += len(data) + 1
+                        if len(batch.items) >= limit and not flush():
+                            return
+                        continue
+                    prepared = route.prepare(msg, data)
+                else:
+                    prepared = route.prepare(msg, data)
                 if prepared.dropped is not None:
                     batch.dropped += 1
                     if len(res.drop_examples) < EXAMPLES:
@@ -848,9 +919,9 @@ class Replay:
                         res.invalid_examples.append(Example(source.display, rec.line, prepared.problem))
                     continue
                 size = sum(len(i) + 1 for i in prepared.items)
-                limit = route.lane_limits(prepared.lane)
+                lane_limit = route.lane_limits(prepared.lane)
                 if batch.items and (prepared.lane != batch.lane
-                                    or len(batch.items) + len(prepared.items) > limit
+                                    or len(batch.items) + len(prepared.items) > lane_limit
                                     or batch.nbytes + size + route.envelope_bytes > route.max_batch_bytes):
                     # Cut before this message: its record belongs to the next batch.
                     pos[si] = index
@@ -864,11 +935,14 @@ class Replay:
                     batch.records += 1
                 batch.lane = prepared.lane if not batch.items else batch.lane
                 mi = len(batch.msgs)
-                batch.msgs.append(_Msg(source.display, rec.line, data))
+                batch.msgs.append((source.display, rec.line, data))
+                if not passthrough:
+                    if batch.owners is None:
+                        batch.owners = list(range(len(batch.items)))
+                    batch.owners.extend([mi] * len(prepared.items))
                 batch.items.extend(prepared.items)
-                batch.owners.extend([mi] * len(prepared.items))
                 batch.nbytes += size
-                if len(batch.items) >= limit:
+                if len(batch.items) >= lane_limit:
                     if not flush():
                         return
         if batch is not None:
@@ -918,15 +992,15 @@ class Replay:
                 failed_msgs[mi] = verdict.reason or attempt.describe_failure()
         else:
             for item, text in verdict.item_errors.items():
-                mi = b.owners[item]
+                mi = item if b.owners is None else b.owners[item]
                 failed_msgs[mi] = f"{failed_msgs[mi]}; {text}" if mi in failed_msgs else text
         for mi, reason in sorted(failed_msgs.items()):
-            m = b.msgs[mi]
-            b.dl_lines.append(_dl_line(m.data, None, {
+            file, line, data = b.msgs[mi]
+            b.dl_lines.append(_dl_line(data, None, {
                 "reason": reason, "http_status": attempt.status, "attempts": attempt.attempts,
-                "file": m.file, "line": m.line}))
+                "file": file, "line": line}))
             if len(res.failure_examples) < EXAMPLES:
-                res.failure_examples.append(Example(m.file, m.line, reason, attempt.status))
+                res.failure_examples.append(Example(file, line, reason, attempt.status))
         b.failed = len(failed_msgs)
         b.accepted = len(b.msgs) - b.failed
         with self._lock:

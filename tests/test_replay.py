@@ -404,3 +404,46 @@ def test_cli_dry_run_and_bad_flags(tmp_path):
     assert bad.code == 2 and "2500" in bad.stderr
     missing = run_cli("replay", str(tmp_path / "nope.ndjson"), cwd=tmp_path)
     assert missing.code == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+# --- the pre-pass fast path never disagrees with the validator -----------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from cdpio_cli import messages  # noqa: E402
+from cdpio_cli.replay import fast_valid  # noqa: E402
+
+_ABSENT = object()
+_ids = st.sampled_from([_ABSENT, None, "", "  ", "u1", "user@example.com", 42, True, 0.5])
+_objects = st.sampled_from([_ABSENT, None, {}, {"a": 1}, [], "x", 3])
+_stamps = st.sampled_from([_ABSENT, None, "2024-03-01T00:00:00Z", "2024-03-01T00:00:00.123Z",
+                           "2024-03-01T00:00:00+02:00", "2024-03-01T00:00:00.1234567Z",
+                           "2024-13-01T00:00:00Z", "2024-02-30T00:00:00Z", "2024-03-01",
+                           "2024-03-01 10:00:00", "yesterday", 1709251200, ""])
+
+
+@settings(max_examples=600, deadline=None)
+@given(mtype=st.sampled_from([_ABSENT, None, "track", "identify", "page", "screen", "group", "alias", "x"]),
+       user=_ids, anon=_ids, event=st.sampled_from([_ABSENT, None, "", "Signed Up", 5]),
+       name=st.sampled_from([_ABSENT, None, "Home", 3]), props=_objects, traits=_objects,
+       context=_objects, ts=_stamps, ots=_stamps, sent=_stamps,
+       mid=st.sampled_from([_ABSENT, None, "m-1", "x" * 101, 7]),
+       pad=st.sampled_from([0, 40_000]))
+def test_fast_valid_implies_spec_valid(mtype, user, anon, event, name, props, traits, context, ts, ots,
+                                       sent, mid, pad):
+    fields = {"type": mtype, "userId": user, "anonymousId": anon, "event": event, "name": name,
+              "properties": props, "traits": traits, "context": context, "timestamp": ts,
+              "originalTimestamp": ots, "sentAt": sent, "messageId": mid}
+    msg = {k: v for k, v in fields.items() if v is not _ABSENT}
+    if pad:
+        msg["padding"] = "p" * pad
+    size = messages.message_size(msg)
+    if fast_valid(msg, size):
+        errors = [p for p in messages.spec_problems(msg, size=size) if p.severity == messages.ERROR]
+        assert errors == [], (msg, errors)
+
+
+def test_fast_valid_accepts_the_common_clean_message():
+    msg = {"type": "track", "userId": "u1", "event": "Signed Up", "properties": {"plan": "pro"},
+           "context": {"ip": "1.2.3.4"}, "timestamp": "2024-03-01T10:00:00.000Z", "messageId": "m-1"}
+    assert fast_valid(msg, messages.message_size(msg))

@@ -58,6 +58,8 @@ class SegmentStyleRoute:
     max_batch_items = messages.MAX_BATCH_EVENTS
     # `{"batch":[` ... `],"sentAt":"2024-01-01T00:00:00.000Z"}` plus slack.
     envelope_bytes = 64
+    # One item per message, the message as encoded: replay may skip prepare().
+    passthrough = True
 
     def __init__(self, base_url: str, key: str, *, batch_size: int = 100,
                  extra_headers: dict[str, str] | None = None):
