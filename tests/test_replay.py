@@ -196,9 +196,15 @@ def test_customerio_route_exactly_once_drops_and_207(sandbox_factory, tmp_path):
     (line,) = read_lines(dl)
     assert line["event"] == "E" * 120 and line["_cdpio"]["http_status"] == 207
     assert "100 bytes" in line["_cdpio"]["reason"] and line["_cdpio"]["line"] == 10
-    ws = sb.state.workspace
-    for i in range(40):  # one event each, despite dropped connections and retries
-        assert len(ws.find("id", f"c{i}").activities) == 1
+    from cdpio_cli import transport
+
+    with transport.make_client(5.0) as client:   # the App API is faulted too: read with retries
+        for i in range(40):  # one event each, despite dropped connections and retries
+            spec = transport.RequestSpec(
+                "GET", sb.endpoint("app") + f"/v1/customers/c{i}/activities?type=event&limit=100",
+                {"Authorization": f"Bearer {defaults.APP_API_KEY}"})
+            got = transport.send(client, spec, transport.RetryPolicy(20, 0.001, 0.01))
+            assert len(got.json()["activities"]) == 1
 
 
 def test_batches_are_cut_by_bytes(sandbox, tmp_path):

@@ -162,7 +162,9 @@ def test_track_redirect_to_eu_keeps_credentials(sandbox_factory, client):
     assert attempt.ok, attempt.describe_failure()
     assert attempt.history == [307, 200]
     assert attempt.redirects and "/track-eu/" in attempt.redirects[0]
-    assert sb.state.workspace.find("id", "eu-1") is not None
+    res = httpx.get(sb.endpoint("app", "eu") + "/v1/customers/eu-1/attributes",
+                    headers={"Authorization": f"Bearer {defaults.APP_API_KEY}"})
+    assert res.json()["customer"]["attributes"]["plan"] == "pro"
 
 
 @pytest.mark.parametrize("origin,target,keep", [
