@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from cdpio_cli.messages import parse_timestamp
@@ -158,7 +159,7 @@ _DIGITS_RE = re.compile(r"^\d+(\.\d+)?$")
 
 
 def is_email(value: Any) -> bool:
-    return isinstance(value, str) and _EMAIL_RE.match(value) is not None
+    return isinstance(value, str) and "@" in value and _EMAIL_RE.match(value) is not None
 
 
 def _str_id(value: Any) -> str | None:
@@ -191,19 +192,32 @@ def resolve_identifiers(person_id: Any = None, email: Any = None, anonymous_id: 
     return None
 
 
+def _unix(value: str) -> int | None:
+    try:
+        # Fast path (Python 3.11+ reads "...Z" and most ISO-8601 forms).
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = parse_timestamp(value)
+        if parsed is None:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return int(parsed.timestamp())
+
+
 def convert_timestamp(value: Any) -> Any:
     """`timestamp` is always converted to unix seconds; digit strings are left alone."""
-    if not isinstance(value, str) or _DIGITS_RE.match(value):
+    if not isinstance(value, str) or ("-" not in value and _DIGITS_RE.match(value)):
         return value
-    parsed = parse_timestamp(value)
-    return value if parsed is None else int(parsed.timestamp())
+    unix = _unix(value)
+    return value if unix is None else unix
 
 
 def _iso_to_unix(value: str) -> Any:
     if len(value) < 10 or value[4] != "-" or not _ISO_RE.match(value):
         return value
-    parsed = parse_timestamp(value)
-    return value if parsed is None else int(parsed.timestamp())
+    unix = _unix(value)
+    return value if unix is None else unix
 
 
 def convert_attribute_timestamps(obj: dict) -> dict:
@@ -293,15 +307,33 @@ def _create_update_person(msg: dict) -> Mapping:
 
 
 def _person_event(msg: dict, action_name: str, cio_action: str, name: Any) -> Mapping:
-    user_id = msg.get("userId")
+    """trackEvent / trackPageView / trackScreenView: most traffic, so built directly.
+
+    Same body as `_build` would make (tests/test_mapping.py checks that).
+    """
+    person_id = _str_id(msg.get("userId"))
     anonymous_id = msg.get("anonymousId")
-    if _str_id(user_id) is None and not anonymous_id:
+    if person_id is None and not anonymous_id:
         return _rejected(action_name, "a person: userId or anonymousId")
+    body: dict[str, Any] = {"type": "person", "action": cio_action, "name": name}
+    message_id = msg.get("messageId")
+    if message_id is not None:
+        body["id"] = message_id
     props = msg.get("properties")
-    body = _build("person", cio_action, person_id=user_id, anonymous_id=anonymous_id,
-                  name=name, id=msg.get("messageId"),
-                  attributes=props if isinstance(props, dict) else None,
-                  timestamp=msg.get("timestamp"))
+    attributes = convert_attribute_timestamps(props) if type(props) is dict else None
+    if attributes is not None:
+        body["attributes"] = attributes
+    timestamp = msg.get("timestamp")
+    if timestamp:
+        body["timestamp"] = convert_timestamp(timestamp)
+    if person_id is not None:
+        if anonymous_id:
+            body["attributes"] = {**(attributes or {}), "anonymous_id": anonymous_id}
+        body["identifiers"] = resolve_identifiers(person_id)
+    else:
+        # Identified by the anonymous id: the copy in attributes is removed again.
+        body["attributes"] = attributes if attributes is not None else {}
+        body["identifiers"] = {"anonymous_id": anonymous_id}
     return Mapping(action_name, [body])
 
 

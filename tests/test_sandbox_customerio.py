@@ -245,7 +245,7 @@ def test_pipelines_accepts_basic_and_bearer_and_maps_to_workspace(sandbox):
     assert pipelines(sandbox, "/v1/track", {"userId": "p1", "event": "Paid"}, bearer=True).status_code == 200
     person = sandbox.state.workspace.find("id", "p1")
     assert person.attributes["plan"] == "pro"
-    assert [a.name for a in person.activities if a.type == "event"] == ["Paid"]
+    assert [n for _, n in sandbox.state.workspace.events(person, "event")] == ["Paid"]
 
 
 def test_pipelines_identify_by_email_only(sandbox):

@@ -22,7 +22,7 @@ async def health(request: Request, *, state: SandboxState) -> Response:
         "ok": True, "version": __version__, "region": state.options.region,
         "uptime_s": round(time.time() - state.started_at, 3),
         "services": {name: prefixes[state.options.region] for name, prefixes in SANDBOX_PREFIXES.items()},
-        "requests": state.request_count, "pending": len(state.pending),
+        "requests": state.request_count, "pending": state.pending_events,
         "destination_connected": state.options.segment_destination_enabled,
     })
 

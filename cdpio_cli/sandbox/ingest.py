@@ -137,7 +137,7 @@ def ingest(state: SandboxState, *, service: str, call: str | None, raw: bytes,
                 where = f"batch[{i}]: " if call is None else ""
                 return _error(400, "invalid_request", where + problems[0].message, n)
 
-    state.accept(items, route, entry, drop_all=drop_all, force_type=call, defaults=defaults)
+    state.accept(body, items, route, entry, drop_all=drop_all, force_type=call, defaults=defaults)
     return Outcome(200, ok, n)
 
 

@@ -31,11 +31,12 @@ class SandboxOptions:
     seed: int | None = None            # makes fault injection deterministic
     # Memory bounds: the detailed per-message delivery log and request log keep
     # the newest entries; counts are always exact.
-    max_deliveries: int = 200_000
+    max_deliveries: int = 100_000
     max_requests: int = 10_000
-    # Accepted messages wait in a queue and are mapped into the workspace in
-    # bulk when something reads the workspace, or when this many are waiting.
-    drain_threshold: int = 20_000
+    # Accepted requests wait (as raw bodies) in a queue and are mapped into the
+    # workspace when the server is idle, when something reads the workspace,
+    # or at once when the queue holds more than this many bytes.
+    max_pending_bytes: int = 256 * 1024 * 1024
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -7,6 +7,9 @@ settings lookup is analytics.js's `cdn.segment.com/v1/projects/<key>/settings`
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -31,7 +34,27 @@ async def ingest_endpoint(request: Request, *, state: SandboxState, service: str
     out = ingest(state, service=service, call=call, raw=raw, headers=request.headers,
                  region_ok=region == state.options.region, entry=entry)
     entry["status"] = out.status
+    if state.pending_events and state.idle_drainer is None:
+        state.idle_drainer = asyncio.get_running_loop().create_task(_drain_when_idle(state))
     return json_response(out.body, out.status)
+
+
+IDLE_AFTER = 0.05       # seconds without a new request before draining
+IDLE_SLICE = 2_000      # messages per slice, so a new request waits little
+
+
+async def _drain_when_idle(state: SandboxState) -> None:
+    """Map queued messages in the gaps between requests, a slice at a time."""
+    try:
+        while state.pending_events:
+            idle_for = time.monotonic() - state.last_accept
+            if idle_for < IDLE_AFTER:
+                await asyncio.sleep(IDLE_AFTER - idle_for)
+                continue
+            state.drain(limit=IDLE_SLICE)
+            await asyncio.sleep(0)      # let a waiting request in between slices
+    finally:
+        state.idle_drainer = None
 
 
 def ingest_routes(state: SandboxState, service: str) -> list[Route]:

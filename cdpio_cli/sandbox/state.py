@@ -2,9 +2,10 @@
 
 Segment and Pipelines requests are *accepted* on the hot path (auth, limits,
 messageId dedupe, record) and queued; the queue is *drained* (Segment ingest
-drops, then mapping.py, then the workspace) in bulk whenever something reads
-the workspace or the queue grows past `drain_threshold`.  Real Segment is
-asynchronous too, and this keeps ingest fast enough never to cap a replay.
+drops, then mapping.py, then the workspace) when the server is idle, whenever
+something reads the workspace or deliveries, and at once if the queue grows
+past `max_pending_bytes`.  Real Segment is asynchronous too, and this keeps
+ingest fast enough never to cap a replay.
 
 Nothing here ever stores a credential: the request log has method, path,
 route and outcome only, and recorded messages lose their `writeKey`.
@@ -12,6 +13,7 @@ route and outcome only, and recorded messages lose their `writeKey`.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import threading
@@ -29,7 +31,6 @@ from cdpio_cli.sandbox.workspace import Workspace
 DESTINATION_NOT_CONNECTED = "destination not connected"
 DUPLICATE = "duplicate_message_id"
 
-# Pending item: (message, route, request entry, received at, ingest drop reason)
 # Delivery: (messageId, type, label, userId, anonymousId, route, status, reason,
 #            action, operations as JSON bytes, received at)
 
@@ -43,13 +44,18 @@ class SandboxState:
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
         self._record = open(options.record, "ab") if options.record else None
+        self.idle_drainer = None       # the asyncio task draining between requests
+        self.faults = None             # the FaultInjector, once the app has built it
         self.reset()
 
     def reset(self) -> None:
         with self.lock:
             self._workspace.reset()
             self.seen_message_ids: set[str] = set()
-            self.pending: list[tuple] = []
+            self.pending: list[_Pending] = []
+            self.pending_events = 0
+            self.pending_bytes = 0
+            self.last_accept = 0.0
             self.deliveries: deque[tuple] = deque(maxlen=self.options.max_deliveries)
             self.requests: deque[dict] = deque(maxlen=self.options.max_requests)
             self.counts: Counter[str] = Counter()
@@ -83,100 +89,149 @@ class SandboxState:
     def new_message_id(self) -> str:
         return f"sbx-{self._id_prefix}-{next(self._ids)}"
 
-    def accept(self, items: list, route: str, entry: dict, *, drop_all: str | None = None,
-               force_type: str | None = None, defaults: dict | None = None) -> None:
+    def accept(self, body: bytes, items: list, route: str, entry: dict, *,
+               drop_all: str | None = None, force_type: str | None = None,
+               defaults: dict | None = None) -> None:
         """Queue messages Segment (or Pipelines) answered 200 for.
+
+        Only the decisions that shape the answer happen here: messageId dedupe
+        (and ids for messages without one) and recording.  The queue keeps the
+        raw body, not the parsed messages: a few hundred bytes per event
+        instead of a few KB, so a large replay can wait in it.
 
         With `drop_all` every message is dropped for that reason (unknown key,
         wrong region, too many events) and is neither deduped nor recorded.
         """
         now = time.time()
         with self.lock:
-            pending = self.pending
-            if drop_all is not None:
-                pending.extend((m, route, entry, now, drop_all) for m in items)
-            else:
+            duplicates: set[int] | None = None
+            new_ids: dict[int, str] | None = None
+            if drop_all is None:
                 seen = self.seen_message_ids
-                record = [] if self._record is not None else None
-                for m in items:
+                for i, m in enumerate(items):
                     if type(m) is not dict:
-                        pending.append((m, route, entry, now, None))
                         continue
-                    if defaults:
-                        # Batch-level context/integrations apply to every item.
-                        for key, value in defaults.items():
-                            if key not in m:
-                                m[key] = value
-                    if force_type is not None:
-                        m["type"] = force_type
-                    m.pop("writeKey", None)
                     mid = m.get("messageId")
                     if type(mid) is not str or not mid:
-                        mid = m["messageId"] = self.new_message_id()
+                        if new_ids is None:
+                            new_ids = {}
+                        new_ids[i] = self.new_message_id()
                     elif mid in seen:
-                        pending.append((m, route, entry, now, DUPLICATE))
-                        continue
-                    seen.add(mid)
-                    pending.append((m, route, entry, now, None))
-                    if record is not None:
-                        record.append(m)
-                if record:
-                    self._record.write(b"".join(orjson.dumps(m) + b"\n" for m in record))
-                    self._record.flush()
+                        if duplicates is None:
+                            duplicates = set()
+                        duplicates.add(i)
+                    else:
+                        seen.add(mid)
+                if self._record is not None:
+                    self._write_record(items, force_type, defaults, duplicates, new_ids)
+            self.pending.append(_Pending(body, force_type is not None, route, entry, now, drop_all,
+                                         force_type, defaults, duplicates, new_ids, len(items)))
+            self.pending_events += len(items)
+            self.pending_bytes += len(body)
             self.counts["received"] += len(items)
-            if len(pending) >= self.options.drain_threshold:
+            self.last_accept = time.monotonic()
+            if self.pending_bytes > self.options.max_pending_bytes:
                 self.drain()
+
+    def _write_record(self, items: list, force_type, defaults, duplicates, new_ids) -> None:
+        lines = []
+        for i, m in enumerate(items):
+            if type(m) is dict and not (duplicates and i in duplicates):
+                lines.append(orjson.dumps(_normalise(dict(m), force_type, defaults,
+                                                     new_ids.get(i) if new_ids else None)))
+        if lines:
+            self._record.write(b"\n".join(lines) + b"\n")
+            self._record.flush()
 
     # --- drain ----------------------------------------------------------
 
-    def drain(self) -> None:
-        """Map every queued message into the workspace (or drop it, with the reason)."""
+    def drain(self, limit: int | None = None) -> int:
+        """Map queued messages into the workspace (or drop them, with the reason).
+
+        All of them, or whole requests until at least `limit` messages.
+        Returns how many were processed.
+        """
         with self.lock:
             if not self.pending:
-                return
-            pending, self.pending = self.pending, []
-            enabled = self.options.segment_destination_enabled
-            workspace = self._workspace
-            deliveries = self.deliveries
-            counts, reasons = self.counts, self.drop_reasons
-            for msg, route, entry, received, reason in pending:
-                action = None
-                ops = None
-                if reason is None:
-                    reason = ingest_drop_reason(msg)
-                    if (reason == "no_user_anon_id" and route.startswith("pipelines")
-                            and msg.get("type") == "identify"
-                            and isinstance(msg.get("traits"), dict) and msg["traits"].get("email")):
-                        # Pipelines identifies by traits.email alone (customerio-api.md §4).
-                        reason = None
-                if reason is None and not enabled and route.startswith("segment"):
-                    reason = DESTINATION_NOT_CONNECTED
-                if reason is None:
-                    mapped = map_message(msg)
-                    action = mapped.action
-                    if not mapped.ok:
-                        reason = mapped.drop_reason
-                    else:
-                        ops = mapped.operations
-                        if mapped.endpoint == V1_METRICS:
-                            for op in ops:
-                                workspace.apply_metric(op)
-                        else:
-                            for op in ops:
-                                err = workspace.apply(op)
-                                if err is not None:
-                                    # What Segment's Delivery Overview shows as "Failed delivery: 400".
-                                    reason = f"CUSTOMERIO_400: {err.message}"
-                                    break
-                if reason is None:
-                    counts["delivered"] += 1
+                return 0
+            if limit is None:
+                batches, self.pending = self.pending, []
+            else:
+                count = 0
+                cut = 0
+                while cut < len(self.pending) and count < limit:
+                    count += self.pending[cut].count
+                    cut += 1
+                batches, self.pending = self.pending[:cut], self.pending[cut:]
+            done = 0
+            # Mapping allocates many small acyclic objects: with the collector
+            # on, its passes over them cost as much as the mapping itself.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                for batch in batches:
+                    self.pending_events -= batch.count
+                    self.pending_bytes -= len(batch.body)
+                    done += batch.count
+                    self._drain(batch)
+            finally:
+                if collecting:
+                    gc.enable()
+            return done
+
+    def _drain(self, batch: "_Pending") -> None:
+        enabled = self.options.segment_destination_enabled
+        workspace = self._workspace
+        deliveries = self.deliveries
+        counts, reasons = self.counts, self.drop_reasons
+        route, entry, received = batch.route, batch.entry, batch.received
+        payload = orjson.loads(batch.body)
+        items = [payload] if batch.single else payload["batch"]
+        duplicates, new_ids = batch.duplicates, batch.new_ids
+        force_type, defaults = batch.force_type, batch.defaults
+        for i, msg in enumerate(items):
+            action = None
+            ops = None
+            reason = batch.drop_all
+            if duplicates and i in duplicates:
+                reason = DUPLICATE
+            if type(msg) is dict:
+                _normalise(msg, force_type, defaults, new_ids.get(i) if new_ids else None)
+            if reason is None:
+                reason = _ingest_drop_reason(msg)
+                if (reason == "no_user_anon_id" and route.startswith("pipelines")
+                        and msg.get("type") == "identify"
+                        and isinstance(msg.get("traits"), dict) and msg["traits"].get("email")):
+                    # Pipelines identifies by traits.email alone (customerio-api.md §4).
+                    reason = None
+            if reason is None and not enabled and route.startswith("segment"):
+                reason = DESTINATION_NOT_CONNECTED
+            if reason is None:
+                mapped = map_message(msg)
+                action = mapped.action
+                if not mapped.ok:
+                    reason = mapped.drop_reason
                 else:
-                    counts["dropped"] += 1
-                    reasons[reason] += 1
-                    entry["dropped"] += 1
-                    if reason not in entry["drops"]:
-                        entry["drops"].append(reason)
-                deliveries.append(_delivery(msg, route, reason, action, ops, received))
+                    ops = mapped.operations
+                    if mapped.endpoint == V1_METRICS:
+                        for op in ops:
+                            workspace.apply_metric(op)
+                    else:
+                        for op in ops:
+                            err = workspace.apply(op)
+                            if err is not None:
+                                # What Segment's Delivery Overview shows as "Failed delivery: 400".
+                                reason = f"CUSTOMERIO_400: {err.message}"
+                                break
+            if reason is None:
+                counts["delivered"] += 1
+            else:
+                counts["dropped"] += 1
+                reasons[reason] += 1
+                entry["dropped"] += 1
+                if reason not in entry["drops"]:
+                    entry["drops"].append(reason)
+            deliveries.append(_delivery(msg, route, reason, action, ops, received))
 
     # --- views ----------------------------------------------------------
 
@@ -206,6 +261,55 @@ class SandboxState:
             self.drain()
             return {"received": self.counts["received"], "delivered": self.counts["delivered"],
                     "dropped": self.counts["dropped"], "drop_reasons": dict(self.drop_reasons)}
+
+
+class _Pending:
+    """One accepted request waiting to be mapped: its raw body and the decisions made."""
+
+    __slots__ = ("body", "single", "route", "entry", "received", "drop_all", "force_type",
+                 "defaults", "duplicates", "new_ids", "count")
+
+    def __init__(self, body, single, route, entry, received, drop_all, force_type, defaults,
+                 duplicates, new_ids, count):
+        self.body = body
+        self.single = single
+        self.route = route
+        self.entry = entry
+        self.received = received
+        self.drop_all = drop_all
+        self.force_type = force_type
+        self.defaults = defaults
+        self.duplicates = duplicates
+        self.new_ids = new_ids
+        self.count = count
+
+
+def _normalise(msg: dict, force_type: str | None, defaults: dict | None,
+               new_id: str | None) -> dict:
+    """The message as Segment stores it: batch context/integrations applied, the
+    call's type set, an id where it had none, and never the write key."""
+    if defaults:
+        for key, value in defaults.items():
+            if key not in msg:
+                msg[key] = value
+    if force_type is not None:
+        msg["type"] = force_type
+    if new_id is not None:
+        msg["messageId"] = new_id
+    msg.pop("writeKey", None)
+    return msg
+
+
+# Timestamp problems never make Segment drop a message on ingest (they carry no
+# ingest code), so they are left out of the check: parsing them is the
+# costliest part of it.
+_NO_INGEST_CODE = ("timestamp", "originalTimestamp", "sentAt")
+
+
+def _ingest_drop_reason(msg: Any) -> str | None:
+    if type(msg) is dict and ("timestamp" in msg or "sentAt" in msg or "originalTimestamp" in msg):
+        msg = {k: v for k, v in msg.items() if k not in _NO_INGEST_CODE}
+    return ingest_drop_reason(msg)
 
 
 def _label(msg: dict) -> Any:

@@ -56,15 +56,10 @@ class OpError:
         return out
 
 
-class Activity:
-    __slots__ = ("seq", "type", "name", "timestamp", "data")
-
-    def __init__(self, seq: int, type_: str, name: str | None, timestamp: int, data: bytes | None):
-        self.seq = seq
-        self.type = type_
-        self.name = name
-        self.timestamp = timestamp
-        self.data = data
+# An activity is a plain tuple (seq, type, name, timestamp, data as JSON bytes):
+# cheap to build, and the garbage collector stops tracking tuples of atoms.
+Activity = tuple
+SEQ, TYPE, NAME, TIMESTAMP, DATA = range(5)
 
 
 class Person:
@@ -123,11 +118,11 @@ def stringify(value: Any) -> str:
 
 def check_id(value: Any, field: str = "identifiers.id") -> OpError | None:
     """The documented id rules (customerio-api.md §1.5; 150 bytes from §3)."""
-    if not isinstance(value, str):
+    if type(value) is not str:
         return OpError("invalid", field, "id attribute must be a string value")
     if value == "":
         return OpError("invalid", field, "id attribute cannot be an empty string")
-    if len(value.encode()) > MAX_ID_BYTES:
+    if len(value) * 4 > MAX_ID_BYTES and len(value.encode()) > MAX_ID_BYTES:
         # Not on the "invalid API requests" page; the 150-byte limit is in §3.
         return OpError("too_long", field, f"id attribute cannot be longer than {MAX_ID_BYTES} bytes")
     return None
@@ -151,19 +146,29 @@ def check_attributes(attrs: Any, field: str = "attributes") -> OpError | None:
 
 
 def check_event(name: Any, data: Any) -> OpError | None:
-    if not isinstance(name, str) or name.strip() == "":
+    err = _check_event(name, data)
+    return err if isinstance(err, OpError) else None
+
+
+def _check_event(name: Any, data: Any) -> OpError | bytes | None:
+    """The error, or the event data as JSON (measured once, stored as is)."""
+    if type(name) is not str or name.strip() == "":
         return OpError("required", "name", "event name must not be blank")
     if len(name) * 4 > MAX_EVENT_NAME_BYTES and len(name.strip().encode()) > MAX_EVENT_NAME_BYTES:
         return OpError("too_long", "name",
                        f"event name cannot be longer than {MAX_EVENT_NAME_BYTES} bytes")
-    if data is not None:
-        if not isinstance(data, dict):
-            return OpError("invalid", "attributes",
-                           'event data must be a hash (e.g., send "data":{} instead of "data":"")')
-        if _json_size(data) > MAX_EVENT_DATA_BYTES:
-            return OpError("too_long", "attributes",
-                           f"event data cannot be longer than {MAX_EVENT_DATA_BYTES} bytes")
-    return None
+    if data is None:
+        return None
+    if type(data) is not dict:
+        return OpError("invalid", "attributes",
+                       'event data must be a hash (e.g., send "data":{} instead of "data":"")')
+    if not data:
+        return None
+    blob = orjson.dumps(data)
+    if len(blob) > MAX_EVENT_DATA_BYTES:
+        return OpError("too_long", "attributes",
+                       f"event data cannot be longer than {MAX_EVENT_DATA_BYTES} bytes")
+    return blob
 
 
 def identifier_from_path(value: str) -> tuple[str, str]:
@@ -311,6 +316,8 @@ class Workspace:
 
     def apply(self, op: dict, *, validate: bool = True) -> OpError | None:
         """Validate and apply one v2 operation.  None means accepted."""
+        if type(op) is dict and op.get("type") == "person" and op.get("action") in EVENT_ACTIONS:
+            return self._apply_event(op)      # the hot path: most traffic is events
         if validate:
             err = self.validate(op)
             if err:
@@ -329,9 +336,10 @@ class Workspace:
         identifiers = op["identifiers"]
         if action == "identify":
             self._identify(identifiers, op.get("attributes") or {}, ts, op.get("cio_relationships"))
-        elif action in EVENT_ACTIONS or action in CONTENT_ACTIONS:
-            self._event(identifiers, action, op.get("name") or action, op.get("id"),
-                        op.get("attributes"), ts)
+        elif action in CONTENT_ACTIONS:
+            data = op.get("attributes")
+            self._event(identifiers, action, op.get("name") or action, op.get("id"), data,
+                        orjson.dumps(data) if data else None, ts)
         elif action == "delete":
             person = self._resolve(identifiers, ts, create=False)
             if person:
@@ -363,13 +371,26 @@ class Workspace:
                         self._relate(key, person.cio_id, add=action == "add_relationships")
         return None
 
+    def _apply_event(self, op: dict) -> OpError | None:
+        identifiers = op.get("identifiers")
+        err = self._check_person_identifiers(identifiers, "identifiers", allow_anonymous=True)
+        if err:
+            return err
+        data = op.get("attributes")
+        checked = _check_event(op.get("name"), data)
+        if isinstance(checked, OpError):
+            return checked
+        ts = _unix(op.get("timestamp")) or _now()
+        self._event(identifiers, op["action"], op["name"], op.get("id"), data, checked, ts)
+        return None
+
     def apply_metric(self, body: dict) -> None:
         self.metrics.append(body)
 
     def _add_activity(self, person: Person, type_: str, name: str | None, ts: int,
                       data: Any) -> None:
-        person.activities.append(Activity(self._next_seq(), type_, name, ts,
-                                          orjson.dumps(data) if data else None))
+        person.activities.append((self._next_seq(), type_, name, ts,
+                                  orjson.dumps(data) if data else None))
 
     def _identify(self, identifiers: dict, attrs: dict, ts: int, relationships: Any) -> None:
         kind, value = next(iter(identifiers.items()))
@@ -485,14 +506,14 @@ class Workspace:
             self._set_attributes(person, fresh, _now(), "anonymous_id")
 
     def _event(self, identifiers: dict, action: str, name: str, event_id: Any, data: Any,
-               ts: int) -> None:
+               blob: bytes | None, ts: int) -> None:
         if event_id:
             # Customer.io drops an event whose id it has already seen.
             if event_id in self.seen_event_ids:
                 return
             self.seen_event_ids.add(event_id)
-        activity = Activity(self._next_seq(), action, name.strip() if action in EVENT_ACTIONS else name,
-                            ts, orjson.dumps(data) if data else None)
+        self._seq += 1
+        activity = (self._seq, action, name.strip() if action in EVENT_ACTIONS else name, ts, blob)
         kind, value = next(iter(identifiers.items()))
         if kind == "anonymous_id":
             owner = self.anon_owner.get(value)
@@ -504,9 +525,9 @@ class Workspace:
         person = self._resolve(identifiers, ts, create=True)
         if person is None:
             return
-        if isinstance(data, dict):
+        if data:
             anon = data.get("anonymous_id")
-            if isinstance(anon, str) and anon and anon not in person.anonymous_ids:
+            if anon and type(anon) is str and anon not in person.anonymous_ids:
                 self.link_anonymous(person, anon)
         person.activities.append(activity)
 
@@ -622,22 +643,26 @@ class Workspace:
                         name: str | None = None, limit: int = 10) -> list[dict]:
         selected: Iterable[Activity] = person.activities
         if type_:
-            selected = [a for a in selected if a.type == type_]
+            selected = [a for a in selected if a[TYPE] == type_]
         if name:
-            selected = [a for a in selected if a.name == name]
-        newest = sorted(selected, key=lambda a: (a.timestamp, a.seq), reverse=True)[:limit]
+            selected = [a for a in selected if a[NAME] == name]
+        newest = sorted(selected, key=lambda a: (a[TIMESTAMP], a[SEQ]), reverse=True)[:limit]
         ids = person.identifiers()
         return [{
-            "id": f"01SBX{a.seq:021d}",
-            "type": a.type,
-            "timestamp": a.timestamp,
+            "id": f"01SBX{a[SEQ]:021d}",
+            "type": a[TYPE],
+            "timestamp": a[TIMESTAMP],
             "customer_id": person.id or "",
             "customer_identifiers": ids,
             "delivery_id": None,
             "delivery_type": None,
-            "data": orjson.loads(a.data) if a.data else {},
-            "name": a.name,
+            "data": orjson.loads(a[DATA]) if a[DATA] else {},
+            "name": a[NAME],
         } for a in newest]
+
+    def events(self, person: Person, type_: str | None = None) -> list[tuple[str, str | None]]:
+        """(type, name) of a person's activities in arrival order; handy in tests."""
+        return [(a[TYPE], a[NAME]) for a in person.activities if type_ is None or a[TYPE] == type_]
 
     def stats(self) -> dict:
         return {"people": len(self.people), "objects": len(self.objects),
