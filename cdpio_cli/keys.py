@@ -7,7 +7,6 @@ service confirmed the credential).  Facts: reference/customerio-api.md §1.2,
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Optional
 

@@ -34,9 +34,7 @@ def command(
         cdpio doctor
         cdpio doctor --user-id u123 --trait plan_type --event "Signed Up"
     """
-    from cdpio_cli.cli.output import finish
-    from cdpio_cli.cli.send_test import spinner
-    from cdpio_cli.config import parse_duration
+    from cdpio_cli.cli.output import duration_flag, finish, spinner
     from cdpio_cli.doctor import PersonQuery, run_doctor
     from cdpio_cli.errors import UsageError
     from cdpio_cli.settings import open_settings
@@ -55,12 +53,7 @@ def command(
                 raise UsageError(f"--trait {text!r} must look like key or key=value")
             traits[key.strip()] = value if sep else None
         person = PersonQuery(user_id=user_id, email=email, traits=traits, events=list(event or []))
-    seconds = None
-    if within is not None:
-        try:
-            seconds = parse_duration(within)
-        except ValueError as exc:
-            raise UsageError(f"--within: {exc}") from None
+    seconds = duration_flag("--within", within)
     with open_settings(opts) as settings:
         with spinner(opts) as progress:
             report = run_doctor(settings, person=person, timeout=seconds, progress=progress)

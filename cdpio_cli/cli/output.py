@@ -6,6 +6,7 @@ every mode the user asked for and exits with the report's exit code.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -70,6 +71,38 @@ def note(opts: GlobalOptions | None, message: str, *, style: str | None = None) 
 
 def warn(opts: GlobalOptions | None, message: str) -> None:
     note(opts, f"warning: {message}", style="yellow")
+
+
+@contextlib.contextmanager
+def spinner(opts: GlobalOptions):
+    """A rich status line on stderr while we wait, only on a terminal and not
+    with --quiet; yields a callback that updates its text (or None)."""
+    if opts.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from cdpio_cli.credentials import redact
+
+    with stderr_console(opts).status("starting") as status:
+        yield lambda text: status.update(redact(text))
+
+
+def duration_flag(flag: str, value: str | None) -> float | None:
+    """Seconds from a duration flag (`90s`, `10m`), or a usage error naming it."""
+    if value is None:
+        return None
+    from cdpio_cli.config import parse_duration
+    from cdpio_cli.errors import UsageError
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def warn_cleaned_credentials(opts: GlobalOptions, settings) -> None:
+    """Say what was stripped from each credential (never the value)."""
+    for text in settings.hygiene_notes():
+        warn(opts, f"{text} (cdpio used the cleaned value; fix the stored secret)")
 
 
 def finish(report: "Report", opts: GlobalOptions) -> NoReturn:

@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import List, Optional
 
 import typer
-
-
-@contextlib.contextmanager
-def spinner(opts):
-    """A rich status line on stderr while we wait, only on a terminal and not
-    with --quiet; yields a callback that updates its text."""
-    import sys
-
-    if opts.quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from cdpio_cli.cli.output import stderr_console
-    from cdpio_cli.credentials import redact
-
-    with stderr_console(opts).status("starting") as status:
-        yield lambda text: status.update(redact(text))
 
 
 def command(
@@ -58,27 +41,20 @@ def command(
         cdpio send-test --route segment --anonymous-flow
         cdpio send-test --device-token abc123 --platform ios --junit reports/send-test.xml
     """
-    from cdpio_cli.cli.output import finish, warn
-    from cdpio_cli.config import parse_duration
+    from cdpio_cli.cli.output import duration_flag, finish, spinner, warn, warn_cleaned_credentials
     from cdpio_cli.errors import UsageError
     from cdpio_cli.sendtest import SendTestOptions, run_send_test
     from cdpio_cli.settings import open_settings
 
     opts = ctx.obj
-    seconds = None
-    if timeout is not None:
-        try:
-            seconds = parse_duration(timeout)
-        except ValueError as exc:
-            raise UsageError(f"--timeout: {exc}") from None
+    seconds = duration_flag("--timeout", timeout)
     if platform is not None and platform not in ("ios", "android"):
         raise UsageError(f"--platform {platform!r}: use ios or android")
     options = SendTestOptions(routes=route or None, user_id=user_id, events=list(event or []),
                               anonymous_flow=anonymous_flow, device_token=device_token,
                               platform=platform, verify=verify, timeout=seconds)
     with open_settings(opts) as settings:
-        for text in settings.hygiene_notes():
-            warn(opts, f"{text} (cdpio used the cleaned value; fix the stored secret)")
+        warn_cleaned_credentials(opts, settings)
         with spinner(opts) as progress:
             report = run_send_test(settings, options, progress=progress,
                                    warn=lambda text: warn(opts, text))

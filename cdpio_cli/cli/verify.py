@@ -31,9 +31,7 @@ def command(
 
         cdpio verify --email ada@example.com --trait plan_type=Pro --event "Signed Up" --within 2m
     """
-    from cdpio_cli.cli.output import finish, warn
-    from cdpio_cli.cli.send_test import spinner
-    from cdpio_cli.config import parse_duration
+    from cdpio_cli.cli.output import duration_flag, finish, spinner, warn_cleaned_credentials
     from cdpio_cli.errors import UsageError
     from cdpio_cli.settings import open_settings
     from cdpio_cli.verify import parse_trait, run_verify
@@ -51,15 +49,9 @@ def command(
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         traits[key] = value
-    seconds = None
-    if within is not None:
-        try:
-            seconds = parse_duration(within)
-        except ValueError as exc:
-            raise UsageError(f"--within: {exc}") from None
+    seconds = duration_flag("--within", within)
     with open_settings(opts) as settings:
-        for text in settings.hygiene_notes():
-            warn(opts, f"{text} (cdpio used the cleaned value; fix the stored secret)")
+        warn_cleaned_credentials(opts, settings)
         with spinner(opts) as progress:
             report = run_verify(settings, user_id=user_id, email=email, traits=traits,
                                 events=list(event or []), within=seconds, progress=progress)
