@@ -28,6 +28,7 @@ import random
 import re
 import secrets as _secrets
 import shutil
+import struct
 import sys
 import tempfile
 import threading
@@ -57,6 +58,9 @@ DL_KEY = "_cdpio"
 ID_NAMESPACE = uuid.UUID("6f1c7a52-2b8e-4c55-9a51-3f0f2d7c9e11")
 TIMESTAMP_KEYS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 EXAMPLES = 5
+# Spool record: source index, record index in the source, line, kind, length.
+_SPOOL_HEAD = struct.Struct("<IIIBI")
+_VALID, _INVALID = 0, 1
 
 
 # ---------------------------------------------------------------------------
@@ -252,9 +256,8 @@ class Rewriter:
     def derived_id(self, source_key: str, index: int) -> str:
         return str(uuid.uuid5(ID_NAMESPACE, f"{self.seed}\x00{source_key}\x00{index}"))
 
-    def apply(self, msg: dict, source_key: str, index: int, *, validation_only: bool = False) -> None:
-        """Rewrite in place.  `validation_only`: just what can change validity
-        (the pre-pass skips computing ids and timestamps)."""
+    def apply(self, msg: dict, source_key: str, index: int) -> None:
+        """Rewrite in place."""
         msg.pop(DL_KEY, None)  # a dead-letter file replays as is
         if self.id_prefix:
             for key in ("userId", "anonymousId", "previousId"):
@@ -263,18 +266,18 @@ class Rewriter:
                     continue
                 if isinstance(value, (str, int, float)):
                     msg[key] = f"{self.id_prefix}{value}"
-        if validation_only:
-            if self.new_message_ids:
-                msg.pop("messageId", None)
-            return
         mid = msg.get("messageId")
         if self.new_message_ids or not isinstance(mid, str) or not mid:
             msg["messageId"] = self.derived_id(source_key, index)
         if self.shift is not None:
-            for key in TIMESTAMP_KEYS:
-                parsed = messages.parse_timestamp(msg.get(key))
-                if parsed is not None:
-                    msg[key] = _format_ts(parsed + self.shift)
+            _shift_timestamps(msg, self.shift)
+
+
+def _shift_timestamps(msg: dict, shift: timedelta) -> None:
+    for key in TIMESTAMP_KEYS:
+        parsed = messages.parse_timestamp(msg.get(key))
+        if parsed is not None:
+            msg[key] = _format_ts(parsed + shift)
 
 
 _FAST_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})\Z")
@@ -517,13 +520,21 @@ class Replay:
                 base = base[: -len(ext)]
         return f"{base}.dead-letter.ndjson"
 
-    # -- pre-pass ---------------------------------------------------------------
-    def _prepass(self, sources: list[Source], skip: list[int], rewriter: Rewriter,
-                 want_newest: bool) -> tuple[int, int, datetime | None]:
-        """Validate and count (constant memory); return (count, invalid, newest)."""
+    # -- pre-pass: validate, count, rewrite, encode, spool ----------------------
+    def _scan(self, sources: list[Source], skip: list[int], rewriter: Rewriter, want_newest: bool,
+              spool: IO[bytes]) -> tuple[int, int, datetime | None]:
+        """One streaming pass over the input (constant memory): validate and
+        count every message, find the newest timestamp, and write each record
+        ready to send (ids fixed, encoded) or its dead-letter line to `spool`,
+        so the input is parsed once.  Returns (count, invalid, newest)."""
         count = invalid = 0
         newest: datetime | None = None
+        examples = self.result.invalid_examples
+        write = spool.write
+        pack = _SPOOL_HEAD.pack
+        encode = messages.encode
         for si, source in enumerate(sources):
+            display = source.display
             for index, rec in enumerate(_iter_source(source)):
                 if index < skip[si]:
                     if want_newest and rec.error is None and isinstance(rec.message, dict):
@@ -532,20 +543,32 @@ class Replay:
                             newest = ts
                     continue
                 count += 1
+                msg = rec.message
                 reason = rec.error
+                data = None
                 if reason is None:
-                    msg = rec.message
-                    if isinstance(msg, dict):
-                        rewriter.apply(msg, source.key, index, validation_only=True)
+                    if type(msg) is dict:
+                        rewriter.apply(msg, source.key, index)
                         if want_newest:
                             ts = message_timestamp(msg)
                             if ts is not None and (newest is None or ts > newest):
                                 newest = ts
-                    reason = _problems_text(msg)
-                if reason is not None:
-                    invalid += 1
-                    if len(self.result.invalid_examples) < EXAMPLES:
-                        self.result.invalid_examples.append(Example(source.display, rec.line, reason))
+                        data = encode(msg)
+                        if not fast_valid(msg, len(data)):
+                            reason = _problems_text(msg, size=len(data))
+                    else:
+                        reason = _problems_text(msg)
+                if reason is None:
+                    write(pack(si, index, rec.line, _VALID, len(data)))
+                    write(data)
+                    continue
+                invalid += 1
+                if len(examples) < EXAMPLES:
+                    examples.append(Example(display, rec.line, reason))
+                line = _dl_line(data, msg, {"reason": f"invalid: {reason}", "http_status": None,
+                                            "attempts": 0, "file": display, "line": rec.line})
+                write(pack(si, index, rec.line, _INVALID, len(line)))
+                write(line)
         return count, invalid, newest
 
     # -- run ------------------------------------------------------------------
@@ -616,7 +639,14 @@ class Replay:
         rewriter = Rewriter(seed=seed, new_message_ids=o.new_message_ids, id_prefix=o.id_prefix,
                             shift=None)
         need_newest = o.shift_timestamps and shift is None
-        total, invalid, newest = self._prepass(sources, skip, rewriter, need_newest)
+        spool_path = os.path.join(spool_dir, "messages.spool")
+        try:
+            with open(spool_path, "wb", buffering=1 << 20) as spool:
+                total, invalid, newest = self._scan(sources, skip, rewriter, need_newest, spool)
+        except OSError as exc:
+            raise UsageError(f"cannot write the replay spool in {spool_dir}: {exc.strerror}",
+                             hint="replay parses the input once and spools it (about the size of the "
+                                  "uncompressed input); set TMPDIR to a disk with more free space") from None
         res.total = total
         if invalid and not o.skip_invalid:
             res.stopped_invalid = True
@@ -624,11 +654,9 @@ class Replay:
             res.read = total
             res.duration = time.perf_counter() - started
             return res
-        res.invalid_examples.clear()
         if need_newest:
             shift = (datetime.now(timezone.utc) - newest) if newest is not None else timedelta(0)
         rewriter.shift = shift
-        validate_fully = invalid > 0
 
         # Dead-letter file: cut back to what the checkpoint covers.
         self._dl_path = dl_path
@@ -655,7 +683,8 @@ class Replay:
 
         send_started = time.perf_counter()
         try:
-            self._pump(rewriter, validate_fully)
+            with open(spool_path, "rb", buffering=1 << 20) as spool:
+                self._pump(spool, shift)
         finally:
             res.send_seconds = time.perf_counter() - send_started
             if self._dl_fh is not None:
@@ -721,7 +750,7 @@ class Replay:
         self.result.dead_lettered += len(lines)
 
     # -- main pass ----------------------------------------------------------------
-    def _pump(self, rewriter: Rewriter, validate_fully: bool) -> None:
+    def _pump(self, spool: IO[bytes], shift: timedelta | None) -> None:
         o = self.opts
         window = o.concurrency * 4          # batches not yet committed, at most
         self._window = threading.BoundedSemaphore(window)
@@ -731,12 +760,14 @@ class Replay:
         self._reader_error: BaseException | None = None
         policy = RetryPolicy(max_retries=o.max_retries, base_delay=o.base_delay,
                              max_delay=o.max_delay, max_retry_after=o.max_retry_after)
-        limiter = TokenBucket(o.rate) if o.rate else None
+        # A small burst (50 ms of slots) lets senders win back time lost to
+        # scheduling jitter; a server limiting at the same rate absorbs it.
+        limiter = TokenBucket(o.rate, burst=max(1.0, o.rate * 0.05)) if o.rate else None
         own_client = self.client is None and not o.dry_run
         client = self.client
         if own_client:
             client = make_client(o.timeout, max_connections=o.concurrency)
-        reader = threading.Thread(target=self._reader, args=(rewriter, validate_fully),
+        reader = threading.Thread(target=self._reader, args=(spool, shift),
                                   name="cdpio-replay-reader", daemon=True)
         senders = [] if o.dry_run else [
             threading.Thread(target=self._sender, args=(client, policy, limiter),
@@ -799,9 +830,9 @@ class Replay:
             pass  # a progress display must never break the replay
 
     # Reader ------------------------------------------------------------------
-    def _reader(self, rewriter: Rewriter, validate_fully: bool) -> None:
+    def _reader(self, spool: IO[bytes], shift: timedelta | None) -> None:
         try:
-            self._read_all(rewriter, validate_fully)
+            self._read_all(spool, shift)
         except BaseException as exc:  # surfaced by _pump in the main thread
             self._reader_error = exc
             self.stop.set()
@@ -821,15 +852,17 @@ class Replay:
                 if self.stop.is_set() and final:
                     return False
 
-    def _read_all(self, rewriter: Rewriter, validate_fully: bool) -> None:
+    def _read_all(self, spool: IO[bytes], shift: timedelta | None) -> None:
+        """Cut the spooled records into batches, in input order."""
         route, o, res = self.route, self.opts, self.result
-        n_sources = len(self._sources)
+        displays = [s.display for s in self._sources]
         pos = list(self._skip)
+        seq = 0
+        batch: _Batch | None = None
         passthrough = bool(getattr(route, "passthrough", False))
         limit = route.lane_limits("batch")
         envelope, max_bytes = route.envelope_bytes, route.max_batch_bytes
-        seq = 0
-        batch: _Batch | None = None
+        read, unpack, head_size = spool.read, _SPOOL_HEAD.unpack, _SPOOL_HEAD.size
 
         def new_batch(lane: str) -> _Batch | None:
             # Back-pressure: never run more than `window` batches ahead of
@@ -857,94 +890,92 @@ class Replay:
                 return True
             return self._put(b)
 
-        for si in range(n_sources):
-            source = self._sources[si]
-            for index, rec in enumerate(_iter_source(source)):
-                if index < self._skip[si]:
-                    continue
-                if self.stop.is_set():
-                    return
-                pos[si] = index + 1
+        while True:
+            head = read(head_size)
+            if not head:
+                break
+            si, index, line, kind, length = unpack(head)
+            payload = read(length)
+            if self.stop.is_set():
+                return
+            pos[si] = index + 1
+            if batch is None:
+                batch = new_batch("batch")
                 if batch is None:
-                    batch = new_batch("batch")
-                    if batch is None:
-                        return
-                batch.records += 1
-                msg = rec.message
-                reason = rec.error
-                data = None
-                if reason is None and isinstance(msg, dict):
-                    rewriter.apply(msg, source.key, index)
-                    data = messages.encode(msg)
-                    if validate_fully:
-                        if not fast_valid(msg, len(data)):
-                            reason = _problems_text(msg, size=len(data))
-                    elif len(data) > messages.MAX_MESSAGE_BYTES:
-                        reason = (f"message is {len(data):,} bytes; Segment rejects messages over "
-                                  f"{messages.MAX_MESSAGE_BYTES:,} bytes with 400")
-                elif reason is None:
-                    reason = _problems_text(msg)
-                if reason is not None:
+                    return
+            batch.records += 1
+            display = displays[si]
+            if kind == _INVALID:
+                batch.invalid += 1
+                batch.dl_lines.append(payload)
+                continue
+            data = payload
+            msg = None
+            if shift is not None:
+                msg = orjson.loads(data)
+                _shift_timestamps(msg, shift)
+                data = messages.encode(msg)
+                if len(data) > messages.MAX_MESSAGE_BYTES:
+                    reason = f"message is {len(data):,} bytes after shifting timestamps"
                     batch.invalid += 1
                     batch.dl_lines.append(_dl_line(data, msg, {
                         "reason": f"invalid: {reason}", "http_status": None, "attempts": 0,
-                        "file": source.display, "line": rec.line}))
-                    if len(res.invalid_examples) < EXAMPLES:
-                        res.invalid_examples.append(Example(source.display, rec.line, reason))
+                        "file": display, "line": line}))
                     continue
-                if passthrough:
-                    # Segment-shaped routes send the message as encoded.
-                    if not batch.items or (len(batch.items) < limit and batch.nbytes + len(data) + 1
-                                           + envelope <= max_bytes):
-                        batch.msgs.append((source.display, rec.line, data))
-                        batch.items.append(data)
-                        batch.nbytes += len(data) + 1
-                        if len(batch.items) >= limit and not flush():
-                            return
-                        continue
-                    prepared = route.prepare(msg, data)
-                else:
-                    prepared = route.prepare(msg, data)
-                if prepared.dropped is not None:
-                    batch.dropped += 1
-                    if len(res.drop_examples) < EXAMPLES:
-                        res.drop_examples.append(Example(source.display, rec.line, prepared.dropped))
+            if passthrough:
+                # Segment-shaped routes send the message as encoded.
+                if not batch.items or (len(batch.items) < limit
+                                       and batch.nbytes + len(data) + 1 + envelope <= max_bytes):
+                    batch.msgs.append((display, line, data))
+                    batch.items.append(data)
+                    batch.nbytes += len(data) + 1
+                    if len(batch.items) >= limit and not flush():
+                        return
                     continue
-                if prepared.problem is not None:
-                    batch.invalid += 1
-                    batch.dl_lines.append(_dl_line(data, msg, {
-                        "reason": f"invalid: {prepared.problem}", "http_status": None, "attempts": 0,
-                        "file": source.display, "line": rec.line}))
-                    if len(res.invalid_examples) < EXAMPLES:
-                        res.invalid_examples.append(Example(source.display, rec.line, prepared.problem))
-                    continue
-                size = sum(len(i) + 1 for i in prepared.items)
-                lane_limit = route.lane_limits(prepared.lane)
-                if batch.items and (prepared.lane != batch.lane
-                                    or len(batch.items) + len(prepared.items) > lane_limit
-                                    or batch.nbytes + size + route.envelope_bytes > route.max_batch_bytes):
-                    # Cut before this message: its record belongs to the next batch.
-                    pos[si] = index
-                    batch.records -= 1
-                    if not flush():
-                        return
-                    pos[si] = index + 1
-                    batch = new_batch(prepared.lane)
-                    if batch is None:
-                        return
-                    batch.records += 1
-                batch.lane = prepared.lane if not batch.items else batch.lane
-                mi = len(batch.msgs)
-                batch.msgs.append((source.display, rec.line, data))
-                if not passthrough:
-                    if batch.owners is None:
-                        batch.owners = list(range(len(batch.items)))
-                    batch.owners.extend([mi] * len(prepared.items))
-                batch.items.extend(prepared.items)
-                batch.nbytes += size
-                if len(batch.items) >= lane_limit:
-                    if not flush():
-                        return
+            if msg is None:
+                msg = orjson.loads(data)
+            prepared = route.prepare(msg, data)
+            if prepared.dropped is not None:
+                batch.dropped += 1
+                if len(res.drop_examples) < EXAMPLES:
+                    res.drop_examples.append(Example(display, line, prepared.dropped))
+                continue
+            if prepared.problem is not None:
+                batch.invalid += 1
+                batch.dl_lines.append(_dl_line(data, msg, {
+                    "reason": f"invalid: {prepared.problem}", "http_status": None, "attempts": 0,
+                    "file": display, "line": line}))
+                if len(res.invalid_examples) < EXAMPLES:
+                    res.invalid_examples.append(Example(display, line, prepared.problem))
+                continue
+            size = sum(len(i) + 1 for i in prepared.items)
+            lane_limit = route.lane_limits(prepared.lane)
+            if batch.items and (prepared.lane != batch.lane
+                                or len(batch.items) + len(prepared.items) > lane_limit
+                                or batch.nbytes + size + envelope > max_bytes):
+                # Cut before this message: its record belongs to the next batch.
+                pos[si] = index
+                batch.records -= 1
+                if not flush():
+                    return
+                pos[si] = index + 1
+                batch = new_batch(prepared.lane)
+                if batch is None:
+                    return
+                batch.records += 1
+            if not batch.items:
+                batch.lane = prepared.lane
+            mi = len(batch.msgs)
+            batch.msgs.append((display, line, data))
+            if not passthrough:
+                if batch.owners is None:
+                    batch.owners = list(range(len(batch.items)))
+                batch.owners.extend([mi] * len(prepared.items))
+            batch.items.extend(prepared.items)
+            batch.nbytes += size
+            if len(batch.items) >= lane_limit:
+                if not flush():
+                    return
         if batch is not None:
             flush()
 
@@ -1005,6 +1036,8 @@ class Replay:
         b.accepted = len(b.msgs) - b.failed
         with self._lock:
             res.sent += len(b.msgs)
+        b.msgs = []  # what failed is in dl_lines now; free the rest early
+        with self._lock:
             if b.accepted:
                 self._any_accepted = True
         self._check_abort(attempt, verdict.accepted)
