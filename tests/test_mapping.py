@@ -225,3 +225,23 @@ def test_map_message_never_raises_and_ok_means_operations(msg):
     assert bool(m.operations) == m.ok
     if m.drop_reason:
         assert m.drop_reason.split(":")[0] in ("MESSAGE_REJECTED", "NO_MATCHING_MAPPING")
+
+
+@settings(max_examples=300, deadline=None)
+@given(MESSAGES, st.sampled_from([("trackEvent", "event"), ("trackPageView", "page"),
+                                   ("trackScreenView", "screen")]))
+def test_fast_person_event_builds_what_the_generic_builder_builds(msg, action):
+    from cdpio_cli import mapping
+
+    name, cio_action = action
+    fast = mapping._person_event(msg, name, cio_action, "N")
+    user_id, anonymous_id = msg.get("userId"), msg.get("anonymousId")
+    if mapping._str_id(user_id) is None and not anonymous_id:
+        assert not fast.ok
+        return
+    props = msg.get("properties")
+    reference = mapping._build("person", cio_action, person_id=user_id, anonymous_id=anonymous_id,
+                               name="N", id=msg.get("messageId"),
+                               attributes=props if isinstance(props, dict) else None,
+                               timestamp=msg.get("timestamp"))
+    assert fast.operations == [reference]
