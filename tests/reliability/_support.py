@@ -27,6 +27,22 @@ def assert_clean_failure(res: Result, code: int) -> None:
     assert "internal error" not in res.stderr, res.stderr
 
 
+def run_all(jobs: dict, workers: int = 4) -> dict:
+    """Run many bounded CLI calls at once (each is mostly interpreter start-up);
+    {key: (args, run_cli kwargs)} -> {key: Result, or None when it hung}."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(job):
+        args, kw = job
+        try:
+            return run_cli(*args, **kw)
+        except subprocess.TimeoutExpired:
+            return None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(jobs, pool.map(one, jobs.values())))
+
+
 def one_error_line(res: Result) -> str:
     """The whole stderr is one `cdpio: error: ...` line."""
     lines = [line for line in res.stderr.splitlines() if line.strip()]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -25,8 +24,7 @@ from cdpio_cli.config import load_config
 from cdpio_cli.errors import ConfigError
 from cdpio_cli.sandbox.options import SandboxOptions
 from cdpio_cli.sandbox.runner import EmbeddedSandbox
-from tests.cli_helpers import run_cli
-from tests.reliability._support import assert_clean_failure, one_error_line, run_bounded
+from tests.reliability._support import assert_clean_failure, one_error_line, run_all, run_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
 CLEAN_FIXTURE = str(ROOT / "examples" / "fixtures" / "mobile.yaml")
@@ -103,22 +101,6 @@ CONFIG_COMMANDS = {"check-keys": ("check-keys", "--offline"), "lint": ("lint", C
 # surfaces the errors the same way (the full corpus runs through check-keys).
 LINT_CONFIG_CASES = {"empty", "binary", "invalid-utf8", "truncated-quote", "alias-bomb", "section-list",
                      "rate-string", "directory"}
-
-
-def run_all(jobs: dict) -> dict:
-    """Run many bounded CLI calls at once (each is mostly interpreter start-up),
-    so the corpus stays cheap; a hang is still caught per call."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(job):
-        args, kw = job
-        try:
-            return run_cli(*args, **kw)
-        except subprocess.TimeoutExpired:
-            return None
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(zip(jobs, pool.map(one, jobs.values())))
 
 
 @pytest.fixture(scope="module")
