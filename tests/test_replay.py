@@ -453,3 +453,31 @@ def test_fast_valid_accepts_the_common_clean_message():
     msg = {"type": "track", "userId": "u1", "event": "Signed Up", "properties": {"plan": "pro"},
            "context": {"ip": "1.2.3.4"}, "timestamp": "2024-03-01T10:00:00.000Z", "messageId": "m-1"}
     assert fast_valid(msg, messages.message_size(msg))
+
+
+def test_ctrl_c_stops_cleanly_with_130_and_resumes(sandbox, tmp_path):
+    n = 300
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(n))
+    ckpt = tmp_path / "replay.ckpt"
+    env = {k: v for k, v in os.environ.items() if k != "CDPIO_CONFIG"}
+    cmd = [sys.executable, "-m", "cdpio_cli", "--sandbox-url", sandbox.url, "replay", str(src),
+           "--checkpoint", str(ckpt), "--rate", "50", "--batch-size", "5"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        data = load_checkpoint(str(ckpt)) if ckpt.exists() else None
+        if data and data["inputs"][0]["done"] >= 30:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert f"--checkpoint {ckpt}" in err and "Traceback" not in err
+    state = load_checkpoint(str(ckpt))
+    assert not state["complete"] and state["inputs"][0]["done"] < n
+    resumed = run_cli("--sandbox-url", sandbox.url, "replay", str(src), "--checkpoint", str(ckpt),
+                      "--rate", "0", cwd=tmp_path)
+    assert resumed.code == 0, resumed.stderr
+    ids = delivered_ids(sandbox)
+    assert len(ids) == n and len(set(ids)) == n
