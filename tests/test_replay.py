@@ -481,3 +481,13 @@ def test_ctrl_c_stops_cleanly_with_130_and_resumes(sandbox, tmp_path):
     assert resumed.code == 0, resumed.stderr
     ids = delivered_ids(sandbox)
     assert len(ids) == n and len(set(ids)) == n
+
+
+def test_pipelines_route_accepts_identify_by_email_alone(sandbox, tmp_path):
+    items = [{"type": "identify", "traits": {"email": "only-email@example.com", "plan": "pro"}}]
+    src = write_ndjson(tmp_path / "in.ndjson", items)
+    seg = replay([str(src)], route_for(sandbox), ReplayOptions(**FAST))
+    assert seg.stopped_invalid                         # Segment drops it: no userId/anonymousId
+    pipe = replay([str(src)], route_for(sandbox, "pipelines"), ReplayOptions(**FAST))
+    assert pipe.exit_code() == 0 and pipe.accepted == 1
+    assert len(delivered_ids(sandbox)) == 1
