@@ -26,7 +26,7 @@ import orjson
 from cdpio_cli.mapping import V1_METRICS, map_message
 from cdpio_cli.messages import ingest_drop_reason
 from cdpio_cli.sandbox.options import SandboxOptions
-from cdpio_cli.sandbox.workspace import Workspace
+from cdpio_cli.sandbox.workspace import Workspace, compact_json
 
 DESTINATION_NOT_CONNECTED = "destination not connected"
 DUPLICATE = "duplicate_message_id"
@@ -325,7 +325,7 @@ def _delivery(msg: Any, route: str, reason: str | None, action: str | None, ops:
         return (None, None, None, None, None, route, "dropped", reason, None, None, received)
     return (msg.get("messageId"), msg.get("type"), _label(msg), msg.get("userId"),
             msg.get("anonymousId"), route, "dropped" if reason else "delivered", reason, action,
-            orjson.dumps(ops) if ops else None, received)
+            compact_json(ops) if ops else None, received)
 
 
 def _delivery_view(row: tuple) -> dict:

@@ -15,6 +15,7 @@ events must fit in a few hundred MB.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -84,6 +85,12 @@ class Person:
 
 def _now() -> int:
     return int(time.time())
+
+
+def compact_json(value: Any) -> bytes:
+    """JSON bytes sized to fit: orjson's own result keeps a >= 4 KB buffer,
+    which would make every stored activity cost 4 KB."""
+    return memoryview(orjson.dumps(value)).tobytes()
 
 
 def _json_size(value: Any) -> int:
@@ -164,7 +171,7 @@ def _check_event(name: Any, data: Any) -> OpError | bytes | None:
                        'event data must be a hash (e.g., send "data":{} instead of "data":"")')
     if not data:
         return None
-    blob = orjson.dumps(data)
+    blob = compact_json(data)
     if len(blob) > MAX_EVENT_DATA_BYTES:
         return OpError("too_long", "attributes",
                        f"event data cannot be longer than {MAX_EVENT_DATA_BYTES} bytes")
@@ -339,7 +346,7 @@ class Workspace:
         elif action in CONTENT_ACTIONS:
             data = op.get("attributes")
             self._event(identifiers, action, op.get("name") or action, op.get("id"), data,
-                        orjson.dumps(data) if data else None, ts)
+                        compact_json(data) if data else None, ts)
         elif action == "delete":
             person = self._resolve(identifiers, ts, create=False)
             if person:
@@ -390,7 +397,7 @@ class Workspace:
     def _add_activity(self, person: Person, type_: str, name: str | None, ts: int,
                       data: Any) -> None:
         person.activities.append((self._next_seq(), type_, name, ts,
-                                  orjson.dumps(data) if data else None))
+                                  compact_json(data) if data else None))
 
     def _identify(self, identifiers: dict, attrs: dict, ts: int, relationships: Any) -> None:
         kind, value = next(iter(identifiers.items()))
@@ -513,7 +520,9 @@ class Workspace:
                 return
             self.seen_event_ids.add(event_id)
         self._seq += 1
-        activity = (self._seq, action, name.strip() if action in EVENT_ACTIONS else name, ts, blob)
+        # Event names repeat: one shared string each instead of one per activity.
+        activity = (self._seq, action, sys.intern(name.strip() if action in EVENT_ACTIONS else name),
+                    ts, blob)
         kind, value = next(iter(identifiers.items()))
         if kind == "anonymous_id":
             owner = self.anon_owner.get(value)
