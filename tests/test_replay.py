@@ -491,3 +491,14 @@ def test_pipelines_route_accepts_identify_by_email_alone(sandbox, tmp_path):
     pipe = replay([str(src)], route_for(sandbox, "pipelines"), ReplayOptions(**FAST))
     assert pipe.exit_code() == 0 and pipe.accepted == 1
     assert len(delivered_ids(sandbox)) == 1
+
+
+def test_customerio_route_follows_the_eu_redirect_once(sandbox_factory, tmp_path):
+    sb = sandbox_factory(region="eu")
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(30, prefix="eu"))
+    route = make_route("customerio", sb.endpoint("track", "us"), site_id=defaults.SITE_ID,
+                       track_api_key=defaults.TRACK_API_KEY, batch_size=10)
+    result = replay([str(src)], route, ReplayOptions(**{**FAST, "concurrency": 1}))
+    assert result.accepted == 30
+    assert result.status_counts == {"307": 1, "200": 3}     # redirected once, then straight to EU
+    assert route.base_url.endswith("/track-eu")

@@ -95,6 +95,7 @@ class CustomerioRoute:
                            secrets=self.secrets, label="customerio batch")
 
     def interpret(self, attempt: Attempt, n_items: int) -> BatchVerdict:
+        self._follow_redirect(attempt)
         if attempt.status == 207:
             errors = {i: text for i, text in batch_errors(attempt.body).items() if 0 <= i < n_items}
             if not errors:  # a 207 we cannot attribute: treat every op as failed
@@ -103,6 +104,14 @@ class CustomerioRoute:
         if attempt.ok:
             return BatchVerdict(True)
         return BatchVerdict(False, reason=attempt.describe_failure())
+
+
+    def _follow_redirect(self, attempt: Attempt) -> None:
+        """The Track API redirects an EU account from the US host on every
+        call; once it has, send the rest of the batches to where it pointed."""
+        suffix = "/api/v2/batch"
+        if attempt.ok and attempt.redirects and attempt.url.endswith(suffix):
+            self.base_url = attempt.url[: -len(suffix)]
 
 
 # ---------------------------------------------------------------------------
