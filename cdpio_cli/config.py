@@ -23,6 +23,7 @@ CONFIG_ENV = "CDPIO_CONFIG"
 DEFAULT_NAMES = ("cdpio.yaml", ".cdpio.yaml")
 MAX_NODES = 100_000  # a real config has a few dozen; more means an alias bomb
 MAX_DEPTH = 50
+MAX_BYTES = 1024 * 1024  # a config is a page of YAML; PyYAML is slow on megabytes
 
 # ---------------------------------------------------------------------------
 # Durations: "90s", "3s", "10m", "500ms", "1h", or a number of seconds.
@@ -204,6 +205,9 @@ def _check_path(path: Path, origin: str) -> Path:
     if not path.exists():
         raise ConfigError(f"config file {path} (from {origin}) does not exist",
                           hint="create one with `cdpio init`")
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise ConfigError(f"{path} is not a regular file",
+                          hint=f"{origin} must name a YAML file such as cdpio.yaml")
     return path
 
 
@@ -305,6 +309,9 @@ def load_config(path: Path, env=None) -> LoadedConfig:
 
     display = str(path)
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError(f"the file is {path.stat().st_size:,} bytes; a cdpio config is at most "
+                              f"{MAX_BYTES:,}", file=display, hint="pass a cdpio.yaml, not a data file")
         raw = path.read_bytes()
     except IsADirectoryError:
         raise ConfigError(f"{display} is a directory, not a config file") from None
@@ -323,6 +330,9 @@ def load_config(path: Path, env=None) -> LoadedConfig:
                           hint="save it as UTF-8") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise ConfigError(f"the YAML is nested too deeply for a config (over {MAX_DEPTH} levels)",
+                          file=display, line=1) from None
     except yaml.MarkedYAMLError as exc:
         # The context mark is where the broken construct started (an unclosed
         # quote), which is the line the user has to fix.

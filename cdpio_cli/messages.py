@@ -7,6 +7,7 @@ Facts: shared/reference/segment-api.md §1.3-1.5 and §2.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -51,7 +52,11 @@ class Problem:
 
 def encode(msg: Any) -> bytes:
     """Compact JSON, the way it goes on the wire (and is measured for limits)."""
-    return orjson.dumps(msg, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(msg, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        # orjson refuses integers beyond 64 bits, which JSON and YAML allow.
+        return json.dumps(msg, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
 
 
 def message_size(msg: Any) -> int:
@@ -224,7 +229,7 @@ def ingest_drop_reason(msg: Any) -> str | None:
 def describe(msg: dict) -> str:
     """A short human label: `track "Signed Up" user=u1`."""
     mtype = msg.get("type", "?")
-    label = mtype
+    label = mtype if isinstance(mtype, str) else repr(mtype)[:30]
     if mtype == "track":
         label += f' "{msg.get("event")}"'
     elif mtype in ("page", "screen") and msg.get("name"):

@@ -182,7 +182,7 @@ def render_table(report: Report, console, *, verbose: bool = False, max_rows: in
     if show_ms:
         table.add_column("ms", justify="right", no_wrap=True)
     if show_location:
-        table.add_column("where", no_wrap=True, max_width=40, overflow="ellipsis")
+        table.add_column("where", no_wrap=True)
     table.add_column("message", overflow="fold", min_width=30)
 
     rows = report.checks if max_rows is None else report.checks[:max_rows]
@@ -196,7 +196,7 @@ def render_table(report: Report, console, *, verbose: bool = False, max_rows: in
         if show_ms:
             cells.append("" if c.duration_ms is None else f"{c.duration_ms:.0f}")
         if show_location:
-            cells.append(c.location())
+            cells.append(_short_location(c.location()))
         cells.append(message)
         table.add_row(*cells)
     if report.checks:
@@ -208,6 +208,11 @@ def render_table(report: Report, console, *, verbose: bool = False, max_rows: in
     verdict = "OK" if report.ok else "FAILED"
     style = "bold green" if report.ok else "bold red"
     console.print(Text(f"{verdict}: " + (", ".join(parts) if parts else "no checks"), style=style))
+
+
+def _short_location(location: str, width: int = 40) -> str:
+    """Keep the end of a long path: the file name and line are what matter."""
+    return location if len(location) <= width else "…" + location[-(width - 1):]
 
 
 def render_junit(report: Report, path: str) -> None:
