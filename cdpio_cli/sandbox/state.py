@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -78,6 +79,9 @@ class SandboxState:
 
     def log_request(self, method: str, path: str, route: str, status: int,
                     messages: int = 0) -> dict:
+        if path.startswith("/segment-cdn/"):
+            # The settings lookup carries the write key in its path: never log it.
+            path = re.sub(r"(/projects/)[^/]+", r"\1{write_key}", path)
         entry = {"method": method, "path": path, "route": route, "status": status,
                  "messages": messages, "dropped": 0, "drops": []}
         self.requests.append(entry)
