@@ -211,7 +211,10 @@ def open_settings(opts, *, needs_services: bool = True) -> Iterator[Settings]:
         from cdpio_cli.sandbox.options import SandboxOptions
         from cdpio_cli.sandbox.runner import EmbeddedSandbox
 
-        options = SandboxOptions(region=settings.config.sandbox.region, **{
+        # The embedded sandbox mirrors the configured regions: Segment's from
+        # segment.region, Customer.io's from sandbox.region.
+        options = SandboxOptions(region=settings.config.sandbox.region,
+                                 segment_region=settings.config.segment.region, **{
             option: settings.credentials[dotted].value for dotted, option in _SANDBOX_FIELDS.items()})
         with EmbeddedSandbox(options) as sandbox:
             settings.embedded = sandbox

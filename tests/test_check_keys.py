@@ -162,3 +162,20 @@ def test_unreachable_service_exit_4_and_offline_needs_no_network(tmp_path):
     assert "Traceback" not in result.stderr
     offline = run_cli("--sandbox-url", url, "check-keys", "--offline", cwd=tmp_path, env=good_env())
     assert offline.code == 0, offline.stderr
+
+
+def test_eu_customerio_with_a_us_segment_workspace(tmp_path):
+    # Segment and Customer.io regions are independent: a common real setup.
+    with EmbeddedSandbox(SandboxOptions(region="eu", segment_region="us")) as sb:
+        result = run_keys(tmp_path, sb, good_env(TOKEN=defaults.PUBLIC_API_TOKEN))
+    assert result.code == 0, result.stderr
+    assert check(result, "customerio.region")["details"]["region"] == "eu"
+    assert check(result, "segment.destination")["status"] == "passed"
+
+
+def test_embedded_sandbox_mirrors_the_configured_regions(tmp_path):
+    write_config(tmp_path, "sandbox: {enabled: true, region: eu}\nsegment: {region: us}\n")
+    result = run_cli("--json", "send-test", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    delivered = [c for c in result.json["checks"] if c["tier"] == "delivered"]
+    assert delivered and all(c["status"] == "passed" for c in delivered)

@@ -16,7 +16,9 @@ def command(
     app_api_key: Optional[str] = typer.Option(None, "--app-api-key", help="Customer.io App API key to accept."),
     pipelines_api_key: Optional[str] = typer.Option(None, "--pipelines-api-key", help="Customer.io Pipelines API key to accept."),
     public_api_token: Optional[str] = typer.Option(None, "--public-api-token", help="Segment Public API token to accept."),
-    region: str = typer.Option("us", "--region", help="The workspace's region: us or eu."),
+    region: str = typer.Option("us", "--region", help="The Customer.io workspace's region: us or eu."),
+    segment_region: Optional[str] = typer.Option(
+        None, "--segment-region", help="The Segment workspace's region: us or eu (default: --region)."),
     no_destination: bool = typer.Option(False, "--no-destination", help="Simulate 'Customer.io (Actions) not connected': Segment accepts, nothing arrives."),
     fail_rate: float = typer.Option(0.0, "--fail-rate", min=0.0, max=1.0, help="Share of requests answered with --fail-status (0..1)."),
     fail_status: int = typer.Option(500, "--fail-status", help="Status of injected errors."),
@@ -47,11 +49,13 @@ def command(
 
     if region not in ("us", "eu"):
         raise UsageError(f"--region must be us or eu, not {region!r}")
+    if segment_region not in (None, "us", "eu"):
+        raise UsageError(f"--segment-region must be us or eu, not {segment_region!r}")
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0..65535, not {port}")
     try:
         options = SandboxOptions(
-            host=host, port=port, region=region,
+            host=host, port=port, region=region, segment_region=segment_region,
             write_key=write_key or defaults.WRITE_KEY, site_id=site_id or defaults.SITE_ID,
             track_api_key=track_api_key or defaults.TRACK_API_KEY,
             app_api_key=app_api_key or defaults.APP_API_KEY,

@@ -21,7 +21,8 @@ async def health(request: Request, *, state: SandboxState) -> Response:
     return json_response({
         "ok": True, "version": __version__, "region": state.options.region,
         "uptime_s": round(time.time() - state.started_at, 3),
-        "services": {name: prefixes[state.options.region] for name, prefixes in SANDBOX_PREFIXES.items()},
+        "segment_region": state.options.region_of("segment"),
+        "services": {name: prefixes[state.options.region_of(name)] for name, prefixes in SANDBOX_PREFIXES.items()},
         "requests": state.request_count, "pending": state.pending_events,
         "destination_connected": state.options.segment_destination_enabled,
     })

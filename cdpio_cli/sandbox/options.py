@@ -17,7 +17,10 @@ class SandboxOptions:
     app_api_key: str = defaults.APP_API_KEY
     pipelines_api_key: str = defaults.PIPELINES_API_KEY
     public_api_token: str = defaults.PUBLIC_API_TOKEN
-    region: str = "us"                 # the workspace's region: "us" | "eu"
+    region: str = "us"                 # the Customer.io workspace's region: "us" | "eu"
+    # The Segment workspace's region; Segment and Customer.io regions are
+    # independent (None: the same as `region`).
+    segment_region: str | None = None
     # Is "Customer.io (Actions)" connected to the Segment source?  False
     # simulates the most common silent failure: Segment accepts, nothing arrives.
     segment_destination_enabled: bool = True
@@ -42,6 +45,8 @@ class SandboxOptions:
     def __post_init__(self) -> None:
         if self.region not in ("us", "eu"):
             raise ValueError(f"region must be 'us' or 'eu', not {self.region!r}")
+        if self.segment_region not in (None, "us", "eu"):
+            raise ValueError(f"segment_region must be 'us' or 'eu', not {self.segment_region!r}")
         if not 0.0 <= self.fail_rate <= 1.0:
             raise ValueError("fail_rate must be between 0 and 1")
         if not 0.0 <= self.drop_connections <= 1.0:
@@ -52,6 +57,12 @@ class SandboxOptions:
             raise ValueError("latency must not be negative")
         if not 100 <= int(self.fail_status) <= 599:
             raise ValueError("fail_status must be an HTTP status code")
+
+    def region_of(self, service: str) -> str:
+        """The region a service's workspace lives in (segment* vs Customer.io)."""
+        if service.startswith("segment"):
+            return self.segment_region or self.region
+        return self.region
 
     def with_(self, **changes) -> "SandboxOptions":
         return replace(self, **changes)

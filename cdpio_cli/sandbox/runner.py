@@ -108,7 +108,7 @@ class EmbeddedSandbox:
         """Base URL of one emulated service, e.g. endpoint("track") -> http://.../track."""
         from cdpio_cli.routes.endpoints import sandbox_endpoint
 
-        return sandbox_endpoint(self.url, service, region or self.options.region)
+        return sandbox_endpoint(self.url, service, region or self.options.region_of(service))
 
     def __enter__(self) -> "EmbeddedSandbox":
         return self.start()
@@ -121,12 +121,13 @@ def describe(options: SandboxOptions, url: str) -> str:
     """The banner `cdpio sandbox` prints: base URL, service URLs, accepted credentials."""
     from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 
-    lines = [f"cdpio sandbox listening on {url}  (workspace region: {options.region})", "services:"]
+    regions = f"Customer.io region: {options.region}, Segment region: {options.region_of('segment')}"
+    lines = [f"cdpio sandbox listening on {url}  ({regions})", "services:"]
     labels = {"segment": "Segment Tracking API", "segment_cdn": "Segment settings lookup",
               "segment_api": "Segment Public API", "pipelines": "Customer.io Pipelines API",
               "track": "Customer.io Track API", "app": "Customer.io App API"}
     for service, prefixes in SANDBOX_PREFIXES.items():
-        lines.append(f"  {labels[service]:<26} {url}{prefixes[options.region]}")
+        lines.append(f"  {labels[service]:<26} {url}{prefixes[options.region_of(service)]}")
     lines.append(f"  {'inspection':<26} {url}/_sandbox/{{health,requests,deliveries,reset}}")
     lines.append("accepts (local-only sandbox credentials):")
     for name, value in options.credentials().items():

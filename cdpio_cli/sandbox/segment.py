@@ -32,7 +32,7 @@ async def ingest_endpoint(request: Request, *, state: SandboxState, service: str
     raw = await request.body()
     entry = log(request, state, f"{service}.{call or 'batch'}", 0)
     out = ingest(state, service=service, call=call, raw=raw, headers=request.headers,
-                 region_ok=region == state.options.region, entry=entry)
+                 region_ok=region == state.options.region_of(service), entry=entry)
     entry["status"] = out.status
     if state.pending_events and state.idle_drainer is None:
         state.idle_drainer = asyncio.get_running_loop().create_task(_drain_when_idle(state))
@@ -79,7 +79,7 @@ async def settings(request: Request, *, state: SandboxState) -> Response:
         log(request, state, "segment_cdn.settings", 404, path=path)
         return PlainTextResponse("Invalid path or write key provided.", 404)
     log(request, state, "segment_cdn.settings", 200, path=path)
-    region = state.options.region
+    region = state.options.region_of("segment")
     integrations: dict = {"Segment.io": {
         "apiHost": "api.segment.io/v1" if region == "us" else "events.eu1.segmentapis.com/v1",
         "protocol": "https"}}
@@ -121,7 +121,7 @@ def _public_error(status: int, type_: str, message: str) -> Response:
 async def public_api(request: Request, *, state: SandboxState, region: str, what: str) -> Response:
     route = f"segment_api.{what}"
     if not same(bearer_token(request.headers.get("authorization")), state.options.public_api_token) \
-            or region != state.options.region:
+            or region != state.options.region_of("segment_api"):
         log(request, state, route, 401)
         return _public_error(401, "unauthorized", "Unauthorized: check the token and the region's host")
     source_id = request.path_params.get("source_id")

@@ -81,7 +81,7 @@ class SandboxState:
                     messages: int = 0) -> dict:
         if path.startswith("/segment-cdn/"):
             # The settings lookup carries the write key in its path: never log it.
-            path = re.sub(r"(/projects/)[^/]+", r"\1{write_key}", path)
+            path = re.sub(r"(/projects/)[^/]+", r"\1<write_key>", path)
         entry = {"method": method, "path": path, "route": route, "status": status,
                  "messages": messages, "dropped": 0, "drops": []}
         self.requests.append(entry)
