@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 

@@ -22,6 +22,7 @@ Shape of a run:
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import random
@@ -654,6 +655,8 @@ class Replay:
             with open(spool_path, "wb", buffering=1 << 20) as spool:
                 total, invalid, newest = self._scan(sources, skip, rewriter, need_newest, spool)
         except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
             raise UsageError(f"cannot write the replay spool in {spool_dir}: {exc.strerror}",
                              hint="replay parses the input once and spools it (about the size of the "
                                   "uncompressed input); set TMPDIR to a disk with more free space") from None
@@ -666,7 +669,6 @@ class Replay:
             return res
         if need_newest:
             shift = (datetime.now(timezone.utc) - newest) if newest is not None else timedelta(0)
-        rewriter.shift = shift
 
         # Dead-letter file: cut back to what the checkpoint covers.
         self._dl_path = dl_path
