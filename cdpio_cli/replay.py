@@ -310,7 +310,7 @@ def fast_valid(msg: Any, size: int) -> bool:
     if type(msg) is not dict or size > messages.MAX_MESSAGE_BYTES:
         return False
     mtype = msg.get("type")
-    if mtype not in _FAST_TYPES:
+    if type(mtype) is not str or mtype not in _FAST_TYPES:  # a list is unhashable
         return False
     uid = msg.get("userId")
     if not (type(uid) is str and uid.strip()):

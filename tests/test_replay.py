@@ -429,7 +429,8 @@ _stamps = st.sampled_from([_ABSENT, None, "2024-03-01T00:00:00Z", "2024-03-01T00
 
 
 @settings(max_examples=600, deadline=None)
-@given(mtype=st.sampled_from([_ABSENT, None, "track", "identify", "page", "screen", "group", "alias", "x"]),
+@given(mtype=st.sampled_from([_ABSENT, None, "track", "identify", "page", "screen", "group", "alias", "x",
+                              ["track"], {"a": 1}]),
        user=_ids, anon=_ids, event=st.sampled_from([_ABSENT, None, "", "Signed Up", 5]),
        name=st.sampled_from([_ABSENT, None, "Home", 3]), props=_objects, traits=_objects,
        context=_objects, ts=_stamps, ots=_stamps, sent=_stamps,
