@@ -424,10 +424,9 @@ def run_doctor(settings: Settings, *, person: Optional[PersonQuery] = None,
                timeout: Optional[float] = None,
                progress: Optional[Callable[[str], None]] = None) -> Report:
     report = Report("doctor", run_id=settings.run_id)
-    secrets = tuple(c.value for c in settings.credentials.values() if c.value)
-    http = keys.ServiceHttp(10.0, secrets)
-    ctx = _Ctx(settings, http, report, progress, person,
-               timeout=settings.config.verify.timeout if timeout is None else timeout)
+    timeout = settings.config.verify.timeout if timeout is None else timeout
+    http = keys.ServiceHttp.for_settings(settings, timeout)
+    ctx = _Ctx(settings, http, report, progress, person, timeout=timeout)
     broken: Optional[Check] = None
     try:
         for index, (name, _tier, link) in enumerate(LINKS):

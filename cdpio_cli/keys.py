@@ -84,14 +84,28 @@ class Answer:
 
 
 class ServiceHttp:
-    """Requests through the shared transport (retries on 5xx and network errors)."""
+    """Requests through the shared transport (retries on 5xx and network errors).
+
+    A host that gave no answer at all, even after retries, is not asked again
+    in the same run: one silent service should cost one timeout, not one per
+    check.
+    """
 
     def __init__(self, timeout: float, secrets: tuple[str, ...]):
         from cdpio_cli.transport import RetryPolicy, make_client
 
+        self.timeout = timeout
         self.client = make_client(timeout=timeout)
         self.policy = RetryPolicy(max_retries=2, base_delay=0.5, max_delay=4.0)
         self.secrets = secrets
+        self.silent_hosts: dict[str, str] = {}
+
+    @classmethod
+    def for_settings(cls, settings: Settings, budget: float = 10.0) -> "ServiceHttp":
+        """A client whose single request never waits longer than the command's
+        own time budget (at most 10 s, at least 1 s)."""
+        secrets = tuple(c.value for c in settings.credentials.values() if c.value)
+        return cls(min(10.0, max(1.0, budget)), secrets)
 
     def close(self):
         self.client.close()
@@ -103,6 +117,9 @@ class ServiceHttp:
 
         from cdpio_cli.transport import RequestSpec, basic_auth, send
 
+        host = httpx.URL(url).netloc.decode("ascii", "replace")
+        if host in self.silent_hosts:
+            return Answer(None, None, "", 0.0, f"{self.silent_hosts[host]} (earlier in this run; not asked again)")
         headers = dict(headers or {})
         if auth:
             headers["Authorization"] = basic_auth(*auth)
@@ -110,6 +127,8 @@ class ServiceHttp:
             url = str(httpx.URL(url, params=params))
         attempt = send(self.client, RequestSpec(method, url, headers=headers, content=content,
                                                 secrets=self.secrets), self.policy)
+        if not attempt.reached:
+            self.silent_hosts[host] = attempt.error or "no answer"
         return Answer(attempt.status, attempt.json(), attempt.service_error() or "",
                       attempt.duration_ms, None if attempt.reached else attempt.error)
 
@@ -353,8 +372,7 @@ def check_keys(settings: Settings, *, offline: bool = False, timeout: float = 10
     if offline:
         report.summary["offline"] = True
         return report
-    secrets = tuple(c.value for c in settings.credentials.values() if c.value)
-    http = ServiceHttp(timeout, secrets)
+    http = ServiceHttp.for_settings(settings, timeout)
     try:
         report.extend(check_track(settings, http))
         report.extend(check_app(settings, http))

@@ -363,8 +363,7 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
         if warn:
             warn(text)
 
-    secrets = tuple(c.value for c in settings.credentials.values() if c.value)
-    http = keys.ServiceHttp(10.0, secrets)
+    http = keys.ServiceHttp.for_settings(settings, timeout)
     try:
         if progress:
             progress("checking the Customer.io Track credentials and region")

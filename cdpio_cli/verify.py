@@ -407,8 +407,7 @@ def run_verify(settings, *, user_id: Optional[str] = None, email: Optional[str] 
                          hint="set customerio.app_api_key (Account Settings > API Credentials > App API Keys)")
     timeout = settings.config.verify.timeout if within is None else within
     report = Report("verify", run_id=settings.run_id)
-    secrets = tuple(c.value for c in settings.credentials.values() if c.value)
-    http = keys.ServiceHttp(10.0, secrets)
+    http = keys.ServiceHttp.for_settings(settings, timeout)
     try:
         if progress:
             progress("finding the Customer.io region")

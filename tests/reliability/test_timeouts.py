@@ -35,11 +35,6 @@ CASES = {
     "verify": (("verify", "--user-id", "u1", "--within", "1s"), 20),
     "doctor": (("doctor", "--within", "1s"), 20),
 }
-SLOW_REQUESTS = pytest.mark.xfail(
-    strict=True,
-    reason="send-test, verify and doctor build keys.ServiceHttp(10.0) with 2 retries: each request to a silent "
-           "service waits 3 x 10 s whatever --timeout/--within/verify.timeout say (send-test > 120 s, verify ~66 s, "
-           "doctor ~35 s)")
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +51,7 @@ def silent_results(tmp_path_factory):
     return results
 
 
-@pytest.mark.parametrize("name", [n if n not in ("send-test", "verify", "doctor") else
-                                  pytest.param(n, marks=SLOW_REQUESTS) for n in CASES])
+@pytest.mark.parametrize("name", list(CASES))
 def test_a_silent_service_ends_the_command_with_exit_4(silent_results, name):
     res = silent_results[name]
     assert res is not None, f"did not finish within {CASES[name][1]} s"
