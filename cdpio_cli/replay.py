@@ -700,7 +700,10 @@ class Replay:
         finally:
             res.send_seconds = time.perf_counter() - send_started
             if self._dl_fh is not None:
+                self._dl_fh.flush()
+                os.fsync(self._dl_fh.fileno())
                 self._dl_fh.close()
+                self._dl_fh = None  # the final checkpoint below must not flush a closed file
         res.latency_ms = self._latency.percentiles()
         res.status_counts = dict(self._status_counts)
         if res.send_seconds > 0:

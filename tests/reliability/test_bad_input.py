@@ -265,8 +265,6 @@ def _wrong_types(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="replay.fast_valid does `mtype not in _FAST_TYPES` on an unhashable "
-                                       "type: {'type': ['track'], ...} crashes replay (internal error, exit 1)")
 def test_wrong_types_everywhere_replay_names_every_line(tmp_path):
     path = _wrong_types(tmp_path)
     res = run_bounded("replay", "--dry-run", str(path), cwd=tmp_path, timeout=30)

@@ -215,10 +215,6 @@ def test_sigkill_under_faults_then_resume_loses_nothing(sandbox_factory, tmp_pat
     assert dead_letters(tmp_path) == []
 
 
-@pytest.mark.xfail(strict=True, reason="replay.py _run closes the dead-letter file, then the final "
-                                       "_write_checkpoint flushes it: 'ValueError: flush of closed file' "
-                                       "(internal error, exit 1, checkpoint never marked complete) whenever "
-                                       "--checkpoint is set and anything was dead-lettered")
 def test_checkpoint_with_dead_letters_completes(sandbox_factory, tmp_path):
     sb = sandbox_factory(fail_rate=1.0, fail_status=400)
     src, ids = corpus(tmp_path / "in.ndjson", n=20)
