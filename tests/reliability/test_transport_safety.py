@@ -12,6 +12,7 @@ import base64
 import datetime
 import http.server
 import ipaddress
+import shutil
 import socket
 import ssl
 import subprocess
@@ -126,16 +127,14 @@ def test_plain_http_to_loopback_is_allowed(tmp_path, sandbox):
 
 # --- TLS ------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def self_signed(tmp_path_factory):
-    """A TLS context for 127.0.0.1 with a self-signed certificate."""
+def _make_cert_with_cryptography(d: Path) -> bool:
     try:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import NameOID
     except ImportError:
-        pytest.skip("the cryptography package is not installed: cannot make a self-signed certificate")
+        return False
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -145,10 +144,30 @@ def self_signed(tmp_path_factory):
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                                                         x509.DNSName("localhost")]), critical=False)
             .sign(key, hashes.SHA256()))
-    d = tmp_path_factory.mktemp("tls")
     (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (d / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                   serialization.NoEncryption()))
+    return True
+
+
+def _make_cert_with_openssl(d: Path) -> bool:
+    if shutil.which("openssl") is None:
+        return False
+    proc = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        capture_output=True, timeout=30)
+    return proc.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory):
+    """A TLS server context for 127.0.0.1 with a self-signed certificate
+    (made with the cryptography package if installed, else the openssl CLI)."""
+    d = tmp_path_factory.mktemp("tls")
+    if not (_make_cert_with_cryptography(d) or _make_cert_with_openssl(d)):
+        pytest.skip("neither the cryptography package nor the openssl CLI is available to make a certificate")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(d / "cert.pem", d / "key.pem")
     return ctx
