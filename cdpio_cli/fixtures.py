@@ -381,15 +381,22 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
-def _iter_json_bytes(data: bytes, display: str) -> Iterator[Record]:
+def _decode_utf8(data: bytes, display: str) -> str | Record:
+    """The text of a whole-file fixture, or an error record at the bad byte."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        yield Record(display, line, None, f"invalid UTF-8 at column {col}")
+        return Record(display, line, None, f"invalid UTF-8 at column {col}")
+
+
+def _iter_json_bytes(data: bytes, display: str) -> Iterator[Record]:
+    text = _decode_utf8(data, display)
+    if isinstance(text, Record):
+        yield text
         return
     yield from _iter_json_text(text, display)
 
@@ -525,13 +532,9 @@ def _yaml_loader():
 def _iter_yaml(data: bytes, display: str) -> Iterator[Record]:
     import yaml
 
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        yield Record(display, line, None, "invalid UTF-8")
+    text = _decode_utf8(data, display)
+    if isinstance(text, Record):
+        yield text
         return
     loader = _yaml_loader()(text)
     found = False
