@@ -8,7 +8,7 @@ build them from masked values (credentials.mask) only.
 from __future__ import annotations
 
 # Exit codes (README "Exit codes"; DESIGN §3).  When several apply the most
-# important wins: USAGE > CREDENTIAL > UNREACHABLE > CHECK_FAILED.
+# important wins: INTERRUPTED > USAGE > CREDENTIAL > UNREACHABLE > CHECK_FAILED.
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
@@ -16,11 +16,12 @@ EXIT_CREDENTIAL = 3
 EXIT_UNREACHABLE = 4
 EXIT_INTERRUPTED = 130
 
-_PRIORITY = {EXIT_USAGE: 4, EXIT_CREDENTIAL: 3, EXIT_UNREACHABLE: 2, EXIT_CHECK_FAILED: 1, EXIT_OK: 0}
+_PRIORITY = {EXIT_INTERRUPTED: 5, EXIT_USAGE: 4, EXIT_CREDENTIAL: 3, EXIT_UNREACHABLE: 2,
+             EXIT_CHECK_FAILED: 1, EXIT_OK: 0}
 
 
 def worst_exit_code(codes) -> int:
-    """Combine exit codes by importance (2 > 3 > 4 > 1 > 0)."""
+    """Combine exit codes by importance (130 > 2 > 3 > 4 > 1 > 0)."""
     best = EXIT_OK
     for code in codes:
         if _PRIORITY.get(code, 0) > _PRIORITY.get(best, 0):

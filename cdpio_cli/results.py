@@ -18,6 +18,7 @@ from typing import Any, Iterable
 from cdpio_cli.errors import (
     EXIT_CHECK_FAILED,
     EXIT_CREDENTIAL,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
@@ -39,12 +40,14 @@ FAILURE_CHECK = "check"           # exit 1: status, delivery, lint error
 FAILURE_USAGE = "usage"           # exit 2: bad input
 FAILURE_CREDENTIAL = "credential"  # exit 3: a service rejected a credential
 FAILURE_UNREACHABLE = "unreachable"  # exit 4: network, timeout, 5xx after retries
+FAILURE_INTERRUPTED = "interrupted"  # exit 130: Ctrl-C or a signal stopped the run
 
 _FAILURE_EXIT = {
     FAILURE_CHECK: EXIT_CHECK_FAILED,
     FAILURE_USAGE: EXIT_USAGE,
     FAILURE_CREDENTIAL: EXIT_CREDENTIAL,
     FAILURE_UNREACHABLE: EXIT_UNREACHABLE,
+    FAILURE_INTERRUPTED: EXIT_INTERRUPTED,
 }
 
 
