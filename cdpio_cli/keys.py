@@ -48,7 +48,10 @@ def format_checks(settings: Settings) -> list[Check]:
                                 line=cred.line, file=_config_file(settings)))
             continue
         hint = creds.format_hint(dotted, cred.value)
-        parts = [f"{cred.masked} from {cred.source.split(' (')[0]}: {hint.message}"]
+        source = cred.source.split(" (")[0]
+        if not source.startswith("env "):
+            source = source.rsplit(":", 1)[0]  # the file; its line is in `where`
+        parts = [f"{cred.masked} from {source}: {hint.message}"]
         status = PASSED if hint.ok else WARNING
         if cred.fixes:
             parts.append("cleaned: " + "; ".join(cred.fixes))

@@ -165,45 +165,72 @@ _STATUS_STYLE = {PASSED: "green", FAILED: "bold red", WARNING: "yellow", SKIPPED
 _STATUS_MARK = {PASSED: "ok", FAILED: "FAIL", WARNING: "warn", SKIPPED: "skip"}
 
 
+def _message_with_hint(c: Check, verbose: bool) -> str:
+    if c.hint and (c.status in (FAILED, WARNING) or verbose):
+        return f"{c.message}\n-> {c.hint}" if c.message else f"-> {c.hint}"
+    return c.message
+
+
 def render_table(report: Report, console, *, verbose: bool = False, max_rows: int | None = None) -> None:
-    """Print the checks as a table on the given (stderr) rich console."""
+    """Print the checks on the given (stderr) rich console: a table when the
+    terminal is wide enough for the message column, else one block per check
+    (the message and its fix are what must stay readable)."""
+    from rich import box
+    from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
-    from rich import box
-
-    show_location = any(c.line for c in report.checks)
-    show_http = any(c.http_status is not None for c in report.checks)
-    show_ms = any(c.duration_ms is not None for c in report.checks)
-    table = Table(title=f"cdpio {report.command}", title_justify="left", box=box.SIMPLE_HEAD,
-                  expand=False, pad_edge=False, show_edge=False)
-    table.add_column("status", no_wrap=True)
-    table.add_column("check", no_wrap=True, max_width=40, overflow="ellipsis")
-    table.add_column("tier", no_wrap=True)
-    if show_http:
-        table.add_column("http", justify="right", no_wrap=True)
-    if show_ms:
-        table.add_column("ms", justify="right", no_wrap=True)
-    if show_location:
-        table.add_column("where", no_wrap=True)
-    table.add_column("message", overflow="fold", min_width=30)
-
     rows = report.checks if max_rows is None else report.checks[:max_rows]
-    for c in rows:
-        message = c.message
-        if c.hint and (c.status in (FAILED, WARNING) or verbose):
-            message = f"{message}\n-> {c.hint}" if message else f"-> {c.hint}"
-        cells = [Text(_STATUS_MARK[c.status], style=_STATUS_STYLE[c.status]), c.id, c.tier]
+    show_location = any(c.line for c in rows)
+    show_http = any(c.http_status is not None for c in rows)
+    show_ms = any(c.duration_ms is not None for c in rows)
+    widths = [6, min(40, max((len(c.id) for c in rows), default=5)), max((len(c.tier) for c in rows), default=4)]
+    if show_http:
+        widths.append(4)
+    if show_ms:
+        widths.append(5)
+    if show_location:
+        widths.append(min(40, max(len(c.location()) for c in rows)))
+    fixed = sum(widths) + 3 * len(widths)
+
+    console.print(Text(f"cdpio {report.command}", style="italic"))
+    if rows and console.width - fixed >= 40:
+        table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False)
+        table.add_column("status", no_wrap=True)
+        table.add_column("check", no_wrap=True, max_width=40, overflow="ellipsis")
+        table.add_column("tier", no_wrap=True)
         if show_http:
-            cells.append("" if c.http_status is None else str(c.http_status))
+            table.add_column("http", justify="right", no_wrap=True)
         if show_ms:
-            cells.append("" if c.duration_ms is None else f"{c.duration_ms:.0f}")
+            table.add_column("ms", justify="right", no_wrap=True)
         if show_location:
-            cells.append(_short_location(c.location()))
-        cells.append(message)
-        table.add_row(*cells)
-    if report.checks:
+            table.add_column("where", no_wrap=True)
+        table.add_column("message", overflow="fold", min_width=30)
+        for c in rows:
+            cells = [Text(_STATUS_MARK[c.status], style=_STATUS_STYLE[c.status]), c.id, c.tier]
+            if show_http:
+                cells.append("" if c.http_status is None else str(c.http_status))
+            if show_ms:
+                cells.append("" if c.duration_ms is None else f"{c.duration_ms:.0f}")
+            if show_location:
+                cells.append(_short_location(c.location()))
+            cells.append(_message_with_hint(c, verbose))
+            table.add_row(*cells)
         console.print(table)
+    else:
+        for c in rows:
+            head = Text(f"{_STATUS_MARK[c.status]:<5}", style=_STATUS_STYLE[c.status])
+            head.append(f" {c.id}  [{c.tier}]")
+            if c.http_status is not None:
+                head.append(f"  {c.http_status}")
+            if c.duration_ms is not None:
+                head.append(f"  {c.duration_ms:.0f} ms")
+            if c.location():
+                head.append(f"  {c.location()}")
+            console.print(head, overflow="fold")
+            message = _message_with_hint(c, verbose)
+            if message:
+                console.print(Padding(Text(message), (0, 0, 0, 6), expand=False), overflow="fold")
     if max_rows is not None and len(report.checks) > max_rows:
         console.print(f"... and {len(report.checks) - max_rows} more (use --json or --junit for all)")
     counts = report.counts()
@@ -211,6 +238,18 @@ def render_table(report: Report, console, *, verbose: bool = False, max_rows: in
     verdict = "OK" if report.ok else "FAILED"
     style = "bold green" if report.ok else "bold red"
     console.print(Text(f"{verdict}: " + (", ".join(parts) if parts else "no checks"), style=style))
+
+
+def render_failures(report: Report, console) -> None:
+    """--quiet: only what failed, one line each, so a failing run still says why."""
+    from rich.text import Text
+
+    for c in report.checks:
+        if c.status != FAILED:
+            continue
+        where = f"{c.location()}: " if c.location() else ""
+        line = f"FAIL {c.id} [{c.tier}]: {where}{c.message}" + (f" ({c.hint})" if c.hint else "")
+        console.print(Text(" ".join(line.split("\n"))), overflow="fold")
 
 
 def _short_location(location: str, width: int = 40) -> str:

@@ -111,11 +111,13 @@ def finish(report: "Report", opts: GlobalOptions) -> NoReturn:
     from cdpio_cli.credentials import redact_report
 
     redact_report(report)
+    console = stderr_console(opts)
     if not opts.quiet:
-        console = stderr_console(opts)
         for text in report.notes:
             console.print(text, markup=False, highlight=False, style="dim")
         results.render_table(report, console, verbose=opts.verbose)
+    elif not opts.json:
+        results.render_failures(report, console)
     if opts.json:
         sys.stdout.write(results.render_json(report) + "\n")
         sys.stdout.flush()
