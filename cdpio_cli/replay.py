@@ -101,12 +101,18 @@ class ReplayResult:
     read: int = 0
     invalid: int = 0
     sent: int = 0
+    # Counted when committed: in input order, up to the first batch still
+    # unresolved, which is what the checkpoint covers.
     accepted: int = 0
     failed: int = 0
     retried: int = 0
     dropped_by_mapping: int = 0
     requests: int = 0
-    not_sent: int = 0                  # left unsent by an interruption or an abort
+    not_sent: int = 0                  # not resolved by this run (interruption or abort)
+    # Answered 2xx, but behind a batch left unresolved by a stop: not
+    # committed, so a resume re-sends them (same messageIds; the service drops
+    # them as duplicates).  Part of `not_sent`.
+    accepted_uncommitted: int = 0
     skipped_resumed: int = 0           # resolved by an earlier run (checkpoint)
     total: int | None = None           # messages in the input (from the pre-pass)
     status_counts: dict[str, int] = field(default_factory=dict)
@@ -154,6 +160,7 @@ class ReplayResult:
             "invalid": self.invalid,
             "sent": self.sent,
             "accepted": self.accepted,
+            "accepted_uncommitted": self.accepted_uncommitted,
             "failed": self.failed,
             "retried": self.retried,
             "dropped_by_mapping": self.dropped_by_mapping,
@@ -714,6 +721,8 @@ class Replay:
             # a resume from the checkpoint sends them.
             resolved = res.invalid + res.dropped_by_mapping + res.accepted + res.failed
             res.not_sent = max(0, (res.total or 0) - resolved)
+            # Answered but behind an unresolved batch: never committed.
+            res.accepted_uncommitted = sum(b.accepted for b in self._pending.values())
         if o.checkpoint and not o.dry_run:
             self._write_checkpoint(complete=res.complete, force=True)
         if res.dead_letter_total:

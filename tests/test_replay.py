@@ -503,3 +503,48 @@ def test_customerio_route_follows_the_eu_redirect_once(sandbox_factory, tmp_path
     assert result.accepted == 30
     assert result.status_counts == {"307": 1, "200": 3}     # redirected once, then straight to EU
     assert route.base_url.endswith("/track-eu")
+
+
+def _interrupt_replay(sandbox, tmp_path, *extra):
+    """Start a CLI replay, SIGINT it once the checkpoint shows progress."""
+    n = 300
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(n))
+    ckpt = tmp_path / "replay.ckpt"
+    env = {k: v for k, v in os.environ.items() if k != "CDPIO_CONFIG"}
+    env["COLUMNS"] = "200"
+    cmd = [sys.executable, "-m", "cdpio_cli", "--sandbox-url", sandbox.url, *extra, "replay", str(src),
+           "--checkpoint", str(ckpt), "--rate", "50", "--batch-size", "5", "--concurrency", "4"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        data = load_checkpoint(str(ckpt)) if ckpt.exists() else None
+        if data and data["inputs"][0]["done"] >= 30:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, out, err, ckpt, n
+
+
+def test_interrupted_replay_reports_failure_in_json_junit_and_table(sandbox, tmp_path):
+    junit = tmp_path / "report.xml"
+    code, out, err, ckpt, n = _interrupt_replay(sandbox, tmp_path, "--json", "--junit", str(junit))
+    assert code == 130, err
+    doc = json.loads(out)
+    assert doc["ok"] is False and doc["exit_code"] == 130
+    stop = [c for c in doc["checks"] if c["id"] == "replay.interrupted"]
+    assert len(stop) == 1 and stop[0]["status"] == "failed"
+    assert f"--checkpoint {ckpt}" in stop[0]["message"]
+    assert "FAILED:" in err and "OK:" not in err and "Traceback" not in err
+    import xml.etree.ElementTree as ET
+    failures = ET.parse(junit).getroot().iter("failure")
+    assert any(f.get("type", "").endswith(".interrupted") and str(ckpt) in (f.text or "") for f in failures)
+    # `accepted` counts what the checkpoint covers (committed in input order);
+    # what was answered 2xx behind an unresolved batch is counted apart, so the
+    # summary reconciles with the status histogram (5 messages a request).
+    s = doc["summary"]
+    assert s["interrupted"] and not s["complete"]
+    assert s["status_counts"].get("200", 0) * 5 == s["accepted"] + s["accepted_uncommitted"]
+    assert s["accepted_uncommitted"] <= s["not_sent"]
+    assert s["accepted"] == load_checkpoint(str(ckpt))["totals"]["accepted"]

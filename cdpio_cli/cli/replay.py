@@ -64,7 +64,7 @@ def command(
 
     from cdpio_cli import results
     from cdpio_cli.cli.output import finish, note, stderr_console
-    from cdpio_cli.errors import EXIT_INTERRUPTED, UsageError
+    from cdpio_cli.errors import UsageError
     from cdpio_cli.replay import Replay, ReplayOptions, make_route
     from cdpio_cli.settings import open_settings
 
@@ -111,13 +111,8 @@ def command(
         for line in _summary_lines(result, options):
             console.print(line, markup=False, highlight=False)
         opts = dataclasses.replace(opts, quiet=True)
-    if result.interrupted:
-        note(ctx.obj, "interrupted" + (f"; resume with --checkpoint {options.checkpoint}"
-                                       if options.checkpoint else ""))
-        try:
-            finish(report, opts)
-        except typer.Exit:
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+    # An interruption is a failed check of its own (exit 130): finish renders
+    # it in every output and exits with the report's code.
     finish(report, opts)
 
 
@@ -215,7 +210,13 @@ def _fill_report(report, result, route_name: str, options) -> None:
         if result.failed or result.invalid:
             message += f"; {result.failed + result.invalid:,} in the dead-letter file"
         if result.not_sent:
-            message += f"; {result.not_sent:,} not sent"
+            message += f"; {result.not_sent:,} not resolved"
+            if result.accepted_uncommitted:
+                # `accepted` counts what the checkpoint covers: batches are
+                # committed in input order, up to the first one left unresolved.
+                message += (f" ({result.accepted_uncommitted:,} of them answered 2xx behind a request "
+                            "left unresolved: not counted as accepted, a resume re-sends them with "
+                            "the same messageIds and the service drops the duplicates)")
     hint = None
     if result.aborted:
         message = f"stopped: {result.abort_reason}; {message}"
@@ -223,11 +224,38 @@ def _fill_report(report, result, route_name: str, options) -> None:
                 else "check the endpoint and your network (cdpio doctor)")
     elif result.dead_letter_total:
         hint = f"replay the dead-letter file when the cause is fixed: cdpio replay {result.dead_letter}"
-    failed = code not in (0, 130)
+    if result.interrupted:
+        # The counts so far: failed if something is in the dead-letter file,
+        # otherwise incomplete (a warning); the interruption is its own check.
+        status = results.FAILED if result.dead_letter_total else results.WARNING
+        failure = results.FAILURE_CHECK
+    else:
+        status = results.FAILED if code != 0 else results.PASSED
     report.add(results.Check(
-        id="replay", route=route_label, tier=tier, status=results.FAILED if failed else results.PASSED,
+        id="replay", route=route_label, tier=tier, status=status,
         message=message, failure=failure, hint=hint,
         duration_ms=result.duration * 1000.0))
+    if result.interrupted:
+        report.add(results.Check(
+            id="replay.interrupted", route=route_label, tier=tier, status=results.FAILED,
+            message=_interrupted_message(result, options), failure=results.FAILURE_INTERRUPTED,
+            hint=_resume_hint(options)))
+
+
+def _interrupted_message(result, options) -> str:
+    left = f"{result.not_sent:,} message(s) not resolved"
+    if options.checkpoint:
+        return (f"interrupted: {left}; resume with the same command and --checkpoint "
+                f"{options.checkpoint} (nothing is lost or duplicated)")
+    return (f"interrupted: {left}; without --checkpoint this run cannot be resumed, and a rerun "
+            "sends every message again")
+
+
+def _resume_hint(options) -> str:
+    if options.checkpoint:
+        return f"rerun the same command with --checkpoint {options.checkpoint}"
+    return ("pass --checkpoint PATH to be able to resume; messages with a messageId are dropped by "
+            "the service when sent again, messages without one get a new id in a new run")
 
 
 def _summary_lines(result, options) -> list[str]:
@@ -246,6 +274,11 @@ def _summary_lines(result, options) -> list[str]:
         parts.append(f"{result.dropped_by_mapping:,} dropped by the mapping")
     if result.skipped_resumed:
         parts.append(f"{result.skipped_resumed:,} done by an earlier run")
+    if result.not_sent:
+        parts.append(f"{result.not_sent:,} not resolved")
+    if result.accepted_uncommitted:
+        parts.append(f"{result.accepted_uncommitted:,} of them answered 2xx but not committed "
+                     "(behind an unresolved request; a resume re-sends them)")
     if result.dry_run:
         parts = [f"{result.read:,} read", f"{result.would_send:,} would be sent",
                  f"{result.invalid:,} invalid", f"{result.requests:,} request(s)"]
