@@ -191,14 +191,15 @@ def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
         settings.sandbox_url = url
         _fill_sandbox_defaults(credentials)
         settings.notes.append(f"using the sandbox at {url}")
-    elif sandbox or cfg_sandbox.enabled or (path is None and needs_services):
+    elif sandbox or cfg_sandbox.enabled or path is None:
         _fill_sandbox_defaults(credentials)
         settings.sandbox_url = ""  # filled in when the embedded sandbox starts
+        what = "the embedded sandbox" if needs_services else "the embedded sandbox's credentials"
         if path is None and not sandbox:
-            settings.notes.append("no config file found (cdpio.yaml): using the embedded sandbox; "
+            settings.notes.append(f"no config file found (cdpio.yaml): using {what}; "
                                   "run `cdpio init` to configure real accounts")
         else:
-            settings.notes.append("using the embedded sandbox")
+            settings.notes.append(f"using {what}")
     return settings
 
 
