@@ -52,6 +52,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def _check_endpoint(value: Optional[str]) -> Optional[str]:
+    """An endpoint override is a base URL: http(s)://host[:port][/prefix]."""
+    if value is None:
+        return value
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not a base URL; write it like https://api.segment.io")
+    return value.strip().rstrip("/")
+
+
 class SegmentConfig(_Strict):
     write_key: Optional[str] = None
     region: Literal["us", "eu"] = "us"
@@ -59,6 +71,9 @@ class SegmentConfig(_Strict):
     endpoint: Optional[str] = None            # Tracking API base, e.g. https://api.segment.io
     cdn_endpoint: Optional[str] = None        # settings lookup base
     public_api_endpoint: Optional[str] = None  # Public API base
+
+    _endpoints = field_validator("endpoint", "cdn_endpoint", "public_api_endpoint")(
+        lambda cls, v: _check_endpoint(v))
 
 
 class CustomerioConfig(_Strict):
@@ -70,6 +85,9 @@ class CustomerioConfig(_Strict):
     track_endpoint: Optional[str] = None
     app_endpoint: Optional[str] = None
     pipelines_endpoint: Optional[str] = None
+
+    _endpoints = field_validator("track_endpoint", "app_endpoint", "pipelines_endpoint")(
+        lambda cls, v: _check_endpoint(v))
 
 
 class SendTestConfig(_Strict):
@@ -102,7 +120,7 @@ class VerifyConfig(_Strict):
 
 
 class ReplayConfig(_Strict):
-    rate: float = Field(50.0, gt=0)
+    rate: float = Field(50.0, ge=0)  # requests/s; 0: no limit
     concurrency: int = Field(4, ge=1, le=64)
     batch_size: int = Field(100, ge=1, le=2500)
     max_retries: int = Field(5, ge=0, le=20)
@@ -124,6 +142,8 @@ class SandboxConfig(_Strict):
     enabled: bool = False
     url: Optional[str] = None
     region: Literal["us", "eu"] = "us"
+
+    _url = field_validator("url")(lambda cls, v: _check_endpoint(v))
 
 
 class Config(_Strict):
@@ -239,9 +259,19 @@ def interpolate(text: str, *, file: str, line: int, env=None) -> tuple[str, list
             raise ConfigError(f"environment variable {name} is not set",
                               hint=f"export {name}=..., or write ${{{name}:-}} to make it optional",
                               file=file, line=line)
+        if default is None and not value.strip():
+            # CI systems turn a missing secret into an empty string: a required
+            # value that is empty must fail loudly, not skip every check.
+            raise ConfigError(f"environment variable {name} is empty",
+                              hint=f"set {name} (is the CI secret defined?), or write ${{{name}:-}} "
+                                   "to make it optional", file=file, line=line)
         return value
 
-    return _VAR.sub(repl, text), used
+    result = _VAR.sub(repl, text)
+    if "${" in _VAR.sub("", text.replace("$$", "")):
+        raise ConfigError(f"unterminated or malformed ${{...}} in {text[:60]!r}",
+                          hint="write ${NAME} or ${NAME:-default}; $$ is a literal $", file=file, line=line)
+    return result, used
 
 
 class _Builder:
@@ -391,6 +421,29 @@ def _schema_error(exc: ValidationError, lines: dict[tuple, int], file: str) -> C
     return error
 
 
+_EXPECTED = {"string_type": "text", "int_type": "a whole number", "int_parsing": "a whole number",
+             "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
+             "bool_parsing": "true or false", "dict_type": "a mapping (key: value lines)",
+             "list_type": "a list", "model_type": "a mapping (key: value lines)"}
+
+
+def _yaml_kind(value: Any) -> str:
+    """How a YAML user would name a value's type."""
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value[:30]!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
 def _one_schema_error(loc: tuple, line, err: dict, file: str) -> ConfigError:
     dotted = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":
@@ -407,8 +460,7 @@ def _one_schema_error(loc: tuple, line, err: dict, file: str) -> ConfigError:
         msg = msg.replace("Input should be", "must be")
     elif err["type"] in ("string_type", "int_type", "int_parsing", "float_type", "float_parsing",
                          "bool_type", "bool_parsing", "dict_type", "list_type", "model_type"):
-        got = type(err.get("input")).__name__
-        msg = f"{msg.replace('Input should be', 'must be')} (got {got})"
+        msg = f"must be {_EXPECTED.get(err['type'], 'something else')} (got {_yaml_kind(err.get('input'))})"
     else:
         msg = msg.replace("Input should be", "must be")
     return ConfigError(f"{dotted}: {msg}", file=file, line=line,

@@ -12,7 +12,8 @@ from typing import Optional
 
 from cdpio_cli import credentials as creds
 from cdpio_cli.results import (
-    FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, SKIPPED, WARNING, Check, Report,
+    FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, FAILURE_USAGE, PASSED, SKIPPED, WARNING, Check,
+    Report,
 )
 from cdpio_cli.routes.endpoints import pipelines_key_region
 from cdpio_cli.settings import Settings
@@ -313,10 +314,13 @@ def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, tok
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.segment.v1+json"}
     answer = http.call("GET", f"{base}/", headers=headers)
     if answer.status in (401, 403):
+        other = "eu" if settings.config.segment.region == "us" else "us"
         return [Check("segment.public_api_token", "segment", "authenticated", FAILED,
-                      f"Segment Public API rejected the token ({answer.status})", http_status=answer.status,
+                      f"Segment Public API rejected the token ({answer.status}) on the "
+                      f"{settings.config.segment.region.upper()} host", http_status=answer.status,
                       duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
-                      hint="create a token under Settings > Workspace settings > Access Management > Tokens")]
+                      hint="create a token under Settings > Workspace settings > Access Management > Tokens; "
+                           f"if your Segment workspace is in the {other.upper()} region, set segment.region: {other}")]
     if answer.status != 200:
         return [_unreachable("segment.public_api_token", "segment", answer, "the Segment Public API")]
     workspace = ((answer.body or {}).get("data") or {}).get("workspace") or {}
@@ -372,6 +376,14 @@ def check_keys(settings: Settings, *, offline: bool = False, timeout: float = 10
     """Run every check-keys check and return the report."""
     report = Report("check-keys", run_id=settings.run_id)
     report.extend(format_checks(settings))
+    if not any(c.configured for c in settings.credentials.values()):
+        # Zero credentials is never "OK": in CI it means the secrets are missing.
+        report.add(Check("credentials", "config", "format", FAILED,
+                         f"no credentials are configured in {settings.config_path or 'the config'}",
+                         hint="set segment.write_key and customerio.site_id/track_api_key "
+                              "(start from `cdpio init`)", failure=FAILURE_USAGE,
+                         file=_config_file(settings)))
+        return report
     if offline:
         report.summary["offline"] = True
         return report

@@ -214,7 +214,7 @@ def _check_pattern(pattern: str, where: str) -> None:
     import difflib
 
     close = difflib.get_close_matches(pattern, list(RULES), n=1)
-    hint = f"did you mean {close[0]}?" if close else "run `cdpio lint --help` for the rule ids"
+    hint = f"did you mean {close[0]}?" if close else "the rule ids are listed in the README under `cdpio lint`"
     raise UsageError(f"{where}: unknown lint rule {pattern!r}", hint=hint)
 
 
@@ -846,13 +846,13 @@ def rules_table() -> list[tuple[str, str, str]]:
 # --------------------------------------------------------------------------
 
 class _LenientEnv(dict):
-    """Lint reads only the `lint:` section; an unset ${SECRET} elsewhere in the
-    file must not stop it (an unset variable reads as empty here)."""
+    """Lint reads only the `lint:` section; an unset or empty ${SECRET}
+    elsewhere in the file must not stop it (it reads as a placeholder here)."""
 
     def get(self, key, default=None):
         import os
 
-        return os.environ.get(key, "")
+        return os.environ.get(key) or "unset-for-lint"
 
 
 def load_lint_settings(explicit_config: str | None) -> tuple[list[str], dict[str, str], str | None]:

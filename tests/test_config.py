@@ -170,3 +170,44 @@ def test_unset_env_var_never_falls_back_to_the_sandbox(tmp_path):
     assert result.code == 2
     assert "sandbox" not in result.stderr
     assert result.json["ok"] is False and "CDPIO_TEST_UNSET_VAR" in result.json["error"]["message"]
+
+
+def test_an_empty_required_variable_is_an_error(tmp_path):
+    # CI turns an undefined secret into "": that must not skip every check.
+    err = error_of(tmp_path, "segment:\n  write_key: ${WK}\n", env={"WK": "  "})
+    assert "WK is empty" in err.message and err.line == 2
+    assert load_text(tmp_path, "segment:\n  write_key: ${WK:-}\n", env={"WK": ""}).config.segment.write_key == ""
+
+
+def test_unterminated_variable_and_bad_endpoint(tmp_path):
+    assert "unterminated" in error_of(tmp_path, "segment:\n  write_key: ${NOPE\n").message
+    err = error_of(tmp_path, "segment:\n  endpoint: not a url\n")
+    assert "segment.endpoint" in err.message and "base URL" in err.message and err.line == 2
+    assert load_text(tmp_path, "customerio:\n  track_endpoint: 'http://127.0.0.1:9/track/'\n"
+                     ).config.customerio.track_endpoint == "http://127.0.0.1:9/track"
+
+
+def test_type_errors_speak_yaml_not_python(tmp_path):
+    err = error_of(tmp_path, "replay:\n  concurrency: lots\n")
+    assert "whole number" in err.message and "'lots'" in err.message and "str" not in err.message
+    assert "got nothing" in error_of(tmp_path, "send_test:\n  traits:\n").message
+
+
+def test_replay_rate_zero_means_no_limit(tmp_path):
+    assert load_text(tmp_path, "replay: {rate: 0}\n").config.replay.rate == 0
+
+
+def test_no_credentials_at_all_is_never_ok(tmp_path):
+    write_config(tmp_path, "version: 1\n")
+    result = run_cli("check-keys", "--offline", "--json", cwd=tmp_path)
+    assert result.code == 2 and result.json["ok"] is False
+    assert "no credentials" in result.stderr
+
+
+def test_report_path_and_flag_conflicts_are_checked_before_any_work(tmp_path):
+    result = run_cli("--junit", str(tmp_path / "missing" / "r.xml"), "check-keys", "--offline", cwd=tmp_path)
+    assert result.code == 2 and "does not exist" in result.stderr
+    both = run_cli("--sandbox", "--sandbox-url", "http://127.0.0.1:9", "check-keys", cwd=tmp_path)
+    assert both.code == 2 and "not both" in both.stderr
+    bogus = run_cli("--json", "lint", "--bogus", "x", cwd=tmp_path)
+    assert bogus.code == 2 and bogus.json["error"]["exit_code"] == 2
