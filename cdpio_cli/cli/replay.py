@@ -59,7 +59,6 @@ def command(
 
         cdpio replay events.dead-letter.ndjson
     """
-    import dataclasses
     import sys
 
     from cdpio_cli import results
@@ -106,13 +105,12 @@ def command(
     report.run_id = settings.run_id
     _fill_report(report, result, route_name, options)
     if not opts.quiet:
+        # The counts first; finish then renders the checks and the verdict
+        # (table, --json, --junit) and exits with the report's code.  An
+        # interruption is a failed check of its own there (exit 130).
         console = stderr_console(opts)
-        results.render_table(report, console, verbose=opts.verbose, max_rows=20)
         for line in _summary_lines(result, options):
             console.print(line, markup=False, highlight=False)
-        opts = dataclasses.replace(opts, quiet=True)
-    # An interruption is a failed check of its own (exit 130): finish renders
-    # it in every output and exits with the report's code.
     finish(report, opts)
 
 
