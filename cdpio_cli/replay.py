@@ -22,6 +22,7 @@ Shape of a run:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import queue
@@ -385,12 +386,33 @@ def _fsync_dir(path: str) -> None:
 def write_json_atomic(path: str, data: dict) -> None:
     """temp file + fsync + rename: a reader sees the old or the new file, whole."""
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     _fsync_dir(path)
+
+
+def _check_checkpoint_path(path: str) -> None:
+    """Fail before anything is sent when the checkpoint cannot be written
+    (it is written next to itself: a temp file, then a rename)."""
+    if os.path.isdir(path):
+        raise UsageError(f"--checkpoint {path} is a directory",
+                         hint="pass --checkpoint with a file path, e.g. replay.ckpt")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"cannot write the checkpoint {path}: the directory {parent} does not exist",
+                         hint=f"create it (mkdir -p {parent}), or pass --checkpoint with a path in "
+                              "an existing directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write the checkpoint {path}: the directory {parent} is not writable",
+                         hint="pass --checkpoint with a path in a writable directory")
 
 
 def load_checkpoint(path: str) -> dict | None:
@@ -616,6 +638,8 @@ class Replay:
                 raise UsageError(f"cannot write the dead-letter file {dl_path}: "
                                  "its directory does not exist or is not writable",
                                  hint="pass --dead-letter with a writable path")
+        if o.checkpoint and not o.dry_run:
+            _check_checkpoint_path(o.checkpoint)
 
         # Checkpoint: resume or start.
         ckpt = load_checkpoint(o.checkpoint) if o.checkpoint and not o.dry_run else None
@@ -756,7 +780,14 @@ class Replay:
             "complete": complete,
             "updated_at": messages.now_iso(),
         }
-        write_json_atomic(self.opts.checkpoint, data)
+        try:
+            write_json_atomic(self.opts.checkpoint, data)
+        except OSError as exc:
+            # e.g. the disk filled up, or the directory went away mid-run.
+            raise UsageError(f"cannot write the checkpoint {self.opts.checkpoint}: "
+                             f"{exc.strerror or exc}",
+                             hint="free some space or fix the path, then rerun the same command: the "
+                                  "last checkpoint written is still valid") from None
         self._ckpt_written = now
 
     def _write_dead_letters(self, lines: list[bytes]) -> None:

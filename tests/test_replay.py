@@ -548,3 +548,18 @@ def test_interrupted_replay_reports_failure_in_json_junit_and_table(sandbox, tmp
     assert s["status_counts"].get("200", 0) * 5 == s["accepted"] + s["accepted_uncommitted"]
     assert s["accepted_uncommitted"] <= s["not_sent"]
     assert s["accepted"] == load_checkpoint(str(ckpt))["totals"]["accepted"]
+
+
+def test_checkpoint_in_a_missing_directory_is_a_usage_error_before_sending(sandbox, tmp_path):
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(5))
+    ckpt = tmp_path / "no-such-dir" / "replay.ckpt"
+    res = run_cli("--sandbox-url", sandbox.url, "replay", str(src), "--checkpoint", str(ckpt), cwd=tmp_path)
+    assert res.code == 2, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.startswith("cdpio: error:")]
+    assert len(lines) == 1 and str(ckpt) in lines[0] and "does not exist" in lines[0]
+    assert "mkdir" in lines[0] and "internal error" not in res.stderr and "Traceback" not in res.stderr
+    assert request_total(sandbox) == 0
+    as_json = run_cli("--sandbox-url", sandbox.url, "--json", "replay", str(src), "--checkpoint",
+                      str(tmp_path), cwd=tmp_path)                  # a directory, not a file
+    assert as_json.code == 2 and "is a directory" in as_json.json["error"]["message"]
+    assert request_total(sandbox) == 0
