@@ -306,7 +306,7 @@ def _orjson_reason(exc: orjson.JSONDecodeError, line: bytes) -> str:
     except json.JSONDecodeError as jexc:
         if jexc.pos >= len(text.rstrip()):
             return f"invalid JSON: the line ends early ({jexc.msg}); is it truncated?"
-        return f"invalid JSON: {jexc.msg} at column {jexc.colno}"
+        return f"invalid JSON: {jexc.msg} (column {jexc.colno})"
     except RecursionError:
         return "invalid JSON: nested too deeply"
     except ValueError:
@@ -431,7 +431,7 @@ def _iter_json_text(text: str, display: str) -> Iterator[Record]:
 def _json_reason(exc: json.JSONDecodeError, text: str) -> str:
     if exc.pos >= len(text.rstrip()):
         return f"invalid JSON: the document ends early ({exc.msg}); the file looks truncated"
-    return f"invalid JSON: {exc.msg} at column {exc.colno}"
+    return f"invalid JSON: {exc.msg} (column {exc.colno})"
 
 
 def _scan_array(text, pos, decoder, lines, display):

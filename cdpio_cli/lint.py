@@ -19,7 +19,9 @@ always in `details["severity"]`.
 
 from __future__ import annotations
 
+
 import fnmatch
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -371,7 +373,11 @@ def _value_type(value: Any) -> str | None:
 
 
 def _show(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    """A value as the user wrote it (JSON: true, null, "text"), not Python's repr."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

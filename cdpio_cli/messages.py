@@ -231,7 +231,7 @@ def describe(msg: dict) -> str:
     mtype = msg.get("type", "?")
     label = mtype if isinstance(mtype, str) else repr(mtype)[:30]
     if mtype == "track":
-        label += f' "{msg.get("event")}"'
+        label += f' "{msg["event"]}"' if msg.get("event") else " (no event)"
     elif mtype in ("page", "screen") and msg.get("name"):
         label += f' "{msg.get("name")}"'
     who = msg.get("userId") or msg.get("anonymousId")

@@ -194,12 +194,14 @@ def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
     elif sandbox or cfg_sandbox.enabled or path is None:
         _fill_sandbox_defaults(credentials)
         settings.sandbox_url = ""  # filled in when the embedded sandbox starts
-        what = "the embedded sandbox" if needs_services else "the embedded sandbox's credentials"
-        if path is None and not sandbox:
-            settings.notes.append(f"no config file found (cdpio.yaml): using {what}; "
+        # Offline commands say nothing: each credential row shows "sandbox default".
+        if not needs_services:
+            pass
+        elif path is None and not sandbox:
+            settings.notes.append("no config file found (cdpio.yaml): using the embedded sandbox; "
                                   "run `cdpio init` to configure real accounts")
         else:
-            settings.notes.append(f"using {what}")
+            settings.notes.append("using the embedded sandbox")
     return settings
 
 
