@@ -7,6 +7,11 @@ route's own test person and events in Customer.io through the App API
 (verify.py).  Each route writes to its own person (`...-segment`,
 `...-customerio`, `...-pipelines`), so what arrives is attributable.
 
+Every message carries the run id (`cdpio_run_id`: a trait on identify, a
+property on track/page/screen), and delivery counts only the person's traits
+and activities tagged with this run: a fixed test user (`send_test.user_id`
+without `{run_id}`) never passes on an earlier run's data.
+
 Every message gets a fixed messageId before the first attempt, so the
 transport's retries cannot duplicate it (Segment and Customer.io dedupe on
 it).
@@ -25,7 +30,10 @@ from cdpio_cli.results import (
     FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, SKIPPED, Check, Report,
 )
 from cdpio_cli.settings import Settings
-from cdpio_cli.verify import AppApi, ExpectedActivity, Target, target_check, wait_for
+from cdpio_cli.verify import (
+    RUN_ID_KEY, AppApi, ExpectedActivity, Target, localize_unreachable_hints, target_check,
+    unreachable_hint, wait_for,
+)
 
 ROUTES = ("segment", "customerio", "pipelines")
 ROUTE_TITLES = {"segment": "Segment Tracking API", "customerio": "Customer.io Track API",
@@ -70,6 +78,7 @@ class SendTestOptions:
     platform: Optional[str] = None
     verify: Optional[bool] = None            # None: on when an App API key is configured
     timeout: Optional[float] = None          # overrides verify.timeout
+    verbose: bool = False                    # messageIds, endpoints, what was found
 
 
 @dataclass
@@ -95,6 +104,7 @@ class RoutePlan:
     traits: dict[str, Any]
     items: list[Planned]
     device_token: Optional[str] = None
+    run_id: Optional[str] = None             # the `cdpio_run_id` tag on every message
 
 
 # ---------------------------------------------------------------------------
@@ -197,6 +207,8 @@ def build_plan(settings: Settings, route: str, options: SendTestOptions, *, seve
                      "properties": {}, "context": {"device": {"token": options.device_token,
                                                               "type": options.platform}}},
                     "registers the device"))
+    for _, msg, _ in raw:  # every message carries this run's id
+        _tag(msg, run_id)
 
     items = []
     seen: dict[str, int] = {}
@@ -207,7 +219,23 @@ def build_plan(settings: Settings, route: str, options: SendTestOptions, *, seve
         msg["context"] = {**context, **(msg.get("context") or {})}
         msg["messageId"] = f"cdpio-{route_run}-{index + 1}"
         items.append(Planned(label, msg, mapping.map_message(msg), note))
-    return RoutePlan(route, user_id, email, anonymous_id, traits, items, options.device_token)
+    return RoutePlan(route, user_id, email, anonymous_id, traits, items, options.device_token, run_id)
+
+
+def _tag(msg: dict, run_id: str) -> None:
+    """Put the run id on a message where the destination keeps it: a trait on
+    identify (a person attribute), a property on track/page/screen (the
+    activity's event data)."""
+    mtype = msg.get("type")
+    if mtype == "identify":
+        msg["traits"] = {**(msg.get("traits") if isinstance(msg.get("traits"), dict) else {}),
+                         RUN_ID_KEY: run_id}
+    elif mtype in ("track", "page", "screen"):
+        props = msg.get("properties")
+        if props is None:
+            msg["properties"] = props = {}
+        if isinstance(props, dict):
+            props[RUN_ID_KEY] = run_id
 
 
 def _label(msg: dict) -> str:
@@ -239,11 +267,13 @@ def target_for(plan: RoutePlan) -> Target:
             if action == "identify":
                 attrs = dict(op.get("attributes") or {})
                 attrs.pop("anonymous_id", None)
+                attrs.pop(RUN_ID_KEY, None)   # checked on its own: Target.run_id
                 traits.update(attrs)
             elif action in ("event", "page", "screen") and op.get("name"):
                 activities.append(ExpectedActivity(action, str(op["name"]), item.label, item.note))
     devices = [plan.device_token] if plan.device_token else []
-    return Target(plan.route, user_id=plan.user_id, traits=traits, activities=activities, devices=devices)
+    return Target(plan.route, user_id=plan.user_id, traits=traits, activities=activities, devices=devices,
+                  run_id=plan.run_id)
 
 
 # ---------------------------------------------------------------------------
@@ -265,9 +295,39 @@ def _send(settings: Settings, http, route: str, msg: dict):
                                    settings.customerio.track_api_key, msg, policy=policy)
 
 
-def accepted_check(route: str, item: Planned, outcome, expect_status: list[int]) -> Check:
+def _sent_to(outcome) -> tuple[str, str]:
+    """(METHOD, path) the outcome's last request went to (the path holds no secret)."""
+    from urllib.parse import urlsplit
+
+    method, _, url = (outcome.endpoint or "").partition(" ")
+    try:
+        path = urlsplit(url).path if url else ""
+    except ValueError:
+        path = ""
+    return method, path
+
+
+def sent_detail(details: dict) -> str:
+    """--verbose suffix of an accepted check: messageId, where it went, retries."""
+    parts = [f"messageId {details.get('messageId')}"]
+    if details.get("endpoint"):
+        parts.append(str(details["endpoint"]))
+    if (details.get("attempts") or 0) > 1:
+        parts.append(f"{details['attempts']} attempts")
+    return f" ({', '.join(parts)})"
+
+
+def accepted_check(route: str, item: Planned, outcome, expect_status: list[int], *,
+                   verbose: bool = False) -> Check:
     check_id = f"{route}.{item.check_id}"
     title = ROUTE_TITLES[route]
+    method, path = _sent_to(outcome)
+    details: dict[str, Any] = {"messageId": item.msg.get("messageId")}
+    if path:
+        details["endpoint"] = f"{method} {path}"
+    if outcome.attempts:
+        details["attempts"] = outcome.attempts
+    sent = sent_detail(details) if verbose else ""
     if outcome.dropped is not None and outcome.requests == 0:
         # Only the Track route maps before sending: the destination would drop it.
         return Check(check_id, route, "accepted", SKIPPED,
@@ -283,11 +343,13 @@ def accepted_check(route: str, item: Planned, outcome, expect_status: list[int])
             message = f"{status} accepted by the Track API"
         if outcome.redirected_to:
             message += " after a redirect (the workspace is in another region)"
-        return Check(check_id, route, "accepted", PASSED, message, http_status=status,
-                     duration_ms=outcome.duration_ms, details={"messageId": item.msg.get("messageId")})
+        return Check(check_id, route, "accepted", PASSED, message + sent, http_status=status,
+                     duration_ms=outcome.duration_ms, details=details)
     error = outcome.error or (f"HTTP {status}" if status is not None else "no response")
     if status is None or not outcome.reached:
-        failure, hint = FAILURE_UNREACHABLE, "check your network or proxy, or the endpoint override"
+        failure = FAILURE_UNREACHABLE
+        hint = unreachable_hint(outcome.endpoint.partition(" ")[2] if outcome.endpoint else None,
+                                "check your network or proxy, or the endpoint override")
     elif status in (401, 403):
         failure = FAILURE_CREDENTIAL
         hint = {"segment": "check segment.write_key",
@@ -299,9 +361,8 @@ def accepted_check(route: str, item: Planned, outcome, expect_status: list[int])
     else:
         failure, hint = FAILURE_CHECK, f"expected {' or '.join(map(str, expect_status))}"
     text = f"could not reach the {title}: {error}" if not outcome.reached else f"{title} answered {error}"
-    return Check(check_id, route, "accepted", FAILED, text, http_status=status,
-                 duration_ms=outcome.duration_ms, failure=failure, hint=hint,
-                 details={"messageId": item.msg.get("messageId")})
+    return Check(check_id, route, "accepted", FAILED, text + sent, http_status=status,
+                 duration_ms=outcome.duration_ms, failure=failure, hint=hint, details=details)
 
 
 def mapping_drop_check(route: str, item: Planned) -> Check:
@@ -350,6 +411,8 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
         raise UsageError("--device-token needs --platform ios or --platform android")
     if options.platform and not options.device_token:
         raise UsageError("--platform needs --device-token")
+    if options.user_id is not None and not options.user_id.strip():
+        raise UsageError("--user-id cannot be empty", hint="e.g. --user-id 'qa-{run_id}'")
     routes = choose_routes(settings, options.routes)
     has_app_key = bool(settings.customerio.app_api_key)
     verify = has_app_key if options.verify is None else options.verify
@@ -367,11 +430,12 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
     try:
         if progress:
             progress("checking the Customer.io Track credentials and region")
-        track_checks = detect_region(settings, http)
+        track_checks = localize_unreachable_hints(detect_region(settings, http), settings)
         report.extend(track_checks)
         track_failed = next((c for c in track_checks if c.id == "customerio.track" and c.status == FAILED), None)
         if has_app_key and verify:
-            report.extend(c for c in keys.check_app(settings, http) if c.status == FAILED)
+            report.extend(c for c in localize_unreachable_hints(keys.check_app(settings, http), settings)
+                          if c.status == FAILED)
         app_rejected = any(c.id == "customerio.app" and c.status == FAILED for c in report.checks)
 
         targets: dict[str, Target] = {}
@@ -396,7 +460,8 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
                                      f"not sent: the {ROUTE_TITLES[route]} could not be reached"))
                     continue
                 outcome = _send(settings, http, route, item.msg)
-                check = accepted_check(route, item, outcome, cfg.send_test.expect_status)
+                check = accepted_check(route, item, outcome, cfg.send_test.expect_status,
+                                       verbose=options.verbose)
                 unreachable = check.status == FAILED and check.failure == FAILURE_UNREACHABLE
                 report.add(check)
                 any_accepted = any_accepted or check.status == PASSED
@@ -416,10 +481,16 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
         report.summary["sandbox"] = settings.using_sandbox
         report.summary["customerio_region"] = settings.customerio_region()
         if not verify:
+            caveat = " (Segment's 200 is not proof of delivery)"
             for route in targets:
+                if has_app_key:
+                    report.add(Check(f"{route}.delivery", route, "delivered", SKIPPED,
+                                     "delivery not verified (--no-verify)" + (caveat if route == "segment" else ""),
+                                     hint="drop --no-verify to prove delivery"))
+                    continue
                 report.add(Check(f"{route}.delivery", route, "delivered", SKIPPED,
                                  "delivery not verified: no App API key, so cdpio cannot look in Customer.io"
-                                 + (" (Segment's 200 is not proof of delivery)" if route == "segment" else ""),
+                                 + (caveat if route == "segment" else ""),
                                  hint="set customerio.app_api_key to prove delivery (send-test verifies "
                                       "by default when it is set)"))
             report.summary["verified"] = False
@@ -439,7 +510,8 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
             head = ("Segment accepted the events (200) but none reached Customer.io" if route == "segment"
                     else f"{ROUTE_TITLES[route]} accepted the events but none reached Customer.io")
             check = target_check(target, check_id=f"{route}.delivery", route=route, timeout=timeout,
-                                 causes=LIKELY_CAUSES[route], fix=FIXES[route], nothing_head=head)
+                                 causes=LIKELY_CAUSES[route], fix=FIXES[route], nothing_head=head,
+                                 verbose=options.verbose)
             report.add(check)
             took = target.seconds_to_delivery()
             timings[route] = None if took is None else round(took, 3)
@@ -447,7 +519,8 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
                 # Delivery is proven: the accepted checks need no caveat.
                 for sent in accepted_by_route.get(route, []):
                     if sent.status == PASSED:
-                        sent.message = f"{sent.http_status} accepted by Segment; delivery verified"
+                        sent.message = (f"{sent.http_status} accepted by Segment; delivery verified"
+                                        + (sent_detail(sent.details) if options.verbose else ""))
             if check.status == PASSED and plan_by_route[route].anonymous_id:
                 check.message += "; the anonymous events were merged into this person"
 

@@ -7,6 +7,14 @@ The only proof that an event arrived is seeing it in Customer.io
 - person by email: GET /v1/customers?email=E, then the same by cio_id
 - events:          GET /v1/customers/{id}/activities?id_type=&type=&name=
 
+send-test and doctor tag every message with the run id (`cdpio_run_id`: a
+trait on identify, a property on track/page/screen), and a Target with a
+`run_id` counts only what carries it: the person's `cdpio_run_id` attribute
+must equal this run, and an activity counts only if its `data.cdpio_run_id`
+does.  So a fixed test user never passes on an earlier run's data (DESIGN §1:
+"App API polling for a unique run id").  `cdpio verify` looks at a person
+something else sent and has no run id: it matches by type and name.
+
 The App API returns every attribute value as a string, so expected values are
 compared loosely (`true` matches "true", 5 matches "5.0").  Polling backs off
 exponentially from `poll_interval` up to 4x it, within one overall deadline
@@ -29,6 +37,83 @@ from cdpio_cli.results import (
 
 BACKOFF_FACTOR = 1.6
 BACKOFF_CAP = 4.0  # the longest wait between polls, in poll intervals
+
+RUN_ID_KEY = "cdpio_run_id"   # trait on identify, property on track/page/screen
+SANDBOX_HINT = "is the sandbox still running? (`cdpio sandbox`)"
+
+
+def is_loopback_url(url: Optional[str]) -> bool:
+    if not url:
+        return False
+    from urllib.parse import urlsplit
+
+    from cdpio_cli.transport import is_loopback
+
+    try:
+        return is_loopback(urlsplit(url).hostname)
+    except ValueError:
+        return False
+
+
+def unreachable_hint(url: Optional[str], otherwise: str) -> str:
+    """The fix for "could not reach": a loopback URL is a local sandbox that is
+    not running, not a network or status-page problem."""
+    return SANDBOX_HINT if is_loopback_url(url) else otherwise
+
+
+# Which service a keys.py check talks to (its base URL decides the hint).
+CHECK_SERVICES = {
+    "customerio.track": "track", "customerio.region": "track", "customerio.app": "app",
+    "customerio.pipelines": "pipelines", "segment.write_key": "segment_cdn",
+    "segment.public_api_token": "segment_api", "segment.source": "segment_api",
+    "segment.destination": "segment_api",
+}
+
+
+ROUTE_SERVICES = {"segment": "segment", "customerio": "track", "pipelines": "pipelines"}
+
+
+def check_url(settings, check: Check) -> Optional[str]:
+    """The base URL a check talked to: a keys.py check by its id, a `delivered`
+    check the App API, a send its route's API."""
+    service = CHECK_SERVICES.get(check.id)
+    if service is None:
+        service = "app" if check.tier == "delivered" else ROUTE_SERVICES.get(check.route)
+    if service is None:
+        return settings.sandbox_url
+    try:
+        return settings.endpoint(service)
+    except (KeyError, ValueError):
+        return settings.sandbox_url
+
+
+def localize_unreachable_hints(checks: list, settings) -> list:
+    """A check that could not reach a loopback URL (a local sandbox) gets the
+    sandbox hint instead of "check your network; status pages" (keys.py's
+    hint for real services)."""
+    for check in checks:
+        if check.status == FAILED and check.failure == FAILURE_UNREACHABLE \
+                and is_loopback_url(check_url(settings, check)):
+            check.hint = SANDBOX_HINT
+    return checks
+
+
+def activity_run_id(activity: dict) -> Optional[str]:
+    """The `cdpio_run_id` an App API activity carries in its event data, if any.
+
+    The App API returns event data under `data`; read one level deeper too
+    (`data.data`, `data.attributes`, `data.properties`) in case a response
+    nests it."""
+    data = activity.get("data")
+    if not isinstance(data, dict):
+        return None
+    if data.get(RUN_ID_KEY) is not None:
+        return str(data[RUN_ID_KEY])
+    for key in ("data", "attributes", "properties"):
+        inner = data.get(key)
+        if isinstance(inner, dict) and inner.get(RUN_ID_KEY) is not None:
+            return str(inner[RUN_ID_KEY])
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -98,11 +183,13 @@ def show(value: Any) -> str:
 class AppApiError(Exception):
     """The App API refused (credential) or could not be reached."""
 
-    def __init__(self, message: str, failure: str, status: Optional[int] = None):
+    def __init__(self, message: str, failure: str, status: Optional[int] = None,
+                 url: Optional[str] = None):
         super().__init__(message)
         self.message = message
         self.failure = failure
         self.status = status
+        self.url = url                # the App API base URL (no secrets)
 
 
 class AppApi:
@@ -120,11 +207,11 @@ class AppApi:
         if answer.status in (401, 403):
             raise AppApiError(f"the App API rejected the key ({answer.status}); a key from another "
                               "region or workspace, or a send-only key, cannot read people",
-                              FAILURE_CREDENTIAL, answer.status)
+                              FAILURE_CREDENTIAL, answer.status, self.base)
         if answer.status is None or answer.status >= 500:
             raise AppApiError("could not read the App API: "
                               + (answer.error or f"it answered {answer.status}"),
-                              FAILURE_UNREACHABLE, answer.status)
+                              FAILURE_UNREACHABLE, answer.status, self.base)
         return answer
 
     def person(self, *, user_id: Optional[str] = None, email: Optional[str] = None) -> Optional[dict]:
@@ -179,6 +266,8 @@ class ExpectedActivity:
     label: str                       # how the user knows it: `track "Signed Up"`
     note: str = ""                   # e.g. "sent anonymously, merged by identify"
     found_at: Optional[float] = None
+    found_id: Optional[str] = None   # the App API activity id that matched
+    earlier_only: bool = False       # seen, but only with another run's id
 
 
 @dataclass
@@ -191,6 +280,7 @@ class Target:
     traits: dict[str, Any] = field(default_factory=dict)
     activities: list[ExpectedActivity] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)   # push tokens
+    run_id: Optional[str] = None      # count only data tagged with it (RUN_ID_KEY)
     sent_at: float = field(default_factory=time.monotonic)
     # Filled in by polling:
     person: Optional[dict] = None
@@ -208,10 +298,23 @@ class Target:
         attrs = (self.person or {}).get("attributes")
         return attrs if isinstance(attrs, dict) else {}
 
+    def run_tag(self) -> Optional[str]:
+        """The run id on the person (the last identify's), or None."""
+        value = self.attributes().get(RUN_ID_KEY)
+        return None if value is None else str(value)
+
+    def run_tag_ok(self) -> bool:
+        return self.run_id is None or self.run_tag() == self.run_id
+
     def trait_mismatches(self) -> dict[str, tuple[Any, Any]]:
-        """{trait: (expected, what Customer.io has or None)} for traits that do not match."""
+        """{trait: (expected, what Customer.io has or None)} for traits that do not match.
+
+        With a run id, the person's `cdpio_run_id` must be this run's too:
+        otherwise the traits it has came from an earlier run's identify."""
         attrs = self.attributes()
         out = {}
+        if not self.run_tag_ok():
+            out[RUN_ID_KEY] = (self.run_id, self.run_tag())
         for key, expected in self.traits.items():
             actual = attrs.get(key)
             if key == "email" and isinstance(actual, str) and isinstance(expected, str):
@@ -245,6 +348,29 @@ class Target:
         at = self.delivered_at
         return None if at is None else max(0.0, at - self.sent_at)
 
+    @property
+    def nothing_arrived(self) -> bool:
+        """No person, or (with a run id) a person with nothing from this run."""
+        if self.person is None:
+            return True
+        return (self.run_id is not None and not self.run_tag_ok()
+                and not any(a.found_at is not None for a in self.activities))
+
+    def found(self) -> dict[str, Any]:
+        """What was found, for details and --verbose (names and ids, never values)."""
+        out: dict[str, Any] = {}
+        if self.run_id is not None:
+            out["run_id"] = self.run_id
+        if self.person is not None and self.traits_ok_at is not None:
+            out["traits"] = sorted(self.traits)
+        events = [{"label": a.label, "type": a.type, "name": a.name, "activity_id": a.found_id}
+                  for a in self.activities if a.found_at is not None]
+        if events:
+            out["events"] = events
+        if self.person is not None and self.devices and self.devices_ok_at is not None:
+            out["devices"] = len(self.devices)
+        return out
+
 
 def poll_once(api: AppApi, target: Target, now: Callable[[], float] = time.monotonic) -> None:
     """One look at the person; records what has arrived so far."""
@@ -260,8 +386,16 @@ def poll_once(api: AppApi, target: Target, now: Callable[[], float] = time.monot
         target.devices_ok_at = now()
     ref = person["_ref"]
     for expected in target.activities:
-        if expected.found_at is None and api.activities(ref, type_=expected.type, name=expected.name):
+        if expected.found_at is not None:
+            continue
+        found = api.activities(ref, type_=expected.type, name=expected.name)
+        if target.run_id is not None:
+            ours = [a for a in found if activity_run_id(a) == target.run_id]
+            expected.earlier_only = bool(found) and not ours
+            found = ours
+        if found:
             expected.found_at = now()
+            expected.found_id = str(found[0].get("id")) if found[0].get("id") is not None else None
     if target.traits_ok_at is None and target.trait_mismatches():
         # A 200 can end in an "Attribute Update Failure" (customerio-api.md §1.3).
         failures = api.activities(ref, type_="failed_attribute_change")
@@ -317,6 +451,10 @@ def missing_parts(target: Target) -> list[str]:
         out.append(f"no person with {target.who.replace('user ', 'id ')}")
         return out
     for key, (expected, actual) in target.trait_mismatches().items():
+        if key == RUN_ID_KEY and target.run_id is not None:
+            out.append("this run's identify has not arrived (the person's cdpio_run_id is "
+                       + (f"{show(actual)}, an earlier run's)" if actual is not None else "not set)"))
+            continue
         if actual is None:
             out.append(f"trait {key} missing (expected {show(expected)})")
         else:
@@ -325,8 +463,11 @@ def missing_parts(target: Target) -> list[str]:
         out.append(f"device {show(token)} not registered")
     for expected in target.activities:
         if expected.found_at is None:
-            out.append(f"{expected.label} not in the person's activities"
-                       + (f" ({expected.note})" if expected.note else ""))
+            text = f"{expected.label} not in the person's activities"
+            notes = [expected.note] if expected.note else []
+            if expected.earlier_only:
+                notes.append("earlier runs' only")
+            out.append(text + (f" ({'; '.join(notes)})" if notes else ""))
     return out
 
 
@@ -342,32 +483,68 @@ def found_parts(target: Target) -> str:
     return " with " + ", ".join(parts) if parts else ""
 
 
+def app_error_hint(error: AppApiError, credential_hint: str) -> str:
+    if error.failure == FAILURE_UNREACHABLE:
+        return unreachable_hint(error.url, "check your network or proxy and retry; status page: "
+                                           "status.customer.io")
+    return credential_hint
+
+
+def found_text(target: Target) -> str:
+    """--verbose: which traits and events were found (names and activity ids, never values)."""
+    found = target.found()
+    parts = []
+    if found.get("traits"):
+        parts.append("traits " + ", ".join(found["traits"]))
+    if found.get("events"):
+        parts.append("events " + ", ".join(
+            e["label"] + (f" (activity {e['activity_id']})" if e.get("activity_id") else "")
+            for e in found["events"]))
+    if "run_id" in found:
+        parts.append(f"all tagged {RUN_ID_KEY} {found['run_id']}")
+    return "; ".join(parts)
+
+
 def target_check(target: Target, *, check_id: str, route: str, timeout: float,
                  causes: Optional[str] = None, fix: Optional[str] = None,
-                 nothing_head: Optional[str] = None) -> Check:
+                 nothing_head: Optional[str] = None, verbose: bool = False) -> Check:
     """The `delivered` check for one target after polling."""
     took = target.seconds_to_delivery()
     details: dict[str, Any] = {"user_id": target.user_id, "email": target.email}
+    if target.run_id is not None:
+        details["run_id"] = target.run_id
     if took is not None:
         details["seconds_to_delivery"] = round(took, 3)
+    found = target.found()
+    if found.get("traits") or found.get("events") or found.get("devices"):
+        details["found"] = found
     if target.done:
-        return Check(check_id, route, "delivered", PASSED,
-                     f"{target.who} is in Customer.io{found_parts(target)}, "
-                     f"{took:.1f}s after sending", duration_ms=took * 1000.0, details=details)
+        message = (f"{target.who} is in Customer.io{found_parts(target)}, "
+                   f"{took:.1f}s after sending")
+        if verbose and found_text(target):
+            message += f" (found: {found_text(target)})"
+        return Check(check_id, route, "delivered", PASSED, message,
+                     duration_ms=took * 1000.0, details=details)
     if target.error is not None:
         return Check(check_id, route, "delivered", FAILED,
                      f"cannot verify delivery: {target.error.message}",
                      http_status=target.error.status, failure=target.error.failure,
-                     hint="check customerio.app_api_key and customerio.region (`cdpio check-keys`)",
+                     hint=app_error_hint(target.error, "check customerio.app_api_key and customerio.region "
+                                                       "(`cdpio check-keys`)"),
                      details=details)
     missing = missing_parts(target)
     details["missing"] = missing
-    nothing = target.person is None
-    if nothing:
-        head = f"{nothing_head or 'nothing arrived in Customer.io'} within {timeout:g}s: "
+    if target.nothing_arrived:
+        head = f"{nothing_head or 'nothing arrived in Customer.io'} within {timeout:g}s"
+        if target.person is not None:
+            head += (f" ({target.who} is there, but nothing on it carries this run's "
+                     f"{RUN_ID_KEY} {target.run_id}: what it has came from earlier runs)")
+        head += ": "
     else:
         head = f"not everything arrived within {timeout:g}s: "
     message = head + "; ".join(missing)
+    if verbose and found_text(target):
+        message += f" (found: {found_text(target)})"
     if target.failed_attributes:
         message += ("; Customer.io logged an Attribute Update Failure for "
                     + ", ".join(target.failed_attributes))
@@ -381,15 +558,32 @@ def target_check(target: Target, *, check_id: str, route: str, timeout: float,
 # `cdpio verify`: a person something else sent
 # ---------------------------------------------------------------------------
 
-def prepare_region(settings, http) -> None:
+def prepare_region(settings, http) -> list[Check]:
     """With `customerio.region: auto`, learn the region from the Track API so
-    the App API is read on the right host (it answers 401 on the wrong one)."""
+    the App API is read on the right host (it answers 401 on the wrong one).
+
+    Returns a warning when the region could not be learned, with the real
+    reason: a Track host that gave no answer is not asked again in this run,
+    so a later check's "not asked again" must point at a row that says why."""
     from cdpio_cli import keys
+    from cdpio_cli.results import WARNING
 
     if settings.config.customerio.region != "auto" or settings.detected_region:
-        return
-    if settings.customerio.site_id and settings.customerio.track_api_key:
-        keys.check_track(settings, http)
+        return []
+    if not (settings.customerio.site_id and settings.customerio.track_api_key):
+        return []
+    track = next((c for c in keys.check_track(settings, http) if c.id == "customerio.track"), None)
+    if track is None or track.status != FAILED:
+        return []
+    region = settings.customerio_region().upper()
+    hint = (unreachable_hint(settings.endpoint("track"), "check your network or proxy and retry; "
+                                                          "status page: status.customer.io")
+            if track.failure == FAILURE_UNREACHABLE else
+            "set customerio.region (us or eu) to skip region detection, or fix the Track credentials "
+            "(`cdpio check-keys`)")
+    return [Check("customerio.region", "customerio", "authenticated", WARNING,
+                  f"region not detected ({track.message}); reading the App API in the {region} region",
+                  http_status=track.http_status, duration_ms=track.duration_ms, hint=hint)]
 
 
 def run_verify(settings, *, user_id: Optional[str] = None, email: Optional[str] = None,
@@ -411,8 +605,8 @@ def run_verify(settings, *, user_id: Optional[str] = None, email: Optional[str] 
     try:
         if progress:
             progress("finding the Customer.io region")
-        prepare_region(settings, http)
-        app = keys.check_app(settings, http)
+        report.extend(prepare_region(settings, http))
+        app = localize_unreachable_hints(keys.check_app(settings, http), settings)
         if any(c.status == FAILED for c in app):
             report.extend(app)
             return report

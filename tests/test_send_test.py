@@ -9,6 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import httpx
+import pytest
 
 from cdpio_cli.sandbox import defaults
 from tests.cli_helpers import run_cli, write_config
@@ -238,3 +239,115 @@ def test_unreachable_service_exits_4_quickly(tmp_path):
     assert {c["route"] for c in failed} == {"segment", "pipelines"}
     assert all("could not reach" in c["message"] for c in failed)
     assert all(c["status"] == "skipped" for c in sent if c not in failed)
+
+
+# ---------------------------------------------------------------------------
+# A fixed test user: delivery counts only what carries this run's id
+# ---------------------------------------------------------------------------
+
+FIXED_USER = FAST + """\
+send_test:
+  user_id: qa-fixed-user
+  traits: {plan_type: Pro, is_trial: true}
+"""
+WRONG_WRITE_KEY = 'segment: {write_key: "wrongWriteKeyNobodyKnows00000001"}\n'
+
+
+def test_a_fixed_user_never_passes_on_an_earlier_runs_data(sandbox, tmp_path):
+    first = run(sandbox, tmp_path, "--json", "send-test", "--route", "segment", config=FIXED_USER)
+    assert first.code == 0, first.stderr
+    assert one(first, "segment.delivery", "delivered")["status"] == "passed"
+    # Same person, but Segment drops everything now (200 for an unknown write key).
+    second = run(sandbox, tmp_path, "--json", "send-test", "--route", "segment",
+                 config=FIXED_USER + WRONG_WRITE_KEY)
+    assert second.code == 1, second.stderr
+    assert second.json["run_id"] != first.json["run_id"]
+    delivery = one(second, "segment.delivery", "delivered")
+    assert delivery["status"] == "failed"
+    assert "none reached Customer.io" in delivery["message"]
+    assert "earlier runs" in delivery["message"]
+    accepted = checks(second, route="segment", tier="accepted")
+    assert accepted and all("not proof of delivery" in c["message"] for c in accepted)
+    assert "delivery verified" not in second.stdout + second.stderr
+
+
+def test_every_test_message_carries_the_run_id(sandbox, tmp_path):
+    result = run(sandbox, tmp_path, "--json", "send-test", "--route", "segment", "--route", "pipelines",
+                 "--anonymous-flow", config=FIXED_USER)
+    assert result.code == 0, result.stderr
+    run_id = result.json["run_id"]
+    auth = {"Authorization": f"Bearer {defaults.APP_API_KEY}"}
+    for route in ("segment", "pipelines"):
+        user_id = result.json["summary"]["routes"][route]["user_id"]
+        person = httpx.get(f"{sandbox.url}/app/v1/customers/{user_id}/attributes", headers=auth).json()
+        assert person["customer"]["attributes"]["cdpio_run_id"] == run_id
+        acts = httpx.get(f"{sandbox.url}/app/v1/customers/{user_id}/activities",
+                         params={"limit": 100}, headers=auth).json()["activities"]
+        events = [a for a in acts if a["type"] in ("event", "page", "screen")]
+        assert len(events) == 4  # anonymous track, track, page, screen
+        assert all(a["data"]["cdpio_run_id"] == run_id for a in events)
+
+
+def test_a_second_good_run_on_a_fixed_user_passes_on_its_own_data(sandbox, tmp_path):
+    for _ in range(2):
+        result = run(sandbox, tmp_path, "--json", "send-test", "--route", "customerio", config=FIXED_USER)
+        assert result.code == 0, result.stderr
+        delivery = one(result, "customerio.delivery", "delivered")
+        assert delivery["status"] == "passed" and "2 traits, 3 events" in delivery["message"]
+
+
+@pytest.mark.parametrize("user_id", ["", "   ", "\t"])
+def test_empty_user_id_is_a_usage_error(sandbox, tmp_path, user_id):
+    result = run(sandbox, tmp_path, "send-test", "--route", "segment", "--user-id", user_id)
+    assert result.code == 2, result.stderr
+    assert "--user-id cannot be empty" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_verify_with_an_app_key_says_so(sandbox, tmp_path):
+    # The sandbox's default App API key is configured: --no-verify is the only reason.
+    result = run(sandbox, tmp_path, "--json", "send-test", "--route", "customerio", "--no-verify")
+    assert result.code == 0, result.stderr
+    delivery = one(result, "customerio.delivery", "delivered")
+    assert delivery["status"] == "skipped"
+    assert delivery["message"] == "delivery not verified (--no-verify)"
+    assert "no App API key" not in result.stdout + result.stderr
+
+
+def test_verbose_shows_message_ids_endpoints_and_what_was_found(sandbox, tmp_path):
+    quiet = run(sandbox, tmp_path, "--json", "send-test", "--route", "segment")
+    loud = run(sandbox, tmp_path, "--json", "--verbose", "send-test", "--route", "segment")
+    assert quiet.code == loud.code == 0, loud.stderr
+    track = one(loud, "segment.track Signed Up", "accepted")
+    message_id = track["details"]["messageId"]
+    assert track["details"]["endpoint"] == "POST /segment/v1/track"
+    assert f"messageId {message_id}" in track["message"] and "POST /segment/v1/track" in track["message"]
+    assert "messageId" not in one(quiet, "segment.track Signed Up", "accepted")["message"]
+    delivery = one(loud, "segment.delivery", "delivered")
+    assert "found: traits email, is_trial, plan_type" in delivery["message"]
+    assert 'track "Signed Up" (activity ' in delivery["message"]
+    assert loud.json["run_id"] in delivery["message"]
+    assert delivery["details"]["found"]["traits"] == ["email", "is_trial", "plan_type"]
+    assert "found:" not in one(quiet, "segment.delivery", "delivered")["message"]
+    # The human table shows it too; no credential ever appears.
+    human = run(sandbox, tmp_path, "-v", "send-test", "--route", "customerio")
+    assert human.code == 0, human.stderr
+    assert "POST /track/api/v2/entity" in human.stderr
+    for secret in (defaults.WRITE_KEY, defaults.TRACK_API_KEY, defaults.APP_API_KEY):
+        assert secret not in loud.stdout + loud.stderr + human.stderr
+
+
+def test_unreachable_sandbox_hints_name_the_sandbox(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    write_config(tmp_path, FAST)
+    result = run_cli("--sandbox-url", f"http://127.0.0.1:{port}", "--json", "send-test", cwd=tmp_path)
+    assert result.code == 4, result.stderr
+    failed = [c for c in result.json["checks"] if c["status"] == "failed"]
+    assert failed and "not asked again" not in failed[0]["message"]
+    assert f"could not connect to 127.0.0.1:{port}" in failed[0]["message"]
+    assert all(c["hint"] == "is the sandbox still running? (`cdpio sandbox`)" for c in failed), failed
+    assert "status.customer.io" not in result.stdout + result.stderr

@@ -132,3 +132,50 @@ def test_parse_trait():
     assert parse_trait("url=https://x?a=b") == ("url", "https://x?a=b")
     with pytest.raises(ValueError):
         parse_trait("=x")
+
+
+def _dead_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_sandbox_shows_the_real_reason_first(tmp_path):
+    port = _dead_port()
+    write_config(tmp_path, FAST)
+    result = run_cli("--sandbox-url", f"http://127.0.0.1:{port}", "--json", "verify", "--user-id", "x",
+                     cwd=tmp_path)
+    assert result.code == 4, result.stderr
+    rows = [c for c in result.json["checks"] if f"127.0.0.1:{port}" in c["message"]]
+    assert rows, result.json["checks"]
+    # The first answer from the dead host says why; only later ones say "not asked again".
+    assert "could not connect to" in rows[0]["message"]
+    assert "not asked again" not in rows[0]["message"]
+    assert all("not asked again" in c["message"] for c in rows[1:])
+    # A loopback URL is a sandbox that is not running, not a network problem.
+    for check in result.json["checks"]:
+        if check["status"] in ("failed", "warning"):
+            assert check["hint"] == "is the sandbox still running? (`cdpio sandbox`)", check
+    assert "status.customer.io" not in result.stdout + result.stderr
+
+
+def test_unreachable_hints_name_the_sandbox_only_for_loopback():
+    from cdpio_cli.verify import SANDBOX_HINT, activity_run_id, unreachable_hint
+
+    for url in ("http://127.0.0.1:8787/app", "http://localhost:1", "http://[::1]:9/x"):
+        assert unreachable_hint(url, "net") == SANDBOX_HINT
+    for url in ("https://api.customer.io", "https://api.eu.segmentapis.com", None, ""):
+        assert unreachable_hint(url, "net") == "net"
+    assert activity_run_id({"data": {"cdpio_run_id": "r1"}}) == "r1"
+    assert activity_run_id({"data": {"data": {"cdpio_run_id": "r2"}}}) == "r2"
+    assert activity_run_id({"data": {}}) is None and activity_run_id({}) is None
+
+
+def test_verify_has_no_run_id_and_matches_by_name(sandbox, tmp_path):
+    # `verify` checks a person something else sent: untagged events still count.
+    app_sends(sandbox, *ADA)
+    result = run(sandbox, tmp_path, "--user-id", "ada-1", "--event", "Signed Up")
+    assert result.code == 0, result.stderr
+    assert "cdpio_run_id" not in result.stdout

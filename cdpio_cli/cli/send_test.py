@@ -48,11 +48,13 @@ def command(
 
     opts = ctx.obj
     seconds = duration_flag("--timeout", timeout)
+    if user_id is not None and not user_id.strip():
+        raise UsageError("--user-id cannot be empty", hint="e.g. --user-id 'qa-{run_id}'")
     if platform is not None and platform not in ("ios", "android"):
         raise UsageError(f"--platform {platform!r}: use ios or android")
     options = SendTestOptions(routes=route or None, user_id=user_id, events=list(event or []),
                               anonymous_flow=anonymous_flow, device_token=device_token,
-                              platform=platform, verify=verify, timeout=seconds)
+                              platform=platform, verify=verify, timeout=seconds, verbose=opts.verbose)
     with open_settings(opts) as settings:
         warn_cleaned_credentials(opts, settings)
         with spinner(opts) as progress:
