@@ -24,7 +24,10 @@ from cdpio_cli.results import (
     FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, SKIPPED, WARNING, Check, Report,
 )
 from cdpio_cli.settings import Settings
-from cdpio_cli.verify import AppApi, ExpectedActivity, Target, show, wait_for
+from cdpio_cli.verify import (
+    SANDBOX_HINT, AppApi, ExpectedActivity, Target, app_error_hint, check_url, found_text, is_loopback_url, show,
+    wait_for,
+)
 
 
 @dataclass
@@ -52,6 +55,7 @@ class _Ctx:
     targets: dict[str, Target] = field(default_factory=dict)
     sent_routes: list[str] = field(default_factory=list)
     timeout: float = 90.0
+    verbose: bool = False
 
     def say(self, text: str) -> None:
         if self.progress:
@@ -75,8 +79,11 @@ def explain(check: Check, settings: Settings) -> None:
     if failure == FAILURE_UNREACHABLE:
         check.message = (f"cannot reach the service ({check.message}). Nothing further can be checked "
                          "until it answers.")
-        check.hint = ("Fix: check the network, proxy and any endpoint override in cdpio.yaml; "
-                      "see status.customer.io / status.segment.com")
+        if is_loopback_url(check_url(settings, check)):
+            check.hint = f"Fix: {SANDBOX_HINT}"
+        else:
+            check.hint = ("Fix: check the network, proxy and any endpoint override in cdpio.yaml; "
+                          "see status.customer.io / status.segment.com")
         return
     if cid == "customerio.track":
         check.message = ("Customer.io rejected the Track API credentials (a wrong key): the site id or the "
@@ -202,7 +209,8 @@ def _send_route(ctx: _Ctx, route: str) -> list[Check]:
     checks = []
     for item in plan.items:
         outcome = sendtest._send(s, ctx.http, route, item.msg)
-        check = sendtest.accepted_check(route, item, outcome, s.config.send_test.expect_status)
+        check = sendtest.accepted_check(route, item, outcome, s.config.send_test.expect_status,
+                                        verbose=ctx.verbose)
         checks.append(check)
         if check.status == FAILED:
             title = sendtest.ROUTE_TITLES[route]
@@ -259,7 +267,7 @@ def link_delivered(ctx: _Ctx) -> list[Check]:
     if direct is not None:
         if direct.error is not None:
             return [_app_error_check(direct)]
-        if direct.person is None:
+        if direct.nothing_arrived:
             return [Check("customerio.delivered", "customerio", "delivered", FAILED,
                           f"the Track API accepted a test person, but the App API cannot see it within "
                           f"{ctx.timeout:g}s: the App API key and the Track credentials belong to different "
@@ -268,11 +276,11 @@ def link_delivered(ctx: _Ctx) -> list[Check]:
                                "(Account Settings > API Credentials)")]
         out.append(Check("customerio.delivered", "customerio", "delivered", PASSED,
                          f"a direct Track API send is visible in Customer.io "
-                         f"({direct.seconds_to_delivery() or 0:.1f}s)"))
+                         f"({direct.seconds_to_delivery() or 0:.1f}s)" + _found(ctx, direct)))
     if segment is not None:
         if segment.error is not None:
             return out + [_app_error_check(segment)]
-        if segment.person is None:
+        if segment.nothing_arrived:
             out.append(_segment_not_delivered(ctx, direct))
             return out
         missing_events = [a for a in segment.activities if a.found_at is None]
@@ -286,18 +294,32 @@ def link_delivered(ctx: _Ctx) -> list[Check]:
             return out
         for check in ctx.report.checks:
             if check.route == "segment" and check.tier == "accepted" and check.status == PASSED:
-                check.message = f"{check.http_status} accepted by Segment; delivery verified below"
+                check.message = (f"{check.http_status} accepted by Segment; delivery verified below"
+                                 + (sendtest_detail(check) if ctx.verbose else ""))
         out.append(Check("segment.delivered", "segment", "delivered", PASSED,
                          f"Segment events reached Customer.io ({segment.seconds_to_delivery() or 0:.1f}s after "
-                         "sending)"))
+                         "sending)" + _found(ctx, segment)))
     return out
+
+
+def sendtest_detail(check: Check) -> str:
+    from cdpio_cli.sendtest import sent_detail
+
+    return sent_detail(check.details)
+
+
+def _found(ctx: _Ctx, target: Target) -> str:
+    """--verbose: which traits and events of this run were found."""
+    text = found_text(target) if ctx.verbose else ""
+    return f" (found: {text})" if text else ""
 
 
 def _app_error_check(target: Target) -> Check:
     err = target.error
     return Check("delivered", "customerio", "delivered", FAILED, f"cannot read Customer.io: {err.message}",
                  http_status=err.status, failure=err.failure,
-                 hint="Fix: check customerio.app_api_key and customerio.region (`cdpio check-keys`)")
+                 hint="Fix: " + app_error_hint(err, "check customerio.app_api_key and customerio.region "
+                                                    "(`cdpio check-keys`)"))
 
 
 def _segment_not_delivered(ctx: _Ctx, direct: Optional[Target]) -> Check:
@@ -422,11 +444,11 @@ LINKS: list[tuple[str, str, Callable[[_Ctx], list[Check]]]] = [
 
 def run_doctor(settings: Settings, *, person: Optional[PersonQuery] = None,
                timeout: Optional[float] = None,
-               progress: Optional[Callable[[str], None]] = None) -> Report:
+               progress: Optional[Callable[[str], None]] = None, verbose: bool = False) -> Report:
     report = Report("doctor", run_id=settings.run_id)
     timeout = settings.config.verify.timeout if timeout is None else timeout
     http = keys.ServiceHttp.for_settings(settings, timeout)
-    ctx = _Ctx(settings, http, report, progress, person, timeout=timeout)
+    ctx = _Ctx(settings, http, report, progress, person, timeout=timeout, verbose=verbose)
     broken: Optional[Check] = None
     try:
         for index, (name, _tier, link) in enumerate(LINKS):

@@ -122,3 +122,40 @@ def test_anonymous_events_never_identified(sandbox, tmp_path):
 def test_person_flags_need_a_person(sandbox, tmp_path):
     result = run(sandbox, tmp_path, "--trait", "plan_type")
     assert result.code == 2 and "Traceback" not in result.stderr
+
+
+def test_unreachable_sandbox_says_start_the_sandbox(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    write_config(tmp_path, FAST)
+    result = run_cli("--sandbox-url", f"http://127.0.0.1:{port}", "--json", "doctor", cwd=tmp_path)
+    assert result.code == 4, result.stderr
+    link = broken(result)
+    assert f"could not connect to 127.0.0.1:{port}" in link["message"]
+    assert "not asked again" not in link["message"]
+    assert link["hint"] == "Fix: is the sandbox still running? (`cdpio sandbox`)"
+    assert "status.customer.io" not in result.stdout + result.stderr
+
+
+def test_doctor_tags_its_test_messages_with_the_run_id(sandbox, tmp_path):
+    result = run(sandbox, tmp_path)
+    assert result.code == 0, result.stderr
+    run_id = result.json["run_id"]
+    auth = {"Authorization": f"Bearer {defaults.APP_API_KEY}"}
+    for user_id in (f"cdpio-doctor-{run_id}-segment", f"cdpio-doctor-{run_id}-customerio"):
+        person = httpx.get(f"{sandbox.url}/app/v1/customers/{user_id}/attributes", headers=auth).json()
+        assert person["customer"]["attributes"]["cdpio_run_id"] == run_id
+        acts = httpx.get(f"{sandbox.url}/app/v1/customers/{user_id}/activities",
+                         params={"type": "event"}, headers=auth).json()["activities"]
+        assert acts and all(a["data"]["cdpio_run_id"] == run_id for a in acts)
+
+
+def test_verbose_doctor_names_what_it_found(sandbox, tmp_path):
+    write_config(tmp_path, FAST)
+    result = run_cli("--sandbox-url", sandbox.url, "--json", "-v", "doctor", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    delivered = next(c for c in result.json["checks"] if c["id"] == "segment.delivered")
+    assert "found: traits" in delivered["message"] and result.json["run_id"] in delivered["message"]

@@ -56,6 +56,7 @@ def command(
     seconds = duration_flag("--within", within)
     with open_settings(opts) as settings:
         with spinner(opts) as progress:
-            report = run_doctor(settings, person=person, timeout=seconds, progress=progress)
+            report = run_doctor(settings, person=person, timeout=seconds, progress=progress,
+                                verbose=opts.verbose)
         report.notes[:0] = settings.notes
     finish(report, opts)
