@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, Callable, Iterator
@@ -43,6 +44,7 @@ from typing import IO, Any, Callable, Iterator
 import orjson
 
 from cdpio_cli import messages
+from cdpio_cli.credentials import redact as redact_secrets
 from cdpio_cli.errors import (
     EXIT_CHECK_FAILED,
     EXIT_CREDENTIAL,
@@ -59,6 +61,10 @@ DL_KEY = "_cdpio"
 # messageIds derived for messages that have none: stable across resumed runs.
 ID_NAMESPACE = uuid.UUID("6f1c7a52-2b8e-4c55-9a51-3f0f2d7c9e11")
 TIMESTAMP_KEYS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+WRITE_KEY_FIELD = "writeKey"
+# An unreadable input line keeps its original text in the dead-letter file
+# (`_cdpio.raw`), up to this many bytes.
+RAW_KEEP_BYTES = 64 * 1024
 EXAMPLES = 5
 # Spool record: source index, record index in the source, line, kind, length.
 _SPOOL_HEAD = struct.Struct("<IIIBI")
@@ -268,6 +274,9 @@ class Rewriter:
     def apply(self, msg: dict, source_key: str, index: int) -> None:
         """Rewrite in place."""
         msg.pop(DL_KEY, None)  # a dead-letter file replays as is
+        # The route authenticates; a key inside a message is never sent or
+        # written anywhere (the dead-letter file is built from the rewritten message).
+        msg.pop(WRITE_KEY_FIELD, None)
         if self.id_prefix:
             for key in ("userId", "anonymousId", "previousId"):
                 value = msg.get(key)
@@ -475,6 +484,148 @@ def _dl_line(data: bytes | None, value: Any, meta: dict) -> bytes:
     return orjson.dumps(body, default=str) + b"\n"
 
 
+def _without_write_keys(value: Any) -> Any:
+    """A value that is not a message (e.g. a list of messages) loses any
+    `writeKey` of its objects, one level down, before it is written anywhere."""
+    if isinstance(value, list):
+        return [_without_write_keys(v) if isinstance(v, dict) else v for v in value]
+    if isinstance(value, dict) and WRITE_KEY_FIELD in value:
+        return {k: v for k, v in value.items() if k != WRITE_KEY_FIELD}
+    return value
+
+
+_RAW_KEYS = ("raw", "raw_note", "value")
+
+
+def _no_message_entry(prior: Any) -> tuple[str, dict | None]:
+    """Why a dead-letter line with no message cannot be replayed, and what of
+    its `_cdpio` object to keep (the original text) when it is dead-lettered again."""
+    prior = prior if isinstance(prior, dict) else {}
+    keep = {k: prior[k] for k in _RAW_KEYS if k in prior}
+    was = prior.get("reason")
+    was = f" ({was})" if isinstance(was, str) and was else ""
+    if "raw" in keep:
+        reason = (f"a dead-letter line with no message: the input line could not be read{was}; "
+                  "fix the original text in _cdpio.raw and put it in place of this line")
+    elif "value" in keep:
+        reason = (f"a dead-letter line with no message: the input was not a message object{was}; "
+                  "turn _cdpio.value into a message and put it in place of this line")
+    else:
+        reason = f"a dead-letter line with no message{was}: nothing to send; remove the line"
+    return reason, keep or None
+
+
+# `"writeKey": "..."` in text that is not valid JSON (quotes optional, the
+# value possibly cut short): the value is replaced.
+_WRITE_KEY_TEXT = re.compile(
+    rb'''(["']?writeKey["']?\s*:\s*)(?:"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^,}\s]*)''')
+
+
+class _RawLines:
+    """The original text of an NDJSON source's unreadable lines, read forward
+    only with a second handle (opened on the first unreadable line, so clean
+    files cost nothing).  JSON and YAML documents have no per-message line."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fh: IO[bytes] | None = None
+        self.lineno = 0
+        self.broken = False
+
+    @classmethod
+    def for_source(cls, source: "Source") -> "_RawLines | None":
+        from cdpio_cli import fixtures
+
+        name = source.read_path
+        if name.lower().endswith(".gz"):
+            name = name[:-3]
+        try:
+            fmt = fixtures._format_of(name)
+            if fmt is None:
+                with cls._open(source.read_path) as fh:
+                    fmt = fixtures._sniff(fh.read(8192), source.display)
+        except Exception:  # unreadable or not sniffable: no raw text, never an error
+            return None
+        return cls(source.read_path) if fmt == "ndjson" else None
+
+    @staticmethod
+    def _open(path: str) -> IO[bytes]:
+        import gzip
+
+        fh = open(path, "rb")
+        if fh.read(2) == b"\x1f\x8b":
+            fh.seek(0)
+            return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+        fh.seek(0)
+        return fh
+
+    def meta(self, line: int) -> dict | None:
+        """`raw` (and `raw_note`) for the dead-letter line of input line `line`."""
+        if self.broken or line <= self.lineno:
+            return None
+        try:
+            if self.fh is None:
+                self.fh = self._open(self.path)
+            while True:
+                head = self.fh.readline(RAW_KEEP_BYTES + 2)
+                if not head:
+                    self.broken = True
+                    return None
+                self.lineno += 1
+                size, tail = len(head), head
+                if len(head) == RAW_KEEP_BYTES + 2 and not head.endswith(b"\n"):
+                    while True:  # skip the rest of a long line without holding it
+                        more = self.fh.readline(1 << 20)
+                        size += len(more)
+                        tail = more or tail
+                        if not more or more.endswith(b"\n"):
+                            break
+                if self.lineno == line:
+                    break
+        except (OSError, EOFError, ValueError, zlib.error):
+            self.broken = True
+            return None
+        ending = 2 if tail.endswith(b"\r\n") else 1 if tail.endswith(b"\n") else 0
+        length = size - ending                      # the line's bytes, without its newline
+        body = head[:len(head) - ending] if tail is head else head
+        if line == 1 and body.startswith(b"\xef\xbb\xbf"):
+            body, length = body[3:], length - 3
+        if not body.strip():
+            return None
+        notes = []
+        if length > RAW_KEEP_BYTES:
+            body = body[:RAW_KEEP_BYTES]
+            notes.append(f"truncated: the first {RAW_KEEP_BYTES:,} of {length:,} bytes")
+        body = _WRITE_KEY_TEXT.sub(rb'\1"[removed by cdpio]"', body)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = body.decode("utf-8", "replace")
+            if length <= RAW_KEEP_BYTES or not _only_cut_short(body):
+                notes.append("bytes that are not UTF-8 are replaced with U+FFFD")
+        text = redact_secrets(text)  # a configured credential pasted into the data
+        out: dict[str, Any] = {"raw": text}
+        if notes:
+            out["raw_note"] = "; ".join(notes)
+        return out
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+
+
+def _only_cut_short(body: bytes) -> bool:
+    """Is the only bad UTF-8 a character cut in two by truncation?"""
+    for cut in range(1, 4):
+        try:
+            body[:-cut].decode("utf-8")
+            return True
+        except UnicodeDecodeError:
+            continue
+    return False
+
+
 class _Reservoir:
     """Latencies for percentiles in bounded memory (Algorithm R)."""
 
@@ -573,42 +724,64 @@ class Replay:
         write = spool.write
         pack = _SPOOL_HEAD.pack
         encode = messages.encode
-        for si, source in enumerate(sources):
-            display = source.display
-            for index, rec in enumerate(_iter_source(source)):
-                if index < skip[si]:
-                    if want_newest and rec.error is None and isinstance(rec.message, dict):
-                        ts = message_timestamp(rec.message)
-                        if ts is not None and (newest is None or ts > newest):
-                            newest = ts
-                    continue
-                count += 1
-                msg = rec.message
-                reason = rec.error
-                data = None
-                if reason is None:
-                    if type(msg) is dict:
-                        rewriter.apply(msg, source.key, index)
-                        if want_newest:
-                            ts = message_timestamp(msg)
+        raw_lines: dict[int, _RawLines | None] = {}   # opened on a source's first unreadable line
+        try:
+            for si, source in enumerate(sources):
+                display = source.display
+                for index, rec in enumerate(_iter_source(source)):
+                    if index < skip[si]:
+                        if want_newest and rec.error is None and isinstance(rec.message, dict):
+                            ts = message_timestamp(rec.message)
                             if ts is not None and (newest is None or ts > newest):
                                 newest = ts
-                        data = encode(msg)
-                        if not fast_valid(msg, len(data)):
-                            reason = _problems_text(msg, size=len(data), email_identifies=email_ok)
-                    else:
-                        reason = _problems_text(msg)
-                if reason is None:
-                    write(pack(si, index, rec.line, _VALID, len(data)))
-                    write(data)
-                    continue
-                invalid += 1
-                if len(examples) < EXAMPLES:
-                    examples.append(Example(display, rec.line, reason))
-                line = _dl_line(data, msg, {"reason": f"invalid: {reason}", "http_status": None,
-                                            "attempts": 0, "file": display, "line": rec.line})
-                write(pack(si, index, rec.line, _INVALID, len(line)))
-                write(line)
+                        continue
+                    count += 1
+                    msg = rec.message
+                    reason = rec.error
+                    data = None
+                    extra: dict | None = None
+                    if reason is not None and msg is None:
+                        # Unreadable: keep the original text, so the dead-letter
+                        # file is enough to fix it.
+                        if si not in raw_lines:
+                            raw_lines[si] = _RawLines.for_source(source)
+                        extra = raw_lines[si].meta(rec.line) if raw_lines[si] is not None else None
+                    elif reason is None:
+                        if type(msg) is dict and len(msg) == 1 and DL_KEY in msg:
+                            # A dead-letter line that holds no message (the input
+                            # was unreadable, or not an object): nothing to send.
+                            reason, extra = _no_message_entry(msg[DL_KEY])
+                            msg = None
+                        elif type(msg) is dict:
+                            rewriter.apply(msg, source.key, index)
+                            if want_newest:
+                                ts = message_timestamp(msg)
+                                if ts is not None and (newest is None or ts > newest):
+                                    newest = ts
+                            data = encode(msg)
+                            if not fast_valid(msg, len(data)):
+                                reason = _problems_text(msg, size=len(data), email_identifies=email_ok)
+                        else:
+                            msg = _without_write_keys(msg)
+                            reason = _problems_text(msg)
+                    if reason is None:
+                        write(pack(si, index, rec.line, _VALID, len(data)))
+                        write(data)
+                        continue
+                    invalid += 1
+                    if len(examples) < EXAMPLES:
+                        examples.append(Example(display, rec.line, reason))
+                    meta = {"reason": f"invalid: {reason}", "http_status": None,
+                            "attempts": 0, "file": display, "line": rec.line}
+                    if extra:
+                        meta.update(extra)
+                    line = _dl_line(data, msg, meta)
+                    write(pack(si, index, rec.line, _INVALID, len(line)))
+                    write(line)
+        finally:
+            for cursor in raw_lines.values():
+                if cursor is not None:
+                    cursor.close()
         return count, invalid, newest
 
     # -- run ------------------------------------------------------------------

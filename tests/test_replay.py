@@ -563,3 +563,50 @@ def test_checkpoint_in_a_missing_directory_is_a_usage_error_before_sending(sandb
                       str(tmp_path), cwd=tmp_path)                  # a directory, not a file
     assert as_json.code == 2 and "is a directory" in as_json.json["error"]["message"]
     assert request_total(sandbox) == 0
+
+
+# --- the dead-letter file: no write keys, and the text of unreadable lines -----------
+
+def test_dead_letter_never_holds_a_write_key_and_keeps_unreadable_text(sandbox_factory, tmp_path):
+    sb = sandbox_factory(fail_rate=1.0, fail_status=400, seed=1)      # every send is dead-lettered
+    wk = ["InMessageWriteKey0001", "InBrokenLineWriteKey02", "InInvalidWriteKey0003", "InListWriteKey000004"]
+    broken = '{"type": "track", "writeKey": "%s", "event": "Cut", "userId": "u' % wk[1]
+    long_broken = '{"type": "track", "properties": {"blob": "' + "x" * 100_000
+    lines = [json.dumps({"type": "track", "event": "E", "userId": "u1", "messageId": "m-1", "writeKey": wk[0]}),
+             broken,
+             json.dumps({"type": "track", "userId": "u3", "writeKey": wk[2]}),           # no event: invalid
+             json.dumps([{"type": "track", "event": "E", "userId": "u4", "writeKey": wk[3]}]),
+             long_broken]
+    src = tmp_path / "in.ndjson"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dl = tmp_path / "dl.ndjson"
+    res = run_cli("--sandbox-url", sb.url, "--json", "replay", str(src), "--skip-invalid",
+                  "--dead-letter", str(dl), "--max-retries", "0", cwd=tmp_path)
+    assert res.code == 1, res.stderr
+    text = dl.read_text(encoding="utf-8")
+    for key in wk:
+        assert key not in text and key not in res.output
+    assert '"writeKey"' not in text.replace('"writeKey": "[removed by cdpio]"', "")
+    by_line = {d["_cdpio"]["line"]: d for d in read_lines(dl)}
+    assert set(by_line) == {1, 2, 3, 4, 5}
+    assert by_line[1]["messageId"] == "m-1" and "writeKey" not in by_line[1]
+    assert by_line[2]["_cdpio"]["raw"] == broken.replace(wk[1], "[removed by cdpio]")
+    assert "writeKey" not in by_line[3] and by_line[3]["userId"] == "u3"
+    assert by_line[4]["_cdpio"]["value"] == [{"type": "track", "event": "E", "userId": "u4"}]
+    cut = by_line[5]["_cdpio"]
+    assert cut["raw"] == long_broken[:64 * 1024] and "truncated" in cut["raw_note"]
+    assert f"{len(long_broken):,} bytes" in cut["raw_note"]
+
+    # Replaying the dead-letter file names what is wrong with each line, and a
+    # line with no message keeps its original text when it is dead-lettered again.
+    again = run_cli("--sandbox-url", sb.url, "--json", "replay", str(dl), cwd=tmp_path)
+    assert again.code == 2 and "Traceback" not in again.stderr
+    reasons = [c["message"] for c in again.json["checks"] if c["id"] == "replay.invalid"]
+    assert sum("could not be read" in r and "_cdpio.raw" in r for r in reasons) == 2
+    assert sum("not a message object" in r and "_cdpio.value" in r for r in reasons) == 1
+    dl2 = tmp_path / "dl2.ndjson"
+    skipped = run_cli("--sandbox-url", sb.url, "replay", str(dl), "--skip-invalid", "--dead-letter", str(dl2),
+                      "--max-retries", "0", cwd=tmp_path)
+    assert skipped.code == 1, skipped.stderr
+    kept = {d["_cdpio"]["raw"]: d["_cdpio"].get("raw_note") for d in read_lines(dl2) if "raw" in d["_cdpio"]}
+    assert kept == {by_line[2]["_cdpio"]["raw"]: None, cut["raw"]: cut["raw_note"]}
