@@ -136,12 +136,15 @@ class ReplayResult:
     would_send: int = 0
     stopped_invalid: bool = False      # invalid input, nothing sent
     interrupted: bool = False
-    aborted: str | None = None         # "credential" | "unreachable"
+    aborted: str | None = None         # "credential" | "unreachable" | "rate_limited"
     abort_reason: str | None = None
     invalid_examples: list[Example] = field(default_factory=list)
     failure_examples: list[Example] = field(default_factory=list)
     drop_examples: list[Example] = field(default_factory=list)
     auth_failures: int = 0             # requests answered 401/403
+    # Failed messages whose request got no answer, a timeout (408) or a 5xx
+    # after its last retry (part of `failed`).
+    failed_unreachable: int = 0
     responses: int = 0                 # requests that got any HTTP answer
 
     def exit_code(self) -> int:
@@ -154,6 +157,11 @@ class ReplayResult:
         if self.aborted == "credential" or (self.requests and self.auth_failures == self.requests):
             return EXIT_CREDENTIAL
         if self.aborted == "unreachable" or (self.requests and self.responses == 0):
+            return EXIT_UNREACHABLE
+        if not self.accepted and self.failed and self.failed_unreachable == self.failed:
+            # Nothing got through and every failure was the service's (5xx,
+            # timeout, network) after the retries: the messages are in the
+            # dead-letter file, but the finding is "could not be reached".
             return EXIT_UNREACHABLE
         if self.dead_letter_total or self.dead_lettered or self.not_sent:
             return EXIT_CHECK_FAILED
@@ -469,6 +477,13 @@ class _Batch:
     resolved: bool = False
     accepted: int = 0
     failed: int = 0
+    failed_unreachable: int = 0
+
+
+def _service_failure(status: int | None) -> bool:
+    """The service's failure, after the retries: no answer (network error or
+    timeout), 408 or a 5xx.  (429 and other 4xx are answers: rejections.)"""
+    return status is None or status == 408 or status >= 500
 
 
 def _dl_line(data: bytes | None, value: Any, meta: dict) -> bytes:
@@ -685,6 +700,7 @@ class Replay:
         self._status_counts: dict[str, int] = {}
         self._any_accepted = False
         self._consecutive_down = 0
+        self._down_throttled = False       # a 429 among the consecutive failures
 
     # -- setup ----------------------------------------------------------------
     def _check_options(self) -> None:
@@ -1262,6 +1278,8 @@ class Replay:
                 res.failure_examples.append(Example(file, line, reason, attempt.status))
         b.failed = len(failed_msgs)
         b.accepted = len(b.msgs) - b.failed
+        if not verdict.accepted and _service_failure(attempt.status):
+            b.failed_unreachable = b.failed
         with self._lock:
             res.sent += len(b.msgs)
         b.msgs = []  # what failed is in dl_lines now; free the rest early
@@ -1279,8 +1297,10 @@ class Replay:
         with self._lock:
             if accepted:
                 self._consecutive_down = 0
-            elif attempt.status is None or attempt.status >= 500 or attempt.status in (408, 429):
+                self._down_throttled = False
+            elif _service_failure(attempt.status) or attempt.status == 429:
                 self._consecutive_down += 1
+                self._down_throttled = self._down_throttled or attempt.status == 429
             if accepted or self._any_accepted or self.stop.is_set():
                 return
             if attempt.status in (401, 403):
@@ -1288,8 +1308,14 @@ class Replay:
                 res.abort_reason = f"the service rejected the credentials: {attempt.describe_failure()}"
                 self.stop.set()
             elif self._consecutive_down >= max(5, 2 * self.opts.concurrency):
-                res.aborted = "unreachable"
-                res.abort_reason = f"the service could not be reached: {attempt.describe_failure()}"
+                if self._down_throttled:
+                    # Reached, but refusing: a 429 is a rejection (exit 1), not "unreachable".
+                    res.aborted = "rate_limited"
+                    res.abort_reason = ("the service kept answering 429 Too Many Requests after every "
+                                        f"retry: {attempt.describe_failure()}")
+                else:
+                    res.aborted = "unreachable"
+                    res.abort_reason = f"the service could not be reached: {attempt.describe_failure()}"
                 self.stop.set()
 
     # Commit ------------------------------------------------------------------------
@@ -1308,6 +1334,7 @@ class Replay:
                 res.dropped_by_mapping += done.dropped
                 res.accepted += done.accepted
                 res.failed += done.failed
+                res.failed_unreachable += done.failed_unreachable
                 self._done = done.end_pos
                 for key, value in (("accepted", done.accepted), ("failed", done.failed),
                                    ("invalid", done.invalid), ("dropped_by_mapping", done.dropped)):

@@ -610,3 +610,31 @@ def test_dead_letter_never_holds_a_write_key_and_keeps_unreadable_text(sandbox_f
     assert skipped.code == 1, skipped.stderr
     kept = {d["_cdpio"]["raw"]: d["_cdpio"].get("raw_note") for d in read_lines(dl2) if "raw" in d["_cdpio"]}
     assert kept == {by_line[2]["_cdpio"]["raw"]: None, cut["raw"]: cut["raw_note"]}
+
+
+@pytest.mark.parametrize("status,retries,code", [(500, 1, 4), (503, 0, 4), (400, 0, 1), (429, 0, 1)])
+def test_cli_exit_4_when_every_request_failed_with_5xx_after_retries(sandbox_factory, tmp_path,
+                                                                      status, retries, code):
+    # Nothing accepted and every failure the service's (5xx after the retries):
+    # exit 4, as for check-keys and send-test; a 4xx (429 included) is a
+    # rejection: exit 1.  Either way the messages are in the dead-letter file.
+    sb = sandbox_factory(fail_rate=1.0, fail_status=status, seed=3)
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(20))
+    res = run_cli("--sandbox-url", sb.url, "--json", "replay", str(src), "--batch-size", "10",
+                  "--max-retries", str(retries), "--rate", "0", cwd=tmp_path)
+    assert res.code == code, res.stderr
+    s = res.json["summary"]
+    assert s["accepted"] == 0 and s["failed"] == 20 and "aborted" not in s
+    assert s["status_counts"] == {str(status): 2 * (retries + 1)}
+    assert len(read_lines(tmp_path / s["dead_letter"])) == 20
+    assert res.json["exit_code"] == code
+
+
+def test_cli_exit_1_when_some_were_accepted_and_the_rest_failed_with_5xx(sandbox_factory, tmp_path):
+    sb = sandbox_factory(fail_rate=0.5, fail_status=500, seed=5)
+    src = write_ndjson(tmp_path / "in.ndjson", msgs(40))
+    res = run_cli("--sandbox-url", sb.url, "--json", "replay", str(src), "--batch-size", "2",
+                  "--max-retries", "0", "--rate", "0", "--concurrency", "1", cwd=tmp_path)
+    assert res.code == 1, res.stderr
+    s = res.json["summary"]
+    assert s["accepted"] > 0 and s["failed"] > 0 and s["accepted"] + s["failed"] == 40

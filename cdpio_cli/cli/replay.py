@@ -46,10 +46,11 @@ def command(
     so retries and resumes never duplicate.  What still fails goes to the
     dead-letter file, which `cdpio replay` accepts as input.
 
-    Exit codes: 0 all accepted; 1 something is in the dead-letter file;
-    2 invalid input; 3 every request was rejected for its credentials;
-    4 the service could not be reached; 130 interrupted (resume with the same
-    --checkpoint).
+    Exit codes: 0 all accepted; 1 something is in the dead-letter file (some
+    accepted, or rejected with a 4xx); 2 invalid input or bad flags; 3 every
+    request was rejected for its credentials; 4 nothing accepted and every
+    failure a 5xx, timeout or network error after the retries; 130
+    interrupted (resume with the same --checkpoint).
 
     Examples:
 
@@ -218,8 +219,13 @@ def _fill_report(report, result, route_name: str, options) -> None:
     hint = None
     if result.aborted:
         message = f"stopped: {result.abort_reason}; {message}"
-        hint = ("check the credentials for this route (cdpio check-keys)" if result.aborted == "credential"
-                else "check the endpoint and your network (cdpio doctor)")
+        hint = {"credential": "check the credentials for this route (cdpio check-keys)",
+                "rate_limited": "lower --rate or --concurrency, then replay the dead-letter file"}.get(
+                    result.aborted, "check the endpoint and your network (cdpio doctor)")
+    elif code == 4:
+        hint = (f"the service answered 5xx, timed out or could not be reached on every request, after "
+                f"the retries; check it (cdpio doctor), then replay the dead-letter file: "
+                f"cdpio replay {result.dead_letter}")
     elif result.dead_letter_total:
         hint = f"replay the dead-letter file when the cause is fixed: cdpio replay {result.dead_letter}"
     if result.interrupted:
