@@ -24,6 +24,8 @@ def command(
     Customer.io's App API (backing off between polls) until the person has every
     --trait and --event, or the time runs out.  Values compare loosely, as the
     App API returns strings: --trait is_trial=true matches a boolean true.
+    There is no run id here: an event of that name sent earlier counts too, so
+    give each test run its own user id for a run-by-run proof.
 
     Exit codes: 0 found, 1 not found in time, 2 bad flags, 3 App API key rejected.
 
