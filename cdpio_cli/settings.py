@@ -165,14 +165,18 @@ def _clean_credentials(loaded: LoadedConfig) -> dict[str, Credential]:
     return out
 
 
-def _fill_sandbox_defaults(credentials: dict[str, Credential]) -> None:
-    """Sandbox credentials wherever the config has none."""
+def _fill_sandbox_defaults(credentials: dict[str, Credential], region: str) -> None:
+    """Sandbox credentials wherever the config has none.  `region` is the
+    sandbox's Customer.io region (the config's sandbox.region): the default
+    Pipelines key names its region, so an EU sandbox gets the pk_eu_ one."""
     from cdpio_cli.sandbox import defaults
 
     for dotted, option in _SANDBOX_FIELDS.items():
         cred = credentials[dotted]
         if not cred.configured:
-            credentials[dotted] = Credential(dotted, getattr(defaults, option.upper()), "sandbox default")
+            value = (defaults.pipelines_api_key(region) if option == "pipelines_api_key"
+                     else getattr(defaults, option.upper()))
+            credentials[dotted] = Credential(dotted, value, "sandbox default")
 
 
 def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
@@ -189,10 +193,10 @@ def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
             raise UsageError(f"--sandbox-url {url!r} is not an http(s) URL",
                              hint="write it like http://127.0.0.1:8787")
         settings.sandbox_url = url
-        _fill_sandbox_defaults(credentials)
+        _fill_sandbox_defaults(credentials, cfg_sandbox.region)
         settings.notes.append(f"using the sandbox at {url}")
     elif sandbox or cfg_sandbox.enabled or path is None:
-        _fill_sandbox_defaults(credentials)
+        _fill_sandbox_defaults(credentials, cfg_sandbox.region)
         settings.sandbox_url = ""  # filled in when the embedded sandbox starts
         # Offline commands say nothing: each credential row shows "sandbox default".
         if not needs_services:
@@ -216,9 +220,12 @@ def open_settings(opts, *, needs_services: bool = True) -> Iterator[Settings]:
 
         # The embedded sandbox mirrors the configured regions: Segment's from
         # segment.region, Customer.io's from sandbox.region.
+        accepted = {option: settings.credentials[dotted].value for dotted, option in _SANDBOX_FIELDS.items()}
         options = SandboxOptions(region=settings.config.sandbox.region,
-                                 segment_region=settings.config.segment.region, **{
-            option: settings.credentials[dotted].value for dotted, option in _SANDBOX_FIELDS.items()})
+                                 segment_region=settings.config.segment.region, **accepted)
+        # SandboxOptions gives an EU sandbox the EU default Pipelines key; a
+        # key from the config is accepted exactly as configured.
+        options.pipelines_api_key = accepted["pipelines_api_key"]
         with EmbeddedSandbox(options) as sandbox:
             settings.embedded = sandbox
             settings.sandbox_url = sandbox.url

@@ -123,11 +123,12 @@ def test_wrong_app_key_exit_3(tmp_path, us_sandbox):
 def test_eu_workspace_detected_and_a_wrong_configured_region_fails(tmp_path):
     with EmbeddedSandbox(SandboxOptions(region="eu")) as sb:
         # The sandbox puts its Segment workspace in the same region.
-        auto = run_keys(tmp_path, sb, good_env(SEGMENT_REGION="eu"))
+        eu_key = defaults.PIPELINES_API_KEY_EU       # an EU workspace's Pipelines key
+        auto = run_keys(tmp_path, sb, good_env(SEGMENT_REGION="eu", PKEY=eu_key))
         assert auto.code == 0, auto.stderr
         assert check(auto, "customerio.region")["details"]["region"] == "eu"
         assert check(auto, "customerio.app")["status"] == "passed"  # asked the EU App host
-        pinned = run_keys(tmp_path, sb, good_env(SEGMENT_REGION="eu", REGION="us"))
+        pinned = run_keys(tmp_path, sb, good_env(SEGMENT_REGION="eu", REGION="us", PKEY=eu_key))
         assert pinned.code == 1
         region = check(pinned, "customerio.region")
         assert region["status"] == "failed" and "customerio.region: eu" in region["hint"]
@@ -167,7 +168,8 @@ def test_unreachable_service_exit_4_and_offline_needs_no_network(tmp_path):
 def test_eu_customerio_with_a_us_segment_workspace(tmp_path):
     # Segment and Customer.io regions are independent: a common real setup.
     with EmbeddedSandbox(SandboxOptions(region="eu", segment_region="us")) as sb:
-        result = run_keys(tmp_path, sb, good_env(TOKEN=defaults.PUBLIC_API_TOKEN))
+        result = run_keys(tmp_path, sb, good_env(TOKEN=defaults.PUBLIC_API_TOKEN,
+                                                 PKEY=defaults.PIPELINES_API_KEY_EU))
     assert result.code == 0, result.stderr
     assert check(result, "customerio.region")["details"]["region"] == "eu"
     assert check(result, "segment.destination")["status"] == "passed"

@@ -7,6 +7,19 @@ from dataclasses import dataclass, field, replace
 from cdpio_cli.sandbox import defaults
 
 
+class OptionError(ValueError):
+    """An invalid option; `field` is the SandboxOptions field (the CLI names its flag)."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field} {problem}")
+        self.field = field
+        self.problem = problem
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.field.replace("_", "-")
+
+
 @dataclass
 class SandboxOptions:
     host: str = "127.0.0.1"
@@ -44,19 +57,23 @@ class SandboxOptions:
 
     def __post_init__(self) -> None:
         if self.region not in ("us", "eu"):
-            raise ValueError(f"region must be 'us' or 'eu', not {self.region!r}")
+            raise OptionError("region", f"must be 'us' or 'eu', not {self.region!r}")
         if self.segment_region not in (None, "us", "eu"):
-            raise ValueError(f"segment_region must be 'us' or 'eu', not {self.segment_region!r}")
+            raise OptionError("segment_region", f"must be 'us' or 'eu', not {self.segment_region!r}")
         if not 0.0 <= self.fail_rate <= 1.0:
-            raise ValueError("fail_rate must be between 0 and 1")
+            raise OptionError("fail_rate", "must be between 0 and 1")
         if not 0.0 <= self.drop_connections <= 1.0:
-            raise ValueError("drop_connections must be between 0 and 1")
+            raise OptionError("drop_connections", "must be between 0 and 1")
         if self.throttle is not None and self.throttle <= 0:
-            raise ValueError("throttle must be a positive number of requests per second")
+            raise OptionError("throttle", "must be a positive number of requests per second")
         if self.latency < 0:
-            raise ValueError("latency must not be negative")
+            raise OptionError("latency", "must not be negative")
         if not 100 <= int(self.fail_status) <= 599:
-            raise ValueError("fail_status must be an HTTP status code")
+            raise OptionError("fail_status", "must be an HTTP status code (100..599)")
+        # The default Pipelines key follows the workspace's region (its prefix
+        # names the region); a key someone chose is kept as it is.
+        if defaults.is_default("pipelines_api_key", self.pipelines_api_key):
+            self.pipelines_api_key = defaults.pipelines_api_key(self.region)
 
     def region_of(self, service: str) -> str:
         """The region a service's workspace lives in (segment* vs Customer.io)."""
