@@ -10,12 +10,20 @@ import typer
 def command(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (a warning for anything but 127.0.0.1)."),
     port: int = typer.Option(8975, "--port", "-p", help="Port; 0 picks a free one."),
-    write_key: Optional[str] = typer.Option(None, "--write-key", help="Segment write key to accept."),
-    site_id: Optional[str] = typer.Option(None, "--site-id", help="Customer.io site id to accept."),
-    track_api_key: Optional[str] = typer.Option(None, "--track-api-key", help="Customer.io Track API key to accept."),
-    app_api_key: Optional[str] = typer.Option(None, "--app-api-key", help="Customer.io App API key to accept."),
-    pipelines_api_key: Optional[str] = typer.Option(None, "--pipelines-api-key", help="Customer.io Pipelines API key to accept."),
-    public_api_token: Optional[str] = typer.Option(None, "--public-api-token", help="Segment Public API token to accept."),
+    write_key: Optional[str] = typer.Option(None, "--write-key", envvar="CDPIO_SANDBOX_WRITE_KEY",
+                                            help="Segment write key to accept."),
+    site_id: Optional[str] = typer.Option(None, "--site-id", envvar="CDPIO_SANDBOX_SITE_ID",
+                                          help="Customer.io site id to accept."),
+    track_api_key: Optional[str] = typer.Option(None, "--track-api-key", envvar="CDPIO_SANDBOX_TRACK_API_KEY",
+                                                help="Customer.io Track API key to accept."),
+    app_api_key: Optional[str] = typer.Option(None, "--app-api-key", envvar="CDPIO_SANDBOX_APP_API_KEY",
+                                              help="Customer.io App API key to accept."),
+    pipelines_api_key: Optional[str] = typer.Option(
+        None, "--pipelines-api-key", envvar="CDPIO_SANDBOX_PIPELINES_API_KEY",
+        help="Customer.io Pipelines API key to accept (default: the sandbox's key for --region)."),
+    public_api_token: Optional[str] = typer.Option(None, "--public-api-token",
+                                                   envvar="CDPIO_SANDBOX_PUBLIC_API_TOKEN",
+                                                   help="Segment Public API token to accept."),
     region: str = typer.Option("us", "--region", help="The Customer.io workspace's region: us or eu."),
     segment_region: Optional[str] = typer.Option(
         None, "--segment-region", help="The Segment workspace's region: us or eu (default: --region)."),
@@ -34,7 +42,13 @@ def command(
     /segment-cdn, /segment-api, /pipelines, /track, /app (EU variants:
     /segment-eu, /track-eu, ...), and /_sandbox/{health,requests,deliveries,reset}
     to see what arrived and what was dropped, and why.  It prints the base URL
-    and the credentials it accepts.
+    and the credentials it accepts: its own defaults in full (they open only
+    this local emulator), credentials you pass masked.
+
+    Credentials can come from the environment instead of flags, so they do not
+    show in `ps`: CDPIO_SANDBOX_WRITE_KEY, CDPIO_SANDBOX_SITE_ID,
+    CDPIO_SANDBOX_TRACK_API_KEY, CDPIO_SANDBOX_APP_API_KEY,
+    CDPIO_SANDBOX_PIPELINES_API_KEY, CDPIO_SANDBOX_PUBLIC_API_TOKEN.
 
     Example:
 
@@ -44,8 +58,8 @@ def command(
     """
     from cdpio_cli.errors import UsageError
     from cdpio_cli.sandbox import defaults
-    from cdpio_cli.sandbox.options import SandboxOptions
-    from cdpio_cli.sandbox.runner import serve
+    from cdpio_cli.sandbox.options import OptionError, SandboxOptions
+    from cdpio_cli.sandbox.runner import BindError, serve
 
     if region not in ("us", "eu"):
         raise UsageError(f"--region must be us or eu, not {region!r}")
@@ -53,22 +67,50 @@ def command(
         raise UsageError(f"--segment-region must be us or eu, not {segment_region!r}")
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0..65535, not {port}")
+    if record:
+        _check_record_path(record)
     try:
         options = SandboxOptions(
             host=host, port=port, region=region, segment_region=segment_region,
             write_key=write_key or defaults.WRITE_KEY, site_id=site_id or defaults.SITE_ID,
             track_api_key=track_api_key or defaults.TRACK_API_KEY,
             app_api_key=app_api_key or defaults.APP_API_KEY,
-            pipelines_api_key=pipelines_api_key or defaults.PIPELINES_API_KEY,
+            pipelines_api_key=pipelines_api_key or defaults.pipelines_api_key(region),
             public_api_token=public_api_token or defaults.PUBLIC_API_TOKEN,
             segment_destination_enabled=not no_destination,
             fail_rate=fail_rate, fail_status=fail_status, throttle=throttle, latency=latency,
             drop_connections=drop_connections, record=record, seed=seed)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    except OptionError as exc:
+        raise UsageError(f"{exc.flag} {exc.problem}") from None
     try:
         code = serve(options)
-    except OSError as exc:
+    except BindError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                          hint="pick another --port, or --port 0 for a free one") from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise UsageError(f"cannot start the sandbox: {where}{exc.strerror or exc}") from None
     raise typer.Exit(code)
+
+
+def _check_record_path(path: str) -> None:
+    """--record appends to FILE: its directory must exist and be writable, and
+    FILE, if it exists, must be a writable regular file."""
+    import os
+
+    from cdpio_cli.errors import UsageError
+
+    if os.path.isdir(path):
+        raise UsageError(f"--record {path} is a directory", hint="pass a file path, e.g. accepted.ndjson")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"--record {path}: the directory {parent} does not exist",
+                         hint=f"create it (mkdir -p {parent}), or pass --record with a path in an "
+                              "existing directory")
+    if os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"--record {path}: the file is not writable",
+                             hint="pass --record with a writable file")
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--record {path}: the directory {parent} is not writable",
+                         hint="pass --record with a path in a writable directory")

@@ -21,14 +21,26 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 STARTUP_TIMEOUT = 10.0
 
 
+class BindError(OSError):
+    """The sandbox could not listen on its host and port (as opposed to any
+    other OSError while starting, e.g. opening the --record file)."""
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on sockets that say
     # they are TCP, and without it every answer waits ~40 ms for a delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise BindError(exc.errno, exc.strerror or str(exc)) from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise BindError(exc.errno, exc.strerror or str(exc)) from exc
     sock.set_inheritable(True)
     return sock
 
@@ -117,6 +129,30 @@ class EmbeddedSandbox:
         self.stop()
 
 
+_CREDENTIAL_FIELDS = {
+    "segment write key": "write_key",
+    "segment public api token": "public_api_token",
+    "customer.io site id": "site_id",
+    "customer.io track api key": "track_api_key",
+    "customer.io app api key": "app_api_key",
+    "customer.io pipelines api key": "pipelines_api_key",
+}
+
+
+def banner_credentials(options: SandboxOptions) -> dict[str, str]:
+    """The credentials the sandbox accepts, for printing: the defaults in full
+    (users copy them; they are not secrets), anything else masked (length and
+    last four), since it may be a real key reused for a local rehearsal."""
+    from cdpio_cli.credentials import mask
+    from cdpio_cli.sandbox import defaults
+
+    out = {}
+    for label, field_name in _CREDENTIAL_FIELDS.items():
+        value = getattr(options, field_name)
+        out[label] = value if defaults.is_default(field_name, value) else f"{mask(value)} (yours)"
+    return out
+
+
 def describe(options: SandboxOptions, url: str) -> str:
     """The banner `cdpio sandbox` prints: base URL, service URLs, accepted credentials."""
     from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
@@ -129,8 +165,9 @@ def describe(options: SandboxOptions, url: str) -> str:
     for service, prefixes in SANDBOX_PREFIXES.items():
         lines.append(f"  {labels[service]:<26} {url}{prefixes[options.region_of(service)]}")
     lines.append(f"  {'inspection':<26} {url}/_sandbox/{{health,requests,deliveries,reset}}")
-    lines.append("accepts (local-only sandbox credentials):")
-    for name, value in options.credentials().items():
+    lines.append("accepts (the sandbox's own credentials in full: they open only this local emulator; "
+                 "yours masked):")
+    for name, value in banner_credentials(options).items():
         lines.append(f"  {name:<30} {value}")
     faults = []
     if options.fail_rate:
@@ -158,9 +195,13 @@ def serve(options: SandboxOptions | None = None, *, out: TextIO | None = None) -
     if options.host not in LOCAL_HOSTS:
         print(f"warning: serving on {options.host}, not 127.0.0.1: anyone who can reach this "
               "interface can use the sandbox", file=out)
-    sock = _bind(options.host, options.port)
+    app, server = _server(options)       # opens --record: fails before the port is taken
+    try:
+        sock = _bind(options.host, options.port)
+    except BaseException:
+        app.sandbox_state.close()
+        raise
     port = sock.getsockname()[1]
-    app, server = _server(options)
     print(describe(options, _url(options.host, port)), file=out, flush=True)
     try:
         server.run(sockets=[sock])
