@@ -54,8 +54,8 @@ class _Strict(BaseModel):
 
 def _check_endpoint(value: Optional[str]) -> Optional[str]:
     """An endpoint override is a base URL: http(s)://host[:port][/prefix]."""
-    if value is None:
-        return value
+    if value is None or not value.strip():
+        return None  # an empty override (e.g. ${ENDPOINT:-}) means "not set"
     from urllib.parse import urlsplit
 
     parts = urlsplit(value.strip())

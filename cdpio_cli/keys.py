@@ -32,6 +32,27 @@ ROUTES = {
     "customerio.app_api_key": "customerio", "customerio.pipelines_api_key": "pipelines",
 }
 DESTINATION_NAMES = ("Customer.io (Actions)", "Customer.io")
+SANDBOX_HINT = "is the sandbox still running? (`cdpio sandbox`)"
+NETWORK_HINT = "check your network or proxy and retry; status pages: status.customer.io, status.segment.com"
+
+
+def is_loopback_url(url: Optional[str]) -> bool:
+    if not url:
+        return False
+    from urllib.parse import urlsplit
+
+    from cdpio_cli.transport import is_loopback
+
+    try:
+        return is_loopback(urlsplit(url).hostname)
+    except ValueError:
+        return False
+
+
+def unreachable_hint(url: Optional[str], otherwise: str = NETWORK_HINT) -> str:
+    """The fix for "could not reach": a loopback URL is a local sandbox that is
+    not running, not a network or status-page problem."""
+    return SANDBOX_HINT if is_loopback_url(url) else otherwise
 
 
 # ---------------------------------------------------------------------------
@@ -85,6 +106,7 @@ class Answer:
     text: str
     ms: float
     error: Optional[str] = None  # transport failure, already free of secrets
+    url: Optional[str] = None    # scheme://host of the service asked (never a path: it may hold a key)
 
 
 class ServiceHttp:
@@ -121,9 +143,12 @@ class ServiceHttp:
 
         from cdpio_cli.transport import RequestSpec, basic_auth, send
 
-        host = httpx.URL(url).netloc.decode("ascii", "replace")
+        parsed = httpx.URL(url)
+        host = parsed.netloc.decode("ascii", "replace")
+        origin = f"{parsed.scheme}://{host}"
         if host in self.silent_hosts:
-            return Answer(None, None, "", 0.0, f"{self.silent_hosts[host]} (earlier in this run; not asked again)")
+            return Answer(None, None, "", 0.0, f"{self.silent_hosts[host]} (no answer earlier in this run; "
+                                               "not asked again)", url=origin)
         headers = dict(headers or {})
         if auth:
             headers["Authorization"] = basic_auth(*auth)
@@ -134,7 +159,7 @@ class ServiceHttp:
         if not attempt.reached:
             self.silent_hosts[host] = attempt.error or "no answer"
         return Answer(attempt.status, attempt.json(), attempt.service_error() or "",
-                      attempt.duration_ms, None if attempt.reached else attempt.error)
+                      attempt.duration_ms, None if attempt.reached else attempt.error, url=origin)
 
 
 def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
@@ -143,8 +168,7 @@ def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
     else:
         message = f"{what} answered {answer.status}"
     return Check(check_id, route, "authenticated", FAILED, message, http_status=answer.status,
-                 duration_ms=answer.ms, failure=FAILURE_UNREACHABLE,
-                 hint="check your network or proxy and retry; status pages: status.customer.io, status.segment.com")
+                 duration_ms=answer.ms, failure=FAILURE_UNREACHABLE, hint=unreachable_hint(answer.url))
 
 
 def check_track(settings: Settings, http: ServiceHttp) -> list[Check]:

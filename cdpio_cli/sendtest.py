@@ -31,7 +31,7 @@ from cdpio_cli.results import (
 )
 from cdpio_cli.settings import Settings
 from cdpio_cli.verify import (
-    RUN_ID_KEY, AppApi, ExpectedActivity, Target, localize_unreachable_hints, target_check,
+    RUN_ID_KEY, AppApi, ExpectedActivity, Target, target_check,
     unreachable_hint, wait_for,
 )
 
@@ -430,11 +430,11 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
     try:
         if progress:
             progress("checking the Customer.io Track credentials and region")
-        track_checks = localize_unreachable_hints(detect_region(settings, http), settings)
+        track_checks = detect_region(settings, http)
         report.extend(track_checks)
         track_failed = next((c for c in track_checks if c.id == "customerio.track" and c.status == FAILED), None)
         if has_app_key and verify:
-            report.extend(c for c in localize_unreachable_hints(keys.check_app(settings, http), settings)
+            report.extend(c for c in keys.check_app(settings, http)
                           if c.status == FAILED)
         app_rejected = any(c.id == "customerio.app" and c.status == FAILED for c in report.checks)
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import quote
 
+from cdpio_cli.keys import unreachable_hint
 from cdpio_cli.results import (
     FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, Check,
 )
@@ -39,63 +40,6 @@ BACKOFF_FACTOR = 1.6
 BACKOFF_CAP = 4.0  # the longest wait between polls, in poll intervals
 
 RUN_ID_KEY = "cdpio_run_id"   # trait on identify, property on track/page/screen
-SANDBOX_HINT = "is the sandbox still running? (`cdpio sandbox`)"
-
-
-def is_loopback_url(url: Optional[str]) -> bool:
-    if not url:
-        return False
-    from urllib.parse import urlsplit
-
-    from cdpio_cli.transport import is_loopback
-
-    try:
-        return is_loopback(urlsplit(url).hostname)
-    except ValueError:
-        return False
-
-
-def unreachable_hint(url: Optional[str], otherwise: str) -> str:
-    """The fix for "could not reach": a loopback URL is a local sandbox that is
-    not running, not a network or status-page problem."""
-    return SANDBOX_HINT if is_loopback_url(url) else otherwise
-
-
-# Which service a keys.py check talks to (its base URL decides the hint).
-CHECK_SERVICES = {
-    "customerio.track": "track", "customerio.region": "track", "customerio.app": "app",
-    "customerio.pipelines": "pipelines", "segment.write_key": "segment_cdn",
-    "segment.public_api_token": "segment_api", "segment.source": "segment_api",
-    "segment.destination": "segment_api",
-}
-
-
-ROUTE_SERVICES = {"segment": "segment", "customerio": "track", "pipelines": "pipelines"}
-
-
-def check_url(settings, check: Check) -> Optional[str]:
-    """The base URL a check talked to: a keys.py check by its id, a `delivered`
-    check the App API, a send its route's API."""
-    service = CHECK_SERVICES.get(check.id)
-    if service is None:
-        service = "app" if check.tier == "delivered" else ROUTE_SERVICES.get(check.route)
-    if service is None:
-        return settings.sandbox_url
-    try:
-        return settings.endpoint(service)
-    except (KeyError, ValueError):
-        return settings.sandbox_url
-
-
-def localize_unreachable_hints(checks: list, settings) -> list:
-    """A check that could not reach a loopback URL (a local sandbox) gets the
-    sandbox hint instead of "check your network; status pages" (keys.py's
-    hint for real services)."""
-    for check in checks:
-        if check.status == FAILED and check.failure == FAILURE_UNREACHABLE \
-                and is_loopback_url(check_url(settings, check)):
-            check.hint = SANDBOX_HINT
-    return checks
 
 
 def activity_run_id(activity: dict) -> Optional[str]:
@@ -606,7 +550,7 @@ def run_verify(settings, *, user_id: Optional[str] = None, email: Optional[str] 
         if progress:
             progress("finding the Customer.io region")
         report.extend(prepare_region(settings, http))
-        app = localize_unreachable_hints(keys.check_app(settings, http), settings)
+        app = keys.check_app(settings, http)
         if any(c.status == FAILED for c in app):
             report.extend(app)
             return report

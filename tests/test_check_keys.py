@@ -181,3 +181,11 @@ def test_embedded_sandbox_mirrors_the_configured_regions(tmp_path):
     assert result.code == 0, result.stderr
     delivered = [c for c in result.json["checks"] if c["tier"] == "delivered"]
     assert delivered and all(c["status"] == "passed" for c in delivered)
+
+
+def test_an_unreachable_sandbox_gets_the_sandbox_hint_not_status_pages(tmp_path):
+    url = f"http://127.0.0.1:{_closed_port()}"
+    write_config(tmp_path, CONFIG)
+    result = run_cli("--sandbox-url", url, "--json", "check-keys", "--timeout", "1", cwd=tmp_path, env=good_env())
+    track = check(result, "customerio.track")
+    assert "cdpio sandbox" in track["hint"] and "status.customer.io" not in track["hint"]

@@ -162,7 +162,8 @@ def test_unreachable_sandbox_shows_the_real_reason_first(tmp_path):
 
 
 def test_unreachable_hints_name_the_sandbox_only_for_loopback():
-    from cdpio_cli.verify import SANDBOX_HINT, activity_run_id, unreachable_hint
+    from cdpio_cli.keys import SANDBOX_HINT, unreachable_hint
+    from cdpio_cli.verify import activity_run_id
 
     for url in ("http://127.0.0.1:8787/app", "http://localhost:1", "http://[::1]:9/x"):
         assert unreachable_hint(url, "net") == SANDBOX_HINT
