@@ -250,7 +250,8 @@ def _interrupted_message(result, options) -> str:
     left = f"{result.not_sent:,} message(s) not resolved"
     if options.checkpoint:
         return (f"interrupted: {left}; resume with the same command and --checkpoint "
-                f"{options.checkpoint} (nothing is lost or duplicated)")
+                f"{options.checkpoint} (nothing is lost; what is re-sent keeps its messageId, which "
+                "the service drops as a duplicate)")
     return (f"interrupted: {left}; without --checkpoint this run cannot be resumed, and a rerun "
             "sends every message again")
 
