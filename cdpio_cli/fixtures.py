@@ -147,6 +147,25 @@ def _iter_file(path: str, stdin: IO | None) -> Iterator[Record]:
         yield from _iter_stream(raw, path, fmt=_format_of(name))
 
 
+def detect_format(path: str) -> str | None:
+    """"json", "ndjson" or "yaml" for a fixture file (by name, else by its first
+    bytes, gzip or not); None when it cannot be read."""
+    name = path[:-3] if path.lower().endswith(".gz") else path
+    fmt = _format_of(name)
+    if fmt is not None:
+        return fmt
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8192)
+            if head[:2] == _GZIP_MAGIC:
+                fh.seek(0)
+                with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+                    head = gz.read(8192)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return _sniff(head, path)
+
+
 def _format_of(name: str) -> str | None:
     ext = os.path.splitext(name)[1].lower()
     if ext in _JSON_EXT:

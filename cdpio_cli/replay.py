@@ -551,17 +551,8 @@ class _RawLines:
     def for_source(cls, source: "Source") -> "_RawLines | None":
         from cdpio_cli import fixtures
 
-        name = source.read_path
-        if name.lower().endswith(".gz"):
-            name = name[:-3]
-        try:
-            fmt = fixtures._format_of(name)
-            if fmt is None:
-                with cls._open(source.read_path) as fh:
-                    fmt = fixtures._sniff(fh.read(8192), source.display)
-        except Exception:  # unreadable or not sniffable: no raw text, never an error
-            return None
-        return cls(source.read_path) if fmt == "ndjson" else None
+        # Unreadable or not sniffable: no raw text, never an error.
+        return cls(source.read_path) if fixtures.detect_format(source.read_path) == "ndjson" else None
 
     @staticmethod
     def _open(path: str) -> IO[bytes]:
