@@ -69,6 +69,16 @@ def command(
         raise UsageError(f"--port must be 0..65535, not {port}")
     if record:
         _check_record_path(record)
+    from cdpio_cli.credentials import clean
+
+    def cleaned(value: Optional[str]) -> Optional[str]:
+        # Same hygiene as every other credential: a key read from a secret
+        # file or env var often ends in a newline.
+        return (clean(value).value or None) if value else value
+
+    write_key, site_id, track_api_key = cleaned(write_key), cleaned(site_id), cleaned(track_api_key)
+    app_api_key, pipelines_api_key = cleaned(app_api_key), cleaned(pipelines_api_key)
+    public_api_token = cleaned(public_api_token)
     try:
         options = SandboxOptions(
             host=host, port=port, region=region, segment_region=segment_region,
