@@ -54,6 +54,7 @@ from cdpio_cli.errors import (
     EXIT_USAGE,
     UsageError,
 )
+from cdpio_cli.paths import check_writable_file
 from cdpio_cli.transport import RetryPolicy, TokenBucket, make_client, send
 
 CHECKPOINT_VERSION = 1
@@ -414,22 +415,6 @@ def write_json_atomic(path: str, data: dict) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path)
-
-
-def _check_checkpoint_path(path: str) -> None:
-    """Fail before anything is sent when the checkpoint cannot be written
-    (it is written next to itself: a temp file, then a rename)."""
-    if os.path.isdir(path):
-        raise UsageError(f"--checkpoint {path} is a directory",
-                         hint="pass --checkpoint with a file path, e.g. replay.ckpt")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise UsageError(f"cannot write the checkpoint {path}: the directory {parent} does not exist",
-                         hint=f"create it (mkdir -p {parent}), or pass --checkpoint with a path in "
-                              "an existing directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write the checkpoint {path}: the directory {parent} is not writable",
-                         hint="pass --checkpoint with a path in a writable directory")
 
 
 def load_checkpoint(path: str) -> dict | None:
@@ -813,13 +798,10 @@ class Replay:
             raise UsageError(f"the dead-letter file {dl_path} is also an input",
                              hint="pass --dead-letter with another path")
         if not o.dry_run:
-            parent = os.path.dirname(os.path.abspath(dl_path))
-            if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
-                raise UsageError(f"cannot write the dead-letter file {dl_path}: "
-                                 "its directory does not exist or is not writable",
-                                 hint="pass --dead-letter with a writable path")
+            check_writable_file(dl_path, "--dead-letter", "events.dead-letter.ndjson")
         if o.checkpoint and not o.dry_run:
-            _check_checkpoint_path(o.checkpoint)
+            # Written next to itself: a temp file, then a rename.
+            check_writable_file(o.checkpoint, "--checkpoint", "replay.ckpt")
 
         # Checkpoint: resume or start.
         ckpt = load_checkpoint(o.checkpoint) if o.checkpoint and not o.dry_run else None

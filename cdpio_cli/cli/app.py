@@ -84,28 +84,14 @@ def _global(
 
         raise UsageError("use either --sandbox (embedded) or --sandbox-url URL (a running sandbox), not both")
     if junit:
-        _check_report_path(junit)
+        # Before any work: a CI retry after a late failure would send everything again.
+        from cdpio_cli.paths import check_writable_file
+
+        check_writable_file(junit, "--junit", "reports/cdpio.xml")
     ctx.obj = GlobalOptions(
         config=config, sandbox=sandbox, sandbox_url=sandbox_url, json=json_out, junit=junit,
         quiet=quiet, verbose=verbose, no_color=no_color, command=ctx.invoked_subcommand or "",
     )
-
-
-def _check_report_path(path: str) -> None:
-    """Refuse an unwritable --junit path before any work is done (a CI retry
-    after a late failure would send everything again)."""
-    import os
-
-    from cdpio_cli.errors import UsageError
-
-    parent = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise UsageError(f"--junit {path} is a directory", hint="name a file such as reports/cdpio.xml")
-    if not os.path.isdir(parent):
-        raise UsageError(f"--junit {path}: the directory {parent} does not exist",
-                         hint=f"create it first (mkdir -p {os.path.dirname(path) or '.'})")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"--junit {path}: the directory {parent} is not writable")
 
 
 def _register() -> None:

@@ -68,7 +68,9 @@ def command(
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0..65535, not {port}")
     if record:
-        _check_record_path(record)
+        from cdpio_cli.paths import check_writable_file
+
+        check_writable_file(record, "--record", "accepted.ndjson")
     from cdpio_cli.credentials import clean
 
     def cleaned(value: Optional[str]) -> Optional[str]:
@@ -101,26 +103,3 @@ def command(
         where = f"{exc.filename}: " if exc.filename else ""
         raise UsageError(f"cannot start the sandbox: {where}{exc.strerror or exc}") from None
     raise typer.Exit(code)
-
-
-def _check_record_path(path: str) -> None:
-    """--record appends to FILE: its directory must exist and be writable, and
-    FILE, if it exists, must be a writable regular file."""
-    import os
-
-    from cdpio_cli.errors import UsageError
-
-    if os.path.isdir(path):
-        raise UsageError(f"--record {path} is a directory", hint="pass a file path, e.g. accepted.ndjson")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise UsageError(f"--record {path}: the directory {parent} does not exist",
-                         hint=f"create it (mkdir -p {parent}), or pass --record with a path in an "
-                              "existing directory")
-    if os.path.exists(path):
-        if not os.access(path, os.W_OK):
-            raise UsageError(f"--record {path}: the file is not writable",
-                             hint="pass --record with a writable file")
-    elif not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"--record {path}: the directory {parent} is not writable",
-                         hint="pass --record with a path in a writable directory")
