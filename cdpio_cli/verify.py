@@ -40,6 +40,15 @@ BACKOFF_FACTOR = 1.6
 BACKOFF_CAP = 4.0  # the longest wait between polls, in poll intervals
 
 RUN_ID_KEY = "cdpio_run_id"   # trait on identify, property on track/page/screen
+CLOCK_SLACK = 5.0             # seconds our clock may run ahead of Customer.io's
+
+
+def _unix(value: Any) -> float:
+    """An activity timestamp (unix seconds) as a number; 0 when missing."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def activity_run_id(activity: dict) -> Optional[str]:
@@ -212,6 +221,7 @@ class ExpectedActivity:
     found_at: Optional[float] = None
     found_id: Optional[str] = None   # the App API activity id that matched
     earlier_only: bool = False       # seen, but only with another run's id
+    by_time: bool = False            # matched by timestamp: the activity carried no event data
 
 
 @dataclass
@@ -226,6 +236,7 @@ class Target:
     devices: list[str] = field(default_factory=list)   # push tokens
     run_id: Optional[str] = None      # count only data tagged with it (RUN_ID_KEY)
     sent_at: float = field(default_factory=time.monotonic)
+    sent_wall: float = field(default_factory=time.time)  # unix seconds, for activity timestamps
     # Filled in by polling:
     person: Optional[dict] = None
     person_found_at: Optional[float] = None
@@ -307,7 +318,8 @@ class Target:
             out["run_id"] = self.run_id
         if self.person is not None and self.traits_ok_at is not None:
             out["traits"] = sorted(self.traits)
-        events = [{"label": a.label, "type": a.type, "name": a.name, "activity_id": a.found_id}
+        events = [{"label": a.label, "type": a.type, "name": a.name, "activity_id": a.found_id,
+                   **({"matched_by": "timestamp"} if a.by_time else {})}
                   for a in self.activities if a.found_at is not None]
         if events:
             out["events"] = events
@@ -335,6 +347,13 @@ def poll_once(api: AppApi, target: Target, now: Callable[[], float] = time.monot
         found = api.activities(ref, type_=expected.type, name=expected.name)
         if target.run_id is not None:
             ours = [a for a in found if activity_run_id(a) == target.run_id]
+            if not ours:
+                # Should an App API response not carry the event's data, an
+                # untagged activity counts only if it is newer than this run's
+                # first send (a tagged one from another run never counts).
+                ours = [a for a in found if activity_run_id(a) is None
+                        and _unix(a.get("timestamp")) >= target.sent_wall - CLOCK_SLACK]
+                expected.by_time = bool(ours)
             expected.earlier_only = bool(found) and not ours
             found = ours
         if found:
@@ -443,6 +462,7 @@ def found_text(target: Target) -> str:
     if found.get("events"):
         parts.append("events " + ", ".join(
             e["label"] + (f" (activity {e['activity_id']})" if e.get("activity_id") else "")
+            + (" (matched by time: no event data in the activity)" if e.get("matched_by") else "")
             for e in found["events"]))
     if "run_id" in found:
         parts.append(f"all tagged {RUN_ID_KEY} {found['run_id']}")

@@ -180,3 +180,43 @@ def test_verify_has_no_run_id_and_matches_by_name(sandbox, tmp_path):
     result = run(sandbox, tmp_path, "--user-id", "ada-1", "--event", "Signed Up")
     assert result.code == 0, result.stderr
     assert "cdpio_run_id" not in result.stdout
+
+
+def test_untagged_activities_count_only_when_newer_than_this_run(sandbox):
+    # Should a real App API response carry no event data, an activity could not
+    # show its run id: then only activities newer than the run's sends count,
+    # and one tagged with another run never does.
+    import time as _time
+
+    import httpx
+
+    from cdpio_cli import keys
+    from cdpio_cli.sandbox import defaults
+    from cdpio_cli.verify import AppApi, ExpectedActivity, Target, poll_once
+
+    auth = (defaults.SITE_ID, defaults.TRACK_API_KEY)
+    track = sandbox.url + "/track/api/v1/customers/u1"
+    httpx.put(track, json={"cdpio_run_id": "run-2"}, auth=auth).raise_for_status()
+
+    def event(data, timestamp):
+        httpx.post(track + "/events", json={"name": "Signed Up", "data": data, "timestamp": timestamp},
+                   auth=auth).raise_for_status()
+
+    def look() -> ExpectedActivity:
+        target = Target("segment", user_id="u1", run_id="run-2",
+                        activities=[ExpectedActivity("event", "Signed Up", 'track "Signed Up"')])
+        http = keys.ServiceHttp(5.0, (defaults.APP_API_KEY,))
+        try:
+            poll_once(AppApi(http, sandbox.url + "/app", defaults.APP_API_KEY), target)
+        finally:
+            http.close()
+        return target.activities[0]
+
+    now = int(_time.time())
+    event({}, now - 3600)                          # untagged and old: an earlier run's
+    event({"cdpio_run_id": "run-1"}, now)          # tagged with another run
+    stale = look()
+    assert stale.found_at is None and stale.earlier_only
+    event({}, now + 1)                             # untagged, after this run started
+    fresh = look()
+    assert fresh.found_at is not None and fresh.by_time
