@@ -51,6 +51,11 @@ _FAILURE_EXIT = {
 }
 
 
+def failure_for_exit_code(code: int) -> str:
+    """The failure kind that yields `code` (for cores that decide an exit code first)."""
+    return next((kind for kind, exit_code in _FAILURE_EXIT.items() if exit_code == code), FAILURE_CHECK)
+
+
 def new_run_id() -> str:
     """A short unique id for one run; test users and events carry it."""
     return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]

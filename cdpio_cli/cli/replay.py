@@ -161,6 +161,7 @@ class _ProgressUI:
 
 def _fill_report(report, result, route_name: str, options) -> None:
     from cdpio_cli import results
+    from cdpio_cli.errors import EXIT_UNREACHABLE
 
     report.summary.update(result.summary())
     route_label = route_name
@@ -196,7 +197,7 @@ def _fill_report(report, result, route_name: str, options) -> None:
             hint=f"written to the dead-letter file {result.dead_letter}; replay it with "
                  f"`cdpio replay {result.dead_letter}`"))
     code = result.exit_code()
-    failure = {3: results.FAILURE_CREDENTIAL, 4: results.FAILURE_UNREACHABLE}.get(code, results.FAILURE_CHECK)
+    failure = results.failure_for_exit_code(code)
     tier = "spec" if result.dry_run else "accepted"
     if result.dry_run:
         message = (f"dry run: {result.would_send:,} message(s) would be sent in {result.requests:,} "
@@ -222,7 +223,7 @@ def _fill_report(report, result, route_name: str, options) -> None:
         hint = {"credential": "check the credentials for this route (cdpio check-keys)",
                 "rate_limited": "lower --rate or --concurrency, then replay the dead-letter file"}.get(
                     result.aborted, "check the endpoint and your network (cdpio doctor)")
-    elif code == 4:
+    elif code == EXIT_UNREACHABLE:
         hint = (f"the service answered 5xx, timed out or could not be reached on every request, after "
                 f"the retries; check it (cdpio doctor), then replay the dead-letter file: "
                 f"cdpio replay {result.dead_letter}")
