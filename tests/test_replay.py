@@ -460,7 +460,8 @@ def test_ctrl_c_stops_cleanly_with_130_and_resumes(sandbox, tmp_path):
     n = 300
     src = write_ndjson(tmp_path / "in.ndjson", msgs(n))
     ckpt = tmp_path / "replay.ckpt"
-    env = {k: v for k, v in os.environ.items() if k != "CDPIO_CONFIG"}
+    # Wide enough that a long temporary path in the resume hint is not wrapped.
+    env = {k: v for k, v in os.environ.items() if k != "CDPIO_CONFIG"} | {"COLUMNS": "1000"}
     cmd = [sys.executable, "-m", "cdpio_cli", "--sandbox-url", sandbox.url, "replay", str(src),
            "--checkpoint", str(ckpt), "--rate", "50", "--batch-size", "5"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
