@@ -84,11 +84,19 @@ def operation_summary(op: dict, endpoint: str | None = None) -> str:
     return text
 
 
-def explain_message(msg: Any, file: str = "<message>", line: int = 1) -> Explanation:
+def explain_message(msg: Any, file: str = "<message>", line: int = 1, *, action: str | None = None,
+                    fields: mapping.Fields = mapping.DEFAULT_FIELDS) -> Explanation:
+    """What happens to one message.  With `action`, the message goes through
+    that action alone, with its default field mapping (or `fields`), whatever
+    the trigger and without Segment's ingest checks, as the destination's own
+    tests run it; otherwise Segment ingest, then the default subscriptions."""
     label = messages.describe(msg) if isinstance(msg, dict) else f"<{type(msg).__name__}>"
     exp = Explanation(file, line, label)
     if isinstance(msg, dict) and isinstance(msg.get("messageId"), str):
         exp.message_id = msg["messageId"]
+    if action is not None:
+        _apply(exp, mapping.run_action(action, msg, fields))
+        return exp
     code = messages.ingest_drop_reason(msg)
     if code is not None:
         problem = next((p for p in messages.spec_problems(msg, size=0) if p.ingest_code == code), None)
@@ -103,7 +111,11 @@ def explain_message(msg: Any, file: str = "<message>", line: int = 1) -> Explana
                            f"{messages.MAX_MESSAGE_BYTES:,} bytes with 400")
         exp.dropped_by = SEGMENT
         return exp
-    result = mapping.map_message(msg)
+    _apply(exp, mapping.map_message(msg))
+    return exp
+
+
+def _apply(exp: Explanation, result: mapping.Mapping) -> None:
     exp.action = result.action
     exp.endpoint = result.endpoint
     if result.drop_reason is not None:
@@ -111,17 +123,17 @@ def explain_message(msg: Any, file: str = "<message>", line: int = 1) -> Explana
         exp.dropped_by = DESTINATION
     else:
         exp.operations = list(result.operations)
-    return exp
 
 
-def explain_records(records: Iterable) -> Iterator[Explanation]:
-    """One Explanation per fixtures.Record (unreadable records included)."""
+def explain_records(records: Iterable, *, action: str | None = None) -> Iterator[Explanation]:
+    """One Explanation per fixtures.Record (unreadable records included);
+    `action` runs every message through that action (see explain_message)."""
     for record in records:
         if record.error is not None:
             yield Explanation(record.file, record.line, "<unreadable>", drop_reason=record.error,
                               dropped_by=INPUT)
         else:
-            yield explain_message(record.message, record.file, record.line)
+            yield explain_message(record.message, record.file, record.line, action=action)
 
 
 @dataclass
