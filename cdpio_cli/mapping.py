@@ -4,9 +4,12 @@ The one implementation shared by the sandbox (it applies the operations to its
 in-memory workspace), `cdpio lint`, `cdpio explain` and replay's customerio
 route (which posts the operations to Track v2 `/api/v2/batch`).
 
-Facts: reference/segment-api.md §5 (the destination's default "Quick Setup"
-subscriptions, §5.3, and how it builds Track v2 bodies, §5.2).  Where the
-destination's code and its docs disagree, the reference follows the code.
+Facts: the destination's source, segmentio/action-destinations
+`packages/destination-actions/src/destinations/customerio/` (index.ts for the
+default subscriptions, utils.ts buildPayload for the Track v2 bodies, each
+action's index.ts for its fields).  Where its code and docs disagree, this
+follows the code; its own unit tests, transcribed in tests/data/destination/,
+are the check (docs/mapping.md).
 
 Default subscriptions (trigger -> action -> Track v2 `type`/`action`):
 
@@ -35,7 +38,7 @@ event = Report Content Event      reportContentEvent    person / properties.acti
 
 A message the destination cannot send (a required mapped field is missing) is
 dropped with a `MESSAGE_REJECTED: ...` reason; a message no subscription
-matches is dropped with `NO_MATCHING_MAPPING: ...` (segment-api.md §5.4, §6).
+matches is dropped with `NO_MATCHING_MAPPING: ...` (Segment's discard reasons).
 
 This module is pure: no I/O, no starlette; only the standard library,
 cdpio_cli.messages and the Track host table in cdpio_cli.routes.endpoints.
@@ -146,7 +149,7 @@ def _rejected(action: str, why: str) -> Mapping:
 # --- field helpers --------------------------------------------------------
 
 # ajv-formats' "email" format, which the destination uses to decide whether a
-# person id is an email (segment-api.md §5.2).
+# person id is an email (utils.ts isEmail).
 _EMAIL_RE = re.compile(
     r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$",
@@ -175,7 +178,7 @@ def _str_id(value: Any) -> str | None:
 
 def resolve_identifiers(person_id: Any = None, email: Any = None, anonymous_id: Any = None,
                         object_id: Any = None, object_type_id: Any = "1") -> dict | None:
-    """The destination's identifier resolution (segment-api.md §5.2)."""
+    """The destination's identifier resolution (utils.ts resolveIdentifiers)."""
     if object_id and object_type_id:
         return {"object_id": object_id, "object_type_id": object_type_id}
     pid = _str_id(person_id)
