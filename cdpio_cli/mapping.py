@@ -731,3 +731,232 @@ def map_message(msg: Any) -> Mapping:
 def subscription_for(msg: Any) -> str | None:
     """The action whose default trigger matches the message (None: no match)."""
     return map_message(msg).action
+
+
+# --- subscriptions ---------------------------------------------------------
+#
+# A workspace's Customer.io (Actions) destination runs every enabled
+# subscription whose trigger matches a message (a message can match several).
+# Triggers are Segment's FQL; cdpio evaluates the subset the Segment app's
+# trigger builder writes: `path = value`, `!=`, `<`/`>`/`<=`/`>=`, `and`, `or`,
+# `!`, parentheses, `contains(path, "text")` and `match(path, "glob*")`.
+
+@dataclass(frozen=True)
+class Subscription:
+    action: str                 # the action key, e.g. trackEvent
+    trigger: str                # FQL, e.g. 'type = "track" and event = "Signed Up"'
+    enabled: bool = True
+    name: str | None = None     # as shown in Segment, e.g. "Track Event"
+
+    @property
+    def title(self) -> str:
+        if self.name:
+            return self.name
+        return ACTIONS[self.action].title if self.action in ACTIONS else self.action
+
+
+# The Track Event preset's exclusions, in the preset's own order (index.ts).
+_TRACK_EVENT_EXCLUDES = ("Application Installed", "Application Opened", "Application Uninstalled",
+                         "Device Created or Updated", "Device Deleted", "Relationship Deleted",
+                         "User Deleted", "User Suppressed", "User Unsuppressed", "Object Deleted",
+                         "Report Delivery Event", "Report Content Event")
+
+
+def _preset_trigger(action: str) -> str:
+    if action == "trackEvent":
+        excluded = " and ".join(f'event != "{e}"' for e in _TRACK_EVENT_EXCLUDES)
+        return f'type = "track" and {excluded}'
+    events = [e for e, a in SEMANTIC_EVENTS.items() if a == action]
+    if events:
+        return " or ".join(f'event = "{e}"' for e in events)
+    return ACTIONS[action].trigger
+
+
+# The destination's automatic presets ("Quick Setup"), as FQL.
+DEFAULT_SUBSCRIPTIONS: tuple[Subscription, ...] = tuple(
+    Subscription(name, _preset_trigger(name), True, info.title) for name, info in ACTIONS.items())
+
+_FQL_TOKEN = re.compile(r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?\d+(?:\.\d+)?)|'
+                        r'(?P<op>!=|<=|>=|=|<|>|\(|\)|,|!)|(?P<word>[A-Za-z_$][\w.$-]*))')
+
+
+class TriggerError(ValueError):
+    """A trigger cdpio cannot evaluate (outside the FQL subset above)."""
+
+
+def _fql_tokens(text: str) -> list[tuple[str, Any]]:
+    tokens, pos = [], 0
+    text = text.strip()
+    while pos < len(text):
+        m = _FQL_TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise TriggerError(f"cannot read the trigger at {text[pos:pos + 20]!r}")
+        pos = m.end()
+        kind = m.lastgroup
+        value = m.group(kind)
+        if kind == "str":
+            import json as _json
+            value = _json.loads(value)
+        elif kind == "num":
+            value = float(value) if "." in value else int(value)
+        tokens.append((kind, value))
+    return tokens
+
+
+def _glob(pattern: str, value: str) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+class _Trigger:
+    """Recursive-descent evaluator over the tokens; one instance per evaluation."""
+
+    def __init__(self, tokens: list, msg: dict, text: str):
+        self.tokens, self.i, self.msg, self.text = tokens, 0, msg, text
+
+    def _peek(self) -> tuple[str, Any] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def _take(self, kind: str | None = None, value: Any = None) -> Any:
+        tok = self._peek()
+        if tok is None or (kind and tok[0] != kind) or (value is not None and tok[1] != value):
+            want = value if value is not None else kind
+            raise TriggerError(f"expected {want!r} in trigger {self.text!r}")
+        self.i += 1
+        return tok[1]
+
+    def evaluate(self) -> bool:
+        result = self._or()
+        if self._peek() is not None:
+            raise TriggerError(f"unexpected {self._peek()[1]!r} in trigger {self.text!r}")
+        return result
+
+    def _or(self) -> bool:
+        result = self._and()
+        while self._peek() == ("word", "or"):
+            self.i += 1
+            right = self._and()
+            result = result or right
+        return result
+
+    def _and(self) -> bool:
+        result = self._not()
+        while self._peek() == ("word", "and"):
+            self.i += 1
+            right = self._not()
+            result = result and right
+        return result
+
+    def _not(self) -> bool:
+        if self._peek() == ("op", "!"):
+            self.i += 1
+            return not self._not()
+        return self._atom()
+
+    def _path(self, path: str) -> Any:
+        value: Any = self.msg
+        for part in path.split("."):
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+        return value
+
+    def _literal(self) -> Any:
+        kind, value = self._peek() or (None, None)
+        if kind in ("str", "num"):
+            self.i += 1
+            return value
+        if kind == "word" and value in ("true", "false", "null"):
+            self.i += 1
+            return {"true": True, "false": False, "null": None}[value]
+        if kind == "word":
+            self.i += 1
+            return self._path(value)
+        raise TriggerError(f"expected a value in trigger {self.text!r}")
+
+    def _atom(self) -> bool:
+        if self._peek() == ("op", "("):
+            self.i += 1
+            result = self._or()
+            self._take("op", ")")
+            return result
+        word = self._take("word")
+        if word in ("contains", "match") and self._peek() == ("op", "("):
+            self.i += 1
+            target = self._literal()
+            self._take("op", ",")
+            pattern = self._take("str")
+            self._take("op", ")")
+            if not isinstance(target, str):
+                return False
+            return pattern in target if word == "contains" else _glob(pattern, target)
+        left = self._path(word)
+        op = self._take("op")
+        right = self._literal()
+        if op == "=":
+            return left == right
+        if op == "!=":
+            return left != right
+        if op in ("<", ">", "<=", ">="):
+            if isinstance(left, bool) or not isinstance(left, (int, float)) \
+                    or isinstance(right, bool) or not isinstance(right, (int, float)):
+                return False
+            return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[op]
+        raise TriggerError(f"unexpected {op!r} in trigger {self.text!r}")
+
+
+def trigger_matches(trigger: str, msg: Any) -> bool:
+    """Whether a subscription's FQL trigger matches the message (TriggerError
+    when the trigger is outside the subset cdpio evaluates)."""
+    return _Trigger(_fql_tokens(trigger), msg if isinstance(msg, dict) else {}, trigger).evaluate()
+
+
+def check_trigger(trigger: str) -> None:
+    """Raise TriggerError now for a trigger cdpio cannot evaluate."""
+    trigger_matches(trigger, {})
+
+
+def map_subscribed(msg: Any, subscriptions: tuple[Subscription, ...] | list[Subscription]) -> Mapping:
+    """Run the message through every enabled subscription whose trigger matches.
+
+    Several matches send all their operations (action names joined by "+");
+    no match is NO_MATCHING_MAPPING naming the subscription that would have
+    taken the message by default and why it did not (disabled, or its trigger
+    excludes the message)."""
+    if not isinstance(msg, dict):
+        return Mapping(None, [], f"{DROP_NO_MAPPING}: the message is not a JSON object")
+    results = [run_action(s.action, msg) for s in subscriptions
+               if s.enabled and s.action in ACTION_BUILDERS and trigger_matches(s.trigger, msg)]
+    if not results:
+        return Mapping(None, [], f"{DROP_NO_MAPPING}: {_why_unmatched(msg, subscriptions)}")
+    if len(results) == 1:
+        return results[0]
+    sent = [r for r in results if r.ok]
+    if not sent:
+        return Mapping("+".join(r.action or "" for r in results), [],
+                       "; ".join(r.drop_reason or "" for r in results))
+    endpoint = V1_METRICS if all(r.endpoint == V1_METRICS for r in sent) else V2
+    # One result can only carry one endpoint: metrics bodies join only metrics bodies.
+    sent = [r for r in sent if r.endpoint == endpoint]
+    return Mapping("+".join(r.action or "" for r in sent), [op for r in sent for op in r.operations],
+                   endpoint=endpoint)
+
+
+def _message_label(msg: dict) -> str:
+    if msg.get("type") == "track" and isinstance(msg.get("event"), str):
+        return f"`{msg['event']}`"
+    return f"{msg.get('type')!s} messages"
+
+
+def _why_unmatched(msg: dict, subscriptions) -> str:
+    default = map_message(msg).action
+    mine = [s for s in subscriptions if s.action == default] if default else []
+    label = _message_label(msg)
+    if not mine:
+        return (f"no subscription takes {label}" +
+                (f" (the default would be {ACTIONS[default].title}, and this destination has no "
+                 f"{default} subscription)" if default else ""))
+    disabled = [s for s in mine if not s.enabled]
+    if disabled and len(disabled) == len(mine):
+        return f"your {disabled[0].title} subscription is disabled, so it does not send {label}"
+    return f"your {mine[0].title} subscription's trigger excludes {label}"

@@ -47,8 +47,10 @@ def command(
                          hint="use one of " + ", ".join(mapping.ACTION_BUILDERS))
     paths = fixtures.expand_paths(files)
     report = results.Report(command="explain")
+    subscriptions, source = (None, "--action") if action else _workspace_subscriptions(opts, report)
     summary = explain.ExplainSummary()
-    for exp in explain.explain_records(fixtures.iter_records(paths, stdin=sys.stdin), action=action):
+    records = fixtures.iter_records(paths, stdin=sys.stdin)
+    for exp in explain.explain_records(records, action=action, subscriptions=subscriptions):
         summary.add(exp)
         if only_dropped and not exp.dropped:
             continue
@@ -57,6 +59,8 @@ def command(
     report.summary["files"] = paths
     if action is not None:
         report.summary["action"] = action
+    else:
+        report.summary["subscriptions"] = source
     parts = [f"{summary.messages:,} message(s)", f"{summary.sent:,} sent as {summary.operations:,} "
              "Customer.io operation(s)", f"{summary.dropped_by_segment:,} dropped by Segment",
              f"{summary.dropped_by_destination:,} dropped by the destination"]
@@ -64,3 +68,45 @@ def command(
         parts.append(f"{summary.unreadable:,} unreadable")
     report.notes.append("explain: " + ", ".join(parts))
     finish(report, opts)
+
+
+def _workspace_subscriptions(opts, report):
+    """(subscriptions, source): the config's customerio.subscriptions, else the
+    destination's own through the Segment Public API when a token is
+    configured, else None (the destination's defaults)."""
+    from cdpio_cli import explain, results
+    from cdpio_cli.config import find_config_path
+    from cdpio_cli.errors import ConfigError
+    from cdpio_cli.settings import build_settings
+
+    if find_config_path(opts.config) is None and not opts.sandbox_url:
+        return None, explain.SUBSCRIPTIONS_DEFAULT
+    settings = build_settings(opts.config, sandbox=opts.sandbox, sandbox_url=opts.sandbox_url,
+                              needs_services=False)
+    listed = settings.config.customerio.subscriptions
+    if listed is not None:
+        try:
+            subs = explain.subscriptions_from_config(listed)
+        except ValueError as exc:
+            raise ConfigError(str(exc), file=str(settings.config_path),
+                              line=settings.loaded.line_of("customerio.subscriptions")) from None
+        report.notes.append(f"explain: {len(subs)} subscription(s) from customerio.subscriptions in "
+                            f"{settings.config_path}")
+        return subs, explain.SUBSCRIPTIONS_CONFIG
+    # The embedded sandbox (sandbox_url "") serves the defaults: nothing to ask.
+    if not settings.segment.public_api_token or settings.sandbox_url == "":
+        return None, explain.SUBSCRIPTIONS_DEFAULT
+    from cdpio_cli.keys import ServiceHttp
+
+    http = ServiceHttp.for_settings(settings)
+    try:
+        subs, why = explain.fetch_subscriptions(settings, http)
+    finally:
+        http.close()
+    if subs is None:
+        report.add(results.Check(id="subscriptions", route="segment", tier="mapping", status=results.WARNING,
+                                 message=f"using the destination's default subscriptions: {why}",
+                                 failure=results.FAILURE_CHECK))
+        return None, explain.SUBSCRIPTIONS_DEFAULT
+    report.notes.append(f"explain: {why}")
+    return subs, explain.SUBSCRIPTIONS_API
