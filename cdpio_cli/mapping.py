@@ -737,9 +737,10 @@ def subscription_for(msg: Any) -> str | None:
 #
 # A workspace's Customer.io (Actions) destination runs every enabled
 # subscription whose trigger matches a message (a message can match several).
-# Triggers are Segment's FQL; cdpio evaluates the subset the Segment app's
-# trigger builder writes: `path = value`, `!=`, `<`/`>`/`<=`/`>=`, `and`, `or`,
-# `!`, parentheses, `contains(path, "text")` and `match(path, "glob*")`.
+# Triggers are Segment's FQL, parsed and evaluated as
+# segmentio/action-destinations packages/destination-subscriptions does
+# (parse-fql.ts, validate.ts); its own tests are transcribed in
+# tests/data/destination/fql-*.json.
 
 @dataclass(frozen=True)
 class Subscription:
@@ -776,144 +777,276 @@ def _preset_trigger(action: str) -> str:
 DEFAULT_SUBSCRIPTIONS: tuple[Subscription, ...] = tuple(
     Subscription(name, _preset_trigger(name), True, info.title) for name, info in ACTIONS.items())
 
-_FQL_TOKEN = re.compile(r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?\d+(?:\.\d+)?)|'
-                        r'(?P<op>!=|<=|>=|=|<|>|\(|\)|,|!)|(?P<word>[A-Za-z_$][\w.$-]*))')
+_FQL_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<number>-?\d+(?:\.\d+)?)|'
+                        r'(?P<operator>!=|<=|>=|=|<|>|!)|(?P<parenleft>\()|(?P<parenright>\))|'
+                        r'(?P<dot>\.)|(?P<comma>,)|(?P<ident>[A-Za-z_$][\w$]*))')
+
+# Condition types by the path's first segment (parse-fql.ts tokenToConditionType).
+_CONDITION_TYPES = {"type": "event-type", "event": "event", "name": "name", "userId": "userId",
+                    "context": "event-context", "properties": "event-property", "traits": "event-trait"}
+_NESTED = {"event-context": "context", "event-property": "properties", "event-trait": "traits"}
 
 
 class TriggerError(ValueError):
-    """A trigger cdpio cannot evaluate (outside the FQL subset above)."""
+    """A trigger Segment cannot parse: it matches no message."""
 
 
-def _fql_tokens(text: str) -> list[tuple[str, Any]]:
-    tokens, pos = [], 0
-    text = text.strip()
+def _fql_lex(text: str) -> list[tuple[str, str]]:
+    """Tokens as Segment's FQL lexer gives them (a string keeps its quotes),
+    with `a.b.c` joined into one identifier, then an end token."""
+    tokens: list[tuple[str, str]] = []
+    pos, text = 0, text.rstrip()
     while pos < len(text):
         m = _FQL_TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise TriggerError(f"cannot read the trigger at {text[pos:pos + 20]!r}")
+            raise TriggerError(f"cannot read the trigger at {text[pos:pos + 20].strip()!r}")
         pos = m.end()
-        kind = m.lastgroup
-        value = m.group(kind)
-        if kind == "str":
-            import json as _json
-            value = _json.loads(value)
-        elif kind == "num":
-            value = float(value) if "." in value else int(value)
+        kind, value = m.lastgroup or "", m.group(m.lastgroup or 0)
+        if kind == "ident" and value in ("and", "or"):
+            kind = "conditional"
+        if kind == "ident" and len(tokens) >= 2 and tokens[-1][0] == "dot" and tokens[-2][0] == "ident":
+            tokens.pop()
+            value = tokens.pop()[1] + "." + value
         tokens.append((kind, value))
+    tokens.append(("eos", "eos"))
     return tokens
 
 
-def _glob(pattern: str, value: str) -> bool:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.DOTALL) is not None
+def _token_value(token: tuple[str, str]) -> Any:
+    kind, value = token
+    if kind == "string":
+        return value[1:-1] if len(value) >= 2 else value
+    if kind == "number":
+        return float(value) if "." in value else int(value)
+    if kind == "ident" and value in ("true", "false"):
+        return value == "true"
+    return value
 
 
-class _Trigger:
-    """Recursive-descent evaluator over the tokens; one instance per evaluation."""
+def _js_string(value: Any) -> str:
+    """String(value) in JavaScript, for the values a trigger holds."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
-    def __init__(self, tokens: list, msg: dict, text: str):
-        self.tokens, self.i, self.msg, self.text = tokens, 0, msg, text
 
-    def _peek(self) -> tuple[str, Any] | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
+def _fql_function(name: str, nodes: list, tokens: list, negate: bool) -> None:
+    tokens.pop(0)                                   # "("
+    if not tokens:
+        raise TriggerError(f"{name}() is missing a 1st argument")
+    path = tokens.pop(0)[1]
+    if tokens:
+        tokens.pop(0)                               # ","
+    if not tokens:
+        raise TriggerError(f"{name}() is missing a 2nd argument")
+    value_token = tokens.pop(0)
+    if tokens:
+        tokens.pop(0)                               # ")"
+    if name == "contains":
+        operator, value = ("not_contains" if negate else "contains"), _js_string(_token_value(value_token))
+    elif value_token[1].endswith('*"'):
+        operator, value = ("not_starts_with" if negate else "starts_with"), _js_string(_token_value(value_token))[:-1]
+    else:
+        operator, value = ("not_ends_with" if negate else "ends_with"), _js_string(_token_value(value_token))[1:]
+    if path in ("event", "name", "userId"):
+        nodes.append({"type": path, "operator": operator, "value": value})
+    for ctype, head in _NESTED.items():
+        if path.startswith(head):
+            nodes.append({"type": ctype, "name": re.sub(rf"^{head}\.", "", path, count=1),
+                          "operator": operator, "value": value})
 
-    def _take(self, kind: str | None = None, value: Any = None) -> Any:
-        tok = self._peek()
-        if tok is None or (kind and tok[0] != kind) or (value is not None and tok[1] != value):
-            want = value if value is not None else kind
-            raise TriggerError(f"expected {want!r} in trigger {self.text!r}")
-        self.i += 1
-        return tok[1]
 
-    def evaluate(self) -> bool:
-        result = self._or()
-        if self._peek() is not None:
-            raise TriggerError(f"unexpected {self._peek()[1]!r} in trigger {self.text!r}")
-        return result
+def _fql_parse(tokens: list) -> dict | None:
+    nodes: list[dict] = []
+    operator = "and"
+    token = tokens.pop(0) if tokens else None
+    while token is not None and token[0] != "eos":
+        kind, value = token
+        if kind == "ident":
+            ctype = _CONDITION_TYPES.get(value.split(".")[0])
+            if ctype:
+                if not tokens:
+                    raise TriggerError("Operator token is missing")
+                op_token = tokens.pop(0)
+                if not tokens:
+                    raise TriggerError("Value token is missing")
+                value_token = tokens.pop(0)
+                op, raw = op_token[1], value_token[1]
+                special = {("=", "true"): "is_true", ("=", "false"): "is_false",
+                           ("!=", "null"): "exists", ("=", "null"): "not_exists"}.get((op, raw))
+                if ctype in ("event", "event-type"):
+                    nodes.append({"type": ctype, "operator": op, "value": _js_string(_token_value(value_token))})
+                elif ctype in ("name", "userId"):
+                    if special in ("exists", "not_exists") or (ctype == "userId" and special):
+                        nodes.append({"type": ctype, "operator": special})
+                    else:
+                        nodes.append({"type": ctype, "operator": op,
+                                      "value": _js_string(_token_value(value_token))})
+                else:
+                    node: dict[str, Any] = {"type": ctype,
+                                            "name": re.sub(rf"^{_NESTED[ctype]}\.", "", value, count=1)}
+                    if special:
+                        node["operator"] = special
+                    elif value_token[0] == "number" and op in ("=", "!="):
+                        node["operator"] = "number_equals" if op == "=" else "number_not_equals"
+                        node["value"] = _token_value(value_token)
+                    else:
+                        node["operator"] = op
+                        node["value"] = _token_value(value_token)
+                    nodes.append(node)
+            if value in ("contains", "match") and tokens:
+                _fql_function(value, nodes, tokens, negate=False)
+        if kind == "operator" and value == "!" and tokens and tokens[0][0] == "ident" \
+                and tokens[0][1] in ("contains", "match"):
+            name = tokens.pop(0)[1]
+            _fql_function(name, nodes, tokens, negate=True)
+        if kind == "parenleft":
+            group: list = []
+            inner = tokens.pop(0) if tokens else ("eos", "eos")
+            while inner[0] != "parenright":
+                if inner[0] == "eos":
+                    raise TriggerError("a parenthesis is not closed")
+                group.append(inner)
+                inner = tokens.pop(0) if tokens else ("eos", "eos")
+            group.append(("eos", "eos"))
+            nodes.append(_fql_parse(group))
+        if kind == "conditional":
+            # One operator per group: the last `and`/`or` in it (as Segment parses).
+            operator = value
+        token = tokens.pop(0) if tokens else None
+    if len(nodes) > 1:
+        return {"type": "group", "operator": operator, "children": nodes}
+    return nodes[0] if nodes else None
 
-    def _or(self) -> bool:
-        result = self._and()
-        while self._peek() == ("word", "or"):
-            self.i += 1
-            right = self._and()
-            result = result or right
-        return result
 
-    def _and(self) -> bool:
-        result = self._not()
-        while self._peek() == ("word", "and"):
-            self.i += 1
-            right = self._not()
-            result = result and right
-        return result
+def parse_trigger(trigger: str) -> dict:
+    """A subscription trigger -> the condition tree Segment evaluates (the shape
+    of @segment/destination-subscriptions parseFql), or `{"error": ...}`."""
+    try:
+        ast = _fql_parse(_fql_lex(trigger))
+        if ast is None or not isinstance(ast, dict) or "type" not in ast:
+            raise TriggerError(f"no condition cdpio or Segment can evaluate in {trigger!r}")
+    except TriggerError as exc:
+        return {"error": str(exc)}
+    if ast["type"] != "group":
+        return {"type": "group", "operator": "and", "children": [ast]}
+    return ast
 
-    def _not(self) -> bool:
-        if self._peek() == ("op", "!"):
-            self.i += 1
-            return not self._not()
-        return self._atom()
 
-    def _path(self, path: str) -> Any:
-        value: Any = self.msg
-        for part in path.split("."):
-            if not isinstance(value, dict):
-                return None
-            value = value.get(part)
-        return value
+def _get(obj: Any, path: str) -> Any:
+    for key in re.findall(r"[^[.\]]+", path or ""):
+        if obj is None or obj is False or obj == "" or (_is_number(obj) and not obj):
+            return obj          # JavaScript's `previous && previous[key]` on a falsy value
+        if isinstance(obj, dict):
+            obj = obj.get(key)
+        elif isinstance(obj, (list, str)) and key.isdigit() and int(key) < len(obj):
+            obj = obj[int(key)]
+        else:
+            return None
+    return obj
 
-    def _literal(self) -> Any:
-        kind, value = self._peek() or (None, None)
-        if kind in ("str", "num"):
-            self.i += 1
-            return value
-        if kind == "word" and value in ("true", "false", "null"):
-            self.i += 1
-            return {"true": True, "false": False, "null": None}[value]
-        if kind == "word":
-            self.i += 1
-            return self._path(value)
-        raise TriggerError(f"expected a value in trigger {self.text!r}")
 
-    def _atom(self) -> bool:
-        if self._peek() == ("op", "("):
-            self.i += 1
-            result = self._or()
-            self._take("op", ")")
-            return result
-        word = self._take("word")
-        if word in ("contains", "match") and self._peek() == ("op", "("):
-            self.i += 1
-            target = self._literal()
-            self._take("op", ",")
-            pattern = self._take("str")
-            self._take("op", ")")
-            if not isinstance(target, str):
-                return False
-            return pattern in target if word == "contains" else _glob(pattern, target)
-        left = self._path(word)
-        op = self._take("op")
-        right = self._literal()
-        if op == "=":
-            return left == right
-        if op == "!=":
-            return left != right
-        if op in ("<", ">", "<=", ">="):
-            if isinstance(left, bool) or not isinstance(left, (int, float)) \
-                    or isinstance(right, bool) or not isinstance(right, (int, float)):
-                return False
-            return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[op]
-        raise TriggerError(f"unexpected {op!r} in trigger {self.text!r}")
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _js_number(value: Any) -> float:
+    if value is None:
+        return 0.0
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _check_value(actual: Any, operator: str, expected: Any = None) -> bool:
+    if operator == "=":
+        return isinstance(actual, str) and actual == _js_string(expected)
+    if operator == "!=":
+        return not (isinstance(actual, str) and actual == _js_string(expected))
+    if operator in ("number_equals", "number_not_equals", "<", "<=", ">", ">="):
+        if not _is_number(actual):
+            return False
+        a, e = float(actual), _js_number(expected)
+        return {"number_equals": a == e, "number_not_equals": a != e, "<": a < e, "<=": a <= e,
+                ">": a > e, ">=": a >= e}[operator]
+    text = _js_string(expected)
+    if operator in ("contains", "starts_with", "ends_with", "not_contains", "not_starts_with",
+                    "not_ends_with"):
+        if not isinstance(actual, str):
+            return False
+        hit = {"contains": text in actual, "starts_with": actual.startswith(text),
+               "ends_with": actual.endswith(text)}[operator.replace("not_", "")]
+        return not hit if operator.startswith("not_") else hit
+    if operator == "exists":
+        return actual is not None
+    if operator == "not_exists":
+        return actual is None
+    if operator == "is_true":
+        return actual is True
+    if operator == "is_false":
+        return actual is False
+    return False
+
+
+def _field(data: Any, key: str) -> Any:
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def _check_condition(cond: dict, data: Any) -> bool:
+    ctype = cond.get("type")
+    if ctype == "group":
+        return _check_group(cond, data)
+    if ctype in ("event-type", "event", "name", "userId"):
+        key = "type" if ctype == "event-type" else ctype
+        return _check_value(_field(data, key), cond.get("operator", ""), cond.get("value"))
+    if ctype in _NESTED:
+        return _check_value(_get(_field(data, _NESTED[ctype]), cond.get("name", "")),
+                            cond.get("operator", ""), cond.get("value"))
+    return False
+
+
+def _check_group(cond: dict, data: Any) -> bool:
+    children = cond.get("children") or []
+    if cond.get("operator") == "and":
+        return all(_check_condition(c, data) for c in children)
+    if cond.get("operator") == "or":
+        return any(_check_condition(c, data) for c in children)
+    return False
+
+
+def condition_matches(ast: dict, data: Any) -> bool:
+    """Evaluate a parsed trigger against a message (destination-subscriptions validate)."""
+    if not isinstance(ast, dict) or ast.get("error") or data is None:
+        return False
+    return _check_group(ast, data)
 
 
 def trigger_matches(trigger: str, msg: Any) -> bool:
-    """Whether a subscription's FQL trigger matches the message (TriggerError
-    when the trigger is outside the subset cdpio evaluates)."""
-    return _Trigger(_fql_tokens(trigger), msg if isinstance(msg, dict) else {}, trigger).evaluate()
+    """Whether a subscription's trigger matches the message; a trigger Segment
+    cannot parse matches nothing."""
+    return condition_matches(_parsed_trigger(trigger), msg)
+
+
+_TRIGGER_CACHE: dict[str, dict] = {}
+
+
+def _parsed_trigger(trigger: str) -> dict:
+    ast = _TRIGGER_CACHE.get(trigger)
+    if ast is None:
+        ast = _TRIGGER_CACHE[trigger] = parse_trigger(trigger)
+    return ast
 
 
 def check_trigger(trigger: str) -> None:
-    """Raise TriggerError now for a trigger cdpio cannot evaluate."""
-    trigger_matches(trigger, {})
+    """Raise TriggerError for a trigger Segment cannot parse (it would match nothing)."""
+    ast = _parsed_trigger(trigger)
+    if "error" in ast:
+        raise TriggerError(f"Segment cannot parse the trigger {trigger!r}: {ast['error']}")
 
 
 def map_subscribed(msg: Any, subscriptions: tuple[Subscription, ...] | list[Subscription]) -> Mapping:

@@ -51,7 +51,8 @@ def test_default_subscriptions_evaluated_as_fql_route_like_map_message(msg):
     ('type = "track" and event = "Order Completed"', {"type": "track", "event": "Order Completed"}, True),
     ('type = "track" and event = "Order Completed"', {"type": "track", "event": "Signed Up"}, False),
     ('type = "track" and (event = "A" or event = "B")', {"type": "track", "event": "B"}, True),
-    ('!(type = "page")', {"type": "page"}, False),
+    ('!contains(event, "Cart")', {"event": "Cart Viewed"}, False),
+    ('type = "track" and event = "A" or event = "B"', {"type": "page", "event": "B"}, True),
     ('properties.total > 10 and properties.plan != "free"', {"properties": {"total": 12, "plan": "pro"}}, True),
     ('properties.total > 10', {"properties": {"total": "12"}}, False),
     ('properties.coupon = null', {"properties": {}}, True),
@@ -63,8 +64,8 @@ def test_fql_triggers(trigger, msg, expected):
     assert mapping.trigger_matches(trigger, msg) is expected
 
 
-@pytest.mark.parametrize("trigger", ['type ~ "track"', 'type = ', '(type = "track"', 'lowercase(event) = "x"'])
-def test_triggers_outside_the_subset_are_refused(trigger):
+@pytest.mark.parametrize("trigger", ['type ~ "track"', "type", "typo", '(type = "track"', ""])
+def test_triggers_segment_cannot_parse_are_refused(trigger):
     with pytest.raises(mapping.TriggerError):
         mapping.check_trigger(trigger)
 
@@ -151,3 +152,38 @@ def test_cli_explain_reads_subscriptions_through_the_public_api(sandbox, tmp_pat
     assert doc["summary"]["subscriptions"] == "segment-api"
     assert [c["id"] for c in doc["checks"]] == ["trackEvent", "trackPageView"]
     assert "15 subscription(s) of destination" in res.stderr
+
+
+# --- Segment's own trigger tests (packages/destination-subscriptions) ----------
+
+DATA = Path(__file__).parent / "data" / "destination"
+FQL_PARSE = json.loads((DATA / "fql-parse.json").read_text())["cases"]
+FQL_VALIDATE = json.loads((DATA / "fql-validate.json").read_text())["cases"]
+
+
+def _subset(actual, wanted) -> bool:
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and all(k in actual and _subset(actual[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(actual, list) and len(actual) == len(wanted) and all(map(_subset, actual, wanted))
+    return actual == wanted
+
+
+@pytest.mark.parametrize("case", FQL_PARSE, ids=[f"{i}: {c['fql']}" for i, c in enumerate(FQL_PARSE)])
+def test_triggers_parse_like_segment(case):
+    ast = mapping.parse_trigger(case["fql"])
+    expect = case["expect"]
+    if "error" in expect:
+        assert "error" in ast
+        if expect["error"]:
+            assert ast["error"] == expect["error"]
+    elif expect["compare"] == "subset":
+        assert _subset(ast, expect["ast"])
+    else:
+        assert ast == expect["ast"]
+
+
+@pytest.mark.parametrize("case", FQL_VALIDATE, ids=[f"{i}: {c['test']}" for i, c in enumerate(FQL_VALIDATE)])
+def test_triggers_match_like_segment(case):
+    data = None if case.get("data_undefined") else case["data"]
+    assert mapping.condition_matches(case["ast"], data) is case["expect"]
