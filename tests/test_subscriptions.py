@@ -187,3 +187,13 @@ def test_triggers_parse_like_segment(case):
 def test_triggers_match_like_segment(case):
     data = None if case.get("data_undefined") else case["data"]
     assert mapping.condition_matches(case["ast"], data) is case["expect"]
+
+
+def test_cli_explain_does_not_need_the_configs_secrets(tmp_path):
+    """A config whose ${SECRETS} are unset (a laptop, a fork's CI) still explains, with the defaults."""
+    write_config(tmp_path, "segment:\n  write_key: ${CDPIO_TEST_UNSET_WK}\n"
+                           "  public_api_token: ${CDPIO_TEST_UNSET_TOKEN}\n")
+    res = run_cli("explain", "--json", _messages(tmp_path), cwd=tmp_path)
+    assert res.code == 0, res.output
+    assert res.json["summary"]["subscriptions"] == "default"
+    assert [c["id"] for c in res.json["checks"]] == ["trackEvent", "trackPageView"]

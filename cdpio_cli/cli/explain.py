@@ -70,29 +70,56 @@ def command(
     finish(report, opts)
 
 
+_UNSET = "\x00unset"
+
+
+class _Placeholders(dict):
+    """Reading the config for its subscriptions must not fail on an unset
+    ${SECRET} that explain does not need: such values read as a placeholder."""
+
+    def get(self, key, default=None):
+        import os
+
+        return os.environ.get(key) or _UNSET
+
+
 def _workspace_subscriptions(opts, report):
     """(subscriptions, source): the config's customerio.subscriptions, else the
     destination's own through the Segment Public API when a token is
     configured, else None (the destination's defaults)."""
     from cdpio_cli import explain, results
-    from cdpio_cli.config import find_config_path
+    from cdpio_cli.config import find_config_path, load_config
     from cdpio_cli.errors import ConfigError
     from cdpio_cli.settings import build_settings
 
-    if find_config_path(opts.config) is None and not opts.sandbox_url:
+    path = find_config_path(opts.config)
+    if path is None and not opts.sandbox_url:
         return None, explain.SUBSCRIPTIONS_DEFAULT
-    settings = build_settings(opts.config, sandbox=opts.sandbox, sandbox_url=opts.sandbox_url,
-                              needs_services=False)
-    listed = settings.config.customerio.subscriptions
-    if listed is not None:
-        try:
-            subs = explain.subscriptions_from_config(listed)
-        except ValueError as exc:
-            raise ConfigError(str(exc), file=str(settings.config_path),
-                              line=settings.loaded.line_of("customerio.subscriptions")) from None
-        report.notes.append(f"explain: {len(subs)} subscription(s) from customerio.subscriptions in "
-                            f"{settings.config_path}")
-        return subs, explain.SUBSCRIPTIONS_CONFIG
+
+    def warn(message: str):
+        report.add(results.Check(id="subscriptions", route="segment", tier="mapping", status=results.WARNING,
+                                 message=f"using the destination's default subscriptions: {message}"))
+        return None, explain.SUBSCRIPTIONS_DEFAULT
+
+    if path is not None:
+        loaded = load_config(path, env=_Placeholders())
+        listed = loaded.config.customerio.subscriptions
+        if listed is not None:
+            try:
+                subs = explain.subscriptions_from_config(listed)
+            except ValueError as exc:
+                raise ConfigError(str(exc), file=str(path),
+                                  line=loaded.line_of("customerio.subscriptions")) from None
+            report.notes.append(f"explain: {len(subs)} subscription(s) from customerio.subscriptions in {path}")
+            return subs, explain.SUBSCRIPTIONS_CONFIG
+        token = loaded.config.segment.public_api_token
+        if not opts.sandbox_url and (not token or token == _UNSET):
+            return None, explain.SUBSCRIPTIONS_DEFAULT
+    try:
+        settings = build_settings(opts.config, sandbox=opts.sandbox, sandbox_url=opts.sandbox_url,
+                                  needs_services=False)
+    except ConfigError as exc:
+        return warn(f"cannot read segment.public_api_token ({exc.message})")
     # The embedded sandbox (sandbox_url "") serves the defaults: nothing to ask.
     if not settings.segment.public_api_token or settings.sandbox_url == "":
         return None, explain.SUBSCRIPTIONS_DEFAULT
@@ -104,9 +131,6 @@ def _workspace_subscriptions(opts, report):
     finally:
         http.close()
     if subs is None:
-        report.add(results.Check(id="subscriptions", route="segment", tier="mapping", status=results.WARNING,
-                                 message=f"using the destination's default subscriptions: {why}",
-                                 failure=results.FAILURE_CHECK))
-        return None, explain.SUBSCRIPTIONS_DEFAULT
+        return warn(why)
     report.notes.append(f"explain: {why}")
     return subs, explain.SUBSCRIPTIONS_API
