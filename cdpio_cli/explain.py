@@ -222,7 +222,8 @@ def fetch_subscriptions(settings, http) -> tuple[list[mapping.Subscription] | No
         return None, (f"the workspace has {len(cio)} Customer.io destinations; list the one you use "
                       "under customerio.subscriptions")
     dest_id = cio[0].get("id")
-    answer = http.call("GET", f"{base}/destinations/{dest_id}/subscriptions", headers=headers)
+    answer = http.call("GET", f"{base}/destinations/{dest_id}/subscriptions", headers=headers,
+                       params={"pagination.count": 200})
     if answer.status != 200:
         return None, f"the Segment Public API subscriptions list answered {answer.status or answer.error}"
     try:
