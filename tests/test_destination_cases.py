@@ -129,7 +129,7 @@ def test_default_subscriptions_route_like_the_destination_presets():
 
 # --- `cdpio explain --action` in a subprocess, for a few actions -------------
 
-@pytest.mark.parametrize("action", ["createUpdateDevice", "mergePeople"])
+@pytest.mark.parametrize("action", ["createUpdateDevice", "deleteRelationship"])
 def test_cli_explain_action_gives_the_destination_bodies(tmp_path, action):
     """createTestEvent's messages are `track "Test Event"`, which the default
     subscriptions send to trackEvent: --action runs the named action instead."""
