@@ -85,6 +85,9 @@ class CustomerioConfig(_Strict):
     track_endpoint: Optional[str] = None
     app_endpoint: Optional[str] = None
     pipelines_endpoint: Optional[str] = None
+    # The destination's subscriptions ({action, trigger, enabled, name}),
+    # checked by explain.subscriptions_from_config; docs/mapping.md.
+    subscriptions: Optional[list[dict[str, Any]]] = None
 
     _endpoints = field_validator("track_endpoint", "app_endpoint", "pipelines_endpoint")(
         lambda cls, v: _check_endpoint(v))

@@ -240,8 +240,12 @@ def test_fast_person_event_builds_what_the_generic_builder_builds(msg, action):
         assert not fast.ok
         return
     props = msg.get("properties")
+    # Page and screen send the event id only when it is truthy (their mapPayload's `if (event_id)`).
+    event_id = msg.get("messageId")
+    if name != "trackEvent" and not event_id:
+        event_id = None
     reference = mapping._build("person", cio_action, person_id=user_id, anonymous_id=anonymous_id,
-                               name="N", id=msg.get("messageId"),
+                               name="N", id=event_id,
                                attributes=props if isinstance(props, dict) else None,
                                timestamp=msg.get("timestamp"))
     assert fast.operations == [reference]

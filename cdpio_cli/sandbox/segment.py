@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from cdpio_cli.mapping import DEFAULT_SUBSCRIPTIONS
 from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 from cdpio_cli.sandbox import defaults
 from cdpio_cli.sandbox.auth import bearer_token, same
@@ -125,7 +126,9 @@ async def public_api(request: Request, *, state: SandboxState, region: str, what
         log(request, state, route, 401)
         return _public_error(401, "unauthorized", "Unauthorized: check the token and the region's host")
     source_id = request.path_params.get("source_id")
-    if source_id is not None and source_id != defaults.SEGMENT_SOURCE_ID:
+    destination_id = request.path_params.get("destination_id")
+    if (source_id is not None and source_id != defaults.SEGMENT_SOURCE_ID) or \
+            (destination_id is not None and destination_id != defaults.SEGMENT_DESTINATION_ID):
         log(request, state, route, 404)
         return _public_error(404, "not-found", "Resource not found")
     log(request, state, route, 200)
@@ -138,6 +141,13 @@ async def public_api(request: Request, *, state: SandboxState, region: str, what
         data = {"source": _source(state)}
     elif what == "connected":
         data = {"destinations": connected, "pagination": _pagination(len(connected))}
+    elif what == "subscriptions":
+        # The destination's default ("Quick Setup") subscriptions, as mapping.py runs them.
+        subs = [{"id": f"sub_{s.action}", "name": s.name, "actionId": f"act_{s.action}",
+                 "actionSlug": s.action, "destinationId": defaults.SEGMENT_DESTINATION_ID, "modelId": "",
+                 "enabled": s.enabled, "trigger": s.trigger, "settings": {}}
+                for s in DEFAULT_SUBSCRIPTIONS]
+        data = {"subscriptions": subs, "pagination": _pagination(len(subs))}
     else:   # destinations
         data = {"destinations": connected, "pagination": _pagination(len(connected))}
     return json_response({"data": data})
@@ -151,7 +161,8 @@ def routes(state: SandboxState) -> list[Route]:
         for path, what in (("", "workspace"), ("/", "workspace"), ("/sources", "sources"),
                            ("/sources/{source_id}", "source"),
                            ("/sources/{source_id}/connected-destinations", "connected"),
-                           ("/destinations", "destinations")):
+                           ("/destinations", "destinations"),
+                           ("/destinations/{destination_id}/subscriptions", "subscriptions")):
             out.append(Route(prefix + path, bind(public_api, state=state, region=region, what=what),
                              methods=["GET"]))
     return out
