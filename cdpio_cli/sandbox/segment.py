@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from cdpio_cli.credentials import mask
 from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 from cdpio_cli.sandbox import defaults
 from cdpio_cli.sandbox.auth import bearer_token, same
@@ -92,21 +93,33 @@ async def settings(request: Request, *, state: SandboxState) -> Response:
 
 # --- Public API (api.segmentapis.com) ----------------------------------------
 
-def _source(state: SandboxState) -> dict:
+def _shown_to(token_is_yours: bool, field: str, value: str) -> bool:
+    """A credential you passed to the sandbox may be a real one reused for a
+    rehearsal: it is shown only to the Public API token you passed, never to
+    the default token the banner prints (the sandbox's own defaults are no
+    secret and are always shown)."""
+    return token_is_yours or defaults.is_default(field, value)
+
+
+def _source(state: SandboxState, token_is_yours: bool) -> dict:
+    key = state.options.write_key
     return {"id": defaults.SEGMENT_SOURCE_ID, "slug": "cdpio-sandbox-http", "name": "cdpio sandbox (HTTP API)",
             "enabled": True, "workspaceId": defaults.SEGMENT_WORKSPACE["id"],
-            "writeKeys": [state.options.write_key],
+            # Hidden: what Segment answers a token without source-admin permission.
+            "writeKeys": [key] if _shown_to(token_is_yours, "write_key", key) else [],
             "metadata": {"id": "iUM16Md8P2", "slug": "http-api", "name": "HTTP API",
                          "categories": ["Server"]},
             "settings": {}, "labels": []}
 
 
-def _destination(state: SandboxState) -> dict:
+def _destination(state: SandboxState, token_is_yours: bool) -> dict:
+    site_id = state.options.site_id
     return {"id": defaults.SEGMENT_DESTINATION_ID, "name": defaults.CUSTOMERIO_DESTINATION_NAME,
             "enabled": True, "metadata": DESTINATION_METADATA,
             "sourceId": defaults.SEGMENT_SOURCE_ID,
             # Never the apiKey: the Public API masks secret settings.
-            "settings": {"siteId": state.options.site_id,
+            "settings": {"siteId": site_id if _shown_to(token_is_yours, "site_id", site_id)
+                         else mask(site_id),
                          "accountRegion": "US 🇺🇸" if state.options.region == "us" else "EU 🇪🇺"}}
 
 
@@ -129,13 +142,14 @@ async def public_api(request: Request, *, state: SandboxState, region: str, what
         log(request, state, route, 404)
         return _public_error(404, "not-found", "Resource not found")
     log(request, state, route, 200)
-    connected = [_destination(state)] if state.options.segment_destination_enabled else []
+    yours = not defaults.is_default("public_api_token", state.options.public_api_token)
+    connected = [_destination(state, yours)] if state.options.segment_destination_enabled else []
     if what == "workspace":
         data = {"workspace": dict(defaults.SEGMENT_WORKSPACE)}
     elif what == "sources":
-        data = {"sources": [_source(state)], "pagination": _pagination(1)}
+        data = {"sources": [_source(state, yours)], "pagination": _pagination(1)}
     elif what == "source":
-        data = {"source": _source(state)}
+        data = {"source": _source(state, yours)}
     elif what == "connected":
         data = {"destinations": connected, "pagination": _pagination(len(connected))}
     else:   # destinations

@@ -31,6 +31,7 @@ from cdpio_cli.sandbox.workspace import Workspace, compact_json
 
 DESTINATION_NOT_CONNECTED = "destination not connected"
 DUPLICATE = "duplicate_message_id"
+_PROJECT_SEGMENT = re.compile(r"(/projects/)[^/]+")
 
 # Delivery: (messageId, type, label, userId, anonymousId, route, status, reason,
 #            action, operations as JSON bytes, received at)
@@ -47,6 +48,10 @@ class SandboxState:
         self._record = open(options.record, "ab") if options.record else None
         self.idle_drainer = None       # the asyncio task draining between requests
         self.faults = None             # the FaultInjector, once the app has built it
+        # Longest first, so a credential containing another is hidden whole.
+        self._path_secrets = sorted(
+            ((value, "<" + name.replace(" ", "_") + ">") for name, value in options.credentials().items()
+             if len(value) >= 8), key=lambda pair: -len(pair[0]))
         self.reset()
 
     def reset(self) -> None:
@@ -77,11 +82,22 @@ class SandboxState:
 
     # --- request log ----------------------------------------------------
 
+    def scrub_path(self, path: str) -> str:
+        """The path as the request log keeps it: no credential in it.
+
+        The settings lookup carries a write key in its path, and so does the same
+        lookup sent to a wrong prefix or with a doubled slash: any `/projects/<x>`
+        segment is hidden, and so is every credential the sandbox accepts.
+        """
+        path = _PROJECT_SEGMENT.sub(r"\1<write_key>", path)
+        for value, label in self._path_secrets:
+            if value in path:
+                path = path.replace(value, label)
+        return path
+
     def log_request(self, method: str, path: str, route: str, status: int,
                     messages: int = 0) -> dict:
-        if path.startswith("/segment-cdn/"):
-            # The settings lookup carries the write key in its path: never log it.
-            path = re.sub(r"(/projects/)[^/]+", r"\1<write_key>", path)
+        path = self.scrub_path(path)
         entry = {"method": method, "path": path, "route": route, "status": status,
                  "messages": messages, "dropped": 0, "drops": []}
         self.requests.append(entry)
