@@ -13,6 +13,7 @@ route and outcome only, and recorded messages lose their `writeKey`.
 
 from __future__ import annotations
 
+import errno
 import gc
 import itertools
 import os
@@ -318,7 +319,16 @@ class _RecordFile:
 
     def __init__(self, path: str):
         self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        try:
+            # Never through a symlink: it could point anywhere.
+            self.fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OSError(exc.errno, "is a symbolic link; pass --record with the path of a "
+                                         "regular file (the sandbox does not write through symlinks)",
+                              path) from None
+            raise
         self.failing: str | None = None      # the reason of the last failure, until a write succeeds
 
     def append(self, data: bytes) -> None:

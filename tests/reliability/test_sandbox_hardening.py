@@ -221,12 +221,17 @@ def test_huge_and_gzip_bombed_bodies_are_refused_in_bounded_memory():
     assert out["summary"]["delivered"] == 1
 
 
-def test_nan_and_infinite_sandbox_flags_are_usage_errors():
+def test_nan_infinite_and_symlinked_sandbox_flags_are_usage_errors(tmp_path):
+    target = tmp_path / "elsewhere.ndjson"
+    link = tmp_path / "accepted.ndjson"
+    link.symlink_to(target)
     cases = {("--throttle", "nan"): "--throttle", ("--latency", "nan"): "--latency",
-             ("--throttle", "inf"): "--throttle", ("--latency", "inf"): "--latency"}
+             ("--throttle", "inf"): "--throttle", ("--latency", "inf"): "--latency",
+             ("--record", str(link)): "symbolic link"}
     results = run_all({args: (("sandbox", "--port", "0", *args), {"timeout": 20}) for args in cases})
-    for args, flag in cases.items():
+    for args, named in cases.items():
         res = results[args]
         assert res is not None, f"`cdpio sandbox {' '.join(args)}` started serving"
         assert_clean_failure(res, 2)
-        assert flag in one_error_line(res)
+        assert named in one_error_line(res)
+    assert not target.exists()
