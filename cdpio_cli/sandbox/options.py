@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+import secrets
 from dataclasses import dataclass, field, replace
 
 from cdpio_cli.sandbox import defaults
 
 # An hour: longer than any client waits, so more only hangs the client.
 MAX_LATENCY = 3600.0
+
+
+def private_public_api_token() -> str:
+    """A Segment Public API token for one embedded sandbox and its client: the
+    sandbox shows credentials it was given only to a token that is not its
+    printed default."""
+    return "sgp_" + secrets.token_hex(16)
 
 
 class OptionError(ValueError):

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from cdpio_cli.sandbox import defaults
+from tests.cli_helpers import run_cli, write_config
 from tests.reliability._support import assert_clean_failure, one_error_line, run_all
 
 HTTP = httpx.Client(timeout=30)
@@ -52,6 +53,17 @@ def test_public_api_shows_your_credentials_only_to_your_token(sandbox_factory):
     assert _public(sb, "/sources", USER_TOKEN).json()["data"]["sources"][0]["writeKeys"] == [USER_WRITE_KEY]
     dest = _public(sb, "/destinations", USER_TOKEN).json()["data"]["destinations"][0]
     assert dest["settings"]["siteId"] == USER_SITE_ID
+
+
+def test_embedded_sandbox_still_matches_your_write_key_to_its_source(tmp_path):
+    # `--sandbox` with your credentials and no token: the run's own client gets a
+    # private token, so check-keys still proves the source and its destination.
+    write_config(tmp_path, f"segment:\n  write_key: {USER_WRITE_KEY}\n"
+                           f"customerio:\n  site_id: {USER_SITE_ID}\n  track_api_key: 5ec2e7f0e1d2c3b4a596\n")
+    res = run_cli("--sandbox", "check-keys", "--json", cwd=tmp_path, timeout=60)
+    checks = {c["id"]: c["status"] for c in res.json["checks"] if c["id"] in ("segment.source", "segment.destination")}
+    assert checks == {"segment.source": "passed", "segment.destination": "passed"}, res.stdout
+    assert USER_WRITE_KEY not in res.output and USER_SITE_ID not in res.output
 
 
 def test_request_log_never_holds_a_credential(sandbox_factory):
