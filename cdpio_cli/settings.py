@@ -215,12 +215,20 @@ def open_settings(opts, *, needs_services: bool = True) -> Iterator[Settings]:
     settings = build_settings(getattr(opts, "config", None), sandbox=getattr(opts, "sandbox", False),
                               sandbox_url=getattr(opts, "sandbox_url", None), needs_services=needs_services)
     if settings.sandbox_url == "" and needs_services:
-        from cdpio_cli.sandbox.options import SandboxOptions
+        from cdpio_cli.sandbox.options import SandboxOptions, private_public_api_token
         from cdpio_cli.sandbox.runner import EmbeddedSandbox
 
         # The embedded sandbox mirrors the configured regions: Segment's from
         # segment.region, Customer.io's from sandbox.region.
         accepted = {option: settings.credentials[dotted].value for dotted, option in _SANDBOX_FIELDS.items()}
+        token = settings.credentials["segment.public_api_token"]
+        if token.source == "sandbox default" and any(
+                c.source != "sandbox default" for d, c in settings.credentials.items() if d in _SANDBOX_FIELDS):
+            # The sandbox shows your credentials only to your own Public API
+            # token (docs/sandbox.md): this run's client gets one nobody else knows.
+            accepted["public_api_token"] = private_public_api_token()
+            creds.register_secret(accepted["public_api_token"])
+            settings.credentials[token.field] = Credential(token.field, accepted["public_api_token"], token.source)
         options = SandboxOptions(region=settings.config.sandbox.region,
                                  segment_region=settings.config.segment.region, **accepted)
         # SandboxOptions gives an EU sandbox the EU default Pipelines key; a

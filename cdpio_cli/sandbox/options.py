@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import math
+import secrets
 from dataclasses import dataclass, field, replace
 
 from cdpio_cli.sandbox import defaults
+
+# An hour: longer than any client waits, so more only hangs the client.
+MAX_LATENCY = 3600.0
+
+
+def private_public_api_token() -> str:
+    """A Segment Public API token for one embedded sandbox and its client: the
+    sandbox shows credentials it was given only to a token that is not its
+    printed default."""
+    return "sgp_" + secrets.token_hex(16)
 
 
 class OptionError(ValueError):
@@ -60,14 +72,17 @@ class SandboxOptions:
             raise OptionError("region", f"must be 'us' or 'eu', not {self.region!r}")
         if self.segment_region not in (None, "us", "eu"):
             raise OptionError("segment_region", f"must be 'us' or 'eu', not {self.segment_region!r}")
+        # Comparisons are written so NaN fails them too (every comparison with NaN is false).
         if not 0.0 <= self.fail_rate <= 1.0:
-            raise OptionError("fail_rate", "must be between 0 and 1")
+            raise OptionError("fail_rate", f"must be between 0 and 1, not {self.fail_rate!r}")
         if not 0.0 <= self.drop_connections <= 1.0:
-            raise OptionError("drop_connections", "must be between 0 and 1")
-        if self.throttle is not None and self.throttle <= 0:
-            raise OptionError("throttle", "must be a positive number of requests per second")
-        if self.latency < 0:
-            raise OptionError("latency", "must not be negative")
+            raise OptionError("drop_connections", f"must be between 0 and 1, not {self.drop_connections!r}")
+        if self.throttle is not None and not 0 < self.throttle < math.inf:
+            raise OptionError("throttle", "must be a positive number of requests per second, "
+                                          f"not {self.throttle!r} (finite; leave it out for no limit)")
+        if not 0 <= self.latency <= MAX_LATENCY:
+            raise OptionError("latency", f"must not be negative: a number of seconds from 0 to "
+                                         f"{MAX_LATENCY:g}, not {self.latency!r}")
         if not 100 <= int(self.fail_status) <= 599:
             raise OptionError("fail_status", "must be an HTTP status code (100..599)")
         # The default Pipelines key follows the workspace's region (its prefix
