@@ -176,7 +176,7 @@ def test_track_redirect_to_eu_keeps_credentials(sandbox_factory, client):
     ("http://127.0.0.1:1/a", "http://localhost:2/b", True),
 ])
 def test_redirect_credential_rule(origin, target, keep):
-    assert transport._redirect_keeps_credentials(httpx.URL(origin), httpx.URL(target)) is keep
+    assert transport.may_receive_credentials(origin, target) is keep
 
 
 def test_parse_retry_after():
