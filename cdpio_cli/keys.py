@@ -205,15 +205,25 @@ class ServiceHttp:
                       attempt.duration_ms, error, url=origin)
 
 
+RATE_LIMIT_HINT = "the service is limiting requests; wait a while and retry"
+ENDPOINT_HINT = ("check the endpoint settings in cdpio.yaml (or --sandbox-url): "
+                 "this answer is not what the service sends")
+
+
 def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
+    hint = unreachable_hint(answer.url)
     if answer.error and answer.status is None:
         message = f"could not reach {what}: {answer.error}"
     elif answer.error:
-        message = f"{what} answered {answer.status} with {answer.error}"
+        # It answered, but not in a way cdpio may act on (a week's
+        # Retry-After, a redirect to a foreign host, the wrong JSON shape).
+        message = f"{what} answered {answer.status}: {answer.error}"
+        hint = RATE_LIMIT_HINT if answer.status == 429 else (
+            hint if answer.status >= 500 else ENDPOINT_HINT)
     else:
         message = f"{what} answered {answer.status}"
     return Check(check_id, route, "authenticated", FAILED, message, http_status=answer.status,
-                 duration_ms=answer.ms, failure=FAILURE_UNREACHABLE, hint=unreachable_hint(answer.url))
+                 duration_ms=answer.ms, failure=FAILURE_UNREACHABLE, hint=hint)
 
 
 def check_track(settings: Settings, http: ServiceHttp) -> list[Check]:
