@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
 import ipaddress
 import math
 import random
@@ -181,21 +182,26 @@ def make_client(timeout: float = 10.0, *, max_connections: int = 10) -> httpx.Cl
     """The shared httpx client: verified TLS, cdpio User-Agent, redirects by
     hand, every request bounded in total by `timeout` (see `send`)."""
     timeout = check_timeout(timeout, "timeout")
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    pool_transport = httpx.HTTPTransport(verify=True, limits=limits)
-    pool = getattr(pool_transport, "_pool", None)
-    if pool is not None and hasattr(pool, "_network_backend"):
-        # httpx has no public hook for the network backend; without this the
-        # per-chunk and per-attempt checks in `send` still bound most cases.
-        pool._network_backend = _BoundedBackend(pool._network_backend)
-    return httpx.Client(
+    client = httpx.Client(
         timeout=httpx.Timeout(timeout),
-        transport=pool_transport,
+        verify=True,
         follow_redirects=False,
         # Only encodings `read_body` can decompress within its cap.
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
+        limits=httpx.Limits(max_connections=max_connections,
+                            max_keepalive_connections=max_connections),
         event_hooks={"request": [_guard_request]},
     )
+    # httpx has no public hook for the network backend: wrap it on the
+    # default transport and on any proxy transport taken from the
+    # environment.  Without it the per-chunk and per-attempt checks in `send`
+    # still bound most cases.
+    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
+    for pool_transport in transports:
+        pool = getattr(pool_transport, "_pool", None)
+        if pool is not None and hasattr(pool, "_network_backend"):
+            pool._network_backend = _BoundedBackend(pool._network_backend)
+    return client
 
 
 def client_timeout(client: httpx.Client) -> float:
@@ -234,8 +240,14 @@ def safe_url(url: str | httpx.URL) -> str:
 def mask_secrets(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
     """Replace the given and the registered secrets by their masks."""
     if secrets:
-        text = mask_all(text, sorted(secret_forms(secrets), key=len, reverse=True))
+        text = mask_all(text, _forms_longest_first(tuple(secrets)))
     return redact(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _forms_longest_first(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    # Called for every request of a replay: the base64 forms are worth keeping.
+    return tuple(sorted(secret_forms(secrets), key=len, reverse=True))
 
 
 def sanitize(text: str | None, secrets: tuple[str, ...] | list[str] = ()) -> str:
