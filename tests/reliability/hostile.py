@@ -8,8 +8,8 @@ answers every request the way `behaviour` says:
 - `redirect`: 307 to the same path on `to` (a base URL);
 - `slowloris`: the status line and then header bytes, one every `interval`
   seconds, forever;
-- `huge`: 200 with a `size`-byte body (a declared Content-Length, sent as
-  fast as the client reads);
+- `huge`: 200 with a `size`-byte body, sent as fast as the client reads,
+  delimited by closing the connection (`declare=True`: a Content-Length);
 - `gzip_bomb`: 200 with `Content-Encoding: gzip` and a small body that
   decompresses to `size` bytes;
 - `retry_after`: 429 with `Retry-After: seconds` (a week by default).
@@ -161,8 +161,10 @@ async def _slowloris(server, path, writer):
 
 async def _huge(server, path, writer):
     size = server.params.get("size", 200 * 1024 * 1024)
-    writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
-                 .encode())
+    # By default no Content-Length: the body ends when the connection does,
+    # so only a streaming cap can stop it (a declared size is refused upfront).
+    length = f"Content-Length: {size}" if server.params.get("declare") else "Connection: close"
+    writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}\r\n\r\n".encode())
     chunk = b" " * 65536
     sent = 0
     while sent < size:
@@ -170,7 +172,7 @@ async def _huge(server, path, writer):
         writer.write(piece)
         await writer.drain()
         sent += len(piece)
-    return True
+    return bool(server.params.get("declare"))
 
 
 async def _gzip_bomb(server, path, writer):
