@@ -614,7 +614,8 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
             _bound.end = None
         latency = time.perf_counter() - t0
         result.latencies.append(latency)
-        result.history.append(status if response is None or status is not None else response.status_code)
+        # What the server answered, even when cdpio could not use it (a body over the cap).
+        result.history.append(response.status_code if response is not None else None)
         result.status = status
         result.url = mask_secrets(safe_url(url), spec.secrets)
         if response is not None:
