@@ -445,7 +445,8 @@ def run_doctor(settings: Settings, *, person: Optional[PersonQuery] = None,
                progress: Optional[Callable[[str], None]] = None, verbose: bool = False) -> Report:
     report = Report("doctor", run_id=settings.run_id)
     timeout = settings.config.verify.timeout if timeout is None else timeout
-    http = keys.ServiceHttp.for_settings(settings, timeout)
+    # Two delivery waits when a person is looked up too.
+    http = keys.ServiceHttp.for_settings(settings, timeout, waits=2 if person else 1)
     ctx = _Ctx(settings, http, report, progress, person, timeout=timeout, verbose=verbose)
     broken: Optional[Check] = None
     try:

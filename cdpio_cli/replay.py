@@ -55,7 +55,7 @@ from cdpio_cli.errors import (
     UsageError,
 )
 from cdpio_cli.paths import check_writable_file
-from cdpio_cli.transport import RetryPolicy, TokenBucket, make_client, send
+from cdpio_cli.transport import RetryPolicy, TokenBucket, check_timeout, make_client, send
 
 CHECKPOINT_VERSION = 1
 DL_KEY = "_cdpio"
@@ -687,8 +687,7 @@ class Replay:
             raise UsageError("--rate must be a positive number of requests per second")
         if o.max_retries < 0 or o.max_retries > 20:
             raise UsageError("--max-retries must be between 0 and 20")
-        if o.timeout <= 0:
-            raise UsageError("--timeout must be positive")
+        check_timeout(o.timeout, "--timeout")
         if o.id_prefix is not None and (o.id_prefix.strip() != o.id_prefix or not o.id_prefix):
             raise UsageError("--id-prefix must be non-empty and have no surrounding whitespace")
 

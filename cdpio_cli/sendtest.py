@@ -287,12 +287,13 @@ def _send(settings: Settings, http, route: str, msg: dict):
     policy = RetryPolicy(**SEND_POLICY)
     if route == "segment":
         return segment.send_message(http.client, settings.endpoint("segment"), settings.segment.write_key,
-                                    msg, policy=policy)
+                                    msg, policy=policy, deadline=http.deadline)
     if route == "pipelines":
         return pipelines.send_message(http.client, settings.endpoint("pipelines"),
-                                      settings.customerio.pipelines_api_key, msg, strict=True, policy=policy)
+                                      settings.customerio.pipelines_api_key, msg, strict=True, policy=policy,
+                                      deadline=http.deadline)
     return customerio.send_message(http.client, settings.endpoint("track"), settings.customerio.site_id,
-                                   settings.customerio.track_api_key, msg, policy=policy)
+                                   settings.customerio.track_api_key, msg, policy=policy, deadline=http.deadline)
 
 
 def _sent_to(outcome) -> tuple[str, str]:
