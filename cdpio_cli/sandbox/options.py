@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 
 from cdpio_cli.sandbox import defaults
 
+ACTIVITY_DATA = ("none", "properties")
+
 
 class OptionError(ValueError):
     """An invalid option; `field` is the SandboxOptions field (the CLI names its flag)."""
@@ -53,6 +55,10 @@ class SandboxOptions:
     # workspace when the server is idle, when something reads the workspace,
     # or at once when the queue holds more than this many bytes.
     max_pending_bytes: int = 256 * 1024 * 1024
+    # What App API activities carry in `data` for event/page/screen: "none"
+    # (documented behaviour: nothing) or "properties" (the event's properties,
+    # which the published schema does not promise).
+    activity_data: str = "none"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -60,6 +66,9 @@ class SandboxOptions:
             raise OptionError("region", f"must be 'us' or 'eu', not {self.region!r}")
         if self.segment_region not in (None, "us", "eu"):
             raise OptionError("segment_region", f"must be 'us' or 'eu', not {self.segment_region!r}")
+        if self.activity_data not in ACTIVITY_DATA:
+            raise OptionError("activity_data", f"must be one of {', '.join(ACTIVITY_DATA)}, "
+                                               f"not {self.activity_data!r}")
         if not 0.0 <= self.fail_rate <= 1.0:
             raise OptionError("fail_rate", "must be between 0 and 1")
         if not 0.0 <= self.drop_connections <= 1.0:
