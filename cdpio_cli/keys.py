@@ -7,7 +7,7 @@ service confirmed the credential).  Facts: reference/customerio-api.md §1.2,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from cdpio_cli import credentials as creds
@@ -107,6 +107,7 @@ class Answer:
     ms: float
     error: Optional[str] = None  # transport failure, already free of secrets
     url: Optional[str] = None    # scheme://host of the service asked (never a path: it may hold a key)
+    headers: dict = field(default_factory=dict)   # response headers (send-test --capture)
 
 
 class ServiceHttp:
@@ -159,7 +160,8 @@ class ServiceHttp:
         if not attempt.reached:
             self.silent_hosts[host] = attempt.error or "no answer"
         return Answer(attempt.status, attempt.json(), attempt.service_error() or "",
-                      attempt.duration_ms, None if attempt.reached else attempt.error, url=origin)
+                      attempt.duration_ms, None if attempt.reached else attempt.error, url=origin,
+                      headers=dict(attempt.headers or {}))
 
 
 def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
