@@ -82,6 +82,7 @@ class SendTestOptions:
     verify: Optional[bool] = None            # None: on when an App API key is configured
     timeout: Optional[float] = None          # overrides verify.timeout
     verbose: bool = False                    # messageIds, endpoints, what was found
+    capture: Optional[str] = None            # directory for every raw App API response (capture.py)
 
 
 @dataclass
@@ -507,9 +508,20 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
             report.summary["verified"] = False
             return report
         plan_by_route = {p.route: p for p in plans}
-        api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key)
-        wait_for(api, list(targets.values()), timeout=timeout, poll_interval=cfg.verify.poll_interval,
-                 progress=progress)
+        capture = None
+        if options.capture:
+            from cdpio_cli.capture import Capture
+
+            capture = Capture(options.capture, http.secrets, run_id=settings.run_id)
+        api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key, capture=capture)
+        try:
+            wait_for(api, list(targets.values()), timeout=timeout, poll_interval=cfg.verify.poll_interval,
+                     progress=progress)
+        finally:
+            if capture is not None:
+                capture.close()
+                report.summary["capture"] = {"directory": options.capture,
+                                             "responses": len(capture.files)}
         timings = {}
         for route, target in targets.items():
             head = ("Segment accepted the events (200) but none reached Customer.io" if route == "segment"
