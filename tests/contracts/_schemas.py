@@ -75,3 +75,18 @@ def pointer_for(path: str, method: str, *parts: str) -> str:
 
 def request_body_pointer(path: str, method: str = "post") -> str:
     return pointer_for(path, method, "requestBody", "content", "application~1json", "schema")
+
+
+CONTRACT_FOR = {"activities": "/$defs/activitiesResponse", "attributes": "/$defs/attributesResponse",
+                "customers": "/$defs/customersByEmailResponse", "workspaces": "/$defs/workspacesResponse"}
+
+
+def capture_problems(record: dict) -> list[str]:
+    """How one `send-test --capture` file breaks the contract for its kind
+    (an error answer must hold to the error envelope)."""
+    status, body = record["response"]["status"], record["response"]["body"]
+    if status == 200 and record["kind"] in CONTRACT_FOR:
+        return problems(APP, CONTRACT_FOR[record["kind"]], body)
+    if status is not None and status >= 400 and isinstance(body, dict) and "errors" in body:
+        return problems(APP, "/$defs/errorEnvelope", body)
+    return []

@@ -14,23 +14,9 @@ import pytest
 
 from cdpio_cli.sandbox import defaults
 from tests.cli_helpers import run_cli, write_config
-from tests.contracts._schemas import APP, problems
+from tests.contracts._schemas import capture_problems
 
 CAPTURES = Path(__file__).parent / "captures"
-CONTRACT_FOR = {"activities": "/$defs/activitiesResponse", "attributes": "/$defs/attributesResponse",
-                "customers": "/$defs/customersByEmailResponse", "workspaces": "/$defs/workspacesResponse"}
-
-
-def capture_problems(record: dict) -> list[str]:
-    """How one captured response breaks its contract (errors hold to the error envelope)."""
-    status, body = record["response"]["status"], record["response"]["body"]
-    if status == 200 and record["kind"] in CONTRACT_FOR:
-        return problems(APP, CONTRACT_FOR[record["kind"]], body)
-    if status is not None and status >= 400 and isinstance(body, dict) and "errors" in body:
-        return problems(APP, "/$defs/errorEnvelope", body)
-    return []
-
-
 @pytest.mark.parametrize("path", sorted(CAPTURES.glob("*-*.json")), ids=lambda p: p.name)
 def test_checked_in_capture_holds_to_the_contract(path):
     assert capture_problems(json.loads(path.read_text())) == []
