@@ -276,7 +276,8 @@ def test_a_fixed_user_never_passes_on_an_earlier_runs_data(sandbox, sandbox_fact
                      {"name": "Home", "type": "screen"}):
             httpx.post(base + "/events", json={**body, "timestamp": old}, auth=auth).raise_for_status()
     # Same person, but Segment drops everything now (200 for an unknown write key).
-    second = run(sb, tmp_path, "--json", "send-test", "--route", "segment",
+    # A short wait: this run must fail, and the sandbox shows what arrived at once.
+    second = run(sb, tmp_path, "--json", "send-test", "--route", "segment", "--timeout", "1s",
                  config=FIXED_USER + WRONG_WRITE_KEY)
     assert second.code == 1, second.stderr
     delivery = one(second, "segment.delivery", "delivered")
