@@ -30,6 +30,16 @@ EXTRA = [
     {"type": "alias", "userId": "{user}", "previousId": "{user}-old"},
     {"type": "track", "userId": "{user}", "event": "Report Delivery Event",
      "properties": {"deliveryId": "dlv-1", "metric": "delivered"}},
+    # semantic events (the destination's other actions), last: they delete things
+    {"type": "track", "userId": "{user}", "event": "Relationship Deleted",
+     "properties": {"objectId": "acme", "objectTypeId": "1"}},
+    {"type": "track", "userId": "{user}", "event": "Object Deleted",
+     "properties": {"objectId": "acme", "objectTypeId": "1"}},
+    {"type": "track", "userId": "{user}", "event": "Device Deleted",
+     "context": {"device": {"token": "tok-contract"}}},
+    {"type": "track", "userId": "{user}", "event": "User Suppressed"},
+    {"type": "track", "userId": "{user}", "event": "User Unsuppressed"},
+    {"type": "track", "userId": "{user}", "event": "User Deleted"},
 ]
 
 
@@ -95,8 +105,8 @@ def wire(sandbox, tmp_path):
 def _check(captured: Captured, prefix: str, schema_for, deviations: set[str]) -> int:
     checked = 0
     for method, path, raw in captured.requests:
-        if not path.startswith(prefix) or method not in ("POST", "PUT"):
-            continue
+        if not path.startswith(prefix) or method not in ("POST", "PUT") or not raw:
+            continue        # DELETE and body-less POSTs (v1 suppress) have nothing to check
         body = undo_deviations(path[len(prefix):], json.loads(raw), deviations)
         doc, pointer, body = schema_for(method, path[len(prefix):], body)
         assert problems(doc, pointer, body) == [], (method, path, body)
@@ -159,11 +169,19 @@ def test_track_api_bodies_hold_to_the_spec(wire, api):
         batch = [m for m in msgs if m.get("event") != "Report Delivery Event"]
         assert send_messages_as_batch(route, client, batch).http_status == 200
     prefix = urlsplit(base).path
-    paths = {p[len(prefix):] for m, p, _ in captured.requests if m in ("POST", "PUT")}
+    paths = {p[len(prefix):] for m, p, raw in captured.requests if m in ("POST", "PUT") and raw}
     deviations: set[str] = set()
     checked = _check(captured, prefix, _track_schema, deviations)
-    assert checked >= len(msgs) - (1 if api == "v1" else 0)
+    # v1 sends no object operations (group, object/relationship deletes) and no
+    # body for suppress/unsuppress; device and person deletes are DELETEs.
+    assert checked >= len(msgs) - (8 if api == "v1" else 0)
     assert deviations == ({ANONYMOUS_V2} if api == "v2" else {V1_SCREEN})
     expected = ({"/api/v2/entity", "/api/v2/batch", "/api/v1/metrics"} if api == "v2" else
                 {"/api/v1/events", "/api/v1/merge_customers", "/api/v1/metrics"})
     assert expected <= paths, paths
+    if api == "v1":     # identify and add-device bodies too
+        templates = {_track_schema(m, p[len(prefix):], {})[1] for m, p, raw in captured.requests
+                     if raw and p.startswith(prefix + "/api/v1/customers/")}
+        assert {request_body_pointer("/api/v1/customers/{identifier}", "put"),
+                request_body_pointer("/api/v1/customers/{identifier}/devices", "put"),
+                request_body_pointer("/api/v1/customers/{identifier}/events")} <= templates, paths
