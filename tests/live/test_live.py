@@ -84,6 +84,7 @@ def live(tmp_path_factory):
 
 def _capture_dir(workdir: Path, name: str) -> Path:
     root = Path(os.environ.get("CDPIO_LIVE_CAPTURE_DIR") or workdir / "captures")
+    root.mkdir(parents=True, exist_ok=True)
     return root / name
 
 
