@@ -145,6 +145,8 @@ class SandboxConfig(_Strict):
     enabled: bool = False
     url: Optional[str] = None
     region: Literal["us", "eu"] = "us"
+    # App API activity `data` for events in the embedded sandbox (see docs/contracts.md).
+    activity_data: Literal["none", "properties"] = "none"
 
     _url = field_validator("url")(lambda cls, v: _check_endpoint(v))
 

@@ -355,19 +355,28 @@ def _is_batch(value: dict) -> bool:
 def _expand_batch(value: dict) -> list[Any]:
     """The batch's messages, with the batch-level context/integrations merged
     under each message's own (the message's keys win)."""
-    shared = {k: value[k] for k in ("context", "integrations") if isinstance(value.get(k), dict)}
-    out = []
-    for item in value["batch"]:
-        if isinstance(item, dict) and shared:
-            item = dict(item)
-            for key, base in shared.items():
-                own = item.get(key)
-                if own is None:
-                    item[key] = dict(base)
-                elif isinstance(own, dict):
-                    item[key] = {**base, **own}
-        out.append(item)
-    return out
+    shared = batch_shared(value)
+    return [merge_batch_shared(item, shared) for item in value["batch"]]
+
+
+def batch_shared(batch: dict) -> dict:
+    """A Segment batch's top-level `context` and `integrations` (objects only)."""
+    return {k: batch[k] for k in ("context", "integrations") if isinstance(batch.get(k), dict)}
+
+
+def merge_batch_shared(item: Any, shared: dict) -> Any:
+    """One batch item with the batch's shared context/integrations merged under
+    its own (the item's keys win).  Also used by the sandbox's Segment ingest."""
+    if not isinstance(item, dict) or not shared:
+        return item
+    item = dict(item)
+    for key, base in shared.items():
+        own = item.get(key)
+        if own is None:
+            item[key] = dict(base)
+        elif isinstance(own, dict):
+            item[key] = {**base, **own}
+    return item
 
 
 # --------------------------------------------------------------------------

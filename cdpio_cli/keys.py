@@ -7,7 +7,7 @@ service confirmed the credential).  Facts: reference/customerio-api.md §1.2,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from cdpio_cli import credentials as creds
@@ -140,6 +140,7 @@ class Answer:
     ms: float
     error: Optional[str] = None  # transport failure or unusable answer, already free of secrets
     url: Optional[str] = None    # scheme://host of the service asked (never a path: it may hold a key)
+    headers: dict = field(default_factory=dict)   # response headers (send-test --capture)
 
 
 class ServiceHttp:
@@ -202,7 +203,8 @@ class ServiceHttp:
             error = f"{_json_kind(body)} where the API documents a JSON object"
             body = None
         return Answer(attempt.status, body, attempt.service_error() or "",
-                      attempt.duration_ms, error, url=origin)
+                      attempt.duration_ms, error, url=origin,
+                      headers=dict(attempt.headers or {}))
 
 
 RATE_LIMIT_HINT = "the service is limiting requests; wait a while and retry"

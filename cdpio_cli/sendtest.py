@@ -8,9 +8,12 @@ route's own test person and events in Customer.io through the App API
 `...-customerio`, `...-pipelines`), so what arrives is attributable.
 
 Every message carries the run id (`cdpio_run_id`: a trait on identify, a
-property on track/page/screen), and delivery counts only the person's traits
-and activities tagged with this run: a fixed test user (`send_test.user_id`
-without `{run_id}`) never passes on an earlier run's data.
+property on track/page/screen).  Delivery counts the person's traits only when
+its `cdpio_run_id` attribute is this run's, and activities only when they are
+provably this run's (verify.run_evidence): on a per-run person any match, on a
+fixed test user (`send_test.user_id` without `{run_id}`) only activities newer
+than this run's first send, or tagged with this run when the App API returns
+event data.  So a fixed test user never passes on an earlier run's data.
 
 Every message gets a fixed messageId before the first attempt, so the
 transport's retries cannot duplicate it (Segment and Customer.io dedupe on
@@ -79,6 +82,7 @@ class SendTestOptions:
     verify: Optional[bool] = None            # None: on when an App API key is configured
     timeout: Optional[float] = None          # overrides verify.timeout
     verbose: bool = False                    # messageIds, endpoints, what was found
+    capture: Optional[str] = None            # directory for every raw App API response (capture.py)
 
 
 @dataclass
@@ -105,6 +109,7 @@ class RoutePlan:
     items: list[Planned]
     device_token: Optional[str] = None
     run_id: Optional[str] = None             # the `cdpio_run_id` tag on every message
+    new_person: bool = False                 # the user id holds {run_id}: a person of this run's own
 
 
 # ---------------------------------------------------------------------------
@@ -219,7 +224,8 @@ def build_plan(settings: Settings, route: str, options: SendTestOptions, *, seve
         msg["context"] = {**context, **(msg.get("context") or {})}
         msg["messageId"] = f"cdpio-{route_run}-{index + 1}"
         items.append(Planned(label, msg, mapping.map_message(msg), note))
-    return RoutePlan(route, user_id, email, anonymous_id, traits, items, options.device_token, run_id)
+    return RoutePlan(route, user_id, email, anonymous_id, traits, items, options.device_token, run_id,
+                     new_person="{run_id}" in template)
 
 
 def _tag(msg: dict, run_id: str) -> None:
@@ -273,7 +279,7 @@ def target_for(plan: RoutePlan) -> Target:
                 activities.append(ExpectedActivity(action, str(op["name"]), item.label, item.note))
     devices = [plan.device_token] if plan.device_token else []
     return Target(plan.route, user_id=plan.user_id, traits=traits, activities=activities, devices=devices,
-                  run_id=plan.run_id)
+                  run_id=plan.run_id, new_person=plan.new_person)
 
 
 # ---------------------------------------------------------------------------
@@ -503,9 +509,20 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
             report.summary["verified"] = False
             return report
         plan_by_route = {p.route: p for p in plans}
-        api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key)
-        wait_for(api, list(targets.values()), timeout=timeout, poll_interval=cfg.verify.poll_interval,
-                 progress=progress)
+        capture = None
+        if options.capture:
+            from cdpio_cli.capture import Capture
+
+            capture = Capture(options.capture, http.secrets, run_id=settings.run_id)
+        api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key, capture=capture)
+        try:
+            wait_for(api, list(targets.values()), timeout=timeout, poll_interval=cfg.verify.poll_interval,
+                     progress=progress)
+        finally:
+            if capture is not None:
+                capture.close()
+                report.summary["capture"] = {"directory": options.capture,
+                                             "responses": len(capture.files)}
         timings = {}
         for route, target in targets.items():
             head = ("Segment accepted the events (200) but none reached Customer.io" if route == "segment"

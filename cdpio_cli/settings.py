@@ -230,7 +230,8 @@ def open_settings(opts, *, needs_services: bool = True) -> Iterator[Settings]:
             creds.register_secret(accepted["public_api_token"])
             settings.credentials[token.field] = Credential(token.field, accepted["public_api_token"], token.source)
         options = SandboxOptions(region=settings.config.sandbox.region,
-                                 segment_region=settings.config.segment.region, **accepted)
+                                 segment_region=settings.config.segment.region,
+                                 activity_data=settings.config.sandbox.activity_data, **accepted)
         # SandboxOptions gives an EU sandbox the EU default Pipelines key; a
         # key from the config is accepted exactly as configured.
         options.pipelines_api_key = accepted["pipelines_api_key"]

@@ -10,6 +10,7 @@ from cdpio_cli.sandbox import defaults
 
 # An hour: longer than any client waits, so more only hangs the client.
 MAX_LATENCY = 3600.0
+ACTIVITY_DATA = ("none", "properties")
 
 
 def private_public_api_token() -> str:
@@ -65,6 +66,10 @@ class SandboxOptions:
     # workspace when the server is idle, when something reads the workspace,
     # or at once when the queue holds more than this many bytes.
     max_pending_bytes: int = 256 * 1024 * 1024
+    # What App API activities carry in `data` for event/page/screen: "none"
+    # (documented behaviour: nothing) or "properties" (the event's properties,
+    # which the published schema does not promise).
+    activity_data: str = "none"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -72,6 +77,9 @@ class SandboxOptions:
             raise OptionError("region", f"must be 'us' or 'eu', not {self.region!r}")
         if self.segment_region not in (None, "us", "eu"):
             raise OptionError("segment_region", f"must be 'us' or 'eu', not {self.segment_region!r}")
+        if self.activity_data not in ACTIVITY_DATA:
+            raise OptionError("activity_data", f"must be one of {', '.join(ACTIVITY_DATA)}, "
+                                               f"not {self.activity_data!r}")
         # Comparisons are written so NaN fails them too (every comparison with NaN is false).
         if not 0.0 <= self.fail_rate <= 1.0:
             raise OptionError("fail_rate", f"must be between 0 and 1, not {self.fail_rate!r}")

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from cdpio_cli.fixtures import merge_batch_shared
 from cdpio_cli.mapping import V1_METRICS, map_message
 from cdpio_cli.messages import ingest_drop_reason
 from cdpio_cli.sandbox.options import SandboxOptions
@@ -383,9 +384,8 @@ def _normalise(msg: dict, force_type: str | None, defaults: dict | None,
     """The message as Segment stores it: batch context/integrations applied, the
     call's type set, an id where it had none, and never the write key."""
     if defaults:
-        for key, value in defaults.items():
-            if key not in msg:
-                msg[key] = value
+        # In place: the batch item's own keys win (one rule with the fixture reader).
+        msg.update(merge_batch_shared(msg, defaults))
     if force_type is not None:
         msg["type"] = force_type
     if new_id is not None:

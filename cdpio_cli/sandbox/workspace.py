@@ -15,6 +15,7 @@ events must fit in a few hundred MB.
 
 from __future__ import annotations
 
+import base64
 import sys
 import time
 from dataclasses import dataclass
@@ -39,6 +40,13 @@ OBJECT_ACTIONS = ("identify", "identify_anonymous", "delete", "add_relationships
                   "delete_relationships")
 # Actions that may address a person by anonymous_id alone.
 ANONYMOUS_OK = ("identify", *EVENT_ACTIONS, *CONTENT_ACTIONS)
+# Activity types whose `name` query parameter matches ("search by event or
+# attribute name"); screens by their name too.
+ATTRIBUTE_ACTIVITIES = ("attribute_change", "failed_attribute_change")
+NAMED_ACTIVITIES = ("event", "screen", *ATTRIBUTE_ACTIVITIES)
+# An undocumented field on every App API object the sandbox returns.
+UNKNOWN_FIELD = "sandbox_unannounced_field"
+UNKNOWN_VALUE = {"note": "a field the published schema does not list; clients must ignore it"}
 RESERVED_ATTRIBUTES = ("_update", "_timestamp", "cio_relationships", "cio_subscription_preferences")
 
 
@@ -185,6 +193,22 @@ def identifier_from_path(value: str) -> tuple[str, str]:
     if "@" in value and "." in value.rsplit("@", 1)[-1]:
         return "email", value
     return "id", value
+
+
+def encode_cursor(timestamp: int, seq: int) -> str:
+    """An opaque `start`/`next` cursor: the position after which the next page begins."""
+    return base64.urlsafe_b64encode(f"sbx1:{timestamp}:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, ts, seq = text.split(":")
+        if tag != "sbx1":
+            raise ValueError(tag)
+        return int(ts), int(seq)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"start {cursor!r} is not a cursor from a `next`") from exc
 
 
 class Workspace:
@@ -467,10 +491,12 @@ class Workspace:
                     continue
                 if person.email is not None:
                     self.by_email.pop(person.email.lower(), None)
+                previous = person.email
                 person.email = value
                 self.by_email[value.lower()] = person
                 person.timestamps["email"] = ts
-                self._add_activity(person, "attribute_change", "email", ts, {"email": value})
+                self._add_activity(person, "attribute_change", "email", ts,
+                                   _change("email", previous, value))
                 continue
             if name == "anonymous_id":
                 if isinstance(value, str) and value:
@@ -483,15 +509,18 @@ class Workspace:
                 if current.pop(name, None) is not None:
                     person.timestamps.pop(name, None)
                 continue
-            if current.get(name, _MISSING) != value:
+            previous = current.get(name, _MISSING)
+            if previous != value:
                 current[name] = value
                 person.timestamps[name] = ts
-                self._add_activity(person, "attribute_change", name, ts, {name: value})
+                self._add_activity(person, "attribute_change", name, ts,
+                                   _change(name, None if previous is _MISSING else previous, value))
 
     def _failure(self, person: Person, attribute: str, ts: int) -> None:
         # Track answers 200 but logs an "Attribute Update Failure".
         self.failures += 1
-        self._add_activity(person, "failed_attribute_change", attribute, ts, None)
+        self._add_activity(person, "failed_attribute_change", attribute, ts,
+                           _change(attribute, None, None))
 
     def link_anonymous(self, person: Person, anonymous_id: str) -> None:
         """Anonymous events and traits join the person that an identify links them to."""
@@ -649,25 +678,52 @@ class Workspace:
         }}
 
     def activities_view(self, person: Person, *, type_: str | None = None,
-                        name: str | None = None, limit: int = 10) -> list[dict]:
+                        name: str | None = None, limit: int = 10, start: str | None = None,
+                        event_data: bool = False) -> tuple[list[dict], str | None]:
+        """One page of `GET /v1/customers/{id}/activities`, newest first, and
+        the opaque cursor of the next page (None on the last page).
+
+        The objects carry only documented fields
+        (journeys-track.json #/components/schemas/activityObject): `name` on
+        event and screen, `url` on page, attribute-change `data` as
+        {attr: {from, to}}.  Event/page/screen `data` (the event's properties)
+        is undocumented and only present with `event_data`.
+        ValueError: `start` is not a cursor this workspace issued."""
         selected: Iterable[Activity] = person.activities
         if type_:
             selected = [a for a in selected if a[TYPE] == type_]
         if name:
-            selected = [a for a in selected if a[NAME] == name]
-        newest = sorted(selected, key=lambda a: (a[TIMESTAMP], a[SEQ]), reverse=True)[:limit]
+            # "search by event or attribute name": pages have no name to match.
+            selected = [a for a in selected if a[NAME] == name and a[TYPE] in NAMED_ACTIVITIES]
+        newest = sorted(selected, key=lambda a: (a[TIMESTAMP], a[SEQ]), reverse=True)
+        if start:
+            after = decode_cursor(start)
+            newest = [a for a in newest if (a[TIMESTAMP], a[SEQ]) < after]
+        page = newest[:limit]
+        cursor = encode_cursor(page[-1][TIMESTAMP], page[-1][SEQ]) if len(newest) > limit else None
         ids = person.identifiers()
-        return [{
+        return [self._activity_object(a, person.id, ids, event_data) for a in page], cursor
+
+    @staticmethod
+    def _activity_object(a: Activity, customer_id: str | None, ids: dict, event_data: bool) -> dict:
+        out: dict[str, Any] = {
             "id": f"01SBX{a[SEQ]:021d}",
             "type": a[TYPE],
             "timestamp": a[TIMESTAMP],
-            "customer_id": person.id or "",
+            "customer_id": customer_id,
             "customer_identifiers": ids,
-            "delivery_id": None,
-            "delivery_type": None,
-            "data": orjson.loads(a[DATA]) if a[DATA] else {},
-            "name": a[NAME],
-        } for a in newest]
+        }
+        if a[TYPE] == "page":
+            out["url"] = a[NAME]
+        elif a[TYPE] in ("event", "screen"):
+            out["name"] = a[NAME]
+        if a[DATA] and (a[TYPE] in ATTRIBUTE_ACTIVITIES
+                        or (event_data and a[TYPE] in EVENT_ACTIONS)):
+            out["data"] = orjson.loads(a[DATA])
+        # Customer.io adds fields without notice (journeys-app.json info):
+        # one the client has never heard of proves that it ignores them.
+        out[UNKNOWN_FIELD] = UNKNOWN_VALUE
+        return out
 
     def events(self, person: Person, type_: str | None = None) -> list[tuple[str, str | None]]:
         """(type, name) of a person's activities in arrival order; handy in tests."""
@@ -681,3 +737,11 @@ class Workspace:
 
 
 _MISSING = object()
+
+
+def _change(name: str, before: Any, after: Any) -> dict:
+    """Attribute-change activity data, as documented: {attr: {from, to}}, both
+    strings, "from" empty when the person did not have the attribute
+    (journeys-track.json #/components/schemas/attributeChangeAction)."""
+    return {name: {"from": "" if before is None else stringify(before),
+                   "to": "" if after is None else stringify(after)}}

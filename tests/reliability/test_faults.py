@@ -73,7 +73,7 @@ def activity_counts(sb, n: int) -> dict[str, int]:
     out = {}
     for i in range(n):
         person = ws.find("id", f"p{i}")
-        events = ws.activities_view(person, type_="event", limit=100) if person else []
+        events = ws.activities_view(person, type_="event", limit=100)[0] if person else []
         if events:
             out[f"flt-{i:05d}"] = len(events)
     return out
