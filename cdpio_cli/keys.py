@@ -167,8 +167,10 @@ def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
         message = f"could not reach {what}: {answer.error}"
     else:
         message = f"{what} answered {answer.status}"
+    # "Is the sandbox running?" only when nothing answered: a 503 comes from a running service.
+    hint = unreachable_hint(answer.url) if answer.error else NETWORK_HINT
     return Check(check_id, route, "authenticated", FAILED, message, http_status=answer.status,
-                 duration_ms=answer.ms, failure=FAILURE_UNREACHABLE, hint=unreachable_hint(answer.url))
+                 duration_ms=answer.ms, failure=FAILURE_UNREACHABLE, hint=hint)
 
 
 def check_track(settings: Settings, http: ServiceHttp) -> list[Check]:
@@ -306,10 +308,15 @@ def check_segment(settings: Settings, http: ServiceHttp) -> list[Check]:
     if answer.status == 200:
         integrations = (answer.body or {}).get("integrations", {}) if isinstance(answer.body, dict) else {}
         has_cio = any(name in integrations for name in DESTINATION_NAMES)
+        # The answer names the source's API host: the Segment region it belongs to.
+        segment_io = integrations.get("Segment.io") if isinstance(integrations, dict) else None
+        api_host = segment_io.get("apiHost") if isinstance(segment_io, dict) else None
         checks.append(Check("segment.write_key", "segment", "authenticated", PASSED,
                             "Segment's settings lookup knows this write key (unofficial endpoint)"
                             + ("; it lists a Customer.io destination" if has_cio else ""),
-                            http_status=200, duration_ms=answer.ms))
+                            http_status=200, duration_ms=answer.ms,
+                            details={"api_host": api_host if isinstance(api_host, str) else None,
+                                     "lists_destination": has_cio}))
     elif answer.status == 404:
         checks.append(Check("segment.write_key", "segment", "authenticated", FAILED,
                             "Segment's settings lookup does not know this write key (unofficial endpoint). "
@@ -384,9 +391,14 @@ def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, tok
            if ((d.get("metadata") or {}).get("name") or d.get("name") or "").startswith("Customer.io")]
     enabled = [d for d in cio if d.get("enabled")]
     if enabled:
+        # The siteId is not secret (the Public API masks only the apiKey).
+        site_id = (enabled[0].get("settings") or {}).get("siteId")
         checks.append(Check("segment.destination", "segment", "authenticated", PASSED,
                             f"source {name!r} has an enabled Customer.io destination", http_status=200,
-                            duration_ms=dests.ms))
+                            duration_ms=dests.ms,
+                            details={"site_id": creds.mask(site_id),
+                                     "site_id_matches": site_id == settings.customerio.site_id}
+                            if isinstance(site_id, str) and site_id else {}))
     else:
         checks.append(Check("segment.destination", "segment", "authenticated", FAILED,
                             f"source {name!r} has {'a disabled' if cio else 'no'} Customer.io destination: "

@@ -106,7 +106,7 @@ def _destination(state: SandboxState) -> dict:
             "enabled": True, "metadata": DESTINATION_METADATA,
             "sourceId": defaults.SEGMENT_SOURCE_ID,
             # Never the apiKey: the Public API masks secret settings.
-            "settings": {"siteId": state.options.site_id,
+            "settings": {"siteId": state.options.segment_destination_site_id or state.options.site_id,
                          "accountRegion": "US 🇺🇸" if state.options.region == "us" else "EU 🇪🇺"}}
 
 
