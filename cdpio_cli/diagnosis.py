@@ -48,10 +48,15 @@ class Fact:
 class Cause:
     id: str
     fact: str                       # the id of the fact it rests on
-    text: str                       # the cause, naming that fact
+    words: str                      # the cause in plain words
+    because: str                    # that fact's text
     fix: str
     strength: int
     config: dict[str, str] = field(default_factory=dict)   # a cdpio.yaml change that fixes it
+
+    @property
+    def text(self) -> str:
+        return f"{self.words} ({self.because})"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "fact": self.fact, "text": self.text, "fix": self.fix,
@@ -213,7 +218,9 @@ def learn_checks(ev: Evidence, checks: Iterable[Check], settings) -> None:
             if c.status == PASSED:
                 ev.add("customerio.app.ok", c.message)
             elif c.status == FAILED and "works only in the" in c.message:
-                ev.add("customerio.app.other_region", c.message)
+                region = "eu" if "works only in the EU" in c.message else "us"
+                ev.add("customerio.app.other_region", c.message, region=region,
+                       detected=settings.detected_region)
             elif c.status == FAILED and c.failure == "credential":
                 ev.add("customerio.app.rejected", f"the App API rejected the key ({c.http_status})")
         elif c.id == "customerio.pipelines":
@@ -279,7 +286,7 @@ def rule(fn: Rule) -> Rule:
 
 
 def _c(cause_id: str, fact: Fact, text: str, fix: str, strength: int, **config: str) -> Cause:
-    return Cause(cause_id, fact.id, f"{text} ({fact.text})", fix, strength,
+    return Cause(cause_id, fact.id, text, fact.text, fix, strength,
                  {k.replace("__", "."): v for k, v in config.items()})
 
 
@@ -328,6 +335,15 @@ def _track_rejected(ev, route, check):
 
 @rule
 def _cio_region(ev, route, check):
+    if route not in ("customerio", "doctor"):
+        return None   # the Pipelines route already uses the detected region
+    fact = ev.get("customerio.app.other_region")
+    if fact is not None and fact.data.get("detected") is None:
+        # No Track credentials said where the workspace is: the App key's region is the evidence.
+        region = fact.data["region"]
+        return _c("customerio.region_mismatch", fact, f"wrong region: the App API key works only in "
+                  f"{region.upper()}", f"set customerio.region: {region} (or auto) in cdpio.yaml", DIRECT + 1,
+                  customerio__region=region)
     fact = ev.get("customerio.region.differs")
     if fact is None:
         return None
@@ -353,7 +369,7 @@ def _app_rejected(ev, route, check):
 @rule
 def _app_other_workspace(ev, route, check):
     fact = ev.get("customerio.app.other_region")
-    if fact is not None:
+    if fact is not None and fact.data.get("detected") is not None:
         return _c("customerio.app_other_workspace", fact,
                   "the App API key belongs to another workspace (in the other region) than the Track credentials",
                   "use an App API key from the same workspace as the Track API key (Account Settings > API "
@@ -598,12 +614,17 @@ def attach(check: Check, found: list[Cause], *, fix_prefix: str = "") -> None:
     check.hint = fix_prefix + found[0].fix
 
 
-def cause_sentence(found: list[Cause]) -> str:
-    """`Cause: A (fact). Also possible: B; C` for a check message."""
+def cause_sentence(found: list[Cause], message: str = "") -> str:
+    """`Cause: A (fact). Also possible: B; C` for a check message (a fact the
+    message already states is not repeated)."""
     if not found:
         return ""
-    text = f"Cause: {found[0].text}"
-    rest = [c.text for c in found[1:]]
+
+    def said(c: Cause) -> str:
+        return c.words if c.because.lower() in message.lower() else c.text
+
+    text = f"Cause: {said(found[0])}"
+    rest = [said(c) for c in found[1:]]
     if rest:
         text += ". Also possible: " + "; ".join(rest)
     return text
@@ -642,4 +663,4 @@ def explain_failures(checks: Iterable[Check], ev: Evidence, *, fix_prefix: str =
             continue
         found = diagnose(ev, check, route=route, fix_prefix=fix_prefix)
         if found and check.id in sentence_for:
-            check.message = check.message.rstrip(". ") + ". " + cause_sentence(found)
+            check.message = check.message.rstrip(". ") + ". " + cause_sentence(found, check.message)
