@@ -163,7 +163,10 @@ class ServiceHttp:
 
 
 def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
-    if answer.error:
+    if answer.error and "timed out waiting for a response" in answer.error:
+        # It took the connection: it is up, but too slow (the request may have arrived).
+        message = f"{what} answered too slowly: {answer.error}"
+    elif answer.error:
         message = f"could not reach {what}: {answer.error}"
     else:
         message = f"{what} answered {answer.status}"

@@ -340,7 +340,12 @@ def accepted_check(route: str, item: Planned, outcome, expect_status: list[int],
         failure, hint = FAILURE_UNREACHABLE, "the service failed after retries; try again later"
     else:
         failure, hint = FAILURE_CHECK, f"expected {' or '.join(map(str, expect_status))}"
-    text = f"could not reach the {title}: {error}" if not outcome.reached else f"{title} answered {error}"
+    if outcome.reached:
+        text = f"{title} answered {error}"
+    elif "timed out waiting for a response" in error:
+        text = f"the {title} answered too slowly: {error} (the message may still have arrived)"
+    else:
+        text = f"could not reach the {title}: {error}"
     return Check(check_id, route, "accepted", FAILED, text + sent, http_status=status,
                  duration_ms=outcome.duration_ms, failure=failure, hint=hint, details=details)
 

@@ -339,6 +339,14 @@ def test_matrix_slow_services(setup_for, case, command, expect):
     assert_expected(setup_for(case).run(command), expect)
 
 
+@pytest.mark.slow
+def test_slow_service_is_called_slow_not_unreachable(setup_for):
+    doc = setup_for(SLOW_CASES[1]).run("doctor")
+    failed = first_failed(doc)
+    assert "answered too slowly" in failed["message"] and "could not reach" not in failed["message"]
+    assert "sandbox" not in failed["hint"]
+
+
 @pytest.mark.parametrize("case", HEALTHY, ids=[c.name for c in HEALTHY])
 def test_healthy_setups_pass_and_name_no_cause(setup_for, case):
     setup = setup_for(case)
