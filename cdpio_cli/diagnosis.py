@@ -444,7 +444,8 @@ def _segment_region(ev, route, check):
     if fact is not None:
         actual = fact.data["actual"]
         return _c("segment.region_mismatch", fact,
-                  f"wrong Segment region: the source belongs to a {actual.upper()} Segment workspace, so events "
+                  f"wrong Segment region: the source belongs to {'an' if actual == 'eu' else 'a'} "
+                  f"{actual.upper()} Segment workspace, so events "
                   f"sent to the {fact.data['configured'].upper()} endpoint are dropped",
                   f"set segment.region: {actual} in cdpio.yaml", DIRECT + 1, segment__region=actual)
     fact = ev.get("segment.person_missing")

@@ -259,7 +259,10 @@ def check_app(settings: Settings, http: ServiceHttp) -> list[Check]:
             return [Check("customerio.app", "customerio", "authenticated", FAILED,
                           f"App API key works only in the {other.upper()} region, but cdpio used {region.upper()}",
                           http_status=answer.status, duration_ms=answer.ms, failure=FAILURE_CHECK,
-                          hint=f"set customerio.region: {other}")]
+                          # Once the Track API has named the region, changing it would break
+                          # Track: the App key is the one from another workspace.
+                          hint="use an App API key from the same workspace as the Track API key"
+                          if settings.detected_region else f"set customerio.region: {other}")]
         return [Check("customerio.app", "customerio", "authenticated", FAILED,
                       f"App API rejected the key ({answer.status})", http_status=answer.status,
                       duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,

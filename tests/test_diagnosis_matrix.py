@@ -433,3 +433,20 @@ def test_every_suggested_config_fix_names_a_known_cause():
     ev2 = diagnosis.Evidence()
     ev2.add("customerio.region.differs", "x", configured="us", detected="eu")
     assert all("segment.region" not in c.config for c in diagnosis.causes(ev2, "doctor"))
+
+
+def test_an_app_key_working_only_in_the_other_region_is_another_workspace_once_track_named_the_region():
+    """Without Track credentials the App key's region is the only evidence (fix: the region); once
+    the Track API has named the workspace's region, changing it would break Track."""
+    from cdpio_cli import diagnosis
+
+    seen = "App API key works only in the EU region, but cdpio used US"
+    guessed = diagnosis.Evidence()
+    guessed.add("customerio.app.other_region", seen, region="eu", detected=None)
+    [cause] = diagnosis.causes(guessed, "customerio")
+    assert (cause.id, cause.config) == ("customerio.region_mismatch", {"customerio.region": "eu"})
+    known = diagnosis.Evidence()
+    known.add("customerio.track.ok", "Track API accepted", region="us")
+    known.add("customerio.app.other_region", seen, region="eu", detected="us")
+    [cause] = diagnosis.causes(known, "customerio")
+    assert (cause.id, cause.config) == ("customerio.app_other_workspace", {})
