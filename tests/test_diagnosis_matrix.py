@@ -350,10 +350,16 @@ def test_slow_service_is_called_slow_not_unreachable(setup_for):
 @pytest.mark.parametrize("case", HEALTHY, ids=[c.name for c in HEALTHY])
 def test_healthy_setups_pass_and_name_no_cause(setup_for, case):
     setup = setup_for(case)
+    options = setup.sb.options
     for command in ("send-test", "doctor"):
         doc = setup.run(command)
         assert doc["ok"] is True, (command, first_failed(doc))
         assert all_causes(doc) == []
+        # Each service's region is learned from that service: Customer.io's from the Track API,
+        # Segment's from the settings lookup's API host.
+        facts = {f["id"]: f for f in doc["summary"]["diagnosis"]["facts"]}
+        assert facts["customerio.track.ok"]["data"]["region"] == options.region_of("customerio")
+        assert facts["segment.lookup.known"]["data"]["region"] == options.region_of("segment")
 
 
 def test_sandbox_not_running_only_for_a_refused_loopback(tmp_path):
