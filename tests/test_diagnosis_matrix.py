@@ -99,25 +99,16 @@ def _direct(sb, case: Case, app_url: Optional[str]) -> dict:
 class Setup:
     """One case's running sandbox(es) and config."""
 
-    def __init__(self, case: Case, tmp_path: Path):
+    def __init__(self, case: Case, tmp_path: Path, sandbox: Callable[..., EmbeddedSandbox]):
         self.case = case
         self.tmp_path = tmp_path
-        self.sandboxes = [EmbeddedSandbox(SandboxOptions(**case.sandbox)).start()]
-        self.sb = self.sandboxes[0]
-        app_url = None
-        if case.app_sandbox:
-            other = EmbeddedSandbox(SandboxOptions(**case.sandbox)).start()
-            self.sandboxes.append(other)
-            app_url = other.url
+        self.sb = sandbox(case.sandbox)
+        app_url = sandbox(case.sandbox, "another workspace").url if case.app_sandbox else None
         base = _direct(self.sb, case, app_url) if case.direct else {
             "sandbox": {"region": self.sb.options.region}}
         self.config = _merge(_merge(FAST, base), case.config)
         if case.setup:
             case.setup(self.sb)
-
-    def close(self):
-        for sb in self.sandboxes:
-            sb.stop()
 
     def run(self, command: str, config: Optional[dict] = None) -> dict:
         path = self.tmp_path / "cdpio.yaml"
@@ -315,17 +306,26 @@ def _params(cases):
     return out
 
 
+@pytest.fixture(scope="module")
+def _sandboxes():
+    """One running sandbox per set of options (starting one costs a third of a second)."""
+    running: dict[tuple, EmbeddedSandbox] = {}
+    yield running
+    for sb in running.values():
+        sb.stop()
+
+
 @pytest.fixture
-def setup_for(tmp_path):
-    made: list[Setup] = []
+def setup_for(tmp_path, _sandboxes):
+    def sandbox(options: dict, role: str = "") -> EmbeddedSandbox:
+        key = (role, tuple(sorted(options.items())))
+        if key not in _sandboxes:
+            _sandboxes[key] = EmbeddedSandbox(SandboxOptions(**options)).start()
+        sb = _sandboxes[key]
+        sb.reset()          # empty, as if new
+        return sb
 
-    def make(case: Case) -> Setup:
-        made.append(Setup(case, tmp_path))
-        return made[-1]
-
-    yield make
-    for s in made:
-        s.close()
+    return lambda case: Setup(case, tmp_path, sandbox)
 
 
 @pytest.mark.parametrize("case, command, expect", _params(CASES))
