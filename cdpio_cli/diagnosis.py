@@ -665,3 +665,22 @@ def explain_failures(checks: Iterable[Check], ev: Evidence, *, fix_prefix: str =
         found = diagnose(ev, check, route=route, fix_prefix=fix_prefix)
         if found and check.id in sentence_for:
             check.message = check.message.rstrip(". ") + ". " + cause_sentence(found, check.message)
+
+
+def segment_region_check(settings, checks: list[Check], ev: Optional[Evidence] = None) -> list[Check]:
+    """check_segment's checks, plus a failed `segment.region` right after the
+    write key when the settings lookup names a source in the other Segment
+    region (the Public API's 401 on the wrong host follows from it)."""
+    ev = ev or Evidence()
+    learn_checks(ev, checks, settings)
+    differs = ev.get("segment.region.differs")
+    if differs is None:
+        return checks
+    at = next(i for i, c in enumerate(checks) if c.id == "segment.write_key") + 1
+    actual = differs.data["actual"]
+    region = Check("segment.region", "segment", "authenticated", FAILED, differs.text,
+                   failure="check", hint=f"set segment.region: {actual} in cdpio.yaml",
+                   file=str(settings.config_path) if settings.config_path else None,
+                   line=settings.loaded.line_of("segment.region"),
+                   details={"configured": differs.data["configured"], "detected": actual})
+    return [*checks[:at], region, *checks[at:]]

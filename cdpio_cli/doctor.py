@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 
 from cdpio_cli import diagnosis, keys
 from cdpio_cli.results import (
-    FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, PASSED, SKIPPED, WARNING, Check, Report,
+    FAILED, FAILURE_CREDENTIAL, PASSED, SKIPPED, WARNING, Check, Report,
 )
 from cdpio_cli.settings import Settings
 from cdpio_cli.verify import AppApi, ExpectedActivity, Target, app_error_hint, found_text, show, wait_for
@@ -138,19 +138,8 @@ def link_segment(ctx: _Ctx) -> list[Check]:
         return [Check("segment.write_key", "segment", "authenticated", SKIPPED,
                       "no Segment write key: the Segment links are skipped")]
     ctx.say("checking the Segment write key")
-    checks = keys.check_segment(ctx.settings, ctx.http)
-    diagnosis.learn_checks(ctx.evidence, checks, ctx.settings)
-    differs = ctx.evidence.get("segment.region.differs")
-    if differs is not None:
-        # The settings lookup names the source's region: the earliest broken link.
-        s = ctx.settings
-        at = next(i for i, c in enumerate(checks) if c.id == "segment.write_key") + 1
-        checks.insert(at, Check("segment.region", "segment", "authenticated", FAILED, differs.text,
-                                failure=FAILURE_CHECK, file=str(s.config_path) if s.config_path else None,
-                                line=s.loaded.line_of("segment.region"),
-                                details={"configured": differs.data["configured"],
-                                         "detected": differs.data["actual"]}))
-    return checks
+    return diagnosis.segment_region_check(ctx.settings, keys.check_segment(ctx.settings, ctx.http),
+                                          ctx.evidence)
 
 
 def _send_route(ctx: _Ctx, route: str) -> list[Check]:

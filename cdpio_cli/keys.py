@@ -434,7 +434,10 @@ def check_keys(settings: Settings, *, offline: bool = False, timeout: float = 10
         report.extend(check_track(settings, http))
         report.extend(check_app(settings, http))
         report.extend(check_pipelines(settings, http))
-        report.extend(check_segment(settings, http))
+        from cdpio_cli.diagnosis import segment_region_check
+
+        # The settings lookup names the source's Segment region (never compared with Customer.io's).
+        report.extend(segment_region_check(settings, check_segment(settings, http)))
     finally:
         http.close()
     if settings.detected_region:

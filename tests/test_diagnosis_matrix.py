@@ -381,6 +381,23 @@ def test_region_mismatch_run_uses_the_detected_region_and_says_so(setup_for):
     assert doc["summary"]["customerio_region"] == "eu"
 
 
+def test_check_keys_agrees_segment_region_comes_from_the_settings_lookup(setup_for):
+    from cdpio_cli import keys
+
+    setup = setup_for(CASES[0])          # an EU Segment source, segment.region us, no token
+    path = setup.tmp_path / "cdpio.yaml"
+    path.write_text(yaml.safe_dump(setup.config), encoding="utf-8")
+    doc = json.loads(render_json(keys.check_keys(build_settings(str(path)))))
+    failed = first_failed(doc)
+    assert (doc["exit_code"], failed["id"]) == (1, "segment.region")
+    assert "events.eu1.segmentapis.com" in failed["message"] and failed["hint"] == "set segment.region: eu in cdpio.yaml"
+    # A Customer.io workspace in the EU with a US Segment source is fine: no Segment region advice.
+    healthy = setup_for(HEALTHY[1])
+    path.write_text(yaml.safe_dump(healthy.config), encoding="utf-8")
+    doc = json.loads(render_json(keys.check_keys(build_settings(str(path), sandbox_url=healthy.sb.url))))
+    assert doc["ok"] is True and "segment.region" not in json.dumps([c.get("hint") for c in doc["checks"]])
+
+
 def test_cli_json_carries_causes_and_facts(sandbox_factory, tmp_path):
     sb = sandbox_factory(segment_region="eu")
     (tmp_path / "cdpio.yaml").write_text(yaml.safe_dump(FAST), encoding="utf-8")
