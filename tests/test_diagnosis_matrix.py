@@ -57,7 +57,7 @@ class Case:
     send_test: Optional[Expect] = None
     doctor: Optional[Expect] = None
     setup: Optional[Callable] = None               # prepare the sandbox (e.g. a person already there)
-    app_sandbox: bool = False       # direct only: read the App API of another workspace
+    elsewhere: Optional[str] = None  # direct only: this service ("app", "pipelines") is another workspace's
     cdn_down: bool = False          # direct only: the settings lookup cannot be reached
     anonymous_flow: bool = False    # send-test --anonymous-flow
 
@@ -77,7 +77,7 @@ def _closed_port_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
-def _direct(sb, case: Case, app_url: Optional[str]) -> dict:
+def _direct(sb, case: Case, other_url: Optional[str]) -> dict:
     """A config for real accounts whose endpoints are the sandbox's: nothing is
     filled in by cdpio, so a missing Public API token stays missing."""
     p, seg = SANDBOX_PREFIXES, case.segment_region
@@ -92,8 +92,8 @@ def _direct(sb, case: Case, app_url: Optional[str]) -> dict:
         "region": cio, "site_id": defaults.SITE_ID, "track_api_key": defaults.TRACK_API_KEY,
         "app_api_key": defaults.APP_API_KEY, "pipelines_api_key": defaults.pipelines_api_key(cio),
         "track_endpoint": sb.url + p["track"][cio],
-        "app_endpoint": (app_url or sb.url) + p["app"][cio],
-        "pipelines_endpoint": sb.url + p["pipelines"][cio]}}
+        "app_endpoint": (other_url if case.elsewhere == "app" else sb.url) + p["app"][cio],
+        "pipelines_endpoint": (other_url if case.elsewhere == "pipelines" else sb.url) + p["pipelines"][cio]}}
 
 
 class Setup:
@@ -103,8 +103,8 @@ class Setup:
         self.case = case
         self.tmp_path = tmp_path
         self.sb = sandbox(case.sandbox)
-        app_url = sandbox(case.sandbox, "another workspace").url if case.app_sandbox else None
-        base = _direct(self.sb, case, app_url) if case.direct else {
+        other_url = sandbox(case.sandbox, "another workspace").url if case.elsewhere else None
+        base = _direct(self.sb, case, other_url) if case.direct else {
             "sandbox": {"region": self.sb.options.region}}
         self.config = _merge(_merge(FAST, base), case.config)
         if case.setup:
@@ -233,11 +233,23 @@ CASES = [
                           ("customerio.region_mismatch",)),
          doctor=Expect(3, "customerio.app", "authenticated", "customerio.app_rejected", "customerio.app.rejected",
                        ("customerio.region_mismatch",))),
-    Case("app_key_from_another_workspace", direct=True, app_sandbox=True, routes=["customerio"],
+    Case("app_key_from_another_workspace", direct=True, elsewhere="app", routes=["customerio"],
          send_test=Expect(1, "customerio.delivery", "delivered", "customerio.app_other_workspace",
                           "customerio.person_missing", ("customerio.track_rejected", "customerio.app_rejected")),
          doctor=Expect(1, "customerio.delivered", "delivered", "customerio.app_other_workspace",
                        "customerio.person_missing", ("customerio.track_rejected", "customerio.app_rejected"))),
+    Case("pipelines_key_from_another_workspace", direct=True, elsewhere="pipelines", routes=["pipelines"],
+         send_test=Expect(1, "pipelines.delivery", "delivered", "pipelines.other_workspace",
+                          "pipelines.person_missing", ("pipelines.key_rejected", "customerio.app_other_workspace"))),
+    # Customer.io in the EU, Segment in the US, both configured right: the two regions are never
+    # compared, so no Segment region advice (it would break a working config).
+    Case("customerio_eu_segment_us_destination_not_connected",
+         sandbox={"region": "eu", "segment_region": "us", "segment_destination_enabled": False},
+         direct=True, token=False,
+         send_test=Expect(1, "segment.delivery", "delivered", "segment.destination_not_connected",
+                          "segment.lookup.no_destination", ("segment.region_mismatch", "customerio.region_mismatch")),
+         doctor=Expect(1, "segment.delivered", "delivered", "segment.destination_not_connected",
+                       "segment.lookup.no_destination", ("segment.region_mismatch", "customerio.region_mismatch"))),
     Case("wrong_pipelines_key", sandbox={"pipelines_api_key": "pk_us_someOtherPipelinesKey0002"},
          routes=["pipelines"],
          send_test=Expect(3, "pipelines.identify", "accepted", "pipelines.key_rejected", "pipelines.key.rejected",
