@@ -106,13 +106,17 @@ def host_region(api_host: Optional[str]) -> Optional[str]:
     return None
 
 
-def _is_loopback(url_or_text: Optional[str]) -> bool:
-    from cdpio_cli.keys import is_loopback_url
+def _names_loopback(message: str) -> bool:
+    """Does a transport error ("could not connect to 127.0.0.1:8975 (...)") name a loopback host?"""
+    import re
 
-    return is_loopback_url(url_or_text)
+    from cdpio_cli.transport import is_loopback
+
+    match = re.search(r"connect(?:ing)? to (\[[^\]]+\]|[^\s:()]+)", message)
+    return bool(match) and is_loopback(match.group(1).strip("[]"))
 
 
-def learn_service_failure(ev: Evidence, check: Check, url: Optional[str] = None) -> Optional[Fact]:
+def learn_service_failure(ev: Evidence, check: Check) -> Optional[Fact]:
     """A check that failed because a service misbehaved: 5xx, 429, too slow, unreachable."""
     if check.status != FAILED:
         return None
@@ -128,11 +132,11 @@ def learn_service_failure(ev: Evidence, check: Check, url: Optional[str] = None)
     if check.failure != FAILURE_UNREACHABLE or status is not None:
         return None
     lowered = text.lower()
-    if "timed out" in lowered:
+    if "timed out waiting for a response" in lowered or "answered too slowly" in lowered:
+        # It took the connection and then did not answer in time: up, but slow.
         return ev.add("service.timed_out", f"{where}: the service did not answer in time ({_reason(text)})",
                       check=where)
-    loopback = _is_loopback(url) if url else ("127.0.0.1" in text or "localhost" in text or "[::1]" in text)
-    if loopback and ("could not connect" in lowered or "refused" in lowered):
+    if "could not connect" in lowered and _names_loopback(text):
         return ev.add("service.refused_loopback", f"{where}: nothing listens on the loopback address "
                                                   f"({_reason(text)})", check=where)
     return ev.add("service.unreachable", f"{where}: the service could not be reached ({_reason(text)})",

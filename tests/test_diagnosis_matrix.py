@@ -485,3 +485,27 @@ def test_an_app_key_working_only_in_the_other_region_is_another_workspace_once_t
     known.add("customerio.app.other_region", seen, region="eu", detected="us")
     [cause] = diagnosis.causes(known, "customerio")
     assert (cause.id, cause.config) == ("customerio.app_other_workspace", {})
+
+
+@pytest.mark.parametrize("message, status, cause", [
+    ("could not reach the Customer.io Track API: could not connect to 127.0.0.1:8975 (refused)", None,
+     "sandbox.not_running"),
+    ("could not reach the Customer.io Track API: could not connect to track.customer.io (refused)", None,
+     "service.unreachable"),
+    ("could not reach the Customer.io Track API: timed out connecting to 127.0.0.1:8975", None,
+     "service.unreachable"),
+    ("the Customer.io Track API answered too slowly: timed out waiting for a response from 127.0.0.1:8975",
+     None, "service.slow"),
+    ("the Customer.io Track API answered 503", 503, "service.error_5xx"),
+    ("the Customer.io Track API answered 429", 429, "service.rate_limited"),
+])
+def test_service_failures_each_have_their_own_cause(message, status, cause):
+    """"Is the sandbox still running?" only for a refused connection to a loopback address."""
+    from cdpio_cli import diagnosis
+    from cdpio_cli.results import FAILED, FAILURE_UNREACHABLE, Check
+
+    check = Check("customerio.track", "customerio", "authenticated", FAILED, message, http_status=status,
+                  failure=FAILURE_UNREACHABLE)
+    found = diagnosis.diagnose(diagnosis.Evidence(), check)
+    assert [c.id for c in found] == [cause]
+    assert ("sandbox" in check.hint) == (cause == "sandbox.not_running")
