@@ -530,6 +530,22 @@ def _destination_other_workspace(ev, route, check):
               "segment.public_api_token so cdpio can compare it", POSSIBLE)
 
 
+@rule
+def _destination_drops(ev, route, check):
+    # What remains when the key, region, destination and its site id all check out.
+    fact = ev.get("segment.person_missing")
+    if (fact is None or route not in ("segment", "doctor")
+            or ev.has("segment.lookup.unknown", "segment.source.missing", "segment.source.disabled",
+                      "segment.region.differs", "segment.destination.missing", "segment.destination.disabled",
+                      "segment.lookup.no_destination", "segment.destination.site_differs")):
+        return None
+    return _c("segment.destination_drops", fact,
+              "the destination's Track API key may be wrong (the Public API does not show it), or its "
+              "subscriptions or filters drop every event",
+              "in the Customer.io (Actions) destination, paste this workspace's Track API key and check its "
+              "Mappings and Filters; Segment's Delivery Overview shows the destination's errors", POSSIBLE)
+
+
 # --- data -------------------------------------------------------------------
 
 @rule

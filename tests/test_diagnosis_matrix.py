@@ -509,3 +509,14 @@ def test_service_failures_each_have_their_own_cause(message, status, cause):
     found = diagnosis.diagnose(diagnosis.Evidence(), check)
     assert [c.id for c in found] == [cause]
     assert ("sandbox" in check.hint) == (cause == "sandbox.not_running")
+
+
+def test_when_every_segment_link_checks_out_only_the_destinations_own_settings_remain():
+    from cdpio_cli import diagnosis
+
+    ev = diagnosis.Evidence()
+    ev.add("segment.lookup.known", "known", api_host="api.segment.io/v1", region="us")
+    ev.add("segment.lookup.destination", "listed")
+    ev.add("segment.destination.enabled", "enabled", site_id="[20 chars, ends 000a]")
+    ev.add("segment.person_missing", "missing")
+    assert [c.id for c in diagnosis.causes(ev, "segment")] == ["segment.destination_drops"]
