@@ -19,8 +19,9 @@ region endpoint.  No rule ever compares the two.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 from cdpio_cli.credentials import mask
 from cdpio_cli.results import FAILED, FAILURE_UNREACHABLE, PASSED, Check
@@ -82,7 +83,7 @@ class Evidence:
     def has(self, *ids: str) -> bool:
         return any(i in self.facts for i in ids)
 
-    def get(self, fact_id: str) -> Optional[Fact]:
+    def get(self, fact_id: str) -> Fact | None:
         return self.facts.get(fact_id)
 
     def to_list(self) -> list[dict[str, Any]]:
@@ -93,7 +94,7 @@ class Evidence:
 # Learning facts
 # ---------------------------------------------------------------------------
 
-def host_region(api_host: Optional[str]) -> Optional[str]:
+def host_region(api_host: str | None) -> str | None:
     """The Segment region an API host names: `events.eu1.segmentapis.com` is EU,
     `api.segment.io` US (https://segment.com/docs/guides/regional-segment/)."""
     if not api_host:
@@ -101,7 +102,7 @@ def host_region(api_host: Optional[str]) -> Optional[str]:
     host = api_host.split("/")[0].lower()
     if ".eu1." in f".{host}" or host.startswith("eu1."):
         return "eu"
-    if host.endswith("segment.io") or host.endswith("segment.com") or host.endswith("segmentapis.com"):
+    if host.endswith(("segment.io", "segment.com", "segmentapis.com")):
         return "us"
     return None
 
@@ -116,7 +117,7 @@ def _names_loopback(message: str) -> bool:
     return bool(match) and is_loopback(match.group(1).strip("[]"))
 
 
-def learn_service_failure(ev: Evidence, check: Check) -> Optional[Fact]:
+def learn_service_failure(ev: Evidence, check: Check) -> Fact | None:
     """A check that failed because a service misbehaved: 5xx, 429, too slow, unreachable."""
     if check.status != FAILED:
         return None
@@ -280,7 +281,7 @@ def learn_target(ev: Evidence, route: str, target) -> None:
 # Rules: cause id -> the fact it rests on, or None when ruled out
 # ---------------------------------------------------------------------------
 
-Rule = Callable[[Evidence, str, Any], Optional[Cause]]
+Rule = Callable[[Evidence, str, Any], Cause | None]
 RULES: list[Rule] = []
 
 
@@ -297,24 +298,24 @@ def _c(cause_id: str, fact: Fact, text: str, fix: str, strength: int, **config: 
 # --- services ---------------------------------------------------------------
 
 @rule
-def _service(ev: Evidence, route: str, check) -> Optional[Cause]:
+def _service(ev: Evidence, route: str, check) -> Cause | None:
     if check is None:
         return None
     for fact_id, cause_id, text, fix in (
         ("service.refused_loopback", "sandbox.not_running", "the local sandbox is not running",
          SANDBOX_FIX),
         ("service.unreachable", "service.unreachable", "a service could not be reached",
-         "check your network, proxy and any endpoint override in cdpio.yaml; status pages: "
-         "status.customer.io, status.segment.com"),
-        ("service.timed_out", "service.slow", "a service answered too slowly (the request may still have "
-                                              "arrived)",
-         "retry; raise verify.timeout if the service is only slow; check status.customer.io and "
-         "status.segment.com"),
+         ("check your network, proxy and any endpoint override in cdpio.yaml; status pages: "
+         "status.customer.io, status.segment.com")),
+        ("service.timed_out", "service.slow", ("a service answered too slowly (the request may still have "
+                                              "arrived)"),
+         ("retry; raise verify.timeout if the service is only slow; check status.customer.io and "
+         "status.segment.com")),
         ("service.error_5xx", "service.error_5xx", "a service failed with a server error, even after retries",
-         "retry later: this is the service's fault, not your setup's; see status.customer.io and "
-         "status.segment.com"),
-        ("service.rate_limited", "service.rate_limited", "a service refused with 429 (rate limit), even after "
-                                                         "retries",
+         ("retry later: this is the service's fault, not your setup's; see status.customer.io and "
+         "status.segment.com")),
+        ("service.rate_limited", "service.rate_limited", ("a service refused with 429 (rate limit), even after "
+                                                         "retries"),
          "wait and retry; lower the request rate (replay --rate) or spread the runs out"),
     ):
         fact = ev.get(f"{fact_id}#{check.id}")
@@ -612,7 +613,7 @@ def _traits_missing(ev, route, check):
 # Asking
 # ---------------------------------------------------------------------------
 
-def causes(ev: Evidence, route: str, check: Optional[Check] = None) -> list[Cause]:
+def causes(ev: Evidence, route: str, check: Check | None = None) -> list[Cause]:
     """The causes the facts leave for a failure on `route` ("doctor": any), strongest first.
 
     A service failure of this very check explains it alone: nothing about keys
@@ -651,7 +652,7 @@ def cause_sentence(found: list[Cause], message: str = "") -> str:
     return text
 
 
-def diagnose(ev: Evidence, check: Check, *, route: Optional[str] = None, fix_prefix: str = "") -> list[Cause]:
+def diagnose(ev: Evidence, check: Check, *, route: str | None = None, fix_prefix: str = "") -> list[Cause]:
     """Learn from a failed check, then attach its causes."""
     learn_service_failure(ev, check)
     found = causes(ev, route or check.route, check)
@@ -663,7 +664,7 @@ def summary(ev: Evidence) -> dict[str, Any]:
     return {"facts": ev.to_list()}
 
 
-def region_note(settings) -> Optional[str]:
+def region_note(settings) -> str | None:
     """The words for "this run used the detected Customer.io region", or None."""
     detected = settings.detected_region
     configured = settings.config.customerio.region
@@ -674,7 +675,7 @@ def region_note(settings) -> Optional[str]:
 
 
 def explain_failures(checks: Iterable[Check], ev: Evidence, *, fix_prefix: str = "",
-                     route: Optional[str] = None, sentence_for: Iterable[str] = ()) -> None:
+                     route: str | None = None, sentence_for: Iterable[str] = ()) -> None:
     """Attach causes to every failed check not diagnosed yet; the checks named in
     `sentence_for` (the delivery checks, whose text alone cannot say why) also
     get the causes in their message."""
@@ -687,7 +688,7 @@ def explain_failures(checks: Iterable[Check], ev: Evidence, *, fix_prefix: str =
             check.message = check.message.rstrip(". ") + ". " + cause_sentence(found, check.message)
 
 
-def segment_region_check(settings, checks: list[Check], ev: Optional[Evidence] = None) -> list[Check]:
+def segment_region_check(settings, checks: list[Check], ev: Evidence | None = None) -> list[Check]:
     """check_segment's checks, plus a failed `segment.region` right after the
     write key when the settings lookup names a source in the other Segment
     region (the Public API's 401 on the wrong host follows from it)."""

@@ -13,9 +13,9 @@ applies every config fix cdpio suggests and checks the setup then passes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 import httpx
 import pytest
@@ -40,8 +40,8 @@ class Expect:
     code: int
     check: str                      # the first failing check
     tier: str
-    cause: Optional[str] = None     # the first cause on it
-    fact: Optional[str] = None
+    cause: str | None = None     # the first cause on it
+    fact: str | None = None
     ruled_out: tuple[str, ...] = ()
 
 
@@ -53,11 +53,11 @@ class Case:
     direct: bool = False            # explicit credentials + endpoints (no sandbox defaults, no token)
     token: bool = True              # direct only: configure the Public API token
     segment_region: str = "us"      # direct only: configured segment.region (its endpoints follow it)
-    routes: Optional[list[str]] = None
-    send_test: Optional[Expect] = None
-    doctor: Optional[Expect] = None
-    setup: Optional[Callable] = None               # prepare the sandbox (e.g. a person already there)
-    elsewhere: Optional[str] = None  # direct only: this service ("app", "pipelines") is another workspace's
+    routes: list[str] | None = None
+    send_test: Expect | None = None
+    doctor: Expect | None = None
+    setup: Callable | None = None               # prepare the sandbox (e.g. a person already there)
+    elsewhere: str | None = None  # direct only: this service ("app", "pipelines") is another workspace's
     cdn_down: bool = False          # direct only: the settings lookup cannot be reached
     anonymous_flow: bool = False    # send-test --anonymous-flow
 
@@ -77,7 +77,7 @@ def _closed_port_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
-def _direct(sb, case: Case, other_url: Optional[str]) -> dict:
+def _direct(sb, case: Case, other_url: str | None) -> dict:
     """A config for real accounts whose endpoints are the sandbox's: nothing is
     filled in by cdpio, so a missing Public API token stays missing."""
     p, seg = SANDBOX_PREFIXES, case.segment_region
@@ -110,7 +110,7 @@ class Setup:
         if case.setup:
             case.setup(self.sb)
 
-    def run(self, command: str, config: Optional[dict] = None) -> dict:
+    def run(self, command: str, config: dict | None = None) -> dict:
         path = self.tmp_path / "cdpio.yaml"
         path.write_text(yaml.safe_dump(config or self.config), encoding="utf-8")
         settings = build_settings(str(path), sandbox_url=None if self.case.direct else self.sb.url)
@@ -122,7 +122,7 @@ class Setup:
         return json.loads(render_json(report))
 
 
-def first_failed(doc: dict) -> Optional[dict]:
+def first_failed(doc: dict) -> dict | None:
     return next((c for c in doc["checks"] if c["status"] == "failed"), None)
 
 
