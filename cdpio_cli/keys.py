@@ -213,17 +213,25 @@ ENDPOINT_HINT = ("check the endpoint settings in cdpio.yaml (or --sandbox-url): 
 
 
 def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
+    from cdpio_cli.transport import answered_too_slowly
+
     hint = unreachable_hint(answer.url)
-    if answer.error and answer.status is None:
+    if answer.error and answer.status is None and answered_too_slowly(answer.error):
+        # It took the connection: it is up, but too slow (the request may have arrived).
+        message = f"{what} answered too slowly: {answer.error}"
+        hint = NETWORK_HINT
+    elif answer.error and answer.status is None:
         message = f"could not reach {what}: {answer.error}"
     elif answer.error:
         # It answered, but not in a way cdpio may act on (a week's
         # Retry-After, a redirect to a foreign host, the wrong JSON shape).
         message = f"{what} answered {answer.status}: {answer.error}"
         hint = RATE_LIMIT_HINT if answer.status == 429 else (
-            hint if answer.status >= 500 else ENDPOINT_HINT)
+            NETWORK_HINT if answer.status >= 500 else ENDPOINT_HINT)
     else:
+        # "Is the sandbox running?" only when nothing answered: a 503 comes from a running service.
         message = f"{what} answered {answer.status}"
+        hint = NETWORK_HINT
     return Check(check_id, route, "authenticated", FAILED, message, http_status=answer.status,
                  duration_ms=answer.ms, failure=FAILURE_UNREACHABLE, hint=hint)
 
@@ -313,7 +321,10 @@ def check_app(settings: Settings, http: ServiceHttp) -> list[Check]:
             return [Check("customerio.app", "customerio", "authenticated", FAILED,
                           f"App API key works only in the {other.upper()} region, but cdpio used {region.upper()}",
                           http_status=answer.status, duration_ms=answer.ms, failure=FAILURE_CHECK,
-                          hint=f"set customerio.region: {other}")]
+                          # Once the Track API has named the region, changing it would break
+                          # Track: the App key is the one from another workspace.
+                          hint="use an App API key from the same workspace as the Track API key"
+                          if settings.detected_region else f"set customerio.region: {other}")]
         return [Check("customerio.app", "customerio", "authenticated", FAILED,
                       f"App API rejected the key ({answer.status})", http_status=answer.status,
                       duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
@@ -367,10 +378,15 @@ def check_segment(settings: Settings, http: ServiceHttp) -> list[Check]:
         integrations = dig(answer.body, "integrations")
         integrations = integrations if isinstance(integrations, dict) else {}
         has_cio = any(name in integrations for name in DESTINATION_NAMES)
+        # The answer names the source's API host: the Segment region it belongs to.
+        segment_io = integrations.get("Segment.io") if isinstance(integrations, dict) else None
+        api_host = segment_io.get("apiHost") if isinstance(segment_io, dict) else None
         checks.append(Check("segment.write_key", "segment", "authenticated", PASSED,
                             "Segment's settings lookup knows this write key (unofficial endpoint)"
                             + ("; it lists a Customer.io destination" if has_cio else ""),
-                            http_status=200, duration_ms=answer.ms))
+                            http_status=200, duration_ms=answer.ms,
+                            details={"api_host": api_host if isinstance(api_host, str) else None,
+                                     "lists_destination": has_cio}))
     elif answer.status == 404:
         checks.append(Check("segment.write_key", "segment", "authenticated", FAILED,
                             "Segment's settings lookup does not know this write key (unofficial endpoint). "
@@ -449,9 +465,14 @@ def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, tok
            if str(dig(d, "metadata", "name") or d.get("name") or "").startswith("Customer.io")]
     enabled = [d for d in cio if d.get("enabled")]
     if enabled:
+        # The siteId is not secret (the Public API masks only the apiKey).
+        site_id = (enabled[0].get("settings") or {}).get("siteId")
         checks.append(Check("segment.destination", "segment", "authenticated", PASSED,
                             f"source {name!r} has an enabled Customer.io destination", http_status=200,
-                            duration_ms=dests.ms))
+                            duration_ms=dests.ms,
+                            details={"site_id": creds.mask(site_id),
+                                     "site_id_matches": site_id == settings.customerio.site_id}
+                            if isinstance(site_id, str) and site_id else {}))
     else:
         checks.append(Check("segment.destination", "segment", "authenticated", FAILED,
                             f"source {name!r} has {'a disabled' if cio else 'no'} Customer.io destination: "
@@ -481,7 +502,10 @@ def check_keys(settings: Settings, *, offline: bool = False, timeout: float = 10
         report.extend(check_track(settings, http))
         report.extend(check_app(settings, http))
         report.extend(check_pipelines(settings, http))
-        report.extend(check_segment(settings, http))
+        from cdpio_cli.diagnosis import segment_region_check
+
+        # The settings lookup names the source's Segment region (never compared with Customer.io's).
+        report.extend(segment_region_check(settings, check_segment(settings, http)))
     finally:
         http.close()
     if settings.detected_region:

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from cdpio_cli import keys, mapping
+from cdpio_cli import diagnosis, keys, mapping
 from cdpio_cli.errors import UsageError
 from cdpio_cli.results import (
     FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, SKIPPED, Check, Report,
@@ -50,26 +50,6 @@ DEFAULT_EVENTS: list[dict[str, Any]] = [
 ]
 ANONYMOUS_EVENT = "Viewed Pricing"
 SEND_POLICY = dict(max_retries=2, base_delay=0.5, max_delay=4.0)
-
-# Why a route's events might never reach Customer.io (shown on a failed
-# `delivered` check; doctor tells them apart).
-LIKELY_CAUSES = {
-    "segment": ("the write key is unknown to Segment (it answers 200 anyway and drops the events); "
-                "the Customer.io (Actions) destination is not connected to this source or is disabled; "
-                "the wrong region (an EU Segment workspace needs segment.region: eu); "
-                "or the destination mapping dropped them"),
-    "customerio": ("the Track credentials and the App API key belong to different workspaces or regions; "
-                   "or Customer.io rejected the data after answering 200 (Attribute Update Failure)"),
-    "pipelines": ("the Pipelines key belongs to another workspace or region than the App API key; "
-                  "or the destination mapping dropped the events"),
-}
-FIXES = {
-    "segment": "run `cdpio doctor` to find the broken link; check the write key and that the "
-               "Customer.io (Actions) destination is connected and enabled on this source",
-    "customerio": "run `cdpio check-keys`: the Track and App keys must come from the same workspace",
-    "pipelines": "run `cdpio check-keys`: the Pipelines and App keys must come from the same workspace",
-}
-
 
 @dataclass
 class SendTestOptions:
@@ -367,7 +347,12 @@ def accepted_check(route: str, item: Planned, outcome, expect_status: list[int],
         failure, hint = FAILURE_UNREACHABLE, "the service failed after retries; try again later"
     else:
         failure, hint = FAILURE_CHECK, f"expected {' or '.join(map(str, expect_status))}"
-    text = f"could not reach the {title}: {error}" if not outcome.reached else f"{title} answered {error}"
+    if outcome.reached:
+        text = f"{title} answered {error}"
+    elif "timed out waiting for a response" in error:
+        text = f"the {title} answered too slowly: {error} (the message may still have arrived)"
+    else:
+        text = f"could not reach the {title}: {error}"
     return Check(check_id, route, "accepted", FAILED, text + sent, http_status=status,
                  duration_ms=outcome.duration_ms, failure=failure, hint=hint, details=details)
 
@@ -403,10 +388,30 @@ class RunState:
 
 
 def detect_region(settings: Settings, http) -> list[Check]:
-    """Track credentials -> region (keys.check_track sets settings.detected_region)."""
+    """Track credentials -> region (keys.check_track sets settings.detected_region).
+
+    A detected region that differs from customerio.region is used for every
+    later request of the run (Settings.customerio_region), and the failed
+    region check says so."""
     if not (settings.customerio.site_id and settings.customerio.track_api_key):
         return []
-    return keys.check_track(settings, http)
+    checks = keys.check_track(settings, http)
+    note = diagnosis.region_note(settings)
+    for check in checks:
+        if note and check.id == "customerio.region" and check.status == FAILED:
+            check.message += f"; {note}"
+    return checks
+
+
+def learn_sends(ev: diagnosis.Evidence, route: str, check: Check) -> None:
+    """A credential rejected while sending is a fact about that key."""
+    if check.status != FAILED or check.failure != FAILURE_CREDENTIAL:
+        return
+    if route == "pipelines":
+        ev.add("pipelines.key.rejected", f"the Pipelines API rejected the key in strict mode ({check.http_status})")
+    elif route == "customerio":
+        ev.add("customerio.track.rejected", f"the Track API rejected the site id and Track API key "
+                                            f"({check.http_status})")
 
 
 def run_send_test(settings: Settings, options: SendTestOptions, *,
@@ -434,15 +439,25 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
             warn(text)
 
     http = keys.ServiceHttp.for_settings(settings, timeout)
+    evidence = diagnosis.Evidence()
+    for plan in plans:
+        diagnosis.learn_plan(evidence, plan)
     try:
         if progress:
             progress("checking the Customer.io Track credentials and region")
         track_checks = detect_region(settings, http)
         report.extend(track_checks)
+        diagnosis.learn_checks(evidence, track_checks, settings)
         track_failed = next((c for c in track_checks if c.id == "customerio.track" and c.status == FAILED), None)
         if has_app_key and verify:
-            report.extend(c for c in keys.check_app(settings, http)
-                          if c.status == FAILED)
+            app_checks = keys.check_app(settings, http)
+            diagnosis.learn_checks(evidence, app_checks, settings)
+            report.extend(c for c in app_checks if c.status == FAILED)
+        if "segment" in routes and verify:
+            # Facts only (doctor and check-keys report these checks): does the
+            # settings lookup know the key, at which API host; with a token,
+            # is the destination connected, writing to which site id.
+            diagnosis.learn_checks(evidence, keys.check_segment(settings, http), settings)
         app_rejected = any(c.id == "customerio.app" and c.status == FAILED for c in report.checks)
 
         targets: dict[str, Target] = {}
@@ -471,6 +486,7 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
                                        verbose=options.verbose)
                 unreachable = check.status == FAILED and check.failure == FAILURE_UNREACHABLE
                 report.add(check)
+                learn_sends(evidence, route, check)
                 any_accepted = any_accepted or check.status == PASSED
                 if item.mapped.ok:
                     sent.append(check)
@@ -501,12 +517,14 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
                                  hint="set customerio.app_api_key to prove delivery (send-test verifies "
                                       "by default when it is set)"))
             report.summary["verified"] = False
+            _explain(report, evidence)
             return report
         if app_rejected:
             for route in targets:
                 report.add(Check(f"{route}.delivery", route, "delivered", SKIPPED,
                                  "delivery not verified: the App API key was rejected (see customerio.app)"))
             report.summary["verified"] = False
+            _explain(report, evidence)
             return report
         plan_by_route = {p.route: p for p in plans}
         capture = None
@@ -527,9 +545,9 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
         for route, target in targets.items():
             head = ("Segment accepted the events (200) but none reached Customer.io" if route == "segment"
                     else f"{ROUTE_TITLES[route]} accepted the events but none reached Customer.io")
+            diagnosis.learn_target(evidence, route, target)
             check = target_check(target, check_id=f"{route}.delivery", route=route, timeout=timeout,
-                                 causes=LIKELY_CAUSES[route], fix=FIXES[route], nothing_head=head,
-                                 verbose=options.verbose)
+                                 nothing_head=head, verbose=options.verbose)
             report.add(check)
             took = target.seconds_to_delivery()
             timings[route] = None if took is None else round(took, 3)
@@ -545,6 +563,14 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
         report.summary["verified"] = True
         report.summary["seconds_to_delivery"] = timings
         report.summary["app_api_polls"] = api.calls
+        _explain(report, evidence)
     finally:
         http.close()
     return report
+
+
+def _explain(report: Report, evidence: diagnosis.Evidence) -> None:
+    """Causes on every failed check (details.causes), from this run's facts."""
+    diagnosis.explain_failures(report.checks, evidence,
+                               sentence_for=[f"{r}.delivery" for r in ROUTES])
+    report.summary["diagnosis"] = diagnosis.summary(evidence)

@@ -109,12 +109,16 @@ class Settings:
         return _Section(self, "customerio")
 
     def customerio_region(self) -> str:
-        """The Customer.io region to use now: configured, detected, or guessed."""
+        """The Customer.io region to use now: detected, configured, or guessed.
+
+        Once the Track API has said where the workspace is, every later request
+        of the run goes there, even when customerio.region says otherwise (that
+        mismatch is reported as its own failed check)."""
+        if self.detected_region:
+            return self.detected_region
         configured = self.config.customerio.region
         if configured != "auto":
             return configured
-        if self.detected_region:
-            return self.detected_region
         key = self.credentials["customerio.pipelines_api_key"].value
         if key and pipelines_key_region(key):
             return pipelines_key_region(key)

@@ -262,6 +262,17 @@ def sanitize(text: str | None, secrets: tuple[str, ...] | list[str] = ()) -> str
     return redact(text)
 
 
+# The words describe_exception and send use for a service that took the
+# connection but did not answer in time: up, but too slow.
+_SLOW_ANSWER = ("timed out waiting for a response", "no complete response from")
+
+
+def answered_too_slowly(error: str | None) -> bool:
+    """Did this transport error come from a service that was reached but slow?"""
+    lowered = (error or "").lower()
+    return any(words in lowered for words in _SLOW_ANSWER)
+
+
 def describe_exception(exc: BaseException, url: httpx.URL | str,
                        secrets: tuple[str, ...] | list[str] = ()) -> str:
     """A short, credential-free description of a transport error."""

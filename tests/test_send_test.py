@@ -82,8 +82,10 @@ def test_wrong_write_key_is_accepted_with_200_but_never_delivered(sandbox_factor
     delivery = one(result, "segment.delivery", "delivered")
     assert delivery["status"] == "failed"
     assert "accepted the events (200) but none reached Customer.io" in delivery["message"]
-    assert "write key is unknown to Segment" in delivery["message"]
-    assert "destination is not connected" in delivery["message"]
+    assert "wrong write key" in delivery["message"]
+    # The settings lookup said so; a destination it cannot even see is not named.
+    causes = delivery["details"]["causes"]
+    assert [(c["id"], c["fact"]) for c in causes] == [("segment.write_key_unknown", "segment.lookup.unknown")]
     # The human table says the same on stderr.
     assert "none reached Customer.io" in result.stderr
     # And the sandbox confirms: accepted, then dropped for the unknown key.

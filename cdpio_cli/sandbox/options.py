@@ -50,6 +50,10 @@ class SandboxOptions:
     # Is "Customer.io (Actions)" connected to the Segment source?  False
     # simulates the most common silent failure: Segment accepts, nothing arrives.
     segment_destination_enabled: bool = True
+    # The site id the Customer.io destination is configured with (None: this
+    # workspace's).  Another value points the destination at another
+    # workspace: Segment accepts, and nothing arrives in this one.
+    segment_destination_site_id: str | None = None
     # Faults (service routes only, never /_sandbox/*).
     fail_rate: float = 0.0             # share of requests answered with fail_status
     fail_status: int = 500

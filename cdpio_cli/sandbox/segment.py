@@ -154,7 +154,8 @@ def _source(state: SandboxState, token_is_yours: bool) -> dict:
 
 
 def _destination(state: SandboxState, token_is_yours: bool) -> dict:
-    site_id = state.options.site_id
+    # The destination may write to another workspace than the config names (a diagnosis case).
+    site_id = state.options.segment_destination_site_id or state.options.site_id
     return {"id": defaults.SEGMENT_DESTINATION_ID, "name": defaults.CUSTOMERIO_DESTINATION_NAME,
             "enabled": True, "metadata": DESTINATION_METADATA,
             "sourceId": defaults.SEGMENT_SOURCE_ID,

@@ -33,6 +33,7 @@ from cdpio_cli.sandbox.options import SandboxOptions
 from cdpio_cli.sandbox.workspace import Workspace, compact_json
 
 DESTINATION_NOT_CONNECTED = "destination not connected"
+DESTINATION_OTHER_WORKSPACE = "destination writes to another workspace (its siteId)"
 DUPLICATE = "duplicate_message_id"
 _PROJECT_SEGMENT = re.compile(r"(/projects/)[^/]+")
 
@@ -218,6 +219,7 @@ class SandboxState:
 
     def _drain(self, batch: "_Pending") -> None:
         enabled = self.options.segment_destination_enabled
+        other_site = self.options.segment_destination_site_id not in (None, self.options.site_id)
         workspace = self._workspace
         deliveries = self.deliveries
         counts, reasons = self.counts, self.drop_reasons
@@ -243,6 +245,8 @@ class SandboxState:
                     reason = None
             if reason is None and not enabled and route.startswith("segment"):
                 reason = DESTINATION_NOT_CONNECTED
+            if reason is None and other_site and route.startswith("segment"):
+                reason = DESTINATION_OTHER_WORKSPACE
             if reason is None:
                 mapped = map_message(msg)
                 action = mapped.action
