@@ -851,16 +851,6 @@ def rules_table() -> list[tuple[str, str, str]]:
 # Config
 # --------------------------------------------------------------------------
 
-class _LenientEnv(dict):
-    """Lint reads only the `lint:` section; an unset or empty ${SECRET}
-    elsewhere in the file must not stop it (it reads as a placeholder here)."""
-
-    def get(self, key, default=None):
-        import os
-
-        return os.environ.get(key) or "unset-for-lint"
-
-
 def load_lint_settings(explicit_config: str | None) -> tuple[list[str], dict[str, str], str | None]:
     """(disable, severity overrides, config path) from the config's `lint:`
     section; empty when there is no config file."""
@@ -869,6 +859,7 @@ def load_lint_settings(explicit_config: str | None) -> tuple[list[str], dict[str
     path = config_mod.find_config_path(explicit_config)
     if path is None:
         return [], {}, None
-    loaded = config_mod.load_config(path, env=_LenientEnv())
+    # Lint reads only `lint:`: the secrets the file asks for need not be set.
+    loaded = config_mod.load_config(path, uses=("lint",))
     section = loaded.config.lint
     return list(section.disable), dict(section.severity), str(path)
