@@ -478,9 +478,9 @@ class Linter:
                 # Every limit the operations break, each under its own rule;
                 # the sandbox drops the message for the first of them.
                 for v in result.violations:
-                    self.emit(v.rule, f"{messages.describe(msg)}: {v.describe()}; Customer.io rejects "
-                              f"it: {v.message}", file, line, action=result.action,
-                              drop_reason=result.drop_reason)
+                    self.emit(v.rule, f"{messages.describe(msg)}: {v.describe()}", file, line,
+                              action=result.action, drop_reason=result.drop_reason,
+                              customerio_error=v.message)
             elif result.drop_reason is not None:
                 reason = result.drop_reason.split(": ", 1)[-1]
                 self.emit(drop_rule(result), f"{messages.describe(msg)}: the Customer.io "
