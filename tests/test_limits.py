@@ -209,3 +209,15 @@ def test_lint_rules_for_limits_come_from_the_table():
     for limit in limits.TABLE:
         rule = lint.RULES[limit.rule]
         assert f"{limit.maximum:,}" in rule.summary and rule.severity == lint.ERROR
+
+
+def test_docs_show_the_table_and_every_rule_id():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "lint.md").read_text()
+    for limit in limits.TABLE:
+        row = next((line for line in text.splitlines() if f"`{limit.rule}`" in line and line.startswith("| ")
+                    and f"{limit.maximum:,} {limit.unit}" in line), None)
+        assert row is not None and limit.error.format(name="NAME") in row, limit.rule
+    for rule in ALL_RULES:
+        assert f"`{rule}`" in text, rule

@@ -21,6 +21,10 @@ def command(
         fish:  cdpio completion fish > ~/.config/fish/completions/cdpio.fish
 
     `cdpio --install-completion` does the same for the shell you are in.
+
+    Example:
+
+        cdpio completion fish > ~/.config/fish/completions/cdpio.fish
     """
     import sys
 
