@@ -433,7 +433,7 @@ def load_config(path: Path, env=None, *, uses: Optional[tuple[str, ...]] = None)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_schema_problems(exc, builder.lines))
+        problems.extend(_schema_problems(exc, builder.lines, builder.env_vars))
     if problems:
         raise config_error(display, problems)
     return LoadedConfig(config=config, path=path, lines=builder.lines, env_vars=builder.env_vars,
@@ -516,7 +516,8 @@ def _model_at(loc: tuple) -> Optional[type[BaseModel]]:
     return model
 
 
-def _schema_problems(exc: ValidationError, lines: dict[tuple, int]) -> list[Problem]:
+def _schema_problems(exc: ValidationError, lines: dict[tuple, int],
+                     env_vars: dict[tuple, str]) -> list[Problem]:
     out = []
     for err in exc.errors():
         loc = tuple(str(p) if not isinstance(p, int) else p for p in err["loc"])
@@ -525,8 +526,19 @@ def _schema_problems(exc: ValidationError, lines: dict[tuple, int]) -> list[Prob
             line = lines.get(loc[:n])
             if line:
                 break
+        var = env_vars.get(loc)
+        if var is not None and isinstance(err.get("input"), str):
+            # A value from the environment may be a secret: name the variable, not the value.
+            err = {**err, "input": _FromEnv(var)}
         out.append(_one_schema_problem(loc, line, err))
     return out
+
+
+class _FromEnv(str):
+    """Stands for a value read from an environment variable in error text."""
+
+    def __new__(cls, var: str):
+        return super().__new__(cls, var)
 
 
 _EXPECTED = {"string_type": "text", "int_type": "a whole number", "int_parsing": "a whole number",
@@ -543,6 +555,8 @@ def _yaml_kind(value: Any) -> str:
         return f"{str(value).lower()}"
     if isinstance(value, (int, float)):
         return f"the number {value}"
+    if isinstance(value, _FromEnv):
+        return f"the value of {value}"
     if isinstance(value, str):
         return f"the text {value[:30]!r}"
     if isinstance(value, dict):

@@ -303,3 +303,10 @@ def test_lint_config_error_is_a_json_document_with_exit_2(tmp_path):
     assert result.code == 2 and result.json["ok"] is False
     assert result.json["error"]["problems"][0]["line"] == 2
     assert "lint.severity.naming/key-style" in result.json["error"]["problems"][0]["message"]
+
+
+def test_a_bad_value_from_the_environment_is_named_by_its_variable_not_shown(tmp_path):
+    # The variable may hold a secret pasted into the wrong one.
+    err = error_of(tmp_path, 'replay: {rate: "${REPLAY_RATE}"}\n', env={"REPLAY_RATE": "sk_live_0123456789abcdef"})
+    assert "replay.rate: must be a number (got the value of REPLAY_RATE)" in err.message
+    assert "sk_live" not in err.one_line()
