@@ -200,7 +200,7 @@ def test_completion_for_an_unknown_shell_is_a_usage_error():
 
 def test_bash_completion_completes_commands_and_flags(tmp_path):
     bin_dir = _shims(tmp_path / "bin")
-    script = (f'source <(cdpio completion bash)\n'
+    script = ('source <(cdpio completion bash)\n'
               'COMP_WORDS=(cdpio se); COMP_CWORD=1; _cdpio_completion cdpio; echo "${COMPREPLY[*]}"\n'
               'COMP_WORDS=(cdpio lint --st); COMP_CWORD=2; _cdpio_completion cdpio; echo "${COMPREPLY[*]}"\n')
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
