@@ -310,3 +310,14 @@ def test_a_bad_value_from_the_environment_is_named_by_its_variable_not_shown(tmp
     err = error_of(tmp_path, 'replay: {rate: "${REPLAY_RATE}"}\n', env={"REPLAY_RATE": "sk_live_0123456789abcdef"})
     assert "replay.rate: must be a number (got the value of REPLAY_RATE)" in err.message
     assert "sk_live" not in err.one_line()
+
+
+def test_a_new_users_init_config_lints_before_any_secret_is_set(tmp_path):
+    assert run_cli("init", cwd=tmp_path).code == 0
+    result = run_cli("--json", "lint", ONBOARDING, cwd=tmp_path)
+    assert result.code == 0 and result.json["summary"]["config"].endswith("cdpio.yaml"), result.stderr
+    send = run_cli("--json", "send-test", cwd=tmp_path)  # talks to the services: needs them
+    assert send.code == 2
+    assert {p["message"] for p in send.json["error"]["problems"]} == {
+        "environment variable SEGMENT_WRITE_KEY is not set", "environment variable CUSTOMERIO_SITE_ID is not set",
+        "environment variable CUSTOMERIO_TRACK_API_KEY is not set"}
