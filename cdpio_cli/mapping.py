@@ -40,8 +40,13 @@ A message the destination cannot send (a required mapped field is missing) is
 dropped with a `MESSAGE_REJECTED: ...` reason; a message no subscription
 matches is dropped with `NO_MATCHING_MAPPING: ...` (Segment's discard reasons).
 
+An operation that breaks one of Customer.io's limits (cdpio_cli/limits.py)
+is dropped with `CUSTOMERIO_400: <Customer.io's message>`: the destination
+sends it and Customer.io rejects it, which Segment shows as a failed delivery.
+
 This module is pure: no I/O, no starlette; only the standard library,
-cdpio_cli.messages and the Track host table in cdpio_cli.routes.endpoints.
+cdpio_cli.messages, cdpio_cli.limits and the Track host table in
+cdpio_cli.routes.endpoints.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from cdpio_cli import limits
 from cdpio_cli.messages import parse_timestamp
 
 V2 = "v2"                       # POST {track}/api/v2/entity or /api/v2/batch
@@ -131,6 +137,8 @@ class Mapping:
     operations: list[dict] = field(default_factory=list)
     drop_reason: str | None = None
     endpoint: str = V2
+    # Every Customer.io limit the operations break (the first is the drop reason).
+    violations: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -703,8 +711,23 @@ def track_requests(result: Mapping, form: str = "entity", region: str = "us") ->
     return [(base + "/api/v2/entity", op) for op in result.operations]
 
 
-def map_message(msg: Any) -> Mapping:
-    """Map one Segment-spec message to the destination's action and operations."""
+def map_message(msg: Any, *, check_limits: bool = True) -> Mapping:
+    """Map one Segment-spec message to the destination's action and operations,
+    or the reason it is dropped (including Customer.io rejecting an operation
+    for a limit, so lint, explain and the sandbox agree).
+
+    `check_limits=False` is for sending to a real Customer.io, which then
+    says itself what it rejects (a 207 item error or a 400)."""
+    result = _map(msg)
+    if check_limits and result.drop_reason is None and result.endpoint == V2:
+        found = [v for op in result.operations for v in limits.operation_violations(op)]
+        if found:
+            return Mapping(result.action, [], limits.rejection_reason(found[0]), result.endpoint,
+                           violations=found)
+    return result
+
+
+def _map(msg: Any) -> Mapping:
     if not isinstance(msg, dict):
         return Mapping(None, [], f"{DROP_NO_MAPPING}: the message is not a JSON object")
     mtype = msg.get("type")

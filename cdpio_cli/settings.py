@@ -184,10 +184,14 @@ def _fill_sandbox_defaults(credentials: dict[str, Credential], region: str) -> N
 
 
 def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
-                   sandbox_url: Optional[str] = None, needs_services: bool = True) -> Settings:
-    """Load the config and decide where traffic goes.  Does not start anything."""
+                   sandbox_url: Optional[str] = None, needs_services: bool = True,
+                   uses: Optional[tuple[str, ...]] = None) -> Settings:
+    """Load the config and decide where traffic goes.  Does not start anything.
+
+    `uses`: the config sections the command reads (None: all); a required
+    ${VAR} left unset elsewhere does not stop it (see config.load_config)."""
     path = find_config_path(config_path)
-    loaded = load_config(path) if path else loaded_defaults()
+    loaded = load_config(path, uses=uses) if path else loaded_defaults()
     credentials = _clean_credentials(loaded)
     settings = Settings(loaded=loaded, credentials=credentials)
     cfg_sandbox = loaded.config.sandbox
@@ -214,10 +218,12 @@ def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
 
 
 @contextlib.contextmanager
-def open_settings(opts, *, needs_services: bool = True) -> Iterator[Settings]:
+def open_settings(opts, *, needs_services: bool = True,
+                  uses: Optional[tuple[str, ...]] = None) -> Iterator[Settings]:
     """Settings for one command run; starts (and stops) the embedded sandbox if used."""
     settings = build_settings(getattr(opts, "config", None), sandbox=getattr(opts, "sandbox", False),
-                              sandbox_url=getattr(opts, "sandbox_url", None), needs_services=needs_services)
+                              sandbox_url=getattr(opts, "sandbox_url", None), needs_services=needs_services,
+                              uses=uses)
     if settings.sandbox_url == "" and needs_services:
         from cdpio_cli.sandbox.options import SandboxOptions, private_public_api_token
         from cdpio_cli.sandbox.runner import EmbeddedSandbox

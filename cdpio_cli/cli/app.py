@@ -41,13 +41,14 @@ COMMANDS: list[tuple[str, str]] = [
     ("explain", "explain"),
     ("doctor", "doctor"),
     ("sandbox", "sandbox"),
+    ("completion", "completion"),
 ]
 
 app = typer.Typer(
     name="cdpio",
     help=HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion; see also `cdpio completion`
     pretty_exceptions_show_locals=False,  # locals may hold credentials
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -144,11 +145,17 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return head + moved + tail
 
 
-def _json_error(command: str, code: int, message: str) -> None:
+def _json_error(command: str, code: int, message: str, problems=None) -> None:
     import json
 
+    error = {"message": message, "exit_code": code}
+    if problems:  # a config error lists every problem with its line
+        from cdpio_cli.credentials import redact
+
+        error["problems"] = [{k: redact(v) if isinstance(v, str) else v for k, v in p.to_dict().items()}
+                             for p in problems]
     doc = {"schema_version": 1, "command": command, "ok": False, "exit_code": code,
-           "run_id": None, "checks": [], "summary": {}, "error": {"message": message, "exit_code": code}}
+           "run_id": None, "checks": [], "summary": {}, "error": error}
     sys.stdout.write(json.dumps(doc) + "\n")
 
 
@@ -180,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         line = redact(exc.one_line())
         sys.stderr.write(f"cdpio: error: {line}\n")
         if wants_json:
-            _json_error(cmd_name, exc.exit_code, line)
+            _json_error(cmd_name, exc.exit_code, line, getattr(exc, "problems", None))
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -75,7 +75,8 @@ def command(
         raise UsageError("--batch-size must be between 1 and 2500",
                          hint="Segment drops batches of more than 2,500 events")
 
-    with open_settings(opts, needs_services=not dry_run) as settings:
+    # A dry run reads only `replay:`; the secrets the config asks for need not be set.
+    with open_settings(opts, needs_services=not dry_run, uses=("replay",) if dry_run else None) as settings:
         cfg = settings.config.replay
         route_name = route or getattr(cfg, "route", None) or "segment"
         options = ReplayOptions(

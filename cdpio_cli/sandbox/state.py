@@ -248,7 +248,9 @@ class SandboxState:
             if reason is None and other_site and route.startswith("segment"):
                 reason = DESTINATION_OTHER_WORKSPACE
             if reason is None:
-                mapped = map_message(msg)
+                # The workspace applies Customer.io's limits itself (the same
+                # cdpio_cli/limits.py table), as Customer.io would on receipt.
+                mapped = map_message(msg, check_limits=False)
                 action = mapped.action
                 if not mapped.ok:
                     reason = mapped.drop_reason

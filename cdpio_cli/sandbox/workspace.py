@@ -23,12 +23,7 @@ from typing import Any, Iterable
 
 import orjson
 
-MAX_ATTRIBUTES = 300
-MAX_ATTRIBUTE_NAME_BYTES = 150
-MAX_ATTRIBUTE_VALUE_BYTES = 1000
-MAX_ID_BYTES = 150
-MAX_EVENT_NAME_BYTES = 100
-MAX_EVENT_DATA_BYTES = 100_000
+from cdpio_cli import limits
 
 PERSON_IDENTIFIERS = ("id", "email", "cio_id")
 EVENT_ACTIONS = ("event", "page", "screen")
@@ -105,15 +100,6 @@ def _json_size(value: Any) -> int:
     return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
 
 
-def _value_bytes(value: Any) -> int:
-    if type(value) is str:
-        # Four bytes per character at most: skip encoding short strings.
-        return len(value) if len(value) * 4 <= MAX_ATTRIBUTE_VALUE_BYTES else len(value.encode())
-    if isinstance(value, (dict, list)):
-        return _json_size(value)
-    return 0
-
-
 def _unix(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
@@ -131,59 +117,41 @@ def stringify(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _op_error(violation: limits.Violation | None) -> OpError | None:
+    if violation is None:
+        return None
+    return OpError(violation.reason, violation.field, violation.message)
+
+
 def check_id(value: Any, field: str = "identifiers.id") -> OpError | None:
-    """The documented id rules (customerio-api.md §1.5; 150 bytes from §3)."""
-    if type(value) is not str:
-        return OpError("invalid", field, "id attribute must be a string value")
-    if value == "":
-        return OpError("invalid", field, "id attribute cannot be an empty string")
-    if len(value) * 4 > MAX_ID_BYTES and len(value.encode()) > MAX_ID_BYTES:
-        # Not on the "invalid API requests" page; the 150-byte limit is in §3.
-        return OpError("too_long", field, f"id attribute cannot be longer than {MAX_ID_BYTES} bytes")
-    return None
+    """Customer.io's id rules (cdpio_cli/limits.py, the one table)."""
+    return _op_error(limits.check_id(value, field))
 
 
 def check_attributes(attrs: Any, field: str = "attributes") -> OpError | None:
     if not isinstance(attrs, dict):
         return OpError("invalid", field, "attributes must be an object")
-    if len(attrs) > MAX_ATTRIBUTES:
-        return OpError("too_many", field,
-                       f"cannot identify more than {MAX_ATTRIBUTES} attributes in one request")
-    for name, value in attrs.items():
-        if len(name) * 4 > MAX_ATTRIBUTE_NAME_BYTES and len(name.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
-            return OpError("too_long", f"{field}.{name[:40]}",
-                           f"attribute name cannot be longer than {MAX_ATTRIBUTE_NAME_BYTES} bytes")
-        if _value_bytes(value) > MAX_ATTRIBUTE_VALUE_BYTES:
-            return OpError("too_long", f"{field}.{name}",
-                           f"value for attribute '{name}' cannot be longer than "
-                           f"{MAX_ATTRIBUTE_VALUE_BYTES} bytes")
-    return None
+    return _op_error(next(limits.attribute_violations(attrs, field), None))
 
 
-def check_event(name: Any, data: Any) -> OpError | None:
-    err = _check_event(name, data)
+def check_event(name: Any, data: Any, action: str = "event") -> OpError | None:
+    err = _check_event(name, data, action)
     return err if isinstance(err, OpError) else None
 
 
-def _check_event(name: Any, data: Any) -> OpError | bytes | None:
+def _check_event(name: Any, data: Any, action: str = "event") -> OpError | bytes | None:
     """The error, or the event data as JSON (measured once, stored as is)."""
-    if type(name) is not str or name.strip() == "":
-        return OpError("required", "name", "event name must not be blank")
-    if len(name) * 4 > MAX_EVENT_NAME_BYTES and len(name.strip().encode()) > MAX_EVENT_NAME_BYTES:
-        return OpError("too_long", "name",
-                       f"event name cannot be longer than {MAX_EVENT_NAME_BYTES} bytes")
+    err = limits.check_event_name(name, action)
+    if err is not None:
+        return _op_error(err)
     if data is None:
         return None
     if type(data) is not dict:
-        return OpError("invalid", "attributes",
-                       'event data must be a hash (e.g., send "data":{} instead of "data":"")')
+        return OpError("invalid", "attributes", limits.EVENT_DATA_NOT_HASH)
     if not data:
         return None
     blob = compact_json(data)
-    if len(blob) > MAX_EVENT_DATA_BYTES:
-        return OpError("too_long", "attributes",
-                       f"event data cannot be longer than {MAX_EVENT_DATA_BYTES} bytes")
-    return blob
+    return _op_error(limits.check_event_data_size(len(blob))) or blob
 
 
 def identifier_from_path(value: str) -> tuple[str, str]:
@@ -303,7 +271,7 @@ class Workspace:
             if action == "identify":
                 return check_attributes(op.get("attributes") or {})
             if action in EVENT_ACTIONS:
-                return check_event(op.get("name"), op.get("attributes"))
+                return check_event(op.get("name"), op.get("attributes"), action)
             if action in ("add_device", "delete_device"):
                 device = op.get("device")
                 if not isinstance(device, dict) or not device.get("token"):
@@ -328,7 +296,7 @@ class Workspace:
     @staticmethod
     def _check_person_identifiers(ids: Any, field: str, *, allow_anonymous: bool) -> OpError | None:
         if not isinstance(ids, dict) or not ids:
-            return OpError("required", field, "id attribute must be present")
+            return OpError("required", field, limits.ID_MISSING)
         if len(ids) != 1:
             return OpError("invalid", field, "cannot have multiple identifiers")
         kind, value = next(iter(ids.items()))
@@ -408,7 +376,7 @@ class Workspace:
         if err:
             return err
         data = op.get("attributes")
-        checked = _check_event(op.get("name"), data)
+        checked = _check_event(op.get("name"), data, op.get("action"))
         if isinstance(checked, OpError):
             return checked
         ts = _unix(op.get("timestamp")) or _now()
