@@ -201,7 +201,7 @@ def _iter_stream(raw: IO[bytes], display: str, fmt: str | None) -> Iterator[Reco
         except (OSError, EOFError, zlib.error) as exc:
             yield Record(display, 1, None, f"cannot decompress: {_gzip_reason(exc)}")
             return
-        if _looks_binary(sample):
+        if looks_binary(sample):
             yield Record(display, 1, None,
                          f"binary file, not a fixture file (expected {SUPPORTED})")
             return
@@ -333,7 +333,7 @@ def _orjson_reason(exc: orjson.JSONDecodeError, line: bytes) -> str:
     return f"invalid JSON: {msg}"
 
 
-def _looks_binary(sample: bytes) -> bool:
+def looks_binary(sample: bytes) -> bool:
     """NUL bytes, or a sample that is mostly not text."""
     if not sample:
         return False
