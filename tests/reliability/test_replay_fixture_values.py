@@ -11,9 +11,9 @@ CLEAN = '{"type": "track", "event": "Clean", "userId": "ok"}'
 
 FILES = {
     "nan.json": ("[\n" + CLEAN + ',\n{"type": "track", "event": "A", "userId": "u", "properties": {"x": NaN}}\n]\n',
-                 2, "NaN"),
+                 3, "NaN"),
     "inf.json": ("[\n" + CLEAN + ',\n{"type": "track", "event": "A", "userId": "u", "properties": {"x": -Infinity}}\n]\n',
-                 2, "Infinity"),
+                 3, "Infinity"),
     "dup.json": ("[\n" + CLEAN + ',\n{"type": "track", "event": "A", "userId": "u1", "userId": "u2"}\n]\n',
                  3, 'duplicate key "userId"'),
     "nan.yaml": ("- {type: track, event: Clean, userId: ok}\n- {type: track, event: A, userId: u, properties: {x: .nan}}\n",
