@@ -10,6 +10,10 @@ from pathlib import Path
 
 import httpx
 
+from cdpio_cli.replay import ReplayOptions, make_route
+from cdpio_cli.replay import replay as replay_api
+from cdpio_cli.sandbox import defaults
+
 from tests.reliability._support import assert_clean_failure, msgs, run_bounded, write_ndjson
 
 N = 40
@@ -26,6 +30,14 @@ def replay(sb, tmp_path: Path, src: Path, *extra: str):
                        *extra, cwd=tmp_path, timeout=60)
 
 
+def first_run(sb, tmp_path: Path, src: Path):
+    """The run that writes the checkpoint (in-process: only the resume needs the CLI)."""
+    route = make_route("segment", sb.endpoint("segment"), write_key=defaults.WRITE_KEY)
+    return replay_api([str(src)], route, ReplayOptions(rate=None, skip_invalid=True,
+                                                       checkpoint=str(tmp_path / "replay.ckpt"),
+                                                       dead_letter=str(tmp_path / "dl.ndjson")))
+
+
 def edit(path: Path, change) -> None:
     data = json.loads(path.read_text())
     change(data)
@@ -35,8 +47,8 @@ def edit(path: Path, change) -> None:
 def test_an_inflated_done_count_never_marks_the_run_complete(sandbox, tmp_path):
     src = write_ndjson(tmp_path / "in.ndjson", msgs(N) + [{"type": "track", "userId": "no-event"}])
     ckpt = tmp_path / "replay.ckpt"
-    first = replay(sandbox, tmp_path, src)
-    assert first.code == 1 and deliveries(sandbox) == N
+    first = first_run(sandbox, tmp_path, src)
+    assert first.exit_code() == 1 and deliveries(sandbox) == N
     for complete in (True, False):
         edit(ckpt, lambda d: d["inputs"][0].update(done=999_999, records=999_999) or d.update(complete=complete))
         res = replay(sandbox, tmp_path, src)
@@ -49,7 +61,7 @@ def test_an_inflated_done_count_never_marks_the_run_complete(sandbox, tmp_path):
 def test_an_inflated_dead_letter_offset_does_not_pad_the_file(sandbox, tmp_path):
     src = write_ndjson(tmp_path / "in.ndjson", msgs(N) + [{"type": "track", "userId": "no-event"}])
     ckpt, dl = tmp_path / "replay.ckpt", tmp_path / "dl.ndjson"
-    assert replay(sandbox, tmp_path, src).code == 1
+    assert first_run(sandbox, tmp_path, src).exit_code() == 1
     size = dl.stat().st_size
     edit(ckpt, lambda d: d.update(dead_letter_bytes=10**9, complete=False))
     res = replay(sandbox, tmp_path, src)
@@ -61,7 +73,7 @@ def test_an_inflated_dead_letter_offset_does_not_pad_the_file(sandbox, tmp_path)
 def test_a_checkpoint_for_another_version_of_the_input_is_refused(sandbox, tmp_path):
     src = write_ndjson(tmp_path / "in.ndjson", msgs(N))
     ckpt = tmp_path / "replay.ckpt"
-    assert replay(sandbox, tmp_path, src).code == 0
+    assert first_run(sandbox, tmp_path, src).exit_code() == 0
     edit(ckpt, lambda d: d["inputs"][0].update(done=10) or d.update(complete=False))
     write_ndjson(src, msgs(N, prefix="other-"))          # same name, same count, other messages
     res = replay(sandbox, tmp_path, src)
