@@ -395,7 +395,6 @@ class _TooBig(Exception):
     pass
 
 
-_LONE_SURROGATE_HINT = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 class _JsonStream:
@@ -416,8 +415,12 @@ class _JsonStream:
         self._lc_pos, self._lc_line = 0, 1
         self.consumed = 0             # characters dropped before buf[0]
         self.problems: list[str] = []
+        # Integers go through a Python hook only when int() refuses one (over
+        # 4,300 digits): the C parser is much faster (see value_at).
         self.decoder = json.JSONDecoder(object_pairs_hook=self._pairs, parse_constant=self._constant,
-                                        parse_int=self._int, parse_float=self._float)
+                                        parse_float=self._float)
+        self.strict = json.JSONDecoder(object_pairs_hook=self._pairs, parse_constant=self._constant,
+                                       parse_int=self._int, parse_float=self._float)
 
     # -- hooks: note the problem, keep decoding --------------------------------
     def _pairs(self, pairs):
@@ -489,9 +492,11 @@ class _JsonStream:
 
     def skip_ws(self, pos: int) -> int:
         while True:
-            n = len(self.buf)
-            while pos < n and self.buf[pos] in _WS:
-                pos += 1
+            buf = self.buf
+            n = len(buf)
+            if pos < n and buf[pos] not in _WS:
+                return pos               # compact JSON: nothing to skip
+            pos = _WS_RUN.match(buf, pos).end()
             if pos < n or self.eof:
                 return pos
             pos = self.compact(pos)
@@ -502,7 +507,13 @@ class _JsonStream:
         while True:
             self.problems = []
             try:
-                value, end = self.decoder.raw_decode(self.buf, pos)
+                try:
+                    value, end = self.decoder.raw_decode(self.buf, pos)
+                except ValueError as exc:   # int() refuses over 4,300 digits
+                    if isinstance(exc, json.JSONDecodeError):
+                        raise
+                    self.problems = []
+                    value, end = self.strict.raw_decode(self.buf, pos)
                 # A number at the very end of the window may go on.
                 if end < len(self.buf) or self.eof:
                     return value, end
@@ -515,13 +526,19 @@ class _JsonStream:
 
     def problems_of(self, value: Any, start: int, end: int) -> str | None:
         problems = list(self.problems)
-        if _LONE_SURROGATE_HINT.search(self.buf, start, end):
+        if not problems:
+            # What the sender's encoder (orjson) would refuse later: a lone
+            # surrogate, an integer beyond 64 bits.
             try:
                 orjson.dumps(value)
             except orjson.JSONEncodeError as exc:
                 if "surrogate" in str(exc):
                     problems.append("a string holds a lone UTF-16 surrogate (e.g. \\ud800), which is not "
                                     "valid Unicode; fix or remove it")
+                elif "64-bit" in str(exc):
+                    problems.append("an integer beyond 64 bits; send large identifiers as strings")
+                else:
+                    problems.append(f"a value JSON cannot carry ({exc})")
         return "; ".join(problems) or None
 
 
@@ -591,6 +608,7 @@ def _stream_array(doc: _JsonStream, pos: int):
 
 
 _WS = " \t\r\n"
+_WS_RUN = re.compile(r"[ \t\r\n]*")
 
 
 def _skip_ws(text: str, pos: int) -> int:
