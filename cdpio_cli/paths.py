@@ -10,9 +10,18 @@ import os
 from cdpio_cli.errors import UsageError
 
 
+class OutputPathError(UsageError):
+    """An output path that must not be written (a symlink, an input, another
+    output): nothing is written, not even the JUnit report."""
+
+
 def check_writable_file(path: str, flag: str, example: str) -> None:
     """`flag PATH` will be written (created, appended or replaced): its
-    directory must exist and be writable, and PATH must not be a directory."""
+    directory must exist and be writable, and PATH must not be a directory
+    or a symbolic link (cdpio never writes through a link it did not create)."""
+    if os.path.islink(path):
+        raise OutputPathError(f"{flag} {path} is a symbolic link; cdpio does not write through links it did "
+                              "not create", hint=f"pass {flag} with the real path, or remove the link")
     if os.path.isdir(path):
         raise UsageError(f"{flag} {path} is a directory", hint=f"pass {flag} with a file path, e.g. {example}")
     parent = os.path.dirname(os.path.abspath(path))
@@ -24,11 +33,6 @@ def check_writable_file(path: str, flag: str, example: str) -> None:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: the directory {parent} is not writable",
                          hint=f"pass {flag} with a path in a writable directory")
-
-
-class OutputPathError(UsageError):
-    """An output path that must not be written (a symlink, an input, another
-    output): nothing is written, not even the JUnit report."""
 
 
 def _identity(path: str) -> tuple:
@@ -51,9 +55,6 @@ def check_outputs(outputs: list[tuple[str, str]], inputs: list[str]) -> None:
         input_ids.setdefault(_identity(path), path)
         input_ids.setdefault(("path", os.path.realpath(path)), path)
     for flag, path in outputs:
-        if os.path.islink(path):
-            raise OutputPathError(f"{flag} {path} is a symbolic link; cdpio does not write through links it did "
-                             "not create", hint=f"pass {flag} with the real path, or remove the link")
         check_writable_file(path, flag, path)
         ident = _identity(path)
         # Also compare resolved paths: a file that does not exist yet has no inode.
