@@ -410,6 +410,9 @@ def test_cli_dry_run_and_bad_flags(tmp_path):
     assert bad.code == 2 and "2500" in bad.stderr
     missing = run_cli("replay", str(tmp_path / "nope.ndjson"), cwd=tmp_path)
     assert missing.code == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
+    for rate in ("nan", "inf", "-1"):
+        res = run_cli("--json", "replay", str(src), "--rate", rate, cwd=tmp_path)
+        assert res.code == 2 and "--rate" in res.json["error"]["message"], (rate, res.stdout, res.stderr)
 
 
 # --- the pre-pass fast path never disagrees with the validator -----------------------
