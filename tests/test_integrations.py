@@ -153,6 +153,7 @@ def test_action_never_runs_its_command_input_through_a_shell(tmp_path):
 
 # --- pre-commit --------------------------------------------------------------------------------
 
+@pytest.mark.slow  # pre-commit installs cdpio into a fresh environment (about a minute)
 def test_pre_commit_hook_runs_cdpio_lint_on_changed_fixtures(tmp_path):
     pytest.importorskip("pre_commit", reason="pre-commit is not installed (pip install -e '.[test]')")
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())

@@ -70,19 +70,6 @@ def command(
     finish(report, opts)
 
 
-_UNSET = "\x00unset"
-
-
-class _Placeholders(dict):
-    """Reading the config for its subscriptions must not fail on an unset
-    ${SECRET} that explain does not need: such values read as a placeholder."""
-
-    def get(self, key, default=None):
-        import os
-
-        return os.environ.get(key) or _UNSET
-
-
 def _workspace_subscriptions(opts, report):
     """(subscriptions, source): the config's customerio.subscriptions, else the
     destination's own through the Segment Public API when a token is
@@ -102,7 +89,8 @@ def _workspace_subscriptions(opts, report):
         return None, explain.SUBSCRIPTIONS_DEFAULT
 
     if path is not None:
-        loaded = load_config(path, env=_Placeholders())
+        # Only the subscriptions are read here: an unset ${SECRET} elsewhere is no error.
+        loaded = load_config(path, uses=("customerio.subscriptions",))
         listed = loaded.config.customerio.subscriptions
         if listed is not None:
             try:
@@ -113,7 +101,7 @@ def _workspace_subscriptions(opts, report):
             report.notes.append(f"explain: {len(subs)} subscription(s) from customerio.subscriptions in {path}")
             return subs, explain.SUBSCRIPTIONS_CONFIG
         token = loaded.config.segment.public_api_token
-        if not opts.sandbox_url and (not token or token == _UNSET):
+        if not opts.sandbox_url and (not token or ("segment", "public_api_token") in loaded.unset):
             return None, explain.SUBSCRIPTIONS_DEFAULT
     try:
         settings = build_settings(opts.config, sandbox=opts.sandbox, sandbox_url=opts.sandbox_url,
