@@ -57,7 +57,10 @@ def _server(options: SandboxOptions):
     app = create_app(options)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                             http="h11", loop="asyncio", proxy_headers=False,
-                            server_header=False, date_header=False, timeout_keep_alive=30)
+                            server_header=False, date_header=False, timeout_keep_alive=30,
+                            # An open debugger page keeps an event stream open:
+                            # do not let it hold up Ctrl-C.
+                            timeout_graceful_shutdown=1)
     return app, uvicorn.Server(config)
 
 
@@ -153,12 +156,18 @@ def banner_credentials(options: SandboxOptions) -> dict[str, str]:
     return out
 
 
+def debugger_url(base_url: str) -> str:
+    """The address of the debugger page of the sandbox at `base_url`."""
+    return base_url.rstrip("/") + "/"
+
+
 def describe(options: SandboxOptions, url: str) -> str:
     """The banner `cdpio sandbox` prints: base URL, service URLs, accepted credentials."""
     from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 
     regions = f"Customer.io region: {options.region}, Segment region: {options.region_of('segment')}"
-    lines = [f"cdpio sandbox listening on {url}  ({regions})", "services:"]
+    lines = [f"cdpio sandbox listening on {url}  ({regions})",
+             f"debugger page: {debugger_url(url)}  (watch messages arrive; docs/debugger.md)", "services:"]
     labels = {"segment": "Segment Tracking API", "segment_cdn": "Segment settings lookup",
               "segment_api": "Segment Public API", "pipelines": "Customer.io Pipelines API",
               "track": "Customer.io Track API", "app": "Customer.io App API"}
