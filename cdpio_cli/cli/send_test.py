@@ -64,7 +64,7 @@ def command(
     try:
         finish(report, opts)
     finally:
-        if settings.sandbox_url and not opts.quiet:
+        if settings.sandbox_url and settings.embedded is None and not opts.quiet:
             # A running `cdpio sandbox`: its debugger page shows what these messages became.
             from cdpio_cli.cli.output import stderr_console
             from cdpio_cli.sandbox.runner import debugger_url
