@@ -55,13 +55,20 @@ def _server(options: SandboxOptions):
     from cdpio_cli.sandbox.app import create_app
 
     app = create_app(options)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            # Ends the debugger page's event streams, which would otherwise
+            # keep their connections (and Ctrl-C) waiting.
+            app.sandbox_state.stopping = True
+            await super().shutdown(sockets)
+
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                             http="h11", loop="asyncio", proxy_headers=False,
                             server_header=False, date_header=False, timeout_keep_alive=30,
-                            # An open debugger page keeps an event stream open:
-                            # do not let it hold up Ctrl-C.
-                            timeout_graceful_shutdown=1)
-    return app, uvicorn.Server(config)
+                            # Nothing may hold up Ctrl-C for long.
+                            timeout_graceful_shutdown=3)
+    return app, Server(config)
 
 
 class EmbeddedSandbox:
