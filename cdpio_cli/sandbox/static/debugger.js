@@ -45,6 +45,8 @@ const live = {
   epoch: null,
   matched: 0,
   routes: new Set(),
+  keptFrom: 1,          // the oldest seq the sandbox still keeps
+  open: new Set(),      // seqs whose body is expanded: kept open across re-renders
 };
 
 function filterQuery() {
@@ -66,8 +68,13 @@ function rowNode(r) {
   if (r.status === "delivered" && r.operations.length) {
     const what = r.operations.length && "metric" in r.operations[0]
       ? "POST /api/v1/metrics body" : "Track API v2 body";
-    fateCell.append(el("details", {}, el("summary", {}, what + (r.operations.length > 1 ? `s (${r.operations.length})` : "")),
-      el("pre", {}, pretty(r.operations.length === 1 ? r.operations[0] : r.operations))));
+    const details = el("details", {open: live.open.has(r.seq)},
+      el("summary", {}, what + (r.operations.length > 1 ? `s (${r.operations.length})` : "")),
+      el("pre", {}, pretty(r.operations.length === 1 ? r.operations[0] : r.operations)));
+    details.addEventListener("toggle", () => {
+      if (details.open) live.open.add(r.seq); else live.open.delete(r.seq);
+    });
+    fateCell.append(details);
   }
   return el("tr", {class: r.status, "data-seq": r.seq, "data-message-id": r.messageId || ""},
     el("td", {class: "time", title: new Date(r.receivedAt * 1000).toISOString()}, fmtTime(r.receivedAt)),
@@ -88,7 +95,7 @@ function renderRows() {
     ? `${live.matched} matching message${live.matched === 1 ? "" : "s"}` + (live.matched > shown ? `, ${shown} shown` : "")
     : "";
   $("newer").hidden = live.cursors.length === 0;
-  $("older").hidden = !(live.rows.length >= PAGE && live.rows[live.rows.length - 1].seq > 1);
+  $("older").hidden = !(live.rows.length >= PAGE && live.rows[live.rows.length - 1].seq > live.keptFrom);
   $("fresh").hidden = live.fresh === 0;
   $("fresh").textContent = `${live.fresh} newer`;
   return first;
@@ -124,11 +131,13 @@ function connect() {
   source.addEventListener("error", () => { $("conn").textContent = "reconnecting…"; $("conn").className = "conn off"; });
   source.addEventListener("page", (e) => {
     const page = JSON.parse(e.data);
-    live.epoch = page.epoch;
     live.matched = page.matched;
     live.fresh = 0;
     live.cursors = [];            // on connect, or after a reset: the newest page
     live.rows = page.rows;
+    live.keptFrom = page.kept_from;
+    if (page.epoch !== live.epoch) live.open.clear();    // a reset: the seqs start again
+    live.epoch = page.epoch;
     noteRoutes(page.rows);
     showCounts(page.counts);
     renderRows();
@@ -136,6 +145,8 @@ function connect() {
   source.addEventListener("rows", (e) => {
     const batch = JSON.parse(e.data);
     live.matched += batch.matched;
+    live.keptFrom = batch.kept_from;
+    if (!$("view-people").hidden) refreshPeopleSoon();
     noteRoutes(batch.rows);
     showCounts(batch.counts);
     if (live.cursors.length === 0) {
@@ -153,6 +164,7 @@ async function loadPage(before) {
   if (before) params.set("before", before);
   const page = await getJSON(`${API}/messages?${params}`);
   live.rows = page.rows;
+  live.keptFrom = page.kept_from;
   if (!before) live.matched = page.matched;    // an older page counts only what is older
   noteRoutes(page.rows);
   showCounts(page.counts);
@@ -179,7 +191,12 @@ function filtersChanged() {
 
 // --- people ----------------------------------------------------------------------
 
-const people = {offset: 0, total: 0, size: 50};
+const people = {offset: 0, total: 0, size: 50, timer: null};
+
+function refreshPeopleSoon() {      // new messages may have made or changed people
+  if (people.timer) return;
+  people.timer = setTimeout(() => { people.timer = null; loadPeople().catch(showError); }, 500);
+}
 
 async function loadPeople() {
   const params = new URLSearchParams({offset: people.offset});
