@@ -120,6 +120,27 @@ def test_every_field_matches_deliveries_explain_and_the_app_api(sb):
     assert summary["totals"] == _get(sb, "/_sandbox/deliveries").json()["summary"]
 
 
+def test_drops_only_a_running_sandbox_decides_are_explained(sandbox_factory):
+    sb = sandbox_factory(SandboxOptions(**CREDS, segment_destination_enabled=False))
+    with httpx.Client(base_url=sb.url, timeout=30) as c:
+        c.post("/segment/v1/track", auth=("not-the-key", ""), json={"userId": "u", "event": "E"})
+        c.post("/segment/v1/track", auth=(CREDS["write_key"], ""),
+               json={"userId": "u", "event": "E", "messageId": "m1"})
+        c.post("/segment/v1/track", auth=(CREDS["write_key"], ""),
+               json={"userId": "u", "event": "E", "messageId": "m1"})
+        c.post("/pipelines/v1/track", json={"event": "E"},
+               headers={"Authorization": f"Bearer {CREDS['pipelines_api_key']}"})
+    fates = [r["fate"] for r in reversed(_get(sb, f"{DEBUG}/messages").json()["rows"])]
+    assert fates == [
+        "dropped by Segment on ingest: unknown_source (the write key is not one this sandbox accepts)",
+        "not delivered: the Customer.io (Actions) destination is not connected",
+        "dropped by Segment on ingest: duplicate_message_id "
+        "(a message with this messageId was already received)",
+        "dropped by the Pipelines API on ingest: no_user_anon_id "
+        "(message has neither userId nor anonymousId; Segment drops it on ingest)",
+    ]
+
+
 def test_filters_by_route_type_fate_and_text(sb):
     _send(sb)
 

@@ -234,7 +234,7 @@ def _snapshot(state: SandboxState) -> tuple[int, int, Any]:
 
 
 def newest(state: SandboxState, filters: Filters, *, before: int | None = None,
-           after: int = 0, limit: int = PAGE_SIZE, count: bool = True) -> dict:
+           after: int = 0, limit: int = PAGE_SIZE) -> dict:
     """Matching rows, newest first: those with after < seq < before, at most `limit`."""
     with state.lock:
         epoch, total, deliveries = _snapshot(state)
@@ -252,8 +252,6 @@ def newest(state: SandboxState, filters: Filters, *, before: int | None = None,
                 matched += 1
                 if len(rows) < limit:
                     rows.append((seq, row))
-                elif not count:
-                    break
     return {"epoch": str(epoch), "total": total, "kept_from": first_seq, "matched": matched,
             "rows": [row_view(s, r) for s, r in rows]}
 
