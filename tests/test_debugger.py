@@ -134,10 +134,10 @@ def test_drops_only_a_running_sandbox_decides_are_explained(sandbox_factory):
     assert fates == [
         "dropped by Segment on ingest: unknown_source (the write key is not one this sandbox accepts)",
         "not delivered: the Customer.io (Actions) destination is not connected",
-        "dropped by Segment on ingest: duplicate_message_id "
-        "(a message with this messageId was already received)",
-        "dropped by the Pipelines API on ingest: no_user_anon_id "
-        "(message has neither userId nor anonymousId; Segment drops it on ingest)",
+        ("dropped by Segment on ingest: duplicate_message_id "
+         "(a message with this messageId was already received)"),
+        ("dropped by the Pipelines API on ingest: no_user_anon_id "
+         "(message has neither userId nor anonymousId; Segment drops it on ingest)"),
     ]
 
 

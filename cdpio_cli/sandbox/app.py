@@ -35,7 +35,8 @@ async def _not_found(request: Request, *, state: SandboxState) -> Response:
 def create_app(options: SandboxOptions | None = None) -> SandboxApp:
     options = options or SandboxOptions()
     state = SandboxState(options)
-    routes = [*control.routes(state), *debugger.routes(state), *segment.routes(state), *customerio.routes(state),
+    routes = [*control.routes(state), *debugger.routes(state), *segment.routes(state),
+              *customerio.routes(state),
               Route("/{path:path}", bind(_not_found, state=state), methods=ALL_METHODS)]
     app = SandboxApp(routes=routes)
     app.sandbox_state = state      # read by build_middleware_stack on the first request

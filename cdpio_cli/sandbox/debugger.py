@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -28,7 +29,12 @@ from starlette.routing import Route
 from cdpio_cli import explain, mapping, messages
 from cdpio_cli.credentials import mask
 from cdpio_cli.sandbox import control, defaults, ingest
-from cdpio_cli.sandbox.state import DESTINATION_NOT_CONNECTED, DUPLICATE, SandboxState, _delivery_view
+from cdpio_cli.sandbox.state import (
+    DESTINATION_NOT_CONNECTED,
+    DUPLICATE,
+    SandboxState,
+    _delivery_view,
+)
 from cdpio_cli.sandbox.web import json_response
 
 PREFIX = "/_sandbox/debugger"
@@ -67,7 +73,7 @@ def host_name(header: str | None) -> str | None:
     header = header.strip().lower()
     if header.startswith("["):             # [IPv6]:port
         name, _, rest = header[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else rest
+        port = rest.removeprefix(":")
     else:
         name, _, port = header.partition(":")
     if port and not port.isdigit():
@@ -298,7 +304,7 @@ async def stream(request: Request, *, state: SandboxState) -> Response:
         yield f"retry: {STREAM_RETRY_MS}\n\n".encode()
         with state.lock:
             state.drain()
-            epoch, total, _ = _snapshot(state)
+            _, total, _ = _snapshot(state)
             if resume is None or resume > total:
                 page = newest(state, filters)
                 kind = "page"
