@@ -72,4 +72,13 @@ def command(
             report = run_send_test(settings, options, progress=progress,
                                    warn=lambda text: warn(opts, text))
         report.notes[:0] = settings.notes
-    finish(report, opts)
+    try:
+        finish(report, opts)
+    finally:
+        if settings.sandbox_url and settings.embedded is None and not opts.quiet:
+            # A running `cdpio sandbox`: its debugger page shows what these messages became.
+            from cdpio_cli.cli.output import stderr_console
+            from cdpio_cli.sandbox.runner import debugger_url
+
+            stderr_console(opts).print(f"watch these messages: {debugger_url(settings.sandbox_url)}",
+                                       markup=False, highlight=False)

@@ -23,6 +23,7 @@ from cdpio_cli.sandbox.state import SandboxState
 from cdpio_cli.sandbox.web import ENTRY_KEY
 
 CONTROL_PREFIX = "/_sandbox"
+DEBUGGER_PAGE = "/"        # the debugger page (its feeds live under /_sandbox/debugger)
 
 
 class FaultInjector:
@@ -53,7 +54,8 @@ class FaultInjector:
         return bool(o.fail_rate or o.throttle or o.latency or o.drop_connections)
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or not self.active or scope["path"].startswith(CONTROL_PREFIX):
+        if (scope["type"] != "http" or not self.active or scope["path"].startswith(CONTROL_PREFIX)
+                or scope["path"] == DEBUGGER_PAGE):
             await self.app(scope, receive, send)
             return
         opts = self.state.options

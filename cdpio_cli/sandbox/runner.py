@@ -55,10 +55,20 @@ def _server(options: SandboxOptions):
     from cdpio_cli.sandbox.app import create_app
 
     app = create_app(options)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            # Ends the debugger page's event streams, which would otherwise
+            # keep their connections (and Ctrl-C) waiting.
+            app.sandbox_state.stopping = True
+            await super().shutdown(sockets)
+
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                             http="h11", loop="asyncio", proxy_headers=False,
-                            server_header=False, date_header=False, timeout_keep_alive=30)
-    return app, uvicorn.Server(config)
+                            server_header=False, date_header=False, timeout_keep_alive=30,
+                            # Nothing may hold up Ctrl-C for long.
+                            timeout_graceful_shutdown=3)
+    return app, Server(config)
 
 
 class EmbeddedSandbox:
@@ -153,12 +163,18 @@ def banner_credentials(options: SandboxOptions) -> dict[str, str]:
     return out
 
 
+def debugger_url(base_url: str) -> str:
+    """The address of the debugger page of the sandbox at `base_url`."""
+    return base_url.rstrip("/") + "/"
+
+
 def describe(options: SandboxOptions, url: str) -> str:
     """The banner `cdpio sandbox` prints: base URL, service URLs, accepted credentials."""
     from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 
     regions = f"Customer.io region: {options.region}, Segment region: {options.region_of('segment')}"
-    lines = [f"cdpio sandbox listening on {url}  ({regions})", "services:"]
+    lines = [f"cdpio sandbox listening on {url}  ({regions})",
+             f"debugger page: {debugger_url(url)}  (watch messages arrive; docs/debugger.md)", "services:"]
     labels = {"segment": "Segment Tracking API", "segment_cdn": "Segment settings lookup",
               "segment_api": "Segment Public API", "pipelines": "Customer.io Pipelines API",
               "track": "Customer.io Track API", "app": "Customer.io App API"}
