@@ -316,12 +316,7 @@ def _app(state: SandboxState, request: Request, op: str) -> Response:
     if person is None:
         return _app_error(404, "The customer_id does not exist.")
     if op == "attributes":
-        view = ws.attributes_view(person)
-        view["customer"][UNKNOWN_FIELD] = UNKNOWN_VALUE
-        for device in view["customer"]["devices"]:
-            device[UNKNOWN_FIELD] = UNKNOWN_VALUE
-        view[UNKNOWN_FIELD] = UNKNOWN_VALUE
-        return json_response(view)
+        return json_response(attributes_body(ws, person))
     # limit: default 10, max 100; start: the opaque `next` of the page before
     # (journeys-app.json getPersonActivities parameters).
     try:
@@ -331,17 +326,35 @@ def _app(state: SandboxState, request: Request, op: str) -> Response:
     if not 1 <= limit <= 100:
         return _app_error(400, "limit must be a number from 1 to 100")
     try:
-        activities, cursor = ws.activities_view(
-            person, type_=query.get("type") or None, name=query.get("name") or None,
-            limit=limit, start=query.get("start") or None,
-            event_data=state.options.activity_data == "properties")
+        body = activities_body(state, person, type_=query.get("type") or None,
+                               name=query.get("name") or None, limit=limit,
+                               start=query.get("start") or None)
     except ValueError as exc:
         return _app_error(400, str(exc))
+    return json_response(body)
+
+
+def attributes_body(ws: Workspace, person) -> dict:
+    """GET /v1/customers/{id}/attributes, as answered (the debugger page shows the same)."""
+    view = ws.attributes_view(person)
+    view["customer"][UNKNOWN_FIELD] = UNKNOWN_VALUE
+    for device in view["customer"]["devices"]:
+        device[UNKNOWN_FIELD] = UNKNOWN_VALUE
+    view[UNKNOWN_FIELD] = UNKNOWN_VALUE
+    return view
+
+
+def activities_body(state: SandboxState, person, *, limit: int, type_: str | None = None,
+                    name: str | None = None, start: str | None = None) -> dict:
+    """One page of GET /v1/customers/{id}/activities, as answered; ValueError for a bad cursor."""
+    activities, cursor = state.workspace.activities_view(
+        person, type_=type_, name=name, limit=limit, start=start,
+        event_data=state.options.activity_data == "properties")
     body: dict[str, Any] = {"activities": activities}
     if cursor is not None:
         body["next"] = cursor        # no `next` on the last page
     body[UNKNOWN_FIELD] = UNKNOWN_VALUE
-    return json_response(body)
+    return body
 
 
 _APP_ROUTES = (

@@ -15,7 +15,6 @@ stream), and the reset POST must carry an `Origin` equal to the page's own.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -28,7 +27,7 @@ from starlette.routing import Route
 
 from cdpio_cli import explain, mapping, messages
 from cdpio_cli.credentials import mask
-from cdpio_cli.sandbox import control, defaults, ingest
+from cdpio_cli.sandbox import control, customerio, defaults, ingest
 from cdpio_cli.sandbox.state import (
     DESTINATION_NOT_CONNECTED,
     DUPLICATE,
@@ -60,69 +59,25 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-_WILDCARD_HOSTS = ("0.0.0.0", "::", "")
-
-
 # --- who may ask --------------------------------------------------------------
-
-def host_name(header: str | None) -> str | None:
-    """The host name of a `Host` header value (`[::1]:8975` -> `::1`), lower case."""
-    if not header:
-        return None
-    header = header.strip().lower()
-    if header.startswith("["):             # [IPv6]:port
-        name, _, rest = header[1:].partition("]")
-        port = rest.removeprefix(":")
-    else:
-        name, _, port = header.partition(":")
-    if port and not port.isdigit():
-        return None
-    return name or None
+# Host and Origin are checked for every debugger path by the sandbox-wide
+# guard (sandbox/guard.py: HostGuard) before a request gets here.
 
 
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
-def host_allowed(request: Request, bound_host: str) -> bool:
-    """Does the request name the sandbox itself in `Host`?
-
-    The loopback names and the host the sandbox listens on; when it listens on
-    every interface (`--host 0.0.0.0`), any IP address too (a DNS-rebinding
-    page always arrives with a domain name, never an address).
-    """
-    name = host_name(request.headers.get("host"))
-    if name is None:
-        return False
-    bound = bound_host.strip("[]").lower()
-    if name in LOOPBACK_NAMES or name == bound:
-        return True
-    return bound in _WILDCARD_HOSTS and _is_ip(name)
-
-
-def same_origin_post(request: Request, bound_host: str) -> bool:
-    """A POST from a page of this sandbox: the right Host and `Origin` naming it."""
-    if request.method != "POST" or not host_allowed(request, bound_host):
-        return False
-    origin = request.headers.get("origin")
-    return origin is not None and origin == f"{request.url.scheme}://{request.headers.get('host')}"
+def _page_post(request: Request) -> bool:
+    """A POST from the debugger page itself: the guard has already refused a
+    foreign Origin; an action from the page must also carry one (curl and
+    scripts use /_sandbox/reset instead)."""
+    return request.method == "POST" and request.headers.get("origin") is not None
 
 
 def _forbidden(why: str) -> Response:
     return Response(why + "\n", 403, media_type="text/plain", headers=SECURITY_HEADERS)
 
 
-def guarded(fn: Callable, state: SandboxState) -> Callable:
-    """An endpoint that answers only on the sandbox's own host names."""
+def with_security_headers(fn: Callable, state: SandboxState) -> Callable:
+    """An endpoint whose answers carry the page's security headers (CSP and friends)."""
     async def endpoint(request: Request) -> Response:
-        if not host_allowed(request, state.options.host):
-            return _forbidden("the cdpio debugger answers only on the sandbox's own host names "
-                              "(127.0.0.1, localhost, [::1] or the --host it listens on)")
         response = await fn(request, state=state)
         response.headers.update(SECURITY_HEADERS)
         return response
@@ -372,11 +327,10 @@ async def person(request: Request, *, state: SandboxState) -> Response:
         found = ws.person_by(request.path_params["cio_id"], "cio_id")
         if found is None:
             return json_response({"code": "not_found", "message": "no such person (was the sandbox reset?)"}, 404)
-        attributes = ws.attributes_view(found)
-        activities = ws.activities_view(found, limit=ACTIVITIES_SHOWN)
+        attributes = customerio.attributes_body(ws, found)
+        activities = customerio.activities_body(state, found, limit=ACTIVITIES_SHOWN)
     return json_response({"cio_id": found.cio_id, "attributes": attributes,
-                          "activities": {"activities": activities, "next": ""},
-                          "activities_total": len(found.activities)})
+                          "activities": activities, "activities_total": len(found.activities)})
 
 
 # --- summary ------------------------------------------------------------------------
@@ -422,7 +376,7 @@ async def summary(request: Request, *, state: SandboxState) -> Response:
 
 
 async def reset(request: Request, *, state: SandboxState) -> Response:
-    if not same_origin_post(request, state.options.host):
+    if not _page_post(request):
         return _forbidden("reset needs a POST from the debugger page itself (same origin)")
     return await control.reset(request, state=state)
 
@@ -451,7 +405,7 @@ def routes(state: SandboxState) -> list[Route]:
         return Response(found[0], media_type=found[1])
 
     def route(path: str, fn: Callable, methods=("GET",)) -> Route:
-        return Route(path, guarded(fn, state), methods=list(methods))
+        return Route(path, with_security_headers(fn, state), methods=list(methods))
 
     return [
         route("/", page),

@@ -76,9 +76,11 @@ class HostGuard:
         names = self.names | ({server[0].lower()} if server[0] else set())
         port = server[1]
         headers = {k: v for k, v in scope["headers"] if k in (b"host", b"origin")}
-        host = headers.get(b"host", b"").decode("latin-1")
-        if host:
-            split = _split_host(host)
+        raw_host = headers.get(b"host")
+        # No Host at all is an HTTP/1.0 client, never a browser; an empty one names nothing.
+        if raw_host is not None:
+            host = raw_host.decode("latin-1")
+            split = _split_host(host) if host else None
             if split is None or split[0] not in names or (split[1] is not None and split[1] != port):
                 await _refuse(send, 421, "misdirected_request",
                               f"the sandbox answers {scope['path']} only under its own names "
