@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from cdpio_cli import mapping, messages
+from cdpio_cli.plan import PLAN_RULES
 from cdpio_cli.errors import UsageError
 
 ERROR, WARNING, INFO, OFF = "error", "warning", "info", "off"
@@ -138,6 +139,8 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("properties/type-drift", WARNING,
          "an event property whose type changes between messages of the same event",
          "send one type per property"),
+    # tracking plan (cdpio_cli/plan.py; run with --plan or lint.plan)
+    *(Rule(*r) for r in PLAN_RULES),
 )}
 
 # spec/* rules: ids and severities come from messages.spec_problems.
@@ -416,7 +419,7 @@ class Linter:
     """Feed records with `add`, then call `finish` for the result."""
 
     def __init__(self, *, disable: Iterable[str] = (), severity_overrides: dict[str, str] | None = None,
-                 now: datetime | None = None, max_per_rule: int | None = 100):
+                 now: datetime | None = None, max_per_rule: int | None = 100, plan=None):
         self.severities = Severities(disable, severity_overrides)
         self.now = now or datetime.now(timezone.utc)
         self.old_cutoff = self.now - CIO_CAMPAIGN_WINDOW
@@ -438,6 +441,11 @@ class Linter:
         self._prop_types: dict[tuple[str, str], dict[str, tuple[str, int, Any]]] = {}
         self._old_events: list = [0, None, None]       # count, first file, first line
         self._truncated: set[str] = set()
+        self._plan = None
+        if plan is not None:
+            from cdpio_cli.plan import PlanChecker
+
+            self._plan = PlanChecker(plan, enabled=lambda rid: self.severities.of(rid, ERROR) != OFF)
 
     # -- emitting ----------------------------------------------------------
     def emit(self, rule_id: str, message: str, file: str | None, line: int | None, *,
@@ -486,6 +494,8 @@ class Linter:
                 dropped_on_ingest = True
         if not isinstance(msg, dict):
             return
+        if self._plan is not None:
+            self._plan.check(msg, file, line, self.emit)
         on = self._on
         mtype = msg.get("type")
         user_id = msg.get("userId")
@@ -796,10 +806,11 @@ class Linter:
 
 def lint_records(records: Iterable, *, disable: Iterable[str] = (),
                  severity_overrides: dict[str, str] | None = None, now: datetime | None = None,
-                 max_per_rule: int | None = 100) -> LintResult:
-    """Lint fixture records (cdpio_cli.fixtures.Record) in one pass."""
+                 max_per_rule: int | None = 100, plan=None) -> LintResult:
+    """Lint fixture records (cdpio_cli.fixtures.Record) in one pass; `plan` (a
+    plan.Plan) adds the plan/* rules."""
     linter = Linter(disable=disable, severity_overrides=severity_overrides, now=now,
-                    max_per_rule=max_per_rule)
+                    max_per_rule=max_per_rule, plan=plan)
     add = linter.add
     for record in records:
         add(record)
