@@ -841,3 +841,30 @@ def fetch_segment_plan(settings, http, plan_id: str | None, *, page_size: int = 
     meta = get(f"/tracking-plans/{plan_id}").get("trackingPlan") or {}
     rules = pages(f"/tracking-plans/{plan_id}/rules", "rules")
     return meta, plan_id, rules
+
+
+# ---------------------------------------------------------------------------
+# send-test: the test messages follow the plan
+# ---------------------------------------------------------------------------
+
+def send_test_checks(tracking_plan: Plan, items: Iterable[tuple[str, dict]], *, ignore_keys=()) -> list:
+    """results.Checks at the `format` tier for send-test's messages ((label,
+    message) pairs): an error-level violation fails before anything is sent.
+    `ignore_keys` are keys cdpio itself adds (the run-id tag)."""
+    from cdpio_cli import results
+
+    checker = PlanChecker(tracking_plan)
+    out = []
+    for label, msg in items:
+        msg = dict(msg)
+        for fld in ("traits", "properties"):
+            if isinstance(msg.get(fld), dict):
+                msg[fld] = {k: v for k, v in msg[fld].items() if k not in ignore_keys}
+        for rule, severity, message in checker.findings(msg):
+            out.append(results.Check(
+                id=f"plan.{label.replace(chr(34), '')}", route="send-test", tier="format",
+                status=results.FAILED if severity == "error" else results.WARNING,
+                message=f"{label} does not follow the tracking plan: {message}", file=tracking_plan.path,
+                hint="change send_test.traits / send_test.events, or the plan; nothing was sent",
+                details={"rule": rule, "severity": severity}))
+    return out
