@@ -236,10 +236,11 @@ class Severities:
             if level not in SEVERITIES:
                 raise UsageError(f"lint severity for {pattern!r} is {level!r}",
                                  hint="use one of error, warning, info, off")
-        self._cache: dict[str, str] = {}
+        self._cache: dict[tuple[str, str], str] = {}
 
     def of(self, rule_id: str, default: str) -> str:
-        cached = self._cache.get(rule_id)
+        # Keyed by default too: a tracking plan sets the default of plan/unplanned-*.
+        cached = self._cache.get((rule_id, default))
         if cached is not None:
             return cached
         level = default
@@ -254,7 +255,7 @@ class Severities:
                     level = self.overrides[max(matches, key=len)]
             if any(_pattern_matches(p, rule_id) for p in self.disable):
                 level = OFF
-        self._cache[rule_id] = level
+        self._cache[(rule_id, default)] = level
         return level
 
 
@@ -445,7 +446,7 @@ class Linter:
         if plan is not None:
             from cdpio_cli.plan import PlanChecker
 
-            self._plan = PlanChecker(plan, enabled=lambda rid: self.severities.of(rid, ERROR) != OFF)
+            self._plan = PlanChecker(plan, enabled=lambda rid, default: self.severities.of(rid, default) != OFF)
 
     # -- emitting ----------------------------------------------------------
     def emit(self, rule_id: str, message: str, file: str | None, line: int | None, *,

@@ -356,13 +356,14 @@ class PlanChecker:
     """Checks messages against a Plan; findings go to `emit(rule, message,
     file, line, default=severity, **details)` (lint.Linter.emit)."""
 
-    def __init__(self, plan: Plan, enabled: Callable[[str], bool] = lambda rule: True):
+    def __init__(self, plan: Plan, enabled: Callable[[str, str], bool] = lambda rule, default: True):
         self.plan = plan
         self.unplanned_event = plan.unplanned_events if plan.unplanned_events != "allow" else None
         self.unplanned_property = plan.unplanned_properties if plan.unplanned_properties != "allow" else None
-        if self.unplanned_event and not enabled(UNPLANNED_EVENT):
+        # `enabled(rule, default)`: off by lint.disable / lint.severity?
+        if self.unplanned_event and not enabled(UNPLANNED_EVENT, self.unplanned_event):
             self.unplanned_event = None
-        if self.unplanned_property and not enabled(UNPLANNED_PROPERTY):
+        if self.unplanned_property and not enabled(UNPLANNED_PROPERTY, self.unplanned_property):
             self.unplanned_property = None
         self._hints: dict[str, str | None] = {}
 
