@@ -1,0 +1,83 @@
+"""`lint --plan` next to plain `lint`, on the same generated NDJSON, in one run.
+
+    .venv/bin/python benchmarks/plan_lint_speed.py [N]        (default 1,000,000)
+
+Generates N messages (benchmarks/lint_speed.py's generator), infers a plan from
+the first 20,000 (`cdpio plan infer`'s code, so every message is planned and
+checked), then times, through fixtures.iter_records (parsing included):
+plain lint, lint with the plan, and the plan checks alone on parsed messages.
+Memory: the process's current RSS at 1/4, 1/2 and all of the `--plan` pass
+(it must stay flat: the plan keeps no per-message state).  Compare the rates
+as ratios when the machine is shared.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from lint_speed import generate  # noqa: E402
+
+from cdpio_cli import fixtures, lint, plan  # noqa: E402
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def sampled(records, n: int, samples: dict):
+    marks = {n // 4: "25%", n // 2: "50%", n: "100%"}
+    for i, record in enumerate(records, 1):
+        yield record
+        if i in marks:
+            samples[marks[i]] = rss_mb()
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "events.ndjson")
+        generate(n, path)
+        inferrer = plan.Inferrer()
+        for record in itertools.islice(fixtures.iter_records([path]), 20_000):
+            inferrer.add(record)
+        plan_path = os.path.join(tmp, "plan.yaml")
+        with open(plan_path, "w", encoding="utf-8") as fh:
+            fh.write(inferrer.to_yaml())
+        tracking_plan = plan.load_plan(plan_path)
+
+        t0 = time.perf_counter()
+        plain = lint.lint_records(fixtures.iter_records([path]))
+        plain_s = time.perf_counter() - t0
+
+        samples: dict[str, float] = {}
+        t0 = time.perf_counter()
+        planned = lint.lint_records(sampled(fixtures.iter_records([path]), n, samples), plan=tracking_plan)
+        plan_s = time.perf_counter() - t0
+
+        # The plan checks alone, on already-parsed messages (a slice, to bound memory).
+        msgs = [r.message for r in itertools.islice(fixtures.iter_records([path]), min(n, 200_000))]
+        checker = plan.PlanChecker(tracking_plan)
+        found = []
+        t0 = time.perf_counter()
+        for m in msgs:
+            checker.check(m, path, 0, lambda *a, **k: found.append(a[0]))
+        check_s = time.perf_counter() - t0
+
+    plan_findings = {k: v for k, v in planned.by_rule.items() if k.startswith("plan/")}
+    print(f"{n:,} messages; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"lint           {plain_s:7.2f}s  {n / plain_s:>10,.0f} messages/s")
+    print(f"lint --plan    {plan_s:7.2f}s  {n / plan_s:>10,.0f} messages/s  "
+          f"({plan_s / plain_s:.2f}x the time of plain lint); plan findings {plan_findings or 'none'}")
+    print(f"plan checks    {check_s:7.2f}s  {len(msgs) / check_s:>10,.0f} messages/s  (parsed messages, no lint)")
+    print("RSS during --plan: " + ", ".join(f"{k} {v:.0f} MB" for k, v in samples.items()))
+
+
+if __name__ == "__main__":
+    main()
