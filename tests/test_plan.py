@@ -339,3 +339,17 @@ def test_plan_rules_are_listed_with_the_other_lint_rules():
             "plan/not-in-enum", "plan/format"} <= ids
     with pytest.raises(ConfigError):
         plan_mod.parse_plan({"events": {"A": {"properties": {"x": 3}}}}, "p.yaml")
+
+
+def test_docs_name_every_plan_flag():
+    import typer.main
+
+    from cdpio_cli.cli.app import app
+
+    docs = (ROOT / "docs" / "tracking-plans.md").read_text(encoding="utf-8")
+    group = typer.main.get_command(app)
+    flags = {opt for sub in group.commands["plan"].commands.values() for p in sub.params for opt in p.opts
+             if opt.startswith("--") and opt != "--help"}
+    assert flags >= {"--output", "--force", "--id", "--page-size", "--exit-code"}
+    assert "## `cdpio plan`" in docs and "`cdpio lint --plan`" in docs
+    assert not [f for f in flags if f not in docs]

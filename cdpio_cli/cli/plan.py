@@ -6,8 +6,17 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(name="plan", no_args_is_help=True,
-                  help="Tracking plans: infer one from fixtures, pull one from Segment Protocols, diff two.")
+HELP = """Tracking plans: infer one from fixtures, pull one from Segment Protocols, diff two.
+
+`cdpio lint --plan PLAN.yaml` (or lint.plan in the config) checks event data
+against a plan; send-test checks its test events against lint.plan too.
+
+Example:
+
+    cdpio plan infer events/*.ndjson -o tracking-plan.yaml
+"""
+
+app = typer.Typer(name="plan", no_args_is_help=True, help=HELP)
 
 
 def _output(ctx_opts, text: str, data: dict, output: Optional[str], force: bool, report, what: str) -> None:
