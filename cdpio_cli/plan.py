@@ -74,18 +74,20 @@ def _compose(path: Path) -> tuple[Any, dict[tuple, int]]:
         if path.stat().st_size > MAX_PLAN_BYTES:
             raise ConfigError(f"the plan is {path.stat().st_size:,} bytes; the limit is {MAX_PLAN_BYTES:,}",
                               file=display)
-        text = path.read_bytes().decode("utf-8-sig")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"tracking plan {display} does not exist",
                           hint="write one, or start from `cdpio plan infer FILE... -o tracking-plan.yaml`") \
             from None
     except IsADirectoryError:
         raise ConfigError(f"tracking plan {display} is a directory, not a file") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError("the plan is not valid UTF-8", file=display, hint="save it as UTF-8",
-                          line=None if exc.start is None else None) from None
     except OSError as exc:
         raise ConfigError(f"cannot read tracking plan {display}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("the plan is not valid UTF-8", file=display, hint="save it as UTF-8",
+                          line=raw[: exc.start].count(b"\n") + 1) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:

@@ -94,6 +94,13 @@ def test_a_bad_plan_file_is_a_config_error_naming_file_and_line(tmp_path, text, 
     assert "Traceback" not in res.stderr
 
 
+def test_a_plan_that_is_not_utf8_names_the_line(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_bytes(b"events:\n  A: {}\n  \"\xff\": {}\n")
+    res = run_cli("--json", "lint", str(write_fixture(tmp_path)), "--plan", str(plan), cwd=tmp_path)
+    assert res.code == 2 and f"{plan}:3: the plan is not valid UTF-8" in res.json["error"]["message"]
+
+
 def test_a_missing_plan_file_is_exit_2_with_the_way_to_start_one(tmp_path):
     res = run_cli("lint", str(write_fixture(tmp_path)), "--plan", "nope.yaml", cwd=tmp_path)
     assert res.code == 2
