@@ -850,10 +850,12 @@ def fetch_segment_plan(settings, http, plan_id: str | None, *, page_size: int = 
 # send-test: the test messages follow the plan
 # ---------------------------------------------------------------------------
 
-def send_test_checks(tracking_plan: Plan, items: Iterable[tuple[str, dict]], *, ignore_keys=()) -> list:
+def send_test_checks(tracking_plan: Plan, items: Iterable[tuple[str, dict]], *, ignore_keys=(),
+                     severities=None) -> list:
     """results.Checks at the `format` tier for send-test's messages ((label,
     message) pairs): an error-level violation fails before anything is sent.
-    `ignore_keys` are keys cdpio itself adds (the run-id tag)."""
+    `ignore_keys` are keys cdpio itself adds (the run-id tag); `severities` (a
+    lint.Severities from lint.disable / lint.severity) re-grades as lint does."""
     from cdpio_cli import results
 
     checker = PlanChecker(tracking_plan)
@@ -864,6 +866,10 @@ def send_test_checks(tracking_plan: Plan, items: Iterable[tuple[str, dict]], *, 
             if isinstance(msg.get(fld), dict):
                 msg[fld] = {k: v for k, v in msg[fld].items() if k not in ignore_keys}
         for rule, severity, message in checker.findings(msg):
+            if severities is not None:
+                severity = severities.of(rule, severity)
+            if severity not in ("error", "warning"):
+                continue   # off, or info: nothing to stop or warn about
             out.append(results.Check(
                 id=f"plan.{label.replace(chr(34), '')}", route="send-test", tier="format",
                 status=results.FAILED if severity == "error" else results.WARNING,

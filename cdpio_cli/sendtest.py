@@ -405,14 +405,16 @@ def detect_region(settings: Settings, http) -> list[Check]:
 def _plan_violations(settings: Settings, plans: list[RoutePlan], report: Report) -> bool:
     """Check the test messages against the config's tracking plan (lint.plan);
     True when one breaks it (the checks are on the report, at the format tier)."""
-    from cdpio_cli import plan as plan_mod
+    from cdpio_cli import lint, plan as plan_mod
 
-    path = plan_mod.resolve_plan_path(settings.config.lint.plan, settings.config_path)
+    section = settings.config.lint
+    path = plan_mod.resolve_plan_path(section.plan, settings.config_path)
     if not path or not plans:
         return False
     checks = plan_mod.send_test_checks(plan_mod.load_plan(path),
                                        ((item.label, item.msg) for item in plans[0].items),
-                                       ignore_keys=(RUN_ID_KEY,))
+                                       ignore_keys=(RUN_ID_KEY,),
+                                       severities=lint.Severities(section.disable, section.severity))
     report.extend(checks)
     return any(c.status == FAILED for c in checks)
 

@@ -316,6 +316,17 @@ def test_send_test_fails_at_the_format_tier_before_any_http_call(sandbox, tmp_pa
     assert sandbox.state.request_count == 0                      # nothing was sent, not even a key check
 
 
+def test_send_test_plan_check_follows_lint_severity(sandbox, tmp_path):
+    (tmp_path / "tp.yaml").write_text(ISSUE_PLAN.replace("{type: boolean}", "{type: string}"), encoding="utf-8")
+    write_config(tmp_path, "version: 1\nlint: {plan: tp.yaml, severity: {plan/wrong-type: warning}}\n")
+    res = run_cli("--sandbox-url", sandbox.url, "--json", "send-test", "--no-verify", "--route", "segment",
+                  cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    graded = [c for c in res.json["checks"] if c["tier"] == "format"]
+    assert [c["status"] for c in graded] == ["warning"] and "is_trial" in graded[0]["message"]
+    assert sandbox.state.request_count > 0
+
+
 def test_send_test_defaults_that_follow_the_plan_are_sent(sandbox, tmp_path):
     (tmp_path / "tp.yaml").write_text(ISSUE_PLAN, encoding="utf-8")
     write_config(tmp_path, "version: 1\nlint: {plan: tp.yaml}\n")
