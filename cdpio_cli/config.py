@@ -136,6 +136,7 @@ class ReplayConfig(_Strict):
 class LintConfig(_Strict):
     disable: list[str] = Field(default_factory=list)
     severity: dict[str, Literal["error", "warning", "info", "off"]] = Field(default_factory=dict)
+    plan: Optional[str] = None  # a tracking plan file (docs/tracking-plans.md), relative to this file
 
 
 class SandboxConfig(_Strict):

@@ -33,6 +33,8 @@ class Explanation:
     drop_detail: str | None = None  # a human sentence for Segment drops
     dropped_by: str | None = None   # segment | destination | input (unreadable record)
     message_id: str | None = None
+    # (rule, severity, message) against the tracking plan (plan.PlanChecker), when one is given.
+    plan_findings: list = field(default_factory=list)
 
     @property
     def dropped(self) -> bool:
@@ -61,6 +63,8 @@ class Explanation:
             data["operations"] = self.operations
         if self.message_id:
             data["messageId"] = self.message_id
+        if self.plan_findings:
+            data["plan"] = [{"rule": r, "severity": sev, "message": m} for r, sev, m in self.plan_findings]
         return data
 
 
@@ -129,16 +133,21 @@ def _apply(exp: Explanation, result: mapping.Mapping) -> None:
 
 
 def explain_records(records: Iterable, *, action: str | None = None,
-                    subscriptions: Sequence[mapping.Subscription] | None = None) -> Iterator[Explanation]:
+                    subscriptions: Sequence[mapping.Subscription] | None = None,
+                    plan_checker=None) -> Iterator[Explanation]:
     """One Explanation per fixtures.Record (unreadable records included);
-    `action` and `subscriptions` as in explain_message."""
+    `action` and `subscriptions` as in explain_message; `plan_checker` (a
+    plan.PlanChecker) adds the tracking-plan violations next to the mapping."""
     for record in records:
         if record.error is not None:
             yield Explanation(record.file, record.line, "<unreadable>", drop_reason=record.error,
                               dropped_by=INPUT)
         else:
-            yield explain_message(record.message, record.file, record.line, action=action,
+            exp = explain_message(record.message, record.file, record.line, action=action,
                                   subscriptions=subscriptions)
+            if plan_checker is not None:
+                exp.plan_findings = plan_checker.findings(record.message)
+            yield exp
 
 
 # --- the workspace's subscriptions ---------------------------------------------
@@ -289,6 +298,11 @@ def explanation_to_check(exp: Explanation, *, verbose: bool = False, fail_on_dro
     else:
         status, failure = results.PASSED, results.FAILURE_CHECK
     message = f"{exp.label} -> {exp.verdict()}"
+    if exp.plan_findings:
+        # A plan violation is a warning next to the mapping (lint --plan grades it).
+        message += "".join(f"\n  plan: {m} ({r})" for r, _, m in exp.plan_findings)
+        if status == results.PASSED:
+            status = results.WARNING
     if verbose and exp.operations:
         message += "".join("\n  " + json.dumps(op, ensure_ascii=False, sort_keys=True)
                            for op in exp.operations)

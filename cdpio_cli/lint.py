@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from cdpio_cli import limits, mapping, messages
+from cdpio_cli.plan import PLAN_RULES
 from cdpio_cli.errors import UsageError
 
 ERROR, WARNING, INFO, OFF = "error", "warning", "info", "off"
@@ -123,6 +124,8 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("properties/type-drift", WARNING,
          "an event property whose type changes between messages of the same event",
          "send one type per property"),
+    # tracking plan (cdpio_cli/plan.py; run with --plan or lint.plan)
+    *(Rule(*r) for r in PLAN_RULES),
 )}
 
 # spec/* rules: ids and severities come from messages.spec_problems.
@@ -218,10 +221,11 @@ class Severities:
             if level not in SEVERITIES:
                 raise UsageError(f"lint severity for {pattern!r} is {level!r}",
                                  hint="use one of error, warning, info, off")
-        self._cache: dict[str, str] = {}
+        self._cache: dict[tuple[str, str], str] = {}
 
     def of(self, rule_id: str, default: str) -> str:
-        cached = self._cache.get(rule_id)
+        # Keyed by default too: a tracking plan sets the default of plan/unplanned-*.
+        cached = self._cache.get((rule_id, default))
         if cached is not None:
             return cached
         level = default
@@ -236,7 +240,7 @@ class Severities:
                     level = self.overrides[max(matches, key=len)]
             if any(_pattern_matches(p, rule_id) for p in self.disable):
                 level = OFF
-        self._cache[rule_id] = level
+        self._cache[(rule_id, default)] = level
         return level
 
 
@@ -395,7 +399,7 @@ class Linter:
     """Feed records with `add`, then call `finish` for the result."""
 
     def __init__(self, *, disable: Iterable[str] = (), severity_overrides: dict[str, str] | None = None,
-                 now: datetime | None = None, max_per_rule: int | None = 100):
+                 now: datetime | None = None, max_per_rule: int | None = 100, plan=None):
         self.severities = Severities(disable, severity_overrides)
         self.now = now or datetime.now(timezone.utc)
         self.old_cutoff = self.now - CIO_CAMPAIGN_WINDOW
@@ -417,6 +421,11 @@ class Linter:
         self._prop_types: dict[tuple[str, str], dict[str, tuple[str, int, Any]]] = {}
         self._old_events: list = [0, None, None]       # count, first file, first line
         self._truncated: set[str] = set()
+        self._plan = None
+        if plan is not None:
+            from cdpio_cli.plan import PlanChecker
+
+            self._plan = PlanChecker(plan, enabled=lambda rid, default: self.severities.of(rid, default) != OFF)
 
     # -- emitting ----------------------------------------------------------
     def emit(self, rule_id: str, message: str, file: str | None, line: int | None, *,
@@ -465,6 +474,8 @@ class Linter:
                 dropped_on_ingest = True
         if not isinstance(msg, dict):
             return
+        if self._plan is not None:
+            self._plan.check(msg, file, line, self.emit)
         on = self._on
         mtype = msg.get("type")
         user_id = msg.get("userId")
@@ -750,10 +761,11 @@ class Linter:
 
 def lint_records(records: Iterable, *, disable: Iterable[str] = (),
                  severity_overrides: dict[str, str] | None = None, now: datetime | None = None,
-                 max_per_rule: int | None = 100) -> LintResult:
-    """Lint fixture records (cdpio_cli.fixtures.Record) in one pass."""
+                 max_per_rule: int | None = 100, plan=None) -> LintResult:
+    """Lint fixture records (cdpio_cli.fixtures.Record) in one pass; `plan` (a
+    plan.Plan) adds the plan/* rules."""
     linter = Linter(disable=disable, severity_overrides=severity_overrides, now=now,
-                    max_per_rule=max_per_rule)
+                    max_per_rule=max_per_rule, plan=plan)
     add = linter.add
     for record in records:
         add(record)

@@ -414,6 +414,23 @@ def learn_sends(ev: diagnosis.Evidence, route: str, check: Check) -> None:
                                             f"({check.http_status})")
 
 
+def _plan_violations(settings: Settings, plans: list[RoutePlan], report: Report) -> bool:
+    """Check the test messages against the config's tracking plan (lint.plan);
+    True when one breaks it (the checks are on the report, at the format tier)."""
+    from cdpio_cli import lint, plan as plan_mod
+
+    section = settings.config.lint
+    path = plan_mod.resolve_plan_path(section.plan, settings.config_path)
+    if not path or not plans:
+        return False
+    checks = plan_mod.send_test_checks(plan_mod.load_plan(path),
+                                       ((item.label, item.msg) for item in plans[0].items),
+                                       ignore_keys=(RUN_ID_KEY,),
+                                       severities=lint.Severities(section.disable, section.severity))
+    report.extend(checks)
+    return any(c.status == FAILED for c in checks)
+
+
 def run_send_test(settings: Settings, options: SendTestOptions, *,
                   progress: Optional[Callable[[str], None]] = None,
                   warn: Optional[Callable[[str], None]] = None) -> Report:
@@ -437,6 +454,8 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
     for text in mapping_warnings(plans):
         if warn:
             warn(text)
+    if _plan_violations(settings, plans, report):
+        return report       # a test event the tracking plan forbids: fail before any HTTP call
 
     http = keys.ServiceHttp.for_settings(settings, timeout)
     evidence = diagnosis.Evidence()

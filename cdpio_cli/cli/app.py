@@ -39,6 +39,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("replay", "replay"),
     ("lint", "lint"),
     ("explain", "explain"),
+    ("plan", "plan"),
     ("doctor", "doctor"),
     ("sandbox", "sandbox"),
     ("completion", "completion"),
@@ -103,7 +104,10 @@ def _register() -> None:
             if exc.name == f"cdpio_cli.cli.{module_name}":
                 continue  # command not built yet
             raise
-        app.command(name)(module.command)
+        if isinstance(getattr(module, "app", None), typer.Typer):   # a command group (`cdpio plan infer`)
+            app.add_typer(module.app, name=name)
+        else:
+            app.command(name)(module.command)
 
 
 _register()

@@ -16,6 +16,9 @@ def command(
     action: str = typer.Option(None, "--action", metavar="NAME",
                                help="Run every message through this destination action (e.g. trackEvent, "
                                     "createUpdateDevice) with its default field mapping, whatever the trigger."),
+    plan_file: str = typer.Option(None, "--plan", metavar="PLAN.yaml",
+                                  help="Show each message's tracking-plan violations next to its mapping "
+                                       "(default: the config's lint.plan)."),
 ) -> None:
     """Show, per message, the destination action and the Customer.io operation it sends, or why it is dropped.
 
@@ -50,7 +53,14 @@ def command(
     subscriptions, source = (None, "--action") if action else _workspace_subscriptions(opts, report)
     summary = explain.ExplainSummary()
     records = fixtures.iter_records(paths, stdin=sys.stdin)
-    for exp in explain.explain_records(records, action=action, subscriptions=subscriptions):
+    from cdpio_cli import plan as plan_mod
+
+    plan_path = plan_file or plan_mod.plan_path_from_config(opts.config)
+    checker = plan_mod.PlanChecker(plan_mod.load_plan(plan_path)) if plan_path else None
+    if plan_path:
+        report.summary["plan"] = plan_path
+    for exp in explain.explain_records(records, action=action, subscriptions=subscriptions,
+                                       plan_checker=checker):
         summary.add(exp)
         if only_dropped and not exp.dropped:
             continue

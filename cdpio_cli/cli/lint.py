@@ -18,6 +18,9 @@ def command(
                                  help="Show at most N findings in the table (0: all); --json has all."),
     max_per_rule: int = typer.Option(100, "--max-per-rule", metavar="N",
                                      help="List at most N findings per rule (0: all); all are counted."),
+    plan_file: Optional[str] = typer.Option(
+        None, "--plan", metavar="PLAN.yaml",
+        help="Check the messages against this tracking plan (default: the config's lint.plan)."),
 ) -> None:
     """Lint event data: Segment spec, naming, identity, Customer.io limits, trait drift.
 
@@ -40,10 +43,14 @@ def command(
     opts = ctx.obj
     disabled, severity, config_path = lint.load_lint_settings(opts.config)
     disabled += list(disable or [])
+    from cdpio_cli import plan as plan_mod
+
+    plan_path = plan_file or plan_mod.plan_path_from_config(opts.config)
+    tracking_plan = plan_mod.load_plan(plan_path) if plan_path else None
     paths = fixtures.expand_paths(files)
     result = lint.lint_records(
         fixtures.iter_records(paths, stdin=sys.stdin), disable=disabled,
-        severity_overrides=severity, max_per_rule=max_per_rule or None)
+        severity_overrides=severity, max_per_rule=max_per_rule or None, plan=tracking_plan)
 
     report = results.Report(command="lint", strict=strict)
     report.extend(lint.findings_to_checks(result))
@@ -54,6 +61,8 @@ def command(
     report.summary["files"] = paths
     if config_path:
         report.summary["config"] = config_path
+    if plan_path:
+        report.summary["plan"] = plan_path
     report.notes.extend(result.notes)
 
     summary = (f"lint: {result.messages:,} message(s) read"
