@@ -277,12 +277,12 @@ def load_plan(path: str | Path) -> Plan:
 def plan_path_from_config(explicit_config: str | None) -> str | None:
     """The config's `lint.plan`, resolved against the config file's folder."""
     from cdpio_cli import config as config_mod
-    from cdpio_cli.lint import _LenientEnv
 
     cfg_path = config_mod.find_config_path(explicit_config)
     if cfg_path is None:
         return None
-    value = config_mod.load_config(cfg_path, env=_LenientEnv()).config.lint.plan
+    # Only `lint:` is read: the secrets the file asks for need not be set.
+    value = config_mod.load_config(cfg_path, uses=("lint",)).config.lint.plan
     return resolve_plan_path(value, cfg_path)
 
 
