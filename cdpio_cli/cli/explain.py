@@ -70,17 +70,9 @@ def command(
     finish(report, opts)
 
 
-_UNSET = "\x00unset"
-
-
-class _Placeholders(dict):
-    """Reading the config for its subscriptions must not fail on an unset
-    ${SECRET} that explain does not need: such values read as a placeholder."""
-
-    def get(self, key, default=None):
-        import os
-
-        return os.environ.get(key) or _UNSET
+# The only config values explain reads: an unset ${SECRET} elsewhere is no
+# error for it, and ${VAR:-default} keeps its default.
+_EXPLAIN_USES = ("customerio.subscriptions", "segment.public_api_token")
 
 
 def _workspace_subscriptions(opts, report):
@@ -102,7 +94,7 @@ def _workspace_subscriptions(opts, report):
         return None, explain.SUBSCRIPTIONS_DEFAULT
 
     if path is not None:
-        loaded = load_config(path, env=_Placeholders())
+        loaded = load_config(path, uses=_EXPLAIN_USES)
         listed = loaded.config.customerio.subscriptions
         if listed is not None:
             try:
@@ -113,7 +105,7 @@ def _workspace_subscriptions(opts, report):
             report.notes.append(f"explain: {len(subs)} subscription(s) from customerio.subscriptions in {path}")
             return subs, explain.SUBSCRIPTIONS_CONFIG
         token = loaded.config.segment.public_api_token
-        if not opts.sandbox_url and (not token or token == _UNSET):
+        if not opts.sandbox_url and not token:
             return None, explain.SUBSCRIPTIONS_DEFAULT
     try:
         settings = build_settings(opts.config, sandbox=opts.sandbox, sandbox_url=opts.sandbox_url,
