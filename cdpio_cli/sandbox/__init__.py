@@ -1,1 +1,1 @@
-"""A local emulator of Segment and Customer.io (docs/commands.md `cdpio sandbox`, docs/sandbox.md)."""
+"""A local emulator of Segment and Customer.io (docs/commands.md, docs/sandbox.md)."""

@@ -1,4 +1,4 @@
-"""The sandbox ASGI app: every emulated service under its path prefix (docs/commands.md `cdpio sandbox`)."""
+"""The sandbox ASGI app: every emulated service under its path prefix (docs/commands.md)."""
 
 from __future__ import annotations
 

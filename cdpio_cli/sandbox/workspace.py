@@ -411,7 +411,7 @@ class Workspace:
                 return
             email = attrs.get("email")
             if kind == "id" and isinstance(email, str):
-                # A new id with an existing email updates that person (docs/contracts.md, identify).
+                # A new id with an existing email updates that person (docs/contracts.md).
                 other = self.by_email.get(email.lower())
                 if other is not None and other.id is None:
                     person = other
@@ -562,7 +562,7 @@ class Workspace:
     def _merge(self, primary_ids: dict, secondary_ids: dict, ts: int) -> None:
         primary = self.find(*next(iter(primary_ids.items())))
         secondary = self.find(*next(iter(secondary_ids.items())))
-        # The primary must already exist (docs/contracts.md, merge); a missing secondary is a no-op.
+        # The primary must already exist (docs/contracts.md); a missing secondary is a no-op.
         if primary is None or secondary is None or primary is secondary:
             return
         self._remove(secondary)
