@@ -591,7 +591,7 @@ def _one_schema_problem(loc: tuple, line, err: dict) -> Problem:
         msg = f"must be {_EXPECTED.get(err['type'], 'something else')} (got {_yaml_kind(err.get('input'))})"
     else:
         msg = msg.replace("Input should be", "must be")
-    return Problem(f"{dotted}: {msg}", line, "see docs/config.md")
+    return Problem(f"{dotted}: {msg}", line, "see docs/configuration.md")
 
 
 def loaded_defaults() -> LoadedConfig:

@@ -7,7 +7,7 @@ build them from masked values (credentials.mask) only.
 
 from __future__ import annotations
 
-# Exit codes (README "Exit codes"; DESIGN §3).  When several apply the most
+# Exit codes (docs/output.md "Exit codes").  When several apply the most
 # important wins: INTERRUPTED > USAGE > CREDENTIAL > UNREACHABLE > CHECK_FAILED.
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1

@@ -1,8 +1,9 @@
 """check-keys: clean, format-check and live-check every configured credential.
 
 Tiers: `format` (local checks after cleaning) then `authenticated` (the
-service confirmed the credential).  Facts: reference/customerio-api.md §1.2,
-§4, §5; reference/segment-api.md §4 and §7; peers-and-conventions.md TL;DR 2.
+service confirmed the credential).  Facts, with their public sources:
+docs/contracts.md (the Track region endpoint, Pipelines strict mode, App API
+`/v1/workspaces`, the Segment Public API and the undocumented settings lookup).
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ def check_track(settings: Settings, http: ServiceHttp) -> list[Check]:
         return [Check("customerio.track", "customerio", "authenticated", SKIPPED,
                       f"customerio.{missing} is not configured; the Track API cannot be checked")]
     configured = settings.config.customerio.region
-    # The region endpoint answers on either regional host (customerio-api.md §1.2).
+    # The region endpoint answers on either regional host (docs/contracts.md).
     base = settings.endpoint("track", "us" if configured == "auto" else configured)
     answer = http.call("GET", f"{base}/api/v1/accounts/region", auth=(site, key))
     if answer.status == 200 and isinstance(answer.body, dict) and not answer.error:
@@ -334,7 +335,7 @@ def check_app(settings: Settings, http: ServiceHttp) -> list[Check]:
 
 
 def pipelines_auth(key: str) -> dict:
-    """Bearer for pk_/sk_ keys, Basic `key:` for legacy keys (customerio-api.md §4)."""
+    """Bearer for pk_/sk_ keys, Basic `key:` for legacy keys (docs/contracts.md)."""
     import base64
 
     if pipelines_key_region(key):

@@ -204,7 +204,7 @@ def _check_pattern(pattern: str, where: str) -> None:
     import difflib
 
     close = difflib.get_close_matches(pattern, list(RULES), n=1)
-    hint = f"did you mean {close[0]}?" if close else "the rule ids are listed in the README under `cdpio lint`"
+    hint = f"did you mean {close[0]}?" if close else "the rule ids are listed in docs/lint.md"
     raise UsageError(f"{where}: unknown lint rule {pattern!r}", hint=hint)
 
 

@@ -2,7 +2,8 @@
 
 One implementation shared by the sandbox (what Segment drops on ingest), lint
 (the `spec/*` rules), replay (validation before sending) and send-test.
-Facts: shared/reference/segment-api.md §1.3-1.5 and §2.
+Facts (docs/contracts.md, "Segment"): the HTTP Tracking API's fields, limits
+and responses, and the Segment Spec (https://segment.com/docs/connections/spec/).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 
 import orjson
 
-# Segment Tracking API limits (reference/segment-api.md §1.4).  The same limits
-# hold for the Customer.io Pipelines API (customerio-api.md §3).
+# Segment Tracking API limits (docs/contracts.md, "Segment").  The same limits
+# hold for the Customer.io Pipelines API (docs/contracts.md, "Pipelines").
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2500

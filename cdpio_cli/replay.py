@@ -438,7 +438,7 @@ def _email_identify(msg: Any) -> bool:
 def _problems_text(msg: Any, size: int | None = None, *, email_identifies: bool = False) -> str | None:
     """Why the message is invalid (all errors, one line), or None.
     `email_identifies`: the Pipelines API identifies by traits.email alone
-    (customerio-api.md §4), so an identify with only an email is valid there."""
+    (docs/contracts.md), so an identify with only an email is valid there."""
     if size is None and type(msg) is dict:
         size = len(messages.encode(msg))
     if size is not None and fast_valid(msg, size):

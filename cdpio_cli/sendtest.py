@@ -1,6 +1,6 @@
 """send-test: build test messages, send them through each route, prove delivery.
 
-Tiers (DESIGN §1): a send whose HTTP status is in `expect_status` is
+Tiers (README.md): a send whose HTTP status is in `expect_status` is
 `accepted`, never `delivered`; Segment answers 200 even for a write key that
 does not exist.  Delivery is a separate check per route, made by finding the
 route's own test person and events in Customer.io through the App API

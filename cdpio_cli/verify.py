@@ -1,7 +1,7 @@
 """Delivery verification: look in Customer.io (App API) until what was sent shows up.
 
 The only proof that an event arrived is seeing it in Customer.io
-(DESIGN §1, tier `delivered`).  We read the App API (customerio-api.md §5):
+(tier `delivered`, README.md).  We read the App API (docs/contracts.md):
 
 - person by id:    GET /v1/customers/{id}/attributes?id_type=id
 - person by email: GET /v1/customers?email=E, then the same by cio_id
@@ -30,8 +30,8 @@ are documented) must equal the run for traits to count.
 The App API returns every attribute value as a string, so expected values are
 compared loosely (`true` matches "true", 5 matches "5.0").  Polling backs off
 exponentially from `poll_interval` up to 4x it, within one overall deadline
-(peers-and-conventions.md TL;DR 4-5: delivery needs a generous budget; 404
-means "not yet").
+(delivery can take a while, so the budget is generous; a 404 for the person
+means "not yet": docs/contracts.md).
 """
 
 from __future__ import annotations
@@ -444,7 +444,7 @@ def poll_once(api: AppApi, target: Target, now: Callable[[], float] = time.monot
     for expected in pending:
         expected.earlier_only = expected.found_at is None and id(expected) in refused
     if target.traits_ok_at is None and target.trait_mismatches():
-        # A 200 can end in an "Attribute Update Failure" (customerio-api.md §1.3).
+        # A 200 can end in an "Attribute Update Failure" (docs/contracts.md, identify).
         failures = api.activities(ref, type_="failed_attribute_change")
         target.failed_attributes = failed_attribute_names(failures)
 

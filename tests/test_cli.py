@@ -93,3 +93,35 @@ def test_readme_exit_codes_match_the_code():
     table = dict(re.findall(r"^\| (\d+) \| ([^|]+) \|$", DOCS, flags=re.M))
     assert {int(k) for k in table} == {errors.EXIT_OK, errors.EXIT_CHECK_FAILED, errors.EXIT_USAGE,
                                       errors.EXIT_CREDENTIAL, errors.EXIT_UNREACHABLE, errors.EXIT_INTERRUPTED}
+
+
+def test_readme_is_short_and_links_every_docs_page():
+    pages = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))
+    missing = [page for page in pages if f"]({page})" not in README]
+    assert not missing, f"the README's Documentation table does not link {missing}"
+    assert len(README.encode("utf-8")) < 15 * 1024, "the README is a short page; the reference lives in docs/"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_relative_links_in_readme_and_docs_resolve():
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    anchors = {}
+    for f in files:
+        prose = re.sub(r"```.*?```", "", f.read_text(), flags=re.S)
+        anchors[f.resolve()] = {_anchor(h) for h in re.findall(r"^#+\s+(.*)$", prose, flags=re.M)}
+    broken = []
+    for f in files:
+        for link in re.findall(r"\]\(([^)\s]+)\)", f.read_text()):
+            if link.startswith(("http://", "https://", "mailto:")):
+                continue
+            path, _, fragment = link.partition("#")
+            target = (f.parent / path).resolve() if path else f.resolve()
+            if not target.exists():
+                broken.append(f"{f.name}: {link} (no such file)")
+            elif fragment and target.suffix == ".md" and fragment not in anchors.get(target, set()):
+                broken.append(f"{f.name}: {link} (no such heading)")
+    assert not broken, broken

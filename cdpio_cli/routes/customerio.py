@@ -1,8 +1,8 @@
 """Customer.io Track API route: Segment messages -> the operations the
 Customer.io (Actions) destination would send (mapping.py) -> Track API.
 
-Replay posts v2 operations to `POST {base}/api/v2/batch` (customerio-api.md
-§2): Basic `site_id:track_api_key`, request < 500 KB, each operation <= 32 KB.
+Replay posts v2 operations to `POST {base}/api/v2/batch` (docs/contracts.md,
+"Track API"): Basic `site_id:track_api_key`, request < 500 KB, each operation <= 32 KB.
 A 207 lists the failed operations by `errors[].batch_index`; the others were
 accepted.  Messages the mapping drops are not sent (the real destination
 would drop them too) and are reported as dropped.  `Report Delivery Event`
@@ -135,7 +135,7 @@ class V1Call:
 
 
 def _path_identifier(identifiers: dict) -> str | None:
-    """v1 path identifier: id, email, or `cio_<id>` (customerio-api.md §1.3)."""
+    """v1 path identifier: id, email, or `cio_<id>` (docs/contracts.md)."""
     if not isinstance(identifiers, dict):
         return None
     if identifiers.get("id") not in (None, ""):
@@ -250,7 +250,7 @@ def send_message(client: httpx.Client, base_url: str, site_id: str, api_key: str
 def get_region(client: httpx.Client, base_url: str, site_id: str, api_key: str, *,
                policy: RetryPolicy = NO_RETRY) -> Outcome:
     """`GET {track}/api/v1/accounts/region`: 200 `{url, region, environment_id}`
-    for valid Track credentials, 401 otherwise (customerio-api.md §1.2).
+    for valid Track credentials, 401 otherwise (docs/contracts.md).
     The parsed body is in `outcome.body`."""
     spec = RequestSpec("GET", join_url(base_url, "/api/v1/accounts/region"),
                        {"Authorization": basic_auth(site_id, api_key)}, None, secrets=(api_key,),

@@ -1,8 +1,8 @@
 """Service base URLs by region, for the real services and for the sandbox.
 
 A base URL never includes the API version: callers append `/v1/batch`,
-`/api/v1/accounts/region`, and so on.  Facts: reference/segment-api.md §1.1,
-§4; reference/customerio-api.md §1.1, §4, §5.
+`/api/v1/accounts/region`, and so on.  The hosts and their public sources are
+in docs/contracts.md.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def sandbox_endpoint(base_url: str, service: str, region: str = "us") -> str:
 
 
 def pipelines_key_region(key: str) -> str | None:
-    """`pk_eu_...`/`sk_us_...` keys carry their region (customerio-api.md §3)."""
+    """`pk_eu_...`/`sk_us_...` keys carry their region (docs/contracts.md, "Pipelines")."""
     if len(key) > 6 and key[:3] in ("pk_", "sk_") and key[3:5] in REGIONS and key[5] == "_":
         return key[3:5]
     return None

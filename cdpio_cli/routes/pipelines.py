@@ -1,6 +1,6 @@
 """Customer.io Data Pipelines route: the Segment-shaped API at `{base}/v1/...`.
 
-Auth (customerio-api.md §4): Bearer for `pk_/sk_` region-prefixed keys, Basic
+Auth (docs/contracts.md, "Pipelines"): Bearer for `pk_/sk_` region-prefixed keys, Basic
 `key:` for legacy keys.  `X-Strict-Mode: 1` makes the API validate and answer
 with real error codes instead of a 200 that silently drops the event; without
 it a 200 proves nothing about the key.  Limits are Segment's (32 KB / 500 KB).

@@ -1,9 +1,11 @@
 """Segment Tracking API route: messages -> `POST {base}/v1/batch` (or a single
 call), response -> outcome.
 
-Auth is HTTP Basic `write_key:` (the colon matters, segment-api.md §1.2).
-Limits (§1.4): 32 KB per message, 500 KB per batch request, 2,500 events per
-batch (more are silently dropped with a 200, so we never send more).
+Auth is HTTP Basic `write_key:` (the colon matters).  Limits: 32 KB per
+message, 500 KB per batch request, 2,500 events per batch (more are silently
+dropped with a 200, so we never send more).
+Source: https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/
+(docs/contracts.md).
 A 200 here means "accepted", never "delivered": Segment answers 200 even for
 a write key that does not exist.
 """

@@ -1,1 +1,1 @@
-"""A local emulator of Segment and Customer.io (DESIGN §5)."""
+"""A local emulator of Segment and Customer.io (docs/commands.md, docs/sandbox.md)."""

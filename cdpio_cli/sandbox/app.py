@@ -1,4 +1,4 @@
-"""The sandbox ASGI app: every emulated service under its path prefix (DESIGN §5)."""
+"""The sandbox ASGI app: every emulated service under its path prefix (docs/commands.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Customer.io: Pipelines (Segment-shaped), the Track API v1/v2 and App API reads.
 
-Facts: reference/customerio-api.md §1 (Track v1, errors §1.4, limits §1.5),
-§2 (Track v2), §3 (limits), §4 (Pipelines), §5 (App API).
+Facts: docs/contracts.md (Track v1/v2, Pipelines, App API, with their public
+sources) and docs/lint.md (the documented 400 limit messages).
 
 Regions: the sandbox workspace lives in one region.  Track on the US prefix
 for an EU workspace redirects (307) to the EU prefix; Track on the EU prefix
@@ -62,7 +62,7 @@ async def track(request: Request, *, state: SandboxState, region: str, op: str) 
                               "environment_id": defaults.WORKSPACE_ID})
     if region != workspace_region:
         if workspace_region == "eu":
-            # "we'll redirect it accordingly" (customerio-api.md §1.1)
+            # An EU account on the US host is redirected (https://docs.customer.io/api/track/)
             us, eu = SANDBOX_PREFIXES["track"]["us"], SANDBOX_PREFIXES["track"]["eu"]
             target = eu + request.url.path[len(us):]
             if request.url.query:
@@ -280,7 +280,7 @@ async def app_api(request: Request, *, state: SandboxState, region: str, op: str
     route = f"app.{op}"
     if not same(bearer_token(request.headers.get("authorization")), state.options.app_api_key) \
             or region != state.options.region:
-        # The App API is not redirected: the wrong region is a 401 (§1.1).
+        # The App API is not redirected: the wrong region is a 401 (docs/contracts.md).
         log(request, state, route, 401)
         return _app_error(401, "Unauthorized request")
     with state.lock:

@@ -1,5 +1,5 @@
 """The one ingest path for Segment-shaped APIs: Segment's Tracking API and
-Customer.io's Pipelines API (reference/segment-api.md §1, customerio-api.md §4).
+Customer.io's Pipelines API (docs/contracts.md, "Segment" and "Customer.io Pipelines API").
 
 Both take the same bodies; they differ only in who they trust and how loudly
 they fail:
@@ -159,6 +159,7 @@ def _key(headers, payload: dict, *, bearer_ok: bool) -> str | None:
 
 
 def _email_identify(msg) -> bool:
-    """Pipelines accepts an identify by traits.email alone (customerio-api.md §4)."""
+    """Pipelines accepts an identify by traits.email alone (pipelines.json
+    `#/paths/~1identify/post/description`; docs/contracts.md)."""
     return (isinstance(msg, dict) and msg.get("type") == "identify"
             and isinstance(msg.get("traits"), dict) and bool(msg["traits"].get("email")))

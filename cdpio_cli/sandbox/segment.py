@@ -1,8 +1,9 @@
 """Segment: the Tracking API, the settings lookup and a Public API subset.
 
-Facts: reference/segment-api.md §1 (Tracking API), §4 (Public API); the
-settings lookup is analytics.js's `cdn.segment.com/v1/projects/<key>/settings`
-(reference/peers-and-conventions.md TL;DR 2).
+Facts (docs/contracts.md, "Segment"): the HTTP Tracking API
+(https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/),
+the Public API (https://docs.segmentapis.com/); the settings lookup is
+analytics.js's `cdn.segment.com/v1/projects/<key>/settings` (undocumented).
 """
 
 from __future__ import annotations

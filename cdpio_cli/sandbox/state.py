@@ -241,7 +241,7 @@ class SandboxState:
                 if (reason == "no_user_anon_id" and route.startswith("pipelines")
                         and msg.get("type") == "identify"
                         and isinstance(msg.get("traits"), dict) and msg["traits"].get("email")):
-                    # Pipelines identifies by traits.email alone (customerio-api.md §4).
+                    # Pipelines identifies by traits.email alone (docs/contracts.md).
                     reason = None
             if reason is None and not enabled and route.startswith("segment"):
                 reason = DESTINATION_NOT_CONNECTED

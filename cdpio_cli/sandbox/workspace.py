@@ -5,9 +5,9 @@ relationships; objects; suppression; merges; anonymous events that join a
 person once an identify links their anonymous_id.
 
 Every write goes through `Workspace.apply(op)`, which takes a Track API v2
-operation (reference/customerio-api.md §2).  The Track v1 endpoints translate
-their requests into the same operations, so both APIs enforce the same
-documented limits and return the same messages (customerio-api.md §1.5, §3).
+operation (docs/contracts.md, "Customer.io Track API").  The Track v1 endpoints
+translate their requests into the same operations, so both APIs enforce the
+same documented limits and return the same messages (limits.py; docs/lint.md).
 
 Activities keep their data as compact JSON bytes: a replay of a million
 events must fit in a few hundred MB.
@@ -155,7 +155,7 @@ def _check_event(name: Any, data: Any, action: str = "event") -> OpError | bytes
 
 
 def identifier_from_path(value: str) -> tuple[str, str]:
-    """Track v1 decides the identifier type from the value's shape (§1.3 notes)."""
+    """Track v1 decides the identifier type from the value's shape (docs/contracts.md)."""
     if value.startswith("cio_"):
         return "cio_id", value[4:]
     if "@" in value and "." in value.rsplit("@", 1)[-1]:
@@ -411,7 +411,7 @@ class Workspace:
                 return
             email = attrs.get("email")
             if kind == "id" and isinstance(email, str):
-                # A new id with an existing email updates that person (§1.3 notes).
+                # A new id with an existing email updates that person (docs/contracts.md).
                 other = self.by_email.get(email.lower())
                 if other is not None and other.id is None:
                     person = other
@@ -434,7 +434,7 @@ class Workspace:
                 continue
             if name == "id":
                 if value is not None and str(value) != person.id:
-                    # Changing an id needs the person addressed by cio_id (§1.3 notes).
+                    # Changing an id needs the person addressed by cio_id (docs/contracts.md).
                     if addressed_by != "cio_id" or str(value) in self.by_id:
                         self._failure(person, "id", ts)
                         continue
@@ -562,7 +562,7 @@ class Workspace:
     def _merge(self, primary_ids: dict, secondary_ids: dict, ts: int) -> None:
         primary = self.find(*next(iter(primary_ids.items())))
         secondary = self.find(*next(iter(secondary_ids.items())))
-        # The primary must already exist (§1.3 notes); a missing secondary is a no-op.
+        # The primary must already exist (docs/contracts.md); a missing secondary is a no-op.
         if primary is None or secondary is None or primary is secondary:
             return
         self._remove(secondary)
