@@ -87,6 +87,8 @@ class Settings:
     run_id: str = field(default_factory=new_run_id)
     notes: list[str] = field(default_factory=list)
     detected_region: Optional[str] = None   # Customer.io region learned from the Track API
+    sandbox_region: Optional[str] = None    # Customer.io region a running sandbox reported
+    sandbox_segment_region: Optional[str] = None  # its Segment region (used when no config says)
 
     @property
     def config(self) -> Config:
@@ -118,13 +120,15 @@ class Settings:
         key = self.credentials["customerio.pipelines_api_key"].value
         if key and pipelines_key_region(key):
             return pipelines_key_region(key)
+        if self.using_sandbox and self.sandbox_region:
+            return self.sandbox_region
         if self.using_sandbox and self.embedded is not None:
             return self.config.sandbox.region
         return "us"
 
     def region_for(self, service: str) -> str:
         if service.startswith("segment"):
-            return self.config.segment.region
+            return self.sandbox_segment_region or self.config.segment.region
         return self.customerio_region()
 
     def endpoint(self, service: str, region: Optional[str] = None) -> str:
@@ -165,24 +169,65 @@ def _clean_credentials(loaded: LoadedConfig) -> dict[str, Credential]:
     return out
 
 
-def _fill_sandbox_defaults(credentials: dict[str, Credential], region: str) -> None:
+def _fill_sandbox_defaults(credentials: dict[str, Credential], region: str,
+                           accepted: Optional[dict[str, str]] = None) -> None:
     """Sandbox credentials wherever the config has none.  `region` is the
-    sandbox's Customer.io region (the config's sandbox.region): the default
-    Pipelines key names its region, so an EU sandbox gets the pk_eu_ one."""
+    sandbox's Customer.io region: the default Pipelines key names its region,
+    so an EU sandbox gets the pk_eu_ one.  `accepted` holds what a running
+    sandbox said it accepts (SandboxOptions field -> value); it wins."""
     from cdpio_cli.sandbox import defaults
 
     for dotted, option in _SANDBOX_FIELDS.items():
         cred = credentials[dotted]
         if not cred.configured:
-            value = (defaults.pipelines_api_key(region) if option == "pipelines_api_key"
-                     else getattr(defaults, option.upper()))
+            value = (accepted or {}).get(option) or (
+                defaults.pipelines_api_key(region) if option == "pipelines_api_key"
+                else getattr(defaults, option.upper()))
             credentials[dotted] = Credential(dotted, value, "sandbox default")
+
+
+def sandbox_info(url: str, timeout: float = 3.0) -> Optional[dict]:
+    """What a running sandbox says about itself (GET /_sandbox/info): its
+    regions and the default credentials it accepts.  None when it does not
+    answer (an older cdpio sandbox, or not a sandbox): cdpio then assumes the
+    config's sandbox.region and the sandbox's built-in defaults."""
+    import httpx
+
+    try:
+        answer = httpx.get(f"{url}/_sandbox/info", timeout=timeout, follow_redirects=False)
+        info = answer.json() if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return info if isinstance(info, dict) and info.get("sandbox") == "cdpio" else None
+
+
+def ci_guard(path: Optional[Path], *, sandbox: bool, needs_services: bool) -> None:
+    """In CI a mislaid config must fail the job, never go green against the
+    embedded sandbox.  Rehearsing on purpose (--sandbox, `sandbox: true`) is fine."""
+    from cdpio_cli.ci import detected_ci
+
+    if path is not None or sandbox or not needs_services:
+        return
+    ci = detected_ci()
+    if ci:
+        raise UsageError(
+            f"no config file found (--config, $CDPIO_CONFIG, ./cdpio.yaml) and this is a CI job ({ci}): "
+            "cdpio will not silently test against its local sandbox",
+            hint="set CDPIO_CONFIG to your config file; to rehearse against the sandbox on purpose, "
+                 "pass --sandbox or set `sandbox: true` in cdpio.yaml")
+
+
+def unusable_credentials(settings: "Settings") -> list[str]:
+    """`customerio.app_api_key: position 17: U+00A0 NO-BREAK SPACE` for each
+    character no service accepts in a header (left after cleaning)."""
+    return [f"{cred.field}: {problem}" for cred in settings.credentials.values() for problem in cred.problems]
 
 
 def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
                    sandbox_url: Optional[str] = None, needs_services: bool = True) -> Settings:
     """Load the config and decide where traffic goes.  Does not start anything."""
     path = find_config_path(config_path)
+    ci_guard(path, sandbox=sandbox or bool(sandbox_url), needs_services=needs_services)
     loaded = load_config(path) if path else loaded_defaults()
     credentials = _clean_credentials(loaded)
     settings = Settings(loaded=loaded, credentials=credentials)
@@ -193,7 +238,14 @@ def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
             raise UsageError(f"--sandbox-url {url!r} is not an http(s) URL",
                              hint="write it like http://127.0.0.1:8787")
         settings.sandbox_url = url
-        _fill_sandbox_defaults(credentials, cfg_sandbox.region)
+        info = sandbox_info(url) if needs_services else None
+        if info:
+            settings.sandbox_region = info.get("region") or cfg_sandbox.region
+            if path is None:  # no config names a Segment region: the sandbox's is the one
+                settings.sandbox_segment_region = info.get("segment_region")
+            _fill_sandbox_defaults(credentials, settings.sandbox_region, info.get("defaults") or {})
+        else:
+            _fill_sandbox_defaults(credentials, cfg_sandbox.region)
         settings.notes.append(f"using the sandbox at {url}")
     elif sandbox or cfg_sandbox.enabled or path is None:
         _fill_sandbox_defaults(credentials, cfg_sandbox.region)

@@ -8,6 +8,7 @@ import typer
 
 
 def command(
+    ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (a warning for anything but 127.0.0.1)."),
     port: int = typer.Option(8975, "--port", "-p", help="Port; 0 picks a free one."),
     write_key: Optional[str] = typer.Option(None, "--write-key", envvar="CDPIO_SANDBOX_WRITE_KEY",
@@ -55,6 +56,11 @@ def command(
         cdpio sandbox --port 0 --throttle 200 --fail-rate 0.05 --record accepted.ndjson
 
         cdpio --sandbox-url http://127.0.0.1:8975 send-test --verify
+
+    With --json it prints one JSON line on stdout instead of the banner: url,
+    port, regions and the accepted credentials (masked), for scripts that
+    start it with --port 0.  A running sandbox also answers GET /_sandbox/info
+    (loopback only), which is how --sandbox-url learns its region and keys.
     """
     from cdpio_cli.errors import UsageError
     from cdpio_cli.sandbox import defaults
@@ -95,7 +101,7 @@ def command(
     except OptionError as exc:
         raise UsageError(f"{exc.flag} {exc.problem}") from None
     try:
-        code = serve(options)
+        code = serve(options, as_json=bool(getattr(ctx.obj, "json", False)))
     except BindError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                          hint="pick another --port, or --port 0 for a free one") from None

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from cdpio_cli.replay import load_checkpoint
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import clean_env, run_cli
 from tests.reliability._support import assert_clean_failure
 
 N_VALID = 240
@@ -170,7 +170,7 @@ def test_latency_beyond_the_timeout_dead_letters_then_the_dead_letters_replay_ex
 
 def _kill_midway(cmd: list[str], ckpt: Path, cwd: Path, at_least: int) -> None:
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={k: v for k, v in os.environ.items() if k != "CDPIO_CONFIG"})
+                            env=clean_env())
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
