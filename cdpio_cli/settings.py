@@ -103,6 +103,19 @@ class Settings:
         return self.sandbox_url is not None
 
     @property
+    def sandbox_target(self) -> Optional[str]:
+        """`the embedded sandbox` / `the sandbox at URL`, or None for real services."""
+        if not self.using_sandbox:
+            return None
+        return "the embedded sandbox" if self.embedded is not None else f"the sandbox at {self.sandbox_url}"
+
+    def stamp(self, report) -> None:
+        """Mark a command's report with this run's facts: the notes, and the
+        sandbox it used (every renderer then says so)."""
+        report.notes[:0] = self.notes
+        report.sandbox = self.sandbox_target
+
+    @property
     def segment(self) -> _Section:
         return _Section(self, "segment")
 
@@ -148,8 +161,6 @@ class Settings:
         for cred in self.credentials.values():
             for fix in cred.fixes:
                 out.append(f"{cred.field}: {fix}")
-            for problem in cred.problems:
-                out.append(f"{cred.field}: {problem}")
         return out
 
 
@@ -217,10 +228,29 @@ def ci_guard(path: Optional[Path], *, sandbox: bool, needs_services: bool) -> No
                  "pass --sandbox or set `sandbox: true` in cdpio.yaml")
 
 
-def unusable_credentials(settings: "Settings") -> list[str]:
-    """`customerio.app_api_key: position 17: U+00A0 NO-BREAK SPACE` for each
-    character no service accepts in a header (left after cleaning)."""
-    return [f"{cred.field}: {problem}" for cred in settings.credentials.values() for problem in cred.problems]
+class UnusableCredentials(UsageError):
+    """A credential holds a character no service accepts (exit 2); carries the
+    failed `format` checks so --json and --junit still report them."""
+
+    def __init__(self, checks: list):
+        first = checks[0]
+        more = f" (and {len(checks) - 1} more credential{'s' if len(checks) > 2 else ''})" if len(checks) > 1 else ""
+        super().__init__(f"{first.id}: {creds.unusable_message(first.details.get('problems', []))}{more}",
+                         hint=creds.UNUSABLE_HINT, file=first.file, line=first.line)
+        self.checks = checks
+
+
+def require_usable_credentials(settings: "Settings") -> None:
+    """Stop before any HTTP call when a credential cannot go in a header."""
+    if not any(cred.problems for cred in settings.credentials.values()):
+        return
+    from cdpio_cli.keys import format_checks
+    from cdpio_cli.results import FAILED
+
+    failed = [c for c in format_checks(settings) if c.status == FAILED]
+    for check in failed:
+        check.details["problems"] = settings.credentials[check.id].problems
+    raise UnusableCredentials(failed)
 
 
 def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
@@ -266,6 +296,8 @@ def open_settings(opts, *, needs_services: bool = True) -> Iterator[Settings]:
     """Settings for one command run; starts (and stops) the embedded sandbox if used."""
     settings = build_settings(getattr(opts, "config", None), sandbox=getattr(opts, "sandbox", False),
                               sandbox_url=getattr(opts, "sandbox_url", None), needs_services=needs_services)
+    if needs_services:
+        require_usable_credentials(settings)
     if settings.sandbox_url == "" and needs_services:
         from cdpio_cli.sandbox.options import SandboxOptions
         from cdpio_cli.sandbox.runner import EmbeddedSandbox

@@ -140,3 +140,69 @@ def finish(report: "Report", opts: GlobalOptions) -> NoReturn:
             except OSError:
                 pass  # a summary is a nicety; never fail the run for it
     raise typer.Exit(report.exit_code())
+
+
+def _flag_value(args: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def error_report(exc, command: str) -> "Report":
+    """A Report for an error that stopped a command before it could check
+    anything: its own checks when it carries some (unusable credentials),
+    else one failed check naming the error."""
+    from cdpio_cli import errors, results
+
+    checks = list(getattr(exc, "checks", None) or [])
+    if not checks:
+        kind = next((name for cls, name in ((errors.ConfigError, "config"), (errors.InputError, "input"),
+                                            (errors.UsageError, "usage"), (errors.CredentialError, "credential"),
+                                            (errors.UnreachableError, "unreachable"))
+                     if isinstance(exc, cls)), "error")
+        checks = [results.Check(kind, "cli", "format", results.FAILED, exc.message, hint=exc.hint,
+                                file=exc.file, line=exc.line,
+                                failure=results.failure_for_exit_code(exc.exit_code))]
+    report = results.Report(command=command or "cdpio", checks=checks)
+    return report
+
+
+def report_error(exc, command: str, args: list[str], *, say: bool = True) -> int:
+    """Say why a command stopped, in every output the user asked for: one line
+    on stderr, the JSON document, the --junit file (one errored testcase),
+    GitHub annotations and step summary.  Returns the exit code."""
+    import json
+
+    from cdpio_cli import results
+    from cdpio_cli.credentials import redact, redact_report
+
+    line = redact(exc.one_line())
+    if say:
+        sys.stderr.write(f"cdpio: error: {line}\n")
+    report = error_report(exc, command)
+    redact_report(report)
+    code = exc.exit_code
+    if "--json" in args:
+        doc = report.to_dict()
+        doc.update(exit_code=code, ok=False, run_id=None, error={"message": line, "exit_code": code})
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    junit = _flag_value(args, "--junit")
+    if junit:
+        try:
+            results.render_junit(report, junit)
+        except OSError:
+            pass  # the --junit path itself may be the error being reported
+    if results.in_github_actions():
+        for text in results.github_annotations(report):
+            sys.stderr.write(text + "\n")
+        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_path:
+            try:
+                with open(summary_path, "a", encoding="utf-8") as fh:
+                    fh.write(results.github_step_summary(report))
+            except OSError:
+                pass
+    return code

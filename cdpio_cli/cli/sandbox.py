@@ -79,14 +79,22 @@ def command(
         check_writable_file(record, "--record", "accepted.ndjson")
     from cdpio_cli.credentials import clean
 
-    def cleaned(value: Optional[str]) -> Optional[str]:
+    from cdpio_cli.credentials import unusable_message
+
+    def cleaned(flag: str, value: Optional[str]) -> Optional[str]:
         # Same hygiene as every other credential: a key read from a secret
         # file or env var often ends in a newline.
-        return (clean(value).value or None) if value else value
+        if not value:
+            return value
+        result = clean(value)
+        if result.problems:  # no client could ever send it
+            raise UsageError(f"{flag} {unusable_message(result.problems, sent_nothing=False)}")
+        return result.value or None
 
-    write_key, site_id, track_api_key = cleaned(write_key), cleaned(site_id), cleaned(track_api_key)
-    app_api_key, pipelines_api_key = cleaned(app_api_key), cleaned(pipelines_api_key)
-    public_api_token = cleaned(public_api_token)
+    write_key, site_id = cleaned("--write-key", write_key), cleaned("--site-id", site_id)
+    track_api_key, app_api_key = cleaned("--track-api-key", track_api_key), cleaned("--app-api-key", app_api_key)
+    pipelines_api_key = cleaned("--pipelines-api-key", pipelines_api_key)
+    public_api_token = cleaned("--public-api-token", public_api_token)
     try:
         options = SandboxOptions(
             host=host, port=port, region=region, segment_region=segment_region,
