@@ -138,6 +138,8 @@ def mask(value: str | None) -> str:
     n = len(value)
     if n < 12:  # too short to show any of it safely
         return f"[{n} chars]"
+    if not all(header_safe(ch) for ch in value[-4:]):
+        return f"[{n} chars]"  # a NUL or control character would garble every output
     return f"[{n} chars, ends {value[-4:]}]"
 
 

@@ -334,9 +334,25 @@ def render_junit(report: Report, path: str) -> None:
             el.text = text
         else:
             ET.SubElement(case, "system-out").text = text
+    _xml_safe(suites)
     ET.indent(suites)
     tree = ET.ElementTree(suites)
     tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+_XML_INVALID = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
+
+
+def _xml_safe(root) -> None:
+    """XML 1.0 cannot hold control characters (a NUL pasted into a key, a
+    control byte in an event name): replace them so the report still parses."""
+    def clean(text):
+        return text.translate({c: "\ufffd" for c in _XML_INVALID}) if isinstance(text, str) else text
+
+    for el in root.iter():
+        el.text = clean(el.text)
+        for key, value in el.attrib.items():
+            el.attrib[key] = clean(value)
 
 
 def _gh_escape_data(value: str) -> str:

@@ -44,7 +44,7 @@ class Result:
 
 def run_cli(*args: str, cwd: str | Path | None = None, env: dict | None = None,
             input: str | None = None, timeout: float = 120) -> Result:
-    full_env = clean_env(COLUMNS="200", **(env or {}))
+    full_env = clean_env(**{"COLUMNS": "200", **(env or {})})
     proc = subprocess.run([sys.executable, "-m", "cdpio_cli", *args], cwd=cwd, env=full_env,
                           input=input, capture_output=True, text=True, timeout=timeout)
     return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -55,7 +55,10 @@ def stderr_console(opts: GlobalOptions | None = None):
         width = None
         if not sys.stderr.isatty() and not os.environ.get("COLUMNS"):
             width = 140
-        console = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=False, width=width)
+        # rich's no_color keeps bold/dim/italic escape codes; color_system=None
+        # emits none at all, which is what --no-color and NO_COLOR promise.
+        console = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=False, width=width,
+                          **({"color_system": None} if no_color else {}))
         _consoles[no_color] = console
     return console
 
@@ -73,14 +76,36 @@ def warn(opts: GlobalOptions | None, message: str) -> None:
     note(opts, f"warning: {message}", style="yellow")
 
 
+PROGRESS_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
+
+
 @contextlib.contextmanager
 def spinner(opts: GlobalOptions):
-    """A rich status line on stderr while we wait, only on a terminal and not
-    with --quiet; yields a callback that updates its text (or None)."""
-    if opts.quiet or not sys.stderr.isatty():
+    """A rich status line on stderr while we wait (on a terminal; a line every
+    PROGRESS_EVERY seconds otherwise; nothing with --quiet); yields a callback
+    that updates its text (or None)."""
+    from cdpio_cli.credentials import redact
+
+    if opts.quiet:
         yield None
         return
-    from cdpio_cli.credentials import redact
+    if not sys.stderr.isatty():
+        # CI logs: no live line, but a long wait must not look hung.  At most
+        # one line every PROGRESS_EVERY seconds; a quick run prints none.
+        import time
+
+        started = last = time.monotonic()
+
+        def log_line(text: str) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= PROGRESS_EVERY:
+                last = now
+                sys.stderr.write(redact(f"... {text} ({now - started:,.0f}s elapsed)") + "\n")
+                sys.stderr.flush()
+
+        yield log_line
+        return
 
     with stderr_console(opts).status("starting") as status:
         yield lambda text: status.update(redact(text))
@@ -105,14 +130,18 @@ def warn_cleaned_credentials(opts: GlobalOptions, settings) -> None:
         warn(opts, f"{text} (cdpio used the cleaned value; fix the stored secret)")
 
 
-def finish(report: "Report", opts: GlobalOptions) -> NoReturn:
-    """Render the report everywhere it was asked for, then exit with its code."""
+def finish(report: "Report", opts: GlobalOptions, *, human_done: bool = False) -> NoReturn:
+    """Render the report everywhere it was asked for, then exit with its code.
+    `human_done`: the command already printed the human view (each failure is
+    shown once)."""
     from cdpio_cli import results
     from cdpio_cli.credentials import redact_report
 
     redact_report(report)
     console = stderr_console(opts)
-    if not opts.quiet:
+    if human_done:
+        pass
+    elif not opts.quiet:
         for text in report.notes:
             console.print(text, markup=False, highlight=False, style="dim")
         results.render_table(report, console, verbose=opts.verbose)
