@@ -197,7 +197,7 @@ def _fill_sandbox_defaults(credentials: dict[str, Credential], region: str,
             credentials[dotted] = Credential(dotted, value, "sandbox default")
 
 
-def sandbox_info(url: str, timeout: float = 3.0) -> Optional[dict]:
+def sandbox_info(url: str, timeout: float = 1.0) -> Optional[dict]:
     """What a running sandbox says about itself (GET /_sandbox/info): its
     regions and the default credentials it accepts.  None when it does not
     answer (an older cdpio sandbox, or not a sandbox): cdpio then assumes the
