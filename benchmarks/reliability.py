@@ -62,7 +62,7 @@ def delivered(sb, route: str, ids: list[str]) -> dict[str, int]:
         for i, mid in enumerate(ids):
             person = ws.find("id", f"p{i}")
             if person is not None:
-                n = len(ws.activities_view(person, type_="event", limit=100))
+                n = len(ws.activities_view(person, type_="event", limit=100)[0])
                 if n:
                     out[mid] = n
         return out

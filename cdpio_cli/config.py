@@ -85,6 +85,9 @@ class CustomerioConfig(_Strict):
     track_endpoint: Optional[str] = None
     app_endpoint: Optional[str] = None
     pipelines_endpoint: Optional[str] = None
+    # The destination's subscriptions ({action, trigger, enabled, name}),
+    # checked by explain.subscriptions_from_config; docs/mapping.md.
+    subscriptions: Optional[list[dict[str, Any]]] = None
 
     _endpoints = field_validator("track_endpoint", "app_endpoint", "pipelines_endpoint")(
         lambda cls, v: _check_endpoint(v))
@@ -142,6 +145,8 @@ class SandboxConfig(_Strict):
     enabled: bool = False
     url: Optional[str] = None
     region: Literal["us", "eu"] = "us"
+    # App API activity `data` for events in the embedded sandbox (see docs/contracts.md).
+    activity_data: Literal["none", "properties"] = "none"
 
     _url = field_validator("url")(lambda cls, v: _check_endpoint(v))
 
@@ -181,6 +186,8 @@ class LoadedConfig:
     path: Optional[Path]
     lines: dict[tuple, int] = field(default_factory=dict)     # key path -> line
     env_vars: dict[tuple, str] = field(default_factory=dict)  # key path -> env var read
+    # key path -> required variables left unset in fields the command does not read
+    unset: dict[tuple, list] = field(default_factory=dict)
 
     def source(self, dotted: str) -> str:
         """`env SEGMENT_WRITE_KEY (cdpio.yaml:3)` or `cdpio.yaml:3` or `default`."""
@@ -238,14 +245,48 @@ def _check_path(path: Path, origin: str) -> Path:
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
-def interpolate(text: str, *, file: str, line: int, env=None) -> tuple[str, list[str]]:
+@dataclass
+class Problem:
+    """One thing wrong in a config file, with the line to fix."""
+
+    message: str
+    line: Optional[int] = None
+    hint: Optional[str] = None
+
+    def to_dict(self) -> dict:
+        return {"line": self.line, "message": self.message, "hint": self.hint}
+
+
+@dataclass
+class UnsetVar:
+    """A required `${VAR}` that is unset (or empty) where the config reads it."""
+
+    name: str
+    line: int
+    empty: bool = False
+
+    def problem(self) -> Problem:
+        if self.empty:
+            # CI systems turn a missing secret into an empty string: a required
+            # value that is empty must fail loudly, not skip every check.
+            return Problem(f"environment variable {self.name} is empty", self.line,
+                           f"set {self.name} (is the CI secret defined?), or write "
+                           f"${{{self.name}:-}} to make it optional")
+        return Problem(f"environment variable {self.name} is not set", self.line,
+                       f"export {self.name}=..., or write ${{{self.name}:-}} to make it optional")
+
+
+def interpolate(text: str, *, file: str, line: int, env=None) -> tuple[str, list[str], list[UnsetVar]]:
     """Replace `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
 
-    An unset `${VAR}` is an error naming the variable: falling back silently
-    would send real-looking traffic with an empty key.
+    Returns (value, variables read, required variables that are unset or
+    empty).  The caller decides whether an unset one matters: falling back
+    silently would send real-looking traffic with an empty key, but a command
+    that never reads the value need not care.
     """
     env = os.environ if env is None else env
     used: list[str] = []
+    unset: list[UnsetVar] = []
 
     def repl(m: re.Match) -> str:
         if m.group(0) == "$$":
@@ -256,22 +297,17 @@ def interpolate(text: str, *, file: str, line: int, env=None) -> tuple[str, list
         if value is None or (value == "" and default is not None):
             if default is not None:
                 return default
-            raise ConfigError(f"environment variable {name} is not set",
-                              hint=f"export {name}=..., or write ${{{name}:-}} to make it optional",
-                              file=file, line=line)
+            unset.append(UnsetVar(name, line))
+            return ""
         if default is None and not value.strip():
-            # CI systems turn a missing secret into an empty string: a required
-            # value that is empty must fail loudly, not skip every check.
-            raise ConfigError(f"environment variable {name} is empty",
-                              hint=f"set {name} (is the CI secret defined?), or write ${{{name}:-}} "
-                                   "to make it optional", file=file, line=line)
+            unset.append(UnsetVar(name, line, empty=True))
+            return ""
         return value
 
-    result = _VAR.sub(repl, text)
     if "${" in _VAR.sub("", text.replace("$$", "")):
         raise ConfigError(f"unterminated or malformed ${{...}} in {text[:60]!r}",
                           hint="write ${NAME} or ${NAME:-default}; $$ is a literal $", file=file, line=line)
-    return result, used
+    return _VAR.sub(repl, text), used, unset
 
 
 class _Builder:
@@ -283,6 +319,8 @@ class _Builder:
         self.nodes = 0
         self.lines: dict[tuple, int] = {}
         self.env_vars: dict[tuple, str] = {}
+        self.unset: dict[tuple, list[UnsetVar]] = {}  # key path -> required vars not set
+        self.problems: list[Problem] = []  # everything else wrong, reported together
         self._loader = None
 
     def build(self, node, path: tuple = (), depth: int = 0):
@@ -305,9 +343,9 @@ class _Builder:
                     raise ConfigError("a mapping key must be a plain word", file=self.file,
                                       line=key_node.start_mark.line + 1)
                 if key in out:
-                    raise ConfigError(f"key {key!r} appears twice", file=self.file,
-                                      line=key_node.start_mark.line + 1,
-                                      hint="keep one of them")
+                    self.problems.append(Problem(f"key {key!r} appears twice", key_node.start_mark.line + 1,
+                                                 "keep one of them"))
+                    continue
                 out[key] = self.build(value_node, path + (str(key),), depth + 1)
                 self.lines[path + (str(key),)] = key_node.start_mark.line + 1
             return out
@@ -316,9 +354,15 @@ class _Builder:
         # Scalar: PyYAML resolves its type (int, bool, null...); strings are interpolated.
         value = self._scalar(node)
         if isinstance(value, str) and "$" in value:
-            value, used = interpolate(value, file=self.file, line=line, env=self.env)
+            try:
+                value, used, unset = interpolate(value, file=self.file, line=line, env=self.env)
+            except ConfigError as exc:
+                self.problems.append(Problem(exc.message, line, exc.hint))
+                return None
             if used:
                 self.env_vars[path] = used[0]
+            if unset:
+                self.unset[path] = unset
         return value
 
     def _scalar(self, node):
@@ -329,12 +373,19 @@ class _Builder:
         try:
             return self._loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            raise ConfigError(f"invalid value: {exc.problem}", file=self.file,
-                              line=node.start_mark.line + 1) from None
+            self.problems.append(Problem(f"invalid value: {exc.problem}", node.start_mark.line + 1))
+            return None
 
 
-def load_config(path: Path, env=None) -> LoadedConfig:
-    """Read, interpolate and validate a config file.  Errors name file and line."""
+def load_config(path: Path, env=None, *, uses: Optional[tuple[str, ...]] = None) -> LoadedConfig:
+    """Read, interpolate and validate a config file.  Errors name file and line.
+
+    `uses` names the sections (or dotted fields) the caller reads, None for
+    all of them.  A required `${VAR}` that is unset in a field the caller does
+    not read is no error: the field keeps its default and is listed in
+    `LoadedConfig.unset` (so `lint` runs without the CI's secrets).  Every
+    other problem is collected and raised together in one ConfigError.
+    """
     import yaml
 
     display = str(path)
@@ -364,15 +415,7 @@ def load_config(path: Path, env=None) -> LoadedConfig:
         raise ConfigError(f"the YAML is nested too deeply for a config (over {MAX_DEPTH} levels)",
                           file=display, line=1) from None
     except yaml.MarkedYAMLError as exc:
-        # The context mark is where the broken construct started (an unclosed
-        # quote), which is the line the user has to fix.
-        mark = exc.context_mark or exc.problem_mark
-        line = mark.line + 1 if mark else None
-        problem = (exc.problem or "invalid YAML").strip()
-        if exc.context:
-            problem = f"{exc.context.strip()}: {problem}"
-        raise ConfigError(f"invalid YAML: {problem}", file=display, line=line,
-                          hint="check the indentation and quoting on that line") from None
+        raise _yaml_syntax_error(exc, text, display) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=display) from None
     if node is None:
@@ -383,11 +426,86 @@ def load_config(path: Path, env=None) -> LoadedConfig:
     if not isinstance(data, dict):
         raise ConfigError("the config must be a mapping of sections (segment:, customerio:, ...)",
                           file=display, line=1, hint="start from `cdpio init`")
+    problems = list(builder.problems)
+    tolerated: dict[tuple, list[UnsetVar]] = {}
+    for key_path, unset in builder.unset.items():
+        if _is_used(key_path, uses):
+            problems.extend(var.problem() for var in unset)
+        else:
+            tolerated[key_path] = unset
+            _drop(data, key_path)  # the schema default applies, as if the line were absent
+    config = None
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise _schema_error(exc, builder.lines, display) from None
-    return LoadedConfig(config=config, path=path, lines=builder.lines, env_vars=builder.env_vars)
+        problems.extend(_schema_problems(exc, builder.lines, builder.env_vars))
+    if problems:
+        raise config_error(display, problems)
+    return LoadedConfig(config=config, path=path, lines=builder.lines, env_vars=builder.env_vars,
+                        unset=tolerated)
+
+
+def _is_used(key_path: tuple, uses: Optional[tuple[str, ...]]) -> bool:
+    if uses is None:
+        return True
+    dotted = ".".join(str(p) for p in key_path)
+    return any(dotted == u or dotted.startswith(u + ".") for u in uses)
+
+
+def _drop(data: dict, key_path: tuple) -> None:
+    parent: Any = data
+    for part in key_path[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(parent, dict):
+        parent.pop(key_path[-1], None)
+
+
+def config_error(file: str, problems: list[Problem]) -> ConfigError:
+    """One ConfigError carrying every problem, in file order.
+
+    One problem reads `file:line: message (hint)`; several read
+    `file: N problems: line 3: ...; line 7: ...` on one line, so a CI log and a
+    GitHub annotation still show all of them.  `.problems` keeps them apart
+    for the `--json` error document.
+    """
+    problems = sorted(problems, key=lambda p: p.line or 0)
+    if len(problems) == 1:
+        only = problems[0]
+        error = ConfigError(only.message, file=file, line=only.line, hint=only.hint)
+    else:
+        parts = [(f"line {p.line}: " if p.line else "") + p.message + (f" ({p.hint})" if p.hint else "")
+                 for p in problems]
+        error = ConfigError(f"{len(problems)} problems: " + "; ".join(parts), file=file)
+    error.problems = problems
+    return error
+
+
+def _yaml_syntax_error(exc, text: str, file: str) -> ConfigError:
+    """The line where the parser found the problem, plus where the broken
+    construct started when that differs (an unclosed quote ends at the end of
+    the file, but the quote to close is on the line it started)."""
+    problem_mark, context_mark = exc.problem_mark, exc.context_mark
+    problem = (exc.problem or "invalid YAML").strip()
+    line = problem_mark.line + 1 if problem_mark else None
+    context = (exc.context or "").strip()
+    if context_mark and line and context_mark.line + 1 != line:
+        if "end of stream" in problem:
+            line = context_mark.line + 1  # ran off the end: the construct's start is the line to fix
+        else:
+            context = f"{context} started on line {context_mark.line + 1}"
+    message = f"invalid YAML: {context}: {problem}" if context else f"invalid YAML: {problem}"
+    lines = text.splitlines()
+    suspects = [lines[m.line] for m in (problem_mark, context_mark) if m and m.line < len(lines)]
+    if any("${" in s for s in suspects):
+        # `{` is YAML flow syntax and `: ` starts a mapping: an unquoted
+        # ${VAR:-default} breaks inside {...} or [...] and when the default has ": ".
+        hint = 'quote values that contain ${...}, e.g. timeout: "${VERIFY_TIMEOUT:-90s}"'
+    else:
+        hint = "check the indentation and quoting on that line"
+    return ConfigError(message, file=file, line=line, hint=hint)
 
 
 def _model_at(loc: tuple) -> Optional[type[BaseModel]]:
@@ -403,22 +521,29 @@ def _model_at(loc: tuple) -> Optional[type[BaseModel]]:
     return model
 
 
-def _schema_error(exc: ValidationError, lines: dict[tuple, int], file: str) -> ConfigError:
-    def located(err):
+def _schema_problems(exc: ValidationError, lines: dict[tuple, int],
+                     env_vars: dict[tuple, str]) -> list[Problem]:
+    out = []
+    for err in exc.errors():
         loc = tuple(str(p) if not isinstance(p, int) else p for p in err["loc"])
         line = None
         for n in range(len(loc), -1, -1):  # nearest known line
             line = lines.get(loc[:n])
             if line:
                 break
-        return loc, line
+        var = env_vars.get(loc)
+        if var is not None and isinstance(err.get("input"), str):
+            # A value from the environment may be a secret: name the variable, not the value.
+            err = {**err, "input": _FromEnv(var)}
+        out.append(_one_schema_problem(loc, line, err))
+    return out
 
-    errors = sorted((located(e) + (e,) for e in exc.errors()), key=lambda t: t[1] or 0)
-    loc, line, err = errors[0]
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    error = _one_schema_error(loc, line, err, file)
-    error.message += more
-    return error
+
+class _FromEnv(str):
+    """Stands for a value read from an environment variable in error text."""
+
+    def __new__(cls, var: str):
+        return super().__new__(cls, var)
 
 
 _EXPECTED = {"string_type": "text", "int_type": "a whole number", "int_parsing": "a whole number",
@@ -435,6 +560,8 @@ def _yaml_kind(value: Any) -> str:
         return f"{str(value).lower()}"
     if isinstance(value, (int, float)):
         return f"the number {value}"
+    if isinstance(value, _FromEnv):
+        return f"the value of {value}"
     if isinstance(value, str):
         return f"the text {value[:30]!r}"
     if isinstance(value, dict):
@@ -444,7 +571,7 @@ def _yaml_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _one_schema_error(loc: tuple, line, err: dict, file: str) -> ConfigError:
+def _one_schema_problem(loc: tuple, line, err: dict) -> Problem:
     dotted = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":
         parent = _model_at(loc[:-1])
@@ -452,7 +579,7 @@ def _one_schema_error(loc: tuple, line, err: dict, file: str) -> ConfigError:
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         hint = f"did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?" if close else (
             f"known keys here: {', '.join(known)}" if known else None)
-        return ConfigError(f"unknown key {dotted!r}", file=file, line=line, hint=hint)
+        return Problem(f"unknown key {dotted!r}", line, hint)
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
@@ -463,8 +590,7 @@ def _one_schema_error(loc: tuple, line, err: dict, file: str) -> ConfigError:
         msg = f"must be {_EXPECTED.get(err['type'], 'something else')} (got {_yaml_kind(err.get('input'))})"
     else:
         msg = msg.replace("Input should be", "must be")
-    return ConfigError(f"{dotted}: {msg}", file=file, line=line,
-                       hint="see the config reference in the README")
+    return Problem(f"{dotted}: {msg}", line, "see docs/config.md")
 
 
 def loaded_defaults() -> LoadedConfig:

@@ -11,6 +11,7 @@ Every cleaned secret is also registered here, so any text that leaves cdpio
 
 from __future__ import annotations
 
+import base64
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -217,31 +218,69 @@ def format_hint(field_name: str, value: str) -> FormatHint:
 # Redaction: the last guard on everything cdpio prints or writes.
 # ---------------------------------------------------------------------------
 
-_SECRETS: set[str] = set()
+_GIVEN: set[str] = set()     # the secrets as registered (raw and cleaned forms)
+_SECRETS: set[str] = set()   # those plus their Basic-auth (base64) forms
+_ORDER: list[str] = []       # _SECRETS, longest first (a longer form may contain a shorter one)
+
+
+def _b64_forms(text: str) -> set[str]:
+    """`text` base64-encoded as a Basic token would be, padded and unpadded,
+    standard and URL-safe alphabets."""
+    data = text.encode("utf-8")
+    forms = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        token = encode(data).decode("ascii")
+        forms.update((token, token.rstrip("=")))
+    return forms
+
+
+def secret_forms(values) -> set[str]:
+    """Every way these secrets can appear in text: as they are, and as the
+    base64 of each credential pair a Basic header carries (`site_id:key`,
+    `key:` for Segment and legacy Pipelines keys, `:key`)."""
+    plain = {v for v in values if v}
+    forms = set(plain)
+    for a in plain:
+        forms |= _b64_forms(f"{a}:") | _b64_forms(f":{a}")
+        for b in plain:
+            if a != b:
+                forms |= _b64_forms(f"{a}:{b}")
+    return {f for f in forms if len(f) >= 6}  # shorter strings would redact ordinary words
 
 
 def register_secret(*values: str | None) -> None:
-    """Remember a secret (raw and cleaned forms) so `redact` can hide it."""
+    """Remember a secret (raw and cleaned forms) so `redact` can hide it,
+    its base64 forms included."""
     for value in values:
         if not value:
             continue
         for form in {value, value.strip()}:
             if len(form) >= 6:  # shorter strings would redact ordinary words
-                _SECRETS.add(form)
+                _GIVEN.add(form)
+    _SECRETS.clear()
+    _SECRETS.update(secret_forms(_GIVEN))
+    _ORDER[:] = sorted(_SECRETS, key=len, reverse=True)
 
 
 def forget_secrets() -> None:
+    _GIVEN.clear()
     _SECRETS.clear()
+    _ORDER.clear()
 
 
-def redact(text):
-    """Replace every registered secret in text by its mask."""
-    if not _SECRETS or not isinstance(text, str):
-        return text
-    for secret in sorted(_SECRETS, key=len, reverse=True):
+def mask_all(text: str, forms) -> str:
+    """Replace each of `forms` (longest first) in text by its mask."""
+    for secret in forms:
         if secret in text:
             text = text.replace(secret, mask(secret))
     return text
+
+
+def redact(text):
+    """Replace every registered secret (and its base64 forms) in text by its mask."""
+    if not _SECRETS or not isinstance(text, str):
+        return text
+    return mask_all(text, _ORDER)
 
 
 def _redact_obj(obj):

@@ -19,12 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from cdpio_cli import keys
+from cdpio_cli import diagnosis, keys
 from cdpio_cli.results import (
-    FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, FAILURE_USAGE, PASSED, SKIPPED, WARNING, Check, Report,
+    FAILED, FAILURE_CREDENTIAL, FAILURE_USAGE, PASSED, SKIPPED, WARNING, Check, Report,
 )
 from cdpio_cli.settings import Settings
-from cdpio_cli.keys import SANDBOX_HINT
 from cdpio_cli.verify import AppApi, ExpectedActivity, Target, app_error_hint, found_text, show, wait_for
 
 
@@ -54,6 +53,7 @@ class _Ctx:
     sent_routes: list[str] = field(default_factory=list)
     timeout: float = 90.0
     verbose: bool = False
+    evidence: diagnosis.Evidence = field(default_factory=diagnosis.Evidence)
 
     def say(self, text: str) -> None:
         if self.progress:
@@ -61,71 +61,16 @@ class _Ctx:
 
 
 # ---------------------------------------------------------------------------
-# Explanations: check id (and how it failed) -> cause and fix in plain words
+# Explanation: the broken link's causes come from diagnosis.py, from the facts
+# every link before it (and the link itself) established.
 # ---------------------------------------------------------------------------
 
-def _cleaned(settings: Settings, *fields: str) -> str:
-    fixes = [f"{f}: {'; '.join(settings.credentials[f].fixes)}" for f in fields
-             if settings.credentials[f].fixes]
-    return (" cdpio had already cleaned it (" + "; ".join(fixes) + "), so the key itself is wrong."
-            if fixes else "")
-
-
-def explain(check: Check, settings: Settings) -> None:
+def explain(check: Check, ctx: "_Ctx") -> None:
     """Rewrite a failed check's message and hint as cause + fix."""
-    cid, failure = check.id, check.failure
-    if failure == FAILURE_UNREACHABLE:
-        check.message = (f"cannot reach the service ({check.message}). Nothing further can be checked "
-                         "until it answers.")
-        if check.hint == SANDBOX_HINT:  # keys.py and send-test pick it for a loopback URL
-            check.hint = f"Fix: {SANDBOX_HINT}"
-        else:
-            check.hint = ("Fix: check the network, proxy and any endpoint override in cdpio.yaml; "
-                          "see status.customer.io / status.segment.com")
-        return
-    if cid == "customerio.track":
-        check.message = ("Customer.io rejected the Track API credentials (a wrong key): the site id or the "
-                         "Track API key is wrong, from another workspace, or an App API key was used."
-                         + _cleaned(settings, "customerio.site_id", "customerio.track_api_key"))
-        check.hint = ("Fix: copy the site id and Track API key as a pair from Customer.io > Account Settings "
-                      "> API Credentials > Track API Keys into customerio.site_id / customerio.track_api_key")
-    elif cid == "customerio.region":
-        detected = settings.detected_region or "?"
-        check.message = (f"wrong region: {check.message}. Track API calls to the wrong region are redirected "
-                         "through US servers (or fail), and the App API answers 401, so delivery cannot "
-                         "be verified.")
-        check.hint = f"Fix: set customerio.region: {detected} (or auto) in cdpio.yaml"
-    elif cid == "customerio.app":
-        if "works only in the" in check.message:
-            check.message = (f"wrong region: {check.message}. The App API does not redirect; it answers 401 "
-                             "on the other region's host.")
-            check.hint = (f"Fix: set customerio.region: {settings.detected_region or 'auto'} in cdpio.yaml")
-        else:
-            check.message = ("Customer.io rejected the App API key (a wrong key, or a Track API key used as "
-                             "an App key)." + _cleaned(settings, "customerio.app_api_key"))
-            check.hint = ("Fix: create an App API key with read access under Account Settings > API "
-                          "Credentials > App API Keys and set customerio.app_api_key")
-    elif cid == "customerio.pipelines":
-        check.message = ("the Pipelines API rejected the key in strict mode (a wrong key, or one from the "
-                         "other region)." + _cleaned(settings, "customerio.pipelines_api_key"))
-        check.hint = ("Fix: copy the API key of your Customer.io API source (Data & Integrations > "
-                      "Integrations) into customerio.pipelines_api_key")
-    elif cid == "segment.write_key":
-        check.message = ("a wrong write key: Segment does not know it. Segment's Tracking API still answers "
-                         "200 to every event and then drops them, so nothing ever reaches Customer.io."
-                         + _cleaned(settings, "segment.write_key"))
-        check.hint = ("Fix: copy the write key from Segment > Connections > Sources > your source > "
-                      "Settings > API Keys into segment.write_key (and check segment.region)")
-    elif cid == "segment.source":
-        check.message = (f"{check.message}: Segment accepts the events with 200 but no source receives them.")
-        check.hint = "Fix: use the write key of the source that feeds Customer.io (Sources > your source > API Keys)"
-    elif cid == "segment.destination":
-        check.message = "the destination is not connected: " + check.message
-        check.hint = ("Fix: in Segment, open the source > Add Destination > Customer.io (Actions), paste the "
-                      "Customer.io site id and Track API key, and enable it")
-    elif cid == "segment.public_api_token":
-        check.hint = ("Fix: create a Public API token (Settings > Workspace settings > Access Management > "
-                      "Tokens), or remove segment.public_api_token to skip the source/destination checks")
+    route = check.route if check.route in diagnosis.ROUTES else "doctor"
+    found = diagnosis.diagnose(ctx.evidence, check, route=route, fix_prefix="Fix: ")
+    if found:
+        check.message = check.message.rstrip(". ") + ". " + diagnosis.cause_sentence(found, check.message)
 
 
 # ---------------------------------------------------------------------------
@@ -172,7 +117,9 @@ def link_track(ctx: _Ctx) -> list[Check]:
                       "no Track credentials (customerio.site_id, customerio.track_api_key): the region "
                       "cannot be detected and the direct Track send is skipped")]
     ctx.say("checking the Customer.io Track credentials and region")
-    return [c for c in keys.check_track(ctx.settings, ctx.http)
+    from cdpio_cli.sendtest import detect_region
+
+    return [c for c in detect_region(ctx.settings, ctx.http)
             if c.id in ("customerio.track", "customerio.region") or c.status == WARNING]
 
 
@@ -192,7 +139,8 @@ def link_segment(ctx: _Ctx) -> list[Check]:
         return [Check("segment.write_key", "segment", "authenticated", SKIPPED,
                       "no Segment write key: the Segment links are skipped")]
     ctx.say("checking the Segment write key")
-    return keys.check_segment(ctx.settings, ctx.http)
+    return diagnosis.segment_region_check(ctx.settings, keys.check_segment(ctx.settings, ctx.http),
+                                          ctx.evidence)
 
 
 def _send_route(ctx: _Ctx, route: str) -> list[Check]:
@@ -204,6 +152,7 @@ def _send_route(ctx: _Ctx, route: str) -> list[Check]:
     # identify + the first track that maps: enough to prove the link.
     first_track = next((i for i in plan.items if i.msg.get("type") == "track" and i.mapped.ok), None)
     plan.items = [i for i in plan.items if i.label == "identify" or i is first_track]
+    diagnosis.learn_plan(ctx.evidence, plan)
     ctx.say(f"sending a test identify and event through {sendtest.ROUTE_TITLES[route]}")
     checks = []
     for item in plan.items:
@@ -211,6 +160,7 @@ def _send_route(ctx: _Ctx, route: str) -> list[Check]:
         check = sendtest.accepted_check(route, item, outcome, s.config.send_test.expect_status,
                                         verbose=ctx.verbose)
         checks.append(check)
+        sendtest.learn_sends(ctx.evidence, route, check)
         if check.status == FAILED:
             title = sendtest.ROUTE_TITLES[route]
             if check.failure == FAILURE_CREDENTIAL:
@@ -260,6 +210,8 @@ def link_delivered(ctx: _Ctx) -> list[Check]:
     if not ctx.targets:
         return []
     _poll(ctx)
+    for route, target in ctx.targets.items():
+        diagnosis.learn_target(ctx.evidence, route, target)
     out = []
     direct = ctx.targets.get("customerio")
     segment = ctx.targets.get("segment")
@@ -269,10 +221,7 @@ def link_delivered(ctx: _Ctx) -> list[Check]:
         if direct.nothing_arrived:
             return [Check("customerio.delivered", "customerio", "delivered", FAILED,
                           f"the Track API accepted a test person, but the App API cannot see it within "
-                          f"{ctx.timeout:g}s: the App API key and the Track credentials belong to different "
-                          "workspaces (or regions).",
-                          hint="Fix: use an App API key from the same workspace as the Track API key "
-                               "(Account Settings > API Credentials)")]
+                          f"{ctx.timeout:g}s")]
         out.append(Check("customerio.delivered", "customerio", "delivered", PASSED,
                          f"a direct Track API send is visible in Customer.io "
                          f"({direct.seconds_to_delivery() or 0:.1f}s)" + _found(ctx, direct)))
@@ -280,16 +229,18 @@ def link_delivered(ctx: _Ctx) -> list[Check]:
         if segment.error is not None:
             return out + [_app_error_check(segment)]
         if segment.nothing_arrived:
-            out.append(_segment_not_delivered(ctx, direct))
+            both = (" The direct Track send did arrive, so Customer.io and the App API key are fine: the break "
+                    "is between Segment and Customer.io" if direct is not None and direct.person is not None
+                    else "")
+            out.append(Check("segment.delivered", "segment", "delivered", FAILED,
+                             f"Segment accepted the events (200) but none reached Customer.io within "
+                             f"{ctx.timeout:g}s.{both}"))
             return out
         missing_events = [a for a in segment.activities if a.found_at is None]
         if missing_events:
             out.append(Check("segment.delivered", "segment", "delivered", FAILED,
                              f"the test person arrived from Segment but {missing_events[0].label} did not "
-                             f"within {ctx.timeout:g}s: the destination's Track Event subscription may be "
-                             "disabled or filtered.",
-                             hint="Fix: in Segment, open the Customer.io (Actions) destination > Mappings and "
-                                  "enable Track Event"))
+                             f"within {ctx.timeout:g}s"))
             return out
         for check in ctx.report.checks:
             if check.route == "segment" and check.tier == "accepted" and check.status == PASSED:
@@ -321,31 +272,6 @@ def _app_error_check(target: Target) -> Check:
                                                     "(`cdpio check-keys`)"))
 
 
-def _segment_not_delivered(ctx: _Ctx, direct: Optional[Target]) -> Check:
-    """Segment answered 200 but nothing arrived: name the cause from what we know."""
-    known = {c.id: c for c in ctx.report.checks}
-    dest = known.get("segment.destination")
-    reasons = []
-    if dest is None or dest.status == SKIPPED:
-        reasons.append("the write key is unknown to Segment, or the Customer.io (Actions) destination is "
-                       "not connected to this source")
-    if ctx.settings.config.segment.region != (ctx.settings.detected_region or ctx.settings.config.segment.region):
-        reasons.append(f"segment.region is {ctx.settings.config.segment.region} but the Customer.io "
-                       f"workspace is {ctx.settings.detected_region}; an EU Segment workspace needs segment.region: eu")
-    if not reasons:
-        reasons.append("the destination's subscriptions or filters drop these events, or its Customer.io "
-                       "credentials point at another workspace")
-    both = (" The direct Track send did arrive, so Customer.io and the App API key are fine: the break is "
-            "between Segment and Customer.io." if direct is not None and direct.person is not None else "")
-    return Check("segment.delivered", "segment", "delivered", FAILED,
-                 f"Segment accepted the events (200) but none reached Customer.io within {ctx.timeout:g}s. "
-                 f"The cause: {'; or '.join(reasons)}.{both}",
-                 failure=FAILURE_CHECK,
-                 hint="Fix: copy the write key from the source that has the Customer.io (Actions) "
-                      "destination, and check the destination is enabled with this workspace's site id and "
-                      "Track API key; set segment.public_api_token so doctor can check the connection")
-
-
 def link_traits(ctx: _Ctx) -> list[Check]:
     if _no_app_key(ctx):
         return []
@@ -359,10 +285,7 @@ def link_traits(ctx: _Ctx) -> list[Check]:
         failed = (f"; Customer.io logged an Attribute Update Failure for {', '.join(target.failed_attributes)}"
                   if target.failed_attributes else "")
         return [Check("traits", target.key, "delivered", FAILED,
-                      f"the test person arrived without its traits: {listed}{failed}. Identify calls are "
-                      "not reaching Customer.io (traits never sent).",
-                      hint="Fix: enable the Create or Update Person subscription in the Customer.io (Actions) "
-                           "destination; check that the email is not already used by another person")]
+                      f"the test person arrived without its traits: {listed}{failed}")]
     return [Check("traits", target.key, "delivered", PASSED,
                   f"the test person has all {len(target.traits)} traits sent "
                   f"({', '.join(sorted(target.traits))})")]
@@ -446,19 +369,20 @@ def run_doctor(settings: Settings, *, person: Optional[PersonQuery] = None,
                progress: Optional[Callable[[str], None]] = None, verbose: bool = False) -> Report:
     report = Report("doctor", run_id=settings.run_id)
     timeout = settings.config.verify.timeout if timeout is None else timeout
-    http = keys.ServiceHttp.for_settings(settings, timeout)
+    # Two delivery waits when a person is looked up too.
+    http = keys.ServiceHttp.for_settings(settings, timeout, waits=2 if person else 1)
     ctx = _Ctx(settings, http, report, progress, person, timeout=timeout, verbose=verbose)
     broken: Optional[Check] = None
     try:
         for index, (name, _tier, link) in enumerate(LINKS):
             checks = link(ctx)
+            diagnosis.learn_checks(ctx.evidence, checks, settings)
             for check in checks:
                 report.add(check)
                 if check.status == FAILED and broken is None:
                     broken = check
             if broken is not None:
-                if not (broken.hint or "").startswith("Fix"):  # not explained where it was found
-                    explain(broken, settings)
+                explain(broken, ctx)
                 # Only the first broken link matters; the rest are listed, not run.
                 report.checks = report.checks[:report.checks.index(broken) + 1]
                 for later, tier, later_link in LINKS[index + 1:]:
@@ -471,6 +395,7 @@ def run_doctor(settings: Settings, *, person: Optional[PersonQuery] = None,
     finally:
         http.close()
     report.summary["sandbox"] = settings.using_sandbox
+    report.summary["diagnosis"] = diagnosis.summary(ctx.evidence)
     if broken is None:
         report.summary["broken_link"] = None
     return report

@@ -12,7 +12,7 @@ same mapping module, so explain and the sandbox agree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from cdpio_cli import mapping, messages
 
@@ -84,11 +84,21 @@ def operation_summary(op: dict, endpoint: str | None = None) -> str:
     return text
 
 
-def explain_message(msg: Any, file: str = "<message>", line: int = 1) -> Explanation:
+def explain_message(msg: Any, file: str = "<message>", line: int = 1, *, action: str | None = None,
+                    fields: mapping.Fields = mapping.DEFAULT_FIELDS,
+                    subscriptions: Sequence[mapping.Subscription] | None = None) -> Explanation:
+    """What happens to one message.  With `action`, the message goes through
+    that action alone, with its default field mapping (or `fields`), whatever
+    the trigger and without Segment's ingest checks, as the destination's own
+    tests run it; otherwise Segment ingest, then the workspace's
+    `subscriptions` (None: the destination's default subscriptions)."""
     label = messages.describe(msg) if isinstance(msg, dict) else f"<{type(msg).__name__}>"
     exp = Explanation(file, line, label)
     if isinstance(msg, dict) and isinstance(msg.get("messageId"), str):
         exp.message_id = msg["messageId"]
+    if action is not None:
+        _apply(exp, mapping.run_action(action, msg, fields))
+        return exp
     code = messages.ingest_drop_reason(msg)
     if code is not None:
         problem = next((p for p in messages.spec_problems(msg, size=0) if p.ingest_code == code), None)
@@ -103,7 +113,12 @@ def explain_message(msg: Any, file: str = "<message>", line: int = 1) -> Explana
                            f"{messages.MAX_MESSAGE_BYTES:,} bytes with 400")
         exp.dropped_by = SEGMENT
         return exp
-    result = mapping.map_message(msg)
+    _apply(exp, mapping.map_message(msg) if subscriptions is None
+           else mapping.map_subscribed(msg, subscriptions))
+    return exp
+
+
+def _apply(exp: Explanation, result: mapping.Mapping) -> None:
     exp.action = result.action
     exp.endpoint = result.endpoint
     if result.drop_reason is not None:
@@ -111,17 +126,111 @@ def explain_message(msg: Any, file: str = "<message>", line: int = 1) -> Explana
         exp.dropped_by = DESTINATION
     else:
         exp.operations = list(result.operations)
-    return exp
 
 
-def explain_records(records: Iterable) -> Iterator[Explanation]:
-    """One Explanation per fixtures.Record (unreadable records included)."""
+def explain_records(records: Iterable, *, action: str | None = None,
+                    subscriptions: Sequence[mapping.Subscription] | None = None) -> Iterator[Explanation]:
+    """One Explanation per fixtures.Record (unreadable records included);
+    `action` and `subscriptions` as in explain_message."""
     for record in records:
         if record.error is not None:
             yield Explanation(record.file, record.line, "<unreadable>", drop_reason=record.error,
                               dropped_by=INPUT)
         else:
-            yield explain_message(record.message, record.file, record.line)
+            yield explain_message(record.message, record.file, record.line, action=action,
+                                  subscriptions=subscriptions)
+
+
+# --- the workspace's subscriptions ---------------------------------------------
+
+SUBSCRIPTIONS_DEFAULT, SUBSCRIPTIONS_CONFIG, SUBSCRIPTIONS_API = "default", "config", "segment-api"
+
+
+def subscriptions_from_config(items: Any, where: str = "customerio.subscriptions") -> list[mapping.Subscription]:
+    """`customerio.subscriptions:` entries ({action, trigger, enabled?, name?}) ->
+    Subscriptions.  ValueError naming the entry and the fix on a bad one."""
+    if not isinstance(items, list):
+        raise ValueError(f"{where} must be a list of {{action, trigger}} entries")
+    subs = []
+    for i, item in enumerate(items):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{at} must be a mapping with action and trigger")
+        unknown = set(item) - {"action", "trigger", "enabled", "name"}
+        if unknown:
+            raise ValueError(f"{at}: unknown key {sorted(unknown)[0]!r} (keys: action, trigger, enabled, name)")
+        action, trigger = item.get("action"), item.get("trigger")
+        if action not in mapping.ACTION_BUILDERS:
+            raise ValueError(f"{at}: action {action!r} is not an action of the Customer.io (Actions) "
+                             f"destination (one of {', '.join(mapping.ACTION_BUILDERS)})")
+        if not isinstance(trigger, str) or not trigger.strip():
+            raise ValueError(f"{at}: trigger must be the subscription's FQL, e.g. 'type = \"track\"'")
+        try:
+            mapping.check_trigger(trigger)
+        except mapping.TriggerError as exc:
+            raise ValueError(f"{at}: {exc}") from None
+        enabled = item.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ValueError(f"{at}: enabled must be true or false")
+        name = item.get("name")
+        subs.append(mapping.Subscription(action, trigger, enabled, str(name) if name is not None else None))
+    return subs
+
+
+def subscriptions_from_api(doc: Any) -> list[mapping.Subscription]:
+    """Segment Public API `GET /destinations/{id}/subscriptions` body ->
+    Subscriptions (`data.subscriptions[]`: actionSlug, trigger, enabled,
+    name).  Subscriptions of actions cdpio does not know, or with a trigger
+    it cannot evaluate, raise ValueError: guessing would explain wrongly."""
+    data = doc.get("data") if isinstance(doc, dict) else None
+    items = data.get("subscriptions") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ValueError("the Public API answer has no data.subscriptions list")
+    subs = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        slug = item.get("actionSlug")
+        action = slug if slug in mapping.ACTION_BUILDERS else next(
+            (key for key, info in mapping.ACTIONS.items() if info.title == item.get("name")), None)
+        if action is None:
+            raise ValueError(f"subscription {item.get('name') or item.get('id')!r} uses action {slug!r}, "
+                             "which cdpio does not know")
+        trigger = item.get("trigger") or ""
+        try:
+            mapping.check_trigger(trigger)
+        except mapping.TriggerError as exc:
+            raise ValueError(f"subscription {item.get('name') or action!r}: {exc}") from None
+        subs.append(mapping.Subscription(action, trigger, item.get("enabled") is True, item.get("name")))
+    return subs
+
+
+def fetch_subscriptions(settings, http) -> tuple[list[mapping.Subscription] | None, str]:
+    """The Customer.io (Actions) destination's subscriptions through the Segment
+    Public API: (subscriptions, where from) or (None, why not)."""
+    base = settings.endpoint("segment_api")
+    headers = {"Authorization": f"Bearer {settings.segment.public_api_token}",
+               "Accept": "application/vnd.segment.v1+json"}
+    answer = http.call("GET", f"{base}/destinations", headers=headers, params={"pagination.count": 200})
+    if answer.status != 200:
+        return None, f"the Segment Public API destinations list answered {answer.status or answer.error}"
+    dests = ((answer.body or {}).get("data") or {}).get("destinations") or [] \
+        if isinstance(answer.body, dict) else []
+    cio = [d for d in dests if isinstance(d, dict) and
+           ((d.get("metadata") or {}).get("name") or d.get("name") or "").startswith("Customer.io")]
+    if len(cio) != 1:
+        return None, (f"the workspace has {len(cio)} Customer.io destinations; list the one you use "
+                      "under customerio.subscriptions")
+    dest_id = cio[0].get("id")
+    answer = http.call("GET", f"{base}/destinations/{dest_id}/subscriptions", headers=headers,
+                       params={"pagination.count": 200})
+    if answer.status != 200:
+        return None, f"the Segment Public API subscriptions list answered {answer.status or answer.error}"
+    try:
+        subs = subscriptions_from_api(answer.body)
+    except ValueError as exc:
+        return None, str(exc)
+    return subs, f"{len(subs)} subscription(s) of destination {dest_id} (Segment Public API)"
 
 
 @dataclass

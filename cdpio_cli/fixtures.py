@@ -13,11 +13,14 @@ cap, so memory stays flat whatever the file size.
 
 from __future__ import annotations
 
+import codecs
 import glob
 import gzip
 import io
 import json
+import math
 import os
+import re
 import sys
 import zlib
 from dataclasses import dataclass
@@ -36,6 +39,15 @@ MAX_LINE_BYTES = 1024 * 1024
 # many nodes ("billion laughs") or nest deeper than any real message.
 MAX_YAML_NODES = 1_000_000
 MAX_YAML_DEPTH = 200
+
+# Whole-document formats: a JSON array streams element by element, but one
+# JSON value (an element, or a document that is not an array) and a YAML
+# file are held whole, so they are capped (NDJSON streams whatever the size).
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+MAX_YAML_BYTES = 8 * 1024 * 1024
+JSON_CHUNK = 1024 * 1024
+# Digits in a JSON/YAML number (Python's own limit for int() is 4,300).
+MAX_NUMBER_DIGITS = 1000
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _GLOB_CHARS = set("*?[")
@@ -201,7 +213,7 @@ def _iter_stream(raw: IO[bytes], display: str, fmt: str | None) -> Iterator[Reco
         except (OSError, EOFError, zlib.error) as exc:
             yield Record(display, 1, None, f"cannot decompress: {_gzip_reason(exc)}")
             return
-        if _looks_binary(sample):
+        if looks_binary(sample):
             yield Record(display, 1, None,
                          f"binary file, not a fixture file (expected {SUPPORTED})")
             return
@@ -210,9 +222,9 @@ def _iter_stream(raw: IO[bytes], display: str, fmt: str | None) -> Iterator[Reco
         if fmt == "ndjson":
             yield from _iter_ndjson(stream, display)
         elif fmt == "json":
-            yield from _iter_json_bytes(_read_all(stream, display), display)
+            yield from _iter_json_stream(stream, display)
         else:
-            yield from _iter_yaml(_read_all(stream, display), display)
+            yield from _iter_yaml(_read_capped(stream, display), display)
     except _StreamBroken as exc:
         yield Record(display, exc.line, None, exc.reason)
 
@@ -229,11 +241,16 @@ def _gzip_reason(exc: BaseException) -> str:
     return f"corrupt or truncated gzip data ({text})"
 
 
-def _read_all(stream: IO[bytes], display: str) -> bytes:
+def _read_capped(stream: IO[bytes], display: str) -> bytes:
+    """A YAML file is read whole: refuse it past MAX_YAML_BYTES (decompressed)."""
     try:
-        return stream.read()
+        data = stream.read(MAX_YAML_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:
         raise _StreamBroken(1, _gzip_reason(exc)) from None
+    if len(data) > MAX_YAML_BYTES:
+        raise _StreamBroken(1, f"YAML fixture over {MAX_YAML_BYTES // (1024 * 1024)} MB (uncompressed); YAML is "
+                               "read whole: convert it to NDJSON, one message per line, which streams")
+    return data
 
 
 def _sniff(sample: bytes, display: str) -> str:
@@ -333,7 +350,7 @@ def _orjson_reason(exc: orjson.JSONDecodeError, line: bytes) -> str:
     return f"invalid JSON: {msg}"
 
 
-def _looks_binary(sample: bytes) -> bool:
+def looks_binary(sample: bytes) -> bool:
     """NUL bytes, or a sample that is mostly not text."""
     if not sample:
         return False
@@ -355,42 +372,252 @@ def _is_batch(value: dict) -> bool:
 def _expand_batch(value: dict) -> list[Any]:
     """The batch's messages, with the batch-level context/integrations merged
     under each message's own (the message's keys win)."""
-    shared = {k: value[k] for k in ("context", "integrations") if isinstance(value.get(k), dict)}
-    out = []
-    for item in value["batch"]:
-        if isinstance(item, dict) and shared:
-            item = dict(item)
-            for key, base in shared.items():
-                own = item.get(key)
-                if own is None:
-                    item[key] = dict(base)
-                elif isinstance(own, dict):
-                    item[key] = {**base, **own}
-        out.append(item)
-    return out
+    shared = batch_shared(value)
+    return [merge_batch_shared(item, shared) for item in value["batch"]]
+
+
+def batch_shared(batch: dict) -> dict:
+    """A Segment batch's top-level `context` and `integrations` (objects only)."""
+    return {k: batch[k] for k in ("context", "integrations") if isinstance(batch.get(k), dict)}
+
+
+def merge_batch_shared(item: Any, shared: dict) -> Any:
+    """One batch item with the batch's shared context/integrations merged under
+    its own (the item's keys win).  Also used by the sandbox's Segment ingest."""
+    if not isinstance(item, dict) or not shared:
+        return item
+    item = dict(item)
+    for key, base in shared.items():
+        own = item.get(key)
+        if own is None:
+            item[key] = dict(base)
+        elif isinstance(own, dict):
+            item[key] = {**base, **own}
+    return item
 
 
 # --------------------------------------------------------------------------
-# JSON documents: loaded whole, each array element with its own line
+# JSON documents: streamed, each array element with its own line
 # --------------------------------------------------------------------------
 
-class _Lines:
-    """Line number of increasing offsets in a text, counted incrementally."""
+class _TooBig(Exception):
+    pass
 
-    def __init__(self, text: str):
-        self.text = text
-        self.pos = 0
-        self.line = 1
 
-    def at(self, pos: int) -> int:
-        if pos < self.pos:  # rare: restart
-            self.pos, self.line = 0, 1
-        self.line += self.text.count("\n", self.pos, pos)
-        self.pos = pos
-        return self.line
+
+
+class _JsonStream:
+    """A JSON text read in chunks: values are decoded one at a time from a
+    window that holds at most one value (plus a chunk), so a top-level array
+    of any size streams in bounded memory.  The decoder flags what the
+    stdlib would pass silently: duplicate keys, NaN/Infinity, numbers JSON
+    cannot carry (problems of the value just decoded)."""
+
+    def __init__(self, stream: IO[bytes], display: str):
+        self.stream = stream
+        self.display = display
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.buf = ""
+        self.eof = False
+        self.first = True
+        self.line_base = 1            # line of buf[0]
+        self._lc_pos, self._lc_line = 0, 1
+        self.consumed = 0             # characters dropped before buf[0]
+        self.problems: list[str] = []
+        # Integers go through a Python hook only when int() refuses one (over
+        # 4,300 digits): the C parser is much faster (see value_at).
+        self.decoder = json.JSONDecoder(object_pairs_hook=self._pairs, parse_constant=self._constant,
+                                        parse_float=self._float)
+        self.strict = json.JSONDecoder(object_pairs_hook=self._pairs, parse_constant=self._constant,
+                                       parse_int=self._int, parse_float=self._float)
+
+    # -- hooks: note the problem, keep decoding --------------------------------
+    def _pairs(self, pairs):
+        value = dict(pairs)
+        if len(value) != len(pairs):
+            seen: set = set()
+            dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+            self.problems.append(f"duplicate key {json.dumps(dup)} in an object (only the last value "
+                                 "would be kept); remove one")
+        return value
+
+    def _constant(self, name):
+        self.problems.append(f"{name} is not valid JSON (it would be sent as null); write a number or null")
+        return None
+
+    def _int(self, text):
+        digits = len(text) - (text[0] == "-")
+        if digits > MAX_NUMBER_DIGITS:
+            self.problems.append(f"a number with {digits:,} digits (at most {MAX_NUMBER_DIGITS:,}); "
+                                 "send large identifiers as strings")
+            return 0
+        return int(text)
+
+    def _float(self, text):
+        value = float(text)
+        if len(text) > MAX_NUMBER_DIGITS or not math.isfinite(value):
+            self.problems.append(f"the number {text[:20]}{'...' if len(text) > 20 else ''} is out of range "
+                                 "(it would be sent as null)")
+            return 0.0
+        return value
+
+    # -- the window --------------------------------------------------------------
+    def fill(self, want: int = JSON_CHUNK) -> None:
+        if self.eof:
+            return
+        try:
+            chunk = self.stream.read(max(want, JSON_CHUNK))
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _StreamBroken(self.line_at(len(self.buf)), _gzip_reason(exc)) from None
+        try:
+            if not chunk:
+                self.eof = True
+                text = self.utf8.decode(b"", final=True)
+            else:
+                if self.first and chunk.startswith(b"\xef\xbb\xbf"):
+                    chunk = chunk[3:]
+                self.first = False
+                text = self.utf8.decode(chunk)
+        except UnicodeDecodeError:
+            raise _StreamBroken(self.line_at(len(self.buf)), "invalid UTF-8 (the file is not UTF-8 text)") from None
+        self.buf += text
+
+    def line_at(self, pos: int) -> int:
+        if pos < self._lc_pos:
+            self._lc_pos, self._lc_line = 0, self.line_base
+        self._lc_line += self.buf.count("\n", self._lc_pos, pos)
+        self._lc_pos = pos
+        return self._lc_line
+
+    def compact(self, pos: int) -> int:
+        """Drop what is consumed once it is more than a chunk."""
+        if pos < JSON_CHUNK:
+            return pos
+        self.line_base = self.line_at(pos)
+        self._lc_pos, self._lc_line = 0, self.line_base
+        self.consumed += pos
+        self.buf = self.buf[pos:]
+        return 0
+
+    def skip_ws(self, pos: int) -> int:
+        while True:
+            buf = self.buf
+            n = len(buf)
+            if pos < n and buf[pos] not in _WS:
+                return pos               # compact JSON: nothing to skip
+            pos = _WS_RUN.match(buf, pos).end()
+            if pos < n or self.eof:
+                return pos
+            pos = self.compact(pos)
+            self.fill()
+
+    def value_at(self, pos: int) -> tuple[Any, int]:
+        """Decode the value at buf[pos]; read more until it is complete."""
+        while True:
+            self.problems = []
+            try:
+                try:
+                    value, end = self.decoder.raw_decode(self.buf, pos)
+                except ValueError as exc:   # int() refuses over 4,300 digits
+                    if isinstance(exc, json.JSONDecodeError):
+                        raise
+                    self.problems = []
+                    value, end = self.strict.raw_decode(self.buf, pos)
+                # A number at the very end of the window may go on.
+                if end < len(self.buf) or self.eof:
+                    return value, end
+            except json.JSONDecodeError:
+                if self.eof or len(self.buf) - pos > MAX_DOCUMENT_BYTES:
+                    raise
+            if len(self.buf) - pos > MAX_DOCUMENT_BYTES:
+                raise _TooBig()
+            self.fill(len(self.buf) - pos)   # doubling: a long value is re-parsed O(log n) times
+
+    def problems_of(self, value: Any, start: int, end: int) -> str | None:
+        problems = list(self.problems)
+        if not problems:
+            # What the sender's encoder (orjson) would refuse later: a lone
+            # surrogate, an integer beyond 64 bits.
+            try:
+                orjson.dumps(value)
+            except orjson.JSONEncodeError as exc:
+                if "surrogate" in str(exc):
+                    problems.append("a string holds a lone UTF-16 surrogate (e.g. \\ud800), which is not "
+                                    "valid Unicode; fix or remove it")
+                elif "64-bit" in str(exc):
+                    problems.append("an integer beyond 64 bits; send large identifiers as strings")
+                else:
+                    problems.append(f"a value JSON cannot carry ({exc})")
+        return "; ".join(problems) or None
+
+
+def _iter_json_stream(stream: IO[bytes], display: str) -> Iterator[Record]:
+    doc = _JsonStream(stream, display)
+    doc.fill()
+    pos = doc.skip_ws(0)
+    if pos >= len(doc.buf):
+        yield Record(display, max(doc.line_at(pos), 1), None, "file is empty: no messages")
+        return
+    start = pos
+    try:
+        # Usually one document; concatenated documents (NDJSON in a .json
+        # file) are read one after another.
+        while pos < len(doc.buf):
+            start = pos
+            if doc.buf[pos] == "[":
+                pos = yield from _stream_array(doc, pos)
+            else:
+                value, pos = doc.value_at(pos)
+                yield from _value_records(doc, value, start, pos)
+            pos = doc.skip_ws(doc.compact(pos))
+    except json.JSONDecodeError as exc:
+        yield Record(display, doc.line_base + exc.lineno - 1, None, _json_reason(exc, doc.buf, doc.eof))
+    except RecursionError:
+        yield Record(display, doc.line_at(start), None, "invalid JSON: nested too deeply")
+    except _TooBig:
+        yield Record(display, doc.line_at(start), None,
+                     f"one JSON value over {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB (only the elements of a "
+                     "top-level array stream); write one message per line (NDJSON) or a JSON array")
+
+
+def _value_records(doc: _JsonStream, value: Any, start: int, end: int) -> Iterator[Record]:
+    line = doc.line_at(start)
+    problem = doc.problems_of(value, start, end)
+    if problem is not None:
+        yield Record(doc.display, line, None, f"invalid JSON: {problem}")
+    elif isinstance(value, dict) and _is_batch(value):
+        positions = _batch_item_positions(doc.buf, start, json.JSONDecoder())
+        for i, item in enumerate(_expand_batch(value)):
+            where = positions[i] if positions is not None and i < len(positions) else start
+            yield Record(doc.display, doc.line_at(where), item)
+        doc.line_at(end)  # the line cursor only moves forward
+    else:
+        yield Record(doc.display, line, value)
+
+
+def _stream_array(doc: _JsonStream, pos: int):
+    """Yield each element of the array at buf[pos] with its line; return the
+    offset just past the closing bracket."""
+    pos = doc.skip_ws(pos + 1)
+    if pos < len(doc.buf) and doc.buf[pos] == "]":
+        return pos + 1
+    while True:
+        start = pos
+        value, pos = doc.value_at(pos)
+        yield from _value_records(doc, value, start, pos)
+        pos = doc.skip_ws(pos)
+        if pos >= len(doc.buf):
+            raise json.JSONDecodeError("Expecting ',' delimiter or ']'", doc.buf, pos)
+        if doc.buf[pos] == ",":
+            pos = doc.skip_ws(doc.compact(pos + 1))
+            continue
+        if doc.buf[pos] == "]":
+            return pos + 1
+        raise json.JSONDecodeError("Expecting ',' delimiter", doc.buf, pos)
 
 
 _WS = " \t\r\n"
+_WS_RUN = re.compile(r"[ \t\r\n]*")
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -400,94 +627,10 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
-def _decode_utf8(data: bytes, display: str) -> str | Record:
-    """The text of a whole-file fixture, or an error record at the bad byte."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return Record(display, line, None, f"invalid UTF-8 at column {col}")
-
-
-def _iter_json_bytes(data: bytes, display: str) -> Iterator[Record]:
-    text = _decode_utf8(data, display)
-    if isinstance(text, Record):
-        yield text
-        return
-    yield from _iter_json_text(text, display)
-
-
-def _iter_json_text(text: str, display: str) -> Iterator[Record]:
-    decoder = json.JSONDecoder()
-    lines = _Lines(text)
-    pos = _skip_ws(text, 0)
-    if pos >= len(text):
-        yield Record(display, max(lines.at(len(text)), 1), None, "file is empty: no messages")
-        return
-    try:
-        # Usually one document; concatenated documents (NDJSON in a .json
-        # file) are read one after another.
-        while pos < len(text):
-            start = pos
-            if text[pos] == "[":
-                pos = yield from _scan_array(text, pos, decoder, lines, display)
-            else:
-                value, pos = decoder.raw_decode(text, pos)
-                if isinstance(value, dict) and _is_batch(value):
-                    yield from _batch_records(text, start, value, decoder, lines, display)
-                else:
-                    yield Record(display, lines.at(start), value)
-            pos = _skip_ws(text, pos)
-    except json.JSONDecodeError as exc:
-        yield Record(display, exc.lineno, None, _json_reason(exc, text))
-    except RecursionError:
-        yield Record(display, lines.line, None, "invalid JSON: nested too deeply")
-
-
-def _json_reason(exc: json.JSONDecodeError, text: str) -> str:
-    if exc.pos >= len(text.rstrip()):
+def _json_reason(exc: json.JSONDecodeError, text: str, at_end: bool = True) -> str:
+    if at_end and exc.pos >= len(text.rstrip()):
         return f"invalid JSON: the document ends early ({exc.msg}); the file looks truncated"
     return f"invalid JSON: {exc.msg} (column {exc.colno})"
-
-
-def _scan_array(text, pos, decoder, lines, display):
-    """Yield each element of the array at text[pos] with its line; return the
-    offset just past the closing bracket."""
-    n = len(text)
-    pos = _skip_ws(text, pos + 1)
-    if pos < n and text[pos] == "]":
-        return pos + 1
-    while True:
-        start = pos
-        value, pos = decoder.raw_decode(text, pos)
-        line = lines.at(start)
-        if isinstance(value, dict) and _is_batch(value):
-            for item in _expand_batch(value):
-                yield Record(display, line, item)
-        else:
-            yield Record(display, line, value)
-        pos = _skip_ws(text, pos)
-        if pos >= n:
-            raise json.JSONDecodeError("Expecting ',' delimiter or ']'", text, pos)
-        if text[pos] == ",":
-            pos = _skip_ws(text, pos + 1)
-            continue
-        if text[pos] == "]":
-            return pos + 1
-        raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
-
-
-def _batch_records(text, start, value, decoder, lines, display):
-    """Records for a batch object, each item on its own line: re-scan the
-    object's keys to find where the batch array starts."""
-    items = _expand_batch(value)
-    positions = _batch_item_positions(text, start, decoder)
-    for i, item in enumerate(items):
-        pos = positions[i] if positions is not None and i < len(positions) else start
-        yield Record(display, lines.at(pos), item)
 
 
 def _batch_item_positions(text: str, pos: int, decoder) -> list[int] | None:
@@ -521,8 +664,21 @@ def _batch_item_positions(text: str, pos: int, decoder) -> list[int] | None:
 # YAML: safe loader, lines from the nodes, no alias bombs
 # --------------------------------------------------------------------------
 
+def _decode_utf8(data: bytes, display: str) -> str | Record:
+    """The text of a whole-file fixture, or an error record at the bad byte."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return Record(display, line, None, f"invalid UTF-8 at column {col}")
+
+
 def _yaml_loader():
     import yaml
+    import yaml.constructor
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -542,6 +698,36 @@ def _yaml_loader():
     def as_list(loader, node):
         return list(loader.construct_mapping(node).keys())
 
+    def mapping(loader, node, deep=False):
+        # Own keys only (a `<<` merge may be overridden on purpose).
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key_node.value!r} in a mapping (only the last value "
+                        "would be kept); remove one", key_node.start_mark)
+                seen.add(key_node.value)
+        return base.construct_mapping(loader, node, deep=deep)
+
+    def number(kind):
+        def construct(loader, node):
+            text = str(node.value)
+            if len(text) > MAX_NUMBER_DIGITS:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a number with {len(text):,} digits (at most {MAX_NUMBER_DIGITS:,}); write "
+                    "large identifiers as strings", node.start_mark)
+            value = kind(loader, node)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{text} is not a number JSON can carry (it would be sent as null); write a "
+                    "number or null", node.start_mark)
+            return value
+        return construct
+
+    FixtureLoader.construct_mapping = mapping
+    FixtureLoader.add_constructor("tag:yaml.org,2002:int", number(base.construct_yaml_int))
+    FixtureLoader.add_constructor("tag:yaml.org,2002:float", number(base.construct_yaml_float))
     FixtureLoader.add_constructor("tag:yaml.org,2002:binary", as_text)
     FixtureLoader.add_constructor("tag:yaml.org,2002:timestamp", as_text)
     FixtureLoader.add_constructor("tag:yaml.org,2002:set", as_list)
@@ -631,22 +817,25 @@ def _yaml_document_records(loader, node, display: str) -> Iterator[Record]:
     import yaml
 
     def build(n):
+        """The value of node n, or an error Record for it (one bad item does
+        not hide the others)."""
         try:
             return loader.construct_document(n)
         except yaml.YAMLError as exc:
+            loader.constructed_objects, loader.recursive_objects, loader.state_generators = {}, {}, []
             mark = getattr(exc, "problem_mark", None)
-            raise _StreamBroken((mark.line + 1) if mark else n.start_mark.line + 1,
-                                f"invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+            return Record(display, (mark.line + 1) if mark else n.start_mark.line + 1, None,
+                          f"invalid YAML: {getattr(exc, 'problem', None) or exc}")
         except RecursionError:
             raise InputError(f"{display}: YAML nested too deeply", hint="check the file") from None
 
-    if isinstance(node, yaml.SequenceNode):
-        value = build(node)
-        for item_node, item in zip(node.value, value):
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    for item_node in items:
+        item = build(item_node)
+        if isinstance(item, Record):
+            yield item
+        else:
             yield from _maybe_batch(display, item_node.start_mark.line + 1, item, item_node, yaml)
-        return
-    value = build(node)
-    yield from _maybe_batch(display, node.start_mark.line + 1, value, node, yaml)
 
 
 def _maybe_batch(display, line, value, node, yaml) -> Iterator[Record]:

@@ -7,7 +7,7 @@ service confirmed the credential).  Facts: reference/customerio-api.md §1.2,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from cdpio_cli import credentials as creds
@@ -101,14 +101,48 @@ def _config_file(settings: Settings) -> Optional[str]:
 # authenticated tier
 # ---------------------------------------------------------------------------
 
+def command_bound(budget: float, waits: int = 1) -> float:
+    """Seconds a command that talks to the services may take in all
+    (docs/security.md): its wait budget (`--timeout` of check-keys, the
+    delivery wait of send-test, verify and doctor) once per wait, plus two
+    request timeouts for the requests around it."""
+    return waits * budget + 2 * request_timeout(budget)
+
+
+def request_timeout(budget: float) -> float:
+    """One request never waits longer than the command's budget (1 s to 10 s)."""
+    return min(10.0, max(1.0, budget))
+
+
+def dig(obj: object, *keys: str) -> object:
+    """obj[k1][k2]... where every level is a JSON object; None otherwise (a
+    service answering the wrong shape must not crash a check)."""
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "a JSON list"
+    if isinstance(value, str):
+        return "a JSON string"
+    if isinstance(value, bool) or value is None:
+        return f"JSON {str(value).lower() if value is not None else 'null'}"
+    return "a JSON number"
+
+
 @dataclass
 class Answer:
     status: Optional[int]
     body: object
     text: str
     ms: float
-    error: Optional[str] = None  # transport failure, already free of secrets
+    error: Optional[str] = None  # transport failure or unusable answer, already free of secrets
     url: Optional[str] = None    # scheme://host of the service asked (never a path: it may hold a key)
+    headers: dict = field(default_factory=dict)   # response headers (send-test --capture)
 
 
 class ServiceHttp:
@@ -119,21 +153,25 @@ class ServiceHttp:
     check.
     """
 
-    def __init__(self, timeout: float, secrets: tuple[str, ...]):
+    def __init__(self, timeout: float, secrets: tuple[str, ...], deadline=None):
         from cdpio_cli.transport import RetryPolicy, make_client
 
         self.timeout = timeout
+        self.deadline = deadline  # transport.Deadline for the whole command, or None
         self.client = make_client(timeout=timeout)
         self.policy = RetryPolicy(max_retries=2, base_delay=0.5, max_delay=4.0)
         self.secrets = secrets
         self.silent_hosts: dict[str, str] = {}
 
     @classmethod
-    def for_settings(cls, settings: Settings, budget: float = 10.0) -> "ServiceHttp":
+    def for_settings(cls, settings: Settings, budget: float = 10.0, *, waits: int = 1) -> "ServiceHttp":
         """A client whose single request never waits longer than the command's
-        own time budget (at most 10 s, at least 1 s)."""
+        own time budget (at most 10 s, at least 1 s), and that stops asking
+        once `command_bound(budget, waits)` seconds have passed."""
+        from cdpio_cli.transport import Deadline
+
         secrets = tuple(c.value for c in settings.credentials.values() if c.value)
-        return cls(min(10.0, max(1.0, budget)), secrets)
+        return cls(request_timeout(budget), secrets, Deadline(command_bound(budget, waits)))
 
     def close(self):
         self.client.close()
@@ -157,20 +195,47 @@ class ServiceHttp:
         if params:
             url = str(httpx.URL(url, params=params))
         attempt = send(self.client, RequestSpec(method, url, headers=headers, content=content,
-                                                secrets=self.secrets), self.policy)
-        if not attempt.reached:
+                                                secrets=self.secrets), self.policy, deadline=self.deadline)
+        if not attempt.reached and not (self.deadline is not None and self.deadline.expired()):
             self.silent_hosts[host] = attempt.error or "no answer"
-        return Answer(attempt.status, attempt.json(), attempt.service_error() or "",
-                      attempt.duration_ms, None if attempt.reached else attempt.error, url=origin)
+        body = attempt.json()
+        error = attempt.error
+        if error is None and attempt.ok and body is not None and not isinstance(body, dict):
+            # Every API cdpio asks documents a JSON object here.
+            error = f"{_json_kind(body)} where the API documents a JSON object"
+            body = None
+        return Answer(attempt.status, body, attempt.service_error() or "",
+                      attempt.duration_ms, error, url=origin,
+                      headers=dict(attempt.headers or {}))
+
+
+RATE_LIMIT_HINT = "the service is limiting requests; wait a while and retry"
+ENDPOINT_HINT = ("check the endpoint settings in cdpio.yaml (or --sandbox-url): "
+                 "this answer is not what the service sends")
 
 
 def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
-    if answer.error:
+    from cdpio_cli.transport import answered_too_slowly
+
+    hint = unreachable_hint(answer.url)
+    if answer.error and answer.status is None and answered_too_slowly(answer.error):
+        # It took the connection: it is up, but too slow (the request may have arrived).
+        message = f"{what} answered too slowly: {answer.error}"
+        hint = NETWORK_HINT
+    elif answer.error and answer.status is None:
         message = f"could not reach {what}: {answer.error}"
+    elif answer.error:
+        # It answered, but not in a way cdpio may act on (a week's
+        # Retry-After, a redirect to a foreign host, the wrong JSON shape).
+        message = f"{what} answered {answer.status}: {answer.error}"
+        hint = RATE_LIMIT_HINT if answer.status == 429 else (
+            NETWORK_HINT if answer.status >= 500 else ENDPOINT_HINT)
     else:
+        # "Is the sandbox running?" only when nothing answered: a 503 comes from a running service.
         message = f"{what} answered {answer.status}"
+        hint = NETWORK_HINT
     return Check(check_id, route, "authenticated", FAILED, message, http_status=answer.status,
-                 duration_ms=answer.ms, failure=FAILURE_UNREACHABLE, hint=unreachable_hint(answer.url))
+                 duration_ms=answer.ms, failure=FAILURE_UNREACHABLE, hint=hint)
 
 
 def check_track(settings: Settings, http: ServiceHttp) -> list[Check]:
@@ -183,7 +248,7 @@ def check_track(settings: Settings, http: ServiceHttp) -> list[Check]:
     # The region endpoint answers on either regional host (customerio-api.md §1.2).
     base = settings.endpoint("track", "us" if configured == "auto" else configured)
     answer = http.call("GET", f"{base}/api/v1/accounts/region", auth=(site, key))
-    if answer.status == 200 and isinstance(answer.body, dict):
+    if answer.status == 200 and isinstance(answer.body, dict) and not answer.error:
         region = str(answer.body.get("region", "")).lower()
         workspace = answer.body.get("environment_id")
         settings.detected_region = region if region in ("us", "eu") else None
@@ -243,8 +308,10 @@ def check_app(settings: Settings, http: ServiceHttp) -> list[Check]:
     region = _live_region(settings)
     headers = {"Authorization": f"Bearer {key}"}
     answer = http.call("GET", f"{settings.endpoint('app', region)}/v1/workspaces", headers=headers)
-    if answer.status == 200:
-        names = [w.get("name") for w in (answer.body or {}).get("workspaces", []) if isinstance(w, dict)]
+    if answer.status == 200 and not answer.error:
+        workspaces = dig(answer.body, "workspaces")
+        names = [w.get("name") for w in (workspaces if isinstance(workspaces, list) else [])
+                 if isinstance(w, dict)]
         return [Check("customerio.app", "customerio", "authenticated", PASSED,
                       f"App API accepted the key ({region.upper()} region; workspace "
                       f"{', '.join(map(str, names)) or 'unknown'})", http_status=200, duration_ms=answer.ms)]
@@ -252,11 +319,14 @@ def check_app(settings: Settings, http: ServiceHttp) -> list[Check]:
         # The App API does not redirect: a key from the other region gets 401.
         other = "eu" if region == "us" else "us"
         retry = http.call("GET", f"{settings.endpoint('app', other)}/v1/workspaces", headers=headers)
-        if retry.status == 200:
+        if retry.status == 200 and not retry.error:
             return [Check("customerio.app", "customerio", "authenticated", FAILED,
                           f"App API key works only in the {other.upper()} region, but cdpio used {region.upper()}",
                           http_status=answer.status, duration_ms=answer.ms, failure=FAILURE_CHECK,
-                          hint=f"set customerio.region: {other}")]
+                          # Once the Track API has named the region, changing it would break
+                          # Track: the App key is the one from another workspace.
+                          hint="use an App API key from the same workspace as the Track API key"
+                          if settings.detected_region else f"set customerio.region: {other}")]
         return [Check("customerio.app", "customerio", "authenticated", FAILED,
                       f"App API rejected the key ({answer.status})", http_status=answer.status,
                       duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
@@ -284,7 +354,8 @@ def check_pipelines(settings: Settings, http: ServiceHttp) -> list[Check]:
     headers = {**pipelines_auth(key), "X-Strict-Mode": "1", "Content-Type": "application/json"}
     answer = http.call("POST", f"{settings.endpoint('pipelines', _live_region(settings))}/v1/batch", headers=headers,
                        content=b'{"batch":[]}')
-    if answer.status is not None and (200 <= answer.status < 300 or answer.status in (400, 422)):
+    if answer.status is not None and not answer.error and (200 <= answer.status < 300
+                                                           or answer.status in (400, 422)):
         return [Check("customerio.pipelines", "pipelines", "authenticated", PASSED,
                       f"Pipelines API accepted the key in strict mode ({answer.status} to an empty batch; "
                       "no data created)", http_status=answer.status, duration_ms=answer.ms)]
@@ -305,13 +376,19 @@ def check_segment(settings: Settings, http: ServiceHttp) -> list[Check]:
     checks: list[Check] = []
     token = settings.segment.public_api_token
     answer = http.call("GET", f"{settings.endpoint('segment_cdn')}/v1/projects/{key}/settings")
-    if answer.status == 200:
-        integrations = (answer.body or {}).get("integrations", {}) if isinstance(answer.body, dict) else {}
+    if answer.status == 200 and not answer.error:
+        integrations = dig(answer.body, "integrations")
+        integrations = integrations if isinstance(integrations, dict) else {}
         has_cio = any(name in integrations for name in DESTINATION_NAMES)
+        # The answer names the source's API host: the Segment region it belongs to.
+        segment_io = integrations.get("Segment.io") if isinstance(integrations, dict) else None
+        api_host = segment_io.get("apiHost") if isinstance(segment_io, dict) else None
         checks.append(Check("segment.write_key", "segment", "authenticated", PASSED,
                             "Segment's settings lookup knows this write key (unofficial endpoint)"
                             + ("; it lists a Customer.io destination" if has_cio else ""),
-                            http_status=200, duration_ms=answer.ms))
+                            http_status=200, duration_ms=answer.ms,
+                            details={"api_host": api_host if isinstance(api_host, str) else None,
+                                     "lists_destination": has_cio}))
     elif answer.status == 404:
         checks.append(Check("segment.write_key", "segment", "authenticated", FAILED,
                             "Segment's settings lookup does not know this write key (unofficial endpoint). "
@@ -347,18 +424,21 @@ def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, tok
                       duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
                       hint="create a token under Settings > Workspace settings > Access Management > Tokens; "
                            f"if your Segment workspace is in the {other.upper()} region, set segment.region: {other}")]
-    if answer.status != 200:
+    if answer.status != 200 or answer.error:
         return [_unreachable("segment.public_api_token", "segment", answer, "the Segment Public API")]
-    workspace = ((answer.body or {}).get("data") or {}).get("workspace") or {}
+    workspace = dig(answer.body, "data", "workspace")
+    workspace = workspace if isinstance(workspace, dict) else {}
     checks = [Check("segment.public_api_token", "segment", "authenticated", PASSED,
                     f"Public API token accepted (workspace {workspace.get('name') or workspace.get('slug')})",
                     http_status=200, duration_ms=answer.ms)]
     sources = http.call("GET", f"{base}/sources", headers=headers, params={"pagination.count": 200})
-    if sources.status != 200:
+    if sources.status != 200 or sources.error:
         checks.append(_unreachable("segment.source", "segment", sources, "the Segment Public API sources list"))
         return checks
-    source_list = ((sources.body or {}).get("data") or {}).get("sources") or []
-    source = next((s for s in source_list if write_key in (s.get("writeKeys") or [])), None)
+    source_list = dig(sources.body, "data", "sources")
+    source_list = [s for s in source_list if isinstance(s, dict)] if isinstance(source_list, list) else []
+    source = next((s for s in source_list
+                   if isinstance(s.get("writeKeys"), list) and write_key in s["writeKeys"]), None)
     if source is None:
         if source_list and not any(s.get("writeKeys") for s in source_list):
             checks.append(Check("segment.source", "segment", "authenticated", WARNING,
@@ -378,17 +458,23 @@ def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, tok
                         http_status=200, duration_ms=sources.ms,
                         hint=None if source.get("enabled", True) else "enable the source in Segment"))
     dests = http.call("GET", f"{base}/sources/{source.get('id')}/connected-destinations", headers=headers)
-    if dests.status != 200:
+    if dests.status != 200 or dests.error:
         checks.append(_unreachable("segment.destination", "segment", dests, "the Segment Public API"))
         return checks
-    dest_list = ((dests.body or {}).get("data") or {}).get("destinations") or []
+    dest_list = dig(dests.body, "data", "destinations")
+    dest_list = [d for d in dest_list if isinstance(d, dict)] if isinstance(dest_list, list) else []
     cio = [d for d in dest_list
-           if ((d.get("metadata") or {}).get("name") or d.get("name") or "").startswith("Customer.io")]
+           if str(dig(d, "metadata", "name") or d.get("name") or "").startswith("Customer.io")]
     enabled = [d for d in cio if d.get("enabled")]
     if enabled:
+        # The siteId is not secret (the Public API masks only the apiKey).
+        site_id = (enabled[0].get("settings") or {}).get("siteId")
         checks.append(Check("segment.destination", "segment", "authenticated", PASSED,
                             f"source {name!r} has an enabled Customer.io destination", http_status=200,
-                            duration_ms=dests.ms))
+                            duration_ms=dests.ms,
+                            details={"site_id": creds.mask(site_id),
+                                     "site_id_matches": site_id == settings.customerio.site_id}
+                            if isinstance(site_id, str) and site_id else {}))
     else:
         checks.append(Check("segment.destination", "segment", "authenticated", FAILED,
                             f"source {name!r} has {'a disabled' if cio else 'no'} Customer.io destination: "
@@ -418,7 +504,10 @@ def check_keys(settings: Settings, *, offline: bool = False, timeout: float = 10
         report.extend(check_track(settings, http))
         report.extend(check_app(settings, http))
         report.extend(check_pipelines(settings, http))
-        report.extend(check_segment(settings, http))
+        from cdpio_cli.diagnosis import segment_region_check
+
+        # The settings lookup names the source's Segment region (never compared with Customer.io's).
+        report.extend(segment_region_check(settings, check_segment(settings, http)))
     finally:
         http.close()
     if settings.detected_region:

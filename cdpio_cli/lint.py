@@ -8,8 +8,9 @@ whole messages -- and report when the pass ends.
 Every rule has a stable id (`naming/event-title-case`), a default severity
 (error, warning, info, or off = not run unless enabled) and a hint.  The
 `spec/*` rules come straight from `messages.spec_problems`; the destination
-drops (`customerio/page-without-url`, device events...) come from
-`mapping.map_message`, so lint, explain and the sandbox agree.
+drops (`customerio/page-without-url`, device events...) and Customer.io's
+limits (`customerio/event-name-too-long`..., one table in cdpio_cli/limits.py)
+come from `mapping.map_message`, so lint, explain and the sandbox agree.
 
 Findings become `results.Check`s (see `findings_to_checks`): error -> failed,
 warning -> warning, info -> passed with the message prefixed "info:" (an
@@ -24,23 +25,16 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from cdpio_cli import mapping, messages
+from cdpio_cli import limits, mapping, messages
 from cdpio_cli.errors import UsageError
 
 ERROR, WARNING, INFO, OFF = "error", "warning", "info", "off"
 SEVERITIES = (ERROR, WARNING, INFO, OFF)
 
-# Customer.io Track API limits (reference/customerio-api.md §1.5, §3).
-CIO_MAX_ATTRIBUTES = 300
-CIO_MAX_ATTRIBUTE_NAME_BYTES = 150
-CIO_MAX_ATTRIBUTE_VALUE_BYTES = 1000
-CIO_MAX_EVENT_NAME_BYTES = 100
-CIO_MAX_EVENT_DATA_BYTES = 100_000
-CIO_MAX_ID_BYTES = 150
-CIO_CAMPAIGN_WINDOW = timedelta(hours=72)
+CIO_CAMPAIGN_WINDOW = limits.CAMPAIGN_WINDOW
 
 # Data-set aggregates stop growing past these sizes (memory stays bounded on
 # pathological data, e.g. a unique event name per message).
@@ -97,19 +91,10 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("identity/identify-without-email", WARNING,
          "person identified but never with traits.email",
          "send traits.email on identify; Customer.io cannot email a person without one"),
-    # Customer.io
-    Rule("customerio/too-many-attributes", ERROR, "identify with more than 300 attributes",
-         "Customer.io rejects identify calls with more than 300 attributes"),
-    Rule("customerio/attribute-name-too-long", ERROR, "attribute name over 150 bytes",
-         "Customer.io rejects attribute names over 150 bytes"),
-    Rule("customerio/attribute-value-too-long", ERROR, "attribute value over 1,000 bytes",
-         "Customer.io rejects attribute values over 1,000 bytes"),
-    Rule("customerio/event-name-too-long", ERROR, "event name over 100 bytes",
-         "Customer.io rejects event names over 100 bytes"),
-    Rule("customerio/event-data-too-large", ERROR, "event properties over 100,000 bytes",
-         "Customer.io rejects event data over 100,000 bytes"),
-    Rule("customerio/id-too-long", ERROR, "userId over 150 bytes",
-         "Customer.io person ids are at most 150 bytes"),
+    # Customer.io: one rule per limit in the table (cdpio_cli/limits.py)
+    *(Rule(limit.rule, ERROR, f"{limit.what} over {limit.maximum:,} {limit.unit}",
+           f"Customer.io rejects the operation with 400 ({limit.error.format(name='NAME')!r}); "
+           f"limit: {limit.maximum:,} {limit.unit}") for limit in limits.TABLE),
     Rule("customerio/page-without-url", ERROR,
          "page without properties.url: the destination drops it",
          "send properties.url (analytics.js does this by itself); it becomes the page name"),
@@ -381,12 +366,6 @@ def _show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _byte_len(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value.encode("utf-8"))
-    return messages.message_size(value)
-
-
 _DROP_RULES = (
     ("trackPageView", "properties.url", "customerio/page-without-url"),
     ("trackScreenView", "name", "customerio/screen-without-name"),
@@ -495,7 +474,14 @@ class Linter:
 
         if not dropped_on_ingest:
             result = mapping.map_message(msg)
-            if result.drop_reason is not None:
+            if result.violations:
+                # Every limit the operations break, each under its own rule;
+                # the sandbox drops the message for the first of them.
+                for v in result.violations:
+                    self.emit(v.rule, f"{messages.describe(msg)}: {v.describe()}", file, line,
+                              action=result.action, drop_reason=result.drop_reason,
+                              customerio_error=v.message)
+            elif result.drop_reason is not None:
                 reason = result.drop_reason.split(": ", 1)[-1]
                 self.emit(drop_rule(result), f"{messages.describe(msg)}: the Customer.io "
                           f"destination drops it: {reason}", file, line,
@@ -546,10 +532,6 @@ class Linter:
                     user_id != user_id.strip() or any(ch.isspace() or ch in "\u200b\ufeff" for ch in user_id)):
                 self.emit("identity/user-id-whitespace",
                           f"userId {user_id!r} contains whitespace", file, line)
-            if size > CIO_MAX_ID_BYTES and len(user_id.encode("utf-8")) > CIO_MAX_ID_BYTES:
-                self.emit("customerio/id-too-long",
-                          f"userId is {len(user_id.encode('utf-8'))} bytes; Customer.io's limit is "
-                          f"{CIO_MAX_ID_BYTES}", file, line)
             norm = "".join(user_id.split()).casefold()
             first = self._user_norm.get(norm)
             if first is None:
@@ -601,10 +583,6 @@ class Linter:
         if on["naming/event-object-action"] and not is_object_action(event):
             self.emit("naming/event-object-action",
                       f"event {event!r} is not \"Object Action\" (noun + past-tense verb)", file, line)
-        if len(event) > 25 and len(event.encode("utf-8")) > CIO_MAX_EVENT_NAME_BYTES:
-            self.emit("customerio/event-name-too-long",
-                      f"event name is {len(event.encode('utf-8'))} bytes; Customer.io's limit is "
-                      f"{CIO_MAX_EVENT_NAME_BYTES}", file, line)
 
     def _keys(self, obj: dict, namespace: str, file, line) -> None:
         """Key style, spelling variants and dynamic keys (first sighting of each key)."""
@@ -630,36 +608,12 @@ class Linter:
 
     def _properties(self, props: dict, event: str, file, line, size) -> None:
         self._keys(props, "properties", file, line)
-        if size > CIO_MAX_EVENT_DATA_BYTES:
-            data = messages.message_size(props)
-            if data > CIO_MAX_EVENT_DATA_BYTES:
-                self.emit("customerio/event-data-too-large",
-                          f"event {event!r} data is {data:,} bytes; Customer.io's limit is "
-                          f"{CIO_MAX_EVENT_DATA_BYTES:,}", file, line)
         if self._on["properties/type-drift"]:
             self._drift(self._prop_types, props, event, file, line)
         self._ms_dates(props, "property", file, line)
 
     def _traits(self, traits: dict, file, line, size) -> None:
         self._keys(traits, "traits", file, line)
-        if len(traits) > CIO_MAX_ATTRIBUTES:
-            self.emit("customerio/too-many-attributes",
-                      f"identify has {len(traits)} traits; Customer.io accepts at most "
-                      f"{CIO_MAX_ATTRIBUTES} attributes per call", file, line)
-        if size > CIO_MAX_ATTRIBUTE_NAME_BYTES:
-            for key, value in traits.items():
-                if isinstance(key, str) and len(key) * 4 > CIO_MAX_ATTRIBUTE_NAME_BYTES \
-                        and len(key.encode("utf-8")) > CIO_MAX_ATTRIBUTE_NAME_BYTES:
-                    self.emit("customerio/attribute-name-too-long",
-                              f"trait name {key[:40]!r}... is {len(key.encode('utf-8'))} bytes; "
-                              f"the limit is {CIO_MAX_ATTRIBUTE_NAME_BYTES}", file, line)
-                if size > CIO_MAX_ATTRIBUTE_VALUE_BYTES and not isinstance(value, (bool, int, float)) \
-                        and value is not None:
-                    nbytes = _byte_len(value)
-                    if nbytes > CIO_MAX_ATTRIBUTE_VALUE_BYTES:
-                        self.emit("customerio/attribute-value-too-long",
-                                  f"trait {key!r} is {nbytes:,} bytes; Customer.io's limit is "
-                                  f"{CIO_MAX_ATTRIBUTE_VALUE_BYTES:,}", file, line)
         if self._on["traits/type-drift"]:
             self._drift(self._trait_types, traits, None, file, line)
         self._ms_dates(traits, "trait", file, line)
@@ -849,16 +803,6 @@ def rules_table() -> list[tuple[str, str, str]]:
 # Config
 # --------------------------------------------------------------------------
 
-class _LenientEnv(dict):
-    """Lint reads only the `lint:` section; an unset or empty ${SECRET}
-    elsewhere in the file must not stop it (it reads as a placeholder here)."""
-
-    def get(self, key, default=None):
-        import os
-
-        return os.environ.get(key) or "unset-for-lint"
-
-
 def load_lint_settings(explicit_config: str | None) -> tuple[list[str], dict[str, str], str | None]:
     """(disable, severity overrides, config path) from the config's `lint:`
     section; empty when there is no config file."""
@@ -867,6 +811,7 @@ def load_lint_settings(explicit_config: str | None) -> tuple[list[str], dict[str
     path = config_mod.find_config_path(explicit_config)
     if path is None:
         return [], {}, None
-    loaded = config_mod.load_config(path, env=_LenientEnv())
+    # Lint reads only `lint:`: the secrets the file asks for need not be set.
+    loaded = config_mod.load_config(path, uses=("lint",))
     section = loaded.config.lint
     return list(section.disable), dict(section.severity), str(path)

@@ -4,9 +4,12 @@ The one implementation shared by the sandbox (it applies the operations to its
 in-memory workspace), `cdpio lint`, `cdpio explain` and replay's customerio
 route (which posts the operations to Track v2 `/api/v2/batch`).
 
-Facts: reference/segment-api.md §5 (the destination's default "Quick Setup"
-subscriptions, §5.3, and how it builds Track v2 bodies, §5.2).  Where the
-destination's code and its docs disagree, the reference follows the code.
+Facts: the destination's source, segmentio/action-destinations
+`packages/destination-actions/src/destinations/customerio/` (index.ts for the
+default subscriptions, utils.ts buildPayload for the Track v2 bodies, each
+action's index.ts for its fields).  Where its code and docs disagree, this
+follows the code; its own unit tests, transcribed in tests/data/destination/,
+are the check (docs/mapping.md).
 
 Default subscriptions (trigger -> action -> Track v2 `type`/`action`):
 
@@ -35,10 +38,15 @@ event = Report Content Event      reportContentEvent    person / properties.acti
 
 A message the destination cannot send (a required mapped field is missing) is
 dropped with a `MESSAGE_REJECTED: ...` reason; a message no subscription
-matches is dropped with `NO_MATCHING_MAPPING: ...` (segment-api.md §5.4, §6).
+matches is dropped with `NO_MATCHING_MAPPING: ...` (Segment's discard reasons).
 
-This module is pure: no I/O, no starlette; only the standard library and
-cdpio_cli.messages.
+An operation that breaks one of Customer.io's limits (cdpio_cli/limits.py)
+is dropped with `CUSTOMERIO_400: <Customer.io's message>`: the destination
+sends it and Customer.io rejects it, which Segment shows as a failed delivery.
+
+This module is pure: no I/O, no starlette; only the standard library,
+cdpio_cli.messages, cdpio_cli.limits and the Track host table in
+cdpio_cli.routes.endpoints.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from cdpio_cli import limits
 from cdpio_cli.messages import parse_timestamp
 
 V2 = "v2"                       # POST {track}/api/v2/entity or /api/v2/batch
@@ -128,6 +137,8 @@ class Mapping:
     operations: list[dict] = field(default_factory=list)
     drop_reason: str | None = None
     endpoint: str = V2
+    # Every Customer.io limit the operations break (the first is the drop reason).
+    violations: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -146,7 +157,7 @@ def _rejected(action: str, why: str) -> Mapping:
 # --- field helpers --------------------------------------------------------
 
 # ajv-formats' "email" format, which the destination uses to decide whether a
-# person id is an email (segment-api.md §5.2).
+# person id is an email (utils.ts isEmail).
 _EMAIL_RE = re.compile(
     r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$",
@@ -175,7 +186,7 @@ def _str_id(value: Any) -> str | None:
 
 def resolve_identifiers(person_id: Any = None, email: Any = None, anonymous_id: Any = None,
                         object_id: Any = None, object_type_id: Any = "1") -> dict | None:
-    """The destination's identifier resolution (segment-api.md §5.2)."""
+    """The destination's identifier resolution (utils.ts resolveIdentifiers)."""
     if object_id and object_type_id:
         return {"object_id": object_id, "object_type_id": object_type_id}
     pid = _str_id(person_id)
@@ -251,12 +262,22 @@ def _first(*values: Any) -> Any:
 def _build(type_: str, action: str, *, person_id: Any = None, anonymous_id: Any = None,
            email: Any = None, object_id: Any = None, object_type_id: Any = None,
            timestamp: Any = None, convert: bool = True, **rest: Any) -> dict:
-    """utils.ts buildPayload: the v2 body from the mapped fields."""
+    """utils.ts buildPayload: the v2 body from the mapped fields.
+
+    With "Convert Timestamps" on, every ISO-8601 string in the body's own
+    fields is converted, top-level strings (an event name, an event id)
+    included, then nested objects; arrays are left alone.
+    """
     body: dict[str, Any] = {"type": type_, "action": action}
     for key, value in rest.items():
         if value is None:
             continue      # undefined fields vanish from the JSON
-        body[key] = convert_attribute_timestamps(value) if convert and type(value) is dict else value
+        if convert:
+            if type(value) is str:
+                value = _iso_to_unix(value)
+            elif type(value) is dict:
+                value = convert_attribute_timestamps(value)
+        body[key] = value
     if timestamp:
         body["timestamp"] = convert_timestamp(timestamp)
     if anonymous_id:
@@ -271,59 +292,151 @@ def _build(type_: str, action: str, *, person_id: Any = None, anonymous_id: Any 
     return body
 
 
+# --- field mappings --------------------------------------------------------
+
+# Each action's plain `@path` defaults, from the action definitions
+# (segmentio/action-destinations, packages/destination-actions/src/
+# destinations/customerio/<action>/index.ts, `fields.*.default`).  Fields
+# whose default is an `@if`/`@template` chain are described in docs/mapping.md.
+DEFAULT_PATHS: dict[str, dict[str, str]] = {
+    "createUpdatePerson": {"anonymous_id": "$.anonymousId", "group_id": "$.traits.objectId",
+                           "custom_attributes": "$.traits",
+                           "relationship_attributes": "$.traits.relationshipAttributes",
+                           "timestamp": "$.timestamp"},
+    "trackEvent": {"id": "$.userId", "anonymous_id": "$.anonymousId", "name": "$.event",
+                   "event_id": "$.messageId", "timestamp": "$.timestamp", "data": "$.properties"},
+    "trackPageView": {"id": "$.userId", "anonymous_id": "$.anonymousId", "event_id": "$.messageId",
+                      "url": "$.properties.url", "timestamp": "$.timestamp", "data": "$.properties"},
+    "trackScreenView": {"id": "$.userId", "anonymous_id": "$.anonymousId", "event_id": "$.messageId",
+                        "name": "$.name", "timestamp": "$.timestamp", "data": "$.properties"},
+    "createUpdateDevice": {"person_id": "$.userId", "device_id": "$.context.device.token",
+                           "app_version": "$.context.app.version", "platform": "$.context.device.type",
+                           "last_used": "$.timestamp", "attributes": "$.properties"},
+    "deleteDevice": {"person_id": "$.userId", "device_id": "$.context.device.token"},
+    "deletePerson": {"person_id": "$.userId"},
+    "suppressPerson": {"person_id": "$.userId"},
+    "unsuppressPerson": {"person_id": "$.userId"},
+    "createUpdateObject": {"id": "$.groupId", "custom_attributes": "$.traits.objectAttributes",
+                           "relationship_attributes": "$.traits.relationshipAttributes",
+                           "user_id": "$.userId", "anonymous_id": "$.anonymousId"},
+    "deleteObject": {"object_id": "$.properties.objectId"},
+    "deleteRelationship": {"person_id": "$.userId", "anonymous_id": "$.anonymousId",
+                           "object_id": "$.properties.objectId"},
+    "mergePeople": {"primary": "$.userId", "secondary": "$.previousId"},
+    "reportDeliveryEvent": {"delivery_id": "$.properties.deliveryId", "metric": "$.properties.metric",
+                            "recipient": "$.properties.recipient", "reason": "$.properties.reason",
+                            "href": "$.properties.href", "action_name": "$.properties.actionName",
+                            "action_value": "$.properties.actionValue", "timestamp": "$.timestamp"},
+    "reportContentEvent": {"anonymous_id": "$.anonymousId", "actionType": "$.properties.actionType",
+                           "timestamp": "$.timestamp", "data": "$.properties"},
+}
+
+# Actions with a "Convert Timestamps" field (on by default); the others never convert.
+_CONVERTING = frozenset({"createUpdatePerson", "trackEvent", "trackPageView", "trackScreenView",
+                         "createUpdateDevice", "createUpdateObject", "reportContentEvent"})
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Departures from an action's default field mapping: "Convert Timestamps"
+    off, or fields left unmapped (older subscriptions lack newer fields)."""
+
+    convert_timestamp: bool = True
+    unmapped: frozenset[str] = frozenset()
+
+    def get(self, name: str, value: Any) -> Any:
+        return None if name in self.unmapped else value
+
+
+DEFAULT_FIELDS = Fields()
+
+
+def fields_from_mapping(action: str, mapping: dict | None = None,
+                        unmapped: list[str] | tuple[str, ...] = ()) -> Fields:
+    """A Segment-style field mapping (`{"convert_timestamp": false}`,
+    `{"data": {"@path": "$.properties"}}`) -> Fields.
+
+    Only the departures cdpio reproduces are accepted; anything else raises
+    ValueError naming the field, rather than silently mapping by default.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
+    paths = DEFAULT_PATHS.get(action, {})
+    convert = True
+    for name, value in (mapping or {}).items():
+        if name == "convert_timestamp" and isinstance(value, bool) and action in _CONVERTING:
+            convert = value
+        elif isinstance(value, dict) and value.get("@path") == paths.get(name) and len(value) == 1:
+            pass        # the default itself
+        else:
+            raise ValueError(f"{action}: field mapping {name}={value!r} is not supported "
+                             "(only convert_timestamp and the default @path of each field)")
+    for name in unmapped:
+        if name not in paths:
+            raise ValueError(f"{action}: cannot unmap {name!r} (fields: {', '.join(paths)})")
+    return Fields(convert, frozenset(unmapped))
+
+
 # --- actions -------------------------------------------------------------
 
 _PERSON_TRAITS_MOVED = ("createdAt", "created_at", "object_type_id", "objectTypeId",
                         "relationshipAttributes")
 
 
-def _create_update_person(msg: dict) -> Mapping:
+def _create_update_person(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     traits = _dict(msg.get("traits"))
     user_id = msg.get("userId")
     person_id = user_id if user_id is not None else traits.get("email")
     email = traits.get("email")
-    anonymous_id = msg.get("anonymousId")
+    anonymous_id = f.get("anonymous_id", msg.get("anonymousId"))
     if _str_id(person_id) is None and not email and not anonymous_id:
         return _rejected("createUpdatePerson", "a person: userId, traits.email or anonymousId")
-    attributes = {k: v for k, v in traits.items() if k not in _PERSON_TRAITS_MOVED}
+    attributes = {k: v for k, v in _dict(f.get("custom_attributes", traits)).items()
+                  if k not in _PERSON_TRAITS_MOVED}
     created_at = _first(traits.get("created_at"), traits.get("createdAt"))
     if created_at:
         attributes["created_at"] = created_at
     if email:
         attributes["email"] = email
     relationships = None
-    group_id = traits.get("objectId")
+    group_id = f.get("group_id", traits.get("objectId"))
     if group_id:
         rel: dict[str, Any] = {"identifiers": {
             "object_type_id": _first(traits.get("object_type_id"), traits.get("objectTypeId"), "1"),
             "object_id": group_id}}
-        if traits.get("relationshipAttributes"):
-            rel["relationship_attributes"] = traits["relationshipAttributes"]
+        rel_attrs = f.get("relationship_attributes", traits.get("relationshipAttributes"))
+        if rel_attrs:
+            rel["relationship_attributes"] = rel_attrs
         relationships = [rel]
     body = _build("person", "identify", person_id=person_id, anonymous_id=anonymous_id,
                   attributes=attributes, cio_relationships=relationships,
-                  timestamp=msg.get("timestamp"))
+                  timestamp=f.get("timestamp", msg.get("timestamp")), convert=f.convert_timestamp)
     return Mapping("createUpdatePerson", [body])
 
 
-def _person_event(msg: dict, action_name: str, cio_action: str, name: Any) -> Mapping:
+def _person_event(msg: dict, action_name: str, cio_action: str, name: Any,
+                  f: Fields = DEFAULT_FIELDS) -> Mapping:
     """trackEvent / trackPageView / trackScreenView: most traffic, so built directly.
 
     Same body as `_build` would make (tests/test_mapping.py checks that).
     """
-    person_id = _str_id(msg.get("userId"))
-    anonymous_id = msg.get("anonymousId")
+    person_id = _str_id(f.get("id", msg.get("userId")))
+    anonymous_id = f.get("anonymous_id", msg.get("anonymousId"))
     if person_id is None and not anonymous_id:
         return _rejected(action_name, "a person: userId or anonymousId")
-    body: dict[str, Any] = {"type": "person", "action": cio_action, "name": name}
-    message_id = msg.get("messageId")
-    if message_id is not None:
-        body["id"] = message_id
-    props = msg.get("properties")
-    attributes = convert_attribute_timestamps(props) if type(props) is dict else None
-    if attributes is not None:
+    convert = f.convert_timestamp
+    body: dict[str, Any] = {"type": "person", "action": cio_action,
+                            "name": _iso_to_unix(name) if convert and type(name) is str else name}
+    message_id = f.get("event_id", msg.get("messageId"))
+    # trackEvent sends any mapped event id; page and screen only a non-empty one.
+    if message_id is not None and (message_id or action_name == "trackEvent"):
+        body["id"] = _iso_to_unix(message_id) if convert and type(message_id) is str else message_id
+    props = f.get("data", msg.get("properties"))
+    attributes = None
+    if type(props) is dict:
+        attributes = convert_attribute_timestamps(props) if convert else props
         body["attributes"] = attributes
-    timestamp = msg.get("timestamp")
+    timestamp = f.get("timestamp", msg.get("timestamp"))
     if timestamp:
         body["timestamp"] = convert_timestamp(timestamp)
     if person_id is not None:
@@ -332,67 +445,69 @@ def _person_event(msg: dict, action_name: str, cio_action: str, name: Any) -> Ma
         body["identifiers"] = resolve_identifiers(person_id)
     else:
         # Identified by the anonymous id: the copy in attributes is removed again.
-        body["attributes"] = attributes if attributes is not None else {}
+        body["attributes"] = dict(attributes) if attributes is not None else {}
         body["identifiers"] = {"anonymous_id": anonymous_id}
     return Mapping(action_name, [body])
 
 
-def _track_event(msg: dict) -> Mapping:
-    name = msg.get("event")
+def _track_event(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
+    name = f.get("name", msg.get("event"))
     if not isinstance(name, str) or name == "":
         return _rejected("trackEvent", "event (the Customer.io event name)")
-    return _person_event(msg, "trackEvent", "event", name)
+    return _person_event(msg, "trackEvent", "event", name, f)
 
 
-def _track_page(msg: dict) -> Mapping:
-    url = _dict(msg.get("properties")).get("url")
+def _track_page(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
+    url = f.get("url", _dict(msg.get("properties")).get("url"))
     if not url:
         return _rejected("trackPageView",
                          "properties.url (the page URL becomes the Customer.io page name)")
-    return _person_event(msg, "trackPageView", "page", url)
+    return _person_event(msg, "trackPageView", "page", url, f)
 
 
-def _track_screen(msg: dict) -> Mapping:
-    name = msg.get("name")
+def _track_screen(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
+    name = f.get("name", msg.get("name"))
     if not name:
         return _rejected("trackScreenView", "name (the screen name becomes the Customer.io screen name)")
-    return _person_event(msg, "trackScreenView", "screen", name)
+    return _person_event(msg, "trackScreenView", "screen", name, f)
 
 
 def _device(msg: dict) -> dict:
     return _dict(_dict(msg.get("context")).get("device"))
 
 
-def _create_update_device(msg: dict) -> Mapping:
+def _create_update_device(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     action = "createUpdateDevice"
-    if _str_id(msg.get("userId")) is None:
+    if _str_id(f.get("person_id", msg.get("userId"))) is None:
         return _rejected(action, "userId (devices belong to an identified person)")
     device = _device(msg)
-    token = device.get("token")
+    token = f.get("device_id", device.get("token"))
     if not token:
         return _rejected(action, "context.device.token (the push token)")
-    platform = device.get("type")
+    platform = f.get("platform", device.get("type"))
     if not platform:
         return _rejected(action, "context.device.type (the device platform: ios or android)")
-    attributes = dict(_dict(msg.get("properties")))
-    app_version = _dict(_dict(msg.get("context")).get("app")).get("version")
-    if app_version is not None:
+    # The destination always sends `device.attributes`, `{}` when there are none.
+    attributes = dict(_dict(f.get("attributes", msg.get("properties"))))
+    app_version = f.get("app_version", _dict(_dict(msg.get("context")).get("app")).get("version"))
+    if app_version:
         attributes["app_version"] = app_version
-    dev: dict[str, Any] = {"token": token, "platform": platform}
-    last_used = convert_timestamp(msg.get("timestamp")) if msg.get("timestamp") else None
+    dev: dict[str, Any] = {"token": token, "platform": platform, "attributes": attributes}
+    last_used = f.get("last_used", msg.get("timestamp"))
     if last_used is not None:
         dev["last_used"] = last_used
-    if attributes:
-        dev["attributes"] = convert_attribute_timestamps(attributes)
-    body = _build("person", "add_device", person_id=msg.get("userId"), device=dev, convert=False)
+    # last_used is not the root `timestamp`: it converts only as an ISO-8601
+    # attribute would (an unparseable or non-ISO value is sent as it is).
+    body = _build("person", "add_device", person_id=msg.get("userId"), device=dev,
+                  convert=f.convert_timestamp)
     return Mapping(action, [body])
 
 
-def _delete_device(msg: dict) -> Mapping:
+def _delete_device(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     action = "deleteDevice"
-    if _str_id(msg.get("userId")) is None:
+    if _str_id(f.get("person_id", msg.get("userId"))) is None:
         return _rejected(action, "userId (devices belong to an identified person)")
-    token = _device(msg).get("token")
+    token = f.get("device_id", _device(msg).get("token"))
     if not token:
         return _rejected(action, "context.device.token (the push token)")
     body = _build("person", "delete_device", person_id=msg.get("userId"),
@@ -400,29 +515,36 @@ def _delete_device(msg: dict) -> Mapping:
     return Mapping(action, [body])
 
 
-def _person_only(msg: dict, action: str, cio_action: str) -> Mapping:
-    if _str_id(msg.get("userId")) is None:
+def _person_only(msg: dict, action: str, cio_action: str, f: Fields = DEFAULT_FIELDS) -> Mapping:
+    person_id = f.get("person_id", msg.get("userId"))
+    if _str_id(person_id) is None:
         return _rejected(action, "userId")
-    return Mapping(action, [_build("person", cio_action, person_id=msg.get("userId"))])
+    return Mapping(action, [_build("person", cio_action, person_id=person_id, convert=False)])
 
 
 def _object_type(container: dict) -> Any:
     return _first(container.get("object_type_id"), container.get("objectTypeId"), "1")
 
 
-def _create_update_object(msg: dict) -> Mapping:
+_OBJECT_ATTRIBUTES_DROPPED = ("object_type_id", "objectTypeId", "relationshipAttributes")
+
+
+def _create_update_object(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     action = "createUpdateObject"
-    group_id = _str_id(msg.get("groupId"))
+    group_id = _str_id(f.get("id", msg.get("groupId")))
     if group_id is None:
         return _rejected(action, "groupId (the object id)")
     traits = _dict(msg.get("traits"))
-    user_id = _str_id(msg.get("userId"))
-    anonymous_id = msg.get("anonymousId")
-    attributes = traits.get("objectAttributes")
+    user_id = _str_id(f.get("user_id", msg.get("userId")))
+    anonymous_id = f.get("anonymous_id", msg.get("anonymousId"))
+    convert = f.convert_timestamp
+    attributes = f.get("custom_attributes", traits.get("objectAttributes"))
     if isinstance(attributes, dict):
-        attributes = convert_attribute_timestamps(
-            {k: v for k, v in attributes.items() if k != "object_type_id"})
-    rel_attrs = traits.get("relationshipAttributes")
+        # The API does not use these; the destination removes them.
+        attributes = {k: v for k, v in attributes.items() if k not in _OBJECT_ATTRIBUTES_DROPPED}
+        if convert:
+            attributes = convert_attribute_timestamps(attributes)
+    rel_attrs = f.get("relationship_attributes", traits.get("relationshipAttributes"))
     rel: dict[str, Any] | None = None
     cio_action = "identify"
     if user_id is not None:
@@ -430,48 +552,52 @@ def _create_update_object(msg: dict) -> Mapping:
     elif anonymous_id:
         cio_action = "identify_anonymous"
         rel = {"identifiers": {"anonymous_id": anonymous_id}}
-    if rel is not None and isinstance(rel_attrs, dict):
-        rel["relationship_attributes"] = convert_attribute_timestamps(rel_attrs)
-    created_at = _first(traits.get("created_at"), traits.get("createdAt"))
+    if rel is not None and rel_attrs:
+        rel["relationship_attributes"] = (convert_attribute_timestamps(rel_attrs)
+                                          if convert and type(rel_attrs) is dict else rel_attrs)
+    created_at = _first(traits.get("created_at"), traits.get("createdAt")) or None
+    if convert and type(created_at) is str:
+        created_at = _iso_to_unix(created_at)
+    # Converted above like the destination's mapPayload; buildPayload does not convert again.
     body = _build("object", cio_action, anonymous_id=anonymous_id, object_id=group_id,
-                  object_type_id=_object_type(traits),
-                  created_at=convert_timestamp(created_at) if created_at else None,
+                  object_type_id=_object_type(traits), created_at=created_at,
                   attributes=attributes, cio_relationships=[rel] if rel else None, convert=False)
     return Mapping(action, [body])
 
 
-def _delete_object(msg: dict) -> Mapping:
+def _delete_object(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     props = _dict(msg.get("properties"))
-    object_id = _str_id(props.get("objectId"))
+    object_id = _str_id(f.get("object_id", props.get("objectId")))
     if object_id is None:
+        # The destination would send a body without identifiers, which
+        # Customer.io cannot apply; cdpio reports it as not sendable.
         return _rejected("deleteObject", "properties.objectId")
-    body = _build("object", "delete", object_id=object_id, object_type_id=_object_type(props))
+    body = _build("object", "delete", object_id=object_id, object_type_id=_object_type(props),
+                  convert=False)
     return Mapping("deleteObject", [body])
 
 
-def _delete_relationship(msg: dict) -> Mapping:
+def _delete_relationship(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     action = "deleteRelationship"
     props = _dict(msg.get("properties"))
-    object_id = _str_id(props.get("objectId"))
+    object_id = _str_id(f.get("object_id", props.get("objectId")))
     if object_id is None:
         return _rejected(action, "properties.objectId")
-    user_id = _str_id(msg.get("userId"))
-    anonymous_id = msg.get("anonymousId")
-    if user_id is not None:
-        person = resolve_identifiers(person_id=user_id)
-    elif anonymous_id:
-        person = {"anonymous_id": anonymous_id}
-    else:
-        return _rejected(action, "userId or anonymousId")
+    # person_id is a required field of the action: an anonymous-only message is rejected.
+    user_id = _str_id(f.get("person_id", msg.get("userId")))
+    if user_id is None:
+        return _rejected(action, "userId (the person whose relationship is deleted)")
     body = _build("object", "delete_relationships", object_id=object_id,
                   object_type_id=_object_type(props),
-                  cio_relationships=[{"identifiers": person}], convert=False)
+                  anonymous_id=f.get("anonymous_id", msg.get("anonymousId")),
+                  cio_relationships=[{"identifiers": resolve_identifiers(person_id=user_id)}],
+                  convert=False)
     return Mapping(action, [body])
 
 
-def _merge_people(msg: dict) -> Mapping:
-    primary = resolve_identifiers(person_id=msg.get("userId"))
-    secondary = resolve_identifiers(person_id=msg.get("previousId"))
+def _merge_people(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
+    primary = resolve_identifiers(person_id=f.get("primary", msg.get("userId")))
+    secondary = resolve_identifiers(person_id=f.get("secondary", msg.get("previousId")))
     if primary is None:
         return _rejected("mergePeople", "userId (the primary person)")
     if secondary is None:
@@ -480,58 +606,128 @@ def _merge_people(msg: dict) -> Mapping:
     return Mapping("mergePeople", [body])
 
 
-def _report_delivery(msg: dict) -> Mapping:
+def _report_delivery(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     action = "reportDeliveryEvent"
     props = _dict(msg.get("properties"))
-    delivery_id = props.get("deliveryId")
-    metric = props.get("metric")
+    delivery_id = f.get("delivery_id", props.get("deliveryId"))
+    metric = f.get("metric", props.get("metric"))
     if not delivery_id:
         return _rejected(action, "properties.deliveryId")
     if metric not in DELIVERY_METRICS:
         return _rejected(action, f"properties.metric (one of {', '.join(DELIVERY_METRICS)})")
-    body: dict[str, Any] = {"delivery_id": delivery_id, "metric": metric}
-    ts = convert_timestamp(msg.get("timestamp")) if msg.get("timestamp") else None
-    if ts is not None:
-        body["timestamp"] = ts
-    for src, dst in (("recipient", "recipient"), ("reason", "reason"), ("href", "href")):
-        if props.get(src) is not None:
-            body[dst] = props[src]
-    metadata = {k: v for k, v in (("action_name", props.get("actionName")),
-                                  ("action_value", props.get("actionValue"))) if v is not None}
+    # The destination always sends a timestamp: the message's, else the time of sending.
+    ts = convert_timestamp(f.get("timestamp", msg.get("timestamp")))
+    if isinstance(ts, str) and _DIGITS_RE.match(ts):
+        ts = float(ts) if "." in ts else int(ts)
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        ts = int(datetime.now(timezone.utc).timestamp())
+    body: dict[str, Any] = {"delivery_id": delivery_id, "metric": metric, "timestamp": ts}
+    for name, src in (("recipient", "recipient"), ("reason", "reason"), ("href", "href")):
+        value = f.get(name, props.get(src))
+        if value:
+            body[name] = value
+    metadata = {k: v for k, v in (("action_name", f.get("action_name", props.get("actionName"))),
+                                  ("action_value", f.get("action_value", props.get("actionValue"))))
+                if v}
     if metadata:
         body["metadata"] = metadata
     return Mapping(action, [body], endpoint=V1_METRICS)
 
 
-def _report_content(msg: dict) -> Mapping:
+def _report_content(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     action = "reportContentEvent"
     props = _dict(msg.get("properties"))
-    action_type = props.get("actionType")
+    action_type = f.get("actionType", props.get("actionType"))
     if action_type not in CONTENT_ACTIONS:
         return _rejected(action, "properties.actionType (viewed_content or clicked_content)")
-    anonymous_id = msg.get("anonymousId")
+    anonymous_id = f.get("anonymous_id", msg.get("anonymousId"))
     if not anonymous_id:
+        # The destination would send it without identifiers; Customer.io cannot apply it.
         return _rejected(action, "anonymousId")
+    data = f.get("data", msg.get("properties"))
+    # actionType becomes the operation; the destination removes it from the attributes.
+    attributes = ({k: v for k, v in data.items() if k != "actionType"}
+                  if isinstance(data, dict) else None)
     body = _build("person", action_type, anonymous_id=anonymous_id, name=action_type,
-                  attributes=props, timestamp=msg.get("timestamp"))
+                  attributes=attributes, timestamp=f.get("timestamp", msg.get("timestamp")),
+                  convert=f.convert_timestamp)
     return Mapping(action, [body])
 
 
-_SEMANTIC_BUILDERS = {
+ACTION_BUILDERS = {
+    "createUpdatePerson": _create_update_person,
+    "trackEvent": _track_event,
+    "trackPageView": _track_page,
+    "trackScreenView": _track_screen,
     "createUpdateDevice": _create_update_device,
     "deleteDevice": _delete_device,
-    "deletePerson": lambda m: _person_only(m, "deletePerson", "delete"),
-    "suppressPerson": lambda m: _person_only(m, "suppressPerson", "suppress"),
-    "unsuppressPerson": lambda m: _person_only(m, "unsuppressPerson", "unsuppress"),
+    "deletePerson": lambda m, f=DEFAULT_FIELDS: _person_only(m, "deletePerson", "delete", f),
+    "suppressPerson": lambda m, f=DEFAULT_FIELDS: _person_only(m, "suppressPerson", "suppress", f),
+    "unsuppressPerson": lambda m, f=DEFAULT_FIELDS: _person_only(m, "unsuppressPerson", "unsuppress", f),
+    "createUpdateObject": _create_update_object,
     "deleteObject": _delete_object,
     "deleteRelationship": _delete_relationship,
+    "mergePeople": _merge_people,
     "reportDeliveryEvent": _report_delivery,
     "reportContentEvent": _report_content,
 }
+_SEMANTIC_BUILDERS = {name: ACTION_BUILDERS[name] for name in set(SEMANTIC_EVENTS.values())}
 
 
-def map_message(msg: Any) -> Mapping:
-    """Map one Segment-spec message to the destination's action and operations."""
+def run_action(action: str, msg: Any, fields: Fields = DEFAULT_FIELDS) -> Mapping:
+    """Run one message through the named action, whatever its trigger (as the
+    destination's own tests and a custom subscription do).  KeyError for an
+    unknown action name."""
+    builder = ACTION_BUILDERS[action]
+    if not isinstance(msg, dict):
+        return Mapping(action, [], f"{DROP_REJECTED}: {action} needs a JSON object message")
+    return builder(msg, fields)
+
+
+# The destination's "Account Region" setting values (utils.ts AccountRegion);
+# anything but EU posts to the US Track host, as trackApiEndpoint does.
+ACCOUNT_REGIONS = {"US \U0001f1fa\U0001f1f8": "us", "EU \U0001f1ea\U0001f1fa": "eu"}
+FORMS = ("entity", "batch")
+
+
+def track_requests(result: Mapping, form: str = "entity", region: str = "us") -> list[tuple[str, dict]]:
+    """The (url, JSON body) requests the destination sends for one mapped message.
+
+    `entity` is the per-message `perform` (`POST /api/v2/entity`, one body);
+    `batch` is `performBatch` (`POST /api/v2/batch` with `{"batch": [...]}`).
+    reportDeliveryEvent has no batch form: always one `POST /api/v1/metrics`.
+    """
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {', '.join(FORMS)}, not {form!r}")
+    if not result.ok:
+        return []
+    from cdpio_cli.routes.endpoints import real_endpoint
+
+    base = real_endpoint("track", region)
+    if result.endpoint == V1_METRICS:
+        return [(base + V1_METRICS, op) for op in result.operations]
+    if form == "batch":
+        return [(base + "/api/v2/batch", {"batch": list(result.operations)})]
+    return [(base + "/api/v2/entity", op) for op in result.operations]
+
+
+def map_message(msg: Any, *, check_limits: bool = True) -> Mapping:
+    """Map one Segment-spec message to the destination's action and operations,
+    or the reason it is dropped (including Customer.io rejecting an operation
+    for a limit, so lint, explain and the sandbox agree).
+
+    `check_limits=False` is for sending to a real Customer.io, which then
+    says itself what it rejects (a 207 item error or a 400)."""
+    result = _map(msg)
+    if check_limits and result.drop_reason is None and result.endpoint == V2:
+        found = [v for op in result.operations for v in limits.operation_violations(op)]
+        if found:
+            return Mapping(result.action, [], limits.rejection_reason(found[0]), result.endpoint,
+                           violations=found)
+    return result
+
+
+def _map(msg: Any) -> Mapping:
     if not isinstance(msg, dict):
         return Mapping(None, [], f"{DROP_NO_MAPPING}: the message is not a JSON object")
     mtype = msg.get("type")
@@ -558,3 +754,365 @@ def map_message(msg: Any) -> Mapping:
 def subscription_for(msg: Any) -> str | None:
     """The action whose default trigger matches the message (None: no match)."""
     return map_message(msg).action
+
+
+# --- subscriptions ---------------------------------------------------------
+#
+# A workspace's Customer.io (Actions) destination runs every enabled
+# subscription whose trigger matches a message (a message can match several).
+# Triggers are Segment's FQL, parsed and evaluated as
+# segmentio/action-destinations packages/destination-subscriptions does
+# (parse-fql.ts, validate.ts); its own tests are transcribed in
+# tests/data/destination/fql-*.json.
+
+@dataclass(frozen=True)
+class Subscription:
+    action: str                 # the action key, e.g. trackEvent
+    trigger: str                # FQL, e.g. 'type = "track" and event = "Signed Up"'
+    enabled: bool = True
+    name: str | None = None     # as shown in Segment, e.g. "Track Event"
+
+    @property
+    def title(self) -> str:
+        if self.name:
+            return self.name
+        return ACTIONS[self.action].title if self.action in ACTIONS else self.action
+
+
+# The Track Event preset's exclusions, in the preset's own order (index.ts).
+_TRACK_EVENT_EXCLUDES = ("Application Installed", "Application Opened", "Application Uninstalled",
+                         "Device Created or Updated", "Device Deleted", "Relationship Deleted",
+                         "User Deleted", "User Suppressed", "User Unsuppressed", "Object Deleted",
+                         "Report Delivery Event", "Report Content Event")
+
+
+def _preset_trigger(action: str) -> str:
+    if action == "trackEvent":
+        excluded = " and ".join(f'event != "{e}"' for e in _TRACK_EVENT_EXCLUDES)
+        return f'type = "track" and {excluded}'
+    events = [e for e, a in SEMANTIC_EVENTS.items() if a == action]
+    if events:
+        return " or ".join(f'event = "{e}"' for e in events)
+    return ACTIONS[action].trigger
+
+
+# The destination's automatic presets ("Quick Setup"), as FQL.
+DEFAULT_SUBSCRIPTIONS: tuple[Subscription, ...] = tuple(
+    Subscription(name, _preset_trigger(name), True, info.title) for name, info in ACTIONS.items())
+
+_FQL_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<number>-?\d+(?:\.\d+)?)|'
+                        r'(?P<operator>!=|<=|>=|=|<|>|!)|(?P<parenleft>\()|(?P<parenright>\))|'
+                        r'(?P<dot>\.)|(?P<comma>,)|(?P<ident>[A-Za-z_$][\w$]*))')
+
+# Condition types by the path's first segment (parse-fql.ts tokenToConditionType).
+_CONDITION_TYPES = {"type": "event-type", "event": "event", "name": "name", "userId": "userId",
+                    "context": "event-context", "properties": "event-property", "traits": "event-trait"}
+_NESTED = {"event-context": "context", "event-property": "properties", "event-trait": "traits"}
+
+
+class TriggerError(ValueError):
+    """A trigger Segment cannot parse: it matches no message."""
+
+
+def _fql_lex(text: str) -> list[tuple[str, str]]:
+    """Tokens as Segment's FQL lexer gives them (a string keeps its quotes),
+    with `a.b.c` joined into one identifier, then an end token."""
+    tokens: list[tuple[str, str]] = []
+    pos, text = 0, text.rstrip()
+    while pos < len(text):
+        m = _FQL_TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise TriggerError(f"cannot read the trigger at {text[pos:pos + 20].strip()!r}")
+        pos = m.end()
+        kind, value = m.lastgroup or "", m.group(m.lastgroup or 0)
+        if kind == "ident" and value in ("and", "or"):
+            kind = "conditional"
+        if kind == "ident" and len(tokens) >= 2 and tokens[-1][0] == "dot" and tokens[-2][0] == "ident":
+            tokens.pop()
+            value = tokens.pop()[1] + "." + value
+        tokens.append((kind, value))
+    tokens.append(("eos", "eos"))
+    return tokens
+
+
+def _token_value(token: tuple[str, str]) -> Any:
+    kind, value = token
+    if kind == "string":
+        return value[1:-1] if len(value) >= 2 else value
+    if kind == "number":
+        return float(value) if "." in value else int(value)
+    if kind == "ident" and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
+def _js_string(value: Any) -> str:
+    """String(value) in JavaScript, for the values a trigger holds."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _fql_function(name: str, nodes: list, tokens: list, negate: bool) -> None:
+    tokens.pop(0)                                   # "("
+    if not tokens:
+        raise TriggerError(f"{name}() is missing a 1st argument")
+    path = tokens.pop(0)[1]
+    if tokens:
+        tokens.pop(0)                               # ","
+    if not tokens:
+        raise TriggerError(f"{name}() is missing a 2nd argument")
+    value_token = tokens.pop(0)
+    if tokens:
+        tokens.pop(0)                               # ")"
+    if name == "contains":
+        operator, value = ("not_contains" if negate else "contains"), _js_string(_token_value(value_token))
+    elif value_token[1].endswith('*"'):
+        operator, value = ("not_starts_with" if negate else "starts_with"), _js_string(_token_value(value_token))[:-1]
+    else:
+        operator, value = ("not_ends_with" if negate else "ends_with"), _js_string(_token_value(value_token))[1:]
+    if path in ("event", "name", "userId"):
+        nodes.append({"type": path, "operator": operator, "value": value})
+    for ctype, head in _NESTED.items():
+        if path.startswith(head):
+            nodes.append({"type": ctype, "name": re.sub(rf"^{head}\.", "", path, count=1),
+                          "operator": operator, "value": value})
+
+
+def _fql_parse(tokens: list) -> dict | None:
+    nodes: list[dict] = []
+    operator = "and"
+    token = tokens.pop(0) if tokens else None
+    while token is not None and token[0] != "eos":
+        kind, value = token
+        if kind == "ident":
+            ctype = _CONDITION_TYPES.get(value.split(".")[0])
+            if ctype:
+                if not tokens:
+                    raise TriggerError("Operator token is missing")
+                op_token = tokens.pop(0)
+                if not tokens:
+                    raise TriggerError("Value token is missing")
+                value_token = tokens.pop(0)
+                op, raw = op_token[1], value_token[1]
+                special = {("=", "true"): "is_true", ("=", "false"): "is_false",
+                           ("!=", "null"): "exists", ("=", "null"): "not_exists"}.get((op, raw))
+                if ctype in ("event", "event-type"):
+                    nodes.append({"type": ctype, "operator": op, "value": _js_string(_token_value(value_token))})
+                elif ctype in ("name", "userId"):
+                    if special in ("exists", "not_exists") or (ctype == "userId" and special):
+                        nodes.append({"type": ctype, "operator": special})
+                    else:
+                        nodes.append({"type": ctype, "operator": op,
+                                      "value": _js_string(_token_value(value_token))})
+                else:
+                    node: dict[str, Any] = {"type": ctype,
+                                            "name": re.sub(rf"^{_NESTED[ctype]}\.", "", value, count=1)}
+                    if special:
+                        node["operator"] = special
+                    elif value_token[0] == "number" and op in ("=", "!="):
+                        node["operator"] = "number_equals" if op == "=" else "number_not_equals"
+                        node["value"] = _token_value(value_token)
+                    else:
+                        node["operator"] = op
+                        node["value"] = _token_value(value_token)
+                    nodes.append(node)
+            if value in ("contains", "match") and tokens:
+                _fql_function(value, nodes, tokens, negate=False)
+        if kind == "operator" and value == "!" and tokens and tokens[0][0] == "ident" \
+                and tokens[0][1] in ("contains", "match"):
+            name = tokens.pop(0)[1]
+            _fql_function(name, nodes, tokens, negate=True)
+        if kind == "parenleft":
+            group: list = []
+            inner = tokens.pop(0) if tokens else ("eos", "eos")
+            while inner[0] != "parenright":
+                if inner[0] == "eos":
+                    raise TriggerError("a parenthesis is not closed")
+                group.append(inner)
+                inner = tokens.pop(0) if tokens else ("eos", "eos")
+            group.append(("eos", "eos"))
+            nodes.append(_fql_parse(group))
+        if kind == "conditional":
+            # One operator per group: the last `and`/`or` in it (as Segment parses).
+            operator = value
+        token = tokens.pop(0) if tokens else None
+    if len(nodes) > 1:
+        return {"type": "group", "operator": operator, "children": nodes}
+    return nodes[0] if nodes else None
+
+
+def parse_trigger(trigger: str) -> dict:
+    """A subscription trigger -> the condition tree Segment evaluates (the shape
+    of @segment/destination-subscriptions parseFql), or `{"error": ...}`."""
+    try:
+        ast = _fql_parse(_fql_lex(trigger))
+        if ast is None or not isinstance(ast, dict) or "type" not in ast:
+            raise TriggerError(f"no condition cdpio or Segment can evaluate in {trigger!r}")
+    except TriggerError as exc:
+        return {"error": str(exc)}
+    if ast["type"] != "group":
+        return {"type": "group", "operator": "and", "children": [ast]}
+    return ast
+
+
+def _get(obj: Any, path: str) -> Any:
+    for key in re.findall(r"[^[.\]]+", path or ""):
+        if obj is None or obj is False or obj == "" or (_is_number(obj) and not obj):
+            return obj          # JavaScript's `previous && previous[key]` on a falsy value
+        if isinstance(obj, dict):
+            obj = obj.get(key)
+        elif isinstance(obj, (list, str)) and key.isdigit() and int(key) < len(obj):
+            obj = obj[int(key)]
+        else:
+            return None
+    return obj
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _js_number(value: Any) -> float:
+    if value is None:
+        return 0.0
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _check_value(actual: Any, operator: str, expected: Any = None) -> bool:
+    if operator == "=":
+        return isinstance(actual, str) and actual == _js_string(expected)
+    if operator == "!=":
+        return not (isinstance(actual, str) and actual == _js_string(expected))
+    if operator in ("number_equals", "number_not_equals", "<", "<=", ">", ">="):
+        if not _is_number(actual):
+            return False
+        a, e = float(actual), _js_number(expected)
+        return {"number_equals": a == e, "number_not_equals": a != e, "<": a < e, "<=": a <= e,
+                ">": a > e, ">=": a >= e}[operator]
+    text = _js_string(expected)
+    if operator in ("contains", "starts_with", "ends_with", "not_contains", "not_starts_with",
+                    "not_ends_with"):
+        if not isinstance(actual, str):
+            return False
+        hit = {"contains": text in actual, "starts_with": actual.startswith(text),
+               "ends_with": actual.endswith(text)}[operator.replace("not_", "")]
+        return not hit if operator.startswith("not_") else hit
+    if operator == "exists":
+        return actual is not None
+    if operator == "not_exists":
+        return actual is None
+    if operator == "is_true":
+        return actual is True
+    if operator == "is_false":
+        return actual is False
+    return False
+
+
+def _field(data: Any, key: str) -> Any:
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def _check_condition(cond: dict, data: Any) -> bool:
+    ctype = cond.get("type")
+    if ctype == "group":
+        return _check_group(cond, data)
+    if ctype in ("event-type", "event", "name", "userId"):
+        key = "type" if ctype == "event-type" else ctype
+        return _check_value(_field(data, key), cond.get("operator", ""), cond.get("value"))
+    if ctype in _NESTED:
+        return _check_value(_get(_field(data, _NESTED[ctype]), cond.get("name", "")),
+                            cond.get("operator", ""), cond.get("value"))
+    return False
+
+
+def _check_group(cond: dict, data: Any) -> bool:
+    children = cond.get("children") or []
+    if cond.get("operator") == "and":
+        return all(_check_condition(c, data) for c in children)
+    if cond.get("operator") == "or":
+        return any(_check_condition(c, data) for c in children)
+    return False
+
+
+def condition_matches(ast: dict, data: Any) -> bool:
+    """Evaluate a parsed trigger against a message (destination-subscriptions validate)."""
+    if not isinstance(ast, dict) or ast.get("error") or data is None:
+        return False
+    return _check_group(ast, data)
+
+
+def trigger_matches(trigger: str, msg: Any) -> bool:
+    """Whether a subscription's trigger matches the message; a trigger Segment
+    cannot parse matches nothing."""
+    return condition_matches(_parsed_trigger(trigger), msg)
+
+
+_TRIGGER_CACHE: dict[str, dict] = {}
+
+
+def _parsed_trigger(trigger: str) -> dict:
+    ast = _TRIGGER_CACHE.get(trigger)
+    if ast is None:
+        ast = _TRIGGER_CACHE[trigger] = parse_trigger(trigger)
+    return ast
+
+
+def check_trigger(trigger: str) -> None:
+    """Raise TriggerError for a trigger Segment cannot parse (it would match nothing)."""
+    ast = _parsed_trigger(trigger)
+    if "error" in ast:
+        raise TriggerError(f"Segment cannot parse the trigger {trigger!r}: {ast['error']}")
+
+
+def map_subscribed(msg: Any, subscriptions: tuple[Subscription, ...] | list[Subscription]) -> Mapping:
+    """Run the message through every enabled subscription whose trigger matches.
+
+    Several matches send all their operations (action names joined by "+");
+    no match is NO_MATCHING_MAPPING naming the subscription that would have
+    taken the message by default and why it did not (disabled, or its trigger
+    excludes the message)."""
+    if not isinstance(msg, dict):
+        return Mapping(None, [], f"{DROP_NO_MAPPING}: the message is not a JSON object")
+    results = [run_action(s.action, msg) for s in subscriptions
+               if s.enabled and s.action in ACTION_BUILDERS and trigger_matches(s.trigger, msg)]
+    if not results:
+        return Mapping(None, [], f"{DROP_NO_MAPPING}: {_why_unmatched(msg, subscriptions)}")
+    if len(results) == 1:
+        return results[0]
+    sent = [r for r in results if r.ok]
+    if not sent:
+        return Mapping("+".join(r.action or "" for r in results), [],
+                       "; ".join(r.drop_reason or "" for r in results))
+    endpoint = V1_METRICS if all(r.endpoint == V1_METRICS for r in sent) else V2
+    # One result can only carry one endpoint: metrics bodies join only metrics bodies.
+    sent = [r for r in sent if r.endpoint == endpoint]
+    return Mapping("+".join(r.action or "" for r in sent), [op for r in sent for op in r.operations],
+                   endpoint=endpoint)
+
+
+def _message_label(msg: dict) -> str:
+    if msg.get("type") == "track" and isinstance(msg.get("event"), str):
+        return f"`{msg['event']}`"
+    return f"{msg.get('type')!s} messages"
+
+
+def _why_unmatched(msg: dict, subscriptions) -> str:
+    default = map_message(msg).action
+    mine = [s for s in subscriptions if s.action == default] if default else []
+    label = _message_label(msg)
+    if not mine:
+        return (f"no subscription takes {label}" +
+                (f" (the default would be {ACTIONS[default].title}, and this destination has no "
+                 f"{default} subscription)" if default else ""))
+    disabled = [s for s in mine if not s.enabled]
+    if disabled and len(disabled) == len(mine):
+        return f"your {disabled[0].title} subscription is disabled, so it does not send {label}"
+    return f"your {mine[0].title} subscription's trigger excludes {label}"

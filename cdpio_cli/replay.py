@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import math
 import os
 import queue
 import random
@@ -54,8 +56,8 @@ from cdpio_cli.errors import (
     EXIT_USAGE,
     UsageError,
 )
-from cdpio_cli.paths import check_writable_file
-from cdpio_cli.transport import RetryPolicy, TokenBucket, make_client, send
+from cdpio_cli.paths import check_outputs, open_private
+from cdpio_cli.transport import RetryPolicy, TokenBucket, check_timeout, make_client, send
 
 CHECKPOINT_VERSION = 1
 DL_KEY = "_cdpio"
@@ -70,6 +72,19 @@ EXAMPLES = 5
 # Spool record: source index, record index in the source, line, kind, length.
 _SPOOL_HEAD = struct.Struct("<IIIBI")
 _VALID, _INVALID = 0, 1
+# An invalid record's spool payload: reason index, length of the encoded message.
+_INVALID_HEAD = struct.Struct("<II")
+_INLINE_REASON = 0xFFFFFFFF
+# Distinct reasons kept in memory for the spool (beyond: spooled inline).
+_MAX_REASONS = 10_000
+# stdin is spooled to $TMPDIR (read twice); past this many bytes the run
+# stops with a clear error instead of filling the disk.
+STDIN_MAX_BYTES = 4 * 1024 ** 3
+STDIN_MAX_ENV = "CDPIO_REPLAY_STDIN_MAX_BYTES"
+# The fingerprint of an input in the checkpoint: its size and a hash of its
+# first bytes (enough to notice another file under the same name).
+FINGERPRINT_BYTES = 64 * 1024
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 # ---------------------------------------------------------------------------
@@ -92,6 +107,10 @@ class ReplayOptions:
     id_prefix: str | None = None
     shift_timestamps: bool = False
     dry_run: bool = False
+    force: bool = False                # truncate a non-empty dead-letter file (default: append)
+    # Other files the command writes (e.g. ("--junit", path)): checked with
+    # the dead-letter file and checkpoint before any work.
+    other_outputs: list[tuple[str, str]] = field(default_factory=list)
     checkpoint_interval: float = 0.25  # seconds between checkpoint writes
 
 
@@ -131,12 +150,16 @@ class ReplayResult:
     dead_letter: str | None = None     # path, when it holds any line
     dead_lettered: int = 0             # lines written by this run
     dead_letter_total: int = 0         # lines in the file, earlier runs included
+    # Lines already in the dead-letter file from another run, kept: this run
+    # appended after them (no --force).
+    dead_letter_prior: int = 0
     checkpoint: str | None = None
     complete: bool = False
     dry_run: bool = False
     would_send: int = 0
     stopped_invalid: bool = False      # invalid input, nothing sent
     interrupted: bool = False
+    interrupted_reading: bool = False  # stopped in the pre-pass: nothing was sent
     aborted: str | None = None         # "credential" | "unreachable" | "rate_limited"
     abort_reason: str | None = None
     invalid_examples: list[Example] = field(default_factory=list)
@@ -189,6 +212,7 @@ class ReplayResult:
             "duration_seconds": round(self.duration, 3),
             "dead_letter": self.dead_letter,
             "dead_lettered": self.dead_letter_total,
+            "dead_letter_prior_lines": self.dead_letter_prior,
             "checkpoint": self.checkpoint,
             "complete": self.complete,
             "dry_run": self.dry_run,
@@ -225,24 +249,66 @@ def _prepare_sources(paths: list[str], stdin: IO | None, spool_dir: str) -> list
     out = []
     for path in expand_paths(paths):
         if path == "-":
-            # stdin cannot be read twice (pre-pass + send): spool it to disk,
-            # which keeps memory flat.
-            stream = stdin if stdin is not None else sys.stdin
-            raw = getattr(stream, "buffer", stream)
             spool = os.path.join(spool_dir, "stdin")
-            with open(spool, "wb") as fh:
-                if isinstance(raw, (bytes, bytearray)):
-                    fh.write(raw)
-                else:
-                    while True:
-                        chunk = raw.read(1 << 20)
-                        if not chunk:
-                            break
-                        fh.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+            _spool_stdin(stdin if stdin is not None else sys.stdin, spool)
             out.append(Source(spool, "-", "-"))
         else:
             out.append(Source(path, path, os.path.abspath(path)))
     return out
+
+
+def stdin_max_bytes() -> int:
+    """The stdin spool's bound (STDIN_MAX_BYTES, or $CDPIO_REPLAY_STDIN_MAX_BYTES)."""
+    raw = os.environ.get(STDIN_MAX_ENV, "").strip()
+    if not raw:
+        return STDIN_MAX_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise UsageError(f"{STDIN_MAX_ENV}={raw!r} is not a positive number of bytes",
+                         hint=f"set it to e.g. {STDIN_MAX_BYTES}, or unset it")
+    return value
+
+
+def _spool_stdin(stream, spool: str) -> None:
+    """stdin cannot be read twice (pre-pass + send): copy it to a private
+    file, bounded, refusing binary data before it fills the disk."""
+    from cdpio_cli.fixtures import SUPPORTED, looks_binary
+
+    raw = getattr(stream, "buffer", stream)
+    limit = stdin_max_bytes()
+    written = 0
+    first = True
+    try:
+        with open_private(spool, truncate=True) as fh:
+            while True:
+                chunk = raw if isinstance(raw, (bytes, bytearray)) else raw.read(1 << 20)
+                if isinstance(chunk, str):
+                    chunk = chunk.encode("utf-8", "surrogateescape")
+                if not chunk:
+                    break
+                if first and chunk[:2] != b"\x1f\x8b" and looks_binary(chunk[:8192]):
+                    raise UsageError(f"stdin: binary data, not fixture lines (expected {SUPPORTED})",
+                                     hint="pipe NDJSON (one message per line), or pass the file's path")
+                first = False
+                written += len(chunk)
+                if written > limit:
+                    raise UsageError(f"stdin: more than {limit:,} bytes; replay spools stdin to disk and "
+                                     "stops at this bound",
+                                     hint=f"write the input to a file and replay the file (raise the bound "
+                                          f"with {STDIN_MAX_ENV}=BYTES)")
+                fh.write(chunk)
+                if isinstance(raw, (bytes, bytearray)):
+                    break
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL:
+            raise
+        raise UsageError(f"stdin: cannot spool it to {os.path.dirname(spool)}: "
+                         f"{exc.strerror or os.strerror(exc.errno)}",
+                         hint="set TMPDIR to a disk with more free space, or replay a file instead of stdin"
+                         ) from None
 
 
 def _iter_source(source: Source) -> Iterator[Any]:
@@ -388,6 +454,14 @@ def _problems_text(msg: Any, size: int | None = None, *, email_identifies: bool 
 # Checkpoint
 # ---------------------------------------------------------------------------
 
+def _count_lines(path: str) -> int:
+    count = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            count += chunk.count(b"\n")
+    return count
+
+
 def _fsync_dir(path: str) -> None:
     try:
         fd = os.open(os.path.dirname(os.path.abspath(path)) or ".", os.O_RDONLY)
@@ -405,7 +479,7 @@ def write_json_atomic(path: str, data: dict) -> None:
     """temp file + fsync + rename: a reader sees the old or the new file, whole."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "wb") as fh:
+        with open_private(tmp, truncate=True) as fh:  # 0600: it names the inputs and ids
             fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
             fh.flush()
             os.fsync(fh.fileno())
@@ -437,7 +511,67 @@ def load_checkpoint(path: str) -> dict | None:
     if data.get("version") != CHECKPOINT_VERSION:
         raise UsageError(f"{path}: checkpoint version {data.get('version')} is not supported",
                          hint="delete the file to start over")
+    problem = checkpoint_problem(data)
+    if problem:
+        raise UsageError(f"{path}: the checkpoint is damaged: {problem}", hint=BAD_CHECKPOINT_HINT)
     return data
+
+
+BAD_CHECKPOINT_HINT = ("delete it (or pass another --checkpoint) to start over; messages that carry "
+                       "their own messageId are dropped by the service as duplicates when sent again")
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def checkpoint_problem(data: dict) -> str | None:
+    """What is wrong with a checkpoint's fields (types, ranges), or None.
+    Offsets are checked against the input and the dead-letter file later."""
+    def optional(key, kinds):
+        return data.get(key) is None or type(data.get(key)) in kinds
+
+    required = {"route": str, "inputs": list, "seed": str, "dead_letter_bytes": int, "complete": bool}
+    for key, kind in required.items():
+        if key not in data:
+            return f"`{key}` is missing"
+        if type(data[key]) is not kind:
+            return f"`{key}` must be {kind.__name__}, not {type(data[key]).__name__}"
+    if not data["seed"] or len(data["seed"]) > 256:
+        return "`seed` is empty or too long"
+    if not _count(data["dead_letter_bytes"]):
+        return f"`dead_letter_bytes` must be a whole number >= 0, not {data['dead_letter_bytes']!r}"
+    for key, kinds in (("id_prefix", (str,)), ("dead_letter", (str,)), ("new_message_ids", (bool,)),
+                       ("shift_timestamps", (bool,)), ("shift_seconds", (int, float)), ("totals", (dict,))):
+        if not optional(key, kinds):
+            return f"`{key}` has the wrong type ({type(data.get(key)).__name__})"
+    shift = data.get("shift_seconds")
+    if shift is not None and not (abs(shift) < 1e10):   # also NaN
+        return f"`shift_seconds` is out of range ({shift!r})"
+    for key, value in (data.get("totals") or {}).items():
+        if not _count(value):
+            return f"`totals.{key}` must be a whole number >= 0, not {value!r}"
+    for i, entry in enumerate(data["inputs"]):
+        if type(entry) is not dict:
+            return f"`inputs[{i}]` must be an object"
+        if type(entry.get("path")) is not str:
+            return f"`inputs[{i}].path` is missing or not a string"
+        if not _count(entry.get("done", 0)):
+            return f"`inputs[{i}].done` must be a whole number >= 0, not {entry.get('done')!r}"
+        for key in ("size", "records"):
+            if entry.get(key) is not None and not _count(entry[key]):
+                return f"`inputs[{i}].{key}` must be a whole number >= 0, not {entry[key]!r}"
+        if entry.get("head_sha256") is not None and type(entry["head_sha256"]) is not str:
+            return f"`inputs[{i}].head_sha256` must be a string"
+    return None
+
+
+def fingerprint(path: str) -> dict[str, Any]:
+    """Size and hash of the first bytes of an input file, for the checkpoint."""
+    with open(path, "rb") as fh:
+        head = fh.read(FINGERPRINT_BYTES)
+        size = os.fstat(fh.fileno()).st_size
+    return {"size": size, "head_sha256": hashlib.sha256(head).hexdigest()}
 
 
 # ---------------------------------------------------------------------------
@@ -683,23 +817,30 @@ class Replay:
         o = self.opts
         if o.concurrency < 1 or o.concurrency > 64:
             raise UsageError("--concurrency must be between 1 and 64")
-        if o.rate is not None and o.rate < 0:
-            raise UsageError("--rate must be a positive number of requests per second")
+        # Written so that NaN fails too (every comparison with NaN is false).
+        if o.rate is not None and not 0 <= o.rate < math.inf:
+            raise UsageError(f"--rate must be a finite number of requests per second (0 for no limit), "
+                             f"not {o.rate!r}")
         if o.max_retries < 0 or o.max_retries > 20:
             raise UsageError("--max-retries must be between 0 and 20")
-        if o.timeout <= 0:
-            raise UsageError("--timeout must be positive")
+        check_timeout(o.timeout, "--timeout")
         if o.id_prefix is not None and (o.id_prefix.strip() != o.id_prefix or not o.id_prefix):
             raise UsageError("--id-prefix must be non-empty and have no surrounding whitespace")
 
     def _default_dead_letter(self, sources: list[Source]) -> str:
-        first = sources[0].display if sources else "replay"
-        if first == "-":
+        """`<name>.dead-letter.ndjson` in the current directory; for an input
+        in another folder the name also carries a short hash of that folder,
+        so same-named inputs from different folders never share a file."""
+        first = sources[0] if sources else None
+        if first is None or first.display == "-":
             return "stdin.dead-letter.ndjson"
-        base = os.path.basename(first)
+        base = os.path.basename(first.display)
         for ext in (".gz", ".ndjson", ".jsonl", ".json", ".yaml", ".yml"):
             if base.lower().endswith(ext):
                 base = base[: -len(ext)]
+        folder = os.path.dirname(os.path.realpath(first.read_path))
+        if folder != os.path.realpath(os.getcwd()):
+            base = f"{base}-{hashlib.sha256(folder.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
         return f"{base}.dead-letter.ndjson"
 
     # -- pre-pass: validate, count, rewrite, encode, spool ----------------------
@@ -717,9 +858,16 @@ class Replay:
         pack = _SPOOL_HEAD.pack
         encode = messages.encode
         raw_lines: dict[int, _RawLines | None] = {}   # opened on a source's first unreadable line
+        # Invalid records are spooled only when they will be dead-lettered
+        # (--skip-invalid), compactly: the reason text is stored once.
+        keep_invalid = self.opts.skip_invalid
+        reasons: dict[str, int] = {}
+        self._reasons: list[str] = []
+        self._records = [0] * len(sources)
         try:
             for si, source in enumerate(sources):
                 display = source.display
+                index = -1
                 for index, rec in enumerate(_iter_source(source)):
                     if index < skip[si]:
                         if want_newest and rec.error is None and isinstance(rec.message, dict):
@@ -763,13 +911,21 @@ class Replay:
                     invalid += 1
                     if len(examples) < EXAMPLES:
                         examples.append(Example(display, rec.line, reason))
-                    meta = {"reason": f"invalid: {reason}", "http_status": None,
-                            "attempts": 0, "file": display, "line": rec.line}
-                    if extra:
-                        meta.update(extra)
-                    line = _dl_line(data, msg, meta)
-                    write(pack(si, index, rec.line, _INVALID, len(line)))
-                    write(line)
+                    if not keep_invalid:
+                        continue  # the run stops before sending: nothing to spool
+                    rid = reasons.get(reason)
+                    if rid is None and len(self._reasons) < _MAX_REASONS:
+                        rid = reasons[reason] = len(self._reasons)
+                        self._reasons.append(reason)
+                    tail = orjson.dumps([None if data is not None else msg, extra,
+                                         reason if rid is None else None], default=str)
+                    data = data or b""
+                    payload_size = _INVALID_HEAD.size + len(data) + len(tail)
+                    write(pack(si, index, rec.line, _INVALID, payload_size))
+                    write(_INVALID_HEAD.pack(_INLINE_REASON if rid is None else rid, len(data)))
+                    write(data)
+                    write(tail)
+                self._records[si] = index + 1
         finally:
             for cursor in raw_lines.values():
                 if cursor is not None:
@@ -788,43 +944,63 @@ class Replay:
 
     def _run(self, started: float, spool_dir: str) -> ReplayResult:
         o, res = self.opts, self.result
-        sources = _prepare_sources(self.paths, self.stdin, spool_dir)
+        try:
+            sources = _prepare_sources(self.paths, self.stdin, spool_dir)
+        except KeyboardInterrupt:
+            return self._interrupted_reading(started)
         if o.checkpoint and any(s.display == "-" for s in sources):
             raise UsageError("--checkpoint cannot resume input read from stdin",
                              hint="write the input to a file and replay the file")
-        dl_path = o.dead_letter or self._default_dead_letter(sources)
-        real_inputs = {os.path.realpath(s.read_path) for s in sources}
-        if not o.dry_run and os.path.realpath(dl_path) in real_inputs:
-            raise UsageError(f"the dead-letter file {dl_path} is also an input",
-                             hint="pass --dead-letter with another path")
-        if not o.dry_run:
-            check_writable_file(dl_path, "--dead-letter", "events.dead-letter.ndjson")
+        inputs = [s.read_path for s in sources if s.display != "-"]
+        # Checkpoint: resume or start (read before the output check: it names
+        # the dead-letter file of the run it records).
         if o.checkpoint and not o.dry_run:
-            # Written next to itself: a temp file, then a rename.
-            check_writable_file(o.checkpoint, "--checkpoint", "replay.ckpt")
-
-        # Checkpoint: resume or start.
+            check_outputs([("--checkpoint", o.checkpoint)], inputs)
         ckpt = load_checkpoint(o.checkpoint) if o.checkpoint and not o.dry_run else None
+        dl_path = o.dead_letter or self._default_dead_letter(sources)
+        if ckpt is not None and o.dead_letter is None and ckpt.get("dead_letter"):
+            dl_path = ckpt["dead_letter"]
+        # Every file this run writes, together, before any work.
+        outputs = list(o.other_outputs)
+        if not o.dry_run:
+            outputs += [("--dead-letter", dl_path)]
+            if o.checkpoint:
+                outputs += [("--checkpoint", o.checkpoint)]
+        check_outputs(outputs, inputs)
+
         keys = [s.key for s in sources]
+        self._fingerprints = [fingerprint(s.read_path) if s.display != "-" else {} for s in sources]
         if ckpt is not None:
-            if [f.get("path") for f in ckpt.get("inputs", [])] != keys:
+            if [f.get("path") for f in ckpt["inputs"]] != keys:
                 raise UsageError(f"{o.checkpoint}: the checkpoint was written for other input files",
                                  hint="replay the same files in the same order, or pass another --checkpoint")
+            for entry, now in zip(ckpt["inputs"], self._fingerprints):
+                recorded = {k: entry.get(k) for k in ("size", "head_sha256") if entry.get(k) is not None}
+                if recorded and recorded != {k: now[k] for k in recorded}:
+                    raise UsageError(f"{o.checkpoint}: {entry['path']} changed since the checkpoint was "
+                                     "written (its size or first bytes differ)",
+                                     hint="replay the file the checkpoint was written for, or "
+                                          + BAD_CHECKPOINT_HINT)
             for flag, value in (("route", res.route), ("id_prefix", o.id_prefix),
                                 ("new_message_ids", o.new_message_ids),
                                 ("shift_timestamps", o.shift_timestamps)):
-                if ckpt.get(flag) != value:
+                if ckpt.get(flag, value if flag != "route" else None) != value:
                     raise UsageError(f"{o.checkpoint}: the checkpoint was written with "
                                      f"{flag}={ckpt.get(flag)!r}, this run has {value!r}",
                                      hint="resume with the same flags, or pass another --checkpoint")
-            if o.dead_letter is None and ckpt.get("dead_letter"):
-                dl_path = ckpt["dead_letter"]
             seed = ckpt["seed"]
             skip = [int(f.get("done", 0)) for f in ckpt["inputs"]]
-            res.skipped_resumed = sum(skip)
             shift = timedelta(seconds=ckpt["shift_seconds"]) if ckpt.get("shift_seconds") is not None else None
-            dl_offset = int(ckpt.get("dead_letter_bytes", 0))
+            dl_offset = ckpt["dead_letter_bytes"]
             totals = dict(ckpt.get("totals") or {})
+            dl_size = os.path.getsize(dl_path) if os.path.exists(dl_path) else None
+            if dl_offset and dl_size is None:
+                raise UsageError(f"{o.checkpoint}: the dead-letter file {dl_path} it refers to is missing",
+                                 hint="restore it, or delete the checkpoint to start over")
+            if dl_size is not None and dl_offset > dl_size:
+                raise UsageError(f"{o.checkpoint}: the checkpoint says the dead-letter file {dl_path} holds "
+                                 f"{dl_offset:,} bytes, but it holds {dl_size:,}",
+                                 hint="restore the dead-letter file, or " + BAD_CHECKPOINT_HINT)
         else:
             seed = _secrets.token_hex(16)
             skip = [0] * len(sources)
@@ -834,25 +1010,28 @@ class Replay:
         res.dead_letter_total = int(totals.get("dead_lettered", 0))
         res.checkpoint = o.checkpoint
 
-        if ckpt is not None and ckpt.get("complete"):
-            res.complete = True
-            res.dead_letter = dl_path if res.dead_letter_total else None
-            res.duration = time.perf_counter() - started
-            return res
-
         rewriter = Rewriter(seed=seed, new_message_ids=o.new_message_ids, id_prefix=o.id_prefix,
                             shift=None)
         need_newest = o.shift_timestamps and shift is None
         spool_path = os.path.join(spool_dir, "messages.spool")
         try:
-            with open(spool_path, "wb", buffering=1 << 20) as spool:
+            with open_private(spool_path, truncate=True, buffering=1 << 20) as spool:
                 total, invalid, newest = self._scan(sources, skip, rewriter, need_newest, spool)
+        except KeyboardInterrupt:
+            return self._interrupted_reading(started)
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if exc.errno not in _DISK_FULL:
                 raise
             raise UsageError(f"cannot write the replay spool in {spool_dir}: {exc.strerror}",
                              hint="replay parses the input once and spools it (about the size of the "
                                   "uncompressed input); set TMPDIR to a disk with more free space") from None
+        for source, done, count in zip(sources, skip, self._records):
+            if done > count:
+                # A checkpoint never records more than the input holds.
+                raise UsageError(f"{o.checkpoint}: the checkpoint says {done:,} message(s) of "
+                                 f"{source.display} are done, but it holds {count:,}",
+                                 hint=BAD_CHECKPOINT_HINT)
+        res.skipped_resumed = sum(skip)
         res.total = total
         if invalid and not o.skip_invalid:
             res.stopped_invalid = True
@@ -863,16 +1042,20 @@ class Replay:
         if need_newest:
             shift = (datetime.now(timezone.utc) - newest) if newest is not None else timedelta(0)
 
-        # Dead-letter file: cut back to what the checkpoint covers.
+        # Dead-letter file: a resume cuts it back to what the checkpoint
+        # covers; a new run appends after what is there (--force: truncates).
         self._dl_path = dl_path
         self._dl_fh = None
-        self._dl_offset = dl_offset
-        if not o.dry_run and ckpt is not None and os.path.exists(dl_path):
-            with open(dl_path, "r+b") as fh:
+        if not o.dry_run and ckpt is None and os.path.exists(dl_path) and os.path.getsize(dl_path):
+            if o.force:
+                dl_offset = 0
+            else:
+                dl_offset = os.path.getsize(dl_path)
+                res.dead_letter_prior = _count_lines(dl_path)
+        if not o.dry_run and os.path.exists(dl_path) and os.path.getsize(dl_path) != dl_offset:
+            with open_private(dl_path) as fh:
                 fh.truncate(dl_offset)
-        elif not o.dry_run and ckpt is not None and dl_offset:
-            raise UsageError(f"{o.checkpoint}: the dead-letter file {dl_path} it refers to is missing",
-                             hint="restore it, or delete the checkpoint to start over")
+        self._dl_offset = dl_offset
 
         self._sources = sources
         self._skip = skip
@@ -893,8 +1076,8 @@ class Replay:
         finally:
             res.send_seconds = time.perf_counter() - send_started
             if self._dl_fh is not None:
-                self._dl_fh.flush()
-                os.fsync(self._dl_fh.fileno())
+                with contextlib.suppress(OSError):  # a write error was already raised
+                    os.fsync(self._dl_fh.fileno())
                 self._dl_fh.close()
                 self._dl_fh = None  # the final checkpoint below must not flush a closed file
         res.latency_ms = self._latency.percentiles()
@@ -916,6 +1099,13 @@ class Replay:
         res.duration = time.perf_counter() - started
         return res
 
+    def _interrupted_reading(self, started: float) -> ReplayResult:
+        """Ctrl-C or SIGTERM before the first request: nothing was sent."""
+        res = self.result
+        res.interrupted = res.interrupted_reading = True
+        res.duration = time.perf_counter() - started
+        return res
+
     # -- checkpoint -------------------------------------------------------------
     def _write_checkpoint(self, *, complete: bool, force: bool = False) -> None:
         now = time.monotonic()
@@ -930,7 +1120,8 @@ class Replay:
             "kind": "cdpio-replay-checkpoint",
             "version": CHECKPOINT_VERSION,
             "route": res.route,
-            "inputs": [{"path": s.key, "done": d} for s, d in zip(self._sources, self._done)],
+            "inputs": [{"path": s.key, "done": d, "records": n, **fp}
+                       for s, d, n, fp in zip(self._sources, self._done, self._records, self._fingerprints)],
             "seed": self._seed,
             "id_prefix": self.opts.id_prefix,
             "new_message_ids": self.opts.new_message_ids,
@@ -955,13 +1146,28 @@ class Replay:
     def _write_dead_letters(self, lines: list[bytes]) -> None:
         if not lines or self.opts.dry_run:
             return
-        if self._dl_fh is None:
-            mode = "r+b" if os.path.exists(self._dl_path) and self._dl_offset else "wb"
-            self._dl_fh = open(self._dl_path, mode)
-            self._dl_fh.seek(self._dl_offset)
-            self._dl_fh.truncate()
         data = b"".join(lines)
-        self._dl_fh.write(data)
+        try:
+            if self._dl_fh is None:
+                # Unbuffered: a full disk fails here, where it can be undone.
+                self._dl_fh = open_private(self._dl_path, buffering=0)
+                self._dl_fh.seek(self._dl_offset)
+                self._dl_fh.truncate()
+            view = memoryview(data)
+            while view:
+                view = view[self._dl_fh.write(view):]
+        except OSError as exc:
+            if self._dl_fh is not None:
+                with contextlib.suppress(OSError):   # no half line left behind
+                    self._dl_fh.truncate(self._dl_offset)
+            if exc.errno not in _DISK_FULL and exc.errno not in (errno.EACCES, errno.EROFS, errno.EIO):
+                raise
+            resume = (f"rerun the same command: it resumes from --checkpoint {self.opts.checkpoint}"
+                      if self.opts.checkpoint else
+                      "rerun with --checkpoint PATH next time to resume instead of starting over")
+            raise UsageError(f"cannot write the dead-letter file {self._dl_path}: "
+                             f"{exc.strerror or os.strerror(exc.errno)}; the run stopped",
+                             hint=f"free some space (or raise the file-size limit), then {resume}") from None
         self._dl_offset += len(data)
         self.result.dead_letter_total += len(lines)
         self.result.dead_lettered += len(lines)
@@ -1124,7 +1330,7 @@ class Replay:
             display = displays[si]
             if kind == _INVALID:
                 batch.invalid += 1
-                batch.dl_lines.append(payload)
+                batch.dl_lines.append(self._invalid_dl_line(payload, display, line))
                 continue
             data = payload
             msg = None
@@ -1195,6 +1401,18 @@ class Replay:
                     return
         if batch is not None:
             flush()
+
+    def _invalid_dl_line(self, payload: bytes, display: str, line: int) -> bytes:
+        """The dead-letter line of an invalid record, from its compact spool form."""
+        rid, size = _INVALID_HEAD.unpack_from(payload)
+        data = payload[_INVALID_HEAD.size:_INVALID_HEAD.size + size] or None
+        value, extra, inline = orjson.loads(payload[_INVALID_HEAD.size + size:])
+        reason = inline if rid == _INLINE_REASON else self._reasons[rid]
+        meta = {"reason": f"invalid: {reason}", "http_status": None, "attempts": 0,
+                "file": display, "line": line}
+        if extra:
+            meta.update(extra)
+        return _dl_line(data, value, meta)
 
     # Senders -------------------------------------------------------------------
     def _sender(self, client, policy: RetryPolicy, limiter: TokenBucket | None) -> None:

@@ -8,9 +8,12 @@ route's own test person and events in Customer.io through the App API
 `...-customerio`, `...-pipelines`), so what arrives is attributable.
 
 Every message carries the run id (`cdpio_run_id`: a trait on identify, a
-property on track/page/screen), and delivery counts only the person's traits
-and activities tagged with this run: a fixed test user (`send_test.user_id`
-without `{run_id}`) never passes on an earlier run's data.
+property on track/page/screen).  Delivery counts the person's traits only when
+its `cdpio_run_id` attribute is this run's, and activities only when they are
+provably this run's (verify.run_evidence): on a per-run person any match, on a
+fixed test user (`send_test.user_id` without `{run_id}`) only activities newer
+than this run's first send, or tagged with this run when the App API returns
+event data.  So a fixed test user never passes on an earlier run's data.
 
 Every message gets a fixed messageId before the first attempt, so the
 transport's retries cannot duplicate it (Segment and Customer.io dedupe on
@@ -24,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from cdpio_cli import keys, mapping
+from cdpio_cli import diagnosis, keys, mapping
 from cdpio_cli.errors import UsageError
 from cdpio_cli.results import (
     FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, SKIPPED, Check, Report,
@@ -48,26 +51,6 @@ DEFAULT_EVENTS: list[dict[str, Any]] = [
 ANONYMOUS_EVENT = "Viewed Pricing"
 SEND_POLICY = dict(max_retries=2, base_delay=0.5, max_delay=4.0)
 
-# Why a route's events might never reach Customer.io (shown on a failed
-# `delivered` check; doctor tells them apart).
-LIKELY_CAUSES = {
-    "segment": ("the write key is unknown to Segment (it answers 200 anyway and drops the events); "
-                "the Customer.io (Actions) destination is not connected to this source or is disabled; "
-                "the wrong region (an EU Segment workspace needs segment.region: eu); "
-                "or the destination mapping dropped them"),
-    "customerio": ("the Track credentials and the App API key belong to different workspaces or regions; "
-                   "or Customer.io rejected the data after answering 200 (Attribute Update Failure)"),
-    "pipelines": ("the Pipelines key belongs to another workspace or region than the App API key; "
-                  "or the destination mapping dropped the events"),
-}
-FIXES = {
-    "segment": "run `cdpio doctor` to find the broken link; check the write key and that the "
-               "Customer.io (Actions) destination is connected and enabled on this source",
-    "customerio": "run `cdpio check-keys`: the Track and App keys must come from the same workspace",
-    "pipelines": "run `cdpio check-keys`: the Pipelines and App keys must come from the same workspace",
-}
-
-
 @dataclass
 class SendTestOptions:
     routes: Optional[list[str]] = None       # None: every configured route
@@ -79,6 +62,7 @@ class SendTestOptions:
     verify: Optional[bool] = None            # None: on when an App API key is configured
     timeout: Optional[float] = None          # overrides verify.timeout
     verbose: bool = False                    # messageIds, endpoints, what was found
+    capture: Optional[str] = None            # directory for every raw App API response (capture.py)
 
 
 @dataclass
@@ -105,6 +89,7 @@ class RoutePlan:
     items: list[Planned]
     device_token: Optional[str] = None
     run_id: Optional[str] = None             # the `cdpio_run_id` tag on every message
+    new_person: bool = False                 # the user id holds {run_id}: a person of this run's own
 
 
 # ---------------------------------------------------------------------------
@@ -219,7 +204,8 @@ def build_plan(settings: Settings, route: str, options: SendTestOptions, *, seve
         msg["context"] = {**context, **(msg.get("context") or {})}
         msg["messageId"] = f"cdpio-{route_run}-{index + 1}"
         items.append(Planned(label, msg, mapping.map_message(msg), note))
-    return RoutePlan(route, user_id, email, anonymous_id, traits, items, options.device_token, run_id)
+    return RoutePlan(route, user_id, email, anonymous_id, traits, items, options.device_token, run_id,
+                     new_person="{run_id}" in template)
 
 
 def _tag(msg: dict, run_id: str) -> None:
@@ -273,7 +259,7 @@ def target_for(plan: RoutePlan) -> Target:
                 activities.append(ExpectedActivity(action, str(op["name"]), item.label, item.note))
     devices = [plan.device_token] if plan.device_token else []
     return Target(plan.route, user_id=plan.user_id, traits=traits, activities=activities, devices=devices,
-                  run_id=plan.run_id)
+                  run_id=plan.run_id, new_person=plan.new_person)
 
 
 # ---------------------------------------------------------------------------
@@ -287,12 +273,13 @@ def _send(settings: Settings, http, route: str, msg: dict):
     policy = RetryPolicy(**SEND_POLICY)
     if route == "segment":
         return segment.send_message(http.client, settings.endpoint("segment"), settings.segment.write_key,
-                                    msg, policy=policy)
+                                    msg, policy=policy, deadline=http.deadline)
     if route == "pipelines":
         return pipelines.send_message(http.client, settings.endpoint("pipelines"),
-                                      settings.customerio.pipelines_api_key, msg, strict=True, policy=policy)
+                                      settings.customerio.pipelines_api_key, msg, strict=True, policy=policy,
+                                      deadline=http.deadline)
     return customerio.send_message(http.client, settings.endpoint("track"), settings.customerio.site_id,
-                                   settings.customerio.track_api_key, msg, policy=policy)
+                                   settings.customerio.track_api_key, msg, policy=policy, deadline=http.deadline)
 
 
 def _sent_to(outcome) -> tuple[str, str]:
@@ -360,7 +347,12 @@ def accepted_check(route: str, item: Planned, outcome, expect_status: list[int],
         failure, hint = FAILURE_UNREACHABLE, "the service failed after retries; try again later"
     else:
         failure, hint = FAILURE_CHECK, f"expected {' or '.join(map(str, expect_status))}"
-    text = f"could not reach the {title}: {error}" if not outcome.reached else f"{title} answered {error}"
+    if outcome.reached:
+        text = f"{title} answered {error}"
+    elif "timed out waiting for a response" in error:
+        text = f"the {title} answered too slowly: {error} (the message may still have arrived)"
+    else:
+        text = f"could not reach the {title}: {error}"
     return Check(check_id, route, "accepted", FAILED, text + sent, http_status=status,
                  duration_ms=outcome.duration_ms, failure=failure, hint=hint, details=details)
 
@@ -396,10 +388,30 @@ class RunState:
 
 
 def detect_region(settings: Settings, http) -> list[Check]:
-    """Track credentials -> region (keys.check_track sets settings.detected_region)."""
+    """Track credentials -> region (keys.check_track sets settings.detected_region).
+
+    A detected region that differs from customerio.region is used for every
+    later request of the run (Settings.customerio_region), and the failed
+    region check says so."""
     if not (settings.customerio.site_id and settings.customerio.track_api_key):
         return []
-    return keys.check_track(settings, http)
+    checks = keys.check_track(settings, http)
+    note = diagnosis.region_note(settings)
+    for check in checks:
+        if note and check.id == "customerio.region" and check.status == FAILED:
+            check.message += f"; {note}"
+    return checks
+
+
+def learn_sends(ev: diagnosis.Evidence, route: str, check: Check) -> None:
+    """A credential rejected while sending is a fact about that key."""
+    if check.status != FAILED or check.failure != FAILURE_CREDENTIAL:
+        return
+    if route == "pipelines":
+        ev.add("pipelines.key.rejected", f"the Pipelines API rejected the key in strict mode ({check.http_status})")
+    elif route == "customerio":
+        ev.add("customerio.track.rejected", f"the Track API rejected the site id and Track API key "
+                                            f"({check.http_status})")
 
 
 def run_send_test(settings: Settings, options: SendTestOptions, *,
@@ -427,15 +439,25 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
             warn(text)
 
     http = keys.ServiceHttp.for_settings(settings, timeout)
+    evidence = diagnosis.Evidence()
+    for plan in plans:
+        diagnosis.learn_plan(evidence, plan)
     try:
         if progress:
             progress("checking the Customer.io Track credentials and region")
         track_checks = detect_region(settings, http)
         report.extend(track_checks)
+        diagnosis.learn_checks(evidence, track_checks, settings)
         track_failed = next((c for c in track_checks if c.id == "customerio.track" and c.status == FAILED), None)
         if has_app_key and verify:
-            report.extend(c for c in keys.check_app(settings, http)
-                          if c.status == FAILED)
+            app_checks = keys.check_app(settings, http)
+            diagnosis.learn_checks(evidence, app_checks, settings)
+            report.extend(c for c in app_checks if c.status == FAILED)
+        if "segment" in routes and verify:
+            # Facts only (doctor and check-keys report these checks): does the
+            # settings lookup know the key, at which API host; with a token,
+            # is the destination connected, writing to which site id.
+            diagnosis.learn_checks(evidence, keys.check_segment(settings, http), settings)
         app_rejected = any(c.id == "customerio.app" and c.status == FAILED for c in report.checks)
 
         targets: dict[str, Target] = {}
@@ -464,6 +486,7 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
                                        verbose=options.verbose)
                 unreachable = check.status == FAILED and check.failure == FAILURE_UNREACHABLE
                 report.add(check)
+                learn_sends(evidence, route, check)
                 any_accepted = any_accepted or check.status == PASSED
                 if item.mapped.ok:
                     sent.append(check)
@@ -494,24 +517,37 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
                                  hint="set customerio.app_api_key to prove delivery (send-test verifies "
                                       "by default when it is set)"))
             report.summary["verified"] = False
+            _explain(report, evidence)
             return report
         if app_rejected:
             for route in targets:
                 report.add(Check(f"{route}.delivery", route, "delivered", SKIPPED,
                                  "delivery not verified: the App API key was rejected (see customerio.app)"))
             report.summary["verified"] = False
+            _explain(report, evidence)
             return report
         plan_by_route = {p.route: p for p in plans}
-        api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key)
-        wait_for(api, list(targets.values()), timeout=timeout, poll_interval=cfg.verify.poll_interval,
-                 progress=progress)
+        capture = None
+        if options.capture:
+            from cdpio_cli.capture import Capture
+
+            capture = Capture(options.capture, http.secrets, run_id=settings.run_id)
+        api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key, capture=capture)
+        try:
+            wait_for(api, list(targets.values()), timeout=timeout, poll_interval=cfg.verify.poll_interval,
+                     progress=progress)
+        finally:
+            if capture is not None:
+                capture.close()
+                report.summary["capture"] = {"directory": options.capture,
+                                             "responses": len(capture.files)}
         timings = {}
         for route, target in targets.items():
             head = ("Segment accepted the events (200) but none reached Customer.io" if route == "segment"
                     else f"{ROUTE_TITLES[route]} accepted the events but none reached Customer.io")
+            diagnosis.learn_target(evidence, route, target)
             check = target_check(target, check_id=f"{route}.delivery", route=route, timeout=timeout,
-                                 causes=LIKELY_CAUSES[route], fix=FIXES[route], nothing_head=head,
-                                 verbose=options.verbose)
+                                 nothing_head=head, verbose=options.verbose)
             report.add(check)
             took = target.seconds_to_delivery()
             timings[route] = None if took is None else round(took, 3)
@@ -527,6 +563,14 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
         report.summary["verified"] = True
         report.summary["seconds_to_delivery"] = timings
         report.summary["app_api_polls"] = api.calls
+        _explain(report, evidence)
     finally:
         http.close()
     return report
+
+
+def _explain(report: Report, evidence: diagnosis.Evidence) -> None:
+    """Causes on every failed check (details.causes), from this run's facts."""
+    diagnosis.explain_failures(report.checks, evidence,
+                               sentence_for=[f"{r}.delivery" for r in ROUTES])
+    report.summary["diagnosis"] = diagnosis.summary(evidence)

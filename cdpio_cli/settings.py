@@ -124,12 +124,16 @@ class Settings:
         return _Section(self, "customerio")
 
     def customerio_region(self) -> str:
-        """The Customer.io region to use now: configured, detected, or guessed."""
+        """The Customer.io region to use now: detected, configured, or guessed.
+
+        Once the Track API has said where the workspace is, every later request
+        of the run goes there, even when customerio.region says otherwise (that
+        mismatch is reported as its own failed check)."""
+        if self.detected_region:
+            return self.detected_region
         configured = self.config.customerio.region
         if configured != "auto":
             return configured
-        if self.detected_region:
-            return self.detected_region
         key = self.credentials["customerio.pipelines_api_key"].value
         if key and pipelines_key_region(key):
             return pipelines_key_region(key)
@@ -254,11 +258,15 @@ def require_usable_credentials(settings: "Settings") -> None:
 
 
 def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
-                   sandbox_url: Optional[str] = None, needs_services: bool = True) -> Settings:
-    """Load the config and decide where traffic goes.  Does not start anything."""
+                   sandbox_url: Optional[str] = None, needs_services: bool = True,
+                   uses: Optional[tuple[str, ...]] = None) -> Settings:
+    """Load the config and decide where traffic goes.  Does not start anything.
+
+    `uses`: the config sections the command reads (None: all); a required
+    ${VAR} left unset elsewhere does not stop it (see config.load_config)."""
     path = find_config_path(config_path)
     ci_guard(path, sandbox=sandbox or bool(sandbox_url), needs_services=needs_services)
-    loaded = load_config(path) if path else loaded_defaults()
+    loaded = load_config(path, uses=uses) if path else loaded_defaults()
     credentials = _clean_credentials(loaded)
     settings = Settings(loaded=loaded, credentials=credentials)
     cfg_sandbox = loaded.config.sandbox
@@ -292,21 +300,32 @@ def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
 
 
 @contextlib.contextmanager
-def open_settings(opts, *, needs_services: bool = True) -> Iterator[Settings]:
+def open_settings(opts, *, needs_services: bool = True,
+                  uses: Optional[tuple[str, ...]] = None) -> Iterator[Settings]:
     """Settings for one command run; starts (and stops) the embedded sandbox if used."""
     settings = build_settings(getattr(opts, "config", None), sandbox=getattr(opts, "sandbox", False),
-                              sandbox_url=getattr(opts, "sandbox_url", None), needs_services=needs_services)
+                              sandbox_url=getattr(opts, "sandbox_url", None), needs_services=needs_services,
+                              uses=uses)
     if needs_services:
         require_usable_credentials(settings)
     if settings.sandbox_url == "" and needs_services:
-        from cdpio_cli.sandbox.options import SandboxOptions
+        from cdpio_cli.sandbox.options import SandboxOptions, private_public_api_token
         from cdpio_cli.sandbox.runner import EmbeddedSandbox
 
         # The embedded sandbox mirrors the configured regions: Segment's from
         # segment.region, Customer.io's from sandbox.region.
         accepted = {option: settings.credentials[dotted].value for dotted, option in _SANDBOX_FIELDS.items()}
+        token = settings.credentials["segment.public_api_token"]
+        if token.source == "sandbox default" and any(
+                c.source != "sandbox default" for d, c in settings.credentials.items() if d in _SANDBOX_FIELDS):
+            # The sandbox shows your credentials only to your own Public API
+            # token (docs/sandbox.md): this run's client gets one nobody else knows.
+            accepted["public_api_token"] = private_public_api_token()
+            creds.register_secret(accepted["public_api_token"])
+            settings.credentials[token.field] = Credential(token.field, accepted["public_api_token"], token.source)
         options = SandboxOptions(region=settings.config.sandbox.region,
-                                 segment_region=settings.config.segment.region, **accepted)
+                                 segment_region=settings.config.segment.region,
+                                 activity_data=settings.config.sandbox.activity_data, **accepted)
         # SandboxOptions gives an EU sandbox the EU default Pipelines key; a
         # key from the config is accepted exactly as configured.
         options.pipelines_api_key = accepted["pipelines_api_key"]

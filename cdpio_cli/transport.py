@@ -4,9 +4,16 @@
   redirects, and a guard that refuses to put credentials on plain http://
   to anything but loopback.
 - `send`: one logical request with retries (408, 429, 5xx, network errors),
-  exponential backoff with full jitter, `Retry-After` honoured (capped),
-  deliberate redirects (credentials only re-sent to the same host, a
-  `*.customer.io` host, or loopback), an optional shared rate limit.
+  exponential backoff with full jitter, `Retry-After` honoured only while it
+  fits the caps and the deadline, deliberate redirects (followed with
+  credentials only to a host that may see them: the same host, a
+  `*.customer.io` host over https, or loopback; never elsewhere), an optional
+  shared rate limit.
+- Bounds (docs/security.md): every HTTP request ends within the client's
+  timeout in total (not per read: a server trickling one byte at a time is
+  cut off), an optional `Deadline` bounds a whole command, and response
+  bodies are read streamed up to `MAX_RESPONSE_BYTES`, decompressed size
+  included.
 - `TokenBucket`: a thread-safe request-rate limiter.
 - `service_error` / `batch_errors`: read the services' error bodies.
 
@@ -19,26 +26,122 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
 import ipaddress
+import math
 import random
 import re
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import orjson
 
 from cdpio_cli import __version__
-from cdpio_cli.credentials import mask, redact
+from cdpio_cli.credentials import mask_all, redact, secret_forms
 from cdpio_cli.errors import UsageError
 
 USER_AGENT = f"cdpio/{__version__}"
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+# No Customer.io or Segment answer cdpio reads comes near this; a bigger body
+# (or one that decompresses to more) is a broken or hostile server.
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+# A per-request timeout above an hour is a typo, and `inf`/`1e300` crash the
+# socket layer.
+MAX_TIMEOUT_SECONDS = 3600.0
+
+
+def check_timeout(value: float, flag: str = "--timeout", *, maximum: float = MAX_TIMEOUT_SECONDS) -> float:
+    """A timeout given by the user: finite, positive, at most `maximum` seconds."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} {value!r} is not a number of seconds", hint=f"e.g. {flag} 10") from None
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > maximum:
+        raise UsageError(f"{flag} must be a positive number of seconds up to {maximum:g}, not {value!r}",
+                         hint=f"e.g. {flag} 10")
+    return seconds
+
+
+class Deadline:
+    """A point in time (monotonic clock) after which a command stops asking."""
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic):
+        self.seconds = float(seconds)
+        self._clock = clock
+        self.end = clock() + self.seconds
+
+    def remaining(self) -> float:
+        return self.end - self._clock()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def describe(self) -> str:
+        return f"the command's {self.seconds:g} s deadline passed"
+
+
+# ---------------------------------------------------------------------------
+# Whole-request time bound: every socket operation of a request in this
+# thread gets at most the time left before `_bound.end` (an httpx read
+# timeout alone applies to each read, so a byte every few seconds never ends).
+# ---------------------------------------------------------------------------
+
+_bound = threading.local()
+
+
+def _clamped(timeout: float | None, exc: type[Exception]) -> float | None:
+    end = getattr(_bound, "end", None)
+    if end is None:
+        return timeout
+    left = end - time.monotonic()
+    if left <= 0:
+        raise exc("the time allowed for this request ran out")
+    return left if timeout is None else min(timeout, left)
+
+
+class _BoundedStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clamped(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clamped(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        return _BoundedStream(self._inner.start_tls(ssl_context, server_hostname,
+                                                    _clamped(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str):
+        return self._inner.get_extra_info(info)
+
+
+class _BoundedBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend):
+        self._inner = inner
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        return _BoundedStream(self._inner.connect_tcp(host, port, _clamped(timeout, httpcore.ConnectTimeout),
+                                                      local_address, socket_options))
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):  # pragma: no cover - unused
+        return _BoundedStream(self._inner.connect_unix_socket(path, _clamped(timeout, httpcore.ConnectTimeout),
+                                                              socket_options))
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - httpcore sync pool never sleeps
+        self._inner.sleep(seconds)
 
 
 # ---------------------------------------------------------------------------
@@ -76,16 +179,35 @@ def _guard_request(request: httpx.Request) -> None:
 
 
 def make_client(timeout: float = 10.0, *, max_connections: int = 10) -> httpx.Client:
-    """The shared httpx client: verified TLS, cdpio User-Agent, redirects by hand."""
-    return httpx.Client(
+    """The shared httpx client: verified TLS, cdpio User-Agent, redirects by
+    hand, every request bounded in total by `timeout` (see `send`)."""
+    timeout = check_timeout(timeout, "timeout")
+    client = httpx.Client(
         timeout=httpx.Timeout(timeout),
         verify=True,
         follow_redirects=False,
-        headers={"User-Agent": USER_AGENT},
+        # Only encodings `read_body` can decompress within its cap.
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
         limits=httpx.Limits(max_connections=max_connections,
                             max_keepalive_connections=max_connections),
         event_hooks={"request": [_guard_request]},
     )
+    # httpx has no public hook for the network backend: wrap it on the
+    # default transport and on any proxy transport taken from the
+    # environment.  Without it the per-chunk and per-attempt checks in `send`
+    # still bound most cases.
+    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
+    for pool_transport in transports:
+        pool = getattr(pool_transport, "_pool", None)
+        if pool is not None and hasattr(pool, "_network_backend"):
+            pool._network_backend = _BoundedBackend(pool._network_backend)
+    return client
+
+
+def client_timeout(client: httpx.Client) -> float:
+    """The longest single timeout the client was made with (its request bound)."""
+    values = [v for v in client.timeout.as_dict().values() if v is not None]
+    return max(values) if values else MAX_TIMEOUT_SECONDS
 
 
 def basic_auth(username: str, password: str = "") -> str:
@@ -117,10 +239,15 @@ def safe_url(url: str | httpx.URL) -> str:
 
 def mask_secrets(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
     """Replace the given and the registered secrets by their masks."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, mask(secret))
+    if secrets:
+        text = mask_all(text, _forms_longest_first(tuple(secrets)))
     return redact(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _forms_longest_first(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    # Called for every request of a replay: the base64 forms are worth keeping.
+    return tuple(sorted(secret_forms(secrets), key=len, reverse=True))
 
 
 def sanitize(text: str | None, secrets: tuple[str, ...] | list[str] = ()) -> str:
@@ -133,6 +260,17 @@ def sanitize(text: str | None, secrets: tuple[str, ...] | list[str] = ()) -> str
     # Basic auth tokens are base64 of a secret: never print one.
     text = re.sub(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9+/=._-]{6,}", r"\1 [redacted]", text)
     return redact(text)
+
+
+# The words describe_exception and send use for a service that took the
+# connection but did not answer in time: up, but too slow.
+_SLOW_ANSWER = ("timed out waiting for a response", "no complete response from")
+
+
+def answered_too_slowly(error: str | None) -> bool:
+    """Did this transport error come from a service that was reached but slow?"""
+    lowered = (error or "").lower()
+    return any(words in lowered for words in _SLOW_ANSWER)
 
 
 def describe_exception(exc: BaseException, url: httpx.URL | str,
@@ -337,30 +475,92 @@ class Attempt:
             return "cancelled before it completed"
         if self.status is None:
             return self.error or "no response"
+        if self.error:  # an answer cdpio did not act on (a foreign redirect, a week's Retry-After)
+            return f"HTTP {self.status}: {self.error}"
         text = self.service_error()
         base = f"HTTP {self.status}"
         return f"{base}: {text}" if text else base
 
 
-def _redirect_keeps_credentials(origin: httpx.URL, target: httpx.URL) -> bool:
-    """Credentials follow a redirect only to the same host, *.customer.io, or
-    loopback; and never from https down to http (unless loopback)."""
+def may_receive_credentials(origin: httpx.URL | str, target: httpx.URL | str) -> bool:
+    """May `target` see the credentials that were sent to `origin`?
+
+    Only the same host, a `*.customer.io` host over https (the Track API
+    redirects EU accounts to track-eu.customer.io), or loopback from
+    loopback (the sandbox); never from https down to plain http.
+    """
+    origin = httpx.URL(str(origin)) if not isinstance(origin, httpx.URL) else origin
+    target = httpx.URL(str(target)) if not isinstance(target, httpx.URL) else target
     if target.scheme not in ("http", "https"):
         return False
-    if origin.scheme == "https" and target.scheme != "https" and not is_loopback(target.host):
+    if is_loopback(origin.host) and is_loopback(target.host):
+        return True
+    if origin.scheme == "https" and target.scheme != "https":
         return False
     if target.host == origin.host:
         return True
-    if target.host == "customer.io" or target.host.endswith(".customer.io"):
-        return True
-    return is_loopback(target.host) and is_loopback(origin.host)
+    host = target.host.lower().rstrip(".")
+    return target.scheme == "https" and (host == "customer.io" or host.endswith(".customer.io"))
+
+
+class BodyTooLarge(Exception):
+    """A response body (decompressed) over the cap."""
+
+
+def read_body(response: httpx.Response, limit: int = MAX_RESPONSE_BYTES) -> bytes:
+    """The response body, streamed and decompressed by hand so that neither a
+    huge body nor a small gzip bomb can take more than `limit` bytes of memory."""
+    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
+    encodings = [e for e in encodings if e and e != "identity"]
+    declared = response.headers.get("content-length", "")
+    if not encodings and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(int(declared))
+    decoder = None
+    if encodings and all(e in ("gzip", "x-gzip", "deflate") for e in encodings) and len(encodings) == 1:
+        # 32 + 15: accept a gzip or a zlib header (servers send both as "deflate").
+        decoder = zlib.decompressobj(47)
+    out = bytearray()
+    raw_deflate_tried = False
+    for chunk in response.iter_raw():
+        if decoder is None:
+            out += chunk
+            if len(out) > limit:
+                raise BodyTooLarge(len(out))
+            continue
+        data = chunk
+        while data and not decoder.eof:
+            try:
+                piece = decoder.decompress(data, limit - len(out) + 1)
+            except zlib.error:
+                if encodings == ["deflate"] and not out and not raw_deflate_tried:
+                    raw_deflate_tried = True          # a raw deflate stream, no header
+                    decoder = zlib.decompressobj(-15)
+                    continue
+                raise httpx.DecodingError("the response body is not valid " + encodings[0]) from None
+            out += piece
+            if len(out) > limit:
+                raise BodyTooLarge(len(out))
+            data = decoder.unconsumed_tail
+    return bytes(out)
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MB"
 
 
 def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY,
          rate_limiter: TokenBucket | None = None, *, cancel: threading.Event | None = None,
-         rng: Callable[[float, float], float] = random.uniform) -> Attempt:
+         rng: Callable[[float, float], float] = random.uniform, deadline: Deadline | None = None,
+         max_body: int = MAX_RESPONSE_BYTES) -> Attempt:
     """Send one logical request under the retry policy; never raises for
-    network or HTTP errors (UsageError for a refused insecure request)."""
+    network or HTTP errors (UsageError for a refused insecure request).
+
+    Each HTTP request ends within the client's timeout in total; with a
+    `deadline`, the whole logical request (retries and waits included) ends
+    by it.  `Retry-After` is waited for up to `policy.max_retry_after`; one
+    that the deadline would not survive is not waited for at all: the
+    request ends with that answer.
+    """
     check_credentials_transport(spec.url, has_credentials=spec.has_credentials)
     result = Attempt()
     started = time.perf_counter()
@@ -369,9 +569,16 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
     content = spec.content
     retries_done = 0
     redirects_done = 0
+    request_bound = client_timeout(client)
     while True:
         if cancel is not None and cancel.is_set():
             result.cancelled = True
+            break
+        if deadline is not None and deadline.expired():
+            if not result.history:
+                result.error = f"not sent: {deadline.describe()}"
+            elif result.status is None:
+                result.error = f"{result.error or 'no response'}; {deadline.describe()}"
             break
         if rate_limiter is not None:
             rate_limiter.acquire(cancel)
@@ -381,31 +588,66 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
         result.attempts += 1
         t0 = time.perf_counter()
         response: httpx.Response | None = None
+        body = b""
+        fatal = False
+        end = time.monotonic() + request_bound
+        if deadline is not None:
+            end = min(end, deadline.end)
+        _bound.end = end
         try:
             request = client.build_request(method, url, headers=headers, content=content)
             if spec.secrets:
                 request.extensions["cdpio_credentials"] = True
-            response = client.send(request)
+            response = client.send(request, stream=True)
+            try:
+                body = read_body(response, max_body)
+            finally:
+                response.close()
             status = response.status_code
             result.error = None
+        except BodyTooLarge:
+            status = None
+            fatal = True  # asking again would read the same flood
+            result.error = (f"the response from {url.host} is larger than {_mb(max_body)} "
+                            "(decompressed); cdpio stopped reading it")
         except httpx.HTTPError as exc:  # TransportError, InvalidURL-ish, decoding errors
             status = None
-            result.error = describe_exception(exc, url, spec.secrets)
+            if isinstance(exc, httpx.TimeoutException) and time.monotonic() >= end - 0.01:
+                over = deadline is not None and end >= deadline.end
+                what = deadline.describe() if over else (
+                    f"no complete response from {url.host} within {request_bound:g} s")
+                result.error = sanitize(f"timed out: {what}", spec.secrets)
+            else:
+                result.error = describe_exception(exc, url, spec.secrets)
         except UsageError:
             raise
+        finally:
+            _bound.end = None
         latency = time.perf_counter() - t0
         result.latencies.append(latency)
-        result.history.append(status)
+        # What the server answered, even when cdpio could not use it (a body over the cap).
+        result.history.append(response.status_code if response is not None else None)
         result.status = status
         result.url = mask_secrets(safe_url(url), spec.secrets)
         if response is not None:
-            result.body = response.content
+            result.body = body
             result.headers = {k.lower(): v for k, v in response.headers.items()}
+        if fatal:
+            break
 
         if status in REDIRECT_STATUSES and "location" in result.headers and redirects_done < MAX_REDIRECTS:
-            target = url.join(result.headers["location"])
-            if not _redirect_keeps_credentials(url, target):
-                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            try:
+                target = url.join(result.headers["location"])
+            except httpx.InvalidURL:
+                result.error = "the redirect's Location is not a valid URL; not followed"
+                break
+            carries_credentials = spec.has_credentials
+            if carries_credentials and not may_receive_credentials(url, target):
+                # Not even without the header: the request body is the user's
+                # data, and a later batch must not go there either.
+                result.error = (f"redirected to {mask_secrets(safe_url(target), spec.secrets)}, a host "
+                                "that may not receive your credentials; not followed (check the endpoint setting)")
+                break
             if status == 303 or (status in (301, 302) and method not in ("GET", "HEAD", "POST", "PUT")):
                 method, content = "GET", None
             # We are an API client: 301/302 keep POST and its body (the Track
@@ -413,18 +655,22 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
             redirects_done += 1
             url = target
             result.redirects.append(mask_secrets(safe_url(target), spec.secrets))
-            check_credentials_transport(url, has_credentials=any(
-                k.lower() == "authorization" for k in headers) or bool(spec.secrets))
+            check_credentials_transport(url, has_credentials=carries_credentials)
             continue
 
         retryable = status is None or policy.retryable_status(status)
         if not retryable or retries_done >= policy.max_retries:
             break
-        retries_done += 1
         retry_after = None
         if status is not None:
             retry_after = parse_retry_after(result.headers.get("retry-after"))
-        wait = policy.delay(retries_done, retry_after, rng)
+        wait = policy.delay(retries_done + 1, retry_after, rng)
+        if deadline is not None and wait >= deadline.remaining():
+            if retry_after is not None:
+                result.error = (f"the service asked to retry after {retry_after:g} s; "
+                                f"{deadline.describe()} before that")
+            break
+        retries_done += 1
         if wait > 0:
             if cancel is not None:
                 if cancel.wait(wait):
@@ -443,6 +689,8 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
 # ---------------------------------------------------------------------------
 
 def _clip(text: str, limit: int = 300) -> str:
+    """Shorten an already-masked text (masking after a cut would miss a
+    secret cut in half and print most of it)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -472,40 +720,40 @@ def service_error(body: bytes | str | None, content_type: str | None = None) -> 
     if data is None:
         if content_type and "html" in content_type.lower():
             m = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
-            return sanitize(_clip(m.group(1))) if m else None
-        return sanitize(_clip(stripped)) or None
+            return _clip(sanitize(m.group(1))) if m else None
+        return _clip(sanitize(stripped)) or None
     return _error_from_json(data)
 
 
 def _error_from_json(data: Any) -> str | None:
     if isinstance(data, str):
-        return sanitize(_clip(data)) or None
+        return _clip(sanitize(data)) or None
     if isinstance(data, list):
         parts = [p for p in (_error_from_json(x) for x in data[:5]) if p]
-        return sanitize(_clip("; ".join(parts))) if parts else None
+        return _clip(sanitize("; ".join(parts))) if parts else None
     if not isinstance(data, dict):
         return None
     meta = data.get("meta")
     if isinstance(meta, dict):
         if isinstance(meta.get("error"), str) and meta["error"]:
-            return sanitize(_clip(meta["error"]))
+            return _clip(sanitize(meta["error"]))
         errs = meta.get("errors")
         if isinstance(errs, list) and errs:
-            return sanitize(_clip("; ".join(str(e) for e in errs[:5])))
+            return _clip(sanitize("; ".join(str(e) for e in errs[:5])))
         if isinstance(errs, dict) and errs:
-            return sanitize(_clip("; ".join(f"{k}: {v}" for k, v in list(errs.items())[:5])))
+            return _clip(sanitize("; ".join(f"{k}: {v}" for k, v in list(errs.items())[:5])))
     errs = data.get("errors")
     if isinstance(errs, list) and errs:
         parts = []
         for e in errs[:5]:
             parts.append(_format_v2_error(e) if isinstance(e, dict) else str(e))
         more = f" (+{len(errs) - 5} more)" if len(errs) > 5 else ""
-        return sanitize(_clip("; ".join(parts) + more))
+        return _clip(sanitize("; ".join(parts) + more))
     message = data.get("message") or data.get("error") or data.get("detail")
     code = data.get("code")
     if isinstance(message, str) and message:
         prefix = f"{code}: " if isinstance(code, (str, int)) and str(code) not in ("", "unknown") else ""
-        return sanitize(_clip(prefix + message))
+        return _clip(sanitize(prefix + message))
     if isinstance(message, dict):
         return _error_from_json(message)
     return None
@@ -541,7 +789,7 @@ def batch_errors(body: bytes | None) -> dict[int, str]:
         idx = e.get("batch_index")
         if isinstance(idx, bool) or not isinstance(idx, int):
             continue
-        text = sanitize(_clip(_format_v2_error(e)))
+        text = _clip(sanitize(_format_v2_error(e)))
         out[idx] = f"{out[idx]}; {text}" if idx in out else text
     return out
 
@@ -590,8 +838,9 @@ def join_url(base: str, path: str) -> str:
 
 
 __all__ = [
-    "USER_AGENT", "Attempt", "NO_RETRY", "Outcome", "RequestSpec", "RetryPolicy", "TokenBucket",
-    "basic_auth", "batch_errors", "bearer_auth", "check_credentials_transport",
-    "describe_exception", "is_loopback", "join_url", "make_client", "mask_secrets", "parse_retry_after",
+    "MAX_RESPONSE_BYTES", "USER_AGENT", "Attempt", "BodyTooLarge", "Deadline", "NO_RETRY", "Outcome",
+    "RequestSpec", "RetryPolicy", "TokenBucket", "basic_auth", "batch_errors", "bearer_auth",
+    "check_credentials_transport", "check_timeout", "describe_exception", "is_loopback", "join_url",
+    "make_client", "may_receive_credentials", "mask_secrets", "parse_retry_after", "read_body",
     "safe_url", "sanitize", "send", "service_error",
 ]

@@ -7,13 +7,25 @@ The only proof that an event arrived is seeing it in Customer.io
 - person by email: GET /v1/customers?email=E, then the same by cio_id
 - events:          GET /v1/customers/{id}/activities?id_type=&type=&name=
 
-send-test and doctor tag every message with the run id (`cdpio_run_id`: a
-trait on identify, a property on track/page/screen), and a Target with a
-`run_id` counts only what carries it: the person's `cdpio_run_id` attribute
-must equal this run, and an activity counts only if its `data.cdpio_run_id`
-does.  So a fixed test user never passes on an earlier run's data (DESIGN §1:
-"App API polling for a unique run id").  `cdpio verify` looks at a person
-something else sent and has no run id: it matches by type and name.
+Only documented App API behaviour is relied on (docs/contracts.md):
+activities are listed and matched on the client side: `type`, then `url` for a
+page, `name` for an event or screen.  `next` is followed until the activity is found
+or the list ends (a missing, empty or null `next`), at most 10 requests in
+any second (the App API's documented rate limit).  Unknown fields are ignored.
+
+Which activity belongs to this run?  send-test and doctor tag every message
+with the run id (`cdpio_run_id`: a trait on identify, a property on
+track/page/screen), but the App API documents no event data on activities, so
+the tag is used only when an activity carries it.  Otherwise:
+
+- a per-run person (`cdpio-test-{run_id}`) is new, so any matching activity
+  on it is this run's ("new person for this run");
+- a fixed user id counts only activities newer than this run's first send.
+
+Each found activity records which evidence proved it (`matched_by`).
+`cdpio verify` looks at a person something else sent and has no run id: it
+matches by type and name.  The person's `cdpio_run_id` attribute (attributes
+are documented) must equal the run for traits to count.
 
 The App API returns every attribute value as a string, so expected values are
 compared loosely (`true` matches "true", 5 matches "5.0").  Polling backs off
@@ -28,7 +40,8 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from collections import deque
+from typing import Any, Callable, Iterator, Optional
 from urllib.parse import quote
 
 from cdpio_cli.keys import unreachable_hint
@@ -41,6 +54,23 @@ BACKOFF_CAP = 4.0  # the longest wait between polls, in poll intervals
 
 RUN_ID_KEY = "cdpio_run_id"   # trait on identify, property on track/page/screen
 CLOCK_SLACK = 5.0             # seconds our clock may run ahead of Customer.io's
+
+# App API limits (journeys-app.json: "10 requests per second"; getPersonActivities
+# `limit` max 100).  A lookup follows `next` for at most this many pages per poll.
+APP_API_RATE = 10
+ACTIVITY_PAGE_LIMIT = 100
+MAX_ACTIVITY_PAGES = 50
+
+# How an activity was proven to be this run's (ExpectedActivity.evidence).
+BY_RUN_ID = "run_id"            # its data carried this run's cdpio_run_id
+BY_NEW_PERSON = "new_person"    # the person was created for this run
+BY_TIME = "timestamp"           # newer than this run's first send (fixed user id)
+BY_NAME = "name"                # `cdpio verify`: no run to tell apart
+EVIDENCE_TEXT = {
+    BY_RUN_ID: f"tagged with this run's {RUN_ID_KEY}",
+    BY_NEW_PERSON: "new person for this run",
+    BY_TIME: "newer than this run's first send",
+}
 
 
 def _unix(value: Any) -> float:
@@ -67,6 +97,16 @@ def activity_run_id(activity: dict) -> Optional[str]:
         if isinstance(inner, dict) and inner.get(RUN_ID_KEY) is not None:
             return str(inner[RUN_ID_KEY])
     return None
+
+
+def activity_matches(activity: dict, type_: str, name: str) -> bool:
+    """Is this App API activity the `type_` one named `name`?  Pages carry
+    their URL in `url`, events and screens their name in `name`
+    (journeys-track.json #/components/schemas/activityObject)."""
+    if activity.get("type") != type_:
+        return False
+    value = activity.get("url" if type_ == "page" else "name")
+    return isinstance(value, str) and value.strip() == name.strip()
 
 
 # ---------------------------------------------------------------------------
@@ -145,18 +185,44 @@ class AppApiError(Exception):
         self.url = url                # the App API base URL (no secrets)
 
 
+class RateWindow:
+    """At most `rate` calls in any one-second window (the App API's limit is
+    stated per second), so a handful of reads never waits at all."""
+
+    def __init__(self, rate: int = APP_API_RATE, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.rate = rate
+        self.clock = clock
+        self.sleep = sleep
+        self.recent: deque[float] = deque()
+
+    def wait(self) -> None:
+        now = self.clock()
+        while self.recent and now - self.recent[0] >= 1.0:
+            self.recent.popleft()
+        if len(self.recent) >= self.rate:
+            self.sleep(1.0 - (now - self.recent[0]))
+            self.recent.popleft()
+        self.recent.append(self.clock())
+
+
 class AppApi:
     """Thin App API reader over the shared transport (keys.ServiceHttp)."""
 
-    def __init__(self, http, base_url: str, app_api_key: str):
+    def __init__(self, http, base_url: str, app_api_key: str, *, capture=None):
         self.http = http
         self.base = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {app_api_key}", "Accept": "application/json"}
         self.calls = 0
+        self.limit = RateWindow()
+        self.capture = capture        # capture.Capture: every response, for send-test --capture
 
     def _get(self, path: str, params: Optional[dict] = None):
         self.calls += 1
+        self.limit.wait()
         answer = self.http.call("GET", f"{self.base}{path}", headers=self.headers, params=params)
+        if self.capture is not None:
+            self.capture.add("GET", path, params, answer)
         if answer.status in (401, 403):
             raise AppApiError(f"the App API rejected the key ({answer.status}); a key from another "
                               "region or workspace, or a send-only key, cannot read people",
@@ -192,18 +258,32 @@ class AppApi:
         customer["_ref"] = ref
         return customer
 
-    def activities(self, ref: tuple[str, str], *, type_: Optional[str] = None,
-                   name: Optional[str] = None, limit: int = 100) -> list[dict]:
-        params: dict[str, Any] = {"id_type": ref[1], "limit": limit}
+    def activity_pages(self, ref: tuple[str, str], *, type_: Optional[str] = None,
+                       name: Optional[str] = None) -> Iterator[list[dict]]:
+        """Each page of the person's activities, following the opaque `next`
+        cursor (sent back as `start`) until it is missing, empty or null."""
+        params: dict[str, Any] = {"id_type": ref[1], "limit": ACTIVITY_PAGE_LIMIT}
         if type_:
             params["type"] = type_
         if name:
             params["name"] = name
-        answer = self._get(f"/v1/customers/{quote(ref[0], safe='')}/activities", params)
-        if answer.status != 200 or not isinstance(answer.body, dict):
-            return []
-        items = answer.body.get("activities")
-        return [a for a in items if isinstance(a, dict)] if isinstance(items, list) else []
+        seen: set[str] = set()
+        for _ in range(MAX_ACTIVITY_PAGES):
+            answer = self._get(f"/v1/customers/{quote(ref[0], safe='')}/activities", params)
+            if answer.status != 200 or not isinstance(answer.body, dict):
+                return
+            items = answer.body.get("activities")
+            yield [a for a in items if isinstance(a, dict)] if isinstance(items, list) else []
+            cursor = answer.body.get("next")
+            if not isinstance(cursor, str) or not cursor or cursor in seen:
+                return
+            seen.add(cursor)
+            params["start"] = cursor
+
+    def activities(self, ref: tuple[str, str], *, type_: Optional[str] = None,
+                   name: Optional[str] = None) -> list[dict]:
+        """Every page of the person's activities (bounded by MAX_ACTIVITY_PAGES)."""
+        return [a for page in self.activity_pages(ref, type_=type_, name=name) for a in page]
 
 
 # ---------------------------------------------------------------------------
@@ -220,8 +300,8 @@ class ExpectedActivity:
     note: str = ""                   # e.g. "sent anonymously, merged by identify"
     found_at: Optional[float] = None
     found_id: Optional[str] = None   # the App API activity id that matched
-    earlier_only: bool = False       # seen, but only with another run's id
-    by_time: bool = False            # matched by timestamp: the activity carried no event data
+    earlier_only: bool = False       # seen, but none of them provably this run's
+    evidence: Optional[str] = None   # how it was proven this run's: BY_RUN_ID, BY_NEW_PERSON, ...
 
 
 @dataclass
@@ -235,6 +315,7 @@ class Target:
     activities: list[ExpectedActivity] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)   # push tokens
     run_id: Optional[str] = None      # count only data tagged with it (RUN_ID_KEY)
+    new_person: bool = False          # the user id is this run's own: the person is new
     sent_at: float = field(default_factory=time.monotonic)
     sent_wall: float = field(default_factory=time.time)  # unix seconds, for activity timestamps
     # Filled in by polling:
@@ -319,7 +400,7 @@ class Target:
         if self.person is not None and self.traits_ok_at is not None:
             out["traits"] = sorted(self.traits)
         events = [{"label": a.label, "type": a.type, "name": a.name, "activity_id": a.found_id,
-                   **({"matched_by": "timestamp"} if a.by_time else {})}
+                   "matched_by": a.evidence}
                   for a in self.activities if a.found_at is not None]
         if events:
             out["events"] = events
@@ -341,28 +422,59 @@ def poll_once(api: AppApi, target: Target, now: Callable[[], float] = time.monot
     if target.devices_ok_at is None and not target.missing_devices():
         target.devices_ok_at = now()
     ref = person["_ref"]
-    for expected in target.activities:
-        if expected.found_at is not None:
-            continue
-        found = api.activities(ref, type_=expected.type, name=expected.name)
-        if target.run_id is not None:
-            ours = [a for a in found if activity_run_id(a) == target.run_id]
-            if not ours:
-                # Should an App API response not carry the event's data, an
-                # untagged activity counts only if it is newer than this run's
-                # first send (a tagged one from another run never counts).
-                ours = [a for a in found if activity_run_id(a) is None
-                        and _unix(a.get("timestamp")) >= target.sent_wall - CLOCK_SLACK]
-                expected.by_time = bool(ours)
-            expected.earlier_only = bool(found) and not ours
-            found = ours
-        if found:
-            expected.found_at = now()
-            expected.found_id = str(found[0].get("id")) if found[0].get("id") is not None else None
+    pending = [e for e in target.activities if e.found_at is None]
+    refused: set[int] = set()
+    # One unfiltered listing serves every expected activity: two reads per
+    # person and poll, however many events; the order is not relied on.
+    for page in api.activity_pages(ref) if pending else ():
+        for activity in page:
+            for expected in pending:
+                if expected.found_at is not None \
+                        or not activity_matches(activity, expected.type, expected.name):
+                    continue
+                evidence = run_evidence(target, activity)
+                if evidence is None:
+                    refused.add(id(expected))
+                    continue
+                expected.found_at = now()
+                expected.evidence = evidence
+                expected.found_id = str(activity["id"]) if activity.get("id") is not None else None
+        if all(e.found_at is not None for e in pending):
+            break
+    for expected in pending:
+        expected.earlier_only = expected.found_at is None and id(expected) in refused
     if target.traits_ok_at is None and target.trait_mismatches():
         # A 200 can end in an "Attribute Update Failure" (customerio-api.md §1.3).
         failures = api.activities(ref, type_="failed_attribute_change")
-        target.failed_attributes = sorted({str(a.get("name")) for a in failures if a.get("name")})
+        target.failed_attributes = failed_attribute_names(failures)
+
+
+def run_evidence(target: Target, activity: dict) -> Optional[str]:
+    """Why this activity is this run's (an EVIDENCE key), or None if it may not be."""
+    if target.run_id is None:
+        return BY_NAME
+    tag = activity_run_id(activity)
+    if tag is not None:                 # only when the App API returns event data
+        return BY_RUN_ID if tag == target.run_id else None
+    if target.new_person:
+        return BY_NEW_PERSON
+    if _unix(activity.get("timestamp")) >= target.sent_wall - CLOCK_SLACK:
+        return BY_TIME
+    return None
+
+
+def failed_attribute_names(activities: list[dict]) -> list[str]:
+    """Attribute names of `failed_attribute_change` activities: the keys of an
+    attribute-change `data` ({attr: {from, to}}), else `name` (UNCONFIRMED
+    which one the App API fills for this type; docs/contracts.md)."""
+    names: set[str] = set()
+    for a in activities:
+        data = a.get("data")
+        if isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
+            names.update(str(k) for k in data)
+        elif a.get("name"):
+            names.add(str(a["name"]))
+    return sorted(names)
 
 
 def wait_for(api: AppApi, targets: list[Target], *, timeout: float, poll_interval: float,
@@ -462,7 +574,7 @@ def found_text(target: Target) -> str:
     if found.get("events"):
         parts.append("events " + ", ".join(
             e["label"] + (f" (activity {e['activity_id']})" if e.get("activity_id") else "")
-            + (" (matched by time: no event data in the activity)" if e.get("matched_by") else "")
+            + (f" ({EVIDENCE_TEXT[e['matched_by']]})" if e.get("matched_by") in EVIDENCE_TEXT else "")
             for e in found["events"]))
     if "run_id" in found:
         parts.append(f"all tagged {RUN_ID_KEY} {found['run_id']}")
@@ -485,6 +597,11 @@ def target_check(target: Target, *, check_id: str, route: str, timeout: float,
     if target.done:
         message = (f"{target.who} is in Customer.io{found_parts(target)}, "
                    f"{took:.1f}s after sending")
+        proofs = sorted({EVIDENCE_TEXT[a.evidence] for a in target.activities
+                         if a.evidence in EVIDENCE_TEXT})
+        if proofs:
+            details["evidence"] = proofs
+            message += f" (events proven this run's: {', '.join(proofs)})"
         if verbose and found_text(target):
             message += f" (found: {found_text(target)})"
         return Check(check_id, route, "delivered", PASSED, message,

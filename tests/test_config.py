@@ -211,3 +211,113 @@ def test_report_path_and_flag_conflicts_are_checked_before_any_work(tmp_path):
     assert both.code == 2 and "not both" in both.stderr
     bogus = run_cli("--json", "lint", "--bogus", "x", cwd=tmp_path)
     assert bogus.code == 2 and bogus.json["error"]["exit_code"] == 2
+
+
+# --- defaults before validation; offline commands need no secrets; every problem at once ----
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ONBOARDING = str(EXAMPLES / "fixtures" / "onboarding.ndjson")
+
+
+@pytest.mark.parametrize("config", ["cdpio.yaml", "sandbox.cdpio.yaml"])
+def test_offline_commands_work_with_the_shipped_configs_and_no_variables_set(config):
+    # The CI recipes point CDPIO_CONFIG at these files; run_cli scrubs every secret.
+    env = {"CDPIO_CONFIG": str(EXAMPLES / config)}
+    for args in (["lint", ONBOARDING], ["explain", ONBOARDING], ["replay", "--dry-run", ONBOARDING]):
+        result = run_cli("--json", *args, env=env)
+        assert result.code == 0, (args, result.stderr)
+        assert result.json["ok"] is True, args
+
+
+def test_a_default_applies_before_the_schema_check(tmp_path):
+    # ${VAR:-default} is validated as its default, even for a command that
+    # does not read the section (lint used to see a placeholder there).
+    write_config(tmp_path, "segment:\n  write_key: ${WK}\n  region: ${SEG_REGION:-eu}\n"
+                           "lint:\n  disable: ['${RULE:-naming/*}']\n")
+    result = run_cli("--json", "lint", ONBOARDING, cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert result.json["summary"]["config"].endswith("cdpio.yaml")
+    loaded = load_text(tmp_path, (tmp_path / "cdpio.yaml").read_text(), env={"WK": "k" * 32})
+    assert loaded.config.segment.region == "eu" and loaded.config.lint.disable == ["naming/*"]
+
+
+def test_an_unset_variable_matters_only_to_a_command_that_reads_it(tmp_path):
+    write_config(tmp_path, "segment:\n  write_key: ${WK}\nlint:\n  disable: ['${RULE}']\n")
+    lint = run_cli("--json", "lint", ONBOARDING, cwd=tmp_path)
+    assert lint.code == 2 and "RULE is not set" in lint.json["error"]["message"]
+    assert "WK" not in lint.json["error"]["message"]
+    dry = run_cli("--json", "replay", "--dry-run", ONBOARDING, cwd=tmp_path)
+    assert dry.code == 0, dry.stderr
+    offline = run_cli("--json", "check-keys", "--offline", cwd=tmp_path)  # checks the key: needs it
+    assert offline.code == 2 and "WK is not set" in offline.json["error"]["message"]
+
+
+def test_every_problem_is_reported_at_once_with_its_line(tmp_path):
+    write_config(tmp_path, (
+        "version: 1\n"                       # 1
+        "segment:\n"                         # 2
+        "  write_key: ${WK}\n"               # 3
+        "  region: mars\n"                   # 4
+        "customerio:\n"                      # 5
+        "  site_idd: x\n"                    # 6
+        "  track_api_key: ${TK}\n"           # 7
+        "replay: {concurrency: lots}\n"      # 8
+    ))
+    result = run_cli("--json", "check-keys", "--offline", cwd=tmp_path)
+    assert result.code == 2
+    problems = result.json["error"]["problems"]
+    assert [(p["line"], p["message"].split(":")[0]) for p in problems] == [
+        (3, "environment variable WK is not set"), (4, "segment.region"),
+        (6, "unknown key 'customerio.site_idd'"), (7, "environment variable TK is not set"),
+        (8, "replay.concurrency")]
+    assert "did you mean 'customerio.site_id'" in problems[2]["hint"]
+    # Humans get the same list on one stderr line, every line number included.
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "5 problems" in line
+    assert all(f"line {n}:" in line for n in (3, 4, 6, 7, 8))
+
+
+def test_duplicate_key_and_unset_variable_are_reported_together(tmp_path):
+    err = error_of(tmp_path, "segment:\n  region: us\n  region: eu\n  write_key: ${WK}\n")
+    assert [(p.line, p.message) for p in err.problems] == [
+        (3, "key 'region' appears twice"), (4, "environment variable WK is not set")]
+
+
+@pytest.mark.parametrize("text, line", [
+    ("version: 1\nreplay: {rate: 10}\nverify: {timeout: ${VERIFY_TIMEOUT:-90s}}\n", 3),
+    ("version: 1\nreplay: {\n  rate: 10,\n  timeout: ${REPLAY_TIMEOUT:-10s}\n}\n", 4),
+    ("version: 1\nsegment:\n  write_key: ${WK:-a: b}\n", 3),
+])
+def test_unquoted_variable_syntax_error_points_at_its_line_and_says_quote_it(tmp_path, text, line):
+    err = error_of(tmp_path, text)
+    assert err.line == line and err.message.startswith("invalid YAML")
+    assert "quote values that contain ${...}" in err.hint
+    # A syntax error with no ${...} near it keeps the plain hint.
+    plain = error_of(tmp_path, "version: 1\nsegment:\n  region: us\n   write_key: x\n")
+    assert plain.line == 4 and "quote" not in plain.hint and "indentation" in plain.hint
+
+
+def test_lint_config_error_is_a_json_document_with_exit_2(tmp_path):
+    write_config(tmp_path, "lint:\n  severity: {naming/key-style: loud}\n")
+    result = run_cli("--json", "lint", ONBOARDING, cwd=tmp_path)
+    assert result.code == 2 and result.json["ok"] is False
+    assert result.json["error"]["problems"][0]["line"] == 2
+    assert "lint.severity.naming/key-style" in result.json["error"]["problems"][0]["message"]
+
+
+def test_a_bad_value_from_the_environment_is_named_by_its_variable_not_shown(tmp_path):
+    # The variable may hold a secret pasted into the wrong one.
+    err = error_of(tmp_path, 'replay: {rate: "${REPLAY_RATE}"}\n', env={"REPLAY_RATE": "sk_live_0123456789abcdef"})
+    assert "replay.rate: must be a number (got the value of REPLAY_RATE)" in err.message
+    assert "sk_live" not in err.one_line()
+
+
+def test_a_new_users_init_config_lints_before_any_secret_is_set(tmp_path):
+    assert run_cli("init", cwd=tmp_path).code == 0
+    result = run_cli("--json", "lint", ONBOARDING, cwd=tmp_path)
+    assert result.code == 0 and result.json["summary"]["config"].endswith("cdpio.yaml"), result.stderr
+    send = run_cli("--json", "send-test", cwd=tmp_path)  # talks to the services: needs them
+    assert send.code == 2
+    assert {p["message"] for p in send.json["error"]["problems"]} == {
+        "environment variable SEGMENT_WRITE_KEY is not set", "environment variable CUSTOMERIO_SITE_ID is not set",
+        "environment variable CUSTOMERIO_TRACK_API_KEY is not set"}

@@ -88,3 +88,21 @@ def test_format_hints(field, value, ok):
 
 def test_pipelines_key_reveals_region():
     assert format_hint("customerio.pipelines_api_key", "sk_eu_abcdef123456").region == "eu"
+
+
+def test_base64_forms_of_every_credential_pair_are_redacted():
+    import base64
+
+    from cdpio_cli import credentials
+
+    site, key = "5ec2e7a1b2c3d4e5f6a7", "5ec2e7f0e1d2c3b4a596"
+    b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+    forms = [b64(f"{site}:{key}"), b64(f"{key}:"), b64(f"{key}:").rstrip("="), b64(f":{key}"),
+             base64.urlsafe_b64encode(f"{site}:{key}".encode()).decode().rstrip("=")]
+    credentials.register_secret(site, key)
+    try:
+        text = credentials.redact("echo " + " | ".join(forms))
+    finally:
+        credentials.forget_secrets()
+    for form in forms:
+        assert form[:-4] not in text, (form, text)

@@ -140,7 +140,9 @@ def test_unreachable_sandbox_says_start_the_sandbox(tmp_path):
     assert "status.customer.io" not in result.stdout + result.stderr
 
 
-def test_doctor_tags_its_test_messages_with_the_run_id(sandbox, tmp_path):
+def test_doctor_tags_its_test_messages_with_the_run_id(sandbox_factory, tmp_path):
+    # Event data is visible only in a sandbox that returns it (--activity-data properties).
+    sandbox = sandbox_factory(activity_data="properties")
     result = run(sandbox, tmp_path)
     assert result.code == 0, result.stderr
     run_id = result.json["run_id"]

@@ -410,6 +410,9 @@ def test_cli_dry_run_and_bad_flags(tmp_path):
     assert bad.code == 2 and "2500" in bad.stderr
     missing = run_cli("replay", str(tmp_path / "nope.ndjson"), cwd=tmp_path)
     assert missing.code == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
+    for rate in ("nan", "inf", "-1"):
+        res = run_cli("--json", "replay", str(src), "--rate", rate, cwd=tmp_path)
+        assert res.code == 2 and "--rate" in res.json["error"]["message"], (rate, res.stdout, res.stderr)
 
 
 # --- the pre-pass fast path never disagrees with the validator -----------------------
@@ -460,7 +463,8 @@ def test_ctrl_c_stops_cleanly_with_130_and_resumes(sandbox, tmp_path):
     n = 300
     src = write_ndjson(tmp_path / "in.ndjson", msgs(n))
     ckpt = tmp_path / "replay.ckpt"
-    env = clean_env()
+    # Wide enough that a long temporary path in the resume hint is not wrapped.
+    env = clean_env(COLUMNS="1000")
     cmd = [sys.executable, "-m", "cdpio_cli", "--sandbox-url", sandbox.url, "replay", str(src),
            "--checkpoint", str(ckpt), "--rate", "50", "--batch-size", "5"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

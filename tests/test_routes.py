@@ -131,8 +131,8 @@ def test_customerio_identify_and_page(sandbox, client, api):
         out = customerio.send_message(client, base, defaults.SITE_ID, defaults.TRACK_API_KEY, msg, api=api)
         assert out.ok, out.error
     assert person_attributes(sandbox, f"p-{api}")["plan"] == "pro"
-    assert [a["name"] for a in person_activities(sandbox, f"p-{api}", type="page")] == \
-        ["https://example.com/pricing"]
+    assert [a["url"] for a in person_activities(sandbox, f"p-{api}", type="page")] == \
+        ["https://example.com/pricing"]     # a page activity's URL is in `url` (activityObject)
 
 
 def test_customerio_bad_key_is_401_with_service_text(sandbox, client):

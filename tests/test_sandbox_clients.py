@@ -25,7 +25,9 @@ def app(sb, path, **params):
 
 
 def activity_names(sb, user_id, type_):
-    return [a["name"] for a in app(sb, f"/v1/customers/{user_id}/activities", type=type_, limit=100)["activities"]]
+    """Names of events and screens; a page's URL (documented in `url`)."""
+    acts = app(sb, f"/v1/customers/{user_id}/activities", type=type_, limit=100)["activities"]
+    return [a["url"] if a["type"] == "page" else a["name"] for a in acts]
 
 
 # --- segment-analytics-python ---------------------------------------------------

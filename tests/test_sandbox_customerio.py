@@ -72,7 +72,8 @@ def test_identify_then_read_attributes(sandbox):
     assert body["identifiers"]["email"] == "U1@example.com"
     assert body["attributes"]["seats"] == "3" and body["attributes"]["trial"] == "true"
     by_email = app(sandbox, "/v1/customers", email="u1@example.com").json()["results"]
-    assert by_email == [{"email": "U1@example.com", "id": "u1", "cio_id": body["identifiers"]["cio_id"]}]
+    assert [{k: r[k] for k in ("email", "id", "cio_id")} for r in by_email] == [
+        {"email": "U1@example.com", "id": "u1", "cio_id": body["identifiers"]["cio_id"]}]
     cio = body["identifiers"]["cio_id"]
     assert app(sandbox, f"/v1/customers/{cio}/attributes", id_type="cio_id").status_code == 200
     assert app(sandbox, "/v1/customers/U1@example.com/attributes", id_type="email").status_code == 200
@@ -115,14 +116,61 @@ def test_events_and_activities_filters(sandbox):
                   {"name": name, "type": etype, "timestamp": 1_700_000_000 + i, "data": {"i": i}})
         assert r.status_code == 200
     acts = app(sandbox, "/v1/customers/u1/activities").json()
-    assert acts["next"] == ""
+    assert "next" not in acts            # one page: no cursor
     events = [a for a in acts["activities"] if a["type"] in ("event", "page", "screen")]
-    assert [a["name"] for a in events] == ["Paid", "Home", "https://x.test/", "Signed Up"]  # newest first
+    # newest first; the page URL in `url`, names only on events and screens
+    assert [a.get("name") or a.get("url") for a in events] == ["Paid", "Home", "https://x.test/", "Signed Up"]
+    page = next(a for a in events if a["type"] == "page")
+    assert "name" not in page and page["url"] == "https://x.test/"
     one = app(sandbox, "/v1/customers/u1/activities", type="event", name="Signed Up").json()["activities"]
-    assert len(one) == 1 and one[0]["data"] == {"i": 0} and one[0]["customer_id"] == "u1"
-    assert one[0]["delivery_id"] is None and one[0]["customer_identifiers"]["id"] == "u1"
+    # Event data is undocumented: off by default (see test_activity_data_properties).
+    assert len(one) == 1 and "data" not in one[0] and one[0]["customer_id"] == "u1"
+    assert "delivery_id" not in one[0] and one[0]["customer_identifiers"]["id"] == "u1"
     assert len(app(sandbox, "/v1/customers/u1/activities", type="event", limit=1).json()["activities"]) == 1
     assert app(sandbox, "/v1/customers/u1/activities", limit=101).status_code == 400
+
+
+def test_activity_data_properties(sandbox_factory):
+    sb = sandbox_factory(activity_data="properties")
+    track(sb, "POST", "/api/v1/customers/u1/events", {"name": "Paid", "data": {"plan": "pro"}})
+    track(sb, "POST", "/api/v1/customers/u1/events", {"name": "https://x.test/", "type": "page",
+                                                       "data": {"a": 1}})
+    acts = app(sb, "/v1/customers/u1/activities").json()["activities"]
+    assert {a["type"]: a.get("data") for a in acts} == {"event": {"plan": "pro"}, "page": {"a": 1}}
+
+
+def test_attribute_change_data_is_from_to(sandbox):
+    track(sandbox, "PUT", "/api/v1/customers/u1", {"plan": "free", "seats": 3})
+    track(sandbox, "PUT", "/api/v1/customers/u1", {"plan": "pro"})
+    changes = app(sandbox, "/v1/customers/u1/activities", type="attribute_change",
+                  name="plan").json()["activities"]
+    assert [a["data"] for a in changes] == [{"plan": {"from": "free", "to": "pro"}},
+                                           {"plan": {"from": "", "to": "free"}}]
+    seats = app(sandbox, "/v1/customers/u1/activities", type="attribute_change", name="seats").json()
+    assert seats["activities"][0]["data"] == {"seats": {"from": "", "to": "3"}}
+
+
+def test_activities_page_with_an_opaque_cursor(sandbox):
+    # Regression: `start` was ignored and `next` was always "".
+    for i in range(25):
+        track(sandbox, "POST", "/api/v1/customers/u1/events",
+              {"name": f"E{i}", "timestamp": 1_700_000_000 + i})
+    seen, start, pages = [], None, 0
+    while True:
+        params = {"type": "event"} | ({"start": start} if start else {})
+        body = app(sandbox, "/v1/customers/u1/activities", **params).json()
+        pages += 1
+        assert len(body["activities"]) <= 10            # the default limit
+        seen += [a["name"] for a in body["activities"]]
+        start = body.get("next")
+        if not start:
+            break
+    assert pages == 3 and seen == [f"E{i}" for i in range(24, -1, -1)]   # newest first, no repeats
+    big = app(sandbox, "/v1/customers/u1/activities", type="event", limit=100).json()
+    assert len(big["activities"]) == 25 and "next" not in big
+    assert app(sandbox, "/v1/customers/u1/activities", limit=0).status_code == 400
+    bad = app(sandbox, "/v1/customers/u1/activities", start="not-a-cursor")
+    assert bad.status_code == 400 and bad.json()["errors"][0]["status"] == "400"
 
 
 def test_event_id_dedupes(sandbox):
@@ -216,12 +264,12 @@ def test_app_api_auth_and_404(sandbox):
     r = app(sandbox, "/v1/workspaces", headers={"authorization": "Bearer nope"})
     assert r.status_code == 401 and r.json()["errors"][0]["status"] == "401"
     ws = app(sandbox, "/v1/workspaces").json()["workspaces"][0]
-    assert ws["id"] == str(defaults.WORKSPACE_ID)
+    assert ws["id"] == defaults.WORKSPACE_ID      # an integer (journeys-app.json listWorkspaces)
     r = app(sandbox, "/v1/customers/ghost/attributes")
     assert (r.status_code, r.json()) == (404, {"errors": [{"detail": "The customer_id does not exist.",
                                                            "status": "404"}]})
     assert app(sandbox, "/v1/customers/ghost/activities").status_code == 404
-    assert app(sandbox, "/v1/customers", email="nobody@example.com").json() == {"results": []}
+    assert app(sandbox, "/v1/customers", email="nobody@example.com").json()["results"] == []
     assert app(sandbox, "/v1/workspaces", prefix="/app-eu").status_code == 401
 
 
@@ -270,6 +318,23 @@ def test_pipelines_strict_spec_errors_and_oversize(sandbox):
     assert pipelines(sandbox, "/v1/track", big, strict=True).status_code == 400
     drops = HTTP.get(sandbox.url + "/_sandbox/deliveries").json()["summary"]["drop_reasons"]
     assert drops == {"message_too_large": 1}
+
+
+@pytest.mark.parametrize("call, body", [
+    ("track", {"userId": "p", "event": "E"}),
+    ("identify", {"userId": "p", "traits": {"plan": "pro"}}),
+    ("page", {"userId": "p", "name": "Home", "properties": {"url": "https://x.test/"}}),
+    ("screen", {"userId": "p", "name": "Home"}),
+    ("group", {"userId": "p", "groupId": "g1"}),
+    ("alias", {"userId": "p", "previousId": "old"}),
+])
+def test_pipelines_strict_per_call_needs_no_type(sandbox, call, body):
+    # Regression: strict mode answered 400 "message has no type"; the path sets it
+    # (the official Node Pipelines client sends none).
+    r = pipelines(sandbox, f"/v1/{call}", body, strict=True)
+    assert r.status_code == 200, r.text
+    [row] = HTTP.get(sandbox.url + "/_sandbox/deliveries").json()["deliveries"]
+    assert row["type"] == call
 
 
 def test_pipelines_wrong_region(sandbox):

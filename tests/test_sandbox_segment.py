@@ -149,6 +149,16 @@ def test_batch_context_applies_to_every_item(sandbox):
     assert set(person(sandbox, "u1").devices) == {"tok"}
 
 
+def test_batch_context_merges_under_an_items_own_context(sandbox):
+    # Regression: an item with any context of its own lost the batch-level device token.
+    post(sandbox, "/segment/v1/batch", {
+        "context": {"device": {"token": "tok-b", "type": "ios"}},
+        "integrations": {"All": True},
+        "batch": [{"type": "track", "userId": "u2", "event": "Application Installed",
+                   "context": {"library": {"name": "analytics-node"}}}]})
+    assert set(person(sandbox, "u2").devices) == {"tok-b"}
+
+
 def test_destination_drops_are_reported(sandbox):
     post(sandbox, "/segment/v1/batch", {"batch": [
         {"type": "page", "userId": "u1", "name": "Pricing", "properties": {}},

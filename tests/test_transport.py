@@ -176,7 +176,7 @@ def test_track_redirect_to_eu_keeps_credentials(sandbox_factory, client):
     ("http://127.0.0.1:1/a", "http://localhost:2/b", True),
 ])
 def test_redirect_credential_rule(origin, target, keep):
-    assert transport._redirect_keeps_credentials(httpx.URL(origin), httpx.URL(target)) is keep
+    assert transport.may_receive_credentials(origin, target) is keep
 
 
 def test_parse_retry_after():
@@ -286,3 +286,51 @@ def test_sanitize_masks_keys_urls_and_auth_tokens():
     out = transport.sanitize(text, ("AbCdEf0123456789XyZ",))
     assert "AbCdEf0123456789XyZ" not in out and "QWJDZEVm" not in out
     assert "https://cdn.segment.com" in out and "/projects/" not in out
+
+
+# --- issue 12: bounded bodies, deadlines, masking (in-process; the CLI cases are in
+# tests/reliability/test_hostile_server.py) ------------------------------------------------
+
+def test_a_gzip_bomb_is_read_only_up_to_the_cap():
+    import tracemalloc
+
+    from tests.reliability.hostile import HostileServer
+
+    with HostileServer("gzip_bomb", size=64 * 1024 * 1024) as server, transport.make_client(5.0) as c:
+        tracemalloc.start()
+        try:
+            attempt = transport.send(c, RequestSpec("GET", server.url() + "/bomb"), RetryPolicy(3, **FAST))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert attempt.status is None and attempt.attempts == 1          # not retried
+    assert "larger than 10 MB (decompressed)" in attempt.describe_failure()
+    assert peak < 40 * 1024 * 1024, peak
+
+
+def test_a_deadline_is_not_outwaited_by_retry_after():
+    from tests.reliability.hostile import WEEK, HostileServer
+
+    with HostileServer("retry_after", seconds=WEEK) as server, transport.make_client(5.0) as c:
+        attempt = transport.send(c, RequestSpec("GET", server.url() + "/x"), RetryPolicy(5),
+                                 deadline=transport.Deadline(30))
+    assert attempt.status == 429 and attempt.attempts == 1
+    assert f"asked to retry after {WEEK} s; the command's 30 s deadline passed" in attempt.describe_failure()
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), 1e300, 0, -1])
+def test_timeouts_must_be_finite_positive_seconds(value):
+    with pytest.raises(UsageError, match="--timeout"):
+        transport.check_timeout(value, "--timeout")
+
+
+def test_error_bodies_are_masked_before_they_are_cut():
+    from cdpio_cli import credentials
+
+    key = "wkQz7SECRETcdpioWriteKey4821"
+    credentials.register_secret(key)
+    try:
+        text = transport.service_error(b"E" * 282 + key.encode() + b" and more")
+    finally:
+        credentials.forget_secrets()
+    assert key[:8] not in text and len(text) <= 300, text

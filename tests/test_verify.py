@@ -182,41 +182,80 @@ def test_verify_has_no_run_id_and_matches_by_name(sandbox, tmp_path):
     assert "cdpio_run_id" not in result.stdout
 
 
-def test_untagged_activities_count_only_when_newer_than_this_run(sandbox):
-    # Should a real App API response carry no event data, an activity could not
-    # show its run id: then only activities newer than the run's sends count,
-    # and one tagged with another run never does.
-    import time as _time
-
-    import httpx
-
+def _look(sb, *, new_person: bool, type_="event", name="Signed Up", user_id="u1"):
+    """One poll of the real client against the sandbox, as send-test polls."""
     from cdpio_cli import keys
-    from cdpio_cli.sandbox import defaults
     from cdpio_cli.verify import AppApi, ExpectedActivity, Target, poll_once
 
+    target = Target("segment", user_id=user_id, run_id="run-2", new_person=new_person,
+                    activities=[ExpectedActivity(type_, name, f"{type_} {name}")])
+    http = keys.ServiceHttp(5.0, (defaults.APP_API_KEY,))
+    api = AppApi(http, sb.url + "/app", defaults.APP_API_KEY)
+    try:
+        poll_once(api, target)
+    finally:
+        http.close()
+    return target.activities[0], api
+
+
+def _track_v1(sb, path, body):
     auth = (defaults.SITE_ID, defaults.TRACK_API_KEY)
-    track = sandbox.url + "/track/api/v1/customers/u1"
-    httpx.put(track, json={"cdpio_run_id": "run-2"}, auth=auth).raise_for_status()
+    httpx.request("PUT" if not path else "POST", f"{sb.url}/track/api/v1/customers/u1{path}",
+                  json=body, auth=auth).raise_for_status()
 
-    def event(data, timestamp):
-        httpx.post(track + "/events", json={"name": "Signed Up", "data": data, "timestamp": timestamp},
-                   auth=auth).raise_for_status()
 
-    def look() -> ExpectedActivity:
-        target = Target("segment", user_id="u1", run_id="run-2",
-                        activities=[ExpectedActivity("event", "Signed Up", 'track "Signed Up"')])
-        http = keys.ServiceHttp(5.0, (defaults.APP_API_KEY,))
-        try:
-            poll_once(AppApi(http, sandbox.url + "/app", defaults.APP_API_KEY), target)
-        finally:
-            http.close()
-        return target.activities[0]
+@pytest.mark.parametrize("activity_data", ["none", "properties"])
+def test_which_activities_are_this_runs(sandbox, sandbox_factory, activity_data):
+    # Event data in activities is undocumented (off by default in the sandbox):
+    # delivery is proven with it and without it, and each proof says what it used.
+    import time as _time
 
+    sb = sandbox if activity_data == "none" else sandbox_factory(activity_data="properties")
+    _track_v1(sb, "", {"cdpio_run_id": "run-2"})
     now = int(_time.time())
-    event({}, now - 3600)                          # untagged and old: an earlier run's
-    event({"cdpio_run_id": "run-1"}, now)          # tagged with another run
-    stale = look()
+    _track_v1(sb, "/events", {"name": "Signed Up", "data": {}, "timestamp": now - 3600})
+    _track_v1(sb, "/events", {"name": "Signed Up", "data": {"cdpio_run_id": "run-1"},
+                              "timestamp": now - 3000})
+    # A fixed user id: activities from before this run never count.
+    stale, _ = _look(sb, new_person=False)
     assert stale.found_at is None and stale.earlier_only
-    event({}, now + 1)                             # untagged, after this run started
-    fresh = look()
-    assert fresh.found_at is not None and fresh.by_time
+    # A per-run person is new: any matching activity on it is this run's.
+    fresh, _ = _look(sb, new_person=True)
+    assert fresh.found_at is not None and fresh.evidence == "new_person"
+    _track_v1(sb, "/events", {"name": "Signed Up", "data": {"cdpio_run_id": "run-2"},
+                              "timestamp": now + 1})
+    ours, _ = _look(sb, new_person=False)
+    # The run id is used only when the App API returns event data.
+    assert ours.found_at is not None
+    assert ours.evidence == ("run_id" if activity_data == "properties" else "timestamp")
+
+
+def test_pages_match_on_url_across_pages_of_activities(sandbox):
+    # Regression: pages were looked up with ?type=page&name=<url>, which the App
+    # API does not document (pages carry `url`); and only the first page was read.
+    _track_v1(sandbox, "", {"cdpio_run_id": "run-2"})
+    urls = ["https://x.test/pricing"] + [f"https://x.test/{i}" for i in range(120)]
+    ops = [{"type": "person", "action": "page", "identifiers": {"id": "u1"}, "name": url,
+            "timestamp": 1_700_000_000 + i} for i, url in enumerate(urls)]   # newer ones push it past 100
+    httpx.post(f"{sandbox.url}/track/api/v2/batch", json={"batch": ops},
+               auth=(defaults.SITE_ID, defaults.TRACK_API_KEY)).raise_for_status()
+    found, api = _look(sandbox, new_person=True, type_="page", name="https://x.test/pricing")
+    assert found.found_at is not None and found.evidence == "new_person"
+    assert api.calls == 3          # attributes + two pages of 100
+    missing, _ = _look(sandbox, new_person=True, type_="page", name="https://x.test/nowhere")
+    assert missing.found_at is None and not missing.earlier_only
+
+
+def test_app_api_reads_stay_within_ten_per_second():
+    from cdpio_cli.verify import RateWindow
+
+    clock = [0.0]
+    sent = []
+    limit = RateWindow(10, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    for _ in range(35):
+        limit.wait()
+        sent.append(clock[0])
+    assert sent[:10] == [0.0] * 10                 # a burst of ten costs nothing
+    for i in range(10, 35):                        # never an 11th within one second
+        assert sent[i] - sent[i - 10] >= 1.0 - 1e-9
+    assert sent[-1] == pytest.approx(3.0)

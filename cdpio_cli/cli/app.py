@@ -41,13 +41,14 @@ COMMANDS: list[tuple[str, str]] = [
     ("explain", "explain"),
     ("doctor", "doctor"),
     ("sandbox", "sandbox"),
+    ("completion", "completion"),
 ]
 
 app = typer.Typer(
     name="cdpio",
     help=HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion; see also `cdpio completion`
     pretty_exceptions_show_locals=False,  # locals may hold credentials
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )

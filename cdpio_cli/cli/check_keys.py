@@ -8,7 +8,9 @@ import typer
 def command(
     ctx: typer.Context,
     offline: bool = typer.Option(False, "--offline", help="Format checks only; no network."),
-    timeout: float = typer.Option(10.0, "--timeout", metavar="SECONDS", help="Per-request timeout."),
+    timeout: float = typer.Option(10.0, "--timeout", metavar="SECONDS",
+                                  help="Per-request timeout; the whole command ends within this + "
+                                       "2 x min(this, 10) seconds."),
 ) -> None:
     """Check every configured credential: cleaned, well-formed, accepted by its service.
 
@@ -25,8 +27,10 @@ def command(
     from cdpio_cli.cli.output import finish
     from cdpio_cli.keys import check_keys
     from cdpio_cli.settings import open_settings
+    from cdpio_cli.transport import check_timeout
 
     opts = ctx.obj
+    check_timeout(timeout, "--timeout")
     with open_settings(opts, needs_services=not offline) as settings:
         report = check_keys(settings, offline=offline, timeout=timeout)
         settings.stamp(report)

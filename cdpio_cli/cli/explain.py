@@ -13,6 +13,9 @@ def command(
                                       help="Fixture files or globs (.json .jsonl .ndjson .yaml, .gz), - for stdin."),
     only_dropped: bool = typer.Option(False, "--only-dropped", help="List only the messages that are dropped."),
     fail_on_drop: bool = typer.Option(False, "--fail-on-drop", help="Exit 1 when any message is dropped."),
+    action: str = typer.Option(None, "--action", metavar="NAME",
+                               help="Run every message through this destination action (e.g. trackEvent, "
+                                    "createUpdateDevice) with its default field mapping, whatever the trigger."),
 ) -> None:
     """Show, per message, the destination action and the Customer.io operation it sends, or why it is dropped.
 
@@ -22,26 +25,42 @@ def command(
     Dropped messages are warnings; the exit code is 0 unless --fail-on-drop.
     --verbose (or --json) shows each Track API v2 body.
 
+    --action NAME runs each message through that one action (what a custom
+    subscription with the default field mapping would send), skipping the
+    default triggers and Segment's ingest checks.
+
     Example:
 
         cdpio explain events.ndjson --only-dropped
+
+        cdpio explain --action createUpdateDevice --json installs.ndjson
     """
     import sys
 
-    from cdpio_cli import explain, fixtures, results
+    from cdpio_cli import explain, fixtures, mapping, results
     from cdpio_cli.cli.output import finish
+    from cdpio_cli.errors import UsageError
 
     opts = ctx.obj
+    if action is not None and action not in mapping.ACTION_BUILDERS:
+        raise UsageError(f"--action {action!r} is not an action of the Customer.io (Actions) destination",
+                         hint="use one of " + ", ".join(mapping.ACTION_BUILDERS))
     paths = fixtures.expand_paths(files)
     report = results.Report(command="explain")
+    subscriptions, source = (None, "--action") if action else _workspace_subscriptions(opts, report)
     summary = explain.ExplainSummary()
-    for exp in explain.explain_records(fixtures.iter_records(paths, stdin=sys.stdin)):
+    records = fixtures.iter_records(paths, stdin=sys.stdin)
+    for exp in explain.explain_records(records, action=action, subscriptions=subscriptions):
         summary.add(exp)
         if only_dropped and not exp.dropped:
             continue
         report.add(explain.explanation_to_check(exp, verbose=opts.verbose, fail_on_drop=fail_on_drop))
     report.summary.update(summary.to_dict())
     report.summary["files"] = paths
+    if action is not None:
+        report.summary["action"] = action
+    else:
+        report.summary["subscriptions"] = source
     parts = [f"{summary.messages:,} message(s)", f"{summary.sent:,} sent as {summary.operations:,} "
              "Customer.io operation(s)", f"{summary.dropped_by_segment:,} dropped by Segment",
              f"{summary.dropped_by_destination:,} dropped by the destination"]
@@ -49,3 +68,69 @@ def command(
         parts.append(f"{summary.unreadable:,} unreadable")
     report.notes.append("explain: " + ", ".join(parts))
     finish(report, opts)
+
+
+_UNSET = "\x00unset"
+
+
+class _Placeholders(dict):
+    """Reading the config for its subscriptions must not fail on an unset
+    ${SECRET} that explain does not need: such values read as a placeholder."""
+
+    def get(self, key, default=None):
+        import os
+
+        return os.environ.get(key) or _UNSET
+
+
+def _workspace_subscriptions(opts, report):
+    """(subscriptions, source): the config's customerio.subscriptions, else the
+    destination's own through the Segment Public API when a token is
+    configured, else None (the destination's defaults)."""
+    from cdpio_cli import explain, results
+    from cdpio_cli.config import find_config_path, load_config
+    from cdpio_cli.errors import ConfigError
+    from cdpio_cli.settings import build_settings
+
+    path = find_config_path(opts.config)
+    if path is None and not opts.sandbox_url:
+        return None, explain.SUBSCRIPTIONS_DEFAULT
+
+    def warn(message: str):
+        report.add(results.Check(id="subscriptions", route="segment", tier="mapping", status=results.WARNING,
+                                 message=f"using the destination's default subscriptions: {message}"))
+        return None, explain.SUBSCRIPTIONS_DEFAULT
+
+    if path is not None:
+        loaded = load_config(path, env=_Placeholders())
+        listed = loaded.config.customerio.subscriptions
+        if listed is not None:
+            try:
+                subs = explain.subscriptions_from_config(listed)
+            except ValueError as exc:
+                raise ConfigError(str(exc), file=str(path),
+                                  line=loaded.line_of("customerio.subscriptions")) from None
+            report.notes.append(f"explain: {len(subs)} subscription(s) from customerio.subscriptions in {path}")
+            return subs, explain.SUBSCRIPTIONS_CONFIG
+        token = loaded.config.segment.public_api_token
+        if not opts.sandbox_url and (not token or token == _UNSET):
+            return None, explain.SUBSCRIPTIONS_DEFAULT
+    try:
+        settings = build_settings(opts.config, sandbox=opts.sandbox, sandbox_url=opts.sandbox_url,
+                                  needs_services=False)
+    except ConfigError as exc:
+        return warn(f"cannot read segment.public_api_token ({exc.message})")
+    # The embedded sandbox (sandbox_url "") serves the defaults: nothing to ask.
+    if not settings.segment.public_api_token or settings.sandbox_url == "":
+        return None, explain.SUBSCRIPTIONS_DEFAULT
+    from cdpio_cli.keys import ServiceHttp
+
+    http = ServiceHttp.for_settings(settings)
+    try:
+        subs, why = explain.fetch_subscriptions(settings, http)
+    finally:
+        http.close()
+    if subs is None:
+        return warn(why)
+    report.notes.append(f"explain: {why}")
+    return subs, explain.SUBSCRIPTIONS_API

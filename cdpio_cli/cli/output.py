@@ -216,7 +216,12 @@ def report_error(exc, command: str, args: list[str], *, say: bool = True) -> int
     code = exc.exit_code
     if "--json" in args:
         doc = report.to_dict()
-        doc.update(exit_code=code, ok=False, run_id=None, error={"message": line, "exit_code": code})
+        error = {"message": line, "exit_code": code}
+        problems = getattr(exc, "problems", None)
+        if problems:  # a config error lists every problem with its line
+            error["problems"] = [{k: redact(v) if isinstance(v, str) else v for k, v in p.to_dict().items()}
+                                 for p in problems]
+        doc.update(exit_code=code, ok=False, run_id=None, error=error)
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     junit = _flag_value(args, "--junit")
     if junit:

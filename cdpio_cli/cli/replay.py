@@ -36,6 +36,8 @@ def command(
     shift_timestamps: bool = typer.Option(False, "--shift-timestamps",
                                           help="Move timestamps so the newest is now (spacing kept)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count what would be sent; send nothing."),
+    force: bool = typer.Option(False, "--force",
+                               help="Truncate a non-empty dead-letter file (default: append to it)."),
 ) -> None:
     """Replay recorded events to Segment, Pipelines or Customer.io.
 
@@ -44,13 +46,14 @@ def command(
     --skip-invalid), batched by count and bytes, rate limited, and retried
     with backoff.  Every message gets its messageId before the first attempt,
     so retries and resumes never duplicate.  What still fails goes to the
-    dead-letter file, which `cdpio replay` accepts as input.
+    dead-letter file, which `cdpio replay` accepts as input; a dead-letter
+    file that already holds lines is appended to (--force truncates it).
 
     Exit codes: 0 all accepted; 1 something is in the dead-letter file (some
     accepted, or rejected with a 4xx); 2 invalid input or bad flags; 3 every
     request was rejected for its credentials; 4 nothing accepted and every
     failure a 5xx, timeout or network error after the retries; 130
-    interrupted (resume with the same --checkpoint).
+    interrupted by Ctrl-C or SIGTERM (resume with the same --checkpoint).
 
     Examples:
 
@@ -64,7 +67,7 @@ def command(
 
     from cdpio_cli import results
     from cdpio_cli.cli.output import finish, note, stderr_console, warn_cleaned_credentials
-    from cdpio_cli.errors import UsageError
+    from cdpio_cli.errors import CdpioError, UsageError
     from cdpio_cli.replay import Replay, ReplayOptions, make_route
     from cdpio_cli.settings import open_settings
 
@@ -75,7 +78,8 @@ def command(
         raise UsageError("--batch-size must be between 1 and 2500",
                          hint="Segment drops batches of more than 2,500 events")
 
-    with open_settings(opts, needs_services=not dry_run) as settings:
+    # A dry run reads only `replay:`; the secrets the config asks for need not be set.
+    with open_settings(opts, needs_services=not dry_run, uses=("replay",) if dry_run else None) as settings:
         if not dry_run:  # the same hygiene report as send-test
             warn_cleaned_credentials(opts, settings)
         cfg = settings.config.replay
@@ -87,7 +91,8 @@ def command(
             timeout=float(_pick(timeout, cfg, "timeout", 10.0)),
             dead_letter=dead_letter, checkpoint=checkpoint, skip_invalid=skip_invalid,
             new_message_ids=new_message_ids, id_prefix=id_prefix,
-            shift_timestamps=shift_timestamps, dry_run=dry_run)
+            shift_timestamps=shift_timestamps, dry_run=dry_run, force=force,
+            other_outputs=[("--junit", opts.junit)] if opts.junit else [])
         size = _pick(batch_size, cfg, "batch_size", 100)
         target = _route(settings, route_name, size, dry_run, make_route)
 
@@ -99,7 +104,13 @@ def command(
         job = Replay(files, target, options, stdin=sys.stdin,
                      on_progress=progress_ui.update if progress_ui else None)
         try:
-            result = job.run()
+            with _signals_like_ctrl_c():
+                result = job.run()
+        except CdpioError as exc:
+            # main() prints the line and the --json document; the JUnit file
+            # must say it too (a CI job reads it).
+            _junit_for_error(exc, opts, settings.run_id, route_name)
+            raise
         finally:
             if progress_ui:
                 progress_ui.close()
@@ -115,6 +126,56 @@ def command(
         for line in _summary_lines(result, options):
             console.print(line, markup=False, highlight=False)
     finish(report, opts)
+
+
+class _signals_like_ctrl_c:
+    """SIGTERM (a CI cancel, `docker stop`) stops the replay as Ctrl-C does:
+    report, resume hint, JUnit file, spool removed, exit 130.  SIGXFSZ is
+    ignored so a file-size limit is an error on the write, not a kill."""
+
+    def __enter__(self):
+        import signal
+
+        self._saved = {}
+        for name, handler in (("SIGTERM", _raise_interrupt), ("SIGXFSZ", signal.SIG_IGN)):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                try:
+                    self._saved[sig] = signal.signal(sig, handler)
+                except ValueError:  # not the main thread (embedded use): leave signals alone
+                    pass
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _junit_for_error(exc, opts, run_id, route_name: str) -> None:
+    from cdpio_cli.paths import OutputPathError
+
+    if not opts.junit or isinstance(exc, OutputPathError):
+        return  # a bad output path: write nothing at all
+    from cdpio_cli import results
+    from cdpio_cli.credentials import redact_report
+
+    report = results.Report(command="replay")
+    report.run_id = run_id
+    report.add(results.Check(
+        id="replay", route=route_name, tier="spec", status=results.FAILED, message=exc.message,
+        file=exc.file, line=exc.line, hint=exc.hint, failure=results.failure_for_exit_code(exc.exit_code)))
+    redact_report(report)
+    try:
+        results.render_junit(report, opts.junit)
+    except OSError:
+        pass  # the error itself is still printed, and the exit code says it
 
 
 def _pick(value, cfg, name, default):
@@ -250,6 +311,8 @@ def _fill_report(report, result, route_name: str, options) -> None:
 
 
 def _interrupted_message(result, options) -> str:
+    if result.interrupted_reading:
+        return "interrupted while reading the input, before anything was sent"
     left = f"{result.not_sent:,} message(s) not resolved"
     if options.checkpoint:
         return (f"interrupted: {left}; resume with the same command and --checkpoint "
@@ -299,6 +362,9 @@ def _summary_lines(result, options) -> list[str]:
                      f"{result.events_per_second:,.0f} events/s;  {result.duration:.2f} s")
     if result.dead_letter:
         lines.append(f"dead-letter: {result.dead_letter} ({result.dead_letter_total:,} line(s))")
+        if result.dead_letter_prior:
+            lines.append(f"dead-letter: appended after the {result.dead_letter_prior:,} line(s) an earlier "
+                         "run left there (pass --force to truncate it instead)")
     if result.not_sent and options.checkpoint:
         lines.append(f"resume: rerun with --checkpoint {options.checkpoint}")
     return lines

@@ -36,6 +36,10 @@ def command(
     drop_connections: float = typer.Option(0.0, "--drop-connections", min=0.0, max=1.0, help="Share of connections closed after processing (0..1)."),
     record: Optional[str] = typer.Option(None, "--record", metavar="FILE", help="Append accepted messages to FILE as NDJSON."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for deterministic fault injection."),
+    activity_data: str = typer.Option(
+        "none", "--activity-data", metavar="none|properties",
+        help="What App API event/page/screen activities carry in `data`: none (documented "
+             "behaviour, the default) or properties (the event's properties)."),
 ) -> None:
     """Serve the local sandbox that emulates Segment and Customer.io.
 
@@ -105,7 +109,8 @@ def command(
             public_api_token=public_api_token or defaults.PUBLIC_API_TOKEN,
             segment_destination_enabled=not no_destination,
             fail_rate=fail_rate, fail_status=fail_status, throttle=throttle, latency=latency,
-            drop_connections=drop_connections, record=record, seed=seed)
+            drop_connections=drop_connections, record=record, seed=seed,
+            activity_data=activity_data)
     except OptionError as exc:
         raise UsageError(f"{exc.flag} {exc.problem}") from None
     try:

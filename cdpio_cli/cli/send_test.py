@@ -26,6 +26,9 @@ def command(
         help="Prove delivery by finding the events in Customer.io (default: on when an App API key is set)."),
     timeout: Optional[str] = typer.Option(
         None, "--timeout", metavar="DURATION", help="How long to wait for delivery (default: verify.timeout)."),
+    capture: Optional[str] = typer.Option(
+        None, "--capture", metavar="DIR",
+        help="Write every raw App API response used for the verdict to DIR (credentials removed)."),
 ) -> None:
     """Send test identify/track/page/screen messages through each route and prove delivery.
 
@@ -40,6 +43,7 @@ def command(
         cdpio send-test
         cdpio send-test --route segment --anonymous-flow
         cdpio send-test --device-token abc123 --platform ios --junit reports/send-test.xml
+        cdpio send-test --capture captures/   # keep the App API responses (docs/contracts.md)
     """
     from cdpio_cli.cli.output import duration_flag, finish, spinner, warn, warn_cleaned_credentials
     from cdpio_cli.errors import UsageError
@@ -52,9 +56,16 @@ def command(
         raise UsageError("--user-id cannot be empty", hint="e.g. --user-id 'qa-{run_id}'")
     if platform is not None and platform not in ("ios", "android"):
         raise UsageError(f"--platform {platform!r}: use ios or android")
+    if capture is not None:
+        from cdpio_cli.capture import prepare_dir
+
+        if verify is False:
+            raise UsageError("--capture needs delivery verification; drop --no-verify")
+        prepare_dir(capture)
     options = SendTestOptions(routes=route or None, user_id=user_id, events=list(event or []),
                               anonymous_flow=anonymous_flow, device_token=device_token,
-                              platform=platform, verify=verify, timeout=seconds, verbose=opts.verbose)
+                              platform=platform, verify=verify, timeout=seconds, verbose=opts.verbose,
+                              capture=capture)
     with open_settings(opts) as settings:
         warn_cleaned_credentials(opts, settings)
         with spinner(opts) as progress:

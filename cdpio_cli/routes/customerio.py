@@ -26,6 +26,7 @@ from cdpio_cli.routes.segment import BatchVerdict, Prepared
 from cdpio_cli.transport import (
     NO_RETRY,
     Attempt,
+    Deadline,
     Outcome,
     RequestSpec,
     RetryPolicy,
@@ -33,6 +34,7 @@ from cdpio_cli.transport import (
     basic_auth,
     batch_errors,
     join_url,
+    may_receive_credentials,
     send,
 )
 
@@ -71,7 +73,7 @@ class CustomerioRoute:
                 "Authorization": basic_auth(self.site_id, self.api_key)}
 
     def prepare(self, msg: dict, encoded: bytes | None = None) -> Prepared:
-        result = mapping.map_message(msg)
+        result = mapping.map_message(msg, check_limits=False)  # Customer.io judges its limits
         if not result.ok:
             return Prepared(dropped=result.drop_reason)
         items = [messages.encode(op) for op in result.operations]
@@ -108,10 +110,17 @@ class CustomerioRoute:
 
     def _follow_redirect(self, attempt: Attempt) -> None:
         """The Track API redirects an EU account from the US host on every
-        call; once it has, send the rest of the batches to where it pointed."""
+        call; once it has, send the rest of the batches to where it pointed --
+        but only to a host that may see the credentials anyway (the EU Track
+        host over https, the same host, loopback for the sandbox): a base URL
+        moved anywhere else would hand `site_id:key` to that host on every
+        later batch."""
         suffix = "/api/v2/batch"
-        if attempt.ok and attempt.redirects and attempt.url.endswith(suffix):
-            self.base_url = attempt.url[: -len(suffix)]
+        if not (attempt.ok and attempt.redirects and attempt.url.endswith(suffix)):
+            return
+        target = attempt.url[: -len(suffix)]
+        if may_receive_credentials(self.base_url, target):
+            self.base_url = target
 
 
 # ---------------------------------------------------------------------------
@@ -201,7 +210,7 @@ def _combine(outcomes: list[Outcome]) -> Outcome:
 
 def send_message(client: httpx.Client, base_url: str, site_id: str, api_key: str, msg: dict, *,
                  api: str = "v2", policy: RetryPolicy = NO_RETRY,
-                 rate_limiter: TokenBucket | None = None) -> Outcome:
+                 rate_limiter: TokenBucket | None = None, deadline: Deadline | None = None) -> Outcome:
     """Send one Segment message the way the Customer.io (Actions) destination
     would: map it, then `POST /api/v2/entity` per operation (api="v2") or the
     v1 equivalents (api="v1").  A message the mapping drops is not sent:
@@ -209,7 +218,7 @@ def send_message(client: httpx.Client, base_url: str, site_id: str, api_key: str
     if api not in ("v1", "v2"):
         raise ValueError("api must be 'v1' or 'v2'")
     messages.ensure_message_id(msg)
-    result = mapping.map_message(msg)
+    result = mapping.map_message(msg, check_limits=False)  # Customer.io judges its limits
     if not result.ok:
         return Outcome(NAME, False, dropped=result.drop_reason, requests=0)
     headers = {"Content-Type": "application/json", "Authorization": basic_auth(site_id, api_key)}
@@ -231,7 +240,7 @@ def send_message(client: httpx.Client, base_url: str, site_id: str, api_key: str
                                                  f"the limit is {limit:,}", requests=0)
         spec = RequestSpec(method, join_url(base_url, path), headers, content, secrets=(api_key,),
                            label=f"customerio {path}")
-        attempt = send(client, spec, policy, rate_limiter)
+        attempt = send(client, spec, policy, rate_limiter, deadline=deadline)
         outcomes.append(Outcome.from_attempt(NAME, method, attempt))
         if not attempt.ok:
             break

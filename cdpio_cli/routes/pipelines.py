@@ -12,7 +12,7 @@ import httpx
 
 from cdpio_cli.routes.endpoints import pipelines_key_region
 from cdpio_cli.routes.segment import SegmentStyleRoute, send_messages_as_batch, send_single
-from cdpio_cli.transport import NO_RETRY, Outcome, RetryPolicy, TokenBucket, basic_auth, bearer_auth
+from cdpio_cli.transport import NO_RETRY, Deadline, Outcome, RetryPolicy, TokenBucket, basic_auth, bearer_auth
 
 NAME = "pipelines"
 STRICT_HEADER = "X-Strict-Mode"
@@ -41,11 +41,11 @@ class PipelinesRoute(SegmentStyleRoute):
 
 def send_message(client: httpx.Client, base_url: str, api_key: str, msg: dict, *,
                  strict: bool = True, policy: RetryPolicy = NO_RETRY,
-                 rate_limiter: TokenBucket | None = None) -> Outcome:
+                 rate_limiter: TokenBucket | None = None, deadline: Deadline | None = None) -> Outcome:
     """Send one message through `POST {base}/v1/{type}`; strict mode by default
     (send-test wants a real error for a bad key or a bad payload)."""
     return send_single(PipelinesRoute(base_url, api_key, strict=strict), client, msg,
-                       policy=policy, rate_limiter=rate_limiter)
+                       policy=policy, rate_limiter=rate_limiter, deadline=deadline)
 
 
 def send_batch(client: httpx.Client, base_url: str, api_key: str, msgs: list[dict], *,

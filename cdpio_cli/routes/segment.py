@@ -17,6 +17,7 @@ from cdpio_cli import messages
 from cdpio_cli.transport import (
     NO_RETRY,
     Attempt,
+    Deadline,
     Outcome,
     RequestSpec,
     RetryPolicy,
@@ -122,14 +123,15 @@ class SegmentRoute(SegmentStyleRoute):
 
 
 def send_message(client: httpx.Client, base_url: str, write_key: str, msg: dict, *,
-                 policy: RetryPolicy = NO_RETRY, rate_limiter: TokenBucket | None = None) -> Outcome:
+                 policy: RetryPolicy = NO_RETRY, rate_limiter: TokenBucket | None = None,
+                 deadline: Deadline | None = None) -> Outcome:
     """Send one message through `POST {base}/v1/{type}` (send-test).
 
     The message gets a messageId before the first attempt (so a retry cannot
     duplicate it); `msg` is updated in place with it.
     """
     return send_single(SegmentRoute(base_url, write_key), client, msg, policy=policy,
-                       rate_limiter=rate_limiter)
+                       rate_limiter=rate_limiter, deadline=deadline)
 
 
 def send_batch(client: httpx.Client, base_url: str, write_key: str, msgs: list[dict], *,
@@ -139,14 +141,15 @@ def send_batch(client: httpx.Client, base_url: str, write_key: str, msgs: list[d
 
 
 def send_single(route: SegmentStyleRoute, client: httpx.Client, msg: dict, *,
-                policy: RetryPolicy = NO_RETRY, rate_limiter: TokenBucket | None = None) -> Outcome:
+                policy: RetryPolicy = NO_RETRY, rate_limiter: TokenBucket | None = None,
+                deadline: Deadline | None = None) -> Outcome:
     messages.ensure_message_id(msg)
     size = messages.message_size(msg)
     if size > route.max_item_bytes:
         return Outcome(route.name, False, dropped=f"message is {size:,} bytes; the limit is "
                                                   f"{route.max_item_bytes:,} bytes", requests=0)
     spec = route.single_request(msg)
-    attempt = send(client, spec, policy, rate_limiter)
+    attempt = send(client, spec, policy, rate_limiter, deadline=deadline)
     return Outcome.from_attempt(route.name, spec.method, attempt)
 
 

@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from cdpio_cli.sandbox import control, customerio, segment
 from cdpio_cli.sandbox.faults import FaultInjector
+from cdpio_cli.sandbox.guard import BodyCap, HostGuard
 from cdpio_cli.sandbox.options import SandboxOptions
 from cdpio_cli.sandbox.state import SandboxState
 from cdpio_cli.sandbox.web import bind, json_response, log
@@ -17,12 +18,13 @@ ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
 
 class SandboxApp(Starlette):
-    """Starlette with the fault injector as the outermost ASGI layer."""
+    """Starlette behind the Host/Origin guard, the body cap and the fault injector."""
 
     sandbox_state: SandboxState
 
     def build_middleware_stack(self):
-        return FaultInjector(super().build_middleware_stack(), self.sandbox_state)
+        state = self.sandbox_state
+        return HostGuard(BodyCap(FaultInjector(super().build_middleware_stack(), state)), state.options)
 
 
 async def _not_found(request: Request, *, state: SandboxState) -> Response:

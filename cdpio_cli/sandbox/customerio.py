@@ -25,7 +25,8 @@ from cdpio_cli.sandbox.auth import basic_pair, bearer_token, same
 from cdpio_cli.sandbox.segment import ingest_routes
 from cdpio_cli.sandbox.state import SandboxState
 from cdpio_cli.sandbox.web import base_url, bind, json_response, log, parse_json
-from cdpio_cli.sandbox.workspace import OpError, Workspace, check_id, identifier_from_path
+from cdpio_cli.sandbox.workspace import (UNKNOWN_FIELD, UNKNOWN_VALUE, OpError, Workspace, check_id,
+                                         identifier_from_path)
 
 TRACK_UNAUTHORIZED = {"meta": {"error": "Unauthorized request"}}
 V2_MAX_OP_BYTES = MAX_MESSAGE_BYTES     # 32 KB per operation / entity request
@@ -295,17 +296,19 @@ def _app(state: SandboxState, request: Request, op: str) -> Response:
     if op == "workspaces":
         stats = ws.stats()
         return json_response({"workspaces": [{
-            "id": str(defaults.WORKSPACE_ID), "name": defaults.WORKSPACE_NAME, "messages_sent": 0,
+            "id": defaults.WORKSPACE_ID, "name": defaults.WORKSPACE_NAME, "messages_sent": 0,
             "billable_messages_sent": 0, "people": stats["people"],
-            "object_types": stats["object_types"], "objects": stats["objects"]}]})
+            "object_types": stats["object_types"], "objects": stats["objects"],
+            UNKNOWN_FIELD: UNKNOWN_VALUE}], UNKNOWN_FIELD: UNKNOWN_VALUE})
     if op == "customers":
         email = query.get("email")
         if not email:
             return _app_error(400, "email is required")
         person = ws.find("email", email)
         results = [] if person is None else [
-            {"email": person.email, "id": person.id, "cio_id": person.cio_id}]
-        return json_response({"results": results})
+            {"email": person.email, "id": person.id, "cio_id": person.cio_id,
+             UNKNOWN_FIELD: UNKNOWN_VALUE}]
+        return json_response({"results": results, UNKNOWN_FIELD: UNKNOWN_VALUE})
     id_type = query.get("id_type", "id")
     if id_type not in ("id", "email", "cio_id"):
         return _app_error(400, "id_type must be one of id, email, cio_id")
@@ -313,16 +316,32 @@ def _app(state: SandboxState, request: Request, op: str) -> Response:
     if person is None:
         return _app_error(404, "The customer_id does not exist.")
     if op == "attributes":
-        return json_response(ws.attributes_view(person))
+        view = ws.attributes_view(person)
+        view["customer"][UNKNOWN_FIELD] = UNKNOWN_VALUE
+        for device in view["customer"]["devices"]:
+            device[UNKNOWN_FIELD] = UNKNOWN_VALUE
+        view[UNKNOWN_FIELD] = UNKNOWN_VALUE
+        return json_response(view)
+    # limit: default 10, max 100; start: the opaque `next` of the page before
+    # (journeys-app.json getPersonActivities parameters).
     try:
         limit = int(query.get("limit", "10"))
     except ValueError:
         limit = 0
     if not 1 <= limit <= 100:
         return _app_error(400, "limit must be a number from 1 to 100")
-    activities = ws.activities_view(person, type_=query.get("type") or None,
-                                    name=query.get("name") or None, limit=limit)
-    return json_response({"activities": activities, "next": ""})
+    try:
+        activities, cursor = ws.activities_view(
+            person, type_=query.get("type") or None, name=query.get("name") or None,
+            limit=limit, start=query.get("start") or None,
+            event_data=state.options.activity_data == "properties")
+    except ValueError as exc:
+        return _app_error(400, str(exc))
+    body: dict[str, Any] = {"activities": activities}
+    if cursor is not None:
+        body["next"] = cursor        # no `next` on the last page
+    body[UNKNOWN_FIELD] = UNKNOWN_VALUE
+    return json_response(body)
 
 
 _APP_ROUTES = (

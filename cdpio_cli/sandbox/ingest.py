@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from cdpio_cli.fixtures import batch_shared
 from cdpio_cli.messages import (MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES,
                                 spec_problems)
 from cdpio_cli.sandbox.auth import basic_user, bearer_token
@@ -93,7 +94,7 @@ def ingest(state: SandboxState, *, service: str, call: str | None, raw: bytes,
         items = payload.get("batch")
         if not isinstance(items, list):
             return _error(400, "invalid_request", "a batch needs a `batch` array")
-        defaults = {k: payload[k] for k in ("context", "integrations") if k in payload} or None
+        defaults = batch_shared(payload) or None
         if oversize is None and len(body) > MAX_MESSAGE_BYTES:
             for m in items:
                 if len(orjson.dumps(m)) > MAX_MESSAGE_BYTES:
@@ -131,6 +132,10 @@ def ingest(state: SandboxState, *, service: str, call: str | None, raw: bytes,
         drop_all = TOO_MANY_EVENTS
     elif strict:
         for i, m in enumerate(items):
+            if call and isinstance(m, dict):
+                # The path sets the type: per-call bodies need none (the official
+                # Node Pipelines client sends none).
+                m = {**m, "type": call}
             problems = [p for p in spec_problems(m, size=0) if p.severity == "error"
                         and not (p.rule == "spec/no-identity" and _email_identify(m))]
             if problems:

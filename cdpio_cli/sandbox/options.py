@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import math
+import secrets
 from dataclasses import dataclass, field, replace
 
 from cdpio_cli.sandbox import defaults
+
+# An hour: longer than any client waits, so more only hangs the client.
+MAX_LATENCY = 3600.0
+ACTIVITY_DATA = ("none", "properties")
+
+
+def private_public_api_token() -> str:
+    """A Segment Public API token for one embedded sandbox and its client: the
+    sandbox shows credentials it was given only to a token that is not its
+    printed default."""
+    return "sgp_" + secrets.token_hex(16)
 
 
 class OptionError(ValueError):
@@ -37,6 +50,10 @@ class SandboxOptions:
     # Is "Customer.io (Actions)" connected to the Segment source?  False
     # simulates the most common silent failure: Segment accepts, nothing arrives.
     segment_destination_enabled: bool = True
+    # The site id the Customer.io destination is configured with (None: this
+    # workspace's).  Another value points the destination at another
+    # workspace: Segment accepts, and nothing arrives in this one.
+    segment_destination_site_id: str | None = None
     # Faults (service routes only, never /_sandbox/*).
     fail_rate: float = 0.0             # share of requests answered with fail_status
     fail_status: int = 500
@@ -53,6 +70,10 @@ class SandboxOptions:
     # workspace when the server is idle, when something reads the workspace,
     # or at once when the queue holds more than this many bytes.
     max_pending_bytes: int = 256 * 1024 * 1024
+    # What App API activities carry in `data` for event/page/screen: "none"
+    # (documented behaviour: nothing) or "properties" (the event's properties,
+    # which the published schema does not promise).
+    activity_data: str = "none"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -60,14 +81,20 @@ class SandboxOptions:
             raise OptionError("region", f"must be 'us' or 'eu', not {self.region!r}")
         if self.segment_region not in (None, "us", "eu"):
             raise OptionError("segment_region", f"must be 'us' or 'eu', not {self.segment_region!r}")
+        if self.activity_data not in ACTIVITY_DATA:
+            raise OptionError("activity_data", f"must be one of {', '.join(ACTIVITY_DATA)}, "
+                                               f"not {self.activity_data!r}")
+        # Comparisons are written so NaN fails them too (every comparison with NaN is false).
         if not 0.0 <= self.fail_rate <= 1.0:
-            raise OptionError("fail_rate", "must be between 0 and 1")
+            raise OptionError("fail_rate", f"must be between 0 and 1, not {self.fail_rate!r}")
         if not 0.0 <= self.drop_connections <= 1.0:
-            raise OptionError("drop_connections", "must be between 0 and 1")
-        if self.throttle is not None and self.throttle <= 0:
-            raise OptionError("throttle", "must be a positive number of requests per second")
-        if self.latency < 0:
-            raise OptionError("latency", "must not be negative")
+            raise OptionError("drop_connections", f"must be between 0 and 1, not {self.drop_connections!r}")
+        if self.throttle is not None and not 0 < self.throttle < math.inf:
+            raise OptionError("throttle", "must be a positive number of requests per second, "
+                                          f"not {self.throttle!r} (finite; leave it out for no limit)")
+        if not 0 <= self.latency <= MAX_LATENCY:
+            raise OptionError("latency", f"must not be negative: a number of seconds from 0 to "
+                                         f"{MAX_LATENCY:g}, not {self.latency!r}")
         if not 100 <= int(self.fail_status) <= 599:
             raise OptionError("fail_status", "must be an HTTP status code (100..599)")
         # The default Pipelines key follows the workspace's region (its prefix

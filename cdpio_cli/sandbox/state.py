@@ -13,10 +13,12 @@ route and outcome only, and recorded messages lose their `writeKey`.
 
 from __future__ import annotations
 
+import errno
 import gc
 import itertools
 import os
 import re
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -24,13 +26,16 @@ from typing import Any
 
 import orjson
 
+from cdpio_cli.fixtures import merge_batch_shared
 from cdpio_cli.mapping import V1_METRICS, map_message
 from cdpio_cli.messages import ingest_drop_reason
 from cdpio_cli.sandbox.options import SandboxOptions
 from cdpio_cli.sandbox.workspace import Workspace, compact_json
 
 DESTINATION_NOT_CONNECTED = "destination not connected"
+DESTINATION_OTHER_WORKSPACE = "destination writes to another workspace (its siteId)"
 DUPLICATE = "duplicate_message_id"
+_PROJECT_SEGMENT = re.compile(r"(/projects/)[^/]+")
 
 # Delivery: (messageId, type, label, userId, anonymousId, route, status, reason,
 #            action, operations as JSON bytes, received at)
@@ -44,9 +49,13 @@ class SandboxState:
         self.started_at = time.time()
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
-        self._record = open(options.record, "ab") if options.record else None
+        self._record = _RecordFile(options.record) if options.record else None
         self.idle_drainer = None       # the asyncio task draining between requests
         self.faults = None             # the FaultInjector, once the app has built it
+        # Longest first, so a credential containing another is hidden whole.
+        self._path_secrets = sorted(
+            ((value, "<" + name.replace(" ", "_") + ">") for name, value in options.credentials().items()
+             if len(value) >= 8), key=lambda pair: -len(pair[0]))
         self.reset()
 
     def reset(self) -> None:
@@ -77,11 +86,22 @@ class SandboxState:
 
     # --- request log ----------------------------------------------------
 
+    def scrub_path(self, path: str) -> str:
+        """The path as the request log keeps it: no credential in it.
+
+        The settings lookup carries a write key in its path, and so does the same
+        lookup sent to a wrong prefix or with a doubled slash: any `/projects/<x>`
+        segment is hidden, and so is every credential the sandbox accepts.
+        """
+        path = _PROJECT_SEGMENT.sub(r"\1<write_key>", path)
+        for value, label in self._path_secrets:
+            if value in path:
+                path = path.replace(value, label)
+        return path
+
     def log_request(self, method: str, path: str, route: str, status: int,
                     messages: int = 0) -> dict:
-        if path.startswith("/segment-cdn/"):
-            # The settings lookup carries the write key in its path: never log it.
-            path = re.sub(r"(/projects/)[^/]+", r"\1<write_key>", path)
+        path = self.scrub_path(path)
         entry = {"method": method, "path": path, "route": route, "status": status,
                  "messages": messages, "dropped": 0, "drops": []}
         self.requests.append(entry)
@@ -112,6 +132,7 @@ class SandboxState:
             new_ids: dict[int, str] | None = None
             if drop_all is None:
                 seen = self.seen_message_ids
+                fresh: set[str] = set()
                 for i, m in enumerate(items):
                     if type(m) is not dict:
                         continue
@@ -120,14 +141,17 @@ class SandboxState:
                         if new_ids is None:
                             new_ids = {}
                         new_ids[i] = self.new_message_id()
-                    elif mid in seen:
+                    elif mid in seen or mid in fresh:
                         if duplicates is None:
                             duplicates = set()
                         duplicates.add(i)
                     else:
-                        seen.add(mid)
+                        fresh.add(mid)
                 if self._record is not None:
+                    # Before the ids count as seen: a request that could not be
+                    # recorded is not accepted, and its retry is no duplicate.
                     self._write_record(items, force_type, defaults, duplicates, new_ids)
+                seen |= fresh
             self.pending.append(_Pending(body, force_type is not None, route, entry, now, drop_all,
                                          force_type, defaults, duplicates, new_ids, len(items)))
             self.pending_events += len(items)
@@ -137,6 +161,17 @@ class SandboxState:
             if self.pending_bytes > self.options.max_pending_bytes:
                 self.drain()
 
+    def drop_unread(self, route: str, entry: dict, reason: str) -> None:
+        """Count a request dropped without being read (too large to keep) as one
+        dropped message: its messages were never parsed."""
+        with self.lock:
+            self.counts["received"] += 1
+            self.counts["dropped"] += 1
+            self.drop_reasons[reason] += 1
+            entry["messages"] = entry["dropped"] = 1
+            entry["drops"].append(reason)
+            self.deliveries.append(_delivery(None, route, reason, None, None, time.time()))
+
     def _write_record(self, items: list, force_type, defaults, duplicates, new_ids) -> None:
         lines = []
         for i, m in enumerate(items):
@@ -144,8 +179,7 @@ class SandboxState:
                 lines.append(orjson.dumps(_normalise(dict(m), force_type, defaults,
                                                      new_ids.get(i) if new_ids else None)))
         if lines:
-            self._record.write(b"\n".join(lines) + b"\n")
-            self._record.flush()
+            self._record.append(b"\n".join(lines) + b"\n")
 
     # --- drain ----------------------------------------------------------
 
@@ -185,6 +219,7 @@ class SandboxState:
 
     def _drain(self, batch: "_Pending") -> None:
         enabled = self.options.segment_destination_enabled
+        other_site = self.options.segment_destination_site_id not in (None, self.options.site_id)
         workspace = self._workspace
         deliveries = self.deliveries
         counts, reasons = self.counts, self.drop_reasons
@@ -210,8 +245,12 @@ class SandboxState:
                     reason = None
             if reason is None and not enabled and route.startswith("segment"):
                 reason = DESTINATION_NOT_CONNECTED
+            if reason is None and other_site and route.startswith("segment"):
+                reason = DESTINATION_OTHER_WORKSPACE
             if reason is None:
-                mapped = map_message(msg)
+                # The workspace applies Customer.io's limits itself (the same
+                # cdpio_cli/limits.py table), as Customer.io would on receipt.
+                mapped = map_message(msg, check_limits=False)
                 action = mapped.action
                 if not mapped.ok:
                     reason = mapped.drop_reason
@@ -267,6 +306,64 @@ class SandboxState:
                     "dropped": self.counts["dropped"], "drop_reasons": dict(self.drop_reasons)}
 
 
+class RecordError(Exception):
+    """`--record` could not write; nothing of the request was accepted."""
+
+    def __init__(self, path: str, exc: OSError):
+        super().__init__(f"--record {path}: {exc.strerror or exc}")
+        self.path = path
+        self.reason = exc.strerror or str(exc)
+
+
+class _RecordFile:
+    """The `--record` NDJSON file: whole requests appended, or nothing.
+
+    A write that fails part-way (a full disk, a file-size limit) is cut back
+    to where it started, so the file never ends in half a line and the
+    client's retry appends the request once.  Created 0600: it holds event
+    data.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        try:
+            # Never through a symlink: it could point anywhere.
+            self.fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OSError(exc.errno, "is a symbolic link; pass --record with the path of a "
+                                         "regular file (the sandbox does not write through symlinks)",
+                              path) from None
+            raise
+        self.failing: str | None = None      # the reason of the last failure, until a write succeeds
+
+    def append(self, data: bytes) -> None:
+        fd = self.fd
+        start = os.fstat(fd).st_size
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass
+            error = RecordError(self.path, exc)
+            if self.failing != error.reason:
+                print(f"cdpio sandbox: warning: {error}; answering 503 until it can write again",
+                      file=sys.stderr, flush=True)
+            self.failing = error.reason
+            raise error from None
+        if self.failing is not None:
+            print(f"cdpio sandbox: --record {self.path} is writable again", file=sys.stderr, flush=True)
+            self.failing = None
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 class _Pending:
     """One accepted request waiting to be mapped: its raw body and the decisions made."""
 
@@ -293,9 +390,8 @@ def _normalise(msg: dict, force_type: str | None, defaults: dict | None,
     """The message as Segment stores it: batch context/integrations applied, the
     call's type set, an id where it had none, and never the write key."""
     if defaults:
-        for key, value in defaults.items():
-            if key not in msg:
-                msg[key] = value
+        # In place: the batch item's own keys win (one rule with the fixture reader).
+        msg.update(merge_batch_shared(msg, defaults))
     if force_type is not None:
         msg["type"] = force_type
     if new_id is not None:

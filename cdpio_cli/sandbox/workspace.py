@@ -15,6 +15,7 @@ events must fit in a few hundred MB.
 
 from __future__ import annotations
 
+import base64
 import sys
 import time
 from dataclasses import dataclass
@@ -22,12 +23,7 @@ from typing import Any, Iterable
 
 import orjson
 
-MAX_ATTRIBUTES = 300
-MAX_ATTRIBUTE_NAME_BYTES = 150
-MAX_ATTRIBUTE_VALUE_BYTES = 1000
-MAX_ID_BYTES = 150
-MAX_EVENT_NAME_BYTES = 100
-MAX_EVENT_DATA_BYTES = 100_000
+from cdpio_cli import limits
 
 PERSON_IDENTIFIERS = ("id", "email", "cio_id")
 EVENT_ACTIONS = ("event", "page", "screen")
@@ -39,6 +35,13 @@ OBJECT_ACTIONS = ("identify", "identify_anonymous", "delete", "add_relationships
                   "delete_relationships")
 # Actions that may address a person by anonymous_id alone.
 ANONYMOUS_OK = ("identify", *EVENT_ACTIONS, *CONTENT_ACTIONS)
+# Activity types whose `name` query parameter matches ("search by event or
+# attribute name"); screens by their name too.
+ATTRIBUTE_ACTIVITIES = ("attribute_change", "failed_attribute_change")
+NAMED_ACTIVITIES = ("event", "screen", *ATTRIBUTE_ACTIVITIES)
+# An undocumented field on every App API object the sandbox returns.
+UNKNOWN_FIELD = "sandbox_unannounced_field"
+UNKNOWN_VALUE = {"note": "a field the published schema does not list; clients must ignore it"}
 RESERVED_ATTRIBUTES = ("_update", "_timestamp", "cio_relationships", "cio_subscription_preferences")
 
 
@@ -97,15 +100,6 @@ def _json_size(value: Any) -> int:
     return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
 
 
-def _value_bytes(value: Any) -> int:
-    if type(value) is str:
-        # Four bytes per character at most: skip encoding short strings.
-        return len(value) if len(value) * 4 <= MAX_ATTRIBUTE_VALUE_BYTES else len(value.encode())
-    if isinstance(value, (dict, list)):
-        return _json_size(value)
-    return 0
-
-
 def _unix(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
@@ -123,59 +117,41 @@ def stringify(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _op_error(violation: limits.Violation | None) -> OpError | None:
+    if violation is None:
+        return None
+    return OpError(violation.reason, violation.field, violation.message)
+
+
 def check_id(value: Any, field: str = "identifiers.id") -> OpError | None:
-    """The documented id rules (customerio-api.md §1.5; 150 bytes from §3)."""
-    if type(value) is not str:
-        return OpError("invalid", field, "id attribute must be a string value")
-    if value == "":
-        return OpError("invalid", field, "id attribute cannot be an empty string")
-    if len(value) * 4 > MAX_ID_BYTES and len(value.encode()) > MAX_ID_BYTES:
-        # Not on the "invalid API requests" page; the 150-byte limit is in §3.
-        return OpError("too_long", field, f"id attribute cannot be longer than {MAX_ID_BYTES} bytes")
-    return None
+    """Customer.io's id rules (cdpio_cli/limits.py, the one table)."""
+    return _op_error(limits.check_id(value, field))
 
 
 def check_attributes(attrs: Any, field: str = "attributes") -> OpError | None:
     if not isinstance(attrs, dict):
         return OpError("invalid", field, "attributes must be an object")
-    if len(attrs) > MAX_ATTRIBUTES:
-        return OpError("too_many", field,
-                       f"cannot identify more than {MAX_ATTRIBUTES} attributes in one request")
-    for name, value in attrs.items():
-        if len(name) * 4 > MAX_ATTRIBUTE_NAME_BYTES and len(name.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
-            return OpError("too_long", f"{field}.{name[:40]}",
-                           f"attribute name cannot be longer than {MAX_ATTRIBUTE_NAME_BYTES} bytes")
-        if _value_bytes(value) > MAX_ATTRIBUTE_VALUE_BYTES:
-            return OpError("too_long", f"{field}.{name}",
-                           f"value for attribute '{name}' cannot be longer than "
-                           f"{MAX_ATTRIBUTE_VALUE_BYTES} bytes")
-    return None
+    return _op_error(next(limits.attribute_violations(attrs, field), None))
 
 
-def check_event(name: Any, data: Any) -> OpError | None:
-    err = _check_event(name, data)
+def check_event(name: Any, data: Any, action: str = "event") -> OpError | None:
+    err = _check_event(name, data, action)
     return err if isinstance(err, OpError) else None
 
 
-def _check_event(name: Any, data: Any) -> OpError | bytes | None:
+def _check_event(name: Any, data: Any, action: str = "event") -> OpError | bytes | None:
     """The error, or the event data as JSON (measured once, stored as is)."""
-    if type(name) is not str or name.strip() == "":
-        return OpError("required", "name", "event name must not be blank")
-    if len(name) * 4 > MAX_EVENT_NAME_BYTES and len(name.strip().encode()) > MAX_EVENT_NAME_BYTES:
-        return OpError("too_long", "name",
-                       f"event name cannot be longer than {MAX_EVENT_NAME_BYTES} bytes")
+    err = limits.check_event_name(name, action)
+    if err is not None:
+        return _op_error(err)
     if data is None:
         return None
     if type(data) is not dict:
-        return OpError("invalid", "attributes",
-                       'event data must be a hash (e.g., send "data":{} instead of "data":"")')
+        return OpError("invalid", "attributes", limits.EVENT_DATA_NOT_HASH)
     if not data:
         return None
     blob = compact_json(data)
-    if len(blob) > MAX_EVENT_DATA_BYTES:
-        return OpError("too_long", "attributes",
-                       f"event data cannot be longer than {MAX_EVENT_DATA_BYTES} bytes")
-    return blob
+    return _op_error(limits.check_event_data_size(len(blob))) or blob
 
 
 def identifier_from_path(value: str) -> tuple[str, str]:
@@ -185,6 +161,22 @@ def identifier_from_path(value: str) -> tuple[str, str]:
     if "@" in value and "." in value.rsplit("@", 1)[-1]:
         return "email", value
     return "id", value
+
+
+def encode_cursor(timestamp: int, seq: int) -> str:
+    """An opaque `start`/`next` cursor: the position after which the next page begins."""
+    return base64.urlsafe_b64encode(f"sbx1:{timestamp}:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, ts, seq = text.split(":")
+        if tag != "sbx1":
+            raise ValueError(tag)
+        return int(ts), int(seq)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"start {cursor!r} is not a cursor from a `next`") from exc
 
 
 class Workspace:
@@ -279,7 +271,7 @@ class Workspace:
             if action == "identify":
                 return check_attributes(op.get("attributes") or {})
             if action in EVENT_ACTIONS:
-                return check_event(op.get("name"), op.get("attributes"))
+                return check_event(op.get("name"), op.get("attributes"), action)
             if action in ("add_device", "delete_device"):
                 device = op.get("device")
                 if not isinstance(device, dict) or not device.get("token"):
@@ -304,7 +296,7 @@ class Workspace:
     @staticmethod
     def _check_person_identifiers(ids: Any, field: str, *, allow_anonymous: bool) -> OpError | None:
         if not isinstance(ids, dict) or not ids:
-            return OpError("required", field, "id attribute must be present")
+            return OpError("required", field, limits.ID_MISSING)
         if len(ids) != 1:
             return OpError("invalid", field, "cannot have multiple identifiers")
         kind, value = next(iter(ids.items()))
@@ -384,7 +376,7 @@ class Workspace:
         if err:
             return err
         data = op.get("attributes")
-        checked = _check_event(op.get("name"), data)
+        checked = _check_event(op.get("name"), data, op.get("action"))
         if isinstance(checked, OpError):
             return checked
         ts = _unix(op.get("timestamp")) or _now()
@@ -467,10 +459,12 @@ class Workspace:
                     continue
                 if person.email is not None:
                     self.by_email.pop(person.email.lower(), None)
+                previous = person.email
                 person.email = value
                 self.by_email[value.lower()] = person
                 person.timestamps["email"] = ts
-                self._add_activity(person, "attribute_change", "email", ts, {"email": value})
+                self._add_activity(person, "attribute_change", "email", ts,
+                                   _change("email", previous, value))
                 continue
             if name == "anonymous_id":
                 if isinstance(value, str) and value:
@@ -483,15 +477,18 @@ class Workspace:
                 if current.pop(name, None) is not None:
                     person.timestamps.pop(name, None)
                 continue
-            if current.get(name, _MISSING) != value:
+            previous = current.get(name, _MISSING)
+            if previous != value:
                 current[name] = value
                 person.timestamps[name] = ts
-                self._add_activity(person, "attribute_change", name, ts, {name: value})
+                self._add_activity(person, "attribute_change", name, ts,
+                                   _change(name, None if previous is _MISSING else previous, value))
 
     def _failure(self, person: Person, attribute: str, ts: int) -> None:
         # Track answers 200 but logs an "Attribute Update Failure".
         self.failures += 1
-        self._add_activity(person, "failed_attribute_change", attribute, ts, None)
+        self._add_activity(person, "failed_attribute_change", attribute, ts,
+                           _change(attribute, None, None))
 
     def link_anonymous(self, person: Person, anonymous_id: str) -> None:
         """Anonymous events and traits join the person that an identify links them to."""
@@ -649,25 +646,52 @@ class Workspace:
         }}
 
     def activities_view(self, person: Person, *, type_: str | None = None,
-                        name: str | None = None, limit: int = 10) -> list[dict]:
+                        name: str | None = None, limit: int = 10, start: str | None = None,
+                        event_data: bool = False) -> tuple[list[dict], str | None]:
+        """One page of `GET /v1/customers/{id}/activities`, newest first, and
+        the opaque cursor of the next page (None on the last page).
+
+        The objects carry only documented fields
+        (journeys-track.json #/components/schemas/activityObject): `name` on
+        event and screen, `url` on page, attribute-change `data` as
+        {attr: {from, to}}.  Event/page/screen `data` (the event's properties)
+        is undocumented and only present with `event_data`.
+        ValueError: `start` is not a cursor this workspace issued."""
         selected: Iterable[Activity] = person.activities
         if type_:
             selected = [a for a in selected if a[TYPE] == type_]
         if name:
-            selected = [a for a in selected if a[NAME] == name]
-        newest = sorted(selected, key=lambda a: (a[TIMESTAMP], a[SEQ]), reverse=True)[:limit]
+            # "search by event or attribute name": pages have no name to match.
+            selected = [a for a in selected if a[NAME] == name and a[TYPE] in NAMED_ACTIVITIES]
+        newest = sorted(selected, key=lambda a: (a[TIMESTAMP], a[SEQ]), reverse=True)
+        if start:
+            after = decode_cursor(start)
+            newest = [a for a in newest if (a[TIMESTAMP], a[SEQ]) < after]
+        page = newest[:limit]
+        cursor = encode_cursor(page[-1][TIMESTAMP], page[-1][SEQ]) if len(newest) > limit else None
         ids = person.identifiers()
-        return [{
+        return [self._activity_object(a, person.id, ids, event_data) for a in page], cursor
+
+    @staticmethod
+    def _activity_object(a: Activity, customer_id: str | None, ids: dict, event_data: bool) -> dict:
+        out: dict[str, Any] = {
             "id": f"01SBX{a[SEQ]:021d}",
             "type": a[TYPE],
             "timestamp": a[TIMESTAMP],
-            "customer_id": person.id or "",
+            "customer_id": customer_id,
             "customer_identifiers": ids,
-            "delivery_id": None,
-            "delivery_type": None,
-            "data": orjson.loads(a[DATA]) if a[DATA] else {},
-            "name": a[NAME],
-        } for a in newest]
+        }
+        if a[TYPE] == "page":
+            out["url"] = a[NAME]
+        elif a[TYPE] in ("event", "screen"):
+            out["name"] = a[NAME]
+        if a[DATA] and (a[TYPE] in ATTRIBUTE_ACTIVITIES
+                        or (event_data and a[TYPE] in EVENT_ACTIONS)):
+            out["data"] = orjson.loads(a[DATA])
+        # Customer.io adds fields without notice (journeys-app.json info):
+        # one the client has never heard of proves that it ignores them.
+        out[UNKNOWN_FIELD] = UNKNOWN_VALUE
+        return out
 
     def events(self, person: Person, type_: str | None = None) -> list[tuple[str, str | None]]:
         """(type, name) of a person's activities in arrival order; handy in tests."""
@@ -681,3 +705,11 @@ class Workspace:
 
 
 _MISSING = object()
+
+
+def _change(name: str, before: Any, after: Any) -> dict:
+    """Attribute-change activity data, as documented: {attr: {from, to}}, both
+    strings, "from" empty when the person did not have the attribute
+    (journeys-track.json #/components/schemas/attributeChangeAction)."""
+    return {name: {"from": "" if before is None else stringify(before),
+                   "to": "" if after is None else stringify(after)}}

@@ -11,7 +11,6 @@ without faults); this is the matrix, end to end, plus a kill under faults.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -73,7 +72,7 @@ def activity_counts(sb, n: int) -> dict[str, int]:
     out = {}
     for i in range(n):
         person = ws.find("id", f"p{i}")
-        events = ws.activities_view(person, type_="event", limit=100) if person else []
+        events = ws.activities_view(person, type_="event", limit=100)[0] if person else []
         if events:
             out[f"flt-{i:05d}"] = len(events)
     return out

@@ -31,9 +31,9 @@ CASES = {
                            "--max-retries", "0"), 45),
     # send-test, verify and doctor: the only timeouts a user can set are the
     # delivery wait (--timeout / --within / verify.timeout).
-    "send-test": (("send-test", "--timeout", "1s"), 20),
-    "verify": (("verify", "--user-id", "u1", "--within", "1s"), 20),
-    "doctor": (("doctor", "--within", "1s"), 20),
+    "send-test": (("send-test", "--timeout", "1s"), 60),
+    "verify": (("verify", "--user-id", "u1", "--within", "1s"), 60),
+    "doctor": (("doctor", "--within", "1s"), 60),
 }
 
 

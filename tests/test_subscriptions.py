@@ -1,0 +1,199 @@
+"""The workspace's subscriptions: FQL triggers, the config's list, the Public API's."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cdpio_cli import explain, mapping
+from tests.cli_helpers import run_cli, write_config
+
+PRESETS = json.loads((Path(__file__).parent / "data" / "destination" / "presets.json").read_text())["presets"]
+
+
+def test_default_subscriptions_are_the_destination_presets():
+    """Same action, name and trigger (whitespace aside) as the destination's index.ts."""
+    ours = {s.action: (s.name, s.trigger, s.enabled) for s in mapping.DEFAULT_SUBSCRIPTIONS}
+    theirs = {p["partnerAction"]: (p["name"], p["subscribe"], True) for p in PRESETS}
+    assert ours == theirs
+
+
+EVENTS = list(mapping.SEMANTIC_EVENTS) + ["Signed Up", ""]
+MESSAGES = st.fixed_dictionaries(
+    {"type": st.sampled_from(["identify", "track", "page", "screen", "group", "alias", "flush"])},
+    optional={"userId": st.sampled_from(["u1", "a@b.co", ""]), "anonymousId": st.just("an1"),
+              "event": st.sampled_from(EVENTS), "groupId": st.just("g1"), "previousId": st.just("p1"),
+              "name": st.just("Home"),
+              "properties": st.fixed_dictionaries({}, optional={
+                  "url": st.just("https://x.io/"), "objectId": st.just("o1"), "deliveryId": st.just("d1"),
+                  "metric": st.just("opened"), "actionType": st.just("viewed_content")}),
+              "context": st.just({"device": {"token": "t", "type": "ios"}})})
+
+
+@settings(max_examples=100, deadline=None)
+@given(MESSAGES)
+def test_default_subscriptions_evaluated_as_fql_route_like_map_message(msg):
+    if msg["type"] != "track" and msg.get("event") in mapping.SEMANTIC_EVENTS:
+        # `event = "User Deleted"` matches any message with that event field;
+        # map_message's shortcut looks at track events only.
+        return
+    by_fql = mapping.map_subscribed(msg, mapping.DEFAULT_SUBSCRIPTIONS)
+    direct = mapping.map_message(msg)
+    assert (by_fql.action, by_fql.operations, by_fql.ok) == (direct.action, direct.operations, direct.ok)
+
+
+@pytest.mark.parametrize("trigger,msg,expected", [
+    ('type = "track" and event = "Order Completed"', {"type": "track", "event": "Order Completed"}, True),
+    ('type = "track" and event = "Order Completed"', {"type": "track", "event": "Signed Up"}, False),
+    ('type = "track" and (event = "A" or event = "B")', {"type": "track", "event": "B"}, True),
+    ('!contains(event, "Cart")', {"event": "Cart Viewed"}, False),
+    ('type = "track" and event = "A" or event = "B"', {"type": "page", "event": "B"}, True),
+    ('properties.total > 10 and properties.plan != "free"', {"properties": {"total": 12, "plan": "pro"}}, True),
+    ('properties.total > 10', {"properties": {"total": "12"}}, False),
+    ('properties.coupon = null', {"properties": {}}, True),
+    ('match(event, "Order *")', {"event": "Order Shipped"}, True),
+    ('contains(event, "Cart")', {"event": "Cart Viewed"}, True),
+    ('context.device.type = "ios"', {"context": {"device": {"type": "ios"}}}, True),
+])
+def test_fql_triggers(trigger, msg, expected):
+    assert mapping.trigger_matches(trigger, msg) is expected
+
+
+@pytest.mark.parametrize("trigger", ['type ~ "track"', "type", "typo", '(type = "track"', ""])
+def test_triggers_segment_cannot_parse_are_refused(trigger):
+    with pytest.raises(mapping.TriggerError):
+        mapping.check_trigger(trigger)
+
+
+def _api_doc(subs) -> dict:
+    return {"data": {"subscriptions": [
+        {"id": f"s{i}", "name": s.name, "actionId": "x", "actionSlug": s.action, "destinationId": "d",
+         "modelId": "", "enabled": s.enabled, "trigger": s.trigger, "settings": {}}
+        for i, s in enumerate(subs)], "pagination": {"current": "MA==", "totalEntries": len(subs)}}}
+
+
+def test_an_edited_workspace_names_the_cause():
+    edited = [replace(s, enabled=False) if s.action == "trackPageView" else
+              replace(s, trigger='type = "track" and event = "Order Completed"') if s.action == "trackEvent" else s
+              for s in mapping.DEFAULT_SUBSCRIPTIONS]
+    subs = explain.subscriptions_from_api(_api_doc(edited))
+    signed_up = explain.explain_message({"type": "track", "userId": "u1", "event": "Signed Up"},
+                                        subscriptions=subs)
+    assert signed_up.dropped_by == explain.DESTINATION
+    assert signed_up.drop_reason == ("NO_MATCHING_MAPPING: your Track Event subscription's trigger "
+                                     "excludes `Signed Up`")
+    page = explain.explain_message({"type": "page", "userId": "u1", "properties": {"url": "https://x.io/"}},
+                                   subscriptions=subs)
+    assert page.drop_reason == ("NO_MATCHING_MAPPING: your Track Page View subscription is disabled, "
+                                "so it does not send page messages")
+    order = explain.explain_message({"type": "track", "userId": "u1", "event": "Order Completed"},
+                                    subscriptions=subs)
+    assert order.action == "trackEvent" and order.operations[0]["name"] == "Order Completed"
+
+
+def test_two_matching_subscriptions_both_send():
+    subs = list(mapping.DEFAULT_SUBSCRIPTIONS) + [
+        mapping.Subscription("createUpdatePerson", 'type = "track" and event = "Signed Up"', True, "Signup person")]
+    m = mapping.map_subscribed({"type": "track", "userId": "u1", "event": "Signed Up"}, subs)
+    assert m.action == "trackEvent+createUpdatePerson"
+    assert [(op["type"], op["action"]) for op in m.operations] == [("person", "event"), ("person", "identify")]
+
+
+def test_unknown_api_action_is_refused_not_guessed():
+    doc = _api_doc([mapping.Subscription("sendEmail", 'type = "track"', True, "Send Email")])
+    with pytest.raises(ValueError, match="uses action 'sendEmail'"):
+        explain.subscriptions_from_api(doc)
+
+
+# --- CLI ------------------------------------------------------------------------
+
+def _messages(tmp_path) -> str:
+    path = tmp_path / "m.ndjson"
+    path.write_text(json.dumps({"type": "track", "userId": "u1", "event": "Signed Up"}) + "\n"
+                    + json.dumps({"type": "page", "userId": "u1", "properties": {"url": "https://x.io/"}}) + "\n")
+    return str(path)
+
+
+def test_cli_explain_uses_the_configured_subscriptions(tmp_path):
+    write_config(tmp_path, """customerio:
+  subscriptions:
+    - action: trackEvent
+      name: Track Event
+      trigger: 'type = "track" and event = "Order Completed"'
+    - action: trackPageView
+      trigger: 'type = "page"'
+""")
+    res = run_cli("explain", "--json", _messages(tmp_path), cwd=tmp_path)
+    assert res.code == 0, res.output
+    doc = res.json
+    assert doc["summary"]["subscriptions"] == "config"
+    first, second = doc["checks"]
+    assert first["details"]["drop_reason"].endswith("your Track Event subscription's trigger excludes `Signed Up`")
+    assert second["status"] == "passed" and second["id"] == "trackPageView"
+
+
+def test_cli_explain_bad_configured_trigger_is_a_config_error(tmp_path):
+    write_config(tmp_path, "customerio:\n  subscriptions:\n    - action: trackEvent\n      trigger: type ~ x\n")
+    res = run_cli("explain", "--json", _messages(tmp_path), cwd=tmp_path)
+    assert res.code == 2 and "Traceback" not in res.stderr
+    message = res.json["error"]["message"]
+    assert "customerio.subscriptions[0]" in message and "cdpio.yaml:2" in message
+
+
+def test_cli_explain_reads_subscriptions_through_the_public_api(sandbox, tmp_path):
+    res = run_cli("--sandbox-url", sandbox.url, "explain", "--json", _messages(tmp_path), cwd=tmp_path)
+    assert res.code == 0, res.output
+    doc = res.json
+    assert doc["summary"]["subscriptions"] == "segment-api"
+    assert [c["id"] for c in doc["checks"]] == ["trackEvent", "trackPageView"]
+    assert "15 subscription(s) of destination" in res.stderr
+
+
+# --- Segment's own trigger tests (packages/destination-subscriptions) ----------
+
+DATA = Path(__file__).parent / "data" / "destination"
+FQL_PARSE = json.loads((DATA / "fql-parse.json").read_text())["cases"]
+FQL_VALIDATE = json.loads((DATA / "fql-validate.json").read_text())["cases"]
+
+
+def _subset(actual, wanted) -> bool:
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and all(k in actual and _subset(actual[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(actual, list) and len(actual) == len(wanted) and all(map(_subset, actual, wanted))
+    return actual == wanted
+
+
+@pytest.mark.parametrize("case", FQL_PARSE, ids=[f"{i}: {c['fql']}" for i, c in enumerate(FQL_PARSE)])
+def test_triggers_parse_like_segment(case):
+    ast = mapping.parse_trigger(case["fql"])
+    expect = case["expect"]
+    if "error" in expect:
+        assert "error" in ast
+        if expect["error"]:
+            assert ast["error"] == expect["error"]
+    elif expect["compare"] == "subset":
+        assert _subset(ast, expect["ast"])
+    else:
+        assert ast == expect["ast"]
+
+
+@pytest.mark.parametrize("case", FQL_VALIDATE, ids=[f"{i}: {c['test']}" for i, c in enumerate(FQL_VALIDATE)])
+def test_triggers_match_like_segment(case):
+    data = None if case.get("data_undefined") else case["data"]
+    assert mapping.condition_matches(case["ast"], data) is case["expect"]
+
+
+def test_cli_explain_does_not_need_the_configs_secrets(tmp_path):
+    """A config whose ${SECRETS} are unset (a laptop, a fork's CI) still explains, with the defaults."""
+    write_config(tmp_path, "segment:\n  write_key: ${CDPIO_TEST_UNSET_WK}\n"
+                           "  public_api_token: ${CDPIO_TEST_UNSET_TOKEN}\n")
+    res = run_cli("explain", "--json", _messages(tmp_path), cwd=tmp_path)
+    assert res.code == 0, res.output
+    assert res.json["summary"]["subscriptions"] == "default"
+    assert [c["id"] for c in res.json["checks"]] == ["trackEvent", "trackPageView"]
