@@ -67,6 +67,9 @@ def test_every_command_once_with_ci_true_and_no_config(tmp_path):
     res = run_cli("init", "--path", str(tmp_path / "new.yaml"), cwd=tmp_path, env=ci)
     seen.add("init")
     assert res.code == 0 and (tmp_path / "new.yaml").is_file(), res.stderr
+    res = run_cli("completion", "bash", cwd=tmp_path, env=ci)
+    seen.add("completion")
+    assert res.code == 0 and (tmp_path / "new.yaml").is_file(), res.stderr
     # The sandbox itself is a rehearsal by definition: it starts in CI.
     info = _start_sandbox_json(env=ci)
     seen.add("sandbox")
