@@ -180,6 +180,22 @@ def _flag_value(args: list[str], flag: str) -> str | None:
     return None
 
 
+def _junit_writable(exc, junit: str) -> bool:
+    """May the error's JUnit report be written?  Not when an output path was
+    refused (it may be the --junit path: a link, or an input file under
+    another name), nor where the usual --junit check says no."""
+    from cdpio_cli.errors import CdpioError
+    from cdpio_cli.paths import OutputPathError, check_writable_file
+
+    if isinstance(exc, OutputPathError):
+        return False
+    try:
+        check_writable_file(junit, "--junit", "reports/cdpio.xml")
+    except CdpioError:
+        return False
+    return True
+
+
 def error_report(exc, command: str) -> "Report":
     """A Report for an error that stopped a command before it could check
     anything: its own checks when it carries some (unusable credentials),
@@ -224,11 +240,11 @@ def report_error(exc, command: str, args: list[str], *, say: bool = True) -> int
         doc.update(exit_code=code, ok=False, run_id=None, error=error)
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     junit = _flag_value(args, "--junit")
-    if junit:
+    if junit and _junit_writable(exc, junit):
         try:
             results.render_junit(report, junit)
         except OSError:
-            pass  # the --junit path itself may be the error being reported
+            pass  # the report is a nicety here; the error line above is the message
     if results.in_github_actions():
         for text in results.github_annotations(report):
             sys.stderr.write(text + "\n")
