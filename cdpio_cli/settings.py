@@ -206,13 +206,18 @@ def sandbox_info(url: str, timeout: float = 1.0) -> Optional[dict]:
     regions and the default credentials it accepts.  None when it does not
     answer (an older cdpio sandbox, or not a sandbox): cdpio then assumes the
     config's sandbox.region and the sandbox's built-in defaults."""
-    import httpx
+    from cdpio_cli import transport
 
+    # The shared transport bounds the whole request (a server trickling bytes
+    # cannot hold the command) and caps the body.
+    client = transport.make_client(timeout)
     try:
-        answer = httpx.get(f"{url}/_sandbox/info", timeout=timeout, follow_redirects=False)
-        info = answer.json() if answer.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
+        answer = transport.send(client, transport.RequestSpec("GET", f"{url}/_sandbox/info", label="sandbox info"))
+    except UsageError:  # a URL the transport refuses; the command's own requests will say why
         return None
+    finally:
+        client.close()
+    info = answer.json() if answer.status == 200 else None
     return info if isinstance(info, dict) and info.get("sandbox") == "cdpio" else None
 
 
