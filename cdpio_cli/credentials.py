@@ -32,7 +32,9 @@ _QUOTE_PAIRS = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2
 class CleanResult:
     value: str
     fixes: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # left in place: inner whitespace etc.
+    # Characters left in the value that no service accepts in an HTTP header
+    # (`position 17: U+00A0 NO-BREAK SPACE`); a key with any is unusable.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -63,42 +65,71 @@ def _describe_run(chars: str, where: str) -> str:
     return " and ".join(parts)
 
 
+# unicodedata has no names for control characters.
+_CONTROL_NAMES = {"\x00": "NULL", "\t": "CHARACTER TABULATION", "\n": "LINE FEED",
+                  "\r": "CARRIAGE RETURN", "\x1b": "ESCAPE", "\x7f": "DELETE"}
+
+
+def char_name(ch: str) -> str:
+    """`U+00A0 NO-BREAK SPACE`: how a character is named in messages."""
+    name = unicodedata.name(ch, None) or _CONTROL_NAMES.get(ch) or "<control>"
+    return f"U+{ord(ch):04X} {name}"
+
+
+def header_safe(ch: str) -> bool:
+    """Can this character be part of a credential?  Every key, token and id
+    of Segment and Customer.io is printable ASCII, and HTTP header values are
+    ASCII (RFC 9110 section 5.5) with no spaces inside a Basic/Bearer token."""
+    return "\x21" <= ch <= "\x7e"
+
+
 def clean(raw: str) -> CleanResult:
-    """Strip what cannot belong to a key and describe each removal."""
-    value = raw
+    """Strip what cannot belong to a key and describe each removal; list each
+    character left that no service can accept, by its position in `raw`."""
+    # (position in raw, character): positions survive the stripping below.
+    chars = list(enumerate(raw, start=1))
     fixes: list[str] = []
     # Invisible characters anywhere (they survive copy/paste from web pages).
-    invisible = [ch for ch in value if ch in _ZERO_WIDTH]
+    invisible = [ch for _, ch in chars if ch in _ZERO_WIDTH]
     if invisible:
-        value = "".join(ch for ch in value if ch not in _ZERO_WIDTH)
+        chars = [(i, ch) for i, ch in chars if ch not in _ZERO_WIDTH]
         names = sorted({_ZERO_WIDTH[ch] for ch in invisible})
         count = len(invisible)
         fixes.append(f"removed {count} invisible character{'s' if count > 1 else ''} ({', '.join(names)})")
     for _ in range(3):  # whitespace and quotes can nest: ' "key" \n'
-        before = value
+        before = len(chars)
         i = 0
-        while i < len(value) and _is_space(value[i]):
+        while i < len(chars) and _is_space(chars[i][1]):
             i += 1
-        j = len(value)
-        while j > i and _is_space(value[j - 1]):
+        j = len(chars)
+        while j > i and _is_space(chars[j - 1][1]):
             j -= 1
         if i:
-            fixes.append("removed " + _describe_run(value[:i], "leading"))
-        if j < len(value):
-            fixes.append("removed " + _describe_run(value[j:], "trailing"))
-        value = value[i:j]
-        if len(value) >= 2 and value[0] in _QUOTE_PAIRS and value[-1] == _QUOTE_PAIRS[value[0]]:
-            kind = {'"': "double quotes", "'": "single quotes", "`": "backticks"}.get(value[0], "curly quotes")
+            fixes.append("removed " + _describe_run("".join(ch for _, ch in chars[:i]), "leading"))
+        if j < len(chars):
+            fixes.append("removed " + _describe_run("".join(ch for _, ch in chars[j:]), "trailing"))
+        chars = chars[i:j]
+        first, last = (chars[0][1], chars[-1][1]) if chars else ("", "")
+        if len(chars) >= 2 and first in _QUOTE_PAIRS and last == _QUOTE_PAIRS[first]:
+            kind = {'"': "double quotes", "'": "single quotes", "`": "backticks"}.get(first, "curly quotes")
             fixes.append(f"removed wrapping {kind}")
-            value = value[1:-1]
-        if value == before:
+            chars = chars[1:-1]
+        if len(chars) == before:
             break
-    problems = []
-    if any(_is_space(c) for c in value):
-        problems.append("contains whitespace inside the value; it was left in place (check the copy/paste)")
-    if any(unicodedata.category(c).startswith("C") for c in value):
-        problems.append("contains control characters; it was left in place")
-    return CleanResult(value=value, fixes=fixes, problems=problems)
+    problems = [f"position {i}: {char_name(ch)}" for i, ch in chars if not header_safe(ch)]
+    return CleanResult(value="".join(ch for _, ch in chars), fixes=fixes, problems=problems)
+
+
+UNUSABLE_HINT = ("type the key again or copy it afresh from the service's settings page; web pages turn "
+                 "spaces and dashes into look-alike characters")
+
+
+def unusable_message(problems: list[str], *, sent_nothing: bool = True) -> str:
+    """`has a character no service accepts: position 17: U+00A0 NO-BREAK SPACE`."""
+    n = len(problems)
+    head = "has a character" if n == 1 else f"has {n} characters"
+    return (f"{head} no service accepts: " + ", ".join(problems[:5]) + (f" and {n - 5} more" if n > 5 else "")
+            + ("; cdpio sent nothing with it" if sent_nothing else ""))
 
 
 def mask(value: str | None) -> str:
@@ -108,6 +139,8 @@ def mask(value: str | None) -> str:
     n = len(value)
     if n < 12:  # too short to show any of it safely
         return f"[{n} chars]"
+    if not all(header_safe(ch) for ch in value[-4:]):
+        return f"[{n} chars]"  # a NUL or control character would garble every output
     return f"[{n} chars, ends {value[-4:]}]"
 
 

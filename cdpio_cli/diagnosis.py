@@ -155,7 +155,7 @@ def _reason(message: str) -> str:
 
 def learn_checks(ev: Evidence, checks: Iterable[Check], settings) -> None:
     """Facts from check-keys' checks (keys.py), whatever command ran them."""
-    cfg_seg_region = settings.config.segment.region
+    cfg_seg_region = settings.region_for("segment")  # a running sandbox may name it
     for c in checks:
         d = c.details or {}
         if c.status == FAILED:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 
 from cdpio_cli import diagnosis, keys
 from cdpio_cli.results import (
-    FAILED, FAILURE_CREDENTIAL, PASSED, SKIPPED, WARNING, Check, Report,
+    FAILED, FAILURE_CREDENTIAL, FAILURE_USAGE, PASSED, SKIPPED, WARNING, Check, Report,
 )
 from cdpio_cli.settings import Settings
 from cdpio_cli.verify import AppApi, ExpectedActivity, Target, app_error_hint, found_text, show, wait_for
@@ -95,8 +95,9 @@ def link_credentials(ctx: _Ctx) -> list[Check]:
     problems = [f"{c.field}: {'; '.join(c.problems)}" for c in s.credentials.values() if c.problems]
     configured = [c for c in s.credentials.values() if c.configured]
     if not configured:
+        # A config problem: exit 2, as check-keys and send-test say for the same thing.
         return [Check("credentials", "config", "format", FAILED, "no credential is configured",
-                      hint="Fix: run `cdpio init` and export the env vars it names")]
+                      hint="Fix: run `cdpio init` and export the env vars it names", failure=FAILURE_USAGE)]
     if fixes or problems:
         text = "whitespace or quotes around a key: " + "; ".join(fixes + problems)
         text += (". cdpio used the cleaned value, but Segment's destination settings, your app and other "

@@ -79,13 +79,15 @@ def format_checks(settings: Settings) -> list[Check]:
         if cred.fixes:
             parts.append("cleaned: " + "; ".join(cred.fixes))
             status = WARNING
-        if cred.problems:
-            parts.extend(cred.problems)
-            status = WARNING
         fix_hint = None
         if cred.fixes:
             fix_hint = "cdpio used the cleaned value; fix the stored secret so other tools get it too"
-        checks.append(Check(dotted, route, "format", status, "; ".join(parts), hint=fix_hint,
+        failure = FAILURE_CHECK
+        if cred.problems:
+            # Unusable: no HTTP header can carry it, so nothing is sent with it.
+            parts.append(creds.unusable_message(cred.problems))
+            status, failure, fix_hint = FAILED, FAILURE_USAGE, creds.UNUSABLE_HINT
+        checks.append(Check(dotted, route, "format", status, "; ".join(parts), hint=fix_hint, failure=failure,
                             file=_config_file(settings), line=cred.line,
                             details={"length": len(cred.value), "fixes": cred.fixes,
                                      "source": cred.source}))

@@ -785,7 +785,7 @@ def lint_messages(msgs: Iterable[Any], *, file: str = "<messages>", **kwargs: An
 
 def findings_to_checks(result: LintResult) -> list:
     """error -> failed (an unreadable record: failure "usage", exit 2), warning ->
-    warning, info -> passed with "info:" in front; severity in details."""
+    warning, info -> info; severity in details."""
     from cdpio_cli import results
 
     checks = []
@@ -795,10 +795,8 @@ def findings_to_checks(result: LintResult) -> list:
         elif f.severity == WARNING:
             status = results.WARNING
         else:
-            status = results.PASSED
+            status = results.INFO  # shown and counted as info, never as ok
         message = f.message
-        if f.severity == INFO and not message.startswith("info:"):
-            message = f"info: {message}"
         tier = "spec" if f.rule.startswith((SPEC_PREFIX, "input/")) else "lint"
         failure = results.FAILURE_USAGE if f.rule == INPUT_RULE else results.FAILURE_CHECK
         checks.append(results.Check(

@@ -32,8 +32,9 @@ TIERS = ("format", "authenticated", "accepted", "delivered")
 # Tiers used by data commands (lint, explain, replay validation).
 DATA_TIERS = ("spec", "lint", "mapping")
 
-PASSED, FAILED, WARNING, SKIPPED = "passed", "failed", "warning", "skipped"
-STATUSES = (PASSED, FAILED, WARNING, SKIPPED)
+PASSED, FAILED, WARNING, INFO, SKIPPED = "passed", "failed", "warning", "info", "skipped"
+# `info`: a finding worth reading that is not a problem (never counted as ok).
+STATUSES = (PASSED, FAILED, WARNING, INFO, SKIPPED)
 
 # Why a failed check failed; decides the exit code.
 FAILURE_CHECK = "check"           # exit 1: status, delivery, lint error
@@ -121,6 +122,9 @@ class Report:
     summary: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # stderr-only remarks (e.g. "using the sandbox")
     strict: bool = False  # warnings fail too (lint --strict)
+    # Where traffic went when it was a sandbox ("the embedded sandbox", "the
+    # sandbox at URL"); None for real services or commands that send nothing.
+    sandbox: str | None = None
 
     def add(self, check: Check) -> Check:
         self.checks.append(check)
@@ -147,6 +151,9 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         summary = {"counts": self.counts(), **self.summary}
+        if self.sandbox is not None:
+            summary["sandbox"] = True
+            summary["sandbox_target"] = self.sandbox
         return {
             "schema_version": SCHEMA_VERSION,
             "command": self.command,
@@ -166,8 +173,14 @@ def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str)
 
 
-_STATUS_STYLE = {PASSED: "green", FAILED: "bold red", WARNING: "yellow", SKIPPED: "dim"}
-_STATUS_MARK = {PASSED: "ok", FAILED: "FAIL", WARNING: "warn", SKIPPED: "skip"}
+_STATUS_STYLE = {PASSED: "green", FAILED: "bold red", WARNING: "yellow", INFO: "cyan", SKIPPED: "dim"}
+_STATUS_MARK = {PASSED: "ok", FAILED: "FAIL", WARNING: "warn", INFO: "info", SKIPPED: "skip"}
+
+
+def sandbox_banner(report: Report) -> str:
+    """One sentence saying a run used a sandbox, for every output."""
+    return (f"this run used {report.sandbox}, not your real Segment and Customer.io accounts; "
+            "it proves nothing about them")
 
 
 def _message_with_hint(c: Check, verbose: bool) -> str:
@@ -242,11 +255,15 @@ def render_table(report: Report, console, *, verbose: bool = False, max_rows: in
     parts = [f"{counts[s]} {s}" for s in STATUSES if counts.get(s)]
     verdict = "OK" if report.ok else "FAILED"
     style = "bold green" if report.ok else "bold red"
-    console.print(Text(f"{verdict}: " + (", ".join(parts) if parts else "no checks"), style=style))
+    line = f"{verdict}: " + (", ".join(parts) if parts else "no checks")
+    if report.sandbox is not None:
+        line += f" -- SANDBOX: {report.sandbox}, not your real accounts"
+    console.print(Text(line, style=style))
 
 
 def render_failures(report: Report, console) -> None:
-    """--quiet: only what failed, one line each, so a failing run still says why."""
+    """--quiet: only what failed, one line each, so a failing run still says why.
+    Never wrapped (soft_wrap): a CI log line must stay one grep-able line."""
     from rich.text import Text
 
     for c in report.checks:
@@ -254,7 +271,7 @@ def render_failures(report: Report, console) -> None:
             continue
         where = f"{c.location()}: " if c.location() else ""
         line = f"FAIL {c.id} [{c.tier}]: {where}{c.message}" + (f" ({c.hint})" if c.hint else "")
-        console.print(Text(" ".join(line.split("\n"))), overflow="fold")
+        console.print(Text(" ".join(line.split())), soft_wrap=True)
 
 
 def _short_location(location: str, width: int = 40) -> str:
@@ -271,18 +288,24 @@ def render_junit(report: Report, path: str) -> None:
     import xml.etree.ElementTree as ET
 
     counts = report.counts()
+    # A usage/config/input problem means the check could not run: a JUnit error.
+    errors = sum(1 for c in report.checks if c.status == FAILED and c.failure == FAILURE_USAGE)
     total_time = sum((c.duration_ms or 0) for c in report.checks) / 1000.0
     suites = ET.Element("testsuites", name="cdpio")
     suite = ET.SubElement(
         suites, "testsuite",
-        name=f"cdpio {report.command}",
+        name=f"cdpio {report.command}" + (" (sandbox)" if report.sandbox is not None else ""),
         tests=str(len(report.checks)),
-        failures=str(counts[FAILED]),
-        errors="0",
+        failures=str(counts[FAILED] - errors),
+        errors=str(errors),
         skipped=str(counts[SKIPPED]),
         time=f"{total_time:.3f}",
     )
-    ET.SubElement(ET.SubElement(suite, "properties"), "property", name="run_id", value=report.run_id)
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", name="run_id", value=report.run_id)
+    if report.sandbox is not None:
+        ET.SubElement(properties, "property", name="cdpio.sandbox", value="true")
+        ET.SubElement(properties, "property", name="cdpio.sandbox.target", value=report.sandbox)
     seen: dict[str, int] = {}
     for c in report.checks:
         name = f"{c.id} [{c.tier}]"
@@ -303,16 +326,33 @@ def render_junit(report: Report, path: str) -> None:
         if c.http_status is not None:
             text += f"\nhttp_status: {c.http_status}"
         if c.status == FAILED:
-            el = ET.SubElement(case, "failure", message=c.message[:500], type=f"{c.tier}.{c.failure}")
+            kind = "error" if c.failure == FAILURE_USAGE else "failure"
+            el = ET.SubElement(case, kind, message=c.message[:500], type=f"{c.tier}.{c.failure}")
             el.text = text
         elif c.status == SKIPPED:
             el = ET.SubElement(case, "skipped", message=c.message[:500])
             el.text = text
         else:
             ET.SubElement(case, "system-out").text = text
+    _xml_safe(suites)
     ET.indent(suites)
     tree = ET.ElementTree(suites)
     tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+_XML_INVALID = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
+
+
+def _xml_safe(root) -> None:
+    """XML 1.0 cannot hold control characters (a NUL pasted into a key, a
+    control byte in an event name): replace them so the report still parses."""
+    def clean(text):
+        return text.translate({c: "\ufffd" for c in _XML_INVALID}) if isinstance(text, str) else text
+
+    for el in root.iter():
+        el.text = clean(el.text)
+        for key, value in el.attrib.items():
+            el.attrib[key] = clean(value)
 
 
 def _gh_escape_data(value: str) -> str:
@@ -326,6 +366,9 @@ def _gh_escape_prop(value: str) -> str:
 def github_annotations(report: Report) -> list[str]:
     """Workflow commands for failed and warning checks (printed on stderr)."""
     lines = []
+    if report.sandbox is not None:
+        lines.append(f"::warning title={_gh_escape_prop('cdpio ' + report.command + ': sandbox run')}::"
+                     + _gh_escape_data(sandbox_banner(report)))
     for c in report.checks:
         if c.status == FAILED:
             level = "error"
@@ -350,10 +393,12 @@ def _md_cell(value: Any) -> str:
 def github_step_summary(report: Report) -> str:
     counts = report.counts()
     head = "passed" if report.ok else "FAILED"
-    out = [f"### cdpio {report.command}: {head}", "",
-           " · ".join(f"{counts[s]} {s}" for s in STATUSES if counts.get(s)) or "no checks", "",
-           "| status | check | route | tier | http | where | message |",
-           "|---|---|---|---|---|---|---|"]
+    out = [f"### cdpio {report.command}: {head}", ""]
+    if report.sandbox is not None:
+        out += ["> [!WARNING]", f"> **Sandbox run:** {sandbox_banner(report)}.", ""]
+    out += [" · ".join(f"{counts[s]} {s}" for s in STATUSES if counts.get(s)) or "no checks", "",
+            "| status | check | route | tier | http | where | message |",
+            "|---|---|---|---|---|---|---|"]
     for c in report.checks[:500]:
         out.append("| " + " | ".join(_md_cell(v) for v in (
             c.status, c.id, c.route, c.tier, c.http_status, c.location(), c.message)) + " |")

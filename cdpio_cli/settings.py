@@ -87,6 +87,8 @@ class Settings:
     run_id: str = field(default_factory=new_run_id)
     notes: list[str] = field(default_factory=list)
     detected_region: Optional[str] = None   # Customer.io region learned from the Track API
+    sandbox_region: Optional[str] = None    # Customer.io region a running sandbox reported
+    sandbox_segment_region: Optional[str] = None  # its Segment region (used when no config says)
 
     @property
     def config(self) -> Config:
@@ -99,6 +101,19 @@ class Settings:
     @property
     def using_sandbox(self) -> bool:
         return self.sandbox_url is not None
+
+    @property
+    def sandbox_target(self) -> Optional[str]:
+        """`the embedded sandbox` / `the sandbox at URL`, or None for real services."""
+        if not self.using_sandbox:
+            return None
+        return "the embedded sandbox" if self.embedded is not None else f"the sandbox at {self.sandbox_url}"
+
+    def stamp(self, report) -> None:
+        """Mark a command's report with this run's facts: the notes, and the
+        sandbox it used (every renderer then says so)."""
+        report.notes[:0] = self.notes
+        report.sandbox = self.sandbox_target
 
     @property
     def segment(self) -> _Section:
@@ -122,13 +137,15 @@ class Settings:
         key = self.credentials["customerio.pipelines_api_key"].value
         if key and pipelines_key_region(key):
             return pipelines_key_region(key)
+        if self.using_sandbox and self.sandbox_region:
+            return self.sandbox_region
         if self.using_sandbox and self.embedded is not None:
             return self.config.sandbox.region
         return "us"
 
     def region_for(self, service: str) -> str:
         if service.startswith("segment"):
-            return self.config.segment.region
+            return self.sandbox_segment_region or self.config.segment.region
         return self.customerio_region()
 
     def endpoint(self, service: str, region: Optional[str] = None) -> str:
@@ -148,8 +165,6 @@ class Settings:
         for cred in self.credentials.values():
             for fix in cred.fixes:
                 out.append(f"{cred.field}: {fix}")
-            for problem in cred.problems:
-                out.append(f"{cred.field}: {problem}")
         return out
 
 
@@ -169,18 +184,82 @@ def _clean_credentials(loaded: LoadedConfig) -> dict[str, Credential]:
     return out
 
 
-def _fill_sandbox_defaults(credentials: dict[str, Credential], region: str) -> None:
+def _fill_sandbox_defaults(credentials: dict[str, Credential], region: str,
+                           accepted: Optional[dict[str, str]] = None) -> None:
     """Sandbox credentials wherever the config has none.  `region` is the
-    sandbox's Customer.io region (the config's sandbox.region): the default
-    Pipelines key names its region, so an EU sandbox gets the pk_eu_ one."""
+    sandbox's Customer.io region: the default Pipelines key names its region,
+    so an EU sandbox gets the pk_eu_ one.  `accepted` holds what a running
+    sandbox said it accepts (SandboxOptions field -> value); it wins."""
     from cdpio_cli.sandbox import defaults
 
     for dotted, option in _SANDBOX_FIELDS.items():
         cred = credentials[dotted]
         if not cred.configured:
-            value = (defaults.pipelines_api_key(region) if option == "pipelines_api_key"
-                     else getattr(defaults, option.upper()))
+            value = (accepted or {}).get(option) or (
+                defaults.pipelines_api_key(region) if option == "pipelines_api_key"
+                else getattr(defaults, option.upper()))
             credentials[dotted] = Credential(dotted, value, "sandbox default")
+
+
+def sandbox_info(url: str, timeout: float = 1.0) -> Optional[dict]:
+    """What a running sandbox says about itself (GET /_sandbox/info): its
+    regions and the default credentials it accepts.  None when it does not
+    answer (an older cdpio sandbox, or not a sandbox): cdpio then assumes the
+    config's sandbox.region and the sandbox's built-in defaults."""
+    from cdpio_cli import transport
+
+    # The shared transport bounds the whole request (a server trickling bytes
+    # cannot hold the command) and caps the body.
+    client = transport.make_client(timeout)
+    try:
+        answer = transport.send(client, transport.RequestSpec("GET", f"{url}/_sandbox/info", label="sandbox info"))
+    except UsageError:  # a URL the transport refuses; the command's own requests will say why
+        return None
+    finally:
+        client.close()
+    info = answer.json() if answer.status == 200 else None
+    return info if isinstance(info, dict) and info.get("sandbox") == "cdpio" else None
+
+
+def ci_guard(path: Optional[Path], *, sandbox: bool, needs_services: bool) -> None:
+    """In CI a mislaid config must fail the job, never go green against the
+    embedded sandbox.  Rehearsing on purpose (--sandbox, `sandbox: true`) is fine."""
+    from cdpio_cli.ci import detected_ci
+
+    if path is not None or sandbox or not needs_services:
+        return
+    ci = detected_ci()
+    if ci:
+        raise UsageError(
+            f"no config file found (--config, $CDPIO_CONFIG, ./cdpio.yaml) and this is a CI job ({ci}): "
+            "cdpio will not silently test against its local sandbox",
+            hint="set CDPIO_CONFIG to your config file; to rehearse against the sandbox on purpose, "
+                 "pass --sandbox or set `sandbox: true` in cdpio.yaml")
+
+
+class UnusableCredentials(UsageError):
+    """A credential holds a character no service accepts (exit 2); carries the
+    failed `format` checks so --json and --junit still report them."""
+
+    def __init__(self, checks: list):
+        first = checks[0]
+        more = f" (and {len(checks) - 1} more credential{'s' if len(checks) > 2 else ''})" if len(checks) > 1 else ""
+        super().__init__(f"{first.id}: {creds.unusable_message(first.details.get('problems', []))}{more}",
+                         hint=creds.UNUSABLE_HINT, file=first.file, line=first.line)
+        self.checks = checks
+
+
+def require_usable_credentials(settings: "Settings") -> None:
+    """Stop before any HTTP call when a credential cannot go in a header."""
+    if not any(cred.problems for cred in settings.credentials.values()):
+        return
+    from cdpio_cli.keys import format_checks
+    from cdpio_cli.results import FAILED
+
+    failed = [c for c in format_checks(settings) if c.status == FAILED]
+    for check in failed:
+        check.details["problems"] = settings.credentials[check.id].problems
+    raise UnusableCredentials(failed)
 
 
 def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
@@ -191,6 +270,7 @@ def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
     `uses`: the config sections the command reads (None: all); a required
     ${VAR} left unset elsewhere does not stop it (see config.load_config)."""
     path = find_config_path(config_path)
+    ci_guard(path, sandbox=sandbox or bool(sandbox_url), needs_services=needs_services)
     loaded = load_config(path, uses=uses) if path else loaded_defaults()
     credentials = _clean_credentials(loaded)
     settings = Settings(loaded=loaded, credentials=credentials)
@@ -201,7 +281,14 @@ def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
             raise UsageError(f"--sandbox-url {url!r} is not an http(s) URL",
                              hint="write it like http://127.0.0.1:8787")
         settings.sandbox_url = url
-        _fill_sandbox_defaults(credentials, cfg_sandbox.region)
+        info = sandbox_info(url) if needs_services else None
+        if info:
+            settings.sandbox_region = info.get("region") or cfg_sandbox.region
+            if path is None:  # no config names a Segment region: the sandbox's is the one
+                settings.sandbox_segment_region = info.get("segment_region")
+            _fill_sandbox_defaults(credentials, settings.sandbox_region, info.get("defaults") or {})
+        else:
+            _fill_sandbox_defaults(credentials, cfg_sandbox.region)
         settings.notes.append(f"using the sandbox at {url}")
     elif sandbox or cfg_sandbox.enabled or path is None:
         _fill_sandbox_defaults(credentials, cfg_sandbox.region)
@@ -224,6 +311,8 @@ def open_settings(opts, *, needs_services: bool = True,
     settings = build_settings(getattr(opts, "config", None), sandbox=getattr(opts, "sandbox", False),
                               sandbox_url=getattr(opts, "sandbox_url", None), needs_services=needs_services,
                               uses=uses)
+    if needs_services:
+        require_usable_credentials(settings)
     if settings.sandbox_url == "" and needs_services:
         from cdpio_cli.sandbox.options import SandboxOptions, private_public_api_token
         from cdpio_cli.sandbox.runner import EmbeddedSandbox

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from cdpio_cli.ci import CI_ENV_VARS
 from cdpio_cli.sandbox.options import SandboxOptions
 from cdpio_cli.sandbox.runner import EmbeddedSandbox
+
+
+@pytest.fixture(autouse=True)
+def _not_in_ci(monkeypatch):
+    """The suite runs with CI=true in CI; cdpio code called in-process must see
+    a developer's machine unless a test sets a CI variable itself."""
+    for name in (*CI_ENV_VARS, "GITHUB_STEP_SUMMARY"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ import yaml
 from cdpio_cli.errors import UsageError
 from cdpio_cli.replay import ReplayOptions, load_checkpoint, make_route, replay
 from cdpio_cli.sandbox import defaults
-from tests.cli_helpers import run_cli, write_config
+from tests.cli_helpers import clean_env, run_cli, write_config
 
 FAST = dict(rate=None, concurrency=4, base_delay=0.001, max_delay=0.01, max_retry_after=0.02)
 
@@ -260,7 +260,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(sandbox, tmp_path):
     n = 400
     src = write_ndjson(tmp_path / "in.ndjson", msgs(n))      # no messageIds: derived ones must be stable
     ckpt = tmp_path / "replay.ckpt"
-    env = {k: v for k, v in os.environ.items() if k != "CDPIO_CONFIG"}
+    env = clean_env()
     cmd = [sys.executable, "-m", "cdpio_cli", "--sandbox-url", sandbox.url, "-q", "replay", str(src),
            "--checkpoint", str(ckpt), "--rate", "60", "--batch-size", "5", "--concurrency", "3"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -464,7 +464,7 @@ def test_ctrl_c_stops_cleanly_with_130_and_resumes(sandbox, tmp_path):
     src = write_ndjson(tmp_path / "in.ndjson", msgs(n))
     ckpt = tmp_path / "replay.ckpt"
     # Wide enough that a long temporary path in the resume hint is not wrapped.
-    env = {k: v for k, v in os.environ.items() if k != "CDPIO_CONFIG"} | {"COLUMNS": "1000"}
+    env = clean_env(COLUMNS="1000")
     cmd = [sys.executable, "-m", "cdpio_cli", "--sandbox-url", sandbox.url, "replay", str(src),
            "--checkpoint", str(ckpt), "--rate", "50", "--batch-size", "5"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -514,7 +514,7 @@ def _interrupt_replay(sandbox, tmp_path, *extra):
     n = 300
     src = write_ndjson(tmp_path / "in.ndjson", msgs(n))
     ckpt = tmp_path / "replay.ckpt"
-    env = {k: v for k, v in os.environ.items() if k != "CDPIO_CONFIG"}
+    env = clean_env()
     env["COLUMNS"] = "200"
     cmd = [sys.executable, "-m", "cdpio_cli", "--sandbox-url", sandbox.url, *extra, "replay", str(src),
            "--checkpoint", str(ckpt), "--rate", "50", "--batch-size", "5", "--concurrency", "4"]

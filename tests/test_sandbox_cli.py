@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -11,11 +10,11 @@ import sys
 import httpx
 
 from cdpio_cli.sandbox import defaults
+from tests.cli_helpers import clean_env
 
 
 def start(*args: str, env: dict | None = None) -> tuple[subprocess.Popen, str, list[str]]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CDPIO_SANDBOX_")}
-    full_env.update(env or {})
+    full_env = clean_env(**(env or {}))
     proc = subprocess.Popen([sys.executable, "-m", "cdpio_cli", "sandbox", "--port", "0", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
     lines = []
@@ -63,22 +62,21 @@ def test_custom_keys_and_non_local_host_warning():
 
 def test_bad_flags_are_usage_errors():
     r = subprocess.run([sys.executable, "-m", "cdpio_cli", "sandbox", "--region", "ap"],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=30, env=clean_env())
     assert r.returncode == 2 and "--region" in r.stderr
     r = subprocess.run([sys.executable, "-m", "cdpio_cli", "sandbox", "--fail-rate", "3"],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=30, env=clean_env())
     assert r.returncode == 2
 
 
 def test_port_in_use_is_a_usage_error(sandbox):
     r = subprocess.run([sys.executable, "-m", "cdpio_cli", "sandbox", "--port", str(sandbox.port)],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=30, env=clean_env())
     assert r.returncode == 2 and "cannot listen" in r.stderr
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CDPIO_SANDBOX_")}
-    full_env.update(env or {})
+    full_env = clean_env(**(env or {}))
     return subprocess.run([sys.executable, "-m", "cdpio_cli", "sandbox", *args],
                           capture_output=True, text=True, timeout=30, env=full_env)
 

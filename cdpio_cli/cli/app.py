@@ -16,7 +16,7 @@ import typer
 
 from cdpio_cli import __version__
 from cdpio_cli.cli.output import GlobalOptions
-from cdpio_cli.errors import EXIT_INTERRUPTED, EXIT_USAGE
+from cdpio_cli.errors import EXIT_INTERRUPTED
 
 HELP = """Set up and prove a Segment -> Customer.io integration.
 
@@ -149,20 +149,6 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return head + moved + tail
 
 
-def _json_error(command: str, code: int, message: str, problems=None) -> None:
-    import json
-
-    error = {"message": message, "exit_code": code}
-    if problems:  # a config error lists every problem with its line
-        from cdpio_cli.credentials import redact
-
-        error["problems"] = [{k: redact(v) if isinstance(v, str) else v for k, v in p.to_dict().items()}
-                             for p in problems]
-    doc = {"schema_version": 1, "command": command, "ok": False, "exit_code": code,
-           "run_id": None, "checks": [], "summary": {}, "error": error}
-    sys.stdout.write(json.dumps(doc) + "\n")
-
-
 def _click_exception_types() -> tuple[type, ...]:
     """ClickException classes: typer >= 0.26 vendors click, older typer uses click."""
     found = []
@@ -180,29 +166,25 @@ def main(argv: list[str] | None = None) -> None:
 
     args = hoist_global_options(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
-    wants_json = "--json" in args
     cmd_name = next((a for a in args if a in _COMMAND_NAMES), "")
     click_errors = _click_exception_types()
     try:
         code = command.main(args=args, prog_name="cdpio", standalone_mode=False)
     except CdpioError as exc:
-        from cdpio_cli.credentials import redact
+        from cdpio_cli.cli.output import report_error
 
-        line = redact(exc.one_line())
-        sys.stderr.write(f"cdpio: error: {line}\n")
-        if wants_json:
-            _json_error(cmd_name, exc.exit_code, line, getattr(exc, "problems", None))
-        sys.exit(exc.exit_code)
+        sys.exit(report_error(exc, cmd_name, args))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("cdpio: interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
     except click_errors as exc:  # unknown flag or command, bad flag value
-        exc.show()
-        if wants_json:
-            _json_error(cmd_name, EXIT_USAGE, exc.format_message())
-        sys.exit(EXIT_USAGE)
+        from cdpio_cli.cli.output import report_error
+        from cdpio_cli.errors import UsageError
+
+        exc.show()  # click's usage text; the other outputs still get the error
+        sys.exit(report_error(UsageError(exc.format_message()), cmd_name, args, say=False))
     except BrokenPipeError:
         sys.exit(0)
     except Exception as exc:  # a bug: say so without locals (they may hold keys)

@@ -33,5 +33,5 @@ def command(
     check_timeout(timeout, "--timeout")
     with open_settings(opts, needs_services=not offline) as settings:
         report = check_keys(settings, offline=offline, timeout=timeout)
-        report.notes[:0] = settings.notes
+        settings.stamp(report)
     finish(report, opts)

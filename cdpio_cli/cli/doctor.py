@@ -58,5 +58,5 @@ def command(
         with spinner(opts) as progress:
             report = run_doctor(settings, person=person, timeout=seconds, progress=progress,
                                 verbose=opts.verbose)
-        report.notes[:0] = settings.notes
+        settings.stamp(report)
     finish(report, opts)

@@ -34,7 +34,6 @@ def command(
 
         cdpio lint events/*.ndjson --strict --disable naming/event-title-case
     """
-    import dataclasses
     import sys
 
     from cdpio_cli import fixtures, lint, results
@@ -77,5 +76,4 @@ def command(
             console.print(text, markup=False, highlight=False, style="dim")
         results.render_table(report, console, verbose=opts.verbose, max_rows=max_rows or None)
         console.print(summary, markup=False, highlight=False)
-        opts = dataclasses.replace(opts, quiet=True)
-    finish(report, opts)
+    finish(report, opts, human_done=not opts.quiet)

@@ -55,7 +55,10 @@ def stderr_console(opts: GlobalOptions | None = None):
         width = None
         if not sys.stderr.isatty() and not os.environ.get("COLUMNS"):
             width = 140
-        console = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=False, width=width)
+        # rich's no_color keeps bold/dim/italic escape codes; color_system=None
+        # emits none at all, which is what --no-color and NO_COLOR promise.
+        console = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=False, width=width,
+                          **({"color_system": None} if no_color else {}))
         _consoles[no_color] = console
     return console
 
@@ -73,14 +76,36 @@ def warn(opts: GlobalOptions | None, message: str) -> None:
     note(opts, f"warning: {message}", style="yellow")
 
 
+PROGRESS_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
+
+
 @contextlib.contextmanager
 def spinner(opts: GlobalOptions):
-    """A rich status line on stderr while we wait, only on a terminal and not
-    with --quiet; yields a callback that updates its text (or None)."""
-    if opts.quiet or not sys.stderr.isatty():
+    """A rich status line on stderr while we wait (on a terminal; a line every
+    PROGRESS_EVERY seconds otherwise; nothing with --quiet); yields a callback
+    that updates its text (or None)."""
+    from cdpio_cli.credentials import redact
+
+    if opts.quiet:
         yield None
         return
-    from cdpio_cli.credentials import redact
+    if not sys.stderr.isatty():
+        # CI logs: no live line, but a long wait must not look hung.  At most
+        # one line every PROGRESS_EVERY seconds; a quick run prints none.
+        import time
+
+        started = last = time.monotonic()
+
+        def log_line(text: str) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= PROGRESS_EVERY:
+                last = now
+                sys.stderr.write(redact(f"... {text} ({now - started:,.0f}s elapsed)") + "\n")
+                sys.stderr.flush()
+
+        yield log_line
+        return
 
     with stderr_console(opts).status("starting") as status:
         yield lambda text: status.update(redact(text))
@@ -105,14 +130,18 @@ def warn_cleaned_credentials(opts: GlobalOptions, settings) -> None:
         warn(opts, f"{text} (cdpio used the cleaned value; fix the stored secret)")
 
 
-def finish(report: "Report", opts: GlobalOptions) -> NoReturn:
-    """Render the report everywhere it was asked for, then exit with its code."""
+def finish(report: "Report", opts: GlobalOptions, *, human_done: bool = False) -> NoReturn:
+    """Render the report everywhere it was asked for, then exit with its code.
+    `human_done`: the command already printed the human view (each failure is
+    shown once)."""
     from cdpio_cli import results
     from cdpio_cli.credentials import redact_report
 
     redact_report(report)
     console = stderr_console(opts)
-    if not opts.quiet:
+    if human_done:
+        pass
+    elif not opts.quiet:
         for text in report.notes:
             console.print(text, markup=False, highlight=False, style="dim")
         results.render_table(report, console, verbose=opts.verbose)
@@ -140,3 +169,90 @@ def finish(report: "Report", opts: GlobalOptions) -> NoReturn:
             except OSError:
                 pass  # a summary is a nicety; never fail the run for it
     raise typer.Exit(report.exit_code())
+
+
+def _flag_value(args: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _junit_writable(exc, junit: str) -> bool:
+    """May the error's JUnit report be written?  Not when an output path was
+    refused (it may be the --junit path: a link, or an input file under
+    another name), nor where the usual --junit check says no."""
+    from cdpio_cli.errors import CdpioError
+    from cdpio_cli.paths import OutputPathError, check_writable_file
+
+    if isinstance(exc, OutputPathError):
+        return False
+    try:
+        check_writable_file(junit, "--junit", "reports/cdpio.xml")
+    except CdpioError:
+        return False
+    return True
+
+
+def error_report(exc, command: str) -> "Report":
+    """A Report for an error that stopped a command before it could check
+    anything: its own checks when it carries some (unusable credentials),
+    else one failed check naming the error."""
+    from cdpio_cli import errors, results
+
+    checks = list(getattr(exc, "checks", None) or [])
+    if not checks:
+        kind = next((name for cls, name in ((errors.ConfigError, "config"), (errors.InputError, "input"),
+                                            (errors.UsageError, "usage"), (errors.CredentialError, "credential"),
+                                            (errors.UnreachableError, "unreachable"))
+                     if isinstance(exc, cls)), "error")
+        checks = [results.Check(kind, "cli", "format", results.FAILED, exc.message, hint=exc.hint,
+                                file=exc.file, line=exc.line,
+                                failure=results.failure_for_exit_code(exc.exit_code))]
+    report = results.Report(command=command or "cdpio", checks=checks)
+    return report
+
+
+def report_error(exc, command: str, args: list[str], *, say: bool = True) -> int:
+    """Say why a command stopped, in every output the user asked for: one line
+    on stderr, the JSON document, the --junit file (one errored testcase),
+    GitHub annotations and step summary.  Returns the exit code."""
+    import json
+
+    from cdpio_cli import results
+    from cdpio_cli.credentials import redact, redact_report
+
+    line = redact(exc.one_line())
+    if say:
+        sys.stderr.write(f"cdpio: error: {line}\n")
+    report = error_report(exc, command)
+    redact_report(report)
+    code = exc.exit_code
+    if "--json" in args:
+        doc = report.to_dict()
+        error = {"message": line, "exit_code": code}
+        problems = getattr(exc, "problems", None)
+        if problems:  # a config error lists every problem with its line
+            error["problems"] = [{k: redact(v) if isinstance(v, str) else v for k, v in p.to_dict().items()}
+                                 for p in problems]
+        doc.update(exit_code=code, ok=False, run_id=None, error=error)
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    junit = _flag_value(args, "--junit")
+    if junit and _junit_writable(exc, junit):
+        try:
+            results.render_junit(report, junit)
+        except OSError:
+            pass  # the report is a nicety here; the error line above is the message
+    if results.in_github_actions():
+        for text in results.github_annotations(report):
+            sys.stderr.write(text + "\n")
+        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_path:
+            try:
+                with open(summary_path, "a", encoding="utf-8") as fh:
+                    fh.write(results.github_step_summary(report))
+            except OSError:
+                pass
+    return code

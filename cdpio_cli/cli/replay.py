@@ -66,7 +66,7 @@ def command(
     import sys
 
     from cdpio_cli import results
-    from cdpio_cli.cli.output import finish, note, stderr_console
+    from cdpio_cli.cli.output import finish, note, stderr_console, warn_cleaned_credentials
     from cdpio_cli.errors import CdpioError, UsageError
     from cdpio_cli.replay import Replay, ReplayOptions, make_route
     from cdpio_cli.settings import open_settings
@@ -80,6 +80,8 @@ def command(
 
     # A dry run reads only `replay:`; the secrets the config asks for need not be set.
     with open_settings(opts, needs_services=not dry_run, uses=("replay",) if dry_run else None) as settings:
+        if not dry_run:  # the same hygiene report as send-test
+            warn_cleaned_credentials(opts, settings)
         cfg = settings.config.replay
         route_name = route or getattr(cfg, "route", None) or "segment"
         options = ReplayOptions(
@@ -113,7 +115,7 @@ def command(
             if progress_ui:
                 progress_ui.close()
 
-    report = results.Report(command="replay")
+    report = results.Report(command="replay", sandbox=settings.sandbox_target)
     report.run_id = settings.run_id
     _fill_report(report, result, route_name, options)
     if not opts.quiet:

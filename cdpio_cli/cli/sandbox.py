@@ -8,6 +8,7 @@ import typer
 
 
 def command(
+    ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (a warning for anything but 127.0.0.1)."),
     port: int = typer.Option(8975, "--port", "-p", help="Port; 0 picks a free one."),
     write_key: Optional[str] = typer.Option(None, "--write-key", envvar="CDPIO_SANDBOX_WRITE_KEY",
@@ -59,6 +60,11 @@ def command(
         cdpio sandbox --port 0 --throttle 200 --fail-rate 0.05 --record accepted.ndjson
 
         cdpio --sandbox-url http://127.0.0.1:8975 send-test --verify
+
+    With --json it prints one JSON line on stdout instead of the banner: url,
+    port, regions and the accepted credentials (masked), for scripts that
+    start it with --port 0.  A running sandbox also answers GET /_sandbox/info
+    (loopback only), which is how --sandbox-url learns its region and keys.
     """
     from cdpio_cli.errors import UsageError
     from cdpio_cli.sandbox import defaults
@@ -77,14 +83,22 @@ def command(
         check_writable_file(record, "--record", "accepted.ndjson")
     from cdpio_cli.credentials import clean
 
-    def cleaned(value: Optional[str]) -> Optional[str]:
+    from cdpio_cli.credentials import unusable_message
+
+    def cleaned(flag: str, value: Optional[str]) -> Optional[str]:
         # Same hygiene as every other credential: a key read from a secret
         # file or env var often ends in a newline.
-        return (clean(value).value or None) if value else value
+        if not value:
+            return value
+        result = clean(value)
+        if result.problems:  # no client could ever send it
+            raise UsageError(f"{flag} {unusable_message(result.problems, sent_nothing=False)}")
+        return result.value or None
 
-    write_key, site_id, track_api_key = cleaned(write_key), cleaned(site_id), cleaned(track_api_key)
-    app_api_key, pipelines_api_key = cleaned(app_api_key), cleaned(pipelines_api_key)
-    public_api_token = cleaned(public_api_token)
+    write_key, site_id = cleaned("--write-key", write_key), cleaned("--site-id", site_id)
+    track_api_key, app_api_key = cleaned("--track-api-key", track_api_key), cleaned("--app-api-key", app_api_key)
+    pipelines_api_key = cleaned("--pipelines-api-key", pipelines_api_key)
+    public_api_token = cleaned("--public-api-token", public_api_token)
     try:
         options = SandboxOptions(
             host=host, port=port, region=region, segment_region=segment_region,
@@ -100,7 +114,7 @@ def command(
     except OptionError as exc:
         raise UsageError(f"{exc.flag} {exc.problem}") from None
     try:
-        code = serve(options)
+        code = serve(options, as_json=bool(getattr(ctx.obj, "json", False)))
     except BindError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                          hint="pick another --port, or --port 0 for a free one") from None

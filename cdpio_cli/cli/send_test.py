@@ -71,7 +71,7 @@ def command(
         with spinner(opts) as progress:
             report = run_send_test(settings, options, progress=progress,
                                    warn=lambda text: warn(opts, text))
-        report.notes[:0] = settings.notes
+        settings.stamp(report)
     try:
         finish(report, opts)
     finally:

@@ -57,5 +57,5 @@ def command(
         with spinner(opts) as progress:
             report = run_verify(settings, user_id=user_id, email=email, traits=traits,
                                 events=list(event or []), within=seconds, progress=progress)
-        report.notes[:0] = settings.notes
+        settings.stamp(report)
     finish(report, opts)

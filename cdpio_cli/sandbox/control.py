@@ -1,6 +1,8 @@
-"""Inspection and control: /_sandbox/{health,requests,deliveries,reset}.
+"""Inspection and control: /_sandbox/{health,info,requests,deliveries,reset}.
 
-Never faulted, never logged in /_sandbox/requests, never shows a credential.
+Never faulted, never logged in /_sandbox/requests, never shows a credential
+(/_sandbox/info shows the sandbox's own defaults, which are not secrets, and
+only to loopback clients; credentials a user passed are masked).
 """
 
 from __future__ import annotations
@@ -26,6 +28,45 @@ async def health(request: Request, *, state: SandboxState) -> Response:
         "requests": state.request_count, "pending": state.pending_events,
         "destination_connected": state.options.segment_destination_enabled,
     })
+
+
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+def sandbox_info(options, url: str | None = None, *, reveal_defaults: bool = True) -> dict:
+    """The regions and credentials a sandbox accepts.  `credentials` masks
+    everything a user passed; with `reveal_defaults` the sandbox's own
+    defaults are shown in full (they open only this emulator) and listed in
+    `defaults`, which `cdpio --sandbox-url` reads to fill in what no config names."""
+    from cdpio_cli.credentials import mask
+    from cdpio_cli.sandbox import defaults
+    from cdpio_cli.sandbox.runner import CREDENTIAL_OPTION_FIELDS
+
+    accepted, usable = {}, {}
+    for field_name in CREDENTIAL_OPTION_FIELDS:
+        value = getattr(options, field_name)
+        if reveal_defaults and defaults.is_default(field_name, value):
+            accepted[field_name] = usable[field_name] = value
+        else:
+            accepted[field_name] = mask(value)
+    info = {"sandbox": "cdpio", "version": __version__, "region": options.region,
+            "segment_region": options.region_of("segment"),
+            "regions": {"customerio": options.region, "segment": options.region_of("segment")},
+            "credentials": accepted}
+    if reveal_defaults:
+        info["defaults"] = usable
+    if url is not None:
+        info = {"url": url, "port": int(url.rsplit(":", 1)[1]), **info}
+    return info
+
+
+async def info(request: Request, *, state: SandboxState) -> Response:
+    client = request.client.host if request.client else ""
+    if not client.startswith(_LOOPBACK):
+        # The defaults are harmless, but a sandbox bound to a LAN address
+        # should not hand out anything to its neighbours.
+        return json_response({"code": "forbidden", "message": "/_sandbox/info answers loopback clients only"}, 403)
+    return json_response(sandbox_info(state.options))
 
 
 async def requests(request: Request, *, state: SandboxState) -> Response:
@@ -58,6 +99,7 @@ async def reset(request: Request, *, state: SandboxState) -> Response:
 def routes(state: SandboxState) -> list[Route]:
     return [
         Route("/_sandbox/health", bind(health, state=state), methods=["GET"]),
+        Route("/_sandbox/info", bind(info, state=state), methods=["GET"]),
         Route("/_sandbox/requests", bind(requests, state=state), methods=["GET"]),
         Route("/_sandbox/deliveries", bind(deliveries, state=state), methods=["GET"]),
         Route("/_sandbox/reset", bind(reset, state=state), methods=["POST"]),

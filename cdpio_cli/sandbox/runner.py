@@ -149,6 +149,10 @@ _CREDENTIAL_FIELDS = {
 }
 
 
+# SandboxOptions fields that hold a credential the sandbox accepts.
+CREDENTIAL_OPTION_FIELDS = tuple(_CREDENTIAL_FIELDS.values())
+
+
 def banner_credentials(options: SandboxOptions) -> dict[str, str]:
     """The credentials the sandbox accepts, for printing: the defaults in full
     (users copy them; they are not secrets), anything else masked (length and
@@ -180,7 +184,7 @@ def describe(options: SandboxOptions, url: str) -> str:
               "track": "Customer.io Track API", "app": "Customer.io App API"}
     for service, prefixes in SANDBOX_PREFIXES.items():
         lines.append(f"  {labels[service]:<26} {url}{prefixes[options.region_of(service)]}")
-    lines.append(f"  {'inspection':<26} {url}/_sandbox/{{health,requests,deliveries,reset}}")
+    lines.append(f"  {'inspection':<26} {url}/_sandbox/{{health,info,requests,deliveries,reset}}")
     lines.append("accepts (the sandbox's own credentials in full: they open only this local emulator; "
                  "yours masked):")
     for name, value in banner_credentials(options).items():
@@ -204,8 +208,10 @@ def describe(options: SandboxOptions, url: str) -> str:
     return "\n".join(lines)
 
 
-def serve(options: SandboxOptions | None = None, *, out: TextIO | None = None) -> int:
-    """Serve in the foreground until Ctrl-C; returns the exit code (0)."""
+def serve(options: SandboxOptions | None = None, *, out: TextIO | None = None, as_json: bool = False) -> int:
+    """Serve in the foreground until Ctrl-C; returns the exit code (0).
+    `as_json`: instead of the banner, one JSON line on stdout (URL, port,
+    regions, credentials) for scripts that start it with --port 0."""
     options = options or SandboxOptions()
     out = out or sys.stderr
     if options.host not in LOCAL_HOSTS:
@@ -218,7 +224,15 @@ def serve(options: SandboxOptions | None = None, *, out: TextIO | None = None) -
         app.sandbox_state.close()
         raise
     port = sock.getsockname()[1]
-    print(describe(options, _url(options.host, port)), file=out, flush=True)
+    if as_json:
+        import json
+
+        from cdpio_cli.sandbox.control import sandbox_info
+
+        line = sandbox_info(options, _url(options.host, port), reveal_defaults=False)
+        print(json.dumps(line), file=sys.stdout, flush=True)
+    else:
+        print(describe(options, _url(options.host, port)), file=out, flush=True)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

@@ -11,7 +11,6 @@ without faults); this is the matrix, end to end, plus a kill under faults.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import httpx
 import pytest
 
 from cdpio_cli.replay import load_checkpoint
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import clean_env, run_cli
 from tests.reliability._support import assert_clean_failure
 
 N_VALID = 240
@@ -170,7 +169,7 @@ def test_latency_beyond_the_timeout_dead_letters_then_the_dead_letters_replay_ex
 
 def _kill_midway(cmd: list[str], ckpt: Path, cwd: Path, at_least: int) -> None:
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={k: v for k, v in os.environ.items() if k != "CDPIO_CONFIG"})
+                            env=clean_env())
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:

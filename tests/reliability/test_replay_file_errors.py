@@ -23,7 +23,9 @@ HUGE = "1" * 10_000
 
 
 def junit_failure_text(path: Path) -> str:
-    return " ".join((f.get("message") or "") + (f.text or "") for f in ET.parse(path).getroot().iter("failure"))
+    # An input problem is a JUnit <error> (the check could not run), a failed check a <failure>.
+    root = ET.parse(path).getroot()
+    return " ".join((f.get("message") or "") + (f.text or "") for f in [*root.iter("failure"), *root.iter("error")])
 
 
 VALUES = {
