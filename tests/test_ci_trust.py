@@ -67,6 +67,11 @@ def test_every_command_once_with_ci_true_and_no_config(tmp_path):
     res = run_cli("init", "--path", str(tmp_path / "new.yaml"), cwd=tmp_path, env=ci)
     seen.add("init")
     assert res.code == 0 and (tmp_path / "new.yaml").is_file(), res.stderr
+    res = run_cli("plan", "infer", FIXTURE, "-o", str(tmp_path / "plan.yaml"), cwd=tmp_path, env=ci)
+    assert res.code == 0 and (tmp_path / "plan.yaml").is_file(), res.stderr
+    pulled = run_cli("plan", "pull", "-o", str(tmp_path / "pulled.yaml"), cwd=tmp_path, env=ci)
+    assert pulled.code == 2 and "CI=true" in pulled.stderr, pulled.stderr
+    seen.add("plan")
     res = run_cli("completion", "bash", cwd=tmp_path, env=ci)
     seen.add("completion")
     assert res.code == 0 and (tmp_path / "new.yaml").is_file(), res.stderr
