@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from cdpio_cli import diagnosis, keys, mapping
+from cdpio_cli import campaigns, diagnosis, keys, mapping
 from cdpio_cli.errors import UsageError
 from cdpio_cli.results import (
     FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, SKIPPED, Check, Report,
@@ -438,7 +438,9 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
         if warn:
             warn(text)
 
-    http = keys.ServiceHttp.for_settings(settings, timeout)
+    expect = campaigns.expectations(settings)
+    # The segmented and triggered tiers wait again after delivery.
+    http = keys.ServiceHttp.for_settings(settings, timeout, waits=2 if expect and verify else 1)
     evidence = diagnosis.Evidence()
     for plan in plans:
         diagnosis.learn_plan(evidence, plan)
@@ -559,6 +561,16 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
                                         + (sent_detail(sent.details) if options.verbose else ""))
             if check.status == PASSED and plan_by_route[route].anonymous_id:
                 check.message += "; the anonymous events were merged into this person"
+            if expect and check.status == PASSED:
+                if progress:
+                    progress(f"checking segments and campaigns for the {route} test person")
+                campaigns.run_tiers(report, api, route=route, ref=target.person["_ref"], since=target.sent_wall,
+                                    attributes=target.attributes(),
+                                    sent_events=[a.name for a in target.activities if a.type == "event"],
+                                    expect=expect, settings=settings, evidence=evidence, timeout=timeout,
+                                    poll_interval=cfg.verify.poll_interval, progress=progress)
+            elif expect:
+                campaigns.skip_tiers(report, route, expect, "not checked: delivery was not proven")
 
         report.summary["verified"] = True
         report.summary["seconds_to_delivery"] = timings
@@ -571,6 +583,7 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
 
 def _explain(report: Report, evidence: diagnosis.Evidence) -> None:
     """Causes on every failed check (details.causes), from this run's facts."""
+    tiers = [c.id for c in report.checks if c.tier in campaigns.TIERS]
     diagnosis.explain_failures(report.checks, evidence,
-                               sentence_for=[f"{r}.delivery" for r in ROUTES])
+                               sentence_for=[f"{r}.delivery" for r in ROUTES] + tiers)
     report.summary["diagnosis"] = diagnosis.summary(evidence)

@@ -680,9 +680,14 @@ def run_verify(settings, *, user_id: Optional[str] = None, email: Optional[str] 
     if not settings.customerio.app_api_key:
         raise UsageError("verify needs customerio.app_api_key to read people from Customer.io",
                          hint="set customerio.app_api_key (Account Settings > API Credentials > App API Keys)")
+    from cdpio_cli import campaigns
+
     timeout = settings.config.verify.timeout if within is None else within
     report = Report("verify", run_id=settings.run_id)
-    http = keys.ServiceHttp.for_settings(settings, timeout)
+    expect = campaigns.expectations(settings)
+    # The segmented and triggered tiers (send_test.expect) wait again after delivery.
+    http = keys.ServiceHttp.for_settings(settings, timeout, waits=2 if expect else 1)
+    report_tiers = None
     try:
         if progress:
             progress("finding the Customer.io region")
@@ -697,6 +702,9 @@ def run_verify(settings, *, user_id: Optional[str] = None, email: Optional[str] 
         api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key)
         wait_for(api, [target], timeout=timeout, poll_interval=settings.config.verify.poll_interval,
                  progress=progress)
+        if expect and target.done:
+            report_tiers = Report("verify")
+            _campaign_tiers(report_tiers, api, target, expect, settings, timeout, progress)
     finally:
         http.close()
     report.summary.update({"user_id": user_id, "email": email, "customerio_region": settings.customerio_region(),
@@ -742,4 +750,22 @@ def run_verify(settings, *, user_id: Optional[str] = None, email: Optional[str] 
             report.add(Check(expected.label, "customerio", "delivered", PASSED,
                              f"{expected.label} found in the person's activities",
                              duration_ms=(expected.found_at - start) * 1000.0))
+    if report_tiers is not None:
+        report.extend(report_tiers.checks)
+    elif expect:
+        campaigns.skip_tiers(report, "customerio", expect, "not checked: the person is not complete in Customer.io")
     return report
+
+
+def _campaign_tiers(report, api: AppApi, target: Target, expect, settings, timeout: float, progress) -> None:
+    """`cdpio verify`: the segmented and triggered tiers for a person something
+    else sent (any message of the campaign counts: there is no run to date it)."""
+    from cdpio_cli import campaigns, diagnosis
+
+    evidence = diagnosis.Evidence()
+    campaigns.run_tiers(report, api, route="customerio", ref=target.person["_ref"], since=None,
+                        attributes=target.attributes(),
+                        sent_events=[a.name for a in target.activities if a.type == "event"],
+                        expect=expect, settings=settings, evidence=evidence, timeout=timeout,
+                        poll_interval=settings.config.verify.poll_interval, progress=progress)
+    diagnosis.explain_failures(report.checks, evidence, sentence_for=[c.id for c in report.checks])
