@@ -253,7 +253,8 @@ class CampaignWatch:
 
     @property
     def settled(self) -> bool:
-        return self.outcome() in ("delivered", "failed", "drafted")
+        # `sent` is proof enough: some channels never report `delivered`.
+        return self.outcome() in ("delivered", "sent", "failed", "drafted")
 
 
 @dataclass

@@ -518,6 +518,9 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
                                  + (caveat if route == "segment" else ""),
                                  hint="set customerio.app_api_key to prove delivery (send-test verifies "
                                       "by default when it is set)"))
+            for route in targets:
+                if expect:
+                    campaigns.skip_tiers(report, route, expect, "not checked: delivery was not verified")
             report.summary["verified"] = False
             _explain(report, evidence)
             return report

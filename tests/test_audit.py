@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import httpx
+import pytest
 
 from cdpio_cli.sandbox import defaults
 from tests.cli_helpers import run_cli
@@ -35,6 +36,7 @@ def test_audit_reports_the_near_miss_the_all_draft_campaign_and_the_missing_segm
     assert r.json["summary"]["findings"] == {"error": 3, "warning": 0}
 
 
+@pytest.mark.slow
 def test_audit_of_the_good_example_has_no_findings():
     r = run_cli("audit", "--workspace", str(EXAMPLES / "workspace.yaml"), str(EVENTS), "--json")
     assert r.code == 0, r.output
@@ -67,6 +69,7 @@ def test_a_trigger_nothing_sends_and_a_trait_no_identify_sends(tmp_path):
     assert trait["status"] == "warning" and trait["details"]["attribute"] == "is_trial"
 
 
+@pytest.mark.slow
 def test_warnings_for_a_building_segment_and_an_inactive_campaign_do_not_fail(tmp_path):
     ws = tmp_path / "ws.yaml"
     ws.write_text("segments:\n  - {id: 1, name: Big, state: build}\n"
@@ -80,6 +83,7 @@ def test_warnings_for_a_building_segment_and_an_inactive_campaign_do_not_fail(tm
     assert rules["audit.campaign_inactive"]["line"] == 4
 
 
+@pytest.mark.slow
 def test_audit_reads_a_sandbox_record_file(sandbox_factory, tmp_path):
     record = tmp_path / "accepted.ndjson"
     sb = sandbox_factory(record=str(record))

@@ -51,7 +51,7 @@ def test_the_example_proves_delivered_then_segmented_then_triggered():
      ["is_trial", "workspace.yaml:9"]),
 ])
 def test_each_broken_copy_fails_at_its_tier_with_its_cause(config, check_id, verdict, cause, words):
-    r = run_cli("-c", str(BROKEN / config), "send-test", "--json", "--timeout", "2s")
+    r = run_cli("-c", str(BROKEN / config), "send-test", "--json", "--timeout", "1s")
     assert r.code == 1, r.output
     checks = _checks(r)
     assert checks["customerio.delivery"]["status"] == "passed"
@@ -169,15 +169,15 @@ def test_conditions_compare_as_customerio_stores_attributes():
 def test_no_command_exceeds_ten_app_api_requests_a_second(sandbox_factory, tmp_path):
     from cdpio_cli.sandbox.campaigns import APP_API_RATE, AppRateLimit
 
-    # 30 campaigns: `audit` reads 32 App API pages in a row, enough to need pacing.
+    # 20 campaigns: `audit` reads 22 App API pages in a row, enough to need pacing.
     campaigns = "".join(f"  - {{id: {100 + i}, name: C{i}, trigger: {{event: Signed Up}}, "
-                        f"actions: [{{id: {1000 + i}, type: email}}]}}\n" for i in range(30))
+                        f"actions: [{{id: {1000 + i}, type: email}}]}}\n" for i in range(20))
     ws = tmp_path / "workspace.yaml"
     ws.write_text((EXAMPLES / "workspace.yaml").read_text().split("campaigns:")[0]
                   + "campaigns:\n" + campaigns)
     sb = sandbox_factory(workspace=str(ws))          # the default limit: 10 requests/s
     cfg = tmp_path / "cdpio.yaml"
-    cfg.write_text(GOOD.read_text().replace("campaigns: [Onboarding]", "campaigns: [C0, C29]"))
+    cfg.write_text(GOOD.read_text().replace("campaigns: [Onboarding]", "campaigns: [C0, C19]"))
     url = ["-c", str(cfg), "--sandbox-url", sb.url]
     commands = {
         "audit": ["audit", str(EXAMPLES / "events.ndjson")],
@@ -192,6 +192,34 @@ def test_no_command_exceeds_ten_app_api_requests_a_second(sandbox_factory, tmp_p
         assert counter.peak <= APP_API_RATE, f"{name}: {counter.peak} App API requests in one second"
         assert counter.refused == 0, f"{name} was answered 429"
         if name == "audit":
-            assert r.json["summary"]["app_api_calls"] == 32
+            assert r.json["summary"]["app_api_calls"] == 22
         if name == "verify":
             assert {c["tier"] for c in r.json["checks"]} >= {"segmented", "triggered"}
+
+
+@pytest.mark.slow
+def test_a_failed_send_quotes_the_failure_message(tmp_path):
+    ws = tmp_path / "workspace.yaml"
+    ws.write_text((EXAMPLES / "workspace.yaml").read_text().replace(
+        "sending_state: automatic}", 'sending_state: automatic, failure_message: "sending domain not verified"}', 1))
+    cfg = tmp_path / "cdpio.yaml"
+    cfg.write_text(GOOD.read_text())
+    r = run_cli("-c", str(cfg), "send-test", "--json", "--timeout", "5s")
+    assert r.code == 1, r.output
+    check = _checks(r)["customerio.campaign.Onboarding"]
+    assert check["details"]["verdict"] == "failed"
+    assert '"sending domain not verified"' in check["message"]
+    assert check["details"]["messages"][0]["failure_message"] == "sending domain not verified"
+
+
+def test_near_misses_are_the_same_words_spelled_differently():
+    from cdpio_cli.campaigns import difference, near_miss
+
+    sent = ["Order Completed", "Signed Up", "signed_up"]
+    assert near_miss("Signed up", sent) == "Signed Up"
+    assert near_miss("Signed  Up", ["Signed Up"]) == "Signed Up"
+    assert near_miss("SignedUp", ["signed_up"]) == "signed_up"
+    assert near_miss("Signed In", sent) is None
+    assert difference("Signed up", "Signed Up").startswith("case differs")
+    assert difference("Signed  Up", "Signed Up").startswith("spacing differs")
+    assert difference("Signed Up", "signed_up").startswith("case and snake_case vs spaced words differ")
