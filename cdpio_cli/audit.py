@@ -24,21 +24,21 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from cdpio_cli.campaigns import difference, near_miss
 from cdpio_cli.results import FAILED, PASSED, WARNING, Check, Report
 
 ERROR, WARN = "error", "warning"
 RULES: dict[str, tuple[str, str]] = {
-    "audit.trigger_event_near_miss": (ERROR, "rename the campaign's trigger, or the event your app sends, so "
-                                             "they match exactly (case and spaces matter)"),
-    "audit.trigger_event_never_sent": (ERROR, "send the trigger event from your app, or fix the campaign's "
-                                              "trigger event name"),
+    "audit.trigger_event_near_miss": (ERROR, ("rename the campaign's trigger, or the event your app sends, so "
+                                             "they match exactly (case and spaces matter)")),
+    "audit.trigger_event_never_sent": (ERROR, ("send the trigger event from your app, or fix the campaign's "
+                                              "trigger event name")),
     "audit.actions_not_sending": (ERROR, "set the actions to send automatically in the campaign workflow"),
     "audit.segment_missing": (ERROR, "pick an existing segment as the campaign's trigger or filter"),
-    "audit.segment_building": (WARN, "wait until the segment has finished building; membership is incomplete "
-                                     "until then"),
+    "audit.segment_building": (WARN, ("wait until the segment has finished building; membership is incomplete "
+                                     "until then")),
     "audit.campaign_inactive": (WARN, "start the campaign (running and active) if it should send"),
     "audit.segment_trait_never_sent": (WARN, "send the trait in identify, or change the segment's condition"),
 }
@@ -102,7 +102,11 @@ class Workspace:
 
 
 def from_file(path: str) -> Workspace:
-    from cdpio_cli.sandbox.campaigns import action_object, campaign_object, segment_object
+    from cdpio_cli.sandbox.campaigns import (
+        action_object,
+        campaign_object,
+        segment_object,
+    )
     from cdpio_cli.workspace_file import load_workspace
 
     definition = load_workspace(path)
@@ -126,7 +130,7 @@ def _name(obj: dict) -> str:
     return f"{obj.get('id')} {obj.get('name', '')}".strip()
 
 
-def _location(text: str) -> tuple[Optional[str], Optional[int]]:
+def _location(text: str) -> tuple[str | None, int | None]:
     """`events.ndjson:3` -> ("events.ndjson", 3)."""
     file, _, line = text.rpartition(":")
     return (file, int(line)) if file and line.isdigit() else (None, None)
@@ -136,12 +140,12 @@ def _seen(seen: Seen, files: int) -> str:
     return f"{seen.count} message{'s' if seen.count != 1 else ''} in {seen.first}" + ("…" if seen.count > 1 else "")
 
 
-def audit(ws: Workspace, data: Optional[Data]) -> list[Check]:
+def audit(ws: Workspace, data: Data | None) -> list[Check]:
     """The findings, as checks (error -> failed, warning -> warning)."""
-    found: list[tuple[str, str, str, dict, Optional[str], Optional[int]]] = []
+    found: list[tuple[str, str, str, dict, str | None, int | None]] = []
     definition = ws.definition
 
-    def where(kind: str, ident: Any) -> tuple[Optional[str], Optional[int]]:
+    def where(kind: str, ident: Any) -> tuple[str | None, int | None]:
         if definition is None:
             return None, None
         obj = definition.campaign(ident) if kind == "campaign" else definition.segment(ident)
@@ -210,7 +214,7 @@ def audit(ws: Workspace, data: Optional[Data]) -> list[Check]:
     return checks
 
 
-def run_audit(ws: Workspace, data: Optional[Data]) -> Report:
+def run_audit(ws: Workspace, data: Data | None) -> Report:
     report = Report("audit")
     checks = audit(ws, data)
     report.extend(checks)
@@ -230,7 +234,7 @@ def run_audit(ws: Workspace, data: Optional[Data]) -> Report:
     return report
 
 
-def audit_workspace(settings, data: Optional[Data], *, progress=None) -> Report:
+def audit_workspace(settings, data: Data | None, *, progress=None) -> Report:
     """`cdpio audit` against the App API the settings point at (the embedded
     sandbox serves `sandbox.workspace`, whose conditions the audit reads too)."""
     from cdpio_cli import keys

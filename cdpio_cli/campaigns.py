@@ -26,13 +26,20 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import quote
 
 from cdpio_cli import diagnosis
 from cdpio_cli.results import FAILED, PASSED, SKIPPED, Check, Report
-from cdpio_cli.verify import BACKOFF_CAP, BACKOFF_FACTOR, CLOCK_SLACK, AppApi, AppApiError
+from cdpio_cli.verify import (
+    BACKOFF_CAP,
+    BACKOFF_FACTOR,
+    CLOCK_SLACK,
+    AppApi,
+    AppApiError,
+)
 
 SEGMENTED, TRIGGERED = "segmented", "triggered"
 TIERS = (SEGMENTED, TRIGGERED)
@@ -51,7 +58,7 @@ def words(name: str) -> tuple[str, ...]:
     return tuple(w for w in re.split(r"[\s_\-.]+", spaced.lower()) if w)
 
 
-def near_miss(expected: str, candidates: list[str]) -> Optional[str]:
+def near_miss(expected: str, candidates: list[str]) -> str | None:
     """A candidate with the same words as `expected` but not the same spelling."""
     key = words(expected)
     return next((c for c in candidates if c != expected and words(c) == key and key), None)
@@ -104,7 +111,7 @@ def workspace_definition(settings):
     return load_workspace(path) if path else None
 
 
-def resolve_workspace_path(settings) -> Optional[str]:
+def resolve_workspace_path(settings) -> str | None:
     """`sandbox.workspace`, relative to the config file's directory."""
     from pathlib import Path
 
@@ -116,7 +123,7 @@ def resolve_workspace_path(settings) -> Optional[str]:
     return path
 
 
-def _resolve(ref: Any, items: dict[int, dict]) -> Optional[int]:
+def _resolve(ref: Any, items: dict[int, dict]) -> int | None:
     """An id for a configured name or id (names compare exactly, then ignoring case)."""
     text = str(ref).strip()
     if text.isdigit() and int(text) in items:
@@ -128,7 +135,7 @@ def _resolve(ref: Any, items: dict[int, dict]) -> Optional[int]:
     return loose[0] if loose else None
 
 
-def _as_int(value: Any) -> Optional[int]:
+def _as_int(value: Any) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -171,7 +178,7 @@ def read_actions(api: AppApi, campaign_id: int) -> list[dict]:
     return out
 
 
-def person_segment_ids(api: AppApi, ref: tuple[str, str]) -> Optional[set[int]]:
+def person_segment_ids(api: AppApi, ref: tuple[str, str]) -> set[int] | None:
     answer = api._get(f"/v1/customers/{quote(ref[0], safe='')}/segments", {"id_type": ref[1]})
     if answer.status != 200:
         return None
@@ -179,7 +186,7 @@ def person_segment_ids(api: AppApi, ref: tuple[str, str]) -> Optional[set[int]]:
     return {_as_int(s.get("id")) for s in items if isinstance(s, dict)} if isinstance(items, list) else set()
 
 
-def person_messages(api: AppApi, ref: tuple[str, str], since: Optional[float]) -> list[dict]:
+def person_messages(api: AppApi, ref: tuple[str, str], since: float | None) -> list[dict]:
     """The person's messages created since `since` (unix seconds), every page."""
     params: dict[str, Any] = {"id_type": ref[1], "limit": MESSAGES_PAGE}
     if since is not None:
@@ -205,9 +212,9 @@ def person_messages(api: AppApi, ref: tuple[str, str], since: Optional[float]) -
 @dataclass
 class SegmentWatch:
     ref: Any
-    id: Optional[int] = None
+    id: int | None = None
     obj: dict = field(default_factory=dict)
-    member_at: Optional[float] = None
+    member_at: float | None = None
 
     @property
     def name(self) -> str:
@@ -221,11 +228,11 @@ class SegmentWatch:
 @dataclass
 class CampaignWatch:
     ref: Any
-    id: Optional[int] = None
+    id: int | None = None
     obj: dict = field(default_factory=dict)
     actions: list[dict] = field(default_factory=list)
     messages: list[dict] = field(default_factory=list)
-    found_at: Optional[float] = None
+    found_at: float | None = None
 
     @property
     def name(self) -> str:
@@ -262,10 +269,10 @@ class Watch:
     segments: list[SegmentWatch]
     campaigns: list[CampaignWatch]
     ref: tuple[str, str]
-    since: Optional[float]          # unix seconds; messages created before it are earlier runs'
+    since: float | None          # unix seconds; messages created before it are earlier runs'
     started: float = field(default_factory=time.monotonic)
-    person_segments: Optional[set[int]] = None
-    error: Optional[AppApiError] = None
+    person_segments: set[int] | None = None
+    error: AppApiError | None = None
 
     def pending(self) -> bool:
         return any(s.id is not None and s.member_at is None for s in self.segments) or \
@@ -299,7 +306,7 @@ def _poll(api: AppApi, watch: Watch, now: Callable[[], float]) -> None:
 
 
 def wait_tiers(api: AppApi, watch: Watch, *, timeout: float, poll_interval: float,
-               progress: Optional[Callable[[str], None]] = None,
+               progress: Callable[[str], None] | None = None,
                now: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
     start = now()
     deadline = start + max(0.0, timeout)
@@ -404,7 +411,7 @@ def learn(ev: diagnosis.Evidence, watch: Watch, *, attributes: dict[str, str], s
 # Checks
 # ---------------------------------------------------------------------------
 
-def _ago(watch: Watch, at: Optional[float]) -> str:
+def _ago(watch: Watch, at: float | None) -> str:
     return "" if at is None else f", {at - watch.started:.1f}s after delivery"
 
 
@@ -474,10 +481,10 @@ def campaign_check(route: str, c: CampaignWatch, watch: Watch, timeout: float) -
                  details=details)
 
 
-def run_tiers(report: Report, api: AppApi, *, route: str, ref: tuple[str, str], since: Optional[float],
+def run_tiers(report: Report, api: AppApi, *, route: str, ref: tuple[str, str], since: float | None,
               attributes: dict[str, str], sent_events: list[str], expect: Expect, settings,
               evidence: diagnosis.Evidence, timeout: float, poll_interval: float,
-              progress: Optional[Callable[[str], None]] = None) -> None:
+              progress: Callable[[str], None] | None = None) -> None:
     """Check the expected segments and campaigns for one delivered person; add their checks."""
     segments = read_list(api, "/v1/segments", "segments") if expect.segments or expect.campaigns else {}
     campaigns = read_list(api, "/v1/campaigns", "campaigns") if expect.campaigns else {}

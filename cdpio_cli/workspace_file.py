@@ -21,9 +21,10 @@ Conditions compare attribute values as strings, as Customer.io stores them
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from cdpio_cli.errors import InputError
 
@@ -38,10 +39,10 @@ MAX_FILE_BYTES = 1024 * 1024
 class Condition:
     """`{attribute: K, eq|ne: V}`, `{attribute: K, exists: true|false}` or `{event: NAME}`."""
 
-    attribute: Optional[str] = None
-    op: Optional[str] = None          # eq | ne | exists
+    attribute: str | None = None
+    op: str | None = None          # eq | ne | exists
     value: Any = None                 # a string for eq/ne, a bool for exists
-    event: Optional[str] = None
+    event: str | None = None
     line: int = 0
 
     def describe(self) -> str:
@@ -88,7 +89,7 @@ class ActionDef:
     type: str = "email"
     sending_state: str = "automatic"
     name: str = ""
-    failure_message: Optional[str] = None   # the sandbox fails this action's sends with it
+    failure_message: str | None = None   # the sandbox fails this action's sends with it
     line: int = 0
 
 
@@ -96,8 +97,8 @@ class ActionDef:
 class CampaignDef:
     id: int
     name: str
-    trigger_event: Optional[str] = None
-    trigger_segment: Optional[int] = None
+    trigger_event: str | None = None
+    trigger_segment: int | None = None
     filter_segments: list[int] = field(default_factory=list)
     actions: list[ActionDef] = field(default_factory=list)
     description: str = ""
@@ -117,10 +118,10 @@ class WorkspaceDef:
     segments: list[SegmentDef] = field(default_factory=list)
     campaigns: list[CampaignDef] = field(default_factory=list)
 
-    def segment(self, segment_id: int) -> Optional[SegmentDef]:
+    def segment(self, segment_id: int) -> SegmentDef | None:
         return next((s for s in self.segments if s.id == segment_id), None)
 
-    def campaign(self, campaign_id: int) -> Optional[CampaignDef]:
+    def campaign(self, campaign_id: int) -> CampaignDef | None:
         return next((c for c in self.campaigns if c.id == campaign_id), None)
 
 
@@ -134,7 +135,7 @@ class _Reader:
     def __init__(self, path: str):
         self.path = path
 
-    def fail(self, node, message: str, hint: Optional[str] = None):
+    def fail(self, node, message: str, hint: str | None = None):
         raise InputError(message, file=self.path, line=node.start_mark.line + 1, hint=hint)
 
     def mapping(self, node, what: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 
 def command(
     ctx: typer.Context,
-    files: Optional[List[str]] = typer.Argument(
+    files: list[str] | None = typer.Argument(
         None, metavar="[FILE...]", help="Fixture files or globs with the messages your app sends "
                                         "(.json .jsonl .ndjson .yaml, .gz)."),
-    record: Optional[List[str]] = typer.Option(
+    record: list[str] | None = typer.Option(
         None, "--record", metavar="FILE", help="A file the sandbox recorded with `cdpio sandbox --record` "
                                                "(repeatable)."),
-    workspace: Optional[str] = typer.Option(
+    workspace: str | None = typer.Option(
         None, "--workspace", metavar="FILE", help="Read segments and campaigns from this workspace file "
                                                   "instead of the App API (offline)."),
 ) -> None:

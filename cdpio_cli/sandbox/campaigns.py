@@ -26,7 +26,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from typing import Any, Optional
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,8 +36,20 @@ from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 from cdpio_cli.sandbox.auth import bearer_token, same
 from cdpio_cli.sandbox.state import SandboxState
 from cdpio_cli.sandbox.web import bind, json_response, log
-from cdpio_cli.sandbox.workspace import TYPE, NAME, UNKNOWN_FIELD, UNKNOWN_VALUE, Person, Workspace
-from cdpio_cli.workspace_file import CampaignDef, SegmentDef, WorkspaceDef, load_workspace
+from cdpio_cli.sandbox.workspace import (
+    NAME,
+    TYPE,
+    UNKNOWN_FIELD,
+    UNKNOWN_VALUE,
+    Person,
+    Workspace,
+)
+from cdpio_cli.workspace_file import (
+    CampaignDef,
+    SegmentDef,
+    WorkspaceDef,
+    load_workspace,
+)
 
 APP_API_RATE = 10          # requests per second (journeys-app.json info: "10 requests per second")
 ACTIONS_PAGE = 10          # listCampaignActions: actions maxItems 10
@@ -61,7 +73,7 @@ class AppRateLimit:
         self.peak = 0           # most requests (answered or refused) in any one second
         self.refused = 0        # 429s answered
 
-    def admit(self, now: Optional[float] = None) -> bool:
+    def admit(self, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
         with self.lock:
             for window in (self.accepted, self.arrivals):
@@ -83,7 +95,7 @@ def rate_limit(state: SandboxState) -> AppRateLimit:
     return limiter
 
 
-def rate_limited(request: Request, state: SandboxState, route: str) -> Optional[Response]:
+def rate_limited(request: Request, state: SandboxState, route: str) -> Response | None:
     """The 429 for an App API request over the limit, or None to go on."""
     rate = getattr(state.options, "app_api_rate", APP_API_RATE)
     if not rate or rate_limit(state).admit():
@@ -102,7 +114,7 @@ def rate_limited(request: Request, state: SandboxState, route: str) -> Optional[
 class CampaignEngine:
     """Which people are in which segments, and the messages campaigns sent them."""
 
-    def __init__(self, definition: Optional[WorkspaceDef]):
+    def __init__(self, definition: WorkspaceDef | None):
         self.definition = definition or WorkspaceDef("")
         self.started = int(time.time())
         self._people_ref: Any = None
@@ -127,7 +139,7 @@ class CampaignEngine:
     def live_segments(self) -> list[SegmentDef]:
         return [s for s in self.definition.segments if not s.deleted]
 
-    def member(self, segment: Optional[SegmentDef], attributes: dict, events: set[str]) -> bool:
+    def member(self, segment: SegmentDef | None, attributes: dict, events: set[str]) -> bool:
         """Membership as the App API shows it: a segment still building lists nobody yet."""
         return (segment is not None and not segment.deleted and segment.state == "finished"
                 and segment.matches(attributes, events))
@@ -237,7 +249,7 @@ def _cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"sbx:{offset}".encode()).decode().rstrip("=")
 
 
-def _offset(start: Optional[str]) -> int:
+def _offset(start: str | None) -> int:
     """The offset an opaque `start` stands for; ValueError when it is not ours."""
     if not start:
         return 0
@@ -250,7 +262,7 @@ def _offset(start: Optional[str]) -> int:
     raise ValueError("start is not a cursor this API returned")
 
 
-def _page(items: list, start: Optional[str], limit: int) -> tuple[list, Optional[str]]:
+def _page(items: list, start: str | None, limit: int) -> tuple[list, str | None]:
     offset = _offset(start)
     page = items[offset:offset + limit]
     more = offset + limit < len(items)
@@ -264,7 +276,7 @@ def _number(value: str, name: str) -> int:
         raise ValueError(f"{name} must be a whole number") from None
 
 
-def _limit(value: Optional[str], default: int, maximum: int) -> int:
+def _limit(value: str | None, default: int, maximum: int) -> int:
     if value is None:
         return default
     number = _number(value, "limit")
