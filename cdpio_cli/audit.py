@@ -122,7 +122,9 @@ def from_app_api(api, definition=None) -> Workspace:
 
     campaigns = read_list(api, "/v1/campaigns", "campaigns")
     return Workspace(segments=read_list(api, "/v1/segments", "segments"), campaigns=campaigns,
-                     actions={cid: read_actions(api, cid) for cid in campaigns},
+                     # Only a campaign that would send needs its actions read.
+                     actions={cid: read_actions(api, cid) for cid, camp in campaigns.items()
+                              if camp.get("state") == "running" and camp.get("active") is not False},
                      definition=definition, source="the App API")
 
 
