@@ -223,3 +223,15 @@ def test_near_misses_are_the_same_words_spelled_differently():
     assert difference("Signed up", "Signed Up").startswith("case differs")
     assert difference("Signed  Up", "Signed Up").startswith("spacing differs")
     assert difference("Signed Up", "signed_up").startswith("case and snake_case vs spaced words differ")
+
+
+def test_a_429_from_the_app_api_is_waited_out_after_retry_after(sandbox_factory, tmp_path):
+    # A sandbox stricter than Customer.io (1 request/s): audit's back-to-back reads
+    # meet 429s, wait the Retry-After second, and still read the whole workspace.
+    sb = sandbox_factory(workspace=str(EXAMPLES / "workspace.yaml"), app_api_rate=1)
+    events = EXAMPLES / "events.ndjson"
+    r = run_cli("-c", str(GOOD), "--sandbox-url", sb.url, "audit", str(events), "--json")
+    assert r.code == 0, r.output
+    assert r.json["summary"]["campaigns"] == 2 and r.json["summary"]["segments"] == 2
+    assert sb.state.app_rate_limit.refused >= 1, "the sandbox never answered 429: the test proves nothing"
+    assert r.json["summary"]["events"]["Signed Up"] == 2
