@@ -235,3 +235,24 @@ def test_a_429_from_the_app_api_is_waited_out_after_retry_after(sandbox_factory,
     assert r.json["summary"]["campaigns"] == 2 and r.json["summary"]["segments"] == 2
     assert sb.state.app_rate_limit.refused >= 1, "the sandbox never answered 429: the test proves nothing"
     assert r.json["summary"]["events"]["Signed Up"] == 2
+
+
+@pytest.mark.slow
+def test_verify_checks_the_tiers_for_a_person_the_app_sent(sandbox_factory):
+    import httpx
+
+    from cdpio_cli.sandbox import defaults
+
+    sb = sandbox_factory(workspace=str(BROKEN / "trigger-typo.workspace.yaml"))
+    auth = (defaults.SITE_ID, defaults.TRACK_API_KEY)
+    assert httpx.put(f"{sb.url}/track/api/v1/customers/app-user", json={"is_trial": True},
+                     auth=auth).status_code == 200
+    assert httpx.post(f"{sb.url}/track/api/v1/customers/app-user/events", json={"name": "Signed Up"},
+                      auth=auth).status_code == 200
+    r = run_cli("-c", str(BROKEN / "trigger-typo.cdpio.yaml"), "--sandbox-url", sb.url, "verify",
+                "--user-id", "app-user", "--event", "Signed Up", "--within", "2s", "--json")
+    assert r.code == 1, r.output
+    checks = _checks(r)
+    assert checks["customerio.segment.Trial users"]["status"] == "passed"
+    campaign = checks["customerio.campaign.Onboarding"]
+    assert campaign["status"] == "failed" and _cause_ids(campaign)[0] == "campaign.trigger_event_differs"
