@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -93,6 +93,14 @@ class CustomerioConfig(_Strict):
         lambda cls, v: _check_endpoint(v))
 
 
+class ExpectConfig(_Strict):
+    """`send_test.expect`: segments the test person must be in and campaigns that
+    must message them (names or ids; docs/campaigns.md)."""
+
+    segments: list[Union[int, str]] = Field(default_factory=list)
+    campaigns: list[Union[int, str]] = Field(default_factory=list)
+
+
 class SendTestConfig(_Strict):
     user_id: str = "cdpio-test-{run_id}"
     traits: dict[str, Any] = Field(default_factory=lambda: {
@@ -100,6 +108,7 @@ class SendTestConfig(_Strict):
     events: Optional[list[dict[str, Any]]] = None
     expect_status: list[int] = Field(default_factory=lambda: [200])
     routes: Optional[list[Literal["segment", "customerio", "pipelines"]]] = None
+    expect: Optional[ExpectConfig] = None
 
     @field_validator("events")
     @classmethod
@@ -148,6 +157,9 @@ class SandboxConfig(_Strict):
     region: Literal["us", "eu"] = "us"
     # App API activity `data` for events in the embedded sandbox (see docs/contracts.md).
     activity_data: Literal["none", "properties"] = "none"
+    # A workspace file (segments, campaigns) the embedded sandbox serves; relative
+    # to this config file (docs/campaigns.md).
+    workspace: Optional[str] = None
 
     _url = field_validator("url")(lambda cls, v: _check_endpoint(v))
 

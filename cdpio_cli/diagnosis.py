@@ -611,6 +611,98 @@ def _traits_missing(ev, route, check):
               LIKELY)
 
 
+# --- segments and campaigns (the segmented and triggered tiers; campaigns.py) ---
+
+CAMPAIGN_TIERS = ("segmented", "triggered")
+CAMPAIGN_CAUSES = ("segment.still_building", "segment.trait_never_sent", "segment.condition_unmet",
+                   "segment.conditions_unmet", "campaign.trigger_event_differs", "campaign.trigger_event_not_sent",
+                   "campaign.not_running", "campaign.filter_segment_excludes",
+                   "campaign.trigger_segment_not_member", "campaign.actions_not_sending")
+
+
+def _tier_fact(ev: Evidence, check, kind: str, name: str) -> Fact | None:
+    """The fact `{kind}.{id}.{name}` about the segment or campaign this check is about."""
+    if check is None or check.tier not in CAMPAIGN_TIERS:
+        return None
+    ident = (check.details or {}).get(f"{kind}_id")
+    return None if ident is None else ev.get(f"{kind}.{ident}.{name}")
+
+
+@rule
+def _segment_building(ev, route, check):
+    fact = _tier_fact(ev, check, "segment", "building")
+    return fact and _c("segment.still_building", fact, "the segment has not finished building, so "
+                       "membership is not known yet", "wait until the segment's state is finished, or raise "
+                       "verify.timeout", DIRECT)
+
+
+@rule
+def _segment_trait(ev, route, check):
+    fact = _tier_fact(ev, check, "segment", "trait_never_sent")
+    return fact and _c("segment.trait_never_sent", fact, "a trait the segment needs was never sent",
+                       f"send `{fact.data.get('attribute')}` in identify (send_test.traits, or your app's "
+                       "identify call)", DIRECT)
+
+
+@rule
+def _segment_condition(ev, route, check):
+    fact = _tier_fact(ev, check, "segment", "condition_unmet")
+    return fact and _c("segment.condition_unmet", fact, "the person does not meet the segment's conditions",
+                       "send the trait value or event the segment asks for, or fix the condition", LIKELY)
+
+
+@rule
+def _segment_not_member(ev, route, check):
+    fact = _tier_fact(ev, check, "segment", "not_member")
+    return fact and _c("segment.conditions_unmet", fact, "the person does not meet the segment's conditions "
+                       "(the App API does not show them)", "open the segment in Customer.io and compare its "
+                       "conditions with the traits and events this run sent", POSSIBLE)
+
+
+@rule
+def _campaign_trigger_differs(ev, route, check):
+    fact = _tier_fact(ev, check, "campaign", "trigger_differs")
+    return fact and _c("campaign.trigger_event_differs", fact, "the trigger event name differs from what was sent",
+                       f"make the campaign's trigger `{fact.data.get('sent')}`, or send `{fact.data.get('trigger')}` "
+                       "(names are case- and space-sensitive)", DIRECT)
+
+
+@rule
+def _campaign_trigger_not_sent(ev, route, check):
+    fact = _tier_fact(ev, check, "campaign", "trigger_not_sent")
+    return fact and _c("campaign.trigger_event_not_sent", fact, "the trigger event was not sent",
+                       f"send `{fact.data.get('trigger')}` (add it to send_test.events)", LIKELY)
+
+
+@rule
+def _campaign_not_sending(ev, route, check):
+    fact = _tier_fact(ev, check, "campaign", "not_sending")
+    return fact and _c("campaign.not_running", fact, "the campaign is not running or not active",
+                       "start the campaign in Customer.io (state running, active)", DIRECT + 1)
+
+
+@rule
+def _campaign_filter(ev, route, check):
+    fact = _tier_fact(ev, check, "campaign", "filter_excludes")
+    return fact and _c("campaign.filter_segment_excludes", fact, "a filter segment excludes the person",
+                       "make the test person match the filter segment (its traits and events), or change the filter",
+                       LIKELY)
+
+
+@rule
+def _campaign_trigger_segment(ev, route, check):
+    fact = _tier_fact(ev, check, "campaign", "trigger_segment")
+    return fact and _c("campaign.trigger_segment_not_member", fact, "the person never entered the trigger segment",
+                       "make the test person match the trigger segment's conditions", LIKELY)
+
+
+@rule
+def _campaign_drafts(ev, route, check):
+    fact = _tier_fact(ev, check, "campaign", "actions_not_sending")
+    return fact and _c("campaign.actions_not_sending", fact, "every action of the campaign is in draft or off",
+                       "set the actions' sending to automatic (Send automatically) in the campaign workflow", DIRECT)
+
+
 # ---------------------------------------------------------------------------
 # Asking
 # ---------------------------------------------------------------------------
@@ -621,6 +713,10 @@ def causes(ev: Evidence, route: str, check: Check | None = None) -> list[Cause]:
     A service failure of this very check explains it alone: nothing about keys
     or destinations follows from a 503."""
     found = [c for c in (r(ev, route, check) for r in RULES) if c is not None]
+    if check is not None and check.tier in CAMPAIGN_TIERS:
+        # The person arrived: only facts about this segment or campaign (or
+        # this check's own service failure) can explain it.
+        found = [c for c in found if c.id in CAMPAIGN_CAUSES or c.strength > DIRECT + 1]
     service = [c for c in found if c.strength > DIRECT + 1]
     if service:
         return service[:1]

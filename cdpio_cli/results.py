@@ -28,7 +28,7 @@ from cdpio_cli.errors import (
 SCHEMA_VERSION = 1
 
 # Evidence tiers, lowest first.
-TIERS = ("format", "authenticated", "accepted", "delivered")
+TIERS = ("format", "authenticated", "accepted", "delivered", "segmented", "triggered")
 # Tiers used by data commands (lint, explain, replay validation).
 DATA_TIERS = ("spec", "lint", "mapping")
 

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from cdpio_cli import diagnosis, keys, mapping
+from cdpio_cli import campaigns, diagnosis, keys, mapping
 from cdpio_cli.errors import UsageError
 from cdpio_cli.results import (
     FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, SKIPPED, Check, Report,
@@ -457,7 +457,9 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
     if _plan_violations(settings, plans, report):
         return report       # a test event the tracking plan forbids: fail before any HTTP call
 
-    http = keys.ServiceHttp.for_settings(settings, timeout)
+    expect = campaigns.expectations(settings)
+    # The segmented and triggered tiers wait again after delivery.
+    http = keys.ServiceHttp.for_settings(settings, timeout, waits=2 if expect and verify else 1)
     evidence = diagnosis.Evidence()
     for plan in plans:
         diagnosis.learn_plan(evidence, plan)
@@ -535,6 +537,9 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
                                  + (caveat if route == "segment" else ""),
                                  hint="set customerio.app_api_key to prove delivery (send-test verifies "
                                       "by default when it is set)"))
+            for route in targets:
+                if expect:
+                    campaigns.skip_tiers(report, route, expect, "not checked: delivery was not verified")
             report.summary["verified"] = False
             _explain(report, evidence)
             return report
@@ -578,6 +583,16 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
                                         + (sent_detail(sent.details) if options.verbose else ""))
             if check.status == PASSED and plan_by_route[route].anonymous_id:
                 check.message += "; the anonymous events were merged into this person"
+            if expect and check.status == PASSED:
+                if progress:
+                    progress(f"checking segments and campaigns for the {route} test person")
+                campaigns.run_tiers(report, api, route=route, ref=target.person["_ref"], since=target.sent_wall,
+                                    attributes=target.attributes(),
+                                    sent_events=[a.name for a in target.activities if a.type == "event"],
+                                    expect=expect, settings=settings, evidence=evidence, timeout=timeout,
+                                    poll_interval=cfg.verify.poll_interval, progress=progress)
+            elif expect:
+                campaigns.skip_tiers(report, route, expect, "not checked: delivery was not proven")
 
         report.summary["verified"] = True
         report.summary["seconds_to_delivery"] = timings
@@ -590,6 +605,7 @@ def run_send_test(settings: Settings, options: SendTestOptions, *,
 
 def _explain(report: Report, evidence: diagnosis.Evidence) -> None:
     """Causes on every failed check (details.causes), from this run's facts."""
+    tiers = [c.id for c in report.checks if c.tier in campaigns.TIERS]
     diagnosis.explain_failures(report.checks, evidence,
-                               sentence_for=[f"{r}.delivery" for r in ROUTES])
+                               sentence_for=[f"{r}.delivery" for r in ROUTES] + tiers)
     report.summary["diagnosis"] = diagnosis.summary(evidence)

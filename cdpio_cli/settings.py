@@ -328,9 +328,12 @@ def open_settings(opts, *, needs_services: bool = True,
             accepted["public_api_token"] = private_public_api_token()
             creds.register_secret(accepted["public_api_token"])
             settings.credentials[token.field] = Credential(token.field, accepted["public_api_token"], token.source)
+        from cdpio_cli.campaigns import resolve_workspace_path
+
         options = SandboxOptions(region=settings.config.sandbox.region,
                                  segment_region=settings.config.segment.region,
-                                 activity_data=settings.config.sandbox.activity_data, **accepted)
+                                 activity_data=settings.config.sandbox.activity_data,
+                                 workspace=resolve_workspace_path(settings), **accepted)
         # SandboxOptions gives an EU sandbox the EU default Pipelines key; a
         # key from the config is accepted exactly as configured.
         options.pipelines_api_key = accepted["pipelines_api_key"]

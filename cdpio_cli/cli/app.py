@@ -38,6 +38,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("verify", "verify"),
     ("replay", "replay"),
     ("lint", "lint"),
+    ("audit", "audit"),
     ("explain", "explain"),
     ("plan", "plan"),
     ("doctor", "doctor"),

@@ -40,6 +40,13 @@ def command(
         "none", "--activity-data", metavar="none|properties",
         help="What App API event/page/screen activities carry in `data`: none (documented "
              "behaviour, the default) or properties (the event's properties)."),
+    workspace: Optional[str] = typer.Option(
+        None, "--workspace", metavar="FILE",
+        help="Segments and campaigns the App API serves (YAML; docs/campaigns.md)."),
+    app_api_rate: float = typer.Option(
+        10.0, "--app-api-rate", metavar="N", min=0.0,
+        help="App API requests/s above which it answers 429 with Retry-After: 1 (Customer.io's "
+             "limit is 10; 0: no limit)."),
 ) -> None:
     """Serve the local sandbox that emulates Segment and Customer.io.
 
@@ -81,6 +88,10 @@ def command(
         from cdpio_cli.paths import check_writable_file
 
         check_writable_file(record, "--record", "accepted.ndjson")
+    if workspace:
+        from cdpio_cli.workspace_file import load_workspace
+
+        load_workspace(workspace)      # a bad file: one line naming it, exit 2
     from cdpio_cli.credentials import clean
 
     from cdpio_cli.credentials import unusable_message
@@ -110,7 +121,7 @@ def command(
             segment_destination_enabled=not no_destination,
             fail_rate=fail_rate, fail_status=fail_status, throttle=throttle, latency=latency,
             drop_connections=drop_connections, record=record, seed=seed,
-            activity_data=activity_data)
+            activity_data=activity_data, workspace=workspace, app_api_rate=app_api_rate)
     except OptionError as exc:
         raise UsageError(f"{exc.flag} {exc.problem}") from None
     try:

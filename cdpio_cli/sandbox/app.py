@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cdpio_cli.sandbox import control, customerio, debugger, protocols, segment
+from cdpio_cli.sandbox import campaigns, control, customerio, debugger, protocols, segment
 from cdpio_cli.sandbox.faults import FaultInjector
 from cdpio_cli.sandbox.guard import BodyCap, HostGuard
 from cdpio_cli.sandbox.options import SandboxOptions
@@ -38,7 +38,7 @@ def create_app(options: SandboxOptions | None = None) -> SandboxApp:
     options = options or SandboxOptions()
     state = SandboxState(options)
     routes = [*control.routes(state), *debugger.routes(state), *segment.routes(state),
-              *protocols.routes(state), *customerio.routes(state),
+              *protocols.routes(state), *campaigns.routes(state), *customerio.routes(state),
               Route("/{path:path}", bind(_not_found, state=state), methods=ALL_METHODS)]
     app = SandboxApp(routes=routes)
     app.sandbox_state = state      # read by build_middleware_stack on the first request

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from cdpio_cli.messages import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 from cdpio_cli.sandbox import defaults
+from cdpio_cli.sandbox.campaigns import rate_limited
 from cdpio_cli.sandbox.auth import basic_pair, bearer_token, same
 from cdpio_cli.sandbox.segment import ingest_routes
 from cdpio_cli.sandbox.state import SandboxState
@@ -283,6 +284,9 @@ async def app_api(request: Request, *, state: SandboxState, region: str, op: str
         # The App API is not redirected: the wrong region is a 401 (docs/contracts.md).
         log(request, state, route, 401)
         return _app_error(401, "Unauthorized request")
+    limited = rate_limited(request, state, route)      # 10 requests/s (sandbox/campaigns.py)
+    if limited is not None:
+        return limited
     with state.lock:
         state.drain()
         response = _app(state, request, op)

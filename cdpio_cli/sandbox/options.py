@@ -74,6 +74,10 @@ class SandboxOptions:
     # (documented behaviour: nothing) or "properties" (the event's properties,
     # which the published schema does not promise).
     activity_data: str = "none"
+    # Segments and campaigns the App API serves (a workspace file,
+    # docs/campaigns.md), and its rate limit in requests/s (0: none).
+    workspace: str | None = None
+    app_api_rate: float = 10.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -22,6 +22,7 @@ SCHEMAS = Path(__file__).parent / "schemas"
 TRACK = "journeys-track.subset.json"
 PIPELINES = "pipelines.subset.json"
 APP = "app-api.json"
+CAMPAIGNS = "app-api-campaigns.json"   # segments, campaigns, actions, messages
 
 
 def _any_of(node):
@@ -46,7 +47,7 @@ def _document(name: str) -> dict:
 @lru_cache(maxsize=None)
 def _registry() -> Registry:
     resources = [(f"urn:cdpio:{name}", Resource.from_contents(_document(name), default_specification=DRAFT202012))
-                 for name in (TRACK, PIPELINES, APP)]
+                 for name in (TRACK, PIPELINES, APP, CAMPAIGNS)]
     return Registry().with_resources(resources)
 
 
@@ -63,8 +64,8 @@ def problems(name: str, pointer: str, instance) -> list[str]:
             for e in validator(name, pointer).iter_errors(instance)]
 
 
-def limits() -> dict:
-    return _document(APP)["x-limits"]
+def limits(name: str = APP) -> dict:
+    return _document(name)["x-limits"]
 
 
 def pointer_for(path: str, method: str, *parts: str) -> str:

@@ -61,7 +61,7 @@ def _holds(pointer: str, response: httpx.Response, *, doc=APP, status=200) -> di
 @pytest.mark.parametrize("activity_data", ["none", "properties"])
 def test_every_emulated_app_api_route_answers_the_documented_shape(sandbox, sandbox_factory,
                                                                    activity_data):
-    sb = sandbox if activity_data == "none" else sandbox_factory(activity_data="properties")
+    sb = sandbox if activity_data == "none" else sandbox_factory(activity_data="properties", app_api_rate=0)
     _seed(sb)
     _holds("/$defs/workspacesResponse", _get(sb, "/v1/workspaces"))
     found = _holds("/$defs/customersByEmailResponse", _get(sb, "/v1/customers", email="c1@example.com"))

@@ -1,0 +1,271 @@
+"""`cdpio audit`: the workspace's campaigns and segments against the data your app sends.
+
+The workspace comes from the App API (GET /v1/campaigns, /v1/segments,
+/v1/campaigns/{id}/actions: docs/contracts.md) or, offline, from a workspace
+file (workspace_file.py).  The data are Segment-shaped messages from fixture
+files or a sandbox `--record` file: track event names and identify trait
+keys, each with where it was first seen.
+
+Findings have stable ids (docs/campaigns.md lists them with their fixes):
+
+    audit.trigger_event_near_miss    error    the trigger is spelled differently from a sent event
+    audit.trigger_event_never_sent   error    nothing in the data triggers the campaign
+    audit.actions_not_sending        error    a running campaign whose actions are all draft or off
+    audit.segment_missing            error    a trigger or filter segment id that does not exist
+    audit.segment_building           warning  a segment that has not finished building
+    audit.campaign_inactive          warning  a campaign that is not running, or not active
+    audit.segment_trait_never_sent   warning  a segment condition on a trait the data never sends
+                                              (only when a workspace file gives the conditions)
+
+Any error-level finding fails the audit (exit 1).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdpio_cli.campaigns import difference, near_miss
+from cdpio_cli.results import FAILED, PASSED, WARNING, Check, Report
+
+ERROR, WARN = "error", "warning"
+RULES: dict[str, tuple[str, str]] = {
+    "audit.trigger_event_near_miss": (ERROR, ("rename the campaign's trigger, or the event your app sends, so "
+                                             "they match exactly (case and spaces matter)")),
+    "audit.trigger_event_never_sent": (ERROR, ("send the trigger event from your app, or fix the campaign's "
+                                              "trigger event name")),
+    "audit.actions_not_sending": (ERROR, "set the actions to send automatically in the campaign workflow"),
+    "audit.segment_missing": (ERROR, "pick an existing segment as the campaign's trigger or filter"),
+    "audit.segment_building": (WARN, ("wait until the segment has finished building; membership is incomplete "
+                                     "until then")),
+    "audit.campaign_inactive": (WARN, "start the campaign (running and active) if it should send"),
+    "audit.segment_trait_never_sent": (WARN, "send the trait in identify, or change the segment's condition"),
+}
+
+
+@dataclass
+class Seen:
+    """Where a name appears in the data: how often, and first where."""
+
+    count: int = 0
+    first: str = ""
+
+
+@dataclass
+class Data:
+    events: dict[str, Seen] = field(default_factory=dict)
+    traits: dict[str, Seen] = field(default_factory=dict)
+    messages: int = 0
+    files: list[str] = field(default_factory=list)
+
+    def _see(self, table: dict[str, Seen], name: str, where: str) -> None:
+        seen = table.setdefault(name, Seen())
+        seen.count += 1
+        seen.first = seen.first or where
+
+    def add(self, msg: Any, where: str) -> None:
+        if not isinstance(msg, dict):
+            return
+        self.messages += 1
+        kind = msg.get("type")
+        if kind == "track" and isinstance(msg.get("event"), str):
+            self._see(self.events, msg["event"], where)
+        traits = msg.get("traits") if kind == "identify" else None
+        if isinstance(traits, dict):
+            for key in traits:
+                self._see(self.traits, str(key), where)
+
+
+def read_data(paths: list[str]) -> Data:
+    """Event names and trait keys from fixture files; InputError on unreadable input."""
+    from cdpio_cli import fixtures
+    from cdpio_cli.errors import InputError
+
+    data = Data(files=list(paths))
+    for record in fixtures.iter_records(paths):
+        if not record.ok:
+            raise InputError(record.error or "unreadable message", file=record.file, line=record.line)
+        data.add(record.message, record.location())
+    return data
+
+
+@dataclass
+class Workspace:
+    """What the audit knows about the workspace, in App API shapes."""
+
+    segments: dict[int, dict]
+    campaigns: dict[int, dict]
+    actions: dict[int, list[dict]]
+    definition: Any = None             # workspace_file.WorkspaceDef: conditions and line numbers
+    source: str = ""
+
+
+def from_file(path: str) -> Workspace:
+    from cdpio_cli.sandbox.campaigns import (
+        action_object,
+        campaign_object,
+        segment_object,
+    )
+    from cdpio_cli.workspace_file import load_workspace
+
+    definition = load_workspace(path)
+    return Workspace(
+        segments={s.id: segment_object(s, 0) for s in definition.segments if not s.deleted},
+        campaigns={c.id: campaign_object(c, 0) for c in definition.campaigns},
+        actions={c.id: [action_object(c, a, 0) for a in c.actions] for c in definition.campaigns},
+        definition=definition, source=path)
+
+
+def from_app_api(api, definition=None) -> Workspace:
+    from cdpio_cli.campaigns import read_actions, read_list
+
+    campaigns = read_list(api, "/v1/campaigns", "campaigns")
+    return Workspace(segments=read_list(api, "/v1/segments", "segments"), campaigns=campaigns,
+                     # Only a campaign that would send needs its actions read.
+                     actions={cid: read_actions(api, cid) for cid, camp in campaigns.items()
+                              if camp.get("state") == "running" and camp.get("active") is not False},
+                     definition=definition, source="the App API")
+
+
+def _name(obj: dict) -> str:
+    return f"{obj.get('id')} {obj.get('name', '')}".strip()
+
+
+def _location(text: str) -> tuple[str | None, int | None]:
+    """`events.ndjson:3` -> ("events.ndjson", 3)."""
+    file, _, line = text.rpartition(":")
+    return (file, int(line)) if file and line.isdigit() else (None, None)
+
+
+def _seen(seen: Seen, files: int) -> str:
+    return f"{seen.count} message{'s' if seen.count != 1 else ''} in {seen.first}" + ("…" if seen.count > 1 else "")
+
+
+def audit(ws: Workspace, data: Data | None) -> list[Check]:
+    """The findings, as checks (error -> failed, warning -> warning)."""
+    found: list[tuple[str, str, str, dict, str | None, int | None]] = []
+    definition = ws.definition
+
+    def where(kind: str, ident: Any) -> tuple[str | None, int | None]:
+        if definition is None:
+            return None, None
+        obj = definition.campaign(ident) if kind == "campaign" else definition.segment(ident)
+        return (definition.path, obj.line) if obj is not None else (None, None)
+
+    def add(rule: str, subject: str, message: str, details: dict, loc=(None, None)) -> None:
+        found.append((rule, subject, message, details, *loc))
+
+    for cid, camp in sorted(ws.campaigns.items()):
+        label = f"campaign {_name(camp)}"
+        loc = where("campaign", cid)
+        running = camp.get("state") == "running" and camp.get("active") is not False
+        if not running:
+            add("audit.campaign_inactive", f"campaign {cid}",
+                f"{label} is {camp.get('state')}" + (" and not active" if camp.get("active") is False else "")
+                + ": it sends nothing", {"campaign_id": cid, "state": camp.get("state"), "active": camp.get("active")},
+                loc)
+        actions = ws.actions.get(cid, [])
+        states = {a.get("sending_state") for a in actions}
+        if running and actions and states <= {"draft", "off"}:
+            add("audit.actions_not_sending", f"campaign {cid}",
+                f"{label} is running but every action is draft or off ("
+                + ", ".join(f"{a.get('id')}: {a.get('sending_state')}" for a in actions) + ")",
+                {"campaign_id": cid, "actions": {str(a.get("id")): a.get("sending_state") for a in actions}}, loc)
+        for kind, ids in (("trigger", camp.get("trigger_segment_ids") or []),
+                          ("filter", camp.get("filter_segment_ids") or [])):
+            for sid in ids:
+                if sid not in ws.segments:
+                    add("audit.segment_missing", f"campaign {cid}",
+                        f"{label} uses segment {sid} as a {kind} segment, and no segment {sid} exists",
+                        {"campaign_id": cid, "segment_id": sid, "role": kind}, loc)
+        event = camp.get("event_name")
+        if isinstance(event, str) and data is not None and event not in data.events:
+            close = near_miss(event, sorted(data.events, key=lambda e: -data.events[e].count))
+            if close is not None:
+                seen = data.events[close]
+                add("audit.trigger_event_near_miss", f"campaign {cid}",
+                    f"`{event}` ({label}) vs `{close}` ({_seen(seen, len(data.files))}): {difference(event, close)}",
+                    {"campaign_id": cid, "trigger": event, "sent": close, "count": seen.count, "first": seen.first},
+                    loc if loc[0] else _location(seen.first))
+            else:
+                add("audit.trigger_event_never_sent", f"campaign {cid}",
+                    f"{label} is triggered by `{event}`, which never appears in the data "
+                    f"({data.messages} messages)", {"campaign_id": cid, "trigger": event}, loc)
+    for sid, seg in sorted(ws.segments.items()):
+        if seg.get("state") not in (None, "finished"):
+            add("audit.segment_building", f"segment {sid}",
+                f"segment {_name(seg)} has not finished building (state {seg.get('state')}"
+                + (f", {seg.get('progress')}%" if seg.get("progress") is not None else "") + ")",
+                {"segment_id": sid, "state": seg.get("state")}, where("segment", sid))
+        seg_def = definition.segment(sid) if definition is not None else None
+        if seg_def is not None and data is not None:
+            for cond in seg_def.conditions:
+                if cond.attribute and not (cond.op == "exists" and not cond.value) \
+                        and cond.attribute not in data.traits:
+                    add("audit.segment_trait_never_sent", f"segment {sid}",
+                        f"segment {_name(seg)} needs {cond.describe()}, and no identify in the data sends "
+                        f"{cond.attribute}", {"segment_id": sid, "attribute": cond.attribute},
+                        (definition.path, cond.line))
+    checks = []
+    for rule, subject, message, details, file, line in found:
+        severity, fix = RULES[rule]
+        checks.append(Check(f"{rule} {subject}", "audit", "audit", FAILED if severity == ERROR else WARNING,
+                            message, file=file, line=line, hint=fix,
+                            details={"rule": rule, "severity": severity, **details}))
+    return checks
+
+
+def run_audit(ws: Workspace, data: Data | None) -> Report:
+    report = Report("audit")
+    checks = audit(ws, data)
+    report.extend(checks)
+    if not checks:
+        report.add(Check("audit", "audit", "audit", PASSED,
+                         f"{len(ws.campaigns)} campaign(s), {len(ws.segments)} segment(s): no findings"))
+    counts = Counter(c.details.get("severity") for c in checks)
+    report.summary.update({
+        "workspace": ws.source, "campaigns": len(ws.campaigns), "segments": len(ws.segments),
+        "files": data.files if data is not None else [], "messages": data.messages if data is not None else 0,
+        "events": {name: seen.count for name, seen in sorted(data.events.items())} if data is not None else {},
+        "findings": {"error": counts.get(ERROR, 0), "warning": counts.get(WARN, 0)},
+    })
+    if data is None:
+        report.notes.append("no data files given: the checks against sent events and traits were skipped "
+                            "(pass fixture files or --record FILE)")
+    return report
+
+
+def audit_workspace(settings, data: Data | None, *, progress=None) -> Report:
+    """`cdpio audit` against the App API the settings point at (the embedded
+    sandbox serves `sandbox.workspace`, whose conditions the audit reads too)."""
+    from cdpio_cli import keys
+    from cdpio_cli.campaigns import workspace_definition
+    from cdpio_cli.errors import UsageError
+    from cdpio_cli.verify import AppApi, AppApiError, prepare_region
+
+    if not settings.customerio.app_api_key:
+        raise UsageError("audit needs customerio.app_api_key to read campaigns and segments",
+                         hint="set customerio.app_api_key, or audit a workspace file with --workspace FILE")
+    http = keys.ServiceHttp.for_settings(settings, settings.config.verify.timeout)
+    try:
+        if progress:
+            progress("reading campaigns and segments from the App API")
+        warnings = prepare_region(settings, http)
+        api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key)
+        try:
+            ws = from_app_api(api, workspace_definition(settings))
+        except AppApiError as exc:
+            report = Report("audit")
+            report.extend(warnings)
+            report.add(Check("customerio.app", "customerio", "authenticated", FAILED,
+                             f"cannot read the workspace: {exc.message}", http_status=exc.status,
+                             failure=exc.failure, hint="check customerio.app_api_key and customerio.region "
+                                                       "(`cdpio check-keys`)"))
+            return report
+    finally:
+        http.close()
+    report = run_audit(ws, data)
+    report.checks[:0] = warnings
+    report.summary["app_api_calls"] = api.calls
+    return report

@@ -1,0 +1,519 @@
+"""Does my campaign fire?  The `segmented` and `triggered` tiers.
+
+After `delivered` (the person and events are in Customer.io), send-test and
+verify check what the user configured under `send_test.expect`:
+
+- `segmented`: the person is in each expected segment
+  (GET /v1/customers/{id}/segments).  "Not a member" is a verdict only once
+  the segment's `state` is `finished` (GET /v1/segments); before that it is
+  "segment still building".
+- `triggered`: each expected campaign created a message for the person after
+  this run's first send (GET /v1/customers/{id}/messages, `campaign_id`,
+  `created`, `metrics`, `failure_message`).  Verdicts: delivered, sent,
+  drafted (the action's `sending_state` is draft), failed, or none.
+
+Every field read is documented in journeys-app.json (docs/contracts.md,
+"Segments, campaigns and messages").  Reads go through verify.AppApi, so they
+share its 10 requests/s window; answers of 429 are retried by the transport
+after `Retry-After`, and polls back off like delivery's.
+
+When a tier fails, the facts learned here (trigger event name, campaign
+state, filter segments, the segment's conditions when a workspace file
+describes them) go to diagnosis.py, which names the causes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from cdpio_cli import diagnosis
+from cdpio_cli.results import FAILED, PASSED, SKIPPED, Check, Report
+from cdpio_cli.verify import (
+    BACKOFF_CAP,
+    BACKOFF_FACTOR,
+    CLOCK_SLACK,
+    AppApi,
+    AppApiError,
+)
+
+SEGMENTED, TRIGGERED = "segmented", "triggered"
+TIERS = (SEGMENTED, TRIGGERED)
+MESSAGES_PAGE = 100
+MAX_PAGES = 20
+FAILED_METRICS = ("failed", "undeliverable", "dropped", "bounced")
+
+
+# ---------------------------------------------------------------------------
+# Names that nearly match
+# ---------------------------------------------------------------------------
+
+def words(name: str) -> tuple[str, ...]:
+    """`Signed Up`, `signed_up`, `signed-up`, `SignedUp ` -> ("signed", "up")."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return tuple(w for w in re.split(r"[\s_\-.]+", spaced.lower()) if w)
+
+
+def near_miss(expected: str, candidates: list[str]) -> str | None:
+    """A candidate with the same words as `expected` but not the same spelling."""
+    key = words(expected)
+    return next((c for c in candidates if c != expected and words(c) == key and key), None)
+
+
+def difference(a: str, b: str) -> str:
+    """What differs between two near-identical names, with carets under it."""
+    def squash(text: str) -> str:
+        return re.sub(r"[\s_\-]+", " ", text).strip()
+
+    if a.lower() == b.lower():
+        kind = "case differs"
+    elif squash(a) == squash(b):
+        kind = "snake_case vs spaced words" if "_" in a + b else "spacing differs"
+    elif squash(a).lower() == squash(b).lower():
+        kind = "case and " + ("snake_case vs spaced words" if "_" in a + b else "spacing") + " differ"
+    else:
+        kind = "spelling differs"
+    marks = "".join("^" if i >= len(a) or i >= len(b) or a[i] != b[i] else " "
+                    for i in range(max(len(a), len(b)))).rstrip()
+    return f"{kind} (`{a}` vs `{b}`, at `{marks}`)" if marks else kind
+
+
+# ---------------------------------------------------------------------------
+# What to check
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Expect:
+    segments: list[Any] = field(default_factory=list)     # names or ids
+    campaigns: list[Any] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.segments or self.campaigns)
+
+
+def expectations(settings) -> Expect:
+    cfg = getattr(settings.config.send_test, "expect", None)
+    if cfg is None:
+        return Expect()
+    return Expect(list(cfg.segments or []), list(cfg.campaigns or []))
+
+
+def workspace_definition(settings):
+    """The workspace file the config names (sandbox.workspace), for segment
+    conditions the App API does not expose; None without one."""
+    from cdpio_cli.workspace_file import load_workspace
+
+    path = resolve_workspace_path(settings)
+    return load_workspace(path) if path else None
+
+
+def resolve_workspace_path(settings) -> str | None:
+    """`sandbox.workspace`, relative to the config file's directory."""
+    from pathlib import Path
+
+    path = getattr(settings.config.sandbox, "workspace", None)
+    if not path:
+        return None
+    if settings.config_path is not None and not Path(path).is_absolute():
+        return str(Path(settings.config_path).parent / path)
+    return path
+
+
+def _resolve(ref: Any, items: dict[int, dict]) -> int | None:
+    """An id for a configured name or id (names compare exactly, then ignoring case)."""
+    text = str(ref).strip()
+    if text.isdigit() and int(text) in items:
+        return int(text)
+    exact = [i for i, obj in items.items() if obj.get("name") == text]
+    if exact:
+        return exact[0]
+    loose = [i for i, obj in items.items() if str(obj.get("name", "")).lower() == text.lower()]
+    return loose[0] if loose else None
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------
+# App API reads
+# ---------------------------------------------------------------------------
+
+def _ok(answer) -> dict:
+    if answer.status == 200 and isinstance(answer.body, dict):
+        return answer.body
+    return {}
+
+
+def read_list(api: AppApi, path: str, key: str) -> dict[int, dict]:
+    """{id: object} of GET /v1/segments or /v1/campaigns (no paging documented)."""
+    items = _ok(api._get(path)).get(key)
+    out = {}
+    for obj in items if isinstance(items, list) else []:
+        if isinstance(obj, dict) and _as_int(obj.get("id")) is not None:
+            out[_as_int(obj["id"])] = obj
+    return out
+
+
+def read_actions(api: AppApi, campaign_id: int) -> list[dict]:
+    """Every action of a campaign, following `next` (10 per page)."""
+    params: dict[str, Any] = {}
+    out: list[dict] = []
+    seen: set[str] = set()
+    for _ in range(MAX_PAGES):
+        body = _ok(api._get(f"/v1/campaigns/{campaign_id}/actions", params))
+        out += [a for a in body.get("actions") or [] if isinstance(a, dict)]
+        cursor = body.get("next")
+        if not isinstance(cursor, str) or not cursor or cursor in seen:
+            break
+        seen.add(cursor)
+        params["start"] = cursor
+    return out
+
+
+def person_segment_ids(api: AppApi, ref: tuple[str, str]) -> set[int] | None:
+    answer = api._get(f"/v1/customers/{quote(ref[0], safe='')}/segments", {"id_type": ref[1]})
+    if answer.status != 200:
+        return None
+    items = _ok(answer).get("segments")
+    return {_as_int(s.get("id")) for s in items if isinstance(s, dict)} if isinstance(items, list) else set()
+
+
+def person_messages(api: AppApi, ref: tuple[str, str], since: float | None) -> list[dict]:
+    """The person's messages created since `since` (unix seconds), every page."""
+    params: dict[str, Any] = {"id_type": ref[1], "limit": MESSAGES_PAGE}
+    if since is not None:
+        params["start_ts"] = int(since)
+    out: list[dict] = []
+    seen: set[str] = set()
+    for _ in range(MAX_PAGES):
+        answer = api._get(f"/v1/customers/{quote(ref[0], safe='')}/messages", params)
+        body = _ok(answer)
+        out += [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        cursor = body.get("next")
+        if not isinstance(cursor, str) or not cursor or cursor in seen:
+            break
+        seen.add(cursor)
+        params["start"] = cursor
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Polling
+# ---------------------------------------------------------------------------
+
+@dataclass
+class SegmentWatch:
+    ref: Any
+    id: int | None = None
+    obj: dict = field(default_factory=dict)
+    member_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.obj.get("name") or self.ref)
+
+    @property
+    def finished(self) -> bool:
+        return self.obj.get("state") == "finished"
+
+
+@dataclass
+class CampaignWatch:
+    ref: Any
+    id: int | None = None
+    obj: dict = field(default_factory=dict)
+    actions: list[dict] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
+    found_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.obj.get("name") or self.ref)
+
+    def outcome(self) -> str:
+        """delivered | sent | failed | drafted | none, from the messages' `metrics`."""
+        states = set()
+        for m in self.messages:
+            metrics = m.get("metrics") if isinstance(m.get("metrics"), dict) else {}
+            if m.get("failure_message") or any(k in metrics for k in FAILED_METRICS):
+                states.add("failed")
+            elif "delivered" in metrics:
+                states.add("delivered")
+            elif "sent" in metrics:
+                states.add("sent")
+            elif "drafted" in metrics:
+                states.add("drafted")
+            else:
+                states.add("created")
+        for verdict in ("delivered", "sent", "failed", "drafted", "created"):
+            if verdict in states:
+                return verdict
+        return "none"
+
+    @property
+    def settled(self) -> bool:
+        # `sent` is proof enough: some channels never report `delivered`.
+        return self.outcome() in ("delivered", "sent", "failed", "drafted")
+
+
+@dataclass
+class Watch:
+    segments: list[SegmentWatch]
+    campaigns: list[CampaignWatch]
+    ref: tuple[str, str]
+    since: float | None          # unix seconds; messages created before it are earlier runs'
+    started: float = field(default_factory=time.monotonic)
+    person_segments: set[int] | None = None
+    error: AppApiError | None = None
+
+    def pending(self) -> bool:
+        return any(s.id is not None and s.member_at is None for s in self.segments) or \
+            any(c.id is not None and not c.settled for c in self.campaigns)
+
+
+def _poll(api: AppApi, watch: Watch, now: Callable[[], float]) -> None:
+    needs_segments = any(s.id is not None and s.member_at is None for s in watch.segments) or \
+        any(c.id is not None and not c.settled for c in watch.campaigns)
+    if needs_segments:
+        ids = person_segment_ids(api, watch.ref)
+        if ids is not None:
+            watch.person_segments = ids
+            for s in watch.segments:
+                if s.id in ids and s.member_at is None:
+                    s.member_at = now()
+    building = [s for s in watch.segments if s.id is not None and s.member_at is None and not s.finished]
+    if building:       # has it finished building since?
+        current = read_list(api, "/v1/segments", "segments")
+        for s in building:
+            s.obj = current.get(s.id, s.obj)
+    if any(c.id is not None and not c.settled for c in watch.campaigns):
+        since = None if watch.since is None else watch.since - CLOCK_SLACK
+        messages = person_messages(api, watch.ref, since)
+        for c in watch.campaigns:
+            mine = [m for m in messages if _as_int(m.get("campaign_id")) == c.id
+                    and (since is None or (_as_int(m.get("created")) or 0) >= since)]
+            if mine and c.found_at is None:
+                c.found_at = now()
+            c.messages = mine
+
+
+def wait_tiers(api: AppApi, watch: Watch, *, timeout: float, poll_interval: float,
+               progress: Callable[[str], None] | None = None,
+               now: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    start = now()
+    deadline = start + max(0.0, timeout)
+    interval = max(0.05, poll_interval)
+    wait = interval
+    while True:
+        try:
+            _poll(api, watch, now)
+            watch.error = None
+        except AppApiError as exc:
+            watch.error = exc
+            if exc.failure == "credential":
+                return
+        if not watch.pending():
+            return
+        remaining = deadline - now()
+        if remaining <= 0:
+            return
+        if progress:
+            progress(f"waiting for segments and campaigns in Customer.io ({now() - start:.0f}s of {timeout:.0f}s)")
+        sleep(min(wait, remaining))
+        wait = min(wait * BACKOFF_FACTOR, interval * BACKOFF_CAP)
+
+
+# ---------------------------------------------------------------------------
+# Facts for diagnosis.py
+# ---------------------------------------------------------------------------
+
+def learn(ev: diagnosis.Evidence, watch: Watch, *, attributes: dict[str, str], sent_events: list[str],
+          segments: dict[int, dict], definition=None) -> None:
+    """Facts about why a segment or campaign tier may have failed."""
+    member_of = watch.person_segments or set()
+    for s in watch.segments:
+        if s.id is None or s.member_at is not None:
+            continue
+        if not s.finished:
+            ev.add(f"segment.{s.id}.building", f"segment {s.id} {s.name} is still building "
+                                               f"(state {s.obj.get('state')})", segment=s.id)
+            continue
+        seg_def = definition.segment(s.id) if definition else None
+        if seg_def is not None:
+            events = set(sent_events)
+            for cond in seg_def.failing(attributes, events):
+                if cond.attribute is not None and cond.attribute not in attributes and cond.op != "exists" \
+                        or (cond.op == "exists" and cond.value and cond.attribute not in attributes):
+                    ev.add(f"segment.{s.id}.trait_never_sent",
+                           f"segment {s.id} {s.name} needs {cond.describe()} ({definition.path}:{cond.line}), "
+                           f"and the person has no {cond.attribute}: it was never sent",
+                           segment=s.id, attribute=cond.attribute)
+                    break
+                ev.add(f"segment.{s.id}.condition_unmet",
+                       f"segment {s.id} {s.name} needs {cond.describe()} ({definition.path}:{cond.line}); "
+                       + (f"the person has {cond.attribute} = {attributes.get(cond.attribute)!r}"
+                          if cond.attribute else "the person never performed it"),
+                       segment=s.id)
+                break
+        else:
+            ev.add(f"segment.{s.id}.not_member", f"the person is not in segment {s.id} {s.name}, which has "
+                                                 "finished building", segment=s.id)
+    for c in watch.campaigns:
+        if c.id is None or c.outcome() in ("delivered", "sent"):
+            continue
+        obj = c.obj
+        if obj.get("state") != "running" or obj.get("active") is False:
+            ev.add(f"campaign.{c.id}.not_sending",
+                   f"campaign {c.id} {c.name} is {obj.get('state')}"
+                   + (" and not active" if obj.get("active") is False else ""), campaign=c.id)
+        event_name = obj.get("event_name")
+        if isinstance(event_name, str) and event_name not in sent_events:
+            close = near_miss(event_name, sent_events)
+            if close is not None:
+                ev.add(f"campaign.{c.id}.trigger_differs",
+                       f"campaign {c.id} {c.name} is triggered by `{event_name}`, this run sent `{close}`: "
+                       f"{difference(event_name, close)}", campaign=c.id, trigger=event_name, sent=close)
+            else:
+                ev.add(f"campaign.{c.id}.trigger_not_sent",
+                       f"campaign {c.id} {c.name} is triggered by `{event_name}`, which this run did not send "
+                       f"(sent: {', '.join(f'`{e}`' for e in sent_events) or 'no events'})",
+                       campaign=c.id, trigger=event_name)
+        for sid in obj.get("trigger_segment_ids") or []:
+            if watch.person_segments is not None and _as_int(sid) not in member_of:
+                name = (segments.get(_as_int(sid)) or {}).get("name", "")
+                ev.add(f"campaign.{c.id}.trigger_segment", f"campaign {c.id} {c.name} is triggered by segment "
+                                                           f"{sid} {name}, and the person is not in it",
+                       campaign=c.id, segment=sid)
+        for sid in obj.get("filter_segment_ids") or []:
+            if watch.person_segments is not None and _as_int(sid) not in member_of:
+                name = (segments.get(_as_int(sid)) or {}).get("name", "(does not exist)")
+                ev.add(f"campaign.{c.id}.filter_excludes", f"campaign {c.id} {c.name} filters on segment {sid} "
+                                                           f"{name}, and the person is not in it",
+                       campaign=c.id, segment=sid)
+        states = {a.get("sending_state") for a in c.actions}
+        draft = [a for a in c.actions if a.get("sending_state") == "draft"]
+        if c.actions and states <= {"draft", "off"}:
+            ev.add(f"campaign.{c.id}.actions_not_sending",
+                   f"campaign {c.id} {c.name}: every action is draft or off ("
+                   + ", ".join(f"{a.get('id')} {a.get('name') or a.get('type')}: {a.get('sending_state')}"
+                               for a in c.actions) + ")", campaign=c.id, draft=[a.get("id") for a in draft])
+
+
+# ---------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------
+
+def _ago(watch: Watch, at: float | None) -> str:
+    return "" if at is None else f", {at - watch.started:.1f}s after delivery"
+
+
+def segment_check(route: str, s: SegmentWatch, watch: Watch, timeout: float) -> Check:
+    cid = f"{route}.segment.{s.ref}"
+    details: dict[str, Any] = {"segment_id": s.id, "segment": s.name}
+    if s.id is None:
+        return Check(cid, route, SEGMENTED, FAILED, f"no segment {s.ref!r} in the workspace",
+                     hint="check send_test.expect.segments against the segments in Customer.io (names or ids)",
+                     details={**details, "verdict": "unknown_segment"})
+    if s.member_at is not None:
+        return Check(cid, route, SEGMENTED, PASSED, f"the person is in segment {s.id} {s.name}{_ago(watch, s.member_at)}",
+                     duration_ms=(s.member_at - watch.started) * 1000.0, details={**details, "verdict": "member"})
+    if watch.error is not None:
+        return Check(cid, route, SEGMENTED, FAILED, f"cannot read the person's segments: {watch.error.message}",
+                     failure=watch.error.failure, http_status=watch.error.status, details=details)
+    if not s.finished:
+        progress = s.obj.get("progress")
+        return Check(cid, route, SEGMENTED, FAILED,
+                     f"segment still building: {s.id} {s.name} is in state {s.obj.get('state')}"
+                     + (f" ({progress}% done)" if progress is not None else "")
+                     + f" after {timeout:g}s, so the person's membership is not known yet",
+                     hint="wait for the segment to finish building, then run again (or raise verify.timeout)",
+                     details={**details, "verdict": "building", "state": s.obj.get("state")})
+    return Check(cid, route, SEGMENTED, FAILED,
+                 f"the person is not in segment {s.id} {s.name} after {timeout:g}s (it has finished building)",
+                 details={**details, "verdict": "not_member"})
+
+
+def campaign_check(route: str, c: CampaignWatch, watch: Watch, timeout: float) -> Check:
+    cid = f"{route}.campaign.{c.ref}"
+    details: dict[str, Any] = {"campaign_id": c.id, "campaign": c.name}
+    if c.id is None:
+        return Check(cid, route, TRIGGERED, FAILED, f"no campaign {c.ref!r} in the workspace",
+                     hint="check send_test.expect.campaigns against the campaigns in Customer.io (names or ids)",
+                     details={**details, "verdict": "unknown_campaign"})
+    outcome = c.outcome()
+    details["verdict"] = outcome if outcome != "created" else "none"
+    details["messages"] = [{"id": m.get("id"), "action_id": m.get("action_id"), "metrics": m.get("metrics"),
+                            "failure_message": m.get("failure_message")} for m in c.messages]
+    took = None if c.found_at is None else (c.found_at - watch.started) * 1000.0
+    head = f"campaign {c.id} {c.name}"
+    if outcome in ("delivered", "sent"):
+        return Check(cid, route, TRIGGERED, PASSED,
+                     f"{head} sent the person a message: {outcome}" + _ago(watch, c.found_at),
+                     duration_ms=took, details=details)
+    if watch.error is not None and not c.messages:
+        return Check(cid, route, TRIGGERED, FAILED, f"cannot read the person's messages: {watch.error.message}",
+                     failure=watch.error.failure, http_status=watch.error.status, details=details)
+    if outcome == "failed":
+        reasons = sorted({str(m.get("failure_message")) for m in c.messages if m.get("failure_message")})
+        return Check(cid, route, TRIGGERED, FAILED,
+                     f"{head} tried to send and failed"
+                     + (": " + "; ".join(f'"{r}"' for r in reasons) if reasons else ""),
+                     duration_ms=took, details=details,
+                     hint="fix what the failure message says (recipient, template, sending domain), then run again")
+    if outcome == "drafted":
+        drafts = [a for a in c.actions if a.get("sending_state") == "draft"]
+        which = ", ".join(f"{a.get('id')} {a.get('name') or a.get('type')}" for a in drafts)
+        return Check(cid, route, TRIGGERED, FAILED,
+                     f"{head} drafted a message but did not send it"
+                     + (f": action {which} has sending_state draft" if drafts else ""),
+                     duration_ms=took, details=details)
+    return Check(cid, route, TRIGGERED, FAILED,
+                 f"{head} created no message for the person within {timeout:g}s"
+                 + (" (earlier messages exist, none from this run)" if outcome == "created" else ""),
+                 details=details)
+
+
+def run_tiers(report: Report, api: AppApi, *, route: str, ref: tuple[str, str], since: float | None,
+              attributes: dict[str, str], sent_events: list[str], expect: Expect, settings,
+              evidence: diagnosis.Evidence, timeout: float, poll_interval: float,
+              progress: Callable[[str], None] | None = None) -> None:
+    """Check the expected segments and campaigns for one delivered person; add their checks."""
+    segments = read_list(api, "/v1/segments", "segments") if expect.segments or expect.campaigns else {}
+    campaigns = read_list(api, "/v1/campaigns", "campaigns") if expect.campaigns else {}
+    watch = Watch([], [], ref, since)
+    for ref_ in expect.segments:
+        sid = _resolve(ref_, segments)
+        watch.segments.append(SegmentWatch(ref_, sid, segments.get(sid, {}) if sid is not None else {}))
+    for ref_ in expect.campaigns:
+        cid = _resolve(ref_, campaigns)
+        c = CampaignWatch(ref_, cid, campaigns.get(cid, {}) if cid is not None else {})
+        if cid is not None:
+            c.actions = read_actions(api, cid)
+        watch.campaigns.append(c)
+    wait_tiers(api, watch, timeout=timeout, poll_interval=poll_interval, progress=progress)
+    if watch.person_segments is None and watch.error is None:
+        ids = person_segment_ids(api, ref)
+        watch.person_segments = ids
+    definition = workspace_definition(settings)
+    learn(evidence, watch, attributes=attributes, sent_events=sent_events, segments=segments,
+          definition=definition)
+    for s in watch.segments:
+        report.add(segment_check(route, s, watch, timeout))
+    for c in watch.campaigns:
+        report.add(campaign_check(route, c, watch, timeout))
+
+
+def skip_tiers(report: Report, route: str, expect: Expect, why: str) -> None:
+    """The tiers cannot be checked (delivery failed or was not verified)."""
+    for ref in expect.segments:
+        report.add(Check(f"{route}.segment.{ref}", route, SEGMENTED, SKIPPED, why))
+    for ref in expect.campaigns:
+        report.add(Check(f"{route}.campaign.{ref}", route, TRIGGERED, SKIPPED, why))
