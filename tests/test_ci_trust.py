@@ -72,6 +72,13 @@ def test_every_command_once_with_ci_true_and_no_config(tmp_path):
     pulled = run_cli("plan", "pull", "-o", str(tmp_path / "pulled.yaml"), cwd=tmp_path, env=ci)
     assert pulled.code == 2 and "CI=true" in pulled.stderr, pulled.stderr
     seen.add("plan")
+    examples = Path(__file__).resolve().parent.parent / "examples" / "campaigns"
+    res = run_cli("audit", FIXTURE, cwd=tmp_path, env=ci)                     # reads the App API
+    assert res.code == 2 and "CI=true" in res.stderr, res.stderr
+    res = run_cli("audit", "--workspace", str(examples / "workspace.yaml"),    # offline
+                  str(examples / "events.ndjson"), cwd=tmp_path, env=ci)
+    assert res.code == 0, res.stderr
+    seen.add("audit")
     res = run_cli("completion", "bash", cwd=tmp_path, env=ci)
     seen.add("completion")
     assert res.code == 0 and (tmp_path / "new.yaml").is_file(), res.stderr
