@@ -26,6 +26,9 @@ from cdpio_cli.sandbox.options import SandboxOptions
 from cdpio_cli.sandbox.runner import EmbeddedSandbox
 from tests.reliability._support import assert_clean_failure, one_error_line, run_all, run_bounded
 
+# A long sweep (the bad-input corpus: every broken config and fixture through every command): .ci/run runs it with -m slow.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 CLEAN_FIXTURE = str(ROOT / "examples" / "fixtures" / "mobile.yaml")
 GOOD = json.dumps({"type": "track", "userId": "u1", "event": "Signed Up", "properties": {}})

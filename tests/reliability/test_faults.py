@@ -24,6 +24,9 @@ from cdpio_cli.replay import load_checkpoint
 from tests.cli_helpers import clean_env, run_cli
 from tests.reliability._support import assert_clean_failure
 
+# A long sweep (the fault matrix and SIGKILL-then-resume under faults): .ci/run runs it with -m slow.
+pytestmark = pytest.mark.slow
+
 N_VALID = 240
 INVALID_LINES = [  # valid JSON, invalid messages: dead-lettered with --skip-invalid
     {"type": "track", "userId": "bad-1"},                              # no event

@@ -22,6 +22,9 @@ from cdpio_cli.sandbox.runner import EmbeddedSandbox
 from tests.cli_helpers import write_config
 from tests.reliability._support import closed_port, msgs, run_all, write_ndjson
 
+# A long sweep (the secrets sweep: every command in every output mode and error path): .ci/run runs it with -m slow.
+pytestmark = pytest.mark.slow
+
 # Clean values, in each service's format (so format checks pass and live checks
 # get as far as the service), with a distinctive middle that cannot occur by chance.
 SECRETS = {

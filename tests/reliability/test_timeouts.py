@@ -15,6 +15,9 @@ import pytest
 from tests.cli_helpers import write_config
 from tests.reliability._support import SilentServer, assert_clean_failure, msgs, run_all, write_ndjson
 
+# A long sweep (every command against a service that never answers): .ci/run runs it with -m slow.
+pytestmark = pytest.mark.slow
+
 CONFIG = """\
 version: 1
 verify: {timeout: 1s, poll_interval: 200ms}
