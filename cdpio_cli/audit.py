@@ -290,8 +290,7 @@ def _attribute_against_plan(plan: Plan, seg: dict, sid: int, cond, path: str, ad
         return
     if cond.op not in ("eq", "ne"):
         return
-    schema = identify.properties.get(cond.attribute, {})
-    fit = attribute_fit(schema, str(cond.value))
+    fit = attribute_fit(identify.properties, cond.attribute, str(cond.value))
     if fit.ok:
         return
     rule = "audit.segment_attribute_type" if fit.problem == "type" else "audit.segment_attribute_value"

@@ -918,28 +918,38 @@ def _stored_candidates(text: str) -> list:
     return out
 
 
-def attribute_fit(schema: Any, text: str) -> AttributeFit:
-    """Whether a segment condition's `eq`/`ne` string can equal a stored trait
-    that the plan's JSON Schema allows (a boolean trait fits "true", not "yes")."""
+def attribute_fit(properties: dict[str, Any], name: str, text: str) -> AttributeFit:
+    """Whether a segment condition's `eq`/`ne` string can equal the stored value
+    of trait `name`, as the plan's `properties` (identify traits) allow it: a
+    boolean trait fits "true", not "yes".  The trait is validated inside its
+    section's schema, so a `$ref` to a sibling resolves as it does in lint."""
     import jsonschema_rs
 
+    schema = properties.get(name)
     if not isinstance(schema, dict) or not schema:
         return AttributeFit(True)
+    root = {"type": "object", "properties": properties}
     candidates = _stored_candidates(text)
-    full = jsonschema_rs.validator_for(schema, validate_formats=True)
-    if any(full.is_valid(c) for c in candidates):
+    full = jsonschema_rs.validator_for(root, validate_formats=True)
+    if any(full.is_valid({name: c}) for c in candidates):
         return AttributeFit(True)
     planned_type = schema.get("type")
     if planned_type is not None:
         by_type = jsonschema_rs.validator_for({"type": planned_type})
         typed = [c for c in candidates if by_type.is_valid(c)]
         if not typed:
-            types = planned_type if isinstance(planned_type, list) else [planned_type]
-            stored = " or ".join(_STORED_AS.get(t, "JSON text") for t in types)
-            return AttributeFit(False, "type",
-                                f"{_expected('type', planned_type)}, which Customer.io stores as {stored}")
+            return _type_misfit(planned_type)
         candidates = typed
-    for err in full.iter_errors(candidates[-1]):
+    for err in full.iter_errors({name: candidates[-1]}):
         keyword = str(err.schema_path[-1]) if err.schema_path else ""
-        return AttributeFit(False, "value", _expected(keyword, _lookup(schema, list(err.schema_path))))
+        spec = _lookup(root, list(err.schema_path))
+        if keyword == "type" and spec is not None:    # a type behind a $ref or in an allOf
+            return _type_misfit(spec)
+        return AttributeFit(False, "value", _expected(keyword, spec))
     return AttributeFit(False, "value", f"a value the plan's rule {_show(schema)} allows")
+
+
+def _type_misfit(planned_type: Any) -> AttributeFit:
+    types = planned_type if isinstance(planned_type, list) else [planned_type]
+    stored = " or ".join(_STORED_AS.get(t, "JSON text") for t in types)
+    return AttributeFit(False, "type", f"{_expected('type', planned_type)}, which Customer.io stores as {stored}")

@@ -114,6 +114,18 @@ def test_against_the_app_api_conditions_come_from_sandbox_workspace_with_junit(t
     assert "Upgrade Clicked" in text and "lifetime_value" in text
 
 
+def test_a_trait_whose_rule_refers_to_a_sibling_is_checked_like_lint_checks_it(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("events:\n  Signed Up: {}\nidentify:\n  traits:\n"
+                    "    trial_flag: {type: boolean}\n    is_trial: {$ref: '#/properties/trial_flag'}\n")
+    r = run_cli("audit", "--workspace", str(PLAN_WS), "--plan", str(plan), "--json")
+    assert r.code == 1, r.output
+    found = _findings(r)
+    trial = found[("audit.segment_attribute_type", "segment 1")]    # "yes" against the referenced boolean
+    assert trial["details"]["expected"].startswith("boolean, which Customer.io stores as")
+    assert "Traceback" not in r.output
+
+
 def test_a_bad_plan_exits_2_naming_its_line_under_json(tmp_path):
     bad = tmp_path / "plan.yaml"
     bad.write_text("events:\n  Signed Up: {}\nidentify:\n  traits:\n    is_trial: {type: bool}\n")
@@ -139,5 +151,5 @@ def test_a_bad_plan_exits_2_naming_its_line_under_json(tmp_path):
     ({}, "anything", None),
 ])
 def test_what_is_compatible_when_customerio_compares_as_strings(schema, value, fit):
-    result = attribute_fit(schema, value)
+    result = attribute_fit({"trait": schema}, "trait", value)
     assert (result.problem if not result.ok else None) == fit
