@@ -73,8 +73,8 @@ def test_data_and_plan_together_report_a_shared_near_miss_once(tmp_path):
                 str(EVENTS), "--json")
     assert r.code == 1, r.output
     found = _findings(r)
-    near = [k for k in found if k[0] == "audit.trigger_event_near_miss"]
-    assert near == [("audit.trigger_event_near_miss", "campaign 10")]
+    near = [c for c in r.json["checks"] if c.get("details", {}).get("rule") == "audit.trigger_event_near_miss"]
+    assert [c["id"] for c in near] == ["audit.trigger_event_near_miss campaign 10"]
     # Trial Started is sent (events.ndjson) but not planned: only the plan finds it.
     assert found[("audit.trigger_event_unplanned", "campaign 12")]["details"]["trigger"] == "Trial Started"
     assert ("audit.trigger_event_never_sent", "campaign 12") not in found
