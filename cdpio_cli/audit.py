@@ -17,16 +17,33 @@ Findings have stable ids (docs/campaigns.md lists them with their fixes):
     audit.segment_trait_never_sent   warning  a segment condition on a trait the data never sends
                                               (only when a workspace file gives the conditions)
 
+With a tracking plan (`--plan FILE` or the config's `lint.plan`), the plan is
+one more account of what the app sends, and is held to the workspace too:
+
+    audit.trigger_event_near_miss        error    (as above, against a planned event name)
+    audit.trigger_event_unplanned        error    the trigger event is not a planned event
+    audit.segment_attribute_unplanned    error    a segment condition on an attribute the plan's
+                                                  identify traits do not list
+    audit.segment_attribute_type         error    `eq` a string no value of the planned type is stored
+                                                  as (boolean vs "yes"); warning for `ne` (always true)
+    audit.segment_attribute_value        error    of the planned type, but outside the plan's enum,
+                                                  format or limits ("Pro" vs enum [pro]); warning for `ne`
+
+Segment conditions come from a workspace file only (the App API does not
+expose them).
+
 Any error-level finding fails the audit (exit 1).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from cdpio_cli.campaigns import difference, near_miss
+from cdpio_cli.plan import Plan
 from cdpio_cli.results import FAILED, PASSED, WARNING, Check, Report
 
 ERROR, WARN = "error", "warning"
@@ -41,6 +58,14 @@ RULES: dict[str, tuple[str, str]] = {
                                      "until then")),
     "audit.campaign_inactive": (WARN, "start the campaign (running and active) if it should send"),
     "audit.segment_trait_never_sent": (WARN, "send the trait in identify, or change the segment's condition"),
+    "audit.trigger_event_unplanned": (ERROR, ("add the event to the tracking plan (and send it), or trigger the "
+                                             "campaign on a planned event")),
+    "audit.segment_attribute_unplanned": (ERROR, ("add the trait under identify: traits in the tracking plan "
+                                                 "(and send it), or change the segment's condition")),
+    "audit.segment_attribute_type": (ERROR, ("compare with the value as Customer.io stores the planned type "
+                                            "(a boolean is \"true\" or \"false\"), or fix the trait's type in the plan")),
+    "audit.segment_attribute_value": (ERROR, ("compare with a value the tracking plan allows (values are "
+                                             "case-sensitive), or widen the plan's rule")),
 }
 
 
@@ -142,7 +167,7 @@ def _seen(seen: Seen, files: int) -> str:
     return f"{seen.count} message{'s' if seen.count != 1 else ''} in {seen.first}" + ("…" if seen.count > 1 else "")
 
 
-def audit(ws: Workspace, data: Data | None) -> list[Check]:
+def audit(ws: Workspace, data: Data | None, plan: Plan | None = None) -> list[Check]:
     """The findings, as checks (error -> failed, warning -> warning)."""
     found: list[tuple[str, str, str, dict, str | None, int | None]] = []
     definition = ws.definition
@@ -153,8 +178,8 @@ def audit(ws: Workspace, data: Data | None) -> list[Check]:
         obj = definition.campaign(ident) if kind == "campaign" else definition.segment(ident)
         return (definition.path, obj.line) if obj is not None else (None, None)
 
-    def add(rule: str, subject: str, message: str, details: dict, loc=(None, None)) -> None:
-        found.append((rule, subject, message, details, *loc))
+    def add(rule: str, subject: str, message: str, details: dict, loc=(None, None), severity=None) -> None:
+        found.append((rule, subject, message, {"severity": severity or RULES[rule][0], **details}, *loc))
 
     for cid, camp in sorted(ws.campaigns.items()):
         label = f"campaign {_name(camp)}"
@@ -180,13 +205,17 @@ def audit(ws: Workspace, data: Data | None) -> list[Check]:
                         f"{label} uses segment {sid} as a {kind} segment, and no segment {sid} exists",
                         {"campaign_id": cid, "segment_id": sid, "role": kind}, loc)
         event = camp.get("event_name")
+        planned_close = _trigger_against_plan(plan, event, label, cid, loc, add) if plan is not None else None
         if isinstance(event, str) and data is not None and event not in data.events:
             close = near_miss(event, sorted(data.events, key=lambda e: -data.events[e].count))
-            if close is not None:
+            if close is not None and close == planned_close:
+                pass    # the plan's near miss already names it
+            elif close is not None:
                 seen = data.events[close]
                 add("audit.trigger_event_near_miss", f"campaign {cid}",
                     f"`{event}` ({label}) vs `{close}` ({_seen(seen, len(data.files))}): {difference(event, close)}",
-                    {"campaign_id": cid, "trigger": event, "sent": close, "count": seen.count, "first": seen.first},
+                    {"campaign_id": cid, "trigger": event, "sent": close, "count": seen.count, "first": seen.first,
+                     "source": "data"},
                     loc if loc[0] else _location(seen.first))
             else:
                 add("audit.trigger_event_never_sent", f"campaign {cid}",
@@ -207,18 +236,76 @@ def audit(ws: Workspace, data: Data | None) -> list[Check]:
                         f"segment {_name(seg)} needs {cond.describe()}, and no identify in the data sends "
                         f"{cond.attribute}", {"segment_id": sid, "attribute": cond.attribute},
                         (definition.path, cond.line))
+        if seg_def is not None and plan is not None:
+            for cond in seg_def.conditions:
+                _attribute_against_plan(plan, seg, sid, cond, definition.path, add)
     checks = []
     for rule, subject, message, details, file, line in found:
-        severity, fix = RULES[rule]
-        checks.append(Check(f"{rule} {subject}", "audit", "audit", FAILED if severity == ERROR else WARNING,
-                            message, file=file, line=line, hint=fix,
-                            details={"rule": rule, "severity": severity, **details}))
+        fix = RULES[rule][1]
+        checks.append(Check(f"{rule} {subject}", "audit", "audit",
+                            FAILED if details["severity"] == ERROR else WARNING,
+                            message, file=file, line=line, hint=fix, details={"rule": rule, **details}))
     return checks
 
 
-def run_audit(ws: Workspace, data: Data | None) -> Report:
+def _trigger_against_plan(plan: Plan, event: Any, label: str, cid: int, loc, add) -> str | None:
+    """An event trigger must be a planned event; the planned name it nearly
+    matches (`Signed up` vs `Signed Up`), if any."""
+    if not isinstance(event, str) or plan.events is None or event in plan.events:
+        return None
+    close = near_miss(event, sorted(plan.events))
+    if close is not None:
+        line = plan.events[close].line
+        add("audit.trigger_event_near_miss", f"campaign {cid}",
+            f"`{event}` ({label}) vs `{close}` (planned at {plan.path}:{line}): {difference(event, close)}",
+            {"campaign_id": cid, "trigger": event, "planned": close, "source": "plan", "plan": plan.path,
+             "plan_line": line}, loc if loc[0] else (plan.path, line))
+        return close
+    import difflib
+
+    similar = difflib.get_close_matches(event, list(plan.events), n=1, cutoff=0.75)
+    add("audit.trigger_event_unplanned", f"campaign {cid}",
+        f"{label} is triggered by `{event}`, which the tracking plan {plan.path} does not list "
+        f"({len(plan.events)} planned events" + (f"; closest `{similar[0]}`" if similar else "") + ")",
+        {"campaign_id": cid, "trigger": event, "plan": plan.path, "closest": similar[0] if similar else None},
+        loc if loc[0] else (plan.path, None))
+    return None
+
+
+def _attribute_against_plan(plan: Plan, seg: dict, sid: int, cond, path: str, add) -> None:
+    """A segment's attribute condition must be on a planned identify trait whose
+    values, stored as strings the way Customer.io stores them, can equal the condition's."""
+    from cdpio_cli.plan import attribute_fit
+
+    if not cond.attribute or (cond.op == "exists" and not cond.value):
+        return    # `exists: false` holds for a trait nobody sends
+    identify = plan.sections.get("identify")
+    subject, loc = f"segment {sid}", (path, cond.line)
+    base = {"segment_id": sid, "attribute": cond.attribute, "plan": plan.path}
+    if identify is None or cond.attribute not in identify.known:
+        add("audit.segment_attribute_unplanned", subject,
+            f"segment {_name(seg)} needs {cond.describe()}, and {cond.attribute} is not an identify trait in the "
+            f"tracking plan {plan.path}" + ("" if identify is not None else " (it has no identify: section)"),
+            base, loc)
+        return
+    if cond.op not in ("eq", "ne"):
+        return
+    fit = attribute_fit(identify.properties, cond.attribute, str(cond.value))
+    if fit.ok:
+        return
+    rule = "audit.segment_attribute_type" if fit.problem == "type" else "audit.segment_attribute_value"
+    # `eq` that can never hold empties the segment; `ne` that always holds is only suspicious.
+    outcome = "never matches" if cond.op == "eq" else "always holds"
+    add(rule, subject,
+        f"segment {_name(seg)}: `{cond.attribute} {'=' if cond.op == 'eq' else '!='} {json.dumps(cond.value)}` "
+        f"{outcome}: the tracking plan's {cond.attribute} is {fit.expected}",
+        {**base, "op": cond.op, "value": cond.value, "expected": fit.expected,
+         "plan_line": plan.line_of("identify", identify.field, cond.attribute)}, loc, severity=None if cond.op == "eq" else WARN)
+
+
+def run_audit(ws: Workspace, data: Data | None, plan: Plan | None = None) -> Report:
     report = Report("audit")
-    checks = audit(ws, data)
+    checks = audit(ws, data, plan)
     report.extend(checks)
     if not checks:
         report.add(Check("audit", "audit", "audit", PASSED,
@@ -230,13 +317,26 @@ def run_audit(ws: Workspace, data: Data | None) -> Report:
         "events": {name: seen.count for name, seen in sorted(data.events.items())} if data is not None else {},
         "findings": {"error": counts.get(ERROR, 0), "warning": counts.get(WARN, 0)},
     })
+    if plan is not None:
+        report.summary["plan"] = plan.path
+        report.summary["planned_events"] = len(plan.events) if plan.events is not None else None
+        if plan.events is None:
+            report.notes.append(f"the tracking plan {plan.path} lists no events: campaign triggers were not "
+                                "checked against it")
+        if ws.definition is None:
+            report.notes.append("the App API does not expose segment conditions: their attributes were not "
+                                "checked against the tracking plan (pass --workspace FILE, or set "
+                                "sandbox.workspace)")
     if data is None:
-        report.notes.append("no data files given: the checks against sent events and traits were skipped "
-                            "(pass fixture files or --record FILE)")
+        report.notes.append(
+            f"no data files given: checked against the tracking plan {plan.path} only (pass fixture files or "
+            "--record FILE to check what the app actually sends)" if plan is not None else
+            "no data files given: the checks against sent events and traits were skipped "
+            "(pass fixture files, --record FILE or --plan FILE)")
     return report
 
 
-def audit_workspace(settings, data: Data | None, *, progress=None) -> Report:
+def audit_workspace(settings, data: Data | None, plan: Plan | None = None, *, progress=None) -> Report:
     """`cdpio audit` against the App API the settings point at (the embedded
     sandbox serves `sandbox.workspace`, whose conditions the audit reads too)."""
     from cdpio_cli import keys
@@ -265,7 +365,7 @@ def audit_workspace(settings, data: Data | None, *, progress=None) -> Report:
             return report
     finally:
         http.close()
-    report = run_audit(ws, data)
+    report = run_audit(ws, data, plan)
     report.checks[:0] = warnings
     report.summary["app_api_calls"] = api.calls
     return report
