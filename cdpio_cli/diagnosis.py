@@ -279,11 +279,13 @@ def learn_subscriptions(ev: Evidence, items: Iterable[tuple[str, Any, str]], sub
         why = mapped.drop_reason.split(": ", 1)[1]
         mine = [s for s in subscriptions if s.action == default.action]
         kind = "disabled" if mine and not any(s.enabled for s in mine) else "excludes"
-        found.setdefault(kind, []).append((label, why, check_id, mine[0].title if mine else None))
+        title = mine[0].title if mine else mapping.ACTIONS[default.action].title
+        found.setdefault(kind, []).append((label, why, check_id, title, not mine))
     for kind, rows in found.items():
-        ev.add(f"destination.subscription_{kind}", "; ".join(dict.fromkeys(why for _, why, _, _ in rows)),
+        ev.add(f"destination.subscription_{kind}", "; ".join(dict.fromkeys(r[1] for r in rows)),
                labels=[r[0] for r in rows], checks=[r[2] for r in rows],
-               subscriptions=sorted({r[3] for r in rows if r[3]}))
+               subscriptions=sorted({r[3] for r in rows if not r[4]}),
+               missing=sorted({r[3] for r in rows if r[4]}))
 
 
 def learn_target(ev: Evidence, route: str, target) -> None:
@@ -615,12 +617,17 @@ def _subscription_excludes(ev, route, check):
     fact = _subscription_fact(ev, route, check)
     if fact is None or fact.id != "destination.subscription_excludes":
         return None
-    whose = " and ".join(f"{name}'s" for name in fact.data["subscriptions"]) or "a subscription's"
+    steps = []
+    if fact.data["subscriptions"]:
+        whose = " and ".join(f"{name}'s" for name in fact.data["subscriptions"])
+        steps.append(f"widen {whose} trigger")
+    if fact.data["missing"]:
+        steps.append(f"add a {' and a '.join(fact.data['missing'])} mapping")
     return _c("destination.subscription_excludes_event", fact,
-              "the destination's subscriptions do not send it",
-              f"in Segment, open the Customer.io (Actions) destination > Mappings and widen {whose} trigger "
-              f"to take {', '.join(fact.data['labels'])} (and customerio.subscriptions, if it lists them)",
-              DIRECT + 1)
+              "the destination's subscriptions drop it before it reaches Customer.io",
+              f"in Segment, open the Customer.io (Actions) destination > Mappings and {' and '.join(steps)} "
+              f"so that it takes {', '.join(fact.data['labels'])} (and customerio.subscriptions, if it "
+              "lists them)", DIRECT + 1)
 
 
 @rule

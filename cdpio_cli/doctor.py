@@ -182,10 +182,10 @@ def link_subscriptions(ctx: _Ctx) -> list[Check]:
     facts = [f for f in (ctx.evidence.get("destination.subscription_disabled"),
                          ctx.evidence.get("destination.subscription_excludes")) if f is not None]
     if facts:
-        return [Check("segment.subscriptions", "segment", "accepted", FAILED,
+        return [Check("segment.subscriptions", "segment", "mapping", FAILED,
                       f"the destination's {len(subs)} subscription(s) ({where}) do not send what you test: "
                       + "; ".join(f.text for f in facts), details={"source": where})]
-    return [Check("segment.subscriptions", "segment", "accepted", PASSED,
+    return [Check("segment.subscriptions", "segment", "mapping", PASSED,
                   f"the destination's {len(subs)} subscription(s) ({where}) send every test event"
                   + (" and --event" if ctx.person and ctx.person.events else ""), details={"source": where})]
 
@@ -403,7 +403,7 @@ LINKS: list[tuple[str, str, Callable[[_Ctx], list[Check]]]] = [
     ("App API key", "authenticated", link_app),
     ("Pipelines key", "authenticated", link_pipelines),
     ("Segment write key and destination", "authenticated", link_segment),
-    ("destination subscriptions", "accepted", link_subscriptions),
+    ("destination subscriptions", "mapping", link_subscriptions),
     ("a direct Track send accepted", "accepted", link_track_send),
     ("a Segment send accepted", "accepted", link_segment_send),
     ("delivered to Customer.io", "delivered", link_delivered),

@@ -277,3 +277,46 @@ verify: {timeout: 5s, poll_interval: 50ms}
     assert facts["destination.subscription_excludes"]["data"]["labels"] == ['track "Signed Up"']
     # What the subscriptions send is delivered.
     assert next(c for c in doc["checks"] if c["id"] == "segment.delivery")["status"] == "passed"
+
+
+def test_cli_doctor_names_the_subscription_that_excludes_your_event(tmp_path):
+    """doctor --event NAME: the configured Track Event trigger excludes it, so that is the broken link."""
+    write_config(tmp_path, """sandbox: true
+customerio:
+  subscriptions:
+    - action: createUpdatePerson
+      trigger: 'type = "identify"'
+    - action: trackEvent
+      name: Track Event
+      trigger: 'type = "track" and event = "Signed Up"'
+    - action: trackPageView
+      trigger: 'type = "page"'
+    - action: trackScreenView
+      trigger: 'type = "screen"'
+""")
+    res = run_cli("doctor", "--json", "--user-id", "u1", "--event", "Order Completed", cwd=tmp_path)
+    assert res.code == 1, res.output
+    doc = res.json
+    failed = [c for c in doc["checks"] if c["status"] == "failed"]
+    assert [c["id"] for c in failed] == ["segment.subscriptions"]
+    assert doc["summary"]["broken_link"] == {"link": "destination subscriptions", "check": "segment.subscriptions"}
+    causes = failed[0]["details"]["causes"]
+    assert [(c["id"], c["fact"]) for c in causes] == [("destination.subscription_excludes_event",
+                                                       "destination.subscription_excludes")]
+    assert "your Track Event subscription's trigger excludes `Order Completed`" in causes[0]["text"]
+    facts = {f["id"]: f for f in doc["summary"]["diagnosis"]["facts"]}
+    assert facts["destination.subscription_excludes"]["data"]["labels"] == ['track "Order Completed"']
+    assert "destination.subscription_disabled" not in facts     # every subscription is enabled
+    # The test events themselves are sent: the Segment send was not blamed.
+    assert not any(c["status"] == "passed" and c["tier"] == "delivered" for c in doc["checks"])
+
+
+def test_cli_doctor_passes_the_subscription_link_when_they_send_everything(tmp_path):
+    write_config(tmp_path, "sandbox: true\nverify: {timeout: 5s, poll_interval: 50ms}\n" + "\n".join(
+        EDITED_YAML.splitlines()[1:]).replace("enabled: false", "enabled: true").replace(
+        'event = "Order Completed"', 'event = "Signed Up"') + "\n    - action: trackScreenView\n"
+        "      trigger: 'type = \"screen\"'\n")
+    res = run_cli("doctor", "--json", cwd=tmp_path)
+    assert res.code == 0, res.output
+    link = next(c for c in res.json["checks"] if c["id"] == "segment.subscriptions")
+    assert link["status"] == "passed" and "send every test event" in link["message"]
