@@ -148,7 +148,7 @@ def link_segment(ctx: _Ctx) -> list[Check]:
 def _workspace_subscriptions(ctx: _Ctx) -> tuple[Optional[list], str]:
     """(subscriptions, where from): the config's customerio.subscriptions, else
     the destination's own through the Segment Public API with your token, else
-    (None, why): the destination's defaults are assumed."""
+    (None, why they could not be read), or (None, "") with neither."""
     from cdpio_cli import explain
 
     s = ctx.settings
@@ -157,7 +157,7 @@ def _workspace_subscriptions(ctx: _Ctx) -> tuple[Optional[list], str]:
         return listed, f"customerio.subscriptions in {s.config_path}"
     token = s.credentials.get("segment.public_api_token")
     if token is None or not token.configured or token.source == "sandbox default":
-        return None, "no segment.public_api_token or customerio.subscriptions"
+        return None, ""
     ctx.say("reading the destination's subscriptions")
     return explain.fetch_subscriptions(s, ctx.http)
 
@@ -170,7 +170,9 @@ def link_subscriptions(ctx: _Ctx) -> list[Check]:
         return []
     subs, where = _workspace_subscriptions(ctx)
     if subs is None:
-        return []
+        # No list and no token of yours: the defaults, silently, as explain does.
+        return [Check("segment.subscriptions", "segment", "mapping", WARNING,
+                      f"using the destination's default subscriptions: {where}")] if where else []
     ctx.subscriptions = subs
     plan = sendtest.build_plan(ctx.settings, "segment", sendtest.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
                                several=True, subscriptions=subs)

@@ -552,3 +552,14 @@ def test_when_every_segment_link_checks_out_only_the_destinations_own_settings_r
     ev.add("segment.destination.enabled", "enabled", site_id="[20 chars, ends 000a]")
     ev.add("segment.person_missing", "missing")
     assert [c.id for c in diagnosis.causes(ev, "segment")] == ["segment.destination_drops"]
+
+
+def test_doctor_warns_when_the_public_api_subscriptions_cannot_be_used(setup_for):
+    """A subscription of an action cdpio does not know: doctor says it assumes the defaults, and goes on."""
+    unknown = (*mapping.DEFAULT_SUBSCRIPTIONS, mapping.Subscription("sendEmail", 'type = "track"', True, "Send Email"))
+    doc = setup_for(Case("unknown_action", direct=True, sandbox={"subscriptions": unknown})).run("doctor")
+    link = next(c for c in doc["checks"] if c["id"] == "segment.subscriptions")
+    assert link["status"] == "warning"
+    assert link["message"] == ("using the destination's default subscriptions: subscription 'Send Email' uses "
+                               "action 'sendEmail', which cdpio does not know")
+    assert doc["ok"] is True and all_causes(doc) == []
