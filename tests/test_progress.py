@@ -62,8 +62,8 @@ def test_progress_lines_every_interval_or_ten_percent_once_the_work_is_long():
     assert out == []                       # under 10 s: nothing, whatever the percentage
     clock.t = 10.0
     lines.update(100_000, 1_000_000, rate=10_000.0, failed=3, retried=2)
-    assert out == ["replay: 100,000/1,000,000 (10%), 10,000 ev/s, 3 failed, 2 retried, elapsed 0:00:10, "
-                   "ETA 0:01:30"]
+    assert out == [("replay: 100,000/1,000,000 (10%), 10,000 ev/s, 3 failed, 2 retried, elapsed 0:00:10, "
+                    "ETA 0:01:30")]
     clock.t = 11.0
     lines.update(150_000, 1_000_000)       # same 10% step, 1 s later: nothing
     clock.t = 12.0

@@ -219,11 +219,11 @@ customerio:
 
 def test_embedded_sandbox_maps_segment_messages_through_the_configured_subscriptions(tmp_path):
     """A rehearsal drops what the real destination would drop, and its Public API serves the same list."""
+    from types import SimpleNamespace
+
     import httpx
 
     from cdpio_cli.sandbox import defaults
-    from types import SimpleNamespace
-
     from cdpio_cli.settings import open_settings
 
     write_config(tmp_path, EDITED_YAML)

@@ -95,7 +95,9 @@ def progress_interval() -> float:
 
 def clock(seconds: float | None) -> str:
     """`0:01:40`, or `-:--:--` when unknown (the form rich's time columns use)."""
-    if seconds is None or seconds != seconds or seconds < 0 or seconds == float("inf"):
+    import math
+
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "-:--:--"
     whole = int(seconds + 0.5)
     return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
