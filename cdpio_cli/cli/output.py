@@ -149,6 +149,9 @@ class ProgressLines:
             text += f", ETA {clock((total - done) / speed if speed > 0 else None)}"
         return text
 
+    def close(self) -> None:
+        pass    # nothing stays on screen to clear
+
 
 def _stderr_line(text: str) -> None:
     from cdpio_cli.credentials import redact
@@ -217,9 +220,7 @@ def work_progress(opts: GlobalOptions, label: str):
     console = stderr_console(opts)
     if console.is_terminal:
         return ProgressBar(console, label)
-    lines = ProgressLines(label)
-    lines.close = lambda: None
-    return lines
+    return ProgressLines(label)
 
 
 @contextlib.contextmanager
