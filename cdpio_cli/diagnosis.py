@@ -249,11 +249,43 @@ def learn_plan(ev: Evidence, plan) -> None:
     if anonymous:
         ev.add(f"{route}.event_anonymous", f"{', '.join(anonymous)} was sent with only an anonymousId that no "
                                            "identify links to the test person", labels=anonymous)
+    if plan.subscriptions is not None:
+        learn_subscriptions(ev, [(i.label, i.msg, f"{route}.{i.check_id}") for i in plan.items],
+                            plan.subscriptions)
     for item in plan.items:
         if not item.mapped.ok:
             ev.add(f"{route}.mapping_drop", f"the destination mapping drops {item.label}: "
                                             f"{item.mapped.drop_reason}", label=item.label,
                    reason=item.mapped.drop_reason)
+
+
+def learn_subscriptions(ev: Evidence, items: Iterable[tuple[str, Any, str]], subscriptions) -> None:
+    """Facts from the destination's subscriptions (the config's or the Public
+    API's): which of the (label, message, check id) `items` the destination's
+    defaults would send but these subscriptions do not, because the
+    subscription that would take it is disabled
+    (`destination.subscription_disabled`) or its trigger excludes it, or no
+    subscription has its action (`destination.subscription_excludes`)."""
+    from cdpio_cli import mapping
+
+    found: dict[str, list[tuple[str, str, str, str | None]]] = {}
+    for label, msg, check_id in items:
+        default = mapping.map_message(msg, check_limits=False)
+        if not default.ok:
+            continue    # the defaults drop it too: not the subscriptions' doing
+        mapped = mapping.map_subscribed(msg, subscriptions)
+        if mapped.ok or not (mapped.drop_reason or "").startswith(mapping.DROP_NO_MAPPING):
+            continue
+        why = mapped.drop_reason.split(": ", 1)[1]
+        mine = [s for s in subscriptions if s.action == default.action]
+        kind = "disabled" if mine and not any(s.enabled for s in mine) else "excludes"
+        title = mine[0].title if mine else mapping.ACTIONS[default.action].title
+        found.setdefault(kind, []).append((label, why, check_id, title, not mine))
+    for kind, rows in found.items():
+        ev.add(f"destination.subscription_{kind}", "; ".join(dict.fromkeys(r[1] for r in rows)),
+               labels=[r[0] for r in rows], checks=[r[2] for r in rows],
+               subscriptions=sorted({r[3] for r in rows if not r[4]}),
+               missing=sorted({r[3] for r in rows if r[4]}))
 
 
 def learn_target(ev: Evidence, route: str, target) -> None:
@@ -551,10 +583,58 @@ def _destination_drops(ev, route, check):
 
 # --- data -------------------------------------------------------------------
 
+def _subscription_fact(ev: Evidence, route: str, check) -> Fact | None:
+    """The subscription fact that explains this check: the check of a message the
+    subscriptions do not send, or Segment's delivery check missing that message."""
+    if route not in ("segment", "doctor") or check is None:
+        return None
+    missing = ev.get("segment.event_missing")
+    for kind in ("disabled", "excludes"):
+        fact = ev.get(f"destination.subscription_{kind}")
+        if fact is None:
+            continue
+        if check.id in fact.data["checks"] or (
+                check.id == "segment.delivery" and missing is not None
+                and set(missing.data["labels"]) & set(fact.data["labels"])):
+            return fact
+    return None
+
+
+@rule
+def _subscription_disabled(ev, route, check):
+    fact = _subscription_fact(ev, route, check)
+    if fact is None or fact.id != "destination.subscription_disabled":
+        return None
+    names = " and ".join(fact.data["subscriptions"]) or "the"
+    return _c("destination.subscription_disabled", fact,
+              f"the destination's {names} subscription is disabled",
+              f"in Segment, open the Customer.io (Actions) destination > Mappings and enable {names} "
+              "(and customerio.subscriptions, if it lists them)", DIRECT + 1)
+
+
+@rule
+def _subscription_excludes(ev, route, check):
+    fact = _subscription_fact(ev, route, check)
+    if fact is None or fact.id != "destination.subscription_excludes":
+        return None
+    steps = []
+    if fact.data["subscriptions"]:
+        whose = " and ".join(f"{name}'s" for name in fact.data["subscriptions"])
+        steps.append(f"widen {whose} trigger")
+    if fact.data["missing"]:
+        steps.append(f"add a {' and a '.join(fact.data['missing'])} mapping")
+    return _c("destination.subscription_excludes_event", fact,
+              "the destination's subscriptions drop it before it reaches Customer.io",
+              f"in Segment, open the Customer.io (Actions) destination > Mappings and {' and '.join(steps)} "
+              f"so that it takes {', '.join(fact.data['labels'])} (and customerio.subscriptions, if it "
+              "lists them)", DIRECT + 1)
+
+
 @rule
 def _mapping_drop(ev, route, check):
     fact = ev.get(f"{route}.mapping_drop")
-    if fact is None or check is None or not check.message.startswith("will not reach Customer.io"):
+    if (fact is None or check is None or not check.message.startswith("will not reach Customer.io")
+            or _subscription_fact(ev, route, check) is not None):
         return None
     return _c("mapping.dropped", fact, "the Customer.io (Actions) destination's mapping drops the message",
               "fix the event (see `cdpio explain`), or change the destination's subscriptions", DIRECT + 1)

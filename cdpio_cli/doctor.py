@@ -54,6 +54,8 @@ class _Ctx:
     timeout: float = 90.0
     verbose: bool = False
     evidence: diagnosis.Evidence = field(default_factory=diagnosis.Evidence)
+    # The destination's subscriptions (config or Public API; None: its defaults).
+    subscriptions: Optional[list] = None
 
     def say(self, text: str) -> None:
         if self.progress:
@@ -143,12 +145,59 @@ def link_segment(ctx: _Ctx) -> list[Check]:
                                           ctx.evidence)
 
 
+def _workspace_subscriptions(ctx: _Ctx) -> tuple[Optional[list], str]:
+    """(subscriptions, where from): the config's customerio.subscriptions, else
+    the destination's own through the Segment Public API with your token, else
+    (None, why they could not be read), or (None, "") with neither."""
+    from cdpio_cli import explain
+
+    s = ctx.settings
+    listed = explain.configured_subscriptions(s)
+    if listed is not None:
+        return listed, f"customerio.subscriptions in {s.config_path}"
+    token = s.credentials.get("segment.public_api_token")
+    if token is None or not token.configured or token.source == "sandbox default":
+        return None, ""
+    ctx.say("reading the destination's subscriptions")
+    return explain.fetch_subscriptions(s, ctx.http)
+
+
+def link_subscriptions(ctx: _Ctx) -> list[Check]:
+    """Do the destination's subscriptions send the test events and the --event names?"""
+    from cdpio_cli import sendtest
+
+    if not ctx.settings.segment.write_key:
+        return []
+    subs, where = _workspace_subscriptions(ctx)
+    if subs is None:
+        # No list and no token of yours: the defaults, silently, as explain does.
+        return [Check("segment.subscriptions", "segment", "mapping", WARNING,
+                      f"using the destination's default subscriptions: {where}")] if where else []
+    ctx.subscriptions = subs
+    plan = sendtest.build_plan(ctx.settings, "segment", sendtest.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
+                               several=True, subscriptions=subs)
+    items = [(i.label, i.msg, "segment.subscriptions") for i in plan.items]
+    user = ctx.person.user_id if ctx.person and ctx.person.user_id else "cdpio-doctor"
+    for name in ctx.person.events if ctx.person else []:
+        items.append((f'track "{name}"', {"type": "track", "event": name, "userId": user}, "segment.subscriptions"))
+    diagnosis.learn_subscriptions(ctx.evidence, items, subs)
+    facts = [f for f in (ctx.evidence.get("destination.subscription_disabled"),
+                         ctx.evidence.get("destination.subscription_excludes")) if f is not None]
+    if facts:
+        return [Check("segment.subscriptions", "segment", "mapping", FAILED,
+                      f"the destination's {len(subs)} subscription(s) ({where}) do not send what you test: "
+                      + "; ".join(f.text for f in facts), details={"source": where})]
+    return [Check("segment.subscriptions", "segment", "mapping", PASSED,
+                  f"the destination's {len(subs)} subscription(s) ({where}) send every test event"
+                  + (" and --event" if ctx.person and ctx.person.events else ""), details={"source": where})]
+
+
 def _send_route(ctx: _Ctx, route: str) -> list[Check]:
     from cdpio_cli import sendtest
 
     s = ctx.settings
     plan = sendtest.build_plan(s, route, sendtest.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
-                               several=True)
+                               several=True, subscriptions=ctx.subscriptions if route == "segment" else None)
     # identify + the first track that maps: enough to prove the link.
     first_track = next((i for i in plan.items if i.msg.get("type") == "track" and i.mapped.ok), None)
     plan.items = [i for i in plan.items if i.label == "identify" or i is first_track]
@@ -356,6 +405,7 @@ LINKS: list[tuple[str, str, Callable[[_Ctx], list[Check]]]] = [
     ("App API key", "authenticated", link_app),
     ("Pipelines key", "authenticated", link_pipelines),
     ("Segment write key and destination", "authenticated", link_segment),
+    ("destination subscriptions", "mapping", link_subscriptions),
     ("a direct Track send accepted", "accepted", link_track_send),
     ("a Segment send accepted", "accepted", link_segment_send),
     ("delivered to Customer.io", "delivered", link_delivered),

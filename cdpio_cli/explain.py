@@ -186,6 +186,22 @@ def subscriptions_from_config(items: Any, where: str = "customerio.subscriptions
     return subs
 
 
+def configured_subscriptions(settings) -> list[mapping.Subscription] | None:
+    """The config's customerio.subscriptions for a command's Settings (None when
+    it lists none); a bad entry is a ConfigError naming its line."""
+    listed = settings.config.customerio.subscriptions
+    if listed is None:
+        return None
+    from cdpio_cli.errors import ConfigError
+
+    try:
+        return subscriptions_from_config(listed)
+    except ValueError as exc:
+        loaded = getattr(settings, "loaded", None)
+        raise ConfigError(str(exc), file=str(settings.config_path) if settings.config_path else None,
+                          line=loaded.line_of("customerio.subscriptions") if loaded else None) from None
+
+
 def subscriptions_from_api(doc: Any) -> list[mapping.Subscription]:
     """Segment Public API `GET /destinations/{id}/subscriptions` body ->
     Subscriptions (`data.subscriptions[]`: actionSlug, trigger, enabled,

@@ -90,6 +90,8 @@ class RoutePlan:
     device_token: Optional[str] = None
     run_id: Optional[str] = None             # the `cdpio_run_id` tag on every message
     new_person: bool = False                 # the user id holds {run_id}: a person of this run's own
+    # The destination subscriptions Segment's messages were mapped through (None: the defaults).
+    subscriptions: Optional[list] = None
 
 
 # ---------------------------------------------------------------------------
@@ -146,8 +148,17 @@ def choose_routes(settings: Settings, asked: Optional[list[str]]) -> list[str]:
     return out
 
 
-def build_plan(settings: Settings, route: str, options: SendTestOptions, *, several: bool) -> RoutePlan:
-    """The messages for one route, each with a fixed messageId."""
+def build_plan(settings: Settings, route: str, options: SendTestOptions, *, several: bool,
+               subscriptions: Optional[list] = None) -> RoutePlan:
+    """The messages for one route, each with a fixed messageId.  Segment's
+    messages are mapped through the destination's `subscriptions` (default:
+    the config's customerio.subscriptions, else the destination's defaults)."""
+    if route == "segment" and subscriptions is None:
+        from cdpio_cli.explain import configured_subscriptions
+
+        subscriptions = configured_subscriptions(settings)
+    if route != "segment":
+        subscriptions = None   # only Segment runs the destination's subscriptions
     cfg = settings.config.send_test
     run_id = settings.run_id
     # `{run_id}` becomes `<run>-<route>`: each route gets its own person.
@@ -203,9 +214,10 @@ def build_plan(settings: Settings, route: str, options: SendTestOptions, *, seve
             label = f"{label} #{seen[label]}"
         msg["context"] = {**context, **(msg.get("context") or {})}
         msg["messageId"] = f"cdpio-{route_run}-{index + 1}"
-        items.append(Planned(label, msg, mapping.map_message(msg), note))
+        mapped = mapping.map_message(msg) if subscriptions is None else mapping.map_subscribed(msg, subscriptions)
+        items.append(Planned(label, msg, mapped, note))
     return RoutePlan(route, user_id, email, anonymous_id, traits, items, options.device_token, run_id,
-                     new_person="{run_id}" in template)
+                     new_person="{run_id}" in template, subscriptions=subscriptions)
 
 
 def _tag(msg: dict, run_id: str) -> None:

@@ -330,10 +330,15 @@ def open_settings(opts, *, needs_services: bool = True,
             settings.credentials[token.field] = Credential(token.field, accepted["public_api_token"], token.source)
         from cdpio_cli.campaigns import resolve_workspace_path
 
+        from cdpio_cli.explain import configured_subscriptions
+
+        subscriptions = configured_subscriptions(settings)
         options = SandboxOptions(region=settings.config.sandbox.region,
                                  segment_region=settings.config.segment.region,
                                  activity_data=settings.config.sandbox.activity_data,
-                                 workspace=resolve_workspace_path(settings), **accepted)
+                                 workspace=resolve_workspace_path(settings),
+                                 subscriptions=None if subscriptions is None else tuple(subscriptions),
+                                 **accepted)
         # SandboxOptions gives an EU sandbox the EU default Pipelines key; a
         # key from the config is accepted exactly as configured.
         options.pipelines_api_key = accepted["pipelines_api_key"]

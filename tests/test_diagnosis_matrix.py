@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from cdpio_cli import doctor, sendtest
+from cdpio_cli import doctor, mapping, sendtest
 from cdpio_cli.results import render_json
 from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 from cdpio_cli.sandbox import defaults
@@ -165,6 +165,19 @@ SEGMENT_GUESSES = ("segment.write_key_unknown", "segment.destination_not_connect
 ANON_EVENTS = {"send_test": {"events": [
     {"type": "track", "event": "Viewed Pricing", "anonymousId": "anon-never-identified", "userId": None}]}}
 
+# The workspace's own subscriptions: Track Event edited to take only "Order Completed"
+# (the test's "Signed Up" is excluded), Track Page View disabled.
+EDITED = tuple(replace(s, trigger='type = "track" and event = "Order Completed"') if s.action == "trackEvent"
+               else replace(s, enabled=False) if s.action == "trackPageView" else s
+               for s in mapping.DEFAULT_SUBSCRIPTIONS)
+EDITED_CONFIG = {"customerio": {"subscriptions": [
+    {"action": s.action, "name": s.name, "trigger": s.trigger, "enabled": s.enabled} for s in EDITED]}}
+ONLY_SIGNED_UP = {"send_test": {"events": [{"type": "track", "event": "Signed Up"}]}}
+ONLY_PAGE = {"send_test": {"events": [{"type": "page", "name": "Pricing",
+                                       "properties": {"url": "https://example.com/pricing"}}]}}
+SUBSCRIPTION_GUESSES = SEGMENT_GUESSES + ("mapping.dropped", "destination.event_subscription",
+                                          "segment.destination_drops")
+
 CASES = [
     Case("segment_eu_config_us_no_token", sandbox={"segment_region": "eu"}, direct=True, token=False,
          send_test=Expect(1, "segment.delivery", "delivered", "segment.region_mismatch", "segment.region.differs",
@@ -264,6 +277,25 @@ CASES = [
          config={"send_test": {"events": [{"type": "track", "event": "Application Installed"}]}},
          send_test=Expect(1, "segment.track Application Installed", "delivered", "mapping.dropped",
                           "segment.mapping_drop", SEGMENT_GUESSES)),
+    Case("track_event_subscription_excludes_the_event", routes=["segment"], sandbox={"subscriptions": EDITED},
+         config=_merge(EDITED_CONFIG, ONLY_SIGNED_UP),
+         send_test=Expect(1, "segment.track Signed Up", "delivered", "destination.subscription_excludes_event",
+                          "destination.subscription_excludes", SUBSCRIPTION_GUESSES),
+         doctor=Expect(1, "segment.subscriptions", "mapping", "destination.subscription_excludes_event",
+                       "destination.subscription_excludes", SUBSCRIPTION_GUESSES)),
+    # No customerio.subscriptions: doctor reads them through the Public API with your token.
+    Case("subscription_excludes_the_event_read_through_the_public_api", routes=["segment"], direct=True,
+         sandbox={"subscriptions": EDITED}, config=ONLY_SIGNED_UP,
+         doctor=Expect(1, "segment.subscriptions", "mapping", "destination.subscription_excludes_event",
+                       "destination.subscription_excludes", SUBSCRIPTION_GUESSES)),
+    Case("page_subscription_disabled", routes=["segment"], sandbox={"subscriptions": EDITED},
+         config=_merge(EDITED_CONFIG, ONLY_PAGE),
+         send_test=Expect(1, "segment.page Pricing", "delivered", "destination.subscription_disabled",
+                          "destination.subscription_disabled",
+                          SUBSCRIPTION_GUESSES + ("destination.subscription_excludes_event",)),
+         doctor=Expect(1, "segment.subscriptions", "mapping", "destination.subscription_disabled",
+                       "destination.subscription_disabled",
+                       SUBSCRIPTION_GUESSES + ("destination.subscription_excludes_event",))),
     Case("anonymous_event_never_identified", config=ANON_EVENTS, routes=["segment"],
          send_test=Expect(1, "segment.delivery", "delivered", "plan.anonymous_never_identified",
                           "segment.event_anonymous", SEGMENT_GUESSES + ("destination.event_subscription",)),
@@ -520,3 +552,14 @@ def test_when_every_segment_link_checks_out_only_the_destinations_own_settings_r
     ev.add("segment.destination.enabled", "enabled", site_id="[20 chars, ends 000a]")
     ev.add("segment.person_missing", "missing")
     assert [c.id for c in diagnosis.causes(ev, "segment")] == ["segment.destination_drops"]
+
+
+def test_doctor_warns_when_the_public_api_subscriptions_cannot_be_used(setup_for):
+    """A subscription of an action cdpio does not know: doctor says it assumes the defaults, and goes on."""
+    unknown = (*mapping.DEFAULT_SUBSCRIPTIONS, mapping.Subscription("sendEmail", 'type = "track"', True, "Send Email"))
+    doc = setup_for(Case("unknown_action", direct=True, sandbox={"subscriptions": unknown})).run("doctor")
+    link = next(c for c in doc["checks"] if c["id"] == "segment.subscriptions")
+    assert link["status"] == "warning"
+    assert link["message"] == ("using the destination's default subscriptions: subscription 'Send Email' uses "
+                               "action 'sendEmail', which cdpio does not know")
+    assert doc["ok"] is True and all_causes(doc) == []

@@ -197,3 +197,126 @@ def test_cli_explain_does_not_need_the_configs_secrets(tmp_path):
     assert res.code == 0, res.output
     assert res.json["summary"]["subscriptions"] == "default"
     assert [c["id"] for c in res.json["checks"]] == ["trackEvent", "trackPageView"]
+
+
+# --- the sandbox runs the workspace's subscriptions ---------------------------------
+
+EDITED_YAML = """sandbox: true
+customerio:
+  subscriptions:
+    - action: createUpdatePerson
+      name: Create or Update Person
+      trigger: 'type = "identify"'
+    - action: trackEvent
+      name: Track Event
+      trigger: 'type = "track" and event = "Order Completed"'
+    - action: trackPageView
+      name: Track Page View
+      trigger: 'type = "page"'
+      enabled: false
+"""
+
+
+def test_embedded_sandbox_maps_segment_messages_through_the_configured_subscriptions(tmp_path):
+    """A rehearsal drops what the real destination would drop, and its Public API serves the same list."""
+    from types import SimpleNamespace
+
+    import httpx
+
+    from cdpio_cli.sandbox import defaults
+    from cdpio_cli.settings import open_settings
+
+    write_config(tmp_path, EDITED_YAML)
+    with open_settings(SimpleNamespace(config=str(tmp_path / "cdpio.yaml"))) as settings:
+        url = settings.sandbox_url
+        auth = (defaults.WRITE_KEY, "")
+        for event in ("Signed Up", "Order Completed"):
+            r = httpx.post(url + "/segment/v1/track", auth=auth,
+                           json={"userId": "u1", "event": event, "messageId": event})
+            assert r.status_code == 200
+        httpx.post(url + "/segment/v1/page", auth=auth,
+                   json={"userId": "u1", "properties": {"url": "https://x.io/"}, "messageId": "p"})
+        # Pipelines runs no Segment subscriptions.
+        r = httpx.post(url + "/pipelines/v1/track", auth=(settings.customerio.pipelines_api_key, ""),
+                       json={"userId": "u1", "event": "Signed Up", "messageId": "direct"})
+        assert r.status_code == 200
+        rows = {d["messageId"]: d for d in httpx.get(url + "/_sandbox/deliveries").json()["deliveries"]}
+        subs = httpx.get(f"{settings.endpoint('segment_api')}/destinations/{defaults.SEGMENT_DESTINATION_ID}"
+                         "/subscriptions",
+                         headers={"Authorization": f"Bearer {settings.segment.public_api_token}"}).json()
+    assert rows["Order Completed"]["status"] == "delivered"
+    assert rows["Signed Up"]["reason"] == ("NO_MATCHING_MAPPING: your Track Event subscription's trigger "
+                                           "excludes `Signed Up`")
+    assert rows["p"]["reason"].endswith("your Track Page View subscription is disabled, so it does not send "
+                                        "page messages")
+    assert rows["direct"]["status"] == "delivered"
+    served = [(s["actionSlug"], s["trigger"], s["enabled"]) for s in subs["data"]["subscriptions"]]
+    assert served == [("createUpdatePerson", 'type = "identify"', True),
+                      ("trackEvent", 'type = "track" and event = "Order Completed"', True),
+                      ("trackPageView", 'type = "page"', False)]
+
+
+def test_cli_send_test_names_the_excluding_subscription(tmp_path):
+    """send-test on the embedded sandbox: the excluded event fails with its cause; nothing else is blamed."""
+    write_config(tmp_path, EDITED_YAML + """send_test:
+  events:
+    - {type: track, event: Order Completed}
+    - {type: track, event: Signed Up}
+verify: {timeout: 5s, poll_interval: 50ms}
+""")
+    res = run_cli("send-test", "--route", "segment", "--json", cwd=tmp_path)
+    assert res.code == 1, res.output
+    doc = res.json
+    failed = [c for c in doc["checks"] if c["status"] == "failed"]
+    assert [c["id"] for c in failed] == ["segment.track Signed Up"]
+    [cause] = failed[0]["details"]["causes"]
+    assert cause["id"] == "destination.subscription_excludes_event"
+    assert cause["fact"] == "destination.subscription_excludes"
+    assert "excludes `Signed Up`" in cause["text"]
+    facts = {f["id"]: f for f in doc["summary"]["diagnosis"]["facts"]}
+    assert facts["destination.subscription_excludes"]["data"]["labels"] == ['track "Signed Up"']
+    # What the subscriptions send is delivered.
+    assert next(c for c in doc["checks"] if c["id"] == "segment.delivery")["status"] == "passed"
+
+
+def test_cli_doctor_names_the_subscription_that_excludes_your_event(tmp_path):
+    """doctor --event NAME: the configured Track Event trigger excludes it, so that is the broken link."""
+    write_config(tmp_path, """sandbox: true
+customerio:
+  subscriptions:
+    - action: createUpdatePerson
+      trigger: 'type = "identify"'
+    - action: trackEvent
+      name: Track Event
+      trigger: 'type = "track" and event = "Signed Up"'
+    - action: trackPageView
+      trigger: 'type = "page"'
+    - action: trackScreenView
+      trigger: 'type = "screen"'
+""")
+    res = run_cli("doctor", "--json", "--user-id", "u1", "--event", "Order Completed", cwd=tmp_path)
+    assert res.code == 1, res.output
+    doc = res.json
+    failed = [c for c in doc["checks"] if c["status"] == "failed"]
+    assert [c["id"] for c in failed] == ["segment.subscriptions"]
+    assert doc["summary"]["broken_link"] == {"link": "destination subscriptions", "check": "segment.subscriptions"}
+    causes = failed[0]["details"]["causes"]
+    assert [(c["id"], c["fact"]) for c in causes] == [("destination.subscription_excludes_event",
+                                                       "destination.subscription_excludes")]
+    assert "your Track Event subscription's trigger excludes `Order Completed`" in causes[0]["text"]
+    facts = {f["id"]: f for f in doc["summary"]["diagnosis"]["facts"]}
+    assert facts["destination.subscription_excludes"]["data"]["labels"] == ['track "Order Completed"']
+    assert "destination.subscription_disabled" not in facts     # every subscription is enabled
+    # The test events themselves are sent: the Segment send was not blamed.
+    assert not any(c["status"] == "passed" and c["tier"] == "delivered" for c in doc["checks"])
+
+
+def test_cli_doctor_passes_the_subscription_link_when_they_send_everything(tmp_path):
+    write_config(tmp_path, "sandbox: true\nverify: {timeout: 5s, poll_interval: 50ms}\n" + "\n".join(
+        EDITED_YAML.splitlines()[1:]).replace("enabled: false", "enabled: true").replace(
+        'event = "Order Completed"', 'event = "Signed Up"') + "\n    - action: trackScreenView\n"
+        "      trigger: 'type = \"screen\"'\n")
+    res = run_cli("doctor", "--json", cwd=tmp_path)
+    assert res.code == 0, res.output
+    link = next(c for c in res.json["checks"] if c["id"] == "segment.subscriptions")
+    assert link["status"] == "passed" and "send every test event" in link["message"]

@@ -77,13 +77,157 @@ def warn(opts: GlobalOptions | None, message: str) -> None:
 
 
 PROGRESS_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
+PROGRESS_STEP = 10     # ...or one at every further 10% of a known total
+PROGRESS_WIDTH = 80    # the progress bar never takes more columns than this
+
+
+def progress_interval() -> float:
+    """Seconds between progress lines off a terminal: PROGRESS_EVERY, unless
+    CDPIO_PROGRESS_INTERVAL (internal: tests use it to avoid waiting 10 s)
+    holds a positive number."""
+    raw = os.environ.get("CDPIO_PROGRESS_INTERVAL", "")
+    try:
+        value = float(raw) if raw else PROGRESS_EVERY
+    except ValueError:
+        return PROGRESS_EVERY
+    return value if 0 < value < float("inf") else PROGRESS_EVERY
+
+
+def clock(seconds: float | None) -> str:
+    """`0:01:40`, or `-:--:--` when unknown (the form rich's time columns use)."""
+    import math
+
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "-:--:--"
+    whole = int(seconds + 0.5)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def count_text(done: int, total: int | None) -> str:
+    return f"{done:,}/{total:,}" if total is not None else f"{done:,}"
+
+
+class ProgressLines:
+    """Progress for logs (stderr not a terminal): one line every
+    progress_interval() seconds, or at each further 10% of a known total once
+    the work has run that long; a quick run prints none."""
+
+    def __init__(self, label: str, write=None, interval: float | None = None, now=None):
+        import time
+
+        self.label = label
+        self.write = write or _stderr_line
+        self.interval = progress_interval() if interval is None else interval
+        self.now = now or time.monotonic
+        self.started = self.last = self.now()
+        self.step = 0           # the last 10% step printed
+
+    def update(self, done: int, total: int | None, *, rate: float | None = None, failed: int = 0,
+               retried: int = 0) -> None:
+        now = self.now()
+        elapsed = now - self.started
+        step = done * 100 // (total * PROGRESS_STEP) if total else 0
+        due = now - self.last >= self.interval or (step > self.step and elapsed >= self.interval)
+        if not due:
+            return
+        self.last, self.step = now, step
+        self.write(self.line(done, total, elapsed, rate=rate, failed=failed, retried=retried))
+
+    def line(self, done: int, total: int | None, elapsed: float, *, rate: float | None = None,
+             failed: int = 0, retried: int = 0) -> str:
+        text = f"{self.label}: {count_text(done, total)}"
+        if total:
+            text += f" ({done * 100 // total}%)"
+        if rate is not None:
+            text += f", {rate:,.0f} ev/s"
+        text += f", {failed:,} failed"
+        if retried:
+            text += f", {retried:,} retried"
+        text += f", elapsed {clock(elapsed)}"
+        if total:
+            speed = done / elapsed if elapsed > 0 else 0.0
+            text += f", ETA {clock((total - done) / speed if speed > 0 else None)}"
+        return text
+
+    def close(self) -> None:
+        pass    # nothing stays on screen to clear
+
+
+def _stderr_line(text: str) -> None:
+    from cdpio_cli.credentials import redact
+
+    sys.stderr.write(redact(text) + "\n")
+    sys.stderr.flush()
+
+
+class ProgressBar:
+    """A live bar on a terminal: `replay ━━━━ 12,345/100,000 1,234 ev/s
+    elapsed 0:00:10 ETA 0:01:10` (and `N failed` once any failed), never
+    wider than PROGRESS_WIDTH columns: the bar takes what the text leaves."""
+
+    MIN_BAR = 10
+
+    def __init__(self, console, label: str, now=None):
+        import time
+
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        self.label = label
+        self.now = now or time.monotonic
+        self.started = self.now()
+        # Its own console, as wide as the terminal up to PROGRESS_WIDTH.
+        self.console = Console(file=console.file, width=min(console.width, PROGRESS_WIDTH),
+                               color_system=console.color_system, no_color=console.no_color,
+                               force_terminal=console.is_terminal, highlight=False)
+        self.progress = Progress(TextColumn(label), BarColumn(bar_width=None), TextColumn("{task.fields[text]}"),
+                                 console=self.console, transient=True, expand=True)
+        self.task = self.progress.add_task(label, total=None, text=self.text(0, None))
+        self.progress.start()
+
+    def text(self, done: int, total: int | None, *, rate: float | None = None, failed: int = 0) -> str:
+        elapsed = self.now() - self.started
+        speed = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / speed if total and speed > 0 else None
+        times = f"elapsed {clock(elapsed)} ETA {clock(eta)}"
+        parts = [count_text(done, total)]
+        if rate is not None:
+            parts.append(f"{rate:,.0f} ev/s")
+        if failed:
+            parts.append(f"{failed:,} failed")
+        text = " ".join([*parts, times])
+        room = self.console.width - len(self.label) - 2 - self.MIN_BAR
+        while len(text) > room and len(parts) > 1:
+            parts.pop(1)    # the rate goes first, then the failures: the count and times stay
+            text = " ".join([*parts, times])
+        return text
+
+    def update(self, done: int, total: int | None, *, rate: float | None = None, failed: int = 0,
+               retried: int = 0) -> None:
+        self.progress.update(self.task, total=total, completed=done,
+                             text=self.text(done, total, rate=rate, failed=failed))
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def work_progress(opts: GlobalOptions, label: str):
+    """Progress for long counted work (replay): a bar on a terminal, lines in
+    a log, None with --quiet.  Both have update(done, total, rate=, failed=,
+    retried=) and close()."""
+    if opts.quiet:
+        return None
+    console = stderr_console(opts)
+    if console.is_terminal:
+        return ProgressBar(console, label)
+    return ProgressLines(label)
 
 
 @contextlib.contextmanager
 def spinner(opts: GlobalOptions):
     """A rich status line on stderr while we wait (on a terminal; a line every
-    PROGRESS_EVERY seconds otherwise; nothing with --quiet); yields a callback
-    that updates its text (or None)."""
+    progress_interval() seconds otherwise; nothing with --quiet); yields a
+    callback that updates its text (or None)."""
     from cdpio_cli.credentials import redact
 
     if opts.quiet:
@@ -91,17 +235,18 @@ def spinner(opts: GlobalOptions):
         return
     if not sys.stderr.isatty():
         # CI logs: no live line, but a long wait must not look hung.  At most
-        # one line every PROGRESS_EVERY seconds; a quick run prints none.
+        # one line every interval; a quick run prints none.
         import time
 
         started = last = time.monotonic()
+        every = progress_interval()
 
         def log_line(text: str) -> None:
             nonlocal last
             now = time.monotonic()
-            if now - last >= PROGRESS_EVERY:
+            if now - last >= every:
                 last = now
-                sys.stderr.write(redact(f"... {text} ({now - started:,.0f}s elapsed)") + "\n")
+                sys.stderr.write(redact(f"... {text} (elapsed {clock(now - started)})") + "\n")
                 sys.stderr.flush()
 
         yield log_line

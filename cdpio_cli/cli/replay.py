@@ -66,7 +66,7 @@ def command(
     import sys
 
     from cdpio_cli import results
-    from cdpio_cli.cli.output import finish, note, stderr_console, warn_cleaned_credentials
+    from cdpio_cli.cli.output import finish, note, stderr_console, warn_cleaned_credentials, work_progress
     from cdpio_cli.errors import CdpioError, UsageError
     from cdpio_cli.replay import Replay, ReplayOptions, make_route
     from cdpio_cli.settings import open_settings
@@ -96,13 +96,12 @@ def command(
         size = _pick(batch_size, cfg, "batch_size", 100)
         target = _route(settings, route_name, size, dry_run, make_route)
 
-        console = stderr_console(opts)
-        show_progress = (not opts.quiet) and console.is_terminal
         for text in settings.notes:
             note(opts, text, style="dim")
-        progress_ui = _ProgressUI(console) if show_progress else None
+        # A bar on a terminal, a line every 10 s (or 10%) in a log.
+        progress_ui = work_progress(opts, "replay")
         job = Replay(files, target, options, stdin=sys.stdin,
-                     on_progress=progress_ui.update if progress_ui else None)
+                     on_progress=_progress_callback(progress_ui) if progress_ui else None)
         try:
             with _signals_like_ctrl_c():
                 result = job.run()
@@ -199,27 +198,12 @@ def _route(settings, name: str, batch_size: int, dry_run: bool, make_route):
     return make_route(name, settings.endpoint(service), batch_size=batch_size, **creds)
 
 
-class _ProgressUI:
-    """A rich progress bar on stderr (only when stderr is a terminal)."""
-
-    def __init__(self, console):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
-
-        self.progress = Progress(
-            TextColumn("replay"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:>8,.0f} ev/s"), TextColumn("{task.fields[failed]} failed"),
-            TextColumn("{task.fields[retried]} retried"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console, transient=True)
-        self.task = self.progress.add_task("replay", total=None, rate=0.0, failed=0, retried=0)
-        self.progress.start()
-
-    def update(self, snap) -> None:
-        self.progress.update(self.task, total=snap.total, completed=snap.done,
-                             rate=snap.events_per_second, failed=snap.failed, retried=snap.retried)
-
-    def close(self) -> None:
-        self.progress.stop()
+def _progress_callback(ui):
+    """replay.Progress snapshots -> the progress display (cli/output.py)."""
+    def update(snap) -> None:
+        ui.update(snap.done, snap.total, rate=snap.events_per_second, failed=snap.failed,
+                  retried=snap.retried)
+    return update
 
 
 def _fill_report(report, result, route_name: str, options) -> None:

@@ -78,6 +78,10 @@ class SandboxOptions:
     # docs/campaigns.md), and its rate limit in requests/s (0: none).
     workspace: str | None = None
     app_api_rate: float = 10.0
+    # The Customer.io (Actions) destination's subscriptions (mapping.Subscription)
+    # that Segment routes run, as the config's customerio.subscriptions lists
+    # them (None: the destination's defaults); docs/mapping.md.
+    subscriptions: tuple | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -198,11 +198,13 @@ async def public_api(request: Request, *, state: SandboxState, region: str, what
     elif what == "connected":
         data = {"destinations": connected, "pagination": _pagination(len(connected))}
     elif what == "subscriptions":
-        # The destination's default ("Quick Setup") subscriptions, as mapping.py runs them.
+        # The configured subscriptions, else the destination's default
+        # ("Quick Setup") ones, as mapping.py runs them.
+        listed = state.options.subscriptions
         subs = [{"id": f"sub_{s.action}", "name": s.name, "actionId": f"act_{s.action}",
                  "actionSlug": s.action, "destinationId": defaults.SEGMENT_DESTINATION_ID, "modelId": "",
                  "enabled": s.enabled, "trigger": s.trigger, "settings": {}}
-                for s in DEFAULT_SUBSCRIPTIONS]
+                for s in (DEFAULT_SUBSCRIPTIONS if listed is None else listed)]
         data = {"subscriptions": subs, "pagination": _pagination(len(subs))}
     else:   # destinations
         data = {"destinations": connected, "pagination": _pagination(len(connected))}

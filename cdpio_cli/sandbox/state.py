@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from cdpio_cli.fixtures import merge_batch_shared
-from cdpio_cli.mapping import V1_METRICS, map_message
+from cdpio_cli.mapping import V1_METRICS, map_message, map_subscribed
 from cdpio_cli.messages import ingest_drop_reason
 from cdpio_cli.sandbox.options import SandboxOptions
 from cdpio_cli.sandbox.workspace import Workspace, compact_json
@@ -220,6 +220,7 @@ class SandboxState:
     def _drain(self, batch: "_Pending") -> None:
         enabled = self.options.segment_destination_enabled
         other_site = self.options.segment_destination_site_id not in (None, self.options.site_id)
+        subscriptions = self.options.subscriptions
         workspace = self._workspace
         deliveries = self.deliveries
         counts, reasons = self.counts, self.drop_reasons
@@ -250,7 +251,11 @@ class SandboxState:
             if reason is None:
                 # The workspace applies Customer.io's limits itself (the same
                 # cdpio_cli/limits.py table), as Customer.io would on receipt.
-                mapped = map_message(msg, check_limits=False)
+                # Only Segment runs the destination's subscriptions; the
+                # direct routes map every message the default way.
+                mapped = (map_subscribed(msg, subscriptions)
+                          if subscriptions is not None and route.startswith("segment")
+                          else map_message(msg, check_limits=False))
                 action = mapped.action
                 if not mapped.ok:
                     reason = mapped.drop_reason
