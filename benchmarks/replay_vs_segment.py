@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from __main__ import main  # noqa: E402
+from suite import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.argv[1:1] = ["--only", "segment", "floor"] if "--only" not in sys.argv else []
