@@ -375,19 +375,43 @@ def _shift_timestamps(msg: dict, shift: timedelta) -> None:
 
 _FAST_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})\Z")
 _FAST_TYPES = frozenset(("track", "identify", "page", "screen"))
-_OPTIONAL_OBJECTS = ("properties", "traits", "context")
+_HOURS = frozenset(f"{h:02d}" for h in range(24))
+_MINUTES = frozenset(f"{m:02d}" for m in range(60))
+# Dates (YYYY-MM-DD) already judged: a file's timestamps share few dates, so
+# the calendar check runs once per date, not once per message.
+_DATES: dict[str, bool] = {}
+_MAX_DATES = 4096
 
 
-def _fast_timestamp_ok(value: Any) -> bool:
-    if value is None:
-        return True
-    if type(value) is not str or _FAST_TS.match(value) is None:
+def _slow_timestamp_ok(value: str) -> bool:
+    if _FAST_TS.match(value) is None:
         return False
     try:
         datetime.fromisoformat(value[:-1] + "+00:00" if value[-1] == "Z" else value)
     except ValueError:
         return False
     return True
+
+
+def _fast_timestamp_ok(value: Any) -> bool:
+    """`_slow_timestamp_ok` without a regex or a datetime for the common UTC
+    form `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (any other form takes the slow path)."""
+    if value is None:
+        return True
+    if type(value) is not str:
+        return False
+    n = len(value)
+    if 20 <= n <= 27 and value[-1] == "Z" and value[10] == "T" and value[13] == ":" and value[16] == ":" \
+            and value[11:13] in _HOURS and value[14:16] in _MINUTES and value[17:19] in _MINUTES \
+            and (n == 20 or (n >= 22 and value[19] == "." and value[20:-1].isdigit() and value.isascii())):
+        date = value[:10]
+        ok = _DATES.get(date)
+        if ok is None:
+            ok = _slow_timestamp_ok(date + "T00:00:00Z")
+            if len(_DATES) < _MAX_DATES:
+                _DATES[date] = ok
+        return ok
+    return _slow_timestamp_ok(value)
 
 
 def fast_valid(msg: Any, size: int) -> bool:
@@ -401,30 +425,36 @@ def fast_valid(msg: Any, size: int) -> bool:
     """
     if type(msg) is not dict or size > messages.MAX_MESSAGE_BYTES:
         return False
-    mtype = msg.get("type")
+    get = msg.get
+    mtype = get("type")
     if type(mtype) is not str or mtype not in _FAST_TYPES:  # a list is unhashable
         return False
-    uid = msg.get("userId")
+    uid = get("userId")
     if not (type(uid) is str and uid.strip()):
-        anon = msg.get("anonymousId")
+        anon = get("anonymousId")
         if not (type(anon) is str and anon.strip()):
             return False
     if mtype == "track":
-        event = msg.get("event")
+        event = get("event")
         if type(event) is not str or not event:
             return False
     elif mtype != "identify":
-        name = msg.get("name")
+        name = get("name")
         if name is not None and type(name) is not str:
             return False
-    for key in _OPTIONAL_OBJECTS:
-        value = msg.get(key)
-        if value is not None and type(value) is not dict:
-            return False
-    if not (_fast_timestamp_ok(msg.get("timestamp")) and _fast_timestamp_ok(msg.get("originalTimestamp"))
-            and _fast_timestamp_ok(msg.get("sentAt"))):
+    value = get("properties")
+    if value is not None and type(value) is not dict:
         return False
-    mid = msg.get("messageId")
+    value = get("traits")
+    if value is not None and type(value) is not dict:
+        return False
+    value = get("context")
+    if value is not None and type(value) is not dict:
+        return False
+    if not (_fast_timestamp_ok(get("timestamp")) and _fast_timestamp_ok(get("originalTimestamp"))
+            and _fast_timestamp_ok(get("sentAt"))):
+        return False
+    mid = get("messageId")
     if mid is not None and (type(mid) is not str or len(mid) > messages.MAX_MESSAGE_ID_CHARS):
         return False
     return True
@@ -1184,8 +1214,9 @@ class Replay:
         policy = RetryPolicy(max_retries=o.max_retries, base_delay=o.base_delay,
                              max_delay=o.max_delay, max_retry_after=o.max_retry_after)
         # A small burst (50 ms of slots) lets senders win back time lost to
-        # scheduling jitter; a server limiting at the same rate absorbs it.
-        limiter = TokenBucket(o.rate, burst=max(1.0, o.rate * 0.05)) if o.rate else None
+        # scheduling jitter; the bucket never lets it exceed the rate within
+        # any one second, the first one included.
+        limiter = TokenBucket(o.rate, burst=replay_burst(o.rate)) if o.rate else None
         own_client = self.client is None and not o.dry_run
         client = self.client
         if own_client:
@@ -1533,6 +1564,11 @@ class Replay:
                 self._window.release()
                 if self.opts.checkpoint and not self.opts.dry_run:
                     self._write_checkpoint(complete=False)
+
+
+def replay_burst(rate: float) -> float:
+    """The limiter's catch-up allowance for `--rate`: 50 ms of slots."""
+    return max(1.0, rate * 0.05)
 
 
 def replay(paths: list[str], route, options: ReplayOptions, **kwargs) -> ReplayResult:
