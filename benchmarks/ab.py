@@ -15,6 +15,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -66,8 +67,11 @@ class Side:
     cmd: list[str]
     kind: str              # "segment" | "customerio": how the sink keys its deliveries
     events: int
+    env: dict = field(default_factory=dict)              # extra environment (e.g. PYTHONPATH)
     runs: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)       # the side's own CPU seconds per run
+    rss_mb: list[float] = field(default_factory=list)    # its peak RSS per run
 
     @property
     def rate(self) -> float:
@@ -84,12 +88,18 @@ class Bench:
     def run(self, side: Side, file: Path) -> float:
         self.http.post(self.url + "/_reset")
         env = {k: v for k, v in os.environ.items() if not k.startswith("CDPIO_")}
-        t0 = time.perf_counter()
-        proc = subprocess.run(side.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                              cwd=self.workdir)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"{side.name} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+        env.update(side.env)
+        with tempfile.TemporaryFile() as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(side.cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=self.workdir)
+            _, status, usage = os.wait4(proc.pid, 0)   # this child's own CPU time and peak RSS
+            wall = time.perf_counter() - t0
+            code = os.waitstatus_to_exitcode(status)
+            if code != 0:
+                err.seek(0)
+                raise SystemExit(f"{side.name} failed ({code}): {err.read().decode()[-2000:]}")
+        side.cpu.append(usage.ru_utime + usage.ru_stime)
+        side.rss_mb.append(usage.ru_maxrss / 1024.0)
         stats = self.http.get(self.url + "/_stats").json()
         self.check(side, file, stats)
         side.cpu_us.append(stats["cpu_us_per_request"] or 0.0)
@@ -115,6 +125,8 @@ class Bench:
         b_file = b_file or file
         self.run(a, file)
         self.run(b, b_file)
+        for side in (a, b):              # the warm-up pair is not counted
+            side.cpu_us.clear(), side.cpu.clear(), side.rss_mb.clear()
         ratios = []
         for i in range(n):
             order = [(a, file), (b, b_file)] if i % 2 == 0 else [(b, b_file), (a, file)]
@@ -130,6 +142,7 @@ class Bench:
 def fmt_side(side: Side) -> str:
     return (f"{side.name:<34} {side.events:>8,} events  median {statistics.median(side.runs):6.2f} s "
             f"({min(side.runs):.2f}-{max(side.runs):.2f})  {side.rate:>9,.0f} events/s  "
+            f"CPU {statistics.median(side.cpu):.2f} s  peak RSS {max(side.rss_mb):.0f} MB  "
             f"sink CPU {statistics.median(side.cpu_us):,.0f} us/request")
 
 

@@ -25,7 +25,7 @@ from ab import PY, Bench, Side, fmt_ratio, fmt_side, start_sink  # noqa: E402
 from replay_common import make_events  # noqa: E402
 
 PEERS = str(Path(__file__).resolve().parent / "peers.py")
-COMPARISONS = ("segment", "customerio", "customerio-calls", "floor", "startup")
+COMPARISONS = ("segment", "customerio", "customerio-calls", "floor", "startup", "baseline")
 
 
 def cdpio(url: str, file: Path, route: str, events: int) -> Side:
@@ -75,6 +75,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--events", type=int, default=None)
     ap.add_argument("--only", nargs="+", choices=COMPARISONS)
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="also compare replay with the cdpio_cli package in DIR (e.g. an older checkout, "
+                         "`git archive REF cdpio_cli | tar -x -C DIR`)")
     args = ap.parse_args()
     n = args.events or (20_000 if args.quick else 200_000)
     n_calls = max(1, n // 10)
@@ -100,7 +103,8 @@ def main() -> None:
                 line = fmt_ratio(label, r, target, unit)
                 print(line, flush=True)
                 results.append(line)
-                a.runs.clear(), b.runs.clear(), a.cpu_us.clear(), b.cpu_us.clear()
+                for side in (a, b):
+                    side.runs.clear(), side.cpu_us.clear(), side.cpu.clear(), side.rss_mb.clear()
 
             if "segment" in only:
                 compare(cdpio(url, big, "segment", n), peer("segment-default", url, big, "segment", n),
@@ -119,6 +123,11 @@ def main() -> None:
             if "floor" in only:
                 compare(cdpio(url, big, "segment", n), peer("floor", url, big, "segment", n),
                         "replay (segment route) as a share of the floor", 0.6, "%")
+            if args.baseline and "baseline" in only:
+                for route in ("segment", "customerio"):
+                    old = cdpio(url, big, route, n)
+                    old.name, old.env = f"cdpio replay --route {route} (baseline)", {"PYTHONPATH": args.baseline}
+                    compare(cdpio(url, big, route, n), old, f"{route} route: this tree vs the baseline", 1.0)
             if "startup" in only:
                 for line in startup(args.pairs):
                     print(line)
