@@ -57,6 +57,7 @@ from cdpio_cli.errors import (
     UsageError,
 )
 from cdpio_cli.paths import check_outputs, open_private
+from cdpio_cli.routes.segment import Prepared
 from cdpio_cli.transport import RetryPolicy, TokenBucket, check_timeout, make_client, send
 
 CHECKPOINT_VERSION = 1
@@ -1019,8 +1020,6 @@ class Replay:
         return b"".join(out)
 
     def _unpack_prepared(self, payload: bytes):
-        from cdpio_cli.routes.segment import Prepared
-
         size, code, count = _MAPPED_HEAD.unpack_from(payload)
         offset = _MAPPED_HEAD.size + size
         data = payload[_MAPPED_HEAD.size:offset]

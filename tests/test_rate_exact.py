@@ -12,7 +12,7 @@ import httpx
 from cdpio_cli.replay import ReplayOptions, replay, replay_burst
 from cdpio_cli.sandbox import defaults
 from cdpio_cli.transport import TokenBucket
-from tests.test_replay import msgs, route_for, sandbox_deliveries, write_ndjson
+from tests.test_replay import msgs, route_for, write_ndjson
 
 
 def _max_in_window(stamps: list[float], width: float) -> int:
