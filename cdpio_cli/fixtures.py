@@ -64,6 +64,9 @@ class Record:
     line: int          # 1-based line where the message starts
     message: Any       # parsed value (normally a dict); None when error is set
     error: str | None = None
+    # The NDJSON line the message was parsed from (newline included), when it
+    # holds exactly that message: replay sends it as is when nothing changes it.
+    raw: bytes | None = None
 
     @property
     def ok(self) -> bool:
@@ -317,11 +320,11 @@ def _iter_ndjson(stream: IO[bytes], display: str) -> Iterator[Record]:
         except orjson.JSONDecodeError as exc:
             yield Record(display, lineno, None, _orjson_reason(exc, line))
             continue
-        if isinstance(value, dict) and _is_batch(value):
+        if type(value) is dict and "batch" in value and _is_batch(value):
             for item in _expand_batch(value):
                 yield Record(display, lineno, item)
         else:
-            yield Record(display, lineno, value)
+            yield Record(display, lineno, value, None, line)
     if not found:
         yield Record(display, max(lineno, 1), None, "file is empty: no messages")
 

@@ -57,6 +57,7 @@ from cdpio_cli.errors import (
     UsageError,
 )
 from cdpio_cli.paths import check_outputs, open_private
+from cdpio_cli.routes.segment import Prepared
 from cdpio_cli.transport import RetryPolicy, TokenBucket, check_timeout, make_client, send
 
 CHECKPOINT_VERSION = 1
@@ -72,9 +73,22 @@ EXAMPLES = 5
 # Spool record: source index, record index in the source, line, kind, length.
 _SPOOL_HEAD = struct.Struct("<IIIBI")
 _VALID, _INVALID = 0, 1
+# A valid record already mapped by a non-passthrough route (no timestamp shift
+# to apply later): the reader batches its items without parsing it again.
+_MAPPED = 2
+_SPOOL_CHUNK = 1 << 20
+# A mapped record's payload: message length, lane (or one of the two codes
+# below), number of parts; then the message and each part with its length.
+_MAPPED_HEAD = struct.Struct("<IHI")
+_PART_LEN = struct.Struct("<I")
+_LANE_DROPPED, _LANE_PROBLEM = 0xFFFF, 0xFFFE
 # An invalid record's spool payload: reason index, length of the encoded message.
 _INVALID_HEAD = struct.Struct("<II")
 _INLINE_REASON = 0xFFFFFFFF
+# A line the rewrites leave alone is sent as written (not re-encoded) up to
+# this size: re-encoding grows a message by under 4x at worst (`9E15,` becomes
+# `9000000000000000.0,`), so its size stays on the same side of every limit.
+_RAW_MAX = messages.MAX_MESSAGE_BYTES // 5
 # Distinct reasons kept in memory for the spool (beyond: spooled inline).
 _MAX_REASONS = 10_000
 # stdin is spooled to $TMPDIR (read twice); past this many bytes the run
@@ -346,12 +360,17 @@ class Rewriter:
     def derived_id(self, source_key: str, index: int) -> str:
         return str(uuid.uuid5(ID_NAMESPACE, f"{self.seed}\x00{source_key}\x00{index}"))
 
-    def apply(self, msg: dict, source_key: str, index: int) -> None:
-        """Rewrite in place."""
-        msg.pop(DL_KEY, None)  # a dead-letter file replays as is
+    def apply(self, msg: dict, source_key: str, index: int) -> bool:
+        """Rewrite in place; return whether anything changed."""
+        changed = False
+        if DL_KEY in msg:
+            del msg[DL_KEY]  # a dead-letter file replays as is
+            changed = True
         # The route authenticates; a key inside a message is never sent or
         # written anywhere (the dead-letter file is built from the rewritten message).
-        msg.pop(WRITE_KEY_FIELD, None)
+        if WRITE_KEY_FIELD in msg:
+            del msg[WRITE_KEY_FIELD]
+            changed = True
         if self.id_prefix:
             for key in ("userId", "anonymousId", "previousId"):
                 value = msg.get(key)
@@ -359,11 +378,15 @@ class Rewriter:
                     continue
                 if isinstance(value, (str, int, float)):
                     msg[key] = f"{self.id_prefix}{value}"
+                    changed = True
         mid = msg.get("messageId")
         if self.new_message_ids or not isinstance(mid, str) or not mid:
             msg["messageId"] = self.derived_id(source_key, index)
+            changed = True
         if self.shift is not None:
             _shift_timestamps(msg, self.shift)
+            changed = True
+        return changed
 
 
 def _shift_timestamps(msg: dict, shift: timedelta) -> None:
@@ -375,19 +398,47 @@ def _shift_timestamps(msg: dict, shift: timedelta) -> None:
 
 _FAST_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})\Z")
 _FAST_TYPES = frozenset(("track", "identify", "page", "screen"))
-_OPTIONAL_OBJECTS = ("properties", "traits", "context")
+_TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt")
+_HOURS = frozenset(f"{h:02d}" for h in range(24))
+_MINUTES = frozenset(f"{m:02d}" for m in range(60))
+# Dates (YYYY-MM-DD) already judged: a file's timestamps share few dates, so
+# the calendar check runs once per date, not once per message.
+_DATES: dict[str, bool] = {}
+_MAX_DATES = 4096
 
 
-def _fast_timestamp_ok(value: Any) -> bool:
-    if value is None:
-        return True
-    if type(value) is not str or _FAST_TS.match(value) is None:
+def _slow_timestamp_ok(value: str) -> bool:
+    if _FAST_TS.match(value) is None:
         return False
     try:
         datetime.fromisoformat(value[:-1] + "+00:00" if value[-1] == "Z" else value)
     except ValueError:
         return False
     return True
+
+
+def _fast_timestamp_ok(value: Any) -> bool:
+    """`_slow_timestamp_ok` without a regex or a datetime for the common UTC
+    form `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z` (any other form takes the slow
+    path; 3 or 6 fraction digits are what `fromisoformat` accepts on every
+    supported Python, 3.10 included)."""
+    if value is None:
+        return True
+    if type(value) is not str:
+        return False
+    n = len(value)
+    if (n == 20 or n == 24 or n == 27) and value[-1] == "Z" and value[10] == "T" and value[13] == ":" \
+            and value[16] == ":" and value[11:13] in _HOURS and value[14:16] in _MINUTES \
+            and value[17:19] in _MINUTES \
+            and (n == 20 or (value[19] == "." and value[20:-1].isdigit() and value.isascii())):
+        date = value[:10]
+        ok = _DATES.get(date)
+        if ok is None:
+            ok = _slow_timestamp_ok(date + "T00:00:00Z")
+            if len(_DATES) < _MAX_DATES:
+                _DATES[date] = ok
+        return ok
+    return _slow_timestamp_ok(value)
 
 
 def fast_valid(msg: Any, size: int) -> bool:
@@ -401,30 +452,37 @@ def fast_valid(msg: Any, size: int) -> bool:
     """
     if type(msg) is not dict or size > messages.MAX_MESSAGE_BYTES:
         return False
-    mtype = msg.get("type")
+    get = msg.get
+    mtype = get("type")
     if type(mtype) is not str or mtype not in _FAST_TYPES:  # a list is unhashable
         return False
-    uid = msg.get("userId")
+    uid = get("userId")
     if not (type(uid) is str and uid.strip()):
-        anon = msg.get("anonymousId")
+        anon = get("anonymousId")
         if not (type(anon) is str and anon.strip()):
             return False
     if mtype == "track":
-        event = msg.get("event")
+        event = get("event")
         if type(event) is not str or not event:
             return False
     elif mtype != "identify":
-        name = msg.get("name")
+        name = get("name")
         if name is not None and type(name) is not str:
             return False
-    for key in _OPTIONAL_OBJECTS:
-        value = msg.get(key)
-        if value is not None and type(value) is not dict:
-            return False
-    if not (_fast_timestamp_ok(msg.get("timestamp")) and _fast_timestamp_ok(msg.get("originalTimestamp"))
-            and _fast_timestamp_ok(msg.get("sentAt"))):
+    value = get("properties")
+    if value is not None and type(value) is not dict:
         return False
-    mid = msg.get("messageId")
+    value = get("traits")
+    if value is not None and type(value) is not dict:
+        return False
+    value = get("context")
+    if value is not None and type(value) is not dict:
+        return False
+    for key in _TIMESTAMP_FIELDS:
+        value = get(key)
+        if value is not None and not _fast_timestamp_ok(value):
+            return False
+    mid = get("messageId")
     if mid is not None and (type(mid) is not str or len(mid) > messages.MAX_MESSAGE_ID_CHARS):
         return False
     return True
@@ -849,7 +907,9 @@ class Replay:
         """One streaming pass over the input (constant memory): validate and
         count every message, find the newest timestamp, and write each record
         ready to send (ids fixed, encoded) or its dead-letter line to `spool`,
-        so the input is parsed once.  Returns (count, invalid, newest)."""
+        so the input is parsed once.  A route that maps messages (not
+        passthrough) maps each one here, from the parsed message, unless
+        timestamps are shifted after the pass.  Returns (count, invalid, newest)."""
         count = invalid = 0
         newest: datetime | None = None
         examples = self.result.invalid_examples
@@ -861,6 +921,10 @@ class Replay:
         # Invalid records are spooled only when they will be dead-lettered
         # (--skip-invalid), compactly: the reason text is stored once.
         keep_invalid = self.opts.skip_invalid
+        prepare = None
+        if not getattr(self.route, "passthrough", False) and not self.opts.shift_timestamps:
+            prepare = self.route.prepare
+        self._lanes: list[str] = []
         reasons: dict[str, int] = {}
         self._reasons: list[str] = []
         self._records = [0] * len(sources)
@@ -893,20 +957,28 @@ class Replay:
                             reason, extra = _no_message_entry(msg[DL_KEY])
                             msg = None
                         elif type(msg) is dict:
-                            rewriter.apply(msg, source.key, index)
+                            changed = rewriter.apply(msg, source.key, index)
                             if want_newest:
                                 ts = message_timestamp(msg)
                                 if ts is not None and (newest is None or ts > newest):
                                     newest = ts
-                            data = encode(msg)
+                            raw = rec.raw
+                            if not changed and raw is not None and len(raw) <= _RAW_MAX:
+                                data = raw.strip()   # the line as written: no re-encoding
+                            else:
+                                data = encode(msg)
                             if not fast_valid(msg, len(data)):
                                 reason = _problems_text(msg, size=len(data), email_identifies=email_ok)
                         else:
                             msg = _without_write_keys(msg)
                             reason = _problems_text(msg)
                     if reason is None:
-                        write(pack(si, index, rec.line, _VALID, len(data)))
-                        write(data)
+                        if prepare is not None:
+                            data = self._pack_prepared(data, prepare(msg, data))
+                            write(pack(si, index, rec.line, _MAPPED, len(data)))
+                            write(data)
+                        else:
+                            write(pack(si, index, rec.line, _VALID, len(data)) + data)
                         continue
                     invalid += 1
                     if len(examples) < EXAMPLES:
@@ -931,6 +1003,40 @@ class Replay:
                 if cursor is not None:
                     cursor.close()
         return count, invalid, newest
+
+    def _pack_prepared(self, data: bytes, prepared) -> bytes:
+        if prepared.dropped is not None:
+            code, parts = _LANE_DROPPED, [prepared.dropped.encode("utf-8", "surrogatepass")]
+        elif prepared.problem is not None:
+            code, parts = _LANE_PROBLEM, [prepared.problem.encode("utf-8", "surrogatepass")]
+        else:
+            try:
+                code = self._lanes.index(prepared.lane)
+            except ValueError:
+                code = len(self._lanes)
+                self._lanes.append(prepared.lane)
+            parts = prepared.items
+        out = [_MAPPED_HEAD.pack(len(data), code, len(parts)), data]
+        for part in parts:
+            out.append(_PART_LEN.pack(len(part)))
+            out.append(part)
+        return b"".join(out)
+
+    def _unpack_prepared(self, payload: bytes):
+        size, code, count = _MAPPED_HEAD.unpack_from(payload)
+        offset = _MAPPED_HEAD.size + size
+        data = payload[_MAPPED_HEAD.size:offset]
+        parts = []
+        for _ in range(count):
+            (length,) = _PART_LEN.unpack_from(payload, offset)
+            offset += _PART_LEN.size
+            parts.append(payload[offset:offset + length])
+            offset += length
+        if code == _LANE_DROPPED:
+            return data, Prepared(dropped=parts[0].decode("utf-8", "surrogatepass"))
+        if code == _LANE_PROBLEM:
+            return data, Prepared(problem=parts[0].decode("utf-8", "surrogatepass"))
+        return data, Prepared(items=parts, lane=self._lanes[code])
 
     # -- run ------------------------------------------------------------------
     def run(self) -> ReplayResult:
@@ -1184,8 +1290,9 @@ class Replay:
         policy = RetryPolicy(max_retries=o.max_retries, base_delay=o.base_delay,
                              max_delay=o.max_delay, max_retry_after=o.max_retry_after)
         # A small burst (50 ms of slots) lets senders win back time lost to
-        # scheduling jitter; a server limiting at the same rate absorbs it.
-        limiter = TokenBucket(o.rate, burst=max(1.0, o.rate * 0.05)) if o.rate else None
+        # scheduling jitter; the bucket never lets it exceed the rate within
+        # any one second, the first one included.
+        limiter = TokenBucket(o.rate, burst=replay_burst(o.rate)) if o.rate else None
         own_client = self.client is None and not o.dry_run
         client = self.client
         if own_client:
@@ -1285,7 +1392,7 @@ class Replay:
         passthrough = bool(getattr(route, "passthrough", False))
         limit = route.lane_limits("batch")
         envelope, max_bytes = route.envelope_bytes, route.max_batch_bytes
-        read, unpack, head_size = spool.read, _SPOOL_HEAD.unpack, _SPOOL_HEAD.size
+        read, unpack_from, head_size = spool.read, _SPOOL_HEAD.unpack_from, _SPOOL_HEAD.size
 
         def new_batch(lane: str) -> _Batch | None:
             # Back-pressure: never run more than `window` batches ahead of
@@ -1313,12 +1420,22 @@ class Replay:
                 return True
             return self._put(b)
 
+        # The spool is read in large chunks and records are sliced out of them.
+        buf, off = b"", 0
         while True:
-            head = read(head_size)
-            if not head:
-                break
-            si, index, line, kind, length = unpack(head)
-            payload = read(length)
+            if len(buf) - off < head_size:
+                buf = buf[off:] + read(_SPOOL_CHUNK)
+                off = 0
+                if len(buf) < head_size:
+                    break
+            si, index, line, kind, length = unpack_from(buf, off)
+            off += head_size
+            end = off + length
+            if end > len(buf):
+                buf = buf[off:] + read(max(_SPOOL_CHUNK, length))
+                off, end = 0, length
+            payload = buf[off:end]
+            off = end
             if self.stop.is_set():
                 return
             pos[si] = index + 1
@@ -1334,7 +1451,10 @@ class Replay:
                 continue
             data = payload
             msg = None
-            if shift is not None:
+            prepared = None
+            if kind == _MAPPED:
+                data, prepared = self._unpack_prepared(payload)
+            elif shift is not None:
                 msg = orjson.loads(data)
                 _shift_timestamps(msg, shift)
                 data = messages.encode(msg)
@@ -1345,7 +1465,7 @@ class Replay:
                         "reason": f"invalid: {reason}", "http_status": None, "attempts": 0,
                         "file": display, "line": line}))
                     continue
-            if passthrough:
+            if passthrough and prepared is None:
                 # Segment-shaped routes send the message as encoded.
                 if not batch.items or (len(batch.items) < limit
                                        and batch.nbytes + len(data) + 1 + envelope <= max_bytes):
@@ -1355,9 +1475,10 @@ class Replay:
                     if len(batch.items) >= limit and not flush():
                         return
                     continue
-            if msg is None:
-                msg = orjson.loads(data)
-            prepared = route.prepare(msg, data)
+            if prepared is None:
+                if msg is None:
+                    msg = orjson.loads(data)
+                prepared = route.prepare(msg, data)
             if prepared.dropped is not None:
                 batch.dropped += 1
                 if len(res.drop_examples) < EXAMPLES:
@@ -1533,6 +1654,11 @@ class Replay:
                 self._window.release()
                 if self.opts.checkpoint and not self.opts.dry_run:
                     self._write_checkpoint(complete=False)
+
+
+def replay_burst(rate: float) -> float:
+    """The limiter's catch-up allowance for `--rate`: 50 ms of slots."""
+    return max(1.0, rate * 0.05)
 
 
 def replay(paths: list[str], route, options: ReplayOptions, **kwargs) -> ReplayResult:

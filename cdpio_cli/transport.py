@@ -25,6 +25,7 @@ its path) and header values, so every text is sanitised before it leaves.
 from __future__ import annotations
 
 import base64
+import collections
 import email.utils
 import functools
 import ipaddress
@@ -313,7 +314,10 @@ class TokenBucket:
     Each caller reserves the next free time slot under the lock and sleeps
     until it outside the lock.  Slots are absolute (start + k/rate), so sleep
     overshoot does not accumulate and the achieved rate stays on target over a
-    run.  `burst` > 1 lets an idle limiter catch up by that many slots.
+    run.  `burst` > 1 lets an idle limiter catch up by that many slots, but
+    never past the rate itself: no one-second window ever holds more than
+    `rate` slots (for a whole-number rate; at least one), so a server
+    counting requests per second never sees a burst above it.
     """
 
     def __init__(self, rate: float, burst: float = 1.0, *,
@@ -325,6 +329,10 @@ class TokenBucket:
         self.burst = max(1.0, float(burst))
         self._clock = clock
         self._next = 0.0
+        # The newest `per_second` slots: the next one starts no earlier than
+        # one second after the oldest of them.
+        self.per_second = max(1, math.floor(self.rate + 1e-9))
+        self._recent: collections.deque[float] = collections.deque(maxlen=self.per_second)
         self._lock = threading.Lock()
 
     def reserve(self) -> float:
@@ -332,6 +340,11 @@ class TokenBucket:
         with self._lock:
             now = self._clock()
             slot = max(self._next, now - (self.burst - 1.0) * self.interval)
+            recent = self._recent
+            if len(recent) == self.per_second and slot < recent[0] + 1.0:
+                slot = recent[0] + 1.0
+            # A slot in the past is used now: the window counts when it is used.
+            recent.append(slot if slot > now else now)
             self._next = slot + self.interval
             return slot
 

@@ -45,8 +45,11 @@ class FaultInjector:
         self.dropped = 0
 
     def _capacity(self) -> float:
-        # A burst of up to one second's worth, and never less than one request.
-        return max(1.0, float(self.state.options.throttle or 0.0))
+        # `throttle_burst` requests, by default one second's worth; never less than one.
+        opts = self.state.options
+        if opts.throttle_burst is not None:
+            return max(1.0, float(opts.throttle_burst))
+        return max(1.0, float(opts.throttle or 0.0))
 
     @property
     def active(self) -> bool:

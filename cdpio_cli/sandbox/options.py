@@ -58,6 +58,9 @@ class SandboxOptions:
     fail_rate: float = 0.0             # share of requests answered with fail_status
     fail_status: int = 500
     throttle: float | None = None      # requests/s above which the answer is 429
+    # The throttle's bucket capacity in requests (None: one second's worth).
+    # A small one proves a client never bursts above the rate.
+    throttle_burst: float | None = None
     latency: float = 0.0               # seconds added before answering
     drop_connections: float = 0.0      # share of connections closed after processing
     record: str | None = None          # NDJSON file of accepted messages
@@ -100,6 +103,9 @@ class SandboxOptions:
         if self.throttle is not None and not 0 < self.throttle < math.inf:
             raise OptionError("throttle", "must be a positive number of requests per second, "
                                           f"not {self.throttle!r} (finite; leave it out for no limit)")
+        if self.throttle_burst is not None and not 1 <= self.throttle_burst < math.inf:
+            raise OptionError("throttle_burst", "must be a number of requests of at least 1, "
+                                                f"not {self.throttle_burst!r}")
         if not 0 <= self.latency <= MAX_LATENCY:
             raise OptionError("latency", f"must not be negative: a number of seconds from 0 to "
                                          f"{MAX_LATENCY:g}, not {self.latency!r}")

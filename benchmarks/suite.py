@@ -1,0 +1,144 @@
+"""Run the side-by-side benchmarks: `python -m benchmarks [--quick] [--pairs N] [--only NAME ...]`.
+
+Every comparison runs against one raw sink (benchmarks/raw_sink.py, not the
+sandbox) in its own process, with the same events and the same count on both
+sides, one warm-up pair and then interleaved pairs; each run's deliveries are
+checked per key at the sink.  Ratios are medians over the pairs (min-max in
+brackets); absolute times on a shared machine are noise, ratios much less so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ab import PY, Bench, Side, fmt_ratio, fmt_side, start_sink  # noqa: E402
+from replay_common import make_events  # noqa: E402
+
+PEERS = str(Path(__file__).resolve().parent / "peers.py")
+COMPARISONS = ("segment", "customerio", "customerio-calls", "floor", "startup", "baseline")
+
+
+def cdpio(url: str, file: Path, route: str, events: int) -> Side:
+    return Side(f"cdpio replay --route {route}", kind="segment" if route == "segment" else "customerio",
+                events=events,
+                cmd=[PY, "-m", "cdpio_cli", "--sandbox-url", url, "--json", "-q", "replay", str(file),
+                     "--route", route, "--rate", "0"])
+
+
+def peer(mode: str, url: str, file: Path, kind: str, events: int) -> Side:
+    return Side(f"peer: {mode}", kind=kind, events=events, cmd=[PY, PEERS, mode, url, str(file)])
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
+            f"Python {platform.python_version()}, load average {load[0]:.1f} at start")
+
+
+def startup(n: int) -> list[str]:
+    times = []
+    for _ in range(n + 1):
+        t0 = time.perf_counter()
+        subprocess.run([PY, "-m", "cdpio_cli", "--help"], stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - t0)
+    times = times[1:]
+    bare = []
+    for _ in range(n + 1):
+        t0 = time.perf_counter()
+        subprocess.run([PY, "-c", "pass"], check=True)
+        bare.append(time.perf_counter() - t0)
+    bare = bare[1:]
+    return [f"{'cdpio --help':<58} {statistics.median(times):5.3f} s  ({min(times):.3f}-{max(times):.3f}); "
+            f"bare `python -c pass` {statistics.median(bare):.3f} s  target < 0.15 s  "
+            f"{'MET' if statistics.median(times) < 0.15 else 'NOT MET'}"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks")
+    ap.add_argument("--quick", action="store_true", help="20,000 events (2,000 one call each), a smoke run")
+    ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--events", type=int, default=None)
+    ap.add_argument("--only", nargs="+", choices=COMPARISONS)
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="also compare replay with the cdpio_cli package in DIR (e.g. an older checkout, "
+                         "`git archive REF cdpio_cli | tar -x -C DIR`)")
+    args = ap.parse_args()
+    n = args.events or (20_000 if args.quick else 200_000)
+    n_calls = max(1, n // 10)
+    only = set(args.only or COMPARISONS)
+
+    print(machine())
+    print(f"{n:,} events ({n_calls:,} for one call per event), {args.pairs} interleaved pairs after one "
+          "warm-up pair; cdpio runs with --rate 0 and its defaults (--batch-size 100, --concurrency 4)")
+    results: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="cdpio-bench-") as tmp:
+        big = make_events(Path(tmp) / "events.ndjson", n)
+        small = make_events(Path(tmp) / "events-small.ndjson", n_calls)
+        print(f"events: {big.stat().st_size / n:.0f} bytes each on average (70% track, 15% identify, 15% page)")
+        proc, url = start_sink()
+        try:
+            bench = Bench(url, tmp)
+
+            def compare(a: Side, b: Side, label: str, target: float, unit: str = "x") -> None:
+                r = bench.pairs(a, b, big if a.events == n else small, args.pairs,
+                                big if b.events == n else small)
+                print(fmt_side(a))
+                print(fmt_side(b))
+                line = fmt_ratio(label, r, target, unit)
+                print(line, flush=True)
+                results.append(line)
+                for side in (a, b):
+                    side.runs.clear(), side.cpu_us.clear(), side.cpu.clear(), side.rss_mb.clear()
+
+            if "segment" in only:
+                compare(cdpio(url, big, "segment", n), peer("segment-default", url, big, "segment", n),
+                        "segment route vs segment-analytics-python (defaults)", 10)
+                compare(cdpio(url, big, "segment", n), peer("segment-tuned", url, big, "segment", n),
+                        "segment route vs segment-analytics-python (tuned)", 8)
+            if "customerio" in only:
+                compare(cdpio(url, big, "customerio", n), peer("cio-batch", url, big, "customerio", n),
+                        "customerio route vs customerio batch() (1 thread)", 2)
+                compare(cdpio(url, big, "customerio", n), peer("cio-batch4", url, big, "customerio", n),
+                        "customerio route vs customerio batch() (4 threads)", 2)
+            if "customerio-calls" in only:
+                compare(cdpio(url, small, "customerio", n_calls),
+                        peer("cio-calls", url, small, "customerio", n_calls),
+                        "customerio route vs customerio one call per event", 40)
+            if "floor" in only:
+                compare(cdpio(url, big, "segment", n), peer("floor", url, big, "segment", n),
+                        "replay (segment route) as a share of the floor", 0.6, "%")
+            if args.baseline and "baseline" in only:
+                for route in ("segment", "customerio"):
+                    old = cdpio(url, big, route, n)
+                    old.name, old.env = f"cdpio replay --route {route} (baseline)", {"PYTHONPATH": args.baseline}
+                    compare(cdpio(url, big, route, n), old, f"{route} route: this tree vs the baseline", 1.0)
+            if "startup" in only:
+                for line in startup(args.pairs):
+                    print(line)
+                    results.append(line)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    print("\nsummary (median ratio over the pairs, min-max in brackets):")
+    for line in results:
+        print("  " + line)
+
+
+if __name__ == "__main__":
+    main()
