@@ -1182,7 +1182,8 @@ class Replay:
         self._next_commit = 0
         self._reader_error: BaseException | None = None
         policy = RetryPolicy(max_retries=o.max_retries, base_delay=o.base_delay,
-                             max_delay=o.max_delay, max_retry_after=o.max_retry_after)
+                             max_delay=o.max_delay, max_retry_after=o.max_retry_after,
+                             bounded=True)  # each batch ends within policy.total_bound(timeout)
         # A small burst (50 ms of slots) lets senders win back time lost to
         # scheduling jitter; a server limiting at the same rate absorbs it.
         limiter = TokenBucket(o.rate, burst=max(1.0, o.rate * 0.05)) if o.rate else None
