@@ -414,12 +414,8 @@ def _short_location(location: str, width: int = 40) -> str:
     return location if len(location) <= width else "…" + location[-(width - 1):]
 
 
-def render_junit(report: Report, path: str) -> None:
-    """Write a JUnit XML file: one testcase per check.
-
-    GitLab ignores the failure `message` attribute, so the text goes in the
-    element body too.
-    """
+def _junit_skeleton(report: Report):
+    """<testsuites><testsuite ...><properties/></testsuite></testsuites>, no testcases."""
     import xml.etree.ElementTree as ET
 
     counts = report.counts()
@@ -441,6 +437,13 @@ def render_junit(report: Report, path: str) -> None:
     if report.sandbox is not None:
         ET.SubElement(properties, "property", name="cdpio.sandbox", value="true")
         ET.SubElement(properties, "property", name="cdpio.sandbox.target", value=report.sandbox)
+    return suites
+
+
+def _junit_cases(report: Report):
+    """One <testcase> element per check, made one at a time."""
+    import xml.etree.ElementTree as ET
+
     seen: dict[str, int] = {}
     for c in report.checks:
         name = f"{c.id} [{c.tier}]"
@@ -454,7 +457,7 @@ def render_junit(report: Report, path: str) -> None:
             attrs["file"] = c.file
         if c.line:
             attrs["line"] = str(c.line)
-        case = ET.SubElement(suite, "testcase", **attrs)
+        case = ET.Element("testcase", **attrs)
         text = c.message + (f"\nhint: {c.hint}" if c.hint else "")
         if c.location():
             text = f"{c.location()}: {text}"
@@ -469,10 +472,38 @@ def render_junit(report: Report, path: str) -> None:
             el.text = text
         else:
             ET.SubElement(case, "system-out").text = text
+        yield case
+
+
+def render_junit(report: Report, path: str) -> None:
+    """Write a JUnit XML file: one testcase per check, each serialised as it
+    is made (a CheckSpool never sits in memory as a whole).  The bytes are
+    those of ElementTree writing the whole tree, indented.
+
+    GitLab ignores the failure `message` attribute, so the text goes in the
+    element body too.
+    """
+    import xml.etree.ElementTree as ET
+
+    suites = _junit_skeleton(report)
+    placeholder = "<cdpio-testcases />"
+    if report.checks:
+        ET.SubElement(suites[0], "cdpio-testcases")
     _xml_safe(suites)
     ET.indent(suites)
-    tree = ET.ElementTree(suites)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
+    head, _, tail = ET.tostring(suites, encoding="unicode").partition(placeholder)
+    with open(path, "wb") as fh:
+        fh.write(b"<?xml version='1.0' encoding='utf-8'?>\n" + head.encode("utf-8"))
+        sep, pending = "", []
+        for case in _junit_cases(report):
+            _xml_safe(case)
+            ET.indent(case, level=2)  # as deep as it sits: testsuites > testsuite > testcase
+            pending.append(sep + ET.tostring(case, encoding="unicode"))
+            sep = "\n    "
+            if len(pending) >= 256:
+                fh.write("".join(pending).encode("utf-8"))
+                pending.clear()
+        fh.write(("".join(pending) + tail).encode("utf-8"))
 
 
 _XML_INVALID = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))

@@ -66,14 +66,18 @@ def _summary(out: Path) -> dict:
 
 @pytest.mark.parametrize("flags,small,large", [
     (("--json", "--quiet"), 10_000, 100_000),
+    (("--quiet", "--junit", "report.xml"), 5_000, 50_000),
     ((), 2_000, 20_000),  # the human table (slow to print: fewer records)
-], ids=["json", "table"])
+], ids=["json", "junit", "table"])
 def test_explain_memory_is_flat_in_the_number_of_records(tmp_path, flags, small, large):
     small_mb, small_out = _explain(tmp_path, small, *flags)
     large_mb, large_out = _explain(tmp_path, large, *flags)
     assert large_mb - small_mb < GROWTH_LIMIT_MB, (
         f"peak RSS {small_mb:.0f} MB for {small:,} records, {large_mb:.0f} MB for {large:,}")
-    if flags:
+    if "--junit" in flags:
+        with (tmp_path / "report.xml").open(encoding="utf-8") as fh:
+            assert sum(line.lstrip().startswith("<testcase ") for line in fh) == large
+    if "--json" in flags:
         summary = _summary(large_out)
         assert summary["messages"] == large and summary["counts"]["passed"] == summary["sent"]
         assert summary["dropped_by"]["destination"] == (large + 2) // 3
