@@ -181,7 +181,8 @@ class CheckSpool:
     file, one check at a time), len, bool and slices from the start.
 
     Checks are redacted as they are written (credentials.redact_report
-    cannot edit them in place afterwards)."""
+    cannot edit them in place afterwards).  The file is unnamed: the OS
+    removes it when the process ends."""
 
     _FRAME = 4  # bytes of length before each pickled check
 
@@ -224,17 +225,13 @@ class CheckSpool:
             yield pickle.loads(os.pread(fd, size, offset + self._FRAME))
             offset += self._FRAME + size
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: slice) -> list[Check]:
+        """`[:n]`, as the renderers cut a report (the first n checks)."""
         import itertools
 
-        if isinstance(index, slice) and index.start in (None, 0) and index.step in (None, 1):
-            return list(itertools.islice(self, index.stop))
-        if isinstance(index, int) and 0 <= index < self._len:
-            return next(itertools.islice(self, index, None))
-        raise IndexError(f"CheckSpool supports [:n] and [i], not [{index!r}]")
-
-    def close(self) -> None:
-        self._file.close()
+        if not (isinstance(index, slice) and index.start in (None, 0) and index.step in (None, 1)):
+            raise TypeError(f"a CheckSpool can only be cut as [:n], not [{index!r}]")
+        return list(itertools.islice(self, index.stop))
 
 
 # --------------------------------------------------------------------------

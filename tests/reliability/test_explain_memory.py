@@ -85,3 +85,39 @@ def test_explain_memory_is_flat_in_the_number_of_records(tmp_path, flags, small,
         with large_out.open(encoding="utf-8") as fh:
             lines = [line.strip() for line in fh if '"line": ' in line]
         assert len(lines) == large and lines[-1] == f'"line": {large},'
+
+
+def test_a_spooled_report_renders_the_same_bytes_as_an_in_memory_one(tmp_path):
+    """--json and --junit of a report whose checks are on disk are exactly
+    those of the same checks in a list (the schema users parse is unchanged)."""
+    from cdpio_cli import results
+
+    checks = [
+        results.Check("trackEvent", "customerio", "mapping", results.PASSED, 'track "Ünïcode ✓" -> ok',
+                      file="a.ndjson", line=1, details={"operations": [{"n": 10**30, "x": [1.5, None]}]}),
+        results.Check("segment-ingest", "customerio", "mapping", results.WARNING, "dropped\n  plan: x",
+                      file="a.ndjson", line=2, hint="add a userId"),
+        results.Check("unreadable", "customerio", "mapping", results.FAILED, "not read: bad JSON <&>",
+                      file="a.ndjson", line=3, failure=results.FAILURE_USAGE),
+        results.Check("trackEvent", "customerio", "mapping", results.SKIPPED, "ctrl \x01 char", duration_ms=12.34),
+    ]
+    spool = results.CheckSpool()
+    spool.extend(checks)
+    spooled = results.Report(command="explain", checks=spool, summary={"messages": 4})
+    listed = results.Report(command="explain", run_id=spooled.run_id, checks=checks, summary={"messages": 4})
+    assert results.render_json(spooled) == results.render_json(listed)
+    assert results.render_json(spooled).count('"id": ') == 4
+    assert spooled.exit_code() == listed.exit_code() == 2 and spooled.counts() == listed.counts()
+    results.render_junit(spooled, str(tmp_path / "a.xml"))
+    results.render_junit(listed, str(tmp_path / "b.xml"))
+    assert (tmp_path / "a.xml").read_bytes() == (tmp_path / "b.xml").read_bytes()
+    assert (tmp_path / "a.xml").read_text(encoding="utf-8").count("<testcase ") == 4
+    # ... and those of ElementTree writing the whole tree at once (as before streaming).
+    import xml.etree.ElementTree as ET
+
+    suites = results._junit_skeleton(listed)
+    suites[0].extend(results._junit_cases(listed))
+    results._xml_safe(suites)
+    ET.indent(suites)
+    ET.ElementTree(suites).write(tmp_path / "c.xml", encoding="utf-8", xml_declaration=True)
+    assert (tmp_path / "a.xml").read_bytes() == (tmp_path / "c.xml").read_bytes()
