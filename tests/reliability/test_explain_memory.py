@@ -64,6 +64,7 @@ def _summary(out: Path) -> dict:
     return json.loads(tail[tail.rindex('\n  "summary": ') + len('\n  "summary": '):].rstrip()[:-1])
 
 
+@pytest.mark.slow  # a few minutes on 2 shared cores; .ci/run runs it with -m slow
 @pytest.mark.parametrize("flags,small,large", [
     (("--json", "--quiet"), 10_000, 100_000),
     (("--quiet", "--junit", "report.xml"), 5_000, 50_000),
