@@ -334,6 +334,7 @@ class _Builder:
         self.env_vars: dict[tuple, str] = {}
         self.unset: dict[tuple, list[UnsetVar]] = {}  # key path -> required vars not set
         self.problems: list[Problem] = []  # everything else wrong, reported together
+        self.unreadable: list[tuple] = []  # key paths of scalars that could not be read (already a problem)
         self._loader = None
 
     def build(self, node, path: tuple = (), depth: int = 0):
@@ -365,7 +366,7 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         # Scalar: PyYAML resolves its type (int, bool, null...); strings are interpolated.
-        value = self._scalar(node)
+        value = self._scalar(node, path)
         if isinstance(value, str) and "$" in value:
             try:
                 value, used, unset = interpolate(value, file=self.file, line=line, env=self.env)
@@ -378,7 +379,7 @@ class _Builder:
                 self.unset[path] = unset
         return value
 
-    def _scalar(self, node):
+    def _scalar(self, node, path: tuple = ()):
         import yaml
 
         if self._loader is None:
@@ -387,6 +388,15 @@ class _Builder:
             return self._loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             self.problems.append(Problem(f"invalid value: {exc.problem}", node.start_mark.line + 1))
+            self.unreadable.append(path)
+            return None
+        except ValueError:
+            # Python refuses to convert an integer of more than
+            # sys.int_info.str_digits_check_threshold (default 4,300) digits.
+            self.problems.append(Problem(
+                f"a number of {len(str(node.value)):,} characters is too long to read",
+                node.start_mark.line + 1, "quote it to make it a string, or use a shorter number"))
+            self.unreadable.append(path)
             return None
 
 
@@ -451,7 +461,11 @@ def load_config(path: Path, env=None, *, uses: Optional[tuple[str, ...]] = None)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_schema_problems(exc, builder.lines, builder.env_vars))
+        # A scalar that could not be read is already a problem: no second
+        # "must be a number" for the same line.
+        reported = {builder.lines.get(key_path) for key_path in builder.unreadable}
+        problems.extend(p for p in _schema_problems(exc, builder.lines, builder.env_vars)
+                        if p.line not in reported)
     if problems:
         raise config_error(display, problems)
     return LoadedConfig(config=config, path=path, lines=builder.lines, env_vars=builder.env_vars,

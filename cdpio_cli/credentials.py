@@ -293,14 +293,22 @@ def _redact_obj(obj):
     return obj
 
 
-def redact_report(report) -> None:
-    """Redact every text field of a results.Report in place."""
-    if not _SECRETS:
-        return
-    for check in report.checks:
+def redact_check(check):
+    """Redact every text field of a results.Check in place; returns it."""
+    if _SECRETS:
         check.message = redact(check.message)
         check.hint = redact(check.hint) if check.hint else check.hint
         check.id = redact(check.id)
         check.details = _redact_obj(check.details)
+    return check
+
+
+def redact_report(report) -> None:
+    """Redact every text field of a results.Report in place."""
+    if not _SECRETS:
+        return
+    if isinstance(report.checks, list):  # a results.CheckSpool redacts as it writes
+        for check in report.checks:
+            redact_check(check)
     report.summary = _redact_obj(report.summary)
     report.notes = [redact(n) for n in report.notes]

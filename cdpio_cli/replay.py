@@ -1288,7 +1288,8 @@ class Replay:
         self._next_commit = 0
         self._reader_error: BaseException | None = None
         policy = RetryPolicy(max_retries=o.max_retries, base_delay=o.base_delay,
-                             max_delay=o.max_delay, max_retry_after=o.max_retry_after)
+                             max_delay=o.max_delay, max_retry_after=o.max_retry_after,
+                             bounded=True)  # each batch ends within policy.total_bound(timeout)
         # A small burst (50 ms of slots) lets senders win back time lost to
         # scheduling jitter; the bucket never lets it exceed the rate within
         # any one second, the first one included.

@@ -139,17 +139,25 @@ class Report:
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in STATUSES}
+        if isinstance(self.checks, CheckSpool):  # tallied as written: no pass over the file
+            out.update(self.checks.status_counts)
+            return out
         for c in self.checks:
             out[c.status] = out.get(c.status, 0) + 1
         return out
 
     def exit_code(self) -> int:
-        codes = [c.exit_code() for c in self.checks]
-        if self.strict and any(c.status == WARNING for c in self.checks):
+        if isinstance(self.checks, CheckSpool):
+            codes = list(self.checks.exit_codes)
+        else:
+            codes = [c.exit_code() for c in self.checks]
+        if self.strict and self.counts()[WARNING]:
             codes.append(EXIT_CHECK_FAILED)
         return worst_exit_code(codes)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, with_checks: bool = True) -> dict[str, Any]:
+        """The JSON document; `with_checks=False` leaves `checks` empty
+        (write_json streams them into place)."""
         summary = {"counts": self.counts(), **self.summary}
         if self.sandbox is not None:
             summary["sandbox"] = True
@@ -160,9 +168,70 @@ class Report:
             "ok": self.ok,
             "exit_code": self.exit_code(),
             "run_id": self.run_id,
-            "checks": [c.to_dict() for c in self.checks],
+            "checks": [c.to_dict() for c in self.checks] if with_checks else [],
             "summary": summary,
         }
+
+
+class CheckSpool:
+    """A report's checks kept in an unnamed temporary file instead of memory,
+    for commands with one check per input record (`explain` over a million
+    messages): memory stays flat in the number of checks.  Offers what the
+    renderers use of a list: append/extend, iteration (each pass re-reads the
+    file, one check at a time), len, bool and slices from the start.
+
+    Checks are redacted as they are written (credentials.redact_report
+    cannot edit them in place afterwards).  The file is unnamed: the OS
+    removes it when the process ends."""
+
+    _FRAME = 4  # bytes of length before each pickled check
+
+    def __init__(self):
+        import tempfile
+
+        self._file = tempfile.TemporaryFile(prefix="cdpio-checks-")
+        self._len = 0
+        self.status_counts: dict[str, int] = {}
+        self.exit_codes: set[int] = set()
+
+    def append(self, check: Check) -> None:
+        import pickle
+
+        from cdpio_cli.credentials import redact_check
+
+        data = pickle.dumps(redact_check(check), protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.write(len(data).to_bytes(self._FRAME, "big") + data)
+        self._len += 1
+        self.status_counts[check.status] = self.status_counts.get(check.status, 0) + 1
+        self.exit_codes.add(check.exit_code())
+
+    def extend(self, checks: Iterable[Check]) -> None:
+        for check in checks:
+            self.append(check)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __bool__(self) -> bool:
+        return self._len > 0
+
+    def __iter__(self):
+        import pickle
+
+        self._file.flush()
+        fd, offset = self._file.fileno(), 0
+        for _ in range(self._len):  # own offset (pread): passes may interleave
+            size = int.from_bytes(os.pread(fd, self._FRAME, offset), "big")
+            yield pickle.loads(os.pread(fd, size, offset + self._FRAME))
+            offset += self._FRAME + size
+
+    def __getitem__(self, index: slice) -> list[Check]:
+        """`[:n]`, as the renderers cut a report (the first n checks)."""
+        import itertools
+
+        if not (isinstance(index, slice) and index.start in (None, 0) and index.step in (None, 1)):
+            raise TypeError(f"a CheckSpool can only be cut as [:n], not [{index!r}]")
+        return list(itertools.islice(self, index.stop))
 
 
 # --------------------------------------------------------------------------
@@ -170,7 +239,37 @@ class Report:
 # --------------------------------------------------------------------------
 
 def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str)
+    import io
+
+    out = io.StringIO()
+    write_json(report, out)
+    return out.getvalue()
+
+
+def write_json(report: Report, out) -> None:
+    """Write the report's JSON document to `out`, one check at a time (a
+    CheckSpool never sits in memory as a whole).  The bytes are exactly
+    `json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str)`."""
+    def dumps(value) -> str:
+        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+    doc = report.to_dict(with_checks=False)
+    text = dumps(doc)
+    marker = '\n  "checks": [],\n'
+    if not report.checks:
+        out.write(text)
+        return
+    head, tail = text.split(marker, 1)
+    out.write(head + '\n  "checks": [')
+    sep, pending = "\n", []
+    for check in report.checks:
+        # A nested value is indented as deep as it sits: 4 spaces in "checks".
+        pending.append(sep + "    " + dumps(check.to_dict()).replace("\n", "\n    "))
+        sep = ",\n"
+        if len(pending) >= 256:  # fewer, larger writes
+            out.write("".join(pending))
+            pending.clear()
+    out.write("".join(pending) + "\n  ],\n" + tail)
 
 
 _STATUS_STYLE = {PASSED: "green", FAILED: "bold red", WARNING: "yellow", INFO: "cyan", SKIPPED: "dim"}
@@ -213,18 +312,33 @@ def render_table(report: Report, console, *, verbose: bool = False, max_rows: in
 
     console.print(Text(f"cdpio {report.command}", style="italic"))
     if rows and console.width - fixed >= 40:
-        table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False)
-        table.add_column("status", no_wrap=True)
-        table.add_column("check", no_wrap=True, max_width=40, overflow="ellipsis")
-        table.add_column("tier", no_wrap=True)
-        if show_http:
-            table.add_column("http", justify="right", no_wrap=True)
-        if show_ms:
-            table.add_column("ms", justify="right", no_wrap=True)
-        if show_location:
-            table.add_column("where", no_wrap=True)
-        table.add_column("message", overflow="fold", min_width=30)
-        for c in rows:
+        # Past TABLE_CHUNK rows the table is printed in chunks of fixed column
+        # widths (one rich Table holds every cell: memory per row).
+        names = ["status", "check", "tier"] + ["http"] * show_http + ["ms"] * show_ms \
+            + ["where"] * show_location
+        fixed_widths = (_chunk_widths(rows, names, widths, console.width, verbose)
+                        if len(rows) > TABLE_CHUNK else None)
+
+        def new_table(show_header: bool):
+            table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False,
+                          show_header=show_header)
+            for i, name in enumerate(names + ["message"]):
+                size = {} if fixed_widths is None else {"width": fixed_widths[i]}
+                if name == "check":
+                    table.add_column(name, no_wrap=True, max_width=40, overflow="ellipsis", **size)
+                elif name in ("http", "ms"):
+                    table.add_column(name, justify="right", no_wrap=True, **size)
+                elif name == "message":
+                    table.add_column(name, overflow="fold", min_width=30, **size)
+                else:
+                    table.add_column(name, no_wrap=True, **size)
+            return table
+
+        table = new_table(True)
+        for n, c in enumerate(rows):
+            if n and n % TABLE_CHUNK == 0:
+                console.print(table)
+                table = new_table(False)
             cells = [Text(_STATUS_MARK[c.status], style=_STATUS_STYLE[c.status]), c.id, c.tier]
             if show_http:
                 cells.append("" if c.http_status is None else str(c.http_status))
@@ -261,6 +375,24 @@ def render_table(report: Report, console, *, verbose: bool = False, max_rows: in
     console.print(Text(line, style=style))
 
 
+TABLE_CHUNK = 500
+
+
+def _chunk_widths(rows, names: list[str], widths: list[int], console_width: int, verbose: bool) -> list[int]:
+    """Column widths for a table printed in chunks: each column as wide as
+    its header and widest cell (as rich sizes one table), the message
+    column what is left of the terminal (at least 30)."""
+    from rich.cells import cell_len
+
+    out = [max(cell_len(name), w) for name, w in zip(names, widths)]
+    longest = 30
+    for c in rows:
+        lines = _message_with_hint(c, verbose).splitlines()
+        longest = max(longest, max((cell_len(line) for line in lines), default=0))
+    room = console_width - sum(out) - 3 * len(out)
+    return out + [max(30, min(longest, room))]
+
+
 def render_failures(report: Report, console) -> None:
     """--quiet: only what failed, one line each, so a failing run still says why.
     Never wrapped (soft_wrap): a CI log line must stay one grep-able line."""
@@ -279,12 +411,8 @@ def _short_location(location: str, width: int = 40) -> str:
     return location if len(location) <= width else "…" + location[-(width - 1):]
 
 
-def render_junit(report: Report, path: str) -> None:
-    """Write a JUnit XML file: one testcase per check.
-
-    GitLab ignores the failure `message` attribute, so the text goes in the
-    element body too.
-    """
+def _junit_skeleton(report: Report):
+    """<testsuites><testsuite ...><properties/></testsuite></testsuites>, no testcases."""
     import xml.etree.ElementTree as ET
 
     counts = report.counts()
@@ -306,6 +434,13 @@ def render_junit(report: Report, path: str) -> None:
     if report.sandbox is not None:
         ET.SubElement(properties, "property", name="cdpio.sandbox", value="true")
         ET.SubElement(properties, "property", name="cdpio.sandbox.target", value=report.sandbox)
+    return suites
+
+
+def _junit_cases(report: Report):
+    """One <testcase> element per check, made one at a time."""
+    import xml.etree.ElementTree as ET
+
     seen: dict[str, int] = {}
     for c in report.checks:
         name = f"{c.id} [{c.tier}]"
@@ -319,7 +454,7 @@ def render_junit(report: Report, path: str) -> None:
             attrs["file"] = c.file
         if c.line:
             attrs["line"] = str(c.line)
-        case = ET.SubElement(suite, "testcase", **attrs)
+        case = ET.Element("testcase", **attrs)
         text = c.message + (f"\nhint: {c.hint}" if c.hint else "")
         if c.location():
             text = f"{c.location()}: {text}"
@@ -334,10 +469,38 @@ def render_junit(report: Report, path: str) -> None:
             el.text = text
         else:
             ET.SubElement(case, "system-out").text = text
+        yield case
+
+
+def render_junit(report: Report, path: str) -> None:
+    """Write a JUnit XML file: one testcase per check, each serialised as it
+    is made (a CheckSpool never sits in memory as a whole).  The bytes are
+    those of ElementTree writing the whole tree, indented.
+
+    GitLab ignores the failure `message` attribute, so the text goes in the
+    element body too.
+    """
+    import xml.etree.ElementTree as ET
+
+    suites = _junit_skeleton(report)
+    placeholder = "<cdpio-testcases />"
+    if report.checks:
+        ET.SubElement(suites[0], "cdpio-testcases")
     _xml_safe(suites)
     ET.indent(suites)
-    tree = ET.ElementTree(suites)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
+    head, _, tail = ET.tostring(suites, encoding="unicode").partition(placeholder)
+    with open(path, "wb") as fh:
+        fh.write(b"<?xml version='1.0' encoding='utf-8'?>\n" + head.encode("utf-8"))
+        sep, pending = "", []
+        for case in _junit_cases(report):
+            _xml_safe(case)
+            ET.indent(case, level=2)  # as deep as it sits: testsuites > testsuite > testcase
+            pending.append(sep + ET.tostring(case, encoding="unicode"))
+            sep = "\n    "
+            if len(pending) >= 256:
+                fh.write("".join(pending).encode("utf-8"))
+                pending.clear()
+        fh.write(("".join(pending) + tail).encode("utf-8"))
 
 
 _XML_INVALID = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))

@@ -74,8 +74,10 @@ def check_timeout(value: float, flag: str = "--timeout", *, maximum: float = MAX
 class Deadline:
     """A point in time (monotonic clock) after which a command stops asking."""
 
-    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic,
+                 owner: str = "the command's"):
         self.seconds = float(seconds)
+        self.owner = owner  # whose deadline, for messages: "the command's", "the batch's"
         self._clock = clock
         self.end = clock() + self.seconds
 
@@ -86,7 +88,7 @@ class Deadline:
         return self.remaining() <= 0
 
     def describe(self) -> str:
-        return f"the command's {self.seconds:g} s deadline passed"
+        return f"{self.owner} {self.seconds:g} s deadline passed"
 
 
 # ---------------------------------------------------------------------------
@@ -371,13 +373,22 @@ class RetryPolicy:
 
     Waits are exponential with full jitter: uniform(0, min(max_delay,
     base_delay * 2**n)).  A `Retry-After` header wins (capped at
-    `max_retry_after`).
+    `max_retry_after`).  `bounded`: each logical request, retries and waits
+    included, ends within `total_bound(timeout)` of its first attempt (a
+    `Retry-After` that would outlast it is not waited for).
     """
 
     max_retries: int = 5
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_retry_after: float = 60.0
+    bounded: bool = False
+
+    def total_bound(self, timeout: float) -> float:
+        """Seconds one logical request may take in all under this policy with
+        request timeout `timeout` (docs/security.md): each attempt, one more
+        for a redirect, and a backoff wait of at most `max_delay` per retry."""
+        return (self.max_retries + 2) * timeout + self.max_retries * self.max_delay
 
     @staticmethod
     def retryable_status(status: int | None) -> bool:
@@ -598,6 +609,12 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
             if cancel is not None and cancel.is_set():
                 result.cancelled = True
                 break
+        if policy.bounded and result.attempts == 0:
+            # From the first attempt, not before: waiting for a rate-limit
+            # slot is the pace the user chose, not the service's slowness.
+            own = Deadline(policy.total_bound(request_bound), owner="the batch's")
+            if deadline is None or own.end < deadline.end:
+                deadline = own
         result.attempts += 1
         t0 = time.perf_counter()
         response: httpx.Response | None = None
@@ -678,7 +695,9 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
         if status is not None:
             retry_after = parse_retry_after(result.headers.get("retry-after"))
         wait = policy.delay(retries_done + 1, retry_after, rng)
-        if deadline is not None and wait >= deadline.remaining():
+        # Retrying before the asked time (the cap cut the wait) only earns
+        # another 429: a Retry-After the deadline would not survive ends it now.
+        if deadline is not None and max(wait, retry_after or 0.0) >= deadline.remaining():
             if retry_after is not None:
                 result.error = (f"the service asked to retry after {retry_after:g} s; "
                                 f"{deadline.describe()} before that")

@@ -49,7 +49,8 @@ def command(
         raise UsageError(f"--action {action!r} is not an action of the Customer.io (Actions) destination",
                          hint="use one of " + ", ".join(mapping.ACTION_BUILDERS))
     paths = fixtures.expand_paths(files)
-    report = results.Report(command="explain")
+    # One check per record: kept on disk, so memory stays flat over any input size.
+    report = results.Report(command="explain", checks=results.CheckSpool())
     subscriptions, source = (None, "--action") if action else _workspace_subscriptions(opts, report)
     summary = explain.ExplainSummary()
     records = fixtures.iter_records(paths, stdin=sys.stdin)

@@ -293,7 +293,8 @@ def finish(report: "Report", opts: GlobalOptions, *, human_done: bool = False) -
     elif not opts.json:
         results.render_failures(report, console)
     if opts.json:
-        sys.stdout.write(results.render_json(report) + "\n")
+        results.write_json(report, sys.stdout)
+        sys.stdout.write("\n")
         sys.stdout.flush()
     if opts.junit:
         try:

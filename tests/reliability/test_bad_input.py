@@ -96,6 +96,10 @@ CONFIG_CASES = [
     ("unset-env-var", lambda p: p.write_text("version: 1\nsegment:\n  write_key: ${CDPIO_TEST_SURELY_UNSET}\n"),
      "CDPIO_TEST_SURELY_UNSET", 3),
     ("directory", lambda p: p.mkdir(), "directory", None),
+    # Past sys.int_info.str_digits_check_threshold Python's int() raises ValueError.
+    ("huge-int", lambda p: p.write_text("version: 1\nreplay:\n  rate: " + "1" * 10_000 + "\n"), "too long", 3),
+    ("huge-int-in-list", lambda p: p.write_text("version: 1\nlint:\n  disable:\n    - " + "9" * 5_000 + "\n"),
+     "too long", 4),
 ]
 
 
@@ -135,6 +139,16 @@ def test_broken_config_is_one_located_line_exit_2(config_results, name, write, s
     assert path.startswith("/") and "cdpio.yaml" in path, text
     if line:
         assert f"cdpio.yaml:{line}:" in text, text
+
+
+def test_huge_integer_in_the_config_is_one_json_config_error(tmp_path):
+    path = tmp_path / "cdpio.yaml"
+    path.write_text("version: 1\nsend_test:\n  traits:\n    plan: " + "7" * 10_000 + "\n")
+    res = run_bounded("-c", str(path), "--json", "check-keys", "--offline", cwd=tmp_path, timeout=30)
+    assert_clean_failure(res, 2)
+    doc = json.loads(res.stdout)
+    assert doc["exit_code"] == 2 and doc["ok"] is False
+    assert [(p["line"], "too long" in p["message"]) for p in doc["error"]["problems"]] == [(4, True)]
 
 
 def test_unreadable_config(tmp_path):
