@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from cdpio_cli import limits, mapping, messages
+from cdpio_cli.messages import show_value
 from cdpio_cli.plan import PLAN_RULES
 from cdpio_cli.errors import UsageError
 
@@ -361,15 +362,6 @@ def _value_type(value: Any) -> str | None:
     return type(value).__name__
 
 
-def _show(value: Any, limit: int = 60) -> str:
-    """A value as the user wrote it (JSON: true, null, "text"), not Python's repr."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 _DROP_RULES = (
     ("trackPageView", "properties.url", "customerio/page-without-url"),
     ("trackScreenView", "name", "customerio/screen-without-name"),
@@ -639,20 +631,20 @@ class Linter:
             if types is None:
                 if not self._cap(table, "trait and property keys", MAX_TRACKED_NAMES):
                     continue
-                table[tkey] = {vtype: (file, line, _show(value))}
+                table[tkey] = {vtype: (file, line, show_value(value))}
                 continue
             if vtype in types:
                 continue
             first_type, (ffile, fline, fvalue) = next(iter(types.items()))
-            types[vtype] = (file, line, _show(value))
+            types[vtype] = (file, line, show_value(value))
             if scope is None:
                 self.emit("traits/type-drift",
-                          f"trait {key!r} is {vtype} {_show(value)} here but {first_type} "
+                          f"trait {key!r} is {vtype} {show_value(value)} here but {first_type} "
                           f"{fvalue} at {ffile}:{fline}", file, line,
                           key=key, types=list(types))
             else:
                 self.emit("properties/type-drift",
-                          f"event {scope!r} property {key!r} is {vtype} {_show(value)} here but "
+                          f"event {scope!r} property {key!r} is {vtype} {show_value(value)} here but "
                           f"{first_type} {fvalue} at {ffile}:{fline}", file, line,
                           event=scope, key=key, types=list(types))
 

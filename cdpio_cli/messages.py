@@ -239,3 +239,12 @@ def describe(msg: dict) -> str:
     if who is not None:
         label += f" {'user' if msg.get('userId') else 'anon'}={who}"
     return label
+
+
+def show_value(value: Any, limit: int = 60) -> str:
+    """A value as the user wrote it (JSON: true, null, "text"), not Python's repr; cut at `limit`."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

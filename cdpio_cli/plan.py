@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from cdpio_cli.errors import ConfigError, UsageError
+from cdpio_cli.messages import show_value
 
 # (id, default severity, summary, hint): lint.py registers these in its RULES
 # table, so `lint.disable` and `lint.severity` treat them like every other rule.
@@ -303,16 +304,6 @@ def resolve_plan_path(value: str | None, config_path: Path | None) -> str | None
 # Checking messages
 # ---------------------------------------------------------------------------
 
-def _show(value: Any, limit: int = 60) -> str:
-    import json
-
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -347,12 +338,12 @@ def _expected(keyword: str, spec: Any) -> str:
     if keyword == "type":
         return " or ".join(spec) if isinstance(spec, list) else str(spec)
     if keyword == "enum":
-        return "one of " + ", ".join(_show(v) for v in (spec or []))
+        return "one of " + ", ".join(show_value(v) for v in (spec or []))
     if keyword == "const":
-        return _show(spec)
+        return show_value(spec)
     if keyword == "format":
         return f"in {spec} format"
-    return f"{keyword} {_show(spec)}"
+    return f"{keyword} {show_value(spec)}"
 
 
 Emit = Callable[..., None]
@@ -399,7 +390,7 @@ class PlanChecker:
             for key in obj:
                 if key not in rule.known:
                     emit(UNPLANNED_PROPERTY, f"{rule.where}: {noun} {key!r} is not in the tracking plan "
-                         f"(the message had {_show(obj[key])})", file, line, default=self.unplanned_property,
+                         f"(the message had {show_value(obj[key])})", file, line, default=self.unplanned_property,
                          scope=rule.where, key=key, expected=f"one of the planned {rule.field}",
                          actual=obj[key])
 
@@ -440,7 +431,7 @@ class PlanChecker:
             actual = err.instance
             expected = _expected(keyword, spec)
             emit(rule_id, f"{rule.where}: {noun} {key!r} should be {expected}; the message had "
-                 f"{_json_type(actual)} {_show(actual)}", file, line,
+                 f"{_json_type(actual)} {show_value(actual)}", file, line,
                  scope=rule.where, key=key, expected=expected, actual=actual)
 
     def findings(self, msg: Any) -> list[tuple[str, str, str]]:
@@ -697,10 +688,10 @@ class Change:
 
     def text(self) -> str:
         if self.kind == "added":
-            return f"+ {self.where}" + (f": {_show(self.after, 100)}" if self.after not in (None, {}) else "")
+            return f"+ {self.where}" + (f": {show_value(self.after, 100)}" if self.after not in (None, {}) else "")
         if self.kind == "removed":
             return f"- {self.where}"
-        return f"~ {self.where}: {_show(self.before, 100)} -> {_show(self.after, 100)}"
+        return f"~ {self.where}: {show_value(self.before, 100)} -> {show_value(self.after, 100)}"
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "where": self.where, "before": self.before, "after": self.after}
@@ -946,7 +937,7 @@ def attribute_fit(properties: dict[str, Any], name: str, text: str) -> Attribute
         if keyword == "type" and spec is not None:    # a type behind a $ref or in an allOf
             return _type_misfit(spec)
         return AttributeFit(False, "value", _expected(keyword, spec))
-    return AttributeFit(False, "value", f"a value the plan's rule {_show(schema)} allows")
+    return AttributeFit(False, "value", f"a value the plan's rule {show_value(schema)} allows")
 
 
 def _type_misfit(planned_type: Any) -> AttributeFit:

@@ -304,17 +304,25 @@ def finish(report: "Report", opts: GlobalOptions, *, human_done: bool = False) -
 
             raise UsageError(f"cannot write the JUnit report to {opts.junit}: {exc.strerror}",
                              hint="check that the directory exists and is writable") from None
-    if results.in_github_actions():
-        for line in results.github_annotations(report):
-            sys.stderr.write(line + "\n")
-        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary_path:
-            try:
-                with open(summary_path, "a", encoding="utf-8") as fh:
-                    fh.write(results.github_step_summary(report))
-            except OSError:
-                pass  # a summary is a nicety; never fail the run for it
+    _write_github_outputs(report)
     raise typer.Exit(report.exit_code())
+
+
+def _write_github_outputs(report) -> None:
+    """Under GitHub Actions: `::error`/`::warning` annotations and the step summary."""
+    from cdpio_cli import results
+
+    if not results.in_github_actions():
+        return
+    for line in results.github_annotations(report):
+        sys.stderr.write(line + "\n")
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        try:
+            with open(summary_path, "a", encoding="utf-8") as fh:
+                fh.write(results.github_step_summary(report))
+        except OSError:
+            pass  # a summary is a nicety; never fail the run for it
 
 
 def _flag_value(args: list[str], flag: str) -> str | None:
@@ -391,14 +399,5 @@ def report_error(exc, command: str, args: list[str], *, say: bool = True) -> int
             results.render_junit(report, junit)
         except OSError:
             pass  # the report is a nicety here; the error line above is the message
-    if results.in_github_actions():
-        for text in results.github_annotations(report):
-            sys.stderr.write(text + "\n")
-        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary_path:
-            try:
-                with open(summary_path, "a", encoding="utf-8") as fh:
-                    fh.write(results.github_step_summary(report))
-            except OSError:
-                pass
+    _write_github_outputs(report)
     return code
