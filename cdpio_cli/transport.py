@@ -644,8 +644,13 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
             status = None
             if isinstance(exc, httpx.TimeoutException) and time.monotonic() >= end - 0.01:
                 over = deadline is not None and end >= deadline.end
-                what = deadline.describe() if over else (
-                    f"no complete response from {url.host} within {request_bound:g} s")
+                connected = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+                if over:
+                    # Connected but unanswered is a slow service, not an unreachable one.
+                    what = (f"no complete response from {url.host} before the " if connected
+                            else f"no connection to {url.host} before the ") + deadline.describe()
+                else:
+                    what = f"no complete response from {url.host} within {request_bound:g} s"
                 result.error = sanitize(f"timed out: {what}", spec.secrets)
             else:
                 result.error = describe_exception(exc, url, spec.secrets)
