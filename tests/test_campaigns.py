@@ -166,6 +166,7 @@ def test_conditions_compare_as_customerio_stores_attributes():
 # The App API's 10 requests/s, counted at the sandbox
 # ---------------------------------------------------------------------------
 
+@pytest.mark.slow  # a sweep: .ci/run runs it with -m slow
 def test_no_command_exceeds_ten_app_api_requests_a_second(sandbox_factory, tmp_path):
     from cdpio_cli.sandbox.campaigns import APP_API_RATE, AppRateLimit
 

@@ -44,6 +44,7 @@ def _requests_seen(sandbox) -> int:
 # 1. No silent sandbox in CI
 # ---------------------------------------------------------------------------
 
+@pytest.mark.slow  # a sweep: .ci/run runs it with -m slow
 def test_every_command_once_with_ci_true_and_no_config(tmp_path):
     """CI=true, no cdpio.yaml: service commands refuse (exit 2, one line saying
     how to rehearse on purpose); the others work as on a laptop."""

@@ -391,6 +391,7 @@ def test_slow_service_is_called_slow_not_unreachable(setup_for):
     assert "sandbox" not in failed["hint"]
 
 
+@pytest.mark.slow  # a sweep: .ci/run runs it with -m slow
 @pytest.mark.parametrize("case", HEALTHY, ids=[c.name for c in HEALTHY])
 def test_healthy_setups_pass_and_name_no_cause(setup_for, case):
     setup = setup_for(case)
@@ -464,6 +465,7 @@ CONFIG_FIXED = [c for c in CASES if c.name in ("segment_eu_config_us_no_token", 
                                                "customerio_region_mismatch")]
 
 
+@pytest.mark.slow  # a sweep: .ci/run runs it with -m slow
 @pytest.mark.parametrize("case", CONFIG_FIXED, ids=[c.name for c in CONFIG_FIXED])
 def test_suggested_config_fixes_make_the_setup_pass(setup_for, case):
     """Every config change cdpio suggests, applied, gives a passing run of both commands."""

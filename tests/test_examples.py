@@ -262,6 +262,7 @@ def _run_job(commands: list[list[str]], workdir: Path, env: dict, global_args: l
     assert not (workdir / "reports" / "onboarding.dead-letter.ndjson").exists()
 
 
+@pytest.mark.slow  # a sweep: .ci/run runs it with -m slow
 @pytest.mark.parametrize("recipe", CI_RECIPES, ids=lambda p: p.name)
 def test_recipe_sandbox_job_passes_when_run(recipe, tmp_path):
     name = "sandbox" if recipe.name.startswith("github") else "cdpio-sandbox"
@@ -269,6 +270,7 @@ def test_recipe_sandbox_job_passes_when_run(recipe, tmp_path):
     _run_job(cdpio_commands(scripts), tmp_path, {k: str(v) for k, v in env_vars.items()}, [])
 
 
+@pytest.mark.slow  # a sweep: .ci/run runs it with -m slow
 @pytest.mark.parametrize("recipe", CI_RECIPES, ids=lambda p: p.name)
 def test_recipe_real_account_job_passes_against_a_sandbox(recipe, sandbox, tmp_path):
     # The real-account job as written, with the secret store replaced by the

@@ -4,6 +4,8 @@ yes where the validator would say no."""
 
 from __future__ import annotations
 
+import pytest
+
 from hypothesis import given, settings, strategies as st
 
 from cdpio_cli.replay import _fast_timestamp_ok, _slow_timestamp_ok
@@ -31,6 +33,7 @@ def _stamps(draw):
     return f"{year}-{month}-{day}{sep}{hour}:{minute}:{second}{frac}{zone}"
 
 
+@pytest.mark.slow  # a sweep: .ci/run runs it with -m slow
 @settings(max_examples=3000, deadline=None)
 @given(value=st.one_of(_stamps(), st.text(max_size=30)))
 def test_quick_timestamp_check_matches_the_exact_one(value):

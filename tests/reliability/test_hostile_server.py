@@ -137,6 +137,7 @@ def hostile_results(tmp_path_factory):
             s.__exit__(None, None, None)
 
 
+@pytest.mark.slow  # a sweep: .ci/run runs it with -m slow
 @pytest.mark.parametrize("name", [n for n in TIME_CASES if n.startswith("slowloris")])
 def test_a_server_trickling_bytes_cannot_hold_a_command(hostile_results, name):
     results, seen = hostile_results
