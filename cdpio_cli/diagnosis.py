@@ -135,6 +135,10 @@ def learn_service_failure(ev: Evidence, check: Check) -> Fact | None:
     from cdpio_cli.transport import answered_too_slowly
 
     lowered = text.lower()
+    if "not sent:" in lowered and "deadline passed" in lowered:
+        # The command's time ran out before this request was made: nothing was
+        # learned about this service (the check that used the time says why).
+        return None
     if answered_too_slowly(text) or "answered too slowly" in lowered:
         # It took the connection and then did not answer in time: up, but slow.
         return ev.add("service.timed_out", f"{where}: the service did not answer in time ({_reason(text)})",

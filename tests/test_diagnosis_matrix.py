@@ -372,6 +372,7 @@ def setup_for(tmp_path, _sandboxes):
     return lambda case: Setup(case, tmp_path, sandbox)
 
 
+@pytest.mark.slow  # the whole matrix is a sweep: .ci/run runs it with -m slow
 @pytest.mark.parametrize("case, command, expect", _params(CASES))
 def test_matrix(setup_for, case, command, expect):
     assert_expected(setup_for(case).run(command), expect)

@@ -112,6 +112,7 @@ def test_broken_set_fires_exactly_the_documented_rules_at_the_documented_lines()
 
 # --- fixture sets: replay ------------------------------------------------------------------
 
+@pytest.mark.slow  # a sweep over every clean example and route: .ci/run runs it with -m slow
 @pytest.mark.parametrize("name", CLEAN_SETS)
 @pytest.mark.parametrize("route", ["segment", "pipelines"])
 def test_clean_sets_replay_with_every_message_delivered(sandbox, name, route, tmp_path):
