@@ -22,7 +22,6 @@ from __future__ import annotations
 
 
 import fnmatch
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone

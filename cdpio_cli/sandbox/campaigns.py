@@ -95,6 +95,22 @@ def rate_limit(state: SandboxState) -> AppRateLimit:
     return limiter
 
 
+def app_error(status: int, detail: str) -> Response:
+    """The App API's error envelope."""
+    return json_response({"errors": [{"detail": detail, "status": str(status)}]}, status)
+
+
+def refuse_app_request(request: Request, state: SandboxState, route: str, region: str) -> Response | None:
+    """The 401 or 429 every App API route answers before reading anything, or None to go on.
+
+    The App API is not redirected: the wrong region is a 401 (docs/contracts.md)."""
+    if not same(bearer_token(request.headers.get("authorization")), state.options.app_api_key) \
+            or region != state.options.region:
+        log(request, state, route, 401)
+        return app_error(401, "Unauthorized request")
+    return rate_limited(request, state, route)
+
+
 def rate_limited(request: Request, state: SandboxState, route: str) -> Response | None:
     """The 429 for an App API request over the limit, or None to go on."""
     rate = getattr(state.options, "app_api_rate", APP_API_RATE)
@@ -289,25 +305,17 @@ def _limit(value: str | None, default: int, maximum: int) -> int:
 # Routes
 # ---------------------------------------------------------------------------
 
-def _error(status: int, detail: str) -> Response:
-    return json_response({"errors": [{"detail": detail, "status": str(status)}]}, status)
-
-
 async def endpoint(request: Request, *, state: SandboxState, region: str, op: str) -> Response:
     route = f"app.{op}"
-    if not same(bearer_token(request.headers.get("authorization")), state.options.app_api_key) \
-            or region != state.options.region:
-        log(request, state, route, 401)
-        return _error(401, "Unauthorized request")
-    limited = rate_limited(request, state, route)
-    if limited is not None:
-        return limited
+    refused = refuse_app_request(request, state, route, region)
+    if refused is not None:
+        return refused
     with state.lock:
         state.drain()
         try:
             response = _answer(state, request, op)
         except ValueError as exc:        # a malformed query parameter
-            response = _error(400, str(exc))
+            response = app_error(400, str(exc))
     log(request, state, route, response.status_code)
     return response
 
@@ -321,10 +329,10 @@ def _answer(state: SandboxState, request: Request, op: str) -> Response:
     if op in ("person_segments", "person_messages"):
         id_type = query.get("id_type", "id")
         if id_type not in ("id", "email", "cio_id"):
-            return _error(400, "id_type must be one of id, email, cio_id")
+            return app_error(400, "id_type must be one of id, email, cio_id")
         person = ws.person_by(params["customer_id"], id_type)
         if person is None:
-            return _error(404, "The customer_id does not exist.")
+            return app_error(404, "The customer_id does not exist.")
         if op == "person_segments":
             return json_response({"segments": [
                 {"id": s.id, "name": s.name, "description": s.description, UNKNOWN_FIELD: UNKNOWN_VALUE}
@@ -347,7 +355,7 @@ def _answer(state: SandboxState, request: Request, op: str) -> Response:
     if op in ("segment", "membership", "customer_count"):
         seg = _by_id(eng.live_segments(), params["segment_id"])
         if seg is None:
-            return _error(404, "segment not found")
+            return app_error(404, "segment not found")
         if op == "segment":
             return json_response({"segment": segment_object(seg, created)})
         members = [p for p in ws.people.values() if eng.member(seg, *eng.facts(ws, p))]
@@ -361,7 +369,7 @@ def _answer(state: SandboxState, request: Request, op: str) -> Response:
         return json_response(body)
     camp = _by_id(eng.definition.campaigns, params["campaign_id"])
     if camp is None:
-        return _error(404, "campaign not found")
+        return app_error(404, "campaign not found")
     if op == "campaign":
         return json_response({"campaign": campaign_object(camp, created)})
     # actions: at most 10 per page, then `next` (listCampaignActions).

@@ -21,8 +21,8 @@ from starlette.routing import Route
 from cdpio_cli.messages import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 from cdpio_cli.sandbox import defaults
-from cdpio_cli.sandbox.campaigns import rate_limited
-from cdpio_cli.sandbox.auth import basic_pair, bearer_token, same
+from cdpio_cli.sandbox.campaigns import app_error, refuse_app_request
+from cdpio_cli.sandbox.auth import basic_pair, same
 from cdpio_cli.sandbox.segment import ingest_routes
 from cdpio_cli.sandbox.state import SandboxState
 from cdpio_cli.sandbox.web import base_url, bind, json_response, log, parse_json
@@ -273,20 +273,11 @@ _TRACK_ROUTES = (
 
 # --- App API ---------------------------------------------------------------
 
-def _app_error(status: int, detail: str) -> Response:
-    return json_response({"errors": [{"detail": detail, "status": str(status)}]}, status)
-
-
 async def app_api(request: Request, *, state: SandboxState, region: str, op: str) -> Response:
     route = f"app.{op}"
-    if not same(bearer_token(request.headers.get("authorization")), state.options.app_api_key) \
-            or region != state.options.region:
-        # The App API is not redirected: the wrong region is a 401 (docs/contracts.md).
-        log(request, state, route, 401)
-        return _app_error(401, "Unauthorized request")
-    limited = rate_limited(request, state, route)      # 10 requests/s (sandbox/campaigns.py)
-    if limited is not None:
-        return limited
+    refused = refuse_app_request(request, state, route, region)   # 401, or 429 past 10 requests/s
+    if refused is not None:
+        return refused
     with state.lock:
         state.drain()
         response = _app(state, request, op)
@@ -307,7 +298,7 @@ def _app(state: SandboxState, request: Request, op: str) -> Response:
     if op == "customers":
         email = query.get("email")
         if not email:
-            return _app_error(400, "email is required")
+            return app_error(400, "email is required")
         person = ws.find("email", email)
         results = [] if person is None else [
             {"email": person.email, "id": person.id, "cio_id": person.cio_id,
@@ -315,10 +306,10 @@ def _app(state: SandboxState, request: Request, op: str) -> Response:
         return json_response({"results": results, UNKNOWN_FIELD: UNKNOWN_VALUE})
     id_type = query.get("id_type", "id")
     if id_type not in ("id", "email", "cio_id"):
-        return _app_error(400, "id_type must be one of id, email, cio_id")
+        return app_error(400, "id_type must be one of id, email, cio_id")
     person = ws.person_by(request.path_params["customer_id"], id_type)
     if person is None:
-        return _app_error(404, "The customer_id does not exist.")
+        return app_error(404, "The customer_id does not exist.")
     if op == "attributes":
         return json_response(attributes_body(ws, person))
     # limit: default 10, max 100; start: the opaque `next` of the page before
@@ -328,13 +319,13 @@ def _app(state: SandboxState, request: Request, op: str) -> Response:
     except ValueError:
         limit = 0
     if not 1 <= limit <= 100:
-        return _app_error(400, "limit must be a number from 1 to 100")
+        return app_error(400, "limit must be a number from 1 to 100")
     try:
         body = activities_body(state, person, type_=query.get("type") or None,
                                name=query.get("name") or None, limit=limit,
                                start=query.get("start") or None)
     except ValueError as exc:
-        return _app_error(400, str(exc))
+        return app_error(400, str(exc))
     return json_response(body)
 
 

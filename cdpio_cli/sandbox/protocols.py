@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
-from cdpio_cli.sandbox.auth import bearer_token, same
+from cdpio_cli.sandbox.segment import public_api_error, refuse_public_api_request
 from cdpio_cli.sandbox.state import SandboxState
 from cdpio_cli.sandbox.web import bind, json_response, log
 
@@ -77,10 +77,10 @@ def _page(request: Request, items: list) -> tuple[list, dict] | Response:
         count = int(raw_count) if raw_count else MAX_PAGE
         offset = int(base64.b64decode(raw_cursor, validate=True).decode()) if raw_cursor else 0
     except ValueError:
-        return _error(422, "validation", "pagination.count must be a number and pagination.cursor "
+        return public_api_error(422, "validation", "pagination.count must be a number and pagination.cursor "
                                          "a cursor from an earlier answer")
     if not 1 <= count <= MAX_PAGE or offset < 0:
-        return _error(422, "validation", f"pagination.count must be between 1 and {MAX_PAGE}")
+        return public_api_error(422, "validation", f"pagination.count must be between 1 and {MAX_PAGE}")
     chunk = items[offset:offset + count]
     following = offset + count
     return chunk, {"current": _cursor(offset),
@@ -89,21 +89,16 @@ def _page(request: Request, items: list) -> tuple[list, dict] | Response:
                    "totalEntries": len(items)}
 
 
-def _error(status: int, type_: str, message: str) -> Response:
-    return json_response({"errors": [{"type": type_, "message": message, "status": status}]}, status)
-
-
 async def tracking_plans(request: Request, *, state: SandboxState, region: str, what: str) -> Response:
     route = f"segment_api.{what}"
-    if not same(bearer_token(request.headers.get("authorization")), state.options.public_api_token) \
-            or region != state.options.region_of("segment_api"):
-        log(request, state, route, 401)
-        return _error(401, "unauthorized", "Unauthorized: check the token and the region's host")
+    refused = refuse_public_api_request(request, state, route, region)
+    if refused is not None:
+        return refused
     plan_id = request.path_params.get("plan_id")
     plan = next((p for p in PLANS if p["id"] == plan_id), None)
     if plan_id is not None and plan is None:
         log(request, state, route, 404)
-        return _error(404, "not-found", "Resource not found")
+        return public_api_error(404, "not-found", "Resource not found")
     if what == "tracking_plan":
         log(request, state, route, 200)
         return json_response({"data": {"trackingPlan": plan}})

@@ -170,22 +170,31 @@ def _pagination(total: int) -> dict:
     return {"current": "MA==", "next": None, "previous": None, "totalEntries": total}
 
 
-def _public_error(status: int, type_: str, message: str) -> Response:
+def public_api_error(status: int, type_: str, message: str) -> Response:
+    """The Segment Public API's error envelope."""
     return json_response({"errors": [{"type": type_, "message": message, "status": status}]}, status)
+
+
+def refuse_public_api_request(request: Request, state: SandboxState, route: str, region: str) -> Response | None:
+    """The 401 for a token or regional host the sandbox does not accept, or None to go on."""
+    if not same(bearer_token(request.headers.get("authorization")), state.options.public_api_token) \
+            or region != state.options.region_of("segment_api"):
+        log(request, state, route, 401)
+        return public_api_error(401, "unauthorized", "Unauthorized: check the token and the region's host")
+    return None
 
 
 async def public_api(request: Request, *, state: SandboxState, region: str, what: str) -> Response:
     route = f"segment_api.{what}"
-    if not same(bearer_token(request.headers.get("authorization")), state.options.public_api_token) \
-            or region != state.options.region_of("segment_api"):
-        log(request, state, route, 401)
-        return _public_error(401, "unauthorized", "Unauthorized: check the token and the region's host")
+    refused = refuse_public_api_request(request, state, route, region)
+    if refused is not None:
+        return refused
     source_id = request.path_params.get("source_id")
     destination_id = request.path_params.get("destination_id")
     if (source_id is not None and source_id != defaults.SEGMENT_SOURCE_ID) or \
             (destination_id is not None and destination_id != defaults.SEGMENT_DESTINATION_ID):
         log(request, state, route, 404)
-        return _public_error(404, "not-found", "Resource not found")
+        return public_api_error(404, "not-found", "Resource not found")
     log(request, state, route, 200)
     yours = not defaults.is_default("public_api_token", state.options.public_api_token)
     connected = [_destination(state, yours)] if state.options.segment_destination_enabled else []
