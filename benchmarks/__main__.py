@@ -1,4 +1,7 @@
-"""`python -m benchmarks [--quick] [--pairs N] [--only NAME ...]`: every side-by-side benchmark (benchmarks/suite.py)."""
+"""`python -m benchmarks [--quick] [--pairs N] [--only NAME ...]`.
+
+Every side-by-side benchmark (benchmarks/suite.py).
+"""
 
 import sys
 from pathlib import Path

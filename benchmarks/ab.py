@@ -41,8 +41,9 @@ PY = sys.executable
 
 
 def start_sink() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([PY, str(HERE / "raw_sink.py")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, str(HERE / "raw_sink.py")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
@@ -76,13 +77,13 @@ def expected_keys(path: Path, kind: str, limit: int | None = None) -> list:
 class Side:
     name: str
     cmd: list[str]
-    kind: str              # "segment" | "customerio": how the sink keys its deliveries
+    kind: str  # "segment" | "customerio": how the sink keys its deliveries
     events: int
-    env: dict = field(default_factory=dict)              # extra environment (e.g. PYTHONPATH)
+    env: dict = field(default_factory=dict)  # extra environment (e.g. PYTHONPATH)
     runs: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)       # the side's own CPU seconds per run
-    rss_mb: list[float] = field(default_factory=list)    # its peak RSS per run
+    cpu: list[float] = field(default_factory=list)  # the side's own CPU seconds per run
+    rss_mb: list[float] = field(default_factory=list)  # its peak RSS per run
 
     @property
     def rate(self) -> float:
@@ -113,7 +114,7 @@ class Bench:
                 err.seek(0)
                 raise SystemExit(f"{side.name} failed ({code}): {err.read().decode()[-2000:]}")
             child = orjson.loads(rss.read() or b"{}")
-            wall = child.get("wall", wall)   # the side alone, without the helper's start
+            wall = child.get("wall", wall)  # the side alone, without the helper's start
         side.cpu.append(child.get("cpu", usage.ru_utime + usage.ru_stime))
         side.rss_mb.append(child.get("rss_mb", 0.0))
         stats = self.http.get(self.url + "/_stats").json()
@@ -131,9 +132,11 @@ class Bench:
         unexpected = len(got.keys() - want)
         repeated = sum(1 for k, n in got.items() if n != 1)
         if missing or unexpected or repeated or stats["unkeyed"]:
-            raise SystemExit(f"{side.name}: delivery check failed: {missing} missing, {unexpected} unexpected, "
-                             f"{repeated} delivered more than once, {stats['unkeyed']} unkeyed requests "
-                             f"(expected {len(want):,} each exactly once)")
+            raise SystemExit(
+                f"{side.name}: delivery check failed: {missing} missing, {unexpected} unexpected, "
+                f"{repeated} delivered more than once, {stats['unkeyed']} unkeyed requests "
+                f"(expected {len(want):,} each exactly once)"
+            )
 
     def pairs(self, a: Side, b: Side, file: Path, n: int, b_file: Path | None = None) -> dict:
         """One warm-up pair, then `n` pairs alternating AB / BA; the ratio is
@@ -141,7 +144,7 @@ class Bench:
         b_file = b_file or file
         self.run(a, file)
         self.run(b, b_file)
-        for side in (a, b):              # the warm-up pair is not counted
+        for side in (a, b):  # the warm-up pair is not counted
             side.cpu_us.clear(), side.cpu.clear(), side.rss_mb.clear()
         ratios = []
         for i in range(n):
@@ -156,15 +159,19 @@ class Bench:
 
 
 def fmt_side(side: Side) -> str:
-    return (f"{side.name:<34} {side.events:>8,} events  median {statistics.median(side.runs):6.2f} s "
-            f"({min(side.runs):.2f}-{max(side.runs):.2f})  {side.rate:>9,.0f} events/s  "
-            f"CPU {statistics.median(side.cpu):.2f} s  peak RSS {max(side.rss_mb):.0f} MB  "
-            f"sink CPU {statistics.median(side.cpu_us):,.0f} us/request")
+    return (
+        f"{side.name:<34} {side.events:>8,} events  median {statistics.median(side.runs):6.2f} s "
+        f"({min(side.runs):.2f}-{max(side.runs):.2f})  {side.rate:>9,.0f} events/s  "
+        f"CPU {statistics.median(side.cpu):.2f} s  peak RSS {max(side.rss_mb):.0f} MB  "
+        f"sink CPU {statistics.median(side.cpu_us):,.0f} us/request"
+    )
 
 
 def fmt_ratio(label: str, r: dict, target: float, unit: str = "x") -> str:
     ok = "MET" if r["median"] >= target else "NOT MET"
     if unit == "%":
-        return (f"{label:<58} {r['median'] * 100:5.0f}%  ({r['min'] * 100:.0f}-{r['max'] * 100:.0f}%)  "
-                f"target >= {target * 100:.0f}%  {ok}")
+        return (
+            f"{label:<58} {r['median'] * 100:5.0f}%  ({r['min'] * 100:.0f}-{r['max'] * 100:.0f}%)  "
+            f"target >= {target * 100:.0f}%  {ok}"
+        )
     return f"{label:<58} {r['median']:5.2f}x  ({r['min']:.2f}-{r['max']:.2f})  target >= {target:g}x  {ok}"

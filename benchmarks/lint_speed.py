@@ -19,8 +19,17 @@ import orjson
 
 from cdpio_cli import fixtures, lint
 
-EVENTS = ["Signed Up", "Viewed Pricing", "Clicked CTA", "Order Completed", "Product Viewed",
-          "Product Added", "Checkout Started", "Trial Started", "Plan Upgraded"]
+EVENTS = [
+    "Signed Up",
+    "Viewed Pricing",
+    "Clicked CTA",
+    "Order Completed",
+    "Product Viewed",
+    "Product Added",
+    "Checkout Started",
+    "Trial Started",
+    "Plan Upgraded",
+]
 
 
 def generate(n: int, path: str, users: int = 50_000) -> None:
@@ -32,20 +41,39 @@ def generate(n: int, path: str, users: int = 50_000) -> None:
             ts = f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00.000Z"
             kind = i % 10
             if kind == 0:
-                msg = {"type": "identify", "userId": uid, "anonymousId": f"anon-{u}", "timestamp": ts,
-                       "messageId": f"m{i}",
-                       "traits": {"email": f"{uid}@example.com", "firstName": "Ada", "plan_type": "pro",
-                                  "is_trial": False, "seats": 3}}
+                msg = {
+                    "type": "identify",
+                    "userId": uid,
+                    "anonymousId": f"anon-{u}",
+                    "timestamp": ts,
+                    "messageId": f"m{i}",
+                    "traits": {
+                        "email": f"{uid}@example.com",
+                        "firstName": "Ada",
+                        "plan_type": "pro",
+                        "is_trial": False,
+                        "seats": 3,
+                    },
+                }
             elif kind == 1:
-                msg = {"type": "page", "userId": uid, "name": "Pricing", "timestamp": ts, "messageId": f"m{i}",
-                       "properties": {"url": "https://example.com/pricing", "title": "Pricing",
-                                      "path": "/pricing"}}
+                msg = {
+                    "type": "page",
+                    "userId": uid,
+                    "name": "Pricing",
+                    "timestamp": ts,
+                    "messageId": f"m{i}",
+                    "properties": {"url": "https://example.com/pricing", "title": "Pricing", "path": "/pricing"},
+                }
             else:
-                msg = {"type": "track", "userId": uid, "event": EVENTS[i % len(EVENTS)], "timestamp": ts,
-                       "messageId": f"m{i}",
-                       "properties": {"plan_type": "pro", "revenue": 19.99, "currency": "USD",
-                                      "order_id": f"o{i}"},
-                       "context": {"library": {"name": "analytics-python", "version": "2.3.0"}}}
+                msg = {
+                    "type": "track",
+                    "userId": uid,
+                    "event": EVENTS[i % len(EVENTS)],
+                    "timestamp": ts,
+                    "messageId": f"m{i}",
+                    "properties": {"plan_type": "pro", "revenue": 19.99, "currency": "USD", "order_id": f"o{i}"},
+                    "context": {"library": {"name": "analytics-python", "version": "2.3.0"}},
+                }
             fh.write(orjson.dumps(msg) + b"\n")
 
 
@@ -58,8 +86,10 @@ def main() -> None:
         result = lint.lint_records(fixtures.iter_records([path]))
         elapsed = time.perf_counter() - started
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"linted {result.messages:,} messages in {elapsed:.2f}s: {result.messages / elapsed:,.0f} messages/s; "
-          f"findings {result.summary()['findings']}; peak RSS {rss_mb:.0f} MB")
+    print(
+        f"linted {result.messages:,} messages in {elapsed:.2f}s: {result.messages / elapsed:,.0f} messages/s; "
+        f"findings {result.summary()['findings']}; peak RSS {rss_mb:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -54,10 +54,15 @@ def segment(url: str, path: str, tuned: bool) -> int:
         for line in fh:
             m = orjson.loads(line)
             ts = datetime.fromisoformat(m["timestamp"].replace("Z", "+00:00"))
-            while q.full():          # the default queue would drop the rest
+            while q.full():  # the default queue would drop the rest
                 time.sleep(0.0005)
-            common = dict(user_id=m.get("userId"), anonymous_id=m.get("anonymousId"),
-                          context=m.get("context"), timestamp=ts, message_id=m.get("messageId"))
+            common = dict(
+                user_id=m.get("userId"),
+                anonymous_id=m.get("anonymousId"),
+                context=m.get("context"),
+                timestamp=ts,
+                message_id=m.get("messageId"),
+            )
             kind = m["type"]
             if kind == "track":
                 client.track(event=m["event"], properties=m.get("properties") or {}, **common)
@@ -93,14 +98,33 @@ def _operation(m: dict) -> dict:
     """The Track v2 operation a hand-written integration builds per event."""
     ts, user, kind = _unix(m["timestamp"]), m["userId"], m["type"]
     if kind == "identify":
-        return {"type": "person", "action": "identify", "identifiers": {"id": user},
-                "attributes": m.get("traits") or {}, "timestamp": ts}
+        return {
+            "type": "person",
+            "action": "identify",
+            "identifiers": {"id": user},
+            "attributes": m.get("traits") or {},
+            "timestamp": ts,
+        }
     if kind == "page":
         props = m.get("properties") or {}
-        return {"type": "person", "action": "page", "identifiers": {"id": user}, "name": props.get("url"),
-                "id": m.get("messageId"), "attributes": props, "timestamp": ts}
-    return {"type": "person", "action": "event", "identifiers": {"id": user}, "name": m["event"],
-            "id": m.get("messageId"), "attributes": m.get("properties") or {}, "timestamp": ts}
+        return {
+            "type": "person",
+            "action": "page",
+            "identifiers": {"id": user},
+            "name": props.get("url"),
+            "id": m.get("messageId"),
+            "attributes": props,
+            "timestamp": ts,
+        }
+    return {
+        "type": "person",
+        "action": "event",
+        "identifiers": {"id": user},
+        "name": m["event"],
+        "id": m.get("messageId"),
+        "attributes": m.get("properties") or {},
+        "timestamp": ts,
+    }
 
 
 def cio_batch(url: str, path: str, threads: int) -> int:
@@ -127,7 +151,7 @@ def cio_batch(url: str, path: str, threads: int) -> int:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(threads) as pool:
-            for f in list(pool.map(cio.batch, batches())):
+            for _f in list(pool.map(cio.batch, batches())):
                 pass
     return sent
 
@@ -157,8 +181,10 @@ def floor(url: str, path: str) -> int:
 
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port)
-    headers = {"Content-Type": "application/json",
-               "Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode(),
+    }
     target = parts.path.rstrip("/") + "/segment/v1/batch"
     loads, dumps = orjson.loads, orjson.dumps
     sent = 0

@@ -79,16 +79,20 @@ def main() -> None:
         check_s = time.process_time() - t0
 
     plan_findings = {k: v for k, v in planned.by_rule.items() if k.startswith("plan/")}
-    print(f"{n:,} messages, best of {repeat} rounds; load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs")
+    print(f"{n:,} messages, best of {repeat} rounds; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     (plain_s, plain_cpu), (plan_s, plan_cpu) = best["lint"], best["plan"]
-    print(f"lint           {plain_s:7.2f}s wall {plain_cpu:7.2f}s CPU  {n / plain_s:>10,.0f} messages/s "
-          f"({n / plain_cpu:,.0f}/CPU-s)")
-    print(f"lint --plan    {plan_s:7.2f}s wall {plan_cpu:7.2f}s CPU  {n / plan_s:>10,.0f} messages/s "
-          f"({n / plan_cpu:,.0f}/CPU-s); {plan_cpu / plain_cpu:.2f}x plain lint's CPU time; "
-          f"plan findings {plan_findings or 'none'}")
-    print(f"plan checks    {check_s:7.2f}s CPU  {len(msgs) / check_s:>10,.0f} messages/CPU-s "
-          "(parsed messages, no lint)")
+    print(
+        f"lint           {plain_s:7.2f}s wall {plain_cpu:7.2f}s CPU  {n / plain_s:>10,.0f} messages/s "
+        f"({n / plain_cpu:,.0f}/CPU-s)"
+    )
+    print(
+        f"lint --plan    {plan_s:7.2f}s wall {plan_cpu:7.2f}s CPU  {n / plan_s:>10,.0f} messages/s "
+        f"({n / plan_cpu:,.0f}/CPU-s); {plan_cpu / plain_cpu:.2f}x plain lint's CPU time; "
+        f"plan findings {plan_findings or 'none'}"
+    )
+    print(
+        f"plan checks    {check_s:7.2f}s CPU  {len(msgs) / check_s:>10,.0f} messages/CPU-s (parsed messages, no lint)"
+    )
     # Lint's own data-set aggregates (userIds, anonymousIds) grow with the number of
     # distinct people; the plan adds nothing per message.
     print("RSS during lint:   " + ", ".join(f"{k} {v:.0f} MB" for k, v in plain_samples.items()))

@@ -34,10 +34,15 @@ def objects(n: int) -> list[dict]:
     rnd = random.Random(7)
     out = []
     for i in range(n):
-        obj = {"plan_type": rnd.choice(["Free", "Pro", "Enterprise"]), "email": f"user{i}@example.com",
-               "signed_up_at": "2026-11-01T10:00:00.000Z", "seats": 1 + i % 20, "is_trial": i % 3 == 0,
-               "referrer": "google"}
-        if i % 10 == 9:   # one violation in ten
+        obj = {
+            "plan_type": rnd.choice(["Free", "Pro", "Enterprise"]),
+            "email": f"user{i}@example.com",
+            "signed_up_at": "2026-11-01T10:00:00.000Z",
+            "seats": 1 + i % 20,
+            "is_trial": i % 3 == 0,
+            "referrer": "google",
+        }
+        if i % 10 == 9:  # one violation in ten
             obj[rnd.choice(["plan_type", "seats", "email"])] = rnd.choice(["pro", 0, "not an email"])
         out.append(obj)
     return out
@@ -62,6 +67,7 @@ def candidates():
                 return True
             except exc:
                 return False
+
         yield "fastjsonschema", lambda: fastjsonschema.compile(SCHEMA), is_valid
     try:
         import jsonschema_rs
@@ -90,8 +96,10 @@ def main() -> None:
     for name, rate, compile_ms, invalid in sorted(results, key=lambda r: -r[1]):
         # A validator that misses violations (e.g. no format checks) is not a candidate.
         agrees = "ok" if invalid == expected_invalid else f"found {invalid:,} invalid: formats not checked?"
-        print(f"{name:15s} {rate:>12,.0f} objects/s  ({rate / best:5.2f}x of best)  "
-              f"compile {compile_ms:7.2f} ms  {agrees}")
+        print(
+            f"{name:15s} {rate:>12,.0f} objects/s  ({rate / best:5.2f}x of best)  "
+            f"compile {compile_ms:7.2f} ms  {agrees}"
+        )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,17 @@ def main() -> None:
             path = make_events(Path(tmp) / f"events-{rate:g}.ndjson", n, seed=int(rate))
             proc, url = start_sandbox("--throttle", f"{rate:g}")
             try:
-                res = cdpio_replay(url, path, "--rate", f"{rate:g}", "--batch-size", "1",
-                                   "--concurrency", str(args.concurrency), cwd=tmp)
+                res = cdpio_replay(
+                    url,
+                    path,
+                    "--rate",
+                    f"{rate:g}",
+                    "--batch-size",
+                    "1",
+                    "--concurrency",
+                    str(args.concurrency),
+                    cwd=tmp,
+                )
                 s = res["summary"]
                 rows = httpx.get(url + "/_sandbox/deliveries", timeout=120).json()["deliveries"]
                 stamps = sorted(r["receivedAt"] for r in rows)
@@ -46,13 +55,17 @@ def main() -> None:
                 n429 = s["status_counts"].get("429", 0)
                 worst = max(worst, abs(err))
                 any_429 = any_429 or n429 > 0
-                print(f"rate {rate:7.1f} req/s: achieved {achieved:8.2f} req/s ({err:+.2f}%), "
-                      f"{len(stamps):,} requests, 429s: {n429}, statuses {s['status_counts']}")
+                print(
+                    f"rate {rate:7.1f} req/s: achieved {achieved:8.2f} req/s ({err:+.2f}%), "
+                    f"{len(stamps):,} requests, 429s: {n429}, statuses {s['status_counts']}"
+                )
             finally:
                 stop_sandbox(proc)
     ok = worst <= 3.0 and not any_429
-    print(f"worst deviation {worst:.2f}% (target <= 3%), 429s: {'some' if any_429 else 'none'} "
-          f"-> {'OK' if ok else 'MISSED'}")
+    print(
+        f"worst deviation {worst:.2f}% (target <= 3%), 429s: {'some' if any_429 else 'none'} "
+        f"-> {'OK' if ok else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -44,9 +44,13 @@ class Stats:
 
     def snapshot(self) -> dict:
         cpu = time.process_time() - self.cpu0
-        return {"requests": self.requests, "unkeyed": self.unkeyed, "cpu_seconds": round(cpu, 4),
-                "cpu_us_per_request": round(cpu / self.requests * 1e6, 1) if self.requests else None,
-                "keys": dict(self.keys)}
+        return {
+            "requests": self.requests,
+            "unkeyed": self.unkeyed,
+            "cpu_seconds": round(cpu, 4),
+            "cpu_us_per_request": round(cpu / self.requests * 1e6, 1) if self.requests else None,
+            "keys": dict(self.keys),
+        }
 
 
 STATS = Stats()
@@ -55,20 +59,20 @@ STATS = Stats()
 def _count(path: str, body: bytes) -> None:
     data = orjson.loads(body) if body else None
     keys = STATS.keys
-    if path.endswith("/v1/batch") and type(data) is dict:         # Segment batch
+    if path.endswith("/v1/batch") and type(data) is dict:  # Segment batch
         for m in data.get("batch") or ():
             keys[m.get("messageId")] += 1
-    elif path.endswith("/api/v2/batch") and type(data) is dict:   # Track v2 batch
+    elif path.endswith("/api/v2/batch") and type(data) is dict:  # Track v2 batch
         for op in data.get("batch") or ():
             keys[op.get("timestamp")] += 1
     elif path.endswith("/api/v2/entity") and type(data) is dict:
         keys[data.get("timestamp")] += 1
-    elif "/api/v1/" in path and type(data) is dict:                # Track v1, one call per event
+    elif "/api/v1/" in path and type(data) is dict:  # Track v1, one call per event
         key = data.get("_timestamp", data.get("timestamp"))
         if key is None and type(data.get("data")) is dict:
             key = data["data"].get("timestamp")
         keys[key] += 1
-    elif "/v1/" in path and type(data) is dict:                    # Segment single call
+    elif "/v1/" in path and type(data) is dict:  # Segment single call
         keys[data.get("messageId")] += 1
     else:
         STATS.unkeyed += 1
@@ -78,7 +82,7 @@ class Conn(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.buf = bytearray()
-        self.head: tuple | None = None   # (method, path, length, gzip)
+        self.head: tuple | None = None  # (method, path, length, gzip)
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf
@@ -89,7 +93,7 @@ class Conn(asyncio.Protocol):
                 if end < 0:
                     return
                 lines = bytes(buf[:end]).split(b"\r\n")
-                del buf[:end + 4]
+                del buf[: end + 4]
                 method, path, _ = lines[0].split(b" ", 2)
                 length, gz = 0, False
                 for line in lines[1:]:
@@ -119,7 +123,9 @@ class Conn(asyncio.Protocol):
         if path.startswith("/_stats"):
             out = orjson.dumps(STATS.snapshot(), option=orjson.OPT_NON_STR_KEYS)
             return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
-                len(out), out)
+                len(out),
+                out,
+            )
         if path.startswith("/_sandbox/health"):
             return OK
         STATS.requests += 1

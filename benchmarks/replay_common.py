@@ -25,8 +25,13 @@ PY = sys.executable
 def start_sandbox(*args: str) -> tuple[subprocess.Popen, str]:
     """Start `cdpio sandbox --port 0 ARGS` in its own process; return (process, base URL)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDPIO_")}
-    proc = subprocess.Popen([PY, "-m", "cdpio_cli", "sandbox", "--port", "0", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [PY, "-m", "cdpio_cli", "sandbox", "--port", "0", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.monotonic() + 20
     url = None
     while time.monotonic() < deadline and url is None:
@@ -41,6 +46,7 @@ def start_sandbox(*args: str) -> tuple[subprocess.Popen, str]:
         raise RuntimeError("the sandbox did not start")
     # Keep reading stderr so the pipe never fills.
     import threading
+
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
     for _ in range(200):
         try:
@@ -78,25 +84,57 @@ def make_events(path: Path, n: int, *, seed: int = 1, with_ids: bool = True, use
         for i in range(n):
             user = f"user-{rng.randrange(users)}"
             ts = (start + timedelta(seconds=i)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            context = {"ip": f"10.0.{i % 250}.{i % 200}", "library": {"name": "fixture", "version": "1.0"},
-                       "locale": "en-US", "timezone": "Europe/Berlin", "os": {"name": "Mac OS X", "version": "10.15.7"},
-                       "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36"}
+            context = {
+                "ip": f"10.0.{i % 250}.{i % 200}",
+                "library": {"name": "fixture", "version": "1.0"},
+                "locale": "en-US",
+                "timezone": "Europe/Berlin",
+                "os": {"name": "Mac OS X", "version": "10.15.7"},
+                "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36",
+            }
             kind = i % 20
             if kind < 3:
-                msg = {"type": "identify", "userId": user, "traits": {
-                    "email": f"{user}@example.com", "plan_type": rng.choice(["Free", "Pro", "Team"]),
-                    "is_trial": rng.random() < 0.3, "company": "Example Inc", "seats": rng.randrange(1, 50),
-                    "first_name": "Ada", "last_name": "Lovelace"}}
+                msg = {
+                    "type": "identify",
+                    "userId": user,
+                    "traits": {
+                        "email": f"{user}@example.com",
+                        "plan_type": rng.choice(["Free", "Pro", "Team"]),
+                        "is_trial": rng.random() < 0.3,
+                        "company": "Example Inc",
+                        "seats": rng.randrange(1, 50),
+                        "first_name": "Ada",
+                        "last_name": "Lovelace",
+                    },
+                }
             elif kind < 6:
-                msg = {"type": "page", "userId": user, "name": "Pricing",
-                       "properties": {"url": "https://example.com/pricing?ref=nav", "path": "/pricing",
-                                      "title": "Pricing - Example", "referrer": "https://google.com/",
-                                      "search": "?ref=nav"}}
+                msg = {
+                    "type": "page",
+                    "userId": user,
+                    "name": "Pricing",
+                    "properties": {
+                        "url": "https://example.com/pricing?ref=nav",
+                        "path": "/pricing",
+                        "title": "Pricing - Example",
+                        "referrer": "https://google.com/",
+                        "search": "?ref=nav",
+                    },
+                }
             else:
-                msg = {"type": "track", "userId": user, "event": rng.choice(events), "properties": {
-                    "plan_type": rng.choice(["Free", "Pro", "Team"]), "value": round(rng.random() * 100, 2),
-                    "currency": "USD", "order_id": f"o-{i}", "coupon": None, "category": "billing",
-                    "source": "web"}}
+                msg = {
+                    "type": "track",
+                    "userId": user,
+                    "event": rng.choice(events),
+                    "properties": {
+                        "plan_type": rng.choice(["Free", "Pro", "Team"]),
+                        "value": round(rng.random() * 100, 2),
+                        "currency": "USD",
+                        "order_id": f"o-{i}",
+                        "coupon": None,
+                        "category": "billing",
+                        "source": "web",
+                    },
+                }
             msg["timestamp"] = ts
             msg["context"] = context
             if with_ids:
@@ -128,8 +166,7 @@ def run_with_rss(cmd: list[str], *, env: dict | None = None, cwd: str | None = N
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    return {"wall": wall, "code": proc.returncode, "stdout": out.decode(),
-            "max_rss_mb": usage.ru_maxrss / 1024.0}
+    return {"wall": wall, "code": proc.returncode, "stdout": out.decode(), "max_rss_mb": usage.ru_maxrss / 1024.0}
 
 
 def cdpio_replay(url: str, path: Path, *args: str, cwd: str | None = None) -> dict:

@@ -35,20 +35,39 @@ def main() -> None:
             res = run_with_rss([*base, "replay", str(path), "--dry-run"], cwd=tmp)
             s = json.loads(res["stdout"])["summary"]
             worst = max(worst, res["max_rss_mb"])
-            print(f"dry run  {n:>9,} events ({mb:5.0f} MB): max RSS {res['max_rss_mb']:6.1f} MB, "
-                  f"{res['wall']:6.1f} s, would send {s['would_send']:,}")
+            print(
+                f"dry run  {n:>9,} events ({mb:5.0f} MB): max RSS {res['max_rss_mb']:6.1f} MB, "
+                f"{res['wall']:6.1f} s, would send {s['would_send']:,}"
+            )
         if not args.skip_send:
             proc, url = start_sandbox()
             try:
                 for n, path in files.items():
                     httpx_reset(url)
-                    res = run_with_rss([*base, "--sandbox-url", url, "replay", str(path), "--rate", "0",
-                                        "--batch-size", "500", "--concurrency", "4",
-                                        "--checkpoint", str(Path(tmp) / f"ck-{n}")], cwd=tmp)
+                    res = run_with_rss(
+                        [
+                            *base,
+                            "--sandbox-url",
+                            url,
+                            "replay",
+                            str(path),
+                            "--rate",
+                            "0",
+                            "--batch-size",
+                            "500",
+                            "--concurrency",
+                            "4",
+                            "--checkpoint",
+                            str(Path(tmp) / f"ck-{n}"),
+                        ],
+                        cwd=tmp,
+                    )
                     s = json.loads(res["stdout"])["summary"]
                     worst = max(worst, res["max_rss_mb"])
-                    print(f"sent     {n:>9,} events: max RSS {res['max_rss_mb']:6.1f} MB, {res['wall']:6.1f} s, "
-                          f"accepted {s['accepted']:,}, {s['events_per_second']:,.0f} events/s (send phase)")
+                    print(
+                        f"sent     {n:>9,} events: max RSS {res['max_rss_mb']:6.1f} MB, {res['wall']:6.1f} s, "
+                        f"accepted {s['accepted']:,}, {s['events_per_second']:,.0f} events/s (send phase)"
+                    )
             finally:
                 stop_sandbox(proc)
     print(f"largest max RSS {worst:.1f} MB (target < 100 MB) -> {'OK' if worst < 100 else 'MISSED'}")

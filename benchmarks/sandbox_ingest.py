@@ -36,19 +36,39 @@ WRITE_KEY = "cdpioSandboxWriteKey0000000000001"
 
 def make_event(i: int, run: str) -> dict:
     user = f"user-{i % 2000}"
-    common = {"messageId": f"{run}-{i}", "userId": user, "anonymousId": f"anon-{i % 2000}",
-              "timestamp": "2024-05-01T12:00:00.000Z",
-              "context": {"library": {"name": "cdpio-bench", "version": "1"}, "ip": "203.0.113.9"}}
+    common = {
+        "messageId": f"{run}-{i}",
+        "userId": user,
+        "anonymousId": f"anon-{i % 2000}",
+        "timestamp": "2024-05-01T12:00:00.000Z",
+        "context": {"library": {"name": "cdpio-bench", "version": "1"}, "ip": "203.0.113.9"},
+    }
     kind = i % 20
     if kind == 0:
-        return {"type": "identify", **common,
-                "traits": {"email": f"{user}@example.com", "plan_type": "Pro", "is_trial": False}}
+        return {
+            "type": "identify",
+            **common,
+            "traits": {"email": f"{user}@example.com", "plan_type": "Pro", "is_trial": False},
+        }
     if kind == 1:
-        return {"type": "page", **common, "name": "Pricing",
-                "properties": {"url": "https://example.com/pricing", "title": "Pricing"}}
-    return {"type": "track", **common, "event": "Product Viewed",
-            "properties": {"product_id": f"p-{i % 500}", "price": 19.99, "currency": "USD",
-                           "category": "shoes", "position": i % 10}}
+        return {
+            "type": "page",
+            **common,
+            "name": "Pricing",
+            "properties": {"url": "https://example.com/pricing", "title": "Pricing"},
+        }
+    return {
+        "type": "track",
+        **common,
+        "event": "Product Viewed",
+        "properties": {
+            "product_id": f"p-{i % 500}",
+            "price": 19.99,
+            "currency": "USD",
+            "category": "shoes",
+            "position": i % 10,
+        },
+    }
 
 
 def build_bodies(events: int, batch: int) -> list[bytes]:
@@ -67,12 +87,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 def start_sandbox() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "cdpio_cli", "sandbox", "--port", "0"],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cdpio_cli", "sandbox", "--port", "0"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     for line in proc.stderr:
         m = re.search(r"listening on (http://\S+)", line)
         if m:
-            threading.Thread(target=proc.stderr.read, daemon=True).start()   # keep the pipe drained
+            threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe drained
             return proc, m.group(1)
     raise SystemExit("the sandbox did not start")
 
@@ -133,15 +157,25 @@ def main() -> None:
 
     ok = statuses.count(200)
     n = args.events
-    print(f"events {n:,} in {len(bodies)} batches of {args.batch} (~{mean_kb:.0f} KB), "
-          f"{args.connections} connections; {ok}/{len(statuses)} requests answered 200")
+    print(
+        f"events {n:,} in {len(bodies)} batches of {args.batch} (~{mean_kb:.0f} KB), "
+        f"{args.connections} connections; {ok}/{len(statuses)} requests answered 200"
+    )
     print(f"delivered {summary['delivered']:,}, dropped {summary['dropped']:,} {summary['drop_reasons']}")
-    print(f"ingest:      {n / send_wall:>10,.0f} events/s wall   {n / max(cpu_send, 1e-9):>10,.0f} events/s per sandbox CPU-second")
-    print(f"end to end:  {n / total_wall:>10,.0f} events/s wall   {n / max(cpu_total, 1e-9):>10,.0f} events/s per sandbox CPU-second"
-          "  (incl. mapping into the workspace)")
+    print(
+        f"ingest:      {n / send_wall:>10,.0f} events/s wall   "
+        f"{n / max(cpu_send, 1e-9):>10,.0f} events/s per sandbox CPU-second"
+    )
+    print(
+        f"end to end:  {n / total_wall:>10,.0f} events/s wall   "
+        f"{n / max(cpu_total, 1e-9):>10,.0f} events/s per sandbox CPU-second"
+        "  (incl. mapping into the workspace)"
+    )
     rate = n / max(cpu_send, 1e-9)
-    print(f"target: ingest {TARGET:,} events/s on one core -> {'met' if rate >= TARGET else 'NOT met'} "
-          f"({rate / TARGET:.1f}x)")
+    print(
+        f"target: ingest {TARGET:,} events/s on one core -> {'met' if rate >= TARGET else 'NOT met'} "
+        f"({rate / TARGET:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

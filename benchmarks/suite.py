@@ -29,10 +29,26 @@ COMPARISONS = ("segment", "customerio", "customerio-calls", "floor", "startup", 
 
 
 def cdpio(url: str, file: Path, route: str, events: int) -> Side:
-    return Side(f"cdpio replay --route {route}", kind="segment" if route == "segment" else "customerio",
-                events=events,
-                cmd=[PY, "-m", "cdpio_cli", "--sandbox-url", url, "--json", "-q", "replay", str(file),
-                     "--route", route, "--rate", "0"])
+    return Side(
+        f"cdpio replay --route {route}",
+        kind="segment" if route == "segment" else "customerio",
+        events=events,
+        cmd=[
+            PY,
+            "-m",
+            "cdpio_cli",
+            "--sandbox-url",
+            url,
+            "--json",
+            "-q",
+            "replay",
+            str(file),
+            "--route",
+            route,
+            "--rate",
+            "0",
+        ],
+    )
 
 
 def peer(mode: str, url: str, file: Path, kind: str, events: int) -> Side:
@@ -47,8 +63,10 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
-            f"Python {platform.python_version()}, load average {load[0]:.1f} at start")
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}, load average {load[0]:.1f} at start"
+    )
 
 
 def startup(n: int) -> list[str]:
@@ -64,9 +82,11 @@ def startup(n: int) -> list[str]:
         subprocess.run([PY, "-c", "pass"], check=True)
         bare.append(time.perf_counter() - t0)
     bare = bare[1:]
-    return [f"{'cdpio --help':<58} {statistics.median(times):5.3f} s  ({min(times):.3f}-{max(times):.3f}); "
-            f"bare `python -c pass` {statistics.median(bare):.3f} s  target < 0.15 s  "
-            f"{'MET' if statistics.median(times) < 0.15 else 'NOT MET'}"]
+    return [
+        f"{'cdpio --help':<58} {statistics.median(times):5.3f} s  ({min(times):.3f}-{max(times):.3f}); "
+        f"bare `python -c pass` {statistics.median(bare):.3f} s  target < 0.15 s  "
+        f"{'MET' if statistics.median(times) < 0.15 else 'NOT MET'}"
+    ]
 
 
 def main() -> None:
@@ -75,17 +95,22 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--events", type=int, default=None)
     ap.add_argument("--only", nargs="+", choices=COMPARISONS)
-    ap.add_argument("--baseline", metavar="DIR",
-                    help="also compare replay with the cdpio_cli package in DIR (e.g. an older checkout, "
-                         "`git archive REF cdpio_cli | tar -x -C DIR`)")
+    ap.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also compare replay with the cdpio_cli package in DIR (e.g. an older checkout, "
+        "`git archive REF cdpio_cli | tar -x -C DIR`)",
+    )
     args = ap.parse_args()
     n = args.events or (20_000 if args.quick else 200_000)
     n_calls = max(1, n // 10)
     only = set(args.only or COMPARISONS)
 
     print(machine())
-    print(f"{n:,} events ({n_calls:,} for one call per event), {args.pairs} interleaved pairs after one "
-          "warm-up pair; cdpio runs with --rate 0 and its defaults (--batch-size 100, --concurrency 4)")
+    print(
+        f"{n:,} events ({n_calls:,} for one call per event), {args.pairs} interleaved pairs after one "
+        "warm-up pair; cdpio runs with --rate 0 and its defaults (--batch-size 100, --concurrency 4)"
+    )
     results: list[str] = []
     with tempfile.TemporaryDirectory(prefix="cdpio-bench-") as tmp:
         big = make_events(Path(tmp) / "events.ndjson", n)
@@ -96,8 +121,7 @@ def main() -> None:
             bench = Bench(url, tmp)
 
             def compare(a: Side, b: Side, label: str, target: float, unit: str = "x") -> None:
-                r = bench.pairs(a, b, big if a.events == n else small, args.pairs,
-                                big if b.events == n else small)
+                r = bench.pairs(a, b, big if a.events == n else small, args.pairs, big if b.events == n else small)
                 print(fmt_side(a))
                 print(fmt_side(b))
                 line = fmt_ratio(label, r, target, unit)
@@ -107,22 +131,46 @@ def main() -> None:
                     side.runs.clear(), side.cpu_us.clear(), side.cpu.clear(), side.rss_mb.clear()
 
             if "segment" in only:
-                compare(cdpio(url, big, "segment", n), peer("segment-default", url, big, "segment", n),
-                        "segment route vs segment-analytics-python (defaults)", 10)
-                compare(cdpio(url, big, "segment", n), peer("segment-tuned", url, big, "segment", n),
-                        "segment route vs segment-analytics-python (tuned)", 8)
+                compare(
+                    cdpio(url, big, "segment", n),
+                    peer("segment-default", url, big, "segment", n),
+                    "segment route vs segment-analytics-python (defaults)",
+                    10,
+                )
+                compare(
+                    cdpio(url, big, "segment", n),
+                    peer("segment-tuned", url, big, "segment", n),
+                    "segment route vs segment-analytics-python (tuned)",
+                    8,
+                )
             if "customerio" in only:
-                compare(cdpio(url, big, "customerio", n), peer("cio-batch", url, big, "customerio", n),
-                        "customerio route vs customerio batch() (1 thread)", 2)
-                compare(cdpio(url, big, "customerio", n), peer("cio-batch4", url, big, "customerio", n),
-                        "customerio route vs customerio batch() (4 threads)", 2)
+                compare(
+                    cdpio(url, big, "customerio", n),
+                    peer("cio-batch", url, big, "customerio", n),
+                    "customerio route vs customerio batch() (1 thread)",
+                    2,
+                )
+                compare(
+                    cdpio(url, big, "customerio", n),
+                    peer("cio-batch4", url, big, "customerio", n),
+                    "customerio route vs customerio batch() (4 threads)",
+                    2,
+                )
             if "customerio-calls" in only:
-                compare(cdpio(url, small, "customerio", n_calls),
-                        peer("cio-calls", url, small, "customerio", n_calls),
-                        "customerio route vs customerio one call per event", 40)
+                compare(
+                    cdpio(url, small, "customerio", n_calls),
+                    peer("cio-calls", url, small, "customerio", n_calls),
+                    "customerio route vs customerio one call per event",
+                    40,
+                )
             if "floor" in only:
-                compare(cdpio(url, big, "segment", n), peer("floor", url, big, "segment", n),
-                        "replay (segment route) as a share of the floor", 0.6, "%")
+                compare(
+                    cdpio(url, big, "segment", n),
+                    peer("floor", url, big, "segment", n),
+                    "replay (segment route) as a share of the floor",
+                    0.6,
+                    "%",
+                )
             if args.baseline and "baseline" in only:
                 for route in ("segment", "customerio"):
                     old = cdpio(url, big, route, n)

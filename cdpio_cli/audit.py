@@ -48,24 +48,41 @@ from cdpio_cli.results import FAILED, PASSED, WARNING, Check, Report
 
 ERROR, WARN = "error", "warning"
 RULES: dict[str, tuple[str, str]] = {
-    "audit.trigger_event_near_miss": (ERROR, ("rename the campaign's trigger, or the event your app sends, so "
-                                             "they match exactly (case and spaces matter)")),
-    "audit.trigger_event_never_sent": (ERROR, ("send the trigger event from your app, or fix the campaign's "
-                                              "trigger event name")),
+    "audit.trigger_event_near_miss": (
+        ERROR,
+        ("rename the campaign's trigger, or the event your app sends, so they match exactly (case and spaces matter)"),
+    ),
+    "audit.trigger_event_never_sent": (
+        ERROR,
+        ("send the trigger event from your app, or fix the campaign's trigger event name"),
+    ),
     "audit.actions_not_sending": (ERROR, "set the actions to send automatically in the campaign workflow"),
     "audit.segment_missing": (ERROR, "pick an existing segment as the campaign's trigger or filter"),
-    "audit.segment_building": (WARN, ("wait until the segment has finished building; membership is incomplete "
-                                     "until then")),
+    "audit.segment_building": (
+        WARN,
+        ("wait until the segment has finished building; membership is incomplete until then"),
+    ),
     "audit.campaign_inactive": (WARN, "start the campaign (running and active) if it should send"),
     "audit.segment_trait_never_sent": (WARN, "send the trait in identify, or change the segment's condition"),
-    "audit.trigger_event_unplanned": (ERROR, ("add the event to the tracking plan (and send it), or trigger the "
-                                             "campaign on a planned event")),
-    "audit.segment_attribute_unplanned": (ERROR, ("add the trait under identify: traits in the tracking plan "
-                                                 "(and send it), or change the segment's condition")),
-    "audit.segment_attribute_type": (ERROR, ("compare with the value as Customer.io stores the planned type "
-                                            "(a boolean is \"true\" or \"false\"), or fix the trait's type in the plan")),
-    "audit.segment_attribute_value": (ERROR, ("compare with a value the tracking plan allows (values are "
-                                             "case-sensitive), or widen the plan's rule")),
+    "audit.trigger_event_unplanned": (
+        ERROR,
+        ("add the event to the tracking plan (and send it), or trigger the campaign on a planned event"),
+    ),
+    "audit.segment_attribute_unplanned": (
+        ERROR,
+        ("add the trait under identify: traits in the tracking plan (and send it), or change the segment's condition"),
+    ),
+    "audit.segment_attribute_type": (
+        ERROR,
+        (
+            "compare with the value as Customer.io stores the planned type "
+            '(a boolean is "true" or "false"), or fix the trait\'s type in the plan'
+        ),
+    ),
+    "audit.segment_attribute_value": (
+        ERROR,
+        ("compare with a value the tracking plan allows (values are case-sensitive), or widen the plan's rule"),
+    ),
 }
 
 
@@ -122,7 +139,7 @@ class Workspace:
     segments: dict[int, dict]
     campaigns: dict[int, dict]
     actions: dict[int, list[dict]]
-    definition: Any = None             # workspace_file.WorkspaceDef: conditions and line numbers
+    definition: Any = None  # workspace_file.WorkspaceDef: conditions and line numbers
     source: str = ""
 
 
@@ -139,18 +156,27 @@ def from_file(path: str) -> Workspace:
         segments={s.id: segment_object(s, 0) for s in definition.segments if not s.deleted},
         campaigns={c.id: campaign_object(c, 0) for c in definition.campaigns},
         actions={c.id: [action_object(c, a, 0) for a in c.actions] for c in definition.campaigns},
-        definition=definition, source=path)
+        definition=definition,
+        source=path,
+    )
 
 
 def from_app_api(api, definition=None) -> Workspace:
     from cdpio_cli.campaigns import read_actions, read_list
 
     campaigns = read_list(api, "/v1/campaigns", "campaigns")
-    return Workspace(segments=read_list(api, "/v1/segments", "segments"), campaigns=campaigns,
-                     # Only a campaign that would send needs its actions read.
-                     actions={cid: read_actions(api, cid) for cid, camp in campaigns.items()
-                              if camp.get("state") == "running" and camp.get("active") is not False},
-                     definition=definition, source="the App API")
+    return Workspace(
+        segments=read_list(api, "/v1/segments", "segments"),
+        campaigns=campaigns,
+        # Only a campaign that would send needs its actions read.
+        actions={
+            cid: read_actions(api, cid)
+            for cid, camp in campaigns.items()
+            if camp.get("state") == "running" and camp.get("active") is not False
+        },
+        definition=definition,
+        source="the App API",
+    )
 
 
 def _name(obj: dict) -> str:
@@ -186,65 +212,116 @@ def audit(ws: Workspace, data: Data | None, plan: Plan | None = None) -> list[Ch
         loc = where("campaign", cid)
         running = camp.get("state") == "running" and camp.get("active") is not False
         if not running:
-            add("audit.campaign_inactive", f"campaign {cid}",
-                f"{label} is {camp.get('state')}" + (" and not active" if camp.get("active") is False else "")
-                + ": it sends nothing", {"campaign_id": cid, "state": camp.get("state"), "active": camp.get("active")},
-                loc)
+            add(
+                "audit.campaign_inactive",
+                f"campaign {cid}",
+                f"{label} is {camp.get('state')}"
+                + (" and not active" if camp.get("active") is False else "")
+                + ": it sends nothing",
+                {"campaign_id": cid, "state": camp.get("state"), "active": camp.get("active")},
+                loc,
+            )
         actions = ws.actions.get(cid, [])
         states = {a.get("sending_state") for a in actions}
         if running and actions and states <= {"draft", "off"}:
-            add("audit.actions_not_sending", f"campaign {cid}",
+            add(
+                "audit.actions_not_sending",
+                f"campaign {cid}",
                 f"{label} is running but every action is draft or off ("
-                + ", ".join(f"{a.get('id')}: {a.get('sending_state')}" for a in actions) + ")",
-                {"campaign_id": cid, "actions": {str(a.get("id")): a.get("sending_state") for a in actions}}, loc)
-        for kind, ids in (("trigger", camp.get("trigger_segment_ids") or []),
-                          ("filter", camp.get("filter_segment_ids") or [])):
+                + ", ".join(f"{a.get('id')}: {a.get('sending_state')}" for a in actions)
+                + ")",
+                {"campaign_id": cid, "actions": {str(a.get("id")): a.get("sending_state") for a in actions}},
+                loc,
+            )
+        for kind, ids in (
+            ("trigger", camp.get("trigger_segment_ids") or []),
+            ("filter", camp.get("filter_segment_ids") or []),
+        ):
             for sid in ids:
                 if sid not in ws.segments:
-                    add("audit.segment_missing", f"campaign {cid}",
+                    add(
+                        "audit.segment_missing",
+                        f"campaign {cid}",
                         f"{label} uses segment {sid} as a {kind} segment, and no segment {sid} exists",
-                        {"campaign_id": cid, "segment_id": sid, "role": kind}, loc)
+                        {"campaign_id": cid, "segment_id": sid, "role": kind},
+                        loc,
+                    )
         event = camp.get("event_name")
         planned_close = _trigger_against_plan(plan, event, label, cid, loc, add) if plan is not None else None
         if isinstance(event, str) and data is not None and event not in data.events:
             close = near_miss(event, sorted(data.events, key=lambda e: -data.events[e].count))
             if close is not None and close == planned_close:
-                pass    # the plan's near miss already names it
+                pass  # the plan's near miss already names it
             elif close is not None:
                 seen = data.events[close]
-                add("audit.trigger_event_near_miss", f"campaign {cid}",
+                add(
+                    "audit.trigger_event_near_miss",
+                    f"campaign {cid}",
                     f"`{event}` ({label}) vs `{close}` ({_seen(seen, len(data.files))}): {difference(event, close)}",
-                    {"campaign_id": cid, "trigger": event, "sent": close, "count": seen.count, "first": seen.first,
-                     "source": "data"},
-                    loc if loc[0] else _location(seen.first))
+                    {
+                        "campaign_id": cid,
+                        "trigger": event,
+                        "sent": close,
+                        "count": seen.count,
+                        "first": seen.first,
+                        "source": "data",
+                    },
+                    loc if loc[0] else _location(seen.first),
+                )
             else:
-                add("audit.trigger_event_never_sent", f"campaign {cid}",
-                    f"{label} is triggered by `{event}`, which never appears in the data "
-                    f"({data.messages} messages)", {"campaign_id": cid, "trigger": event}, loc)
+                add(
+                    "audit.trigger_event_never_sent",
+                    f"campaign {cid}",
+                    f"{label} is triggered by `{event}`, which never appears in the data ({data.messages} messages)",
+                    {"campaign_id": cid, "trigger": event},
+                    loc,
+                )
     for sid, seg in sorted(ws.segments.items()):
         if seg.get("state") not in (None, "finished"):
-            add("audit.segment_building", f"segment {sid}",
+            add(
+                "audit.segment_building",
+                f"segment {sid}",
                 f"segment {_name(seg)} has not finished building (state {seg.get('state')}"
-                + (f", {seg.get('progress')}%" if seg.get("progress") is not None else "") + ")",
-                {"segment_id": sid, "state": seg.get("state")}, where("segment", sid))
+                + (f", {seg.get('progress')}%" if seg.get("progress") is not None else "")
+                + ")",
+                {"segment_id": sid, "state": seg.get("state")},
+                where("segment", sid),
+            )
         seg_def = definition.segment(sid) if definition is not None else None
         if seg_def is not None and data is not None:
             for cond in seg_def.conditions:
-                if cond.attribute and not (cond.op == "exists" and not cond.value) \
-                        and cond.attribute not in data.traits:
-                    add("audit.segment_trait_never_sent", f"segment {sid}",
+                if (
+                    cond.attribute
+                    and not (cond.op == "exists" and not cond.value)
+                    and cond.attribute not in data.traits
+                ):
+                    add(
+                        "audit.segment_trait_never_sent",
+                        f"segment {sid}",
                         f"segment {_name(seg)} needs {cond.describe()}, and no identify in the data sends "
-                        f"{cond.attribute}", {"segment_id": sid, "attribute": cond.attribute},
-                        (definition.path, cond.line))
+                        f"{cond.attribute}",
+                        {"segment_id": sid, "attribute": cond.attribute},
+                        (definition.path, cond.line),
+                    )
         if seg_def is not None and plan is not None:
             for cond in seg_def.conditions:
                 _attribute_against_plan(plan, seg, sid, cond, definition.path, add)
     checks = []
     for rule, subject, message, details, file, line in found:
         fix = RULES[rule][1]
-        checks.append(Check(f"{rule} {subject}", "audit", "audit",
-                            FAILED if details["severity"] == ERROR else WARNING,
-                            message, file=file, line=line, hint=fix, details={"rule": rule, **details}))
+        checks.append(
+            Check(
+                f"{rule} {subject}",
+                "audit",
+                "audit",
+                FAILED if details["severity"] == ERROR else WARNING,
+                message,
+                file=file,
+                line=line,
+                hint=fix,
+                details={"rule": rule, **details},
+            )
+        )
     return checks
 
 
@@ -256,19 +333,32 @@ def _trigger_against_plan(plan: Plan, event: Any, label: str, cid: int, loc, add
     close = near_miss(event, sorted(plan.events))
     if close is not None:
         line = plan.events[close].line
-        add("audit.trigger_event_near_miss", f"campaign {cid}",
+        add(
+            "audit.trigger_event_near_miss",
+            f"campaign {cid}",
             f"`{event}` ({label}) vs `{close}` (planned at {plan.path}:{line}): {difference(event, close)}",
-            {"campaign_id": cid, "trigger": event, "planned": close, "source": "plan", "plan": plan.path,
-             "plan_line": line}, loc if loc[0] else (plan.path, line))
+            {
+                "campaign_id": cid,
+                "trigger": event,
+                "planned": close,
+                "source": "plan",
+                "plan": plan.path,
+                "plan_line": line,
+            },
+            loc if loc[0] else (plan.path, line),
+        )
         return close
     import difflib
 
     similar = difflib.get_close_matches(event, list(plan.events), n=1, cutoff=0.75)
-    add("audit.trigger_event_unplanned", f"campaign {cid}",
+    add(
+        "audit.trigger_event_unplanned",
+        f"campaign {cid}",
         f"{label} is triggered by `{event}`, which the tracking plan {plan.path} does not list "
         f"({len(plan.events)} planned events" + (f"; closest `{similar[0]}`" if similar else "") + ")",
         {"campaign_id": cid, "trigger": event, "plan": plan.path, "closest": similar[0] if similar else None},
-        loc if loc[0] else (plan.path, None))
+        loc if loc[0] else (plan.path, None),
+    )
     return None
 
 
@@ -278,15 +368,19 @@ def _attribute_against_plan(plan: Plan, seg: dict, sid: int, cond, path: str, ad
     from cdpio_cli.plan import attribute_fit
 
     if not cond.attribute or (cond.op == "exists" and not cond.value):
-        return    # `exists: false` holds for a trait nobody sends
+        return  # `exists: false` holds for a trait nobody sends
     identify = plan.sections.get("identify")
     subject, loc = f"segment {sid}", (path, cond.line)
     base = {"segment_id": sid, "attribute": cond.attribute, "plan": plan.path}
     if identify is None or cond.attribute not in identify.known:
-        add("audit.segment_attribute_unplanned", subject,
+        add(
+            "audit.segment_attribute_unplanned",
+            subject,
             f"segment {_name(seg)} needs {cond.describe()}, and {cond.attribute} is not an identify trait in the "
             f"tracking plan {plan.path}" + ("" if identify is not None else " (it has no identify: section)"),
-            base, loc)
+            base,
+            loc,
+        )
         return
     if cond.op not in ("eq", "ne"):
         return
@@ -296,11 +390,21 @@ def _attribute_against_plan(plan: Plan, seg: dict, sid: int, cond, path: str, ad
     rule = "audit.segment_attribute_type" if fit.problem == "type" else "audit.segment_attribute_value"
     # `eq` that can never hold empties the segment; `ne` that always holds is only suspicious.
     outcome = "never matches" if cond.op == "eq" else "always holds"
-    add(rule, subject,
+    add(
+        rule,
+        subject,
         f"segment {_name(seg)}: `{cond.attribute} {'=' if cond.op == 'eq' else '!='} {json.dumps(cond.value)}` "
         f"{outcome}: the tracking plan's {cond.attribute} is {fit.expected}",
-        {**base, "op": cond.op, "value": cond.value, "expected": fit.expected,
-         "plan_line": plan.line_of("identify", identify.field, cond.attribute)}, loc, severity=None if cond.op == "eq" else WARN)
+        {
+            **base,
+            "op": cond.op,
+            "value": cond.value,
+            "expected": fit.expected,
+            "plan_line": plan.line_of("identify", identify.field, cond.attribute),
+        },
+        loc,
+        severity=None if cond.op == "eq" else WARN,
+    )
 
 
 def run_audit(ws: Workspace, data: Data | None, plan: Plan | None = None) -> Report:
@@ -308,31 +412,48 @@ def run_audit(ws: Workspace, data: Data | None, plan: Plan | None = None) -> Rep
     checks = audit(ws, data, plan)
     report.extend(checks)
     if not checks:
-        report.add(Check("audit", "audit", "audit", PASSED,
-                         f"{len(ws.campaigns)} campaign(s), {len(ws.segments)} segment(s): no findings"))
+        report.add(
+            Check(
+                "audit",
+                "audit",
+                "audit",
+                PASSED,
+                f"{len(ws.campaigns)} campaign(s), {len(ws.segments)} segment(s): no findings",
+            )
+        )
     counts = Counter(c.details.get("severity") for c in checks)
-    report.summary.update({
-        "workspace": ws.source, "campaigns": len(ws.campaigns), "segments": len(ws.segments),
-        "files": data.files if data is not None else [], "messages": data.messages if data is not None else 0,
-        "events": {name: seen.count for name, seen in sorted(data.events.items())} if data is not None else {},
-        "findings": {"error": counts.get(ERROR, 0), "warning": counts.get(WARN, 0)},
-    })
+    report.summary.update(
+        {
+            "workspace": ws.source,
+            "campaigns": len(ws.campaigns),
+            "segments": len(ws.segments),
+            "files": data.files if data is not None else [],
+            "messages": data.messages if data is not None else 0,
+            "events": {name: seen.count for name, seen in sorted(data.events.items())} if data is not None else {},
+            "findings": {"error": counts.get(ERROR, 0), "warning": counts.get(WARN, 0)},
+        }
+    )
     if plan is not None:
         report.summary["plan"] = plan.path
         report.summary["planned_events"] = len(plan.events) if plan.events is not None else None
         if plan.events is None:
-            report.notes.append(f"the tracking plan {plan.path} lists no events: campaign triggers were not "
-                                "checked against it")
+            report.notes.append(
+                f"the tracking plan {plan.path} lists no events: campaign triggers were not checked against it"
+            )
         if ws.definition is None:
-            report.notes.append("the App API does not expose segment conditions: their attributes were not "
-                                "checked against the tracking plan (pass --workspace FILE, or set "
-                                "sandbox.workspace)")
+            report.notes.append(
+                "the App API does not expose segment conditions: their attributes were not "
+                "checked against the tracking plan (pass --workspace FILE, or set "
+                "sandbox.workspace)"
+            )
     if data is None:
         report.notes.append(
             f"no data files given: checked against the tracking plan {plan.path} only (pass fixture files or "
-            "--record FILE to check what the app actually sends)" if plan is not None else
-            "no data files given: the checks against sent events and traits were skipped "
-            "(pass fixture files, --record FILE or --plan FILE)")
+            "--record FILE to check what the app actually sends)"
+            if plan is not None
+            else "no data files given: the checks against sent events and traits were skipped "
+            "(pass fixture files, --record FILE or --plan FILE)"
+        )
     return report
 
 
@@ -345,8 +466,10 @@ def audit_workspace(settings, data: Data | None, plan: Plan | None = None, *, pr
     from cdpio_cli.verify import AppApi, AppApiError, prepare_region
 
     if not settings.customerio.app_api_key:
-        raise UsageError("audit needs customerio.app_api_key to read campaigns and segments",
-                         hint="set customerio.app_api_key, or audit a workspace file with --workspace FILE")
+        raise UsageError(
+            "audit needs customerio.app_api_key to read campaigns and segments",
+            hint="set customerio.app_api_key, or audit a workspace file with --workspace FILE",
+        )
     http = keys.ServiceHttp.for_settings(settings, settings.config.verify.timeout)
     try:
         if progress:
@@ -358,10 +481,18 @@ def audit_workspace(settings, data: Data | None, plan: Plan | None = None, *, pr
         except AppApiError as exc:
             report = Report("audit")
             report.extend(warnings)
-            report.add(Check("customerio.app", "customerio", "authenticated", FAILED,
-                             f"cannot read the workspace: {exc.message}", http_status=exc.status,
-                             failure=exc.failure, hint="check customerio.app_api_key and customerio.region "
-                                                       "(`cdpio check-keys`)"))
+            report.add(
+                Check(
+                    "customerio.app",
+                    "customerio",
+                    "authenticated",
+                    FAILED,
+                    f"cannot read the workspace: {exc.message}",
+                    http_status=exc.status,
+                    failure=exc.failure,
+                    hint="check customerio.app_api_key and customerio.region (`cdpio check-keys`)",
+                )
+            )
             return report
     finally:
         http.close()

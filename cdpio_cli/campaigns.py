@@ -52,6 +52,7 @@ FAILED_METRICS = ("failed", "undeliverable", "dropped", "bounced")
 # Names that nearly match
 # ---------------------------------------------------------------------------
 
+
 def words(name: str) -> tuple[str, ...]:
     """`Signed Up`, `signed_up`, `signed-up`, `SignedUp ` -> ("signed", "up")."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
@@ -66,6 +67,7 @@ def near_miss(expected: str, candidates: list[str]) -> str | None:
 
 def difference(a: str, b: str) -> str:
     """What differs between two near-identical names, with carets under it."""
+
     def squash(text: str) -> str:
         return re.sub(r"[\s_\-]+", " ", text).strip()
 
@@ -77,8 +79,9 @@ def difference(a: str, b: str) -> str:
         kind = "case and " + ("snake_case vs spaced words" if "_" in a + b else "spacing") + " differ"
     else:
         kind = "spelling differs"
-    marks = "".join("^" if i >= len(a) or i >= len(b) or a[i] != b[i] else " "
-                    for i in range(max(len(a), len(b)))).rstrip()
+    marks = "".join(
+        "^" if i >= len(a) or i >= len(b) or a[i] != b[i] else " " for i in range(max(len(a), len(b)))
+    ).rstrip()
     return f"{kind} (`{a}` vs `{b}`, at `{marks}`)" if marks else kind
 
 
@@ -86,9 +89,10 @@ def difference(a: str, b: str) -> str:
 # What to check
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class Expect:
-    segments: list[Any] = field(default_factory=list)     # names or ids
+    segments: list[Any] = field(default_factory=list)  # names or ids
     campaigns: list[Any] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -145,6 +149,7 @@ def _as_int(value: Any) -> int | None:
 # ---------------------------------------------------------------------------
 # App API reads
 # ---------------------------------------------------------------------------
+
 
 def _ok(answer) -> dict:
     if answer.status == 200 and isinstance(answer.body, dict):
@@ -209,6 +214,7 @@ def person_messages(api: AppApi, ref: tuple[str, str], since: float | None) -> l
 # Polling
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class SegmentWatch:
     ref: Any
@@ -269,19 +275,21 @@ class Watch:
     segments: list[SegmentWatch]
     campaigns: list[CampaignWatch]
     ref: tuple[str, str]
-    since: float | None          # unix seconds; messages created before it are earlier runs'
+    since: float | None  # unix seconds; messages created before it are earlier runs'
     started: float = field(default_factory=time.monotonic)
     person_segments: set[int] | None = None
     error: AppApiError | None = None
 
     def pending(self) -> bool:
-        return any(s.id is not None and s.member_at is None for s in self.segments) or \
-            any(c.id is not None and not c.settled for c in self.campaigns)
+        return any(s.id is not None and s.member_at is None for s in self.segments) or any(
+            c.id is not None and not c.settled for c in self.campaigns
+        )
 
 
 def _poll(api: AppApi, watch: Watch, now: Callable[[], float]) -> None:
-    needs_segments = any(s.id is not None and s.member_at is None for s in watch.segments) or \
-        any(c.id is not None and not c.settled for c in watch.campaigns)
+    needs_segments = any(s.id is not None and s.member_at is None for s in watch.segments) or any(
+        c.id is not None and not c.settled for c in watch.campaigns
+    )
     if needs_segments:
         ids = person_segment_ids(api, watch.ref)
         if ids is not None:
@@ -290,7 +298,7 @@ def _poll(api: AppApi, watch: Watch, now: Callable[[], float]) -> None:
                 if s.id in ids and s.member_at is None:
                     s.member_at = now()
     building = [s for s in watch.segments if s.id is not None and s.member_at is None and not s.finished]
-    if building:       # has it finished building since?
+    if building:  # has it finished building since?
         current = read_list(api, "/v1/segments", "segments")
         for s in building:
             s.obj = current.get(s.id, s.obj)
@@ -298,16 +306,27 @@ def _poll(api: AppApi, watch: Watch, now: Callable[[], float]) -> None:
         since = None if watch.since is None else watch.since - CLOCK_SLACK
         messages = person_messages(api, watch.ref, since)
         for c in watch.campaigns:
-            mine = [m for m in messages if _as_int(m.get("campaign_id")) == c.id
-                    and (since is None or (_as_int(m.get("created")) or 0) >= since)]
+            mine = [
+                m
+                for m in messages
+                if _as_int(m.get("campaign_id")) == c.id
+                and (since is None or (_as_int(m.get("created")) or 0) >= since)
+            ]
             if mine and c.found_at is None:
                 c.found_at = now()
             c.messages = mine
 
 
-def wait_tiers(api: AppApi, watch: Watch, *, timeout: float, poll_interval: float,
-               progress: Callable[[str], None] | None = None,
-               now: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+def wait_tiers(
+    api: AppApi,
+    watch: Watch,
+    *,
+    timeout: float,
+    poll_interval: float,
+    progress: Callable[[str], None] | None = None,
+    now: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     start = now()
     deadline = start + max(0.0, timeout)
     interval = max(0.05, poll_interval)
@@ -335,81 +354,131 @@ def wait_tiers(api: AppApi, watch: Watch, *, timeout: float, poll_interval: floa
 # Facts for diagnosis.py
 # ---------------------------------------------------------------------------
 
-def learn(ev: diagnosis.Evidence, watch: Watch, *, attributes: dict[str, str], sent_events: list[str],
-          segments: dict[int, dict], definition=None) -> None:
+
+def learn(
+    ev: diagnosis.Evidence,
+    watch: Watch,
+    *,
+    attributes: dict[str, str],
+    sent_events: list[str],
+    segments: dict[int, dict],
+    definition=None,
+) -> None:
     """Facts about why a segment or campaign tier may have failed."""
     member_of = watch.person_segments or set()
     for s in watch.segments:
         if s.id is None or s.member_at is not None:
             continue
         if not s.finished:
-            ev.add(f"segment.{s.id}.building", f"segment {s.id} {s.name} is still building "
-                                               f"(state {s.obj.get('state')})", segment=s.id)
+            ev.add(
+                f"segment.{s.id}.building",
+                f"segment {s.id} {s.name} is still building (state {s.obj.get('state')})",
+                segment=s.id,
+            )
             continue
         seg_def = definition.segment(s.id) if definition else None
         if seg_def is not None:
             events = set(sent_events)
             for cond in seg_def.failing(attributes, events):
-                if cond.attribute is not None and cond.attribute not in attributes and cond.op != "exists" \
-                        or (cond.op == "exists" and cond.value and cond.attribute not in attributes):
-                    ev.add(f"segment.{s.id}.trait_never_sent",
-                           f"segment {s.id} {s.name} needs {cond.describe()} ({definition.path}:{cond.line}), "
-                           f"and the person has no {cond.attribute}: it was never sent",
-                           segment=s.id, attribute=cond.attribute)
+                if (
+                    cond.attribute is not None
+                    and cond.attribute not in attributes
+                    and cond.op != "exists"
+                    or (cond.op == "exists" and cond.value and cond.attribute not in attributes)
+                ):
+                    ev.add(
+                        f"segment.{s.id}.trait_never_sent",
+                        f"segment {s.id} {s.name} needs {cond.describe()} ({definition.path}:{cond.line}), "
+                        f"and the person has no {cond.attribute}: it was never sent",
+                        segment=s.id,
+                        attribute=cond.attribute,
+                    )
                     break
-                ev.add(f"segment.{s.id}.condition_unmet",
-                       f"segment {s.id} {s.name} needs {cond.describe()} ({definition.path}:{cond.line}); "
-                       + (f"the person has {cond.attribute} = {attributes.get(cond.attribute)!r}"
-                          if cond.attribute else "the person never performed it"),
-                       segment=s.id)
+                ev.add(
+                    f"segment.{s.id}.condition_unmet",
+                    f"segment {s.id} {s.name} needs {cond.describe()} ({definition.path}:{cond.line}); "
+                    + (
+                        f"the person has {cond.attribute} = {attributes.get(cond.attribute)!r}"
+                        if cond.attribute
+                        else "the person never performed it"
+                    ),
+                    segment=s.id,
+                )
                 break
         else:
-            ev.add(f"segment.{s.id}.not_member", f"the person is not in segment {s.id} {s.name}, which has "
-                                                 "finished building", segment=s.id)
+            ev.add(
+                f"segment.{s.id}.not_member",
+                f"the person is not in segment {s.id} {s.name}, which has finished building",
+                segment=s.id,
+            )
     for c in watch.campaigns:
         if c.id is None or c.outcome() in ("delivered", "sent"):
             continue
         obj = c.obj
         if obj.get("state") != "running" or obj.get("active") is False:
-            ev.add(f"campaign.{c.id}.not_sending",
-                   f"campaign {c.id} {c.name} is {obj.get('state')}"
-                   + (" and not active" if obj.get("active") is False else ""), campaign=c.id)
+            ev.add(
+                f"campaign.{c.id}.not_sending",
+                f"campaign {c.id} {c.name} is {obj.get('state')}"
+                + (" and not active" if obj.get("active") is False else ""),
+                campaign=c.id,
+            )
         event_name = obj.get("event_name")
         if isinstance(event_name, str) and event_name not in sent_events:
             close = near_miss(event_name, sent_events)
             if close is not None:
-                ev.add(f"campaign.{c.id}.trigger_differs",
-                       f"campaign {c.id} {c.name} is triggered by `{event_name}`, this run sent `{close}`: "
-                       f"{difference(event_name, close)}", campaign=c.id, trigger=event_name, sent=close)
+                ev.add(
+                    f"campaign.{c.id}.trigger_differs",
+                    f"campaign {c.id} {c.name} is triggered by `{event_name}`, this run sent `{close}`: "
+                    f"{difference(event_name, close)}",
+                    campaign=c.id,
+                    trigger=event_name,
+                    sent=close,
+                )
             else:
-                ev.add(f"campaign.{c.id}.trigger_not_sent",
-                       f"campaign {c.id} {c.name} is triggered by `{event_name}`, which this run did not send "
-                       f"(sent: {', '.join(f'`{e}`' for e in sent_events) or 'no events'})",
-                       campaign=c.id, trigger=event_name)
+                ev.add(
+                    f"campaign.{c.id}.trigger_not_sent",
+                    f"campaign {c.id} {c.name} is triggered by `{event_name}`, which this run did not send "
+                    f"(sent: {', '.join(f'`{e}`' for e in sent_events) or 'no events'})",
+                    campaign=c.id,
+                    trigger=event_name,
+                )
         for sid in obj.get("trigger_segment_ids") or []:
             if watch.person_segments is not None and _as_int(sid) not in member_of:
                 name = (segments.get(_as_int(sid)) or {}).get("name", "")
-                ev.add(f"campaign.{c.id}.trigger_segment", f"campaign {c.id} {c.name} is triggered by segment "
-                                                           f"{sid} {name}, and the person is not in it",
-                       campaign=c.id, segment=sid)
+                ev.add(
+                    f"campaign.{c.id}.trigger_segment",
+                    f"campaign {c.id} {c.name} is triggered by segment {sid} {name}, and the person is not in it",
+                    campaign=c.id,
+                    segment=sid,
+                )
         for sid in obj.get("filter_segment_ids") or []:
             if watch.person_segments is not None and _as_int(sid) not in member_of:
                 name = (segments.get(_as_int(sid)) or {}).get("name", "(does not exist)")
-                ev.add(f"campaign.{c.id}.filter_excludes", f"campaign {c.id} {c.name} filters on segment {sid} "
-                                                           f"{name}, and the person is not in it",
-                       campaign=c.id, segment=sid)
+                ev.add(
+                    f"campaign.{c.id}.filter_excludes",
+                    f"campaign {c.id} {c.name} filters on segment {sid} {name}, and the person is not in it",
+                    campaign=c.id,
+                    segment=sid,
+                )
         states = {a.get("sending_state") for a in c.actions}
         draft = [a for a in c.actions if a.get("sending_state") == "draft"]
         if c.actions and states <= {"draft", "off"}:
-            ev.add(f"campaign.{c.id}.actions_not_sending",
-                   f"campaign {c.id} {c.name}: every action is draft or off ("
-                   + ", ".join(f"{a.get('id')} {a.get('name') or a.get('type')}: {a.get('sending_state')}"
-                               for a in c.actions) + ")", campaign=c.id, draft=[a.get("id") for a in draft])
+            ev.add(
+                f"campaign.{c.id}.actions_not_sending",
+                f"campaign {c.id} {c.name}: every action is draft or off ("
+                + ", ".join(
+                    f"{a.get('id')} {a.get('name') or a.get('type')}: {a.get('sending_state')}" for a in c.actions
+                )
+                + ")",
+                campaign=c.id,
+                draft=[a.get("id") for a in draft],
+            )
 
 
 # ---------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------
+
 
 def _ago(watch: Watch, at: float | None) -> str:
     return "" if at is None else f", {at - watch.started:.1f}s after delivery"
@@ -419,72 +488,158 @@ def segment_check(route: str, s: SegmentWatch, watch: Watch, timeout: float) -> 
     cid = f"{route}.segment.{s.ref}"
     details: dict[str, Any] = {"segment_id": s.id, "segment": s.name}
     if s.id is None:
-        return Check(cid, route, SEGMENTED, FAILED, f"no segment {s.ref!r} in the workspace",
-                     hint="check send_test.expect.segments against the segments in Customer.io (names or ids)",
-                     details={**details, "verdict": "unknown_segment"})
+        return Check(
+            cid,
+            route,
+            SEGMENTED,
+            FAILED,
+            f"no segment {s.ref!r} in the workspace",
+            hint="check send_test.expect.segments against the segments in Customer.io (names or ids)",
+            details={**details, "verdict": "unknown_segment"},
+        )
     if s.member_at is not None:
-        return Check(cid, route, SEGMENTED, PASSED, f"the person is in segment {s.id} {s.name}{_ago(watch, s.member_at)}",
-                     duration_ms=(s.member_at - watch.started) * 1000.0, details={**details, "verdict": "member"})
+        return Check(
+            cid,
+            route,
+            SEGMENTED,
+            PASSED,
+            f"the person is in segment {s.id} {s.name}{_ago(watch, s.member_at)}",
+            duration_ms=(s.member_at - watch.started) * 1000.0,
+            details={**details, "verdict": "member"},
+        )
     if watch.error is not None:
-        return Check(cid, route, SEGMENTED, FAILED, f"cannot read the person's segments: {watch.error.message}",
-                     failure=watch.error.failure, http_status=watch.error.status, details=details)
+        return Check(
+            cid,
+            route,
+            SEGMENTED,
+            FAILED,
+            f"cannot read the person's segments: {watch.error.message}",
+            failure=watch.error.failure,
+            http_status=watch.error.status,
+            details=details,
+        )
     if not s.finished:
         progress = s.obj.get("progress")
-        return Check(cid, route, SEGMENTED, FAILED,
-                     f"segment still building: {s.id} {s.name} is in state {s.obj.get('state')}"
-                     + (f" ({progress}% done)" if progress is not None else "")
-                     + f" after {timeout:g}s, so the person's membership is not known yet",
-                     hint="wait for the segment to finish building, then run again (or raise verify.timeout)",
-                     details={**details, "verdict": "building", "state": s.obj.get("state")})
-    return Check(cid, route, SEGMENTED, FAILED,
-                 f"the person is not in segment {s.id} {s.name} after {timeout:g}s (it has finished building)",
-                 details={**details, "verdict": "not_member"})
+        return Check(
+            cid,
+            route,
+            SEGMENTED,
+            FAILED,
+            f"segment still building: {s.id} {s.name} is in state {s.obj.get('state')}"
+            + (f" ({progress}% done)" if progress is not None else "")
+            + f" after {timeout:g}s, so the person's membership is not known yet",
+            hint="wait for the segment to finish building, then run again (or raise verify.timeout)",
+            details={**details, "verdict": "building", "state": s.obj.get("state")},
+        )
+    return Check(
+        cid,
+        route,
+        SEGMENTED,
+        FAILED,
+        f"the person is not in segment {s.id} {s.name} after {timeout:g}s (it has finished building)",
+        details={**details, "verdict": "not_member"},
+    )
 
 
 def campaign_check(route: str, c: CampaignWatch, watch: Watch, timeout: float) -> Check:
     cid = f"{route}.campaign.{c.ref}"
     details: dict[str, Any] = {"campaign_id": c.id, "campaign": c.name}
     if c.id is None:
-        return Check(cid, route, TRIGGERED, FAILED, f"no campaign {c.ref!r} in the workspace",
-                     hint="check send_test.expect.campaigns against the campaigns in Customer.io (names or ids)",
-                     details={**details, "verdict": "unknown_campaign"})
+        return Check(
+            cid,
+            route,
+            TRIGGERED,
+            FAILED,
+            f"no campaign {c.ref!r} in the workspace",
+            hint="check send_test.expect.campaigns against the campaigns in Customer.io (names or ids)",
+            details={**details, "verdict": "unknown_campaign"},
+        )
     outcome = c.outcome()
     details["verdict"] = outcome if outcome != "created" else "none"
-    details["messages"] = [{"id": m.get("id"), "action_id": m.get("action_id"), "metrics": m.get("metrics"),
-                            "failure_message": m.get("failure_message")} for m in c.messages]
+    details["messages"] = [
+        {
+            "id": m.get("id"),
+            "action_id": m.get("action_id"),
+            "metrics": m.get("metrics"),
+            "failure_message": m.get("failure_message"),
+        }
+        for m in c.messages
+    ]
     took = None if c.found_at is None else (c.found_at - watch.started) * 1000.0
     head = f"campaign {c.id} {c.name}"
     if outcome in ("delivered", "sent"):
-        return Check(cid, route, TRIGGERED, PASSED,
-                     f"{head} sent the person a message: {outcome}" + _ago(watch, c.found_at),
-                     duration_ms=took, details=details)
+        return Check(
+            cid,
+            route,
+            TRIGGERED,
+            PASSED,
+            f"{head} sent the person a message: {outcome}" + _ago(watch, c.found_at),
+            duration_ms=took,
+            details=details,
+        )
     if watch.error is not None and not c.messages:
-        return Check(cid, route, TRIGGERED, FAILED, f"cannot read the person's messages: {watch.error.message}",
-                     failure=watch.error.failure, http_status=watch.error.status, details=details)
+        return Check(
+            cid,
+            route,
+            TRIGGERED,
+            FAILED,
+            f"cannot read the person's messages: {watch.error.message}",
+            failure=watch.error.failure,
+            http_status=watch.error.status,
+            details=details,
+        )
     if outcome == "failed":
         reasons = sorted({str(m.get("failure_message")) for m in c.messages if m.get("failure_message")})
-        return Check(cid, route, TRIGGERED, FAILED,
-                     f"{head} tried to send and failed"
-                     + (": " + "; ".join(f'"{r}"' for r in reasons) if reasons else ""),
-                     duration_ms=took, details=details,
-                     hint="fix what the failure message says (recipient, template, sending domain), then run again")
+        return Check(
+            cid,
+            route,
+            TRIGGERED,
+            FAILED,
+            f"{head} tried to send and failed" + (": " + "; ".join(f'"{r}"' for r in reasons) if reasons else ""),
+            duration_ms=took,
+            details=details,
+            hint="fix what the failure message says (recipient, template, sending domain), then run again",
+        )
     if outcome == "drafted":
         drafts = [a for a in c.actions if a.get("sending_state") == "draft"]
         which = ", ".join(f"{a.get('id')} {a.get('name') or a.get('type')}" for a in drafts)
-        return Check(cid, route, TRIGGERED, FAILED,
-                     f"{head} drafted a message but did not send it"
-                     + (f": action {which} has sending_state draft" if drafts else ""),
-                     duration_ms=took, details=details)
-    return Check(cid, route, TRIGGERED, FAILED,
-                 f"{head} created no message for the person within {timeout:g}s"
-                 + (" (earlier messages exist, none from this run)" if outcome == "created" else ""),
-                 details=details)
+        return Check(
+            cid,
+            route,
+            TRIGGERED,
+            FAILED,
+            f"{head} drafted a message but did not send it"
+            + (f": action {which} has sending_state draft" if drafts else ""),
+            duration_ms=took,
+            details=details,
+        )
+    return Check(
+        cid,
+        route,
+        TRIGGERED,
+        FAILED,
+        f"{head} created no message for the person within {timeout:g}s"
+        + (" (earlier messages exist, none from this run)" if outcome == "created" else ""),
+        details=details,
+    )
 
 
-def run_tiers(report: Report, api: AppApi, *, route: str, ref: tuple[str, str], since: float | None,
-              attributes: dict[str, str], sent_events: list[str], expect: Expect, settings,
-              evidence: diagnosis.Evidence, timeout: float, poll_interval: float,
-              progress: Callable[[str], None] | None = None) -> None:
+def run_tiers(
+    report: Report,
+    api: AppApi,
+    *,
+    route: str,
+    ref: tuple[str, str],
+    since: float | None,
+    attributes: dict[str, str],
+    sent_events: list[str],
+    expect: Expect,
+    settings,
+    evidence: diagnosis.Evidence,
+    timeout: float,
+    poll_interval: float,
+    progress: Callable[[str], None] | None = None,
+) -> None:
     """Check the expected segments and campaigns for one delivered person; add their checks."""
     segments = read_list(api, "/v1/segments", "segments") if expect.segments or expect.campaigns else {}
     campaigns = read_list(api, "/v1/campaigns", "campaigns") if expect.campaigns else {}
@@ -503,8 +658,7 @@ def run_tiers(report: Report, api: AppApi, *, route: str, ref: tuple[str, str], 
         ids = person_segment_ids(api, ref)
         watch.person_segments = ids
     definition = workspace_definition(settings)
-    learn(evidence, watch, attributes=attributes, sent_events=sent_events, segments=segments,
-          definition=definition)
+    learn(evidence, watch, attributes=attributes, sent_events=sent_events, segments=segments, definition=definition)
     for s in watch.segments:
         report.add(segment_check(route, s, watch, timeout))
     for c in watch.campaigns:

@@ -13,27 +13,31 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Optional
+from typing import Any
 
 from cdpio_cli.errors import UsageError
 from cdpio_cli.transport import mask_secrets
 
 FORMAT = "cdpio-capture/1"
 # Response headers that can carry a credential or a session.
-CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie",
-                                "x-api-key", "x-workspace-id"})
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-workspace-id"}
+)
 INDEX = "capture.json"
 
 
 def prepare_dir(path: str, flag: str = "--capture") -> str:
     """The directory to write into (created if missing); UsageError when it cannot be."""
     if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"{flag} {path} is a file, not a directory",
-                         hint=f"pass {flag} with a directory, e.g. {flag} captures/")
+        raise UsageError(
+            f"{flag} {path} is a file, not a directory", hint=f"pass {flag} with a directory, e.g. {flag} captures/"
+        )
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(path) and not os.path.isdir(parent):
-        raise UsageError(f"{flag} {path}: the directory {parent} does not exist",
-                         hint=f"create it (mkdir -p {parent}), or pass {flag} with a path in an existing directory")
+        raise UsageError(
+            f"{flag} {path}: the directory {parent} does not exist",
+            hint=f"create it (mkdir -p {parent}), or pass {flag} with a path in an existing directory",
+        )
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
@@ -50,7 +54,7 @@ def kind_of(path: str) -> str:
 
 
 class Capture:
-    def __init__(self, directory: str, secrets: tuple[str, ...] = (), *, run_id: Optional[str] = None):
+    def __init__(self, directory: str, secrets: tuple[str, ...] = (), *, run_id: str | None = None):
         self.directory = directory
         self.secrets = tuple(s for s in secrets if s)
         self.run_id = run_id
@@ -59,10 +63,11 @@ class Capture:
     def _mask(self, value: Any) -> Any:
         return json.loads(mask_secrets(json.dumps(value), self.secrets))
 
-    def add(self, method: str, path: str, params: Optional[dict], answer) -> None:
+    def add(self, method: str, path: str, params: dict | None, answer) -> None:
         """Record one App API answer (keys.Answer)."""
-        headers = {k: v for k, v in (getattr(answer, "headers", None) or {}).items()
-                   if k.lower() not in CREDENTIAL_HEADERS}
+        headers = {
+            k: v for k, v in (getattr(answer, "headers", None) or {}).items() if k.lower() not in CREDENTIAL_HEADERS
+        }
         body = answer.body if answer.body is not None else (answer.text or None)
         record = {
             "format": FORMAT,

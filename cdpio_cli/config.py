@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -52,7 +52,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-def _check_endpoint(value: Optional[str]) -> Optional[str]:
+def _check_endpoint(value: str | None) -> str | None:
     """An endpoint override is a base URL: http(s)://host[:port][/prefix]."""
     if value is None or not value.strip():
         return None  # an empty override (e.g. ${ENDPOINT:-}) means "not set"
@@ -65,50 +65,51 @@ def _check_endpoint(value: Optional[str]) -> Optional[str]:
 
 
 class SegmentConfig(_Strict):
-    write_key: Optional[str] = None
+    write_key: str | None = None
     region: Literal["us", "eu"] = "us"
-    public_api_token: Optional[str] = None
-    endpoint: Optional[str] = None            # Tracking API base, e.g. https://api.segment.io
-    cdn_endpoint: Optional[str] = None        # settings lookup base
-    public_api_endpoint: Optional[str] = None  # Public API base
+    public_api_token: str | None = None
+    endpoint: str | None = None  # Tracking API base, e.g. https://api.segment.io
+    cdn_endpoint: str | None = None  # settings lookup base
+    public_api_endpoint: str | None = None  # Public API base
 
-    _endpoints = field_validator("endpoint", "cdn_endpoint", "public_api_endpoint")(
-        lambda cls, v: _check_endpoint(v))
+    _endpoints = field_validator("endpoint", "cdn_endpoint", "public_api_endpoint")(lambda cls, v: _check_endpoint(v))
 
 
 class CustomerioConfig(_Strict):
-    site_id: Optional[str] = None
-    track_api_key: Optional[str] = None
-    app_api_key: Optional[str] = None
-    pipelines_api_key: Optional[str] = None
+    site_id: str | None = None
+    track_api_key: str | None = None
+    app_api_key: str | None = None
+    pipelines_api_key: str | None = None
     region: Literal["auto", "us", "eu"] = "auto"
-    track_endpoint: Optional[str] = None
-    app_endpoint: Optional[str] = None
-    pipelines_endpoint: Optional[str] = None
+    track_endpoint: str | None = None
+    app_endpoint: str | None = None
+    pipelines_endpoint: str | None = None
     # The destination's subscriptions ({action, trigger, enabled, name}),
     # checked by explain.subscriptions_from_config; docs/mapping.md.
-    subscriptions: Optional[list[dict[str, Any]]] = None
+    subscriptions: list[dict[str, Any]] | None = None
 
     _endpoints = field_validator("track_endpoint", "app_endpoint", "pipelines_endpoint")(
-        lambda cls, v: _check_endpoint(v))
+        lambda cls, v: _check_endpoint(v)
+    )
 
 
 class ExpectConfig(_Strict):
     """`send_test.expect`: segments the test person must be in and campaigns that
     must message them (names or ids; docs/campaigns.md)."""
 
-    segments: list[Union[int, str]] = Field(default_factory=list)
-    campaigns: list[Union[int, str]] = Field(default_factory=list)
+    segments: list[int | str] = Field(default_factory=list)
+    campaigns: list[int | str] = Field(default_factory=list)
 
 
 class SendTestConfig(_Strict):
     user_id: str = "cdpio-test-{run_id}"
-    traits: dict[str, Any] = Field(default_factory=lambda: {
-        "email": "cdpio+{run_id}@example.com", "plan_type": "Pro", "is_trial": True})
-    events: Optional[list[dict[str, Any]]] = None
+    traits: dict[str, Any] = Field(
+        default_factory=lambda: {"email": "cdpio+{run_id}@example.com", "plan_type": "Pro", "is_trial": True}
+    )
+    events: list[dict[str, Any]] | None = None
     expect_status: list[int] = Field(default_factory=lambda: [200])
-    routes: Optional[list[Literal["segment", "customerio", "pipelines"]]] = None
-    expect: Optional[ExpectConfig] = None
+    routes: list[Literal["segment", "customerio", "pipelines"]] | None = None
+    expect: ExpectConfig | None = None
 
     @field_validator("events")
     @classmethod
@@ -145,7 +146,7 @@ class ReplayConfig(_Strict):
 class LintConfig(_Strict):
     disable: list[str] = Field(default_factory=list)
     severity: dict[str, Literal["error", "warning", "info", "off"]] = Field(default_factory=dict)
-    plan: Optional[str] = None  # a tracking plan file (docs/tracking-plans.md), relative to this file
+    plan: str | None = None  # a tracking plan file (docs/tracking-plans.md), relative to this file
 
 
 class SandboxConfig(_Strict):
@@ -153,13 +154,13 @@ class SandboxConfig(_Strict):
     `sandbox: {url: http://127.0.0.1:8787}` against a running one."""
 
     enabled: bool = False
-    url: Optional[str] = None
+    url: str | None = None
     region: Literal["us", "eu"] = "us"
     # App API activity `data` for events in the embedded sandbox (see docs/contracts.md).
     activity_data: Literal["none", "properties"] = "none"
     # A workspace file (segments, campaigns) the embedded sandbox serves; relative
     # to this config file (docs/campaigns.md).
-    workspace: Optional[str] = None
+    workspace: str | None = None
 
     _url = field_validator("url")(lambda cls, v: _check_endpoint(v))
 
@@ -186,8 +187,12 @@ class Config(_Strict):
 
 # Credential fields, by dotted path (the ones we clean, mask and redact).
 SECRET_FIELDS = (
-    "segment.write_key", "segment.public_api_token", "customerio.site_id",
-    "customerio.track_api_key", "customerio.app_api_key", "customerio.pipelines_api_key",
+    "segment.write_key",
+    "segment.public_api_token",
+    "customerio.site_id",
+    "customerio.track_api_key",
+    "customerio.app_api_key",
+    "customerio.pipelines_api_key",
 )
 
 
@@ -196,8 +201,8 @@ class LoadedConfig:
     """A validated config plus where each value came from."""
 
     config: Config
-    path: Optional[Path]
-    lines: dict[tuple, int] = field(default_factory=dict)     # key path -> line
+    path: Path | None
+    lines: dict[tuple, int] = field(default_factory=dict)  # key path -> line
     env_vars: dict[tuple, str] = field(default_factory=dict)  # key path -> env var read
     # key path -> required variables left unset in fields the command does not read
     unset: dict[tuple, list] = field(default_factory=dict)
@@ -212,7 +217,7 @@ class LoadedConfig:
             return f"env {var}" + (f" ({where})" if where else "")
         return where or "default"
 
-    def line_of(self, dotted: str) -> Optional[int]:
+    def line_of(self, dotted: str) -> int | None:
         return self.lines.get(tuple(dotted.split(".")))
 
 
@@ -220,7 +225,8 @@ class LoadedConfig:
 # Discovery
 # ---------------------------------------------------------------------------
 
-def find_config_path(explicit: Optional[str] = None, cwd: Optional[Path] = None) -> Optional[Path]:
+
+def find_config_path(explicit: str | None = None, cwd: Path | None = None) -> Path | None:
     """--config, then $CDPIO_CONFIG, then ./cdpio.yaml, ./.cdpio.yaml; None if none."""
     if explicit:
         return _check_path(Path(explicit), "--config")
@@ -233,21 +239,19 @@ def find_config_path(explicit: Optional[str] = None, cwd: Optional[Path] = None)
         if candidate.is_file():
             return candidate
         if candidate.is_dir():
-            raise ConfigError(f"{candidate} is a directory, not a config file",
-                              hint="move it, or pass --config PATH")
+            raise ConfigError(f"{candidate} is a directory, not a config file", hint="move it, or pass --config PATH")
     return None
 
 
 def _check_path(path: Path, origin: str) -> Path:
     if path.is_dir():
-        raise ConfigError(f"{path} is a directory, not a config file",
-                          hint=f"{origin} must name a YAML file such as cdpio.yaml")
+        raise ConfigError(
+            f"{path} is a directory, not a config file", hint=f"{origin} must name a YAML file such as cdpio.yaml"
+        )
     if not path.exists():
-        raise ConfigError(f"config file {path} (from {origin}) does not exist",
-                          hint="create one with `cdpio init`")
+        raise ConfigError(f"config file {path} (from {origin}) does not exist", hint="create one with `cdpio init`")
     if not path.is_file():  # a FIFO or device would block or never end
-        raise ConfigError(f"{path} is not a regular file",
-                          hint=f"{origin} must name a YAML file such as cdpio.yaml")
+        raise ConfigError(f"{path} is not a regular file", hint=f"{origin} must name a YAML file such as cdpio.yaml")
     return path
 
 
@@ -263,8 +267,8 @@ class Problem:
     """One thing wrong in a config file, with the line to fix."""
 
     message: str
-    line: Optional[int] = None
-    hint: Optional[str] = None
+    line: int | None = None
+    hint: str | None = None
 
     def to_dict(self) -> dict:
         return {"line": self.line, "message": self.message, "hint": self.hint}
@@ -282,11 +286,16 @@ class UnsetVar:
         if self.empty:
             # CI systems turn a missing secret into an empty string: a required
             # value that is empty must fail loudly, not skip every check.
-            return Problem(f"environment variable {self.name} is empty", self.line,
-                           f"set {self.name} (is the CI secret defined?), or write "
-                           f"${{{self.name}:-}} to make it optional")
-        return Problem(f"environment variable {self.name} is not set", self.line,
-                       f"export {self.name}=..., or write ${{{self.name}:-}} to make it optional")
+            return Problem(
+                f"environment variable {self.name} is empty",
+                self.line,
+                f"set {self.name} (is the CI secret defined?), or write ${{{self.name}:-}} to make it optional",
+            )
+        return Problem(
+            f"environment variable {self.name} is not set",
+            self.line,
+            f"export {self.name}=..., or write ${{{self.name}:-}} to make it optional",
+        )
 
 
 def interpolate(text: str, *, file: str, line: int, env=None) -> tuple[str, list[str], list[UnsetVar]]:
@@ -318,8 +327,12 @@ def interpolate(text: str, *, file: str, line: int, env=None) -> tuple[str, list
         return value
 
     if "${" in _VAR.sub("", text.replace("$$", "")):
-        raise ConfigError(f"unterminated or malformed ${{...}} in {text[:60]!r}",
-                          hint="write ${NAME} or ${NAME:-default}; $$ is a literal $", file=file, line=line)
+        raise ConfigError(
+            f"unterminated or malformed ${{...}} in {text[:60]!r}",
+            hint="write ${NAME} or ${NAME:-default}; $$ is a literal $",
+            file=file,
+            line=line,
+        )
     return _VAR.sub(repl, text), used, unset
 
 
@@ -342,23 +355,31 @@ class _Builder:
 
         self.nodes += 1
         if self.nodes > MAX_NODES or depth > MAX_DEPTH:
-            raise ConfigError("the YAML is too large or too deeply nested for a config "
-                              "(an alias bomb?)", file=self.file, line=node.start_mark.line + 1)
+            raise ConfigError(
+                "the YAML is too large or too deeply nested for a config (an alias bomb?)",
+                file=self.file,
+                line=node.start_mark.line + 1,
+            )
         line = node.start_mark.line + 1
         self.lines[path] = line
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise ConfigError("YAML merge keys (<<) are not supported in cdpio.yaml",
-                                      file=self.file, line=key_node.start_mark.line + 1)
+                    raise ConfigError(
+                        "YAML merge keys (<<) are not supported in cdpio.yaml",
+                        file=self.file,
+                        line=key_node.start_mark.line + 1,
+                    )
                 key = self.build(key_node, path + ("<key>",), depth + 1)
                 if not isinstance(key, (str, int, float, bool)) or key is None:
-                    raise ConfigError("a mapping key must be a plain word", file=self.file,
-                                      line=key_node.start_mark.line + 1)
+                    raise ConfigError(
+                        "a mapping key must be a plain word", file=self.file, line=key_node.start_mark.line + 1
+                    )
                 if key in out:
-                    self.problems.append(Problem(f"key {key!r} appears twice", key_node.start_mark.line + 1,
-                                                 "keep one of them"))
+                    self.problems.append(
+                        Problem(f"key {key!r} appears twice", key_node.start_mark.line + 1, "keep one of them")
+                    )
                     continue
                 out[key] = self.build(value_node, path + (str(key),), depth + 1)
                 self.lines[path + (str(key),)] = key_node.start_mark.line + 1
@@ -393,14 +414,18 @@ class _Builder:
         except ValueError:
             # Python refuses to convert an integer of more than
             # sys.int_info.str_digits_check_threshold (default 4,300) digits.
-            self.problems.append(Problem(
-                f"a number of {len(str(node.value)):,} characters is too long to read",
-                node.start_mark.line + 1, "quote it to make it a string, or use a shorter number"))
+            self.problems.append(
+                Problem(
+                    f"a number of {len(str(node.value)):,} characters is too long to read",
+                    node.start_mark.line + 1,
+                    "quote it to make it a string, or use a shorter number",
+                )
+            )
             self.unreadable.append(path)
             return None
 
 
-def load_config(path: Path, env=None, *, uses: Optional[tuple[str, ...]] = None) -> LoadedConfig:
+def load_config(path: Path, env=None, *, uses: tuple[str, ...] | None = None) -> LoadedConfig:
     """Read, interpolate and validate a config file.  Errors name file and line.
 
     `uses` names the sections (or dotted fields) the caller reads, None for
@@ -414,14 +439,16 @@ def load_config(path: Path, env=None, *, uses: Optional[tuple[str, ...]] = None)
     display = str(path)
     try:
         if path.stat().st_size > MAX_BYTES:
-            raise ConfigError(f"the file is {path.stat().st_size:,} bytes; a cdpio config is at most "
-                              f"{MAX_BYTES:,}", file=display, hint="pass a cdpio.yaml, not a data file")
+            raise ConfigError(
+                f"the file is {path.stat().st_size:,} bytes; a cdpio config is at most {MAX_BYTES:,}",
+                file=display,
+                hint="pass a cdpio.yaml, not a data file",
+            )
         raw = path.read_bytes()
     except IsADirectoryError:
         raise ConfigError(f"{display} is a directory, not a config file") from None
     except PermissionError:
-        raise ConfigError(f"cannot read {display}: permission denied",
-                          hint="check the file's permissions") from None
+        raise ConfigError(f"cannot read {display}: permission denied", hint="check the file's permissions") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {display}: {exc.strerror}") from None
     if b"\x00" in raw[:8192]:
@@ -430,25 +457,28 @@ def load_config(path: Path, env=None, *, uses: Optional[tuple[str, ...]] = None)
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError("the file is not valid UTF-8", file=display, line=line,
-                          hint="save it as UTF-8") from None
+        raise ConfigError("the file is not valid UTF-8", file=display, line=line, hint="save it as UTF-8") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError:  # PyYAML's composer recurses once per nesting level
-        raise ConfigError(f"the YAML is nested too deeply for a config (over {MAX_DEPTH} levels)",
-                          file=display, line=1) from None
+        raise ConfigError(
+            f"the YAML is nested too deeply for a config (over {MAX_DEPTH} levels)", file=display, line=1
+        ) from None
     except yaml.MarkedYAMLError as exc:
         raise _yaml_syntax_error(exc, text, display) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=display) from None
     if node is None:
-        raise ConfigError("the config file is empty", file=display,
-                          hint="start from `cdpio init`")
+        raise ConfigError("the config file is empty", file=display, hint="start from `cdpio init`")
     builder = _Builder(display, env=env)
     data = builder.build(node)
     if not isinstance(data, dict):
-        raise ConfigError("the config must be a mapping of sections (segment:, customerio:, ...)",
-                          file=display, line=1, hint="start from `cdpio init`")
+        raise ConfigError(
+            "the config must be a mapping of sections (segment:, customerio:, ...)",
+            file=display,
+            line=1,
+            hint="start from `cdpio init`",
+        )
     problems = list(builder.problems)
     tolerated: dict[tuple, list[UnsetVar]] = {}
     for key_path, unset in builder.unset.items():
@@ -464,15 +494,13 @@ def load_config(path: Path, env=None, *, uses: Optional[tuple[str, ...]] = None)
         # A scalar that could not be read is already a problem: no second
         # "must be a number" for the same line.
         reported = {builder.lines.get(key_path) for key_path in builder.unreadable}
-        problems.extend(p for p in _schema_problems(exc, builder.lines, builder.env_vars)
-                        if p.line not in reported)
+        problems.extend(p for p in _schema_problems(exc, builder.lines, builder.env_vars) if p.line not in reported)
     if problems:
         raise config_error(display, problems)
-    return LoadedConfig(config=config, path=path, lines=builder.lines, env_vars=builder.env_vars,
-                        unset=tolerated)
+    return LoadedConfig(config=config, path=path, lines=builder.lines, env_vars=builder.env_vars, unset=tolerated)
 
 
-def _is_used(key_path: tuple, uses: Optional[tuple[str, ...]]) -> bool:
+def _is_used(key_path: tuple, uses: tuple[str, ...] | None) -> bool:
     if uses is None:
         return True
     dotted = ".".join(str(p) for p in key_path)
@@ -503,8 +531,9 @@ def config_error(file: str, problems: list[Problem]) -> ConfigError:
         only = problems[0]
         error = ConfigError(only.message, file=file, line=only.line, hint=only.hint)
     else:
-        parts = [(f"line {p.line}: " if p.line else "") + p.message + (f" ({p.hint})" if p.hint else "")
-                 for p in problems]
+        parts = [
+            (f"line {p.line}: " if p.line else "") + p.message + (f" ({p.hint})" if p.hint else "") for p in problems
+        ]
         error = ConfigError(f"{len(problems)} problems: " + "; ".join(parts), file=file)
     error.problems = problems
     return error
@@ -535,7 +564,7 @@ def _yaml_syntax_error(exc, text: str, file: str) -> ConfigError:
     return ConfigError(message, file=file, line=line, hint=hint)
 
 
-def _model_at(loc: tuple) -> Optional[type[BaseModel]]:
+def _model_at(loc: tuple) -> type[BaseModel] | None:
     model: Any = Config
     for part in loc:
         fields = getattr(model, "model_fields", None)
@@ -548,8 +577,7 @@ def _model_at(loc: tuple) -> Optional[type[BaseModel]]:
     return model
 
 
-def _schema_problems(exc: ValidationError, lines: dict[tuple, int],
-                     env_vars: dict[tuple, str]) -> list[Problem]:
+def _schema_problems(exc: ValidationError, lines: dict[tuple, int], env_vars: dict[tuple, str]) -> list[Problem]:
     out = []
     for err in exc.errors():
         loc = tuple(str(p) if not isinstance(p, int) else p for p in err["loc"])
@@ -573,10 +601,18 @@ class _FromEnv(str):
         return super().__new__(cls, var)
 
 
-_EXPECTED = {"string_type": "text", "int_type": "a whole number", "int_parsing": "a whole number",
-             "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
-             "bool_parsing": "true or false", "dict_type": "a mapping (key: value lines)",
-             "list_type": "a list", "model_type": "a mapping (key: value lines)"}
+_EXPECTED = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping (key: value lines)",
+    "list_type": "a list",
+    "model_type": "a mapping (key: value lines)",
+}
 
 
 def _yaml_kind(value: Any) -> str:
@@ -604,16 +640,29 @@ def _one_schema_problem(loc: tuple, line, err: dict) -> Problem:
         parent = _model_at(loc[:-1])
         known = list(parent.model_fields) if parent else []
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-        hint = f"did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?" if close else (
-            f"known keys here: {', '.join(known)}" if known else None)
+        hint = (
+            f"did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?"
+            if close
+            else (f"known keys here: {', '.join(known)}" if known else None)
+        )
         return Problem(f"unknown key {dotted!r}", line, hint)
     msg = err["msg"]
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     if err["type"] == "literal_error":
         msg = msg.replace("Input should be", "must be")
-    elif err["type"] in ("string_type", "int_type", "int_parsing", "float_type", "float_parsing",
-                         "bool_type", "bool_parsing", "dict_type", "list_type", "model_type"):
+    elif err["type"] in (
+        "string_type",
+        "int_type",
+        "int_parsing",
+        "float_type",
+        "float_parsing",
+        "bool_type",
+        "bool_parsing",
+        "dict_type",
+        "list_type",
+        "model_type",
+    ):
         msg = f"must be {_EXPECTED.get(err['type'], 'something else')} (got {_yaml_kind(err.get('input'))})"
     else:
         msg = msg.replace("Input should be", "must be")

@@ -19,12 +19,24 @@ from dataclasses import dataclass, field
 from cdpio_cli.routes.endpoints import pipelines_key_region
 
 # Invisible characters that are never part of a key.
-_ZERO_WIDTH = {"\u200b": "zero-width space", "\u200c": "zero-width non-joiner",
-               "\u200d": "zero-width joiner", "\u2060": "word joiner", "\ufeff": "byte-order mark",
-               "\u00ad": "soft hyphen"}
-_NAMED_SPACE = {"\n": "newline", "\r": "carriage return", "\t": "tab", " ": "space",
-                "\u00a0": "non-breaking space", "\u202f": "narrow non-breaking space",
-                "\u2007": "figure space", "\u3000": "ideographic space"}
+_ZERO_WIDTH = {
+    "\u200b": "zero-width space",
+    "\u200c": "zero-width non-joiner",
+    "\u200d": "zero-width joiner",
+    "\u2060": "word joiner",
+    "\ufeff": "byte-order mark",
+    "\u00ad": "soft hyphen",
+}
+_NAMED_SPACE = {
+    "\n": "newline",
+    "\r": "carriage return",
+    "\t": "tab",
+    " ": "space",
+    "\u00a0": "non-breaking space",
+    "\u202f": "narrow non-breaking space",
+    "\u2007": "figure space",
+    "\u3000": "ideographic space",
+}
 _QUOTE_PAIRS = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019"}
 
 
@@ -66,8 +78,14 @@ def _describe_run(chars: str, where: str) -> str:
 
 
 # unicodedata has no names for control characters.
-_CONTROL_NAMES = {"\x00": "NULL", "\t": "CHARACTER TABULATION", "\n": "LINE FEED",
-                  "\r": "CARRIAGE RETURN", "\x1b": "ESCAPE", "\x7f": "DELETE"}
+_CONTROL_NAMES = {
+    "\x00": "NULL",
+    "\t": "CHARACTER TABULATION",
+    "\n": "LINE FEED",
+    "\r": "CARRIAGE RETURN",
+    "\x1b": "ESCAPE",
+    "\x7f": "DELETE",
+}
 
 
 def char_name(ch: str) -> str:
@@ -120,16 +138,22 @@ def clean(raw: str) -> CleanResult:
     return CleanResult(value="".join(ch for _, ch in chars), fixes=fixes, problems=problems)
 
 
-UNUSABLE_HINT = ("type the key again or copy it afresh from the service's settings page; web pages turn "
-                 "spaces and dashes into look-alike characters")
+UNUSABLE_HINT = (
+    "type the key again or copy it afresh from the service's settings page; web pages turn "
+    "spaces and dashes into look-alike characters"
+)
 
 
 def unusable_message(problems: list[str], *, sent_nothing: bool = True) -> str:
     """`has a character no service accepts: position 17: U+00A0 NO-BREAK SPACE`."""
     n = len(problems)
     head = "has a character" if n == 1 else f"has {n} characters"
-    return (f"{head} no service accepts: " + ", ".join(problems[:5]) + (f" and {n - 5} more" if n > 5 else "")
-            + ("; cdpio sent nothing with it" if sent_nothing else ""))
+    return (
+        f"{head} no service accepts: "
+        + ", ".join(problems[:5])
+        + (f" and {n - 5} more" if n > 5 else "")
+        + ("; cdpio sent nothing with it" if sent_nothing else "")
+    )
 
 
 def mask(value: str | None) -> str:
@@ -179,24 +203,30 @@ def format_hint(field_name: str, value: str) -> FormatHint:
         if _HEX20.match(value):
             return FormatHint(True, "looks right (20 lowercase hex characters)")
         if _HEX32.match(value):
-            return FormatHint(False, "is 32 hex characters, which looks like an App API key; "
-                                     "Track credentials are usually 20")
+            return FormatHint(
+                False, "is 32 hex characters, which looks like an App API key; Track credentials are usually 20"
+            )
         if re.fullmatch(r"[0-9a-fA-F]{20}", value):
             return FormatHint(False, "has uppercase letters; Customer.io shows these in lowercase")
-        return FormatHint(False, f"is {n} characters; Customer.io {'site ids' if 'site' in field_name else 'Track API keys'} "
-                                 "are usually 20 lowercase hex characters")
+        return FormatHint(
+            False,
+            f"is {n} characters; Customer.io {'site ids' if 'site' in field_name else 'Track API keys'} "
+            "are usually 20 lowercase hex characters",
+        )
     if field_name == "customerio.app_api_key":
         if _HEX32.match(value):
             return FormatHint(True, "looks right (32 hex characters)")
         if _HEX20.match(value):
-            return FormatHint(False, "is 20 hex characters, which looks like a Track API key; "
-                                     "App API keys are usually 32")
+            return FormatHint(
+                False, "is 20 hex characters, which looks like a Track API key; App API keys are usually 32"
+            )
         return FormatHint(False, f"is {n} characters; App API keys are usually 32 hex characters")
     if field_name == "customerio.pipelines_api_key":
         region = pipelines_key_region(value)
         if region:
-            return FormatHint(True, f"looks right (a {value[:2]}_{region}_ key for the {region.upper()} region)",
-                              region=region)
+            return FormatHint(
+                True, f"looks right (a {value[:2]}_{region}_ key for the {region.upper()} region)", region=region
+            )
         if _ALNUM.match(value) and n >= 16:
             return FormatHint(True, "looks like a legacy Pipelines key (no region prefix)")
         return FormatHint(False, f"is {n} characters and has no pk_us_/pk_eu_/sk_us_/sk_eu_ prefix")
@@ -204,8 +234,9 @@ def format_hint(field_name: str, value: str) -> FormatHint:
         if _ALNUM.match(value) and n >= 20:
             return FormatHint(True, f"looks right ({n} alphanumeric characters)")
         if not _ALNUM.match(value):
-            return FormatHint(False, "contains characters other than letters and digits; "
-                                     "Segment write keys are alphanumeric")
+            return FormatHint(
+                False, "contains characters other than letters and digits; Segment write keys are alphanumeric"
+            )
         return FormatHint(False, f"is only {n} characters; Segment write keys are usually 32")
     if field_name == "segment.public_api_token":
         if value.startswith("sgp_"):
@@ -218,9 +249,9 @@ def format_hint(field_name: str, value: str) -> FormatHint:
 # Redaction: the last guard on everything cdpio prints or writes.
 # ---------------------------------------------------------------------------
 
-_GIVEN: set[str] = set()     # the secrets as registered (raw and cleaned forms)
-_SECRETS: set[str] = set()   # those plus their Basic-auth (base64) forms
-_ORDER: list[str] = []       # _SECRETS, longest first (a longer form may contain a shorter one)
+_GIVEN: set[str] = set()  # the secrets as registered (raw and cleaned forms)
+_SECRETS: set[str] = set()  # those plus their Basic-auth (base64) forms
+_ORDER: list[str] = []  # _SECRETS, longest first (a longer form may contain a shorter one)
 
 
 def _b64_forms(text: str) -> set[str]:

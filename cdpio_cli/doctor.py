@@ -16,12 +16,20 @@ verify.py); doctor orders them and turns a failure into an explanation.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from cdpio_cli import diagnosis, keys
 from cdpio_cli.results import (
-    FAILED, FAILURE_CREDENTIAL, FAILURE_USAGE, PASSED, SKIPPED, WARNING, Check, Report,
+    FAILED,
+    FAILURE_CREDENTIAL,
+    FAILURE_USAGE,
+    PASSED,
+    SKIPPED,
+    WARNING,
+    Check,
+    Report,
 )
 from cdpio_cli.settings import Settings
 from cdpio_cli.verify import AppApi, ExpectedActivity, Target, app_error_hint, found_text, show, wait_for
@@ -31,9 +39,9 @@ from cdpio_cli.verify import AppApi, ExpectedActivity, Target, app_error_hint, f
 class PersonQuery:
     """A person the user's app sent, to diagnose after the chain passes."""
 
-    user_id: Optional[str] = None
-    email: Optional[str] = None
-    traits: dict[str, Optional[str]] = field(default_factory=dict)   # None: any value
+    user_id: str | None = None
+    email: str | None = None
+    traits: dict[str, str | None] = field(default_factory=dict)  # None: any value
     events: list[str] = field(default_factory=list)
 
 
@@ -46,16 +54,16 @@ class _Ctx:
     settings: Settings
     http: Any
     report: Report
-    progress: Optional[Callable[[str], None]]
-    person: Optional[PersonQuery]
-    api: Optional[AppApi] = None
+    progress: Callable[[str], None] | None
+    person: PersonQuery | None
+    api: AppApi | None = None
     targets: dict[str, Target] = field(default_factory=dict)
     sent_routes: list[str] = field(default_factory=list)
     timeout: float = 90.0
     verbose: bool = False
     evidence: diagnosis.Evidence = field(default_factory=diagnosis.Evidence)
     # The destination's subscriptions (config or Public API; None: its defaults).
-    subscriptions: Optional[list] = None
+    subscriptions: list | None = None
 
     def say(self, text: str) -> None:
         if self.progress:
@@ -67,7 +75,8 @@ class _Ctx:
 # every link before it (and the link itself) established.
 # ---------------------------------------------------------------------------
 
-def explain(check: Check, ctx: "_Ctx") -> None:
+
+def explain(check: Check, ctx: _Ctx) -> None:
     """Rewrite a failed check's message and hint as cause + fix."""
     route = check.route if check.route in diagnosis.ROUTES else "doctor"
     found = diagnosis.diagnose(ctx.evidence, check, route=route, fix_prefix="Fix: ")
@@ -78,6 +87,7 @@ def explain(check: Check, ctx: "_Ctx") -> None:
 # ---------------------------------------------------------------------------
 # Links
 # ---------------------------------------------------------------------------
+
 
 def link_config(ctx: _Ctx) -> list[Check]:
     s = ctx.settings
@@ -98,31 +108,66 @@ def link_credentials(ctx: _Ctx) -> list[Check]:
     configured = [c for c in s.credentials.values() if c.configured]
     if not configured:
         # A config problem: exit 2, as check-keys and send-test say for the same thing.
-        return [Check("credentials", "config", "format", FAILED, "no credential is configured",
-                      hint="Fix: run `cdpio init` and export the env vars it names", failure=FAILURE_USAGE)]
+        return [
+            Check(
+                "credentials",
+                "config",
+                "format",
+                FAILED,
+                "no credential is configured",
+                hint="Fix: run `cdpio init` and export the env vars it names",
+                failure=FAILURE_USAGE,
+            )
+        ]
     if fixes or problems:
         text = "whitespace or quotes around a key: " + "; ".join(fixes + problems)
-        text += (". cdpio used the cleaned value, but Segment's destination settings, your app and other "
-                 "tools get the raw one")
-        return [Check("credentials", "config", "format", WARNING, text,
-                      hint="Fix: remove the stray characters where the secret is stored (env var, "
-                           "secret manager, .env file)")]
-    return [Check("credentials", "config", "format", PASSED,
-                  f"{len(configured)} credential{'s' if len(configured) != 1 else ''} configured, "
-                  "no stray whitespace, quotes or invisible characters")]
+        text += (
+            ". cdpio used the cleaned value, but Segment's destination settings, your app and other "
+            "tools get the raw one"
+        )
+        return [
+            Check(
+                "credentials",
+                "config",
+                "format",
+                WARNING,
+                text,
+                hint="Fix: remove the stray characters where the secret is stored (env var, secret manager, .env file)",
+            )
+        ]
+    return [
+        Check(
+            "credentials",
+            "config",
+            "format",
+            PASSED,
+            f"{len(configured)} credential{'s' if len(configured) != 1 else ''} configured, "
+            "no stray whitespace, quotes or invisible characters",
+        )
+    ]
 
 
 def link_track(ctx: _Ctx) -> list[Check]:
     s = ctx.settings
     if not (s.customerio.site_id and s.customerio.track_api_key):
-        return [Check("customerio.track", "customerio", "authenticated", SKIPPED,
-                      "no Track credentials (customerio.site_id, customerio.track_api_key): the region "
-                      "cannot be detected and the direct Track send is skipped")]
+        return [
+            Check(
+                "customerio.track",
+                "customerio",
+                "authenticated",
+                SKIPPED,
+                "no Track credentials (customerio.site_id, customerio.track_api_key): the region "
+                "cannot be detected and the direct Track send is skipped",
+            )
+        ]
     ctx.say("checking the Customer.io Track credentials and region")
     from cdpio_cli.sendtest import detect_region
 
-    return [c for c in detect_region(ctx.settings, ctx.http)
-            if c.id in ("customerio.track", "customerio.region") or c.status == WARNING]
+    return [
+        c
+        for c in detect_region(ctx.settings, ctx.http)
+        if c.id in ("customerio.track", "customerio.region") or c.status == WARNING
+    ]
 
 
 def link_app(ctx: _Ctx) -> list[Check]:
@@ -138,14 +183,20 @@ def link_pipelines(ctx: _Ctx) -> list[Check]:
 
 def link_segment(ctx: _Ctx) -> list[Check]:
     if not ctx.settings.segment.write_key:
-        return [Check("segment.write_key", "segment", "authenticated", SKIPPED,
-                      "no Segment write key: the Segment links are skipped")]
+        return [
+            Check(
+                "segment.write_key",
+                "segment",
+                "authenticated",
+                SKIPPED,
+                "no Segment write key: the Segment links are skipped",
+            )
+        ]
     ctx.say("checking the Segment write key")
-    return diagnosis.segment_region_check(ctx.settings, keys.check_segment(ctx.settings, ctx.http),
-                                          ctx.evidence)
+    return diagnosis.segment_region_check(ctx.settings, keys.check_segment(ctx.settings, ctx.http), ctx.evidence)
 
 
-def _workspace_subscriptions(ctx: _Ctx) -> tuple[Optional[list], str]:
+def _workspace_subscriptions(ctx: _Ctx) -> tuple[list | None, str]:
     """(subscriptions, where from): the config's customerio.subscriptions, else
     the destination's own through the Segment Public API with your token, else
     (None, why they could not be read), or (None, "") with neither."""
@@ -171,33 +222,76 @@ def link_subscriptions(ctx: _Ctx) -> list[Check]:
     subs, where = _workspace_subscriptions(ctx)
     if subs is None:
         # No list and no token of yours: the defaults, silently, as explain does.
-        return [Check("segment.subscriptions", "segment", "mapping", WARNING,
-                      f"using the destination's default subscriptions: {where}")] if where else []
+        return (
+            [
+                Check(
+                    "segment.subscriptions",
+                    "segment",
+                    "mapping",
+                    WARNING,
+                    f"using the destination's default subscriptions: {where}",
+                )
+            ]
+            if where
+            else []
+        )
     ctx.subscriptions = subs
-    plan = sendtest.build_plan(ctx.settings, "segment", sendtest.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
-                               several=True, subscriptions=subs)
+    plan = sendtest.build_plan(
+        ctx.settings,
+        "segment",
+        sendtest.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
+        several=True,
+        subscriptions=subs,
+    )
     items = [(i.label, i.msg, "segment.subscriptions") for i in plan.items]
     user = ctx.person.user_id if ctx.person and ctx.person.user_id else "cdpio-doctor"
     for name in ctx.person.events if ctx.person else []:
         items.append((f'track "{name}"', {"type": "track", "event": name, "userId": user}, "segment.subscriptions"))
     diagnosis.learn_subscriptions(ctx.evidence, items, subs)
-    facts = [f for f in (ctx.evidence.get("destination.subscription_disabled"),
-                         ctx.evidence.get("destination.subscription_excludes")) if f is not None]
+    facts = [
+        f
+        for f in (
+            ctx.evidence.get("destination.subscription_disabled"),
+            ctx.evidence.get("destination.subscription_excludes"),
+        )
+        if f is not None
+    ]
     if facts:
-        return [Check("segment.subscriptions", "segment", "mapping", FAILED,
-                      f"the destination's {len(subs)} subscription(s) ({where}) do not send what you test: "
-                      + "; ".join(f.text for f in facts), details={"source": where})]
-    return [Check("segment.subscriptions", "segment", "mapping", PASSED,
-                  f"the destination's {len(subs)} subscription(s) ({where}) send every test event"
-                  + (" and --event" if ctx.person and ctx.person.events else ""), details={"source": where})]
+        return [
+            Check(
+                "segment.subscriptions",
+                "segment",
+                "mapping",
+                FAILED,
+                f"the destination's {len(subs)} subscription(s) ({where}) do not send what you test: "
+                + "; ".join(f.text for f in facts),
+                details={"source": where},
+            )
+        ]
+    return [
+        Check(
+            "segment.subscriptions",
+            "segment",
+            "mapping",
+            PASSED,
+            f"the destination's {len(subs)} subscription(s) ({where}) send every test event"
+            + (" and --event" if ctx.person and ctx.person.events else ""),
+            details={"source": where},
+        )
+    ]
 
 
 def _send_route(ctx: _Ctx, route: str) -> list[Check]:
     from cdpio_cli import sendtest
 
     s = ctx.settings
-    plan = sendtest.build_plan(s, route, sendtest.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
-                               several=True, subscriptions=ctx.subscriptions if route == "segment" else None)
+    plan = sendtest.build_plan(
+        s,
+        route,
+        sendtest.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
+        several=True,
+        subscriptions=ctx.subscriptions if route == "segment" else None,
+    )
     # identify + the first track that maps: enough to prove the link.
     first_track = next((i for i in plan.items if i.msg.get("type") == "track" and i.mapped.ok), None)
     plan.items = [i for i in plan.items if i.label == "identify" or i is first_track]
@@ -206,8 +300,7 @@ def _send_route(ctx: _Ctx, route: str) -> list[Check]:
     checks = []
     for item in plan.items:
         outcome = sendtest._send(s, ctx.http, route, item.msg)
-        check = sendtest.accepted_check(route, item, outcome, s.config.send_test.expect_status,
-                                        verbose=ctx.verbose)
+        check = sendtest.accepted_check(route, item, outcome, s.config.send_test.expect_status, verbose=ctx.verbose)
         checks.append(check)
         sendtest.learn_sends(ctx.evidence, route, check)
         if check.status == FAILED:
@@ -242,8 +335,13 @@ def _poll(ctx: _Ctx) -> None:
     s = ctx.settings
     ctx.api = AppApi(ctx.http, s.endpoint("app"), s.customerio.app_api_key)
     ctx.say("waiting for the test events in Customer.io")
-    wait_for(ctx.api, list(ctx.targets.values()), timeout=ctx.timeout,
-             poll_interval=s.config.verify.poll_interval, progress=ctx.progress)
+    wait_for(
+        ctx.api,
+        list(ctx.targets.values()),
+        timeout=ctx.timeout,
+        poll_interval=s.config.verify.poll_interval,
+        progress=ctx.progress,
+    )
 
 
 def _no_app_key(ctx: _Ctx) -> bool:
@@ -252,10 +350,17 @@ def _no_app_key(ctx: _Ctx) -> bool:
 
 def link_delivered(ctx: _Ctx) -> list[Check]:
     if _no_app_key(ctx):
-        return [Check("delivered", "customerio", "delivered", SKIPPED,
-                      "delivery not checked: without an App API key cdpio cannot look in Customer.io, and "
-                      "a 200 from Segment is not proof of delivery",
-                      hint="set customerio.app_api_key to let doctor check delivery and traits")]
+        return [
+            Check(
+                "delivered",
+                "customerio",
+                "delivered",
+                SKIPPED,
+                "delivery not checked: without an App API key cdpio cannot look in Customer.io, and "
+                "a 200 from Segment is not proof of delivery",
+                hint="set customerio.app_api_key to let doctor check delivery and traits",
+            )
+        ]
     if not ctx.targets:
         return []
     _poll(ctx)
@@ -268,36 +373,73 @@ def link_delivered(ctx: _Ctx) -> list[Check]:
         if direct.error is not None:
             return [_app_error_check(direct)]
         if direct.nothing_arrived:
-            return [Check("customerio.delivered", "customerio", "delivered", FAILED,
-                          f"the Track API accepted a test person, but the App API cannot see it within "
-                          f"{ctx.timeout:g}s")]
-        out.append(Check("customerio.delivered", "customerio", "delivered", PASSED,
-                         f"a direct Track API send is visible in Customer.io "
-                         f"({direct.seconds_to_delivery() or 0:.1f}s)" + _found(ctx, direct)))
+            return [
+                Check(
+                    "customerio.delivered",
+                    "customerio",
+                    "delivered",
+                    FAILED,
+                    f"the Track API accepted a test person, but the App API cannot see it within {ctx.timeout:g}s",
+                )
+            ]
+        out.append(
+            Check(
+                "customerio.delivered",
+                "customerio",
+                "delivered",
+                PASSED,
+                f"a direct Track API send is visible in Customer.io "
+                f"({direct.seconds_to_delivery() or 0:.1f}s)" + _found(ctx, direct),
+            )
+        )
     if segment is not None:
         if segment.error is not None:
             return out + [_app_error_check(segment)]
         if segment.nothing_arrived:
-            both = (" The direct Track send did arrive, so Customer.io and the App API key are fine: the break "
-                    "is between Segment and Customer.io" if direct is not None and direct.person is not None
-                    else "")
-            out.append(Check("segment.delivered", "segment", "delivered", FAILED,
-                             f"Segment accepted the events (200) but none reached Customer.io within "
-                             f"{ctx.timeout:g}s.{both}"))
+            both = (
+                " The direct Track send did arrive, so Customer.io and the App API key are fine: the break "
+                "is between Segment and Customer.io"
+                if direct is not None and direct.person is not None
+                else ""
+            )
+            out.append(
+                Check(
+                    "segment.delivered",
+                    "segment",
+                    "delivered",
+                    FAILED,
+                    f"Segment accepted the events (200) but none reached Customer.io within {ctx.timeout:g}s.{both}",
+                )
+            )
             return out
         missing_events = [a for a in segment.activities if a.found_at is None]
         if missing_events:
-            out.append(Check("segment.delivered", "segment", "delivered", FAILED,
-                             f"the test person arrived from Segment but {missing_events[0].label} did not "
-                             f"within {ctx.timeout:g}s"))
+            out.append(
+                Check(
+                    "segment.delivered",
+                    "segment",
+                    "delivered",
+                    FAILED,
+                    f"the test person arrived from Segment but {missing_events[0].label} did not "
+                    f"within {ctx.timeout:g}s",
+                )
+            )
             return out
         for check in ctx.report.checks:
             if check.route == "segment" and check.tier == "accepted" and check.status == PASSED:
-                check.message = (f"{check.http_status} accepted by Segment; delivery verified below"
-                                 + (sendtest_detail(check) if ctx.verbose else ""))
-        out.append(Check("segment.delivered", "segment", "delivered", PASSED,
-                         f"Segment events reached Customer.io ({segment.seconds_to_delivery() or 0:.1f}s after "
-                         "sending)" + _found(ctx, segment)))
+                check.message = f"{check.http_status} accepted by Segment; delivery verified below" + (
+                    sendtest_detail(check) if ctx.verbose else ""
+                )
+        out.append(
+            Check(
+                "segment.delivered",
+                "segment",
+                "delivered",
+                PASSED,
+                f"Segment events reached Customer.io ({segment.seconds_to_delivery() or 0:.1f}s after "
+                "sending)" + _found(ctx, segment),
+            )
+        )
     return out
 
 
@@ -315,10 +457,16 @@ def _found(ctx: _Ctx, target: Target) -> str:
 
 def _app_error_check(target: Target) -> Check:
     err = target.error
-    return Check("delivered", "customerio", "delivered", FAILED, f"cannot read Customer.io: {err.message}",
-                 http_status=err.status, failure=err.failure,
-                 hint="Fix: " + app_error_hint(err, "check customerio.app_api_key and customerio.region "
-                                                    "(`cdpio check-keys`)"))
+    return Check(
+        "delivered",
+        "customerio",
+        "delivered",
+        FAILED,
+        f"cannot read Customer.io: {err.message}",
+        http_status=err.status,
+        failure=err.failure,
+        hint="Fix: " + app_error_hint(err, "check customerio.app_api_key and customerio.region (`cdpio check-keys`)"),
+    )
 
 
 def link_traits(ctx: _Ctx) -> list[Check]:
@@ -329,15 +477,32 @@ def link_traits(ctx: _Ctx) -> list[Check]:
         return []
     wrong = target.trait_mismatches()
     if wrong:
-        listed = ", ".join(f"{k} (expected {show(e)}, {'missing' if a is None else 'has ' + show(a)})"
-                           for k, (e, a) in wrong.items())
-        failed = (f"; Customer.io logged an Attribute Update Failure for {', '.join(target.failed_attributes)}"
-                  if target.failed_attributes else "")
-        return [Check("traits", target.key, "delivered", FAILED,
-                      f"the test person arrived without its traits: {listed}{failed}")]
-    return [Check("traits", target.key, "delivered", PASSED,
-                  f"the test person has all {len(target.traits)} traits sent "
-                  f"({', '.join(sorted(target.traits))})")]
+        listed = ", ".join(
+            f"{k} (expected {show(e)}, {'missing' if a is None else 'has ' + show(a)})" for k, (e, a) in wrong.items()
+        )
+        failed = (
+            f"; Customer.io logged an Attribute Update Failure for {', '.join(target.failed_attributes)}"
+            if target.failed_attributes
+            else ""
+        )
+        return [
+            Check(
+                "traits",
+                target.key,
+                "delivered",
+                FAILED,
+                f"the test person arrived without its traits: {listed}{failed}",
+            )
+        ]
+    return [
+        Check(
+            "traits",
+            target.key,
+            "delivered",
+            PASSED,
+            f"the test person has all {len(target.traits)} traits sent ({', '.join(sorted(target.traits))})",
+        )
+    ]
 
 
 def link_person(ctx: _Ctx) -> list[Check]:
@@ -347,52 +512,91 @@ def link_person(ctx: _Ctx) -> list[Check]:
         return []
     ctx.say("looking for your person in Customer.io")
     api = ctx.api or AppApi(ctx.http, ctx.settings.endpoint("app"), ctx.settings.customerio.app_api_key)
-    target = Target("person", user_id=q.user_id, email=q.email,
-                    traits={k: v for k, v in q.traits.items() if v is not None},
-                    activities=[ExpectedActivity("event", name, f'event "{name}"') for name in q.events])
-    wait_for(api, [target], timeout=ctx.timeout, poll_interval=ctx.settings.config.verify.poll_interval,
-             progress=ctx.progress)
+    target = Target(
+        "person",
+        user_id=q.user_id,
+        email=q.email,
+        traits={k: v for k, v in q.traits.items() if v is not None},
+        activities=[ExpectedActivity("event", name, f'event "{name}"') for name in q.events],
+    )
+    wait_for(
+        api,
+        [target],
+        timeout=ctx.timeout,
+        poll_interval=ctx.settings.config.verify.poll_interval,
+        progress=ctx.progress,
+    )
     if target.error is not None:
         return [_app_error_check(target)]
     who = target.who
     if target.person is None:
-        anon = (" If your app sends events with only an anonymousId (before login) and never calls identify "
-                "with this userId and that anonymousId, they stay on an anonymous profile (anonymous events "
-                "never identified).")
-        return [Check("person", "customerio", "delivered", FAILED,
-                      f"no person with {who.replace('user ', 'id ')} in Customer.io.{anon}",
-                      hint="Fix: call identify(userId, traits) when the user signs up or logs in, with the "
-                           "same anonymousId the earlier events carried; check the id's case and spaces")]
+        anon = (
+            " If your app sends events with only an anonymousId (before login) and never calls identify "
+            "with this userId and that anonymousId, they stay on an anonymous profile (anonymous events "
+            "never identified)."
+        )
+        return [
+            Check(
+                "person",
+                "customerio",
+                "delivered",
+                FAILED,
+                f"no person with {who.replace('user ', 'id ')} in Customer.io.{anon}",
+                hint="Fix: call identify(userId, traits) when the user signs up or logs in, with the "
+                "same anonymousId the earlier events carried; check the id's case and spaces",
+            )
+        ]
     checks = [Check("person", "customerio", "delivered", PASSED, f"{who} is in Customer.io")]
     attrs = target.attributes()
     absent = [k for k, v in q.traits.items() if v is None and attrs.get(k) is None]
     wrong = target.trait_mismatches()
     if absent or wrong:
         parts = [f"{k} missing" for k in absent]
-        parts += [f"{k} {'missing' if a is None else 'is ' + show(a)}" + ("" if a is None else f", expected {show(e)}")
-                  for k, (e, a) in wrong.items()]
-        checks.append(Check("person.traits", "customerio", "delivered", FAILED,
-                            f"{who} exists but lacks the traits: {'; '.join(parts)}. Traits never sent: "
-                            "the app tracks events for this person but does not send these traits in an "
-                            "identify call.",
-                            hint="Fix: call identify(userId, {" + ", ".join(f"{k}: ..." for k in
-                                                                         [*absent, *wrong]) + "}) "
-                                 "whenever these values are set or change"))
+        parts += [
+            f"{k} {'missing' if a is None else 'is ' + show(a)}" + ("" if a is None else f", expected {show(e)}")
+            for k, (e, a) in wrong.items()
+        ]
+        checks.append(
+            Check(
+                "person.traits",
+                "customerio",
+                "delivered",
+                FAILED,
+                f"{who} exists but lacks the traits: {'; '.join(parts)}. Traits never sent: "
+                "the app tracks events for this person but does not send these traits in an "
+                "identify call.",
+                hint="Fix: call identify(userId, {" + ", ".join(f"{k}: ..." for k in [*absent, *wrong]) + "}) "
+                "whenever these values are set or change",
+            )
+        )
         return checks
     if q.traits:
-        checks.append(Check("person.traits", "customerio", "delivered", PASSED,
-                            f"{who} has {', '.join(q.traits)}"))
+        checks.append(Check("person.traits", "customerio", "delivered", PASSED, f"{who} has {', '.join(q.traits)}"))
     missing = [a for a in target.activities if a.found_at is None]
     if missing:
-        checks.append(Check("person.events", "customerio", "delivered", FAILED,
-                            f"{who} exists but {', '.join(a.label for a in missing)} is not in its activities. "
-                            "If the app sent it before identify with only an anonymousId, it was never linked "
-                            "to this person (anonymous events never identified); or the name differs.",
-                            hint="Fix: send identify with the userId and the same anonymousId, and track "
-                                 "with the userId once known; check the event name's exact spelling"))
+        checks.append(
+            Check(
+                "person.events",
+                "customerio",
+                "delivered",
+                FAILED,
+                f"{who} exists but {', '.join(a.label for a in missing)} is not in its activities. "
+                "If the app sent it before identify with only an anonymousId, it was never linked "
+                "to this person (anonymous events never identified); or the name differs.",
+                hint="Fix: send identify with the userId and the same anonymousId, and track "
+                "with the userId once known; check the event name's exact spelling",
+            )
+        )
     elif q.events:
-        checks.append(Check("person.events", "customerio", "delivered", PASSED,
-                            f"{who} has {', '.join(a.label for a in target.activities)}"))
+        checks.append(
+            Check(
+                "person.events",
+                "customerio",
+                "delivered",
+                PASSED,
+                f"{who} has {', '.join(a.label for a in target.activities)}",
+            )
+        )
     return checks
 
 
@@ -414,15 +618,20 @@ LINKS: list[tuple[str, str, Callable[[_Ctx], list[Check]]]] = [
 ]
 
 
-def run_doctor(settings: Settings, *, person: Optional[PersonQuery] = None,
-               timeout: Optional[float] = None,
-               progress: Optional[Callable[[str], None]] = None, verbose: bool = False) -> Report:
+def run_doctor(
+    settings: Settings,
+    *,
+    person: PersonQuery | None = None,
+    timeout: float | None = None,
+    progress: Callable[[str], None] | None = None,
+    verbose: bool = False,
+) -> Report:
     report = Report("doctor", run_id=settings.run_id)
     timeout = settings.config.verify.timeout if timeout is None else timeout
     # Two delivery waits when a person is looked up too.
     http = keys.ServiceHttp.for_settings(settings, timeout, waits=2 if person else 1)
     ctx = _Ctx(settings, http, report, progress, person, timeout=timeout, verbose=verbose)
-    broken: Optional[Check] = None
+    broken: Check | None = None
     try:
         for index, (name, _tier, link) in enumerate(LINKS):
             checks = link(ctx)
@@ -434,12 +643,11 @@ def run_doctor(settings: Settings, *, person: Optional[PersonQuery] = None,
             if broken is not None:
                 explain(broken, ctx)
                 # Only the first broken link matters; the rest are listed, not run.
-                report.checks = report.checks[:report.checks.index(broken) + 1]
-                for later, tier, later_link in LINKS[index + 1:]:
+                report.checks = report.checks[: report.checks.index(broken) + 1]
+                for later, tier, later_link in LINKS[index + 1 :]:
                     if later_link is link_person and person is None:
                         continue
-                    report.add(Check(later, "doctor", tier, SKIPPED,
-                                     "not checked: fix the broken link above first"))
+                    report.add(Check(later, "doctor", tier, SKIPPED, "not checked: fix the broken link above first"))
                 report.summary["broken_link"] = {"link": name, "check": broken.id}
                 break
     finally:

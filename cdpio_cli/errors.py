@@ -16,8 +16,14 @@ EXIT_CREDENTIAL = 3
 EXIT_UNREACHABLE = 4
 EXIT_INTERRUPTED = 130
 
-_PRIORITY = {EXIT_INTERRUPTED: 5, EXIT_USAGE: 4, EXIT_CREDENTIAL: 3, EXIT_UNREACHABLE: 2,
-             EXIT_CHECK_FAILED: 1, EXIT_OK: 0}
+_PRIORITY = {
+    EXIT_INTERRUPTED: 5,
+    EXIT_USAGE: 4,
+    EXIT_CREDENTIAL: 3,
+    EXIT_UNREACHABLE: 2,
+    EXIT_CHECK_FAILED: 1,
+    EXIT_OK: 0,
+}
 
 
 def worst_exit_code(codes) -> int:
@@ -34,8 +40,7 @@ class CdpioError(Exception):
 
     exit_code = EXIT_CHECK_FAILED
 
-    def __init__(self, message: str, *, hint: str | None = None, file: str | None = None,
-                 line: int | None = None):
+    def __init__(self, message: str, *, hint: str | None = None, file: str | None = None, line: int | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint

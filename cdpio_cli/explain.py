@@ -11,8 +11,9 @@ same mapping module, so explain and the sandbox agree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from cdpio_cli import mapping, messages
 
@@ -23,15 +24,15 @@ SEGMENT, DESTINATION, INPUT = "segment", "destination", "input"
 class Explanation:
     file: str
     line: int
-    label: str                      # messages.describe, e.g. `track "Signed Up" user=u1`
-    action: str | None = None       # the destination action (trackEvent, ...)
+    label: str  # messages.describe, e.g. `track "Signed Up" user=u1`
+    action: str | None = None  # the destination action (trackEvent, ...)
     operations: list[dict] = field(default_factory=list)
-    endpoint: str | None = None     # mapping.V2 or mapping.V1_METRICS
+    endpoint: str | None = None  # mapping.V2 or mapping.V1_METRICS
     # Segment's discard code (no_user_anon_id...) or the destination's
     # MESSAGE_REJECTED/NO_MATCHING_MAPPING reason: the sandbox reports the same.
     drop_reason: str | None = None
     drop_detail: str | None = None  # a human sentence for Segment drops
-    dropped_by: str | None = None   # segment | destination | input (unreadable record)
+    dropped_by: str | None = None  # segment | destination | input (unreadable record)
     message_id: str | None = None
     # (rule, severity, message) against the tracking plan (plan.PlanChecker), when one is given.
     plan_findings: list = field(default_factory=list)
@@ -88,9 +89,15 @@ def operation_summary(op: dict, endpoint: str | None = None) -> str:
     return text
 
 
-def explain_message(msg: Any, file: str = "<message>", line: int = 1, *, action: str | None = None,
-                    fields: mapping.Fields = mapping.DEFAULT_FIELDS,
-                    subscriptions: Sequence[mapping.Subscription] | None = None) -> Explanation:
+def explain_message(
+    msg: Any,
+    file: str = "<message>",
+    line: int = 1,
+    *,
+    action: str | None = None,
+    fields: mapping.Fields = mapping.DEFAULT_FIELDS,
+    subscriptions: Sequence[mapping.Subscription] | None = None,
+) -> Explanation:
     """What happens to one message.  With `action`, the message goes through
     that action alone, with its default field mapping (or `fields`), whatever
     the trigger and without Segment's ingest checks, as the destination's own
@@ -113,12 +120,12 @@ def explain_message(msg: Any, file: str = "<message>", line: int = 1, *, action:
     size = messages.message_size(msg)
     if size > messages.MAX_MESSAGE_BYTES:
         exp.drop_reason = "message_too_large"
-        exp.drop_detail = (f"message is {size:,} bytes; Segment rejects messages over "
-                           f"{messages.MAX_MESSAGE_BYTES:,} bytes with 400")
+        exp.drop_detail = (
+            f"message is {size:,} bytes; Segment rejects messages over {messages.MAX_MESSAGE_BYTES:,} bytes with 400"
+        )
         exp.dropped_by = SEGMENT
         return exp
-    _apply(exp, mapping.map_message(msg) if subscriptions is None
-           else mapping.map_subscribed(msg, subscriptions))
+    _apply(exp, mapping.map_message(msg) if subscriptions is None else mapping.map_subscribed(msg, subscriptions))
     return exp
 
 
@@ -132,19 +139,21 @@ def _apply(exp: Explanation, result: mapping.Mapping) -> None:
         exp.operations = list(result.operations)
 
 
-def explain_records(records: Iterable, *, action: str | None = None,
-                    subscriptions: Sequence[mapping.Subscription] | None = None,
-                    plan_checker=None) -> Iterator[Explanation]:
+def explain_records(
+    records: Iterable,
+    *,
+    action: str | None = None,
+    subscriptions: Sequence[mapping.Subscription] | None = None,
+    plan_checker=None,
+) -> Iterator[Explanation]:
     """One Explanation per fixtures.Record (unreadable records included);
     `action` and `subscriptions` as in explain_message; `plan_checker` (a
     plan.PlanChecker) adds the tracking-plan violations next to the mapping."""
     for record in records:
         if record.error is not None:
-            yield Explanation(record.file, record.line, "<unreadable>", drop_reason=record.error,
-                              dropped_by=INPUT)
+            yield Explanation(record.file, record.line, "<unreadable>", drop_reason=record.error, dropped_by=INPUT)
         else:
-            exp = explain_message(record.message, record.file, record.line, action=action,
-                                  subscriptions=subscriptions)
+            exp = explain_message(record.message, record.file, record.line, action=action, subscriptions=subscriptions)
             if plan_checker is not None:
                 exp.plan_findings = plan_checker.findings(record.message)
             yield exp
@@ -170,8 +179,10 @@ def subscriptions_from_config(items: Any, where: str = "customerio.subscriptions
             raise ValueError(f"{at}: unknown key {sorted(unknown)[0]!r} (keys: action, trigger, enabled, name)")
         action, trigger = item.get("action"), item.get("trigger")
         if action not in mapping.ACTION_BUILDERS:
-            raise ValueError(f"{at}: action {action!r} is not an action of the Customer.io (Actions) "
-                             f"destination (one of {', '.join(mapping.ACTION_BUILDERS)})")
+            raise ValueError(
+                f"{at}: action {action!r} is not an action of the Customer.io (Actions) "
+                f"destination (one of {', '.join(mapping.ACTION_BUILDERS)})"
+            )
         if not isinstance(trigger, str) or not trigger.strip():
             raise ValueError(f"{at}: trigger must be the subscription's FQL, e.g. 'type = \"track\"'")
         try:
@@ -198,8 +209,11 @@ def configured_subscriptions(settings) -> list[mapping.Subscription] | None:
         return subscriptions_from_config(listed)
     except ValueError as exc:
         loaded = getattr(settings, "loaded", None)
-        raise ConfigError(str(exc), file=str(settings.config_path) if settings.config_path else None,
-                          line=loaded.line_of("customerio.subscriptions") if loaded else None) from None
+        raise ConfigError(
+            str(exc),
+            file=str(settings.config_path) if settings.config_path else None,
+            line=loaded.line_of("customerio.subscriptions") if loaded else None,
+        ) from None
 
 
 def subscriptions_from_api(doc: Any) -> list[mapping.Subscription]:
@@ -216,11 +230,15 @@ def subscriptions_from_api(doc: Any) -> list[mapping.Subscription]:
         if not isinstance(item, dict):
             continue
         slug = item.get("actionSlug")
-        action = slug if slug in mapping.ACTION_BUILDERS else next(
-            (key for key, info in mapping.ACTIONS.items() if info.title == item.get("name")), None)
+        action = (
+            slug
+            if slug in mapping.ACTION_BUILDERS
+            else next((key for key, info in mapping.ACTIONS.items() if info.title == item.get("name")), None)
+        )
         if action is None:
-            raise ValueError(f"subscription {item.get('name') or item.get('id')!r} uses action {slug!r}, "
-                             "which cdpio does not know")
+            raise ValueError(
+                f"subscription {item.get('name') or item.get('id')!r} uses action {slug!r}, which cdpio does not know"
+            )
         trigger = item.get("trigger") or ""
         try:
             mapping.check_trigger(trigger)
@@ -234,21 +252,29 @@ def fetch_subscriptions(settings, http) -> tuple[list[mapping.Subscription] | No
     """The Customer.io (Actions) destination's subscriptions through the Segment
     Public API: (subscriptions, where from) or (None, why not)."""
     base = settings.endpoint("segment_api")
-    headers = {"Authorization": f"Bearer {settings.segment.public_api_token}",
-               "Accept": "application/vnd.segment.v1+json"}
+    headers = {
+        "Authorization": f"Bearer {settings.segment.public_api_token}",
+        "Accept": "application/vnd.segment.v1+json",
+    }
     answer = http.call("GET", f"{base}/destinations", headers=headers, params={"pagination.count": 200})
     if answer.status != 200:
         return None, f"the Segment Public API destinations list answered {answer.status or answer.error}"
-    dests = ((answer.body or {}).get("data") or {}).get("destinations") or [] \
-        if isinstance(answer.body, dict) else []
-    cio = [d for d in dests if isinstance(d, dict) and
-           ((d.get("metadata") or {}).get("name") or d.get("name") or "").startswith("Customer.io")]
+    dests = ((answer.body or {}).get("data") or {}).get("destinations") or [] if isinstance(answer.body, dict) else []
+    cio = [
+        d
+        for d in dests
+        if isinstance(d, dict)
+        and ((d.get("metadata") or {}).get("name") or d.get("name") or "").startswith("Customer.io")
+    ]
     if len(cio) != 1:
-        return None, (f"the workspace has {len(cio)} Customer.io destinations; list the one you use "
-                      "under customerio.subscriptions")
+        return None, (
+            f"the workspace has {len(cio)} Customer.io destinations; list the one you use "
+            "under customerio.subscriptions"
+        )
     dest_id = cio[0].get("id")
-    answer = http.call("GET", f"{base}/destinations/{dest_id}/subscriptions", headers=headers,
-                       params={"pagination.count": 200})
+    answer = http.call(
+        "GET", f"{base}/destinations/{dest_id}/subscriptions", headers=headers, params={"pagination.count": 200}
+    )
     if answer.status != 200:
         return None, f"the Segment Public API subscriptions list answered {answer.status or answer.error}"
     try:
@@ -292,12 +318,16 @@ class ExplainSummary:
         return self.dropped_by_segment + self.dropped_by_destination
 
     def to_dict(self) -> dict[str, Any]:
-        return {"messages": self.messages, "sent": self.sent, "dropped": self.dropped,
-                "dropped_by": {SEGMENT: self.dropped_by_segment,
-                               DESTINATION: self.dropped_by_destination},
-                "unreadable": self.unreadable, "operations": self.operations,
-                "by_action": dict(sorted(self.by_action.items())),
-                "drop_reasons": dict(sorted(self.drop_reasons.items(), key=lambda kv: -kv[1]))}
+        return {
+            "messages": self.messages,
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "dropped_by": {SEGMENT: self.dropped_by_segment, DESTINATION: self.dropped_by_destination},
+            "unreadable": self.unreadable,
+            "operations": self.operations,
+            "by_action": dict(sorted(self.by_action.items())),
+            "drop_reasons": dict(sorted(self.drop_reasons.items(), key=lambda kv: -kv[1])),
+        }
 
 
 def explanation_to_check(exp: Explanation, *, verbose: bool = False, fail_on_drop: bool = False):
@@ -320,10 +350,18 @@ def explanation_to_check(exp: Explanation, *, verbose: bool = False, fail_on_dro
         if status == results.PASSED:
             status = results.WARNING
     if verbose and exp.operations:
-        message += "".join("\n  " + json.dumps(op, ensure_ascii=False, sort_keys=True)
-                           for op in exp.operations)
-    check_id = exp.action or ("unreadable" if exp.dropped_by == INPUT else
-                              "segment-ingest" if exp.dropped_by == SEGMENT else "no-mapping")
-    return results.Check(id=check_id, route="customerio", tier="mapping", status=status,
-                         message=message, file=exp.file, line=exp.line, failure=failure,
-                         details=exp.to_details())
+        message += "".join("\n  " + json.dumps(op, ensure_ascii=False, sort_keys=True) for op in exp.operations)
+    check_id = exp.action or (
+        "unreadable" if exp.dropped_by == INPUT else "segment-ingest" if exp.dropped_by == SEGMENT else "no-mapping"
+    )
+    return results.Check(
+        id=check_id,
+        route="customerio",
+        tier="mapping",
+        status=status,
+        message=message,
+        file=exp.file,
+        line=exp.line,
+        failure=failure,
+        details=exp.to_details(),
+    )

@@ -23,8 +23,9 @@ import os
 import re
 import sys
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 import orjson
 
@@ -60,9 +61,9 @@ _YAML_EXT = {".yaml", ".yml"}
 class Record:
     """One message read from a fixture file, or why it could not be read."""
 
-    file: str          # display path, "-" for stdin
-    line: int          # 1-based line where the message starts
-    message: Any       # parsed value (normally a dict); None when error is set
+    file: str  # display path, "-" for stdin
+    line: int  # 1-based line where the message starts
+    message: Any  # parsed value (normally a dict); None when error is set
     error: str | None = None
     # The NDJSON line the message was parsed from (newline included), when it
     # holds exactly that message: replay sends it as is when nothing changes it.
@@ -79,6 +80,7 @@ class Record:
 # --------------------------------------------------------------------------
 # Paths
 # --------------------------------------------------------------------------
+
 
 def expand_paths(patterns: list[str]) -> list[str]:
     """Expand globs (`**` included) into readable files, in a stable order.
@@ -101,8 +103,10 @@ def expand_paths(patterns: list[str]) -> list[str]:
         if _GLOB_CHARS & set(pattern):
             matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
             if not matches:
-                raise InputError(f"{pattern}: the pattern matches no files",
-                                 hint="check the pattern; quote it so the shell does not expand it")
+                raise InputError(
+                    f"{pattern}: the pattern matches no files",
+                    hint="check the pattern; quote it so the shell does not expand it",
+                )
             for path in matches:
                 _check_readable(path)
                 add(path)
@@ -116,21 +120,22 @@ def _check_readable(path: str) -> None:
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file", hint="check the path")
     if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory",
-                         hint=f"pass files, or a glob such as '{path.rstrip('/')}/**/*.ndjson'")
+        raise InputError(
+            f"{path}: is a directory", hint=f"pass files, or a glob such as '{path.rstrip('/')}/**/*.ndjson'"
+        )
     if not os.path.isfile(path):
         raise InputError(f"{path}: not a regular file", hint="pass a file, or - for stdin")
     try:
         with open(path, "rb"):
             pass
     except OSError as exc:
-        raise InputError(f"{path}: cannot be read: {exc.strerror}",
-                         hint="check the file's permissions") from None
+        raise InputError(f"{path}: cannot be read: {exc.strerror}", hint="check the file's permissions") from None
 
 
 # --------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------
+
 
 def iter_records(paths: list[str], stdin: IO | None = None) -> Iterator[Record]:
     """Yield every message of every file in order, each with file and line."""
@@ -153,8 +158,7 @@ def _iter_file(path: str, stdin: IO | None) -> Iterator[Record]:
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory", hint="pass files, or a glob") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot be read: {exc.strerror}",
-                         hint="check the path and its permissions") from None
+        raise InputError(f"{path}: cannot be read: {exc.strerror}", hint="check the path and its permissions") from None
     with raw:
         name = path
         if name.lower().endswith(".gz"):
@@ -163,7 +167,7 @@ def _iter_file(path: str, stdin: IO | None) -> Iterator[Record]:
 
 
 def detect_format(path: str) -> str | None:
-    """"json", "ndjson" or "yaml" for a fixture file (by name, else by its first
+    """ "json", "ndjson" or "yaml" for a fixture file (by name, else by its first
     bytes, gzip or not); None when it cannot be read."""
     name = path[:-3] if path.lower().endswith(".gz") else path
     fmt = _format_of(name)
@@ -217,8 +221,7 @@ def _iter_stream(raw: IO[bytes], display: str, fmt: str | None) -> Iterator[Reco
             yield Record(display, 1, None, f"cannot decompress: {_gzip_reason(exc)}")
             return
         if looks_binary(sample):
-            yield Record(display, 1, None,
-                         f"binary file, not a fixture file (expected {SUPPORTED})")
+            yield Record(display, 1, None, f"binary file, not a fixture file (expected {SUPPORTED})")
             return
         if fmt is None:
             fmt = _sniff(sample, display)
@@ -251,8 +254,11 @@ def _read_capped(stream: IO[bytes], display: str) -> bytes:
     except (OSError, EOFError, zlib.error) as exc:
         raise _StreamBroken(1, _gzip_reason(exc)) from None
     if len(data) > MAX_YAML_BYTES:
-        raise _StreamBroken(1, f"YAML fixture over {MAX_YAML_BYTES // (1024 * 1024)} MB (uncompressed); YAML is "
-                               "read whole: convert it to NDJSON, one message per line, which streams")
+        raise _StreamBroken(
+            1,
+            f"YAML fixture over {MAX_YAML_BYTES // (1024 * 1024)} MB (uncompressed); YAML is "
+            "read whole: convert it to NDJSON, one message per line, which streams",
+        )
     return data
 
 
@@ -273,13 +279,15 @@ def _sniff(sample: bytes, display: str) -> str:
         except orjson.JSONDecodeError:
             return "json"
     where = "stdin" if display == "-" else display
-    raise InputError(f"{where}: cannot tell the format (it does not start with '[' or '{{')",
-                     hint=f"use one of {SUPPORTED}")
+    raise InputError(
+        f"{where}: cannot tell the format (it does not start with '[' or '{{')", hint=f"use one of {SUPPORTED}"
+    )
 
 
 # --------------------------------------------------------------------------
 # NDJSON: line by line, constant memory
 # --------------------------------------------------------------------------
+
 
 def _iter_ndjson(stream: IO[bytes], display: str) -> Iterator[Record]:
     lineno = 0
@@ -306,9 +314,12 @@ def _iter_ndjson(stream: IO[bytes], display: str) -> Iterator[Record]:
                 if not more or more.endswith(b"\n"):
                     break
             found = True
-            yield Record(display, lineno, None,
-                         f"line is over {MAX_LINE_BYTES // 1024:,} KB ({size:,} bytes); "
-                         "a Segment message is at most 32 KB")
+            yield Record(
+                display,
+                lineno,
+                None,
+                f"line is over {MAX_LINE_BYTES // 1024:,} KB ({size:,} bytes); a Segment message is at most 32 KB",
+            )
             continue
         if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
             line = line[3:]
@@ -368,6 +379,7 @@ def looks_binary(sample: bytes) -> bool:
 # Segment batch objects
 # --------------------------------------------------------------------------
 
+
 def _is_batch(value: dict) -> bool:
     return isinstance(value.get("batch"), list) and "type" not in value
 
@@ -403,10 +415,9 @@ def merge_batch_shared(item: Any, shared: dict) -> Any:
 # JSON documents: streamed, each array element with its own line
 # --------------------------------------------------------------------------
 
+
 class _TooBig(Exception):
     pass
-
-
 
 
 class _JsonStream:
@@ -423,16 +434,18 @@ class _JsonStream:
         self.buf = ""
         self.eof = False
         self.first = True
-        self.line_base = 1            # line of buf[0]
+        self.line_base = 1  # line of buf[0]
         self._lc_pos, self._lc_line = 0, 1
-        self.consumed = 0             # characters dropped before buf[0]
+        self.consumed = 0  # characters dropped before buf[0]
         self.problems: list[str] = []
         # Integers go through a Python hook only when int() refuses one (over
         # 4,300 digits): the C parser is much faster (see value_at).
-        self.decoder = json.JSONDecoder(object_pairs_hook=self._pairs, parse_constant=self._constant,
-                                        parse_float=self._float)
-        self.strict = json.JSONDecoder(object_pairs_hook=self._pairs, parse_constant=self._constant,
-                                       parse_int=self._int, parse_float=self._float)
+        self.decoder = json.JSONDecoder(
+            object_pairs_hook=self._pairs, parse_constant=self._constant, parse_float=self._float
+        )
+        self.strict = json.JSONDecoder(
+            object_pairs_hook=self._pairs, parse_constant=self._constant, parse_int=self._int, parse_float=self._float
+        )
 
     # -- hooks: note the problem, keep decoding --------------------------------
     def _pairs(self, pairs):
@@ -440,8 +453,9 @@ class _JsonStream:
         if len(value) != len(pairs):
             seen: set = set()
             dup = next(k for k, _ in pairs if k in seen or seen.add(k))
-            self.problems.append(f"duplicate key {json.dumps(dup)} in an object (only the last value "
-                                 "would be kept); remove one")
+            self.problems.append(
+                f"duplicate key {json.dumps(dup)} in an object (only the last value would be kept); remove one"
+            )
         return value
 
     def _constant(self, name):
@@ -451,16 +465,18 @@ class _JsonStream:
     def _int(self, text):
         digits = len(text) - (text[0] == "-")
         if digits > MAX_NUMBER_DIGITS:
-            self.problems.append(f"a number with {digits:,} digits (at most {MAX_NUMBER_DIGITS:,}); "
-                                 "send large identifiers as strings")
+            self.problems.append(
+                f"a number with {digits:,} digits (at most {MAX_NUMBER_DIGITS:,}); send large identifiers as strings"
+            )
             return 0
         return int(text)
 
     def _float(self, text):
         value = float(text)
         if len(text) > MAX_NUMBER_DIGITS or not math.isfinite(value):
-            self.problems.append(f"the number {text[:20]}{'...' if len(text) > 20 else ''} is out of range "
-                                 "(it would be sent as null)")
+            self.problems.append(
+                f"the number {text[:20]}{'...' if len(text) > 20 else ''} is out of range (it would be sent as null)"
+            )
             return 0.0
         return value
 
@@ -507,7 +523,7 @@ class _JsonStream:
             buf = self.buf
             n = len(buf)
             if pos < n and buf[pos] not in _WS:
-                return pos               # compact JSON: nothing to skip
+                return pos  # compact JSON: nothing to skip
             pos = _WS_RUN.match(buf, pos).end()
             if pos < n or self.eof:
                 return pos
@@ -521,7 +537,7 @@ class _JsonStream:
             try:
                 try:
                     value, end = self.decoder.raw_decode(self.buf, pos)
-                except ValueError as exc:   # int() refuses over 4,300 digits
+                except ValueError as exc:  # int() refuses over 4,300 digits
                     if isinstance(exc, json.JSONDecodeError):
                         raise
                     self.problems = []
@@ -534,7 +550,7 @@ class _JsonStream:
                     raise
             if len(self.buf) - pos > MAX_DOCUMENT_BYTES:
                 raise _TooBig()
-            self.fill(len(self.buf) - pos)   # doubling: a long value is re-parsed O(log n) times
+            self.fill(len(self.buf) - pos)  # doubling: a long value is re-parsed O(log n) times
 
     def problems_of(self, value: Any, start: int, end: int) -> str | None:
         problems = list(self.problems)
@@ -545,8 +561,10 @@ class _JsonStream:
                 orjson.dumps(value)
             except orjson.JSONEncodeError as exc:
                 if "surrogate" in str(exc):
-                    problems.append("a string holds a lone UTF-16 surrogate (e.g. \\ud800), which is not "
-                                    "valid Unicode; fix or remove it")
+                    problems.append(
+                        "a string holds a lone UTF-16 surrogate (e.g. \\ud800), which is not "
+                        "valid Unicode; fix or remove it"
+                    )
                 elif "64-bit" in str(exc):
                     problems.append("an integer beyond 64 bits; send large identifiers as strings")
                 else:
@@ -578,9 +596,13 @@ def _iter_json_stream(stream: IO[bytes], display: str) -> Iterator[Record]:
     except RecursionError:
         yield Record(display, doc.line_at(start), None, "invalid JSON: nested too deeply")
     except _TooBig:
-        yield Record(display, doc.line_at(start), None,
-                     f"one JSON value over {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB (only the elements of a "
-                     "top-level array stream); write one message per line (NDJSON) or a JSON array")
+        yield Record(
+            display,
+            doc.line_at(start),
+            None,
+            f"one JSON value over {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB (only the elements of a "
+            "top-level array stream); write one message per line (NDJSON) or a JSON array",
+        )
 
 
 def _value_records(doc: _JsonStream, value: Any, start: int, end: int) -> Iterator[Record]:
@@ -667,6 +689,7 @@ def _batch_item_positions(text: str, pos: int, decoder) -> list[int] | None:
 # YAML: safe loader, lines from the nodes, no alias bombs
 # --------------------------------------------------------------------------
 
+
 def _decode_utf8(data: bytes, display: str) -> str | Record:
     """The text of a whole-file fixture, or an error record at the bad byte."""
     if data.startswith(b"\xef\xbb\xbf"):
@@ -708,8 +731,12 @@ def _yaml_loader():
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
                 if key_node.value in seen:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r} in a mapping (only the last value "
-                        "would be kept); remove one", key_node.start_mark)
+                        None,
+                        None,
+                        f"duplicate key {key_node.value!r} in a mapping (only the last value "
+                        "would be kept); remove one",
+                        key_node.start_mark,
+                    )
                 seen.add(key_node.value)
         return base.construct_mapping(loader, node, deep=deep)
 
@@ -718,14 +745,22 @@ def _yaml_loader():
             text = str(node.value)
             if len(text) > MAX_NUMBER_DIGITS:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"a number with {len(text):,} digits (at most {MAX_NUMBER_DIGITS:,}); write "
-                    "large identifiers as strings", node.start_mark)
+                    None,
+                    None,
+                    f"a number with {len(text):,} digits (at most {MAX_NUMBER_DIGITS:,}); write "
+                    "large identifiers as strings",
+                    node.start_mark,
+                )
             value = kind(loader, node)
             if isinstance(value, float) and not math.isfinite(value):
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"{text} is not a number JSON can carry (it would be sent as null); write a "
-                    "number or null", node.start_mark)
+                    None,
+                    None,
+                    f"{text} is not a number JSON can carry (it would be sent as null); write a number or null",
+                    node.start_mark,
+                )
             return value
+
         return construct
 
     FixtureLoader.construct_mapping = mapping
@@ -760,8 +795,9 @@ def _iter_yaml(data: bytes, display: str) -> Iterator[Record]:
                 yield Record(display, 1, None, f"invalid YAML: {exc}")
                 return
             except RecursionError:
-                raise InputError(f"{display}: YAML nested too deeply",
-                                 hint="a message is a flat-ish object; check the file") from None
+                raise InputError(
+                    f"{display}: YAML nested too deeply", hint="a message is a flat-ish object; check the file"
+                ) from None
             if node is None:
                 break
             _check_yaml_size(node, display)
@@ -784,8 +820,10 @@ def _check_yaml_size(root, display: str) -> None:
     while stack:
         node, depth, done = stack.pop()
         if depth > MAX_YAML_DEPTH:
-            raise InputError(f"{display}:{node.start_mark.line + 1}: YAML nested more than "
-                             f"{MAX_YAML_DEPTH} levels deep", hint="check the file; messages are shallow")
+            raise InputError(
+                f"{display}:{node.start_mark.line + 1}: YAML nested more than {MAX_YAML_DEPTH} levels deep",
+                hint="check the file; messages are shallow",
+            )
         key = id(node)
         if key in expanded and not done:
             continue
@@ -799,9 +837,11 @@ def _check_yaml_size(root, display: str) -> None:
         total = 1 + sum(expanded.get(id(c), 1) for c in children)
         expanded[key] = total
         if total > MAX_YAML_NODES:
-            raise InputError(f"{display}:{root.start_mark.line + 1}: YAML aliases expand to over "
-                             f"{MAX_YAML_NODES:,} values (an alias bomb?)",
-                             hint="write the data out without nested anchors/aliases")
+            raise InputError(
+                f"{display}:{root.start_mark.line + 1}: YAML aliases expand to over "
+                f"{MAX_YAML_NODES:,} values (an alias bomb?)",
+                hint="write the data out without nested anchors/aliases",
+            )
 
 
 def _yaml_children(node, yaml) -> list:
@@ -827,8 +867,12 @@ def _yaml_document_records(loader, node, display: str) -> Iterator[Record]:
         except yaml.YAMLError as exc:
             loader.constructed_objects, loader.recursive_objects, loader.state_generators = {}, {}, []
             mark = getattr(exc, "problem_mark", None)
-            return Record(display, (mark.line + 1) if mark else n.start_mark.line + 1, None,
-                          f"invalid YAML: {getattr(exc, 'problem', None) or exc}")
+            return Record(
+                display,
+                (mark.line + 1) if mark else n.start_mark.line + 1,
+                None,
+                f"invalid YAML: {getattr(exc, 'problem', None) or exc}",
+            )
         except RecursionError:
             raise InputError(f"{display}: YAML nested too deeply", hint="check the file") from None
 

@@ -9,11 +9,18 @@ docs/contracts.md (the Track region endpoint, Pipelines strict mode, App API
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from cdpio_cli import credentials as creds
 from cdpio_cli.results import (
-    FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, FAILURE_USAGE, PASSED, SKIPPED, WARNING, Check,
+    FAILED,
+    FAILURE_CHECK,
+    FAILURE_CREDENTIAL,
+    FAILURE_UNREACHABLE,
+    FAILURE_USAGE,
+    PASSED,
+    SKIPPED,
+    WARNING,
+    Check,
     Report,
 )
 from cdpio_cli.routes.endpoints import pipelines_key_region
@@ -28,16 +35,19 @@ ENV_HINTS = {
     "customerio.pipelines_api_key": "CUSTOMERIO_PIPELINES_API_KEY",
 }
 ROUTES = {
-    "segment.write_key": "segment", "segment.public_api_token": "segment",
-    "customerio.site_id": "customerio", "customerio.track_api_key": "customerio",
-    "customerio.app_api_key": "customerio", "customerio.pipelines_api_key": "pipelines",
+    "segment.write_key": "segment",
+    "segment.public_api_token": "segment",
+    "customerio.site_id": "customerio",
+    "customerio.track_api_key": "customerio",
+    "customerio.app_api_key": "customerio",
+    "customerio.pipelines_api_key": "pipelines",
 }
 DESTINATION_NAMES = ("Customer.io (Actions)", "Customer.io")
 SANDBOX_HINT = "is the sandbox still running? (`cdpio sandbox`)"
 NETWORK_HINT = "check your network or proxy and retry; status pages: status.customer.io, status.segment.com"
 
 
-def is_loopback_url(url: Optional[str]) -> bool:
+def is_loopback_url(url: str | None) -> bool:
     if not url:
         return False
     from urllib.parse import urlsplit
@@ -50,7 +60,7 @@ def is_loopback_url(url: Optional[str]) -> bool:
         return False
 
 
-def unreachable_hint(url: Optional[str], otherwise: str = NETWORK_HINT) -> str:
+def unreachable_hint(url: str | None, otherwise: str = NETWORK_HINT) -> str:
     """The fix for "could not reach": a loopback URL is a local sandbox that is
     not running, not a network or status-page problem."""
     return SANDBOX_HINT if is_loopback_url(url) else otherwise
@@ -60,15 +70,25 @@ def unreachable_hint(url: Optional[str], otherwise: str = NETWORK_HINT) -> str:
 # format tier
 # ---------------------------------------------------------------------------
 
+
 def format_checks(settings: Settings) -> list[Check]:
     """One `format` check per credential: cleaned, masked, format hint."""
     checks = []
     for dotted, cred in settings.credentials.items():
         route = ROUTES[dotted]
         if not cred.configured:
-            checks.append(Check(dotted, route, "format", SKIPPED, "not configured",
-                                hint=f"set {dotted} in cdpio.yaml (e.g. ${{{ENV_HINTS[dotted]}}})",
-                                line=cred.line, file=_config_file(settings)))
+            checks.append(
+                Check(
+                    dotted,
+                    route,
+                    "format",
+                    SKIPPED,
+                    "not configured",
+                    hint=f"set {dotted} in cdpio.yaml (e.g. ${{{ENV_HINTS[dotted]}}})",
+                    line=cred.line,
+                    file=_config_file(settings),
+                )
+            )
             continue
         hint = creds.format_hint(dotted, cred.value)
         source = cred.source.split(" (")[0]
@@ -87,20 +107,31 @@ def format_checks(settings: Settings) -> list[Check]:
             # Unusable: no HTTP header can carry it, so nothing is sent with it.
             parts.append(creds.unusable_message(cred.problems))
             status, failure, fix_hint = FAILED, FAILURE_USAGE, creds.UNUSABLE_HINT
-        checks.append(Check(dotted, route, "format", status, "; ".join(parts), hint=fix_hint, failure=failure,
-                            file=_config_file(settings), line=cred.line,
-                            details={"length": len(cred.value), "fixes": cred.fixes,
-                                     "source": cred.source}))
+        checks.append(
+            Check(
+                dotted,
+                route,
+                "format",
+                status,
+                "; ".join(parts),
+                hint=fix_hint,
+                failure=failure,
+                file=_config_file(settings),
+                line=cred.line,
+                details={"length": len(cred.value), "fixes": cred.fixes, "source": cred.source},
+            )
+        )
     return checks
 
 
-def _config_file(settings: Settings) -> Optional[str]:
+def _config_file(settings: Settings) -> str | None:
     return str(settings.config_path) if settings.config_path else None
 
 
 # ---------------------------------------------------------------------------
 # authenticated tier
 # ---------------------------------------------------------------------------
+
 
 def command_bound(budget: float, waits: int = 1) -> float:
     """Seconds a command that talks to the services may take in all
@@ -137,13 +168,13 @@ def _json_kind(value: object) -> str:
 
 @dataclass
 class Answer:
-    status: Optional[int]
+    status: int | None
     body: object
     text: str
     ms: float
-    error: Optional[str] = None  # transport failure or unusable answer, already free of secrets
-    url: Optional[str] = None    # scheme://host of the service asked (never a path: it may hold a key)
-    headers: dict = field(default_factory=dict)   # response headers (send-test --capture)
+    error: str | None = None  # transport failure or unusable answer, already free of secrets
+    url: str | None = None  # scheme://host of the service asked (never a path: it may hold a key)
+    headers: dict = field(default_factory=dict)  # response headers (send-test --capture)
 
 
 class ServiceHttp:
@@ -165,7 +196,7 @@ class ServiceHttp:
         self.silent_hosts: dict[str, str] = {}
 
     @classmethod
-    def for_settings(cls, settings: Settings, budget: float = 10.0, *, waits: int = 1) -> "ServiceHttp":
+    def for_settings(cls, settings: Settings, budget: float = 10.0, *, waits: int = 1) -> ServiceHttp:
         """A client whose single request never waits longer than the command's
         own time budget (at most 10 s, at least 1 s), and that stops asking
         once `command_bound(budget, waits)` seconds have passed."""
@@ -177,9 +208,16 @@ class ServiceHttp:
     def close(self):
         self.client.close()
 
-    def call(self, method: str, url: str, *, headers: Optional[dict] = None,
-             auth: Optional[tuple[str, str]] = None, params: Optional[dict] = None,
-             content: Optional[bytes] = None) -> Answer:
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict | None = None,
+        auth: tuple[str, str] | None = None,
+        params: dict | None = None,
+        content: bytes | None = None,
+    ) -> Answer:
         import httpx
 
         from cdpio_cli.transport import RequestSpec, basic_auth, send
@@ -188,15 +226,25 @@ class ServiceHttp:
         host = parsed.netloc.decode("ascii", "replace")
         origin = f"{parsed.scheme}://{host}"
         if host in self.silent_hosts:
-            return Answer(None, None, "", 0.0, f"{self.silent_hosts[host]} (no answer earlier in this run; "
-                                               "not asked again)", url=origin)
+            return Answer(
+                None,
+                None,
+                "",
+                0.0,
+                f"{self.silent_hosts[host]} (no answer earlier in this run; not asked again)",
+                url=origin,
+            )
         headers = dict(headers or {})
         if auth:
             headers["Authorization"] = basic_auth(*auth)
         if params:
             url = str(httpx.URL(url, params=params))
-        attempt = send(self.client, RequestSpec(method, url, headers=headers, content=content,
-                                                secrets=self.secrets), self.policy, deadline=self.deadline)
+        attempt = send(
+            self.client,
+            RequestSpec(method, url, headers=headers, content=content, secrets=self.secrets),
+            self.policy,
+            deadline=self.deadline,
+        )
         if not attempt.reached and not (self.deadline is not None and self.deadline.expired()):
             self.silent_hosts[host] = attempt.error or "no answer"
         body = attempt.json()
@@ -205,14 +253,21 @@ class ServiceHttp:
             # Every API cdpio asks documents a JSON object here.
             error = f"{_json_kind(body)} where the API documents a JSON object"
             body = None
-        return Answer(attempt.status, body, attempt.service_error() or "",
-                      attempt.duration_ms, error, url=origin,
-                      headers=dict(attempt.headers or {}))
+        return Answer(
+            attempt.status,
+            body,
+            attempt.service_error() or "",
+            attempt.duration_ms,
+            error,
+            url=origin,
+            headers=dict(attempt.headers or {}),
+        )
 
 
 RATE_LIMIT_HINT = "the service is limiting requests; wait a while and retry"
-ENDPOINT_HINT = ("check the endpoint settings in cdpio.yaml (or --sandbox-url): "
-                 "this answer is not what the service sends")
+ENDPOINT_HINT = (
+    "check the endpoint settings in cdpio.yaml (or --sandbox-url): this answer is not what the service sends"
+)
 
 
 def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
@@ -229,22 +284,37 @@ def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
         # It answered, but not in a way cdpio may act on (a week's
         # Retry-After, a redirect to a foreign host, the wrong JSON shape).
         message = f"{what} answered {answer.status}: {answer.error}"
-        hint = RATE_LIMIT_HINT if answer.status == 429 else (
-            NETWORK_HINT if answer.status >= 500 else ENDPOINT_HINT)
+        hint = RATE_LIMIT_HINT if answer.status == 429 else (NETWORK_HINT if answer.status >= 500 else ENDPOINT_HINT)
     else:
         # "Is the sandbox running?" only when nothing answered: a 503 comes from a running service.
         message = f"{what} answered {answer.status}"
         hint = NETWORK_HINT
-    return Check(check_id, route, "authenticated", FAILED, message, http_status=answer.status,
-                 duration_ms=answer.ms, failure=FAILURE_UNREACHABLE, hint=hint)
+    return Check(
+        check_id,
+        route,
+        "authenticated",
+        FAILED,
+        message,
+        http_status=answer.status,
+        duration_ms=answer.ms,
+        failure=FAILURE_UNREACHABLE,
+        hint=hint,
+    )
 
 
 def check_track(settings: Settings, http: ServiceHttp) -> list[Check]:
     site, key = settings.customerio.site_id, settings.customerio.track_api_key
     if not site or not key:
         missing = "site_id" if not site else "track_api_key"
-        return [Check("customerio.track", "customerio", "authenticated", SKIPPED,
-                      f"customerio.{missing} is not configured; the Track API cannot be checked")]
+        return [
+            Check(
+                "customerio.track",
+                "customerio",
+                "authenticated",
+                SKIPPED,
+                f"customerio.{missing} is not configured; the Track API cannot be checked",
+            )
+        ]
     configured = settings.config.customerio.region
     # The region endpoint answers on either regional host (docs/contracts.md).
     base = settings.endpoint("track", "us" if configured == "auto" else configured)
@@ -253,20 +323,38 @@ def check_track(settings: Settings, http: ServiceHttp) -> list[Check]:
         region = str(answer.body.get("region", "")).lower()
         workspace = answer.body.get("environment_id")
         settings.detected_region = region if region in ("us", "eu") else None
-        checks = [Check("customerio.track", "customerio", "authenticated", PASSED,
-                        f"Track API accepted the site id and key: workspace {workspace}, region {region.upper()}",
-                        http_status=200, duration_ms=answer.ms,
-                        details={"region": region, "workspace_id": workspace})]
+        checks = [
+            Check(
+                "customerio.track",
+                "customerio",
+                "authenticated",
+                PASSED,
+                f"Track API accepted the site id and key: workspace {workspace}, region {region.upper()}",
+                http_status=200,
+                duration_ms=answer.ms,
+                details={"region": region, "workspace_id": workspace},
+            )
+        ]
         checks.extend(_region_checks(settings, region))
         return checks
     if answer.status in (400, 401, 403):
         detail = answer.text
-        return [Check("customerio.track", "customerio", "authenticated", FAILED,
-                      f"Track API rejected the site id and Track API key ({answer.status}"
-                      + (f": {detail}" if detail else "") + ")",
-                      http_status=answer.status, duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
-                      hint="use a Track API pair from Account Settings > API Credentials > Track API Keys; "
-                           "an App API key does not work here")]
+        return [
+            Check(
+                "customerio.track",
+                "customerio",
+                "authenticated",
+                FAILED,
+                f"Track API rejected the site id and Track API key ({answer.status}"
+                + (f": {detail}" if detail else "")
+                + ")",
+                http_status=answer.status,
+                duration_ms=answer.ms,
+                failure=FAILURE_CREDENTIAL,
+                hint="use a Track API pair from Account Settings > API Credentials > Track API Keys; "
+                "an App API key does not work here",
+            )
+        ]
     return [_unreachable("customerio.track", "customerio", answer, "the Customer.io Track API")]
 
 
@@ -274,22 +362,44 @@ def _region_checks(settings: Settings, detected: str) -> list[Check]:
     out = []
     configured = settings.config.customerio.region
     if configured != "auto" and configured != detected:
-        out.append(Check("customerio.region", "customerio", "authenticated", FAILED,
-                         f"customerio.region is {configured} but these credentials belong to the "
-                         f"{detected.upper()} region",
-                         hint=f"set customerio.region: {detected} (or auto) in cdpio.yaml",
-                         file=_config_file(settings), line=settings.loaded.line_of("customerio.region")))
+        out.append(
+            Check(
+                "customerio.region",
+                "customerio",
+                "authenticated",
+                FAILED,
+                f"customerio.region is {configured} but these credentials belong to the {detected.upper()} region",
+                hint=f"set customerio.region: {detected} (or auto) in cdpio.yaml",
+                file=_config_file(settings),
+                line=settings.loaded.line_of("customerio.region"),
+            )
+        )
     else:
         how = "configured" if configured != "auto" else "detected"
-        out.append(Check("customerio.region", "customerio", "authenticated", PASSED,
-                         f"region {detected.upper()} ({how})", details={"region": detected}))
+        out.append(
+            Check(
+                "customerio.region",
+                "customerio",
+                "authenticated",
+                PASSED,
+                f"region {detected.upper()} ({how})",
+                details={"region": detected},
+            )
+        )
     pkey = settings.customerio.pipelines_api_key
     key_region = pipelines_key_region(pkey) if pkey else None
     if key_region and key_region != detected:
-        out.append(Check("customerio.pipelines_region", "pipelines", "format", WARNING,
-                         f"the Pipelines key is for the {key_region.upper()} region but the Track "
-                         f"credentials belong to {detected.upper()}",
-                         hint="check that both keys come from the same workspace"))
+        out.append(
+            Check(
+                "customerio.pipelines_region",
+                "pipelines",
+                "format",
+                WARNING,
+                f"the Pipelines key is for the {key_region.upper()} region but the Track "
+                f"credentials belong to {detected.upper()}",
+                hint="check that both keys come from the same workspace",
+            )
+        )
     return out
 
 
@@ -303,36 +413,70 @@ def _live_region(settings: Settings) -> str:
 def check_app(settings: Settings, http: ServiceHttp) -> list[Check]:
     key = settings.customerio.app_api_key
     if not key:
-        return [Check("customerio.app", "customerio", "authenticated", SKIPPED,
-                      "no App API key: send-test cannot verify delivery",
-                      hint="set customerio.app_api_key to let cdpio find your test events in Customer.io")]
+        return [
+            Check(
+                "customerio.app",
+                "customerio",
+                "authenticated",
+                SKIPPED,
+                "no App API key: send-test cannot verify delivery",
+                hint="set customerio.app_api_key to let cdpio find your test events in Customer.io",
+            )
+        ]
     region = _live_region(settings)
     headers = {"Authorization": f"Bearer {key}"}
     answer = http.call("GET", f"{settings.endpoint('app', region)}/v1/workspaces", headers=headers)
     if answer.status == 200 and not answer.error:
         workspaces = dig(answer.body, "workspaces")
-        names = [w.get("name") for w in (workspaces if isinstance(workspaces, list) else [])
-                 if isinstance(w, dict)]
-        return [Check("customerio.app", "customerio", "authenticated", PASSED,
-                      f"App API accepted the key ({region.upper()} region; workspace "
-                      f"{', '.join(map(str, names)) or 'unknown'})", http_status=200, duration_ms=answer.ms)]
+        names = [w.get("name") for w in (workspaces if isinstance(workspaces, list) else []) if isinstance(w, dict)]
+        return [
+            Check(
+                "customerio.app",
+                "customerio",
+                "authenticated",
+                PASSED,
+                f"App API accepted the key ({region.upper()} region; workspace "
+                f"{', '.join(map(str, names)) or 'unknown'})",
+                http_status=200,
+                duration_ms=answer.ms,
+            )
+        ]
     if answer.status in (401, 403):
         # The App API does not redirect: a key from the other region gets 401.
         other = "eu" if region == "us" else "us"
         retry = http.call("GET", f"{settings.endpoint('app', other)}/v1/workspaces", headers=headers)
         if retry.status == 200 and not retry.error:
-            return [Check("customerio.app", "customerio", "authenticated", FAILED,
-                          f"App API key works only in the {other.upper()} region, but cdpio used {region.upper()}",
-                          http_status=answer.status, duration_ms=answer.ms, failure=FAILURE_CHECK,
-                          # Once the Track API has named the region, changing it would break
-                          # Track: the App key is the one from another workspace.
-                          hint="use an App API key from the same workspace as the Track API key"
-                          if settings.detected_region else f"set customerio.region: {other}")]
-        return [Check("customerio.app", "customerio", "authenticated", FAILED,
-                      f"App API rejected the key ({answer.status})", http_status=answer.status,
-                      duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
-                      hint="create an App API key under Account Settings > API Credentials > App API Keys; "
-                           "a Track API key does not work here")]
+            return [
+                Check(
+                    "customerio.app",
+                    "customerio",
+                    "authenticated",
+                    FAILED,
+                    f"App API key works only in the {other.upper()} region, but cdpio used {region.upper()}",
+                    http_status=answer.status,
+                    duration_ms=answer.ms,
+                    failure=FAILURE_CHECK,
+                    # Once the Track API has named the region, changing it would break
+                    # Track: the App key is the one from another workspace.
+                    hint="use an App API key from the same workspace as the Track API key"
+                    if settings.detected_region
+                    else f"set customerio.region: {other}",
+                )
+            ]
+        return [
+            Check(
+                "customerio.app",
+                "customerio",
+                "authenticated",
+                FAILED,
+                f"App API rejected the key ({answer.status})",
+                http_status=answer.status,
+                duration_ms=answer.ms,
+                failure=FAILURE_CREDENTIAL,
+                hint="create an App API key under Account Settings > API Credentials > App API Keys; "
+                "a Track API key does not work here",
+            )
+        ]
     return [_unreachable("customerio.app", "customerio", answer, "the Customer.io App API")]
 
 
@@ -349,31 +493,49 @@ def pipelines_auth(key: str) -> dict:
 def check_pipelines(settings: Settings, http: ServiceHttp) -> list[Check]:
     key = settings.customerio.pipelines_api_key
     if not key:
-        return [Check("customerio.pipelines", "pipelines", "authenticated", SKIPPED,
-                      "no Pipelines key configured")]
+        return [Check("customerio.pipelines", "pipelines", "authenticated", SKIPPED, "no Pipelines key configured")]
     # An empty batch in strict mode: a bad key gets 401, a good one creates no data.
     headers = {**pipelines_auth(key), "X-Strict-Mode": "1", "Content-Type": "application/json"}
-    answer = http.call("POST", f"{settings.endpoint('pipelines', _live_region(settings))}/v1/batch", headers=headers,
-                       content=b'{"batch":[]}')
-    if answer.status is not None and not answer.error and (200 <= answer.status < 300
-                                                           or answer.status in (400, 422)):
-        return [Check("customerio.pipelines", "pipelines", "authenticated", PASSED,
-                      f"Pipelines API accepted the key in strict mode ({answer.status} to an empty batch; "
-                      "no data created)", http_status=answer.status, duration_ms=answer.ms)]
+    answer = http.call(
+        "POST",
+        f"{settings.endpoint('pipelines', _live_region(settings))}/v1/batch",
+        headers=headers,
+        content=b'{"batch":[]}',
+    )
+    if answer.status is not None and not answer.error and (200 <= answer.status < 300 or answer.status in (400, 422)):
+        return [
+            Check(
+                "customerio.pipelines",
+                "pipelines",
+                "authenticated",
+                PASSED,
+                f"Pipelines API accepted the key in strict mode ({answer.status} to an empty batch; no data created)",
+                http_status=answer.status,
+                duration_ms=answer.ms,
+            )
+        ]
     if answer.status in (401, 403):
-        return [Check("customerio.pipelines", "pipelines", "authenticated", FAILED,
-                      f"Pipelines API rejected the key in strict mode ({answer.status})",
-                      http_status=answer.status, duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
-                      hint="copy the API key of your Customer.io API source (Data & Integrations > "
-                           "Integrations); check the region prefix")]
+        return [
+            Check(
+                "customerio.pipelines",
+                "pipelines",
+                "authenticated",
+                FAILED,
+                f"Pipelines API rejected the key in strict mode ({answer.status})",
+                http_status=answer.status,
+                duration_ms=answer.ms,
+                failure=FAILURE_CREDENTIAL,
+                hint="copy the API key of your Customer.io API source (Data & Integrations > "
+                "Integrations); check the region prefix",
+            )
+        ]
     return [_unreachable("customerio.pipelines", "pipelines", answer, "the Customer.io Pipelines API")]
 
 
 def check_segment(settings: Settings, http: ServiceHttp) -> list[Check]:
     key = settings.segment.write_key
     if not key:
-        return [Check("segment.write_key", "segment", "authenticated", SKIPPED,
-                      "no Segment write key configured")]
+        return [Check("segment.write_key", "segment", "authenticated", SKIPPED, "no Segment write key configured")]
     checks: list[Check] = []
     token = settings.segment.public_api_token
     answer = http.call("GET", f"{settings.endpoint('segment_cdn')}/v1/projects/{key}/settings")
@@ -384,32 +546,63 @@ def check_segment(settings: Settings, http: ServiceHttp) -> list[Check]:
         # The answer names the source's API host: the Segment region it belongs to.
         segment_io = integrations.get("Segment.io") if isinstance(integrations, dict) else None
         api_host = segment_io.get("apiHost") if isinstance(segment_io, dict) else None
-        checks.append(Check("segment.write_key", "segment", "authenticated", PASSED,
-                            "Segment's settings lookup knows this write key (unofficial endpoint)"
-                            + ("; it lists a Customer.io destination" if has_cio else ""),
-                            http_status=200, duration_ms=answer.ms,
-                            details={"api_host": api_host if isinstance(api_host, str) else None,
-                                     "lists_destination": has_cio}))
+        checks.append(
+            Check(
+                "segment.write_key",
+                "segment",
+                "authenticated",
+                PASSED,
+                "Segment's settings lookup knows this write key (unofficial endpoint)"
+                + ("; it lists a Customer.io destination" if has_cio else ""),
+                http_status=200,
+                duration_ms=answer.ms,
+                details={"api_host": api_host if isinstance(api_host, str) else None, "lists_destination": has_cio},
+            )
+        )
     elif answer.status == 404:
-        checks.append(Check("segment.write_key", "segment", "authenticated", FAILED,
-                            "Segment's settings lookup does not know this write key (unofficial endpoint). "
-                            "The Tracking API would still answer 200 and drop every event",
-                            http_status=404, duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
-                            hint="copy the write key again from your source's Settings > API Keys; "
-                                 "`cdpio send-test --verify` proves delivery end to end"))
+        checks.append(
+            Check(
+                "segment.write_key",
+                "segment",
+                "authenticated",
+                FAILED,
+                "Segment's settings lookup does not know this write key (unofficial endpoint). "
+                "The Tracking API would still answer 200 and drop every event",
+                http_status=404,
+                duration_ms=answer.ms,
+                failure=FAILURE_CREDENTIAL,
+                hint="copy the write key again from your source's Settings > API Keys; "
+                "`cdpio send-test --verify` proves delivery end to end",
+            )
+        )
     elif not token:
         reason = answer.error or f"it answered {answer.status}"
-        checks.append(Check("segment.write_key", "segment", "authenticated", SKIPPED,
-                            f"format only: Segment's Tracking API accepts any write key, and the settings "
-                            f"lookup could not be used ({reason})",
-                            http_status=answer.status, duration_ms=answer.ms,
-                            hint="set segment.public_api_token, or run `cdpio send-test --verify`"))
+        checks.append(
+            Check(
+                "segment.write_key",
+                "segment",
+                "authenticated",
+                SKIPPED,
+                f"format only: Segment's Tracking API accepts any write key, and the settings "
+                f"lookup could not be used ({reason})",
+                http_status=answer.status,
+                duration_ms=answer.ms,
+                hint="set segment.public_api_token, or run `cdpio send-test --verify`",
+            )
+        )
     if token:
         checks.extend(_check_public_api(settings, http, key, token))
     elif answer.status == 200:
-        checks.append(Check("segment.destination", "segment", "authenticated", SKIPPED,
-                            "cannot see whether the Customer.io destination is connected without a Public API token",
-                            hint="set segment.public_api_token, or run `cdpio send-test --verify`"))
+        checks.append(
+            Check(
+                "segment.destination",
+                "segment",
+                "authenticated",
+                SKIPPED,
+                "cannot see whether the Customer.io destination is connected without a Public API token",
+                hint="set segment.public_api_token, or run `cdpio send-test --verify`",
+            )
+        )
     return checks
 
 
@@ -419,69 +612,127 @@ def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, tok
     answer = http.call("GET", f"{base}/", headers=headers)
     if answer.status in (401, 403):
         other = "eu" if settings.config.segment.region == "us" else "us"
-        return [Check("segment.public_api_token", "segment", "authenticated", FAILED,
-                      f"Segment Public API rejected the token ({answer.status}) on the "
-                      f"{settings.config.segment.region.upper()} host", http_status=answer.status,
-                      duration_ms=answer.ms, failure=FAILURE_CREDENTIAL,
-                      hint="create a token under Settings > Workspace settings > Access Management > Tokens; "
-                           f"if your Segment workspace is in the {other.upper()} region, set segment.region: {other}")]
+        return [
+            Check(
+                "segment.public_api_token",
+                "segment",
+                "authenticated",
+                FAILED,
+                f"Segment Public API rejected the token ({answer.status}) on the "
+                f"{settings.config.segment.region.upper()} host",
+                http_status=answer.status,
+                duration_ms=answer.ms,
+                failure=FAILURE_CREDENTIAL,
+                hint="create a token under Settings > Workspace settings > Access Management > Tokens; "
+                f"if your Segment workspace is in the {other.upper()} region, set segment.region: {other}",
+            )
+        ]
     if answer.status != 200 or answer.error:
         return [_unreachable("segment.public_api_token", "segment", answer, "the Segment Public API")]
     workspace = dig(answer.body, "data", "workspace")
     workspace = workspace if isinstance(workspace, dict) else {}
-    checks = [Check("segment.public_api_token", "segment", "authenticated", PASSED,
-                    f"Public API token accepted (workspace {workspace.get('name') or workspace.get('slug')})",
-                    http_status=200, duration_ms=answer.ms)]
+    checks = [
+        Check(
+            "segment.public_api_token",
+            "segment",
+            "authenticated",
+            PASSED,
+            f"Public API token accepted (workspace {workspace.get('name') or workspace.get('slug')})",
+            http_status=200,
+            duration_ms=answer.ms,
+        )
+    ]
     sources = http.call("GET", f"{base}/sources", headers=headers, params={"pagination.count": 200})
     if sources.status != 200 or sources.error:
         checks.append(_unreachable("segment.source", "segment", sources, "the Segment Public API sources list"))
         return checks
     source_list = dig(sources.body, "data", "sources")
     source_list = [s for s in source_list if isinstance(s, dict)] if isinstance(source_list, list) else []
-    source = next((s for s in source_list
-                   if isinstance(s.get("writeKeys"), list) and write_key in s["writeKeys"]), None)
+    source = next(
+        (s for s in source_list if isinstance(s.get("writeKeys"), list) and write_key in s["writeKeys"]), None
+    )
     if source is None:
         if source_list and not any(s.get("writeKeys") for s in source_list):
-            checks.append(Check("segment.source", "segment", "authenticated", WARNING,
-                                "the token cannot read write keys (it needs source admin permission)",
-                                http_status=200, duration_ms=sources.ms))
+            checks.append(
+                Check(
+                    "segment.source",
+                    "segment",
+                    "authenticated",
+                    WARNING,
+                    "the token cannot read write keys (it needs source admin permission)",
+                    http_status=200,
+                    duration_ms=sources.ms,
+                )
+            )
             return checks
-        checks.append(Check("segment.source", "segment", "authenticated", FAILED,
-                            f"no source in workspace {workspace.get('slug')} has this write key",
-                            http_status=200, duration_ms=sources.ms, failure=FAILURE_CREDENTIAL,
-                            hint="the write key may belong to another workspace or a deleted source"))
+        checks.append(
+            Check(
+                "segment.source",
+                "segment",
+                "authenticated",
+                FAILED,
+                f"no source in workspace {workspace.get('slug')} has this write key",
+                http_status=200,
+                duration_ms=sources.ms,
+                failure=FAILURE_CREDENTIAL,
+                hint="the write key may belong to another workspace or a deleted source",
+            )
+        )
         return checks
     name = source.get("name") or source.get("slug") or source.get("id")
-    checks.append(Check("segment.source", "segment", "authenticated",
-                        PASSED if source.get("enabled", True) else FAILED,
-                        f"the write key belongs to source {name!r}"
-                        + ("" if source.get("enabled", True) else ", which is disabled"),
-                        http_status=200, duration_ms=sources.ms,
-                        hint=None if source.get("enabled", True) else "enable the source in Segment"))
+    checks.append(
+        Check(
+            "segment.source",
+            "segment",
+            "authenticated",
+            PASSED if source.get("enabled", True) else FAILED,
+            f"the write key belongs to source {name!r}"
+            + ("" if source.get("enabled", True) else ", which is disabled"),
+            http_status=200,
+            duration_ms=sources.ms,
+            hint=None if source.get("enabled", True) else "enable the source in Segment",
+        )
+    )
     dests = http.call("GET", f"{base}/sources/{source.get('id')}/connected-destinations", headers=headers)
     if dests.status != 200 or dests.error:
         checks.append(_unreachable("segment.destination", "segment", dests, "the Segment Public API"))
         return checks
     dest_list = dig(dests.body, "data", "destinations")
     dest_list = [d for d in dest_list if isinstance(d, dict)] if isinstance(dest_list, list) else []
-    cio = [d for d in dest_list
-           if str(dig(d, "metadata", "name") or d.get("name") or "").startswith("Customer.io")]
+    cio = [d for d in dest_list if str(dig(d, "metadata", "name") or d.get("name") or "").startswith("Customer.io")]
     enabled = [d for d in cio if d.get("enabled")]
     if enabled:
         # The siteId is not secret (the Public API masks only the apiKey).
         site_id = (enabled[0].get("settings") or {}).get("siteId")
-        checks.append(Check("segment.destination", "segment", "authenticated", PASSED,
-                            f"source {name!r} has an enabled Customer.io destination", http_status=200,
-                            duration_ms=dests.ms,
-                            details={"site_id": creds.mask(site_id),
-                                     "site_id_matches": site_id == settings.customerio.site_id}
-                            if isinstance(site_id, str) and site_id else {}))
+        checks.append(
+            Check(
+                "segment.destination",
+                "segment",
+                "authenticated",
+                PASSED,
+                f"source {name!r} has an enabled Customer.io destination",
+                http_status=200,
+                duration_ms=dests.ms,
+                details={"site_id": creds.mask(site_id), "site_id_matches": site_id == settings.customerio.site_id}
+                if isinstance(site_id, str) and site_id
+                else {},
+            )
+        )
     else:
-        checks.append(Check("segment.destination", "segment", "authenticated", FAILED,
-                            f"source {name!r} has {'a disabled' if cio else 'no'} Customer.io destination: "
-                            "events will be accepted by Segment and never reach Customer.io",
-                            http_status=200, duration_ms=dests.ms, failure=FAILURE_CHECK,
-                            hint="connect the Customer.io (Actions) destination to this source and enable it"))
+        checks.append(
+            Check(
+                "segment.destination",
+                "segment",
+                "authenticated",
+                FAILED,
+                f"source {name!r} has {'a disabled' if cio else 'no'} Customer.io destination: "
+                "events will be accepted by Segment and never reach Customer.io",
+                http_status=200,
+                duration_ms=dests.ms,
+                failure=FAILURE_CHECK,
+                hint="connect the Customer.io (Actions) destination to this source and enable it",
+            )
+        )
     return checks
 
 
@@ -491,11 +742,18 @@ def check_keys(settings: Settings, *, offline: bool = False, timeout: float = 10
     report.extend(format_checks(settings))
     if not any(c.configured for c in settings.credentials.values()):
         # Zero credentials is never "OK": in CI it means the secrets are missing.
-        report.add(Check("credentials", "config", "format", FAILED,
-                         f"no credentials are configured in {settings.config_path or 'the config'}",
-                         hint="set segment.write_key and customerio.site_id/track_api_key "
-                              "(start from `cdpio init`)", failure=FAILURE_USAGE,
-                         file=_config_file(settings)))
+        report.add(
+            Check(
+                "credentials",
+                "config",
+                "format",
+                FAILED,
+                f"no credentials are configured in {settings.config_path or 'the config'}",
+                hint="set segment.write_key and customerio.site_id/track_api_key (start from `cdpio init`)",
+                failure=FAILURE_USAGE,
+                file=_config_file(settings),
+            )
+        )
         return report
     if offline:
         report.summary["offline"] = True

@@ -16,9 +16,10 @@ Public sources:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
@@ -31,35 +32,73 @@ RESERVED_URL = "https://docs.customer.io/messaging/people/reserved-attributes/"
 class Limit:
     """One documented limit: over `maximum`, Customer.io answers 400 with `error`."""
 
-    rule: str       # the lint rule id that reports it
+    rule: str  # the lint rule id that reports it
     what: str
-    noun: str       # how a finding names the measured thing
+    noun: str  # how a finding names the measured thing
     maximum: int
-    unit: str       # "bytes" (UTF-8) or "attributes"
-    error: str      # Customer.io's 400 message
+    unit: str  # "bytes" (UTF-8) or "attributes"
+    error: str  # Customer.io's 400 message
     source: str
 
 
-EVENT_NAME = Limit("customerio/event-name-too-long", "event name (track and screen)", "event name", 100, "bytes",
-                   "event name cannot be longer than 100 bytes", INVALID_URL)
-EVENT_DATA = Limit("customerio/event-data-too-large", "event data (properties, as compact JSON)",
-                   "event data", 100_000, "bytes", "event data cannot be longer than 100000 bytes", INVALID_URL)
-ATTRIBUTE_COUNT = Limit("customerio/too-many-attributes", "attributes in one identify call", "identify", 300,
-                        "attributes", "cannot identify more than 300 attributes in one request",
-                        INVALID_URL)
-ATTRIBUTE_NAME = Limit("customerio/attribute-name-too-long", "attribute (trait) name", "attribute name", 150, "bytes",
-                       "attribute name cannot be longer than 150 bytes", INVALID_URL)
-ATTRIBUTE_VALUE = Limit("customerio/attribute-value-too-long",
-                        "attribute (trait) value; text, or a list or object as JSON", "attribute",
-                        1000, "bytes",
-                        "value for attribute '{name}' cannot be longer than 1000 bytes", INVALID_URL)
+EVENT_NAME = Limit(
+    "customerio/event-name-too-long",
+    "event name (track and screen)",
+    "event name",
+    100,
+    "bytes",
+    "event name cannot be longer than 100 bytes",
+    INVALID_URL,
+)
+EVENT_DATA = Limit(
+    "customerio/event-data-too-large",
+    "event data (properties, as compact JSON)",
+    "event data",
+    100_000,
+    "bytes",
+    "event data cannot be longer than 100000 bytes",
+    INVALID_URL,
+)
+ATTRIBUTE_COUNT = Limit(
+    "customerio/too-many-attributes",
+    "attributes in one identify call",
+    "identify",
+    300,
+    "attributes",
+    "cannot identify more than 300 attributes in one request",
+    INVALID_URL,
+)
+ATTRIBUTE_NAME = Limit(
+    "customerio/attribute-name-too-long",
+    "attribute (trait) name",
+    "attribute name",
+    150,
+    "bytes",
+    "attribute name cannot be longer than 150 bytes",
+    INVALID_URL,
+)
+ATTRIBUTE_VALUE = Limit(
+    "customerio/attribute-value-too-long",
+    "attribute (trait) value; text, or a list or object as JSON",
+    "attribute",
+    1000,
+    "bytes",
+    "value for attribute '{name}' cannot be longer than 1000 bytes",
+    INVALID_URL,
+)
 # The reserved-attributes page says 150 characters; the Track spec says bytes.
 # Not on the "invalid API requests" page, so the error text is ours.
-PERSON_ID = Limit("customerio/id-too-long", "person id (userId)", "id", 150, "bytes",
-                  "id attribute cannot be longer than 150 bytes", RESERVED_URL)
+PERSON_ID = Limit(
+    "customerio/id-too-long",
+    "person id (userId)",
+    "id",
+    150,
+    "bytes",
+    "id attribute cannot be longer than 150 bytes",
+    RESERVED_URL,
+)
 
-TABLE: tuple[Limit, ...] = (EVENT_NAME, EVENT_DATA, ATTRIBUTE_COUNT, ATTRIBUTE_NAME, ATTRIBUTE_VALUE,
-                            PERSON_ID)
+TABLE: tuple[Limit, ...] = (EVENT_NAME, EVENT_DATA, ATTRIBUTE_COUNT, ATTRIBUTE_NAME, ATTRIBUTE_VALUE, PERSON_ID)
 
 # Identifier rules: Customer.io's 400 messages for an id that is not a
 # non-empty string [invalid], and a blank event name [invalid].
@@ -77,10 +116,10 @@ CAMPAIGN_WINDOW = timedelta(hours=72)
 class Violation:
     """Why Customer.io rejects one operation."""
 
-    limit: Limit | None   # None for the identifier rules (not a size)
-    reason: str           # Track v2 `errors[].reason`: too_long, too_many, invalid, required
+    limit: Limit | None  # None for the identifier rules (not a size)
+    reason: str  # Track v2 `errors[].reason`: too_long, too_many, invalid, required
     field: str
-    message: str          # Customer.io's 400 message
+    message: str  # Customer.io's 400 message
     size: int | None = None  # what was measured, in the limit's unit
 
     @property
@@ -147,8 +186,9 @@ def attribute_violations(attrs: dict, field: str = "attributes") -> Iterator[Vio
             yield Violation(ATTRIBUTE_NAME, "too_long", f"{field}.{name[:40]}", ATTRIBUTE_NAME.error, size)
         size = value_size(value)
         if size > ATTRIBUTE_VALUE.maximum:
-            yield Violation(ATTRIBUTE_VALUE, "too_long", f"{field}.{name}",
-                            ATTRIBUTE_VALUE.error.format(name=name), size)
+            yield Violation(
+                ATTRIBUTE_VALUE, "too_long", f"{field}.{name}", ATTRIBUTE_VALUE.error.format(name=name), size
+            )
 
 
 def check_event_name(name: Any, action: str = "event") -> Violation | None:

@@ -20,17 +20,17 @@ always in `details["severity"]`.
 
 from __future__ import annotations
 
-
 import fnmatch
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any
 
 from cdpio_cli import limits, mapping, messages
+from cdpio_cli.errors import UsageError
 from cdpio_cli.messages import show_value
 from cdpio_cli.plan import PLAN_RULES
-from cdpio_cli.errors import UsageError
 
 ERROR, WARNING, INFO, OFF = "error", "warning", "info", "off"
 SEVERITIES = (ERROR, WARNING, INFO, OFF)
@@ -48,85 +48,170 @@ INPUT_RULE = "input/unreadable"
 @dataclass(frozen=True)
 class Rule:
     id: str
-    severity: str   # default
+    severity: str  # default
     summary: str
     hint: str = ""
 
 
-RULES: dict[str, Rule] = {r.id: r for r in (
-    Rule(INPUT_RULE, ERROR, "a record could not be read or parsed",
-         "fix the file at that line; every other record was still checked"),
-    # naming
-    Rule("naming/event-title-case", WARNING, "event name is not in Title Case",
-         "Segment recommends Title Case event names (\"Signed Up\", \"Order Completed\")"),
-    Rule("naming/event-variants", WARNING,
-         "one event under variants of case, spacing or punctuation",
-         "pick one spelling; Customer.io treats each spelling as a different event"),
-    Rule("naming/dynamic-event-name", WARNING,
-         "event name contains a dynamic value (date, id, number, email, UUID)",
-         "keep the name fixed and move the value into a property"),
-    Rule("naming/event-object-action", OFF,
-         "event name is not in \"Object Action\" order (opt-in: word order is a style choice)",
-         "Segment's spec suggests \"Object Action\" (\"Order Completed\"); "
-         "\"Signed Up\" style is also common"),
-    Rule("naming/property-key-style", WARNING,
-         "property and trait keys mix snake_case and camelCase across the data set",
-         "pick one style; Segment recommends snake_case property names"),
-    Rule("naming/key-variants", WARNING,
-         "one key under two spellings (firstName and first_name)",
-         "send one spelling; both end up as separate Customer.io attributes"),
-    Rule("naming/dynamic-property-key", WARNING,
-         "property or trait key contains a dynamic value",
-         "use a fixed key and put the value in it"),
-    # identity
-    Rule("identity/user-id-whitespace", WARNING, "userId contains whitespace",
-         "trim ids before sending; \" u1\" and \"u1\" are different people in Customer.io"),
-    Rule("identity/user-id-variants", WARNING, "userIds that differ only by case or whitespace",
-         "normalise ids at the source; Customer.io ids are case-sensitive"),
-    Rule("identity/mixed-id-kinds", WARNING,
-         "emails used as userId for some people and other ids for others",
-         "use one kind of id (a stable database id) and send the email as a trait"),
-    Rule("identity/unlinked-anonymous", INFO,
-         "anonymousIds whose events no identify or alias ever links to a userId",
-         "call identify (with the anonymousId) when the visitor signs in"),
-    Rule("identity/identify-without-email", WARNING,
-         "person identified but never with traits.email",
-         "send traits.email on identify; Customer.io cannot email a person without one"),
-    # Customer.io: one rule per limit in the table (cdpio_cli/limits.py)
-    *(Rule(limit.rule, ERROR, f"{limit.what} over {limit.maximum:,} {limit.unit}",
-           f"Customer.io rejects the operation with 400 ({limit.error.format(name='NAME')!r}); "
-           f"limit: {limit.maximum:,} {limit.unit}") for limit in limits.TABLE),
-    Rule("customerio/page-without-url", ERROR,
-         "page without properties.url: the destination drops it",
-         "send properties.url (analytics.js does this by itself); it becomes the page name"),
-    Rule("customerio/screen-without-name", ERROR,
-         "screen without name: the destination drops it", "send the screen name"),
-    Rule("customerio/device-without-user-id", ERROR,
-         "device event without userId: the destination drops it",
-         "send device events after identify, with userId"),
-    Rule("customerio/device-without-token", ERROR,
-         "device event without context.device.token: the destination drops it",
-         "Segment does not collect push tokens; set context.device.token yourself"),
-    Rule("customerio/device-without-type", ERROR,
-         "device event without context.device.type: the destination drops it",
-         "set context.device.type (ios or android)"),
-    Rule("customerio/dropped", ERROR,
-         "a message the Customer.io (Actions) destination drops (a required field is missing)",
-         "run `cdpio explain` on the file for the mapping of each message"),
-    Rule("customerio/millisecond-timestamp", WARNING,
-         "a date attribute or property in milliseconds",
-         "Customer.io reads numeric dates as unix seconds; divide by 1000 or send ISO-8601"),
-    Rule("customerio/old-event", INFO, "events older than 72 hours: they will not trigger campaigns",
-         "fine for history imports; use recent timestamps when a test must trigger a campaign"),
-    # traits
-    Rule("traits/type-drift", WARNING, "a trait whose type changes between messages",
-         "send one type (true, not \"true\"); segments and liquid compare by type"),
-    Rule("properties/type-drift", WARNING,
-         "an event property whose type changes between messages of the same event",
-         "send one type per property"),
-    # tracking plan (cdpio_cli/plan.py; run with --plan or lint.plan)
-    *(Rule(*r) for r in PLAN_RULES),
-)}
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule(
+            INPUT_RULE,
+            ERROR,
+            "a record could not be read or parsed",
+            "fix the file at that line; every other record was still checked",
+        ),
+        # naming
+        Rule(
+            "naming/event-title-case",
+            WARNING,
+            "event name is not in Title Case",
+            'Segment recommends Title Case event names ("Signed Up", "Order Completed")',
+        ),
+        Rule(
+            "naming/event-variants",
+            WARNING,
+            "one event under variants of case, spacing or punctuation",
+            "pick one spelling; Customer.io treats each spelling as a different event",
+        ),
+        Rule(
+            "naming/dynamic-event-name",
+            WARNING,
+            "event name contains a dynamic value (date, id, number, email, UUID)",
+            "keep the name fixed and move the value into a property",
+        ),
+        Rule(
+            "naming/event-object-action",
+            OFF,
+            'event name is not in "Object Action" order (opt-in: word order is a style choice)',
+            'Segment\'s spec suggests "Object Action" ("Order Completed"); "Signed Up" style is also common',
+        ),
+        Rule(
+            "naming/property-key-style",
+            WARNING,
+            "property and trait keys mix snake_case and camelCase across the data set",
+            "pick one style; Segment recommends snake_case property names",
+        ),
+        Rule(
+            "naming/key-variants",
+            WARNING,
+            "one key under two spellings (firstName and first_name)",
+            "send one spelling; both end up as separate Customer.io attributes",
+        ),
+        Rule(
+            "naming/dynamic-property-key",
+            WARNING,
+            "property or trait key contains a dynamic value",
+            "use a fixed key and put the value in it",
+        ),
+        # identity
+        Rule(
+            "identity/user-id-whitespace",
+            WARNING,
+            "userId contains whitespace",
+            'trim ids before sending; " u1" and "u1" are different people in Customer.io',
+        ),
+        Rule(
+            "identity/user-id-variants",
+            WARNING,
+            "userIds that differ only by case or whitespace",
+            "normalise ids at the source; Customer.io ids are case-sensitive",
+        ),
+        Rule(
+            "identity/mixed-id-kinds",
+            WARNING,
+            "emails used as userId for some people and other ids for others",
+            "use one kind of id (a stable database id) and send the email as a trait",
+        ),
+        Rule(
+            "identity/unlinked-anonymous",
+            INFO,
+            "anonymousIds whose events no identify or alias ever links to a userId",
+            "call identify (with the anonymousId) when the visitor signs in",
+        ),
+        Rule(
+            "identity/identify-without-email",
+            WARNING,
+            "person identified but never with traits.email",
+            "send traits.email on identify; Customer.io cannot email a person without one",
+        ),
+        # Customer.io: one rule per limit in the table (cdpio_cli/limits.py)
+        *(
+            Rule(
+                limit.rule,
+                ERROR,
+                f"{limit.what} over {limit.maximum:,} {limit.unit}",
+                f"Customer.io rejects the operation with 400 ({limit.error.format(name='NAME')!r}); "
+                f"limit: {limit.maximum:,} {limit.unit}",
+            )
+            for limit in limits.TABLE
+        ),
+        Rule(
+            "customerio/page-without-url",
+            ERROR,
+            "page without properties.url: the destination drops it",
+            "send properties.url (analytics.js does this by itself); it becomes the page name",
+        ),
+        Rule(
+            "customerio/screen-without-name",
+            ERROR,
+            "screen without name: the destination drops it",
+            "send the screen name",
+        ),
+        Rule(
+            "customerio/device-without-user-id",
+            ERROR,
+            "device event without userId: the destination drops it",
+            "send device events after identify, with userId",
+        ),
+        Rule(
+            "customerio/device-without-token",
+            ERROR,
+            "device event without context.device.token: the destination drops it",
+            "Segment does not collect push tokens; set context.device.token yourself",
+        ),
+        Rule(
+            "customerio/device-without-type",
+            ERROR,
+            "device event without context.device.type: the destination drops it",
+            "set context.device.type (ios or android)",
+        ),
+        Rule(
+            "customerio/dropped",
+            ERROR,
+            "a message the Customer.io (Actions) destination drops (a required field is missing)",
+            "run `cdpio explain` on the file for the mapping of each message",
+        ),
+        Rule(
+            "customerio/millisecond-timestamp",
+            WARNING,
+            "a date attribute or property in milliseconds",
+            "Customer.io reads numeric dates as unix seconds; divide by 1000 or send ISO-8601",
+        ),
+        Rule(
+            "customerio/old-event",
+            INFO,
+            "events older than 72 hours: they will not trigger campaigns",
+            "fine for history imports; use recent timestamps when a test must trigger a campaign",
+        ),
+        # traits
+        Rule(
+            "traits/type-drift",
+            WARNING,
+            "a trait whose type changes between messages",
+            'send one type (true, not "true"); segments and liquid compare by type',
+        ),
+        Rule(
+            "properties/type-drift",
+            WARNING,
+            "an event property whose type changes between messages of the same event",
+            "send one type per property",
+        ),
+        # tracking plan (cdpio_cli/plan.py; run with --plan or lint.plan)
+        *(Rule(*r) for r in PLAN_RULES),
+    )
+}
 
 # spec/* rules: ids and severities come from messages.spec_problems.
 SPEC_PREFIX = "spec/"
@@ -158,8 +243,8 @@ class Finding:
 @dataclass
 class LintResult:
     findings: list[Finding]
-    messages: int = 0           # records read, valid or not
-    invalid: int = 0            # records that could not be parsed
+    messages: int = 0  # records read, valid or not
+    invalid: int = 0  # records that could not be parsed
     by_severity: dict[str, int] = field(default_factory=dict)
     by_rule: dict[str, int] = field(default_factory=dict)
     suppressed: dict[str, int] = field(default_factory=dict)  # over max_per_rule
@@ -178,15 +263,19 @@ class LintResult:
         return self.by_severity.get(INFO, 0)
 
     def summary(self) -> dict[str, Any]:
-        return {"messages": self.messages, "invalid": self.invalid,
-                "findings": {s: self.by_severity.get(s, 0) for s in (ERROR, WARNING, INFO)},
-                "by_rule": dict(sorted(self.by_rule.items())),
-                "not_listed": dict(self.suppressed)}
+        return {
+            "messages": self.messages,
+            "invalid": self.invalid,
+            "findings": {s: self.by_severity.get(s, 0) for s in (ERROR, WARNING, INFO)},
+            "by_rule": dict(sorted(self.by_rule.items())),
+            "not_listed": dict(self.suppressed),
+        }
 
 
 # --------------------------------------------------------------------------
 # Rule selection: config `lint.disable` / `lint.severity`, --disable
 # --------------------------------------------------------------------------
+
 
 def _pattern_matches(pattern: str, rule_id: str) -> bool:
     if pattern == rule_id:
@@ -219,8 +308,9 @@ class Severities:
         for pattern, level in self.overrides.items():
             _check_pattern(pattern, "lint severity")
             if level not in SEVERITIES:
-                raise UsageError(f"lint severity for {pattern!r} is {level!r}",
-                                 hint="use one of error, warning, info, off")
+                raise UsageError(
+                    f"lint severity for {pattern!r} is {level!r}", hint="use one of error, warning, info, off"
+                )
         self._cache: dict[tuple[str, str], str] = {}
 
     def of(self, rule_id: str, default: str) -> str:
@@ -248,31 +338,116 @@ class Severities:
 # Name and key helpers (cached per distinct string by the caller)
 # --------------------------------------------------------------------------
 
-_CONNECTORS = {"a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on",
-               "onto", "or", "over", "per", "the", "to", "via", "vs", "with"}
-_LOWER_BRANDS = {"iOS", "iPadOS", "iPhone", "iPad", "iPod", "iCloud", "macOS", "tvOS", "watchOS",
-                 "visionOS", "eBay", "eCommerce", "npm", "gRPC"}
-_PAST_IRREGULAR = {"Sent", "Built", "Made", "Paid", "Won", "Lost", "Began", "Done", "Bought",
-                   "Sold", "Read", "Set", "Left", "Met", "Put", "Got", "Gave", "Given", "Taken",
-                   "Seen", "Shown", "Known", "Written", "Chosen", "Hidden", "Held", "Kept",
-                   "Found", "Brought", "Cut", "Upgraded", "Downgraded", "Reset", "Shared"}
+_CONNECTORS = {
+    "a",
+    "an",
+    "and",
+    "as",
+    "at",
+    "by",
+    "for",
+    "from",
+    "in",
+    "into",
+    "of",
+    "on",
+    "onto",
+    "or",
+    "over",
+    "per",
+    "the",
+    "to",
+    "via",
+    "vs",
+    "with",
+}
+_LOWER_BRANDS = {
+    "iOS",
+    "iPadOS",
+    "iPhone",
+    "iPad",
+    "iPod",
+    "iCloud",
+    "macOS",
+    "tvOS",
+    "watchOS",
+    "visionOS",
+    "eBay",
+    "eCommerce",
+    "npm",
+    "gRPC",
+}
+_PAST_IRREGULAR = {
+    "Sent",
+    "Built",
+    "Made",
+    "Paid",
+    "Won",
+    "Lost",
+    "Began",
+    "Done",
+    "Bought",
+    "Sold",
+    "Read",
+    "Set",
+    "Left",
+    "Met",
+    "Put",
+    "Got",
+    "Gave",
+    "Given",
+    "Taken",
+    "Seen",
+    "Shown",
+    "Known",
+    "Written",
+    "Chosen",
+    "Hidden",
+    "Held",
+    "Kept",
+    "Found",
+    "Brought",
+    "Cut",
+    "Upgraded",
+    "Downgraded",
+    "Reset",
+    "Shared",
+}
 
 _DYNAMIC_RE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"  # UUID
-    r"|[^\s@]+@[^\s@]+\.[A-Za-z]{2,}"                                              # email
-    r"|\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}"                     # dates
-    r"|(?<![A-Za-z])(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{12,}"   # hex ids
-    r"|\d{3,}")                                                                    # numbers
+    r"|[^\s@]+@[^\s@]+\.[A-Za-z]{2,}"  # email
+    r"|\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}"  # dates
+    r"|(?<![A-Za-z])(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{12,}"  # hex ids
+    r"|\d{3,}"
+)  # numbers
 _SNAKE_RE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
 _CAMEL_RE = re.compile(r"^[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)+$")
 _SPLIT_CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NORMALISE_RE = re.compile(r"[\W_]+")
 # Keys Segment's spec or the Customer.io destination define in a fixed style:
 # using them is not "mixing styles".
-_RESERVED_KEYS = {"firstName", "lastName", "createdAt", "first_name", "last_name", "created_at",
-                  "userId", "anonymousId", "objectId", "objectTypeId", "object_type_id",
-                  "objectAttributes", "relationshipAttributes", "deliveryId", "actionName",
-                  "actionValue", "actionType", "postalCode", "employee_count"}
+_RESERVED_KEYS = {
+    "firstName",
+    "lastName",
+    "createdAt",
+    "first_name",
+    "last_name",
+    "created_at",
+    "userId",
+    "anonymousId",
+    "objectId",
+    "objectTypeId",
+    "object_type_id",
+    "objectAttributes",
+    "relationshipAttributes",
+    "deliveryId",
+    "actionName",
+    "actionValue",
+    "actionType",
+    "postalCode",
+    "employee_count",
+}
 _TIME_KEY_RE = re.compile(r"(?:^|_)(?:at|date|time|timestamp|ts)$|(?:At|Date|Time|Timestamp)$|^date|^time")
 # 2001-09-09 .. 2100 in milliseconds
 _MS_LOW, _MS_HIGH = 1_000_000_000_000, 4_102_444_800_000
@@ -372,7 +547,7 @@ _DROP_RULES = (
 )
 
 
-def drop_rule(result: "mapping.Mapping") -> str:
+def drop_rule(result: mapping.Mapping) -> str:
     """The lint rule for a destination drop (customerio/dropped when no narrower one)."""
     reason = result.drop_reason or ""
     requires = reason.split(" requires ", 1)[1] if " requires " in reason else ""
@@ -386,11 +561,19 @@ def drop_rule(result: "mapping.Mapping") -> str:
 # The linter
 # --------------------------------------------------------------------------
 
+
 class Linter:
     """Feed records with `add`, then call `finish` for the result."""
 
-    def __init__(self, *, disable: Iterable[str] = (), severity_overrides: dict[str, str] | None = None,
-                 now: datetime | None = None, max_per_rule: int | None = 100, plan=None):
+    def __init__(
+        self,
+        *,
+        disable: Iterable[str] = (),
+        severity_overrides: dict[str, str] | None = None,
+        now: datetime | None = None,
+        max_per_rule: int | None = 100,
+        plan=None,
+    ):
         self.severities = Severities(disable, severity_overrides)
         self.now = now or datetime.now(timezone.utc)
         self.old_cutoff = self.now - CIO_CAMPAIGN_WINDOW
@@ -400,17 +583,17 @@ class Linter:
         # Per-rule enabled flags, looked up once.
         self._on = {rid: self.severities.of(rid, r.severity) != OFF for rid, r in RULES.items()}
         # Per distinct event name: (title problem, dynamic value, object-action ok)
-        self._event_names: dict[str, list] = {}        # name -> [count, file, line]
-        self._key_seen: dict[tuple[str, str], tuple[str, int]] = {}   # (ns, key) -> first loc
+        self._event_names: dict[str, list] = {}  # name -> [count, file, line]
+        self._key_seen: dict[tuple[str, str], tuple[str, int]] = {}  # (ns, key) -> first loc
         self._key_dynamic_checked: set[str] = set()
         self._style_first: dict[str, dict[str, tuple[str, int]]] = {"snake_case": {}, "camelCase": {}}
-        self._user_ids: dict[str, list] = {}           # raw userId -> see _user_id
-        self._user_norm: dict[str, str] = {}           # normalised -> first raw
-        self._anon: dict[str, list] = {}               # anonymousId -> [file, line, anonymous messages]
+        self._user_ids: dict[str, list] = {}  # raw userId -> see _user_id
+        self._user_norm: dict[str, str] = {}  # normalised -> first raw
+        self._anon: dict[str, list] = {}  # anonymousId -> [file, line, anonymous messages]
         self._linked_anon: set[str] = set()
         self._trait_types: dict[str, dict[str, tuple[str, int, Any]]] = {}
         self._prop_types: dict[tuple[str, str], dict[str, tuple[str, int, Any]]] = {}
-        self._old_events: list = [0, None, None]       # count, first file, first line
+        self._old_events: list = [0, None, None]  # count, first file, first line
         self._truncated: set[str] = set()
         self._plan = None
         if plan is not None:
@@ -419,8 +602,17 @@ class Linter:
             self._plan = PlanChecker(plan, enabled=lambda rid, default: self.severities.of(rid, default) != OFF)
 
     # -- emitting ----------------------------------------------------------
-    def emit(self, rule_id: str, message: str, file: str | None, line: int | None, *,
-             default: str | None = None, hint: str | None = None, **details: Any) -> None:
+    def emit(
+        self,
+        rule_id: str,
+        message: str,
+        file: str | None,
+        line: int | None,
+        *,
+        default: str | None = None,
+        hint: str | None = None,
+        **details: Any,
+    ) -> None:
         rule = RULES.get(rule_id)
         severity = self.severities.of(rule_id, default or (rule.severity if rule else ERROR))
         if severity == OFF:
@@ -442,8 +634,9 @@ class Linter:
             return True
         if name not in self._truncated:
             self._truncated.add(name)
-            self.result.notes.append(f"{name}: more than {limit:,} distinct values; "
-                                     "data-set checks cover the first ones only")
+            self.result.notes.append(
+                f"{name}: more than {limit:,} distinct values; data-set checks cover the first ones only"
+            )
         return False
 
     # -- per message -------------------------------------------------------
@@ -480,14 +673,25 @@ class Linter:
                 # Every limit the operations break, each under its own rule;
                 # the sandbox drops the message for the first of them.
                 for v in result.violations:
-                    self.emit(v.rule, f"{messages.describe(msg)}: {v.describe()}", file, line,
-                              action=result.action, drop_reason=result.drop_reason,
-                              customerio_error=v.message)
+                    self.emit(
+                        v.rule,
+                        f"{messages.describe(msg)}: {v.describe()}",
+                        file,
+                        line,
+                        action=result.action,
+                        drop_reason=result.drop_reason,
+                        customerio_error=v.message,
+                    )
             elif result.drop_reason is not None:
                 reason = result.drop_reason.split(": ", 1)[-1]
-                self.emit(drop_rule(result), f"{messages.describe(msg)}: the Customer.io "
-                          f"destination drops it: {reason}", file, line,
-                          action=result.action, drop_reason=result.drop_reason)
+                self.emit(
+                    drop_rule(result),
+                    f"{messages.describe(msg)}: the Customer.io destination drops it: {reason}",
+                    file,
+                    line,
+                    action=result.action,
+                    drop_reason=result.drop_reason,
+                )
 
         if isinstance(user_id, str) and user_id:
             self._user_id(user_id, msg, mtype, traits, file, line, size)
@@ -531,19 +735,23 @@ class Linter:
             entry = [file, line, False, None, None]  # first seen, has email, first identify
             self._user_ids[user_id] = entry
             if self._on["identity/user-id-whitespace"] and (
-                    user_id != user_id.strip() or any(ch.isspace() or ch in "\u200b\ufeff" for ch in user_id)):
-                self.emit("identity/user-id-whitespace",
-                          f"userId {user_id!r} contains whitespace", file, line)
+                user_id != user_id.strip() or any(ch.isspace() or ch in "\u200b\ufeff" for ch in user_id)
+            ):
+                self.emit("identity/user-id-whitespace", f"userId {user_id!r} contains whitespace", file, line)
             norm = "".join(user_id.split()).casefold()
             first = self._user_norm.get(norm)
             if first is None:
                 self._user_norm[norm] = user_id
             else:
                 first_entry = self._user_ids[first]
-                self.emit("identity/user-id-variants",
-                          f"userId {user_id!r} differs from {first!r} "
-                          f"({first_entry[0]}:{first_entry[1]}) only by case or whitespace",
-                          file, line, variants=[first, user_id])
+                self.emit(
+                    "identity/user-id-variants",
+                    f"userId {user_id!r} differs from {first!r} "
+                    f"({first_entry[0]}:{first_entry[1]}) only by case or whitespace",
+                    file,
+                    line,
+                    variants=[first, user_id],
+                )
         if mtype == "identify":
             if entry[3] is None:
                 entry[3], entry[4] = file, line
@@ -575,16 +783,26 @@ class Linter:
             problem = title_case_problem(event)
             if problem:
                 suggestion = suggest_title_case(event)
-                self.emit("naming/event-title-case", f"event {event!r} is not Title Case ({problem})",
-                          file, line, hint=f'rename it to "{suggestion}"' if suggestion != event else None)
+                self.emit(
+                    "naming/event-title-case",
+                    f"event {event!r} is not Title Case ({problem})",
+                    file,
+                    line,
+                    hint=f'rename it to "{suggestion}"' if suggestion != event else None,
+                )
         if on["naming/dynamic-event-name"]:
             value = dynamic_value(event)
             if value:
-                self.emit("naming/dynamic-event-name",
-                          f"event {event!r} contains a dynamic value ({value!r})", file, line)
+                self.emit(
+                    "naming/dynamic-event-name", f"event {event!r} contains a dynamic value ({value!r})", file, line
+                )
         if on["naming/event-object-action"] and not is_object_action(event):
-            self.emit("naming/event-object-action",
-                      f"event {event!r} is not \"Object Action\" (noun + past-tense verb)", file, line)
+            self.emit(
+                "naming/event-object-action",
+                f'event {event!r} is not "Object Action" (noun + past-tense verb)',
+                file,
+                line,
+            )
 
     def _keys(self, obj: dict, namespace: str, file, line) -> None:
         """Key style, spelling variants and dynamic keys (first sighting of each key)."""
@@ -605,8 +823,12 @@ class Linter:
                 self._key_dynamic_checked.add(key)
                 value = dynamic_value(key) if self._on["naming/dynamic-property-key"] else None
                 if value:
-                    self.emit("naming/dynamic-property-key",
-                              f"{namespace} key {key!r} contains a dynamic value ({value!r})", file, line)
+                    self.emit(
+                        "naming/dynamic-property-key",
+                        f"{namespace} key {key!r} contains a dynamic value ({value!r})",
+                        file,
+                        line,
+                    )
 
     def _properties(self, props: dict, event: str, file, line, size) -> None:
         self._keys(props, "properties", file, line)
@@ -637,25 +859,43 @@ class Linter:
             first_type, (ffile, fline, fvalue) = next(iter(types.items()))
             types[vtype] = (file, line, show_value(value))
             if scope is None:
-                self.emit("traits/type-drift",
-                          f"trait {key!r} is {vtype} {show_value(value)} here but {first_type} "
-                          f"{fvalue} at {ffile}:{fline}", file, line,
-                          key=key, types=list(types))
+                self.emit(
+                    "traits/type-drift",
+                    f"trait {key!r} is {vtype} {show_value(value)} here but {first_type} {fvalue} at {ffile}:{fline}",
+                    file,
+                    line,
+                    key=key,
+                    types=list(types),
+                )
             else:
-                self.emit("properties/type-drift",
-                          f"event {scope!r} property {key!r} is {vtype} {show_value(value)} here but "
-                          f"{first_type} {fvalue} at {ffile}:{fline}", file, line,
-                          event=scope, key=key, types=list(types))
+                self.emit(
+                    "properties/type-drift",
+                    f"event {scope!r} property {key!r} is {vtype} {show_value(value)} here but "
+                    f"{first_type} {fvalue} at {ffile}:{fline}",
+                    file,
+                    line,
+                    event=scope,
+                    key=key,
+                    types=list(types),
+                )
 
     def _ms_dates(self, obj: dict, what: str, file, line) -> None:
         if not self._on["customerio/millisecond-timestamp"]:
             return
         for key, value in obj.items():
-            if type(value) is int and _MS_LOW <= value <= _MS_HIGH and isinstance(key, str) \
-                    and _TIME_KEY_RE.search(key):
-                self.emit("customerio/millisecond-timestamp",
-                          f"{what} {key!r} = {value} looks like milliseconds "
-                          f"({datetime.fromtimestamp(value / 1000, timezone.utc):%Y-%m-%d})", file, line)
+            if (
+                type(value) is int
+                and _MS_LOW <= value <= _MS_HIGH
+                and isinstance(key, str)
+                and _TIME_KEY_RE.search(key)
+            ):
+                self.emit(
+                    "customerio/millisecond-timestamp",
+                    f"{what} {key!r} = {value} looks like milliseconds "
+                    f"({datetime.fromtimestamp(value / 1000, timezone.utc):%Y-%m-%d})",
+                    file,
+                    line,
+                )
 
     # -- end of data set ---------------------------------------------------
     def finish(self) -> LintResult:
@@ -664,13 +904,19 @@ class Linter:
         self._finish_identity()
         old = self._old_events
         if old[0]:
-            self.emit("customerio/old-event",
-                      f"{old[0]:,} event(s) are older than 72 hours (first here); Customer.io "
-                      "stores them but they will not trigger campaigns", old[1], old[2], count=old[0])
+            self.emit(
+                "customerio/old-event",
+                f"{old[0]:,} event(s) are older than 72 hours (first here); Customer.io "
+                "stores them but they will not trigger campaigns",
+                old[1],
+                old[2],
+                count=old[0],
+            )
         if self.result.suppressed:
             for rule_id, n in self.result.suppressed.items():
-                self.result.notes.append(f"{rule_id}: {n:,} more finding(s) not listed "
-                                         f"(limit {self.max_per_rule} per rule)")
+                self.result.notes.append(
+                    f"{rule_id}: {n:,} more finding(s) not listed (limit {self.max_per_rule} per rule)"
+                )
         return self.result
 
     def _finish_event_variants(self) -> None:
@@ -688,26 +934,36 @@ class Linter:
             main_count = self._event_names[main][0]
             for other in names[1:]:
                 count, file, line = self._event_names[other]
-                self.emit("naming/event-variants",
-                          f"event {other!r} ({count:,} message(s)) is a variant of {main!r} "
-                          f"({main_count:,} message(s))", file, line, variants=names)
+                self.emit(
+                    "naming/event-variants",
+                    f"event {other!r} ({count:,} message(s)) is a variant of {main!r} ({main_count:,} message(s))",
+                    file,
+                    line,
+                    variants=names,
+                )
 
     def _finish_key_rules(self) -> None:
         snake, camel = self._style_first["snake_case"], self._style_first["camelCase"]
         if snake and camel:
-            minority, majority = ("camelCase", "snake_case") if len(camel) <= len(snake) \
-                else ("snake_case", "camelCase")
+            minority, majority = (
+                ("camelCase", "snake_case") if len(camel) <= len(snake) else ("snake_case", "camelCase")
+            )
             keys = self._style_first[minority]
             first_key = min(keys, key=lambda k: keys[k])
             file, line = keys[first_key]
             examples = list(keys)[:5]
-            self.emit("naming/property-key-style",
-                      f"keys mix styles: {len(self._style_first[majority])} {majority} and "
-                      f"{len(keys)} {minority} ({', '.join(examples)})", file, line,
-                      snake_case=list(snake)[:20], camelCase=list(camel)[:20])
+            self.emit(
+                "naming/property-key-style",
+                f"keys mix styles: {len(self._style_first[majority])} {majority} and "
+                f"{len(keys)} {minority} ({', '.join(examples)})",
+                file,
+                line,
+                snake_case=list(snake)[:20],
+                camelCase=list(camel)[:20],
+            )
         if self._on["naming/key-variants"]:
             groups: dict[tuple[str, str], list[str]] = {}
-            for (ns, key) in self._key_seen:
+            for ns, key in self._key_seen:
                 groups.setdefault((ns, normalise(key)), []).append(key)
             for (ns, _), keys in groups.items():
                 if len(keys) < 2:
@@ -715,9 +971,13 @@ class Linter:
                 for other in keys[1:]:
                     file, line = self._key_seen[(ns, other)]
                     ffile, fline = self._key_seen[(ns, keys[0])]
-                    self.emit("naming/key-variants",
-                              f"{ns} key {other!r} is also sent as {keys[0]!r} ({ffile}:{fline})",
-                              file, line, variants=keys)
+                    self.emit(
+                        "naming/key-variants",
+                        f"{ns} key {other!r} is also sent as {keys[0]!r} ({ffile}:{fline})",
+                        file,
+                        line,
+                        variants=keys,
+                    )
 
     def _finish_identity(self) -> None:
         on = self._on
@@ -727,36 +987,55 @@ class Linter:
                 others = [(u, e) for u, e in self._user_ids.items() if not mapping.is_email(u)]
                 minority, kind = (emails, "emails") if len(emails) <= len(others) else (others, "non-email ids")
                 u, e = minority[0]
-                self.emit("identity/mixed-id-kinds",
-                          f"{len(emails):,} userId(s) are emails and {len(others):,} are not; "
-                          f"{kind} such as {u!r} start here", e[0], e[1],
-                          examples=[m[0] for m in minority[:5]])
+                self.emit(
+                    "identity/mixed-id-kinds",
+                    f"{len(emails):,} userId(s) are emails and {len(others):,} are not; "
+                    f"{kind} such as {u!r} start here",
+                    e[0],
+                    e[1],
+                    examples=[m[0] for m in minority[:5]],
+                )
         if on["identity/identify-without-email"]:
             for user_id, (_, _, has_email, file, line) in self._user_ids.items():
                 if file is not None and not has_email:
-                    self.emit("identity/identify-without-email",
-                              f"userId {user_id!r} is identified but never with traits.email",
-                              file, line)
+                    self.emit(
+                        "identity/identify-without-email",
+                        f"userId {user_id!r} is identified but never with traits.email",
+                        file,
+                        line,
+                    )
         if on["identity/unlinked-anonymous"]:
             linked = self._linked_anon
             unlinked = [(a, e) for a, e in self._anon.items() if a not in linked]
             if unlinked:
                 anon, (file, line, _) = unlinked[0]
                 total = sum(e[2] for _, e in unlinked)
-                self.emit("identity/unlinked-anonymous",
-                          f"{len(unlinked):,} anonymousId(s) with {total:,} message(s) are never "
-                          f"linked to a userId (first: {anon!r}); they stay separate anonymous "
-                          "profiles", file, line, count=len(unlinked),
-                          examples=[a for a, _ in unlinked[:5]])
+                self.emit(
+                    "identity/unlinked-anonymous",
+                    f"{len(unlinked):,} anonymousId(s) with {total:,} message(s) are never "
+                    f"linked to a userId (first: {anon!r}); they stay separate anonymous "
+                    "profiles",
+                    file,
+                    line,
+                    count=len(unlinked),
+                    examples=[a for a, _ in unlinked[:5]],
+                )
 
 
-def lint_records(records: Iterable, *, disable: Iterable[str] = (),
-                 severity_overrides: dict[str, str] | None = None, now: datetime | None = None,
-                 max_per_rule: int | None = 100, plan=None) -> LintResult:
+def lint_records(
+    records: Iterable,
+    *,
+    disable: Iterable[str] = (),
+    severity_overrides: dict[str, str] | None = None,
+    now: datetime | None = None,
+    max_per_rule: int | None = 100,
+    plan=None,
+) -> LintResult:
     """Lint fixture records (cdpio_cli.fixtures.Record) in one pass; `plan` (a
     plan.Plan) adds the plan/* rules."""
-    linter = Linter(disable=disable, severity_overrides=severity_overrides, now=now,
-                    max_per_rule=max_per_rule, plan=plan)
+    linter = Linter(
+        disable=disable, severity_overrides=severity_overrides, now=now, max_per_rule=max_per_rule, plan=plan
+    )
     add = linter.add
     for record in records:
         add(record)
@@ -774,6 +1053,7 @@ def lint_messages(msgs: Iterable[Any], *, file: str = "<messages>", **kwargs: An
 # Findings -> results.Check
 # --------------------------------------------------------------------------
 
+
 def findings_to_checks(result: LintResult) -> list:
     """error -> failed (an unreadable record: failure "usage", exit 2), warning ->
     warning, info -> info; severity in details."""
@@ -790,10 +1070,20 @@ def findings_to_checks(result: LintResult) -> list:
         message = f.message
         tier = "spec" if f.rule.startswith((SPEC_PREFIX, "input/")) else "lint"
         failure = results.FAILURE_USAGE if f.rule == INPUT_RULE else results.FAILURE_CHECK
-        checks.append(results.Check(
-            id=f.rule, route="lint", tier=tier, status=status, message=message, file=f.file,
-            line=f.line, failure=failure, hint=f.hint,
-            details={"severity": f.severity, **f.details}))
+        checks.append(
+            results.Check(
+                id=f.rule,
+                route="lint",
+                tier=tier,
+                status=status,
+                message=message,
+                file=f.file,
+                line=f.line,
+                failure=failure,
+                hint=f.hint,
+                details={"severity": f.severity, **f.details},
+            )
+        )
     return checks
 
 
@@ -805,6 +1095,7 @@ def rules_table() -> list[tuple[str, str, str]]:
 # --------------------------------------------------------------------------
 # Config
 # --------------------------------------------------------------------------
+
 
 def load_lint_settings(explicit_config: str | None) -> tuple[list[str], dict[str, str], str | None]:
     """(disable, severity overrides, config path) from the config's `lint:`

@@ -59,7 +59,7 @@ from typing import Any
 from cdpio_cli import limits
 from cdpio_cli.messages import parse_timestamp
 
-V2 = "v2"                       # POST {track}/api/v2/entity or /api/v2/batch
+V2 = "v2"  # POST {track}/api/v2/entity or /api/v2/batch
 V1_METRICS = "/api/v1/metrics"  # reportDeliveryEvent only
 
 DROP_NO_MAPPING = "NO_MATCHING_MAPPING"
@@ -69,42 +69,60 @@ DROP_REJECTED = "MESSAGE_REJECTED"
 @dataclass(frozen=True)
 class ActionInfo:
     name: str
-    trigger: str            # the default subscription, as Segment writes it
-    operation: str          # Customer.io `type / action`
+    trigger: str  # the default subscription, as Segment writes it
+    operation: str  # Customer.io `type / action`
     title: str
 
 
 _DEVICE_EVENTS = ("Application Installed", "Application Opened", "Device Created or Updated")
 _DEVICE_DELETE_EVENTS = ("Application Uninstalled", "Device Deleted")
 
-ACTIONS: dict[str, ActionInfo] = {a.name: a for a in (
-    ActionInfo("createUpdatePerson", 'type = "identify"', "person / identify",
-               "Create or Update Person"),
-    ActionInfo("trackEvent", 'type = "track" and event not in the semantic events below',
-               "person / event", "Track Event"),
-    ActionInfo("trackPageView", 'type = "page"', "person / page", "Track Page View"),
-    ActionInfo("trackScreenView", 'type = "screen"', "person / screen", "Track Screen View"),
-    ActionInfo("createUpdateDevice",
-               'event = "Application Installed" or "Application Opened" or "Device Created or Updated"',
-               "person / add_device", "Create or Update Device"),
-    ActionInfo("deleteDevice", 'event = "Application Uninstalled" or "Device Deleted"',
-               "person / delete_device", "Delete Device"),
-    ActionInfo("deletePerson", 'event = "User Deleted"', "person / delete", "Delete Person"),
-    ActionInfo("suppressPerson", 'event = "User Suppressed"', "person / suppress",
-               "Suppress Person"),
-    ActionInfo("unsuppressPerson", 'event = "User Unsuppressed"', "person / unsuppress",
-               "Unsuppress Person"),
-    ActionInfo("createUpdateObject", 'type = "group"', "object / identify (identify_anonymous)",
-               "Create or Update Object"),
-    ActionInfo("deleteObject", 'event = "Object Deleted"', "object / delete", "Delete Object"),
-    ActionInfo("deleteRelationship", 'event = "Relationship Deleted"',
-               "object / delete_relationships", "Delete Relationship"),
-    ActionInfo("mergePeople", 'type = "alias"', "person / merge", "Merge People"),
-    ActionInfo("reportDeliveryEvent", 'event = "Report Delivery Event"', "POST /api/v1/metrics",
-               "Report Delivery Event"),
-    ActionInfo("reportContentEvent", 'event = "Report Content Event"',
-               "person / viewed_content | clicked_content", "Report Content Event"),
-)}
+ACTIONS: dict[str, ActionInfo] = {
+    a.name: a
+    for a in (
+        ActionInfo("createUpdatePerson", 'type = "identify"', "person / identify", "Create or Update Person"),
+        ActionInfo(
+            "trackEvent", 'type = "track" and event not in the semantic events below', "person / event", "Track Event"
+        ),
+        ActionInfo("trackPageView", 'type = "page"', "person / page", "Track Page View"),
+        ActionInfo("trackScreenView", 'type = "screen"', "person / screen", "Track Screen View"),
+        ActionInfo(
+            "createUpdateDevice",
+            'event = "Application Installed" or "Application Opened" or "Device Created or Updated"',
+            "person / add_device",
+            "Create or Update Device",
+        ),
+        ActionInfo(
+            "deleteDevice",
+            'event = "Application Uninstalled" or "Device Deleted"',
+            "person / delete_device",
+            "Delete Device",
+        ),
+        ActionInfo("deletePerson", 'event = "User Deleted"', "person / delete", "Delete Person"),
+        ActionInfo("suppressPerson", 'event = "User Suppressed"', "person / suppress", "Suppress Person"),
+        ActionInfo("unsuppressPerson", 'event = "User Unsuppressed"', "person / unsuppress", "Unsuppress Person"),
+        ActionInfo(
+            "createUpdateObject", 'type = "group"', "object / identify (identify_anonymous)", "Create or Update Object"
+        ),
+        ActionInfo("deleteObject", 'event = "Object Deleted"', "object / delete", "Delete Object"),
+        ActionInfo(
+            "deleteRelationship",
+            'event = "Relationship Deleted"',
+            "object / delete_relationships",
+            "Delete Relationship",
+        ),
+        ActionInfo("mergePeople", 'type = "alias"', "person / merge", "Merge People"),
+        ActionInfo(
+            "reportDeliveryEvent", 'event = "Report Delivery Event"', "POST /api/v1/metrics", "Report Delivery Event"
+        ),
+        ActionInfo(
+            "reportContentEvent",
+            'event = "Report Content Event"',
+            "person / viewed_content | clicked_content",
+            "Report Content Event",
+        ),
+    )
+}
 
 # Track events that a semantic subscription takes instead of trackEvent.
 SEMANTIC_EVENTS: dict[str, str] = {
@@ -119,8 +137,7 @@ SEMANTIC_EVENTS: dict[str, str] = {
     "Report Content Event": "reportContentEvent",
 }
 
-DELIVERY_METRICS = ("delivered", "opened", "clicked", "converted", "spammed", "bounced",
-                    "dropped", "deferred")
+DELIVERY_METRICS = ("delivered", "opened", "clicked", "converted", "spammed", "bounced", "dropped", "deferred")
 CONTENT_ACTIONS = ("viewed_content", "clicked_content")
 
 
@@ -161,11 +178,11 @@ def _rejected(action: str, why: str) -> Mapping:
 _EMAIL_RE = re.compile(
     r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 # segmentio/isostring, the destination's test for "this attribute is a date".
-_ISO_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}((T\d{2}:\d{2}(:\d{2})?)(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?)?$")
+_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}((T\d{2}:\d{2}(:\d{2})?)(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?)?$")
 _DIGITS_RE = re.compile(r"^\d+(\.\d+)?$")
 
 
@@ -184,8 +201,9 @@ def _str_id(value: Any) -> str | None:
     return None
 
 
-def resolve_identifiers(person_id: Any = None, email: Any = None, anonymous_id: Any = None,
-                        object_id: Any = None, object_type_id: Any = "1") -> dict | None:
+def resolve_identifiers(
+    person_id: Any = None, email: Any = None, anonymous_id: Any = None, object_id: Any = None, object_type_id: Any = "1"
+) -> dict | None:
     """The destination's identifier resolution (utils.ts resolveIdentifiers)."""
     if object_id and object_type_id:
         return {"object_id": object_id, "object_type_id": object_type_id}
@@ -259,9 +277,19 @@ def _first(*values: Any) -> Any:
     return None
 
 
-def _build(type_: str, action: str, *, person_id: Any = None, anonymous_id: Any = None,
-           email: Any = None, object_id: Any = None, object_type_id: Any = None,
-           timestamp: Any = None, convert: bool = True, **rest: Any) -> dict:
+def _build(
+    type_: str,
+    action: str,
+    *,
+    person_id: Any = None,
+    anonymous_id: Any = None,
+    email: Any = None,
+    object_id: Any = None,
+    object_type_id: Any = None,
+    timestamp: Any = None,
+    convert: bool = True,
+    **rest: Any,
+) -> dict:
     """utils.ts buildPayload: the v2 body from the mapped fields.
 
     With "Convert Timestamps" on, every ISO-8601 string in the body's own
@@ -271,7 +299,7 @@ def _build(type_: str, action: str, *, person_id: Any = None, anonymous_id: Any 
     body: dict[str, Any] = {"type": type_, "action": action}
     for key, value in rest.items():
         if value is None:
-            continue      # undefined fields vanish from the JSON
+            continue  # undefined fields vanish from the JSON
         if convert:
             if type(value) is str:
                 value = _iso_to_unix(value)
@@ -299,41 +327,93 @@ def _build(type_: str, action: str, *, person_id: Any = None, anonymous_id: Any 
 # destinations/customerio/<action>/index.ts, `fields.*.default`).  Fields
 # whose default is an `@if`/`@template` chain are described in docs/mapping.md.
 DEFAULT_PATHS: dict[str, dict[str, str]] = {
-    "createUpdatePerson": {"anonymous_id": "$.anonymousId", "group_id": "$.traits.objectId",
-                           "custom_attributes": "$.traits",
-                           "relationship_attributes": "$.traits.relationshipAttributes",
-                           "timestamp": "$.timestamp"},
-    "trackEvent": {"id": "$.userId", "anonymous_id": "$.anonymousId", "name": "$.event",
-                   "event_id": "$.messageId", "timestamp": "$.timestamp", "data": "$.properties"},
-    "trackPageView": {"id": "$.userId", "anonymous_id": "$.anonymousId", "event_id": "$.messageId",
-                      "url": "$.properties.url", "timestamp": "$.timestamp", "data": "$.properties"},
-    "trackScreenView": {"id": "$.userId", "anonymous_id": "$.anonymousId", "event_id": "$.messageId",
-                        "name": "$.name", "timestamp": "$.timestamp", "data": "$.properties"},
-    "createUpdateDevice": {"person_id": "$.userId", "device_id": "$.context.device.token",
-                           "app_version": "$.context.app.version", "platform": "$.context.device.type",
-                           "last_used": "$.timestamp", "attributes": "$.properties"},
+    "createUpdatePerson": {
+        "anonymous_id": "$.anonymousId",
+        "group_id": "$.traits.objectId",
+        "custom_attributes": "$.traits",
+        "relationship_attributes": "$.traits.relationshipAttributes",
+        "timestamp": "$.timestamp",
+    },
+    "trackEvent": {
+        "id": "$.userId",
+        "anonymous_id": "$.anonymousId",
+        "name": "$.event",
+        "event_id": "$.messageId",
+        "timestamp": "$.timestamp",
+        "data": "$.properties",
+    },
+    "trackPageView": {
+        "id": "$.userId",
+        "anonymous_id": "$.anonymousId",
+        "event_id": "$.messageId",
+        "url": "$.properties.url",
+        "timestamp": "$.timestamp",
+        "data": "$.properties",
+    },
+    "trackScreenView": {
+        "id": "$.userId",
+        "anonymous_id": "$.anonymousId",
+        "event_id": "$.messageId",
+        "name": "$.name",
+        "timestamp": "$.timestamp",
+        "data": "$.properties",
+    },
+    "createUpdateDevice": {
+        "person_id": "$.userId",
+        "device_id": "$.context.device.token",
+        "app_version": "$.context.app.version",
+        "platform": "$.context.device.type",
+        "last_used": "$.timestamp",
+        "attributes": "$.properties",
+    },
     "deleteDevice": {"person_id": "$.userId", "device_id": "$.context.device.token"},
     "deletePerson": {"person_id": "$.userId"},
     "suppressPerson": {"person_id": "$.userId"},
     "unsuppressPerson": {"person_id": "$.userId"},
-    "createUpdateObject": {"id": "$.groupId", "custom_attributes": "$.traits.objectAttributes",
-                           "relationship_attributes": "$.traits.relationshipAttributes",
-                           "user_id": "$.userId", "anonymous_id": "$.anonymousId"},
+    "createUpdateObject": {
+        "id": "$.groupId",
+        "custom_attributes": "$.traits.objectAttributes",
+        "relationship_attributes": "$.traits.relationshipAttributes",
+        "user_id": "$.userId",
+        "anonymous_id": "$.anonymousId",
+    },
     "deleteObject": {"object_id": "$.properties.objectId"},
-    "deleteRelationship": {"person_id": "$.userId", "anonymous_id": "$.anonymousId",
-                           "object_id": "$.properties.objectId"},
+    "deleteRelationship": {
+        "person_id": "$.userId",
+        "anonymous_id": "$.anonymousId",
+        "object_id": "$.properties.objectId",
+    },
     "mergePeople": {"primary": "$.userId", "secondary": "$.previousId"},
-    "reportDeliveryEvent": {"delivery_id": "$.properties.deliveryId", "metric": "$.properties.metric",
-                            "recipient": "$.properties.recipient", "reason": "$.properties.reason",
-                            "href": "$.properties.href", "action_name": "$.properties.actionName",
-                            "action_value": "$.properties.actionValue", "timestamp": "$.timestamp"},
-    "reportContentEvent": {"anonymous_id": "$.anonymousId", "actionType": "$.properties.actionType",
-                           "timestamp": "$.timestamp", "data": "$.properties"},
+    "reportDeliveryEvent": {
+        "delivery_id": "$.properties.deliveryId",
+        "metric": "$.properties.metric",
+        "recipient": "$.properties.recipient",
+        "reason": "$.properties.reason",
+        "href": "$.properties.href",
+        "action_name": "$.properties.actionName",
+        "action_value": "$.properties.actionValue",
+        "timestamp": "$.timestamp",
+    },
+    "reportContentEvent": {
+        "anonymous_id": "$.anonymousId",
+        "actionType": "$.properties.actionType",
+        "timestamp": "$.timestamp",
+        "data": "$.properties",
+    },
 }
 
 # Actions with a "Convert Timestamps" field (on by default); the others never convert.
-_CONVERTING = frozenset({"createUpdatePerson", "trackEvent", "trackPageView", "trackScreenView",
-                         "createUpdateDevice", "createUpdateObject", "reportContentEvent"})
+_CONVERTING = frozenset(
+    {
+        "createUpdatePerson",
+        "trackEvent",
+        "trackPageView",
+        "trackScreenView",
+        "createUpdateDevice",
+        "createUpdateObject",
+        "reportContentEvent",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -351,8 +431,7 @@ class Fields:
 DEFAULT_FIELDS = Fields()
 
 
-def fields_from_mapping(action: str, mapping: dict | None = None,
-                        unmapped: list[str] | tuple[str, ...] = ()) -> Fields:
+def fields_from_mapping(action: str, mapping: dict | None = None, unmapped: list[str] | tuple[str, ...] = ()) -> Fields:
     """A Segment-style field mapping (`{"convert_timestamp": false}`,
     `{"data": {"@path": "$.properties"}}`) -> Fields.
 
@@ -367,10 +446,12 @@ def fields_from_mapping(action: str, mapping: dict | None = None,
         if name == "convert_timestamp" and isinstance(value, bool) and action in _CONVERTING:
             convert = value
         elif isinstance(value, dict) and value.get("@path") == paths.get(name) and len(value) == 1:
-            pass        # the default itself
+            pass  # the default itself
         else:
-            raise ValueError(f"{action}: field mapping {name}={value!r} is not supported "
-                             "(only convert_timestamp and the default @path of each field)")
+            raise ValueError(
+                f"{action}: field mapping {name}={value!r} is not supported "
+                "(only convert_timestamp and the default @path of each field)"
+            )
     for name in unmapped:
         if name not in paths:
             raise ValueError(f"{action}: cannot unmap {name!r} (fields: {', '.join(paths)})")
@@ -379,8 +460,7 @@ def fields_from_mapping(action: str, mapping: dict | None = None,
 
 # --- actions -------------------------------------------------------------
 
-_PERSON_TRAITS_MOVED = ("createdAt", "created_at", "object_type_id", "objectTypeId",
-                        "relationshipAttributes")
+_PERSON_TRAITS_MOVED = ("createdAt", "created_at", "object_type_id", "objectTypeId", "relationshipAttributes")
 
 
 def _create_update_person(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
@@ -391,8 +471,7 @@ def _create_update_person(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     anonymous_id = f.get("anonymous_id", msg.get("anonymousId"))
     if _str_id(person_id) is None and not email and not anonymous_id:
         return _rejected("createUpdatePerson", "a person: userId, traits.email or anonymousId")
-    attributes = {k: v for k, v in _dict(f.get("custom_attributes", traits)).items()
-                  if k not in _PERSON_TRAITS_MOVED}
+    attributes = {k: v for k, v in _dict(f.get("custom_attributes", traits)).items() if k not in _PERSON_TRAITS_MOVED}
     created_at = _first(traits.get("created_at"), traits.get("createdAt"))
     if created_at:
         attributes["created_at"] = created_at
@@ -401,21 +480,30 @@ def _create_update_person(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     relationships = None
     group_id = f.get("group_id", traits.get("objectId"))
     if group_id:
-        rel: dict[str, Any] = {"identifiers": {
-            "object_type_id": _first(traits.get("object_type_id"), traits.get("objectTypeId"), "1"),
-            "object_id": group_id}}
+        rel: dict[str, Any] = {
+            "identifiers": {
+                "object_type_id": _first(traits.get("object_type_id"), traits.get("objectTypeId"), "1"),
+                "object_id": group_id,
+            }
+        }
         rel_attrs = f.get("relationship_attributes", traits.get("relationshipAttributes"))
         if rel_attrs:
             rel["relationship_attributes"] = rel_attrs
         relationships = [rel]
-    body = _build("person", "identify", person_id=person_id, anonymous_id=anonymous_id,
-                  attributes=attributes, cio_relationships=relationships,
-                  timestamp=f.get("timestamp", msg.get("timestamp")), convert=f.convert_timestamp)
+    body = _build(
+        "person",
+        "identify",
+        person_id=person_id,
+        anonymous_id=anonymous_id,
+        attributes=attributes,
+        cio_relationships=relationships,
+        timestamp=f.get("timestamp", msg.get("timestamp")),
+        convert=f.convert_timestamp,
+    )
     return Mapping("createUpdatePerson", [body])
 
 
-def _person_event(msg: dict, action_name: str, cio_action: str, name: Any,
-                  f: Fields = DEFAULT_FIELDS) -> Mapping:
+def _person_event(msg: dict, action_name: str, cio_action: str, name: Any, f: Fields = DEFAULT_FIELDS) -> Mapping:
     """trackEvent / trackPageView / trackScreenView: most traffic, so built directly.
 
     Same body as `_build` would make (tests/test_mapping.py checks that).
@@ -425,8 +513,11 @@ def _person_event(msg: dict, action_name: str, cio_action: str, name: Any,
     if person_id is None and not anonymous_id:
         return _rejected(action_name, "a person: userId or anonymousId")
     convert = f.convert_timestamp
-    body: dict[str, Any] = {"type": "person", "action": cio_action,
-                            "name": _iso_to_unix(name) if convert and type(name) is str else name}
+    body: dict[str, Any] = {
+        "type": "person",
+        "action": cio_action,
+        "name": _iso_to_unix(name) if convert and type(name) is str else name,
+    }
     message_id = f.get("event_id", msg.get("messageId"))
     # trackEvent sends any mapped event id; page and screen only a non-empty one.
     if message_id is not None and (message_id or action_name == "trackEvent"):
@@ -460,8 +551,7 @@ def _track_event(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
 def _track_page(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     url = f.get("url", _dict(msg.get("properties")).get("url"))
     if not url:
-        return _rejected("trackPageView",
-                         "properties.url (the page URL becomes the Customer.io page name)")
+        return _rejected("trackPageView", "properties.url (the page URL becomes the Customer.io page name)")
     return _person_event(msg, "trackPageView", "page", url, f)
 
 
@@ -498,8 +588,7 @@ def _create_update_device(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
         dev["last_used"] = last_used
     # last_used is not the root `timestamp`: it converts only as an ISO-8601
     # attribute would (an unparseable or non-ISO value is sent as it is).
-    body = _build("person", "add_device", person_id=msg.get("userId"), device=dev,
-                  convert=f.convert_timestamp)
+    body = _build("person", "add_device", person_id=msg.get("userId"), device=dev, convert=f.convert_timestamp)
     return Mapping(action, [body])
 
 
@@ -510,8 +599,7 @@ def _delete_device(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     token = f.get("device_id", _device(msg).get("token"))
     if not token:
         return _rejected(action, "context.device.token (the push token)")
-    body = _build("person", "delete_device", person_id=msg.get("userId"),
-                  device={"token": token}, convert=False)
+    body = _build("person", "delete_device", person_id=msg.get("userId"), device={"token": token}, convert=False)
     return Mapping(action, [body])
 
 
@@ -553,15 +641,24 @@ def _create_update_object(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
         cio_action = "identify_anonymous"
         rel = {"identifiers": {"anonymous_id": anonymous_id}}
     if rel is not None and rel_attrs:
-        rel["relationship_attributes"] = (convert_attribute_timestamps(rel_attrs)
-                                          if convert and type(rel_attrs) is dict else rel_attrs)
+        rel["relationship_attributes"] = (
+            convert_attribute_timestamps(rel_attrs) if convert and type(rel_attrs) is dict else rel_attrs
+        )
     created_at = _first(traits.get("created_at"), traits.get("createdAt")) or None
     if convert and type(created_at) is str:
         created_at = _iso_to_unix(created_at)
     # Converted above like the destination's mapPayload; buildPayload does not convert again.
-    body = _build("object", cio_action, anonymous_id=anonymous_id, object_id=group_id,
-                  object_type_id=_object_type(traits), created_at=created_at,
-                  attributes=attributes, cio_relationships=[rel] if rel else None, convert=False)
+    body = _build(
+        "object",
+        cio_action,
+        anonymous_id=anonymous_id,
+        object_id=group_id,
+        object_type_id=_object_type(traits),
+        created_at=created_at,
+        attributes=attributes,
+        cio_relationships=[rel] if rel else None,
+        convert=False,
+    )
     return Mapping(action, [body])
 
 
@@ -572,8 +669,7 @@ def _delete_object(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
         # The destination would send a body without identifiers, which
         # Customer.io cannot apply; cdpio reports it as not sendable.
         return _rejected("deleteObject", "properties.objectId")
-    body = _build("object", "delete", object_id=object_id, object_type_id=_object_type(props),
-                  convert=False)
+    body = _build("object", "delete", object_id=object_id, object_type_id=_object_type(props), convert=False)
     return Mapping("deleteObject", [body])
 
 
@@ -587,11 +683,15 @@ def _delete_relationship(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
     user_id = _str_id(f.get("person_id", msg.get("userId")))
     if user_id is None:
         return _rejected(action, "userId (the person whose relationship is deleted)")
-    body = _build("object", "delete_relationships", object_id=object_id,
-                  object_type_id=_object_type(props),
-                  anonymous_id=f.get("anonymous_id", msg.get("anonymousId")),
-                  cio_relationships=[{"identifiers": resolve_identifiers(person_id=user_id)}],
-                  convert=False)
+    body = _build(
+        "object",
+        "delete_relationships",
+        object_id=object_id,
+        object_type_id=_object_type(props),
+        anonymous_id=f.get("anonymous_id", msg.get("anonymousId")),
+        cio_relationships=[{"identifiers": resolve_identifiers(person_id=user_id)}],
+        convert=False,
+    )
     return Mapping(action, [body])
 
 
@@ -626,9 +726,14 @@ def _report_delivery(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
         value = f.get(name, props.get(src))
         if value:
             body[name] = value
-    metadata = {k: v for k, v in (("action_name", f.get("action_name", props.get("actionName"))),
-                                  ("action_value", f.get("action_value", props.get("actionValue"))))
-                if v}
+    metadata = {
+        k: v
+        for k, v in (
+            ("action_name", f.get("action_name", props.get("actionName"))),
+            ("action_value", f.get("action_value", props.get("actionValue"))),
+        )
+        if v
+    }
     if metadata:
         body["metadata"] = metadata
     return Mapping(action, [body], endpoint=V1_METRICS)
@@ -646,11 +751,16 @@ def _report_content(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
         return _rejected(action, "anonymousId")
     data = f.get("data", msg.get("properties"))
     # actionType becomes the operation; the destination removes it from the attributes.
-    attributes = ({k: v for k, v in data.items() if k != "actionType"}
-                  if isinstance(data, dict) else None)
-    body = _build("person", action_type, anonymous_id=anonymous_id, name=action_type,
-                  attributes=attributes, timestamp=f.get("timestamp", msg.get("timestamp")),
-                  convert=f.convert_timestamp)
+    attributes = {k: v for k, v in data.items() if k != "actionType"} if isinstance(data, dict) else None
+    body = _build(
+        "person",
+        action_type,
+        anonymous_id=anonymous_id,
+        name=action_type,
+        attributes=attributes,
+        timestamp=f.get("timestamp", msg.get("timestamp")),
+        convert=f.convert_timestamp,
+    )
     return Mapping(action, [body])
 
 
@@ -722,8 +832,7 @@ def map_message(msg: Any, *, check_limits: bool = True) -> Mapping:
     if check_limits and result.drop_reason is None and result.endpoint == V2:
         found = [v for op in result.operations for v in limits.operation_violations(op)]
         if found:
-            return Mapping(result.action, [], limits.rejection_reason(found[0]), result.endpoint,
-                           violations=found)
+            return Mapping(result.action, [], limits.rejection_reason(found[0]), result.endpoint, violations=found)
     return result
 
 
@@ -747,8 +856,12 @@ def _map(msg: Any) -> Mapping:
         return _create_update_object(msg)
     if mtype == "alias":
         return _merge_people(msg)
-    return Mapping(None, [], f"{DROP_NO_MAPPING}: no subscription matches type {mtype!r} "
-                             "(the defaults cover identify, track, page, screen, group and alias)")
+    return Mapping(
+        None,
+        [],
+        f"{DROP_NO_MAPPING}: no subscription matches type {mtype!r} "
+        "(the defaults cover identify, track, page, screen, group and alias)",
+    )
 
 
 def subscription_for(msg: Any) -> str | None:
@@ -765,12 +878,13 @@ def subscription_for(msg: Any) -> str | None:
 # (parse-fql.ts, validate.ts); its own tests are transcribed in
 # tests/data/destination/fql-*.json.
 
+
 @dataclass(frozen=True)
 class Subscription:
-    action: str                 # the action key, e.g. trackEvent
-    trigger: str                # FQL, e.g. 'type = "track" and event = "Signed Up"'
+    action: str  # the action key, e.g. trackEvent
+    trigger: str  # FQL, e.g. 'type = "track" and event = "Signed Up"'
     enabled: bool = True
-    name: str | None = None     # as shown in Segment, e.g. "Track Event"
+    name: str | None = None  # as shown in Segment, e.g. "Track Event"
 
     @property
     def title(self) -> str:
@@ -780,10 +894,20 @@ class Subscription:
 
 
 # The Track Event preset's exclusions, in the preset's own order (index.ts).
-_TRACK_EVENT_EXCLUDES = ("Application Installed", "Application Opened", "Application Uninstalled",
-                         "Device Created or Updated", "Device Deleted", "Relationship Deleted",
-                         "User Deleted", "User Suppressed", "User Unsuppressed", "Object Deleted",
-                         "Report Delivery Event", "Report Content Event")
+_TRACK_EVENT_EXCLUDES = (
+    "Application Installed",
+    "Application Opened",
+    "Application Uninstalled",
+    "Device Created or Updated",
+    "Device Deleted",
+    "Relationship Deleted",
+    "User Deleted",
+    "User Suppressed",
+    "User Unsuppressed",
+    "Object Deleted",
+    "Report Delivery Event",
+    "Report Content Event",
+)
 
 
 def _preset_trigger(action: str) -> str:
@@ -798,15 +922,25 @@ def _preset_trigger(action: str) -> str:
 
 # The destination's automatic presets ("Quick Setup"), as FQL.
 DEFAULT_SUBSCRIPTIONS: tuple[Subscription, ...] = tuple(
-    Subscription(name, _preset_trigger(name), True, info.title) for name, info in ACTIONS.items())
+    Subscription(name, _preset_trigger(name), True, info.title) for name, info in ACTIONS.items()
+)
 
-_FQL_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<number>-?\d+(?:\.\d+)?)|'
-                        r'(?P<operator>!=|<=|>=|=|<|>|!)|(?P<parenleft>\()|(?P<parenright>\))|'
-                        r'(?P<dot>\.)|(?P<comma>,)|(?P<ident>[A-Za-z_$][\w$]*))')
+_FQL_TOKEN = re.compile(
+    r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<number>-?\d+(?:\.\d+)?)|'
+    r"(?P<operator>!=|<=|>=|=|<|>|!)|(?P<parenleft>\()|(?P<parenright>\))|"
+    r"(?P<dot>\.)|(?P<comma>,)|(?P<ident>[A-Za-z_$][\w$]*))"
+)
 
 # Condition types by the path's first segment (parse-fql.ts tokenToConditionType).
-_CONDITION_TYPES = {"type": "event-type", "event": "event", "name": "name", "userId": "userId",
-                    "context": "event-context", "properties": "event-property", "traits": "event-trait"}
+_CONDITION_TYPES = {
+    "type": "event-type",
+    "event": "event",
+    "name": "name",
+    "userId": "userId",
+    "context": "event-context",
+    "properties": "event-property",
+    "traits": "event-trait",
+}
 _NESTED = {"event-context": "context", "event-property": "properties", "event-trait": "traits"}
 
 
@@ -822,7 +956,7 @@ def _fql_lex(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _FQL_TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise TriggerError(f"cannot read the trigger at {text[pos:pos + 20].strip()!r}")
+            raise TriggerError(f"cannot read the trigger at {text[pos : pos + 20].strip()!r}")
         pos = m.end()
         kind, value = m.lastgroup or "", m.group(m.lastgroup or 0)
         if kind == "ident" and value in ("and", "or"):
@@ -858,17 +992,17 @@ def _js_string(value: Any) -> str:
 
 
 def _fql_function(name: str, nodes: list, tokens: list, negate: bool) -> None:
-    tokens.pop(0)                                   # "("
+    tokens.pop(0)  # "("
     if not tokens:
         raise TriggerError(f"{name}() is missing a 1st argument")
     path = tokens.pop(0)[1]
     if tokens:
-        tokens.pop(0)                               # ","
+        tokens.pop(0)  # ","
     if not tokens:
         raise TriggerError(f"{name}() is missing a 2nd argument")
     value_token = tokens.pop(0)
     if tokens:
-        tokens.pop(0)                               # ")"
+        tokens.pop(0)  # ")"
     if name == "contains":
         operator, value = ("not_contains" if negate else "contains"), _js_string(_token_value(value_token))
     elif value_token[1].endswith('*"'):
@@ -879,8 +1013,9 @@ def _fql_function(name: str, nodes: list, tokens: list, negate: bool) -> None:
         nodes.append({"type": path, "operator": operator, "value": value})
     for ctype, head in _NESTED.items():
         if path.startswith(head):
-            nodes.append({"type": ctype, "name": re.sub(rf"^{head}\.", "", path, count=1),
-                          "operator": operator, "value": value})
+            nodes.append(
+                {"type": ctype, "name": re.sub(rf"^{head}\.", "", path, count=1), "operator": operator, "value": value}
+            )
 
 
 def _fql_parse(tokens: list) -> dict | None:
@@ -899,19 +1034,21 @@ def _fql_parse(tokens: list) -> dict | None:
                     raise TriggerError("Value token is missing")
                 value_token = tokens.pop(0)
                 op, raw = op_token[1], value_token[1]
-                special = {("=", "true"): "is_true", ("=", "false"): "is_false",
-                           ("!=", "null"): "exists", ("=", "null"): "not_exists"}.get((op, raw))
+                special = {
+                    ("=", "true"): "is_true",
+                    ("=", "false"): "is_false",
+                    ("!=", "null"): "exists",
+                    ("=", "null"): "not_exists",
+                }.get((op, raw))
                 if ctype in ("event", "event-type"):
                     nodes.append({"type": ctype, "operator": op, "value": _js_string(_token_value(value_token))})
                 elif ctype in ("name", "userId"):
                     if special in ("exists", "not_exists") or (ctype == "userId" and special):
                         nodes.append({"type": ctype, "operator": special})
                     else:
-                        nodes.append({"type": ctype, "operator": op,
-                                      "value": _js_string(_token_value(value_token))})
+                        nodes.append({"type": ctype, "operator": op, "value": _js_string(_token_value(value_token))})
                 else:
-                    node: dict[str, Any] = {"type": ctype,
-                                            "name": re.sub(rf"^{_NESTED[ctype]}\.", "", value, count=1)}
+                    node: dict[str, Any] = {"type": ctype, "name": re.sub(rf"^{_NESTED[ctype]}\.", "", value, count=1)}
                     if special:
                         node["operator"] = special
                     elif value_token[0] == "number" and op in ("=", "!="):
@@ -923,8 +1060,13 @@ def _fql_parse(tokens: list) -> dict | None:
                     nodes.append(node)
             if value in ("contains", "match") and tokens:
                 _fql_function(value, nodes, tokens, negate=False)
-        if kind == "operator" and value == "!" and tokens and tokens[0][0] == "ident" \
-                and tokens[0][1] in ("contains", "match"):
+        if (
+            kind == "operator"
+            and value == "!"
+            and tokens
+            and tokens[0][0] == "ident"
+            and tokens[0][1] in ("contains", "match")
+        ):
             name = tokens.pop(0)[1]
             _fql_function(name, nodes, tokens, negate=True)
         if kind == "parenleft":
@@ -963,7 +1105,7 @@ def parse_trigger(trigger: str) -> dict:
 def _get(obj: Any, path: str) -> Any:
     for key in re.findall(r"[^[.\]]+", path or ""):
         if obj is None or obj is False or obj == "" or (_is_number(obj) and not obj):
-            return obj          # JavaScript's `previous && previous[key]` on a falsy value
+            return obj  # JavaScript's `previous && previous[key]` on a falsy value
         if isinstance(obj, dict):
             obj = obj.get(key)
         elif isinstance(obj, (list, str)) and key.isdigit() and int(key) < len(obj):
@@ -995,15 +1137,21 @@ def _check_value(actual: Any, operator: str, expected: Any = None) -> bool:
         if not _is_number(actual):
             return False
         a, e = float(actual), _js_number(expected)
-        return {"number_equals": a == e, "number_not_equals": a != e, "<": a < e, "<=": a <= e,
-                ">": a > e, ">=": a >= e}[operator]
+        return {
+            "number_equals": a == e,
+            "number_not_equals": a != e,
+            "<": a < e,
+            "<=": a <= e,
+            ">": a > e,
+            ">=": a >= e,
+        }[operator]
     text = _js_string(expected)
-    if operator in ("contains", "starts_with", "ends_with", "not_contains", "not_starts_with",
-                    "not_ends_with"):
+    if operator in ("contains", "starts_with", "ends_with", "not_contains", "not_starts_with", "not_ends_with"):
         if not isinstance(actual, str):
             return False
-        hit = {"contains": text in actual, "starts_with": actual.startswith(text),
-               "ends_with": actual.endswith(text)}[operator.replace("not_", "")]
+        hit = {"contains": text in actual, "starts_with": actual.startswith(text), "ends_with": actual.endswith(text)}[
+            operator.replace("not_", "")
+        ]
         return not hit if operator.startswith("not_") else hit
     if operator == "exists":
         return actual is not None
@@ -1028,8 +1176,9 @@ def _check_condition(cond: dict, data: Any) -> bool:
         key = "type" if ctype == "event-type" else ctype
         return _check_value(_field(data, key), cond.get("operator", ""), cond.get("value"))
     if ctype in _NESTED:
-        return _check_value(_get(_field(data, _NESTED[ctype]), cond.get("name", "")),
-                            cond.get("operator", ""), cond.get("value"))
+        return _check_value(
+            _get(_field(data, _NESTED[ctype]), cond.get("name", "")), cond.get("operator", ""), cond.get("value")
+        )
     return False
 
 
@@ -1081,21 +1230,22 @@ def map_subscribed(msg: Any, subscriptions: tuple[Subscription, ...] | list[Subs
     excludes the message)."""
     if not isinstance(msg, dict):
         return Mapping(None, [], f"{DROP_NO_MAPPING}: the message is not a JSON object")
-    results = [run_action(s.action, msg) for s in subscriptions
-               if s.enabled and s.action in ACTION_BUILDERS and trigger_matches(s.trigger, msg)]
+    results = [
+        run_action(s.action, msg)
+        for s in subscriptions
+        if s.enabled and s.action in ACTION_BUILDERS and trigger_matches(s.trigger, msg)
+    ]
     if not results:
         return Mapping(None, [], f"{DROP_NO_MAPPING}: {_why_unmatched(msg, subscriptions)}")
     if len(results) == 1:
         return results[0]
     sent = [r for r in results if r.ok]
     if not sent:
-        return Mapping("+".join(r.action or "" for r in results), [],
-                       "; ".join(r.drop_reason or "" for r in results))
+        return Mapping("+".join(r.action or "" for r in results), [], "; ".join(r.drop_reason or "" for r in results))
     endpoint = V1_METRICS if all(r.endpoint == V1_METRICS for r in sent) else V2
     # One result can only carry one endpoint: metrics bodies join only metrics bodies.
     sent = [r for r in sent if r.endpoint == endpoint]
-    return Mapping("+".join(r.action or "" for r in sent), [op for r in sent for op in r.operations],
-                   endpoint=endpoint)
+    return Mapping("+".join(r.action or "" for r in sent), [op for r in sent for op in r.operations], endpoint=endpoint)
 
 
 def _message_label(msg: dict) -> str:
@@ -1109,9 +1259,11 @@ def _why_unmatched(msg: dict, subscriptions) -> str:
     mine = [s for s in subscriptions if s.action == default] if default else []
     label = _message_label(msg)
     if not mine:
-        return (f"no subscription takes {label}" +
-                (f" (the default would be {ACTIONS[default].title}, and this destination has no "
-                 f"{default} subscription)" if default else ""))
+        return f"no subscription takes {label}" + (
+            f" (the default would be {ACTIONS[default].title}, and this destination has no {default} subscription)"
+            if default
+            else ""
+        )
     disabled = [s for s in mine if not s.enabled]
     if disabled and len(disabled) == len(mine):
         return f"your {disabled[0].title} subscription is disabled, so it does not send {label}"

@@ -30,11 +30,22 @@ ERROR, WARNING, INFO = "error", "warning", "info"
 
 # Every rule id `spec_problems` can return (lint checks --disable against it).
 SPEC_RULES = (
-    "spec/not-an-object", "spec/missing-type", "spec/unknown-type", "spec/no-identity",
-    "spec/track-without-event", "spec/event-not-string", "spec/group-without-group-id",
-    "spec/alias-without-previous-id", "spec/alias-without-user-id", "spec/name-not-string",
-    "spec/properties-not-object", "spec/traits-not-object", "spec/context-not-object",
-    "spec/bad-timestamp", "spec/message-id-not-string", "spec/message-id-too-long",
+    "spec/not-an-object",
+    "spec/missing-type",
+    "spec/unknown-type",
+    "spec/no-identity",
+    "spec/track-without-event",
+    "spec/event-not-string",
+    "spec/group-without-group-id",
+    "spec/alias-without-previous-id",
+    "spec/alias-without-user-id",
+    "spec/name-not-string",
+    "spec/properties-not-object",
+    "spec/traits-not-object",
+    "spec/context-not-object",
+    "spec/bad-timestamp",
+    "spec/message-id-not-string",
+    "spec/message-id-too-long",
     "spec/message-too-large",
 )
 
@@ -85,8 +96,7 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_ISO_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -147,75 +157,127 @@ def spec_problems(msg: Any, *, size: int | None = None) -> list[Problem]:
     `size` may be passed when the caller already encoded the message.
     """
     if not isinstance(msg, dict):
-        return [Problem("spec/not-an-object", ERROR,
-                        f"a message must be a JSON object, got {type(msg).__name__}", "bad_request")]
+        return [
+            Problem(
+                "spec/not-an-object", ERROR, f"a message must be a JSON object, got {type(msg).__name__}", "bad_request"
+            )
+        ]
     out: list[Problem] = []
     mtype = msg.get("type")
     if mtype is None:
-        out.append(Problem("spec/missing-type", ERROR,
-                           "message has no type (identify, track, page, screen, group or alias)",
-                           "bad_request"))
+        out.append(
+            Problem(
+                "spec/missing-type",
+                ERROR,
+                "message has no type (identify, track, page, screen, group or alias)",
+                "bad_request",
+            )
+        )
     elif mtype not in MESSAGE_TYPES:
-        out.append(Problem("spec/unknown-type", ERROR,
-                           f"unknown type {mtype!r}; expected one of {', '.join(MESSAGE_TYPES)}",
-                           "bad_request"))
+        out.append(
+            Problem(
+                "spec/unknown-type",
+                ERROR,
+                f"unknown type {mtype!r}; expected one of {', '.join(MESSAGE_TYPES)}",
+                "bad_request",
+            )
+        )
     if not has_identity(msg):
-        out.append(Problem("spec/no-identity", ERROR,
-                           "message has neither userId nor anonymousId; Segment drops it on ingest",
-                           "no_user_anon_id"))
+        out.append(
+            Problem(
+                "spec/no-identity",
+                ERROR,
+                "message has neither userId nor anonymousId; Segment drops it on ingest",
+                "no_user_anon_id",
+            )
+        )
     if mtype == "track":
         event = msg.get("event")
         if event is None or event == "":
-            out.append(Problem("spec/track-without-event", ERROR,
-                               "track message has no event name; Segment drops it on ingest",
-                               "event_not_defined"))
+            out.append(
+                Problem(
+                    "spec/track-without-event",
+                    ERROR,
+                    "track message has no event name; Segment drops it on ingest",
+                    "event_not_defined",
+                )
+            )
         elif not isinstance(event, str):
-            out.append(Problem("spec/event-not-string", ERROR,
-                               f"event name must be a string, got {type(event).__name__}",
-                               "event_not_string"))
+            out.append(
+                Problem(
+                    "spec/event-not-string",
+                    ERROR,
+                    f"event name must be a string, got {type(event).__name__}",
+                    "event_not_string",
+                )
+            )
     if mtype == "group" and not _nonempty_id(msg.get("groupId")):
-        out.append(Problem("spec/group-without-group-id", ERROR, "group message has no groupId",
-                           "id_required"))
+        out.append(Problem("spec/group-without-group-id", ERROR, "group message has no groupId", "id_required"))
     if mtype == "alias":
         if not _nonempty_id(msg.get("previousId")):
-            out.append(Problem("spec/alias-without-previous-id", ERROR,
-                               "alias message has no previousId", "id_required"))
+            out.append(
+                Problem("spec/alias-without-previous-id", ERROR, "alias message has no previousId", "id_required")
+            )
         if not _nonempty_id(msg.get("userId")):
-            out.append(Problem("spec/alias-without-user-id", ERROR,
-                               "alias message has no userId", "id_required"))
+            out.append(Problem("spec/alias-without-user-id", ERROR, "alias message has no userId", "id_required"))
     if mtype in ("page", "screen") and msg.get("name") is not None and not isinstance(msg.get("name"), str):
         out.append(Problem("spec/name-not-string", ERROR, "name must be a string", "name_not_string"))
     if "properties" in msg and msg["properties"] is not None and not isinstance(msg["properties"], dict):
-        out.append(Problem("spec/properties-not-object", ERROR,
-                           f"properties must be an object, got {type(msg['properties']).__name__}",
-                           "properties_not_object"))
+        out.append(
+            Problem(
+                "spec/properties-not-object",
+                ERROR,
+                f"properties must be an object, got {type(msg['properties']).__name__}",
+                "properties_not_object",
+            )
+        )
     if "traits" in msg and msg["traits"] is not None and not isinstance(msg["traits"], dict):
-        out.append(Problem("spec/traits-not-object", ERROR,
-                           f"traits must be an object, got {type(msg['traits']).__name__}",
-                           "traits_not_object"))
+        out.append(
+            Problem(
+                "spec/traits-not-object",
+                ERROR,
+                f"traits must be an object, got {type(msg['traits']).__name__}",
+                "traits_not_object",
+            )
+        )
     if "context" in msg and msg["context"] is not None and not isinstance(msg["context"], dict):
-        out.append(Problem("spec/context-not-object", ERROR,
-                           f"context must be an object, got {type(msg['context']).__name__}",
-                           "bad_request"))
+        out.append(
+            Problem(
+                "spec/context-not-object",
+                ERROR,
+                f"context must be an object, got {type(msg['context']).__name__}",
+                "bad_request",
+            )
+        )
     for key in ("timestamp", "originalTimestamp", "sentAt"):
         if key in msg and msg[key] is not None and parse_timestamp(msg[key]) is None:
-            out.append(Problem("spec/bad-timestamp", ERROR,
-                               f"{key} {str(msg[key])[:40]!r} is not an ISO-8601 timestamp",
-                               None))
+            out.append(
+                Problem("spec/bad-timestamp", ERROR, f"{key} {str(msg[key])[:40]!r} is not an ISO-8601 timestamp", None)
+            )
     mid = msg.get("messageId")
     if mid is not None:
         if not isinstance(mid, str):
             out.append(Problem("spec/message-id-not-string", ERROR, "messageId must be a string", None))
         elif len(mid) > MAX_MESSAGE_ID_CHARS:
-            out.append(Problem("spec/message-id-too-long", ERROR,
-                               f"messageId is {len(mid)} characters; the limit is {MAX_MESSAGE_ID_CHARS}",
-                               None))
+            out.append(
+                Problem(
+                    "spec/message-id-too-long",
+                    ERROR,
+                    f"messageId is {len(mid)} characters; the limit is {MAX_MESSAGE_ID_CHARS}",
+                    None,
+                )
+            )
     if size is None:
         size = message_size(msg)
     if size > MAX_MESSAGE_BYTES:
-        out.append(Problem("spec/message-too-large", ERROR,
-                           f"message is {size:,} bytes; Segment rejects messages over "
-                           f"{MAX_MESSAGE_BYTES:,} bytes with 400", None))
+        out.append(
+            Problem(
+                "spec/message-too-large",
+                ERROR,
+                f"message is {size:,} bytes; Segment rejects messages over {MAX_MESSAGE_BYTES:,} bytes with 400",
+                None,
+            )
+        )
     return out
 
 

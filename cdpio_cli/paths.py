@@ -20,19 +20,25 @@ def check_writable_file(path: str, flag: str, example: str) -> None:
     directory must exist and be writable, and PATH must not be a directory
     or a symbolic link (cdpio never writes through a link it did not create)."""
     if os.path.islink(path):
-        raise OutputPathError(f"{flag} {path} is a symbolic link; cdpio does not write through links it did "
-                              "not create", hint=f"pass {flag} with the real path, or remove the link")
+        raise OutputPathError(
+            f"{flag} {path} is a symbolic link; cdpio does not write through links it did not create",
+            hint=f"pass {flag} with the real path, or remove the link",
+        )
     if os.path.isdir(path):
         raise UsageError(f"{flag} {path} is a directory", hint=f"pass {flag} with a file path, e.g. {example}")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
-        raise UsageError(f"{flag} {path}: the directory {parent} does not exist",
-                         hint=f"create it (mkdir -p {parent}), or pass {flag} with a path in an existing directory")
+        raise UsageError(
+            f"{flag} {path}: the directory {parent} does not exist",
+            hint=f"create it (mkdir -p {parent}), or pass {flag} with a path in an existing directory",
+        )
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise UsageError(f"{flag} {path}: the file is not writable", hint=f"pass {flag} with a writable file")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: the directory {parent} is not writable",
-                         hint=f"pass {flag} with a path in a writable directory")
+        raise UsageError(
+            f"{flag} {path}: the directory {parent} is not writable",
+            hint=f"pass {flag} with a path in a writable directory",
+        )
 
 
 def _identity(path: str) -> tuple:
@@ -61,11 +67,15 @@ def check_outputs(outputs: list[tuple[str, str]], inputs: list[str]) -> None:
         resolved = ("path", os.path.realpath(path))
         for key in (ident, resolved):
             if key in input_ids:
-                raise OutputPathError(f"{flag} {path} is also an input file ({input_ids[key]}); writing it "
-                                 "would destroy the input", hint=f"pass {flag} with another path")
+                raise OutputPathError(
+                    f"{flag} {path} is also an input file ({input_ids[key]}); writing it would destroy the input",
+                    hint=f"pass {flag} with another path",
+                )
             if key in seen and seen[key] != flag:
-                raise OutputPathError(f"{flag} {path} is the same file as {seen[key]}; one would overwrite "
-                                 "the other", hint=f"pass {flag} and {seen[key]} with different paths")
+                raise OutputPathError(
+                    f"{flag} {path} is the same file as {seen[key]}; one would overwrite the other",
+                    hint=f"pass {flag} and {seen[key]} with different paths",
+                )
         seen[ident] = seen[resolved] = flag
 
 
@@ -79,8 +89,10 @@ def open_private(path: str, *, append: bool = False, truncate: bool = False, buf
         fd = os.open(path, flags, 0o600)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise OutputPathError(f"{path} is a symbolic link; cdpio does not write through links it did not "
-                             "create", hint="pass the real path, or remove the link") from None
+            raise OutputPathError(
+                f"{path} is a symbolic link; cdpio does not write through links it did not create",
+                hint="pass the real path, or remove the link",
+            ) from None
         raise
     fh = os.fdopen(fd, "r+b", buffering=buffering)
     if append:

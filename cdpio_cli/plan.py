@@ -21,9 +21,10 @@ invalid message is walked again for its individual errors.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from cdpio_cli.errors import ConfigError, UsageError
 from cdpio_cli.messages import show_value
@@ -31,32 +32,68 @@ from cdpio_cli.messages import show_value
 # (id, default severity, summary, hint): lint.py registers these in its RULES
 # table, so `lint.disable` and `lint.severity` treat them like every other rule.
 PLAN_RULES = (
-    ("plan/unplanned-event", "error", "a track event the tracking plan does not list",
-     "add the event to the plan, or fix its name (the plan's unplanned_events sets the default)"),
-    ("plan/unplanned-property", "warning", "a property or trait the tracking plan does not list",
-     "add it to the plan or stop sending it (the plan's unplanned_properties sets the default)"),
-    ("plan/missing-required", "error", "a property or trait the tracking plan requires is missing",
-     "send it on every message of that kind"),
-    ("plan/wrong-type", "error", "a property or trait of another type than the tracking plan's",
-     "send the planned type (true, not \"true\"; 30, not \"30\")"),
-    ("plan/not-in-enum", "error", "a value the tracking plan's enum does not allow",
-     "send one of the planned values (they are case-sensitive)"),
-    ("plan/format", "error", "a string not in the tracking plan's format (email, date-time, uri...)",
-     "send the value in the planned format"),
-    ("plan/constraint", "error",
-     "a value outside another JSON Schema rule of the plan (minimum, pattern, maxLength...)",
-     "send a value inside the planned limits"),
+    (
+        "plan/unplanned-event",
+        "error",
+        "a track event the tracking plan does not list",
+        "add the event to the plan, or fix its name (the plan's unplanned_events sets the default)",
+    ),
+    (
+        "plan/unplanned-property",
+        "warning",
+        "a property or trait the tracking plan does not list",
+        "add it to the plan or stop sending it (the plan's unplanned_properties sets the default)",
+    ),
+    (
+        "plan/missing-required",
+        "error",
+        "a property or trait the tracking plan requires is missing",
+        "send it on every message of that kind",
+    ),
+    (
+        "plan/wrong-type",
+        "error",
+        "a property or trait of another type than the tracking plan's",
+        'send the planned type (true, not "true"; 30, not "30")',
+    ),
+    (
+        "plan/not-in-enum",
+        "error",
+        "a value the tracking plan's enum does not allow",
+        "send one of the planned values (they are case-sensitive)",
+    ),
+    (
+        "plan/format",
+        "error",
+        "a string not in the tracking plan's format (email, date-time, uri...)",
+        "send the value in the planned format",
+    ),
+    (
+        "plan/constraint",
+        "error",
+        "a value outside another JSON Schema rule of the plan (minimum, pattern, maxLength...)",
+        "send a value inside the planned limits",
+    ),
 )
 UNPLANNED_EVENT, UNPLANNED_PROPERTY = "plan/unplanned-event", "plan/unplanned-property"
 
 # JSON Schema keyword -> rule id (anything else is plan/constraint).
-_KEYWORD_RULE = {"required": "plan/missing-required", "type": "plan/wrong-type",
-                 "enum": "plan/not-in-enum", "const": "plan/not-in-enum", "format": "plan/format"}
+_KEYWORD_RULE = {
+    "required": "plan/missing-required",
+    "type": "plan/wrong-type",
+    "enum": "plan/not-in-enum",
+    "const": "plan/not-in-enum",
+    "format": "plan/format",
+}
 
 UNPLANNED_LEVELS = ("error", "warning", "allow")
 # Plan section -> (message type, the message field it describes).
-SECTIONS = {"identify": ("identify", "traits"), "page": ("page", "properties"),
-            "screen": ("screen", "properties"), "group": ("group", "traits")}
+SECTIONS = {
+    "identify": ("identify", "traits"),
+    "page": ("page", "properties"),
+    "screen": ("screen", "properties"),
+    "group": ("group", "traits"),
+}
 TOP_KEYS = ("name", "description", "events", *SECTIONS, "unplanned_events", "unplanned_properties")
 RULE_KEYS = {"properties", "traits", "required", "description"}
 MAX_PLAN_BYTES = 8 * 1024 * 1024
@@ -66,6 +103,7 @@ MAX_PLAN_BYTES = 8 * 1024 * 1024
 # Reading a plan file (every value keeps its line)
 # ---------------------------------------------------------------------------
 
+
 def _compose(path: Path) -> tuple[Any, dict[tuple, int]]:
     """(plain data, key path -> line) from a YAML (or JSON) file."""
     import yaml
@@ -73,13 +111,15 @@ def _compose(path: Path) -> tuple[Any, dict[tuple, int]]:
     display = str(path)
     try:
         if path.stat().st_size > MAX_PLAN_BYTES:
-            raise ConfigError(f"the plan is {path.stat().st_size:,} bytes; the limit is {MAX_PLAN_BYTES:,}",
-                              file=display)
+            raise ConfigError(
+                f"the plan is {path.stat().st_size:,} bytes; the limit is {MAX_PLAN_BYTES:,}", file=display
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"tracking plan {display} does not exist",
-                          hint="write one, or start from `cdpio plan infer FILE... -o tracking-plan.yaml`") \
-            from None
+        raise ConfigError(
+            f"tracking plan {display} does not exist",
+            hint="write one, or start from `cdpio plan infer FILE... -o tracking-plan.yaml`",
+        ) from None
     except IsADirectoryError:
         raise ConfigError(f"tracking plan {display} is a directory, not a file") from None
     except OSError as exc:
@@ -87,8 +127,9 @@ def _compose(path: Path) -> tuple[Any, dict[tuple, int]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError("the plan is not valid UTF-8", file=display, hint="save it as UTF-8",
-                          line=raw[: exc.start].count(b"\n") + 1) from None
+        raise ConfigError(
+            "the plan is not valid UTF-8", file=display, hint="save it as UTF-8", line=raw[: exc.start].count(b"\n") + 1
+        ) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -96,13 +137,20 @@ def _compose(path: Path) -> tuple[Any, dict[tuple, int]]:
         problem = (exc.problem or "invalid YAML").strip()
         if exc.context:
             problem = f"{exc.context.strip()}: {problem}"
-        raise ConfigError(f"invalid YAML: {problem}", file=display, line=mark.line + 1 if mark else None,
-                          hint="check the indentation and quoting on that line") from None
+        raise ConfigError(
+            f"invalid YAML: {problem}",
+            file=display,
+            line=mark.line + 1 if mark else None,
+            hint="check the indentation and quoting on that line",
+        ) from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=display) from None
     if node is None:
-        raise ConfigError("the tracking plan is empty", file=display,
-                          hint="list events: (and identify:, page:...) as in docs/tracking-plans.md")
+        raise ConfigError(
+            "the tracking plan is empty",
+            file=display,
+            hint="list events: (and identify:, page:...) as in docs/tracking-plans.md",
+        )
     lines: dict[tuple, int] = {}
     constructor = yaml.SafeLoader("")
 
@@ -116,8 +164,9 @@ def _compose(path: Path) -> tuple[Any, dict[tuple, int]]:
                     raise ConfigError("a mapping key must be a plain word", file=display, line=k.start_mark.line + 1)
                 key = str(key)
                 if key in out:
-                    raise ConfigError(f"key {key!r} appears twice", file=display,
-                                      line=k.start_mark.line + 1, hint="keep one of them")
+                    raise ConfigError(
+                        f"key {key!r} appears twice", file=display, line=k.start_mark.line + 1, hint="keep one of them"
+                    )
                 out[key] = build(v, path + (key,))
                 lines[path + (key,)] = k.start_mark.line + 1
             return out
@@ -135,8 +184,8 @@ def _compose(path: Path) -> tuple[Any, dict[tuple, int]]:
 class ObjectRule:
     """What one kind of message carries: property schemas and required keys."""
 
-    where: str                      # `event "Signed Up"`, `identify`
-    field: str                      # properties | traits
+    where: str  # `event "Signed Up"`, `identify`
+    field: str  # properties | traits
     properties: dict[str, Any]
     required: list[str]
     line: int | None = None
@@ -162,13 +211,13 @@ class ObjectRule:
 @dataclass
 class Plan:
     path: str | None
-    events: dict[str, ObjectRule] | None          # None: the plan does not list events
-    sections: dict[str, ObjectRule]               # identify/page/screen/group
+    events: dict[str, ObjectRule] | None  # None: the plan does not list events
+    sections: dict[str, ObjectRule]  # identify/page/screen/group
     unplanned_events: str = "error"
     unplanned_properties: str = "warning"
     name: str | None = None
-    data: dict = field(default_factory=dict)      # the plan as written (for diff and dump)
-    lines: dict = field(default_factory=dict)     # key path -> line in the file, e.g. ("identify", "traits", "is_trial")
+    data: dict = field(default_factory=dict)  # the plan as written (for diff and dump)
+    lines: dict = field(default_factory=dict)  # key path -> line in the file, e.g. ("identify", "traits", "is_trial")
 
     def line_of(self, *at) -> int | None:
         return self.lines.get(tuple(at))
@@ -199,16 +248,25 @@ def _check_schema(schema: Any, path: str, lines: dict, at: tuple) -> None:
 
     where = " > ".join(str(p) for p in at)
     if not isinstance(schema, dict):
-        _fail(f"{where}: a property rule is a JSON Schema mapping like {{type: string}}, not "
-              f"{type(schema).__name__}", path, lines, at)
+        _fail(
+            f"{where}: a property rule is a JSON Schema mapping like {{type: string}}, not {type(schema).__name__}",
+            path,
+            lines,
+            at,
+        )
     try:
         jsonschema_rs.meta.validate(schema)
     except jsonschema_rs.ValidationError as exc:
         # Point at the offending keyword's line when the error names one.
         sub = tuple(str(p) for p in exc.instance_path)
         first = exc.message.splitlines()[0] if exc.message else "not a valid JSON Schema"
-        _fail(f"{where}: not a valid JSON Schema: {first}", path, lines, at + sub,
-              hint="property rules are JSON Schema (draft 2020-12), e.g. {type: string, enum: [a, b]}")
+        _fail(
+            f"{where}: not a valid JSON Schema: {first}",
+            path,
+            lines,
+            at + sub,
+            hint="property rules are JSON Schema (draft 2020-12), e.g. {type: string, enum: [a, b]}",
+        )
     except Exception as exc:  # jsonschema-rs raises ValueError on unknown $schema and similar
         _fail(f"{where}: not a valid JSON Schema: {exc}", path, lines, at)
 
@@ -220,8 +278,13 @@ def _object_rule(raw: Any, where: str, fld: str, path: str, lines: dict, at: tup
         _fail(f"{where}: expected a mapping with {fld}: and required:", path, lines, at)
     for key in raw:
         if key not in RULE_KEYS or (key in ("properties", "traits") and key != fld):
-            _fail(f"{where}: unknown key {key!r}", path, lines, at + (key,),
-                  hint=f"use {fld}:, required: and description:")
+            _fail(
+                f"{where}: unknown key {key!r}",
+                path,
+                lines,
+                at + (key,),
+                hint=f"use {fld}:, required: and description:",
+            )
     props = raw.get(fld) or {}
     if not isinstance(props, dict):
         _fail(f"{where}: {fld} must be a mapping of name -> JSON Schema", path, lines, at + (fld,))
@@ -248,12 +311,17 @@ def parse_plan(data: Any, path: str, lines: dict | None = None) -> Plan:
             import difflib
 
             close = difflib.get_close_matches(key, TOP_KEYS, n=1)
-            _fail(f"unknown key {key!r} in the tracking plan", path, lines, (key,),
-                  hint=f"did you mean {close[0]}?" if close else "the keys are " + ", ".join(TOP_KEYS))
+            _fail(
+                f"unknown key {key!r} in the tracking plan",
+                path,
+                lines,
+                (key,),
+                hint=f"did you mean {close[0]}?" if close else "the keys are " + ", ".join(TOP_KEYS),
+            )
     levels = {}
     for key in ("unplanned_events", "unplanned_properties"):
         value = data.get(key, "error" if key == "unplanned_events" else "warning")
-        if value is False:   # YAML reads a bare `off`/`no` as false
+        if value is False:  # YAML reads a bare `off`/`no` as false
             value = "allow"
         if value not in UNPLANNED_LEVELS:
             _fail(f"{key} is {value!r}", path, lines, (key,), hint="use error, warning or allow")
@@ -263,15 +331,25 @@ def parse_plan(data: Any, path: str, lines: dict | None = None) -> Plan:
         raw_events = data["events"] or {}
         if not isinstance(raw_events, dict):
             _fail("events must be a mapping of event name -> {properties, required}", path, lines, ("events",))
-        events = {name: _object_rule(rule, f'event "{name}"', "properties", path, lines, ("events", name))
-                  for name, rule in raw_events.items()}
+        events = {
+            name: _object_rule(rule, f'event "{name}"', "properties", path, lines, ("events", name))
+            for name, rule in raw_events.items()
+        }
     sections = {}
     for section, (_, fld) in SECTIONS.items():
         if section in data:
             sections[section] = _object_rule(data[section], section, fld, path, lines, (section,))
     name = data.get("name")
-    return Plan(path, events, sections, levels["unplanned_events"], levels["unplanned_properties"],
-                str(name) if name is not None else None, data, lines)
+    return Plan(
+        path,
+        events,
+        sections,
+        levels["unplanned_events"],
+        levels["unplanned_properties"],
+        str(name) if name is not None else None,
+        data,
+        lines,
+    )
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -303,6 +381,7 @@ def resolve_plan_path(value: str | None, config_path: Path | None) -> str | None
 # ---------------------------------------------------------------------------
 # Checking messages
 # ---------------------------------------------------------------------------
+
 
 def _json_type(value: Any) -> str:
     if value is None:
@@ -371,10 +450,17 @@ class PlanChecker:
         if not planned:
             if self.unplanned_event:
                 event = msg["event"]
-                emit(UNPLANNED_EVENT, f'event "{event}" is not in the tracking plan (it lists '
-                     f"{len(self.plan.events or {})} event(s))", file, line, default=self.unplanned_event,
-                     hint=self._closest(event), event=event, expected="an event listed under events:",
-                     actual=event)
+                emit(
+                    UNPLANNED_EVENT,
+                    f'event "{event}" is not in the tracking plan (it lists {len(self.plan.events or {})} event(s))',
+                    file,
+                    line,
+                    default=self.unplanned_event,
+                    hint=self._closest(event),
+                    event=event,
+                    expected="an event listed under events:",
+                    actual=event,
+                )
             return
         if rule is None:
             return
@@ -382,17 +468,25 @@ class PlanChecker:
         if obj is None:
             obj = {}
         elif type(obj) is not dict:
-            return    # spec/* rules report a non-object properties/traits
+            return  # spec/* rules report a non-object properties/traits
         if not rule.is_valid(obj):
             self._errors(rule, obj, file, line, emit)
         if self.unplanned_property and not rule.known.issuperset(obj):
             noun = "property" if rule.field == "properties" else "trait"
             for key in obj:
                 if key not in rule.known:
-                    emit(UNPLANNED_PROPERTY, f"{rule.where}: {noun} {key!r} is not in the tracking plan "
-                         f"(the message had {show_value(obj[key])})", file, line, default=self.unplanned_property,
-                         scope=rule.where, key=key, expected=f"one of the planned {rule.field}",
-                         actual=obj[key])
+                    emit(
+                        UNPLANNED_PROPERTY,
+                        f"{rule.where}: {noun} {key!r} is not in the tracking plan "
+                        f"(the message had {show_value(obj[key])})",
+                        file,
+                        line,
+                        default=self.unplanned_property,
+                        scope=rule.where,
+                        key=key,
+                        expected=f"one of the planned {rule.field}",
+                        actual=obj[key],
+                    )
 
     def _closest(self, event: str) -> str | None:
         """`did you mean "Order Completed"?` for a misspelt event (cached per name)."""
@@ -403,9 +497,13 @@ class PlanChecker:
             names = list(self.plan.events or {})
             folded = {n.casefold(): n for n in names}
             match = folded.get(event.casefold()) or next(
-                iter(difflib.get_close_matches(event, names, n=1, cutoff=0.75)), None)
-            cache[event] = (f'did you mean "{match}"? Otherwise add the event to the plan' if match
-                            else None) if len(cache) < 10_000 else None
+                iter(difflib.get_close_matches(event, names, n=1, cutoff=0.75)), None
+            )
+            cache[event] = (
+                (f'did you mean "{match}"? Otherwise add the event to the plan' if match else None)
+                if len(cache) < 10_000
+                else None
+            )
         return cache[event]
 
     def _errors(self, rule: ObjectRule, obj: dict, file, line, emit: Emit) -> None:
@@ -422,17 +520,33 @@ class PlanChecker:
             rule_id = _KEYWORD_RULE.get(keyword, "plan/constraint")
             if keyword == "required":
                 missing = err.message.split('"')[1] if '"' in err.message else err.message
-                emit(rule_id, f"{rule.where}: required {noun} {missing!r} is missing (the plan requires "
-                     f"{', '.join(rule.required)})", file, line,
-                     scope=rule.where, key=missing, expected="present", actual=None)
+                emit(
+                    rule_id,
+                    f"{rule.where}: required {noun} {missing!r} is missing (the plan requires "
+                    f"{', '.join(rule.required)})",
+                    file,
+                    line,
+                    scope=rule.where,
+                    key=missing,
+                    expected="present",
+                    actual=None,
+                )
                 continue
             key = ".".join(str(p) for p in err.instance_path)
             spec = _lookup(schema, schema_path)
             actual = err.instance
             expected = _expected(keyword, spec)
-            emit(rule_id, f"{rule.where}: {noun} {key!r} should be {expected}; the message had "
-                 f"{_json_type(actual)} {show_value(actual)}", file, line,
-                 scope=rule.where, key=key, expected=expected, actual=actual)
+            emit(
+                rule_id,
+                f"{rule.where}: {noun} {key!r} should be {expected}; the message had "
+                f"{_json_type(actual)} {show_value(actual)}",
+                file,
+                line,
+                scope=rule.where,
+                key=key,
+                expected=expected,
+                actual=actual,
+            )
 
     def findings(self, msg: Any) -> list[tuple[str, str, str]]:
         """(rule, severity, message) for one message: explain and send-test."""
@@ -450,9 +564,9 @@ class PlanChecker:
 # Inferring a plan from messages
 # ---------------------------------------------------------------------------
 
-ENUM_MAX_VALUES = 10     # at most this many distinct strings make an enum...
-ENUM_MIN_REPEAT = 2      # ...and only when each is seen this many times on average
-ENUM_MIN_COUNT = 3       # ...in at least this many messages
+ENUM_MAX_VALUES = 10  # at most this many distinct strings make an enum...
+ENUM_MIN_REPEAT = 2  # ...and only when each is seen this many times on average
+ENUM_MIN_COUNT = 3  # ...in at least this many messages
 FORMATS = ("email", "date-time", "date", "uuid", "uri")
 _TYPE_ORDER = ("string", "number", "integer", "boolean", "object", "array", "null")
 
@@ -463,14 +577,14 @@ class _KeyStats:
     def __init__(self):
         self.count = 0
         self.types: set[str] = set()
-        self.values: dict[str, int] | None = {}       # None: too many distinct strings
-        self.formats: set[str] | None = None          # None: not yet seen a string
+        self.values: dict[str, int] | None = {}  # None: too many distinct strings
+        self.formats: set[str] | None = None  # None: not yet seen a string
 
     def add(self, value: Any, format_of: Callable[[str], set]) -> None:
         self.count += 1
         t = _json_type(value)
         if t == "integer":
-            t = "number"    # 30 then 30.5 is still one kind of value
+            t = "number"  # 30 then 30.5 is still one kind of value
         self.types.add(t)
         if t == "string":
             if self.values is not None:
@@ -487,8 +601,11 @@ class _KeyStats:
             fmt = next((f for f in FORMATS if self.formats and f in self.formats), None)
             if fmt:
                 out["format"] = fmt
-            elif self.values is not None and self.count >= max(ENUM_MIN_COUNT, ENUM_MIN_REPEAT * len(self.values)) \
-                    and not _is_id_key(key):
+            elif (
+                self.values is not None
+                and self.count >= max(ENUM_MIN_COUNT, ENUM_MIN_REPEAT * len(self.values))
+                and not _is_id_key(key)
+            ):
                 out["enum"] = sorted(self.values)
         return out
 
@@ -577,8 +694,9 @@ class Inferrer:
         return out
 
     def plan_data(self) -> dict:
-        data: dict[str, Any] = {"events": {name: self._rule(self.events[name], "properties")
-                                           for name in sorted(self.events)}}
+        data: dict[str, Any] = {
+            "events": {name: self._rule(self.events[name], "properties") for name in sorted(self.events)}
+        }
         for section in SECTIONS:
             if section in self.sections:
                 data[section] = self._rule(self.sections[section], SECTIONS[section][1])
@@ -587,15 +705,28 @@ class Inferrer:
         return data
 
     def to_yaml(self) -> str:
-        comments = {("events", name): f"{s.messages:,} message(s); first at {s.first[0]}:{s.first[1]}"
-                    for name, s in self.events.items()}
-        comments.update({(sec,): f"{s.messages:,} message(s); first at {s.first[0]}:{s.first[1]}"
-                         for sec, s in self.sections.items()})
-        header = [f"Tracking plan inferred by `cdpio plan infer` from {self.messages:,} message(s) in "
-                  f"{len(self.files)} file(s):"] + [f"  {f}" for f in self.files] + [
-            "Types are what was observed; required = present in every message of that kind;",
-            f"enum = a string with at most {ENUM_MAX_VALUES} values, each seen about {ENUM_MIN_REPEAT}+ times.",
-            "Review it before you commit it: the data may have been wrong."]
+        comments = {
+            ("events", name): f"{s.messages:,} message(s); first at {s.first[0]}:{s.first[1]}"
+            for name, s in self.events.items()
+        }
+        comments.update(
+            {
+                (sec,): f"{s.messages:,} message(s); first at {s.first[0]}:{s.first[1]}"
+                for sec, s in self.sections.items()
+            }
+        )
+        header = (
+            [
+                f"Tracking plan inferred by `cdpio plan infer` from {self.messages:,} message(s) in "
+                f"{len(self.files)} file(s):"
+            ]
+            + [f"  {f}" for f in self.files]
+            + [
+                "Types are what was observed; required = present in every message of that kind;",
+                f"enum = a string with at most {ENUM_MAX_VALUES} values, each seen about {ENUM_MIN_REPEAT}+ times.",
+                "Review it before you commit it: the data may have been wrong.",
+            ]
+        )
         return dump_plan(self.plan_data(), header=header, comments=comments)
 
 
@@ -603,11 +734,16 @@ class Inferrer:
 # Writing plans (stable, sorted, commented YAML)
 # ---------------------------------------------------------------------------
 
+
 def _flow(value: Any) -> str:
     import yaml
 
-    return yaml.safe_dump(value, default_flow_style=True, width=math.inf, allow_unicode=True,
-                          sort_keys=False).strip().removesuffix("\n...").strip()
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=math.inf, allow_unicode=True, sort_keys=False)
+        .strip()
+        .removesuffix("\n...")
+        .strip()
+    )
 
 
 def _key(name: str) -> str:
@@ -679,10 +815,11 @@ def write_new_file(path: str, text: str, *, force: bool, flag: str = "-o") -> No
 # Diff
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class Change:
-    kind: str          # added | removed | changed
-    where: str         # `event "Signed Up"`, `event "Signed Up" property plan_type`, `unplanned_events`
+    kind: str  # added | removed | changed
+    where: str  # `event "Signed Up"`, `event "Signed Up" property plan_type`, `unplanned_events`
     before: Any = None
     after: Any = None
 
@@ -749,9 +886,13 @@ def diff_plans(a: Plan, b: Plan) -> list[Change]:
 # Segment Public API rule types (https://docs.segmentapis.com/tag/Tracking-Plans):
 # each rule's jsonSchema describes the whole message; the part we keep is
 # properties.properties (track, page, screen) or properties.traits (identify, group).
-_SEGMENT_TYPES = {"TRACK": ("events", "properties"), "IDENTIFY": ("identify", "traits"),
-                  "GROUP": ("group", "traits"), "PAGE": ("page", "properties"),
-                  "SCREEN": ("screen", "properties")}
+_SEGMENT_TYPES = {
+    "TRACK": ("events", "properties"),
+    "IDENTIFY": ("identify", "traits"),
+    "GROUP": ("group", "traits"),
+    "PAGE": ("page", "properties"),
+    "SCREEN": ("screen", "properties"),
+}
 
 
 def _segment_part(schema: dict, fld: str) -> dict:
@@ -797,21 +938,25 @@ def fetch_segment_plan(settings, http, plan_id: str | None, *, page_size: int = 
     from cdpio_cli.errors import CredentialError, UnreachableError
 
     base = settings.endpoint("segment_api")
-    headers = {"Authorization": f"Bearer {settings.segment.public_api_token}",
-               "Accept": "application/vnd.segment.v1+json"}
+    headers = {
+        "Authorization": f"Bearer {settings.segment.public_api_token}",
+        "Accept": "application/vnd.segment.v1+json",
+    }
 
     def get(path: str, params: dict | None = None) -> dict:
         answer = http.call("GET", f"{base}{path}", headers=headers, params=params)
         if answer.status in (401, 403):
-            raise CredentialError(f"the Segment Public API rejected segment.public_api_token ({answer.status})",
-                                  hint="the token needs the Protocols read permission (Workspace Member "
-                                       "or Tracking Plan Read-only)")
+            raise CredentialError(
+                f"the Segment Public API rejected segment.public_api_token ({answer.status})",
+                hint="the token needs the Protocols read permission (Workspace Member or Tracking Plan Read-only)",
+            )
         if answer.status == 404:
-            raise UsageError(f"the Segment Public API has no {path}",
-                             hint="list the plans with `cdpio plan pull` (no id) and pass one of their ids")
+            raise UsageError(
+                f"the Segment Public API has no {path}",
+                hint="list the plans with `cdpio plan pull` (no id) and pass one of their ids",
+            )
         if answer.status != 200 or not isinstance(answer.body, dict):
-            raise UnreachableError(f"the Segment Public API GET {path} answered "
-                                   f"{answer.status or answer.error}")
+            raise UnreachableError(f"the Segment Public API GET {path} answered {answer.status or answer.error}")
         return answer.body.get("data") or {}
 
     def pages(path: str, key: str) -> list:
@@ -833,8 +978,9 @@ def fetch_segment_plan(settings, http, plan_id: str | None, *, page_size: int = 
         live = [p for p in plans if p.get("type") in (None, "LIVE")]
         if len(live) != 1:
             names = ", ".join(f"{p.get('id')} ({p.get('name')})" for p in live[:10]) or "none"
-            raise UsageError(f"the workspace has {len(live)} live tracking plans: {names}",
-                             hint="pass the one to pull with --id")
+            raise UsageError(
+                f"the workspace has {len(live)} live tracking plans: {names}", hint="pass the one to pull with --id"
+            )
         plan_id = str(live[0].get("id"))
     meta = get(f"/tracking-plans/{plan_id}").get("trackingPlan") or {}
     rules = pages(f"/tracking-plans/{plan_id}/rules", "rules")
@@ -845,8 +991,10 @@ def fetch_segment_plan(settings, http, plan_id: str | None, *, page_size: int = 
 # send-test: the test messages follow the plan
 # ---------------------------------------------------------------------------
 
-def send_test_checks(tracking_plan: Plan, items: Iterable[tuple[str, dict]], *, ignore_keys=(),
-                     severities=None) -> list:
+
+def send_test_checks(
+    tracking_plan: Plan, items: Iterable[tuple[str, dict]], *, ignore_keys=(), severities=None
+) -> list:
     """results.Checks at the `format` tier for send-test's messages ((label,
     message) pairs): an error-level violation fails before anything is sent.
     `ignore_keys` are keys cdpio itself adds (the run-id tag); `severities` (a
@@ -864,13 +1012,19 @@ def send_test_checks(tracking_plan: Plan, items: Iterable[tuple[str, dict]], *, 
             if severities is not None:
                 severity = severities.of(rule, severity)
             if severity not in ("error", "warning"):
-                continue   # off, or info: nothing to stop or warn about
-            out.append(results.Check(
-                id=f"plan.{label.replace(chr(34), '')}", route="send-test", tier="format",
-                status=results.FAILED if severity == "error" else results.WARNING,
-                message=f"{label} does not follow the tracking plan: {message}", file=tracking_plan.path,
-                hint="change send_test.traits / send_test.events, or the plan; nothing was sent",
-                details={"rule": rule, "severity": severity}))
+                continue  # off, or info: nothing to stop or warn about
+            out.append(
+                results.Check(
+                    id=f"plan.{label.replace(chr(34), '')}",
+                    route="send-test",
+                    tier="format",
+                    status=results.FAILED if severity == "error" else results.WARNING,
+                    message=f"{label} does not follow the tracking plan: {message}",
+                    file=tracking_plan.path,
+                    hint="change send_test.traits / send_test.events, or the plan; nothing was sent",
+                    details={"rule": rule, "severity": severity},
+                )
+            )
     return out
 
 
@@ -880,9 +1034,15 @@ def send_test_checks(tracking_plan: Plan, items: Iterable[tuple[str, dict]], *, 
 
 # Customer.io keeps every attribute as a string; how a trait of each JSON type
 # looks once stored (the sandbox does the same: sandbox/workspace.py stringify).
-_STORED_AS = {"boolean": '"true" or "false"', "integer": 'digits, like "30"',
-              "number": 'a number, like "30" or "1.5"', "string": "the text itself", "null": '"null"',
-              "array": 'JSON text, like ["a"]', "object": 'JSON text, like {"a": 1}'}
+_STORED_AS = {
+    "boolean": '"true" or "false"',
+    "integer": 'digits, like "30"',
+    "number": 'a number, like "30" or "1.5"',
+    "string": "the text itself",
+    "null": '"null"',
+    "array": 'JSON text, like ["a"]',
+    "object": 'JSON text, like {"a": 1}',
+}
 
 
 @dataclass
@@ -890,8 +1050,8 @@ class AttributeFit:
     """Can a trait the plan describes ever be stored as this attribute string?"""
 
     ok: bool
-    problem: str | None = None     # "type": no value of the planned type; "value": enum, format, minimum...
-    expected: str = ""             # what the plan allows, in words
+    problem: str | None = None  # "type": no value of the planned type; "value": enum, format, minimum...
+    expected: str = ""  # what the plan allows, in words
 
 
 def _stored_candidates(text: str) -> list:
@@ -934,7 +1094,7 @@ def attribute_fit(properties: dict[str, Any], name: str, text: str) -> Attribute
     for err in full.iter_errors({name: candidates[-1]}):
         keyword = str(err.schema_path[-1]) if err.schema_path else ""
         spec = _lookup(root, list(err.schema_path))
-        if keyword == "type" and spec is not None:    # a type behind a $ref or in an allOf
+        if keyword == "type" and spec is not None:  # a type behind a $ref or in an allOf
             return _type_misfit(spec)
         return AttributeFit(False, "value", _expected(keyword, spec))
     return AttributeFit(False, "value", f"a value the plan's rule {show_value(schema)} allows")

@@ -39,9 +39,10 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 import orjson
 
@@ -93,7 +94,7 @@ _RAW_MAX = messages.MAX_MESSAGE_BYTES // 5
 _MAX_REASONS = 10_000
 # stdin is spooled to $TMPDIR (read twice); past this many bytes the run
 # stops with a clear error instead of filling the disk.
-STDIN_MAX_BYTES = 4 * 1024 ** 3
+STDIN_MAX_BYTES = 4 * 1024**3
 STDIN_MAX_ENV = "CDPIO_REPLAY_STDIN_MAX_BYTES"
 # The fingerprint of an input in the checkpoint: its size and a hash of its
 # first bytes (enough to notice another file under the same name).
@@ -105,23 +106,24 @@ _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 # Options and result
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class ReplayOptions:
-    rate: float | None = 50.0          # requests/s; None or 0 = unlimited
+    rate: float | None = 50.0  # requests/s; None or 0 = unlimited
     concurrency: int = 4
     max_retries: int = 5
     timeout: float = 10.0
-    base_delay: float = 0.5            # retry backoff base (full jitter)
+    base_delay: float = 0.5  # retry backoff base (full jitter)
     max_delay: float = 30.0
     max_retry_after: float = 60.0
-    dead_letter: str | None = None     # default: <first input>.dead-letter.ndjson
+    dead_letter: str | None = None  # default: <first input>.dead-letter.ndjson
     checkpoint: str | None = None
     skip_invalid: bool = False
     new_message_ids: bool = False
     id_prefix: str | None = None
     shift_timestamps: bool = False
     dry_run: bool = False
-    force: bool = False                # truncate a non-empty dead-letter file (default: append)
+    force: bool = False  # truncate a non-empty dead-letter file (default: append)
     # Other files the command writes (e.g. ("--junit", path)): checked with
     # the dead-letter file and checkpoint before any work.
     other_outputs: list[tuple[str, str]] = field(default_factory=list)
@@ -149,21 +151,21 @@ class ReplayResult:
     retried: int = 0
     dropped_by_mapping: int = 0
     requests: int = 0
-    not_sent: int = 0                  # not resolved by this run (interruption or abort)
+    not_sent: int = 0  # not resolved by this run (interruption or abort)
     # Answered 2xx, but behind a batch left unresolved by a stop: not
     # committed, so a resume re-sends them (same messageIds; the service drops
     # them as duplicates).  Part of `not_sent`.
     accepted_uncommitted: int = 0
-    skipped_resumed: int = 0           # resolved by an earlier run (checkpoint)
-    total: int | None = None           # messages in the input (from the pre-pass)
+    skipped_resumed: int = 0  # resolved by an earlier run (checkpoint)
+    total: int | None = None  # messages in the input (from the pre-pass)
     status_counts: dict[str, int] = field(default_factory=dict)
     latency_ms: dict[str, float | None] = field(default_factory=lambda: {"p50": None, "p95": None, "p99": None})
     events_per_second: float = 0.0
     duration: float = 0.0
     send_seconds: float = 0.0
-    dead_letter: str | None = None     # path, when it holds any line
-    dead_lettered: int = 0             # lines written by this run
-    dead_letter_total: int = 0         # lines in the file, earlier runs included
+    dead_letter: str | None = None  # path, when it holds any line
+    dead_lettered: int = 0  # lines written by this run
+    dead_letter_total: int = 0  # lines in the file, earlier runs included
     # Lines already in the dead-letter file from another run, kept: this run
     # appended after them (no --force).
     dead_letter_prior: int = 0
@@ -171,19 +173,19 @@ class ReplayResult:
     complete: bool = False
     dry_run: bool = False
     would_send: int = 0
-    stopped_invalid: bool = False      # invalid input, nothing sent
+    stopped_invalid: bool = False  # invalid input, nothing sent
     interrupted: bool = False
     interrupted_reading: bool = False  # stopped in the pre-pass: nothing was sent
-    aborted: str | None = None         # "credential" | "unreachable" | "rate_limited"
+    aborted: str | None = None  # "credential" | "unreachable" | "rate_limited"
     abort_reason: str | None = None
     invalid_examples: list[Example] = field(default_factory=list)
     failure_examples: list[Example] = field(default_factory=list)
     drop_examples: list[Example] = field(default_factory=list)
-    auth_failures: int = 0             # requests answered 401/403
+    auth_failures: int = 0  # requests answered 401/403
     # Failed messages whose request got no answer, a timeout (408) or a 5xx
     # after its last retry (part of `failed`).
     failed_unreachable: int = 0
-    responses: int = 0                 # requests that got any HTTP answer
+    responses: int = 0  # requests that got any HTTP answer
 
     def exit_code(self) -> int:
         if self.stopped_invalid:
@@ -239,7 +241,7 @@ class ReplayResult:
 @dataclass
 class Progress:
     total: int | None
-    done: int            # messages resolved (accepted, failed, dropped, invalid)
+    done: int  # messages resolved (accepted, failed, dropped, invalid)
     accepted: int
     failed: int
     retried: int
@@ -250,11 +252,12 @@ class Progress:
 # Inputs
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class Source:
-    read_path: str     # what we open
-    display: str       # what we print ("-" for stdin)
-    key: str           # identity for derived messageIds and the checkpoint
+    read_path: str  # what we open
+    display: str  # what we print ("-" for stdin)
+    key: str  # identity for derived messageIds and the checkpoint
 
 
 def _prepare_sources(paths: list[str], stdin: IO | None, spool_dir: str) -> list[Source]:
@@ -281,8 +284,10 @@ def stdin_max_bytes() -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        raise UsageError(f"{STDIN_MAX_ENV}={raw!r} is not a positive number of bytes",
-                         hint=f"set it to e.g. {STDIN_MAX_BYTES}, or unset it")
+        raise UsageError(
+            f"{STDIN_MAX_ENV}={raw!r} is not a positive number of bytes",
+            hint=f"set it to e.g. {STDIN_MAX_BYTES}, or unset it",
+        )
     return value
 
 
@@ -304,25 +309,28 @@ def _spool_stdin(stream, spool: str) -> None:
                 if not chunk:
                     break
                 if first and chunk[:2] != b"\x1f\x8b" and looks_binary(chunk[:8192]):
-                    raise UsageError(f"stdin: binary data, not fixture lines (expected {SUPPORTED})",
-                                     hint="pipe NDJSON (one message per line), or pass the file's path")
+                    raise UsageError(
+                        f"stdin: binary data, not fixture lines (expected {SUPPORTED})",
+                        hint="pipe NDJSON (one message per line), or pass the file's path",
+                    )
                 first = False
                 written += len(chunk)
                 if written > limit:
-                    raise UsageError(f"stdin: more than {limit:,} bytes; replay spools stdin to disk and "
-                                     "stops at this bound",
-                                     hint=f"write the input to a file and replay the file (raise the bound "
-                                          f"with {STDIN_MAX_ENV}=BYTES)")
+                    raise UsageError(
+                        f"stdin: more than {limit:,} bytes; replay spools stdin to disk and stops at this bound",
+                        hint=f"write the input to a file and replay the file (raise the bound "
+                        f"with {STDIN_MAX_ENV}=BYTES)",
+                    )
                 fh.write(chunk)
                 if isinstance(raw, (bytes, bytearray)):
                     break
     except OSError as exc:
         if exc.errno not in _DISK_FULL:
             raise
-        raise UsageError(f"stdin: cannot spool it to {os.path.dirname(spool)}: "
-                         f"{exc.strerror or os.strerror(exc.errno)}",
-                         hint="set TMPDIR to a disk with more free space, or replay a file instead of stdin"
-                         ) from None
+        raise UsageError(
+            f"stdin: cannot spool it to {os.path.dirname(spool)}: {exc.strerror or os.strerror(exc.errno)}",
+            hint="set TMPDIR to a disk with more free space, or replay a file instead of stdin",
+        ) from None
 
 
 def _iter_source(source: Source) -> Iterator[Any]:
@@ -334,6 +342,7 @@ def _iter_source(source: Source) -> Iterator[Any]:
 # ---------------------------------------------------------------------------
 # Rewrites
 # ---------------------------------------------------------------------------
+
 
 def _format_ts(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -350,8 +359,7 @@ def message_timestamp(msg: dict) -> datetime | None:
 class Rewriter:
     """The per-message rewrites, applied identically in every run of a job."""
 
-    def __init__(self, *, seed: str, new_message_ids: bool, id_prefix: str | None,
-                 shift: timedelta | None):
+    def __init__(self, *, seed: str, new_message_ids: bool, id_prefix: str | None, shift: timedelta | None):
         self.seed = seed
         self.new_message_ids = new_message_ids
         self.id_prefix = id_prefix or None
@@ -427,10 +435,17 @@ def _fast_timestamp_ok(value: Any) -> bool:
     if type(value) is not str:
         return False
     n = len(value)
-    if (n == 20 or n == 24 or n == 27) and value[-1] == "Z" and value[10] == "T" and value[13] == ":" \
-            and value[16] == ":" and value[11:13] in _HOURS and value[14:16] in _MINUTES \
-            and value[17:19] in _MINUTES \
-            and (n == 20 or (value[19] == "." and value[20:-1].isdigit() and value.isascii())):
+    if (
+        (n == 20 or n == 24 or n == 27)
+        and value[-1] == "Z"
+        and value[10] == "T"
+        and value[13] == ":"
+        and value[16] == ":"
+        and value[11:13] in _HOURS
+        and value[14:16] in _MINUTES
+        and value[17:19] in _MINUTES
+        and (n == 20 or (value[19] == "." and value[20:-1].isdigit() and value.isascii()))
+    ):
         date = value[:10]
         ok = _DATES.get(date)
         if ok is None:
@@ -489,8 +504,12 @@ def fast_valid(msg: Any, size: int) -> bool:
 
 
 def _email_identify(msg: Any) -> bool:
-    return (type(msg) is dict and msg.get("type") == "identify" and isinstance(msg.get("traits"), dict)
-            and bool(msg["traits"].get("email")))
+    return (
+        type(msg) is dict
+        and msg.get("type") == "identify"
+        and isinstance(msg.get("traits"), dict)
+        and bool(msg["traits"].get("email"))
+    )
 
 
 def _problems_text(msg: Any, size: int | None = None, *, email_identifies: bool = False) -> str | None:
@@ -501,8 +520,12 @@ def _problems_text(msg: Any, size: int | None = None, *, email_identifies: bool 
         size = len(messages.encode(msg))
     if size is not None and fast_valid(msg, size):
         return None
-    errors = [p for p in messages.spec_problems(msg, size=size) if p.severity == messages.ERROR
-              and not (email_identifies and p.rule == "spec/no-identity" and _email_identify(msg))]
+    errors = [
+        p
+        for p in messages.spec_problems(msg, size=size)
+        if p.severity == messages.ERROR
+        and not (email_identifies and p.rule == "spec/no-identity" and _email_identify(msg))
+    ]
     if not errors:
         return None
     return "; ".join(p.message for p in errors)
@@ -511,6 +534,7 @@ def _problems_text(msg: Any, size: int | None = None, *, email_identifies: bool 
 # ---------------------------------------------------------------------------
 # Checkpoint
 # ---------------------------------------------------------------------------
+
 
 def _count_lines(path: str) -> int:
     count = 0
@@ -556,27 +580,36 @@ def load_checkpoint(path: str) -> dict | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read the checkpoint: {exc.strerror}",
-                         hint="check the path, or delete the file to start over") from None
+        raise UsageError(
+            f"{path}: cannot read the checkpoint: {exc.strerror}",
+            hint="check the path, or delete the file to start over",
+        ) from None
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise UsageError(f"{path}: not a cdpio replay checkpoint (invalid JSON)",
-                         hint="pass another --checkpoint path, or delete the file to start over") from None
+        raise UsageError(
+            f"{path}: not a cdpio replay checkpoint (invalid JSON)",
+            hint="pass another --checkpoint path, or delete the file to start over",
+        ) from None
     if not isinstance(data, dict) or data.get("kind") != "cdpio-replay-checkpoint":
-        raise UsageError(f"{path}: not a cdpio replay checkpoint",
-                         hint="pass another --checkpoint path, or delete the file to start over")
+        raise UsageError(
+            f"{path}: not a cdpio replay checkpoint",
+            hint="pass another --checkpoint path, or delete the file to start over",
+        )
     if data.get("version") != CHECKPOINT_VERSION:
-        raise UsageError(f"{path}: checkpoint version {data.get('version')} is not supported",
-                         hint="delete the file to start over")
+        raise UsageError(
+            f"{path}: checkpoint version {data.get('version')} is not supported", hint="delete the file to start over"
+        )
     problem = checkpoint_problem(data)
     if problem:
         raise UsageError(f"{path}: the checkpoint is damaged: {problem}", hint=BAD_CHECKPOINT_HINT)
     return data
 
 
-BAD_CHECKPOINT_HINT = ("delete it (or pass another --checkpoint) to start over; messages that carry "
-                       "their own messageId are dropped by the service as duplicates when sent again")
+BAD_CHECKPOINT_HINT = (
+    "delete it (or pass another --checkpoint) to start over; messages that carry "
+    "their own messageId are dropped by the service as duplicates when sent again"
+)
 
 
 def _count(value: Any) -> bool:
@@ -586,6 +619,7 @@ def _count(value: Any) -> bool:
 def checkpoint_problem(data: dict) -> str | None:
     """What is wrong with a checkpoint's fields (types, ranges), or None.
     Offsets are checked against the input and the dead-letter file later."""
+
     def optional(key, kinds):
         return data.get(key) is None or type(data.get(key)) in kinds
 
@@ -599,12 +633,18 @@ def checkpoint_problem(data: dict) -> str | None:
         return "`seed` is empty or too long"
     if not _count(data["dead_letter_bytes"]):
         return f"`dead_letter_bytes` must be a whole number >= 0, not {data['dead_letter_bytes']!r}"
-    for key, kinds in (("id_prefix", (str,)), ("dead_letter", (str,)), ("new_message_ids", (bool,)),
-                       ("shift_timestamps", (bool,)), ("shift_seconds", (int, float)), ("totals", (dict,))):
+    for key, kinds in (
+        ("id_prefix", (str,)),
+        ("dead_letter", (str,)),
+        ("new_message_ids", (bool,)),
+        ("shift_timestamps", (bool,)),
+        ("shift_seconds", (int, float)),
+        ("totals", (dict,)),
+    ):
         if not optional(key, kinds):
             return f"`{key}` has the wrong type ({type(data.get(key)).__name__})"
     shift = data.get("shift_seconds")
-    if shift is not None and not (abs(shift) < 1e10):   # also NaN
+    if shift is not None and not (abs(shift) < 1e10):  # also NaN
         return f"`shift_seconds` is out of range ({shift!r})"
     for key, value in (data.get("totals") or {}).items():
         if not _count(value):
@@ -636,14 +676,15 @@ def fingerprint(path: str) -> dict[str, Any]:
 # Batches and commit
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class _Batch:
     seq: int
-    end_pos: list[int]                    # per source: records consumed after this batch
+    end_pos: list[int]  # per source: records consumed after this batch
     lane: str = "batch"
     items: list[bytes] = field(default_factory=list)
-    owners: list[int] | None = None       # item -> message index (None: one item each)
-    msgs: list[tuple] = field(default_factory=list)   # (file, line, encoded message)
+    owners: list[int] | None = None  # item -> message index (None: one item each)
+    msgs: list[tuple] = field(default_factory=list)  # (file, line, encoded message)
     nbytes: int = 0
     # Resolved by the reader (no request): invalid / dropped records.
     dl_lines: list[bytes] = field(default_factory=list)
@@ -697,11 +738,15 @@ def _no_message_entry(prior: Any) -> tuple[str, dict | None]:
     was = prior.get("reason")
     was = f" ({was})" if isinstance(was, str) and was else ""
     if "raw" in keep:
-        reason = (f"a dead-letter line with no message: the input line could not be read{was}; "
-                  "fix the original text in _cdpio.raw and put it in place of this line")
+        reason = (
+            f"a dead-letter line with no message: the input line could not be read{was}; "
+            "fix the original text in _cdpio.raw and put it in place of this line"
+        )
     elif "value" in keep:
-        reason = (f"a dead-letter line with no message: the input was not a message object{was}; "
-                  "turn _cdpio.value into a message and put it in place of this line")
+        reason = (
+            f"a dead-letter line with no message: the input was not a message object{was}; "
+            "turn _cdpio.value into a message and put it in place of this line"
+        )
     else:
         reason = f"a dead-letter line with no message{was}: nothing to send; remove the line"
     return reason, keep or None
@@ -709,8 +754,7 @@ def _no_message_entry(prior: Any) -> tuple[str, dict | None]:
 
 # `"writeKey": "..."` in text that is not valid JSON (quotes optional, the
 # value possibly cut short): the value is replaced.
-_WRITE_KEY_TEXT = re.compile(
-    rb'''(["']?writeKey["']?\s*:\s*)(?:"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^,}\s]*)''')
+_WRITE_KEY_TEXT = re.compile(rb"""(["']?writeKey["']?\s*:\s*)(?:"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^,}\s]*)""")
 
 
 class _RawLines:
@@ -725,7 +769,7 @@ class _RawLines:
         self.broken = False
 
     @classmethod
-    def for_source(cls, source: "Source") -> "_RawLines | None":
+    def for_source(cls, source: Source) -> _RawLines | None:
         from cdpio_cli import fixtures
 
         # Unreadable or not sniffable: no raw text, never an error.
@@ -769,8 +813,8 @@ class _RawLines:
             self.broken = True
             return None
         ending = 2 if tail.endswith(b"\r\n") else 1 if tail.endswith(b"\n") else 0
-        length = size - ending                      # the line's bytes, without its newline
-        body = head[:len(head) - ending] if tail is head else head
+        length = size - ending  # the line's bytes, without its newline
+        body = head[: len(head) - ending] if tail is head else head
         if line == 1 and body.startswith(b"\xef\xbb\xbf"):
             body, length = body[3:], length - 3
         if not body.strip():
@@ -843,15 +887,23 @@ class _Reservoir:
 # The replay
 # ---------------------------------------------------------------------------
 
+
 class Replay:
     """One replay job.  `run()` returns a ReplayResult; it raises UsageError
     for bad flags, an unusable checkpoint or unreadable files."""
 
-    def __init__(self, paths: list[str], route, options: ReplayOptions, *,
-                 client=None, stdin: IO | None = None,
-                 on_progress: Callable[[Progress], None] | None = None,
-                 progress_interval: float = 0.1,
-                 on_start: Callable[[ReplayResult], None] | None = None):
+    def __init__(
+        self,
+        paths: list[str],
+        route,
+        options: ReplayOptions,
+        *,
+        client=None,
+        stdin: IO | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        progress_interval: float = 0.1,
+        on_start: Callable[[ReplayResult], None] | None = None,
+    ):
         self.paths = list(paths)
         self.route = route
         self.opts = options
@@ -860,15 +912,16 @@ class Replay:
         self.on_progress = on_progress
         self.on_start = on_start
         self.progress_interval = progress_interval
-        self.result = ReplayResult(route=getattr(route, "name", ""), dry_run=options.dry_run,
-                                   checkpoint=options.checkpoint)
+        self.result = ReplayResult(
+            route=getattr(route, "name", ""), dry_run=options.dry_run, checkpoint=options.checkpoint
+        )
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._latency = _Reservoir()
         self._status_counts: dict[str, int] = {}
         self._any_accepted = False
         self._consecutive_down = 0
-        self._down_throttled = False       # a 429 among the consecutive failures
+        self._down_throttled = False  # a 429 among the consecutive failures
 
     # -- setup ----------------------------------------------------------------
     def _check_options(self) -> None:
@@ -877,8 +930,7 @@ class Replay:
             raise UsageError("--concurrency must be between 1 and 64")
         # Written so that NaN fails too (every comparison with NaN is false).
         if o.rate is not None and not 0 <= o.rate < math.inf:
-            raise UsageError(f"--rate must be a finite number of requests per second (0 for no limit), "
-                             f"not {o.rate!r}")
+            raise UsageError(f"--rate must be a finite number of requests per second (0 for no limit), not {o.rate!r}")
         if o.max_retries < 0 or o.max_retries > 20:
             raise UsageError("--max-retries must be between 0 and 20")
         check_timeout(o.timeout, "--timeout")
@@ -902,8 +954,9 @@ class Replay:
         return f"{base}.dead-letter.ndjson"
 
     # -- pre-pass: validate, count, rewrite, encode, spool ----------------------
-    def _scan(self, sources: list[Source], skip: list[int], rewriter: Rewriter, want_newest: bool,
-              spool: IO[bytes]) -> tuple[int, int, datetime | None]:
+    def _scan(
+        self, sources: list[Source], skip: list[int], rewriter: Rewriter, want_newest: bool, spool: IO[bytes]
+    ) -> tuple[int, int, datetime | None]:
         """One streaming pass over the input (constant memory): validate and
         count every message, find the newest timestamp, and write each record
         ready to send (ids fixed, encoded) or its dead-letter line to `spool`,
@@ -917,7 +970,7 @@ class Replay:
         write = spool.write
         pack = _SPOOL_HEAD.pack
         encode = messages.encode
-        raw_lines: dict[int, _RawLines | None] = {}   # opened on a source's first unreadable line
+        raw_lines: dict[int, _RawLines | None] = {}  # opened on a source's first unreadable line
         # Invalid records are spooled only when they will be dead-lettered
         # (--skip-invalid), compactly: the reason text is stored once.
         keep_invalid = self.opts.skip_invalid
@@ -964,7 +1017,7 @@ class Replay:
                                     newest = ts
                             raw = rec.raw
                             if not changed and raw is not None and len(raw) <= _RAW_MAX:
-                                data = raw.strip()   # the line as written: no re-encoding
+                                data = raw.strip()  # the line as written: no re-encoding
                             else:
                                 data = encode(msg)
                             if not fast_valid(msg, len(data)):
@@ -989,8 +1042,9 @@ class Replay:
                     if rid is None and len(self._reasons) < _MAX_REASONS:
                         rid = reasons[reason] = len(self._reasons)
                         self._reasons.append(reason)
-                    tail = orjson.dumps([None if data is not None else msg, extra,
-                                         reason if rid is None else None], default=str)
+                    tail = orjson.dumps(
+                        [None if data is not None else msg, extra, reason if rid is None else None], default=str
+                    )
                     data = data or b""
                     payload_size = _INVALID_HEAD.size + len(data) + len(tail)
                     write(pack(si, index, rec.line, _INVALID, payload_size))
@@ -1025,12 +1079,12 @@ class Replay:
     def _unpack_prepared(self, payload: bytes):
         size, code, count = _MAPPED_HEAD.unpack_from(payload)
         offset = _MAPPED_HEAD.size + size
-        data = payload[_MAPPED_HEAD.size:offset]
+        data = payload[_MAPPED_HEAD.size : offset]
         parts = []
         for _ in range(count):
             (length,) = _PART_LEN.unpack_from(payload, offset)
             offset += _PART_LEN.size
-            parts.append(payload[offset:offset + length])
+            parts.append(payload[offset : offset + length])
             offset += length
         if code == _LANE_DROPPED:
             return data, Prepared(dropped=parts[0].decode("utf-8", "surrogatepass"))
@@ -1055,8 +1109,9 @@ class Replay:
         except KeyboardInterrupt:
             return self._interrupted_reading(started)
         if o.checkpoint and any(s.display == "-" for s in sources):
-            raise UsageError("--checkpoint cannot resume input read from stdin",
-                             hint="write the input to a file and replay the file")
+            raise UsageError(
+                "--checkpoint cannot resume input read from stdin", hint="write the input to a file and replay the file"
+            )
         inputs = [s.read_path for s in sources if s.display != "-"]
         # Checkpoint: resume or start (read before the output check: it names
         # the dead-letter file of the run it records).
@@ -1078,22 +1133,30 @@ class Replay:
         self._fingerprints = [fingerprint(s.read_path) if s.display != "-" else {} for s in sources]
         if ckpt is not None:
             if [f.get("path") for f in ckpt["inputs"]] != keys:
-                raise UsageError(f"{o.checkpoint}: the checkpoint was written for other input files",
-                                 hint="replay the same files in the same order, or pass another --checkpoint")
-            for entry, now in zip(ckpt["inputs"], self._fingerprints):
+                raise UsageError(
+                    f"{o.checkpoint}: the checkpoint was written for other input files",
+                    hint="replay the same files in the same order, or pass another --checkpoint",
+                )
+            for entry, now in zip(ckpt["inputs"], self._fingerprints, strict=False):
                 recorded = {k: entry.get(k) for k in ("size", "head_sha256") if entry.get(k) is not None}
                 if recorded and recorded != {k: now[k] for k in recorded}:
-                    raise UsageError(f"{o.checkpoint}: {entry['path']} changed since the checkpoint was "
-                                     "written (its size or first bytes differ)",
-                                     hint="replay the file the checkpoint was written for, or "
-                                          + BAD_CHECKPOINT_HINT)
-            for flag, value in (("route", res.route), ("id_prefix", o.id_prefix),
-                                ("new_message_ids", o.new_message_ids),
-                                ("shift_timestamps", o.shift_timestamps)):
+                    raise UsageError(
+                        f"{o.checkpoint}: {entry['path']} changed since the checkpoint was "
+                        "written (its size or first bytes differ)",
+                        hint="replay the file the checkpoint was written for, or " + BAD_CHECKPOINT_HINT,
+                    )
+            for flag, value in (
+                ("route", res.route),
+                ("id_prefix", o.id_prefix),
+                ("new_message_ids", o.new_message_ids),
+                ("shift_timestamps", o.shift_timestamps),
+            ):
                 if ckpt.get(flag, value if flag != "route" else None) != value:
-                    raise UsageError(f"{o.checkpoint}: the checkpoint was written with "
-                                     f"{flag}={ckpt.get(flag)!r}, this run has {value!r}",
-                                     hint="resume with the same flags, or pass another --checkpoint")
+                    raise UsageError(
+                        f"{o.checkpoint}: the checkpoint was written with "
+                        f"{flag}={ckpt.get(flag)!r}, this run has {value!r}",
+                        hint="resume with the same flags, or pass another --checkpoint",
+                    )
             seed = ckpt["seed"]
             skip = [int(f.get("done", 0)) for f in ckpt["inputs"]]
             shift = timedelta(seconds=ckpt["shift_seconds"]) if ckpt.get("shift_seconds") is not None else None
@@ -1101,12 +1164,16 @@ class Replay:
             totals = dict(ckpt.get("totals") or {})
             dl_size = os.path.getsize(dl_path) if os.path.exists(dl_path) else None
             if dl_offset and dl_size is None:
-                raise UsageError(f"{o.checkpoint}: the dead-letter file {dl_path} it refers to is missing",
-                                 hint="restore it, or delete the checkpoint to start over")
+                raise UsageError(
+                    f"{o.checkpoint}: the dead-letter file {dl_path} it refers to is missing",
+                    hint="restore it, or delete the checkpoint to start over",
+                )
             if dl_size is not None and dl_offset > dl_size:
-                raise UsageError(f"{o.checkpoint}: the checkpoint says the dead-letter file {dl_path} holds "
-                                 f"{dl_offset:,} bytes, but it holds {dl_size:,}",
-                                 hint="restore the dead-letter file, or " + BAD_CHECKPOINT_HINT)
+                raise UsageError(
+                    f"{o.checkpoint}: the checkpoint says the dead-letter file {dl_path} holds "
+                    f"{dl_offset:,} bytes, but it holds {dl_size:,}",
+                    hint="restore the dead-letter file, or " + BAD_CHECKPOINT_HINT,
+                )
         else:
             seed = _secrets.token_hex(16)
             skip = [0] * len(sources)
@@ -1116,8 +1183,7 @@ class Replay:
         res.dead_letter_total = int(totals.get("dead_lettered", 0))
         res.checkpoint = o.checkpoint
 
-        rewriter = Rewriter(seed=seed, new_message_ids=o.new_message_ids, id_prefix=o.id_prefix,
-                            shift=None)
+        rewriter = Rewriter(seed=seed, new_message_ids=o.new_message_ids, id_prefix=o.id_prefix, shift=None)
         need_newest = o.shift_timestamps and shift is None
         spool_path = os.path.join(spool_dir, "messages.spool")
         try:
@@ -1128,15 +1194,19 @@ class Replay:
         except OSError as exc:
             if exc.errno not in _DISK_FULL:
                 raise
-            raise UsageError(f"cannot write the replay spool in {spool_dir}: {exc.strerror}",
-                             hint="replay parses the input once and spools it (about the size of the "
-                                  "uncompressed input); set TMPDIR to a disk with more free space") from None
-        for source, done, count in zip(sources, skip, self._records):
+            raise UsageError(
+                f"cannot write the replay spool in {spool_dir}: {exc.strerror}",
+                hint="replay parses the input once and spools it (about the size of the "
+                "uncompressed input); set TMPDIR to a disk with more free space",
+            ) from None
+        for source, done, count in zip(sources, skip, self._records, strict=False):
             if done > count:
                 # A checkpoint never records more than the input holds.
-                raise UsageError(f"{o.checkpoint}: the checkpoint says {done:,} message(s) of "
-                                 f"{source.display} are done, but it holds {count:,}",
-                                 hint=BAD_CHECKPOINT_HINT)
+                raise UsageError(
+                    f"{o.checkpoint}: the checkpoint says {done:,} message(s) of "
+                    f"{source.display} are done, but it holds {count:,}",
+                    hint=BAD_CHECKPOINT_HINT,
+                )
         res.skipped_resumed = sum(skip)
         res.total = total
         if invalid and not o.skip_invalid:
@@ -1165,7 +1235,7 @@ class Replay:
 
         self._sources = sources
         self._skip = skip
-        self._done = list(skip)            # per source: resolved records (committed)
+        self._done = list(skip)  # per source: resolved records (committed)
         self._seed = seed
         self._shift = shift
         self._totals = totals
@@ -1226,8 +1296,10 @@ class Replay:
             "kind": "cdpio-replay-checkpoint",
             "version": CHECKPOINT_VERSION,
             "route": res.route,
-            "inputs": [{"path": s.key, "done": d, "records": n, **fp}
-                       for s, d, n, fp in zip(self._sources, self._done, self._records, self._fingerprints)],
+            "inputs": [
+                {"path": s.key, "done": d, "records": n, **fp}
+                for s, d, n, fp in zip(self._sources, self._done, self._records, self._fingerprints, strict=False)
+            ],
             "seed": self._seed,
             "id_prefix": self.opts.id_prefix,
             "new_message_ids": self.opts.new_message_ids,
@@ -1243,10 +1315,11 @@ class Replay:
             write_json_atomic(self.opts.checkpoint, data)
         except OSError as exc:
             # e.g. the disk filled up, or the directory went away mid-run.
-            raise UsageError(f"cannot write the checkpoint {self.opts.checkpoint}: "
-                             f"{exc.strerror or exc}",
-                             hint="free some space or fix the path, then rerun the same command: the "
-                                  "last checkpoint written is still valid") from None
+            raise UsageError(
+                f"cannot write the checkpoint {self.opts.checkpoint}: {exc.strerror or exc}",
+                hint="free some space or fix the path, then rerun the same command: the "
+                "last checkpoint written is still valid",
+            ) from None
         self._ckpt_written = now
 
     def _write_dead_letters(self, lines: list[bytes]) -> None:
@@ -1261,19 +1334,23 @@ class Replay:
                 self._dl_fh.truncate()
             view = memoryview(data)
             while view:
-                view = view[self._dl_fh.write(view):]
+                view = view[self._dl_fh.write(view) :]
         except OSError as exc:
             if self._dl_fh is not None:
-                with contextlib.suppress(OSError):   # no half line left behind
+                with contextlib.suppress(OSError):  # no half line left behind
                     self._dl_fh.truncate(self._dl_offset)
             if exc.errno not in _DISK_FULL and exc.errno not in (errno.EACCES, errno.EROFS, errno.EIO):
                 raise
-            resume = (f"rerun the same command: it resumes from --checkpoint {self.opts.checkpoint}"
-                      if self.opts.checkpoint else
-                      "rerun with --checkpoint PATH next time to resume instead of starting over")
-            raise UsageError(f"cannot write the dead-letter file {self._dl_path}: "
-                             f"{exc.strerror or os.strerror(exc.errno)}; the run stopped",
-                             hint=f"free some space (or raise the file-size limit), then {resume}") from None
+            resume = (
+                f"rerun the same command: it resumes from --checkpoint {self.opts.checkpoint}"
+                if self.opts.checkpoint
+                else "rerun with --checkpoint PATH next time to resume instead of starting over"
+            )
+            raise UsageError(
+                f"cannot write the dead-letter file {self._dl_path}: "
+                f"{exc.strerror or os.strerror(exc.errno)}; the run stopped",
+                hint=f"free some space (or raise the file-size limit), then {resume}",
+            ) from None
         self._dl_offset += len(data)
         self.result.dead_letter_total += len(lines)
         self.result.dead_lettered += len(lines)
@@ -1281,15 +1358,19 @@ class Replay:
     # -- main pass ----------------------------------------------------------------
     def _pump(self, spool: IO[bytes], shift: timedelta | None) -> None:
         o = self.opts
-        window = o.concurrency * 4          # batches not yet committed, at most
+        window = o.concurrency * 4  # batches not yet committed, at most
         self._window = threading.BoundedSemaphore(window)
         self._queue: queue.Queue = queue.Queue(maxsize=o.concurrency * 2)
         self._pending: dict[int, _Batch] = {}
         self._next_commit = 0
         self._reader_error: BaseException | None = None
-        policy = RetryPolicy(max_retries=o.max_retries, base_delay=o.base_delay,
-                             max_delay=o.max_delay, max_retry_after=o.max_retry_after,
-                             bounded=True)  # each batch ends within policy.total_bound(timeout)
+        policy = RetryPolicy(
+            max_retries=o.max_retries,
+            base_delay=o.base_delay,
+            max_delay=o.max_delay,
+            max_retry_after=o.max_retry_after,
+            bounded=True,
+        )  # each batch ends within policy.total_bound(timeout)
         # A small burst (50 ms of slots) lets senders win back time lost to
         # scheduling jitter; the bucket never lets it exceed the rate within
         # any one second, the first one included.
@@ -1298,12 +1379,17 @@ class Replay:
         client = self.client
         if own_client:
             client = make_client(o.timeout, max_connections=o.concurrency)
-        reader = threading.Thread(target=self._reader, args=(spool, shift),
-                                  name="cdpio-replay-reader", daemon=True)
-        senders = [] if o.dry_run else [
-            threading.Thread(target=self._sender, args=(client, policy, limiter),
-                             name=f"cdpio-replay-sender-{i}", daemon=True)
-            for i in range(o.concurrency)]
+        reader = threading.Thread(target=self._reader, args=(spool, shift), name="cdpio-replay-reader", daemon=True)
+        senders = (
+            []
+            if o.dry_run
+            else [
+                threading.Thread(
+                    target=self._sender, args=(client, policy, limiter), name=f"cdpio-replay-sender-{i}", daemon=True
+                )
+                for i in range(o.concurrency)
+            ]
+        )
         self._t0 = time.perf_counter()
         try:
             reader.start()
@@ -1352,9 +1438,14 @@ class Replay:
             done = res.accepted + res.failed + res.dropped_by_mapping + res.invalid
             if res.dry_run:
                 done = res.read
-            snap = Progress(total=res.total, done=done, accepted=res.accepted, failed=res.failed,
-                            retried=res.retried,
-                            events_per_second=(res.would_send if res.dry_run else res.accepted + res.failed) / elapsed)
+            snap = Progress(
+                total=res.total,
+                done=done,
+                accepted=res.accepted,
+                failed=res.failed,
+                retried=res.retried,
+                events_per_second=(res.would_send if res.dry_run else res.accepted + res.failed) / elapsed,
+            )
         try:
             self.on_progress(snap)
         except Exception:
@@ -1462,14 +1553,25 @@ class Replay:
                 if len(data) > messages.MAX_MESSAGE_BYTES:
                     reason = f"message is {len(data):,} bytes after shifting timestamps"
                     batch.invalid += 1
-                    batch.dl_lines.append(_dl_line(data, msg, {
-                        "reason": f"invalid: {reason}", "http_status": None, "attempts": 0,
-                        "file": display, "line": line}))
+                    batch.dl_lines.append(
+                        _dl_line(
+                            data,
+                            msg,
+                            {
+                                "reason": f"invalid: {reason}",
+                                "http_status": None,
+                                "attempts": 0,
+                                "file": display,
+                                "line": line,
+                            },
+                        )
+                    )
                     continue
             if passthrough and prepared is None:
                 # Segment-shaped routes send the message as encoded.
-                if not batch.items or (len(batch.items) < limit
-                                       and batch.nbytes + len(data) + 1 + envelope <= max_bytes):
+                if not batch.items or (
+                    len(batch.items) < limit and batch.nbytes + len(data) + 1 + envelope <= max_bytes
+                ):
                     batch.msgs.append((display, line, data))
                     batch.items.append(data)
                     batch.nbytes += len(data) + 1
@@ -1487,17 +1589,29 @@ class Replay:
                 continue
             if prepared.problem is not None:
                 batch.invalid += 1
-                batch.dl_lines.append(_dl_line(data, msg, {
-                    "reason": f"invalid: {prepared.problem}", "http_status": None, "attempts": 0,
-                    "file": display, "line": line}))
+                batch.dl_lines.append(
+                    _dl_line(
+                        data,
+                        msg,
+                        {
+                            "reason": f"invalid: {prepared.problem}",
+                            "http_status": None,
+                            "attempts": 0,
+                            "file": display,
+                            "line": line,
+                        },
+                    )
+                )
                 if len(res.invalid_examples) < EXAMPLES:
                     res.invalid_examples.append(Example(display, line, prepared.problem))
                 continue
             size = sum(len(i) + 1 for i in prepared.items)
             lane_limit = route.lane_limits(prepared.lane)
-            if batch.items and (prepared.lane != batch.lane
-                                or len(batch.items) + len(prepared.items) > lane_limit
-                                or batch.nbytes + size + envelope > max_bytes):
+            if batch.items and (
+                prepared.lane != batch.lane
+                or len(batch.items) + len(prepared.items) > lane_limit
+                or batch.nbytes + size + envelope > max_bytes
+            ):
                 # Cut before this message: its record belongs to the next batch.
                 pos[si] = index
                 batch.records -= 1
@@ -1527,11 +1641,10 @@ class Replay:
     def _invalid_dl_line(self, payload: bytes, display: str, line: int) -> bytes:
         """The dead-letter line of an invalid record, from its compact spool form."""
         rid, size = _INVALID_HEAD.unpack_from(payload)
-        data = payload[_INVALID_HEAD.size:_INVALID_HEAD.size + size] or None
-        value, extra, inline = orjson.loads(payload[_INVALID_HEAD.size + size:])
+        data = payload[_INVALID_HEAD.size : _INVALID_HEAD.size + size] or None
+        value, extra, inline = orjson.loads(payload[_INVALID_HEAD.size + size :])
         reason = inline if rid == _INLINE_REASON else self._reasons[rid]
-        meta = {"reason": f"invalid: {reason}", "http_status": None, "attempts": 0,
-                "file": display, "line": line}
+        meta = {"reason": f"invalid: {reason}", "http_status": None, "attempts": 0, "file": display, "line": line}
         if extra:
             meta.update(extra)
         return _dl_line(data, value, meta)
@@ -1557,7 +1670,7 @@ class Replay:
         with self._lock:
             res.requests += attempt.attempts
             res.retried += attempt.retries
-            for status, latency in zip(attempt.history, attempt.latencies):
+            for status, latency in zip(attempt.history, attempt.latencies, strict=False):
                 key = "error" if status is None else str(status)
                 self._status_counts[key] = self._status_counts.get(key, 0) + 1
                 self._latency.add(latency)
@@ -1584,9 +1697,19 @@ class Replay:
                 failed_msgs[mi] = f"{failed_msgs[mi]}; {text}" if mi in failed_msgs else text
         for mi, reason in sorted(failed_msgs.items()):
             file, line, data = b.msgs[mi]
-            b.dl_lines.append(_dl_line(data, None, {
-                "reason": reason, "http_status": attempt.status, "attempts": attempt.attempts,
-                "file": file, "line": line}))
+            b.dl_lines.append(
+                _dl_line(
+                    data,
+                    None,
+                    {
+                        "reason": reason,
+                        "http_status": attempt.status,
+                        "attempts": attempt.attempts,
+                        "file": file,
+                        "line": line,
+                    },
+                )
+            )
             if len(res.failure_examples) < EXAMPLES:
                 res.failure_examples.append(Example(file, line, reason, attempt.status))
         b.failed = len(failed_msgs)
@@ -1624,8 +1747,10 @@ class Replay:
                 if self._down_throttled:
                     # Reached, but refusing: a 429 is a rejection (exit 1), not "unreachable".
                     res.aborted = "rate_limited"
-                    res.abort_reason = ("the service kept answering 429 Too Many Requests after every "
-                                        f"retry: {attempt.describe_failure()}")
+                    res.abort_reason = (
+                        "the service kept answering 429 Too Many Requests after every "
+                        f"retry: {attempt.describe_failure()}"
+                    )
                 else:
                     res.aborted = "unreachable"
                     res.abort_reason = f"the service could not be reached: {attempt.describe_failure()}"
@@ -1649,8 +1774,12 @@ class Replay:
                 res.failed += done.failed
                 res.failed_unreachable += done.failed_unreachable
                 self._done = done.end_pos
-                for key, value in (("accepted", done.accepted), ("failed", done.failed),
-                                   ("invalid", done.invalid), ("dropped_by_mapping", done.dropped)):
+                for key, value in (
+                    ("accepted", done.accepted),
+                    ("failed", done.failed),
+                    ("invalid", done.invalid),
+                    ("dropped_by_mapping", done.dropped),
+                ):
                     self._totals[key] = self._totals.get(key, 0) + value
                 self._window.release()
                 if self.opts.checkpoint and not self.opts.dry_run:
@@ -1667,30 +1796,43 @@ def replay(paths: list[str], route, options: ReplayOptions, **kwargs) -> ReplayR
     return Replay(paths, route, options, **kwargs).run()
 
 
-def make_route(name: str, base_url: str, *, write_key: str | None = None, site_id: str | None = None,
-               track_api_key: str | None = None, pipelines_api_key: str | None = None,
-               batch_size: int = 100, strict: bool = False):
+def make_route(
+    name: str,
+    base_url: str,
+    *,
+    write_key: str | None = None,
+    site_id: str | None = None,
+    track_api_key: str | None = None,
+    pipelines_api_key: str | None = None,
+    batch_size: int = 100,
+    strict: bool = False,
+):
     """Build the route object replay sends through."""
     if name == "segment":
         from cdpio_cli.routes.segment import SegmentRoute
 
         if not write_key:
-            raise UsageError("the segment route needs a Segment write key",
-                             hint="set segment.write_key in cdpio.yaml (or use --sandbox)")
+            raise UsageError(
+                "the segment route needs a Segment write key",
+                hint="set segment.write_key in cdpio.yaml (or use --sandbox)",
+            )
         return SegmentRoute(base_url, write_key, batch_size=batch_size)
     if name == "pipelines":
         from cdpio_cli.routes.pipelines import PipelinesRoute
 
         if not pipelines_api_key:
-            raise UsageError("the pipelines route needs a Customer.io Pipelines API key",
-                             hint="set customerio.pipelines_api_key in cdpio.yaml (or use --sandbox)")
+            raise UsageError(
+                "the pipelines route needs a Customer.io Pipelines API key",
+                hint="set customerio.pipelines_api_key in cdpio.yaml (or use --sandbox)",
+            )
         return PipelinesRoute(base_url, pipelines_api_key, batch_size=batch_size, strict=strict)
     if name == "customerio":
         from cdpio_cli.routes.customerio import CustomerioRoute
 
         if not site_id or not track_api_key:
-            raise UsageError("the customerio route needs a Customer.io site id and Track API key",
-                             hint="set customerio.site_id and customerio.track_api_key in cdpio.yaml "
-                                  "(or use --sandbox)")
+            raise UsageError(
+                "the customerio route needs a Customer.io site id and Track API key",
+                hint="set customerio.site_id and customerio.track_api_key in cdpio.yaml (or use --sandbox)",
+            )
         return CustomerioRoute(base_url, site_id, track_api_key, batch_size=batch_size)
     raise UsageError(f"unknown route {name!r}", hint="use segment, pipelines or customerio")

@@ -12,8 +12,9 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from cdpio_cli.errors import (
     EXIT_CHECK_FAILED,
@@ -37,8 +38,8 @@ PASSED, FAILED, WARNING, INFO, SKIPPED = "passed", "failed", "warning", "info", 
 STATUSES = (PASSED, FAILED, WARNING, INFO, SKIPPED)
 
 # Why a failed check failed; decides the exit code.
-FAILURE_CHECK = "check"           # exit 1: status, delivery, lint error
-FAILURE_USAGE = "usage"           # exit 2: bad input
+FAILURE_CHECK = "check"  # exit 1: status, delivery, lint error
+FAILURE_USAGE = "usage"  # exit 2: bad input
 FAILURE_CREDENTIAL = "credential"  # exit 3: a service rejected a credential
 FAILURE_UNREACHABLE = "unreachable"  # exit 4: network, timeout, 5xx after retries
 FAILURE_INTERRUPTED = "interrupted"  # exit 130: Ctrl-C or a signal stopped the run
@@ -238,6 +239,7 @@ class CheckSpool:
 # Renderers
 # --------------------------------------------------------------------------
 
+
 def render_json(report: Report) -> str:
     import io
 
@@ -250,6 +252,7 @@ def write_json(report: Report, out) -> None:
     """Write the report's JSON document to `out`, one check at a time (a
     CheckSpool never sits in memory as a whole).  The bytes are exactly
     `json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str)`."""
+
     def dumps(value) -> str:
         return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
@@ -278,8 +281,9 @@ _STATUS_MARK = {PASSED: "ok", FAILED: "FAIL", WARNING: "warn", INFO: "info", SKI
 
 def sandbox_banner(report: Report) -> str:
     """One sentence saying a run used a sandbox, for every output."""
-    return (f"this run used {report.sandbox}, not your real Segment and Customer.io accounts; "
-            "it proves nothing about them")
+    return (
+        f"this run used {report.sandbox}, not your real Segment and Customer.io accounts; it proves nothing about them"
+    )
 
 
 def _message_with_hint(c: Check, verbose: bool) -> str:
@@ -314,14 +318,11 @@ def render_table(report: Report, console, *, verbose: bool = False, max_rows: in
     if rows and console.width - fixed >= 40:
         # Past TABLE_CHUNK rows the table is printed in chunks of fixed column
         # widths (one rich Table holds every cell: memory per row).
-        names = ["status", "check", "tier"] + ["http"] * show_http + ["ms"] * show_ms \
-            + ["where"] * show_location
-        fixed_widths = (_chunk_widths(rows, names, widths, console.width, verbose)
-                        if len(rows) > TABLE_CHUNK else None)
+        names = ["status", "check", "tier"] + ["http"] * show_http + ["ms"] * show_ms + ["where"] * show_location
+        fixed_widths = _chunk_widths(rows, names, widths, console.width, verbose) if len(rows) > TABLE_CHUNK else None
 
         def new_table(show_header: bool):
-            table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False,
-                          show_header=show_header)
+            table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False, show_header=show_header)
             for i, name in enumerate(names + ["message"]):
                 size = {} if fixed_widths is None else {"width": fixed_widths[i]}
                 if name == "check":
@@ -384,7 +385,7 @@ def _chunk_widths(rows, names: list[str], widths: list[int], console_width: int,
     column what is left of the terminal (at least 30)."""
     from rich.cells import cell_len
 
-    out = [max(cell_len(name), w) for name, w in zip(names, widths)]
+    out = [max(cell_len(name), w) for name, w in zip(names, widths, strict=False)]
     longest = 30
     for c in rows:
         lines = _message_with_hint(c, verbose).splitlines()
@@ -408,7 +409,7 @@ def render_failures(report: Report, console) -> None:
 
 def _short_location(location: str, width: int = 40) -> str:
     """Keep the end of a long path: the file name and line are what matter."""
-    return location if len(location) <= width else "…" + location[-(width - 1):]
+    return location if len(location) <= width else "…" + location[-(width - 1) :]
 
 
 def _junit_skeleton(report: Report):
@@ -421,7 +422,8 @@ def _junit_skeleton(report: Report):
     total_time = sum((c.duration_ms or 0) for c in report.checks) / 1000.0
     suites = ET.Element("testsuites", name="cdpio")
     suite = ET.SubElement(
-        suites, "testsuite",
+        suites,
+        "testsuite",
         name=f"cdpio {report.command}" + (" (sandbox)" if report.sandbox is not None else ""),
         tests=str(len(report.checks)),
         failures=str(counts[FAILED] - errors),
@@ -448,8 +450,11 @@ def _junit_cases(report: Report):
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name} #{seen[name]}"
-        attrs = {"classname": f"cdpio.{report.command}.{c.route}", "name": name,
-                 "time": f"{(c.duration_ms or 0) / 1000.0:.3f}"}
+        attrs = {
+            "classname": f"cdpio.{report.command}.{c.route}",
+            "name": name,
+            "time": f"{(c.duration_ms or 0) / 1000.0:.3f}",
+        }
         if c.file:
             attrs["file"] = c.file
         if c.line:
@@ -509,6 +514,7 @@ _XML_INVALID = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
 def _xml_safe(root) -> None:
     """XML 1.0 cannot hold control characters (a NUL pasted into a key, a
     control byte in an event name): replace them so the report still parses."""
+
     def clean(text):
         return text.translate({c: "\ufffd" for c in _XML_INVALID}) if isinstance(text, str) else text
 
@@ -530,8 +536,10 @@ def github_annotations(report: Report) -> list[str]:
     """Workflow commands for failed and warning checks (printed on stderr)."""
     lines = []
     if report.sandbox is not None:
-        lines.append(f"::warning title={_gh_escape_prop('cdpio ' + report.command + ': sandbox run')}::"
-                     + _gh_escape_data(sandbox_banner(report)))
+        lines.append(
+            f"::warning title={_gh_escape_prop('cdpio ' + report.command + ': sandbox run')}::"
+            + _gh_escape_data(sandbox_banner(report))
+        )
     for c in report.checks:
         if c.status == FAILED:
             level = "error"
@@ -559,12 +567,18 @@ def github_step_summary(report: Report) -> str:
     out = [f"### cdpio {report.command}: {head}", ""]
     if report.sandbox is not None:
         out += ["> [!WARNING]", f"> **Sandbox run:** {sandbox_banner(report)}.", ""]
-    out += [" · ".join(f"{counts[s]} {s}" for s in STATUSES if counts.get(s)) or "no checks", "",
-            "| status | check | route | tier | http | where | message |",
-            "|---|---|---|---|---|---|---|"]
+    out += [
+        " · ".join(f"{counts[s]} {s}" for s in STATUSES if counts.get(s)) or "no checks",
+        "",
+        "| status | check | route | tier | http | where | message |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in report.checks[:500]:
-        out.append("| " + " | ".join(_md_cell(v) for v in (
-            c.status, c.id, c.route, c.tier, c.http_status, c.location(), c.message)) + " |")
+        out.append(
+            "| "
+            + " | ".join(_md_cell(v) for v in (c.status, c.id, c.route, c.tier, c.http_status, c.location(), c.message))
+            + " |"
+        )
     if len(report.checks) > 500:
         out.append(f"\n_{len(report.checks) - 500} more checks not shown_")
     return "\n".join(out) + "\n"

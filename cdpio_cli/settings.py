@@ -8,12 +8,20 @@ the endpoint of every service for the right region.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
 
 from cdpio_cli import credentials as creds
-from cdpio_cli.config import SECRET_FIELDS, Config, LoadedConfig, find_config_path, get_dotted, load_config, loaded_defaults
+from cdpio_cli.config import (
+    SECRET_FIELDS,
+    Config,
+    LoadedConfig,
+    find_config_path,
+    get_dotted,
+    load_config,
+    loaded_defaults,
+)
 from cdpio_cli.errors import UsageError
 from cdpio_cli.results import new_run_id
 from cdpio_cli.routes.endpoints import pipelines_key_region, real_endpoint, sandbox_endpoint
@@ -45,11 +53,11 @@ class Credential:
     """One configured credential after cleaning.  `value` is the cleaned secret."""
 
     field: str
-    value: Optional[str]
+    value: str | None
     source: str
     fixes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    line: Optional[int] = None
+    line: int | None = None
 
     @property
     def label(self) -> str:
@@ -67,7 +75,7 @@ class Credential:
 class _Section:
     """Read-only view: settings.segment.write_key -> cleaned value."""
 
-    def __init__(self, settings: "Settings", name: str):
+    def __init__(self, settings: Settings, name: str):
         self._settings = settings
         self._name = name
 
@@ -82,20 +90,20 @@ class _Section:
 class Settings:
     loaded: LoadedConfig
     credentials: dict[str, Credential]
-    sandbox_url: Optional[str] = None       # base URL of the sandbox in use, if any
-    embedded: object = None                 # the EmbeddedSandbox we started, if any
+    sandbox_url: str | None = None  # base URL of the sandbox in use, if any
+    embedded: object = None  # the EmbeddedSandbox we started, if any
     run_id: str = field(default_factory=new_run_id)
     notes: list[str] = field(default_factory=list)
-    detected_region: Optional[str] = None   # Customer.io region learned from the Track API
-    sandbox_region: Optional[str] = None    # Customer.io region a running sandbox reported
-    sandbox_segment_region: Optional[str] = None  # its Segment region (used when no config says)
+    detected_region: str | None = None  # Customer.io region learned from the Track API
+    sandbox_region: str | None = None  # Customer.io region a running sandbox reported
+    sandbox_segment_region: str | None = None  # its Segment region (used when no config says)
 
     @property
     def config(self) -> Config:
         return self.loaded.config
 
     @property
-    def config_path(self) -> Optional[Path]:
+    def config_path(self) -> Path | None:
         return self.loaded.path
 
     @property
@@ -103,7 +111,7 @@ class Settings:
         return self.sandbox_url is not None
 
     @property
-    def sandbox_target(self) -> Optional[str]:
+    def sandbox_target(self) -> str | None:
         """`the embedded sandbox` / `the sandbox at URL`, or None for real services."""
         if not self.using_sandbox:
             return None
@@ -148,7 +156,7 @@ class Settings:
             return self.sandbox_segment_region or self.config.segment.region
         return self.customerio_region()
 
-    def endpoint(self, service: str, region: Optional[str] = None) -> str:
+    def endpoint(self, service: str, region: str | None = None) -> str:
         """Base URL (no API version) of a service, for the right region."""
         region = region or self.region_for(service)
         if self.sandbox_url:
@@ -179,13 +187,15 @@ def _clean_credentials(loaded: LoadedConfig) -> dict[str, Credential]:
         raw = str(raw)
         result = creds.clean(raw)
         creds.register_secret(raw, result.value)
-        out[dotted] = Credential(dotted, result.value or None, source, result.fixes, result.problems,
-                                 line=loaded.line_of(dotted))
+        out[dotted] = Credential(
+            dotted, result.value or None, source, result.fixes, result.problems, line=loaded.line_of(dotted)
+        )
     return out
 
 
-def _fill_sandbox_defaults(credentials: dict[str, Credential], region: str,
-                           accepted: Optional[dict[str, str]] = None) -> None:
+def _fill_sandbox_defaults(
+    credentials: dict[str, Credential], region: str, accepted: dict[str, str] | None = None
+) -> None:
     """Sandbox credentials wherever the config has none.  `region` is the
     sandbox's Customer.io region: the default Pipelines key names its region,
     so an EU sandbox gets the pk_eu_ one.  `accepted` holds what a running
@@ -196,12 +206,14 @@ def _fill_sandbox_defaults(credentials: dict[str, Credential], region: str,
         cred = credentials[dotted]
         if not cred.configured:
             value = (accepted or {}).get(option) or (
-                defaults.pipelines_api_key(region) if option == "pipelines_api_key"
-                else getattr(defaults, option.upper()))
+                defaults.pipelines_api_key(region)
+                if option == "pipelines_api_key"
+                else getattr(defaults, option.upper())
+            )
             credentials[dotted] = Credential(dotted, value, "sandbox default")
 
 
-def sandbox_info(url: str, timeout: float = 1.0) -> Optional[dict]:
+def sandbox_info(url: str, timeout: float = 1.0) -> dict | None:
     """What a running sandbox says about itself (GET /_sandbox/info): its
     regions and the default credentials it accepts.  None when it does not
     answer (an older cdpio sandbox, or not a sandbox): cdpio then assumes the
@@ -221,7 +233,7 @@ def sandbox_info(url: str, timeout: float = 1.0) -> Optional[dict]:
     return info if isinstance(info, dict) and info.get("sandbox") == "cdpio" else None
 
 
-def ci_guard(path: Optional[Path], *, sandbox: bool, needs_services: bool) -> None:
+def ci_guard(path: Path | None, *, sandbox: bool, needs_services: bool) -> None:
     """In CI a mislaid config must fail the job, never go green against the
     embedded sandbox.  Rehearsing on purpose (--sandbox, `sandbox: true`) is fine."""
     from cdpio_cli.ci import detected_ci
@@ -234,7 +246,8 @@ def ci_guard(path: Optional[Path], *, sandbox: bool, needs_services: bool) -> No
             f"no config file found (--config, $CDPIO_CONFIG, ./cdpio.yaml) and this is a CI job ({ci}): "
             "cdpio will not silently test against its local sandbox",
             hint="set CDPIO_CONFIG to your config file; to rehearse against the sandbox on purpose, "
-                 "pass --sandbox or set `sandbox: true` in cdpio.yaml")
+            "pass --sandbox or set `sandbox: true` in cdpio.yaml",
+        )
 
 
 class UnusableCredentials(UsageError):
@@ -244,12 +257,16 @@ class UnusableCredentials(UsageError):
     def __init__(self, checks: list):
         first = checks[0]
         more = f" (and {len(checks) - 1} more credential{'s' if len(checks) > 2 else ''})" if len(checks) > 1 else ""
-        super().__init__(f"{first.id}: {creds.unusable_message(first.details.get('problems', []))}{more}",
-                         hint=creds.UNUSABLE_HINT, file=first.file, line=first.line)
+        super().__init__(
+            f"{first.id}: {creds.unusable_message(first.details.get('problems', []))}{more}",
+            hint=creds.UNUSABLE_HINT,
+            file=first.file,
+            line=first.line,
+        )
         self.checks = checks
 
 
-def require_usable_credentials(settings: "Settings") -> None:
+def require_usable_credentials(settings: Settings) -> None:
     """Stop before any HTTP call when a credential cannot go in a header."""
     if not any(cred.problems for cred in settings.credentials.values()):
         return
@@ -262,9 +279,14 @@ def require_usable_credentials(settings: "Settings") -> None:
     raise UnusableCredentials(failed)
 
 
-def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
-                   sandbox_url: Optional[str] = None, needs_services: bool = True,
-                   uses: Optional[tuple[str, ...]] = None) -> Settings:
+def build_settings(
+    config_path: str | None = None,
+    *,
+    sandbox: bool = False,
+    sandbox_url: str | None = None,
+    needs_services: bool = True,
+    uses: tuple[str, ...] | None = None,
+) -> Settings:
     """Load the config and decide where traffic goes.  Does not start anything.
 
     `uses`: the config sections the command reads (None: all); a required
@@ -278,8 +300,7 @@ def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
     if sandbox_url or (cfg_sandbox.enabled and cfg_sandbox.url and not sandbox):
         url = (sandbox_url or cfg_sandbox.url).rstrip("/")
         if not url.startswith(("http://", "https://")):
-            raise UsageError(f"--sandbox-url {url!r} is not an http(s) URL",
-                             hint="write it like http://127.0.0.1:8787")
+            raise UsageError(f"--sandbox-url {url!r} is not an http(s) URL", hint="write it like http://127.0.0.1:8787")
         settings.sandbox_url = url
         info = sandbox_info(url) if needs_services else None
         if info:
@@ -297,20 +318,25 @@ def build_settings(config_path: Optional[str] = None, *, sandbox: bool = False,
         if not needs_services:
             pass
         elif path is None and not sandbox:
-            settings.notes.append("no config file found (cdpio.yaml): using the embedded sandbox; "
-                                  "run `cdpio init` to configure real accounts")
+            settings.notes.append(
+                "no config file found (cdpio.yaml): using the embedded sandbox; "
+                "run `cdpio init` to configure real accounts"
+            )
         else:
             settings.notes.append("using the embedded sandbox")
     return settings
 
 
 @contextlib.contextmanager
-def open_settings(opts, *, needs_services: bool = True,
-                  uses: Optional[tuple[str, ...]] = None) -> Iterator[Settings]:
+def open_settings(opts, *, needs_services: bool = True, uses: tuple[str, ...] | None = None) -> Iterator[Settings]:
     """Settings for one command run; starts (and stops) the embedded sandbox if used."""
-    settings = build_settings(getattr(opts, "config", None), sandbox=getattr(opts, "sandbox", False),
-                              sandbox_url=getattr(opts, "sandbox_url", None), needs_services=needs_services,
-                              uses=uses)
+    settings = build_settings(
+        getattr(opts, "config", None),
+        sandbox=getattr(opts, "sandbox", False),
+        sandbox_url=getattr(opts, "sandbox_url", None),
+        needs_services=needs_services,
+        uses=uses,
+    )
     if needs_services:
         require_usable_credentials(settings)
     if settings.sandbox_url == "" and needs_services:
@@ -322,23 +348,25 @@ def open_settings(opts, *, needs_services: bool = True,
         accepted = {option: settings.credentials[dotted].value for dotted, option in _SANDBOX_FIELDS.items()}
         token = settings.credentials["segment.public_api_token"]
         if token.source == "sandbox default" and any(
-                c.source != "sandbox default" for d, c in settings.credentials.items() if d in _SANDBOX_FIELDS):
+            c.source != "sandbox default" for d, c in settings.credentials.items() if d in _SANDBOX_FIELDS
+        ):
             # The sandbox shows your credentials only to your own Public API
             # token (docs/sandbox.md): this run's client gets one nobody else knows.
             accepted["public_api_token"] = private_public_api_token()
             creds.register_secret(accepted["public_api_token"])
             settings.credentials[token.field] = Credential(token.field, accepted["public_api_token"], token.source)
         from cdpio_cli.campaigns import resolve_workspace_path
-
         from cdpio_cli.explain import configured_subscriptions
 
         subscriptions = configured_subscriptions(settings)
-        options = SandboxOptions(region=settings.config.sandbox.region,
-                                 segment_region=settings.config.segment.region,
-                                 activity_data=settings.config.sandbox.activity_data,
-                                 workspace=resolve_workspace_path(settings),
-                                 subscriptions=None if subscriptions is None else tuple(subscriptions),
-                                 **accepted)
+        options = SandboxOptions(
+            region=settings.config.sandbox.region,
+            segment_region=settings.config.segment.region,
+            activity_data=settings.config.sandbox.activity_data,
+            workspace=resolve_workspace_path(settings),
+            subscriptions=None if subscriptions is None else tuple(subscriptions),
+            **accepted,
+        )
         # SandboxOptions gives an EU sandbox the EU default Pipelines key; a
         # key from the config is accepted exactly as configured.
         options.pipelines_api_key = accepted["pipelines_api_key"]

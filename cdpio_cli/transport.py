@@ -35,9 +35,10 @@ import re
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
@@ -66,16 +67,16 @@ def check_timeout(value: float, flag: str = "--timeout", *, maximum: float = MAX
     except (TypeError, ValueError):
         raise UsageError(f"{flag} {value!r} is not a number of seconds", hint=f"e.g. {flag} 10") from None
     if not math.isfinite(seconds) or seconds <= 0 or seconds > maximum:
-        raise UsageError(f"{flag} must be a positive number of seconds up to {maximum:g}, not {value!r}",
-                         hint=f"e.g. {flag} 10")
+        raise UsageError(
+            f"{flag} must be a positive number of seconds up to {maximum:g}, not {value!r}", hint=f"e.g. {flag} 10"
+        )
     return seconds
 
 
 class Deadline:
     """A point in time (monotonic clock) after which a command stops asking."""
 
-    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic,
-                 owner: str = "the command's"):
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic, owner: str = "the command's"):
         self.seconds = float(seconds)
         self.owner = owner  # whose deadline, for messages: "the command's", "the batch's"
         self._clock = clock
@@ -124,8 +125,9 @@ class _BoundedStream(httpcore.NetworkStream):
         self._inner.close()
 
     def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-        return _BoundedStream(self._inner.start_tls(ssl_context, server_hostname,
-                                                    _clamped(timeout, httpcore.ConnectTimeout)))
+        return _BoundedStream(
+            self._inner.start_tls(ssl_context, server_hostname, _clamped(timeout, httpcore.ConnectTimeout))
+        )
 
     def get_extra_info(self, info: str):
         return self._inner.get_extra_info(info)
@@ -136,12 +138,16 @@ class _BoundedBackend(httpcore.NetworkBackend):
         self._inner = inner
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        return _BoundedStream(self._inner.connect_tcp(host, port, _clamped(timeout, httpcore.ConnectTimeout),
-                                                      local_address, socket_options))
+        return _BoundedStream(
+            self._inner.connect_tcp(
+                host, port, _clamped(timeout, httpcore.ConnectTimeout), local_address, socket_options
+            )
+        )
 
     def connect_unix_socket(self, path, timeout=None, socket_options=None):  # pragma: no cover - unused
-        return _BoundedStream(self._inner.connect_unix_socket(path, _clamped(timeout, httpcore.ConnectTimeout),
-                                                              socket_options))
+        return _BoundedStream(
+            self._inner.connect_unix_socket(path, _clamped(timeout, httpcore.ConnectTimeout), socket_options)
+        )
 
     def sleep(self, seconds: float) -> None:  # pragma: no cover - httpcore sync pool never sleeps
         self._inner.sleep(seconds)
@@ -150,6 +156,7 @@ class _BoundedBackend(httpcore.NetworkBackend):
 # ---------------------------------------------------------------------------
 # Client
 # ---------------------------------------------------------------------------
+
 
 def is_loopback(host: str | None) -> bool:
     if not host:
@@ -171,7 +178,8 @@ def check_credentials_transport(url: httpx.URL | str, *, has_credentials: bool) 
     if url.scheme == "http" and not is_loopback(url.host):
         raise UsageError(
             f"refusing to send credentials over plain http:// to {url.host}",
-            hint="use an https:// endpoint; plain http is only allowed to loopback (a local sandbox)")
+            hint="use an https:// endpoint; plain http is only allowed to loopback (a local sandbox)",
+        )
 
 
 def _guard_request(request: httpx.Request) -> None:
@@ -191,8 +199,7 @@ def make_client(timeout: float = 10.0, *, max_connections: int = 10) -> httpx.Cl
         follow_redirects=False,
         # Only encodings `read_body` can decompress within its cap.
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
-        limits=httpx.Limits(max_connections=max_connections,
-                            max_keepalive_connections=max_connections),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         event_hooks={"request": [_guard_request]},
     )
     # httpx has no public hook for the network backend: wrap it on the
@@ -215,7 +222,7 @@ def client_timeout(client: httpx.Client) -> float:
 
 def basic_auth(username: str, password: str = "") -> str:
     """`Authorization` value for HTTP Basic (Segment: `write_key:`, note the colon)."""
-    token = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
 
 
@@ -276,8 +283,7 @@ def answered_too_slowly(error: str | None) -> bool:
     return any(words in lowered for words in _SLOW_ANSWER)
 
 
-def describe_exception(exc: BaseException, url: httpx.URL | str,
-                       secrets: tuple[str, ...] | list[str] = ()) -> str:
+def describe_exception(exc: BaseException, url: httpx.URL | str, secrets: tuple[str, ...] | list[str] = ()) -> str:
     """A short, credential-free description of a transport error."""
     host = urlsplit(str(url)).netloc.rsplit("@", 1)[-1]
     if isinstance(exc, httpx.ConnectTimeout):
@@ -310,6 +316,7 @@ def describe_exception(exc: BaseException, url: httpx.URL | str,
 # Rate limit
 # ---------------------------------------------------------------------------
 
+
 class TokenBucket:
     """Thread-safe limiter: at most `rate` acquisitions per second.
 
@@ -322,8 +329,7 @@ class TokenBucket:
     counting requests per second never sees a burst above it.
     """
 
-    def __init__(self, rate: float, burst: float = 1.0, *,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, rate: float, burst: float = 1.0, *, clock: Callable[[], float] = time.monotonic):
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = float(rate)
@@ -367,6 +373,7 @@ class TokenBucket:
 # Retries
 # ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Which failures are retried and how long to wait.
@@ -394,8 +401,9 @@ class RetryPolicy:
     def retryable_status(status: int | None) -> bool:
         return status is not None and (status in (408, 429) or 500 <= status <= 599)
 
-    def delay(self, retry_number: int, retry_after: float | None = None,
-              rng: Callable[[float, float], float] = random.uniform) -> float:
+    def delay(
+        self, retry_number: int, retry_after: float | None = None, rng: Callable[[float, float], float] = random.uniform
+    ) -> float:
         """Seconds to wait before retry number `retry_number` (1-based)."""
         if retry_after is not None:
             return max(0.0, min(retry_after, self.max_retry_after))
@@ -434,6 +442,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 # Sending
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class RequestSpec:
     """One logical request.  `secrets` are values that must never appear in
@@ -458,13 +467,13 @@ class Attempt:
     status: int | None = None
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
-    duration: float = 0.0          # seconds, whole send incl. waits
-    attempts: int = 0              # HTTP requests made (retries + redirects included)
-    error: str | None = None       # sanitised transport error of the last attempt
+    duration: float = 0.0  # seconds, whole send incl. waits
+    attempts: int = 0  # HTTP requests made (retries + redirects included)
+    error: str | None = None  # sanitised transport error of the last attempt
     history: list[int | None] = field(default_factory=list)  # status per request, None = no response
-    latencies: list[float] = field(default_factory=list)     # seconds per request
-    url: str = ""                  # final URL, safe form
-    redirects: list[str] = field(default_factory=list)       # safe URLs followed
+    latencies: list[float] = field(default_factory=list)  # seconds per request
+    url: str = ""  # final URL, safe form
+    redirects: list[str] = field(default_factory=list)  # safe URLs followed
     cancelled: bool = False
 
     @property
@@ -557,7 +566,7 @@ def read_body(response: httpx.Response, limit: int = MAX_RESPONSE_BYTES) -> byte
                 piece = decoder.decompress(data, limit - len(out) + 1)
             except zlib.error:
                 if encodings == ["deflate"] and not out and not raw_deflate_tried:
-                    raw_deflate_tried = True          # a raw deflate stream, no header
+                    raw_deflate_tried = True  # a raw deflate stream, no header
                     decoder = zlib.decompressobj(-15)
                     continue
                 raise httpx.DecodingError("the response body is not valid " + encodings[0]) from None
@@ -572,10 +581,17 @@ def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):g} MB"
 
 
-def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY,
-         rate_limiter: TokenBucket | None = None, *, cancel: threading.Event | None = None,
-         rng: Callable[[float, float], float] = random.uniform, deadline: Deadline | None = None,
-         max_body: int = MAX_RESPONSE_BYTES) -> Attempt:
+def send(
+    client: httpx.Client,
+    spec: RequestSpec,
+    policy: RetryPolicy = NO_RETRY,
+    rate_limiter: TokenBucket | None = None,
+    *,
+    cancel: threading.Event | None = None,
+    rng: Callable[[float, float], float] = random.uniform,
+    deadline: Deadline | None = None,
+    max_body: int = MAX_RESPONSE_BYTES,
+) -> Attempt:
     """Send one logical request under the retry policy; never raises for
     network or HTTP errors (UsageError for a refused insecure request).
 
@@ -638,8 +654,9 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
         except BodyTooLarge:
             status = None
             fatal = True  # asking again would read the same flood
-            result.error = (f"the response from {url.host} is larger than {_mb(max_body)} "
-                            "(decompressed); cdpio stopped reading it")
+            result.error = (
+                f"the response from {url.host} is larger than {_mb(max_body)} (decompressed); cdpio stopped reading it"
+            )
         except httpx.HTTPError as exc:  # TransportError, InvalidURL-ish, decoding errors
             status = None
             if isinstance(exc, httpx.TimeoutException) and time.monotonic() >= end - 0.01:
@@ -647,8 +664,11 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
                 connected = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
                 if over:
                     # Connected but unanswered is a slow service, not an unreachable one.
-                    what = (f"no complete response from {url.host} before the " if connected
-                            else f"no connection to {url.host} before the ") + deadline.describe()
+                    what = (
+                        f"no complete response from {url.host} before the "
+                        if connected
+                        else f"no connection to {url.host} before the "
+                    ) + deadline.describe()
                 else:
                     what = f"no complete response from {url.host} within {request_bound:g} s"
                 result.error = sanitize(f"timed out: {what}", spec.secrets)
@@ -680,8 +700,10 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
             if carries_credentials and not may_receive_credentials(url, target):
                 # Not even without the header: the request body is the user's
                 # data, and a later batch must not go there either.
-                result.error = (f"redirected to {mask_secrets(safe_url(target), spec.secrets)}, a host "
-                                "that may not receive your credentials; not followed (check the endpoint setting)")
+                result.error = (
+                    f"redirected to {mask_secrets(safe_url(target), spec.secrets)}, a host "
+                    "that may not receive your credentials; not followed (check the endpoint setting)"
+                )
                 break
             if status == 303 or (status in (301, 302) and method not in ("GET", "HEAD", "POST", "PUT")):
                 method, content = "GET", None
@@ -704,8 +726,7 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
         # another 429: a Retry-After the deadline would not survive ends it now.
         if deadline is not None and max(wait, retry_after or 0.0) >= deadline.remaining():
             if retry_after is not None:
-                result.error = (f"the service asked to retry after {retry_after:g} s; "
-                                f"{deadline.describe()} before that")
+                result.error = f"the service asked to retry after {retry_after:g} s; {deadline.describe()} before that"
             break
         retries_done += 1
         if wait > 0:
@@ -724,6 +745,7 @@ def send(client: httpx.Client, spec: RequestSpec, policy: RetryPolicy = NO_RETRY
 # ---------------------------------------------------------------------------
 # Service error bodies
 # ---------------------------------------------------------------------------
+
 
 def _clip(text: str, limit: int = 300) -> str:
     """Shorten an already-masked text (masking after a cut would miss a
@@ -835,6 +857,7 @@ def batch_errors(body: bytes | None) -> dict[int, str]:
 # Outcome of a single send (send-test, check-keys)
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class Outcome:
     """Result of sending one message (or one check request) on one route."""
@@ -843,18 +866,17 @@ class Outcome:
     ok: bool
     http_status: int | None = None
     duration_ms: float | None = None
-    error: str | None = None            # service error text or transport error, sanitised
+    error: str | None = None  # service error text or transport error, sanitised
     attempts: int = 0
-    endpoint: str = ""                  # METHOD safe-url, for display
-    dropped: str | None = None          # not sent: why (mapping drop, spec problem)
+    endpoint: str = ""  # METHOD safe-url, for display
+    dropped: str | None = None  # not sent: why (mapping drop, spec problem)
     redirected_to: str | None = None
-    reached: bool = False               # the service answered with some HTTP status
-    requests: int = 1                   # HTTP calls this outcome covers
-    body: Any = None                    # parsed JSON body of the (last) response, if any
+    reached: bool = False  # the service answered with some HTTP status
+    requests: int = 1  # HTTP calls this outcome covers
+    body: Any = None  # parsed JSON body of the (last) response, if any
 
     @classmethod
-    def from_attempt(cls, route: str, method: str, attempt: Attempt, *,
-                     ok: bool | None = None) -> "Outcome":
+    def from_attempt(cls, route: str, method: str, attempt: Attempt, *, ok: bool | None = None) -> Outcome:
         return cls(
             route=route,
             ok=attempt.ok if ok is None else ok,
@@ -875,9 +897,31 @@ def join_url(base: str, path: str) -> str:
 
 
 __all__ = [
-    "MAX_RESPONSE_BYTES", "USER_AGENT", "Attempt", "BodyTooLarge", "Deadline", "NO_RETRY", "Outcome",
-    "RequestSpec", "RetryPolicy", "TokenBucket", "basic_auth", "batch_errors", "bearer_auth",
-    "check_credentials_transport", "check_timeout", "describe_exception", "is_loopback", "join_url",
-    "make_client", "may_receive_credentials", "mask_secrets", "parse_retry_after", "read_body",
-    "safe_url", "sanitize", "send", "service_error",
+    "MAX_RESPONSE_BYTES",
+    "USER_AGENT",
+    "Attempt",
+    "BodyTooLarge",
+    "Deadline",
+    "NO_RETRY",
+    "Outcome",
+    "RequestSpec",
+    "RetryPolicy",
+    "TokenBucket",
+    "basic_auth",
+    "batch_errors",
+    "bearer_auth",
+    "check_credentials_transport",
+    "check_timeout",
+    "describe_exception",
+    "is_loopback",
+    "join_url",
+    "make_client",
+    "may_receive_credentials",
+    "mask_secrets",
+    "parse_retry_after",
+    "read_body",
+    "safe_url",
+    "sanitize",
+    "send",
+    "service_error",
 ]

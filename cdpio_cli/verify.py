@@ -39,21 +39,27 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
 from collections import deque
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 from cdpio_cli.keys import unreachable_hint
 from cdpio_cli.results import (
-    FAILED, FAILURE_CHECK, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, PASSED, Check,
+    FAILED,
+    FAILURE_CHECK,
+    FAILURE_CREDENTIAL,
+    FAILURE_UNREACHABLE,
+    PASSED,
+    Check,
 )
 
 BACKOFF_FACTOR = 1.6
 BACKOFF_CAP = 4.0  # the longest wait between polls, in poll intervals
 
-RUN_ID_KEY = "cdpio_run_id"   # trait on identify, property on track/page/screen
-CLOCK_SLACK = 5.0             # seconds our clock may run ahead of Customer.io's
+RUN_ID_KEY = "cdpio_run_id"  # trait on identify, property on track/page/screen
+CLOCK_SLACK = 5.0  # seconds our clock may run ahead of Customer.io's
 
 # App API limits (journeys-app.json: "10 requests per second"; getPersonActivities
 # `limit` max 100).  A lookup follows `next` for at most this many pages per poll.
@@ -62,10 +68,10 @@ ACTIVITY_PAGE_LIMIT = 100
 MAX_ACTIVITY_PAGES = 50
 
 # How an activity was proven to be this run's (ExpectedActivity.evidence).
-BY_RUN_ID = "run_id"            # its data carried this run's cdpio_run_id
-BY_NEW_PERSON = "new_person"    # the person was created for this run
-BY_TIME = "timestamp"           # newer than this run's first send (fixed user id)
-BY_NAME = "name"                # `cdpio verify`: no run to tell apart
+BY_RUN_ID = "run_id"  # its data carried this run's cdpio_run_id
+BY_NEW_PERSON = "new_person"  # the person was created for this run
+BY_TIME = "timestamp"  # newer than this run's first send (fixed user id)
+BY_NAME = "name"  # `cdpio verify`: no run to tell apart
 EVIDENCE_TEXT = {
     BY_RUN_ID: f"tagged with this run's {RUN_ID_KEY}",
     BY_NEW_PERSON: "new person for this run",
@@ -81,7 +87,7 @@ def _unix(value: Any) -> float:
         return 0.0
 
 
-def activity_run_id(activity: dict) -> Optional[str]:
+def activity_run_id(activity: dict) -> str | None:
     """The `cdpio_run_id` an App API activity carries in its event data, if any.
 
     The App API returns event data under `data`; read one level deeper too
@@ -113,7 +119,8 @@ def activity_matches(activity: dict, type_: str, name: str) -> bool:
 # Comparing values
 # ---------------------------------------------------------------------------
 
-def _as_number(value: Any) -> Optional[float]:
+
+def _as_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -173,24 +180,30 @@ def show(value: Any) -> str:
 # App API reads
 # ---------------------------------------------------------------------------
 
+
 class AppApiError(Exception):
     """The App API refused (credential) or could not be reached."""
 
-    def __init__(self, message: str, failure: str, status: Optional[int] = None,
-                 url: Optional[str] = None):
+    def __init__(self, message: str, failure: str, status: int | None = None, url: str | None = None):
         super().__init__(message)
         self.message = message
         self.failure = failure
         self.status = status
-        self.url = url                # the App API base URL (no secrets)
+        self.url = url  # the App API base URL (no secrets)
 
 
 class RateWindow:
     """At most `rate` calls in any `window`-second window (the App API's limit is
     stated per second), so a handful of reads never waits at all."""
 
-    def __init__(self, rate: int = APP_API_RATE, *, window: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        rate: int = APP_API_RATE,
+        *,
+        window: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.rate = rate
         self.window = window
         self.clock = clock
@@ -219,25 +232,32 @@ class AppApi:
         # arrive before a slow first one did.  A tenth of a second of slack
         # keeps every second under the limit (tests/test_campaigns.py counts).
         self.limit = RateWindow(window=1.1)
-        self.capture = capture        # capture.Capture: every response, for send-test --capture
+        self.capture = capture  # capture.Capture: every response, for send-test --capture
 
-    def _get(self, path: str, params: Optional[dict] = None):
+    def _get(self, path: str, params: dict | None = None):
         self.calls += 1
         self.limit.wait()
         answer = self.http.call("GET", f"{self.base}{path}", headers=self.headers, params=params)
         if self.capture is not None:
             self.capture.add("GET", path, params, answer)
         if answer.status in (401, 403):
-            raise AppApiError(f"the App API rejected the key ({answer.status}); a key from another "
-                              "region or workspace, or a send-only key, cannot read people",
-                              FAILURE_CREDENTIAL, answer.status, self.base)
+            raise AppApiError(
+                f"the App API rejected the key ({answer.status}); a key from another "
+                "region or workspace, or a send-only key, cannot read people",
+                FAILURE_CREDENTIAL,
+                answer.status,
+                self.base,
+            )
         if answer.status is None or answer.status >= 500:
-            raise AppApiError("could not read the App API: "
-                              + (answer.error or f"it answered {answer.status}"),
-                              FAILURE_UNREACHABLE, answer.status, self.base)
+            raise AppApiError(
+                "could not read the App API: " + (answer.error or f"it answered {answer.status}"),
+                FAILURE_UNREACHABLE,
+                answer.status,
+                self.base,
+            )
         return answer
 
-    def person(self, *, user_id: Optional[str] = None, email: Optional[str] = None) -> Optional[dict]:
+    def person(self, *, user_id: str | None = None, email: str | None = None) -> dict | None:
         """The person's `customer` object (attributes, devices...), or None if not (yet) there."""
         if user_id is not None:
             ref = (user_id, "id")
@@ -262,8 +282,9 @@ class AppApi:
         customer["_ref"] = ref
         return customer
 
-    def activity_pages(self, ref: tuple[str, str], *, type_: Optional[str] = None,
-                       name: Optional[str] = None) -> Iterator[list[dict]]:
+    def activity_pages(
+        self, ref: tuple[str, str], *, type_: str | None = None, name: str | None = None
+    ) -> Iterator[list[dict]]:
         """Each page of the person's activities, following the opaque `next`
         cursor (sent back as `start`) until it is missing, empty or null."""
         params: dict[str, Any] = {"id_type": ref[1], "limit": ACTIVITY_PAGE_LIMIT}
@@ -284,8 +305,7 @@ class AppApi:
             seen.add(cursor)
             params["start"] = cursor
 
-    def activities(self, ref: tuple[str, str], *, type_: Optional[str] = None,
-                   name: Optional[str] = None) -> list[dict]:
+    def activities(self, ref: tuple[str, str], *, type_: str | None = None, name: str | None = None) -> list[dict]:
         """Every page of the person's activities (bounded by MAX_ACTIVITY_PAGES)."""
         return [a for page in self.activity_pages(ref, type_=type_, name=name) for a in page]
 
@@ -294,40 +314,41 @@ class AppApi:
 # What to look for
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class ExpectedActivity:
     """An activity to find: `type` event|page|screen, `name` as Customer.io stores it."""
 
     type: str
     name: str
-    label: str                       # how the user knows it: `track "Signed Up"`
-    note: str = ""                   # e.g. "sent anonymously, merged by identify"
-    found_at: Optional[float] = None
-    found_id: Optional[str] = None   # the App API activity id that matched
-    earlier_only: bool = False       # seen, but none of them provably this run's
-    evidence: Optional[str] = None   # how it was proven this run's: BY_RUN_ID, BY_NEW_PERSON, ...
+    label: str  # how the user knows it: `track "Signed Up"`
+    note: str = ""  # e.g. "sent anonymously, merged by identify"
+    found_at: float | None = None
+    found_id: str | None = None  # the App API activity id that matched
+    earlier_only: bool = False  # seen, but none of them provably this run's
+    evidence: str | None = None  # how it was proven this run's: BY_RUN_ID, BY_NEW_PERSON, ...
 
 
 @dataclass
 class Target:
     """One person to find in Customer.io and what must be on it."""
 
-    key: str                          # route name, or "person" for `cdpio verify`
-    user_id: Optional[str] = None
-    email: Optional[str] = None
+    key: str  # route name, or "person" for `cdpio verify`
+    user_id: str | None = None
+    email: str | None = None
     traits: dict[str, Any] = field(default_factory=dict)
     activities: list[ExpectedActivity] = field(default_factory=list)
-    devices: list[str] = field(default_factory=list)   # push tokens
-    run_id: Optional[str] = None      # count only data tagged with it (RUN_ID_KEY)
-    new_person: bool = False          # the user id is this run's own: the person is new
+    devices: list[str] = field(default_factory=list)  # push tokens
+    run_id: str | None = None  # count only data tagged with it (RUN_ID_KEY)
+    new_person: bool = False  # the user id is this run's own: the person is new
     sent_at: float = field(default_factory=time.monotonic)
     sent_wall: float = field(default_factory=time.time)  # unix seconds, for activity timestamps
     # Filled in by polling:
-    person: Optional[dict] = None
-    person_found_at: Optional[float] = None
-    traits_ok_at: Optional[float] = None
-    devices_ok_at: Optional[float] = None
-    error: Optional[AppApiError] = None
+    person: dict | None = None
+    person_found_at: float | None = None
+    traits_ok_at: float | None = None
+    devices_ok_at: float | None = None
+    error: AppApiError | None = None
     failed_attributes: list[str] = field(default_factory=list)
 
     @property
@@ -338,7 +359,7 @@ class Target:
         attrs = (self.person or {}).get("attributes")
         return attrs if isinstance(attrs, dict) else {}
 
-    def run_tag(self) -> Optional[str]:
+    def run_tag(self) -> str | None:
         """The run id on the person (the last identify's), or None."""
         value = self.attributes().get(RUN_ID_KEY)
         return None if value is None else str(value)
@@ -371,20 +392,22 @@ class Target:
 
     @property
     def done(self) -> bool:
-        return (self.person is not None and self.traits_ok_at is not None
-                and self.devices_ok_at is not None
-                and all(a.found_at is not None for a in self.activities))
+        return (
+            self.person is not None
+            and self.traits_ok_at is not None
+            and self.devices_ok_at is not None
+            and all(a.found_at is not None for a in self.activities)
+        )
 
     @property
-    def delivered_at(self) -> Optional[float]:
+    def delivered_at(self) -> float | None:
         """When the last expected thing showed up (None until everything did)."""
         if not self.done:
             return None
-        times = [self.person_found_at, self.traits_ok_at, self.devices_ok_at,
-                 *(a.found_at for a in self.activities)]
+        times = [self.person_found_at, self.traits_ok_at, self.devices_ok_at, *(a.found_at for a in self.activities)]
         return max(t for t in times if t is not None)
 
-    def seconds_to_delivery(self) -> Optional[float]:
+    def seconds_to_delivery(self) -> float | None:
         at = self.delivered_at
         return None if at is None else max(0.0, at - self.sent_at)
 
@@ -393,8 +416,11 @@ class Target:
         """No person, or (with a run id) a person with nothing from this run."""
         if self.person is None:
             return True
-        return (self.run_id is not None and not self.run_tag_ok()
-                and not any(a.found_at is not None for a in self.activities))
+        return (
+            self.run_id is not None
+            and not self.run_tag_ok()
+            and not any(a.found_at is not None for a in self.activities)
+        )
 
     def found(self) -> dict[str, Any]:
         """What was found, for details and --verbose (names and ids, never values)."""
@@ -403,9 +429,11 @@ class Target:
             out["run_id"] = self.run_id
         if self.person is not None and self.traits_ok_at is not None:
             out["traits"] = sorted(self.traits)
-        events = [{"label": a.label, "type": a.type, "name": a.name, "activity_id": a.found_id,
-                   "matched_by": a.evidence}
-                  for a in self.activities if a.found_at is not None]
+        events = [
+            {"label": a.label, "type": a.type, "name": a.name, "activity_id": a.found_id, "matched_by": a.evidence}
+            for a in self.activities
+            if a.found_at is not None
+        ]
         if events:
             out["events"] = events
         if self.person is not None and self.devices and self.devices_ok_at is not None:
@@ -433,8 +461,7 @@ def poll_once(api: AppApi, target: Target, now: Callable[[], float] = time.monot
     for page in api.activity_pages(ref) if pending else ():
         for activity in page:
             for expected in pending:
-                if expected.found_at is not None \
-                        or not activity_matches(activity, expected.type, expected.name):
+                if expected.found_at is not None or not activity_matches(activity, expected.type, expected.name):
                     continue
                 evidence = run_evidence(target, activity)
                 if evidence is None:
@@ -453,12 +480,12 @@ def poll_once(api: AppApi, target: Target, now: Callable[[], float] = time.monot
         target.failed_attributes = failed_attribute_names(failures)
 
 
-def run_evidence(target: Target, activity: dict) -> Optional[str]:
+def run_evidence(target: Target, activity: dict) -> str | None:
     """Why this activity is this run's (an EVIDENCE key), or None if it may not be."""
     if target.run_id is None:
         return BY_NAME
     tag = activity_run_id(activity)
-    if tag is not None:                 # only when the App API returns event data
+    if tag is not None:  # only when the App API returns event data
         return BY_RUN_ID if tag == target.run_id else None
     if target.new_person:
         return BY_NEW_PERSON
@@ -481,9 +508,16 @@ def failed_attribute_names(activities: list[dict]) -> list[str]:
     return sorted(names)
 
 
-def wait_for(api: AppApi, targets: list[Target], *, timeout: float, poll_interval: float,
-             progress: Optional[Callable[[str], None]] = None,
-             now: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+def wait_for(
+    api: AppApi,
+    targets: list[Target],
+    *,
+    timeout: float,
+    poll_interval: float,
+    progress: Callable[[str], None] | None = None,
+    now: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """Poll until every target is complete or `timeout` seconds have passed.
 
     Waits start at `poll_interval` and grow by 1.6x up to 4x it; the last wait
@@ -505,16 +539,17 @@ def wait_for(api: AppApi, targets: list[Target], *, timeout: float, poll_interva
                 target.error = None
             except AppApiError as exc:
                 target.error = exc
-        pending = [t for t in targets if not t.done
-                   and not (t.error and t.error.failure == FAILURE_CREDENTIAL)]
+        pending = [t for t in targets if not t.done and not (t.error and t.error.failure == FAILURE_CREDENTIAL)]
         if not pending:
             return
         remaining = deadline - now()
         if remaining <= 0:
             return
         if progress:
-            progress(f"waiting for {', '.join(t.key for t in pending)} in Customer.io "
-                     f"({now() - start:.0f}s of {timeout:.0f}s, poll {polls})")
+            progress(
+                f"waiting for {', '.join(t.key for t in pending)} in Customer.io "
+                f"({now() - start:.0f}s of {timeout:.0f}s, poll {polls})"
+            )
         sleep(min(wait, remaining))
         wait = min(wait * BACKOFF_FACTOR, interval * BACKOFF_CAP)
 
@@ -522,6 +557,7 @@ def wait_for(api: AppApi, targets: list[Target], *, timeout: float, poll_interva
 # ---------------------------------------------------------------------------
 # Reporting
 # ---------------------------------------------------------------------------
+
 
 def missing_parts(target: Target) -> list[str]:
     """What has not shown up, in plain words."""
@@ -531,8 +567,10 @@ def missing_parts(target: Target) -> list[str]:
         return out
     for key, (expected, actual) in target.trait_mismatches().items():
         if key == RUN_ID_KEY and target.run_id is not None:
-            out.append("this run's identify has not arrived (the person's cdpio_run_id is "
-                       + (f"{show(actual)}, an earlier run's)" if actual is not None else "not set)"))
+            out.append(
+                "this run's identify has not arrived (the person's cdpio_run_id is "
+                + (f"{show(actual)}, an earlier run's)" if actual is not None else "not set)")
+            )
             continue
         if actual is None:
             out.append(f"trait {key} missing (expected {show(expected)})")
@@ -564,8 +602,7 @@ def found_parts(target: Target) -> str:
 
 def app_error_hint(error: AppApiError, credential_hint: str) -> str:
     if error.failure == FAILURE_UNREACHABLE:
-        return unreachable_hint(error.url, "check your network or proxy and retry; status page: "
-                                           "status.customer.io")
+        return unreachable_hint(error.url, "check your network or proxy and retry; status page: status.customer.io")
     return credential_hint
 
 
@@ -576,18 +613,31 @@ def found_text(target: Target) -> str:
     if found.get("traits"):
         parts.append("traits " + ", ".join(found["traits"]))
     if found.get("events"):
-        parts.append("events " + ", ".join(
-            e["label"] + (f" (activity {e['activity_id']})" if e.get("activity_id") else "")
-            + (f" ({EVIDENCE_TEXT[e['matched_by']]})" if e.get("matched_by") in EVIDENCE_TEXT else "")
-            for e in found["events"]))
+        parts.append(
+            "events "
+            + ", ".join(
+                e["label"]
+                + (f" (activity {e['activity_id']})" if e.get("activity_id") else "")
+                + (f" ({EVIDENCE_TEXT[e['matched_by']]})" if e.get("matched_by") in EVIDENCE_TEXT else "")
+                for e in found["events"]
+            )
+        )
     if "run_id" in found:
         parts.append(f"all tagged {RUN_ID_KEY} {found['run_id']}")
     return "; ".join(parts)
 
 
-def target_check(target: Target, *, check_id: str, route: str, timeout: float,
-                 causes: Optional[str] = None, fix: Optional[str] = None,
-                 nothing_head: Optional[str] = None, verbose: bool = False) -> Check:
+def target_check(
+    target: Target,
+    *,
+    check_id: str,
+    route: str,
+    timeout: float,
+    causes: str | None = None,
+    fix: str | None = None,
+    nothing_head: str | None = None,
+    verbose: bool = False,
+) -> Check:
     """The `delivered` check for one target after polling."""
     took = target.seconds_to_delivery()
     details: dict[str, Any] = {"user_id": target.user_id, "email": target.email}
@@ -599,31 +649,37 @@ def target_check(target: Target, *, check_id: str, route: str, timeout: float,
     if found.get("traits") or found.get("events") or found.get("devices"):
         details["found"] = found
     if target.done:
-        message = (f"{target.who} is in Customer.io{found_parts(target)}, "
-                   f"{took:.1f}s after sending")
-        proofs = sorted({EVIDENCE_TEXT[a.evidence] for a in target.activities
-                         if a.evidence in EVIDENCE_TEXT})
+        message = f"{target.who} is in Customer.io{found_parts(target)}, {took:.1f}s after sending"
+        proofs = sorted({EVIDENCE_TEXT[a.evidence] for a in target.activities if a.evidence in EVIDENCE_TEXT})
         if proofs:
             details["evidence"] = proofs
             message += f" (events proven this run's: {', '.join(proofs)})"
         if verbose and found_text(target):
             message += f" (found: {found_text(target)})"
-        return Check(check_id, route, "delivered", PASSED, message,
-                     duration_ms=took * 1000.0, details=details)
+        return Check(check_id, route, "delivered", PASSED, message, duration_ms=took * 1000.0, details=details)
     if target.error is not None:
-        return Check(check_id, route, "delivered", FAILED,
-                     f"cannot verify delivery: {target.error.message}",
-                     http_status=target.error.status, failure=target.error.failure,
-                     hint=app_error_hint(target.error, "check customerio.app_api_key and customerio.region "
-                                                       "(`cdpio check-keys`)"),
-                     details=details)
+        return Check(
+            check_id,
+            route,
+            "delivered",
+            FAILED,
+            f"cannot verify delivery: {target.error.message}",
+            http_status=target.error.status,
+            failure=target.error.failure,
+            hint=app_error_hint(
+                target.error, "check customerio.app_api_key and customerio.region (`cdpio check-keys`)"
+            ),
+            details=details,
+        )
     missing = missing_parts(target)
     details["missing"] = missing
     if target.nothing_arrived:
         head = f"{nothing_head or 'nothing arrived in Customer.io'} within {timeout:g}s"
         if target.person is not None:
-            head += (f" ({target.who} is there, but nothing on it carries this run's "
-                     f"{RUN_ID_KEY} {target.run_id}: what it has came from earlier runs)")
+            head += (
+                f" ({target.who} is there, but nothing on it carries this run's "
+                f"{RUN_ID_KEY} {target.run_id}: what it has came from earlier runs)"
+            )
         head += ": "
     else:
         head = f"not everything arrived within {timeout:g}s: "
@@ -631,17 +687,16 @@ def target_check(target: Target, *, check_id: str, route: str, timeout: float,
     if verbose and found_text(target):
         message += f" (found: {found_text(target)})"
     if target.failed_attributes:
-        message += ("; Customer.io logged an Attribute Update Failure for "
-                    + ", ".join(target.failed_attributes))
+        message += "; Customer.io logged an Attribute Update Failure for " + ", ".join(target.failed_attributes)
     if causes:
         message += f". Likely causes: {causes}"
-    return Check(check_id, route, "delivered", FAILED, message, failure=FAILURE_CHECK,
-                 hint=fix, details=details)
+    return Check(check_id, route, "delivered", FAILED, message, failure=FAILURE_CHECK, hint=fix, details=details)
 
 
 # ---------------------------------------------------------------------------
 # `cdpio verify`: a person something else sent
 # ---------------------------------------------------------------------------
+
 
 def prepare_region(settings, http) -> list[Check]:
     """With `customerio.region: auto`, learn the region from the Track API so
@@ -661,19 +716,38 @@ def prepare_region(settings, http) -> list[Check]:
     if track is None or track.status != FAILED:
         return []
     region = settings.customerio_region().upper()
-    hint = (unreachable_hint(settings.endpoint("track"), "check your network or proxy and retry; "
-                                                          "status page: status.customer.io")
-            if track.failure == FAILURE_UNREACHABLE else
-            "set customerio.region (us or eu) to skip region detection, or fix the Track credentials "
-            "(`cdpio check-keys`)")
-    return [Check("customerio.region", "customerio", "authenticated", WARNING,
-                  f"region not detected ({track.message}); reading the App API in the {region} region",
-                  http_status=track.http_status, duration_ms=track.duration_ms, hint=hint)]
+    hint = (
+        unreachable_hint(
+            settings.endpoint("track"), "check your network or proxy and retry; status page: status.customer.io"
+        )
+        if track.failure == FAILURE_UNREACHABLE
+        else "set customerio.region (us or eu) to skip region detection, or fix the Track credentials "
+        "(`cdpio check-keys`)"
+    )
+    return [
+        Check(
+            "customerio.region",
+            "customerio",
+            "authenticated",
+            WARNING,
+            f"region not detected ({track.message}); reading the App API in the {region} region",
+            http_status=track.http_status,
+            duration_ms=track.duration_ms,
+            hint=hint,
+        )
+    ]
 
 
-def run_verify(settings, *, user_id: Optional[str] = None, email: Optional[str] = None,
-               traits: Optional[dict[str, str]] = None, events: Optional[list[str]] = None,
-               within: Optional[float] = None, progress: Optional[Callable[[str], None]] = None):
+def run_verify(
+    settings,
+    *,
+    user_id: str | None = None,
+    email: str | None = None,
+    traits: dict[str, str] | None = None,
+    events: list[str] | None = None,
+    within: float | None = None,
+    progress: Callable[[str], None] | None = None,
+):
     """Find a person in Customer.io with the given traits and events; returns a Report."""
     from cdpio_cli import keys
     from cdpio_cli.errors import UsageError
@@ -682,8 +756,10 @@ def run_verify(settings, *, user_id: Optional[str] = None, email: Optional[str] 
     if (user_id is None) == (email is None):
         raise UsageError("give exactly one of --user-id or --email")
     if not settings.customerio.app_api_key:
-        raise UsageError("verify needs customerio.app_api_key to read people from Customer.io",
-                         hint="set customerio.app_api_key (Account Settings > API Credentials > App API Keys)")
+        raise UsageError(
+            "verify needs customerio.app_api_key to read people from Customer.io",
+            hint="set customerio.app_api_key (Account Settings > API Credentials > App API Keys)",
+        )
     from cdpio_cli import campaigns
 
     timeout = settings.config.verify.timeout if within is None else within
@@ -700,60 +776,112 @@ def run_verify(settings, *, user_id: Optional[str] = None, email: Optional[str] 
         if any(c.status == FAILED for c in app):
             report.extend(app)
             return report
-        target = Target("person", user_id=user_id, email=email, traits=dict(traits or {}),
-                        activities=[ExpectedActivity("event", name, f'event "{name}"')
-                                    for name in (events or [])])
+        target = Target(
+            "person",
+            user_id=user_id,
+            email=email,
+            traits=dict(traits or {}),
+            activities=[ExpectedActivity("event", name, f'event "{name}"') for name in (events or [])],
+        )
         api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key)
-        wait_for(api, [target], timeout=timeout, poll_interval=settings.config.verify.poll_interval,
-                 progress=progress)
+        wait_for(api, [target], timeout=timeout, poll_interval=settings.config.verify.poll_interval, progress=progress)
         if expect and target.done:
             report_tiers = Report("verify")
             _campaign_tiers(report_tiers, api, target, expect, settings, timeout, progress)
     finally:
         http.close()
-    report.summary.update({"user_id": user_id, "email": email, "customerio_region": settings.customerio_region(),
-                           "within_seconds": timeout, "app_api_polls": api.calls})
+    report.summary.update(
+        {
+            "user_id": user_id,
+            "email": email,
+            "customerio_region": settings.customerio_region(),
+            "within_seconds": timeout,
+            "app_api_polls": api.calls,
+        }
+    )
     start = target.sent_at
     if target.error is not None:
         report.add(target_check(target, check_id="person", route="customerio", timeout=timeout))
         return report
     who = target.who
     if target.person is None:
-        report.add(Check("person", "customerio", "delivered", FAILED,
-                         f"no person with {who.replace('user ', 'id ')} in Customer.io within {timeout:g}s",
-                         hint="check the id or email, the region, and that your app sends identify "
-                              "(events sent only with an anonymousId stay on an anonymous profile)"))
+        report.add(
+            Check(
+                "person",
+                "customerio",
+                "delivered",
+                FAILED,
+                f"no person with {who.replace('user ', 'id ')} in Customer.io within {timeout:g}s",
+                hint="check the id or email, the region, and that your app sends identify "
+                "(events sent only with an anonymousId stay on an anonymous profile)",
+            )
+        )
         for key in target.traits:
             report.add(Check(f"trait {key}", "customerio", "delivered", SKIPPED, "person not found"))
         for expected in target.activities:
             report.add(Check(expected.label, "customerio", "delivered", SKIPPED, "person not found"))
         return report
-    report.add(Check("person", "customerio", "delivered", PASSED,
-                     f"{who} found in Customer.io (cio_id {target.person.get('identifiers', {}).get('cio_id')})",
-                     duration_ms=(target.person_found_at - start) * 1000.0))
+    report.add(
+        Check(
+            "person",
+            "customerio",
+            "delivered",
+            PASSED,
+            f"{who} found in Customer.io (cio_id {target.person.get('identifiers', {}).get('cio_id')})",
+            duration_ms=(target.person_found_at - start) * 1000.0,
+        )
+    )
     mismatches = target.trait_mismatches()
     for key, expected in target.traits.items():
         if key in mismatches:
             actual = mismatches[key][1]
-            text = (f"trait {key} is missing" if actual is None
-                    else f"trait {key} is {show(actual)}, expected {show(expected)}")
+            text = (
+                f"trait {key} is missing"
+                if actual is None
+                else f"trait {key} is {show(actual)}, expected {show(expected)}"
+            )
             if key in target.failed_attributes:
                 text += " (Customer.io logged an Attribute Update Failure for it)"
-            report.add(Check(f"trait {key}", "customerio", "delivered", FAILED, text + f" after {timeout:g}s",
-                             hint="the app never sent this trait in an identify, or sent another value"))
+            report.add(
+                Check(
+                    f"trait {key}",
+                    "customerio",
+                    "delivered",
+                    FAILED,
+                    text + f" after {timeout:g}s",
+                    hint="the app never sent this trait in an identify, or sent another value",
+                )
+            )
         else:
-            report.add(Check(f"trait {key}", "customerio", "delivered", PASSED,
-                             f"{key} = {show(target.attributes().get(key))}"))
+            report.add(
+                Check(
+                    f"trait {key}", "customerio", "delivered", PASSED, f"{key} = {show(target.attributes().get(key))}"
+                )
+            )
     for expected in target.activities:
         if expected.found_at is None:
-            report.add(Check(expected.label, "customerio", "delivered", FAILED,
-                             f"{expected.label} is not in the person's activities after {timeout:g}s",
-                             hint="check the event name (case and spaces matter) and that the event "
-                                  "was sent with this person's userId"))
+            report.add(
+                Check(
+                    expected.label,
+                    "customerio",
+                    "delivered",
+                    FAILED,
+                    f"{expected.label} is not in the person's activities after {timeout:g}s",
+                    hint="check the event name (case and spaces matter) and that the event "
+                    "was sent with this person's userId",
+                )
+            )
         else:
-            report.add(Check(expected.label, "customerio", "delivered", PASSED,
-                             f"{expected.label} found in the person's activities",
-                             duration_ms=(expected.found_at - start) * 1000.0))
+            report.add(
+                Check(
+                    expected.label,
+                    "customerio",
+                    "delivered",
+                    PASSED,
+                    f"{expected.label} found in the person's activities",
+                    duration_ms=(expected.found_at - start) * 1000.0,
+                )
+            )
     if report_tiers is not None:
         report.extend(report_tiers.checks)
     elif expect:
@@ -767,9 +895,19 @@ def _campaign_tiers(report, api: AppApi, target: Target, expect, settings, timeo
     from cdpio_cli import campaigns, diagnosis
 
     evidence = diagnosis.Evidence()
-    campaigns.run_tiers(report, api, route="customerio", ref=target.person["_ref"], since=None,
-                        attributes=target.attributes(),
-                        sent_events=[a.name for a in target.activities if a.type == "event"],
-                        expect=expect, settings=settings, evidence=evidence, timeout=timeout,
-                        poll_interval=settings.config.verify.poll_interval, progress=progress)
+    campaigns.run_tiers(
+        report,
+        api,
+        route="customerio",
+        ref=target.person["_ref"],
+        since=None,
+        attributes=target.attributes(),
+        sent_events=[a.name for a in target.activities if a.type == "event"],
+        expect=expect,
+        settings=settings,
+        evidence=evidence,
+        timeout=timeout,
+        poll_interval=settings.config.verify.poll_interval,
+        progress=progress,
+    )
     diagnosis.explain_failures(report.checks, evidence, sentence_for=[c.id for c in report.checks])

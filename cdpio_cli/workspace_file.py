@@ -40,8 +40,8 @@ class Condition:
     """`{attribute: K, eq|ne: V}`, `{attribute: K, exists: true|false}` or `{event: NAME}`."""
 
     attribute: str | None = None
-    op: str | None = None          # eq | ne | exists
-    value: Any = None                 # a string for eq/ne, a bool for exists
+    op: str | None = None  # eq | ne | exists
+    value: Any = None  # a string for eq/ne, a bool for exists
     event: str | None = None
     line: int = 0
 
@@ -71,7 +71,7 @@ class SegmentDef:
     conditions: list[Condition] = field(default_factory=list)
     description: str = ""
     state: str = "finished"
-    deleted: bool = False             # gone from Customer.io, still named by campaigns
+    deleted: bool = False  # gone from Customer.io, still named by campaigns
     line: int = 0
 
     def matches(self, attributes: dict[str, str], events: Iterable[str]) -> bool:
@@ -89,7 +89,7 @@ class ActionDef:
     type: str = "email"
     sending_state: str = "automatic"
     name: str = ""
-    failure_message: str | None = None   # the sandbox fails this action's sends with it
+    failure_message: str | None = None  # the sandbox fails this action's sends with it
     line: int = 0
 
 
@@ -129,6 +129,7 @@ class WorkspaceDef:
 # Loading
 # ---------------------------------------------------------------------------
 
+
 class _Reader:
     """Plain values from a composed YAML node, each problem naming its line."""
 
@@ -147,8 +148,7 @@ class _Reader:
         for key_node, value_node in node.value:
             key = key_node.value
             if key not in allowed:
-                self.fail(key_node, f"unknown key {key!r} in {what}",
-                          hint=f"allowed: {', '.join(allowed)}")
+                self.fail(key_node, f"unknown key {key!r} in {what}", hint=f"allowed: {', '.join(allowed)}")
             if key in out:
                 self.fail(key_node, f"key {key!r} appears twice in {what}")
             out[key] = value_node
@@ -218,10 +218,10 @@ def _condition(r: _Reader, node, where: str) -> Condition:
 
 
 def _segment(r: _Reader, node) -> SegmentDef:
-    keys = r.mapping(node, "a segment", ("id", "name", "description", "conditions", "state", "deleted"),
-                     ("id", "name"))
-    seg = SegmentDef(id=r.integer(keys["id"], "segment id"), name=r.text(keys["name"], "segment name"),
-                     line=node.start_mark.line + 1)
+    keys = r.mapping(node, "a segment", ("id", "name", "description", "conditions", "state", "deleted"), ("id", "name"))
+    seg = SegmentDef(
+        id=r.integer(keys["id"], "segment id"), name=r.text(keys["name"], "segment name"), line=node.start_mark.line + 1
+    )
     where = f"segment {seg.id}"
     if "description" in keys:
         seg.description = r.scalar(keys["description"], "description")
@@ -249,10 +249,17 @@ def _action(r: _Reader, node) -> ActionDef:
 
 
 def _campaign(r: _Reader, node) -> tuple[CampaignDef, dict]:
-    keys = r.mapping(node, "a campaign", ("id", "name", "description", "trigger", "filter_segments",
-                                          "actions", "state", "active"), ("id", "name", "trigger"))
-    camp = CampaignDef(id=r.integer(keys["id"], "campaign id"), name=r.text(keys["name"], "campaign name"),
-                       line=node.start_mark.line + 1)
+    keys = r.mapping(
+        node,
+        "a campaign",
+        ("id", "name", "description", "trigger", "filter_segments", "actions", "state", "active"),
+        ("id", "name", "trigger"),
+    )
+    camp = CampaignDef(
+        id=r.integer(keys["id"], "campaign id"),
+        name=r.text(keys["name"], "campaign name"),
+        line=node.start_mark.line + 1,
+    )
     trigger = r.mapping(keys["trigger"], f"the trigger of campaign {camp.id}", ("event", "segment"))
     if len(trigger) != 1:
         r.fail(keys["trigger"], f"the trigger of campaign {camp.id} is {{event: NAME}} or {{segment: ID}}")
@@ -261,8 +268,9 @@ def _campaign(r: _Reader, node) -> tuple[CampaignDef, dict]:
     else:
         camp.trigger_segment = r.integer(trigger["segment"], "trigger segment")
     if "filter_segments" in keys:
-        camp.filter_segments = [r.integer(n, "filter segment id")
-                                for n in r.seq(keys["filter_segments"], "filter_segments")]
+        camp.filter_segments = [
+            r.integer(n, "filter segment id") for n in r.seq(keys["filter_segments"], "filter_segments")
+        ]
     if "actions" in keys:
         camp.actions = [_action(r, a) for a in r.seq(keys["actions"], "actions")]
     if "description" in keys:
@@ -282,8 +290,11 @@ def load_workspace(path: str | Path) -> WorkspaceDef:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read the workspace file: {exc.strerror or exc}", file=display,
-                         hint="pass an existing YAML file (docs/campaigns.md shows the format)") from None
+        raise InputError(
+            f"cannot read the workspace file: {exc.strerror or exc}",
+            file=display,
+            hint="pass an existing YAML file (docs/campaigns.md shows the format)",
+        ) from None
     if len(data) > MAX_FILE_BYTES:
         raise InputError(f"the workspace file is larger than {MAX_FILE_BYTES // 1024} KB", file=display)
     try:
@@ -292,14 +303,14 @@ def load_workspace(path: str | Path) -> WorkspaceDef:
         raise InputError("the workspace file is not UTF-8 text", file=display) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        raise InputError(f"invalid YAML: {exc.problem}", file=display,
-                         line=mark.line + 1 if mark else None) from None
+        raise InputError(f"invalid YAML: {exc.problem}", file=display, line=mark.line + 1 if mark else None) from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise InputError(f"invalid YAML: {exc}", file=display) from None
     r = _Reader(display)
     if root is None:
-        raise InputError("the workspace file is empty", file=display,
-                         hint="define `segments:` and `campaigns:` (docs/campaigns.md)")
+        raise InputError(
+            "the workspace file is empty", file=display, hint="define `segments:` and `campaigns:` (docs/campaigns.md)"
+        )
     top = r.mapping(root, "the workspace file", ("segments", "campaigns"))
     ws = WorkspaceDef(display)
     seen: dict[int, int] = {}
@@ -317,16 +328,22 @@ def load_workspace(path: str | Path) -> WorkspaceDef:
             r.fail(node, f"campaign id {camp.id} is defined twice (first on line {campaign_lines[camp.id]})")
         campaign_lines[camp.id] = camp.line
         refs = [(camp.trigger_segment, keys["trigger_keys"]["segment"])] if camp.trigger_segment is not None else []
-        refs += zip(camp.filter_segments, r.seq(keys["filter_segments"], "")) if camp.filter_segments else []
+        if camp.filter_segments:
+            refs += zip(camp.filter_segments, r.seq(keys["filter_segments"], ""), strict=False)
         for segment_id, ref_node in refs:
             if segment_id not in seen:
-                r.fail(ref_node, f"campaign {camp.id} refers to segment {segment_id}, which the file does "
-                                 "not define",
-                       hint="add the segment (with `deleted: true` for one removed from Customer.io)")
+                r.fail(
+                    ref_node,
+                    f"campaign {camp.id} refers to segment {segment_id}, which the file does not define",
+                    hint="add the segment (with `deleted: true` for one removed from Customer.io)",
+                )
         for action in camp.actions:
             if action.id in action_lines:
-                raise InputError(f"action id {action.id} is defined twice (first on line "
-                                 f"{action_lines[action.id]})", file=display, line=action.line)
+                raise InputError(
+                    f"action id {action.id} is defined twice (first on line {action_lines[action.id]})",
+                    file=display,
+                    line=action.line,
+                )
             action_lines[action.id] = action.line
         ws.campaigns.append(camp)
     return ws

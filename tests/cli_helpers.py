@@ -13,10 +13,19 @@ from cdpio_cli.ci import CI_ENV_VARS
 
 # Env vars that would leak the developer's own setup (or the CI job the suite
 # runs in: CI=true makes cdpio refuse an unconfigured sandbox) into a test.
-_SCRUB = ("CDPIO_CONFIG", "GITHUB_STEP_SUMMARY", "NO_COLOR", "FORCE_COLOR",
-          "SEGMENT_WRITE_KEY", "CUSTOMERIO_SITE_ID", "CUSTOMERIO_TRACK_API_KEY",
-          "CUSTOMERIO_APP_API_KEY", "CUSTOMERIO_PIPELINES_API_KEY", "SEGMENT_PUBLIC_API_TOKEN",
-          *CI_ENV_VARS)
+_SCRUB = (
+    "CDPIO_CONFIG",
+    "GITHUB_STEP_SUMMARY",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "SEGMENT_WRITE_KEY",
+    "CUSTOMERIO_SITE_ID",
+    "CUSTOMERIO_TRACK_API_KEY",
+    "CUSTOMERIO_APP_API_KEY",
+    "CUSTOMERIO_PIPELINES_API_KEY",
+    "SEGMENT_PUBLIC_API_TOKEN",
+    *CI_ENV_VARS,
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -42,11 +51,19 @@ class Result:
         return self.stdout + self.stderr
 
 
-def run_cli(*args: str, cwd: str | Path | None = None, env: dict | None = None,
-            input: str | None = None, timeout: float = 120) -> Result:
+def run_cli(
+    *args: str, cwd: str | Path | None = None, env: dict | None = None, input: str | None = None, timeout: float = 120
+) -> Result:
     full_env = clean_env(**{"COLUMNS": "200", **(env or {})})
-    proc = subprocess.run([sys.executable, "-m", "cdpio_cli", *args], cwd=cwd, env=full_env,
-                          input=input, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cdpio_cli", *args],
+        cwd=cwd,
+        env=full_env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -27,12 +27,16 @@ def test_audit_reports_the_near_miss_the_all_draft_campaign_and_the_missing_segm
     rules = _rules(r)
     assert set(rules) == {"audit.trigger_event_near_miss", "audit.actions_not_sending", "audit.segment_missing"}
     near = rules["audit.trigger_event_near_miss"]
-    assert near["message"].startswith(f"`Signed up` (campaign 10 Onboarding) vs `Signed Up` (2 messages in {EVENTS}:3…)")
+    assert near["message"].startswith(
+        f"`Signed up` (campaign 10 Onboarding) vs `Signed Up` (2 messages in {EVENTS}:3…)"
+    )
     assert near["details"] | {"severity": "error"} == near["details"]
     assert (near["file"], near["line"]) == (str(BROKEN_WS), 13)
     assert rules["audit.actions_not_sending"]["details"]["actions"] == {"110": "draft"}
-    assert rules["audit.segment_missing"]["details"] | {"segment_id": 3, "role": "filter"} == \
-        rules["audit.segment_missing"]["details"]
+    assert (
+        rules["audit.segment_missing"]["details"] | {"segment_id": 3, "role": "filter"}
+        == rules["audit.segment_missing"]["details"]
+    )
     assert r.json["summary"]["findings"] == {"error": 3, "warning": 0}
 
 
@@ -47,8 +51,16 @@ def test_audit_of_the_good_example_has_no_findings():
 def test_audit_reads_the_workspace_from_the_app_api_with_junit_and_github_annotations(tmp_path):
     # The embedded sandbox serves the broken copy's workspace (sandbox.workspace).
     junit = tmp_path / "audit.xml"
-    r = run_cli("-c", str(EXAMPLES / "broken" / "trigger-typo.cdpio.yaml"), "audit", str(EVENTS),
-                "--json", "--junit", str(junit), env={"GITHUB_ACTIONS": "true"})
+    r = run_cli(
+        "-c",
+        str(EXAMPLES / "broken" / "trigger-typo.cdpio.yaml"),
+        "audit",
+        str(EVENTS),
+        "--json",
+        "--junit",
+        str(junit),
+        env={"GITHUB_ACTIONS": "true"},
+    )
     assert r.code == 1, r.output
     assert set(_rules(r)) == {"audit.trigger_event_near_miss"}
     assert r.json["summary"]["workspace"] == "the App API"
@@ -59,8 +71,12 @@ def test_audit_reads_the_workspace_from_the_app_api_with_junit_and_github_annota
 
 def test_a_trigger_nothing_sends_and_a_trait_no_identify_sends(tmp_path):
     data = tmp_path / "events.ndjson"
-    data.write_text(json.dumps({"type": "identify", "userId": "u1", "traits": {"plan_type": "Pro"}}) + "\n"
-                    + json.dumps({"type": "track", "userId": "u1", "event": "Order Completed"}) + "\n")
+    data.write_text(
+        json.dumps({"type": "identify", "userId": "u1", "traits": {"plan_type": "Pro"}})
+        + "\n"
+        + json.dumps({"type": "track", "userId": "u1", "event": "Order Completed"})
+        + "\n"
+    )
     r = run_cli("audit", "--workspace", str(EXAMPLES / "workspace.yaml"), str(data), "--json")
     assert r.code == 1, r.output
     rules = _rules(r)
@@ -72,9 +88,11 @@ def test_a_trigger_nothing_sends_and_a_trait_no_identify_sends(tmp_path):
 @pytest.mark.slow
 def test_warnings_for_a_building_segment_and_an_inactive_campaign_do_not_fail(tmp_path):
     ws = tmp_path / "ws.yaml"
-    ws.write_text("segments:\n  - {id: 1, name: Big, state: build}\n"
-                  "campaigns:\n  - {id: 2, name: Old, state: stopped, active: false, trigger: {event: Signed Up},\n"
-                  "     actions: [{id: 3, type: email}]}\n")
+    ws.write_text(
+        "segments:\n  - {id: 1, name: Big, state: build}\n"
+        "campaigns:\n  - {id: 2, name: Old, state: stopped, active: false, trigger: {event: Signed Up},\n"
+        "     actions: [{id: 3, type: email}]}\n"
+    )
     r = run_cli("audit", "--workspace", str(ws), str(EVENTS), "--json")
     assert r.code == 0, r.output
     rules = _rules(r)
@@ -87,9 +105,16 @@ def test_warnings_for_a_building_segment_and_an_inactive_campaign_do_not_fail(tm
 def test_audit_reads_a_sandbox_record_file(sandbox_factory, tmp_path):
     record = tmp_path / "accepted.ndjson"
     sb = sandbox_factory(record=str(record))
-    r = httpx.post(f"{sb.url}/segment/v1/batch", auth=(defaults.WRITE_KEY, ""), json={"batch": [
-        {"type": "identify", "userId": "u1", "traits": {"is_trial": True}},
-        {"type": "track", "userId": "u1", "event": "signed_up"}]})
+    r = httpx.post(
+        f"{sb.url}/segment/v1/batch",
+        auth=(defaults.WRITE_KEY, ""),
+        json={
+            "batch": [
+                {"type": "identify", "userId": "u1", "traits": {"is_trial": True}},
+                {"type": "track", "userId": "u1", "event": "signed_up"},
+            ]
+        },
+    )
     assert r.status_code == 200
     sb.stop()
     r = run_cli("audit", "--workspace", str(EXAMPLES / "workspace.yaml"), "--record", str(record), "--json")

@@ -41,12 +41,13 @@ def test_the_plan_alone_finds_each_disagreement_of_the_broken_workspace_at_its_l
         ("audit.segment_attribute_type", "segment 1"): (13, "error"),
         ("audit.segment_attribute_value", "segment 3"): (15, "error"),
         ("audit.segment_attribute_unplanned", "segment 4"): (16, "error"),
-        ("audit.segment_attribute_type", "segment 5"): (17, "warning"),   # `ne`: always true, not empty
+        ("audit.segment_attribute_type", "segment 5"): (17, "warning"),  # `ne`: always true, not empty
     }
     assert all(c["file"] == str(PLAN_WS) and c["hint"] for c in found.values())
     near = found[("audit.trigger_event_near_miss", "campaign 10")]
     assert near["message"].startswith(
-        f"`Signed up` (campaign 10 Onboarding) vs `Signed Up` (planned at {PLAN}:{_plan_line('Signed Up:')})")
+        f"`Signed up` (campaign 10 Onboarding) vs `Signed Up` (planned at {PLAN}:{_plan_line('Signed Up:')})"
+    )
     assert near["details"]["source"] == "plan" and "case differs" in near["message"]
     assert found[("audit.trigger_event_unplanned", "campaign 12")]["details"]["trigger"] == "Upgrade Clicked"
     trial = found[("audit.segment_attribute_type", "segment 1")]
@@ -69,8 +70,15 @@ def test_the_good_example_agrees_with_the_plan_a_boolean_trait_fits_eq_true():
 
 
 def test_data_and_plan_together_report_a_shared_near_miss_once(tmp_path):
-    r = run_cli("audit", "--workspace", str(EXAMPLES / "broken" / "audit.workspace.yaml"), "--plan", str(PLAN),
-                str(EVENTS), "--json")
+    r = run_cli(
+        "audit",
+        "--workspace",
+        str(EXAMPLES / "broken" / "audit.workspace.yaml"),
+        "--plan",
+        str(PLAN),
+        str(EVENTS),
+        "--json",
+    )
     assert r.code == 1, r.output
     found = _findings(r)
     near = [c for c in r.json["checks"] if c.get("details", {}).get("rule") == "audit.trigger_event_near_miss"]
@@ -83,8 +91,8 @@ def test_data_and_plan_together_report_a_shared_near_miss_once(tmp_path):
 def test_the_plan_comes_from_the_configs_lint_plan_relative_to_the_config(tmp_path):
     (tmp_path / "plans").mkdir()
     (tmp_path / "plans" / "plan.yaml").write_text(
-        "events:\n  Signed Up: {}\n"
-        "identify:\n  traits:\n    is_trial: {type: string, enum: [\"yes\", \"no\"]}\n")
+        'events:\n  Signed Up: {}\nidentify:\n  traits:\n    is_trial: {type: string, enum: ["yes", "no"]}\n'
+    )
     cfg = write_config(tmp_path, "version: 1\nlint:\n  plan: plans/plan.yaml\n")
     r = run_cli("-c", str(cfg), "audit", "--workspace", str(EXAMPLES / "workspace.yaml"), "--json")
     assert r.code == 1, r.output
@@ -94,34 +102,38 @@ def test_the_plan_comes_from_the_configs_lint_plan_relative_to_the_config(tmp_pa
     assert found[("audit.segment_attribute_value", "segment 1")]["details"]["expected"] == 'one of "yes", "no"'
     assert r.json["summary"]["plan"] == str(tmp_path / "plans" / "plan.yaml")
     # --plan wins over the config's lint.plan.
-    r = run_cli("-c", str(cfg), "audit", "--workspace", str(EXAMPLES / "workspace.yaml"), "--plan", str(PLAN),
-                "--json")
+    r = run_cli("-c", str(cfg), "audit", "--workspace", str(EXAMPLES / "workspace.yaml"), "--plan", str(PLAN), "--json")
     assert r.code == 0, r.output
 
 
 def test_against_the_app_api_conditions_come_from_sandbox_workspace_with_junit(tmp_path):
-    cfg = write_config(tmp_path, "version: 1\n"
-                                 f"sandbox: {{enabled: true, workspace: {PLAN_WS}}}\n"
-                                 f"lint: {{plan: {PLAN}}}\n")
+    cfg = write_config(
+        tmp_path, f"version: 1\nsandbox: {{enabled: true, workspace: {PLAN_WS}}}\nlint: {{plan: {PLAN}}}\n"
+    )
     junit = tmp_path / "audit.xml"
     r = run_cli("-c", str(cfg), "audit", "--json", "--junit", str(junit))
     assert r.code == 1, r.output
     assert r.json["summary"]["workspace"] == "the App API"
     found = _findings(r)
-    assert {("audit.trigger_event_unplanned", "campaign 12"), ("audit.segment_attribute_type", "segment 1"),
-            ("audit.segment_attribute_unplanned", "segment 4")} <= set(found)
+    assert {
+        ("audit.trigger_event_unplanned", "campaign 12"),
+        ("audit.segment_attribute_type", "segment 1"),
+        ("audit.segment_attribute_unplanned", "segment 4"),
+    } <= set(found)
     text = ET.tostring(ET.parse(junit).getroot(), encoding="unicode")
     assert "Upgrade Clicked" in text and "lifetime_value" in text
 
 
 def test_a_trait_whose_rule_refers_to_a_sibling_is_checked_like_lint_checks_it(tmp_path):
     plan = tmp_path / "plan.yaml"
-    plan.write_text("events:\n  Signed Up: {}\nidentify:\n  traits:\n"
-                    "    trial_flag: {type: boolean}\n    is_trial: {$ref: '#/properties/trial_flag'}\n")
+    plan.write_text(
+        "events:\n  Signed Up: {}\nidentify:\n  traits:\n"
+        "    trial_flag: {type: boolean}\n    is_trial: {$ref: '#/properties/trial_flag'}\n"
+    )
     r = run_cli("audit", "--workspace", str(PLAN_WS), "--plan", str(plan), "--json")
     assert r.code == 1, r.output
     found = _findings(r)
-    trial = found[("audit.segment_attribute_type", "segment 1")]    # "yes" against the referenced boolean
+    trial = found[("audit.segment_attribute_type", "segment 1")]  # "yes" against the referenced boolean
     assert trial["details"]["expected"].startswith("boolean, which Customer.io stores as")
     assert "Traceback" not in r.output
 
@@ -134,22 +146,25 @@ def test_a_bad_plan_exits_2_naming_its_line_under_json(tmp_path):
     assert f"{bad}:5" in r.stdout and "Traceback" not in r.output
 
 
-@pytest.mark.parametrize("schema, value, fit", [
-    ({"type": "boolean"}, "true", None),
-    ({"type": "boolean"}, "false", None),
-    ({"type": "boolean"}, "yes", "type"),
-    ({"type": "boolean"}, "True", "type"),           # stored as lower-case "true"
-    ({"type": "number"}, "30", None),
-    ({"type": "number"}, "1.5", None),
-    ({"type": "number"}, "yes", "type"),
-    ({"type": "integer"}, "1.5", "type"),
-    ({"type": "number", "minimum": 0}, "-1", "value"),
-    ({"type": "string"}, "true", None),              # a string trait can hold the text "true"
-    ({"type": "string", "enum": ["free", "pro"]}, "Pro", "value"),
-    ({"type": "string", "format": "email"}, "nobody", "value"),
-    ({"type": ["string", "null"]}, "null", None),
-    ({}, "anything", None),
-])
+@pytest.mark.parametrize(
+    "schema, value, fit",
+    [
+        ({"type": "boolean"}, "true", None),
+        ({"type": "boolean"}, "false", None),
+        ({"type": "boolean"}, "yes", "type"),
+        ({"type": "boolean"}, "True", "type"),  # stored as lower-case "true"
+        ({"type": "number"}, "30", None),
+        ({"type": "number"}, "1.5", None),
+        ({"type": "number"}, "yes", "type"),
+        ({"type": "integer"}, "1.5", "type"),
+        ({"type": "number", "minimum": 0}, "-1", "value"),
+        ({"type": "string"}, "true", None),  # a string trait can hold the text "true"
+        ({"type": "string", "enum": ["free", "pro"]}, "Pro", "value"),
+        ({"type": "string", "format": "email"}, "nobody", "value"),
+        ({"type": ["string", "null"]}, "null", None),
+        ({}, "anything", None),
+    ],
+)
 def test_what_is_compatible_when_customerio_compares_as_strings(schema, value, fit):
     result = attribute_fit({"trait": schema}, "trait", value)
     assert (result.problem if not result.ok else None) == fit

@@ -29,6 +29,7 @@ def _cause_ids(check: dict) -> list[str]:
 # The example, good and broken
 # ---------------------------------------------------------------------------
 
+
 def test_the_example_proves_delivered_then_segmented_then_triggered():
     r = run_cli("-c", str(GOOD), "send-test", "--json")
     assert r.code == 0, r.output
@@ -42,14 +43,32 @@ def test_the_example_proves_delivered_then_segmented_then_triggered():
     assert campaign["details"]["campaign_id"] == 10
 
 
-@pytest.mark.parametrize("config, check_id, verdict, cause, words", [
-    ("trigger-typo.cdpio.yaml", "customerio.campaign.Onboarding", "none", "campaign.trigger_event_differs",
-     ["`Signed up`", "`Signed Up`", "case differs"]),
-    ("draft-action.cdpio.yaml", "customerio.campaign.Onboarding", "drafted", "campaign.actions_not_sending",
-     ["sending_state draft", "100 Welcome email"]),
-    ("no-trial.cdpio.yaml", "customerio.segment.Trial users", "not_member", "segment.trait_never_sent",
-     ["is_trial", "workspace.yaml:9"]),
-])
+@pytest.mark.parametrize(
+    "config, check_id, verdict, cause, words",
+    [
+        (
+            "trigger-typo.cdpio.yaml",
+            "customerio.campaign.Onboarding",
+            "none",
+            "campaign.trigger_event_differs",
+            ["`Signed up`", "`Signed Up`", "case differs"],
+        ),
+        (
+            "draft-action.cdpio.yaml",
+            "customerio.campaign.Onboarding",
+            "drafted",
+            "campaign.actions_not_sending",
+            ["sending_state draft", "100 Welcome email"],
+        ),
+        (
+            "no-trial.cdpio.yaml",
+            "customerio.segment.Trial users",
+            "not_member",
+            "segment.trait_never_sent",
+            ["is_trial", "workspace.yaml:9"],
+        ),
+    ],
+)
 def test_each_broken_copy_fails_at_its_tier_with_its_cause(config, check_id, verdict, cause, words):
     r = run_cli("-c", str(BROKEN / config), "send-test", "--json", "--timeout", "1s")
     assert r.code == 1, r.output
@@ -79,8 +98,11 @@ campaigns:
      actions: [{id: 110, type: email}]}
 """)
     cfg = tmp_path / "cdpio.yaml"
-    cfg.write_text(GOOD.read_text().replace("workspace: workspace.yaml", f"workspace: {ws}")
-                   .replace("campaigns: [Onboarding]", "campaigns: [Onboarding, 11]"))
+    cfg.write_text(
+        GOOD.read_text()
+        .replace("workspace: workspace.yaml", f"workspace: {ws}")
+        .replace("campaigns: [Onboarding]", "campaigns: [Onboarding, 11]")
+    )
     r = run_cli("-c", str(cfg), "send-test", "--json", "--timeout", "2s")
     assert r.code == 1, r.output
     checks = _checks(r)
@@ -92,11 +114,15 @@ campaigns:
 @pytest.mark.slow
 def test_a_segment_still_building_is_not_a_verdict(tmp_path):
     ws = tmp_path / "workspace.yaml"
-    ws.write_text("segments:\n  - {id: 1, name: Trial users, state: build, "
-                  "conditions: [{attribute: is_trial, eq: \"true\"}]}\n")
+    ws.write_text(
+        'segments:\n  - {id: 1, name: Trial users, state: build, conditions: [{attribute: is_trial, eq: "true"}]}\n'
+    )
     cfg = tmp_path / "cdpio.yaml"
-    cfg.write_text(GOOD.read_text().replace("workspace: workspace.yaml", f"workspace: {ws}")
-                   .replace("campaigns: [Onboarding]", "campaigns: []"))
+    cfg.write_text(
+        GOOD.read_text()
+        .replace("workspace: workspace.yaml", f"workspace: {ws}")
+        .replace("campaigns: [Onboarding]", "campaigns: []")
+    )
     r = run_cli("-c", str(cfg), "send-test", "--json", "--timeout", "1s")
     assert r.code == 1, r.output
     check = _checks(r)["customerio.segment.Trial users"]
@@ -108,8 +134,11 @@ def test_a_segment_still_building_is_not_a_verdict(tmp_path):
 @pytest.mark.slow
 def test_an_unknown_segment_or_campaign_name_fails_its_tier_and_says_so(tmp_path):
     cfg = tmp_path / "cdpio.yaml"
-    cfg.write_text(GOOD.read_text().replace("workspace: workspace.yaml", f"workspace: {EXAMPLES / 'workspace.yaml'}")
-                   .replace("segments: [Trial users]", "segments: [Trial userz]"))
+    cfg.write_text(
+        GOOD.read_text()
+        .replace("workspace: workspace.yaml", f"workspace: {EXAMPLES / 'workspace.yaml'}")
+        .replace("segments: [Trial users]", "segments: [Trial userz]")
+    )
     r = run_cli("-c", str(cfg), "send-test", "--json", "--timeout", "2s")
     assert r.code == 1, r.output
     check = _checks(r)["customerio.segment.Trial userz"]
@@ -121,13 +150,20 @@ def test_an_unknown_segment_or_campaign_name_fails_its_tier_and_says_so(tmp_path
 # The workspace file
 # ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, line, words", [
-    ("segments:\n  - {id: 1, name: A, colour: red}\n", 2, "unknown key 'colour'"),
-    ("campaigns:\n  - {id: 1, name: A,\n     trigger: {segment: 7}}\n", 3, "refers to segment 7"),
-    ("segments:\n  - {id: 1, name: A, conditions: [{attribute: x, eq: 1, ne: 2}]}\n", 2, "exactly one of eq, ne"),
-    ("campaigns:\n  - {id: 1, name: A, trigger: {event: X}, actions: [{id: 2, sending_state: paused}]}\n", 2,
-     "sending_state must be one of automatic, draft, off"),
-])
+
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("segments:\n  - {id: 1, name: A, colour: red}\n", 2, "unknown key 'colour'"),
+        ("campaigns:\n  - {id: 1, name: A,\n     trigger: {segment: 7}}\n", 3, "refers to segment 7"),
+        ("segments:\n  - {id: 1, name: A, conditions: [{attribute: x, eq: 1, ne: 2}]}\n", 2, "exactly one of eq, ne"),
+        (
+            "campaigns:\n  - {id: 1, name: A, trigger: {event: X}, actions: [{id: 2, sending_state: paused}]}\n",
+            2,
+            "sending_state must be one of automatic, draft, off",
+        ),
+    ],
+)
 def test_a_bad_workspace_file_names_its_line(tmp_path, text, line, words):
     path = tmp_path / "ws.yaml"
     path.write_text(text)
@@ -155,7 +191,7 @@ def test_conditions_compare_as_customerio_stores_attributes():
     assert Condition(attribute="is_trial", op="eq", value="true").matches(attrs, [])
     assert not Condition(attribute="is_trial", op="eq", value="True").matches(attrs, [])
     assert Condition(attribute="seats", op="ne", value="6").matches(attrs, [])
-    assert Condition(attribute="plan", op="ne", value="Pro").matches(attrs, [])     # absent: not equal
+    assert Condition(attribute="plan", op="ne", value="Pro").matches(attrs, [])  # absent: not equal
     assert Condition(attribute="plan", op="exists", value=False).matches(attrs, [])
     assert not Condition(attribute="plan", op="exists", value=True).matches(attrs, [])
     assert Condition(event="Signed Up").matches(attrs, ["Signed Up"])
@@ -166,17 +202,20 @@ def test_conditions_compare_as_customerio_stores_attributes():
 # The App API's 10 requests/s, counted at the sandbox
 # ---------------------------------------------------------------------------
 
+
 @pytest.mark.slow  # a sweep: .ci/run runs it with -m slow
 def test_no_command_exceeds_ten_app_api_requests_a_second(sandbox_factory, tmp_path):
     from cdpio_cli.sandbox.campaigns import APP_API_RATE, AppRateLimit
 
     # 20 campaigns: `audit` reads 22 App API pages in a row, enough to need pacing.
-    campaigns = "".join(f"  - {{id: {100 + i}, name: C{i}, trigger: {{event: Signed Up}}, "
-                        f"actions: [{{id: {1000 + i}, type: email}}]}}\n" for i in range(20))
+    campaigns = "".join(
+        f"  - {{id: {100 + i}, name: C{i}, trigger: {{event: Signed Up}}, "
+        f"actions: [{{id: {1000 + i}, type: email}}]}}\n"
+        for i in range(20)
+    )
     ws = tmp_path / "workspace.yaml"
-    ws.write_text((EXAMPLES / "workspace.yaml").read_text().split("campaigns:")[0]
-                  + "campaigns:\n" + campaigns)
-    sb = sandbox_factory(workspace=str(ws))          # the default limit: 10 requests/s
+    ws.write_text((EXAMPLES / "workspace.yaml").read_text().split("campaigns:")[0] + "campaigns:\n" + campaigns)
+    sb = sandbox_factory(workspace=str(ws))  # the default limit: 10 requests/s
     cfg = tmp_path / "cdpio.yaml"
     cfg.write_text(GOOD.read_text().replace("campaigns: [Onboarding]", "campaigns: [C0, C19]"))
     url = ["-c", str(cfg), "--sandbox-url", sb.url]
@@ -201,8 +240,13 @@ def test_no_command_exceeds_ten_app_api_requests_a_second(sandbox_factory, tmp_p
 @pytest.mark.slow
 def test_a_failed_send_quotes_the_failure_message(tmp_path):
     ws = tmp_path / "workspace.yaml"
-    ws.write_text((EXAMPLES / "workspace.yaml").read_text().replace(
-        "sending_state: automatic}", 'sending_state: automatic, failure_message: "sending domain not verified"}', 1))
+    ws.write_text(
+        (EXAMPLES / "workspace.yaml")
+        .read_text()
+        .replace(
+            "sending_state: automatic}", 'sending_state: automatic, failure_message: "sending domain not verified"}', 1
+        )
+    )
     cfg = tmp_path / "cdpio.yaml"
     cfg.write_text(GOOD.read_text())
     r = run_cli("-c", str(cfg), "send-test", "--json", "--timeout", "5s")
@@ -246,12 +290,27 @@ def test_verify_checks_the_tiers_for_a_person_the_app_sent(sandbox_factory):
 
     sb = sandbox_factory(workspace=str(BROKEN / "trigger-typo.workspace.yaml"))
     auth = (defaults.SITE_ID, defaults.TRACK_API_KEY)
-    assert httpx.put(f"{sb.url}/track/api/v1/customers/app-user", json={"is_trial": True},
-                     auth=auth).status_code == 200
-    assert httpx.post(f"{sb.url}/track/api/v1/customers/app-user/events", json={"name": "Signed Up"},
-                      auth=auth).status_code == 200
-    r = run_cli("-c", str(BROKEN / "trigger-typo.cdpio.yaml"), "--sandbox-url", sb.url, "verify",
-                "--user-id", "app-user", "--event", "Signed Up", "--within", "2s", "--json")
+    assert httpx.put(f"{sb.url}/track/api/v1/customers/app-user", json={"is_trial": True}, auth=auth).status_code == 200
+    assert (
+        httpx.post(
+            f"{sb.url}/track/api/v1/customers/app-user/events", json={"name": "Signed Up"}, auth=auth
+        ).status_code
+        == 200
+    )
+    r = run_cli(
+        "-c",
+        str(BROKEN / "trigger-typo.cdpio.yaml"),
+        "--sandbox-url",
+        sb.url,
+        "verify",
+        "--user-id",
+        "app-user",
+        "--event",
+        "Signed Up",
+        "--within",
+        "2s",
+        "--json",
+    )
     assert r.code == 1, r.output
     checks = _checks(r)
     assert checks["customerio.segment.Trial users"]["status"] == "passed"

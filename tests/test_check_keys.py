@@ -28,8 +28,13 @@ customerio:
 
 
 def good_env(**overrides):
-    env = {"WK": defaults.WRITE_KEY, "SID": defaults.SITE_ID, "TKEY": defaults.TRACK_API_KEY,
-           "AKEY": defaults.APP_API_KEY, "PKEY": defaults.PIPELINES_API_KEY}
+    env = {
+        "WK": defaults.WRITE_KEY,
+        "SID": defaults.SITE_ID,
+        "TKEY": defaults.TRACK_API_KEY,
+        "AKEY": defaults.APP_API_KEY,
+        "PKEY": defaults.PIPELINES_API_KEY,
+    }
     env.update(overrides)
     return env
 
@@ -78,8 +83,9 @@ def test_key_with_stray_whitespace_passes_with_a_warning_and_never_leaks(tmp_pat
     junit = tmp_path / "keys.xml"
     env = good_env(TKEY=defaults.TRACK_API_KEY + "\n", WK=" " + defaults.WRITE_KEY + "\u200b")
     write_config(tmp_path, CONFIG)
-    result = run_cli("--sandbox-url", us_sandbox.url, "check-keys", "--json", "--junit", str(junit),
-                     cwd=tmp_path, env=env)
+    result = run_cli(
+        "--sandbox-url", us_sandbox.url, "check-keys", "--json", "--junit", str(junit), cwd=tmp_path, env=env
+    )
     assert result.code == 0, result.stderr
     fmt = next(c for c in result.json["checks"] if c["id"] == "customerio.track_api_key")
     assert fmt["status"] == "warning" and "removed a trailing newline" in fmt["message"]
@@ -87,8 +93,13 @@ def test_key_with_stray_whitespace_passes_with_a_warning_and_never_leaks(tmp_pat
     assert "removed a leading space" in wk["message"] and "zero-width space" in wk["message"]
     assert check(result, "customerio.track")["status"] == "passed"
     text = result.stdout + result.stderr + junit.read_text()
-    for secret in (defaults.TRACK_API_KEY, defaults.WRITE_KEY, defaults.SITE_ID, defaults.APP_API_KEY,
-                   defaults.PIPELINES_API_KEY):
+    for secret in (
+        defaults.TRACK_API_KEY,
+        defaults.WRITE_KEY,
+        defaults.SITE_ID,
+        defaults.APP_API_KEY,
+        defaults.PIPELINES_API_KEY,
+    ):
         assert secret not in text
     ET.parse(junit)  # valid XML
 
@@ -123,7 +134,7 @@ def test_wrong_app_key_exit_3(tmp_path, us_sandbox):
 def test_eu_workspace_detected_and_a_wrong_configured_region_fails(tmp_path):
     with EmbeddedSandbox(SandboxOptions(region="eu")) as sb:
         # The sandbox puts its Segment workspace in the same region.
-        eu_key = defaults.PIPELINES_API_KEY_EU       # an EU workspace's Pipelines key
+        eu_key = defaults.PIPELINES_API_KEY_EU  # an EU workspace's Pipelines key
         auto = run_keys(tmp_path, sb, good_env(SEGMENT_REGION="eu", PKEY=eu_key))
         assert auto.code == 0, auto.stderr
         assert check(auto, "customerio.region")["details"]["region"] == "eu"
@@ -168,8 +179,7 @@ def test_unreachable_service_exit_4_and_offline_needs_no_network(tmp_path):
 def test_eu_customerio_with_a_us_segment_workspace(tmp_path):
     # Segment and Customer.io regions are independent: a common real setup.
     with EmbeddedSandbox(SandboxOptions(region="eu", segment_region="us")) as sb:
-        result = run_keys(tmp_path, sb, good_env(TOKEN=defaults.PUBLIC_API_TOKEN,
-                                                 PKEY=defaults.PIPELINES_API_KEY_EU))
+        result = run_keys(tmp_path, sb, good_env(TOKEN=defaults.PUBLIC_API_TOKEN, PKEY=defaults.PIPELINES_API_KEY_EU))
     assert result.code == 0, result.stderr
     assert check(result, "customerio.region")["details"]["region"] == "eu"
     assert check(result, "segment.destination")["status"] == "passed"

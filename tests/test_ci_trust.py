@@ -44,6 +44,7 @@ def _requests_seen(sandbox) -> int:
 # 1. No silent sandbox in CI
 # ---------------------------------------------------------------------------
 
+
 @pytest.mark.slow  # a sweep: .ci/run runs it with -m slow
 def test_every_command_once_with_ci_true_and_no_config(tmp_path):
     """CI=true, no cdpio.yaml: service commands refuse (exit 2, one line saying
@@ -59,8 +60,11 @@ def test_every_command_once_with_ci_true_and_no_config(tmp_path):
         assert "CI=true" in lines[0] and "--sandbox" in lines[0] and "sandbox: true" in lines[0], lines[0]
         as_json = run_cli("--json", *args, cwd=tmp_path, env=ci)
         assert as_json.code == 2 and as_json.json["exit_code"] == 2, name
-    for name, args in {"lint": ["lint", FIXTURE], "explain": ["explain", FIXTURE],
-                       "replay --dry-run": ["replay", "--dry-run", FIXTURE]}.items():
+    for name, args in {
+        "lint": ["lint", FIXTURE],
+        "explain": ["explain", FIXTURE],
+        "replay --dry-run": ["replay", "--dry-run", FIXTURE],
+    }.items():
         res = run_cli(*args, cwd=tmp_path, env=ci)
         seen.add(name.split()[0])
         _no_traceback(res)
@@ -74,10 +78,16 @@ def test_every_command_once_with_ci_true_and_no_config(tmp_path):
     assert pulled.code == 2 and "CI=true" in pulled.stderr, pulled.stderr
     seen.add("plan")
     examples = Path(__file__).resolve().parent.parent / "examples" / "campaigns"
-    res = run_cli("audit", FIXTURE, cwd=tmp_path, env=ci)                     # reads the App API
+    res = run_cli("audit", FIXTURE, cwd=tmp_path, env=ci)  # reads the App API
     assert res.code == 2 and "CI=true" in res.stderr, res.stderr
-    res = run_cli("audit", "--workspace", str(examples / "workspace.yaml"),    # offline
-                  str(examples / "events.ndjson"), cwd=tmp_path, env=ci)
+    res = run_cli(
+        "audit",
+        "--workspace",
+        str(examples / "workspace.yaml"),  # offline
+        str(examples / "events.ndjson"),
+        cwd=tmp_path,
+        env=ci,
+    )
     assert res.code == 0, res.stderr
     seen.add("audit")
     res = run_cli("completion", "bash", cwd=tmp_path, env=ci)
@@ -90,9 +100,18 @@ def test_every_command_once_with_ci_true_and_no_config(tmp_path):
     assert seen == {name for name, _ in COMMANDS}, "a command was left out"
 
 
-@pytest.mark.parametrize("variable", ["GITHUB_ACTIONS=true", "GITLAB_CI=true", "BUILDKITE=true",
-                                      "JENKINS_URL=https://jenkins.example.com/", "CIRCLECI=true",
-                                      "TF_BUILD=True", "TEAMCITY_VERSION=2024.1"])
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "GITHUB_ACTIONS=true",
+        "GITLAB_CI=true",
+        "BUILDKITE=true",
+        "JENKINS_URL=https://jenkins.example.com/",
+        "CIRCLECI=true",
+        "TF_BUILD=True",
+        "TEAMCITY_VERSION=2024.1",
+    ],
+)
 def test_each_ci_system_is_detected(tmp_path, variable):
     name, value = variable.split("=", 1)
     res = run_cli("-q", "send-test", "--junit", str(tmp_path / "j.xml"), cwd=tmp_path, env={name: value})
@@ -144,24 +163,34 @@ customerio:
   app_api_key: ${AKEY}
   pipelines_api_key: ${PKEY}
 """
-_GOOD = {"WK": defaults.WRITE_KEY, "TOKEN": defaults.PUBLIC_API_TOKEN, "SID": defaults.SITE_ID,
-         "TKEY": defaults.TRACK_API_KEY, "AKEY": defaults.APP_API_KEY, "PKEY": defaults.PIPELINES_API_KEY}
+_GOOD = {
+    "WK": defaults.WRITE_KEY,
+    "TOKEN": defaults.PUBLIC_API_TOKEN,
+    "SID": defaults.SITE_ID,
+    "TKEY": defaults.TRACK_API_KEY,
+    "AKEY": defaults.APP_API_KEY,
+    "PKEY": defaults.PIPELINES_API_KEY,
+}
 
 
 def _bad(value: str, at: int, ch: str) -> str:
-    return value[:at] + ch + value[at + 1:]
+    return value[:at] + ch + value[at + 1 :]
 
 
-@pytest.mark.parametrize("var,field,ch,expected", [
-    ("AKEY", "customerio.app_api_key", "\u00a0", "position 17: U+00A0 NO-BREAK SPACE"),
-    ("TOKEN", "segment.public_api_token", "\u2013", "position 17: U+2013 EN DASH"),
-    ("WK", "segment.write_key", "\u00e9", "position 17: U+00E9 LATIN SMALL LETTER E WITH ACUTE"),
-    ("TKEY", "customerio.track_api_key", "\x00", "position 17: U+0000 NULL"),
-    ("PKEY", "customerio.pipelines_api_key", "\r", "position 17: U+000D CARRIAGE RETURN"),
-    ("SID", "customerio.site_id", " ", "position 17: U+0020 SPACE"),
-])
+@pytest.mark.parametrize(
+    "var,field,ch,expected",
+    [
+        ("AKEY", "customerio.app_api_key", "\u00a0", "position 17: U+00A0 NO-BREAK SPACE"),
+        ("TOKEN", "segment.public_api_token", "\u2013", "position 17: U+2013 EN DASH"),
+        ("WK", "segment.write_key", "\u00e9", "position 17: U+00E9 LATIN SMALL LETTER E WITH ACUTE"),
+        ("TKEY", "customerio.track_api_key", "\x00", "position 17: U+0000 NULL"),
+        ("PKEY", "customerio.pipelines_api_key", "\r", "position 17: U+000D CARRIAGE RETURN"),
+        ("SID", "customerio.site_id", " ", "position 17: U+0020 SPACE"),
+    ],
+)
 def test_a_pasted_character_no_service_accepts_fails_format_without_any_request(
-        tmp_path, sandbox, var, field, ch, expected):
+    tmp_path, sandbox, var, field, ch, expected
+):
     bad = _bad(_GOOD[var], 16, ch)
     if "\x00" in ch:  # no environment variable can hold a NUL: it comes from the file
         write_config(tmp_path, _CONFIG.replace("${%s}" % var, json.dumps(bad)))
@@ -170,8 +199,7 @@ def test_a_pasted_character_no_service_accepts_fails_format_without_any_request(
         write_config(tmp_path, _CONFIG)
         env = {**_GOOD, var: bad}
     junit = tmp_path / "keys.xml"
-    res = run_cli("--sandbox-url", sandbox.url, "--json", "--junit", str(junit), "check-keys",
-                  cwd=tmp_path, env=env)
+    res = run_cli("--sandbox-url", sandbox.url, "--json", "--junit", str(junit), "check-keys", cwd=tmp_path, env=env)
     _no_traceback(res)
     assert res.code == 2, res.stderr
     failed = [c for c in res.json["checks"] if c["status"] == "failed"]
@@ -186,11 +214,17 @@ def c_tier(checks: list[dict]) -> str:
     return checks[0]["tier"]
 
 
-@pytest.mark.parametrize("args", [
-    ["send-test"], ["doctor"], ["verify", "--user-id", "u1"],
-    ["replay", "--route", "pipelines", FIXTURE], ["replay", "--route", "customerio", FIXTURE],
-    ["replay", FIXTURE],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["send-test"],
+        ["doctor"],
+        ["verify", "--user-id", "u1"],
+        ["replay", "--route", "pipelines", FIXTURE],
+        ["replay", "--route", "customerio", FIXTURE],
+        ["replay", FIXTURE],
+    ],
+)
 def test_every_command_stops_on_an_unusable_credential(tmp_path, sandbox, args):
     write_config(tmp_path, _CONFIG)
     env = {**_GOOD, "AKEY": _bad(_GOOD["AKEY"], 16, "\u00a0")}
@@ -216,10 +250,15 @@ def test_replay_reports_cleaned_credentials_like_send_test(tmp_path, sandbox):
 # 4. A sandbox says what it accepts
 # ---------------------------------------------------------------------------
 
+
 def _start_sandbox_json(*args: str, env: dict | None = None) -> dict:
-    proc = subprocess.Popen([sys.executable, "-m", "cdpio_cli", "sandbox", "--port", "0", "--json", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=clean_env(**(env or {})))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cdpio_cli", "sandbox", "--port", "0", "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(**(env or {})),
+    )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 30)  # generous; a hang fails, not blocks
         assert ready, "cdpio sandbox --json printed no line on stdout"
@@ -239,8 +278,14 @@ def test_sandbox_json_is_one_line_with_url_port_regions_and_masked_credentials()
     info = _start_sandbox_json("--region", "eu")
     assert info["url"] == f"http://127.0.0.1:{info['port']}" and info["port"] > 0
     assert info["regions"] == {"customerio": "eu", "segment": "eu"}
-    assert set(info["credentials"]) == {"write_key", "public_api_token", "site_id", "track_api_key",
-                                        "app_api_key", "pipelines_api_key"}
+    assert set(info["credentials"]) == {
+        "write_key",
+        "public_api_token",
+        "site_id",
+        "track_api_key",
+        "app_api_key",
+        "pipelines_api_key",
+    }
     for value in info["credentials"].values():
         assert value.startswith("[") and "chars" in value  # masked, never the key
 
@@ -277,6 +322,7 @@ def test_info_endpoint_answers_loopback_clients_only():
 # 6. Output people and CI logs can read
 # ---------------------------------------------------------------------------
 
+
 def test_info_findings_are_shown_and_counted_as_info(tmp_path):
     data = str(LINT_DATA / "identity_unlinked_anonymous.ndjson")
     res = run_cli("--json", "lint", data, cwd=tmp_path)
@@ -290,9 +336,15 @@ def test_info_findings_are_shown_and_counted_as_info(tmp_path):
 
 def _lint_error_file(tmp_path: Path) -> str:
     path = tmp_path / "bad.ndjson"
-    path.write_text(json.dumps({"type": "page", "userId": "u1", "name": "Pricing " + "x" * 150,
-                                "timestamp": "2026-01-10T12:00:00Z"}) + "\n"
-                    + json.dumps({"type": "track", "userId": "u1"}) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {"type": "page", "userId": "u1", "name": "Pricing " + "x" * 150, "timestamp": "2026-01-10T12:00:00Z"}
+        )
+        + "\n"
+        + json.dumps({"type": "track", "userId": "u1"})
+        + "\n",
+        encoding="utf-8",
+    )
     return str(path)
 
 
@@ -315,10 +367,13 @@ def test_quiet_prints_one_unwrapped_line_per_failure(tmp_path):
     assert any(len(line) > 60 for line in lines)
 
 
-@pytest.mark.parametrize("error_args", [
-    ["send-test", "--no-such-flag"],                # a usage error from the flag parser
-    ["--config", "{missing}", "send-test"],         # a config error
-])
+@pytest.mark.parametrize(
+    "error_args",
+    [
+        ["send-test", "--no-such-flag"],  # a usage error from the flag parser
+        ["--config", "{missing}", "send-test"],  # a config error
+    ],
+)
 def test_usage_and_config_errors_still_write_junit_and_annotate(tmp_path, error_args):
     junit = tmp_path / "j.xml"
     args = [a.format(missing=tmp_path / "nope.yaml") for a in error_args]
@@ -339,7 +394,10 @@ def test_no_credentials_is_the_same_exit_code_everywhere(tmp_path):
 @pytest.mark.parametrize("how", [["--no-color"], []])
 def test_no_color_means_no_escape_codes_at_all(tmp_path, how):
     env = {"FORCE_COLOR": "1"} | ({} if how else {"NO_COLOR": "1"})
-    for args in (["lint", str(LINT_DATA / "identity_unlinked_anonymous.ndjson")],
-                 ["lint", _lint_error_file(tmp_path)], ["--sandbox", "check-keys", "--offline"]):
+    for args in (
+        ["lint", str(LINT_DATA / "identity_unlinked_anonymous.ndjson")],
+        ["lint", _lint_error_file(tmp_path)],
+        ["--sandbox", "check-keys", "--offline"],
+    ):
         res = run_cli(*how, *args, cwd=tmp_path, env=env)
         assert "\x1b" not in res.output, (args, res.stderr[:300])

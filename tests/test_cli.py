@@ -60,7 +60,13 @@ def test_docs_document_every_flag_of_every_command():
 
 def test_global_options_work_after_the_command():
     assert hoist_global_options(["lint", "f.ndjson", "--json", "--junit", "r.xml", "-q"]) == [
-        "--json", "--junit", "r.xml", "-q", "lint", "f.ndjson"]
+        "--json",
+        "--junit",
+        "r.xml",
+        "-q",
+        "lint",
+        "f.ndjson",
+    ]
     assert hoist_global_options(["--json", "lint", "--", "--json"]) == ["--json", "lint", "--", "--json"]
     assert hoist_global_options(["check-keys", "--config=x.yaml"]) == ["--config=x.yaml", "check-keys"]
 
@@ -91,8 +97,14 @@ def test_readme_exit_codes_match_the_code():
     from cdpio_cli import errors
 
     table = dict(re.findall(r"^\| (\d+) \| ([^|]+) \|$", DOCS, flags=re.M))
-    assert {int(k) for k in table} == {errors.EXIT_OK, errors.EXIT_CHECK_FAILED, errors.EXIT_USAGE,
-                                      errors.EXIT_CREDENTIAL, errors.EXIT_UNREACHABLE, errors.EXIT_INTERRUPTED}
+    assert {int(k) for k in table} == {
+        errors.EXIT_OK,
+        errors.EXIT_CHECK_FAILED,
+        errors.EXIT_USAGE,
+        errors.EXIT_CREDENTIAL,
+        errors.EXIT_UNREACHABLE,
+        errors.EXIT_INTERRUPTED,
+    }
 
 
 def test_readme_is_short_and_links_every_docs_page():

@@ -22,15 +22,19 @@ def error_of(tmp_path: Path, text: str, env=None) -> ConfigError:
 
 
 def test_interpolation_required_optional_and_literal(tmp_path):
-    loaded = load_text(tmp_path, (
-        "version: 1\n"
-        "segment:\n"
-        "  write_key: ${WK}\n"
-        "  public_api_token: ${TOKEN:-}\n"
-        "customerio:\n"
-        "  site_id: ${SID:-c0ffee0000000000000a}\n"
-        "  track_api_key: pre$${NOT_A_VAR}\n"
-    ), env={"WK": "abcdefghijklmnopqrstuvwxyz012345"})
+    loaded = load_text(
+        tmp_path,
+        (
+            "version: 1\n"
+            "segment:\n"
+            "  write_key: ${WK}\n"
+            "  public_api_token: ${TOKEN:-}\n"
+            "customerio:\n"
+            "  site_id: ${SID:-c0ffee0000000000000a}\n"
+            "  track_api_key: pre$${NOT_A_VAR}\n"
+        ),
+        env={"WK": "abcdefghijklmnopqrstuvwxyz012345"},
+    )
     cfg = loaded.config
     assert cfg.segment.write_key == "abcdefghijklmnopqrstuvwxyz012345"
     assert cfg.segment.public_api_token == ""
@@ -81,7 +85,7 @@ def test_empty_and_non_mapping_configs(tmp_path):
 
 def test_alias_bomb_is_stopped(tmp_path):
     lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
-    for prev, name in zip("abcdefgh", "bcdefghi"):
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=False):
         lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
     err = error_of(tmp_path, "\n".join(lines) + "\n")
     assert "alias bomb" in err.message
@@ -144,11 +148,14 @@ def test_directory_and_missing_config(tmp_path):
         find_config_path(str(tmp_path / "nope.yaml"))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("version: 1\ncustomerio:\n  site_idd: x\n", "unknown key 'customerio.site_idd'"),
-    ("segment:\n  write_key: ${CDPIO_TEST_UNSET_VAR}\n", "CDPIO_TEST_UNSET_VAR is not set"),
-    ("segment: [\n", "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("version: 1\ncustomerio:\n  site_idd: x\n", "unknown key 'customerio.site_idd'"),
+        ("segment:\n  write_key: ${CDPIO_TEST_UNSET_VAR}\n", "CDPIO_TEST_UNSET_VAR is not set"),
+        ("segment: [\n", "invalid YAML"),
+    ],
+)
 def test_cli_config_errors_are_one_line_exit_2(tmp_path, text, expected):
     write_config(tmp_path, text)
     result = run_cli("check-keys", "--offline", cwd=tmp_path)
@@ -183,8 +190,12 @@ def test_unterminated_variable_and_bad_endpoint(tmp_path):
     assert "unterminated" in error_of(tmp_path, "segment:\n  write_key: ${NOPE\n").message
     err = error_of(tmp_path, "segment:\n  endpoint: not a url\n")
     assert "segment.endpoint" in err.message and "base URL" in err.message and err.line == 2
-    assert load_text(tmp_path, "customerio:\n  track_endpoint: 'http://127.0.0.1:9/track/'\n"
-                     ).config.customerio.track_endpoint == "http://127.0.0.1:9/track"
+    assert (
+        load_text(
+            tmp_path, "customerio:\n  track_endpoint: 'http://127.0.0.1:9/track/'\n"
+        ).config.customerio.track_endpoint
+        == "http://127.0.0.1:9/track"
+    )
 
 
 def test_type_errors_speak_yaml_not_python(tmp_path):
@@ -232,8 +243,9 @@ def test_offline_commands_work_with_the_shipped_configs_and_no_variables_set(con
 def test_a_default_applies_before_the_schema_check(tmp_path):
     # ${VAR:-default} is validated as its default, even for a command that
     # does not read the section (lint used to see a placeholder there).
-    write_config(tmp_path, "segment:\n  write_key: ${WK}\n  region: ${SEG_REGION:-eu}\n"
-                           "lint:\n  disable: ['${RULE:-naming/*}']\n")
+    write_config(
+        tmp_path, "segment:\n  write_key: ${WK}\n  region: ${SEG_REGION:-eu}\nlint:\n  disable: ['${RULE:-naming/*}']\n"
+    )
     result = run_cli("--json", "lint", ONBOARDING, cwd=tmp_path)
     assert result.code == 0, result.stderr
     assert result.json["summary"]["config"].endswith("cdpio.yaml")
@@ -253,23 +265,29 @@ def test_an_unset_variable_matters_only_to_a_command_that_reads_it(tmp_path):
 
 
 def test_every_problem_is_reported_at_once_with_its_line(tmp_path):
-    write_config(tmp_path, (
-        "version: 1\n"                       # 1
-        "segment:\n"                         # 2
-        "  write_key: ${WK}\n"               # 3
-        "  region: mars\n"                   # 4
-        "customerio:\n"                      # 5
-        "  site_idd: x\n"                    # 6
-        "  track_api_key: ${TK}\n"           # 7
-        "replay: {concurrency: lots}\n"      # 8
-    ))
+    write_config(
+        tmp_path,
+        (
+            "version: 1\n"  # 1
+            "segment:\n"  # 2
+            "  write_key: ${WK}\n"  # 3
+            "  region: mars\n"  # 4
+            "customerio:\n"  # 5
+            "  site_idd: x\n"  # 6
+            "  track_api_key: ${TK}\n"  # 7
+            "replay: {concurrency: lots}\n"  # 8
+        ),
+    )
     result = run_cli("--json", "check-keys", "--offline", cwd=tmp_path)
     assert result.code == 2
     problems = result.json["error"]["problems"]
     assert [(p["line"], p["message"].split(":")[0]) for p in problems] == [
-        (3, "environment variable WK is not set"), (4, "segment.region"),
-        (6, "unknown key 'customerio.site_idd'"), (7, "environment variable TK is not set"),
-        (8, "replay.concurrency")]
+        (3, "environment variable WK is not set"),
+        (4, "segment.region"),
+        (6, "unknown key 'customerio.site_idd'"),
+        (7, "environment variable TK is not set"),
+        (8, "replay.concurrency"),
+    ]
     assert "did you mean 'customerio.site_id'" in problems[2]["hint"]
     # Humans get the same list on one stderr line, every line number included.
     line = result.stderr.strip()
@@ -280,14 +298,19 @@ def test_every_problem_is_reported_at_once_with_its_line(tmp_path):
 def test_duplicate_key_and_unset_variable_are_reported_together(tmp_path):
     err = error_of(tmp_path, "segment:\n  region: us\n  region: eu\n  write_key: ${WK}\n")
     assert [(p.line, p.message) for p in err.problems] == [
-        (3, "key 'region' appears twice"), (4, "environment variable WK is not set")]
+        (3, "key 'region' appears twice"),
+        (4, "environment variable WK is not set"),
+    ]
 
 
-@pytest.mark.parametrize("text, line", [
-    ("version: 1\nreplay: {rate: 10}\nverify: {timeout: ${VERIFY_TIMEOUT:-90s}}\n", 3),
-    ("version: 1\nreplay: {\n  rate: 10,\n  timeout: ${REPLAY_TIMEOUT:-10s}\n}\n", 4),
-    ("version: 1\nsegment:\n  write_key: ${WK:-a: b}\n", 3),
-])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("version: 1\nreplay: {rate: 10}\nverify: {timeout: ${VERIFY_TIMEOUT:-90s}}\n", 3),
+        ("version: 1\nreplay: {\n  rate: 10,\n  timeout: ${REPLAY_TIMEOUT:-10s}\n}\n", 4),
+        ("version: 1\nsegment:\n  write_key: ${WK:-a: b}\n", 3),
+    ],
+)
 def test_unquoted_variable_syntax_error_points_at_its_line_and_says_quote_it(tmp_path, text, line):
     err = error_of(tmp_path, text)
     assert err.line == line and err.message.startswith("invalid YAML")
@@ -319,5 +342,7 @@ def test_a_new_users_init_config_lints_before_any_secret_is_set(tmp_path):
     send = run_cli("--json", "send-test", cwd=tmp_path)  # talks to the services: needs them
     assert send.code == 2
     assert {p["message"] for p in send.json["error"]["problems"]} == {
-        "environment variable SEGMENT_WRITE_KEY is not set", "environment variable CUSTOMERIO_SITE_ID is not set",
-        "environment variable CUSTOMERIO_TRACK_API_KEY is not set"}
+        "environment variable SEGMENT_WRITE_KEY is not set",
+        "environment variable CUSTOMERIO_SITE_ID is not set",
+        "environment variable CUSTOMERIO_TRACK_API_KEY is not set",
+    }

@@ -11,16 +11,19 @@ from cdpio_cli.credentials import clean, format_hint, mask, redact, register_sec
 KEY = "c0ffee0000000000000b"
 
 
-@pytest.mark.parametrize("raw, fix", [
-    (KEY + "\n", "removed a trailing newline"),
-    (KEY + "\r\n", "removed a trailing carriage return and a newline"),
-    ("  " + KEY, "removed 2 leading spaces"),
-    (KEY + "\u00a0", "removed a trailing non-breaking space"),
-    ("\u200b" + KEY, "removed 1 invisible character (zero-width space)"),
-    ('"' + KEY + '"', "removed wrapping double quotes"),
-    ("'" + KEY + "'", "removed wrapping single quotes"),
-    ("\t" + KEY, "removed a leading tab"),
-])
+@pytest.mark.parametrize(
+    "raw, fix",
+    [
+        (KEY + "\n", "removed a trailing newline"),
+        (KEY + "\r\n", "removed a trailing carriage return and a newline"),
+        ("  " + KEY, "removed 2 leading spaces"),
+        (KEY + "\u00a0", "removed a trailing non-breaking space"),
+        ("\u200b" + KEY, "removed 1 invisible character (zero-width space)"),
+        ('"' + KEY + '"', "removed wrapping double quotes"),
+        ("'" + KEY + "'", "removed wrapping single quotes"),
+        ("\t" + KEY, "removed a leading tab"),
+    ],
+)
 def test_clean_strips_and_says_what(raw, fix):
     result = clean(raw)
     assert result.value == KEY
@@ -71,17 +74,20 @@ def test_redact_hides_registered_secrets():
     assert secret not in redact(f"error with {secret} inside")
 
 
-@pytest.mark.parametrize("field, value, ok", [
-    ("customerio.site_id", KEY, True),
-    ("customerio.site_id", "c0ffee", False),
-    ("customerio.track_api_key", "c0ffee0000000000000000000000000c", False),
-    ("customerio.app_api_key", "c0ffee0000000000000000000000000c", True),
-    ("customerio.app_api_key", KEY, False),
-    ("customerio.pipelines_api_key", "pk_eu_abcdef123456", True),
-    ("segment.write_key", "abcdefghijklmnopqrstuvwxyz012345", True),
-    ("segment.write_key", "abc-123", False),
-    ("segment.public_api_token", "sgp_abc", True),
-])
+@pytest.mark.parametrize(
+    "field, value, ok",
+    [
+        ("customerio.site_id", KEY, True),
+        ("customerio.site_id", "c0ffee", False),
+        ("customerio.track_api_key", "c0ffee0000000000000000000000000c", False),
+        ("customerio.app_api_key", "c0ffee0000000000000000000000000c", True),
+        ("customerio.app_api_key", KEY, False),
+        ("customerio.pipelines_api_key", "pk_eu_abcdef123456", True),
+        ("segment.write_key", "abcdefghijklmnopqrstuvwxyz012345", True),
+        ("segment.write_key", "abc-123", False),
+        ("segment.public_api_token", "sgp_abc", True),
+    ],
+)
 def test_format_hints(field, value, ok):
     assert format_hint(field, value).ok is ok
 
@@ -97,8 +103,13 @@ def test_base64_forms_of_every_credential_pair_are_redacted():
 
     site, key = "5ec2e7a1b2c3d4e5f6a7", "5ec2e7f0e1d2c3b4a596"
     b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
-    forms = [b64(f"{site}:{key}"), b64(f"{key}:"), b64(f"{key}:").rstrip("="), b64(f":{key}"),
-             base64.urlsafe_b64encode(f"{site}:{key}".encode()).decode().rstrip("=")]
+    forms = [
+        b64(f"{site}:{key}"),
+        b64(f"{key}:"),
+        b64(f"{key}:").rstrip("="),
+        b64(f":{key}"),
+        base64.urlsafe_b64encode(f"{site}:{key}".encode()).decode().rstrip("="),
+    ]
     credentials.register_secret(site, key)
     try:
         text = credentials.redact("echo " + " | ".join(forms))

@@ -17,16 +17,21 @@ from cdpio_cli.sandbox.options import SandboxOptions
 from tests.cli_helpers import run_cli
 
 # Non-default credentials: none of them may appear in any debugger answer.
-CREDS = dict(write_key="wkDebuggerSecretWriteKey7731", site_id="d1e2b3u4g5s6i7t8e9i0",
-             track_api_key="d1e2b3u4g5t8r7a6c5k4", app_api_key="debuggerappapikey000000000000f00d",
-             pipelines_api_key="pk_us_debuggerSecretPipes4242", public_api_token="sgp_debuggerSecretToken9191")
+CREDS = dict(
+    write_key="wkDebuggerSecretWriteKey7731",
+    site_id="d1e2b3u4g5s6i7t8e9i0",
+    track_api_key="d1e2b3u4g5t8r7a6c5k4",
+    app_api_key="debuggerappapikey000000000000f00d",
+    pipelines_api_key="pk_us_debuggerSecretPipes4242",
+    public_api_token="sgp_debuggerSecretToken9191",
+)
 DEBUG = "/_sandbox/debugger"
 
 SEGMENT_MESSAGES = [
     {"type": "identify", "userId": "u-1", "traits": {"email": "one@example.com", "plan": "pro"}},
     {"type": "track", "userId": "u-1", "event": "Signed Up", "properties": {"plan": "pro"}},
-    {"type": "page", "userId": "u-1", "name": "Home", "properties": {}},          # no url: dropped
-    {"type": "track", "event": "Nobody"},                                        # no id: dropped
+    {"type": "page", "userId": "u-1", "name": "Home", "properties": {}},  # no url: dropped
+    {"type": "track", "event": "Nobody"},  # no id: dropped
     {"type": "screen", "anonymousId": "a-9", "name": "Cart", "properties": {"items": 2}},
 ]
 PIPELINES_MESSAGES = [
@@ -51,14 +56,17 @@ def _send(sb, messages=SEGMENT_MESSAGES, pipelines=PIPELINES_MESSAGES) -> list[d
             sent.append(("segment", msg))
         for i, msg in enumerate(pipelines):
             msg = {**msg, "messageId": f"pipe-{i}"}
-            r = c.post(f"/pipelines/v1/{msg['type']}", json=msg,
-                       headers={"Authorization": f"Bearer {CREDS['pipelines_api_key']}"})
+            r = c.post(
+                f"/pipelines/v1/{msg['type']}",
+                json=msg,
+                headers={"Authorization": f"Bearer {CREDS['pipelines_api_key']}"},
+            )
             assert r.status_code == 200
             sent.append(("pipelines", msg))
     return sent
 
 
-_client = httpx.Client(timeout=30)     # one keep-alive client: each new connection costs
+_client = httpx.Client(timeout=30)  # one keep-alive client: each new connection costs
 
 
 def _get(sb, path, **kw):
@@ -105,18 +113,21 @@ def test_every_field_matches_deliveries_explain_and_the_app_api(sb):
         acts = _get(sb, f"/app/v1/customers/{p['id']}/activities?limit=100", headers=app).json()
         assert shown["attributes"] == attrs
         assert shown["activities"] == acts
-        assert p["attributes"] == len(shown["attributes"]["customer"]["attributes"]) - \
-            len({"cio_id", "_created_in_customerio_at", "id", "email"} & set(attrs["customer"]["attributes"]))
+        assert p["attributes"] == len(shown["attributes"]["customer"]["attributes"]) - len(
+            {"cio_id", "_created_in_customerio_at", "id", "email"} & set(attrs["customer"]["attributes"])
+        )
     one = next(p for p in people["people"] if p["id"] == "u-1")
     assert _get(sb, f"{DEBUG}/people/{one['cio_id']}").json()["attributes"]["customer"]["attributes"]["plan"] == "pro"
 
     summary = _get(sb, f"{DEBUG}/summary").json()
-    assert summary["routes"] == {"pipelines.identify": {"delivered": 1, "dropped": 0},
-                                 "pipelines.track": {"delivered": 1, "dropped": 0},
-                                 "segment.identify": {"delivered": 1, "dropped": 0},
-                                 "segment.page": {"delivered": 0, "dropped": 1},
-                                 "segment.screen": {"delivered": 1, "dropped": 0},
-                                 "segment.track": {"delivered": 1, "dropped": 1}}
+    assert summary["routes"] == {
+        "pipelines.identify": {"delivered": 1, "dropped": 0},
+        "pipelines.track": {"delivered": 1, "dropped": 0},
+        "segment.identify": {"delivered": 1, "dropped": 0},
+        "segment.page": {"delivered": 0, "dropped": 1},
+        "segment.screen": {"delivered": 1, "dropped": 0},
+        "segment.track": {"delivered": 1, "dropped": 1},
+    }
     assert summary["totals"] == _get(sb, "/_sandbox/deliveries").json()["summary"]
 
 
@@ -124,20 +135,26 @@ def test_drops_only_a_running_sandbox_decides_are_explained(sandbox_factory):
     sb = sandbox_factory(SandboxOptions(**CREDS, segment_destination_enabled=False))
     with httpx.Client(base_url=sb.url, timeout=30) as c:
         c.post("/segment/v1/track", auth=("not-the-key", ""), json={"userId": "u", "event": "E"})
-        c.post("/segment/v1/track", auth=(CREDS["write_key"], ""),
-               json={"userId": "u", "event": "E", "messageId": "m1"})
-        c.post("/segment/v1/track", auth=(CREDS["write_key"], ""),
-               json={"userId": "u", "event": "E", "messageId": "m1"})
-        c.post("/pipelines/v1/track", json={"event": "E"},
-               headers={"Authorization": f"Bearer {CREDS['pipelines_api_key']}"})
+        c.post(
+            "/segment/v1/track", auth=(CREDS["write_key"], ""), json={"userId": "u", "event": "E", "messageId": "m1"}
+        )
+        c.post(
+            "/segment/v1/track", auth=(CREDS["write_key"], ""), json={"userId": "u", "event": "E", "messageId": "m1"}
+        )
+        c.post(
+            "/pipelines/v1/track",
+            json={"event": "E"},
+            headers={"Authorization": f"Bearer {CREDS['pipelines_api_key']}"},
+        )
     fates = [r["fate"] for r in reversed(_get(sb, f"{DEBUG}/messages").json()["rows"])]
     assert fates == [
         "dropped by Segment on ingest: unknown_source (the write key is not one this sandbox accepts)",
         "not delivered: the Customer.io (Actions) destination is not connected",
-        ("dropped by Segment on ingest: duplicate_message_id "
-         "(a message with this messageId was already received)"),
-        ("dropped by the Pipelines API on ingest: no_user_anon_id "
-         "(message has neither userId nor anonymousId; Segment drops it on ingest)"),
+        ("dropped by Segment on ingest: duplicate_message_id (a message with this messageId was already received)"),
+        (
+            "dropped by the Pipelines API on ingest: no_user_anon_id "
+            "(message has neither userId nor anonymousId; Segment drops it on ingest)"
+        ),
     ]
 
 
@@ -149,11 +166,11 @@ def test_filters_by_route_type_fate_and_text(sb):
 
     assert ids(route="pipelines") == ["pipe-1", "pipe-0"]
     assert ids(route="segment.track") == ["seg-3", "seg-1"]
-    assert ids(route="segment.tr") == []                      # a route, not any prefix
+    assert ids(route="segment.tr") == []  # a route, not any prefix
     assert ids(type="identify") == ["pipe-0", "seg-0"]
     assert ids(fate="dropped") == ["seg-3", "seg-2"]
     assert ids(q="SIGNED up") == ["seg-1"]
-    assert ids(q="properties.url") == ["seg-2"]               # the drop reason is searchable
+    assert ids(q="properties.url") == ["seg-2"]  # the drop reason is searchable
     assert ids(q="a-9") == ["seg-4"]
     assert ids(route="segment", fate="delivered", type="track") == ["seg-1"]
 
@@ -183,21 +200,29 @@ def test_stream_pushes_new_messages_live_and_resumes(sb):
             got += [r["messageId"] for r in data["rows"]]
         sender.join()
     assert events[0][0] == "page" and events[0][1]["rows"] == []
-    assert sorted(got) == ["seg-2", "seg-3"]          # only what the filter matches
+    assert sorted(got) == ["seg-2", "seg-3"]  # only what the filter matches
     # A reconnect after the last seen row gets only what came after it.
-    with httpx.stream("GET", sb.url + f"{DEBUG}/stream", headers={"Last-Event-ID": "3"},
-                      timeout=30) as s:
+    with httpx.stream("GET", sb.url + f"{DEBUG}/stream", headers={"Last-Event-ID": "3"}, timeout=30) as s:
         kind, data = _next_event(s.iter_lines())
     assert kind == "rows" and [r["seq"] for r in data["rows"]] == [7, 6, 5, 4]
 
 
 def test_ten_thousand_messages_are_paged(sandbox):
-    batch = [{"type": "track", "userId": f"u{i % 50}", "event": "Tick", "messageId": f"m{i}",
-              **({} if i % 10 else {"event": ""})} for i in range(10_000)]
+    batch = [
+        {
+            "type": "track",
+            "userId": f"u{i % 50}",
+            "event": "Tick",
+            "messageId": f"m{i}",
+            **({} if i % 10 else {"event": ""}),
+        }
+        for i in range(10_000)
+    ]
     with httpx.Client(base_url=sandbox.url, timeout=60) as c:
         for start in range(0, len(batch), 2500):
-            r = c.post("/segment/v1/batch", json={"batch": batch[start:start + 2500]},
-                       auth=(sandbox.options.write_key, ""))
+            r = c.post(
+                "/segment/v1/batch", json={"batch": batch[start : start + 2500]}, auth=(sandbox.options.write_key, "")
+            )
             assert r.status_code == 200
         page = c.get(f"{DEBUG}/messages").json()
         assert page["matched"] == 10_000 and len(page["rows"]) == PAGE_SIZE
@@ -219,10 +244,22 @@ def test_ten_thousand_messages_are_paged(sandbox):
 
 def test_other_host_names_are_refused(sb):
     # The sandbox-wide guard (sandbox/guard.py) answers 421 before the page is reached.
-    for host in ("evil.example", "evil.example:8975", "127.0.0.1.evil.example",
-                 "localhost.evil.example", "[::2]:80", ""):
-        for path in ("/", f"{DEBUG}/messages", f"{DEBUG}/stream", f"{DEBUG}/summary",
-                     f"{DEBUG}/people", f"{DEBUG}/static/debugger.js"):
+    for host in (
+        "evil.example",
+        "evil.example:8975",
+        "127.0.0.1.evil.example",
+        "localhost.evil.example",
+        "[::2]:80",
+        "",
+    ):
+        for path in (
+            "/",
+            f"{DEBUG}/messages",
+            f"{DEBUG}/stream",
+            f"{DEBUG}/summary",
+            f"{DEBUG}/people",
+            f"{DEBUG}/static/debugger.js",
+        ):
             r = _client.get(sb.url + path, headers={"Host": host})
             assert r.status_code == 421, (path, host)
             assert "secret" not in r.text and "rows" not in r.text
@@ -240,11 +277,11 @@ def test_own_host_names_are_served(sb):
 def test_reset_needs_a_same_origin_post(sb):
     _send(sb)
     url = sb.url + f"{DEBUG}/reset"
-    assert _client.post(url).status_code == 403                         # no Origin
+    assert _client.post(url).status_code == 403  # no Origin
     assert _client.post(url, headers={"Origin": "http://evil.example"}).status_code == 403
     assert _client.post(url, headers={"Origin": sb.url, "Host": "evil.example"}).status_code == 421
     assert _client.get(url).status_code in (404, 405)
-    assert _get(sb, f"{DEBUG}/messages").json()["matched"] == 7                   # nothing reset
+    assert _get(sb, f"{DEBUG}/messages").json()["matched"] == 7  # nothing reset
     assert _client.post(url, headers={"Origin": sb.url}).status_code == 200
     assert _get(sb, f"{DEBUG}/messages").json()["matched"] == 0
 
@@ -254,8 +291,17 @@ def test_no_credential_in_any_answer(sb):
     # The settings lookup carries the write key in its path.
     _client.get(sb.url + f"/segment-cdn/v1/projects/{CREDS['write_key']}/settings")
     people = _get(sb, f"{DEBUG}/people").json()["people"]
-    bodies = [_get(sb, p).text for p in ("/", f"{DEBUG}/static/debugger.js", f"{DEBUG}/static/debugger.css",
-                                         f"{DEBUG}/messages", f"{DEBUG}/people", f"{DEBUG}/summary")]
+    bodies = [
+        _get(sb, p).text
+        for p in (
+            "/",
+            f"{DEBUG}/static/debugger.js",
+            f"{DEBUG}/static/debugger.css",
+            f"{DEBUG}/messages",
+            f"{DEBUG}/people",
+            f"{DEBUG}/summary",
+        )
+    ]
     bodies += [_get(sb, f"{DEBUG}/people/{p['cio_id']}").text for p in people]
     with httpx.stream("GET", sb.url + f"{DEBUG}/stream", timeout=30) as s:
         bodies.append(json.dumps(_next_event(s.iter_lines())))
@@ -277,10 +323,11 @@ def test_faults_never_hit_the_page(sandbox_factory):
 
 
 def test_send_test_against_a_running_sandbox_prints_the_debugger_url(sandbox, tmp_path):
-    result = run_cli("--sandbox-url", sandbox.url, "--json", "send-test", "--route", "segment",
-                     "--no-verify", cwd=tmp_path)
+    result = run_cli(
+        "--sandbox-url", sandbox.url, "--json", "send-test", "--route", "segment", "--no-verify", cwd=tmp_path
+    )
     assert result.code == 0, result.stderr[-2000:]
-    assert result.json["ok"] is True                      # stdout stays one JSON document
+    assert result.json["ok"] is True  # stdout stays one JSON document
     assert result.stderr.rstrip().splitlines()[-1] == f"watch these messages: {sandbox.url}/"
     embedded = run_cli("--sandbox", "send-test", "--route", "segment", "--no-verify", cwd=tmp_path)
     assert "watch these messages" not in embedded.output

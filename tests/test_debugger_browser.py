@@ -21,9 +21,17 @@ from tests.test_debugger import CREDS
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-WAIT_MS = 20_000          # generous: CI machines are shared
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 20_000  # generous: CI machines are shared
 
 
 def _chromium() -> str | None:
@@ -51,8 +59,13 @@ def browser_page(tmp_path):
         _unavailable("no Chromium found (apt-get install chromium, or set CDPIO_CHROMIUM)")
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=executable, headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 860}, color_scheme="light")
+            str(tmp_path / "profile"),
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 860},
+            color_scheme="light",
+        )
         context.set_default_timeout(WAIT_MS)
         expect.set_options(timeout=WAIT_MS)
         try:
@@ -71,17 +84,40 @@ def _send(sb) -> None:
     with httpx.Client(base_url=sb.url, timeout=30) as c:
         auth = (CREDS["write_key"], "")
         pipes = {"Authorization": f"Bearer {CREDS['pipelines_api_key']}"}
-        c.post("/segment/v1/identify", auth=auth, json={
-            "messageId": "seg-0", "userId": "u-1", "traits": {"email": "one@example.com", "plan": "pro"}})
-        c.post("/segment/v1/track", auth=auth, json={
-            "messageId": "seg-1", "userId": "u-1", "event": "Signed Up", "properties": {"plan": "pro"}})
-        c.post("/segment/v1/page", auth=auth, json={                 # no properties.url: dropped
-            "messageId": "seg-2", "userId": "u-1", "name": "Pricing", "properties": {"path": "/pricing"}})
-        c.post("/pipelines/v1/identify", headers=pipes, json={
-            "messageId": "pipe-0", "userId": "u-2",
-            "traits": {"email": "two@example.com", "name": "Ada Two", "company": "Initech"}})
-        c.post("/pipelines/v1/track", headers=pipes, json={
-            "messageId": "pipe-1", "userId": "u-2", "event": "Order Completed", "properties": {"total": 42}})
+        c.post(
+            "/segment/v1/identify",
+            auth=auth,
+            json={"messageId": "seg-0", "userId": "u-1", "traits": {"email": "one@example.com", "plan": "pro"}},
+        )
+        c.post(
+            "/segment/v1/track",
+            auth=auth,
+            json={"messageId": "seg-1", "userId": "u-1", "event": "Signed Up", "properties": {"plan": "pro"}},
+        )
+        c.post(
+            "/segment/v1/page",
+            auth=auth,
+            json={  # no properties.url: dropped
+                "messageId": "seg-2",
+                "userId": "u-1",
+                "name": "Pricing",
+                "properties": {"path": "/pricing"},
+            },
+        )
+        c.post(
+            "/pipelines/v1/identify",
+            headers=pipes,
+            json={
+                "messageId": "pipe-0",
+                "userId": "u-2",
+                "traits": {"email": "two@example.com", "name": "Ada Two", "company": "Initech"},
+            },
+        )
+        c.post(
+            "/pipelines/v1/track",
+            headers=pipes,
+            json={"messageId": "pipe-1", "userId": "u-2", "event": "Order Completed", "properties": {"total": 42}},
+        )
         # The settings lookup: its path holds the write key, which must never reach the page.
         c.get(f"/segment-cdn/v1/projects/{CREDS['write_key']}/settings")
 
@@ -106,21 +142,22 @@ def test_debugger_page_in_chromium(browser_page, sandbox_factory):
     sb = sandbox_factory(SandboxOptions(**CREDS))
     page.goto(sb.url + "/")
     rows = page.locator("#rows tr")
-    page.wait_for_selector("#conn.on")                               # the event stream is open
+    page.wait_for_selector("#conn.on")  # the event stream is open
     assert page.locator("#empty").is_visible()
 
-    _send(sb)                                                        # after the page loaded: live
+    _send(sb)  # after the page loaded: live
     delivered = page.locator('tr[data-message-id="seg-1"]')
     dropped = page.locator('tr[data-message-id="seg-2"]')
     delivered.wait_for()
     dropped.wait_for()
-    _wait_ids(page, ["pipe-1", "pipe-0", "seg-2", "seg-1", "seg-0"])   # newest first
+    _wait_ids(page, ["pipe-1", "pipe-0", "seg-2", "seg-1", "seg-0"])  # newest first
     assert delivered.locator(".badge").inner_text() == "delivered"
     assert delivered.locator(".verdict").inner_text() == "person/event 'Signed Up' id=u-1 (1 attribute)"
     assert dropped.locator(".badge").inner_text() == "dropped"
     assert dropped.locator(".verdict").inner_text() == (
         "dropped by the destination: MESSAGE_REJECTED: trackPageView requires properties.url "
-        "(the page URL becomes the Customer.io page name)")
+        "(the page URL becomes the Customer.io page name)"
+    )
     assert dropped.locator("td.route").inner_text() == "segment.page"
     assert page.locator('tr[data-message-id="pipe-0"] td.route').inner_text() == "pipelines.identify"
     # The Track API v2 body opens on demand.
@@ -141,8 +178,12 @@ def test_debugger_page_in_chromium(browser_page, sandbox_factory):
     page.fill("#f-q", "signed")
     _wait_ids(page, ["seg-1"])
     # A filtered stream stays live: a new matching message appears without reload.
-    httpx.post(sb.url + "/segment/v1/track", auth=(CREDS["write_key"], ""), timeout=30, json={
-        "messageId": "seg-3", "userId": "u-3", "event": "Signed Up Again"})
+    httpx.post(
+        sb.url + "/segment/v1/track",
+        auth=(CREDS["write_key"], ""),
+        timeout=30,
+        json={"messageId": "seg-3", "userId": "u-3", "event": "Signed Up Again"},
+    )
     _wait_ids(page, ["seg-3", "seg-1"])
     # ...and a body opened earlier stays open while rows arrive and filters change.
     page.fill("#f-q", "")
@@ -157,8 +198,11 @@ def test_debugger_page_in_chromium(browser_page, sandbox_factory):
     page.click("#nav-people")
     page.click("#people-rows a:text-is('u-2')")
     page.wait_for_selector("#person table.attributes")
-    attributes = dict(page.eval_on_selector_all(
-        "#person table.attributes tr", "rows => rows.map(r => [r.cells[0].textContent, r.cells[1].textContent])"))
+    attributes = dict(
+        page.eval_on_selector_all(
+            "#person table.attributes tr", "rows => rows.map(r => [r.cells[0].textContent, r.cells[1].textContent])"
+        )
+    )
     assert attributes["name"] == "Ada Two" and attributes["company"] == "Initech"
     assert attributes["email"] == "two@example.com" and attributes["id"] == "u-2"
     activities = page.locator("#person table.activities tbody tr")
@@ -171,8 +215,11 @@ def test_debugger_page_in_chromium(browser_page, sandbox_factory):
     page.click("#nav-summary")
     page.wait_for_selector('#summary tr[data-route="segment.page"]')
     assert page.locator('#summary tr[data-route="segment.page"]').inner_text().split() == ["segment.page", "0", "1"]
-    assert page.locator('#summary tr[data-route="pipelines.identify"]').inner_text().split() == \
-        ["pipelines.identify", "1", "0"]
+    assert page.locator('#summary tr[data-route="pipelines.identify"]').inner_text().split() == [
+        "pipelines.identify",
+        "1",
+        "0",
+    ]
     creds = page.locator("#summary table.credentials").inner_text()
     assert "segment write key" in creds and "yours" in creds
     page.emulate_media(color_scheme="dark")
@@ -192,4 +239,3 @@ def test_debugger_page_in_chromium(browser_page, sandbox_factory):
     assert httpx.get(sb.url + "/_sandbox/deliveries", timeout=30).json()["deliveries"] == []
     page.click("#nav-live")
     expect(rows).to_have_count(0)
-

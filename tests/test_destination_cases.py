@@ -55,9 +55,9 @@ def check_body(actual: dict, expect: dict) -> None:
             assert key not in actual
         return
     wanted = expect["body"]
-    if expect["compare"] == "subset":   # toMatchObject
+    if expect["compare"] == "subset":  # toMatchObject
         assert {k: actual.get(k) for k in wanted} == wanted
-    else:                               # toEqual / toStrictEqual
+    else:  # toEqual / toStrictEqual
         assert actual == wanted
 
 
@@ -70,8 +70,7 @@ def test_manifest_covers_every_action_the_destination_has():
         assert data["commit"] == MANIFEST["commit"] and len(data["cases"]) == entry["cases"]
 
 
-@pytest.mark.parametrize("action,case,data", CASES,
-                         ids=[f"{a}: {c['name']}" for a, c, _ in CASES])
+@pytest.mark.parametrize("action,case,data", CASES, ids=[f"{a}: {c['name']}" for a, c, _ in CASES])
 def test_mapping_agrees_with_the_destination_test(action, case, data):
     result = mapping.run_action(action, build_event(case), case_fields(action, case))
     expect = case["expect"]
@@ -91,8 +90,7 @@ def test_mapping_agrees_with_the_destination_test(action, case, data):
         check_body(body, expect)
 
 
-@pytest.mark.parametrize("action,case,data", CASES,
-                         ids=[f"{a}: {c['name']}" for a, c, _ in CASES])
+@pytest.mark.parametrize("action,case,data", CASES, ids=[f"{a}: {c['name']}" for a, c, _ in CASES])
 def test_explain_action_agrees_with_the_destination_test(action, case, data):
     """The library function behind `cdpio explain --action` gives the same operation."""
     exp = explain.explain_message(build_event(case), action=action, fields=case_fields(action, case))
@@ -129,6 +127,7 @@ def test_default_subscriptions_route_like_the_destination_presets():
 
 # --- `cdpio explain --action` in a subprocess, for a few actions -------------
 
+
 @pytest.mark.parametrize("action", ["createUpdateDevice", "deleteRelationship"])
 def test_cli_explain_action_gives_the_destination_bodies(tmp_path, action):
     """createTestEvent's messages are `track "Test Event"`, which the default
@@ -140,7 +139,7 @@ def test_cli_explain_action_gives_the_destination_bodies(tmp_path, action):
     doc = res.json
     assert doc["summary"]["action"] == action and doc["summary"]["messages"] == len(cases)
     assert [c["line"] for c in doc["checks"]] == list(range(1, len(cases) + 1))
-    for case, check in zip(cases, doc["checks"]):
+    for case, check in zip(cases, doc["checks"], strict=False):
         assert check["id"] == action
         if "error" in case["expect"]:
             assert check["status"] == "warning" and check["details"]["dropped_by"] == "destination"

@@ -29,9 +29,19 @@ def test_healthy_chain_passes_without_config(tmp_path):
     result = run_cli("--json", "doctor", cwd=tmp_path)
     assert result.code == 0, result.stderr
     ids = [c["id"] for c in result.json["checks"]]
-    for link in ("config", "credentials", "customerio.track", "customerio.region", "customerio.app",
-                 "segment.write_key", "customerio.identify", "segment.identify", "customerio.delivered",
-                 "segment.delivered", "traits"):
+    for link in (
+        "config",
+        "credentials",
+        "customerio.track",
+        "customerio.region",
+        "customerio.app",
+        "segment.write_key",
+        "customerio.identify",
+        "segment.identify",
+        "customerio.delivered",
+        "segment.delivered",
+        "traits",
+    ):
         assert link in ids
     assert all(c["status"] == "passed" for c in result.json["checks"])
     assert "embedded sandbox" in result.json["checks"][0]["message"]
@@ -90,8 +100,7 @@ def test_wrong_track_key(sandbox_factory, tmp_path):
 
 
 def _app_sends(sb, *messages):
-    r = httpx.post(f"{sb.url}/segment/v1/batch", json={"batch": list(messages)},
-                   auth=(defaults.WRITE_KEY, ""))
+    r = httpx.post(f"{sb.url}/segment/v1/batch", json={"batch": list(messages)}, auth=(defaults.WRITE_KEY, ""))
     assert r.status_code == 200
 
 
@@ -108,11 +117,12 @@ def test_traits_never_sent(sandbox, tmp_path):
 
 def test_anonymous_events_never_identified(sandbox, tmp_path):
     # Events before login carry only an anonymousId; the later identify does not link it.
-    _app_sends(sandbox,
-               {"type": "track", "anonymousId": "anon-42", "event": "Viewed Pricing"},
-               {"type": "identify", "userId": "app-user-8", "traits": {"plan_type": "Pro"}})
-    result = run(sandbox, tmp_path, "--user-id", "app-user-8", "--trait", "plan_type=Pro",
-                 "--event", "Viewed Pricing")
+    _app_sends(
+        sandbox,
+        {"type": "track", "anonymousId": "anon-42", "event": "Viewed Pricing"},
+        {"type": "identify", "userId": "app-user-8", "traits": {"plan_type": "Pro"}},
+    )
+    result = run(sandbox, tmp_path, "--user-id", "app-user-8", "--trait", "plan_type=Pro", "--event", "Viewed Pricing")
     assert result.code == 1
     link = broken(result)
     assert link["id"] == "person.events"
@@ -150,8 +160,9 @@ def test_doctor_tags_its_test_messages_with_the_run_id(sandbox_factory, tmp_path
     for user_id in (f"cdpio-doctor-{run_id}-segment", f"cdpio-doctor-{run_id}-customerio"):
         person = httpx.get(f"{sandbox.url}/app/v1/customers/{user_id}/attributes", headers=auth).json()
         assert person["customer"]["attributes"]["cdpio_run_id"] == run_id
-        acts = httpx.get(f"{sandbox.url}/app/v1/customers/{user_id}/activities",
-                         params={"type": "event"}, headers=auth).json()["activities"]
+        acts = httpx.get(
+            f"{sandbox.url}/app/v1/customers/{user_id}/activities", params={"type": "event"}, headers=auth
+        ).json()["activities"]
         assert acts and all(a["data"]["cdpio_run_id"] == run_id for a in acts)
 
 

@@ -5,7 +5,6 @@ exist -- and, run for real against the sandbox, pass."""
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import shutil
@@ -46,6 +45,7 @@ def message_ids(name: str) -> list[str]:
 
 # --- configs ----------------------------------------------------------------------------
 
+
 def test_real_account_template_reads_every_credential_from_the_environment():
     loaded = load_config(EXAMPLES / "cdpio.yaml", env=REAL_ENV)
     cfg = loaded.config
@@ -71,10 +71,11 @@ def test_real_account_template_names_a_missing_secret():
 def test_sandbox_config_loads_with_no_environment():
     cfg = load_config(EXAMPLES / "sandbox.cdpio.yaml", env={}).config
     assert cfg.sandbox.enabled
-    assert cfg.segment.write_key is None   # the sandbox supplies its own local keys
+    assert cfg.segment.write_key is None  # the sandbox supplies its own local keys
 
 
 # --- fixture sets: lint ------------------------------------------------------------------
+
 
 def test_clean_fixture_sets_lint_with_no_errors_or_warnings():
     files = [str(FIXTURES / n) for n in CLEAN_SETS]
@@ -96,11 +97,11 @@ def documented_findings() -> dict[tuple[int, str], str]:
 
 def test_broken_set_fires_exactly_the_documented_rules_at_the_documented_lines():
     res = run_cli("--json", "lint", str(FIXTURES / "broken.ndjson"), "--max-per-rule", "0", cwd=ROOT)
-    assert res.code == 2, res.stderr          # line 5 is unreadable; the rest is still reported
+    assert res.code == 2, res.stderr  # line 5 is unreadable; the rest is still reported
     status_to_severity = {"failed": "error", "warning": "warning", "info": "info"}
     fired = {}
     for c in res.json["checks"]:
-        if c["id"] == "customerio/old-event":   # depends on today's date (documented)
+        if c["id"] == "customerio/old-event":  # depends on today's date (documented)
             continue
         assert c["file"] == str(FIXTURES / "broken.ndjson")
         fired[(c["line"], c["id"])] = status_to_severity[c["status"]]
@@ -112,16 +113,35 @@ def test_broken_set_fires_exactly_the_documented_rules_at_the_documented_lines()
 
 # --- fixture sets: replay ------------------------------------------------------------------
 
+
 @pytest.mark.slow  # a sweep over every clean example and route: .ci/run runs it with -m slow
 @pytest.mark.parametrize("name", CLEAN_SETS)
 @pytest.mark.parametrize("route", ["segment", "pipelines"])
 def test_clean_sets_replay_with_every_message_delivered(sandbox, name, route, tmp_path):
-    res = run_cli("--sandbox-url", sandbox.url, "--json", "replay", str(FIXTURES / name), "--route", route,
-                  "--rate", "0", "--dead-letter", str(tmp_path / "dl.ndjson"), cwd=tmp_path)
+    res = run_cli(
+        "--sandbox-url",
+        sandbox.url,
+        "--json",
+        "replay",
+        str(FIXTURES / name),
+        "--route",
+        route,
+        "--rate",
+        "0",
+        "--dead-letter",
+        str(tmp_path / "dl.ndjson"),
+        cwd=tmp_path,
+    )
     assert res.code == 0, res.stderr
     ids = message_ids(name)
     s = res.json["summary"]
-    assert (s["read"], s["accepted"], s["failed"], s["invalid"], s["dropped_by_mapping"]) == (len(ids), len(ids), 0, 0, 0)
+    assert (s["read"], s["accepted"], s["failed"], s["invalid"], s["dropped_by_mapping"]) == (
+        len(ids),
+        len(ids),
+        0,
+        0,
+        0,
+    )
     deliveries = httpx.get(sandbox.url + "/_sandbox/deliveries").json()["deliveries"]
     assert sorted(d["messageId"] for d in deliveries) == sorted(ids)
     assert {d["status"] for d in deliveries} == {"delivered"}, [d for d in deliveries if d["status"] != "delivered"]
@@ -130,8 +150,20 @@ def test_clean_sets_replay_with_every_message_delivered(sandbox, name, route, tm
 
 @pytest.mark.parametrize("name", CLEAN_SETS)
 def test_clean_sets_replay_straight_to_customerio(sandbox, name, tmp_path):
-    res = run_cli("--sandbox-url", sandbox.url, "--json", "replay", str(FIXTURES / name), "--route", "customerio",
-                  "--rate", "0", "--dead-letter", str(tmp_path / "dl.ndjson"), cwd=tmp_path)
+    res = run_cli(
+        "--sandbox-url",
+        sandbox.url,
+        "--json",
+        "replay",
+        str(FIXTURES / name),
+        "--route",
+        "customerio",
+        "--rate",
+        "0",
+        "--dead-letter",
+        str(tmp_path / "dl.ndjson"),
+        cwd=tmp_path,
+    )
     assert res.code == 0, res.stderr
     s = res.json["summary"]
     assert s["accepted"] == s["read"] == len(message_ids(name)) and s["dropped_by_mapping"] == 0
@@ -139,13 +171,12 @@ def test_clean_sets_replay_straight_to_customerio(sandbox, name, tmp_path):
     user_ids = {r.message["userId"] for r in iter_records([str(FIXTURES / name)]) if r.message.get("userId")}
     for uid in user_ids:
         assert ws.find("id", uid) is not None, uid
-    if name == "mobile.yaml":   # both push tokens registered on the one person
+    if name == "mobile.yaml":  # both push tokens registered on the one person
         assert len(ws.find("id", "usr_5001").devices) == 2
 
 
 def test_mobile_set_registers_both_devices_through_segment(sandbox, tmp_path):
-    res = run_cli("--sandbox-url", sandbox.url, "replay", str(FIXTURES / "mobile.yaml"), "--rate", "0",
-                  cwd=tmp_path)
+    res = run_cli("--sandbox-url", sandbox.url, "replay", str(FIXTURES / "mobile.yaml"), "--rate", "0", cwd=tmp_path)
     assert res.code == 0, res.stderr
     person = sandbox.state.workspace.find("id", "usr_5001")
     assert person is not None and len(person.devices) == 2
@@ -153,6 +184,7 @@ def test_mobile_set_registers_both_devices_through_segment(sandbox, tmp_path):
 
 
 # --- CI recipes ----------------------------------------------------------------------------
+
 
 def load_recipe(path: Path) -> dict:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -164,11 +196,11 @@ def recipe_jobs(path: Path) -> dict[str, tuple[dict, list[str]]]:
     """job name -> (the job's variables/env, its shell command lines)."""
     data = load_recipe(path)
     jobs: dict[str, tuple[dict, list[str]]] = {}
-    if "jobs" in data:                                    # GitHub Actions
+    if "jobs" in data:  # GitHub Actions
         for name, job in data["jobs"].items():
             scripts = [step["run"] for step in job["steps"] if "run" in step]
             jobs[name] = (job.get("env", {}), scripts)
-    else:                                                 # GitLab CI
+    else:  # GitLab CI
         for name, job in data.items():
             if name.startswith(".") or not isinstance(job, dict) or "script" not in job:
                 continue
@@ -191,8 +223,12 @@ def cdpio_commands(scripts: list[str]) -> list[list[str]]:
 
 
 def _all_commands():
-    return [(path.name, job, argv) for path in CI_RECIPES
-            for job, (_, scripts) in recipe_jobs(path).items() for argv in cdpio_commands(scripts)]
+    return [
+        (path.name, job, argv)
+        for path in CI_RECIPES
+        for job, (_, scripts) in recipe_jobs(path).items()
+        for argv in cdpio_commands(scripts)
+    ]
 
 
 def test_recipes_run_check_keys_send_test_verify_and_replay_with_junit_reports():
@@ -231,7 +267,7 @@ def test_github_recipe_maps_every_secret_the_template_needs_and_publishes_junit_
     assert smoke["env"]["CDPIO_CONFIG"] == "examples/cdpio.yaml"
     secrets = {k for k, v in smoke["env"].items() if "secrets." in str(v)}
     assert needed - {"SEGMENT_REGION", "CUSTOMERIO_REGION"} <= secrets
-    for k in secrets:   # straight from the secret store, under its own name
+    for k in secrets:  # straight from the secret store, under its own name
         assert smoke["env"][k] == "${{ secrets.%s }}" % k
     for job in data["jobs"].values():
         reporters = [s for s in job["steps"] if str(s.get("uses", "")).startswith("mikepenz/action-junit-report")]
@@ -282,6 +318,9 @@ def test_recipe_real_account_job_passes_against_a_sandbox(recipe, sandbox, tmp_p
     env.update(REAL_ENV)
     _run_job(cdpio_commands(scripts), tmp_path, env, ["--sandbox-url", sandbox.url])
     # The replay's people carry the run's prefix.
-    people = {d["userId"] for d in httpx.get(sandbox.url + "/_sandbox/deliveries?route=segment").json()["deliveries"]
-              if d["userId"] and d["userId"].startswith("ci-4242-")}
+    people = {
+        d["userId"]
+        for d in httpx.get(sandbox.url + "/_sandbox/deliveries?route=segment").json()["deliveries"]
+        if d["userId"] and d["userId"].startswith("ci-4242-")
+    }
     assert "ci-4242-usr_3001" in people

@@ -20,17 +20,36 @@ T = "2026-01-10T12:00:00.000Z"
 DROPPED = [
     ({"type": "track", "event": "Signed Up", "timestamp": T}, "segment", "no_user_anon_id"),
     ({"type": "track", "userId": "u1", "timestamp": T}, "segment", "event_not_defined"),
-    ({"type": "page", "userId": "u1", "name": "Pricing", "properties": {"path": "/pricing"}},
-     "destination", "MESSAGE_REJECTED: trackPageView requires properties.url"),
-    ({"type": "track", "userId": "u1", "event": "Application Opened", "context": {"device": {"type": "ios"}}},
-     "destination", "MESSAGE_REJECTED: createUpdateDevice requires context.device.token"),
-    ({"type": "track", "anonymousId": "a1", "event": "Application Installed",
-      "context": {"device": {"type": "ios", "token": "tok"}}},
-     "destination", "MESSAGE_REJECTED: createUpdateDevice requires userId"),
-    ({"type": "track", "userId": "u1", "event": "Device Deleted"},
-     "destination", "MESSAGE_REJECTED: deleteDevice requires context.device.token"),
-    ({"type": "screen", "userId": "u1", "properties": {}}, "destination",
-     "MESSAGE_REJECTED: trackScreenView requires name"),
+    (
+        {"type": "page", "userId": "u1", "name": "Pricing", "properties": {"path": "/pricing"}},
+        "destination",
+        "MESSAGE_REJECTED: trackPageView requires properties.url",
+    ),
+    (
+        {"type": "track", "userId": "u1", "event": "Application Opened", "context": {"device": {"type": "ios"}}},
+        "destination",
+        "MESSAGE_REJECTED: createUpdateDevice requires context.device.token",
+    ),
+    (
+        {
+            "type": "track",
+            "anonymousId": "a1",
+            "event": "Application Installed",
+            "context": {"device": {"type": "ios", "token": "tok"}},
+        },
+        "destination",
+        "MESSAGE_REJECTED: createUpdateDevice requires userId",
+    ),
+    (
+        {"type": "track", "userId": "u1", "event": "Device Deleted"},
+        "destination",
+        "MESSAGE_REJECTED: deleteDevice requires context.device.token",
+    ),
+    (
+        {"type": "screen", "userId": "u1", "properties": {}},
+        "destination",
+        "MESSAGE_REJECTED: trackScreenView requires name",
+    ),
 ]
 
 
@@ -43,8 +62,16 @@ def test_dropped_messages_say_where_and_why(msg, where, reason):
 
 
 def test_sent_messages_show_action_and_v2_bodies():
-    exp = explain.explain_message({"type": "track", "userId": "usr_1", "event": "Signed Up",
-                                   "messageId": "m1", "timestamp": T, "properties": {"plan_type": "pro"}})
+    exp = explain.explain_message(
+        {
+            "type": "track",
+            "userId": "usr_1",
+            "event": "Signed Up",
+            "messageId": "m1",
+            "timestamp": T,
+            "properties": {"plan_type": "pro"},
+        }
+    )
     assert not exp.dropped and exp.action == "trackEvent"
     [op] = exp.operations
     assert op["type"] == "person" and op["action"] == "event" and op["name"] == "Signed Up"
@@ -78,8 +105,9 @@ def _all_messages() -> list[dict]:
 
 def test_explain_agrees_with_the_sandbox(sandbox):
     msgs = _all_messages()
-    resp = httpx.post(f"{sandbox.url}/segment/v1/batch", json={"batch": msgs},
-                      auth=(defaults.WRITE_KEY, ""), timeout=30)
+    resp = httpx.post(
+        f"{sandbox.url}/segment/v1/batch", json={"batch": msgs}, auth=(defaults.WRITE_KEY, ""), timeout=30
+    )
     assert resp.status_code == 200, resp.text
     rows = httpx.get(f"{sandbox.url}/_sandbox/deliveries", timeout=30).json()["deliveries"]
     by_id = {row["messageId"]: row for row in rows}
@@ -96,20 +124,27 @@ def test_explain_agrees_with_the_sandbox(sandbox):
 
 # --- CLI ----------------------------------------------------------------------
 
+
 def _write_ndjson(path: Path, msgs) -> str:
     path.write_text("".join(json.dumps(m) + "\n" for m in msgs))
     return str(path)
 
 
 def test_cli_explain_json_and_exit_codes(tmp_path):
-    path = _write_ndjson(tmp_path / "m.ndjson", [m for m, _, _ in DROPPED[:3]] + [
-        {"type": "identify", "userId": "u1", "traits": {"email": "a@example.com"}}])
+    path = _write_ndjson(
+        tmp_path / "m.ndjson",
+        [m for m, _, _ in DROPPED[:3]] + [{"type": "identify", "userId": "u1", "traits": {"email": "a@example.com"}}],
+    )
     res = run_cli("explain", path, "--json", cwd=tmp_path)
     assert res.code == 0, res.output
     doc = json.loads(res.stdout)
     statuses = [(c["line"], c["status"], c["id"]) for c in doc["checks"]]
-    assert statuses == [(1, "warning", "segment-ingest"), (2, "warning", "segment-ingest"),
-                        (3, "warning", "trackPageView"), (4, "passed", "createUpdatePerson")]
+    assert statuses == [
+        (1, "warning", "segment-ingest"),
+        (2, "warning", "segment-ingest"),
+        (3, "warning", "trackPageView"),
+        (4, "passed", "createUpdatePerson"),
+    ]
     assert doc["checks"][3]["details"]["operations"][0]["identifiers"] == {"id": "u1"}
     assert doc["summary"]["dropped"] == 3 and doc["summary"]["sent"] == 1
     assert "dropped by the destination" in res.stderr

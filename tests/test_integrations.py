@@ -25,6 +25,7 @@ _SCRUB = ("CDPIO_CONFIG", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPU
 
 # --- the GitHub Actions recipe -------------------------------------------------------------
 
+
 def _publishers(job: dict) -> list[dict]:
     return [s for s in job["steps"] if str(s.get("uses", "")).startswith("mikepenz/action-junit-report")]
 
@@ -40,8 +41,9 @@ def test_github_recipe_publishes_no_check_run_from_a_fork_pull_request():
     for name in fork_jobs:
         for step in _publishers(recipe["jobs"][name]):
             annotate = str(step["with"].get("annotate_only", ""))
-            assert "github.event_name == 'pull_request'" in annotate and f"{fork_guard} != github.repository" \
-                in annotate, (name, annotate)
+            assert (
+                "github.event_name == 'pull_request'" in annotate and f"{fork_guard} != github.repository" in annotate
+            ), (name, annotate)
             assert step["if"] == "always()"
 
 
@@ -77,7 +79,7 @@ def run_action(inputs: dict, workdir: Path) -> dict:
     def expr(match: re.Match) -> str:
         name = match.group(1)
         if name.startswith("inputs."):
-            return values[name[len("inputs."):]]
+            return values[name[len("inputs.") :]]
         if name == "github.action_path":
             return str(ROOT)
         m = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", name)
@@ -99,29 +101,42 @@ def run_action(inputs: dict, workdir: Path) -> dict:
         out_file.touch()
         env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
         env.update({k: _EXPR.sub(expr, str(v)) for k, v in step.get("env", {}).items()})
-        env.update({"PATH": f"{bin_dir}{os.pathsep}{env['PATH']}", "GITHUB_ACTIONS": "true", "CI": "true",
-                    "GITHUB_OUTPUT": str(out_file), "GITHUB_STEP_SUMMARY": str(summary), "COLUMNS": "200"})
-        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
-                              cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+        env.update(
+            {
+                "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}",
+                "GITHUB_ACTIONS": "true",
+                "CI": "true",
+                "GITHUB_OUTPUT": str(out_file),
+                "GITHUB_STEP_SUMMARY": str(summary),
+                "COLUMNS": "200",
+            }
+        )
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         ran.append((step["name"], proc.returncode, proc.stdout + proc.stderr))
         if step.get("id"):
-            outputs[step["id"]] = dict(line.split("=", 1) for line in out_file.read_text().splitlines()
-                                       if "=" in line)
+            outputs[step["id"]] = dict(line.split("=", 1) for line in out_file.read_text().splitlines() if "=" in line)
         failed = failed or proc.returncode != 0
-    return {"steps": ran, "outputs": outputs, "summary": summary.read_text(), "uses": skipped_uses,
-            "failed": failed}
+    return {"steps": ran, "outputs": outputs, "summary": summary.read_text(), "uses": skipped_uses, "failed": failed}
 
 
 def test_action_runs_a_command_against_the_sandbox_and_reports(tmp_path):
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    result = run_action({"command": "send-test --verify", "config": "examples/sandbox.cdpio.yaml",
-                         "install": "skip"}, tmp_path)
+    result = run_action(
+        {"command": "send-test --verify", "config": "examples/sandbox.cdpio.yaml", "install": "skip"}, tmp_path
+    )
     assert not result["failed"], result["steps"]
     assert [name for name, _, _ in result["steps"]] == ["Install cdpio", "Run cdpio", "Summarise"]
     assert result["outputs"]["run"] == {"junit": "cdpio-reports/cdpio.xml", "exit-code": "0"}
     suite = ET.parse(tmp_path / "cdpio-reports" / "cdpio.xml").getroot().find("testsuite")
     assert int(suite.get("tests")) > 0 and suite.get("failures") == "0"
-    assert "### cdpio send-test: passed" in result["summary"]        # cdpio's own table
+    assert "### cdpio send-test: passed" in result["summary"]  # cdpio's own table
     assert "**cdpio send-test --verify** exited with 0" in result["summary"]
     assert result["uses"] == ["actions/setup-python@v5", "actions/upload-artifact@v4"]
 
@@ -131,8 +146,7 @@ def test_action_fails_the_step_but_still_summarises_a_failed_check(tmp_path):
     shutil.copy(LINT_DATA / "cio_event_name_too_long.ndjson", tmp_path / "event data" / "bad.ndjson")
     result = run_action({"command": "lint 'event data/bad.ndjson'", "install": "skip"}, tmp_path)
     assert result["failed"]
-    assert [(name, rc) for name, rc, _ in result["steps"]] == [("Install cdpio", 0), ("Run cdpio", 1),
-                                                               ("Summarise", 0)]
+    assert [(name, rc) for name, rc, _ in result["steps"]] == [("Install cdpio", 0), ("Run cdpio", 1), ("Summarise", 0)]
     assert result["outputs"]["run"]["exit-code"] == "1"
     suite = ET.parse(tmp_path / "cdpio-reports" / "cdpio.xml").getroot().find("testsuite")
     assert suite.get("failures") == "1"
@@ -144,7 +158,7 @@ def test_action_fails_the_step_but_still_summarises_a_failed_check(tmp_path):
 def test_action_never_runs_its_command_input_through_a_shell(tmp_path):
     result = run_action({"command": "lint $(touch pwned) `touch pwned2`", "install": "skip"}, tmp_path)
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
-    assert result["outputs"]["run"]["exit-code"] == "2"   # cdpio saw the words as file names
+    assert result["outputs"]["run"]["exit-code"] == "2"  # cdpio saw the words as file names
     (tmp_path / "empty").mkdir()
     empty = run_action({"command": "  ", "install": "skip"}, tmp_path / "empty")
     assert empty["outputs"]["run"]["exit-code"] == "2"
@@ -152,6 +166,7 @@ def test_action_never_runs_its_command_input_through_a_shell(tmp_path):
 
 
 # --- pre-commit --------------------------------------------------------------------------------
+
 
 @pytest.mark.slow  # pre-commit installs cdpio into a fresh environment (about a minute)
 def test_pre_commit_hook_runs_cdpio_lint_on_changed_fixtures(tmp_path):
@@ -167,13 +182,21 @@ def test_pre_commit_hook_runs_cdpio_lint_on_changed_fixtures(tmp_path):
     shutil.copy(LINT_DATA / "cio_event_name_too_long.ndjson", repo / "bad.ndjson")
     (repo / "notes.json").write_text("{}")  # not a fixture by the hook's `files:`
     subprocess.run([*git, "add", "."], cwd=repo, check=True)
-    env = {**{k: v for k, v in os.environ.items() if k not in _SCRUB},
-           "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "COLUMNS": "200"}
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in _SCRUB},
+        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+        "COLUMNS": "200",
+    }
 
     def try_repo(*files: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "cdpio-lint",
-                               "--files", *files], cwd=repo, env=env, capture_output=True, text=True,
-                              timeout=900)
+        return subprocess.run(
+            [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "cdpio-lint", "--files", *files],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
 
     bad = try_repo("clean.ndjson", "bad.ndjson", "notes.json")
     assert bad.returncode == 1, bad.stdout + bad.stderr
@@ -185,9 +208,15 @@ def test_pre_commit_hook_runs_cdpio_lint_on_changed_fixtures(tmp_path):
 
 # --- shell completion ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("shell, marker", [("bash", "complete -o default -F _cdpio_completion cdpio"),
-                                           ("zsh", "#compdef cdpio"),
-                                           ("fish", "complete --command cdpio")])
+
+@pytest.mark.parametrize(
+    "shell, marker",
+    [
+        ("bash", "complete -o default -F _cdpio_completion cdpio"),
+        ("zsh", "#compdef cdpio"),
+        ("fish", "complete --command cdpio"),
+    ],
+)
 def test_completion_script_for_each_shell(shell, marker):
     result = run_cli("completion", shell)
     assert result.code == 0 and marker in result.stdout and "_CDPIO_COMPLETE" in result.stdout
@@ -201,21 +230,27 @@ def test_completion_for_an_unknown_shell_is_a_usage_error():
 
 def test_bash_completion_completes_commands_and_flags(tmp_path):
     bin_dir = _shims(tmp_path / "bin")
-    script = ('source <(cdpio completion bash)\n'
-              'COMP_WORDS=(cdpio se); COMP_CWORD=1; _cdpio_completion cdpio; echo "${COMPREPLY[*]}"\n'
-              'COMP_WORDS=(cdpio lint --st); COMP_CWORD=2; _cdpio_completion cdpio; echo "${COMPREPLY[*]}"\n')
+    script = (
+        "source <(cdpio completion bash)\n"
+        'COMP_WORDS=(cdpio se); COMP_CWORD=1; _cdpio_completion cdpio; echo "${COMPREPLY[*]}"\n'
+        'COMP_WORDS=(cdpio lint --st); COMP_CWORD=2; _cdpio_completion cdpio; echo "${COMPREPLY[*]}"\n'
+    )
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     commands, flags = proc.stdout.splitlines()
     assert commands.split() == ["send-test"] and flags.split() == ["--strict"]
 
 
-@pytest.mark.parametrize("shell, env", [
-    ("zsh", {"_TYPER_COMPLETE_ARGS": "cdpio rep"}),
-    ("fish", {"_TYPER_COMPLETE_ARGS": "cdpio rep", "_TYPER_COMPLETE_FISH_ACTION": "get-args"}),
-])
+@pytest.mark.parametrize(
+    "shell, env",
+    [
+        ("zsh", {"_TYPER_COMPLETE_ARGS": "cdpio rep"}),
+        ("fish", {"_TYPER_COMPLETE_ARGS": "cdpio rep", "_TYPER_COMPLETE_FISH_ACTION": "get-args"}),
+    ],
+)
 def test_zsh_and_fish_completion_answers(shell, env):
     # What the zsh and fish scripts ask cdpio (those shells need not be installed here).
     result = run_cli(env={"_CDPIO_COMPLETE": f"complete_{shell}", **env})
@@ -226,11 +261,18 @@ def test_help_and_completion_import_no_service_code():
     # --help and every completion answer stay fast: they load typer and the
     # command modules only, never the HTTP, config or sandbox stack.
     heavy = ("httpx", "pydantic", "starlette", "uvicorn", "yaml", "cdpio_cli.lint", "cdpio_cli.sandbox")
-    for args, env in ((["--help"], {}), (["completion", "bash"], {}),
-                      ([], {"_CDPIO_COMPLETE": "complete_bash", "COMP_WORDS": "cdpio se", "COMP_CWORD": "1"})):
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "cdpio_cli", *args],
-                              env={**os.environ, "PYTHONPATH": str(ROOT), **env}, capture_output=True,
-                              text=True, timeout=120)
+    for args, env in (
+        (["--help"], {}),
+        (["completion", "bash"], {}),
+        ([], {"_CDPIO_COMPLETE": "complete_bash", "COMP_WORDS": "cdpio se", "COMP_CWORD": "1"}),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "cdpio_cli", *args],
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
         assert not {m for m in imported if m.split(".")[0] in heavy or m.startswith(heavy)}, args

@@ -37,8 +37,8 @@ def track(user_id, event, **props):
     return m("track", userId=user_id, event=event, properties=props)
 
 
-LONG_EVENT = "Order" + " Completed" * 11          # 115 bytes
-LONG_URL = "https://example.com/" + "a" * 200      # a page's name is its URL: not limited
+LONG_EVENT = "Order" + " Completed" * 11  # 115 bytes
+LONG_URL = "https://example.com/" + "a" * 200  # a page's name is its URL: not limited
 CIO_400 = limits.rejection_reason
 
 # (message, rules lint reports on its line, drop reason or None)
@@ -54,45 +54,83 @@ CORPUS: list[tuple[object, set[str], str | None]] = [
     (track("usr_1", "Plan Changed", plan_2026_01="pro"), {"naming/dynamic-property-key"}, None),
     (track(" usr_2", "Signed Up"), {"identity/user-id-whitespace"}, None),
     (track("USR_1", "Signed Up"), {"identity/user-id-variants"}, None),
-    (m("identify", userId="ada@example.com", traits={"email": "ada@example.com"}),
-     {"identity/mixed-id-kinds"}, None),
-    (m("page", anonymousId="anon-7", properties={"url": "https://example.com/"}),
-     {"identity/unlinked-anonymous"}, None),
+    (m("identify", userId="ada@example.com", traits={"email": "ada@example.com"}), {"identity/mixed-id-kinds"}, None),
+    (
+        m("page", anonymousId="anon-7", properties={"url": "https://example.com/"}),
+        {"identity/unlinked-anonymous"},
+        None,
+    ),
     (m("identify", userId="usr_3", traits={"plan_type": "pro"}), {"identity/identify-without-email"}, None),
     # Customer.io's limits: one rule each, Customer.io's own 400 message as the drop reason.
-    (track("usr_1", LONG_EVENT), {"customerio/event-name-too-long"}, CIO_400(limits.Violation(
-        limits.EVENT_NAME, "too_long", "name", limits.EVENT_NAME.error))),
+    (
+        track("usr_1", LONG_EVENT),
+        {"customerio/event-name-too-long"},
+        CIO_400(limits.Violation(limits.EVENT_NAME, "too_long", "name", limits.EVENT_NAME.error)),
+    ),
     # Over 100,000 bytes of event data is over Segment's 32 KB message limit
     # too: Segment answers 400 first (the Track API's own check is in
     # tests/test_sandbox_customerio.py).
-    (track("usr_1", "Report Exported", blob="x" * 100_001),
-     {"customerio/event-data-too-large", "spec/message-too-large"}, "message_too_large"),
-    (ident("usr_1", **{f"attr_{i}": i for i in range(300)}), {"customerio/too-many-attributes"},
-     "CUSTOMERIO_400: " + limits.ATTRIBUTE_COUNT.error),
-    (ident("usr_1", **{"n" * 151: 1}), {"customerio/attribute-name-too-long"},
-     "CUSTOMERIO_400: " + limits.ATTRIBUTE_NAME.error),
-    (ident("usr_1", bio="é" * 501), {"customerio/attribute-value-too-long"},
-     "CUSTOMERIO_400: value for attribute 'bio' cannot be longer than 1000 bytes"),
-    (track("u" * 151, "Signed Up"), {"customerio/id-too-long"},
-     "CUSTOMERIO_400: " + limits.PERSON_ID.error),
+    (
+        track("usr_1", "Report Exported", blob="x" * 100_001),
+        {"customerio/event-data-too-large", "spec/message-too-large"},
+        "message_too_large",
+    ),
+    (
+        ident("usr_1", **{f"attr_{i}": i for i in range(300)}),
+        {"customerio/too-many-attributes"},
+        "CUSTOMERIO_400: " + limits.ATTRIBUTE_COUNT.error,
+    ),
+    (
+        ident("usr_1", **{"n" * 151: 1}),
+        {"customerio/attribute-name-too-long"},
+        "CUSTOMERIO_400: " + limits.ATTRIBUTE_NAME.error,
+    ),
+    (
+        ident("usr_1", bio="é" * 501),
+        {"customerio/attribute-value-too-long"},
+        "CUSTOMERIO_400: value for attribute 'bio' cannot be longer than 1000 bytes",
+    ),
+    (track("u" * 151, "Signed Up"), {"customerio/id-too-long"}, "CUSTOMERIO_400: " + limits.PERSON_ID.error),
     # Under a limit by a byte: delivered everywhere.
     (track("usr_1", "E" * 100), set(), None),
     (ident("usr_1", bio="z" * 1000, **{"n" * 150: 1}), set(), None),
     (m("page", userId="usr_1", name="Long", properties={"url": LONG_URL}), set(), None),
     # The destination's drops.
-    (m("page", userId="usr_1", name="Pricing", properties={}), {"customerio/page-without-url"},
-     "MESSAGE_REJECTED: trackPageView requires properties.url"),
-    (m("screen", userId="usr_1", properties={}), {"customerio/screen-without-name"},
-     "MESSAGE_REJECTED: trackScreenView requires name"),
-    (m("track", anonymousId="anon-2", event="Application Installed",
-       context={"device": {"type": "ios", "token": "abc"}}), {"customerio/device-without-user-id"},
-     "MESSAGE_REJECTED: createUpdateDevice requires userId"),
-    (m("track", userId="usr_1", event="Application Opened", context={"device": {"type": "ios"}}),
-     {"customerio/device-without-token"}, "MESSAGE_REJECTED: createUpdateDevice requires context.device.token"),
-    (m("track", userId="usr_1", event="Application Opened", context={"device": {"token": "abc"}}),
-     {"customerio/device-without-type"}, "MESSAGE_REJECTED: createUpdateDevice requires context.device.type"),
-    (m("track", userId="usr_1", event="Report Delivery Event", properties={}), {"customerio/dropped"},
-     "MESSAGE_REJECTED: reportDeliveryEvent requires"),
+    (
+        m("page", userId="usr_1", name="Pricing", properties={}),
+        {"customerio/page-without-url"},
+        "MESSAGE_REJECTED: trackPageView requires properties.url",
+    ),
+    (
+        m("screen", userId="usr_1", properties={}),
+        {"customerio/screen-without-name"},
+        "MESSAGE_REJECTED: trackScreenView requires name",
+    ),
+    (
+        m(
+            "track",
+            anonymousId="anon-2",
+            event="Application Installed",
+            context={"device": {"type": "ios", "token": "abc"}},
+        ),
+        {"customerio/device-without-user-id"},
+        "MESSAGE_REJECTED: createUpdateDevice requires userId",
+    ),
+    (
+        m("track", userId="usr_1", event="Application Opened", context={"device": {"type": "ios"}}),
+        {"customerio/device-without-token"},
+        "MESSAGE_REJECTED: createUpdateDevice requires context.device.token",
+    ),
+    (
+        m("track", userId="usr_1", event="Application Opened", context={"device": {"token": "abc"}}),
+        {"customerio/device-without-type"},
+        "MESSAGE_REJECTED: createUpdateDevice requires context.device.type",
+    ),
+    (
+        m("track", userId="usr_1", event="Report Delivery Event", properties={}),
+        {"customerio/dropped"},
+        "MESSAGE_REJECTED: reportDeliveryEvent requires",
+    ),
     # Hygiene that never drops.
     (track("usr_1", "Trial Started", trial_ends_at=1768046400000), {"customerio/millisecond-timestamp"}, None),
     ({**track("usr_1", "Signed Up"), "timestamp": "2025-01-01T00:00:00.000Z"}, {"customerio/old-event"}, None),
@@ -105,10 +143,16 @@ CORPUS: list[tuple[object, set[str], str | None]] = [
     (m("group", userId="usr_1"), {"spec/group-without-group-id"}, "id_required"),
     (m("alias", userId="usr_1"), {"spec/alias-without-previous-id"}, "id_required"),
     (m("alias", previousId="anon-1", anonymousId="anon-1"), {"spec/alias-without-user-id"}, "id_required"),
-    (m("page", userId="usr_1", name=5, properties={"url": "https://example.com/"}),
-     {"spec/name-not-string"}, "name_not_string"),
-    (m("track", userId="usr_1", event="Signed Up", properties="x"), {"spec/properties-not-object"},
-     "properties_not_object"),
+    (
+        m("page", userId="usr_1", name=5, properties={"url": "https://example.com/"}),
+        {"spec/name-not-string"},
+        "name_not_string",
+    ),
+    (
+        m("track", userId="usr_1", event="Signed Up", properties="x"),
+        {"spec/properties-not-object"},
+        "properties_not_object",
+    ),
     (m("identify", userId="usr_1", traits="x"), {"spec/traits-not-object"}, "traits_not_object"),
     (m("track", userId="usr_1", event="Signed Up", context="x"), {"spec/context-not-object"}, "bad_request"),
     ({"userId": "usr_1", "event": "Signed Up"}, {"spec/missing-type"}, "bad_request"),
@@ -133,8 +177,9 @@ NOT_A_MESSAGE = {lint.INPUT_RULE} | {rule for rule in ALL_RULES if rule.startswi
 @pytest.fixture(scope="module")
 def linted():
     msgs = [c[0] for c in CORPUS] + [r[0] for r in REQUEST_LEVEL]
-    return lint.lint_messages(msgs, now=NOW, max_per_rule=None,
-                              severity_overrides={"naming/event-object-action": "warning"})
+    return lint.lint_messages(
+        msgs, now=NOW, max_per_rule=None, severity_overrides={"naming/event-object-action": "warning"}
+    )
 
 
 def test_the_corpus_triggers_every_lint_rule(linted):
@@ -168,8 +213,7 @@ def test_the_sandbox_gives_the_same_verdict(sandbox):
     # One message per request, as a batch of one (a non-object message too).
     accepted = []
     for msg, rules, dropped in CORPUS:
-        r = HTTP.post(sandbox.url + "/segment/v1/batch", json={"batch": [msg]},
-                      auth=(defaults.WRITE_KEY, ""))
+        r = HTTP.post(sandbox.url + "/segment/v1/batch", json={"batch": [msg]}, auth=(defaults.WRITE_KEY, ""))
         if dropped == "message_too_large":  # Segment refuses the request itself
             assert r.status_code == 400 and r.json()["code"] == "request_too_large", r.text
             continue
@@ -177,7 +221,7 @@ def test_the_sandbox_gives_the_same_verdict(sandbox):
         accepted.append((msg, rules, dropped))
     rows = HTTP.get(sandbox.url + "/_sandbox/deliveries").json()["deliveries"]
     assert len(rows) == len(accepted)
-    for (msg, rules, dropped), row in zip(accepted, rows):
+    for (_msg, rules, dropped), row in zip(accepted, rows, strict=False):
         if dropped is None:
             assert row["status"] == "delivered", (rules, row)
         else:
@@ -218,8 +262,14 @@ def test_docs_show_the_table_and_every_rule_id():
     docs = Path(__file__).resolve().parent.parent / "docs"
     text = (docs / "lint.md").read_text() + (docs / "tracking-plans.md").read_text()
     for limit in limits.TABLE:
-        row = next((line for line in text.splitlines() if f"`{limit.rule}`" in line and line.startswith("| ")
-                    and f"{limit.maximum:,} {limit.unit}" in line), None)
+        row = next(
+            (
+                line
+                for line in text.splitlines()
+                if f"`{limit.rule}`" in line and line.startswith("| ") and f"{limit.maximum:,} {limit.unit}" in line
+            ),
+            None,
+        )
         assert row is not None and limit.error.format(name="NAME") in row, limit.rule
     for rule in ALL_RULES:
         assert f"`{rule}`" in text, rule

@@ -26,32 +26,35 @@ def fired(result: lint.LintResult) -> set[tuple[str, int]]:
     return {(f.rule, f.line) for f in result.findings}
 
 
-@pytest.mark.parametrize("name,rule,line", [
-    ("spec_no_identity.ndjson", "spec/no-identity", 2),
-    ("spec_bad_timestamp.ndjson", "spec/bad-timestamp", 2),
-    ("naming_title_case.ndjson", "naming/event-title-case", 2),
-    ("naming_event_variants.ndjson", "naming/event-variants", 4),
-    ("naming_dynamic_event.ndjson", "naming/dynamic-event-name", 2),
-    ("naming_key_style.ndjson", "naming/property-key-style", 2),
-    ("naming_key_variants.ndjson", "naming/key-variants", 2),
-    ("identity_whitespace.ndjson", "identity/user-id-whitespace", 2),
-    ("identity_case.ndjson", "identity/user-id-variants", 2),
-    ("identity_mixed_kinds.ndjson", "identity/mixed-id-kinds", 3),
-    ("identity_unlinked_anonymous.ndjson", "identity/unlinked-anonymous", 2),
-    ("identity_no_email.ndjson", "identity/identify-without-email", 2),
-    ("cio_page_without_url.ndjson", "customerio/page-without-url", 2),
-    ("cio_device_without_token.ndjson", "customerio/device-without-token", 2),
-    ("cio_device_without_user.ndjson", "customerio/device-without-user-id", 2),
-    ("cio_ms_timestamp.ndjson", "customerio/millisecond-timestamp", 2),
-    ("cio_old_event.ndjson", "customerio/old-event", 2),
-    ("cio_event_name_too_long.ndjson", "customerio/event-name-too-long", 2),
-    ("cio_attribute_value_too_long.ndjson", "customerio/attribute-value-too-long", 2),
-    ("cio_too_many_attributes.ndjson", "customerio/too-many-attributes", 2),
-    ("cio_id_too_long.ndjson", "customerio/id-too-long", 2),
-    ("traits_type_drift.ndjson", "traits/type-drift", 2),
-    ("properties_type_drift.ndjson", "properties/type-drift", 3),
-    ("bad_lines.ndjson", "input/unreadable", 3),
-])
+@pytest.mark.parametrize(
+    "name,rule,line",
+    [
+        ("spec_no_identity.ndjson", "spec/no-identity", 2),
+        ("spec_bad_timestamp.ndjson", "spec/bad-timestamp", 2),
+        ("naming_title_case.ndjson", "naming/event-title-case", 2),
+        ("naming_event_variants.ndjson", "naming/event-variants", 4),
+        ("naming_dynamic_event.ndjson", "naming/dynamic-event-name", 2),
+        ("naming_key_style.ndjson", "naming/property-key-style", 2),
+        ("naming_key_variants.ndjson", "naming/key-variants", 2),
+        ("identity_whitespace.ndjson", "identity/user-id-whitespace", 2),
+        ("identity_case.ndjson", "identity/user-id-variants", 2),
+        ("identity_mixed_kinds.ndjson", "identity/mixed-id-kinds", 3),
+        ("identity_unlinked_anonymous.ndjson", "identity/unlinked-anonymous", 2),
+        ("identity_no_email.ndjson", "identity/identify-without-email", 2),
+        ("cio_page_without_url.ndjson", "customerio/page-without-url", 2),
+        ("cio_device_without_token.ndjson", "customerio/device-without-token", 2),
+        ("cio_device_without_user.ndjson", "customerio/device-without-user-id", 2),
+        ("cio_ms_timestamp.ndjson", "customerio/millisecond-timestamp", 2),
+        ("cio_old_event.ndjson", "customerio/old-event", 2),
+        ("cio_event_name_too_long.ndjson", "customerio/event-name-too-long", 2),
+        ("cio_attribute_value_too_long.ndjson", "customerio/attribute-value-too-long", 2),
+        ("cio_too_many_attributes.ndjson", "customerio/too-many-attributes", 2),
+        ("cio_id_too_long.ndjson", "customerio/id-too-long", 2),
+        ("traits_type_drift.ndjson", "traits/type-drift", 2),
+        ("properties_type_drift.ndjson", "properties/type-drift", 3),
+        ("bad_lines.ndjson", "input/unreadable", 3),
+    ],
+)
 def test_rule_fires_at_the_right_line(name, rule, line):
     result = lint_file(name)
     assert (rule, line) in fired(result), [(f.rule, f.line, f.message) for f in result.findings]
@@ -90,29 +93,50 @@ def test_bad_lines_do_not_hide_valid_ones():
     assert [f.rule for f in result.findings] == ["input/unreadable"]
 
 
-@pytest.mark.parametrize("name,variant", [
-    ("signed up", "Signed Up"), ("signed_up", "Signed Up"), ("signedUp", "Signed Up"),
-    ("Signed up", "Signed Up"), (" Signed Up", "Signed Up"),
-])
+@pytest.mark.parametrize(
+    "name,variant",
+    [
+        ("signed up", "Signed Up"),
+        ("signed_up", "Signed Up"),
+        ("signedUp", "Signed Up"),
+        ("Signed up", "Signed Up"),
+        (" Signed Up", "Signed Up"),
+    ],
+)
 def test_title_case_problems_and_suggestions(name, variant):
     assert lint.title_case_problem(name)
     assert lint.suggest_title_case(name) == variant
 
 
-@pytest.mark.parametrize("name", ["Signed Up", "Viewed Pricing", "Clicked CTA", "Opened on iOS",
-                                  "Order Completed", "Product Added to Wishlist", "Email Marked as Spam",
-                                  "Step 2 Completed", "Checked-In"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Signed Up",
+        "Viewed Pricing",
+        "Clicked CTA",
+        "Opened on iOS",
+        "Order Completed",
+        "Product Added to Wishlist",
+        "Email Marked as Spam",
+        "Step 2 Completed",
+        "Checked-In",
+    ],
+)
 def test_title_case_accepts_ordinary_names(name):
     assert lint.title_case_problem(name) is None
     assert lint.dynamic_value(name) is None
 
 
-@pytest.mark.parametrize("name,value", [
-    ("Signed Up 2026-01-09", "2026-01-09"), ("Order 884213 Completed", "884213"),
-    ("Viewed ada@example.com", "ada@example.com"),
-    ("Clicked 9b2c1e5e-1d4f-4c7a-9a53-0f6b2d1c3e4a", "9b2c1e5e-1d4f-4c7a-9a53-0f6b2d1c3e4a"),
-    ("Viewed 01/09/2026", "01/09/2026"),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("Signed Up 2026-01-09", "2026-01-09"),
+        ("Order 884213 Completed", "884213"),
+        ("Viewed ada@example.com", "ada@example.com"),
+        ("Clicked 9b2c1e5e-1d4f-4c7a-9a53-0f6b2d1c3e4a", "9b2c1e5e-1d4f-4c7a-9a53-0f6b2d1c3e4a"),
+        ("Viewed 01/09/2026", "01/09/2026"),
+    ],
+)
 def test_dynamic_values(name, value):
     assert lint.dynamic_value(name) == value
 
@@ -120,8 +144,9 @@ def test_dynamic_values(name, value):
 def test_word_order_is_opt_in_info():
     msgs = [{"type": "track", "userId": "u", "event": "Signed Up"}]
     assert not lint.lint_messages(msgs, now=NOW, disable=["identity"]).findings
-    result = lint.lint_messages(msgs, now=NOW, disable=["identity"],
-                                severity_overrides={"naming/event-object-action": "info"})
+    result = lint.lint_messages(
+        msgs, now=NOW, disable=["identity"], severity_overrides={"naming/event-object-action": "info"}
+    )
     assert [(f.rule, f.severity) for f in result.findings] == [("naming/event-object-action", "info")]
 
 
@@ -134,16 +159,20 @@ def test_disable_by_id_prefix_and_severity_off():
     assert {f.rule for f in only.findings} == {"naming/event-variants"}
     off = lint_file("naming_event_variants.ndjson", severity_overrides={"naming/*": "off"})
     assert not off.findings
-    up = lint_file("naming_event_variants.ndjson", severity_overrides={"naming/*": "info",
-                                                                       "naming/event-variants": "error"})
-    assert {(f.rule, f.severity) for f in up.findings} == {("naming/event-title-case", "info"),
-                                                           ("naming/event-variants", "error")}
+    up = lint_file(
+        "naming_event_variants.ndjson", severity_overrides={"naming/*": "info", "naming/event-variants": "error"}
+    )
+    assert {(f.rule, f.severity) for f in up.findings} == {
+        ("naming/event-title-case", "info"),
+        ("naming/event-variants", "error"),
+    }
 
 
 def test_spec_rules_can_be_disabled_and_input_errors_cannot():
     assert not lint_file("spec_no_identity.ndjson", disable=["spec/no-identity", "customerio"]).findings
-    assert [f.rule for f in lint_file("bad_lines.ndjson", disable=["input/unreadable"]).findings] \
-        == ["input/unreadable"]
+    assert [f.rule for f in lint_file("bad_lines.ndjson", disable=["input/unreadable"]).findings] == [
+        "input/unreadable"
+    ]
 
 
 def test_unknown_rule_is_a_usage_error_with_a_suggestion():
@@ -164,10 +193,17 @@ def test_findings_per_rule_are_capped_but_counted():
 
 
 def test_findings_to_checks_map_severity_honestly():
-    result = lint.lint_records(iter_records([str(DATA / "identity_unlinked_anonymous.ndjson"),
-                                             str(DATA / "naming_title_case.ndjson"),
-                                             str(DATA / "cio_page_without_url.ndjson"),
-                                             str(DATA / "bad_lines.ndjson")]), now=NOW)
+    result = lint.lint_records(
+        iter_records(
+            [
+                str(DATA / "identity_unlinked_anonymous.ndjson"),
+                str(DATA / "naming_title_case.ndjson"),
+                str(DATA / "cio_page_without_url.ndjson"),
+                str(DATA / "bad_lines.ndjson"),
+            ]
+        ),
+        now=NOW,
+    )
     checks = {c.id: c for c in lint.findings_to_checks(result)}
     assert checks["customerio/page-without-url"].status == "failed"
     assert checks["customerio/page-without-url"].exit_code() == 1
@@ -185,9 +221,11 @@ def _state_size(blob_size: int) -> int:
     from cdpio_cli.fixtures import Record
 
     linter = lint.Linter(now=NOW)
-    msgs = [{"type": "identify", "userId": "u1", "traits": {"email": "a@b.co", "bio": "x" * blob_size}},
-            {"type": "track", "userId": "u1", "event": "Signed Up", "properties": {"blob": "x" * blob_size}},
-            {"type": "track", "userId": "u1", "event": "Signed Up", "properties": {"blob": 1}}]
+    msgs = [
+        {"type": "identify", "userId": "u1", "traits": {"email": "a@b.co", "bio": "x" * blob_size}},
+        {"type": "track", "userId": "u1", "event": "Signed Up", "properties": {"blob": "x" * blob_size}},
+        {"type": "track", "userId": "u1", "event": "Signed Up", "properties": {"blob": 1}},
+    ]
     for i, msg in enumerate(msgs, 1):
         linter.add(Record("f", i, msg))
 
@@ -201,6 +239,7 @@ def _state_size(blob_size: int) -> int:
         elif isinstance(obj, (list, tuple, set)):
             total += sum(size(v, seen) for v in obj)
         return total
+
     return size({k: v for k, v in vars(linter).items() if k.startswith("_")}, set())
 
 
@@ -209,6 +248,7 @@ def test_aggregates_do_not_keep_message_values():
 
 
 # --- CLI ----------------------------------------------------------------------
+
 
 def test_cli_clean_exits_0_and_json_is_alone_on_stdout(tmp_path):
     res = run_cli("lint", *CLEAN, "--json", cwd=tmp_path)
@@ -240,7 +280,8 @@ def test_cli_warnings_pass_unless_strict(tmp_path):
 def test_cli_reads_the_config_lint_section_without_its_secrets(tmp_path):
     (tmp_path / "cdpio.yaml").write_text(
         "version: 1\nsegment:\n  write_key: ${SEGMENT_WRITE_KEY}\n"
-        "lint:\n  disable: [naming/event-title-case]\n  severity: {customerio/page-without-url: warning}\n")
+        "lint:\n  disable: [naming/event-title-case]\n  severity: {customerio/page-without-url: warning}\n"
+    )
     assert run_cli("lint", str(DATA / "naming_title_case.ndjson"), "--strict", cwd=tmp_path).code == 0
     res = run_cli("lint", str(DATA / "cio_page_without_url.ndjson"), "--json", cwd=tmp_path)
     assert res.code == 0, res.output
@@ -248,20 +289,30 @@ def test_cli_reads_the_config_lint_section_without_its_secrets(tmp_path):
 
 
 def test_cli_unreadable_record_exits_2_but_reports_the_rest(tmp_path):
-    res = run_cli("lint", str(DATA / "bad_lines.ndjson"), str(DATA / "naming_title_case.ndjson"),
-                  "--json", cwd=tmp_path)
+    res = run_cli(
+        "lint", str(DATA / "bad_lines.ndjson"), str(DATA / "naming_title_case.ndjson"), "--json", cwd=tmp_path
+    )
     assert res.code == 2
     ids = [c["id"] for c in res.json["checks"]]
     assert "input/unreadable" in ids and "naming/event-title-case" in ids
     assert "Traceback" not in res.stderr
 
 
-@pytest.mark.parametrize("make,expect", [
-    (lambda d: d / "missing.ndjson", "no such file"),
-    (lambda d: d, "is a directory"),
-    (lambda d: _write(d / "bomb.yaml", "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
-        f"{n}: &{n} [{','.join(['*' + p] * 10)}]\n" for p, n in zip("abcdef", "bcdefg"))), "alias bomb"),
-])
+@pytest.mark.parametrize(
+    "make,expect",
+    [
+        (lambda d: d / "missing.ndjson", "no such file"),
+        (lambda d: d, "is a directory"),
+        (
+            lambda d: _write(
+                d / "bomb.yaml",
+                "a: &a [x,x,x,x,x,x,x,x,x,x]\n"
+                + "".join(f"{n}: &{n} [{','.join(['*' + p] * 10)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True)),
+            ),
+            "alias bomb",
+        ),
+    ],
+)
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, make, expect):
     res = run_cli("lint", str(make(tmp_path)), cwd=tmp_path)
     assert res.code == 2
@@ -269,14 +320,17 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, make, expect):
     assert len([ln for ln in res.stderr.splitlines() if ln.startswith("cdpio: error:")]) == 1
 
 
-@pytest.mark.parametrize("name,content,expect", [
-    ("empty.ndjson", b"", "file is empty"),
-    ("bin.ndjson", bytes(range(256)) * 8, "binary file"),
-    ("utf.ndjson", b'{"type": "track", "event": "\xff"}\n', "invalid UTF-8"),
-    ("trunc.json", b'[{"type": "track", "userId": "u", "event": "A"},\n {"type"', "truncated"),
-    ("deep.json", b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
-    ("huge.ndjson", b'{"a": "' + b"x" * (3 * 1024 * 1024) + b'"}\n', "over 1,024 KB"),
-])
+@pytest.mark.parametrize(
+    "name,content,expect",
+    [
+        ("empty.ndjson", b"", "file is empty"),
+        ("bin.ndjson", bytes(range(256)) * 8, "binary file"),
+        ("utf.ndjson", b'{"type": "track", "event": "\xff"}\n', "invalid UTF-8"),
+        ("trunc.json", b'[{"type": "track", "userId": "u", "event": "A"},\n {"type"', "truncated"),
+        ("deep.json", b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+        ("huge.ndjson", b'{"a": "' + b"x" * (3 * 1024 * 1024) + b'"}\n', "over 1,024 KB"),
+    ],
+)
 def test_cli_bad_content_is_located_exit_2(tmp_path, name, content, expect):
     path = tmp_path / name
     path.write_bytes(content)

@@ -75,14 +75,18 @@ def plan_checks(result) -> list[dict]:
 
 # --- plan files -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, line, words", [
-    ("events:\n  Signed Up:\n    properties:\n      plan_type: {type: strin}\n", 4, "not a valid JSON Schema"),
-    ("events: {}\nidentfy:\n  traits: {}\n", 2, "did you mean identify"),
-    ("events: {}\nunplanned_events: sometimes\n", 2, "use error, warning or allow"),
-    ("events:\n  Signed Up:\n    properties: {a: {type: string}}\n    required: a\n", 4, "required must be a list"),
-    ("events:\n  Signed Up:\n    propertes: {}\n", 3, "unknown key 'propertes'"),
-    ("events:\n  Signed Up: {properties: {a: {type: string}\n", 2, "invalid YAML"),
-])
+
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("events:\n  Signed Up:\n    properties:\n      plan_type: {type: strin}\n", 4, "not a valid JSON Schema"),
+        ("events: {}\nidentfy:\n  traits: {}\n", 2, "did you mean identify"),
+        ("events: {}\nunplanned_events: sometimes\n", 2, "use error, warning or allow"),
+        ("events:\n  Signed Up:\n    properties: {a: {type: string}}\n    required: a\n", 4, "required must be a list"),
+        ("events:\n  Signed Up:\n    propertes: {}\n", 3, "unknown key 'propertes'"),
+        ("events:\n  Signed Up: {properties: {a: {type: string}\n", 2, "invalid YAML"),
+    ],
+)
 def test_a_bad_plan_file_is_a_config_error_naming_file_and_line(tmp_path, text, line, words):
     plan = tmp_path / "plan.yaml"
     plan.write_text(text, encoding="utf-8")
@@ -96,7 +100,7 @@ def test_a_bad_plan_file_is_a_config_error_naming_file_and_line(tmp_path, text, 
 
 def test_a_plan_that_is_not_utf8_names_the_line(tmp_path):
     plan = tmp_path / "plan.yaml"
-    plan.write_bytes(b"events:\n  A: {}\n  \"\xff\": {}\n")
+    plan.write_bytes(b'events:\n  A: {}\n  "\xff": {}\n')
     res = run_cli("--json", "lint", str(write_fixture(tmp_path)), "--plan", str(plan), cwd=tmp_path)
     assert res.code == 2 and f"{plan}:3: the plan is not valid UTF-8" in res.json["error"]["message"]
 
@@ -109,6 +113,7 @@ def test_a_missing_plan_file_is_exit_2_with_the_way_to_start_one(tmp_path):
 
 # --- lint --plan ------------------------------------------------------------------------
 
+
 def test_lint_plan_reports_each_rule_at_its_line_with_expected_and_actual(tmp_path):
     plan = tmp_path / "plan.yaml"
     plan.write_text(ISSUE_PLAN, encoding="utf-8")
@@ -116,16 +121,25 @@ def test_lint_plan_reports_each_rule_at_its_line_with_expected_and_actual(tmp_pa
     res = run_cli("--json", "lint", str(fixture), "--plan", str(plan), cwd=tmp_path)
     assert res.code == 1, res.stderr
     found = {(c["line"], c["id"]): c for c in plan_checks(res)}
-    assert set(found) == {(2, "plan/not-in-enum"), (3, "plan/missing-required"), (4, "plan/wrong-type"),
-                          (5, "plan/format"), (6, "plan/unplanned-event"), (7, "plan/unplanned-property"),
-                          (8, "plan/constraint")}
+    assert set(found) == {
+        (2, "plan/not-in-enum"),
+        (3, "plan/missing-required"),
+        (4, "plan/wrong-type"),
+        (5, "plan/format"),
+        (6, "plan/unplanned-event"),
+        (7, "plan/unplanned-property"),
+        (8, "plan/constraint"),
+    }
     assert all(c["file"] == str(fixture) for c in found.values())
     enum = found[(2, "plan/not-in-enum")]
     assert enum["details"]["actual"] == "pro" and '"Free", "Pro", "Enterprise"' in enum["details"]["expected"]
-    assert "the message had string \"pro\"" in enum["message"]
+    assert 'the message had string "pro"' in enum["message"]
     wrong = found[(4, "plan/wrong-type")]
-    assert (wrong["details"]["key"], wrong["details"]["expected"], wrong["details"]["actual"]) == \
-        ("is_trial", "boolean", "true")
+    assert (wrong["details"]["key"], wrong["details"]["expected"], wrong["details"]["actual"]) == (
+        "is_trial",
+        "boolean",
+        "true",
+    )
     assert found[(3, "plan/missing-required")]["details"]["key"] == "cart_value"
     assert found[(5, "plan/format")]["details"]["expected"] == "in email format"
     # The grading follows the plan: unplanned properties are warnings, the rest errors.
@@ -143,8 +157,11 @@ def test_lint_without_a_plan_has_no_plan_findings(tmp_path):
 def test_the_config_names_the_plan_and_grades_plan_rules_like_any_rule(tmp_path):
     (tmp_path / "plans").mkdir()
     (tmp_path / "plans" / "tp.yaml").write_text(ISSUE_PLAN, encoding="utf-8")
-    write_config(tmp_path, "version: 1\nlint:\n  plan: plans/tp.yaml\n  disable: [plan/unplanned-property]\n"
-                           "  severity: {plan/not-in-enum: warning, plan/unplanned-event: info}\n")
+    write_config(
+        tmp_path,
+        "version: 1\nlint:\n  plan: plans/tp.yaml\n  disable: [plan/unplanned-property]\n"
+        "  severity: {plan/not-in-enum: warning, plan/unplanned-event: info}\n",
+    )
     res = run_cli("--json", "lint", str(write_fixture(tmp_path)), cwd=tmp_path)
     by_id = {c["id"]: c["status"] for c in plan_checks(res)}
     assert "plan/unplanned-property" not in by_id
@@ -164,14 +181,17 @@ def test_unplanned_events_level_comes_from_the_plan(tmp_path, level, status):
 
 
 def test_a_wrong_type_is_not_also_reported_as_out_of_enum():
-    plan = plan_mod.parse_plan({"events": {"Signed Up": {"properties": {
-        "plan_type": {"type": "string", "enum": ["Free", "Pro"]}}}}}, "p.yaml")
+    plan = plan_mod.parse_plan(
+        {"events": {"Signed Up": {"properties": {"plan_type": {"type": "string", "enum": ["Free", "Pro"]}}}}}, "p.yaml"
+    )
     findings = plan_mod.PlanChecker(plan).findings(
-        {"type": "track", "event": "Signed Up", "properties": {"plan_type": 3}})
+        {"type": "track", "event": "Signed Up", "properties": {"plan_type": 3}}
+    )
     assert [f[0] for f in findings] == ["plan/wrong-type"]
 
 
 # --- the example plan ---------------------------------------------------------------------
+
 
 def test_the_clean_example_sets_lint_clean_against_the_example_plan():
     res = run_cli("--json", "lint", *CLEAN_SETS, "--plan", str(EXAMPLE_PLAN), "--strict", cwd=ROOT)
@@ -187,24 +207,31 @@ def documented_plan_findings() -> dict[tuple[int, str], str]:
 
 
 def test_broken_set_reports_each_documented_plan_violation_at_its_line():
-    res = run_cli("--json", "lint", str(FIXTURES / "broken.ndjson"), "--plan", str(EXAMPLE_PLAN),
-                  "--max-per-rule", "0", cwd=ROOT)
+    res = run_cli(
+        "--json", "lint", str(FIXTURES / "broken.ndjson"), "--plan", str(EXAMPLE_PLAN), "--max-per-rule", "0", cwd=ROOT
+    )
     status_to_severity = {"failed": "error", "warning": "warning", "passed": "info"}
     fired = {(c["line"], c["id"]): status_to_severity[c["status"]] for c in plan_checks(res)}
     assert fired == documented_plan_findings()
     # Every plan rule of the issue shows up in the broken set.
-    assert {rule for _, rule in fired} == {"plan/unplanned-event", "plan/unplanned-property",
-                                           "plan/missing-required", "plan/wrong-type",
-                                           "plan/not-in-enum", "plan/format"}
+    assert {rule for _, rule in fired} == {
+        "plan/unplanned-event",
+        "plan/unplanned-property",
+        "plan/missing-required",
+        "plan/wrong-type",
+        "plan/not-in-enum",
+        "plan/format",
+    }
 
 
 # --- plan infer ---------------------------------------------------------------------------
+
 
 def test_infer_round_trips_on_the_example_fixtures(tmp_path):
     out = tmp_path / "plan.yaml"
     res = run_cli("--json", "plan", "infer", *ALL_SETS, "-o", str(out), cwd=ROOT)
     assert res.code == 0, res.stderr
-    assert res.json["summary"]["unreadable"] == 1         # broken.ndjson:5, left out
+    assert res.json["summary"]["unreadable"] == 1  # broken.ndjson:5, left out
     lint = run_cli("--json", "lint", *ALL_SETS, "--plan", str(out), "--max-per-rule", "0", cwd=ROOT)
     assert plan_checks(lint) == [], [c["message"] for c in plan_checks(lint)]
     assert lint.json["summary"]["messages"] == res.json["summary"]["messages"]
@@ -213,7 +240,7 @@ def test_infer_round_trips_on_the_example_fixtures(tmp_path):
     run_cli("plan", "infer", *ALL_SETS, "-o", str(again), cwd=ROOT)
     text = out.read_text(encoding="utf-8")
     assert text == again.read_text(encoding="utf-8")
-    events = re.findall(r"^  (\S.*):$", text[text.index("\nevents:"):text.index("\nidentify:")], re.M)
+    events = re.findall(r"^  (\S.*):$", text[text.index("\nevents:") : text.index("\nidentify:")], re.M)
     assert events == sorted(events) and "Signed Up" in events
     assert text.startswith("# Tracking plan inferred by `cdpio plan infer`")
     assert "# 8 message(s); first at" in text
@@ -221,9 +248,21 @@ def test_infer_round_trips_on_the_example_fixtures(tmp_path):
 
 def test_infer_finds_types_required_keys_enums_and_formats():
     inferrer = plan_mod.Inferrer()
-    msgs = [{"type": "track", "event": "Signed Up", "properties": {
-        "plan_type": ["Free", "Pro"][i % 2], "seats": i, "coupon_id": "c1", "when": "2026-03-01T10:00:00Z",
-        "contact": f"u{i}@example.com", **({"note": "x"} if i == 0 else {})}} for i in range(6)]
+    msgs = [
+        {
+            "type": "track",
+            "event": "Signed Up",
+            "properties": {
+                "plan_type": ["Free", "Pro"][i % 2],
+                "seats": i,
+                "coupon_id": "c1",
+                "when": "2026-03-01T10:00:00Z",
+                "contact": f"u{i}@example.com",
+                **({"note": "x"} if i == 0 else {}),
+            },
+        }
+        for i in range(6)
+    ]
     msgs.append({"type": "identify", "userId": "u", "traits": {"is_trial": True, "age": None}})
     for i, m in enumerate(msgs, 1):
         inferrer.add(Record("f.ndjson", i, m))
@@ -231,12 +270,14 @@ def test_infer_finds_types_required_keys_enums_and_formats():
     props = data["events"]["Signed Up"]["properties"]
     assert props["plan_type"] == {"type": "string", "enum": ["Free", "Pro"]}
     assert props["seats"] == {"type": "number"}
-    assert props["coupon_id"] == {"type": "string"}             # an id is never an enum
+    assert props["coupon_id"] == {"type": "string"}  # an id is never an enum
     assert props["when"] == {"type": "string", "format": "date-time"}
     assert props["contact"] == {"type": "string", "format": "email"}
     assert data["events"]["Signed Up"]["required"] == ["contact", "coupon_id", "plan_type", "seats", "when"]
-    assert data["identify"] == {"traits": {"age": {"type": "null"}, "is_trial": {"type": "boolean"}},
-                                "required": ["is_trial"]}
+    assert data["identify"] == {
+        "traits": {"age": {"type": "null"}, "is_trial": {"type": "boolean"}},
+        "required": ["is_trial"],
+    }
 
 
 def test_infer_refuses_to_overwrite_without_force(tmp_path):
@@ -251,25 +292,26 @@ def test_infer_refuses_to_overwrite_without_force(tmp_path):
 
 # --- plan pull (Segment Public API, sandbox) ------------------------------------------------
 
+
 def test_plan_pull_reads_every_page_of_rules_and_converts_them(sandbox, tmp_path):
     out = tmp_path / "pulled.yaml"
-    res = run_cli("--sandbox-url", sandbox.url, "--json", "plan", "pull", "--page-size", "2",
-                  "-o", str(out), cwd=tmp_path)
+    res = run_cli(
+        "--sandbox-url", sandbox.url, "--json", "plan", "pull", "--page-size", "2", "-o", str(out), cwd=tmp_path
+    )
     assert res.code == 0, res.stderr
-    assert res.json["summary"]["tracking_plan_id"] == protocols.PLAN_ID     # the only LIVE plan
+    assert res.json["summary"]["tracking_plan_id"] == protocols.PLAN_ID  # the only LIVE plan
     assert res.json["summary"]["rules"] == len(protocols.RULES)
     rule_pages = [r for r in sandbox.state.requests if r["route"] == "segment_api.tracking_plan_rules"]
-    assert len(rule_pages) == 3                                            # 6 rules, 2 per page
+    assert len(rule_pages) == 3  # 6 rules, 2 per page
     pulled = plan_mod.load_plan(out)
-    assert sorted(pulled.events) == ["Checkout Started", "Order Completed", "Signed Up"]   # deprecated left out
+    assert sorted(pulled.events) == ["Checkout Started", "Order Completed", "Signed Up"]  # deprecated left out
     assert pulled.data["events"]["Signed Up"]["properties"]["plan_type"]["enum"] == ["Free", "Pro", "Enterprise"]
     assert pulled.sections["identify"].required == ["email"]
     # The pulled plan is the issue's plan for these events: the diff shows only the extra event.
     issue = tmp_path / "issue.yaml"
     issue.write_text(ISSUE_PLAN, encoding="utf-8")
     diff = run_cli("--json", "plan", "diff", str(issue), str(out), cwd=tmp_path)
-    assert [(c["kind"], c["where"]) for c in diff.json["summary"]["changes"]] == \
-        [("added", 'event "Order Completed"')]
+    assert [(c["kind"], c["where"]) for c in diff.json["summary"]["changes"]] == [("added", 'event "Order Completed"')]
 
 
 def test_plan_pull_with_a_rejected_token_is_exit_3(sandbox, tmp_path):
@@ -286,24 +328,33 @@ def test_plan_pull_of_an_unknown_plan_is_exit_2(sandbox, tmp_path):
 
 # --- plan diff -------------------------------------------------------------------------------
 
+
 def test_plan_diff_lists_added_removed_and_changed(tmp_path):
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text(ISSUE_PLAN, encoding="utf-8")
-    b.write_text(ISSUE_PLAN.replace("Checkout Started", "Checkout Begun")
-                 .replace("enum: [Free, Pro, Enterprise]}\n    required", "enum: [Free, Pro]}\n    required")
-                 .replace("unplanned_properties: warning", "unplanned_properties: error")
-                 .replace("required: [email]", "required: [email, is_trial]"), encoding="utf-8")
+    b.write_text(
+        ISSUE_PLAN.replace("Checkout Started", "Checkout Begun")
+        .replace("enum: [Free, Pro, Enterprise]}\n    required", "enum: [Free, Pro]}\n    required")
+        .replace("unplanned_properties: warning", "unplanned_properties: error")
+        .replace("required: [email]", "required: [email, is_trial]"),
+        encoding="utf-8",
+    )
     res = run_cli("--json", "plan", "diff", str(a), str(b), cwd=tmp_path)
     assert res.code == 0
     changes = {(c["kind"], c["where"]) for c in res.json["summary"]["changes"]}
-    assert changes == {("added", 'event "Checkout Begun"'), ("removed", 'event "Checkout Started"'),
-                       ("changed", 'event "Signed Up" property plan_type'), ("changed", "identify required"),
-                       ("changed", "unplanned_properties")}
+    assert changes == {
+        ("added", 'event "Checkout Begun"'),
+        ("removed", 'event "Checkout Started"'),
+        ("changed", 'event "Signed Up" property plan_type'),
+        ("changed", "identify required"),
+        ("changed", "unplanned_properties"),
+    }
     assert run_cli("plan", "diff", str(a), str(b), "--exit-code", cwd=tmp_path).code == 1
     assert run_cli("plan", "diff", str(a), str(a), "--exit-code", cwd=tmp_path).code == 0
 
 
 # --- send-test and explain follow the plan ----------------------------------------------------
+
 
 def test_send_test_fails_at_the_format_tier_before_any_http_call(sandbox, tmp_path):
     (tmp_path / "tp.yaml").write_text(ISSUE_PLAN.replace("{type: boolean}", "{type: string}"), encoding="utf-8")
@@ -313,14 +364,15 @@ def test_send_test_fails_at_the_format_tier_before_any_http_call(sandbox, tmp_pa
     failed = [c for c in res.json["checks"] if c["status"] == "failed"]
     assert failed and all(c["tier"] == "format" for c in failed)
     assert any("is_trial" in c["message"] and c["details"]["rule"] == "plan/wrong-type" for c in failed)
-    assert sandbox.state.request_count == 0                      # nothing was sent, not even a key check
+    assert sandbox.state.request_count == 0  # nothing was sent, not even a key check
 
 
 def test_send_test_plan_check_follows_lint_severity(sandbox, tmp_path):
     (tmp_path / "tp.yaml").write_text(ISSUE_PLAN.replace("{type: boolean}", "{type: string}"), encoding="utf-8")
     write_config(tmp_path, "version: 1\nlint: {plan: tp.yaml, severity: {plan/wrong-type: warning}}\n")
-    res = run_cli("--sandbox-url", sandbox.url, "--json", "send-test", "--no-verify", "--route", "segment",
-                  cwd=tmp_path)
+    res = run_cli(
+        "--sandbox-url", sandbox.url, "--json", "send-test", "--no-verify", "--route", "segment", cwd=tmp_path
+    )
     assert res.code == 0, res.stderr
     graded = [c for c in res.json["checks"] if c["tier"] == "format"]
     assert [c["status"] for c in graded] == ["warning"] and "is_trial" in graded[0]["message"]
@@ -330,8 +382,9 @@ def test_send_test_plan_check_follows_lint_severity(sandbox, tmp_path):
 def test_send_test_defaults_that_follow_the_plan_are_sent(sandbox, tmp_path):
     (tmp_path / "tp.yaml").write_text(ISSUE_PLAN, encoding="utf-8")
     write_config(tmp_path, "version: 1\nlint: {plan: tp.yaml}\n")
-    res = run_cli("--sandbox-url", sandbox.url, "--json", "send-test", "--no-verify", "--route", "segment",
-                  cwd=tmp_path)
+    res = run_cli(
+        "--sandbox-url", sandbox.url, "--json", "send-test", "--no-verify", "--route", "segment", cwd=tmp_path
+    )
     assert res.code == 0, res.stderr
     assert not [c for c in res.json["checks"] if c["tier"] == "format" and c["status"] == "failed"]
     assert sandbox.state.request_count > 0
@@ -353,8 +406,14 @@ def test_plan_rules_are_listed_with_the_other_lint_rules():
     from cdpio_cli import lint
 
     ids = {rid for rid, _, _ in lint.rules_table()}
-    assert {"plan/unplanned-event", "plan/unplanned-property", "plan/missing-required", "plan/wrong-type",
-            "plan/not-in-enum", "plan/format"} <= ids
+    assert {
+        "plan/unplanned-event",
+        "plan/unplanned-property",
+        "plan/missing-required",
+        "plan/wrong-type",
+        "plan/not-in-enum",
+        "plan/format",
+    } <= ids
     with pytest.raises(ConfigError):
         plan_mod.parse_plan({"events": {"A": {"properties": {"x": 3}}}}, "p.yaml")
 
@@ -366,8 +425,13 @@ def test_docs_name_every_plan_flag():
 
     docs = (ROOT / "docs" / "tracking-plans.md").read_text(encoding="utf-8")
     group = typer.main.get_command(app)
-    flags = {opt for sub in group.commands["plan"].commands.values() for p in sub.params for opt in p.opts
-             if opt.startswith("--") and opt != "--help"}
+    flags = {
+        opt
+        for sub in group.commands["plan"].commands.values()
+        for p in sub.params
+        for opt in p.opts
+        if opt.startswith("--") and opt != "--help"
+    }
     assert flags >= {"--output", "--force", "--id", "--page-size", "--exit-code"}
     assert "## `cdpio plan`" in docs and "`cdpio lint --plan`" in docs
     assert not [f for f in flags if f not in docs]

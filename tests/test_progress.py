@@ -14,22 +14,39 @@ from rich.console import Console
 from cdpio_cli.cli.output import ProgressBar, ProgressLines
 from tests.cli_helpers import run_cli
 
-LINE = re.compile(r"^replay: [\d,]+/60 \(\d+%\), [\d,]+ ev/s, \d+ failed, elapsed \d:\d\d:\d\d, "
-                  r"ETA (\d:\d\d:\d\d|-:--:--)$")
+LINE = re.compile(
+    r"^replay: [\d,]+/60 \(\d+%\), [\d,]+ ev/s, \d+ failed, elapsed \d:\d\d:\d\d, "
+    r"ETA (\d:\d\d:\d\d|-:--:--)$"
+)
 
 
 def _fixture(tmp_path, n: int) -> str:
     path = tmp_path / "events.ndjson"
-    path.write_text("".join(json.dumps({"type": "track", "userId": f"u{i}", "event": "Signed Up",
-                                        "messageId": f"m{i}"}) + "\n" for i in range(n)))
+    path.write_text(
+        "".join(
+            json.dumps({"type": "track", "userId": f"u{i}", "event": "Signed Up", "messageId": f"m{i}"}) + "\n"
+            for i in range(n)
+        )
+    )
     return str(path)
 
 
 def test_replay_off_a_terminal_prints_progress_lines(sandbox, tmp_path):
     # 60 single-message requests at 20/s: about three seconds of work.
-    res = run_cli("--sandbox-url", sandbox.url, "replay", _fixture(tmp_path, 60), "--rate", "20",
-                  "--batch-size", "1", "--concurrency", "1", cwd=tmp_path,
-                  env={"CDPIO_PROGRESS_INTERVAL": "0.4"})
+    res = run_cli(
+        "--sandbox-url",
+        sandbox.url,
+        "replay",
+        _fixture(tmp_path, 60),
+        "--rate",
+        "20",
+        "--batch-size",
+        "1",
+        "--concurrency",
+        "1",
+        cwd=tmp_path,
+        env={"CDPIO_PROGRESS_INTERVAL": "0.4"},
+    )
     assert res.code == 0, res.stderr
     lines = [line for line in res.stderr.splitlines() if "elapsed" in line]
     assert len(lines) >= 2, res.stderr
@@ -41,7 +58,7 @@ def test_replay_off_a_terminal_prints_progress_lines(sandbox, tmp_path):
 def test_a_quick_replay_prints_no_progress_line(sandbox, tmp_path):
     res = run_cli("--sandbox-url", sandbox.url, "replay", _fixture(tmp_path, 60), cwd=tmp_path)
     assert res.code == 0, res.stderr
-    assert "replay: 60 read" in res.stderr          # the summary, not progress
+    assert "replay: 60 read" in res.stderr  # the summary, not progress
     assert not [line for line in res.stderr.splitlines() if "elapsed" in line], res.stderr
 
 
@@ -59,19 +76,20 @@ def test_progress_lines_every_interval_or_ten_percent_once_the_work_is_long():
     for t, done in [(1, 20_000), (2, 40_000), (9.9, 60_000)]:
         clock.t = t
         lines.update(done, 1_000_000, rate=1234.5)
-    assert out == []                       # under 10 s: nothing, whatever the percentage
+    assert out == []  # under 10 s: nothing, whatever the percentage
     clock.t = 10.0
     lines.update(100_000, 1_000_000, rate=10_000.0, failed=3, retried=2)
-    assert out == [("replay: 100,000/1,000,000 (10%), 10,000 ev/s, 3 failed, 2 retried, elapsed 0:00:10, "
-                    "ETA 0:01:30")]
+    assert out == [("replay: 100,000/1,000,000 (10%), 10,000 ev/s, 3 failed, 2 retried, elapsed 0:00:10, ETA 0:01:30")]
     clock.t = 11.0
-    lines.update(150_000, 1_000_000)       # same 10% step, 1 s later: nothing
+    lines.update(150_000, 1_000_000)  # same 10% step, 1 s later: nothing
     clock.t = 12.0
-    lines.update(200_000, 1_000_000)       # the next 10% step
+    lines.update(200_000, 1_000_000)  # the next 10% step
     clock.t = 25.0
-    lines.update(210_000, None)            # 13 s later; total unknown
-    assert out[1:] == ["replay: 200,000/1,000,000 (20%), 0 failed, elapsed 0:00:12, ETA 0:00:48",
-                       "replay: 210,000, 0 failed, elapsed 0:00:25"]
+    lines.update(210_000, None)  # 13 s later; total unknown
+    assert out[1:] == [
+        "replay: 200,000/1,000,000 (20%), 0 failed, elapsed 0:00:12, ETA 0:00:48",
+        "replay: 210,000, 0 failed, elapsed 0:00:25",
+    ]
 
 
 def _bar_text(bar: ProgressBar) -> str:

@@ -33,11 +33,11 @@ def test_rate_never_bursts_above_r_in_any_second():
     used = []
     for i in range(2000):
         if i == 700:
-            now[0] += 30.0                       # idle: the bucket would bank a burst
+            now[0] += 30.0  # idle: the bucket would bank a burst
         elif i % 50 == 0:
-            now[0] += rng.uniform(0.0, 0.04)     # a stall: senders wake late
+            now[0] += rng.uniform(0.0, 0.04)  # a stall: senders wake late
         slot = bucket.reserve()
-        used.append(max(slot, now[0]))           # a slot in the past is used now
+        used.append(max(slot, now[0]))  # a slot in the past is used now
         now[0] = max(now[0], slot)
     assert _max_in_window(used, 1.0) <= rate
     # ...and it still paces at the rate over the run (the burst wins back stalls).
@@ -50,14 +50,17 @@ def test_replay_at_a_rate_gets_no_429_from_a_tight_sandbox_bucket(sandbox_factor
     rate, n = 40, 60
     src = write_ndjson(tmp_path / "in.ndjson", msgs(n))
     sb = sandbox_factory(throttle=rate, throttle_burst=rate / 4)
-    result = replay([str(src)], route_for(sb, batch_size=1),
-                    ReplayOptions(rate=rate, concurrency=8, max_retries=0))
+    result = replay([str(src)], route_for(sb, batch_size=1), ReplayOptions(rate=rate, concurrency=8, max_retries=0))
     assert result.status_counts == {"200": n}
 
 
 def _track(sb, mid: str) -> int:
-    return httpx.post(sb.endpoint("segment") + "/v1/track", auth=(defaults.WRITE_KEY, ""), timeout=30,
-                      json={"userId": "u1", "event": "A", "messageId": mid}).status_code
+    return httpx.post(
+        sb.endpoint("segment") + "/v1/track",
+        auth=(defaults.WRITE_KEY, ""),
+        timeout=30,
+        json={"userId": "u1", "event": "A", "messageId": mid},
+    ).status_code
 
 
 def test_sandbox_throttle_bucket_capacity_is_configurable(sandbox_factory):

@@ -5,8 +5,8 @@ yes where the validator would say no."""
 from __future__ import annotations
 
 import pytest
-
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdpio_cli.replay import _fast_timestamp_ok, _slow_timestamp_ok
 
@@ -42,8 +42,8 @@ def test_quick_timestamp_check_matches_the_exact_one(value):
 
 def test_quick_timestamp_check_on_known_values():
     assert _fast_timestamp_ok("2024-03-01T10:00:00.000Z")
-    assert _fast_timestamp_ok("2024-02-29T23:59:59Z")           # a leap day
-    assert not _fast_timestamp_ok("2023-02-29T10:00:00.000Z")   # not a leap year
+    assert _fast_timestamp_ok("2024-02-29T23:59:59Z")  # a leap day
+    assert not _fast_timestamp_ok("2023-02-29T10:00:00.000Z")  # not a leap year
     assert not _fast_timestamp_ok("2024-03-01T24:00:00.000Z")
     assert not _fast_timestamp_ok("2024-03-01T10:00:60Z")
     assert not _fast_timestamp_ok("0000-01-01T00:00:00Z")

@@ -7,8 +7,19 @@ import xml.etree.ElementTree as ET
 
 from cdpio_cli.errors import worst_exit_code
 from cdpio_cli.results import (
-    FAILED, FAILURE_CREDENTIAL, FAILURE_UNREACHABLE, FAILURE_USAGE, PASSED, SKIPPED, WARNING, Check, Report,
-    github_annotations, github_step_summary, render_json, render_junit,
+    FAILED,
+    FAILURE_CREDENTIAL,
+    FAILURE_UNREACHABLE,
+    FAILURE_USAGE,
+    PASSED,
+    SKIPPED,
+    WARNING,
+    Check,
+    Report,
+    github_annotations,
+    github_step_summary,
+    render_json,
+    render_junit,
 )
 
 
@@ -30,8 +41,13 @@ def test_report_exit_codes_follow_the_failure_kind():
     ok = Check("a", "segment", "accepted", PASSED)
     assert report_with(ok).exit_code() == 0
     assert report_with(ok, Check("b", "segment", "delivered", FAILED)).exit_code() == 1
-    assert report_with(Check("b", "x", "authenticated", FAILED, failure=FAILURE_UNREACHABLE),
-                       Check("c", "x", "authenticated", FAILED, failure=FAILURE_CREDENTIAL)).exit_code() == 3
+    assert (
+        report_with(
+            Check("b", "x", "authenticated", FAILED, failure=FAILURE_UNREACHABLE),
+            Check("c", "x", "authenticated", FAILED, failure=FAILURE_CREDENTIAL),
+        ).exit_code()
+        == 3
+    )
     assert report_with(Check("c", "x", "spec", FAILED, failure=FAILURE_USAGE)).exit_code() == 2
     warn = Check("w", "lint", "lint", WARNING)
     assert report_with(warn).exit_code() == 0
@@ -39,8 +55,9 @@ def test_report_exit_codes_follow_the_failure_kind():
 
 
 def test_json_document_shape():
-    report = report_with(Check("segment.track", "segment", "accepted", PASSED, "200 accepted",
-                               http_status=200, duration_ms=12.345))
+    report = report_with(
+        Check("segment.track", "segment", "accepted", PASSED, "200 accepted", http_status=200, duration_ms=12.345)
+    )
     doc = json.loads(render_json(report))
     assert doc["schema_version"] == 1 and doc["command"] == "send-test" and doc["ok"] is True
     check = doc["checks"][0]

@@ -32,6 +32,7 @@ def activity_names(sb, user_id, type_):
 
 # --- segment-analytics-python ---------------------------------------------------
 
+
 def segment_client(sb, write_key=defaults.WRITE_KEY, **kw):
     # host is the base without /v1: the client appends /v1/batch (segment-api.md §3.1).
     kw.setdefault("sync_mode", True)
@@ -41,13 +42,11 @@ def segment_client(sb, write_key=defaults.WRITE_KEY, **kw):
 def test_segment_client_calls_land_in_customerio(sandbox):
     client = segment_client(sandbox)
     client.page(anonymous_id="anon-7", name="Pricing", properties={"url": "https://example.com/pricing"})
-    client.identify("seg-1", {"email": "seg1@example.com", "plan_type": "Pro", "is_trial": True},
-                    anonymous_id="anon-7")
+    client.identify("seg-1", {"email": "seg1@example.com", "plan_type": "Pro", "is_trial": True}, anonymous_id="anon-7")
     client.track("seg-1", "Signed Up", {"plan_type": "Pro"})
     client.screen("seg-1", name="Home")
     client.group("seg-1", "acme", {"objectAttributes": {"name": "Acme"}})
-    client.track("seg-1", "Application Installed",
-                 context={"device": {"token": "push-tok", "type": "android"}})
+    client.track("seg-1", "Application Installed", context={"device": {"token": "push-tok", "type": "android"}})
     client.alias("old-id", "seg-1")
 
     customer = app(sandbox, "/v1/customers/seg-1/attributes")["customer"]
@@ -70,14 +69,14 @@ def test_segment_client_batches_and_gzip_in_background_mode(sandbox):
         client.track("bulk-1", "Clicked CTA", {"i": i})
     client.flush()
     client.join()
-    assert len(activity_names(sandbox, "bulk-1", "event")) == 100     # limit caps the page
+    assert len(activity_names(sandbox, "bulk-1", "event")) == 100  # limit caps the page
     rows = HTTP.get(sandbox.url + "/_sandbox/requests", params={"route": "segment"}).json()["requests"]
     assert sum(r["messages"] for r in rows) == 120 and len(rows) >= 3
 
 
 def test_segment_client_unknown_write_key_gets_200_and_nothing_arrives(sandbox):
     client = segment_client(sandbox, write_key="typo-key")
-    client.track("seg-2", "Signed Up")      # sync mode raises on any non-200: it does not
+    client.track("seg-2", "Signed Up")  # sync mode raises on any non-200: it does not
     r = HTTP.get(sandbox.url + "/app/v1/customers/seg-2/attributes", headers=APP)
     assert r.status_code == 404
     [row] = HTTP.get(sandbox.url + "/_sandbox/deliveries").json()["deliveries"]
@@ -85,6 +84,7 @@ def test_segment_client_unknown_write_key_gets_200_and_nothing_arrives(sandbox):
 
 
 # --- customerio (Track API) -----------------------------------------------------
+
 
 class LoopbackCustomerIO(CustomerIO):
     """customerio 3.2.0 always builds https:// URLs (setup_base_url, and batch()
@@ -102,16 +102,16 @@ class LoopbackCustomerIO(CustomerIO):
 
 
 def cio_client(sb, api_key=defaults.TRACK_API_KEY):
-    return LoopbackCustomerIO(defaults.SITE_ID, api_key, host="127.0.0.1", port=sb.port,
-                              url_prefix="/track/api/v1", retries=0)
+    return LoopbackCustomerIO(
+        defaults.SITE_ID, api_key, host="127.0.0.1", port=sb.port, url_prefix="/track/api/v1", retries=0
+    )
 
 
 def test_customerio_client_calls_land_in_customerio(sandbox):
     cio = cio_client(sandbox)
     created = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     cio.track_anonymous("anon-c", "Viewed Pricing", {"plan": "pro"})
-    cio.identify("cio-1", email="cio1@example.com", plan="pro", created_at=created,
-                 anonymous_id="anon-c")
+    cio.identify("cio-1", email="cio1@example.com", plan="pro", created_at=created, anonymous_id="anon-c")
     cio.track("cio-1", "Signed Up", {"source": "ads"})
     cio.pageview("cio-1", "https://example.com/", referrer="google")
     cio.add_device("cio-1", "tok-9", "ios", last_used=created)
@@ -121,7 +121,7 @@ def test_customerio_client_calls_land_in_customerio(sandbox):
     customer = app(sandbox, "/v1/customers/cio-1/attributes")["customer"]
     attrs = customer["attributes"]
     assert attrs["plan"] == "pro" and attrs["created_at"] == str(int(created.timestamp()))
-    assert attrs["team"] == "blue"                              # merged from cio-2
+    assert attrs["team"] == "blue"  # merged from cio-2
     assert [d["id"] for d in customer["devices"]] == ["tok-9"]
     assert sorted(activity_names(sandbox, "cio-1", "event")) == ["Signed Up", "Viewed Pricing"]
     assert activity_names(sandbox, "cio-1", "page") == ["https://example.com/"]
@@ -134,10 +134,12 @@ def test_customerio_client_calls_land_in_customerio(sandbox):
 
 def test_customerio_client_batch_gets_207_for_invalid_operations(sandbox):
     cio = cio_client(sandbox)
-    r = cio.batch([
-        {"type": "person", "action": "identify", "identifiers": {"id": "batch-1"}, "attributes": {"a": 1}},
-        {"type": "person", "action": "event", "identifiers": {"id": "batch-1"}, "name": "n" * 101},
-    ])
+    r = cio.batch(
+        [
+            {"type": "person", "action": "identify", "identifiers": {"id": "batch-1"}, "attributes": {"a": 1}},
+            {"type": "person", "action": "event", "identifiers": {"id": "batch-1"}, "name": "n" * 101},
+        ]
+    )
     assert r.status_code == 207
     assert r.json()["errors"][0]["batch_index"] == 1
     assert app(sandbox, "/v1/customers/batch-1/attributes")["customer"]["attributes"]["a"] == "1"

@@ -27,19 +27,19 @@ def test_injected_error_rejects_before_processing(sandbox_factory):
     r = send(sb, {"userId": "u1", "event": "E"})
     assert r.status_code == 503 and r.json()["code"] == "injected_fault"
     assert summary(sb)["received"] == 0
-    assert HTTP.get(sb.url + "/_sandbox/health").status_code == 200      # control is never faulted
+    assert HTTP.get(sb.url + "/_sandbox/health").status_code == 200  # control is never faulted
     [row] = HTTP.get(sb.url + "/_sandbox/requests").json()["requests"]
     assert (row["status"], row["fault"]) == (503, "injected_fault")
 
 
 def test_throttle_answers_429_with_retry_after(sandbox_factory):
-    sb = sandbox_factory(throttle=0.01)      # one request, then one per 100 s
+    sb = sandbox_factory(throttle=0.01)  # one request, then one per 100 s
     assert send(sb, {"userId": "u1", "event": "A", "messageId": "a"}).status_code == 200
     r = send(sb, {"userId": "u1", "event": "B", "messageId": "b"})
     assert r.status_code == 429
     assert r.headers["retry-after"] == "100" and int(r.headers["retry-after"]) >= 1
     rows = HTTP.get(sb.url + "/_sandbox/deliveries").json()["deliveries"]
-    assert [d["messageId"] for d in rows] == ["a"]          # B was never processed
+    assert [d["messageId"] for d in rows] == ["a"]  # B was never processed
 
 
 def test_throttle_also_covers_track_and_app(sandbox_factory):
@@ -96,7 +96,6 @@ def test_reset_restarts_the_fault_sequence(sandbox_factory):
 def test_options_are_validated():
     from cdpio_cli.sandbox.options import SandboxOptions
 
-    for bad in ({"region": "ap"}, {"fail_rate": 2}, {"throttle": 0}, {"drop_connections": -1},
-                {"fail_status": 42}):
+    for bad in ({"region": "ap"}, {"fail_rate": 2}, {"throttle": 0}, {"drop_connections": -1}, {"fail_status": 42}):
         with pytest.raises(ValueError):
             SandboxOptions(**bad)

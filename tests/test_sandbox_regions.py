@@ -34,8 +34,11 @@ def test_embedded_eu_sandbox_fills_the_eu_pipelines_key(tmp_path):
 def test_embedded_eu_sandbox_accepts_a_configured_key_as_configured(tmp_path):
     # Even the US default, written into the config: the embedded sandbox
     # accepts the config's credentials exactly.
-    write_config(tmp_path, "version: 1\nsandbox: {enabled: true, region: eu}\nsegment: {region: eu}\n"
-                           f"customerio: {{pipelines_api_key: {defaults.PIPELINES_API_KEY}}}\n")
+    write_config(
+        tmp_path,
+        "version: 1\nsandbox: {enabled: true, region: eu}\nsegment: {region: eu}\n"
+        f"customerio: {{pipelines_api_key: {defaults.PIPELINES_API_KEY}}}\n",
+    )
     result = run_cli("--json", "check-keys", cwd=tmp_path)
     assert checks(result)["customerio.pipelines"]["status"] == "passed", result.stdout
 

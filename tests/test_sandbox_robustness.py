@@ -11,16 +11,36 @@ from cdpio_cli.sandbox.ingest import ingest
 from cdpio_cli.sandbox.options import SandboxOptions
 from cdpio_cli.sandbox.state import SandboxState
 
-ATOMS = st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats(allow_nan=False) \
-    | st.text(max_size=20) | st.sampled_from(["2024-05-01T12:00:00Z", "cio_x", "a@b.co", ""])
-JSON = st.recursive(ATOMS, lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
-MESSAGE = st.fixed_dictionaries({}, optional={
-    "type": st.sampled_from(["identify", "track", "page", "screen", "group", "alias"]) | JSON,
-    "userId": JSON, "anonymousId": JSON, "event": st.sampled_from(["E", "Application Installed",
-                                                                  "User Deleted", "Object Deleted"]) | JSON,
-    "properties": JSON, "traits": JSON, "context": JSON, "timestamp": JSON, "groupId": JSON,
-    "previousId": JSON, "name": JSON, "messageId": JSON})
+ATOMS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.sampled_from(["2024-05-01T12:00:00Z", "cio_x", "a@b.co", ""])
+)
+JSON = st.recursive(
+    ATOMS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+MESSAGE = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["identify", "track", "page", "screen", "group", "alias"]) | JSON,
+        "userId": JSON,
+        "anonymousId": JSON,
+        "event": st.sampled_from(["E", "Application Installed", "User Deleted", "Object Deleted"]) | JSON,
+        "properties": JSON,
+        "traits": JSON,
+        "context": JSON,
+        "timestamp": JSON,
+        "groupId": JSON,
+        "previousId": JSON,
+        "name": JSON,
+        "messageId": JSON,
+    },
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -32,10 +52,9 @@ def test_any_batch_is_answered_and_drained(items, service):
     headers = {"authorization": ""} if service == "segment" else {}
     if service == "pipelines":
         import base64
-        headers = {"authorization": "Basic " + base64.b64encode(
-            (defaults.PIPELINES_API_KEY + ":").encode()).decode()}
-    out = ingest(state, service=service, call=None, raw=body, headers=headers, region_ok=True,
-                 entry=entry)
+
+        headers = {"authorization": "Basic " + base64.b64encode((defaults.PIPELINES_API_KEY + ":").encode()).decode()}
+    out = ingest(state, service=service, call=None, raw=body, headers=headers, region_ok=True, entry=entry)
     assert out.status == 200
     state.drain()
     summary = state.summary()

@@ -41,8 +41,14 @@ def person(sb, user_id):
 
 @pytest.mark.parametrize("call", ["identify", "track", "page", "screen", "group", "alias"])
 def test_each_call_answers_200_success(sandbox, call):
-    body = {"userId": "u1", "event": "E", "groupId": "g", "previousId": "p",
-            "properties": {"url": "https://x.test"}, "name": "Home"}
+    body = {
+        "userId": "u1",
+        "event": "E",
+        "groupId": "g",
+        "previousId": "p",
+        "properties": {"url": "https://x.test"},
+        "name": "Home",
+    }
     r = post(sandbox, f"/segment/v1/{call}", body)
     assert r.status_code == 200 and r.json() == {"success": True}
     [d] = deliveries(sandbox)["deliveries"]
@@ -50,17 +56,19 @@ def test_each_call_answers_200_success(sandbox, call):
 
 
 def test_write_key_in_body_without_auth_header(sandbox):
-    r = post(sandbox, "/segment/v1/track", {"writeKey": KEY, "userId": "u1", "event": "Signed Up"},
-             auth=None)
+    r = post(sandbox, "/segment/v1/track", {"writeKey": KEY, "userId": "u1", "event": "Signed Up"}, auth=None)
     assert r.status_code == 200
     assert deliveries(sandbox)["deliveries"][0]["status"] == "delivered"
     assert sandbox.state.workspace.events(person(sandbox, "u1")) == [("event", "Signed Up")]
 
 
 def test_unknown_write_key_is_200_and_dropped(sandbox):
-    r = post(sandbox, "/segment/v1/batch", {"batch": [
-        {"type": "track", "userId": "u1", "event": "A"}, {"type": "identify", "userId": "u1"}]},
-        auth=("not-the-key", ""))
+    r = post(
+        sandbox,
+        "/segment/v1/batch",
+        {"batch": [{"type": "track", "userId": "u1", "event": "A"}, {"type": "identify", "userId": "u1"}]},
+        auth=("not-the-key", ""),
+    )
     assert (r.status_code, r.json()) == (200, {"success": True})
     assert reasons(sandbox) == ["unknown_source", "unknown_source"]
     assert person(sandbox, "u1") is None
@@ -94,8 +102,10 @@ def test_message_over_32kb_is_400(sandbox):
 
 
 def test_batch_over_500kb_is_400(sandbox):
-    msgs = [{"type": "track", "userId": "u1", "event": "E", "properties": {"p": "y" * 20_000}}
-            for _ in range(MAX_BATCH_BYTES // 20_000 + 2)]
+    msgs = [
+        {"type": "track", "userId": "u1", "event": "E", "properties": {"p": "y" * 20_000}}
+        for _ in range(MAX_BATCH_BYTES // 20_000 + 2)
+    ]
     r = post(sandbox, "/segment/v1/batch", {"batch": msgs})
     assert r.status_code == 400
 
@@ -113,12 +123,18 @@ def test_batch_over_2500_events_is_200_and_all_dropped(sandbox):
 
 
 def test_ingest_drops_no_identity_and_track_without_event(sandbox):
-    post(sandbox, "/segment/v1/batch", {"batch": [
-        {"type": "track", "event": "No One"},
-        {"type": "track", "userId": "u1"},
-        {"type": "track", "userId": "u1", "event": ""},
-        {"type": "track", "userId": "u1", "event": "Fine"},
-    ]})
+    post(
+        sandbox,
+        "/segment/v1/batch",
+        {
+            "batch": [
+                {"type": "track", "event": "No One"},
+                {"type": "track", "userId": "u1"},
+                {"type": "track", "userId": "u1", "event": ""},
+                {"type": "track", "userId": "u1", "event": "Fine"},
+            ]
+        },
+    )
     assert reasons(sandbox) == ["no_user_anon_id", "event_not_defined", "event_not_defined", None]
 
 
@@ -133,8 +149,7 @@ def test_duplicate_message_ids_are_dropped(sandbox):
 
 
 def test_gzip_body_and_import_alias(sandbox):
-    body = gzip.compress(orjson.dumps({"batch": [{"type": "identify", "userId": "gz",
-                                                  "traits": {"plan": "pro"}}]}))
+    body = gzip.compress(orjson.dumps({"batch": [{"type": "identify", "userId": "gz", "traits": {"plan": "pro"}}]}))
     r = post(sandbox, "/segment/v1/import", None, raw=body, headers={"content-encoding": "gzip"})
     assert r.status_code == 200
     assert person(sandbox, "gz").attributes["plan"] == "pro"
@@ -143,32 +158,64 @@ def test_gzip_body_and_import_alias(sandbox):
 
 
 def test_batch_context_applies_to_every_item(sandbox):
-    post(sandbox, "/segment/v1/batch", {
-        "context": {"device": {"token": "tok", "type": "android"}},
-        "batch": [{"type": "track", "userId": "u1", "event": "Application Installed"}]})
+    post(
+        sandbox,
+        "/segment/v1/batch",
+        {
+            "context": {"device": {"token": "tok", "type": "android"}},
+            "batch": [{"type": "track", "userId": "u1", "event": "Application Installed"}],
+        },
+    )
     assert set(person(sandbox, "u1").devices) == {"tok"}
 
 
 def test_batch_context_merges_under_an_items_own_context(sandbox):
     # Regression: an item with any context of its own lost the batch-level device token.
-    post(sandbox, "/segment/v1/batch", {
-        "context": {"device": {"token": "tok-b", "type": "ios"}},
-        "integrations": {"All": True},
-        "batch": [{"type": "track", "userId": "u2", "event": "Application Installed",
-                   "context": {"library": {"name": "analytics-node"}}}]})
+    post(
+        sandbox,
+        "/segment/v1/batch",
+        {
+            "context": {"device": {"token": "tok-b", "type": "ios"}},
+            "integrations": {"All": True},
+            "batch": [
+                {
+                    "type": "track",
+                    "userId": "u2",
+                    "event": "Application Installed",
+                    "context": {"library": {"name": "analytics-node"}},
+                }
+            ],
+        },
+    )
     assert set(person(sandbox, "u2").devices) == {"tok-b"}
 
 
 def test_destination_drops_are_reported(sandbox):
-    post(sandbox, "/segment/v1/batch", {"batch": [
-        {"type": "page", "userId": "u1", "name": "Pricing", "properties": {}},
-        {"type": "track", "userId": "u1", "event": "Application Installed", "context": {"device": {"type": "ios"}}},
-        {"type": "track", "anonymousId": "a1", "event": "Application Opened",
-         "context": {"device": {"token": "t", "type": "ios"}}},
-    ]})
+    post(
+        sandbox,
+        "/segment/v1/batch",
+        {
+            "batch": [
+                {"type": "page", "userId": "u1", "name": "Pricing", "properties": {}},
+                {
+                    "type": "track",
+                    "userId": "u1",
+                    "event": "Application Installed",
+                    "context": {"device": {"type": "ios"}},
+                },
+                {
+                    "type": "track",
+                    "anonymousId": "a1",
+                    "event": "Application Opened",
+                    "context": {"device": {"token": "t", "type": "ios"}},
+                },
+            ]
+        },
+    )
     got = reasons(sandbox)
-    assert got[0] == ("MESSAGE_REJECTED: trackPageView requires properties.url "
-                      "(the page URL becomes the Customer.io page name)")
+    assert got[0] == (
+        "MESSAGE_REJECTED: trackPageView requires properties.url (the page URL becomes the Customer.io page name)"
+    )
     assert got[1].startswith("MESSAGE_REJECTED: createUpdateDevice requires context.device.token")
     assert got[2].startswith("MESSAGE_REJECTED: createUpdateDevice requires userId")
 
@@ -179,20 +226,36 @@ def test_customerio_limits_fail_delivery_with_the_documented_message(sandbox):
 
 
 def test_anonymous_events_join_the_person_on_identify(sandbox):
-    post(sandbox, "/segment/v1/batch", {"batch": [
-        {"type": "page", "anonymousId": "anon-9", "properties": {"url": "https://x.test/pricing"}},
-        {"type": "track", "anonymousId": "anon-9", "event": "Viewed Pricing"},
-    ]})
-    post(sandbox, "/segment/v1/identify", {"userId": "u9", "anonymousId": "anon-9",
-                                          "traits": {"email": "u9@example.com"}})
+    post(
+        sandbox,
+        "/segment/v1/batch",
+        {
+            "batch": [
+                {"type": "page", "anonymousId": "anon-9", "properties": {"url": "https://x.test/pricing"}},
+                {"type": "track", "anonymousId": "anon-9", "event": "Viewed Pricing"},
+            ]
+        },
+    )
+    post(
+        sandbox,
+        "/segment/v1/identify",
+        {"userId": "u9", "anonymousId": "anon-9", "traits": {"email": "u9@example.com"}},
+    )
     names = set(sandbox.state.workspace.events(person(sandbox, "u9")))
     assert {("page", "https://x.test/pricing"), ("event", "Viewed Pricing")} <= names
 
 
 def test_delivery_view_has_action_operations_and_filters(sandbox):
-    post(sandbox, "/segment/v1/batch", {"batch": [
-        {"type": "track", "userId": "a", "event": "One", "messageId": "m-a"},
-        {"type": "track", "userId": "b", "event": "Two", "messageId": "m-b"}]})
+    post(
+        sandbox,
+        "/segment/v1/batch",
+        {
+            "batch": [
+                {"type": "track", "userId": "a", "event": "One", "messageId": "m-a"},
+                {"type": "track", "userId": "b", "event": "Two", "messageId": "m-b"},
+            ]
+        },
+    )
     [row] = deliveries(sandbox, userId="b")["deliveries"]
     assert row["messageId"] == "m-b" and row["event"] == "Two" and row["action"] == "trackEvent"
     assert row["operations"][0]["identifiers"] == {"id": "b"}
@@ -217,8 +280,10 @@ def test_destination_not_connected(sandbox_factory):
     assert post(sb, "/segment/v1/track", {"userId": "u1", "event": "E"}).status_code == 200
     assert reasons(sb) == ["destination not connected"]
     assert sb.state.workspace.people == {}
-    connected = HTTP.get(f"{sb.url}/segment-api/sources/{defaults.SEGMENT_SOURCE_ID}/connected-destinations",
-                          headers={"authorization": f"Bearer {defaults.PUBLIC_API_TOKEN}"}).json()
+    connected = HTTP.get(
+        f"{sb.url}/segment-api/sources/{defaults.SEGMENT_SOURCE_ID}/connected-destinations",
+        headers={"authorization": f"Bearer {defaults.PUBLIC_API_TOKEN}"},
+    ).json()
     assert connected["data"]["destinations"] == []
 
 
@@ -233,8 +298,11 @@ def test_requests_listing_never_shows_keys(sandbox):
 
 
 def test_requests_listing_shows_drops(sandbox):
-    post(sandbox, "/segment/v1/batch", {"batch": [{"type": "track", "userId": "u"},
-                                                  {"type": "track", "userId": "u", "event": "E"}]})
+    post(
+        sandbox,
+        "/segment/v1/batch",
+        {"batch": [{"type": "track", "userId": "u"}, {"type": "track", "userId": "u", "event": "E"}]},
+    )
     [row] = HTTP.get(sandbox.url + "/_sandbox/requests").json()["requests"]
     assert (row["status"], row["messages"], row["dropped"], row["drops"]) == (200, 2, 1, ["event_not_defined"])
 
@@ -265,11 +333,11 @@ def test_public_api(sandbox):
     assert ws.json() == {"data": {"workspace": defaults.SEGMENT_WORKSPACE}}
     sources = HTTP.get(sandbox.url + "/segment-api/sources", headers=auth).json()["data"]["sources"]
     assert sources[0]["writeKeys"] == [KEY]
-    dests = HTTP.get(f"{sandbox.url}/segment-api/sources/{sources[0]['id']}/connected-destinations",
-                      headers=auth).json()["data"]["destinations"]
+    dests = HTTP.get(
+        f"{sandbox.url}/segment-api/sources/{sources[0]['id']}/connected-destinations", headers=auth
+    ).json()["data"]["destinations"]
     assert dests[0]["enabled"] and dests[0]["metadata"]["name"] == "Customer.io (Actions)"
-    assert HTTP.get(sandbox.url + "/segment-api/sources/nope/connected-destinations",
-                     headers=auth).status_code == 404
+    assert HTTP.get(sandbox.url + "/segment-api/sources/nope/connected-destinations", headers=auth).status_code == 404
     bad = HTTP.get(sandbox.url + "/segment-api/", headers={"authorization": "Bearer nope"})
     assert bad.status_code == 401 and bad.json()["errors"][0]["type"] == "unauthorized"
     assert HTTP.get(sandbox.url + "/segment-api-eu/", headers=auth).status_code == 401
@@ -280,7 +348,7 @@ def test_reset_forgets_everything(sandbox):
     assert HTTP.post(sandbox.url + "/_sandbox/reset").json() == {"ok": True}
     assert deliveries(sandbox)["deliveries"] == []
     post(sandbox, "/segment/v1/track", {"userId": "u1", "event": "E", "messageId": "x"})
-    assert reasons(sandbox) == [None]      # dedupe was reset too
+    assert reasons(sandbox) == [None]  # dedupe was reset too
 
 
 def test_health_and_unknown_path(sandbox):
@@ -292,8 +360,11 @@ def test_health_and_unknown_path(sandbox):
 def test_queue_drains_when_idle_without_a_read(sandbox):
     import time
 
-    post(sandbox, "/segment/v1/batch", {"batch": [
-        {"type": "track", "userId": "idle", "event": "E", "messageId": f"i{i}"} for i in range(50)]})
+    post(
+        sandbox,
+        "/segment/v1/batch",
+        {"batch": [{"type": "track", "userId": "idle", "event": "E", "messageId": f"i{i}"} for i in range(50)]},
+    )
     # Accepted messages wait in a queue; the server maps them in its idle time.
     deadline = time.monotonic() + 10
     while HTTP.get(sandbox.url + "/_sandbox/health").json()["pending"] and time.monotonic() < deadline:
@@ -303,10 +374,16 @@ def test_queue_drains_when_idle_without_a_read(sandbox):
 
 
 def test_every_accepted_message_is_accounted_for(sandbox):
-    batches = [[{"type": "track", "userId": f"u{j}", "event": "E", "messageId": f"m{j}-{i}"}
-                for i in range(100)] for j in range(20)]
+    batches = [
+        [{"type": "track", "userId": f"u{j}", "event": "E", "messageId": f"m{j}-{i}"} for i in range(100)]
+        for j in range(20)
+    ]
     for batch in batches:
-        post(sandbox, "/segment/v1/batch", {"batch": batch + batch[:5]})      # 5 duplicates each
+        post(sandbox, "/segment/v1/batch", {"batch": batch + batch[:5]})  # 5 duplicates each
     summary = deliveries(sandbox)["summary"]
-    assert summary == {"received": 2100, "delivered": 2000, "dropped": 100,
-                       "drop_reasons": {"duplicate_message_id": 100}}
+    assert summary == {
+        "received": 2100,
+        "delivered": 2000,
+        "dropped": 100,
+        "drop_reasons": {"duplicate_message_id": 100},
+    }

@@ -50,8 +50,12 @@ def test_default_run_json_has_accepted_and_delivered_tiers_per_route(sandbox, tm
     assert doc["ok"] is True and doc["command"] == "send-test"
     for route in ("segment", "customerio", "pipelines"):
         sent = checks(result, route=route, tier="accepted")
-        assert [c["id"] for c in sent] == [f"{route}.identify", f"{route}.track Signed Up",
-                                          f"{route}.page Pricing", f"{route}.screen Home"]
+        assert [c["id"] for c in sent] == [
+            f"{route}.identify",
+            f"{route}.track Signed Up",
+            f"{route}.page Pricing",
+            f"{route}.screen Home",
+        ]
         assert all(c["status"] == "passed" and c["http_status"] == 200 for c in sent)
         delivered = one(result, f"{route}.delivery", "delivered")
         assert delivered["status"] == "passed"
@@ -64,8 +68,10 @@ def test_default_run_json_has_accepted_and_delivered_tiers_per_route(sandbox, tm
     assert len(set(users.values())) == 3 and all(doc["run_id"] in u for u in users.values())
     for route, user_id in users.items():
         assert user_id.endswith(f"-{route}")
-        r = httpx.get(f"{sandbox.url}/app/v1/customers/{user_id}/attributes",
-                      headers={"Authorization": f"Bearer {defaults.APP_API_KEY}"})
+        r = httpx.get(
+            f"{sandbox.url}/app/v1/customers/{user_id}/attributes",
+            headers={"Authorization": f"Bearer {defaults.APP_API_KEY}"},
+        )
         attrs = r.json()["customer"]["attributes"]
         assert attrs["plan_type"] == "Pro" and attrs["is_trial"] == "true"
         assert attrs["email"] == f"cdpio+{doc['run_id']}-{route}@example.com"
@@ -112,17 +118,20 @@ def test_wrong_pipelines_key_is_rejected_in_strict_mode(sandbox_factory, tmp_pat
 
 
 def test_page_without_url_is_named_as_dropped_by_the_mapping(sandbox, tmp_path):
-    config = FAST + """\
+    config = (
+        FAST
+        + """\
 send_test:
   events:
     - {type: track, event: Signed Up}
     - {type: page, name: Pricing}
 """
-    result = run(sandbox, tmp_path, "--json", "send-test", "--route", "segment", "--route", "customerio",
-                 config=config)
+    )
+    result = run(sandbox, tmp_path, "--json", "send-test", "--route", "segment", "--route", "customerio", config=config)
     assert result.code == 1, result.stderr
-    assert "warning: page \"Pricing\" will be dropped by the Customer.io (Actions) destination mapping" \
-        in " ".join(result.stderr.split()).replace("\\", "")
+    assert 'warning: page "Pricing" will be dropped by the Customer.io (Actions) destination mapping' in " ".join(
+        result.stderr.split()
+    ).replace("\\", "")
     for route in ("segment", "customerio"):
         dropped = one(result, f"{route}.page Pricing", "delivered")
         assert dropped["status"] == "failed"
@@ -144,24 +153,48 @@ def test_anonymous_flow_is_merged_into_one_person(sandbox, tmp_path):
     assert delivery["status"] == "passed" and "merged" in delivery["message"]
     route = result.json["summary"]["routes"]["segment"]
     auth = {"Authorization": f"Bearer {defaults.APP_API_KEY}"}
-    acts = httpx.get(f"{sandbox.url}/app/v1/customers/{route['user_id']}/activities",
-                     params={"type": "event", "name": "Viewed Pricing"}, headers=auth).json()["activities"]
+    acts = httpx.get(
+        f"{sandbox.url}/app/v1/customers/{route['user_id']}/activities",
+        params={"type": "event", "name": "Viewed Pricing"},
+        headers=auth,
+    ).json()["activities"]
     assert len(acts) == 1
-    merges = httpx.get(f"{sandbox.url}/app/v1/customers/{route['user_id']}/activities",
-                       params={"type": "anon_merge"}, headers=auth).json()["activities"]
-    assert merges      # an anon_merge's name/data are undocumented: only its type is relied on
+    merges = httpx.get(
+        f"{sandbox.url}/app/v1/customers/{route['user_id']}/activities", params={"type": "anon_merge"}, headers=auth
+    ).json()["activities"]
+    assert merges  # an anon_merge's name/data are undocumented: only its type is relied on
 
 
 def test_device_registration_is_checked(sandbox, tmp_path):
-    result = run(sandbox, tmp_path, "--json", "send-test", "--route", "customerio",
-                 "--device-token", "apns-token-123", "--platform", "ios")
+    result = run(
+        sandbox,
+        tmp_path,
+        "--json",
+        "send-test",
+        "--route",
+        "customerio",
+        "--device-token",
+        "apns-token-123",
+        "--platform",
+        "ios",
+    )
     assert result.code == 0, result.stderr
     assert "1 device" in one(result, "customerio.delivery", "delivered")["message"]
 
 
 def test_event_and_user_id_flags(sandbox, tmp_path):
-    result = run(sandbox, tmp_path, "--json", "send-test", "--route", "segment",
-                 "--user-id", "qa-{run_id}", "--event", "Trial Started")
+    result = run(
+        sandbox,
+        tmp_path,
+        "--json",
+        "send-test",
+        "--route",
+        "segment",
+        "--user-id",
+        "qa-{run_id}",
+        "--event",
+        "Trial Started",
+    )
     assert result.code == 0, result.stderr
     ids = [c["id"] for c in checks(result, tier="accepted")]
     assert "segment.track Trial Started" in ids and "segment.track Signed Up" not in ids
@@ -170,10 +203,13 @@ def test_event_and_user_id_flags(sandbox, tmp_path):
 
 def test_eu_workspace_end_to_end(sandbox_factory, tmp_path):
     sb = sandbox_factory(region="eu", pipelines_api_key="pk_eu_cdpioSandboxPipelines0001")
-    config = FAST + """\
+    config = (
+        FAST
+        + """\
 segment: {region: eu}
 customerio: {region: auto, pipelines_api_key: pk_eu_cdpioSandboxPipelines0001}
 """
+    )
     result = run(sb, tmp_path, "--json", "send-test", config=config)
     assert result.code == 0, result.stderr
     assert result.json["summary"]["customerio_region"] == "eu"
@@ -192,16 +228,28 @@ def test_no_verify_says_delivery_was_not_verified(sandbox, tmp_path):
 
 
 def test_json_is_alone_on_stdout_and_junit_has_one_case_per_check(sandbox_factory, tmp_path):
-    keys = {"WK": "wkSecretValue0000000000000000001", "SID": "5ec0000000000000000a",
-            "TKEY": "5ec0000000000000000b", "AKEY": "5ec00000000000000000000000000abc",
-            "PKEY": "pk_us_secretPipelinesValue0001"}
+    keys = {
+        "WK": "wkSecretValue0000000000000000001",
+        "SID": "5ec0000000000000000a",
+        "TKEY": "5ec0000000000000000b",
+        "AKEY": "5ec00000000000000000000000000abc",
+        "PKEY": "pk_us_secretPipelinesValue0001",
+    }
     # The sandbox knows every credential except the write key: one route fails delivery.
-    sb = sandbox_factory(write_key="aDifferentWriteKey00000000000001", site_id=keys["SID"],
-                         track_api_key=keys["TKEY"], app_api_key=keys["AKEY"], pipelines_api_key=keys["PKEY"])
-    config = FAST + """\
+    sb = sandbox_factory(
+        write_key="aDifferentWriteKey00000000000001",
+        site_id=keys["SID"],
+        track_api_key=keys["TKEY"],
+        app_api_key=keys["AKEY"],
+        pipelines_api_key=keys["PKEY"],
+    )
+    config = (
+        FAST
+        + """\
 segment: {write_key: "${WK}"}
 customerio: {site_id: "${SID}", track_api_key: "${TKEY}", app_api_key: "${AKEY}", pipelines_api_key: "${PKEY}"}
 """
+    )
     junit = tmp_path / "report.xml"
     result = run(sb, tmp_path, "--json", "--junit", str(junit), "send-test", config=config, env=keys)
     assert result.code == 1, result.stderr
@@ -220,8 +268,12 @@ customerio: {site_id: "${SID}", track_api_key: "${TKEY}", app_api_key: "${AKEY}"
 
 
 def test_bad_flags_exit_2(sandbox, tmp_path):
-    for args in (["--route", "nowhere"], ["--timeout", "soon"], ["--device-token", "t"],
-                 ["--device-token", "t", "--platform", "windows"]):
+    for args in (
+        ["--route", "nowhere"],
+        ["--timeout", "soon"],
+        ["--device-token", "t"],
+        ["--device-token", "t", "--platform", "windows"],
+    ):
         result = run(sandbox, tmp_path, "send-test", *args)
         assert result.code == 2, (args, result.stderr)
         assert "Traceback" not in result.stderr
@@ -249,17 +301,19 @@ def test_unreachable_service_exits_4_quickly(tmp_path):
 # A fixed test user: delivery counts only what carries this run's id
 # ---------------------------------------------------------------------------
 
-FIXED_USER = FAST + """\
+FIXED_USER = (
+    FAST
+    + """\
 send_test:
   user_id: qa-fixed-user
   traits: {plan_type: Pro, is_trial: true}
 """
+)
 WRONG_WRITE_KEY = 'segment: {write_key: "wrongWriteKeyNobodyKnows00000001"}\n'
 
 
 @pytest.mark.parametrize("activity_data", ["none", "properties"])
-def test_a_fixed_user_never_passes_on_an_earlier_runs_data(sandbox, sandbox_factory, tmp_path,
-                                                           activity_data):
+def test_a_fixed_user_never_passes_on_an_earlier_runs_data(sandbox, sandbox_factory, tmp_path, activity_data):
     sb = sandbox if activity_data == "none" else sandbox_factory(activity_data="properties")
     if activity_data == "properties":
         first = run(sb, tmp_path, "--json", "send-test", "--route", "segment", config=FIXED_USER)
@@ -272,15 +326,30 @@ def test_a_fixed_user_never_passes_on_an_earlier_runs_data(sandbox, sandbox_fact
         old = int(_time.time()) - 3600
         auth = (defaults.SITE_ID, defaults.TRACK_API_KEY)
         base = f"{sb.url}/track/api/v1/customers/qa-fixed-user"
-        httpx.put(base, json={"cdpio_run_id": "an-earlier-run", "plan_type": "Pro", "is_trial": True,
-                              "_timestamp": old}, auth=auth).raise_for_status()
-        for body in ({"name": "Signed Up"}, {"name": "https://example.com/pricing", "type": "page"},
-                     {"name": "Home", "type": "screen"}):
+        httpx.put(
+            base,
+            json={"cdpio_run_id": "an-earlier-run", "plan_type": "Pro", "is_trial": True, "_timestamp": old},
+            auth=auth,
+        ).raise_for_status()
+        for body in (
+            {"name": "Signed Up"},
+            {"name": "https://example.com/pricing", "type": "page"},
+            {"name": "Home", "type": "screen"},
+        ):
             httpx.post(base + "/events", json={**body, "timestamp": old}, auth=auth).raise_for_status()
     # Same person, but Segment drops everything now (200 for an unknown write key).
     # A short wait: this run must fail, and the sandbox shows what arrived at once.
-    second = run(sb, tmp_path, "--json", "send-test", "--route", "segment", "--timeout", "1s",
-                 config=FIXED_USER + WRONG_WRITE_KEY)
+    second = run(
+        sb,
+        tmp_path,
+        "--json",
+        "send-test",
+        "--route",
+        "segment",
+        "--timeout",
+        "1s",
+        config=FIXED_USER + WRONG_WRITE_KEY,
+    )
     assert second.code == 1, second.stderr
     delivery = one(second, "segment.delivery", "delivered")
     assert delivery["status"] == "failed"
@@ -299,11 +368,15 @@ def test_delivery_proof_names_its_evidence(sandbox, sandbox_factory, tmp_path, a
     # being new, or (a fixed user) the activity being newer than the first send.
     tagged = "tagged with this run's cdpio_run_id"
     with_data = activity_data == "properties"
-    runs = [(run(sb, tmp_path, "--json", "send-test", "--route", "pipelines", config=FIXED_USER),
-             tagged if with_data else "newer than this run's first send", ("pipelines",))]
-    if with_data:      # per-run person without data: test_default_run_json_has_accepted_...
-        runs.append((run(sb, tmp_path, "--json", "send-test"), tagged,
-                     ("segment", "customerio", "pipelines")))
+    runs = [
+        (
+            run(sb, tmp_path, "--json", "send-test", "--route", "pipelines", config=FIXED_USER),
+            tagged if with_data else "newer than this run's first send",
+            ("pipelines",),
+        )
+    ]
+    if with_data:  # per-run person without data: test_default_run_json_has_accepted_...
+        runs.append((run(sb, tmp_path, "--json", "send-test"), tagged, ("segment", "customerio", "pipelines")))
     for result, proof, routes in runs:
         assert result.code == 0, result.stderr
         for route in routes:
@@ -316,8 +389,18 @@ def test_delivery_proof_names_its_evidence(sandbox, sandbox_factory, tmp_path, a
 def test_every_test_message_carries_the_run_id(sandbox_factory, tmp_path):
     # Event data is visible only in a sandbox that returns it (--activity-data properties).
     sandbox = sandbox_factory(activity_data="properties")
-    result = run(sandbox, tmp_path, "--json", "send-test", "--route", "segment", "--route", "pipelines",
-                 "--anonymous-flow", config=FIXED_USER)
+    result = run(
+        sandbox,
+        tmp_path,
+        "--json",
+        "send-test",
+        "--route",
+        "segment",
+        "--route",
+        "pipelines",
+        "--anonymous-flow",
+        config=FIXED_USER,
+    )
     assert result.code == 0, result.stderr
     run_id = result.json["run_id"]
     auth = {"Authorization": f"Bearer {defaults.APP_API_KEY}"}
@@ -325,8 +408,9 @@ def test_every_test_message_carries_the_run_id(sandbox_factory, tmp_path):
         user_id = result.json["summary"]["routes"][route]["user_id"]
         person = httpx.get(f"{sandbox.url}/app/v1/customers/{user_id}/attributes", headers=auth).json()
         assert person["customer"]["attributes"]["cdpio_run_id"] == run_id
-        acts = httpx.get(f"{sandbox.url}/app/v1/customers/{user_id}/activities",
-                         params={"limit": 100}, headers=auth).json()["activities"]
+        acts = httpx.get(
+            f"{sandbox.url}/app/v1/customers/{user_id}/activities", params={"limit": 100}, headers=auth
+        ).json()["activities"]
         events = [a for a in acts if a["type"] in ("event", "page", "screen")]
         assert len(events) == 4  # anonymous track, track, page, screen
         assert all(a["data"]["cdpio_run_id"] == run_id for a in events)

@@ -26,13 +26,26 @@ def test_default_subscriptions_are_the_destination_presets():
 EVENTS = list(mapping.SEMANTIC_EVENTS) + ["Signed Up", ""]
 MESSAGES = st.fixed_dictionaries(
     {"type": st.sampled_from(["identify", "track", "page", "screen", "group", "alias", "flush"])},
-    optional={"userId": st.sampled_from(["u1", "a@b.co", ""]), "anonymousId": st.just("an1"),
-              "event": st.sampled_from(EVENTS), "groupId": st.just("g1"), "previousId": st.just("p1"),
-              "name": st.just("Home"),
-              "properties": st.fixed_dictionaries({}, optional={
-                  "url": st.just("https://x.io/"), "objectId": st.just("o1"), "deliveryId": st.just("d1"),
-                  "metric": st.just("opened"), "actionType": st.just("viewed_content")}),
-              "context": st.just({"device": {"token": "t", "type": "ios"}})})
+    optional={
+        "userId": st.sampled_from(["u1", "a@b.co", ""]),
+        "anonymousId": st.just("an1"),
+        "event": st.sampled_from(EVENTS),
+        "groupId": st.just("g1"),
+        "previousId": st.just("p1"),
+        "name": st.just("Home"),
+        "properties": st.fixed_dictionaries(
+            {},
+            optional={
+                "url": st.just("https://x.io/"),
+                "objectId": st.just("o1"),
+                "deliveryId": st.just("d1"),
+                "metric": st.just("opened"),
+                "actionType": st.just("viewed_content"),
+            },
+        ),
+        "context": st.just({"device": {"token": "t", "type": "ios"}}),
+    },
+)
 
 
 @settings(max_examples=100, deadline=None)
@@ -47,19 +60,22 @@ def test_default_subscriptions_evaluated_as_fql_route_like_map_message(msg):
     assert (by_fql.action, by_fql.operations, by_fql.ok) == (direct.action, direct.operations, direct.ok)
 
 
-@pytest.mark.parametrize("trigger,msg,expected", [
-    ('type = "track" and event = "Order Completed"', {"type": "track", "event": "Order Completed"}, True),
-    ('type = "track" and event = "Order Completed"', {"type": "track", "event": "Signed Up"}, False),
-    ('type = "track" and (event = "A" or event = "B")', {"type": "track", "event": "B"}, True),
-    ('!contains(event, "Cart")', {"event": "Cart Viewed"}, False),
-    ('type = "track" and event = "A" or event = "B"', {"type": "page", "event": "B"}, True),
-    ('properties.total > 10 and properties.plan != "free"', {"properties": {"total": 12, "plan": "pro"}}, True),
-    ('properties.total > 10', {"properties": {"total": "12"}}, False),
-    ('properties.coupon = null', {"properties": {}}, True),
-    ('match(event, "Order *")', {"event": "Order Shipped"}, True),
-    ('contains(event, "Cart")', {"event": "Cart Viewed"}, True),
-    ('context.device.type = "ios"', {"context": {"device": {"type": "ios"}}}, True),
-])
+@pytest.mark.parametrize(
+    "trigger,msg,expected",
+    [
+        ('type = "track" and event = "Order Completed"', {"type": "track", "event": "Order Completed"}, True),
+        ('type = "track" and event = "Order Completed"', {"type": "track", "event": "Signed Up"}, False),
+        ('type = "track" and (event = "A" or event = "B")', {"type": "track", "event": "B"}, True),
+        ('!contains(event, "Cart")', {"event": "Cart Viewed"}, False),
+        ('type = "track" and event = "A" or event = "B"', {"type": "page", "event": "B"}, True),
+        ('properties.total > 10 and properties.plan != "free"', {"properties": {"total": 12, "plan": "pro"}}, True),
+        ("properties.total > 10", {"properties": {"total": "12"}}, False),
+        ("properties.coupon = null", {"properties": {}}, True),
+        ('match(event, "Order *")', {"event": "Order Shipped"}, True),
+        ('contains(event, "Cart")', {"event": "Cart Viewed"}, True),
+        ('context.device.type = "ios"', {"context": {"device": {"type": "ios"}}}, True),
+    ],
+)
 def test_fql_triggers(trigger, msg, expected):
     assert mapping.trigger_matches(trigger, msg) is expected
 
@@ -71,34 +87,56 @@ def test_triggers_segment_cannot_parse_are_refused(trigger):
 
 
 def _api_doc(subs) -> dict:
-    return {"data": {"subscriptions": [
-        {"id": f"s{i}", "name": s.name, "actionId": "x", "actionSlug": s.action, "destinationId": "d",
-         "modelId": "", "enabled": s.enabled, "trigger": s.trigger, "settings": {}}
-        for i, s in enumerate(subs)], "pagination": {"current": "MA==", "totalEntries": len(subs)}}}
+    return {
+        "data": {
+            "subscriptions": [
+                {
+                    "id": f"s{i}",
+                    "name": s.name,
+                    "actionId": "x",
+                    "actionSlug": s.action,
+                    "destinationId": "d",
+                    "modelId": "",
+                    "enabled": s.enabled,
+                    "trigger": s.trigger,
+                    "settings": {},
+                }
+                for i, s in enumerate(subs)
+            ],
+            "pagination": {"current": "MA==", "totalEntries": len(subs)},
+        }
+    }
 
 
 def test_an_edited_workspace_names_the_cause():
-    edited = [replace(s, enabled=False) if s.action == "trackPageView" else
-              replace(s, trigger='type = "track" and event = "Order Completed"') if s.action == "trackEvent" else s
-              for s in mapping.DEFAULT_SUBSCRIPTIONS]
+    edited = [
+        replace(s, enabled=False)
+        if s.action == "trackPageView"
+        else replace(s, trigger='type = "track" and event = "Order Completed"')
+        if s.action == "trackEvent"
+        else s
+        for s in mapping.DEFAULT_SUBSCRIPTIONS
+    ]
     subs = explain.subscriptions_from_api(_api_doc(edited))
-    signed_up = explain.explain_message({"type": "track", "userId": "u1", "event": "Signed Up"},
-                                        subscriptions=subs)
+    signed_up = explain.explain_message({"type": "track", "userId": "u1", "event": "Signed Up"}, subscriptions=subs)
     assert signed_up.dropped_by == explain.DESTINATION
-    assert signed_up.drop_reason == ("NO_MATCHING_MAPPING: your Track Event subscription's trigger "
-                                     "excludes `Signed Up`")
-    page = explain.explain_message({"type": "page", "userId": "u1", "properties": {"url": "https://x.io/"}},
-                                   subscriptions=subs)
-    assert page.drop_reason == ("NO_MATCHING_MAPPING: your Track Page View subscription is disabled, "
-                                "so it does not send page messages")
-    order = explain.explain_message({"type": "track", "userId": "u1", "event": "Order Completed"},
-                                    subscriptions=subs)
+    assert signed_up.drop_reason == (
+        "NO_MATCHING_MAPPING: your Track Event subscription's trigger excludes `Signed Up`"
+    )
+    page = explain.explain_message(
+        {"type": "page", "userId": "u1", "properties": {"url": "https://x.io/"}}, subscriptions=subs
+    )
+    assert page.drop_reason == (
+        "NO_MATCHING_MAPPING: your Track Page View subscription is disabled, so it does not send page messages"
+    )
+    order = explain.explain_message({"type": "track", "userId": "u1", "event": "Order Completed"}, subscriptions=subs)
     assert order.action == "trackEvent" and order.operations[0]["name"] == "Order Completed"
 
 
 def test_two_matching_subscriptions_both_send():
     subs = list(mapping.DEFAULT_SUBSCRIPTIONS) + [
-        mapping.Subscription("createUpdatePerson", 'type = "track" and event = "Signed Up"', True, "Signup person")]
+        mapping.Subscription("createUpdatePerson", 'type = "track" and event = "Signed Up"', True, "Signup person")
+    ]
     m = mapping.map_subscribed({"type": "track", "userId": "u1", "event": "Signed Up"}, subs)
     assert m.action == "trackEvent+createUpdatePerson"
     assert [(op["type"], op["action"]) for op in m.operations] == [("person", "event"), ("person", "identify")]
@@ -112,22 +150,30 @@ def test_unknown_api_action_is_refused_not_guessed():
 
 # --- CLI ------------------------------------------------------------------------
 
+
 def _messages(tmp_path) -> str:
     path = tmp_path / "m.ndjson"
-    path.write_text(json.dumps({"type": "track", "userId": "u1", "event": "Signed Up"}) + "\n"
-                    + json.dumps({"type": "page", "userId": "u1", "properties": {"url": "https://x.io/"}}) + "\n")
+    path.write_text(
+        json.dumps({"type": "track", "userId": "u1", "event": "Signed Up"})
+        + "\n"
+        + json.dumps({"type": "page", "userId": "u1", "properties": {"url": "https://x.io/"}})
+        + "\n"
+    )
     return str(path)
 
 
 def test_cli_explain_uses_the_configured_subscriptions(tmp_path):
-    write_config(tmp_path, """customerio:
+    write_config(
+        tmp_path,
+        """customerio:
   subscriptions:
     - action: trackEvent
       name: Track Event
       trigger: 'type = "track" and event = "Order Completed"'
     - action: trackPageView
       trigger: 'type = "page"'
-""")
+""",
+    )
     res = run_cli("explain", "--json", _messages(tmp_path), cwd=tmp_path)
     assert res.code == 0, res.output
     doc = res.json
@@ -191,8 +237,9 @@ def test_triggers_match_like_segment(case):
 
 def test_cli_explain_does_not_need_the_configs_secrets(tmp_path):
     """A config whose ${SECRETS} are unset (a laptop, a fork's CI) still explains, with the defaults."""
-    write_config(tmp_path, "segment:\n  write_key: ${CDPIO_TEST_UNSET_WK}\n"
-                           "  public_api_token: ${CDPIO_TEST_UNSET_TOKEN}\n")
+    write_config(
+        tmp_path, "segment:\n  write_key: ${CDPIO_TEST_UNSET_WK}\n  public_api_token: ${CDPIO_TEST_UNSET_TOKEN}\n"
+    )
     res = run_cli("explain", "--json", _messages(tmp_path), cwd=tmp_path)
     assert res.code == 0, res.output
     assert res.json["summary"]["subscriptions"] == "default"
@@ -231,39 +278,55 @@ def test_embedded_sandbox_maps_segment_messages_through_the_configured_subscript
         url = settings.sandbox_url
         auth = (defaults.WRITE_KEY, "")
         for event in ("Signed Up", "Order Completed"):
-            r = httpx.post(url + "/segment/v1/track", auth=auth,
-                           json={"userId": "u1", "event": event, "messageId": event})
+            r = httpx.post(
+                url + "/segment/v1/track", auth=auth, json={"userId": "u1", "event": event, "messageId": event}
+            )
             assert r.status_code == 200
-        httpx.post(url + "/segment/v1/page", auth=auth,
-                   json={"userId": "u1", "properties": {"url": "https://x.io/"}, "messageId": "p"})
+        httpx.post(
+            url + "/segment/v1/page",
+            auth=auth,
+            json={"userId": "u1", "properties": {"url": "https://x.io/"}, "messageId": "p"},
+        )
         # Pipelines runs no Segment subscriptions.
-        r = httpx.post(url + "/pipelines/v1/track", auth=(settings.customerio.pipelines_api_key, ""),
-                       json={"userId": "u1", "event": "Signed Up", "messageId": "direct"})
+        r = httpx.post(
+            url + "/pipelines/v1/track",
+            auth=(settings.customerio.pipelines_api_key, ""),
+            json={"userId": "u1", "event": "Signed Up", "messageId": "direct"},
+        )
         assert r.status_code == 200
         rows = {d["messageId"]: d for d in httpx.get(url + "/_sandbox/deliveries").json()["deliveries"]}
-        subs = httpx.get(f"{settings.endpoint('segment_api')}/destinations/{defaults.SEGMENT_DESTINATION_ID}"
-                         "/subscriptions",
-                         headers={"Authorization": f"Bearer {settings.segment.public_api_token}"}).json()
+        subs = httpx.get(
+            f"{settings.endpoint('segment_api')}/destinations/{defaults.SEGMENT_DESTINATION_ID}/subscriptions",
+            headers={"Authorization": f"Bearer {settings.segment.public_api_token}"},
+        ).json()
     assert rows["Order Completed"]["status"] == "delivered"
-    assert rows["Signed Up"]["reason"] == ("NO_MATCHING_MAPPING: your Track Event subscription's trigger "
-                                           "excludes `Signed Up`")
-    assert rows["p"]["reason"].endswith("your Track Page View subscription is disabled, so it does not send "
-                                        "page messages")
+    assert rows["Signed Up"]["reason"] == (
+        "NO_MATCHING_MAPPING: your Track Event subscription's trigger excludes `Signed Up`"
+    )
+    assert rows["p"]["reason"].endswith(
+        "your Track Page View subscription is disabled, so it does not send page messages"
+    )
     assert rows["direct"]["status"] == "delivered"
     served = [(s["actionSlug"], s["trigger"], s["enabled"]) for s in subs["data"]["subscriptions"]]
-    assert served == [("createUpdatePerson", 'type = "identify"', True),
-                      ("trackEvent", 'type = "track" and event = "Order Completed"', True),
-                      ("trackPageView", 'type = "page"', False)]
+    assert served == [
+        ("createUpdatePerson", 'type = "identify"', True),
+        ("trackEvent", 'type = "track" and event = "Order Completed"', True),
+        ("trackPageView", 'type = "page"', False),
+    ]
 
 
 def test_cli_send_test_names_the_excluding_subscription(tmp_path):
     """send-test on the embedded sandbox: the excluded event fails with its cause; nothing else is blamed."""
-    write_config(tmp_path, EDITED_YAML + """send_test:
+    write_config(
+        tmp_path,
+        EDITED_YAML
+        + """send_test:
   events:
     - {type: track, event: Order Completed}
     - {type: track, event: Signed Up}
 verify: {timeout: 5s, poll_interval: 50ms}
-""")
+""",
+    )
     res = run_cli("send-test", "--route", "segment", "--json", cwd=tmp_path)
     assert res.code == 1, res.output
     doc = res.json
@@ -281,7 +344,9 @@ verify: {timeout: 5s, poll_interval: 50ms}
 
 def test_cli_doctor_names_the_subscription_that_excludes_your_event(tmp_path):
     """doctor --event NAME: the configured Track Event trigger excludes it, so that is the broken link."""
-    write_config(tmp_path, """sandbox: true
+    write_config(
+        tmp_path,
+        """sandbox: true
 customerio:
   subscriptions:
     - action: createUpdatePerson
@@ -293,7 +358,8 @@ customerio:
       trigger: 'type = "page"'
     - action: trackScreenView
       trigger: 'type = "screen"'
-""")
+""",
+    )
     res = run_cli("doctor", "--json", "--user-id", "u1", "--event", "Order Completed", cwd=tmp_path)
     assert res.code == 1, res.output
     doc = res.json
@@ -301,21 +367,27 @@ customerio:
     assert [c["id"] for c in failed] == ["segment.subscriptions"]
     assert doc["summary"]["broken_link"] == {"link": "destination subscriptions", "check": "segment.subscriptions"}
     causes = failed[0]["details"]["causes"]
-    assert [(c["id"], c["fact"]) for c in causes] == [("destination.subscription_excludes_event",
-                                                       "destination.subscription_excludes")]
+    assert [(c["id"], c["fact"]) for c in causes] == [
+        ("destination.subscription_excludes_event", "destination.subscription_excludes")
+    ]
     assert "your Track Event subscription's trigger excludes `Order Completed`" in causes[0]["text"]
     facts = {f["id"]: f for f in doc["summary"]["diagnosis"]["facts"]}
     assert facts["destination.subscription_excludes"]["data"]["labels"] == ['track "Order Completed"']
-    assert "destination.subscription_disabled" not in facts     # every subscription is enabled
+    assert "destination.subscription_disabled" not in facts  # every subscription is enabled
     # The test events themselves are sent: the Segment send was not blamed.
     assert not any(c["status"] == "passed" and c["tier"] == "delivered" for c in doc["checks"])
 
 
 def test_cli_doctor_passes_the_subscription_link_when_they_send_everything(tmp_path):
-    write_config(tmp_path, "sandbox: true\nverify: {timeout: 5s, poll_interval: 50ms}\n" + "\n".join(
-        EDITED_YAML.splitlines()[1:]).replace("enabled: false", "enabled: true").replace(
-        'event = "Order Completed"', 'event = "Signed Up"') + "\n    - action: trackScreenView\n"
-        "      trigger: 'type = \"screen\"'\n")
+    write_config(
+        tmp_path,
+        "sandbox: true\nverify: {timeout: 5s, poll_interval: 50ms}\n"
+        + "\n".join(EDITED_YAML.splitlines()[1:])
+        .replace("enabled: false", "enabled: true")
+        .replace('event = "Order Completed"', 'event = "Signed Up"')
+        + "\n    - action: trackScreenView\n"
+        "      trigger: 'type = \"screen\"'\n",
+    )
     res = run_cli("doctor", "--json", cwd=tmp_path)
     assert res.code == 0, res.output
     link = next(c for c in res.json["checks"] if c["id"] == "segment.subscriptions")

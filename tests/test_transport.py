@@ -19,11 +19,14 @@ FAST = dict(base_delay=0.001, max_delay=0.01, max_retry_after=0.01)
 
 
 def track_spec(sb, *, key=defaults.WRITE_KEY, mid="m-1", path="/v1/track", base=None):
-    body = transport.orjson.dumps({"type": "track", "event": "Signed Up", "userId": "u1",
-                                   "messageId": mid})
-    return RequestSpec("POST", (base or sb.endpoint("segment")) + path,
-                       {"Content-Type": "application/json",
-                        "Authorization": transport.basic_auth(key)}, body, secrets=(key,))
+    body = transport.orjson.dumps({"type": "track", "event": "Signed Up", "userId": "u1", "messageId": mid})
+    return RequestSpec(
+        "POST",
+        (base or sb.endpoint("segment")) + path,
+        {"Content-Type": "application/json", "Authorization": transport.basic_auth(key)},
+        body,
+        secrets=(key,),
+    )
 
 
 def free_port() -> int:
@@ -53,10 +56,9 @@ def test_success_single_attempt(sandbox, client):
 
 def test_retries_injected_5xx_until_success(sandbox_factory, client):
     sb = sandbox_factory(fail_rate=0.5, seed=11)
-    results = [transport.send(client, track_spec(sb, mid=f"m{i}"), RetryPolicy(15, **FAST))
-               for i in range(20)]
+    results = [transport.send(client, track_spec(sb, mid=f"m{i}"), RetryPolicy(15, **FAST)) for i in range(20)]
     assert all(r.ok for r in results)
-    assert sum(r.retries for r in results) > 0          # seed 11 injects some failures
+    assert sum(r.retries for r in results) > 0  # seed 11 injects some failures
     for r in results:
         assert r.history[-1] == 200 and set(r.history[:-1]) <= {500}
         assert len(r.latencies) == r.attempts == len(r.history)
@@ -89,8 +91,7 @@ def test_429_retry_after_is_honoured_and_capped(sandbox_factory, client):
     assert 429 in statuses
     seen = []
     policy = RetryPolicy(20, base_delay=0.001, max_delay=0.01, max_retry_after=0.2)
-    attempt = transport.send(client, track_spec(sb, mid="after"), policy,
-                             rng=lambda a, b: seen.append(b) or 0.0)
+    attempt = transport.send(client, track_spec(sb, mid="after"), policy, rng=lambda a, b: seen.append(b) or 0.0)
     assert attempt.ok
     # Retry-After (1 s) won over jitter, so the rng was never consulted.
     assert seen == []
@@ -98,8 +99,7 @@ def test_429_retry_after_is_honoured_and_capped(sandbox_factory, client):
 
 def test_dropped_connection_is_retried_and_sanitised(sandbox_factory, client):
     sb = sandbox_factory(drop_connections=1.0)
-    attempt = transport.send(client, track_spec(sb, key="SecretWriteKey0123456789"),
-                             RetryPolicy(1, **FAST))
+    attempt = transport.send(client, track_spec(sb, key="SecretWriteKey0123456789"), RetryPolicy(1, **FAST))
     assert attempt.status is None and attempt.attempts == 2 and not attempt.reached
     assert attempt.error and "SecretWriteKey0123456789" not in attempt.error
     assert "/segment/v1" not in attempt.error
@@ -107,9 +107,13 @@ def test_dropped_connection_is_retried_and_sanitised(sandbox_factory, client):
 
 def test_unreachable_host(client):
     port = free_port()
-    spec = RequestSpec("POST", f"http://127.0.0.1:{port}/segment/v1/batch",
-                       {"Authorization": transport.basic_auth("AnotherSecretKey9876")}, b"{}",
-                       secrets=("AnotherSecretKey9876",))
+    spec = RequestSpec(
+        "POST",
+        f"http://127.0.0.1:{port}/segment/v1/batch",
+        {"Authorization": transport.basic_auth("AnotherSecretKey9876")},
+        b"{}",
+        secrets=("AnotherSecretKey9876",),
+    )
     attempt = transport.send(client, spec, RetryPolicy(2, **FAST))
     assert attempt.status is None and attempt.attempts == 3
     assert "could not connect" in attempt.error
@@ -119,8 +123,9 @@ def test_unreachable_host(client):
 def test_write_key_in_path_never_in_error_text(client):
     key = "PathWriteKey1234567890"
     port = free_port()
-    spec = RequestSpec("GET", f"http://127.0.0.1:{port}/segment-cdn/v1/projects/{key}/settings",
-                       {}, None, secrets=(key,))
+    spec = RequestSpec(
+        "GET", f"http://127.0.0.1:{port}/segment-cdn/v1/projects/{key}/settings", {}, None, secrets=(key,)
+    )
     attempt = transport.send(client, spec)
     assert key not in attempt.describe_failure() and key not in attempt.url
     assert "ends 7890" in attempt.url
@@ -128,16 +133,18 @@ def test_write_key_in_path_never_in_error_text(client):
 
 def test_newline_in_key_gives_a_clean_error(sandbox, client):
     key = defaults.WRITE_KEY
-    spec = RequestSpec("POST", sandbox.endpoint("segment") + "/v1/track",
-                       {"Authorization": f"Bearer {key}\n"}, b"{}", secrets=(key,))
+    spec = RequestSpec(
+        "POST", sandbox.endpoint("segment") + "/v1/track", {"Authorization": f"Bearer {key}\n"}, b"{}", secrets=(key,)
+    )
     attempt = transport.send(client, spec)
     assert attempt.status is None
     assert key not in attempt.describe_failure()
 
 
 def test_refuses_credentials_over_plain_http(client):
-    spec = RequestSpec("POST", "http://api.segment.example/v1/batch",
-                       {"Authorization": transport.basic_auth("k" * 20)}, b"{}")
+    spec = RequestSpec(
+        "POST", "http://api.segment.example/v1/batch", {"Authorization": transport.basic_auth("k" * 20)}, b"{}"
+    )
     with pytest.raises(UsageError, match="plain http://"):
         transport.send(client, spec)
     # The client's own guard catches requests built outside `send`.
@@ -152,29 +159,39 @@ def test_refuses_credentials_over_plain_http(client):
 
 def test_track_redirect_to_eu_keeps_credentials(sandbox_factory, client):
     sb = sandbox_factory(region="eu")
-    op = {"type": "person", "identifiers": {"id": "eu-1"}, "action": "identify",
-          "attributes": {"plan": "pro"}}
-    spec = RequestSpec("POST", sb.endpoint("track", "us") + "/api/v2/entity",
-                       {"Content-Type": "application/json",
-                        "Authorization": transport.basic_auth(defaults.SITE_ID, defaults.TRACK_API_KEY)},
-                       transport.orjson.dumps(op), secrets=(defaults.TRACK_API_KEY,))
+    op = {"type": "person", "identifiers": {"id": "eu-1"}, "action": "identify", "attributes": {"plan": "pro"}}
+    spec = RequestSpec(
+        "POST",
+        sb.endpoint("track", "us") + "/api/v2/entity",
+        {
+            "Content-Type": "application/json",
+            "Authorization": transport.basic_auth(defaults.SITE_ID, defaults.TRACK_API_KEY),
+        },
+        transport.orjson.dumps(op),
+        secrets=(defaults.TRACK_API_KEY,),
+    )
     attempt = transport.send(client, spec)
     assert attempt.ok, attempt.describe_failure()
     assert attempt.history == [307, 200]
     assert attempt.redirects and "/track-eu/" in attempt.redirects[0]
-    res = httpx.get(sb.endpoint("app", "eu") + "/v1/customers/eu-1/attributes",
-                    headers={"Authorization": f"Bearer {defaults.APP_API_KEY}"})
+    res = httpx.get(
+        sb.endpoint("app", "eu") + "/v1/customers/eu-1/attributes",
+        headers={"Authorization": f"Bearer {defaults.APP_API_KEY}"},
+    )
     assert res.json()["customer"]["attributes"]["plan"] == "pro"
 
 
-@pytest.mark.parametrize("origin,target,keep", [
-    ("https://track.customer.io/a", "https://track-eu.customer.io/a", True),
-    ("https://api.segment.io/v1", "https://api.segment.io/v2", True),
-    ("https://track.customer.io/a", "https://evil.example/a", False),
-    ("https://track.customer.io/a", "http://track-eu.customer.io/a", False),
-    ("https://track.customer.io/a", "https://customer.io.evil.example/a", False),
-    ("http://127.0.0.1:1/a", "http://localhost:2/b", True),
-])
+@pytest.mark.parametrize(
+    "origin,target,keep",
+    [
+        ("https://track.customer.io/a", "https://track-eu.customer.io/a", True),
+        ("https://api.segment.io/v1", "https://api.segment.io/v2", True),
+        ("https://track.customer.io/a", "https://evil.example/a", False),
+        ("https://track.customer.io/a", "http://track-eu.customer.io/a", False),
+        ("https://track.customer.io/a", "https://customer.io.evil.example/a", False),
+        ("http://127.0.0.1:1/a", "http://localhost:2/b", True),
+    ],
+)
 def test_redirect_credential_rule(origin, target, keep):
     assert transport.may_receive_credentials(origin, target) is keep
 
@@ -184,10 +201,8 @@ def test_parse_retry_after():
     assert transport.parse_retry_after("3") == 3.0
     assert transport.parse_retry_after(" 0.5 ") == 0.5
     assert transport.parse_retry_after("-4") == 0.0
-    assert transport.parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True),
-                                       now=now) == 30.0
-    assert transport.parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True),
-                                       now=now) == 0.0
+    assert transport.parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now) == 30.0
+    assert transport.parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now=now) == 0.0
     for bad in (None, "", "soon", "nan"):
         assert transport.parse_retry_after(bad) is None
 
@@ -209,7 +224,7 @@ def test_token_bucket_spaces_slots_exactly():
     slots = [bucket.reserve() for _ in range(401)]
     assert slots[0] == 100.0
     assert slots[-1] == pytest.approx(110.0)  # 400 intervals of 1/40 s
-    gaps = {round(b - a, 9) for a, b in zip(slots, slots[1:])}
+    gaps = {round(b - a, 9) for a, b in zip(slots, slots[1:], strict=False)}
     assert gaps == {0.025}
     # An idle bucket does not bank a burst (burst=1)...
     now[0] = 1000.0
@@ -247,8 +262,7 @@ def test_paced_requests_never_see_429(sandbox_factory, client):
 
     def worker(n):
         for i in range(20):
-            statuses.append(transport.send(client, track_spec(sb, mid=f"w{n}-{i}"),
-                                           rate_limiter=bucket).status)
+            statuses.append(transport.send(client, track_spec(sb, mid=f"w{n}-{i}"), rate_limiter=bucket).status)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
     for t in threads:
@@ -258,31 +272,40 @@ def test_paced_requests_never_see_429(sandbox_factory, client):
     assert statuses.count(200) == 80
 
 
-@pytest.mark.parametrize("body,expected", [
-    (b'{"code":"invalid_request","message":"Bad thing"}', "invalid_request: Bad thing"),
-    (b"Bad Request\n", "Bad Request"),
-    (b'{"meta":{"error":"Unauthorized request"}}', "Unauthorized request"),
-    (b'{"meta":{"errors":["a is wrong","b too"]}}', "a is wrong; b too"),
-    (b'{"errors":[{"reason":"required","field":"identifiers","message":"missing"}]}',
-     "identifiers: missing (required)"),
-    (b"", None),
-    (b"<html><title>502 Bad Gateway</title></html>", "502 Bad Gateway"),
-])
+@pytest.mark.parametrize(
+    "body,expected",
+    [
+        (b'{"code":"invalid_request","message":"Bad thing"}', "invalid_request: Bad thing"),
+        (b"Bad Request\n", "Bad Request"),
+        (b'{"meta":{"error":"Unauthorized request"}}', "Unauthorized request"),
+        (b'{"meta":{"errors":["a is wrong","b too"]}}', "a is wrong; b too"),
+        (
+            b'{"errors":[{"reason":"required","field":"identifiers","message":"missing"}]}',
+            "identifiers: missing (required)",
+        ),
+        (b"", None),
+        (b"<html><title>502 Bad Gateway</title></html>", "502 Bad Gateway"),
+    ],
+)
 def test_service_error_shapes(body, expected):
     ctype = "text/html" if body.startswith(b"<html") else None
     assert transport.service_error(body, ctype) == expected
 
 
 def test_batch_errors_by_index():
-    body = (b'{"errors":[{"batch_index":2,"reason":"invalid","field":"name","message":"too long"},'
-            b'{"batch_index":2,"message":"second"},{"batch_index":"x"},{"message":"no index"}]}')
+    body = (
+        b'{"errors":[{"batch_index":2,"reason":"invalid","field":"name","message":"too long"},'
+        b'{"batch_index":2,"message":"second"},{"batch_index":"x"},{"message":"no index"}]}'
+    )
     assert transport.batch_errors(body) == {2: "name: too long (invalid); second"}
     assert transport.batch_errors(b"nope") == {}
 
 
 def test_sanitize_masks_keys_urls_and_auth_tokens():
-    text = ("error for https://cdn.segment.com/v1/projects/AbCdEf0123456789XyZ/settings "
-            "with Authorization: Basic QWJDZEVmMDEyMzQ1Njc4OVh5Wjo=")
+    text = (
+        "error for https://cdn.segment.com/v1/projects/AbCdEf0123456789XyZ/settings "
+        "with Authorization: Basic QWJDZEVmMDEyMzQ1Njc4OVh5Wjo="
+    )
     out = transport.sanitize(text, ("AbCdEf0123456789XyZ",))
     assert "AbCdEf0123456789XyZ" not in out and "QWJDZEVm" not in out
     assert "https://cdn.segment.com" in out and "/projects/" not in out
@@ -290,6 +313,7 @@ def test_sanitize_masks_keys_urls_and_auth_tokens():
 
 # --- issue 12: bounded bodies, deadlines, masking (in-process; the CLI cases are in
 # tests/reliability/test_hostile_server.py) ------------------------------------------------
+
 
 def test_a_gzip_bomb_is_read_only_up_to_the_cap():
     import tracemalloc
@@ -303,7 +327,7 @@ def test_a_gzip_bomb_is_read_only_up_to_the_cap():
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-    assert attempt.status is None and attempt.attempts == 1          # not retried
+    assert attempt.status is None and attempt.attempts == 1  # not retried
     assert "larger than 10 MB (decompressed)" in attempt.describe_failure()
     assert peak < 40 * 1024 * 1024, peak
 
@@ -312,8 +336,9 @@ def test_a_deadline_is_not_outwaited_by_retry_after():
     from tests.reliability.hostile import WEEK, HostileServer
 
     with HostileServer("retry_after", seconds=WEEK) as server, transport.make_client(5.0) as c:
-        attempt = transport.send(c, RequestSpec("GET", server.url() + "/x"), RetryPolicy(5),
-                                 deadline=transport.Deadline(30))
+        attempt = transport.send(
+            c, RequestSpec("GET", server.url() + "/x"), RetryPolicy(5), deadline=transport.Deadline(30)
+        )
     assert attempt.status == 429 and attempt.attempts == 1
     assert f"asked to retry after {WEEK} s; the command's 30 s deadline passed" in attempt.describe_failure()
 

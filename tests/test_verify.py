@@ -28,19 +28,41 @@ def statuses(result):
 
 
 ADA = [
-    {"type": "identify", "userId": "ada-1",
-     "traits": {"email": "ada@example.com", "plan_type": "Pro", "is_trial": True, "seats": 5}},
+    {
+        "type": "identify",
+        "userId": "ada-1",
+        "traits": {"email": "ada@example.com", "plan_type": "Pro", "is_trial": True, "seats": 5},
+    },
     {"type": "track", "userId": "ada-1", "event": "Signed Up", "properties": {"plan_type": "Pro"}},
 ]
 
 
 def test_found_by_user_id_with_traits_and_events(sandbox, tmp_path):
     app_sends(sandbox, *ADA)
-    result = run(sandbox, tmp_path, "--user-id", "ada-1", "--trait", "plan_type=Pro", "--trait", "is_trial=true",
-                 "--trait", "seats=5", "--event", "Signed Up", "--within", "5s")
+    result = run(
+        sandbox,
+        tmp_path,
+        "--user-id",
+        "ada-1",
+        "--trait",
+        "plan_type=Pro",
+        "--trait",
+        "is_trial=true",
+        "--trait",
+        "seats=5",
+        "--event",
+        "Signed Up",
+        "--within",
+        "5s",
+    )
     assert result.code == 0, result.stderr
-    assert statuses(result) == {"person": "passed", "trait plan_type": "passed", "trait is_trial": "passed",
-                                "trait seats": "passed", 'event "Signed Up"': "passed"}
+    assert statuses(result) == {
+        "person": "passed",
+        "trait plan_type": "passed",
+        "trait is_trial": "passed",
+        "trait seats": "passed",
+        'event "Signed Up"': "passed",
+    }
 
 
 def test_found_by_email(sandbox, tmp_path):
@@ -60,8 +82,9 @@ def test_not_found_within_the_time_exits_1(sandbox, tmp_path):
 
 def test_wrong_trait_value_and_missing_event_fail(sandbox, tmp_path):
     app_sends(sandbox, *ADA)
-    result = run(sandbox, tmp_path, "--user-id", "ada-1", "--trait", "plan_type=Basic", "--event", "Churned",
-                 "--within", "1s")
+    result = run(
+        sandbox, tmp_path, "--user-id", "ada-1", "--trait", "plan_type=Basic", "--event", "Churned", "--within", "1s"
+    )
     assert result.code == 1
     by_id = {c["id"]: c for c in result.json["checks"]}
     assert by_id["person"]["status"] == "passed"
@@ -85,8 +108,15 @@ def test_event_arriving_while_polling_is_found(sandbox, tmp_path):
 def test_eu_workspace_uses_the_eu_app_api(sandbox_factory, tmp_path):
     sb = sandbox_factory(region="eu")
     app_sends(sb, *ADA, prefix="/segment-eu")
-    result = run(sb, tmp_path, "--user-id", "ada-1", "--event", "Signed Up",
-                 config=FAST + "segment: {region: eu}\ncustomerio: {region: auto}\n")
+    result = run(
+        sb,
+        tmp_path,
+        "--user-id",
+        "ada-1",
+        "--event",
+        "Signed Up",
+        config=FAST + "segment: {region: eu}\ncustomerio: {region: auto}\n",
+    )
     assert result.code == 0, result.stderr
     assert result.json["summary"]["customerio_region"] == "eu"
 
@@ -98,13 +128,16 @@ def test_rejected_app_key_exits_3(sandbox_factory, tmp_path):
     assert result.json["checks"][0]["id"] == "customerio.app"
 
 
-@pytest.mark.parametrize("args", [
-    [],
-    ["--user-id", "a", "--email", "a@example.com"],
-    ["--user-id", "a", "--trait", "novalue"],
-    ["--user-id", "a", "--within", "5 parsecs"],
-    ["--user-id", ""],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--user-id", "a", "--email", "a@example.com"],
+        ["--user-id", "a", "--trait", "novalue"],
+        ["--user-id", "a", "--within", "5 parsecs"],
+        ["--user-id", ""],
+    ],
+)
 def test_bad_flags_exit_2(sandbox, tmp_path, args):
     result = run(sandbox, tmp_path, *args)
     assert result.code == 2, result.stderr
@@ -112,17 +145,35 @@ def test_bad_flags_exit_2(sandbox, tmp_path, args):
     assert result.json["ok"] is False and result.json["error"]["message"]
 
 
-@pytest.mark.parametrize("expected, actual", [
-    (True, "true"), ("true", "true"), ("TRUE", "true"), (5, "5"), ("5", "5.0"), (1.5, "1.5"),
-    ("Pro", "Pro"), ({"a": 1}, '{"a":1}'), ("[1,2]", "[1, 2]"),
-])
+@pytest.mark.parametrize(
+    "expected, actual",
+    [
+        (True, "true"),
+        ("true", "true"),
+        ("TRUE", "true"),
+        (5, "5"),
+        ("5", "5.0"),
+        (1.5, "1.5"),
+        ("Pro", "Pro"),
+        ({"a": 1}, '{"a":1}'),
+        ("[1,2]", "[1, 2]"),
+    ],
+)
 def test_values_match_app_api_strings(expected, actual):
     assert values_match(expected, actual)
 
 
-@pytest.mark.parametrize("expected, actual", [
-    (True, "false"), ("Pro", "pro"), (5, "6"), ("5", None), (False, "0"), ("x", ""),
-])
+@pytest.mark.parametrize(
+    "expected, actual",
+    [
+        (True, "false"),
+        ("Pro", "pro"),
+        (5, "6"),
+        ("5", None),
+        (False, "0"),
+        ("x", ""),
+    ],
+)
 def test_values_that_differ(expected, actual):
     assert not values_match(expected, actual)
 
@@ -145,8 +196,7 @@ def _dead_port() -> int:
 def test_unreachable_sandbox_shows_the_real_reason_first(tmp_path):
     port = _dead_port()
     write_config(tmp_path, FAST)
-    result = run_cli("--sandbox-url", f"http://127.0.0.1:{port}", "--json", "verify", "--user-id", "x",
-                     cwd=tmp_path)
+    result = run_cli("--sandbox-url", f"http://127.0.0.1:{port}", "--json", "verify", "--user-id", "x", cwd=tmp_path)
     assert result.code == 4, result.stderr
     rows = [c for c in result.json["checks"] if f"127.0.0.1:{port}" in c["message"]]
     assert rows, result.json["checks"]
@@ -187,8 +237,13 @@ def _look(sb, *, new_person: bool, type_="event", name="Signed Up", user_id="u1"
     from cdpio_cli import keys
     from cdpio_cli.verify import AppApi, ExpectedActivity, Target, poll_once
 
-    target = Target("segment", user_id=user_id, run_id="run-2", new_person=new_person,
-                    activities=[ExpectedActivity(type_, name, f"{type_} {name}")])
+    target = Target(
+        "segment",
+        user_id=user_id,
+        run_id="run-2",
+        new_person=new_person,
+        activities=[ExpectedActivity(type_, name, f"{type_} {name}")],
+    )
     http = keys.ServiceHttp(5.0, (defaults.APP_API_KEY,))
     api = AppApi(http, sb.url + "/app", defaults.APP_API_KEY)
     try:
@@ -200,8 +255,9 @@ def _look(sb, *, new_person: bool, type_="event", name="Signed Up", user_id="u1"
 
 def _track_v1(sb, path, body):
     auth = (defaults.SITE_ID, defaults.TRACK_API_KEY)
-    httpx.request("PUT" if not path else "POST", f"{sb.url}/track/api/v1/customers/u1{path}",
-                  json=body, auth=auth).raise_for_status()
+    httpx.request(
+        "PUT" if not path else "POST", f"{sb.url}/track/api/v1/customers/u1{path}", json=body, auth=auth
+    ).raise_for_status()
 
 
 @pytest.mark.parametrize("activity_data", ["none", "properties"])
@@ -214,16 +270,14 @@ def test_which_activities_are_this_runs(sandbox, sandbox_factory, activity_data)
     _track_v1(sb, "", {"cdpio_run_id": "run-2"})
     now = int(_time.time())
     _track_v1(sb, "/events", {"name": "Signed Up", "data": {}, "timestamp": now - 3600})
-    _track_v1(sb, "/events", {"name": "Signed Up", "data": {"cdpio_run_id": "run-1"},
-                              "timestamp": now - 3000})
+    _track_v1(sb, "/events", {"name": "Signed Up", "data": {"cdpio_run_id": "run-1"}, "timestamp": now - 3000})
     # A fixed user id: activities from before this run never count.
     stale, _ = _look(sb, new_person=False)
     assert stale.found_at is None and stale.earlier_only
     # A per-run person is new: any matching activity on it is this run's.
     fresh, _ = _look(sb, new_person=True)
     assert fresh.found_at is not None and fresh.evidence == "new_person"
-    _track_v1(sb, "/events", {"name": "Signed Up", "data": {"cdpio_run_id": "run-2"},
-                              "timestamp": now + 1})
+    _track_v1(sb, "/events", {"name": "Signed Up", "data": {"cdpio_run_id": "run-2"}, "timestamp": now + 1})
     ours, _ = _look(sb, new_person=False)
     # The run id is used only when the App API returns event data.
     assert ours.found_at is not None
@@ -235,13 +289,16 @@ def test_pages_match_on_url_across_pages_of_activities(sandbox):
     # API does not document (pages carry `url`); and only the first page was read.
     _track_v1(sandbox, "", {"cdpio_run_id": "run-2"})
     urls = ["https://x.test/pricing"] + [f"https://x.test/{i}" for i in range(120)]
-    ops = [{"type": "person", "action": "page", "identifiers": {"id": "u1"}, "name": url,
-            "timestamp": 1_700_000_000 + i} for i, url in enumerate(urls)]   # newer ones push it past 100
-    httpx.post(f"{sandbox.url}/track/api/v2/batch", json={"batch": ops},
-               auth=(defaults.SITE_ID, defaults.TRACK_API_KEY)).raise_for_status()
+    ops = [
+        {"type": "person", "action": "page", "identifiers": {"id": "u1"}, "name": url, "timestamp": 1_700_000_000 + i}
+        for i, url in enumerate(urls)
+    ]  # newer ones push it past 100
+    httpx.post(
+        f"{sandbox.url}/track/api/v2/batch", json={"batch": ops}, auth=(defaults.SITE_ID, defaults.TRACK_API_KEY)
+    ).raise_for_status()
     found, api = _look(sandbox, new_person=True, type_="page", name="https://x.test/pricing")
     assert found.found_at is not None and found.evidence == "new_person"
-    assert api.calls == 3          # attributes + two pages of 100
+    assert api.calls == 3  # attributes + two pages of 100
     missing, _ = _look(sandbox, new_person=True, type_="page", name="https://x.test/nowhere")
     assert missing.found_at is None and not missing.earlier_only
 
@@ -255,7 +312,7 @@ def test_app_api_reads_stay_within_ten_per_second():
     for _ in range(35):
         limit.wait()
         sent.append(clock[0])
-    assert sent[:10] == [0.0] * 10                 # a burst of ten costs nothing
-    for i in range(10, 35):                        # never an 11th within one second
+    assert sent[:10] == [0.0] * 10  # a burst of ten costs nothing
+    for i in range(10, 35):  # never an 11th within one second
         assert sent[i] - sent[i - 10] >= 1.0 - 1e-9
     assert sent[-1] == pytest.approx(3.0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Optional
 
 import typer
 
@@ -65,21 +64,31 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _global(
     ctx: typer.Context,
-    config: Optional[str] = typer.Option(
-        None, "--config", "-c", metavar="PATH",
+    config: str | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        metavar="PATH",
         help="Config file (default: $CDPIO_CONFIG, then ./cdpio.yaml, ./.cdpio.yaml).",
     ),
     sandbox: bool = typer.Option(False, "--sandbox", help="Use the embedded local sandbox."),
-    sandbox_url: Optional[str] = typer.Option(
-        None, "--sandbox-url", metavar="URL", help="Use a running `cdpio sandbox` at URL.",
+    sandbox_url: str | None = typer.Option(
+        None,
+        "--sandbox-url",
+        metavar="URL",
+        help="Use a running `cdpio sandbox` at URL.",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-    junit: Optional[str] = typer.Option(None, "--junit", metavar="PATH", help="Write a JUnit XML report."),
+    junit: str | None = typer.Option(None, "--junit", metavar="PATH", help="Write a JUnit XML report."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail (never secrets)."),
     no_color: bool = typer.Option(False, "--no-color", help="No colour (also: NO_COLOR=1)."),
     version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit.",
+        False,
+        "--version",
+        callback=_version_callback,
+        is_eager=True,
+        help="Show the version and exit.",
     ),
 ) -> None:
     if sandbox and sandbox_url:
@@ -92,8 +101,15 @@ def _global(
 
         check_writable_file(junit, "--junit", "reports/cdpio.xml")
     ctx.obj = GlobalOptions(
-        config=config, sandbox=sandbox, sandbox_url=sandbox_url, json=json_out, junit=junit,
-        quiet=quiet, verbose=verbose, no_color=no_color, command=ctx.invoked_subcommand or "",
+        config=config,
+        sandbox=sandbox,
+        sandbox_url=sandbox_url,
+        json=json_out,
+        junit=junit,
+        quiet=quiet,
+        verbose=verbose,
+        no_color=no_color,
+        command=ctx.invoked_subcommand or "",
     )
 
 
@@ -105,7 +121,7 @@ def _register() -> None:
             if exc.name == f"cdpio_cli.cli.{module_name}":
                 continue  # command not built yet
             raise
-        if isinstance(getattr(module, "app", None), typer.Typer):   # a command group (`cdpio plan infer`)
+        if isinstance(getattr(module, "app", None), typer.Typer):  # a command group (`cdpio plan infer`)
             app.add_typer(module.app, name=name)
         else:
             app.command(name)(module.command)
@@ -195,7 +211,11 @@ def main(argv: list[str] | None = None) -> None:
             import traceback
 
             sys.stderr.write(redact("".join(traceback.format_exception(exc))))
-        sys.stderr.write(redact(f"cdpio: internal error: {type(exc).__name__}: {exc} "
-                                "(this is a bug in cdpio; rerun with --verbose for the traceback)\n"))
+        sys.stderr.write(
+            redact(
+                f"cdpio: internal error: {type(exc).__name__}: {exc} "
+                "(this is a bug in cdpio; rerun with --verbose for the traceback)\n"
+            )
+        )
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

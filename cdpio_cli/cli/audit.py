@@ -8,18 +8,26 @@ import typer
 def command(
     ctx: typer.Context,
     files: list[str] | None = typer.Argument(
-        None, metavar="[FILE...]", help="Fixture files or globs with the messages your app sends "
-                                        "(.json .jsonl .ndjson .yaml, .gz)."),
+        None,
+        metavar="[FILE...]",
+        help="Fixture files or globs with the messages your app sends (.json .jsonl .ndjson .yaml, .gz).",
+    ),
     record: list[str] | None = typer.Option(
-        None, "--record", metavar="FILE", help="A file the sandbox recorded with `cdpio sandbox --record` "
-                                               "(repeatable)."),
+        None, "--record", metavar="FILE", help="A file the sandbox recorded with `cdpio sandbox --record` (repeatable)."
+    ),
     workspace: str | None = typer.Option(
-        None, "--workspace", metavar="FILE", help="Read segments and campaigns from this workspace file "
-                                                  "instead of the App API (offline)."),
+        None,
+        "--workspace",
+        metavar="FILE",
+        help="Read segments and campaigns from this workspace file instead of the App API (offline).",
+    ),
     plan_file: str | None = typer.Option(
-        None, "--plan", metavar="PLAN.yaml",
+        None,
+        "--plan",
+        metavar="PLAN.yaml",
         help="Also hold the workspace to this tracking plan: planned trigger events, planned segment "
-             "attributes of a compatible type (default: the config's lint.plan)."),
+        "attributes of a compatible type (default: the config's lint.plan).",
+    ),
 ) -> None:
     """Audit the workspace's campaigns and segments against the data your app sends.
 

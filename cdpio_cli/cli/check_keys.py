@@ -8,9 +8,12 @@ import typer
 def command(
     ctx: typer.Context,
     offline: bool = typer.Option(False, "--offline", help="Format checks only; no network."),
-    timeout: float = typer.Option(10.0, "--timeout", metavar="SECONDS",
-                                  help="Per-request timeout; the whole command ends within this + "
-                                       "2 x min(this, 10) seconds."),
+    timeout: float = typer.Option(
+        10.0,
+        "--timeout",
+        metavar="SECONDS",
+        help="Per-request timeout; the whole command ends within this + 2 x min(this, 10) seconds.",
+    ),
 ) -> None:
     """Check every configured credential: cleaned, well-formed, accepted by its service.
 

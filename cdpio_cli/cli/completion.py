@@ -36,5 +36,6 @@ def command(
     # which the app answers before running any command.
     from typer._completion_shared import get_completion_script
 
-    sys.stdout.write(get_completion_script(prog_name="cdpio", complete_var="_CDPIO_COMPLETE", shell=shell)
-                     .rstrip("\n") + "\n")
+    sys.stdout.write(
+        get_completion_script(prog_name="cdpio", complete_var="_CDPIO_COMPLETE", shell=shell).rstrip("\n") + "\n"
+    )

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 
 def command(
     ctx: typer.Context,
-    user_id: Optional[str] = typer.Option(
-        None, "--user-id", metavar="ID", help="Also diagnose this person your app sent."),
-    email: Optional[str] = typer.Option(None, "--email", metavar="EMAIL", help="Also diagnose the person with this email."),
-    trait: Optional[List[str]] = typer.Option(
-        None, "--trait", metavar="KEY[=VALUE]", help="A trait that person should have (repeatable)."),
-    event: Optional[List[str]] = typer.Option(
-        None, "--event", metavar="NAME", help="An event that person should have (repeatable)."),
-    within: Optional[str] = typer.Option(
-        None, "--within", metavar="DURATION", help="How long to wait for deliveries (default: verify.timeout)."),
+    user_id: str | None = typer.Option(
+        None, "--user-id", metavar="ID", help="Also diagnose this person your app sent."
+    ),
+    email: str | None = typer.Option(
+        None, "--email", metavar="EMAIL", help="Also diagnose the person with this email."
+    ),
+    trait: list[str] | None = typer.Option(
+        None, "--trait", metavar="KEY[=VALUE]", help="A trait that person should have (repeatable)."
+    ),
+    event: list[str] | None = typer.Option(
+        None, "--event", metavar="NAME", help="An event that person should have (repeatable)."
+    ),
+    within: str | None = typer.Option(
+        None, "--within", metavar="DURATION", help="How long to wait for deliveries (default: verify.timeout)."
+    ),
 ) -> None:
     """Walk the chain from your keys to Customer.io and explain the first broken link.
 
@@ -56,7 +60,6 @@ def command(
     seconds = duration_flag("--within", within)
     with open_settings(opts) as settings:
         with spinner(opts) as progress:
-            report = run_doctor(settings, person=person, timeout=seconds, progress=progress,
-                                verbose=opts.verbose)
+            report = run_doctor(settings, person=person, timeout=seconds, progress=progress, verbose=opts.verbose)
         settings.stamp(report)
     finish(report, opts)

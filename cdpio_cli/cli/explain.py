@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from typing import List
-
 import typer
 
 
 def command(
     ctx: typer.Context,
-    files: List[str] = typer.Argument(..., metavar="FILE...",
-                                      help="Fixture files or globs (.json .jsonl .ndjson .yaml, .gz), - for stdin."),
+    files: list[str] = typer.Argument(
+        ..., metavar="FILE...", help="Fixture files or globs (.json .jsonl .ndjson .yaml, .gz), - for stdin."
+    ),
     only_dropped: bool = typer.Option(False, "--only-dropped", help="List only the messages that are dropped."),
     fail_on_drop: bool = typer.Option(False, "--fail-on-drop", help="Exit 1 when any message is dropped."),
-    action: str = typer.Option(None, "--action", metavar="NAME",
-                               help="Run every message through this destination action (e.g. trackEvent, "
-                                    "createUpdateDevice) with its default field mapping, whatever the trigger."),
-    plan_file: str = typer.Option(None, "--plan", metavar="PLAN.yaml",
-                                  help="Show each message's tracking-plan violations next to its mapping "
-                                       "(default: the config's lint.plan)."),
+    action: str = typer.Option(
+        None,
+        "--action",
+        metavar="NAME",
+        help="Run every message through this destination action (e.g. trackEvent, "
+        "createUpdateDevice) with its default field mapping, whatever the trigger.",
+    ),
+    plan_file: str = typer.Option(
+        None,
+        "--plan",
+        metavar="PLAN.yaml",
+        help="Show each message's tracking-plan violations next to its mapping (default: the config's lint.plan).",
+    ),
 ) -> None:
     """Show, per message, the destination action and the Customer.io operation it sends, or why it is dropped.
 
@@ -46,8 +52,10 @@ def command(
 
     opts = ctx.obj
     if action is not None and action not in mapping.ACTION_BUILDERS:
-        raise UsageError(f"--action {action!r} is not an action of the Customer.io (Actions) destination",
-                         hint="use one of " + ", ".join(mapping.ACTION_BUILDERS))
+        raise UsageError(
+            f"--action {action!r} is not an action of the Customer.io (Actions) destination",
+            hint="use one of " + ", ".join(mapping.ACTION_BUILDERS),
+        )
     paths = fixtures.expand_paths(files)
     # One check per record: kept on disk, so memory stays flat over any input size.
     report = results.Report(command="explain", checks=results.CheckSpool())
@@ -60,8 +68,7 @@ def command(
     checker = plan_mod.PlanChecker(plan_mod.load_plan(plan_path)) if plan_path else None
     if plan_path:
         report.summary["plan"] = plan_path
-    for exp in explain.explain_records(records, action=action, subscriptions=subscriptions,
-                                       plan_checker=checker):
+    for exp in explain.explain_records(records, action=action, subscriptions=subscriptions, plan_checker=checker):
         summary.add(exp)
         if only_dropped and not exp.dropped:
             continue
@@ -72,9 +79,12 @@ def command(
         report.summary["action"] = action
     else:
         report.summary["subscriptions"] = source
-    parts = [f"{summary.messages:,} message(s)", f"{summary.sent:,} sent as {summary.operations:,} "
-             "Customer.io operation(s)", f"{summary.dropped_by_segment:,} dropped by Segment",
-             f"{summary.dropped_by_destination:,} dropped by the destination"]
+    parts = [
+        f"{summary.messages:,} message(s)",
+        f"{summary.sent:,} sent as {summary.operations:,} Customer.io operation(s)",
+        f"{summary.dropped_by_segment:,} dropped by Segment",
+        f"{summary.dropped_by_destination:,} dropped by the destination",
+    ]
     if summary.unreadable:
         parts.append(f"{summary.unreadable:,} unreadable")
     report.notes.append("explain: " + ", ".join(parts))
@@ -95,8 +105,15 @@ def _workspace_subscriptions(opts, report):
         return None, explain.SUBSCRIPTIONS_DEFAULT
 
     def warn(message: str):
-        report.add(results.Check(id="subscriptions", route="segment", tier="mapping", status=results.WARNING,
-                                 message=f"using the destination's default subscriptions: {message}"))
+        report.add(
+            results.Check(
+                id="subscriptions",
+                route="segment",
+                tier="mapping",
+                status=results.WARNING,
+                message=f"using the destination's default subscriptions: {message}",
+            )
+        )
         return None, explain.SUBSCRIPTIONS_DEFAULT
 
     if path is not None:
@@ -107,16 +124,14 @@ def _workspace_subscriptions(opts, report):
             try:
                 subs = explain.subscriptions_from_config(listed)
             except ValueError as exc:
-                raise ConfigError(str(exc), file=str(path),
-                                  line=loaded.line_of("customerio.subscriptions")) from None
+                raise ConfigError(str(exc), file=str(path), line=loaded.line_of("customerio.subscriptions")) from None
             report.notes.append(f"explain: {len(subs)} subscription(s) from customerio.subscriptions in {path}")
             return subs, explain.SUBSCRIPTIONS_CONFIG
         token = loaded.config.segment.public_api_token
         if not opts.sandbox_url and (not token or ("segment", "public_api_token") in loaded.unset):
             return None, explain.SUBSCRIPTIONS_DEFAULT
     try:
-        settings = build_settings(opts.config, sandbox=opts.sandbox, sandbox_url=opts.sandbox_url,
-                                  needs_services=False)
+        settings = build_settings(opts.config, sandbox=opts.sandbox, sandbox_url=opts.sandbox_url, needs_services=False)
     except ConfigError as exc:
         return warn(f"cannot read segment.public_api_token ({exc.message})")
     # The embedded sandbox (sandbox_url "") serves the defaults: nothing to ask.

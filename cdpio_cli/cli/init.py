@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 
 def command(
     ctx: typer.Context,
-    path: Optional[str] = typer.Option(None, "--path", "-p", help="Where to write (default: ./cdpio.yaml)."),
+    path: str | None = typer.Option(None, "--path", "-p", help="Where to write (default: ./cdpio.yaml)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented starter cdpio.yaml that reads secrets from env vars.

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 
 def command(
     ctx: typer.Context,
-    files: List[str] = typer.Argument(..., metavar="FILE...",
-                                      help="Fixture files or globs (.json .jsonl .ndjson .yaml, .gz), - for stdin."),
+    files: list[str] = typer.Argument(
+        ..., metavar="FILE...", help="Fixture files or globs (.json .jsonl .ndjson .yaml, .gz), - for stdin."
+    ),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 1)."),
-    disable: Optional[List[str]] = typer.Option(
-        None, "--disable", metavar="RULE", help="Disable a rule or a group (naming/*); repeatable."),
-    max_rows: int = typer.Option(100, "--max-rows", metavar="N",
-                                 help="Show at most N findings in the table (0: all); --json has all."),
-    max_per_rule: int = typer.Option(100, "--max-per-rule", metavar="N",
-                                     help="List at most N findings per rule (0: all); all are counted."),
-    plan_file: Optional[str] = typer.Option(
-        None, "--plan", metavar="PLAN.yaml",
-        help="Check the messages against this tracking plan (default: the config's lint.plan)."),
+    disable: list[str] | None = typer.Option(
+        None, "--disable", metavar="RULE", help="Disable a rule or a group (naming/*); repeatable."
+    ),
+    max_rows: int = typer.Option(
+        100, "--max-rows", metavar="N", help="Show at most N findings in the table (0: all); --json has all."
+    ),
+    max_per_rule: int = typer.Option(
+        100, "--max-per-rule", metavar="N", help="List at most N findings per rule (0: all); all are counted."
+    ),
+    plan_file: str | None = typer.Option(
+        None,
+        "--plan",
+        metavar="PLAN.yaml",
+        help="Check the messages against this tracking plan (default: the config's lint.plan).",
+    ),
 ) -> None:
     """Lint event data: Segment spec, naming, identity, Customer.io limits, trait drift.
 
@@ -48,14 +53,25 @@ def command(
     tracking_plan = plan_mod.load_plan(plan_path) if plan_path else None
     paths = fixtures.expand_paths(files)
     result = lint.lint_records(
-        fixtures.iter_records(paths, stdin=sys.stdin), disable=disabled,
-        severity_overrides=severity, max_per_rule=max_per_rule or None, plan=tracking_plan)
+        fixtures.iter_records(paths, stdin=sys.stdin),
+        disable=disabled,
+        severity_overrides=severity,
+        max_per_rule=max_per_rule or None,
+        plan=tracking_plan,
+    )
 
     report = results.Report(command="lint", strict=strict)
     report.extend(lint.findings_to_checks(result))
     if not result.findings:
-        report.add(results.Check(id="lint", route="lint", tier="lint", status=results.PASSED,
-                                 message=f"{result.messages:,} message(s), no findings"))
+        report.add(
+            results.Check(
+                id="lint",
+                route="lint",
+                tier="lint",
+                status=results.PASSED,
+                message=f"{result.messages:,} message(s), no findings",
+            )
+        )
     report.summary.update(result.summary())
     report.summary["files"] = paths
     if config_path:
@@ -64,10 +80,12 @@ def command(
         report.summary["plan"] = plan_path
     report.notes.extend(result.notes)
 
-    summary = (f"lint: {result.messages:,} message(s) read"
-               + (f" ({result.invalid:,} unreadable)" if result.invalid else "")
-               + f" from {len(paths)} file(s): {result.errors:,} error(s), "
-               f"{result.warnings:,} warning(s), {result.infos:,} info")
+    summary = (
+        f"lint: {result.messages:,} message(s) read"
+        + (f" ({result.invalid:,} unreadable)" if result.invalid else "")
+        + f" from {len(paths)} file(s): {result.errors:,} error(s), "
+        f"{result.warnings:,} warning(s), {result.infos:,} info"
+    )
     if not opts.quiet:
         # Rendered here rather than in finish() to honour --max-rows and end
         # with the summary line; finish() still writes --json/--junit/GitHub.

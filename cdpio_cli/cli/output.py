@@ -57,8 +57,14 @@ def stderr_console(opts: GlobalOptions | None = None):
             width = 140
         # rich's no_color keeps bold/dim/italic escape codes; color_system=None
         # emits none at all, which is what --no-color and NO_COLOR promise.
-        console = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=False, width=width,
-                          **({"color_system": None} if no_color else {}))
+        console = Console(
+            stderr=True,
+            no_color=no_color,
+            highlight=False,
+            soft_wrap=False,
+            width=width,
+            **({"color_system": None} if no_color else {}),
+        )
         _consoles[no_color] = console
     return console
 
@@ -77,8 +83,8 @@ def warn(opts: GlobalOptions | None, message: str) -> None:
 
 
 PROGRESS_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
-PROGRESS_STEP = 10     # ...or one at every further 10% of a known total
-PROGRESS_WIDTH = 80    # the progress bar never takes more columns than this
+PROGRESS_STEP = 10  # ...or one at every further 10% of a known total
+PROGRESS_WIDTH = 80  # the progress bar never takes more columns than this
 
 
 def progress_interval() -> float:
@@ -120,10 +126,11 @@ class ProgressLines:
         self.interval = progress_interval() if interval is None else interval
         self.now = now or time.monotonic
         self.started = self.last = self.now()
-        self.step = 0           # the last 10% step printed
+        self.step = 0  # the last 10% step printed
 
-    def update(self, done: int, total: int | None, *, rate: float | None = None, failed: int = 0,
-               retried: int = 0) -> None:
+    def update(
+        self, done: int, total: int | None, *, rate: float | None = None, failed: int = 0, retried: int = 0
+    ) -> None:
         now = self.now()
         elapsed = now - self.started
         step = done * 100 // (total * PROGRESS_STEP) if total else 0
@@ -133,8 +140,16 @@ class ProgressLines:
         self.last, self.step = now, step
         self.write(self.line(done, total, elapsed, rate=rate, failed=failed, retried=retried))
 
-    def line(self, done: int, total: int | None, elapsed: float, *, rate: float | None = None,
-             failed: int = 0, retried: int = 0) -> str:
+    def line(
+        self,
+        done: int,
+        total: int | None,
+        elapsed: float,
+        *,
+        rate: float | None = None,
+        failed: int = 0,
+        retried: int = 0,
+    ) -> str:
         text = f"{self.label}: {count_text(done, total)}"
         if total:
             text += f" ({done * 100 // total}%)"
@@ -150,7 +165,7 @@ class ProgressLines:
         return text
 
     def close(self) -> None:
-        pass    # nothing stays on screen to clear
+        pass  # nothing stays on screen to clear
 
 
 def _stderr_line(text: str) -> None:
@@ -177,11 +192,22 @@ class ProgressBar:
         self.now = now or time.monotonic
         self.started = self.now()
         # Its own console, as wide as the terminal up to PROGRESS_WIDTH.
-        self.console = Console(file=console.file, width=min(console.width, PROGRESS_WIDTH),
-                               color_system=console.color_system, no_color=console.no_color,
-                               force_terminal=console.is_terminal, highlight=False)
-        self.progress = Progress(TextColumn(label), BarColumn(bar_width=None), TextColumn("{task.fields[text]}"),
-                                 console=self.console, transient=True, expand=True)
+        self.console = Console(
+            file=console.file,
+            width=min(console.width, PROGRESS_WIDTH),
+            color_system=console.color_system,
+            no_color=console.no_color,
+            force_terminal=console.is_terminal,
+            highlight=False,
+        )
+        self.progress = Progress(
+            TextColumn(label),
+            BarColumn(bar_width=None),
+            TextColumn("{task.fields[text]}"),
+            console=self.console,
+            transient=True,
+            expand=True,
+        )
         self.task = self.progress.add_task(label, total=None, text=self.text(0, None))
         self.progress.start()
 
@@ -198,14 +224,16 @@ class ProgressBar:
         text = " ".join([*parts, times])
         room = self.console.width - len(self.label) - 2 - self.MIN_BAR
         while len(text) > room and len(parts) > 1:
-            parts.pop(1)    # the rate goes first, then the failures: the count and times stay
+            parts.pop(1)  # the rate goes first, then the failures: the count and times stay
             text = " ".join([*parts, times])
         return text
 
-    def update(self, done: int, total: int | None, *, rate: float | None = None, failed: int = 0,
-               retried: int = 0) -> None:
-        self.progress.update(self.task, total=total, completed=done,
-                             text=self.text(done, total, rate=rate, failed=failed))
+    def update(
+        self, done: int, total: int | None, *, rate: float | None = None, failed: int = 0, retried: int = 0
+    ) -> None:
+        self.progress.update(
+            self.task, total=total, completed=done, text=self.text(done, total, rate=rate, failed=failed)
+        )
 
     def close(self) -> None:
         self.progress.stop()
@@ -275,7 +303,7 @@ def warn_cleaned_credentials(opts: GlobalOptions, settings) -> None:
         warn(opts, f"{text} (cdpio used the cleaned value; fix the stored secret)")
 
 
-def finish(report: "Report", opts: GlobalOptions, *, human_done: bool = False) -> NoReturn:
+def finish(report: Report, opts: GlobalOptions, *, human_done: bool = False) -> NoReturn:
     """Render the report everywhere it was asked for, then exit with its code.
     `human_done`: the command already printed the human view (each failure is
     shown once)."""
@@ -302,8 +330,10 @@ def finish(report: "Report", opts: GlobalOptions, *, human_done: bool = False) -
         except OSError as exc:
             from cdpio_cli.errors import UsageError
 
-            raise UsageError(f"cannot write the JUnit report to {opts.junit}: {exc.strerror}",
-                             hint="check that the directory exists and is writable") from None
+            raise UsageError(
+                f"cannot write the JUnit report to {opts.junit}: {exc.strerror}",
+                hint="check that the directory exists and is writable",
+            ) from None
     _write_github_outputs(report)
     raise typer.Exit(report.exit_code())
 
@@ -350,7 +380,7 @@ def _junit_writable(exc, junit: str) -> bool:
     return True
 
 
-def error_report(exc, command: str) -> "Report":
+def error_report(exc, command: str) -> Report:
     """A Report for an error that stopped a command before it could check
     anything: its own checks when it carries some (unusable credentials),
     else one failed check naming the error."""
@@ -358,13 +388,33 @@ def error_report(exc, command: str) -> "Report":
 
     checks = list(getattr(exc, "checks", None) or [])
     if not checks:
-        kind = next((name for cls, name in ((errors.ConfigError, "config"), (errors.InputError, "input"),
-                                            (errors.UsageError, "usage"), (errors.CredentialError, "credential"),
-                                            (errors.UnreachableError, "unreachable"))
-                     if isinstance(exc, cls)), "error")
-        checks = [results.Check(kind, "cli", "format", results.FAILED, exc.message, hint=exc.hint,
-                                file=exc.file, line=exc.line,
-                                failure=results.failure_for_exit_code(exc.exit_code))]
+        kind = next(
+            (
+                name
+                for cls, name in (
+                    (errors.ConfigError, "config"),
+                    (errors.InputError, "input"),
+                    (errors.UsageError, "usage"),
+                    (errors.CredentialError, "credential"),
+                    (errors.UnreachableError, "unreachable"),
+                )
+                if isinstance(exc, cls)
+            ),
+            "error",
+        )
+        checks = [
+            results.Check(
+                kind,
+                "cli",
+                "format",
+                results.FAILED,
+                exc.message,
+                hint=exc.hint,
+                file=exc.file,
+                line=exc.line,
+                failure=results.failure_for_exit_code(exc.exit_code),
+            )
+        ]
     report = results.Report(command=command or "cdpio", checks=checks)
     return report
 
@@ -389,8 +439,9 @@ def report_error(exc, command: str, args: list[str], *, say: bool = True) -> int
         error = {"message": line, "exit_code": code}
         problems = getattr(exc, "problems", None)
         if problems:  # a config error lists every problem with its line
-            error["problems"] = [{k: redact(v) if isinstance(v, str) else v for k, v in p.to_dict().items()}
-                                 for p in problems]
+            error["problems"] = [
+                {k: redact(v) if isinstance(v, str) else v for k, v in p.to_dict().items()} for p in problems
+            ]
         doc.update(exit_code=code, ok=False, run_id=None, error=error)
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     junit = _flag_value(args, "--junit")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 HELP = """Tracking plans: infer one from fixtures, pull one from Segment Protocols, diff two.
@@ -19,7 +17,7 @@ Example:
 app = typer.Typer(name="plan", no_args_is_help=True, help=HELP)
 
 
-def _output(ctx_opts, text: str, data: dict, output: Optional[str], force: bool, report, what: str) -> None:
+def _output(ctx_opts, text: str, data: dict, output: str | None, force: bool, report, what: str) -> None:
     """Write the plan to -o, else YAML on stdout (JSON mode: in the document)."""
     import sys
 
@@ -38,10 +36,12 @@ def _output(ctx_opts, text: str, data: dict, output: Optional[str], force: bool,
 @app.command("infer")
 def infer(
     ctx: typer.Context,
-    files: List[str] = typer.Argument(..., metavar="FILE...",
-                                      help="Fixture files or globs (.json .jsonl .ndjson .yaml, .gz), - for stdin."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="PLAN.yaml",
-                                         help="Write the plan here (default: stdout)."),
+    files: list[str] = typer.Argument(
+        ..., metavar="FILE...", help="Fixture files or globs (.json .jsonl .ndjson .yaml, .gz), - for stdin."
+    ),
+    output: str | None = typer.Option(
+        None, "--output", "-o", metavar="PLAN.yaml", help="Write the plan here (default: stdout)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite the -o file if it exists."),
 ) -> None:
     """Write a tracking plan from observed data: types, required keys, enums and formats.
@@ -56,12 +56,13 @@ def infer(
     import sys
     from pathlib import Path
 
-    from cdpio_cli import fixtures, plan as plan_mod, results
+    from cdpio_cli import fixtures, results
+    from cdpio_cli import plan as plan_mod
     from cdpio_cli.cli.output import finish
     from cdpio_cli.errors import UsageError
 
     opts = ctx.obj
-    if output and Path(output).exists() and not force:   # before reading gigabytes
+    if output and Path(output).exists() and not force:  # before reading gigabytes
         raise UsageError(f"-o {output}: the file exists", hint="pass --force to overwrite it")
     paths = fixtures.expand_paths(files)
     inferrer = plan_mod.Inferrer()
@@ -70,13 +71,26 @@ def infer(
     report = results.Report(command="plan infer")
     data = inferrer.plan_data()
     events = len(data["events"])
-    report.add(results.Check(id="plan.infer", route="lint", tier="lint", status=results.PASSED,
-                             message=f"{events} event(s) and {len(data) - 3} other section(s) from "
-                                     f"{inferrer.messages:,} message(s)"))
+    report.add(
+        results.Check(
+            id="plan.infer",
+            route="lint",
+            tier="lint",
+            status=results.PASSED,
+            message=f"{events} event(s) and {len(data) - 3} other section(s) from {inferrer.messages:,} message(s)",
+        )
+    )
     if inferrer.unreadable:
-        report.add(results.Check(id="plan.unreadable", route="lint", tier="spec", status=results.WARNING,
-                                 message=f"{inferrer.unreadable:,} record(s) could not be read and were "
-                                         "left out (run `cdpio lint` for where)"))
+        report.add(
+            results.Check(
+                id="plan.unreadable",
+                route="lint",
+                tier="spec",
+                status=results.WARNING,
+                message=f"{inferrer.unreadable:,} record(s) could not be read and were "
+                "left out (run `cdpio lint` for where)",
+            )
+        )
     report.summary.update({"messages": inferrer.messages, "unreadable": inferrer.unreadable, "files": paths})
     _output(opts, inferrer.to_yaml(), data, output, force, report, "the inferred plan")
     finish(report, opts)
@@ -85,13 +99,16 @@ def infer(
 @app.command("pull")
 def pull(
     ctx: typer.Context,
-    plan_id: Optional[str] = typer.Option(None, "--id", metavar="PLAN_ID",
-                                          help="The Segment tracking plan (default: the workspace's only live plan)."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="PLAN.yaml",
-                                         help="Write the plan here (default: stdout)."),
+    plan_id: str | None = typer.Option(
+        None, "--id", metavar="PLAN_ID", help="The Segment tracking plan (default: the workspace's only live plan)."
+    ),
+    output: str | None = typer.Option(
+        None, "--output", "-o", metavar="PLAN.yaml", help="Write the plan here (default: stdout)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite the -o file if it exists."),
-    page_size: int = typer.Option(200, "--page-size", metavar="N", min=1, max=200,
-                                  help="Rules per Public API request (1-200)."),
+    page_size: int = typer.Option(
+        200, "--page-size", metavar="N", min=1, max=200, help="Rules per Public API request (1-200)."
+    ),
 ) -> None:
     """Fetch a Segment Protocols tracking plan through the Public API and convert it.
 
@@ -105,7 +122,8 @@ def pull(
     """
     from pathlib import Path
 
-    from cdpio_cli import plan as plan_mod, results
+    from cdpio_cli import plan as plan_mod
+    from cdpio_cli import results
     from cdpio_cli.cli.output import finish
     from cdpio_cli.errors import UsageError
     from cdpio_cli.keys import ServiceHttp
@@ -116,9 +134,11 @@ def pull(
         raise UsageError(f"-o {output}: the file exists", hint="pass --force to overwrite it")
     with open_settings(opts) as settings:
         if not settings.segment.public_api_token:
-            raise UsageError("plan pull needs segment.public_api_token",
-                             hint="create a Public API token with Protocols read access (Settings > "
-                                  "Workspace settings > Access Management > Tokens)")
+            raise UsageError(
+                "plan pull needs segment.public_api_token",
+                hint="create a Public API token with Protocols read access (Settings > "
+                "Workspace settings > Access Management > Tokens)",
+            )
         http = ServiceHttp.for_settings(settings)
         try:
             meta, pid, rules = plan_mod.fetch_segment_plan(settings, http, plan_id, page_size=page_size)
@@ -128,16 +148,25 @@ def pull(
     data, left_out = plan_mod.plan_from_segment_rules(rules)
     if meta.get("name"):
         data = {"name": str(meta["name"]), **data}
-    plan_mod.parse_plan(data, f"Segment tracking plan {pid}")   # the converted plan must load
-    header = [f"Tracking plan pulled by `cdpio plan pull` from Segment Protocols plan {pid}"
-              + (f" ({meta.get('name')})" if meta.get("name") else ""),
-              f"{len(rules)} rule(s); updated {meta.get('updatedAt') or 'unknown'}."]
+    plan_mod.parse_plan(data, f"Segment tracking plan {pid}")  # the converted plan must load
+    header = [
+        f"Tracking plan pulled by `cdpio plan pull` from Segment Protocols plan {pid}"
+        + (f" ({meta.get('name')})" if meta.get("name") else ""),
+        f"{len(rules)} rule(s); updated {meta.get('updatedAt') or 'unknown'}.",
+    ]
     text = plan_mod.dump_plan(data, header=header + [n[0].upper() + n[1:] + "." for n in left_out])
     report = results.Report(command="plan pull")
     report.notes[:0] = notes
-    report.add(results.Check(id="plan.pull", route="segment", tier="authenticated", status=results.PASSED,
-                             message=f"{len(rules)} rule(s) of tracking plan {pid}: {len(data['events'])} "
-                                     "event(s)" + (f"; {len(left_out)} left out" if left_out else "")))
+    report.add(
+        results.Check(
+            id="plan.pull",
+            route="segment",
+            tier="authenticated",
+            status=results.PASSED,
+            message=f"{len(rules)} rule(s) of tracking plan {pid}: {len(data['events'])} "
+            "event(s)" + (f"; {len(left_out)} left out" if left_out else ""),
+        )
+    )
     report.summary.update({"tracking_plan_id": pid, "rules": len(rules), "left_out": left_out})
     _output(opts, text, data, output, force, report, "the plan")
     finish(report, opts)
@@ -156,7 +185,8 @@ def diff(
 
         cdpio plan diff tracking-plan.yaml pulled.yaml --exit-code
     """
-    from cdpio_cli import plan as plan_mod, results
+    from cdpio_cli import plan as plan_mod
+    from cdpio_cli import results
     from cdpio_cli.cli.output import finish
 
     opts = ctx.obj
@@ -164,13 +194,32 @@ def diff(
     changes = plan_mod.diff_plans(a, b)
     report = results.Report(command="plan diff")
     for change in changes:
-        report.add(results.Check(id=f"plan.{change.kind}", route="lint", tier="lint",
-                                 status=results.FAILED if exit_code else results.WARNING,
-                                 message=change.text(), details=change.to_dict()))
+        report.add(
+            results.Check(
+                id=f"plan.{change.kind}",
+                route="lint",
+                tier="lint",
+                status=results.FAILED if exit_code else results.WARNING,
+                message=change.text(),
+                details=change.to_dict(),
+            )
+        )
     if not changes:
-        report.add(results.Check(id="plan.same", route="lint", tier="lint", status=results.PASSED,
-                                 message=f"{before} and {after} plan the same data"))
-    report.summary.update({"a": before, "b": after, "changes": [c.to_dict() for c in changes],
-                           "counts": {k: sum(c.kind == k for c in changes)
-                                      for k in ("added", "removed", "changed")}})
+        report.add(
+            results.Check(
+                id="plan.same",
+                route="lint",
+                tier="lint",
+                status=results.PASSED,
+                message=f"{before} and {after} plan the same data",
+            )
+        )
+    report.summary.update(
+        {
+            "a": before,
+            "b": after,
+            "changes": [c.to_dict() for c in changes],
+            "counts": {k: sum(c.kind == k for c in changes) for k in ("added", "removed", "changed")},
+        }
+    )
     finish(report, opts)

@@ -2,42 +2,58 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 
 def command(
     ctx: typer.Context,
-    files: List[str] = typer.Argument(..., metavar="FILE...",
-                                      help="Fixture files or globs (.json .jsonl .ndjson .yaml, .gz), - for stdin."),
-    route: Optional[str] = typer.Option(None, "--route", metavar="segment|pipelines|customerio",
-                                        help="Where to send (default: replay.route in cdpio.yaml, else segment)."),
-    rate: Optional[float] = typer.Option(None, "--rate", metavar="R",
-                                         help="Requests per second, at most (0: unlimited; default from config: 50)."),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", metavar="N",
-                                              help="Requests in flight at once (default from config: 4)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", metavar="N",
-                                             help="Messages per request, at most 2500 (default from config: 100)."),
-    max_retries: Optional[int] = typer.Option(None, "--max-retries", metavar="N",
-                                              help="Retries per request on 408/429/5xx/network errors (default 5)."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", metavar="S",
-                                            help="Seconds to wait for each response (default 10)."),
-    dead_letter: Optional[str] = typer.Option(None, "--dead-letter", metavar="PATH",
-                                              help="Where failed messages go (default: <first file>.dead-letter.ndjson)."),
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", metavar="PATH",
-                                             help="Record progress here; rerun with the same PATH to resume."),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid",
-                                      help="Send the valid messages; invalid ones go to the dead-letter file."),
-    new_message_ids: bool = typer.Option(False, "--new-message-ids",
-                                         help="Give every message a new messageId (replay the same file twice)."),
-    id_prefix: Optional[str] = typer.Option(None, "--id-prefix", metavar="P",
-                                            help="Prefix userId, anonymousId and previousId (keep test people apart)."),
-    shift_timestamps: bool = typer.Option(False, "--shift-timestamps",
-                                          help="Move timestamps so the newest is now (spacing kept)."),
+    files: list[str] = typer.Argument(
+        ..., metavar="FILE...", help="Fixture files or globs (.json .jsonl .ndjson .yaml, .gz), - for stdin."
+    ),
+    route: str | None = typer.Option(
+        None,
+        "--route",
+        metavar="segment|pipelines|customerio",
+        help="Where to send (default: replay.route in cdpio.yaml, else segment).",
+    ),
+    rate: float | None = typer.Option(
+        None, "--rate", metavar="R", help="Requests per second, at most (0: unlimited; default from config: 50)."
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", metavar="N", help="Requests in flight at once (default from config: 4)."
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", metavar="N", help="Messages per request, at most 2500 (default from config: 100)."
+    ),
+    max_retries: int | None = typer.Option(
+        None, "--max-retries", metavar="N", help="Retries per request on 408/429/5xx/network errors (default 5)."
+    ),
+    timeout: float | None = typer.Option(
+        None, "--timeout", metavar="S", help="Seconds to wait for each response (default 10)."
+    ),
+    dead_letter: str | None = typer.Option(
+        None,
+        "--dead-letter",
+        metavar="PATH",
+        help="Where failed messages go (default: <first file>.dead-letter.ndjson).",
+    ),
+    checkpoint: str | None = typer.Option(
+        None, "--checkpoint", metavar="PATH", help="Record progress here; rerun with the same PATH to resume."
+    ),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Send the valid messages; invalid ones go to the dead-letter file."
+    ),
+    new_message_ids: bool = typer.Option(
+        False, "--new-message-ids", help="Give every message a new messageId (replay the same file twice)."
+    ),
+    id_prefix: str | None = typer.Option(
+        None, "--id-prefix", metavar="P", help="Prefix userId, anonymousId and previousId (keep test people apart)."
+    ),
+    shift_timestamps: bool = typer.Option(
+        False, "--shift-timestamps", help="Move timestamps so the newest is now (spacing kept)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count what would be sent; send nothing."),
-    force: bool = typer.Option(False, "--force",
-                               help="Truncate a non-empty dead-letter file (default: append to it)."),
+    force: bool = typer.Option(False, "--force", help="Truncate a non-empty dead-letter file (default: append to it)."),
 ) -> None:
     """Replay recorded events to Segment, Pipelines or Customer.io.
 
@@ -75,8 +91,9 @@ def command(
     if route is not None and route not in ("segment", "pipelines", "customerio"):
         raise UsageError(f"--route {route!r} is not a route", hint="use segment, pipelines or customerio")
     if batch_size is not None and not 1 <= batch_size <= 2500:
-        raise UsageError("--batch-size must be between 1 and 2500",
-                         hint="Segment drops batches of more than 2,500 events")
+        raise UsageError(
+            "--batch-size must be between 1 and 2500", hint="Segment drops batches of more than 2,500 events"
+        )
 
     # A dry run reads only `replay:`; the secrets the config asks for need not be set.
     with open_settings(opts, needs_services=not dry_run, uses=("replay",) if dry_run else None) as settings:
@@ -89,10 +106,16 @@ def command(
             concurrency=_pick(concurrency, cfg, "concurrency", 4),
             max_retries=_pick(max_retries, cfg, "max_retries", 5),
             timeout=float(_pick(timeout, cfg, "timeout", 10.0)),
-            dead_letter=dead_letter, checkpoint=checkpoint, skip_invalid=skip_invalid,
-            new_message_ids=new_message_ids, id_prefix=id_prefix,
-            shift_timestamps=shift_timestamps, dry_run=dry_run, force=force,
-            other_outputs=[("--junit", opts.junit)] if opts.junit else [])
+            dead_letter=dead_letter,
+            checkpoint=checkpoint,
+            skip_invalid=skip_invalid,
+            new_message_ids=new_message_ids,
+            id_prefix=id_prefix,
+            shift_timestamps=shift_timestamps,
+            dry_run=dry_run,
+            force=force,
+            other_outputs=[("--junit", opts.junit)] if opts.junit else [],
+        )
         size = _pick(batch_size, cfg, "batch_size", 100)
         target = _route(settings, route_name, size, dry_run, make_route)
 
@@ -100,8 +123,13 @@ def command(
             note(opts, text, style="dim")
         # A bar on a terminal, a line every 10 s (or 10%) in a log.
         progress_ui = work_progress(opts, "replay")
-        job = Replay(files, target, options, stdin=sys.stdin,
-                     on_progress=_progress_callback(progress_ui) if progress_ui else None)
+        job = Replay(
+            files,
+            target,
+            options,
+            stdin=sys.stdin,
+            on_progress=_progress_callback(progress_ui) if progress_ui else None,
+        )
         try:
             with _signals_like_ctrl_c():
                 result = job.run()
@@ -167,9 +195,19 @@ def _junit_for_error(exc, opts, run_id, route_name: str) -> None:
 
     report = results.Report(command="replay")
     report.run_id = run_id
-    report.add(results.Check(
-        id="replay", route=route_name, tier="spec", status=results.FAILED, message=exc.message,
-        file=exc.file, line=exc.line, hint=exc.hint, failure=results.failure_for_exit_code(exc.exit_code)))
+    report.add(
+        results.Check(
+            id="replay",
+            route=route_name,
+            tier="spec",
+            status=results.FAILED,
+            message=exc.message,
+            file=exc.file,
+            line=exc.line,
+            hint=exc.hint,
+            failure=results.failure_for_exit_code(exc.exit_code),
+        )
+    )
     redact_report(report)
     try:
         results.render_junit(report, opts.junit)
@@ -187,10 +225,12 @@ def _pick(value, cfg, name, default):
 
 def _route(settings, name: str, batch_size: int, dry_run: bool, make_route):
     service = {"segment": "segment", "pipelines": "pipelines", "customerio": "track"}[name]
-    creds = {"write_key": settings.segment.write_key,
-             "site_id": settings.customerio.site_id,
-             "track_api_key": settings.customerio.track_api_key,
-             "pipelines_api_key": settings.customerio.pipelines_api_key}
+    creds = {
+        "write_key": settings.segment.write_key,
+        "site_id": settings.customerio.site_id,
+        "track_api_key": settings.customerio.track_api_key,
+        "pipelines_api_key": settings.customerio.pipelines_api_key,
+    }
     if dry_run:
         # A dry run sends nothing: it needs no credentials or endpoint.
         creds = {k: v or "dry-run" for k, v in creds.items()}
@@ -200,9 +240,10 @@ def _route(settings, name: str, batch_size: int, dry_run: bool, make_route):
 
 def _progress_callback(ui):
     """replay.Progress snapshots -> the progress display (cli/output.py)."""
+
     def update(snap) -> None:
-        ui.update(snap.done, snap.total, rate=snap.events_per_second, failed=snap.failed,
-                  retried=snap.retried)
+        ui.update(snap.done, snap.total, rate=snap.events_per_second, failed=snap.failed, retried=snap.retried)
+
     return update
 
 
@@ -214,46 +255,90 @@ def _fill_report(report, result, route_name: str, options) -> None:
     route_label = route_name
     if result.stopped_invalid:
         for ex in result.invalid_examples:
-            report.add(results.Check(
-                id="replay.invalid", route=route_label, tier="spec", status=results.FAILED,
-                message=ex.reason, file=ex.file, line=ex.line, failure=results.FAILURE_USAGE,
-                hint="fix the message, or pass --skip-invalid to send the rest (invalid ones go to "
-                     "the dead-letter file)"))
+            report.add(
+                results.Check(
+                    id="replay.invalid",
+                    route=route_label,
+                    tier="spec",
+                    status=results.FAILED,
+                    message=ex.reason,
+                    file=ex.file,
+                    line=ex.line,
+                    failure=results.FAILURE_USAGE,
+                    hint="fix the message, or pass --skip-invalid to send the rest (invalid ones go to "
+                    "the dead-letter file)",
+                )
+            )
         more = result.invalid - len(result.invalid_examples)
-        report.add(results.Check(
-            id="replay", route=route_label, tier="spec", status=results.FAILED,
-            message=(f"{result.invalid:,} of {result.read:,} message(s) are invalid"
-                     + (f" ({more:,} more not listed)" if more > 0 else "") + "; nothing was sent"),
-            failure=results.FAILURE_USAGE,
-            hint="fix them, or pass --skip-invalid"))
+        report.add(
+            results.Check(
+                id="replay",
+                route=route_label,
+                tier="spec",
+                status=results.FAILED,
+                message=(
+                    f"{result.invalid:,} of {result.read:,} message(s) are invalid"
+                    + (f" ({more:,} more not listed)" if more > 0 else "")
+                    + "; nothing was sent"
+                ),
+                failure=results.FAILURE_USAGE,
+                hint="fix them, or pass --skip-invalid",
+            )
+        )
         return
     for ex in result.drop_examples:
-        report.add(results.Check(
-            id="replay.dropped", route=route_label, tier="mapping", status=results.WARNING,
-            message=ex.reason, file=ex.file, line=ex.line,
-            hint="the Customer.io (Actions) destination would drop this message too; not sent"))
+        report.add(
+            results.Check(
+                id="replay.dropped",
+                route=route_label,
+                tier="mapping",
+                status=results.WARNING,
+                message=ex.reason,
+                file=ex.file,
+                line=ex.line,
+                hint="the Customer.io (Actions) destination would drop this message too; not sent",
+            )
+        )
     for ex in result.invalid_examples:
-        report.add(results.Check(
-            id="replay.invalid", route=route_label, tier="spec", status=results.FAILED,
-            message=ex.reason, file=ex.file, line=ex.line,
-            hint=f"written to the dead-letter file {result.dead_letter}"))
+        report.add(
+            results.Check(
+                id="replay.invalid",
+                route=route_label,
+                tier="spec",
+                status=results.FAILED,
+                message=ex.reason,
+                file=ex.file,
+                line=ex.line,
+                hint=f"written to the dead-letter file {result.dead_letter}",
+            )
+        )
     for ex in result.failure_examples:
-        report.add(results.Check(
-            id="replay.failed", route=route_label, tier="accepted", status=results.FAILED,
-            message=ex.reason, file=ex.file, line=ex.line, http_status=ex.http_status,
-            hint=f"written to the dead-letter file {result.dead_letter}; replay it with "
-                 f"`cdpio replay {result.dead_letter}`"))
+        report.add(
+            results.Check(
+                id="replay.failed",
+                route=route_label,
+                tier="accepted",
+                status=results.FAILED,
+                message=ex.reason,
+                file=ex.file,
+                line=ex.line,
+                http_status=ex.http_status,
+                hint=f"written to the dead-letter file {result.dead_letter}; replay it with "
+                f"`cdpio replay {result.dead_letter}`",
+            )
+        )
     code = result.exit_code()
     failure = results.failure_for_exit_code(code)
     tier = "spec" if result.dry_run else "accepted"
     if result.dry_run:
-        message = (f"dry run: {result.would_send:,} message(s) would be sent in {result.requests:,} "
-                   f"request(s); {result.invalid:,} invalid, {result.dropped_by_mapping:,} dropped by the mapping")
+        message = (
+            f"dry run: {result.would_send:,} message(s) would be sent in {result.requests:,} "
+            f"request(s); {result.invalid:,} invalid, {result.dropped_by_mapping:,} dropped by the mapping"
+        )
     elif result.complete and not result.sent and result.skipped_resumed:
         message = f"already complete: the checkpoint covers all {result.skipped_resumed:,} message(s)"
     else:
-        message = (f"{result.accepted:,} of {result.read:,} message(s) accepted (HTTP 2xx; not yet "
-                   f"proof of delivery)")
+        message = f"{result.accepted:,} of {result.read:,} message(s) accepted (HTTP 2xx; not yet proof of delivery)"
         if result.failed or result.invalid:
             message += f"; {result.failed + result.invalid:,} in the dead-letter file"
         if result.not_sent:
@@ -261,19 +346,24 @@ def _fill_report(report, result, route_name: str, options) -> None:
             if result.accepted_uncommitted:
                 # `accepted` counts what the checkpoint covers: batches are
                 # committed in input order, up to the first one left unresolved.
-                message += (f" ({result.accepted_uncommitted:,} of them answered 2xx behind a request "
-                            "left unresolved: not counted as accepted, a resume re-sends them with "
-                            "the same messageIds and the service drops the duplicates)")
+                message += (
+                    f" ({result.accepted_uncommitted:,} of them answered 2xx behind a request "
+                    "left unresolved: not counted as accepted, a resume re-sends them with "
+                    "the same messageIds and the service drops the duplicates)"
+                )
     hint = None
     if result.aborted:
         message = f"stopped: {result.abort_reason}; {message}"
-        hint = {"credential": "check the credentials for this route (cdpio check-keys)",
-                "rate_limited": "lower --rate or --concurrency, then replay the dead-letter file"}.get(
-                    result.aborted, "check the endpoint and your network (cdpio doctor)")
+        hint = {
+            "credential": "check the credentials for this route (cdpio check-keys)",
+            "rate_limited": "lower --rate or --concurrency, then replay the dead-letter file",
+        }.get(result.aborted, "check the endpoint and your network (cdpio doctor)")
     elif code == EXIT_UNREACHABLE:
-        hint = (f"the service answered 5xx, timed out or could not be reached on every request, after "
-                f"the retries; check it (cdpio doctor), then replay the dead-letter file: "
-                f"cdpio replay {result.dead_letter}")
+        hint = (
+            f"the service answered 5xx, timed out or could not be reached on every request, after "
+            f"the retries; check it (cdpio doctor), then replay the dead-letter file: "
+            f"cdpio replay {result.dead_letter}"
+        )
     elif result.dead_letter_total:
         hint = f"replay the dead-letter file when the cause is fixed: cdpio replay {result.dead_letter}"
     if result.interrupted:
@@ -283,15 +373,30 @@ def _fill_report(report, result, route_name: str, options) -> None:
         failure = results.FAILURE_CHECK
     else:
         status = results.FAILED if code != 0 else results.PASSED
-    report.add(results.Check(
-        id="replay", route=route_label, tier=tier, status=status,
-        message=message, failure=failure, hint=hint,
-        duration_ms=result.duration * 1000.0))
+    report.add(
+        results.Check(
+            id="replay",
+            route=route_label,
+            tier=tier,
+            status=status,
+            message=message,
+            failure=failure,
+            hint=hint,
+            duration_ms=result.duration * 1000.0,
+        )
+    )
     if result.interrupted:
-        report.add(results.Check(
-            id="replay.interrupted", route=route_label, tier=tier, status=results.FAILED,
-            message=_interrupted_message(result, options), failure=results.FAILURE_INTERRUPTED,
-            hint=_resume_hint(options)))
+        report.add(
+            results.Check(
+                id="replay.interrupted",
+                route=route_label,
+                tier=tier,
+                status=results.FAILED,
+                message=_interrupted_message(result, options),
+                failure=results.FAILURE_INTERRUPTED,
+                hint=_resume_hint(options),
+            )
+        )
 
 
 def _interrupted_message(result, options) -> str:
@@ -299,18 +404,23 @@ def _interrupted_message(result, options) -> str:
         return "interrupted while reading the input, before anything was sent"
     left = f"{result.not_sent:,} message(s) not resolved"
     if options.checkpoint:
-        return (f"interrupted: {left}; resume with the same command and --checkpoint "
-                f"{options.checkpoint} (nothing is lost; what is re-sent keeps its messageId, which "
-                "the service drops as a duplicate)")
-    return (f"interrupted: {left}; without --checkpoint this run cannot be resumed, and a rerun "
-            "sends every message again")
+        return (
+            f"interrupted: {left}; resume with the same command and --checkpoint "
+            f"{options.checkpoint} (nothing is lost; what is re-sent keeps its messageId, which "
+            "the service drops as a duplicate)"
+        )
+    return (
+        f"interrupted: {left}; without --checkpoint this run cannot be resumed, and a rerun sends every message again"
+    )
 
 
 def _resume_hint(options) -> str:
     if options.checkpoint:
         return f"rerun the same command with --checkpoint {options.checkpoint}"
-    return ("pass --checkpoint PATH to be able to resume; messages with a messageId are dropped by "
-            "the service when sent again, messages without one get a new id in a new run")
+    return (
+        "pass --checkpoint PATH to be able to resume; messages with a messageId are dropped by "
+        "the service when sent again, messages without one get a new id in a new run"
+    )
 
 
 def _summary_lines(result, options) -> list[str]:
@@ -320,11 +430,19 @@ def _summary_lines(result, options) -> list[str]:
         more = result.invalid - len(result.invalid_examples)
         if more > 0:
             lines.append(f"... and {more:,} more")
-        lines.append(f"replay: nothing sent; {result.invalid:,} invalid message(s) "
-                     "(fix them, or pass --skip-invalid to send the rest and dead-letter these)")
+        lines.append(
+            f"replay: nothing sent; {result.invalid:,} invalid message(s) "
+            "(fix them, or pass --skip-invalid to send the rest and dead-letter these)"
+        )
         return lines
-    parts = [f"{result.read:,} read", f"{result.sent:,} sent", f"{result.accepted:,} accepted",
-             f"{result.failed:,} failed", f"{result.invalid:,} invalid", f"{result.retried:,} retried"]
+    parts = [
+        f"{result.read:,} read",
+        f"{result.sent:,} sent",
+        f"{result.accepted:,} accepted",
+        f"{result.failed:,} failed",
+        f"{result.invalid:,} invalid",
+        f"{result.retried:,} retried",
+    ]
     if result.dropped_by_mapping:
         parts.append(f"{result.dropped_by_mapping:,} dropped by the mapping")
     if result.skipped_resumed:
@@ -332,23 +450,33 @@ def _summary_lines(result, options) -> list[str]:
     if result.not_sent:
         parts.append(f"{result.not_sent:,} not resolved")
     if result.accepted_uncommitted:
-        parts.append(f"{result.accepted_uncommitted:,} of them answered 2xx but not committed "
-                     "(behind an unresolved request; a resume re-sends them)")
+        parts.append(
+            f"{result.accepted_uncommitted:,} of them answered 2xx but not committed "
+            "(behind an unresolved request; a resume re-sends them)"
+        )
     if result.dry_run:
-        parts = [f"{result.read:,} read", f"{result.would_send:,} would be sent",
-                 f"{result.invalid:,} invalid", f"{result.requests:,} request(s)"]
+        parts = [
+            f"{result.read:,} read",
+            f"{result.would_send:,} would be sent",
+            f"{result.invalid:,} invalid",
+            f"{result.requests:,} request(s)",
+        ]
     lines = ["replay: " + ", ".join(parts)]
     if result.status_counts:
         lines.append("status: " + "  ".join(f"{k}×{v:,}" for k, v in sorted(result.status_counts.items())))
     lat = result.latency_ms
     if lat.get("p50") is not None:
-        lines.append(f"latency ms: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f};  "
-                     f"{result.events_per_second:,.0f} events/s;  {result.duration:.2f} s")
+        lines.append(
+            f"latency ms: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f};  "
+            f"{result.events_per_second:,.0f} events/s;  {result.duration:.2f} s"
+        )
     if result.dead_letter:
         lines.append(f"dead-letter: {result.dead_letter} ({result.dead_letter_total:,} line(s))")
         if result.dead_letter_prior:
-            lines.append(f"dead-letter: appended after the {result.dead_letter_prior:,} line(s) an earlier "
-                         "run left there (pass --force to truncate it instead)")
+            lines.append(
+                f"dead-letter: appended after the {result.dead_letter_prior:,} line(s) an earlier "
+                "run left there (pass --force to truncate it instead)"
+            )
     if result.not_sent and options.checkpoint:
         lines.append(f"resume: rerun with --checkpoint {options.checkpoint}")
     return lines

@@ -2,51 +2,78 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 
 def command(
     ctx: typer.Context,
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (a warning for anything but 127.0.0.1)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to listen on (a warning for anything but 127.0.0.1)."
+    ),
     port: int = typer.Option(8975, "--port", "-p", help="Port; 0 picks a free one."),
-    write_key: Optional[str] = typer.Option(None, "--write-key", envvar="CDPIO_SANDBOX_WRITE_KEY",
-                                            help="Segment write key to accept."),
-    site_id: Optional[str] = typer.Option(None, "--site-id", envvar="CDPIO_SANDBOX_SITE_ID",
-                                          help="Customer.io site id to accept."),
-    track_api_key: Optional[str] = typer.Option(None, "--track-api-key", envvar="CDPIO_SANDBOX_TRACK_API_KEY",
-                                                help="Customer.io Track API key to accept."),
-    app_api_key: Optional[str] = typer.Option(None, "--app-api-key", envvar="CDPIO_SANDBOX_APP_API_KEY",
-                                              help="Customer.io App API key to accept."),
-    pipelines_api_key: Optional[str] = typer.Option(
-        None, "--pipelines-api-key", envvar="CDPIO_SANDBOX_PIPELINES_API_KEY",
-        help="Customer.io Pipelines API key to accept (default: the sandbox's key for --region)."),
-    public_api_token: Optional[str] = typer.Option(None, "--public-api-token",
-                                                   envvar="CDPIO_SANDBOX_PUBLIC_API_TOKEN",
-                                                   help="Segment Public API token to accept."),
+    write_key: str | None = typer.Option(
+        None, "--write-key", envvar="CDPIO_SANDBOX_WRITE_KEY", help="Segment write key to accept."
+    ),
+    site_id: str | None = typer.Option(
+        None, "--site-id", envvar="CDPIO_SANDBOX_SITE_ID", help="Customer.io site id to accept."
+    ),
+    track_api_key: str | None = typer.Option(
+        None, "--track-api-key", envvar="CDPIO_SANDBOX_TRACK_API_KEY", help="Customer.io Track API key to accept."
+    ),
+    app_api_key: str | None = typer.Option(
+        None, "--app-api-key", envvar="CDPIO_SANDBOX_APP_API_KEY", help="Customer.io App API key to accept."
+    ),
+    pipelines_api_key: str | None = typer.Option(
+        None,
+        "--pipelines-api-key",
+        envvar="CDPIO_SANDBOX_PIPELINES_API_KEY",
+        help="Customer.io Pipelines API key to accept (default: the sandbox's key for --region).",
+    ),
+    public_api_token: str | None = typer.Option(
+        None, "--public-api-token", envvar="CDPIO_SANDBOX_PUBLIC_API_TOKEN", help="Segment Public API token to accept."
+    ),
     region: str = typer.Option("us", "--region", help="The Customer.io workspace's region: us or eu."),
-    segment_region: Optional[str] = typer.Option(
-        None, "--segment-region", help="The Segment workspace's region: us or eu (default: --region)."),
-    no_destination: bool = typer.Option(False, "--no-destination", help="Simulate 'Customer.io (Actions) not connected': Segment accepts, nothing arrives."),
-    fail_rate: float = typer.Option(0.0, "--fail-rate", min=0.0, max=1.0, help="Share of requests answered with --fail-status (0..1)."),
+    segment_region: str | None = typer.Option(
+        None, "--segment-region", help="The Segment workspace's region: us or eu (default: --region)."
+    ),
+    no_destination: bool = typer.Option(
+        False,
+        "--no-destination",
+        help="Simulate 'Customer.io (Actions) not connected': Segment accepts, nothing arrives.",
+    ),
+    fail_rate: float = typer.Option(
+        0.0, "--fail-rate", min=0.0, max=1.0, help="Share of requests answered with --fail-status (0..1)."
+    ),
     fail_status: int = typer.Option(500, "--fail-status", help="Status of injected errors."),
-    throttle: Optional[float] = typer.Option(None, "--throttle", metavar="N", help="Answer 429 with Retry-After above N requests/s."),
+    throttle: float | None = typer.Option(
+        None, "--throttle", metavar="N", help="Answer 429 with Retry-After above N requests/s."
+    ),
     latency: float = typer.Option(0.0, "--latency", metavar="SECONDS", help="Delay added to every answer."),
-    drop_connections: float = typer.Option(0.0, "--drop-connections", min=0.0, max=1.0, help="Share of connections closed after processing (0..1)."),
-    record: Optional[str] = typer.Option(None, "--record", metavar="FILE", help="Append accepted messages to FILE as NDJSON."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for deterministic fault injection."),
+    drop_connections: float = typer.Option(
+        0.0, "--drop-connections", min=0.0, max=1.0, help="Share of connections closed after processing (0..1)."
+    ),
+    record: str | None = typer.Option(
+        None, "--record", metavar="FILE", help="Append accepted messages to FILE as NDJSON."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Seed for deterministic fault injection."),
     activity_data: str = typer.Option(
-        "none", "--activity-data", metavar="none|properties",
+        "none",
+        "--activity-data",
+        metavar="none|properties",
         help="What App API event/page/screen activities carry in `data`: none (documented "
-             "behaviour, the default) or properties (the event's properties)."),
-    workspace: Optional[str] = typer.Option(
-        None, "--workspace", metavar="FILE",
-        help="Segments and campaigns the App API serves (YAML; docs/campaigns.md)."),
+        "behaviour, the default) or properties (the event's properties).",
+    ),
+    workspace: str | None = typer.Option(
+        None, "--workspace", metavar="FILE", help="Segments and campaigns the App API serves (YAML; docs/campaigns.md)."
+    ),
     app_api_rate: float = typer.Option(
-        10.0, "--app-api-rate", metavar="N", min=0.0,
+        10.0,
+        "--app-api-rate",
+        metavar="N",
+        min=0.0,
         help="App API requests/s above which it answers 429 with Retry-After: 1 (Customer.io's "
-             "limit is 10; 0: no limit)."),
+        "limit is 10; 0: no limit).",
+    ),
 ) -> None:
     """Serve the local sandbox that emulates Segment and Customer.io.
 
@@ -91,12 +118,10 @@ def command(
     if workspace:
         from cdpio_cli.workspace_file import load_workspace
 
-        load_workspace(workspace)      # a bad file: one line naming it, exit 2
-    from cdpio_cli.credentials import clean
+        load_workspace(workspace)  # a bad file: one line naming it, exit 2
+    from cdpio_cli.credentials import clean, unusable_message
 
-    from cdpio_cli.credentials import unusable_message
-
-    def cleaned(flag: str, value: Optional[str]) -> Optional[str]:
+    def cleaned(flag: str, value: str | None) -> str | None:
         # Same hygiene as every other credential: a key read from a secret
         # file or env var often ends in a newline.
         if not value:
@@ -112,23 +137,37 @@ def command(
     public_api_token = cleaned("--public-api-token", public_api_token)
     try:
         options = SandboxOptions(
-            host=host, port=port, region=region, segment_region=segment_region,
-            write_key=write_key or defaults.WRITE_KEY, site_id=site_id or defaults.SITE_ID,
+            host=host,
+            port=port,
+            region=region,
+            segment_region=segment_region,
+            write_key=write_key or defaults.WRITE_KEY,
+            site_id=site_id or defaults.SITE_ID,
             track_api_key=track_api_key or defaults.TRACK_API_KEY,
             app_api_key=app_api_key or defaults.APP_API_KEY,
             pipelines_api_key=pipelines_api_key or defaults.pipelines_api_key(region),
             public_api_token=public_api_token or defaults.PUBLIC_API_TOKEN,
             segment_destination_enabled=not no_destination,
-            fail_rate=fail_rate, fail_status=fail_status, throttle=throttle, latency=latency,
-            drop_connections=drop_connections, record=record, seed=seed,
-            activity_data=activity_data, workspace=workspace, app_api_rate=app_api_rate)
+            fail_rate=fail_rate,
+            fail_status=fail_status,
+            throttle=throttle,
+            latency=latency,
+            drop_connections=drop_connections,
+            record=record,
+            seed=seed,
+            activity_data=activity_data,
+            workspace=workspace,
+            app_api_rate=app_api_rate,
+        )
     except OptionError as exc:
         raise UsageError(f"{exc.flag} {exc.problem}") from None
     try:
         code = serve(options, as_json=bool(getattr(ctx.obj, "json", False)))
     except BindError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                         hint="pick another --port, or --port 0 for a free one") from None
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="pick another --port, or --port 0 for a free one",
+        ) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         raise UsageError(f"cannot start the sandbox: {where}{exc.strerror or exc}") from None

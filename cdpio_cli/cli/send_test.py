@@ -2,33 +2,46 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 
 def command(
     ctx: typer.Context,
-    route: Optional[List[str]] = typer.Option(
-        None, "--route", metavar="ROUTE",
-        help="segment, customerio or pipelines (repeatable; default: every configured route)."),
-    user_id: Optional[str] = typer.Option(
-        None, "--user-id", metavar="ID", help="Test user id ({run_id} is replaced; default from send_test.user_id)."),
-    event: Optional[List[str]] = typer.Option(
-        None, "--event", metavar="NAME", help="Track event name to send instead of the configured ones (repeatable)."),
+    route: list[str] | None = typer.Option(
+        None,
+        "--route",
+        metavar="ROUTE",
+        help="segment, customerio or pipelines (repeatable; default: every configured route).",
+    ),
+    user_id: str | None = typer.Option(
+        None, "--user-id", metavar="ID", help="Test user id ({run_id} is replaced; default from send_test.user_id)."
+    ),
+    event: list[str] | None = typer.Option(
+        None, "--event", metavar="NAME", help="Track event name to send instead of the configured ones (repeatable)."
+    ),
     anonymous_flow: bool = typer.Option(
-        False, "--anonymous-flow", help="Send an anonymous track first, then an identify that links it; check the merge."),
-    device_token: Optional[str] = typer.Option(
-        None, "--device-token", metavar="TOKEN", help="Register this push token (Application Installed) and check it."),
-    platform: Optional[str] = typer.Option(None, "--platform", metavar="ios|android", help="Platform of --device-token."),
-    verify: Optional[bool] = typer.Option(
-        None, "--verify/--no-verify",
-        help="Prove delivery by finding the events in Customer.io (default: on when an App API key is set)."),
-    timeout: Optional[str] = typer.Option(
-        None, "--timeout", metavar="DURATION", help="How long to wait for delivery (default: verify.timeout)."),
-    capture: Optional[str] = typer.Option(
-        None, "--capture", metavar="DIR",
-        help="Write every raw App API response used for the verdict to DIR (credentials removed)."),
+        False,
+        "--anonymous-flow",
+        help="Send an anonymous track first, then an identify that links it; check the merge.",
+    ),
+    device_token: str | None = typer.Option(
+        None, "--device-token", metavar="TOKEN", help="Register this push token (Application Installed) and check it."
+    ),
+    platform: str | None = typer.Option(None, "--platform", metavar="ios|android", help="Platform of --device-token."),
+    verify: bool | None = typer.Option(
+        None,
+        "--verify/--no-verify",
+        help="Prove delivery by finding the events in Customer.io (default: on when an App API key is set).",
+    ),
+    timeout: str | None = typer.Option(
+        None, "--timeout", metavar="DURATION", help="How long to wait for delivery (default: verify.timeout)."
+    ),
+    capture: str | None = typer.Option(
+        None,
+        "--capture",
+        metavar="DIR",
+        help="Write every raw App API response used for the verdict to DIR (credentials removed).",
+    ),
 ) -> None:
     """Send test identify/track/page/screen messages through each route and prove delivery.
 
@@ -62,15 +75,22 @@ def command(
         if verify is False:
             raise UsageError("--capture needs delivery verification; drop --no-verify")
         prepare_dir(capture)
-    options = SendTestOptions(routes=route or None, user_id=user_id, events=list(event or []),
-                              anonymous_flow=anonymous_flow, device_token=device_token,
-                              platform=platform, verify=verify, timeout=seconds, verbose=opts.verbose,
-                              capture=capture)
+    options = SendTestOptions(
+        routes=route or None,
+        user_id=user_id,
+        events=list(event or []),
+        anonymous_flow=anonymous_flow,
+        device_token=device_token,
+        platform=platform,
+        verify=verify,
+        timeout=seconds,
+        verbose=opts.verbose,
+        capture=capture,
+    )
     with open_settings(opts) as settings:
         warn_cleaned_credentials(opts, settings)
         with spinner(opts) as progress:
-            report = run_send_test(settings, options, progress=progress,
-                                   warn=lambda text: warn(opts, text))
+            report = run_send_test(settings, options, progress=progress, warn=lambda text: warn(opts, text))
         settings.stamp(report)
     try:
         finish(report, opts)
@@ -80,5 +100,6 @@ def command(
             from cdpio_cli.cli.output import stderr_console
             from cdpio_cli.sandbox.runner import debugger_url
 
-            stderr_console(opts).print(f"watch these messages: {debugger_url(settings.sandbox_url)}",
-                                       markup=False, highlight=False)
+            stderr_console(opts).print(
+                f"watch these messages: {debugger_url(settings.sandbox_url)}", markup=False, highlight=False
+            )

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 
 def command(
     ctx: typer.Context,
-    user_id: Optional[str] = typer.Option(None, "--user-id", metavar="ID", help="The person's id."),
-    email: Optional[str] = typer.Option(None, "--email", metavar="EMAIL", help="The person's email."),
-    trait: Optional[List[str]] = typer.Option(
-        None, "--trait", metavar="KEY=VALUE", help="A trait the person must have (repeatable)."),
-    event: Optional[List[str]] = typer.Option(
-        None, "--event", metavar="NAME", help="An event that must be in the person's activities (repeatable)."),
-    within: Optional[str] = typer.Option(
-        None, "--within", metavar="DURATION", help="How long to keep looking, e.g. 90s or 10m (default: verify.timeout)."),
+    user_id: str | None = typer.Option(None, "--user-id", metavar="ID", help="The person's id."),
+    email: str | None = typer.Option(None, "--email", metavar="EMAIL", help="The person's email."),
+    trait: list[str] | None = typer.Option(
+        None, "--trait", metavar="KEY=VALUE", help="A trait the person must have (repeatable)."
+    ),
+    event: list[str] | None = typer.Option(
+        None, "--event", metavar="NAME", help="An event that must be in the person's activities (repeatable)."
+    ),
+    within: str | None = typer.Option(
+        None,
+        "--within",
+        metavar="DURATION",
+        help="How long to keep looking, e.g. 90s or 10m (default: verify.timeout).",
+    ),
 ) -> None:
     """Check that a person is in Customer.io with the given traits and events.
 
@@ -40,8 +44,9 @@ def command(
 
     opts = ctx.obj
     if (user_id is None) == (email is None):
-        raise UsageError("give exactly one of --user-id or --email",
-                         hint='e.g. cdpio verify --user-id u123 --event "Signed Up"')
+        raise UsageError(
+            "give exactly one of --user-id or --email", hint='e.g. cdpio verify --user-id u123 --event "Signed Up"'
+        )
     if (user_id is not None and not user_id.strip()) or (email is not None and not email.strip()):
         raise UsageError("--user-id/--email cannot be empty")
     traits = {}
@@ -55,7 +60,14 @@ def command(
     with open_settings(opts) as settings:
         warn_cleaned_credentials(opts, settings)
         with spinner(opts) as progress:
-            report = run_verify(settings, user_id=user_id, email=email, traits=traits,
-                                events=list(event or []), within=seconds, progress=progress)
+            report = run_verify(
+                settings,
+                user_id=user_id,
+                email=email,
+                traits=traits,
+                events=list(event or []),
+                within=seconds,
+                progress=progress,
+            )
         settings.stamp(report)
     finish(report, opts)

@@ -69,8 +69,7 @@ class CustomerioRoute:
         return (self.api_key,)
 
     def headers(self) -> dict[str, str]:
-        return {"Content-Type": "application/json",
-                "Authorization": basic_auth(self.site_id, self.api_key)}
+        return {"Content-Type": "application/json", "Authorization": basic_auth(self.site_id, self.api_key)}
 
     def prepare(self, msg: dict, encoded: bytes | None = None) -> Prepared:
         result = mapping.map_message(msg, check_limits=False)  # Customer.io judges its limits
@@ -79,22 +78,35 @@ class CustomerioRoute:
         items = [messages.encode(op) for op in result.operations]
         for data in items:
             if len(data) > self.max_item_bytes:
-                return Prepared(problem=f"the Customer.io operation is {len(data):,} bytes; "
-                                        f"the limit is {self.max_item_bytes:,} bytes")
+                return Prepared(
+                    problem=f"the Customer.io operation is {len(data):,} bytes; "
+                    f"the limit is {self.max_item_bytes:,} bytes"
+                )
         lane = LANE_METRICS if result.endpoint == mapping.V1_METRICS else LANE_BATCH
         return Prepared(items=items, lane=lane)
 
     def lane_limits(self, lane: str) -> int:
         return 1 if lane == LANE_METRICS else self.batch_size
 
-    def build_request(self, items: list[bytes], *, lane: str = LANE_BATCH,
-                      sent_at: str | None = None) -> RequestSpec:
+    def build_request(self, items: list[bytes], *, lane: str = LANE_BATCH, sent_at: str | None = None) -> RequestSpec:
         if lane == LANE_METRICS:
-            return RequestSpec("POST", join_url(self.base_url, mapping.V1_METRICS), self.headers(),
-                               items[0], secrets=self.secrets, label="customerio metrics")
+            return RequestSpec(
+                "POST",
+                join_url(self.base_url, mapping.V1_METRICS),
+                self.headers(),
+                items[0],
+                secrets=self.secrets,
+                label="customerio metrics",
+            )
         body = b"".join((b'{"batch":[', b",".join(items), b"]}"))
-        return RequestSpec("POST", join_url(self.base_url, "/api/v2/batch"), self.headers(), body,
-                           secrets=self.secrets, label="customerio batch")
+        return RequestSpec(
+            "POST",
+            join_url(self.base_url, "/api/v2/batch"),
+            self.headers(),
+            body,
+            secrets=self.secrets,
+            label="customerio batch",
+        )
 
     def interpret(self, attempt: Attempt, n_items: int) -> BatchVerdict:
         self._follow_redirect(attempt)
@@ -106,7 +118,6 @@ class CustomerioRoute:
         if attempt.ok:
             return BatchVerdict(True)
         return BatchVerdict(False, reason=attempt.describe_failure())
-
 
     def _follow_redirect(self, attempt: Attempt) -> None:
         """The Track API redirects an EU account from the US host on every
@@ -126,6 +137,7 @@ class CustomerioRoute:
 # ---------------------------------------------------------------------------
 # Single sends (send-test)
 # ---------------------------------------------------------------------------
+
 
 @dataclass
 class V1Call:
@@ -172,8 +184,9 @@ def v1_call(op: dict) -> V1Call | str:
         return "the event has no person identifier"
     if ident is None:
         if action == "merge":
-            return V1Call("POST", "/api/v1/merge_customers",
-                          {"primary": op.get("primary"), "secondary": op.get("secondary")})
+            return V1Call(
+                "POST", "/api/v1/merge_customers", {"primary": op.get("primary"), "secondary": op.get("secondary")}
+            )
         return f"Track v1 cannot {action} a person known only by anonymous_id; use v2"
     if action == "identify":
         attrs = dict(op.get("attributes") or {})
@@ -208,9 +221,18 @@ def _combine(outcomes: list[Outcome]) -> Outcome:
     return base
 
 
-def send_message(client: httpx.Client, base_url: str, site_id: str, api_key: str, msg: dict, *,
-                 api: str = "v2", policy: RetryPolicy = NO_RETRY,
-                 rate_limiter: TokenBucket | None = None, deadline: Deadline | None = None) -> Outcome:
+def send_message(
+    client: httpx.Client,
+    base_url: str,
+    site_id: str,
+    api_key: str,
+    msg: dict,
+    *,
+    api: str = "v2",
+    policy: RetryPolicy = NO_RETRY,
+    rate_limiter: TokenBucket | None = None,
+    deadline: Deadline | None = None,
+) -> Outcome:
     """Send one Segment message the way the Customer.io (Actions) destination
     would: map it, then `POST /api/v2/entity` per operation (api="v2") or the
     v1 equivalents (api="v1").  A message the mapping drops is not sent:
@@ -236,10 +258,12 @@ def send_message(client: httpx.Client, base_url: str, site_id: str, api_key: str
         content = None if body is None else messages.encode(body)
         limit = MAX_OP_BYTES
         if content is not None and len(content) > limit:
-            return Outcome(NAME, False, dropped=f"the request body is {len(content):,} bytes; "
-                                                 f"the limit is {limit:,}", requests=0)
-        spec = RequestSpec(method, join_url(base_url, path), headers, content, secrets=(api_key,),
-                           label=f"customerio {path}")
+            return Outcome(
+                NAME, False, dropped=f"the request body is {len(content):,} bytes; the limit is {limit:,}", requests=0
+            )
+        spec = RequestSpec(
+            method, join_url(base_url, path), headers, content, secrets=(api_key,), label=f"customerio {path}"
+        )
         attempt = send(client, spec, policy, rate_limiter, deadline=deadline)
         outcomes.append(Outcome.from_attempt(NAME, method, attempt))
         if not attempt.ok:
@@ -247,12 +271,18 @@ def send_message(client: httpx.Client, base_url: str, site_id: str, api_key: str
     return _combine(outcomes)
 
 
-def get_region(client: httpx.Client, base_url: str, site_id: str, api_key: str, *,
-               policy: RetryPolicy = NO_RETRY) -> Outcome:
+def get_region(
+    client: httpx.Client, base_url: str, site_id: str, api_key: str, *, policy: RetryPolicy = NO_RETRY
+) -> Outcome:
     """`GET {track}/api/v1/accounts/region`: 200 `{url, region, environment_id}`
     for valid Track credentials, 401 otherwise (docs/contracts.md).
     The parsed body is in `outcome.body`."""
-    spec = RequestSpec("GET", join_url(base_url, "/api/v1/accounts/region"),
-                       {"Authorization": basic_auth(site_id, api_key)}, None, secrets=(api_key,),
-                       label="customerio region")
+    spec = RequestSpec(
+        "GET",
+        join_url(base_url, "/api/v1/accounts/region"),
+        {"Authorization": basic_auth(site_id, api_key)},
+        None,
+        secrets=(api_key,),
+        label="customerio region",
+    )
     return Outcome.from_attempt(NAME, "GET", send(client, spec, policy))

@@ -27,8 +27,15 @@ def auth_header(api_key: str) -> str:
 class PipelinesRoute(SegmentStyleRoute):
     name = NAME
 
-    def __init__(self, base_url: str, api_key: str, *, batch_size: int = 100, strict: bool = False,
-                 extra_headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        batch_size: int = 100,
+        strict: bool = False,
+        extra_headers: dict[str, str] | None = None,
+    ):
         headers = dict(extra_headers or {})
         if strict:
             headers[STRICT_HEADER] = "1"
@@ -39,16 +46,36 @@ class PipelinesRoute(SegmentStyleRoute):
         return {"Authorization": auth_header(self.key)}
 
 
-def send_message(client: httpx.Client, base_url: str, api_key: str, msg: dict, *,
-                 strict: bool = True, policy: RetryPolicy = NO_RETRY,
-                 rate_limiter: TokenBucket | None = None, deadline: Deadline | None = None) -> Outcome:
+def send_message(
+    client: httpx.Client,
+    base_url: str,
+    api_key: str,
+    msg: dict,
+    *,
+    strict: bool = True,
+    policy: RetryPolicy = NO_RETRY,
+    rate_limiter: TokenBucket | None = None,
+    deadline: Deadline | None = None,
+) -> Outcome:
     """Send one message through `POST {base}/v1/{type}`; strict mode by default
     (send-test wants a real error for a bad key or a bad payload)."""
-    return send_single(PipelinesRoute(base_url, api_key, strict=strict), client, msg,
-                       policy=policy, rate_limiter=rate_limiter, deadline=deadline)
+    return send_single(
+        PipelinesRoute(base_url, api_key, strict=strict),
+        client,
+        msg,
+        policy=policy,
+        rate_limiter=rate_limiter,
+        deadline=deadline,
+    )
 
 
-def send_batch(client: httpx.Client, base_url: str, api_key: str, msgs: list[dict], *,
-               strict: bool = True, policy: RetryPolicy = NO_RETRY) -> Outcome:
-    return send_messages_as_batch(PipelinesRoute(base_url, api_key, strict=strict), client, msgs,
-                                  policy=policy)
+def send_batch(
+    client: httpx.Client,
+    base_url: str,
+    api_key: str,
+    msgs: list[dict],
+    *,
+    strict: bool = True,
+    policy: RetryPolicy = NO_RETRY,
+) -> Outcome:
+    return send_messages_as_batch(PipelinesRoute(base_url, api_key, strict=strict), client, msgs, policy=policy)

@@ -13,6 +13,7 @@ a write key that does not exist.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import httpx
 
 from cdpio_cli import messages
@@ -38,18 +39,18 @@ class Prepared:
     """One message made ready for a batch route: its wire items, or why not."""
 
     items: list[bytes] = field(default_factory=list)
-    dropped: str | None = None      # not sent, by design (mapping drop)
-    problem: str | None = None      # cannot be sent (too large, ...)
-    lane: str = "batch"             # items of different lanes never share a request
+    dropped: str | None = None  # not sent, by design (mapping drop)
+    problem: str | None = None  # cannot be sent (too large, ...)
+    lane: str = "batch"  # items of different lanes never share a request
 
 
 @dataclass
 class BatchVerdict:
     """How the service answered one batch request."""
 
-    accepted: bool                              # the request as a whole succeeded
+    accepted: bool  # the request as a whole succeeded
     item_errors: dict[int, str] = field(default_factory=dict)  # item index -> why it failed
-    reason: str | None = None                   # why the whole batch failed
+    reason: str | None = None  # why the whole batch failed
 
 
 class SegmentStyleRoute:
@@ -64,8 +65,7 @@ class SegmentStyleRoute:
     # One item per message, the message as encoded: replay may skip prepare().
     passthrough = True
 
-    def __init__(self, base_url: str, key: str, *, batch_size: int = 100,
-                 extra_headers: dict[str, str] | None = None):
+    def __init__(self, base_url: str, key: str, *, batch_size: int = 100, extra_headers: dict[str, str] | None = None):
         self.base_url = base_url.rstrip("/")
         self.key = key
         self.batch_size = max(1, min(int(batch_size), self.max_batch_items))
@@ -86,8 +86,7 @@ class SegmentStyleRoute:
     def prepare(self, msg: dict, encoded: bytes | None = None) -> Prepared:
         data = encoded if encoded is not None else messages.encode(msg)
         if len(data) > self.max_item_bytes:
-            return Prepared(problem=f"message is {len(data):,} bytes; the limit is "
-                                    f"{self.max_item_bytes:,} bytes")
+            return Prepared(problem=f"message is {len(data):,} bytes; the limit is {self.max_item_bytes:,} bytes")
         return Prepared(items=[data])
 
     def lane_limits(self, lane: str) -> int:
@@ -97,12 +96,13 @@ class SegmentStyleRoute:
     def batch_url(self) -> str:
         return join_url(self.base_url, "/v1/batch")
 
-    def build_request(self, items: list[bytes], *, lane: str = "batch",
-                      sent_at: str | None = None) -> RequestSpec:
-        body = b"".join((b'{"batch":[', b",".join(items), b'],"sentAt":"',
-                         (sent_at or messages.now_iso()).encode(), b'"}'))
-        return RequestSpec("POST", self.batch_url(), self.headers(), body, secrets=self.secrets,
-                           label=f"{self.name} batch")
+    def build_request(self, items: list[bytes], *, lane: str = "batch", sent_at: str | None = None) -> RequestSpec:
+        body = b"".join(
+            (b'{"batch":[', b",".join(items), b'],"sentAt":"', (sent_at or messages.now_iso()).encode(), b'"}')
+        )
+        return RequestSpec(
+            "POST", self.batch_url(), self.headers(), body, secrets=self.secrets, label=f"{self.name} batch"
+        )
 
     def interpret(self, attempt: Attempt, n_items: int) -> BatchVerdict:
         if attempt.ok:
@@ -116,47 +116,73 @@ class SegmentStyleRoute:
             raise ValueError(f"message type {mtype!r} has no single-call endpoint")
         body = dict(msg)
         body.setdefault("sentAt", messages.now_iso())
-        return RequestSpec("POST", join_url(self.base_url, f"/v1/{mtype}"), self.headers(),
-                           messages.encode(body), secrets=self.secrets, label=f"{self.name} {mtype}")
+        return RequestSpec(
+            "POST",
+            join_url(self.base_url, f"/v1/{mtype}"),
+            self.headers(),
+            messages.encode(body),
+            secrets=self.secrets,
+            label=f"{self.name} {mtype}",
+        )
 
 
 class SegmentRoute(SegmentStyleRoute):
     name = NAME
 
 
-def send_message(client: httpx.Client, base_url: str, write_key: str, msg: dict, *,
-                 policy: RetryPolicy = NO_RETRY, rate_limiter: TokenBucket | None = None,
-                 deadline: Deadline | None = None) -> Outcome:
+def send_message(
+    client: httpx.Client,
+    base_url: str,
+    write_key: str,
+    msg: dict,
+    *,
+    policy: RetryPolicy = NO_RETRY,
+    rate_limiter: TokenBucket | None = None,
+    deadline: Deadline | None = None,
+) -> Outcome:
     """Send one message through `POST {base}/v1/{type}` (send-test).
 
     The message gets a messageId before the first attempt (so a retry cannot
     duplicate it); `msg` is updated in place with it.
     """
-    return send_single(SegmentRoute(base_url, write_key), client, msg, policy=policy,
-                       rate_limiter=rate_limiter, deadline=deadline)
+    return send_single(
+        SegmentRoute(base_url, write_key), client, msg, policy=policy, rate_limiter=rate_limiter, deadline=deadline
+    )
 
 
-def send_batch(client: httpx.Client, base_url: str, write_key: str, msgs: list[dict], *,
-               policy: RetryPolicy = NO_RETRY) -> Outcome:
+def send_batch(
+    client: httpx.Client, base_url: str, write_key: str, msgs: list[dict], *, policy: RetryPolicy = NO_RETRY
+) -> Outcome:
     """Send a few messages as one `POST {base}/v1/batch` request."""
     return send_messages_as_batch(SegmentRoute(base_url, write_key), client, msgs, policy=policy)
 
 
-def send_single(route: SegmentStyleRoute, client: httpx.Client, msg: dict, *,
-                policy: RetryPolicy = NO_RETRY, rate_limiter: TokenBucket | None = None,
-                deadline: Deadline | None = None) -> Outcome:
+def send_single(
+    route: SegmentStyleRoute,
+    client: httpx.Client,
+    msg: dict,
+    *,
+    policy: RetryPolicy = NO_RETRY,
+    rate_limiter: TokenBucket | None = None,
+    deadline: Deadline | None = None,
+) -> Outcome:
     messages.ensure_message_id(msg)
     size = messages.message_size(msg)
     if size > route.max_item_bytes:
-        return Outcome(route.name, False, dropped=f"message is {size:,} bytes; the limit is "
-                                                  f"{route.max_item_bytes:,} bytes", requests=0)
+        return Outcome(
+            route.name,
+            False,
+            dropped=f"message is {size:,} bytes; the limit is {route.max_item_bytes:,} bytes",
+            requests=0,
+        )
     spec = route.single_request(msg)
     attempt = send(client, spec, policy, rate_limiter, deadline=deadline)
     return Outcome.from_attempt(route.name, spec.method, attempt)
 
 
-def send_messages_as_batch(route: SegmentStyleRoute, client: httpx.Client, msgs: list[dict], *,
-                           policy: RetryPolicy = NO_RETRY) -> Outcome:
+def send_messages_as_batch(
+    route: SegmentStyleRoute, client: httpx.Client, msgs: list[dict], *, policy: RetryPolicy = NO_RETRY
+) -> Outcome:
     items: list[bytes] = []
     for msg in msgs:
         messages.ensure_message_id(msg)
@@ -165,11 +191,19 @@ def send_messages_as_batch(route: SegmentStyleRoute, client: httpx.Client, msgs:
             return Outcome(route.name, False, dropped=prepared.problem, requests=0)
         items.extend(prepared.items)
     if len(items) > route.max_batch_items:
-        return Outcome(route.name, False, dropped=f"{len(items)} messages; a batch holds at most "
-                                                  f"{route.max_batch_items}", requests=0)
+        return Outcome(
+            route.name,
+            False,
+            dropped=f"{len(items)} messages; a batch holds at most {route.max_batch_items}",
+            requests=0,
+        )
     spec = route.build_request(items)
     if len(spec.content or b"") > route.max_batch_bytes:
-        return Outcome(route.name, False, dropped=f"the batch is {len(spec.content or b''):,} bytes; "
-                                                  f"the limit is {route.max_batch_bytes:,}", requests=0)
+        return Outcome(
+            route.name,
+            False,
+            dropped=f"the batch is {len(spec.content or b''):,} bytes; the limit is {route.max_batch_bytes:,}",
+            requests=0,
+        )
     attempt = send(client, spec, policy)
     return Outcome.from_attempt(route.name, spec.method, attempt)

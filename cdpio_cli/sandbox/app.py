@@ -30,17 +30,24 @@ class SandboxApp(Starlette):
 async def _not_found(request: Request, *, state: SandboxState) -> Response:
     if not request.url.path.startswith("/_sandbox"):
         log(request, state, "unknown", 404)
-    return json_response({"code": "not_found",
-                          "message": f"the sandbox has no {request.method} {request.url.path}"}, 404)
+    return json_response(
+        {"code": "not_found", "message": f"the sandbox has no {request.method} {request.url.path}"}, 404
+    )
 
 
 def create_app(options: SandboxOptions | None = None) -> SandboxApp:
     options = options or SandboxOptions()
     state = SandboxState(options)
-    routes = [*control.routes(state), *debugger.routes(state), *segment.routes(state),
-              *protocols.routes(state), *campaigns.routes(state), *customerio.routes(state),
-              Route("/{path:path}", bind(_not_found, state=state), methods=ALL_METHODS)]
+    routes = [
+        *control.routes(state),
+        *debugger.routes(state),
+        *segment.routes(state),
+        *protocols.routes(state),
+        *campaigns.routes(state),
+        *customerio.routes(state),
+        Route("/{path:path}", bind(_not_found, state=state), methods=ALL_METHODS),
+    ]
     app = SandboxApp(routes=routes)
-    app.sandbox_state = state      # read by build_middleware_stack on the first request
+    app.sandbox_state = state  # read by build_middleware_stack on the first request
     app.state.sandbox = state
     return app

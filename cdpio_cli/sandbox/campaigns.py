@@ -51,15 +51,16 @@ from cdpio_cli.workspace_file import (
     load_workspace,
 )
 
-APP_API_RATE = 10          # requests per second (journeys-app.json info: "10 requests per second")
-ACTIONS_PAGE = 10          # listCampaignActions: actions maxItems 10
-MESSAGES_LIMIT = (50, 1000)      # getPersonMessages limit: default, max
+APP_API_RATE = 10  # requests per second (journeys-app.json info: "10 requests per second")
+ACTIONS_PAGE = 10  # listCampaignActions: actions maxItems 10
+MESSAGES_LIMIT = (50, 1000)  # getPersonMessages limit: default, max
 MEMBERSHIP_LIMIT = (1000, 30000)  # getSegmentMembership limit: default, max
 
 
 # ---------------------------------------------------------------------------
 # The rate limit
 # ---------------------------------------------------------------------------
+
 
 class AppRateLimit:
     """At most `rate` App API requests in any one-second window; counts the
@@ -70,8 +71,8 @@ class AppRateLimit:
         self.lock = threading.Lock()
         self.accepted: deque[float] = deque()
         self.arrivals: deque[float] = deque()
-        self.peak = 0           # most requests (answered or refused) in any one second
-        self.refused = 0        # 429s answered
+        self.peak = 0  # most requests (answered or refused) in any one second
+        self.refused = 0  # 429s answered
 
     def admit(self, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
@@ -104,8 +105,10 @@ def refuse_app_request(request: Request, state: SandboxState, route: str, region
     """The 401 or 429 every App API route answers before reading anything, or None to go on.
 
     The App API is not redirected: the wrong region is a 401 (docs/contracts.md)."""
-    if not same(bearer_token(request.headers.get("authorization")), state.options.app_api_key) \
-            or region != state.options.region:
+    if (
+        not same(bearer_token(request.headers.get("authorization")), state.options.app_api_key)
+        or region != state.options.region
+    ):
         log(request, state, route, 401)
         return app_error(401, "Unauthorized request")
     return rate_limited(request, state, route)
@@ -118,14 +121,17 @@ def rate_limited(request: Request, state: SandboxState, route: str) -> Response 
         return None
     log(request, state, route, 429)
     reference = f"sbx-{int(time.time() * 1000) % 10**8:08d}"
-    return json_response({"errors": [{"detail": f"rate limited to {rate:g} requests per 1s "
-                                                f"(reference {reference})", "status": "429"}]},
-                         429, headers={"Retry-After": "1"})
+    return json_response(
+        {"errors": [{"detail": f"rate limited to {rate:g} requests per 1s (reference {reference})", "status": "429"}]},
+        429,
+        headers={"Retry-After": "1"},
+    )
 
 
 # ---------------------------------------------------------------------------
 # Journeys
 # ---------------------------------------------------------------------------
+
 
 class CampaignEngine:
     """Which people are in which segments, and the messages campaigns sent them."""
@@ -135,8 +141,8 @@ class CampaignEngine:
         self.started = int(time.time())
         self._people_ref: Any = None
         self._ids = itertools.count(1)
-        self.journeys: dict[tuple[int, str], int] = {}   # (campaign id, cio_id) -> entered at
-        self.messages: dict[str, list[dict]] = {}         # cio_id -> messages
+        self.journeys: dict[tuple[int, str], int] = {}  # (campaign id, cio_id) -> entered at
+        self.messages: dict[str, list[dict]] = {}  # cio_id -> messages
 
     def _sync_reset(self, ws: Workspace) -> None:
         # Workspace.reset() replaces its `people` dict: forget the journeys too.
@@ -157,8 +163,12 @@ class CampaignEngine:
 
     def member(self, segment: SegmentDef | None, attributes: dict, events: set[str]) -> bool:
         """Membership as the App API shows it: a segment still building lists nobody yet."""
-        return (segment is not None and not segment.deleted and segment.state == "finished"
-                and segment.matches(attributes, events))
+        return (
+            segment is not None
+            and not segment.deleted
+            and segment.state == "finished"
+            and segment.matches(attributes, events)
+        )
 
     def person_segments(self, ws: Workspace, person: Person) -> list[SegmentDef]:
         attributes, events = self.facts(ws, person)
@@ -171,8 +181,9 @@ class CampaignEngine:
             triggered = camp.trigger_event in events
         else:
             triggered = self.member(self.definition.segment(camp.trigger_segment), attributes, events)
-        return triggered and all(self.member(self.definition.segment(s), attributes, events)
-                                 for s in camp.filter_segments)
+        return triggered and all(
+            self.member(self.definition.segment(s), attributes, events) for s in camp.filter_segments
+        )
 
     def person_messages(self, ws: Workspace, person: Person) -> list[dict]:
         """Start the journeys the person qualifies for now; all their messages, newest first."""
@@ -187,10 +198,8 @@ class CampaignEngine:
             for action in camp.actions:
                 if action.sending_state == "off":
                     continue
-                self.messages.setdefault(person.cio_id, []).append(
-                    self._message(person, camp, action, now))
-        return sorted(self.messages.get(person.cio_id, []), key=lambda m: (m["created"], m["id"]),
-                      reverse=True)
+                self.messages.setdefault(person.cio_id, []).append(self._message(person, camp, action, now))
+        return sorted(self.messages.get(person.cio_id, []), key=lambda m: (m["created"], m["id"]), reverse=True)
 
     def _message(self, person: Person, camp: CampaignDef, action, now: int) -> dict:
         if action.sending_state == "draft":
@@ -201,14 +210,25 @@ class CampaignEngine:
             metrics = {"created": now, "sent": now, "delivered": now}
         number = next(self._ids)
         return {
-            "id": f"dgSBX{number:010d}", "deduplicate_id": f"dgSBX{number:010d}:{now}",
-            "customer_id": person.id, "customer_identifiers": person.identifiers(),
-            "recipient": person.email or person.id, "subject": f"{camp.name}: {action.name or action.type}",
-            "created": now, "forgotten": False, "type": action.type,
-            "campaign_id": camp.id, "action_id": action.id, "parent_action_id": None,
-            "broadcast_id": None, "newsletter_id": None, "content_id": None,
+            "id": f"dgSBX{number:010d}",
+            "deduplicate_id": f"dgSBX{number:010d}:{now}",
+            "customer_id": person.id,
+            "customer_identifiers": person.identifiers(),
+            "recipient": person.email or person.id,
+            "subject": f"{camp.name}: {action.name or action.type}",
+            "created": now,
+            "forgotten": False,
+            "type": action.type,
+            "campaign_id": camp.id,
+            "action_id": action.id,
+            "parent_action_id": None,
+            "broadcast_id": None,
+            "newsletter_id": None,
+            "content_id": None,
             "failure_message": action.failure_message if action.sending_state == "automatic" else None,
-            "msg_template_id": None, "metrics": metrics, UNKNOWN_FIELD: UNKNOWN_VALUE,
+            "msg_template_id": None,
+            "metrics": metrics,
+            UNKNOWN_FIELD: UNKNOWN_VALUE,
         }
 
 
@@ -224,20 +244,37 @@ def engine(state: SandboxState) -> CampaignEngine:
 # Shapes
 # ---------------------------------------------------------------------------
 
+
 def segment_object(seg: SegmentDef, created: int) -> dict:
     """journeys-app.json #/components/schemas/segment."""
-    return {"id": seg.id, "name": seg.name, "description": seg.description, "type": "dynamic",
-            "tags": None, "created_at": created, "updated_at": created,
-            "deduplicate_id": f"{seg.id}:{created}", "state": seg.state,
-            "progress": None if seg.state == "finished" else 40, UNKNOWN_FIELD: UNKNOWN_VALUE}
+    return {
+        "id": seg.id,
+        "name": seg.name,
+        "description": seg.description,
+        "type": "dynamic",
+        "tags": None,
+        "created_at": created,
+        "updated_at": created,
+        "deduplicate_id": f"{seg.id}:{created}",
+        "state": seg.state,
+        "progress": None if seg.state == "finished" else 40,
+        UNKNOWN_FIELD: UNKNOWN_VALUE,
+    }
 
 
 def campaign_object(camp: CampaignDef, created: int) -> dict:
     """The event- or segment-triggered variant of journeys-app.json's campaign."""
     out: dict[str, Any] = {
-        "id": camp.id, "name": camp.name, "description": camp.description, "created": created,
-        "updated": created, "first_started": created if camp.state != "draft" else None,
-        "deduplicate_id": f"{camp.id}:{created}", "tags": [], "state": camp.state, "active": camp.active,
+        "id": camp.id,
+        "name": camp.name,
+        "description": camp.description,
+        "created": created,
+        "updated": created,
+        "first_started": created if camp.state != "draft" else None,
+        "deduplicate_id": f"{camp.id}:{created}",
+        "tags": [],
+        "state": camp.state,
+        "active": camp.active,
         "actions": [{"id": a.id, "type": a.type} for a in camp.actions],
         "filter_segment_ids": list(camp.filter_segments),
         "type": "event" if camp.trigger_event is not None else "segment",
@@ -253,12 +290,29 @@ def campaign_object(camp: CampaignDef, created: int) -> dict:
 
 def action_object(camp: CampaignDef, action, created: int) -> dict:
     """journeys-app.json listCampaignActions item (the email/message shape)."""
-    return {"id": action.id, "campaign_id": camp.id, "parent_action_id": None,
-            "name": action.name or f"{action.type} {action.id}", "type": action.type,
-            "sending_state": action.sending_state, "created": created, "updated": created,
-            "language": "", "layout": "", "body": "", "subject": camp.name, "from": None, "from_id": None,
-            "reply_to": None, "reply_to_id": None, "recipient": "{{customer.email}}", "headers": {},
-            "bcc": None, "cc": None, UNKNOWN_FIELD: UNKNOWN_VALUE}
+    return {
+        "id": action.id,
+        "campaign_id": camp.id,
+        "parent_action_id": None,
+        "name": action.name or f"{action.type} {action.id}",
+        "type": action.type,
+        "sending_state": action.sending_state,
+        "created": created,
+        "updated": created,
+        "language": "",
+        "layout": "",
+        "body": "",
+        "subject": camp.name,
+        "from": None,
+        "from_id": None,
+        "reply_to": None,
+        "reply_to_id": None,
+        "recipient": "{{customer.email}}",
+        "headers": {},
+        "bcc": None,
+        "cc": None,
+        UNKNOWN_FIELD: UNKNOWN_VALUE,
+    }
 
 
 def _cursor(offset: int) -> str:
@@ -280,7 +334,7 @@ def _offset(start: str | None) -> int:
 
 def _page(items: list, start: str | None, limit: int) -> tuple[list, str | None]:
     offset = _offset(start)
-    page = items[offset:offset + limit]
+    page = items[offset : offset + limit]
     more = offset + limit < len(items)
     return page, (_cursor(offset + limit) if more else None)
 
@@ -305,6 +359,7 @@ def _limit(value: str | None, default: int, maximum: int) -> int:
 # Routes
 # ---------------------------------------------------------------------------
 
+
 async def endpoint(request: Request, *, state: SandboxState, region: str, op: str) -> Response:
     route = f"app.{op}"
     refused = refuse_app_request(request, state, route, region)
@@ -314,7 +369,7 @@ async def endpoint(request: Request, *, state: SandboxState, region: str, op: st
         state.drain()
         try:
             response = _answer(state, request, op)
-        except ValueError as exc:        # a malformed query parameter
+        except ValueError as exc:  # a malformed query parameter
             response = app_error(400, str(exc))
     log(request, state, route, response.status_code)
     return response
@@ -334,9 +389,15 @@ def _answer(state: SandboxState, request: Request, op: str) -> Response:
         if person is None:
             return app_error(404, "The customer_id does not exist.")
         if op == "person_segments":
-            return json_response({"segments": [
-                {"id": s.id, "name": s.name, "description": s.description, UNKNOWN_FIELD: UNKNOWN_VALUE}
-                for s in eng.person_segments(ws, person)], UNKNOWN_FIELD: UNKNOWN_VALUE})
+            return json_response(
+                {
+                    "segments": [
+                        {"id": s.id, "name": s.name, "description": s.description, UNKNOWN_FIELD: UNKNOWN_VALUE}
+                        for s in eng.person_segments(ws, person)
+                    ],
+                    UNKNOWN_FIELD: UNKNOWN_VALUE,
+                }
+            )
         messages = eng.person_messages(ws, person)
         start_ts, end_ts = query.get("start_ts"), query.get("end_ts")
         if start_ts:
@@ -362,8 +423,7 @@ def _answer(state: SandboxState, request: Request, op: str) -> Response:
         if op == "customer_count":
             return json_response({"count": len(members), "segment_id": seg.id})
         page, cursor = _page(members, query.get("start"), _limit(query.get("limit"), *MEMBERSHIP_LIMIT))
-        body = {"identifiers": [p.identifiers() for p in page], "ids": [p.id for p in page],
-                "segment_id": seg.id}
+        body = {"identifiers": [p.identifiers() for p in page], "ids": [p.id for p in page], "segment_id": seg.id}
         if cursor:
             body["next"] = cursor
         return json_response(body)
@@ -403,10 +463,9 @@ _ROUTES = (
 
 
 def routes(state: SandboxState) -> list[Route]:
-    engine(state)        # a bad --workspace file fails at start, not at the first read
+    engine(state)  # a bad --workspace file fails at start, not at the first read
     out = []
     for region, prefix in SANDBOX_PREFIXES["app"].items():
         for path, op in _ROUTES:
-            out.append(Route(prefix + path, bind(endpoint, state=state, region=region, op=op),
-                             methods=["GET"]))
+            out.append(Route(prefix + path, bind(endpoint, state=state, region=region, op=op), methods=["GET"]))
     return out

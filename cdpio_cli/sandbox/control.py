@@ -20,14 +20,19 @@ from cdpio_cli.sandbox.web import bind, json_response
 
 
 async def health(request: Request, *, state: SandboxState) -> Response:
-    return json_response({
-        "ok": True, "version": __version__, "region": state.options.region,
-        "uptime_s": round(time.time() - state.started_at, 3),
-        "segment_region": state.options.region_of("segment"),
-        "services": {name: prefixes[state.options.region_of(name)] for name, prefixes in SANDBOX_PREFIXES.items()},
-        "requests": state.request_count, "pending": state.pending_events,
-        "destination_connected": state.options.segment_destination_enabled,
-    })
+    return json_response(
+        {
+            "ok": True,
+            "version": __version__,
+            "region": state.options.region,
+            "uptime_s": round(time.time() - state.started_at, 3),
+            "segment_region": state.options.region_of("segment"),
+            "services": {name: prefixes[state.options.region_of(name)] for name, prefixes in SANDBOX_PREFIXES.items()},
+            "requests": state.request_count,
+            "pending": state.pending_events,
+            "destination_connected": state.options.segment_destination_enabled,
+        }
+    )
 
 
 _LOOPBACK = ("127.", "::1", "localhost")
@@ -49,10 +54,14 @@ def sandbox_info(options, url: str | None = None, *, reveal_defaults: bool = Tru
             accepted[field_name] = usable[field_name] = value
         else:
             accepted[field_name] = mask(value)
-    info = {"sandbox": "cdpio", "version": __version__, "region": options.region,
-            "segment_region": options.region_of("segment"),
-            "regions": {"customerio": options.region, "segment": options.region_of("segment")},
-            "credentials": accepted}
+    info = {
+        "sandbox": "cdpio",
+        "version": __version__,
+        "region": options.region,
+        "segment_region": options.region_of("segment"),
+        "regions": {"customerio": options.region, "segment": options.region_of("segment")},
+        "credentials": accepted,
+    }
     if reveal_defaults:
         info["defaults"] = usable
     if url is not None:
@@ -72,7 +81,7 @@ async def info(request: Request, *, state: SandboxState) -> Response:
 async def requests(request: Request, *, state: SandboxState) -> Response:
     route = request.query_params.get("route")
     with state.lock:
-        state.drain()      # so each entry's drops are final
+        state.drain()  # so each entry's drops are final
         rows = [dict(r) for r in state.requests if route is None or r["route"].startswith(route)]
     return json_response({"requests": rows, "total": state.request_count})
 
@@ -83,8 +92,13 @@ async def deliveries(request: Request, *, state: SandboxState) -> Response:
         limit = int(q["limit"]) if "limit" in q else None
     except ValueError:
         return json_response({"code": "bad_request", "message": "limit must be a number"}, 400)
-    rows = state.delivery_views(message_id=q.get("messageId"), user_id=q.get("userId"),
-                                status=q.get("status"), route=q.get("route"), limit=limit)
+    rows = state.delivery_views(
+        message_id=q.get("messageId"),
+        user_id=q.get("userId"),
+        status=q.get("status"),
+        route=q.get("route"),
+        limit=limit,
+    )
     return json_response({"deliveries": rows, "summary": state.summary()})
 
 

@@ -21,25 +21,24 @@ from starlette.routing import Route
 from cdpio_cli.messages import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 from cdpio_cli.sandbox import defaults
-from cdpio_cli.sandbox.campaigns import app_error, refuse_app_request
 from cdpio_cli.sandbox.auth import basic_pair, same
+from cdpio_cli.sandbox.campaigns import app_error, refuse_app_request
 from cdpio_cli.sandbox.segment import ingest_routes
 from cdpio_cli.sandbox.state import SandboxState
 from cdpio_cli.sandbox.web import base_url, bind, json_response, log, parse_json
-from cdpio_cli.sandbox.workspace import (UNKNOWN_FIELD, UNKNOWN_VALUE, OpError, Workspace, check_id,
-                                         identifier_from_path)
+from cdpio_cli.sandbox.workspace import UNKNOWN_FIELD, UNKNOWN_VALUE, OpError, Workspace, check_id, identifier_from_path
 
 TRACK_UNAUTHORIZED = {"meta": {"error": "Unauthorized request"}}
-V2_MAX_OP_BYTES = MAX_MESSAGE_BYTES     # 32 KB per operation / entity request
-V2_MAX_BATCH_BYTES = MAX_BATCH_BYTES    # 500 KB per batch request
+V2_MAX_OP_BYTES = MAX_MESSAGE_BYTES  # 32 KB per operation / entity request
+V2_MAX_BATCH_BYTES = MAX_BATCH_BYTES  # 500 KB per batch request
 
 
 # --- Track API -------------------------------------------------------------
 
+
 def _track_authorized(request: Request, state: SandboxState) -> bool:
     pair = basic_pair(request.headers.get("authorization"))
-    return pair is not None and same(pair[0], state.options.site_id) \
-        and same(pair[1], state.options.track_api_key)
+    return pair is not None and same(pair[0], state.options.site_id) and same(pair[1], state.options.track_api_key)
 
 
 def _meta_error(message: str) -> Response:
@@ -59,18 +58,19 @@ async def track(request: Request, *, state: SandboxState, region: str, op: str) 
     if op == "region":
         log(request, state, route, 200)
         prefix = SANDBOX_PREFIXES["track"][workspace_region]
-        return json_response({"url": base_url(request) + prefix, "region": workspace_region,
-                              "environment_id": defaults.WORKSPACE_ID})
+        return json_response(
+            {"url": base_url(request) + prefix, "region": workspace_region, "environment_id": defaults.WORKSPACE_ID}
+        )
     if region != workspace_region:
         if workspace_region == "eu":
             # An EU account on the US host is redirected (https://docs.customer.io/api/track/)
             us, eu = SANDBOX_PREFIXES["track"]["us"], SANDBOX_PREFIXES["track"]["eu"]
-            target = eu + request.url.path[len(us):]
+            target = eu + request.url.path[len(us) :]
             if request.url.query:
                 target += "?" + request.url.query
             log(request, state, route, 307)
             return Response(status_code=307, headers={"Location": base_url(request) + target})
-        log(request, state, route, 401)     # a US account on the EU host fails
+        log(request, state, route, 401)  # a US account on the EU host fails
         return json_response(TRACK_UNAUTHORIZED, 401)
     raw = await request.body()
     try:
@@ -81,7 +81,7 @@ async def track(request: Request, *, state: SandboxState, region: str, op: str) 
             return _v2_error(400, OpError("invalid", "", "the request body is not valid JSON"))
         return _meta_error("the request body is not valid JSON")
     with state.lock:
-        state.drain()      # keep Segment/Pipelines traffic and Track calls in order
+        state.drain()  # keep Segment/Pipelines traffic and Track calls in order
         response = _TRACK_HANDLERS[op](state.workspace, request.path_params, body, raw)
     entry = log(request, state, route, response.status_code)
     if op == "batch" and isinstance(body, dict) and isinstance(body.get("batch"), list):
@@ -126,10 +126,15 @@ def _event_op(body: dict, identifiers: dict) -> dict | OpError:
     if etype not in ("event", "page", "screen"):
         return OpError("invalid", "type", "type must be one of event, page, screen")
     data = body.get("data")
-    op = {"type": "person", "action": etype, "identifiers": identifiers, "name": body.get("name"),
-          "attributes": data if data is not None else None}
+    op = {
+        "type": "person",
+        "action": etype,
+        "identifiers": identifiers,
+        "name": body.get("name"),
+        "attributes": data if data is not None else None,
+    }
     if data is not None and not isinstance(data, dict):
-        op["attributes"] = data         # validation reports "event data must be a hash"
+        op["attributes"] = data  # validation reports "event data must be a hash"
     for key in ("id", "timestamp"):
         if body.get(key) is not None:
             op[key] = body[key]
@@ -168,6 +173,7 @@ def _simple(action: str):
         if err:
             return _meta_error(err.message)
         return _apply(ws, {"type": "person", "action": action, "identifiers": ids}, "error")
+
     return handler
 
 
@@ -183,11 +189,18 @@ def _add_device(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
     if err:
         return _meta_errors(err.message)
     attributes = dict(device.get("attributes") or {})
-    attributes.update({k: v for k, v in device.items()
-                       if k not in ("id", "platform", "last_used", "attributes")})
-    op = {"type": "person", "action": "add_device", "identifiers": ids,
-          "device": {"token": device["id"], "platform": device["platform"],
-                     "last_used": device.get("last_used"), "attributes": attributes}}
+    attributes.update({k: v for k, v in device.items() if k not in ("id", "platform", "last_used", "attributes")})
+    op = {
+        "type": "person",
+        "action": "add_device",
+        "identifiers": ids,
+        "device": {
+            "token": device["id"],
+            "platform": device["platform"],
+            "last_used": device.get("last_used"),
+            "attributes": attributes,
+        },
+    }
     return _apply(ws, op, "errors")
 
 
@@ -195,16 +208,18 @@ def _delete_device(ws: Workspace, params: dict, body: Any, raw: bytes) -> Respon
     ids, err = _path_identifiers(params)
     if err:
         return _meta_errors(err.message)
-    op = {"type": "person", "action": "delete_device", "identifiers": ids,
-          "device": {"token": params["device_id"]}}
+    op = {"type": "person", "action": "delete_device", "identifiers": ids, "device": {"token": params["device_id"]}}
     return _apply(ws, op, "errors")
 
 
 def _merge(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
     if not isinstance(body, dict):
         return _meta_error("the request body must be a JSON object")
-    return _apply(ws, {"type": "person", "action": "merge", "primary": body.get("primary"),
-                       "secondary": body.get("secondary")}, "error")
+    return _apply(
+        ws,
+        {"type": "person", "action": "merge", "primary": body.get("primary"), "secondary": body.get("secondary")},
+        "error",
+    )
 
 
 def _metrics(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
@@ -246,11 +261,18 @@ def _batch(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
 
 
 _TRACK_HANDLERS = {
-    "identify": _identify, "delete": _simple("delete"), "event": _event,
-    "anonymous_event": _anonymous_event, "add_device": _add_device,
-    "delete_device": _delete_device, "suppress": _simple("suppress"),
-    "unsuppress": _simple("unsuppress"), "merge": _merge, "metrics": _metrics,
-    "entity": _entity, "batch": _batch,
+    "identify": _identify,
+    "delete": _simple("delete"),
+    "event": _event,
+    "anonymous_event": _anonymous_event,
+    "add_device": _add_device,
+    "delete_device": _delete_device,
+    "suppress": _simple("suppress"),
+    "unsuppress": _simple("unsuppress"),
+    "merge": _merge,
+    "metrics": _metrics,
+    "entity": _entity,
+    "batch": _batch,
 }
 
 # Most specific first: starlette takes the first full match.
@@ -273,9 +295,10 @@ _TRACK_ROUTES = (
 
 # --- App API ---------------------------------------------------------------
 
+
 async def app_api(request: Request, *, state: SandboxState, region: str, op: str) -> Response:
     route = f"app.{op}"
-    refused = refuse_app_request(request, state, route, region)   # 401, or 429 past 10 requests/s
+    refused = refuse_app_request(request, state, route, region)  # 401, or 429 past 10 requests/s
     if refused is not None:
         return refused
     with state.lock:
@@ -290,19 +313,33 @@ def _app(state: SandboxState, request: Request, op: str) -> Response:
     query = request.query_params
     if op == "workspaces":
         stats = ws.stats()
-        return json_response({"workspaces": [{
-            "id": defaults.WORKSPACE_ID, "name": defaults.WORKSPACE_NAME, "messages_sent": 0,
-            "billable_messages_sent": 0, "people": stats["people"],
-            "object_types": stats["object_types"], "objects": stats["objects"],
-            UNKNOWN_FIELD: UNKNOWN_VALUE}], UNKNOWN_FIELD: UNKNOWN_VALUE})
+        return json_response(
+            {
+                "workspaces": [
+                    {
+                        "id": defaults.WORKSPACE_ID,
+                        "name": defaults.WORKSPACE_NAME,
+                        "messages_sent": 0,
+                        "billable_messages_sent": 0,
+                        "people": stats["people"],
+                        "object_types": stats["object_types"],
+                        "objects": stats["objects"],
+                        UNKNOWN_FIELD: UNKNOWN_VALUE,
+                    }
+                ],
+                UNKNOWN_FIELD: UNKNOWN_VALUE,
+            }
+        )
     if op == "customers":
         email = query.get("email")
         if not email:
             return app_error(400, "email is required")
         person = ws.find("email", email)
-        results = [] if person is None else [
-            {"email": person.email, "id": person.id, "cio_id": person.cio_id,
-             UNKNOWN_FIELD: UNKNOWN_VALUE}]
+        results = (
+            []
+            if person is None
+            else [{"email": person.email, "id": person.id, "cio_id": person.cio_id, UNKNOWN_FIELD: UNKNOWN_VALUE}]
+        )
         return json_response({"results": results, UNKNOWN_FIELD: UNKNOWN_VALUE})
     id_type = query.get("id_type", "id")
     if id_type not in ("id", "email", "cio_id"):
@@ -321,9 +358,14 @@ def _app(state: SandboxState, request: Request, op: str) -> Response:
     if not 1 <= limit <= 100:
         return app_error(400, "limit must be a number from 1 to 100")
     try:
-        body = activities_body(state, person, type_=query.get("type") or None,
-                               name=query.get("name") or None, limit=limit,
-                               start=query.get("start") or None)
+        body = activities_body(
+            state,
+            person,
+            type_=query.get("type") or None,
+            name=query.get("name") or None,
+            limit=limit,
+            start=query.get("start") or None,
+        )
     except ValueError as exc:
         return app_error(400, str(exc))
     return json_response(body)
@@ -339,15 +381,22 @@ def attributes_body(ws: Workspace, person) -> dict:
     return view
 
 
-def activities_body(state: SandboxState, person, *, limit: int, type_: str | None = None,
-                    name: str | None = None, start: str | None = None) -> dict:
+def activities_body(
+    state: SandboxState,
+    person,
+    *,
+    limit: int,
+    type_: str | None = None,
+    name: str | None = None,
+    start: str | None = None,
+) -> dict:
     """One page of GET /v1/customers/{id}/activities, as answered; ValueError for a bad cursor."""
     activities, cursor = state.workspace.activities_view(
-        person, type_=type_, name=name, limit=limit, start=start,
-        event_data=state.options.activity_data == "properties")
+        person, type_=type_, name=name, limit=limit, start=start, event_data=state.options.activity_data == "properties"
+    )
     body: dict[str, Any] = {"activities": activities}
     if cursor is not None:
-        body["next"] = cursor        # no `next` on the last page
+        body["next"] = cursor  # no `next` on the last page
     body[UNKNOWN_FIELD] = UNKNOWN_VALUE
     return body
 
@@ -361,13 +410,11 @@ _APP_ROUTES = (
 
 
 def routes(state: SandboxState) -> list[Route]:
-    out = ingest_routes(state, "pipelines")     # Pipelines is Segment-shaped: one ingest path
+    out = ingest_routes(state, "pipelines")  # Pipelines is Segment-shaped: one ingest path
     for region, prefix in SANDBOX_PREFIXES["track"].items():
         for path, op, methods in _TRACK_ROUTES:
-            out.append(Route(prefix + path, bind(track, state=state, region=region, op=op),
-                             methods=methods))
+            out.append(Route(prefix + path, bind(track, state=state, region=region, op=op), methods=methods))
     for region, prefix in SANDBOX_PREFIXES["app"].items():
         for path, op in _APP_ROUTES:
-            out.append(Route(prefix + path, bind(app_api, state=state, region=region, op=op),
-                             methods=["GET"]))
+            out.append(Route(prefix + path, bind(app_api, state=state, region=region, op=op), methods=["GET"]))
     return out

@@ -38,20 +38,22 @@ from cdpio_cli.sandbox.web import json_response
 
 PREFIX = "/_sandbox/debugger"
 STATIC_DIR = Path(__file__).with_name("static")
-PAGE_SIZE = 200            # rows rendered at most; the rest are paged on the server
+PAGE_SIZE = 200  # rows rendered at most; the rest are paged on the server
 MAX_PAGE_SIZE = 1000
 PEOPLE_PAGE_SIZE = 50
-ACTIVITIES_SHOWN = 100     # the App API's largest page (limit 1..100)
-STREAM_TICK = 0.25         # seconds between checks for new rows
-STREAM_HEARTBEAT = 15.0    # seconds between keep-alive comments
+ACTIVITIES_SHOWN = 100  # the App API's largest page (limit 1..100)
+STREAM_TICK = 0.25  # seconds between checks for new rows
+STREAM_HEARTBEAT = 15.0  # seconds between keep-alive comments
 STREAM_RETRY_MS = 1000
 
 # A content security policy that allows only the page's own files: no inline
 # script, no other origin, no framing.  Data never goes through innerHTML.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; "
-                                "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
-                                "form-action 'none'; frame-ancestors 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; "
+        "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -77,10 +79,12 @@ def _forbidden(why: str) -> Response:
 
 def with_security_headers(fn: Callable, state: SandboxState) -> Callable:
     """An endpoint whose answers carry the page's security headers (CSP and friends)."""
+
     async def endpoint(request: Request) -> Response:
         response = await fn(request, state=state)
         response.headers.update(SECURITY_HEADERS)
         return response
+
     endpoint.__name__ = getattr(fn, "__name__", "endpoint")
     return endpoint
 
@@ -154,6 +158,7 @@ def _ingest_detail(view: dict, reason: str) -> str | None:
 
 # --- the stream -----------------------------------------------------------------
 
+
 class Filters:
     """The stream's filters: route (prefix), call type, fate and free text."""
 
@@ -172,8 +177,9 @@ class Filters:
         if self.fate is not None and status != self.fate:
             return False
         if self.text is not None:
-            hay = " ".join(str(v) for v in (mid, mtype, label, user_id, anon, route, status, reason, action)
-                           if v is not None).lower()
+            hay = " ".join(
+                str(v) for v in (mid, mtype, label, user_id, anon, route, status, reason, action) if v is not None
+            ).lower()
             if self.text not in hay:
                 return False
         return True
@@ -194,8 +200,9 @@ def _snapshot(state: SandboxState) -> tuple[int, int, Any]:
     return id(deliveries), total, deliveries
 
 
-def newest(state: SandboxState, filters: Filters, *, before: int | None = None,
-           after: int = 0, limit: int = PAGE_SIZE) -> dict:
+def newest(
+    state: SandboxState, filters: Filters, *, before: int | None = None, after: int = 0, limit: int = PAGE_SIZE
+) -> dict:
     """Matching rows, newest first: those with after < seq < before, at most `limit`."""
     with state.lock:
         epoch, total, deliveries = _snapshot(state)
@@ -213,14 +220,23 @@ def newest(state: SandboxState, filters: Filters, *, before: int | None = None,
                 matched += 1
                 if len(rows) < limit:
                     rows.append((seq, row))
-    return {"epoch": str(epoch), "total": total, "kept_from": first_seq, "matched": matched,
-            "rows": [row_view(s, r) for s, r in rows]}
+    return {
+        "epoch": str(epoch),
+        "total": total,
+        "kept_from": first_seq,
+        "matched": matched,
+        "rows": [row_view(s, r) for s, r in rows],
+    }
 
 
 def _counts(state: SandboxState) -> dict:
     c = state.counts
-    return {"received": c["received"], "delivered": c["delivered"], "dropped": c["dropped"],
-            "pending": state.pending_events}
+    return {
+        "received": c["received"],
+        "delivered": c["delivered"],
+        "dropped": c["dropped"],
+        "pending": state.pending_events,
+    }
 
 
 async def messages_page(request: Request, *, state: SandboxState) -> Response:
@@ -269,7 +285,7 @@ async def stream(request: Request, *, state: SandboxState) -> Response:
             page["counts"] = _counts(state)
         yield _sse(kind, page, total)
         seen, quiet = total, 0.0
-        while not getattr(state, "stopping", False):      # set when the server shuts down
+        while not getattr(state, "stopping", False):  # set when the server shuts down
             await asyncio.sleep(STREAM_TICK)
             quiet += STREAM_TICK
             with state.lock:
@@ -292,11 +308,11 @@ async def stream(request: Request, *, state: SandboxState) -> Response:
                 quiet = 0.0
                 yield b": keep-alive\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"X-Accel-Buffering": "no"})
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
 
 
 # --- people: the App API's shapes ---------------------------------------------------
+
 
 async def people(request: Request, *, state: SandboxState) -> Response:
     q = request.query_params
@@ -308,16 +324,23 @@ async def people(request: Request, *, state: SandboxState) -> Response:
     with state.lock:
         ws = state.workspace
         everyone = list(ws.people.values())
-        everyone.reverse()                       # newest first
+        everyone.reverse()  # newest first
         if text:
-            everyone = [p for p in everyone
-                        if any(text in str(v).lower() for v in (p.id, p.email, p.cio_id) if v)]
-        shown = everyone[offset:offset + PEOPLE_PAGE_SIZE]
-        rows = [{"cio_id": p.cio_id, "id": p.id, "email": p.email,
-                 "attributes": len(p.attributes), "devices": len(p.devices),
-                 "activities": len(p.activities), "unsubscribed": p.unsubscribed} for p in shown]
-    return json_response({"people": rows, "total": len(everyone), "offset": offset,
-                          "page_size": PEOPLE_PAGE_SIZE})
+            everyone = [p for p in everyone if any(text in str(v).lower() for v in (p.id, p.email, p.cio_id) if v)]
+        shown = everyone[offset : offset + PEOPLE_PAGE_SIZE]
+        rows = [
+            {
+                "cio_id": p.cio_id,
+                "id": p.id,
+                "email": p.email,
+                "attributes": len(p.attributes),
+                "devices": len(p.devices),
+                "activities": len(p.activities),
+                "unsubscribed": p.unsubscribed,
+            }
+            for p in shown
+        ]
+    return json_response({"people": rows, "total": len(everyone), "offset": offset, "page_size": PEOPLE_PAGE_SIZE})
 
 
 async def person(request: Request, *, state: SandboxState) -> Response:
@@ -329,11 +352,18 @@ async def person(request: Request, *, state: SandboxState) -> Response:
             return json_response({"code": "not_found", "message": "no such person (was the sandbox reset?)"}, 404)
         attributes = customerio.attributes_body(ws, found)
         activities = customerio.activities_body(state, found, limit=ACTIVITIES_SHOWN)
-    return json_response({"cio_id": found.cio_id, "attributes": attributes,
-                          "activities": activities, "activities_total": len(found.activities)})
+    return json_response(
+        {
+            "cio_id": found.cio_id,
+            "attributes": attributes,
+            "activities": activities,
+            "activities_total": len(found.activities),
+        }
+    )
 
 
 # --- summary ------------------------------------------------------------------------
+
 
 def credentials(state: SandboxState) -> list[dict]:
     """What the sandbox accepts: every value masked, the sandbox's defaults named as such."""
@@ -342,16 +372,26 @@ def credentials(state: SandboxState) -> list[dict]:
     out = []
     for label, field_name in _CREDENTIAL_FIELDS.items():
         value = getattr(state.options, field_name)
-        out.append({"name": label, "masked": mask(value),
-                    "source": "sandbox default" if defaults.is_default(field_name, value) else "yours"})
+        out.append(
+            {
+                "name": label,
+                "masked": mask(value),
+                "source": "sandbox default" if defaults.is_default(field_name, value) else "yours",
+            }
+        )
     return out
 
 
 def faults(state: SandboxState) -> dict:
     o = state.options
-    return {"fail_rate": o.fail_rate, "fail_status": o.fail_status, "throttle": o.throttle,
-            "latency": o.latency, "drop_connections": o.drop_connections,
-            "destination_connected": o.segment_destination_enabled}
+    return {
+        "fail_rate": o.fail_rate,
+        "fail_status": o.fail_status,
+        "throttle": o.throttle,
+        "latency": o.latency,
+        "drop_connections": o.drop_connections,
+        "destination_connected": o.segment_destination_enabled,
+    }
 
 
 async def summary(request: Request, *, state: SandboxState) -> Response:
@@ -365,10 +405,14 @@ async def summary(request: Request, *, state: SandboxState) -> Response:
         kept = len(state.deliveries)
         body = {
             "routes": dict(sorted(per_route.items())),
-            "totals": totals, "kept": kept, "max_kept": state.options.max_deliveries,
-            "pending": state.pending_events, "requests": state.request_count,
+            "totals": totals,
+            "kept": kept,
+            "max_kept": state.options.max_deliveries,
+            "pending": state.pending_events,
+            "requests": state.request_count,
             "regions": {"customerio": state.options.region, "segment": state.options.region_of("segment")},
-            "faults": faults(state), "credentials": credentials(state),
+            "faults": faults(state),
+            "credentials": credentials(state),
             "people": len(state.workspace.people),
             "uptime_s": round(time.time() - state.started_at, 1),
         }
@@ -383,8 +427,11 @@ async def reset(request: Request, *, state: SandboxState) -> Response:
 
 # --- the page and its files ------------------------------------------------------------
 
-_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
-          ".js": "text/javascript; charset=utf-8"}
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+}
 
 
 def _static_files() -> dict[str, tuple[bytes, str]]:
@@ -417,4 +464,3 @@ def routes(state: SandboxState) -> list[Route]:
         route(PREFIX + "/summary", summary),
         route(PREFIX + "/reset", reset, methods=("POST",)),
     ]
-

@@ -23,7 +23,7 @@ from cdpio_cli.sandbox.state import SandboxState
 from cdpio_cli.sandbox.web import ENTRY_KEY
 
 CONTROL_PREFIX = "/_sandbox"
-DEBUGGER_PAGE = "/"        # the debugger page (its feeds live under /_sandbox/debugger)
+DEBUGGER_PAGE = "/"  # the debugger page (its feeds live under /_sandbox/debugger)
 
 
 class FaultInjector:
@@ -57,8 +57,12 @@ class FaultInjector:
         return bool(o.fail_rate or o.throttle or o.latency or o.drop_connections)
 
     async def __call__(self, scope, receive, send) -> None:
-        if (scope["type"] != "http" or not self.active or scope["path"].startswith(CONTROL_PREFIX)
-                or scope["path"] == DEBUGGER_PAGE):
+        if (
+            scope["type"] != "http"
+            or not self.active
+            or scope["path"].startswith(CONTROL_PREFIX)
+            or scope["path"] == DEBUGGER_PAGE
+        ):
             await self.app(scope, receive, send)
             return
         opts = self.state.options
@@ -71,17 +75,29 @@ class FaultInjector:
             if self.tokens < 1.0:
                 retry_after = max(1, math.ceil((1.0 - self.tokens) / rate))
                 self.throttled += 1
-                await self._reject(scope, receive, send, 429, "too_many_requests",
-                                   f"over the sandbox's limit of {opts.throttle:g} requests/s",
-                                   {"retry-after": str(retry_after),
-                                    "x-ratelimit-reset": str(retry_after)})
+                await self._reject(
+                    scope,
+                    receive,
+                    send,
+                    429,
+                    "too_many_requests",
+                    f"over the sandbox's limit of {opts.throttle:g} requests/s",
+                    {"retry-after": str(retry_after), "x-ratelimit-reset": str(retry_after)},
+                )
                 return
             self.tokens -= 1.0
         if opts.fail_rate and self.rng.random() < opts.fail_rate:
             self.injected += 1
             headers = {"retry-after": "1"} if opts.fail_status == 429 else {}
-            await self._reject(scope, receive, send, int(opts.fail_status), "injected_fault",
-                               "error injected by the sandbox (--fail-rate)", headers)
+            await self._reject(
+                scope,
+                receive,
+                send,
+                int(opts.fail_status),
+                "injected_fault",
+                "error injected by the sandbox (--fail-rate)",
+                headers,
+            )
             return
         drop = bool(opts.drop_connections) and self.rng.random() < opts.drop_connections
         if drop:
@@ -92,8 +108,7 @@ class FaultInjector:
             return
         await self.app(scope, receive, send)
 
-    async def _reject(self, scope, receive, send, status: int, code: str, message: str,
-                      headers: dict) -> None:
+    async def _reject(self, scope, receive, send, status: int, code: str, message: str, headers: dict) -> None:
         # Read the body so the connection stays usable for keep-alive.
         more = True
         while more:
@@ -101,8 +116,7 @@ class FaultInjector:
             more = event.get("more_body", False) and event["type"] == "http.request"
         self.state.log_request(scope["method"], scope["path"], "fault", status)["fault"] = code
         body = orjson.dumps({"code": code, "message": message})
-        raw_headers = [(b"content-type", b"application/json"),
-                       (b"content-length", str(len(body)).encode())]
+        raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         raw_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
@@ -121,11 +135,10 @@ class FaultInjector:
         transport = getattr(getattr(send, "__self__", None), "transport", None)
         if transport is not None:
             transport.abort()
-            await asyncio.sleep(0)      # let uvicorn see the disconnect
+            await asyncio.sleep(0)  # let uvicorn see the disconnect
             return
         # Another server: start a response and break it off mid-body.
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", b"1000")]})
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
         raise ConnectionAbortedError("sandbox dropped the connection (--drop-connections)")
 
 
@@ -134,4 +147,5 @@ def _delayed(send, seconds: float):
         if message["type"] == "http.response.start":
             await asyncio.sleep(seconds)
         await send(message)
+
     return wrapper

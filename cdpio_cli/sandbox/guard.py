@@ -39,8 +39,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The Track v1 API documents no body limit and v2's 500 KB is checked by its
 # route: this only keeps one request from holding unbounded memory.
 OTHER_BODY_CAP = 4 * MAX_BATCH_BYTES
-_READS_ITS_OWN_BODY = tuple(prefix + "/v1/" for service in ("segment", "pipelines")
-                            for prefix in SANDBOX_PREFIXES[service].values())
+_READS_ITS_OWN_BODY = tuple(
+    prefix + "/v1/" for service in ("segment", "pipelines") for prefix in SANDBOX_PREFIXES[service].values()
+)
 
 
 def guarded(path: str) -> bool:
@@ -82,10 +83,14 @@ class HostGuard:
             host = raw_host.decode("latin-1")
             split = _split_host(host) if host else None
             if split is None or split[0] not in names or (split[1] is not None and split[1] != port):
-                await _refuse(send, 421, "misdirected_request",
-                              f"the sandbox answers {scope['path']} only under its own names "
-                              f"({', '.join(_shown(n) for n in sorted(names))}, port {port}), not Host {host!r}: "
-                              "a page re-pointing its own name at the sandbox (DNS rebinding) is refused")
+                await _refuse(
+                    send,
+                    421,
+                    "misdirected_request",
+                    f"the sandbox answers {scope['path']} only under its own names "
+                    f"({', '.join(_shown(n) for n in sorted(names))}, port {port}), not Host {host!r}: "
+                    "a page re-pointing its own name at the sandbox (DNS rebinding) is refused",
+                )
                 return
         origin = headers.get(b"origin")
         if origin is not None and scope["method"] not in SAFE_METHODS:
@@ -93,10 +98,14 @@ class HostGuard:
             parts = _split_host(text.partition("://")[2]) if text.startswith("http://") else None
             same = parts is not None and parts[0] in names and (parts[1] or 80) == port
             if not same:
-                await _refuse(send, 403, "cross_origin",
-                              f"{scope['method']} {scope['path']} from a web page at Origin {text!r} is refused: "
-                              "only the sandbox's own pages or clients that send no Origin (curl, the cdpio CLI) "
-                              "may change its state")
+                await _refuse(
+                    send,
+                    403,
+                    "cross_origin",
+                    f"{scope['method']} {scope['path']} from a web page at Origin {text!r} is refused: "
+                    "only the sandbox's own pages or clients that send no Origin (curl, the cdpio CLI) "
+                    "may change its state",
+                )
                 return
         await self.app(scope, receive, send)
 
@@ -107,9 +116,13 @@ def _shown(name: str) -> str:
 
 async def _refuse(send, status: int, code: str, message: str) -> None:
     body = orjson.dumps({"code": code, "message": message})
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -140,7 +153,7 @@ class BodyCap:
         size = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":       # the client went away
+            if message["type"] != "http.request":  # the client went away
                 parts = []
                 first = message
                 break
@@ -166,8 +179,9 @@ class BodyCap:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send) -> None:
-        await _refuse(send, 413, "request_too_large",
-                      f"the request body is over the sandbox's {self.cap // 1024} KB cap")
+        await _refuse(
+            send, 413, "request_too_large", f"the request body is over the sandbox's {self.cap // 1024} KB cap"
+        )
 
 
 async def _discard(receive, seen: int) -> None:

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import orjson
 
 from cdpio_cli.fixtures import batch_shared
-from cdpio_cli.messages import (MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES,
-                                spec_problems)
+from cdpio_cli.messages import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, spec_problems
 from cdpio_cli.sandbox.auth import basic_user, bearer_token
 from cdpio_cli.sandbox.state import SandboxState
 
@@ -64,8 +63,9 @@ def decode_body(raw: bytes, encoding: str | None) -> bytes | None:
     return None
 
 
-def ingest(state: SandboxState, *, service: str, call: str | None, raw: bytes,
-           headers, region_ok: bool, entry: dict) -> Outcome:
+def ingest(
+    state: SandboxState, *, service: str, call: str | None, raw: bytes, headers, region_ok: bool, entry: dict
+) -> Outcome:
     """Handle one POST to /{service}/v1/{call}; `call` None means batch/import."""
     pipelines = service == "pipelines"
     strict = pipelines and headers.get("x-strict-mode") == "1"
@@ -109,8 +109,9 @@ def ingest(state: SandboxState, *, service: str, call: str | None, raw: bytes,
 
     key = _key(headers, payload, bearer_ok=pipelines)
     if not key and not pipelines:
-        return _error(400, "missing_write_key",
-                      "no write key: send it as the Basic auth username or as writeKey in the body", n)
+        return _error(
+            400, "missing_write_key", "no write key: send it as the Basic auth username or as writeKey in the body", n
+        )
     expected = state.options.pipelines_api_key if pipelines else state.options.write_key
     drop_all = None
     if key != expected:
@@ -119,16 +120,16 @@ def ingest(state: SandboxState, *, service: str, call: str | None, raw: bytes,
         drop_all = INVALID_KEY if pipelines else UNKNOWN_SOURCE
     elif not region_ok:
         if strict:
-            return _error(401, "unauthorized",
-                          "the API key belongs to a workspace in the other region", n)
+            return _error(401, "unauthorized", "the API key belongs to a workspace in the other region", n)
         drop_all = WRONG_REGION
     elif oversize:
         # Pipelines without strict mode: "a 200 response, but the request will not go through".
         drop_all = oversize
     elif n > MAX_BATCH_EVENTS:
         if strict:
-            return _error(400, "too_many_events",
-                          f"a batch may hold at most {MAX_BATCH_EVENTS} events; this one has {n}", n)
+            return _error(
+                400, "too_many_events", f"a batch may hold at most {MAX_BATCH_EVENTS} events; this one has {n}", n
+            )
         drop_all = TOO_MANY_EVENTS
     elif strict:
         for i, m in enumerate(items):
@@ -136,8 +137,11 @@ def ingest(state: SandboxState, *, service: str, call: str | None, raw: bytes,
                 # The path sets the type: per-call bodies need none (the official
                 # Node Pipelines client sends none).
                 m = {**m, "type": call}
-            problems = [p for p in spec_problems(m, size=0) if p.severity == "error"
-                        and not (p.rule == "spec/no-identity" and _email_identify(m))]
+            problems = [
+                p
+                for p in spec_problems(m, size=0)
+                if p.severity == "error" and not (p.rule == "spec/no-identity" and _email_identify(m))
+            ]
             if problems:
                 where = f"batch[{i}]: " if call is None else ""
                 return _error(400, "invalid_request", where + problems[0].message, n)
@@ -161,5 +165,9 @@ def _key(headers, payload: dict, *, bearer_ok: bool) -> str | None:
 def _email_identify(msg) -> bool:
     """Pipelines accepts an identify by traits.email alone (pipelines.json
     `#/paths/~1identify/post/description`; docs/contracts.md)."""
-    return (isinstance(msg, dict) and msg.get("type") == "identify"
-            and isinstance(msg.get("traits"), dict) and bool(msg["traits"].get("email")))
+    return (
+        isinstance(msg, dict)
+        and msg.get("type") == "identify"
+        and isinstance(msg.get("traits"), dict)
+        and bool(msg["traits"].get("email"))
+    )

@@ -36,14 +36,14 @@ class OptionError(ValueError):
 @dataclass
 class SandboxOptions:
     host: str = "127.0.0.1"
-    port: int = 0                      # 0: pick a free port
+    port: int = 0  # 0: pick a free port
     write_key: str = defaults.WRITE_KEY
     site_id: str = defaults.SITE_ID
     track_api_key: str = defaults.TRACK_API_KEY
     app_api_key: str = defaults.APP_API_KEY
     pipelines_api_key: str = defaults.PIPELINES_API_KEY
     public_api_token: str = defaults.PUBLIC_API_TOKEN
-    region: str = "us"                 # the Customer.io workspace's region: "us" | "eu"
+    region: str = "us"  # the Customer.io workspace's region: "us" | "eu"
     # The Segment workspace's region; Segment and Customer.io regions are
     # independent (None: the same as `region`).
     segment_region: str | None = None
@@ -55,16 +55,16 @@ class SandboxOptions:
     # workspace: Segment accepts, and nothing arrives in this one.
     segment_destination_site_id: str | None = None
     # Faults (service routes only, never /_sandbox/*).
-    fail_rate: float = 0.0             # share of requests answered with fail_status
+    fail_rate: float = 0.0  # share of requests answered with fail_status
     fail_status: int = 500
-    throttle: float | None = None      # requests/s above which the answer is 429
+    throttle: float | None = None  # requests/s above which the answer is 429
     # The throttle's bucket capacity in requests (None: one second's worth).
     # A small one proves a client never bursts above the rate.
     throttle_burst: float | None = None
-    latency: float = 0.0               # seconds added before answering
-    drop_connections: float = 0.0      # share of connections closed after processing
-    record: str | None = None          # NDJSON file of accepted messages
-    seed: int | None = None            # makes fault injection deterministic
+    latency: float = 0.0  # seconds added before answering
+    drop_connections: float = 0.0  # share of connections closed after processing
+    record: str | None = None  # NDJSON file of accepted messages
+    seed: int | None = None  # makes fault injection deterministic
     # Memory bounds: the detailed per-message delivery log and request log keep
     # the newest entries; counts are always exact.
     max_deliveries: int = 100_000
@@ -93,22 +93,26 @@ class SandboxOptions:
         if self.segment_region not in (None, "us", "eu"):
             raise OptionError("segment_region", f"must be 'us' or 'eu', not {self.segment_region!r}")
         if self.activity_data not in ACTIVITY_DATA:
-            raise OptionError("activity_data", f"must be one of {', '.join(ACTIVITY_DATA)}, "
-                                               f"not {self.activity_data!r}")
+            raise OptionError("activity_data", f"must be one of {', '.join(ACTIVITY_DATA)}, not {self.activity_data!r}")
         # Comparisons are written so NaN fails them too (every comparison with NaN is false).
         if not 0.0 <= self.fail_rate <= 1.0:
             raise OptionError("fail_rate", f"must be between 0 and 1, not {self.fail_rate!r}")
         if not 0.0 <= self.drop_connections <= 1.0:
             raise OptionError("drop_connections", f"must be between 0 and 1, not {self.drop_connections!r}")
         if self.throttle is not None and not 0 < self.throttle < math.inf:
-            raise OptionError("throttle", "must be a positive number of requests per second, "
-                                          f"not {self.throttle!r} (finite; leave it out for no limit)")
+            raise OptionError(
+                "throttle",
+                "must be a positive number of requests per second, "
+                f"not {self.throttle!r} (finite; leave it out for no limit)",
+            )
         if self.throttle_burst is not None and not 1 <= self.throttle_burst < math.inf:
-            raise OptionError("throttle_burst", "must be a number of requests of at least 1, "
-                                                f"not {self.throttle_burst!r}")
+            raise OptionError(
+                "throttle_burst", f"must be a number of requests of at least 1, not {self.throttle_burst!r}"
+            )
         if not 0 <= self.latency <= MAX_LATENCY:
-            raise OptionError("latency", f"must not be negative: a number of seconds from 0 to "
-                                         f"{MAX_LATENCY:g}, not {self.latency!r}")
+            raise OptionError(
+                "latency", f"must not be negative: a number of seconds from 0 to {MAX_LATENCY:g}, not {self.latency!r}"
+            )
         if not 100 <= int(self.fail_status) <= 599:
             raise OptionError("fail_status", "must be an HTTP status code (100..599)")
         # The default Pipelines key follows the workspace's region (its prefix
@@ -122,7 +126,7 @@ class SandboxOptions:
             return self.segment_region or self.region
         return self.region
 
-    def with_(self, **changes) -> "SandboxOptions":
+    def with_(self, **changes) -> SandboxOptions:
         return replace(self, **changes)
 
     def credentials(self) -> dict[str, str]:

@@ -63,20 +63,29 @@ def _server(options: SandboxOptions):
             app.sandbox_state.stopping = True
             await super().shutdown(sockets)
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            http="h11", loop="asyncio", proxy_headers=False,
-                            server_header=False, date_header=False, timeout_keep_alive=30,
-                            # Nothing may hold up Ctrl-C for long.
-                            timeout_graceful_shutdown=3)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http="h11",
+        loop="asyncio",
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=30,
+        # Nothing may hold up Ctrl-C for long.
+        timeout_graceful_shutdown=3,
+    )
     return app, Server(config)
 
 
 class EmbeddedSandbox:
     """A sandbox on an ephemeral 127.0.0.1 port, served from a daemon thread.
 
-        with EmbeddedSandbox() as sb:
-            httpx.post(sb.url + "/segment/v1/track", ...)
-            sb.state.workspace.find("id", "u1")
+    with EmbeddedSandbox() as sb:
+        httpx.post(sb.url + "/segment/v1/track", ...)
+        sb.state.workspace.find("id", "u1")
     """
 
     def __init__(self, options: SandboxOptions | None = None):
@@ -89,7 +98,7 @@ class EmbeddedSandbox:
         self._server = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "EmbeddedSandbox":
+    def start(self) -> EmbeddedSandbox:
         if self._thread is not None:
             return self
         app, server = _server(self.options)
@@ -98,8 +107,9 @@ class EmbeddedSandbox:
         self.port = sock.getsockname()[1]
         self.url = _url(self.options.host, self.port)
         self._server = server
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                        name=f"cdpio-sandbox-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=f"cdpio-sandbox-{self.port}", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not server.started:
@@ -132,7 +142,7 @@ class EmbeddedSandbox:
 
         return sandbox_endpoint(self.url, service, region or self.options.region_of(service))
 
-    def __enter__(self) -> "EmbeddedSandbox":
+    def __enter__(self) -> EmbeddedSandbox:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -177,16 +187,23 @@ def describe(options: SandboxOptions, url: str) -> str:
     from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 
     regions = f"Customer.io region: {options.region}, Segment region: {options.region_of('segment')}"
-    lines = [f"cdpio sandbox listening on {url}  ({regions})",
-             f"debugger page: {debugger_url(url)}  (watch messages arrive; docs/debugger.md)", "services:"]
-    labels = {"segment": "Segment Tracking API", "segment_cdn": "Segment settings lookup",
-              "segment_api": "Segment Public API", "pipelines": "Customer.io Pipelines API",
-              "track": "Customer.io Track API", "app": "Customer.io App API"}
+    lines = [
+        f"cdpio sandbox listening on {url}  ({regions})",
+        f"debugger page: {debugger_url(url)}  (watch messages arrive; docs/debugger.md)",
+        "services:",
+    ]
+    labels = {
+        "segment": "Segment Tracking API",
+        "segment_cdn": "Segment settings lookup",
+        "segment_api": "Segment Public API",
+        "pipelines": "Customer.io Pipelines API",
+        "track": "Customer.io Track API",
+        "app": "Customer.io App API",
+    }
     for service, prefixes in SANDBOX_PREFIXES.items():
         lines.append(f"  {labels[service]:<26} {url}{prefixes[options.region_of(service)]}")
     lines.append(f"  {'inspection':<26} {url}/_sandbox/{{health,info,requests,deliveries,reset}}")
-    lines.append("accepts (the sandbox's own credentials in full: they open only this local emulator; "
-                 "yours masked):")
+    lines.append("accepts (the sandbox's own credentials in full: they open only this local emulator; yours masked):")
     for name, value in banner_credentials(options).items():
         lines.append(f"  {name:<30} {value}")
     faults = []
@@ -215,9 +232,12 @@ def serve(options: SandboxOptions | None = None, *, out: TextIO | None = None, a
     options = options or SandboxOptions()
     out = out or sys.stderr
     if options.host not in LOCAL_HOSTS:
-        print(f"warning: serving on {options.host}, not 127.0.0.1: anyone who can reach this "
-              "interface can use the sandbox", file=out)
-    app, server = _server(options)       # opens --record: fails before the port is taken
+        print(
+            f"warning: serving on {options.host}, not 127.0.0.1: anyone who can reach this "
+            "interface can use the sandbox",
+            file=out,
+        )
+    app, server = _server(options)  # opens --record: fails before the port is taken
     try:
         sock = _bind(options.host, options.port)
     except BaseException:

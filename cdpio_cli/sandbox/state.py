@@ -50,12 +50,17 @@ class SandboxState:
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
         self._record = _RecordFile(options.record) if options.record else None
-        self.idle_drainer = None       # the asyncio task draining between requests
-        self.faults = None             # the FaultInjector, once the app has built it
+        self.idle_drainer = None  # the asyncio task draining between requests
+        self.faults = None  # the FaultInjector, once the app has built it
         # Longest first, so a credential containing another is hidden whole.
         self._path_secrets = sorted(
-            ((value, "<" + name.replace(" ", "_") + ">") for name, value in options.credentials().items()
-             if len(value) >= 8), key=lambda pair: -len(pair[0]))
+            (
+                (value, "<" + name.replace(" ", "_") + ">")
+                for name, value in options.credentials().items()
+                if len(value) >= 8
+            ),
+            key=lambda pair: -len(pair[0]),
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -99,11 +104,17 @@ class SandboxState:
                 path = path.replace(value, label)
         return path
 
-    def log_request(self, method: str, path: str, route: str, status: int,
-                    messages: int = 0) -> dict:
+    def log_request(self, method: str, path: str, route: str, status: int, messages: int = 0) -> dict:
         path = self.scrub_path(path)
-        entry = {"method": method, "path": path, "route": route, "status": status,
-                 "messages": messages, "dropped": 0, "drops": []}
+        entry = {
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            "messages": messages,
+            "dropped": 0,
+            "drops": [],
+        }
         self.requests.append(entry)
         self.request_count += 1
         return entry
@@ -113,9 +124,17 @@ class SandboxState:
     def new_message_id(self) -> str:
         return f"sbx-{self._id_prefix}-{next(self._ids)}"
 
-    def accept(self, body: bytes, items: list, route: str, entry: dict, *,
-               drop_all: str | None = None, force_type: str | None = None,
-               defaults: dict | None = None) -> None:
+    def accept(
+        self,
+        body: bytes,
+        items: list,
+        route: str,
+        entry: dict,
+        *,
+        drop_all: str | None = None,
+        force_type: str | None = None,
+        defaults: dict | None = None,
+    ) -> None:
         """Queue messages Segment (or Pipelines) answered 200 for.
 
         Only the decisions that shape the answer happen here: messageId dedupe
@@ -152,8 +171,21 @@ class SandboxState:
                     # recorded is not accepted, and its retry is no duplicate.
                     self._write_record(items, force_type, defaults, duplicates, new_ids)
                 seen |= fresh
-            self.pending.append(_Pending(body, force_type is not None, route, entry, now, drop_all,
-                                         force_type, defaults, duplicates, new_ids, len(items)))
+            self.pending.append(
+                _Pending(
+                    body,
+                    force_type is not None,
+                    route,
+                    entry,
+                    now,
+                    drop_all,
+                    force_type,
+                    defaults,
+                    duplicates,
+                    new_ids,
+                    len(items),
+                )
+            )
             self.pending_events += len(items)
             self.pending_bytes += len(body)
             self.counts["received"] += len(items)
@@ -176,8 +208,9 @@ class SandboxState:
         lines = []
         for i, m in enumerate(items):
             if type(m) is dict and not (duplicates and i in duplicates):
-                lines.append(orjson.dumps(_normalise(dict(m), force_type, defaults,
-                                                     new_ids.get(i) if new_ids else None)))
+                lines.append(
+                    orjson.dumps(_normalise(dict(m), force_type, defaults, new_ids.get(i) if new_ids else None))
+                )
         if lines:
             self._record.append(b"\n".join(lines) + b"\n")
 
@@ -217,7 +250,7 @@ class SandboxState:
                     gc.enable()
             return done
 
-    def _drain(self, batch: "_Pending") -> None:
+    def _drain(self, batch: _Pending) -> None:
         enabled = self.options.segment_destination_enabled
         other_site = self.options.segment_destination_site_id not in (None, self.options.site_id)
         subscriptions = self.options.subscriptions
@@ -239,9 +272,13 @@ class SandboxState:
                 _normalise(msg, force_type, defaults, new_ids.get(i) if new_ids else None)
             if reason is None:
                 reason = _ingest_drop_reason(msg)
-                if (reason == "no_user_anon_id" and route.startswith("pipelines")
-                        and msg.get("type") == "identify"
-                        and isinstance(msg.get("traits"), dict) and msg["traits"].get("email")):
+                if (
+                    reason == "no_user_anon_id"
+                    and route.startswith("pipelines")
+                    and msg.get("type") == "identify"
+                    and isinstance(msg.get("traits"), dict)
+                    and msg["traits"].get("email")
+                ):
                     # Pipelines identifies by traits.email alone (docs/contracts.md).
                     reason = None
             if reason is None and not enabled and route.startswith("segment"):
@@ -253,9 +290,11 @@ class SandboxState:
                 # cdpio_cli/limits.py table), as Customer.io would on receipt.
                 # Only Segment runs the destination's subscriptions; the
                 # direct routes map every message the default way.
-                mapped = (map_subscribed(msg, subscriptions)
-                          if subscriptions is not None and route.startswith("segment")
-                          else map_message(msg, check_limits=False))
+                mapped = (
+                    map_subscribed(msg, subscriptions)
+                    if subscriptions is not None and route.startswith("segment")
+                    else map_message(msg, check_limits=False)
+                )
                 action = mapped.action
                 if not mapped.ok:
                     reason = mapped.drop_reason
@@ -283,9 +322,15 @@ class SandboxState:
 
     # --- views ----------------------------------------------------------
 
-    def delivery_views(self, *, message_id: str | None = None, user_id: str | None = None,
-                       status: str | None = None, route: str | None = None,
-                       limit: int | None = None) -> list[dict]:
+    def delivery_views(
+        self,
+        *,
+        message_id: str | None = None,
+        user_id: str | None = None,
+        status: str | None = None,
+        route: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict]:
         with self.lock:
             self.drain()
             rows = list(self.deliveries)
@@ -307,8 +352,12 @@ class SandboxState:
     def summary(self) -> dict:
         with self.lock:
             self.drain()
-            return {"received": self.counts["received"], "delivered": self.counts["delivered"],
-                    "dropped": self.counts["dropped"], "drop_reasons": dict(self.drop_reasons)}
+            return {
+                "received": self.counts["received"],
+                "delivered": self.counts["delivered"],
+                "dropped": self.counts["dropped"],
+                "drop_reasons": dict(self.drop_reasons),
+            }
 
 
 class RecordError(Exception):
@@ -337,11 +386,14 @@ class _RecordFile:
             self.fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o600)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise OSError(exc.errno, "is a symbolic link; pass --record with the path of a "
-                                         "regular file (the sandbox does not write through symlinks)",
-                              path) from None
+                raise OSError(
+                    exc.errno,
+                    "is a symbolic link; pass --record with the path of a "
+                    "regular file (the sandbox does not write through symlinks)",
+                    path,
+                ) from None
             raise
-        self.failing: str | None = None      # the reason of the last failure, until a write succeeds
+        self.failing: str | None = None  # the reason of the last failure, until a write succeeds
 
     def append(self, data: bytes) -> None:
         fd = self.fd
@@ -349,7 +401,7 @@ class _RecordFile:
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         except OSError as exc:
             try:
                 os.ftruncate(fd, start)
@@ -357,8 +409,11 @@ class _RecordFile:
                 pass
             error = RecordError(self.path, exc)
             if self.failing != error.reason:
-                print(f"cdpio sandbox: warning: {error}; answering 503 until it can write again",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"cdpio sandbox: warning: {error}; answering 503 until it can write again",
+                    file=sys.stderr,
+                    flush=True,
+                )
             self.failing = error.reason
             raise error from None
         if self.failing is not None:
@@ -372,11 +427,23 @@ class _RecordFile:
 class _Pending:
     """One accepted request waiting to be mapped: its raw body and the decisions made."""
 
-    __slots__ = ("body", "single", "route", "entry", "received", "drop_all", "force_type",
-                 "defaults", "duplicates", "new_ids", "count")
+    __slots__ = (
+        "body",
+        "single",
+        "route",
+        "entry",
+        "received",
+        "drop_all",
+        "force_type",
+        "defaults",
+        "duplicates",
+        "new_ids",
+        "count",
+    )
 
-    def __init__(self, body, single, route, entry, received, drop_all, force_type, defaults,
-                 duplicates, new_ids, count):
+    def __init__(
+        self, body, single, route, entry, received, drop_all, force_type, defaults, duplicates, new_ids, count
+    ):
         self.body = body
         self.single = single
         self.route = route
@@ -390,8 +457,7 @@ class _Pending:
         self.count = count
 
 
-def _normalise(msg: dict, force_type: str | None, defaults: dict | None,
-               new_id: str | None) -> dict:
+def _normalise(msg: dict, force_type: str | None, defaults: dict | None, new_id: str | None) -> dict:
     """The message as Segment stores it: batch context/integrations applied, the
     call's type set, an id where it had none, and never the write key."""
     if defaults:
@@ -424,20 +490,37 @@ def _label(msg: dict) -> Any:
     return msg.get("name")
 
 
-def _delivery(msg: Any, route: str, reason: str | None, action: str | None, ops: Any,
-              received: float) -> tuple:
+def _delivery(msg: Any, route: str, reason: str | None, action: str | None, ops: Any, received: float) -> tuple:
     if type(msg) is not dict:
         return (None, None, None, None, None, route, "dropped", reason, None, None, received)
-    return (msg.get("messageId"), msg.get("type"), _label(msg), msg.get("userId"),
-            msg.get("anonymousId"), route, "dropped" if reason else "delivered", reason, action,
-            compact_json(ops) if ops else None, received)
+    return (
+        msg.get("messageId"),
+        msg.get("type"),
+        _label(msg),
+        msg.get("userId"),
+        msg.get("anonymousId"),
+        route,
+        "dropped" if reason else "delivered",
+        reason,
+        action,
+        compact_json(ops) if ops else None,
+        received,
+    )
 
 
 def _delivery_view(row: tuple) -> dict:
     mid, mtype, label, user_id, anon, route, status, reason, action, ops, received = row
-    view = {"messageId": mid, "type": mtype, "userId": user_id, "anonymousId": anon,
-            "route": route, "status": status, "reason": reason, "action": action,
-            "operations": orjson.loads(ops) if ops else [],
-            "receivedAt": received}
+    view = {
+        "messageId": mid,
+        "type": mtype,
+        "userId": user_id,
+        "anonymousId": anon,
+        "route": route,
+        "status": status,
+        "reason": reason,
+        "action": action,
+        "operations": orjson.loads(ops) if ops else [],
+        "receivedAt": received,
+    }
     view["event" if mtype == "track" else "name"] = label
     return view

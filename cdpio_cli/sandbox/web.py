@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -12,7 +13,7 @@ from starlette.responses import Response
 
 from cdpio_cli.sandbox.state import SandboxState
 
-ENTRY_KEY = "cdpio.entry"     # scope key: the request-log entry of this request
+ENTRY_KEY = "cdpio.entry"  # scope key: the request-log entry of this request
 
 # After an oversize body is refused, this much more of it is still read (and
 # discarded) so the client gets to read the answer; past it the connection is
@@ -40,8 +41,9 @@ def base_url(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-def log(request: Request, state: SandboxState, route: str, status: int, *,
-        path: str | None = None, messages: int = 0) -> dict:
+def log(
+    request: Request, state: SandboxState, route: str, status: int, *, path: str | None = None, messages: int = 0
+) -> dict:
     entry = state.log_request(request.method, path or request.url.path, route, status, messages)
     request.scope[ENTRY_KEY] = entry
     return entry
@@ -49,8 +51,10 @@ def log(request: Request, state: SandboxState, route: str, status: int, *,
 
 def bind(fn: Callable, **bound: Any) -> Callable:
     """A starlette endpoint that calls fn(request, **bound)."""
+
     async def endpoint(request: Request) -> Response:
         return await fn(request, **bound)
+
     endpoint.__name__ = getattr(fn, "__name__", "endpoint")
     return endpoint
 
@@ -64,6 +68,7 @@ class LimitedBody:
     decoded means an unknown or broken Content-Encoding, and `data` is the raw
     body for the caller to reject.
     """
+
     data: bytes = b""
     over: bool = False
     decoded: bool = True
@@ -120,13 +125,13 @@ async def read_limited(request: Request, cap: int) -> LimitedBody:
                 if decoder.eof:
                     data = decoder.unused_data
                     if data and encoding == "gzip":
-                        decoder = zlib.decompressobj(wbits)     # the next gzip member
+                        decoder = zlib.decompressobj(wbits)  # the next gzip member
                     elif data:
                         raise zlib.error("data after the end of the deflate stream")
         except zlib.error:
             decoder, decoded = None, False
     if decoder is not None and not decoder.eof and raw_len:
-        decoded = False         # cut off mid-stream
+        decoded = False  # cut off mid-stream
     if not decoded:
         return LimitedBody(b"".join(raw), decoded=False)
     return LimitedBody(b"".join(out) if wbits is not None else b"".join(raw))

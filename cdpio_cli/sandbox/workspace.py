@@ -18,8 +18,9 @@ from __future__ import annotations
 import base64
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 
@@ -28,11 +29,20 @@ from cdpio_cli import limits
 PERSON_IDENTIFIERS = ("id", "email", "cio_id")
 EVENT_ACTIONS = ("event", "page", "screen")
 CONTENT_ACTIONS = ("viewed_content", "clicked_content")
-PERSON_ACTIONS = ("identify", *EVENT_ACTIONS, "delete", "suppress", "unsuppress", "add_device",
-                  "delete_device", "add_relationships", "delete_relationships", "merge",
-                  *CONTENT_ACTIONS)
-OBJECT_ACTIONS = ("identify", "identify_anonymous", "delete", "add_relationships",
-                  "delete_relationships")
+PERSON_ACTIONS = (
+    "identify",
+    *EVENT_ACTIONS,
+    "delete",
+    "suppress",
+    "unsuppress",
+    "add_device",
+    "delete_device",
+    "add_relationships",
+    "delete_relationships",
+    "merge",
+    *CONTENT_ACTIONS,
+)
+OBJECT_ACTIONS = ("identify", "identify_anonymous", "delete", "add_relationships", "delete_relationships")
 # Actions that may address a person by anonymous_id alone.
 ANONYMOUS_OK = ("identify", *EVENT_ACTIONS, *CONTENT_ACTIONS)
 # Activity types whose `name` query parameter matches ("search by event or
@@ -67,8 +77,18 @@ SEQ, TYPE, NAME, TIMESTAMP, DATA = range(5)
 
 
 class Person:
-    __slots__ = ("cio_id", "id", "email", "attributes", "timestamps", "devices", "unsubscribed",
-                 "activities", "anonymous_ids", "created")
+    __slots__ = (
+        "cio_id",
+        "id",
+        "email",
+        "attributes",
+        "timestamps",
+        "devices",
+        "unsubscribed",
+        "activities",
+        "anonymous_ids",
+        "created",
+    )
 
     def __init__(self, cio_id: str, created: int):
         self.cio_id = cio_id
@@ -196,7 +216,7 @@ class Workspace:
         self.objects: dict[tuple[str, str], dict] = {}
         self.seen_event_ids: set[str] = set()
         self.metrics: list[dict] = []
-        self.failures: int = 0       # Attribute Update Failures (200, but not applied)
+        self.failures: int = 0  # Attribute Update Failures (200, but not applied)
         self._seq = 0
         self._cio = 0
 
@@ -225,7 +245,7 @@ class Workspace:
 
     def _create(self, kind: str, value: str, ts: int) -> Person:
         self._cio += 1
-        person = Person(f"{0xa3000000 + self._cio:08x}", ts)
+        person = Person(f"{0xA3000000 + self._cio:08x}", ts)
         self.people[person.cio_id] = person
         if kind == "id":
             person.id = value
@@ -264,8 +284,9 @@ class Workspace:
                     if err:
                         return err
                 return None
-            err = self._check_person_identifiers(op.get("identifiers"), "identifiers",
-                                                 allow_anonymous=action in ANONYMOUS_OK)
+            err = self._check_person_identifiers(
+                op.get("identifiers"), "identifiers", allow_anonymous=action in ANONYMOUS_OK
+            )
             if err:
                 return err
             if action == "identify":
@@ -284,8 +305,7 @@ class Workspace:
                 return OpError("invalid", "action", f"unknown object action {action!r}")
             ids = op.get("identifiers")
             if not isinstance(ids, dict) or not ids.get("object_id") or not ids.get("object_type_id"):
-                return OpError("required", "identifiers",
-                               "object identifiers need object_type_id and object_id")
+                return OpError("required", "identifiers", "object identifiers need object_type_id and object_id")
             if action in ("identify", "identify_anonymous") and op.get("attributes") is not None:
                 return check_attributes(op.get("attributes"))
             return None
@@ -301,8 +321,11 @@ class Workspace:
             return OpError("invalid", field, "cannot have multiple identifiers")
         kind, value = next(iter(ids.items()))
         if kind == "anonymous_id" and allow_anonymous:
-            return None if isinstance(value, str) and value else OpError(
-                "invalid", f"{field}.anonymous_id", "anonymous_id must be a non-empty string")
+            return (
+                None
+                if isinstance(value, str) and value
+                else OpError("invalid", f"{field}.anonymous_id", "anonymous_id must be a non-empty string")
+            )
         if kind not in PERSON_IDENTIFIERS:
             return OpError("invalid", field, f"unknown identifier {kind!r}; use id, email or cio_id")
         if kind == "id":
@@ -316,7 +339,7 @@ class Workspace:
     def apply(self, op: dict, *, validate: bool = True) -> OpError | None:
         """Validate and apply one v2 operation.  None means accepted."""
         if type(op) is dict and op.get("type") == "person" and op.get("action") in EVENT_ACTIONS:
-            return self._apply_event(op)      # the hot path: most traffic is events
+            return self._apply_event(op)  # the hot path: most traffic is events
         if validate:
             err = self.validate(op)
             if err:
@@ -337,8 +360,15 @@ class Workspace:
             self._identify(identifiers, op.get("attributes") or {}, ts, op.get("cio_relationships"))
         elif action in CONTENT_ACTIONS:
             data = op.get("attributes")
-            self._event(identifiers, action, op.get("name") or action, op.get("id"), data,
-                        compact_json(data) if data else None, ts)
+            self._event(
+                identifiers,
+                action,
+                op.get("name") or action,
+                op.get("id"),
+                data,
+                compact_json(data) if data else None,
+                ts,
+            )
         elif action == "delete":
             person = self._resolve(identifiers, ts, create=False)
             if person:
@@ -353,9 +383,11 @@ class Workspace:
             if person:
                 dev = op["device"]
                 person.devices[str(dev["token"])] = {
-                    "id": dev["token"], "platform": dev.get("platform"),
+                    "id": dev["token"],
+                    "platform": dev.get("platform"),
                     "last_used": _unix(dev.get("last_used")) or ts,
-                    "attributes": {k: stringify(v) for k, v in (dev.get("attributes") or {}).items()}}
+                    "attributes": {k: stringify(v) for k, v in (dev.get("attributes") or {}).items()},
+                }
                 self._add_activity(person, "device_change", str(dev["token"]), ts, None)
         elif action == "delete_device":
             person = self._resolve(identifiers, ts, create=False)
@@ -386,10 +418,8 @@ class Workspace:
     def apply_metric(self, body: dict) -> None:
         self.metrics.append(body)
 
-    def _add_activity(self, person: Person, type_: str, name: str | None, ts: int,
-                      data: Any) -> None:
-        person.activities.append((self._next_seq(), type_, name, ts,
-                                  compact_json(data) if data else None))
+    def _add_activity(self, person: Person, type_: str, name: str | None, ts: int, data: Any) -> None:
+        person.activities.append((self._next_seq(), type_, name, ts, compact_json(data) if data else None))
 
     def _identify(self, identifiers: dict, attrs: dict, ts: int, relationships: Any) -> None:
         kind, value = next(iter(identifiers.items()))
@@ -400,7 +430,8 @@ class Workspace:
                 self._set_attributes(owner, attrs, ts, kind)
             else:
                 self.anon_attributes.setdefault(value, {}).update(
-                    {k: v for k, v in attrs.items() if k not in RESERVED_ATTRIBUTES})
+                    {k: v for k, v in attrs.items() if k not in RESERVED_ATTRIBUTES}
+                )
             return
         if self._is_suppressed(kind, value):
             return
@@ -463,8 +494,7 @@ class Workspace:
                 person.email = value
                 self.by_email[value.lower()] = person
                 person.timestamps["email"] = ts
-                self._add_activity(person, "attribute_change", "email", ts,
-                                   _change("email", previous, value))
+                self._add_activity(person, "attribute_change", "email", ts, _change("email", previous, value))
                 continue
             if name == "anonymous_id":
                 if isinstance(value, str) and value:
@@ -481,14 +511,18 @@ class Workspace:
             if previous != value:
                 current[name] = value
                 person.timestamps[name] = ts
-                self._add_activity(person, "attribute_change", name, ts,
-                                   _change(name, None if previous is _MISSING else previous, value))
+                self._add_activity(
+                    person,
+                    "attribute_change",
+                    name,
+                    ts,
+                    _change(name, None if previous is _MISSING else previous, value),
+                )
 
     def _failure(self, person: Person, attribute: str, ts: int) -> None:
         # Track answers 200 but logs an "Attribute Update Failure".
         self.failures += 1
-        self._add_activity(person, "failed_attribute_change", attribute, ts,
-                           _change(attribute, None, None))
+        self._add_activity(person, "failed_attribute_change", attribute, ts, _change(attribute, None, None))
 
     def link_anonymous(self, person: Person, anonymous_id: str) -> None:
         """Anonymous events and traits join the person that an identify links them to."""
@@ -496,21 +530,23 @@ class Workspace:
         if owner is person:
             return
         if owner is not None and owner.cio_id in self.people:
-            return   # already merged into someone else; Customer.io keeps the first
+            return  # already merged into someone else; Customer.io keeps the first
         self.anon_owner[anonymous_id] = person
         person.anonymous_ids.add(anonymous_id)
         events = self.anon_events.pop(anonymous_id, None)
         if events:
             person.activities.extend(events)
-            self._add_activity(person, "anon_merge", anonymous_id, _now(),
-                               {"anonymous_id": anonymous_id, "events": len(events)})
+            self._add_activity(
+                person, "anon_merge", anonymous_id, _now(), {"anonymous_id": anonymous_id, "events": len(events)}
+            )
         traits = self.anon_attributes.pop(anonymous_id, None)
         if traits:
             fresh = {k: v for k, v in traits.items() if k not in person.attributes}
             self._set_attributes(person, fresh, _now(), "anonymous_id")
 
-    def _event(self, identifiers: dict, action: str, name: str, event_id: Any, data: Any,
-               blob: bytes | None, ts: int) -> None:
+    def _event(
+        self, identifiers: dict, action: str, name: str, event_id: Any, data: Any, blob: bytes | None, ts: int
+    ) -> None:
         if event_id:
             # Customer.io drops an event whose id it has already seen.
             if event_id in self.seen_event_ids:
@@ -518,8 +554,7 @@ class Workspace:
             self.seen_event_ids.add(event_id)
         self._seq += 1
         # Event names repeat: one shared string each instead of one per activity.
-        activity = (self._seq, action, sys.intern(name.strip() if action in EVENT_ACTIONS else name),
-                    ts, blob)
+        activity = (self._seq, action, sys.intern(name.strip() if action in EVENT_ACTIONS else name), ts, blob)
         kind, value = next(iter(identifiers.items()))
         if kind == "anonymous_id":
             owner = self.anon_owner.get(value)
@@ -543,7 +578,7 @@ class Workspace:
             del self.by_id[person.id]
         if person.email is not None and self.by_email.get(person.email.lower()) is person:
             del self.by_email[person.email.lower()]
-        for key, obj in self.objects.items():
+        for _key, obj in self.objects.items():
             obj["relationships"].discard(person.cio_id)
 
     def _suppress(self, identifiers: dict) -> None:
@@ -579,9 +614,13 @@ class Workspace:
             self.anon_owner[anon] = primary
             primary.anonymous_ids.add(anon)
         primary.activities.extend(secondary.activities)
-        self._add_activity(primary, "profile_merge", None, ts,
-                           {"merged": {"id": secondary.id, "email": secondary.email,
-                                       "cio_id": secondary.cio_id}})
+        self._add_activity(
+            primary,
+            "profile_merge",
+            None,
+            ts,
+            {"merged": {"id": secondary.id, "email": secondary.email, "cio_id": secondary.cio_id}},
+        )
 
     # --- objects --------------------------------------------------------
 
@@ -609,8 +648,7 @@ class Workspace:
         add = action != "delete_relationships"
         if action in ("identify", "identify_anonymous"):
             obj = self.objects.setdefault(key, {"attributes": {}, "relationships": set()})
-            obj["attributes"].update({k: v for k, v in (op.get("attributes") or {}).items()
-                                      if v is not None})
+            obj["attributes"].update({k: v for k, v in (op.get("attributes") or {}).items() if v is not None})
         for rel in op.get("cio_relationships") or []:
             ids = rel.get("identifiers") if isinstance(rel, dict) else None
             if not isinstance(ids, dict) or len(ids) != 1:
@@ -635,19 +673,35 @@ class Workspace:
             attributes["id"] = person.id
         if person.email is not None:
             attributes["email"] = person.email
-        return {"customer": {
-            "id": person.id,
-            "identifiers": person.identifiers(),
-            "attributes": attributes,
-            "timestamps": dict(person.timestamps),
-            "unsubscribed": person.unsubscribed,
-            "devices": [{"id": d["id"], "platform": d["platform"], "last_used": d["last_used"],
-                         "attributes": d["attributes"]} for d in person.devices.values()],
-        }}
+        return {
+            "customer": {
+                "id": person.id,
+                "identifiers": person.identifiers(),
+                "attributes": attributes,
+                "timestamps": dict(person.timestamps),
+                "unsubscribed": person.unsubscribed,
+                "devices": [
+                    {
+                        "id": d["id"],
+                        "platform": d["platform"],
+                        "last_used": d["last_used"],
+                        "attributes": d["attributes"],
+                    }
+                    for d in person.devices.values()
+                ],
+            }
+        }
 
-    def activities_view(self, person: Person, *, type_: str | None = None,
-                        name: str | None = None, limit: int = 10, start: str | None = None,
-                        event_data: bool = False) -> tuple[list[dict], str | None]:
+    def activities_view(
+        self,
+        person: Person,
+        *,
+        type_: str | None = None,
+        name: str | None = None,
+        limit: int = 10,
+        start: str | None = None,
+        event_data: bool = False,
+    ) -> tuple[list[dict], str | None]:
         """One page of `GET /v1/customers/{id}/activities`, newest first, and
         the opaque cursor of the next page (None on the last page).
 
@@ -685,8 +739,7 @@ class Workspace:
             out["url"] = a[NAME]
         elif a[TYPE] in ("event", "screen"):
             out["name"] = a[NAME]
-        if a[DATA] and (a[TYPE] in ATTRIBUTE_ACTIVITIES
-                        or (event_data and a[TYPE] in EVENT_ACTIONS)):
+        if a[DATA] and (a[TYPE] in ATTRIBUTE_ACTIVITIES or (event_data and a[TYPE] in EVENT_ACTIONS)):
             out["data"] = orjson.loads(a[DATA])
         # Customer.io adds fields without notice (journeys-app.json info):
         # one the client has never heard of proves that it ignores them.
@@ -698,10 +751,13 @@ class Workspace:
         return [(a[TYPE], a[NAME]) for a in person.activities if type_ is None or a[TYPE] == type_]
 
     def stats(self) -> dict:
-        return {"people": len(self.people), "objects": len(self.objects),
-                "object_types": len({k[0] for k in self.objects}),
-                "anonymous_profiles": len(self.anon_events),
-                "attribute_update_failures": self.failures}
+        return {
+            "people": len(self.people),
+            "objects": len(self.objects),
+            "object_types": len({k[0] for k in self.objects}),
+            "anonymous_profiles": len(self.anon_events),
+            "attribute_update_failures": self.failures,
+        }
 
 
 _MISSING = object()
@@ -711,5 +767,6 @@ def _change(name: str, before: Any, after: Any) -> dict:
     """Attribute-change activity data, as documented: {attr: {from, to}}, both
     strings, "from" empty when the person did not have the attribute
     (journeys-track.json #/components/schemas/attributeChangeAction)."""
-    return {name: {"from": "" if before is None else stringify(before),
-                   "to": "" if after is None else stringify(after)}}
+    return {
+        name: {"from": "" if before is None else stringify(before), "to": "" if after is None else stringify(after)}
+    }

@@ -8,7 +8,7 @@ published document's own (see extract_schemas.py).
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ SCHEMAS = Path(__file__).parent / "schemas"
 TRACK = "journeys-track.subset.json"
 PIPELINES = "pipelines.subset.json"
 APP = "app-api.json"
-CAMPAIGNS = "app-api-campaigns.json"   # segments, campaigns, actions, messages
+CAMPAIGNS = "app-api-campaigns.json"  # segments, campaigns, actions, messages
 
 
 def _any_of(node):
@@ -39,19 +39,21 @@ def _any_of(node):
     return node
 
 
-@lru_cache(maxsize=None)
+@cache
 def _document(name: str) -> dict:
     return _any_of(json.loads((SCHEMAS / name).read_text()))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _registry() -> Registry:
-    resources = [(f"urn:cdpio:{name}", Resource.from_contents(_document(name), default_specification=DRAFT202012))
-                 for name in (TRACK, PIPELINES, APP, CAMPAIGNS)]
+    resources = [
+        (f"urn:cdpio:{name}", Resource.from_contents(_document(name), default_specification=DRAFT202012))
+        for name in (TRACK, PIPELINES, APP, CAMPAIGNS)
+    ]
     return Registry().with_resources(resources)
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str, pointer: str):
     """A Draft 2020-12 validator for `#pointer` in schema document `name`."""
     schema = {"$ref": f"urn:cdpio:{name}#{pointer}"}
@@ -60,8 +62,10 @@ def validator(name: str, pointer: str):
 
 def problems(name: str, pointer: str, instance) -> list[str]:
     """Every way `instance` breaks the contract, as readable lines (empty: it holds)."""
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:300]}"
-            for e in validator(name, pointer).iter_errors(instance)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:300]}"
+        for e in validator(name, pointer).iter_errors(instance)
+    ]
 
 
 def limits(name: str = APP) -> dict:
@@ -78,8 +82,12 @@ def request_body_pointer(path: str, method: str = "post") -> str:
     return pointer_for(path, method, "requestBody", "content", "application~1json", "schema")
 
 
-CONTRACT_FOR = {"activities": "/$defs/activitiesResponse", "attributes": "/$defs/attributesResponse",
-                "customers": "/$defs/customersByEmailResponse", "workspaces": "/$defs/workspacesResponse"}
+CONTRACT_FOR = {
+    "activities": "/$defs/activitiesResponse",
+    "attributes": "/$defs/attributesResponse",
+    "customers": "/$defs/customersByEmailResponse",
+    "workspaces": "/$defs/workspacesResponse",
+}
 
 
 def capture_problems(record: dict) -> list[str]:

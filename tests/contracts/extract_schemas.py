@@ -45,8 +45,7 @@ def _refs(node, out: set[str]) -> None:
             _refs(value, out)
 
 
-def subset(doc: dict, published: str, paths: dict[str, list[str]] | None,
-           components: list[str]) -> dict:
+def subset(doc: dict, published: str, paths: dict[str, list[str]] | None, components: list[str]) -> dict:
     kept_paths = {}
     for path, methods in (paths or doc["paths"]).items():
         item = doc["paths"][path]
@@ -61,9 +60,9 @@ def subset(doc: dict, published: str, paths: dict[str, list[str]] | None,
         _refs(schemas[name], wanted)
     return {
         "$comment": f"A subset of Customer.io's published {published} (openapi "
-                    f"{doc.get('openapi')}, info.version {doc.get('info', {}).get('version')}), "
-                    "unmodified; pointers are the published document's. "
-                    "Regenerate with tests/contracts/extract_schemas.py.",
+        f"{doc.get('openapi')}, info.version {doc.get('info', {}).get('version')}), "
+        "unmodified; pointers are the published document's. "
+        "Regenerate with tests/contracts/extract_schemas.py.",
         "x-source": f"https://docs.customer.io/files/{published}",
         "info": doc.get("info", {}),
         "paths": kept_paths,

@@ -15,7 +15,8 @@ TRACK_AUTH = (defaults.SITE_ID, defaults.TRACK_API_KEY)
 APP_AUTH = {"authorization": f"Bearer {defaults.APP_API_KEY}"}
 HTTP = httpx.Client(timeout=30)
 
-WORKSPACE = """\
+WORKSPACE = (
+    """\
 segments:
   - {id: 1, name: Trial users, conditions: [{attribute: is_trial, eq: "true"}]}
   - {id: 2, name: Signed up users, conditions: [{event: Signed Up}]}
@@ -25,13 +26,18 @@ campaigns:
     name: Onboarding
     trigger: {event: Signed Up}
     actions:
-""" + "".join(f"      - {{id: {100 + i}, type: email, sending_state: {'draft' if i == 11 else 'automatic'}}}\n"
-              for i in range(12)) + """\
+"""
+    + "".join(
+        f"      - {{id: {100 + i}, type: email, sending_state: {'draft' if i == 11 else 'automatic'}}}\n"
+        for i in range(12)
+    )
+    + """\
   - {id: 11, name: Trial nurture, trigger: {segment: 1}, filter_segments: [2],
      actions: [{id: 200, type: push, sending_state: automatic, failure_message: "no device"}]}
   - {id: 12, name: Paused, state: stopped, active: false, trigger: {event: Signed Up},
      actions: [{id: 300, type: email, sending_state: automatic}]}
 """
+)
 
 
 def _get(sb, path, **params):
@@ -53,11 +59,14 @@ def _start(sandbox_factory, tmp_path, **options):
 
 def test_segments_campaigns_actions_and_messages_answer_the_documented_shapes(sandbox_factory, tmp_path):
     sb = _start(sandbox_factory, tmp_path, app_api_rate=0)
-    r = HTTP.put(f"{sb.url}/track/api/v1/customers/u1", json={"is_trial": True, "email": "u1@example.com"},
-                 auth=TRACK_AUTH)
+    r = HTTP.put(
+        f"{sb.url}/track/api/v1/customers/u1", json={"is_trial": True, "email": "u1@example.com"}, auth=TRACK_AUTH
+    )
     assert r.status_code == 200
-    assert HTTP.post(f"{sb.url}/track/api/v1/customers/u1/events", json={"name": "Signed Up"},
-                     auth=TRACK_AUTH).status_code == 200
+    assert (
+        HTTP.post(f"{sb.url}/track/api/v1/customers/u1/events", json={"name": "Signed Up"}, auth=TRACK_AUTH).status_code
+        == 200
+    )
 
     segments = _holds("/$defs/segmentsResponse", _get(sb, "/v1/segments"))["segments"]
     assert {s["id"]: s["state"] for s in segments} == {1: "finished", 2: "finished", 3: "build"}
@@ -86,15 +95,17 @@ def test_segments_campaigns_actions_and_messages_answer_the_documented_shapes(sa
     # Messages: one per action that is not off; metrics by sending_state.
     messages = _holds("/$defs/personMessagesResponse", _get(sb, "/v1/customers/u1/messages"))["messages"]
     by_action = {m["action_id"]: m for m in messages}
-    assert set(by_action) == {*range(100, 112), 200}          # the stopped campaign sent nothing
+    assert set(by_action) == {*range(100, 112), 200}  # the stopped campaign sent nothing
     assert set(by_action[100]["metrics"]) == {"created", "sent", "delivered"}
     assert set(by_action[111]["metrics"]) == {"created", "drafted"}
     assert by_action[200]["failure_message"] == "no device" and "failed" in by_action[200]["metrics"]
     # Paging: limit and the opaque cursor walk every message once.
     seen, start = [], None
     while True:
-        page = _holds("/$defs/personMessagesResponse",
-                      _get(sb, "/v1/customers/u1/messages", limit=5, **({"start": start} if start else {})))
+        page = _holds(
+            "/$defs/personMessagesResponse",
+            _get(sb, "/v1/customers/u1/messages", limit=5, **({"start": start} if start else {})),
+        )
         seen += [m["id"] for m in page["messages"]]
         start = page.get("next")
         if not start:
@@ -104,17 +115,21 @@ def test_segments_campaigns_actions_and_messages_answer_the_documented_shapes(sa
     _holds("/$defs/errorEnvelope", _get(sb, "/v1/segments/99"), doc=APP, status=404)
     _holds("/$defs/errorEnvelope", _get(sb, "/v1/campaigns/99/actions"), doc=APP, status=404)
     _holds("/$defs/errorEnvelope", _get(sb, "/v1/customers/nobody/messages"), doc=APP, status=404)
-    _holds("/$defs/errorEnvelope", _get(sb, "/v1/customers/u1/messages",
-                                        limit=limits(CAMPAIGNS)["messages_limit_max"] + 1), doc=APP, status=400)
+    _holds(
+        "/$defs/errorEnvelope",
+        _get(sb, "/v1/customers/u1/messages", limit=limits(CAMPAIGNS)["messages_limit_max"] + 1),
+        doc=APP,
+        status=400,
+    )
     _holds("/$defs/errorEnvelope", _get(sb, "/v1/customers/u1/messages", start="bogus"), doc=APP, status=400)
 
 
 def test_the_app_api_answers_429_with_retry_after_past_ten_requests_a_second(sandbox_factory, tmp_path):
-    sb = _start(sandbox_factory, tmp_path)          # the default: Customer.io's 10 requests/s
+    sb = _start(sandbox_factory, tmp_path)  # the default: Customer.io's 10 requests/s
     rate = limits(CAMPAIGNS)["requests_per_second"]
     started = time.monotonic()
     answers = [_get(sb, "/v1/segments") for _ in range(rate + 3)]
-    if time.monotonic() - started < 1.0:             # a slow machine may spread them over > 1 s
+    if time.monotonic() - started < 1.0:  # a slow machine may spread them over > 1 s
         limited = [r for r in answers if r.status_code == 429]
         assert limited, [r.status_code for r in answers]
         assert limited[0].headers["retry-after"] == str(limits(CAMPAIGNS)["retry_after_seconds"])

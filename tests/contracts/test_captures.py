@@ -17,6 +17,8 @@ from tests.cli_helpers import run_cli, write_config
 from tests.contracts._schemas import capture_problems
 
 CAPTURES = Path(__file__).parent / "captures"
+
+
 @pytest.mark.parametrize("path", sorted(CAPTURES.glob("*-*.json")), ids=lambda p: p.name)
 def test_checked_in_capture_holds_to_the_contract(path):
     assert capture_problems(json.loads(path.read_text())) == []
@@ -25,11 +27,22 @@ def test_checked_in_capture_holds_to_the_contract(path):
 def test_send_test_capture_writes_every_app_api_response_without_credentials(sandbox, tmp_path):
     # A trait holding the App API key must come back masked: secrets are masked
     # wherever they appear, not only in headers.
-    write_config(tmp_path, "verify: {timeout: 5s, poll_interval: 100ms}\n"
-                           f"send_test: {{traits: {{note: '{defaults.APP_API_KEY}'}}}}\n")
+    write_config(
+        tmp_path,
+        f"verify: {{timeout: 5s, poll_interval: 100ms}}\nsend_test: {{traits: {{note: '{defaults.APP_API_KEY}'}}}}\n",
+    )
     out = tmp_path / "captures"
-    result = run_cli("--sandbox-url", sandbox.url, "--json", "send-test", "--route", "customerio",
-                     "--capture", str(out), cwd=tmp_path)
+    result = run_cli(
+        "--sandbox-url",
+        sandbox.url,
+        "--json",
+        "send-test",
+        "--route",
+        "customerio",
+        "--capture",
+        str(out),
+        cwd=tmp_path,
+    )
     assert result.code == 0, result.stderr
     index = json.loads((out / "capture.json").read_text())
     assert index["run_id"] == result.json["run_id"]

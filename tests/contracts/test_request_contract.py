@@ -28,15 +28,26 @@ from tests.contracts._schemas import PIPELINES, TRACK, problems, request_body_po
 EXTRA = [
     {"type": "group", "userId": "{user}", "groupId": "acme", "traits": {"name": "Acme"}},
     {"type": "alias", "userId": "{user}", "previousId": "{user}-old"},
-    {"type": "track", "userId": "{user}", "event": "Report Delivery Event",
-     "properties": {"deliveryId": "dlv-1", "metric": "delivered"}},
+    {
+        "type": "track",
+        "userId": "{user}",
+        "event": "Report Delivery Event",
+        "properties": {"deliveryId": "dlv-1", "metric": "delivered"},
+    },
     # semantic events (the destination's other actions), last: they delete things
-    {"type": "track", "userId": "{user}", "event": "Relationship Deleted",
-     "properties": {"objectId": "acme", "objectTypeId": "1"}},
-    {"type": "track", "userId": "{user}", "event": "Object Deleted",
-     "properties": {"objectId": "acme", "objectTypeId": "1"}},
-    {"type": "track", "userId": "{user}", "event": "Device Deleted",
-     "context": {"device": {"token": "tok-contract"}}},
+    {
+        "type": "track",
+        "userId": "{user}",
+        "event": "Relationship Deleted",
+        "properties": {"objectId": "acme", "objectTypeId": "1"},
+    },
+    {
+        "type": "track",
+        "userId": "{user}",
+        "event": "Object Deleted",
+        "properties": {"objectId": "acme", "objectTypeId": "1"},
+    },
+    {"type": "track", "userId": "{user}", "event": "Device Deleted", "context": {"device": {"token": "tok-contract"}}},
     {"type": "track", "userId": "{user}", "event": "User Suppressed"},
     {"type": "track", "userId": "{user}", "event": "User Unsuppressed"},
     {"type": "track", "userId": "{user}", "event": "User Deleted"},
@@ -54,22 +65,31 @@ def _messages(settings, route: str) -> list[dict]:
 # (docs/contracts.md).  A body is checked with the deviation undone, and the
 # tests require exactly these deviations: a new one, or one that disappears,
 # fails until this table and docs/contracts.md say so.
-ANONYMOUS_V2 = ("v2 person event/page/screen addressed by identifiers.anonymous_id "
-                "(journeys-track.json #/components/schemas/person_common lists id, email, phone, cio_id)")
-ALIAS_IN_BATCH = ("alias inside a batch (pipelines.json #/components/schemas/batch items list "
-                  "Identify, Track, Page, Screen, Group)")
+ANONYMOUS_V2 = (
+    "v2 person event/page/screen addressed by identifiers.anonymous_id "
+    "(journeys-track.json #/components/schemas/person_common lists id, email, phone, cio_id)"
+)
+ALIAS_IN_BATCH = (
+    "alias inside a batch (pipelines.json #/components/schemas/batch items list Identify, Track, Page, Screen, Group)"
+)
 
-V1_SCREEN = ("v1 screen event of an identified person without anonymous_id (journeys-track.json "
-             "#/components/schemas/eventsRequest 'Mobile screen view' requires anonymous_id, as if "
-             "copied from anonymousEventsRequest; the other branches do not)")
+V1_SCREEN = (
+    "v1 screen event of an identified person without anonymous_id (journeys-track.json "
+    "#/components/schemas/eventsRequest 'Mobile screen view' requires anonymous_id, as if "
+    "copied from anonymousEventsRequest; the other branches do not)"
+)
 
 
 def undo_deviations(path: str, body: dict, seen: set[str]) -> dict:
     if path.startswith("/api/v1/customers/") and path.endswith("/events") and body.get("type") == "screen":
         seen.add(V1_SCREEN)
         return {**body, "anonymous_id": "not-sent"}
-    if path == "/api/v2/entity" and isinstance(body.get("identifiers"), dict) \
-            and "anonymous_id" in body["identifiers"] and body.get("action") in ("event", "page", "screen"):
+    if (
+        path == "/api/v2/entity"
+        and isinstance(body.get("identifiers"), dict)
+        and "anonymous_id" in body["identifiers"]
+        and body.get("action") in ("event", "page", "screen")
+    ):
         seen.add(ANONYMOUS_V2)
         return {**body, "identifiers": {"id": "anonymous"}}
     if path == "/api/v2/batch":
@@ -106,9 +126,9 @@ def _check(captured: Captured, prefix: str, schema_for, deviations: set[str]) ->
     checked = 0
     for method, path, raw in captured.requests:
         if not path.startswith(prefix) or method not in ("POST", "PUT") or not raw:
-            continue        # DELETE and body-less POSTs (v1 suppress) have nothing to check
-        body = undo_deviations(path[len(prefix):], json.loads(raw), deviations)
-        doc, pointer, body = schema_for(method, path[len(prefix):], body)
+            continue  # DELETE and body-less POSTs (v1 suppress) have nothing to check
+        body = undo_deviations(path[len(prefix) :], json.loads(raw), deviations)
+        doc, pointer, body = schema_for(method, path[len(prefix) :], body)
         assert problems(doc, pointer, body) == [], (method, path, body)
         checked += 1
     return checked
@@ -147,7 +167,7 @@ def test_segment_and_pipelines_bodies_hold_to_the_spec(wire, route):
 
 def _track_schema(method, path, body):
     if path.startswith("/api/v1/customers/"):
-        rest = path[len("/api/v1/customers/"):].split("/", 1)
+        rest = path[len("/api/v1/customers/") :].split("/", 1)
         template = "/api/v1/customers/{identifier}" + (f"/{rest[1]}" if len(rest) > 1 else "")
         return TRACK, request_body_pointer(template, method.lower()), body
     return TRACK, request_body_pointer(path, method.lower()), body
@@ -169,19 +189,27 @@ def test_track_api_bodies_hold_to_the_spec(wire, api):
         batch = [m for m in msgs if m.get("event") != "Report Delivery Event"]
         assert send_messages_as_batch(route, client, batch).http_status == 200
     prefix = urlsplit(base).path
-    paths = {p[len(prefix):] for m, p, raw in captured.requests if m in ("POST", "PUT") and raw}
+    paths = {p[len(prefix) :] for m, p, raw in captured.requests if m in ("POST", "PUT") and raw}
     deviations: set[str] = set()
     checked = _check(captured, prefix, _track_schema, deviations)
     # v1 sends no object operations (group, object/relationship deletes) and no
     # body for suppress/unsuppress; device and person deletes are DELETEs.
     assert checked >= len(msgs) - (8 if api == "v1" else 0)
     assert deviations == ({ANONYMOUS_V2} if api == "v2" else {V1_SCREEN})
-    expected = ({"/api/v2/entity", "/api/v2/batch", "/api/v1/metrics"} if api == "v2" else
-                {"/api/v1/events", "/api/v1/merge_customers", "/api/v1/metrics"})
+    expected = (
+        {"/api/v2/entity", "/api/v2/batch", "/api/v1/metrics"}
+        if api == "v2"
+        else {"/api/v1/events", "/api/v1/merge_customers", "/api/v1/metrics"}
+    )
     assert expected <= paths, paths
-    if api == "v1":     # identify and add-device bodies too
-        templates = {_track_schema(m, p[len(prefix):], {})[1] for m, p, raw in captured.requests
-                     if raw and p.startswith(prefix + "/api/v1/customers/")}
-        assert {request_body_pointer("/api/v1/customers/{identifier}", "put"),
-                request_body_pointer("/api/v1/customers/{identifier}/devices", "put"),
-                request_body_pointer("/api/v1/customers/{identifier}/events")} <= templates, paths
+    if api == "v1":  # identify and add-device bodies too
+        templates = {
+            _track_schema(m, p[len(prefix) :], {})[1]
+            for m, p, raw in captured.requests
+            if raw and p.startswith(prefix + "/api/v1/customers/")
+        }
+        assert {
+            request_body_pointer("/api/v1/customers/{identifier}", "put"),
+            request_body_pointer("/api/v1/customers/{identifier}/devices", "put"),
+            request_body_pointer("/api/v1/customers/{identifier}/events"),
+        } <= templates, paths

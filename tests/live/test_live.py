@@ -39,9 +39,11 @@ VARIABLES = {
     "CUSTOMERIO_REGION": "CDPIO_LIVE_CUSTOMERIO_REGION",
     "SEGMENT_REGION": "CDPIO_LIVE_SEGMENT_REGION",
 }
-ROUTE_NEEDS = {"segment": ["CDPIO_LIVE_SEGMENT_WRITE_KEY"],
-               "customerio": ["CDPIO_LIVE_CUSTOMERIO_SITE_ID", "CDPIO_LIVE_CUSTOMERIO_TRACK_API_KEY"],
-               "pipelines": ["CDPIO_LIVE_CUSTOMERIO_PIPELINES_API_KEY"]}
+ROUTE_NEEDS = {
+    "segment": ["CDPIO_LIVE_SEGMENT_WRITE_KEY"],
+    "customerio": ["CDPIO_LIVE_CUSTOMERIO_SITE_ID", "CDPIO_LIVE_CUSTOMERIO_TRACK_API_KEY"],
+    "pipelines": ["CDPIO_LIVE_CUSTOMERIO_PIPELINES_API_KEY"],
+}
 
 # Every secret comes from the environment, never from this file.
 CONFIG = """\
@@ -70,12 +72,16 @@ def _routes() -> list[str]:
 def live(tmp_path_factory):
     """(workdir, env) for the CLI, or a skip that names what is missing."""
     if not os.environ.get("CDPIO_LIVE_CUSTOMERIO_APP_API_KEY"):
-        pytest.skip("live contract tests need CDPIO_LIVE_CUSTOMERIO_APP_API_KEY (delivery is read from "
-                    "Customer.io's App API) and the keys of at least one route; see docs/contracts.md")
+        pytest.skip(
+            "live contract tests need CDPIO_LIVE_CUSTOMERIO_APP_API_KEY (delivery is read from "
+            "Customer.io's App API) and the keys of at least one route; see docs/contracts.md"
+        )
     if not _routes():
-        pytest.skip("live contract tests need the keys of at least one route: CDPIO_LIVE_SEGMENT_WRITE_KEY, "
-                    "CDPIO_LIVE_CUSTOMERIO_SITE_ID + CDPIO_LIVE_CUSTOMERIO_TRACK_API_KEY, or "
-                    "CDPIO_LIVE_CUSTOMERIO_PIPELINES_API_KEY")
+        pytest.skip(
+            "live contract tests need the keys of at least one route: CDPIO_LIVE_SEGMENT_WRITE_KEY, "
+            "CDPIO_LIVE_CUSTOMERIO_SITE_ID + CDPIO_LIVE_CUSTOMERIO_TRACK_API_KEY, or "
+            "CDPIO_LIVE_CUSTOMERIO_PIPELINES_API_KEY"
+        )
     workdir = tmp_path_factory.mktemp("live")
     write_config(workdir, CONFIG)
     env = {name: os.environ[live_name] for name, live_name in VARIABLES.items() if os.environ.get(live_name)}
@@ -109,8 +115,7 @@ def test_check_keys(live):
 def test_send_test_proves_delivery_on_every_route(live):
     workdir, env = live
     captures = _capture_dir(workdir, "per-run-person")
-    result = run_cli("--json", "send-test", "--verify", "--capture", str(captures), cwd=workdir, env=env,
-                     timeout=400)
+    result = run_cli("--json", "send-test", "--verify", "--capture", str(captures), cwd=workdir, env=env, timeout=400)
     assert result.code == 0, result.output
     for route in _routes():
         delivery = next(c for c in result.json["checks"] if c["id"] == f"{route}.delivery")
@@ -120,8 +125,21 @@ def test_send_test_proves_delivery_on_every_route(live):
     # `cdpio verify` finds what send-test sent, by name only.
     route = _routes()[0]
     user_id = result.json["summary"]["routes"][route]["user_id"]
-    found = run_cli("--json", "verify", "--user-id", user_id, "--trait", "plan_type=Pro",
-                    "--event", "Signed Up", "--within", "120s", cwd=workdir, env=env, timeout=200)
+    found = run_cli(
+        "--json",
+        "verify",
+        "--user-id",
+        user_id,
+        "--trait",
+        "plan_type=Pro",
+        "--event",
+        "Signed Up",
+        "--within",
+        "120s",
+        cwd=workdir,
+        env=env,
+        timeout=200,
+    )
     assert found.code == 0, found.output
 
 
@@ -130,11 +148,25 @@ def test_send_test_on_a_fixed_user_proves_delivery_by_time(live):
     workdir, env = live
     route = _routes()[0]
     captures = _capture_dir(workdir, "fixed-user")
-    result = run_cli("--json", "send-test", "--verify", "--route", route, "--user-id", "cdpio-live-fixed-user",
-                     "--capture", str(captures), cwd=workdir, env=env, timeout=400)
+    result = run_cli(
+        "--json",
+        "send-test",
+        "--verify",
+        "--route",
+        route,
+        "--user-id",
+        "cdpio-live-fixed-user",
+        "--capture",
+        str(captures),
+        cwd=workdir,
+        env=env,
+        timeout=400,
+    )
     assert result.code == 0, result.output
     delivery = next(c for c in result.json["checks"] if c["id"] == f"{route}.delivery")
     assert delivery["status"] == "passed", delivery
-    assert set(delivery["details"]["evidence"]) <= {"newer than this run's first send",
-                                                    "tagged with this run's cdpio_run_id"}
+    assert set(delivery["details"]["evidence"]) <= {
+        "newer than this run's first send",
+        "tagged with this run's cdpio_run_id",
+    }
     _assert_captures_hold(captures)

@@ -40,7 +40,7 @@ def run_all(jobs: dict, workers: int = 4) -> dict:
             return None
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(jobs, pool.map(one, jobs.values())))
+        return dict(zip(jobs, pool.map(one, jobs.values()), strict=False))
 
 
 def one_error_line(res: Result) -> str:
@@ -51,8 +51,10 @@ def one_error_line(res: Result) -> str:
 
 
 def msgs(n: int, prefix: str = "u", **extra) -> list[dict]:
-    return [{"type": "track", "event": "Order Completed", "userId": f"{prefix}{i}",
-             "properties": {"i": i}, **extra} for i in range(n)]
+    return [
+        {"type": "track", "event": "Order Completed", "userId": f"{prefix}{i}", "properties": {"i": i}, **extra}
+        for i in range(n)
+    ]
 
 
 def write_ndjson(path: Path, items) -> Path:
@@ -90,9 +92,9 @@ class SilentServer:
             except OSError:
                 continue
             self.accepted += 1
-            self._conns.append(conn)   # kept open, never answered
+            self._conns.append(conn)  # kept open, never answered
 
-    def __enter__(self) -> "SilentServer":
+    def __enter__(self) -> SilentServer:
         self._thread.start()
         return self
 

@@ -63,7 +63,7 @@ class HostileServer:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def __enter__(self) -> "HostileServer":
+    def __enter__(self) -> HostileServer:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("the hostile server did not start")
@@ -79,8 +79,7 @@ class HostileServer:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(
-            asyncio.start_server(self._client, "127.0.0.1", 0, ssl=self.ssl_context))
+        server = self._loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", 0, ssl=self.ssl_context))
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         try:
@@ -111,8 +110,14 @@ class HostileServer:
                 keep_open = await _BEHAVIOURS[self.behaviour](self, path, writer)
                 if not keep_open:
                     break
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ssl.SSLError,
-                asyncio.CancelledError, OSError):
+        except (
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+            ssl.SSLError,
+            asyncio.CancelledError,
+            OSError,
+        ):
             pass
         finally:
             try:
@@ -139,8 +144,12 @@ async def _ok(server, path, writer):
 async def _answer(server, path, writer):
     body = server.params.get("body", b"")
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return await _write_response(writer, server.params.get("status", 200), data,
-                                 {"Content-Type": "application/json", **server.params.get("headers", {})})
+    return await _write_response(
+        writer,
+        server.params.get("status", 200),
+        data,
+        {"Content-Type": "application/json", **server.params.get("headers", {})},
+    )
 
 
 async def _redirect(server, path, writer):
@@ -177,18 +186,27 @@ async def _huge(server, path, writer):
 
 async def _gzip_bomb(server, path, writer):
     bomb = gzip_bomb(server.params.get("size", 200 * 1024 * 1024))
-    return await _write_response(writer, 200, bomb, {"Content-Type": "application/json",
-                                                     "Content-Encoding": "gzip"})
+    return await _write_response(writer, 200, bomb, {"Content-Type": "application/json", "Content-Encoding": "gzip"})
 
 
 async def _retry_after(server, path, writer):
-    return await _write_response(writer, 429, b'{"message":"slow down"}',
-                                 {"Content-Type": "application/json",
-                                  "Retry-After": str(server.params.get("seconds", WEEK))})
+    return await _write_response(
+        writer,
+        429,
+        b'{"message":"slow down"}',
+        {"Content-Type": "application/json", "Retry-After": str(server.params.get("seconds", WEEK))},
+    )
 
 
-_BEHAVIOURS = {"ok": _ok, "answer": _answer, "redirect": _redirect, "slowloris": _slowloris,
-               "huge": _huge, "gzip_bomb": _gzip_bomb, "retry_after": _retry_after}
+_BEHAVIOURS = {
+    "ok": _ok,
+    "answer": _answer,
+    "redirect": _redirect,
+    "slowloris": _slowloris,
+    "huge": _huge,
+    "gzip_bomb": _gzip_bomb,
+    "retry_after": _retry_after,
+}
 
 _BOMBS: dict[int, bytes] = {}
 
@@ -212,6 +230,7 @@ def gzip_bomb(size: int) -> bytes:
 # Foreign host names for a subprocess: TLS certificate + name resolution
 # ---------------------------------------------------------------------------------------------
 
+
 def make_tls(directory: Path, names: list[str]) -> tuple[ssl.SSLContext, Path]:
     """A self-signed certificate for 127.0.0.1, localhost and `names`:
     (server context, the PEM file a client trusts through SSL_CERT_FILE)."""
@@ -225,21 +244,28 @@ def make_tls(directory: Path, names: list[str]) -> tuple[ssl.SSLContext, Path]:
     now = datetime.datetime.now(datetime.timezone.utc)
     sans = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
     sans += [x509.DNSName(n) for n in names]
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = directory / "cert.pem", directory / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert_file, key_file)
     return ctx, cert_file
 
 
-_RESOLVER = '''\
+_RESOLVER = """\
 # Written by tests/reliability/hostile.py: resolve test host names to 127.0.0.1.
 import socket
 
@@ -256,7 +282,7 @@ def getaddrinfo(host, *args, **kwargs):
 
 
 socket.getaddrinfo = getaddrinfo
-'''
+"""
 
 
 def child_env(directory: Path, names: list[str], cafile: Path | None = None) -> dict[str, str]:
@@ -305,7 +331,13 @@ def run_measured(*args: str, cwd: Path, env: dict | None = None, timeout: float 
     full_env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
     full_env["COLUMNS"] = "200"
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, "-m", "cdpio_cli", *args],
-                          cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, sys.executable, "-m", "cdpio_cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     data = json.loads(proc.stdout)
     return Measured(data["code"], data["stdout"], data["stderr"], data["maxrss_kb"] / 1024)

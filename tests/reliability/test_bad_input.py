@@ -26,7 +26,8 @@ from cdpio_cli.sandbox.options import SandboxOptions
 from cdpio_cli.sandbox.runner import EmbeddedSandbox
 from tests.reliability._support import assert_clean_failure, one_error_line, run_all, run_bounded
 
-# A long sweep (the bad-input corpus: every broken config and fixture through every command): .ci/run runs it with -m slow.
+# A long sweep (the bad-input corpus: every broken config and fixture through every
+# command): .ci/run runs it with -m slow.
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,31 +84,56 @@ CONFIG_CASES = [
     ("timeout-bool", lambda p: p.write_text("version: 1\nverify:\n  timeout: true\n"), "verify.timeout", 3),
     ("timeout-nonsense", lambda p: p.write_text("version: 1\nreplay: {timeout: 10 lightyears}\n"), "replay.timeout", 2),
     ("events-string", lambda p: p.write_text("version: 1\nsend_test: {events: x}\n"), "send_test.events", 2),
-    ("events-bad-type", lambda p: p.write_text("version: 1\nsend_test: {events: [{type: 5}]}\n"), "send_test.events", 2),
+    (
+        "events-bad-type",
+        lambda p: p.write_text("version: 1\nsend_test: {events: [{type: 5}]}\n"),
+        "send_test.events",
+        2,
+    ),
     ("lint-disable-int", lambda p: p.write_text("version: 1\nlint: {disable: 3}\n"), "lint.disable", 2),
     ("severity-bad", lambda p: p.write_text("version: 1\nlint: {severity: {a: loud}}\n"), "lint.severity", 2),
     ("sandbox-string", lambda p: p.write_text('version: 1\nsandbox: "yes"\n'), "sandbox", 2),
     ("region-null", lambda p: p.write_text("version: 1\nsegment: {region: null}\n"), "segment.region", 2),
     ("complex-key", lambda p: p.write_text("version: 1\n? [a, b]\n: c\n"), "key", 2),
     ("duplicate-key", lambda p: p.write_text("version: 1\nsegment:\n  write_key: a\n  write_key: b\n"), "twice", 4),
-    ("python-tag", lambda p: p.write_text("version: 1\nsegment: {write_key: !!python/object:os.system x}\n"),
-     "constructor", 2),
+    (
+        "python-tag",
+        lambda p: p.write_text("version: 1\nsegment: {write_key: !!python/object:os.system x}\n"),
+        "constructor",
+        2,
+    ),
     ("unknown-key", lambda p: p.write_text("version: 1\nsegment:\n  writekey: x\n"), "unknown key", 3),
-    ("unset-env-var", lambda p: p.write_text("version: 1\nsegment:\n  write_key: ${CDPIO_TEST_SURELY_UNSET}\n"),
-     "CDPIO_TEST_SURELY_UNSET", 3),
+    (
+        "unset-env-var",
+        lambda p: p.write_text("version: 1\nsegment:\n  write_key: ${CDPIO_TEST_SURELY_UNSET}\n"),
+        "CDPIO_TEST_SURELY_UNSET",
+        3,
+    ),
     ("directory", lambda p: p.mkdir(), "directory", None),
     # Past sys.int_info.str_digits_check_threshold Python's int() raises ValueError.
     ("huge-int", lambda p: p.write_text("version: 1\nreplay:\n  rate: " + "1" * 10_000 + "\n"), "too long", 3),
-    ("huge-int-in-list", lambda p: p.write_text("version: 1\nlint:\n  disable:\n    - " + "9" * 5_000 + "\n"),
-     "too long", 4),
+    (
+        "huge-int-in-list",
+        lambda p: p.write_text("version: 1\nlint:\n  disable:\n    - " + "9" * 5_000 + "\n"),
+        "too long",
+        4,
+    ),
 ]
 
 
 CONFIG_COMMANDS = {"check-keys": ("check-keys", "--offline"), "lint": ("lint", CLEAN_FIXTURE)}
 # lint loads the config through the same loader: a sample of cases proves it
 # surfaces the errors the same way (the full corpus runs through check-keys).
-LINT_CONFIG_CASES = {"empty", "binary", "invalid-utf8", "truncated-quote", "alias-bomb", "section-list",
-                     "rate-string", "directory"}
+LINT_CONFIG_CASES = {
+    "empty",
+    "binary",
+    "invalid-utf8",
+    "truncated-quote",
+    "alias-bomb",
+    "section-list",
+    "rate-string",
+    "directory",
+}
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +149,12 @@ def config_results(tmp_path_factory):
     return run_all(jobs)
 
 
-CONFIG_PARAMS = [pytest.param(*case, command, id=f"{command}-{case[0]}")
-                 for command in CONFIG_COMMANDS for case in CONFIG_CASES
-                 if command != "lint" or case[0] in LINT_CONFIG_CASES]
+CONFIG_PARAMS = [
+    pytest.param(*case, command, id=f"{command}-{case[0]}")
+    for command in CONFIG_COMMANDS
+    for case in CONFIG_CASES
+    if command != "lint" or case[0] in LINT_CONFIG_CASES
+]
 
 
 @pytest.mark.parametrize("name,write,says,line,command", CONFIG_PARAMS)
@@ -158,10 +187,14 @@ def test_unreadable_config(tmp_path):
     assert str(path) in one_error_line(res)
 
 
-@pytest.mark.parametrize("text", [
-    "version: 1\nsend_test:\n  traits:\n    a: " + "[" * 3000 + "]" * 3000 + "\n",
-    "version: 1\n" + "".join("  " * i + f"k{i}:\n" for i in range(2000)),
-], ids=["flow", "block"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version: 1\nsend_test:\n  traits:\n    a: " + "[" * 3000 + "]" * 3000 + "\n",
+        "version: 1\n" + "".join("  " * i + f"k{i}:\n" for i in range(2000)),
+    ],
+    ids=["flow", "block"],
+)
 def test_deeply_nested_config(tmp_path, text):
     path = tmp_path / "cdpio.yaml"
     path.write_text(text)
@@ -182,6 +215,7 @@ def test_config_with_a_huge_line_is_refused_quickly(tmp_path):
 # (file name, writer, location line(s) or None for whole-file errors, what the error says).
 # Run from the file's directory with a relative path, as a user would.
 
+
 def _huge(p: Path) -> None:
     with open(p, "w") as fh:
         fh.write(GOOD + "\n")
@@ -196,16 +230,32 @@ FIXTURE_CASES = [
     ("empty.yaml", lambda p: p.write_text(""), 1, "empty"),
     ("binary.ndjson", lambda p: p.write_bytes(bytes(range(256)) * 16), 1, "binary"),
     ("binary.json", lambda p: p.write_bytes(b"\x00" * 64 + b"\xff" * 64), 1, "binary"),
-    ("latin1.ndjson", lambda p: p.write_bytes((GOOD + "\n").encode()
-                                               + b'{"type":"track","userId":"Jos\xe9","event":"X"}\n'), 2, "UTF-8"),
+    (
+        "latin1.ndjson",
+        lambda p: p.write_bytes((GOOD + "\n").encode() + b'{"type":"track","userId":"Jos\xe9","event":"X"}\n'),
+        2,
+        "UTF-8",
+    ),
     ("bad-utf8.yaml", lambda p: p.write_bytes(b"- type: track\n  userId: \xff\xfe\n  event: X\n"), 2, "UTF-8"),
     ("truncated.json", lambda p: p.write_text("[" + GOOD + ",\n" + GOOD[:30]), 2, "invalid JSON"),
     ("truncated.ndjson", lambda p: p.write_text(GOOD + "\n" + GOOD[:30] + "\n"), 2, "invalid JSON"),
     ("truncated.yaml", lambda p: p.write_text("- type: track\n  userId: 'u1\n"), (2, 3), "invalid YAML"),
-    ("nested.json", lambda p: p.write_text('{"type":"track","userId":"u","event":"E","properties":'
-                                            + '{"a":' * 100_000 + "1" + "}" * 100_000 + "}"), 1, "nested too deeply"),
-    ("nested.ndjson", lambda p: p.write_text(GOOD + "\n" + '{"type":"track","userId":"u","event":"E","p":'
-                                              + "[" * 100_000 + "]" * 100_000 + "}\n"), 2, "nested too deeply"),
+    (
+        "nested.json",
+        lambda p: p.write_text(
+            '{"type":"track","userId":"u","event":"E","properties":' + '{"a":' * 100_000 + "1" + "}" * 100_000 + "}"
+        ),
+        1,
+        "nested too deeply",
+    ),
+    (
+        "nested.ndjson",
+        lambda p: p.write_text(
+            GOOD + "\n" + '{"type":"track","userId":"u","event":"E","p":' + "[" * 100_000 + "]" * 100_000 + "}\n"
+        ),
+        2,
+        "nested too deeply",
+    ),
     ("nested.yaml", lambda p: p.write_text("- " + "[" * 5000 + "]" * 5000 + "\n"), 1, "nesting"),
     ("huge-line.ndjson", _huge, 2, "over 1,024 KB"),
     ("not-json.ndjson", lambda p: p.write_text(GOOD + "\nhello world\n"), 2, "invalid JSON"),
@@ -265,7 +315,11 @@ def test_unreadable_fixture(tmp_path, command):
 
 
 WRONG_TYPES = [
-    [1, 2], 5, "a string", None, True,
+    [1, 2],
+    5,
+    "a string",
+    None,
+    True,
     {"type": 5, "userId": "u"},
     {"type": ["track"], "userId": "u", "event": "E"},
     {"type": "track", "userId": ["a"], "event": {"x": 1}, "properties": "p"},
@@ -288,7 +342,7 @@ def test_wrong_types_everywhere_replay_names_every_line(tmp_path):
     assert_clean_failure(res, 2)
     listed = [f"{path}:{i}:" for i in range(1, len(WRONG_TYPES) + 1)]
     shown = [loc for loc in listed if any(line.startswith(loc) for line in res.stderr.splitlines())]
-    assert shown == listed[:len(shown)] and len(shown) >= 5, res.stderr   # replay lists the first 5
+    assert shown == listed[: len(shown)] and len(shown) >= 5, res.stderr  # replay lists the first 5
     assert f"{len(WRONG_TYPES)} invalid" in res.stderr
 
 
@@ -311,8 +365,23 @@ def test_wrong_types_everywhere_explain(tmp_path):
 
 # --- property-based: the message validator --------------------------------------------------
 
-KEYS = ["type", "userId", "anonymousId", "event", "name", "properties", "traits", "context",
-        "timestamp", "originalTimestamp", "sentAt", "messageId", "groupId", "previousId", "integrations"]
+KEYS = [
+    "type",
+    "userId",
+    "anonymousId",
+    "event",
+    "name",
+    "properties",
+    "traits",
+    "context",
+    "timestamp",
+    "originalTimestamp",
+    "sentAt",
+    "messageId",
+    "groupId",
+    "previousId",
+    "integrations",
+]
 
 # Any size: JSON and YAML allow integers beyond 64 bits, which orjson refuses.
 json_ints = st.integers()
@@ -320,7 +389,8 @@ json_scalars = st.none() | st.booleans() | json_ints | st.floats(allow_nan=False
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20)
+    max_leaves=20,
+)
 message_like = st.dictionaries(st.sampled_from(KEYS), json_values, max_size=8)
 
 
@@ -336,7 +406,7 @@ def test_spec_problems_never_raises_and_is_well_formed(value):
         assert [p.rule for p in problems] == ["spec/not-an-object"]
 
 
-BIG = 2 ** 64   # valid JSON and YAML; orjson alone would refuse it
+BIG = 2**64  # valid JSON and YAML; orjson alone would refuse it
 
 
 def test_spec_problems_on_an_integer_beyond_64_bits():
@@ -346,8 +416,9 @@ def test_spec_problems_on_an_integer_beyond_64_bits():
 
 @pytest.mark.parametrize("command", list(FIXTURE_COMMANDS))
 def test_integer_beyond_64_bits_in_a_json_fixture(tmp_path, command):
-    (tmp_path / "big.json").write_text(json.dumps(
-        [{"type": "track", "userId": "u1", "event": "Order Completed", "properties": {"order_id": BIG}}]))
+    (tmp_path / "big.json").write_text(
+        json.dumps([{"type": "track", "userId": "u1", "event": "Order Completed", "properties": {"order_id": BIG}}])
+    )
     res = run_bounded(*FIXTURE_COMMANDS[command], "big.json", cwd=tmp_path, timeout=30)
     assert "internal error" not in res.stderr and "Traceback" not in res.output, res.stderr
 
@@ -359,16 +430,29 @@ def test_describe_never_raises(value):
 
 
 ids = st.one_of(st.text(min_size=1, max_size=12), json_ints, st.just(""), st.none())
-timestamps = st.one_of(st.none(), st.just("2026-03-01T10:00:00.000Z"), st.just("2026-03-01 10:00:00+02:00"),
-                       st.just("yesterday"), json_ints, st.just("2026-03-01"))
+timestamps = st.one_of(
+    st.none(),
+    st.just("2026-03-01T10:00:00.000Z"),
+    st.just("2026-03-01 10:00:00+02:00"),
+    st.just("yesterday"),
+    json_ints,
+    st.just("2026-03-01"),
+)
 plausible = st.fixed_dictionaries(
     {"type": st.sampled_from(list(messages.MESSAGE_TYPES) + ["bogus"])},
-    optional={"userId": ids, "anonymousId": ids, "event": st.one_of(st.text(max_size=20), json_ints),
-              "name": st.one_of(st.text(max_size=10), json_ints), "groupId": ids, "previousId": ids,
-              "properties": st.one_of(st.dictionaries(st.text(max_size=6), json_scalars, max_size=3), json_scalars),
-              "traits": st.one_of(st.dictionaries(st.text(max_size=6), json_scalars, max_size=3), json_scalars),
-              "timestamp": timestamps,
-              "messageId": st.one_of(st.text(max_size=12), json_ints, st.just("m" * 101))})
+    optional={
+        "userId": ids,
+        "anonymousId": ids,
+        "event": st.one_of(st.text(max_size=20), json_ints),
+        "name": st.one_of(st.text(max_size=10), json_ints),
+        "groupId": ids,
+        "previousId": ids,
+        "properties": st.one_of(st.dictionaries(st.text(max_size=6), json_scalars, max_size=3), json_scalars),
+        "traits": st.one_of(st.dictionaries(st.text(max_size=6), json_scalars, max_size=3), json_scalars),
+        "timestamp": timestamps,
+        "messageId": st.one_of(st.text(max_size=12), json_ints, st.just("m" * 101)),
+    },
+)
 
 
 @pytest.fixture(scope="module")
@@ -377,8 +461,12 @@ def strict_sandbox():
         yield sb
 
 
-@settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(msg=plausible)
 def test_a_message_the_validator_passes_is_accepted_by_the_sandbox(strict_sandbox, msg):
     errors = [p for p in messages.spec_problems(msg) if p.severity == messages.ERROR]
@@ -388,8 +476,11 @@ def test_a_message_the_validator_passes_is_accepted_by_the_sandbox(strict_sandbo
 
     httpx.post(strict_sandbox.url + "/_sandbox/reset")
     # Pipelines in strict mode answers 400 for any message it would not take.
-    res = httpx.post(strict_sandbox.url + "/pipelines/v1/batch", json={"batch": [msg]},
-                     headers={"Authorization": f"Bearer {defaults.PIPELINES_API_KEY}", "X-Strict-Mode": "1"})
+    res = httpx.post(
+        strict_sandbox.url + "/pipelines/v1/batch",
+        json={"batch": [msg]},
+        headers={"Authorization": f"Bearer {defaults.PIPELINES_API_KEY}", "X-Strict-Mode": "1"},
+    )
     assert res.status_code == 200, (msg, res.text)
     # Segment answers 200 either way; what matters is that it is not discarded on ingest.
     msg = {**msg, "messageId": str(uuid.uuid4())}
@@ -398,18 +489,56 @@ def test_a_message_the_validator_passes_is_accepted_by_the_sandbox(strict_sandbo
     (row,) = httpx.get(strict_sandbox.url + "/_sandbox/deliveries", params={"route": "segment"}).json()["deliveries"]
     assert messages.ingest_drop_reason(msg) is None
     assert row["status"] == "delivered" or not str(row["reason"]).startswith(
-        ("no_user_anon_id", "event_not", "id_required", "bad_request", "properties_not", "traits_not",
-         "name_not")), (msg, row)
+        ("no_user_anon_id", "event_not", "id_required", "bad_request", "properties_not", "traits_not", "name_not")
+    ), (msg, row)
 
 
 # --- property-based: the config loader ------------------------------------------------------
 
-_yaml_fragments = st.sampled_from([
-    "version: 1\n", "segment:\n", "  write_key: ", "customerio:\n", "  region: ", "replay: {rate: ", "}",
-    "[", "]", "{", "- ", "&a ", "*a ", "<<: ", "!!binary ", "!!python/name:os.system ", "${", "${X:-", "}",
-    "'", '"', "\t", "\n", "  ", "? ", ": ", "#", "---\n", "...\n", "%YAML 1.1\n", "\ufeff", "\x00",
-    "send_test: {events: [", "{type: track}", "verify: {timeout: ", "90s", "true", "null", "~", "1e999",
-])
+_yaml_fragments = st.sampled_from(
+    [
+        "version: 1\n",
+        "segment:\n",
+        "  write_key: ",
+        "customerio:\n",
+        "  region: ",
+        "replay: {rate: ",
+        "}",
+        "[",
+        "]",
+        "{",
+        "- ",
+        "&a ",
+        "*a ",
+        "<<: ",
+        "!!binary ",
+        "!!python/name:os.system ",
+        "${",
+        "${X:-",
+        "}",
+        "'",
+        '"',
+        "\t",
+        "\n",
+        "  ",
+        "? ",
+        ": ",
+        "#",
+        "---\n",
+        "...\n",
+        "%YAML 1.1\n",
+        "\ufeff",
+        "\x00",
+        "send_test: {events: [",
+        "{type: track}",
+        "verify: {timeout: ",
+        "90s",
+        "true",
+        "null",
+        "~",
+        "1e999",
+    ]
+)
 yaml_like = st.lists(st.one_of(_yaml_fragments, st.text(max_size=6)), max_size=40).map("".join)
 
 

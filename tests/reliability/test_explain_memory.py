@@ -34,8 +34,13 @@ def _write_records(path: Path, n: int) -> Path:
     with path.open("w", encoding="utf-8") as fh:
         for i in range(n):
             if i % 3:
-                msg = {"type": "track", "event": "Order Completed", "userId": f"u{i}", "messageId": f"m{i}",
-                       "properties": {"i": i, "total": 9.5}}
+                msg = {
+                    "type": "track",
+                    "event": "Order Completed",
+                    "userId": f"u{i}",
+                    "messageId": f"m{i}",
+                    "properties": {"i": i, "total": 9.5},
+                }
             else:  # dropped by the destination: a page without properties.url
                 msg = {"type": "page", "userId": f"u{i}", "properties": {}}
             fh.write(json.dumps(msg) + "\n")
@@ -47,9 +52,14 @@ def _explain(tmp_path: Path, n: int, *flags: str) -> tuple[float, Path]:
     records = _write_records(tmp_path / f"in-{n}.ndjson", n)
     out = tmp_path / f"out-{n}.txt"
     env = clean_env(COLUMNS="160", PYTHONIOENCODING="utf-8")
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, str(out), sys.executable, "-m", "cdpio_cli",
-                           *flags, "explain", str(records)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(out), sys.executable, "-m", "cdpio_cli", *flags, "explain", str(records)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     code, maxrss_kb = proc.stdout.split()
     assert code == "0", f"explain exited {code}: {proc.stderr}"
     return int(maxrss_kb) / 1024, out
@@ -61,20 +71,25 @@ def _summary(out: Path) -> dict:
         assert fh.read(1) == b"{"
         fh.seek(max(0, out.stat().st_size - 8192))
         tail = fh.read().decode("utf-8")
-    return json.loads(tail[tail.rindex('\n  "summary": ') + len('\n  "summary": '):].rstrip()[:-1])
+    return json.loads(tail[tail.rindex('\n  "summary": ') + len('\n  "summary": ') :].rstrip()[:-1])
 
 
 @pytest.mark.slow  # a few minutes on 2 shared cores; .ci/run runs it with -m slow
-@pytest.mark.parametrize("flags,small,large", [
-    (("--json", "--quiet"), 10_000, 100_000),
-    (("--quiet", "--junit", "report.xml"), 5_000, 50_000),
-    ((), 2_000, 20_000),  # the human table (slow to print: fewer records)
-], ids=["json", "junit", "table"])
+@pytest.mark.parametrize(
+    "flags,small,large",
+    [
+        (("--json", "--quiet"), 10_000, 100_000),
+        (("--quiet", "--junit", "report.xml"), 5_000, 50_000),
+        ((), 2_000, 20_000),  # the human table (slow to print: fewer records)
+    ],
+    ids=["json", "junit", "table"],
+)
 def test_explain_memory_is_flat_in_the_number_of_records(tmp_path, flags, small, large):
     small_mb, small_out = _explain(tmp_path, small, *flags)
     large_mb, large_out = _explain(tmp_path, large, *flags)
     assert large_mb - small_mb < GROWTH_LIMIT_MB, (
-        f"peak RSS {small_mb:.0f} MB for {small:,} records, {large_mb:.0f} MB for {large:,}")
+        f"peak RSS {small_mb:.0f} MB for {small:,} records, {large_mb:.0f} MB for {large:,}"
+    )
     if "--junit" in flags:
         with (tmp_path / "report.xml").open(encoding="utf-8") as fh:
             assert sum(line.lstrip().startswith("<testcase ") for line in fh) == large
@@ -94,12 +109,36 @@ def test_a_spooled_report_renders_the_same_bytes_as_an_in_memory_one(tmp_path):
     from cdpio_cli import results
 
     checks = [
-        results.Check("trackEvent", "customerio", "mapping", results.PASSED, 'track "Ünïcode ✓" -> ok',
-                      file="a.ndjson", line=1, details={"operations": [{"n": 10**30, "x": [1.5, None]}]}),
-        results.Check("segment-ingest", "customerio", "mapping", results.WARNING, "dropped\n  plan: x",
-                      file="a.ndjson", line=2, hint="add a userId"),
-        results.Check("unreadable", "customerio", "mapping", results.FAILED, "not read: bad JSON <&>",
-                      file="a.ndjson", line=3, failure=results.FAILURE_USAGE),
+        results.Check(
+            "trackEvent",
+            "customerio",
+            "mapping",
+            results.PASSED,
+            'track "Ünïcode ✓" -> ok',
+            file="a.ndjson",
+            line=1,
+            details={"operations": [{"n": 10**30, "x": [1.5, None]}]},
+        ),
+        results.Check(
+            "segment-ingest",
+            "customerio",
+            "mapping",
+            results.WARNING,
+            "dropped\n  plan: x",
+            file="a.ndjson",
+            line=2,
+            hint="add a userId",
+        ),
+        results.Check(
+            "unreadable",
+            "customerio",
+            "mapping",
+            results.FAILED,
+            "not read: bad JSON <&>",
+            file="a.ndjson",
+            line=3,
+            failure=results.FAILURE_USAGE,
+        ),
         results.Check("trackEvent", "customerio", "mapping", results.SKIPPED, "ctrl \x01 char", duration_ms=12.34),
     ]
     spool = results.CheckSpool()

@@ -29,8 +29,8 @@ pytestmark = pytest.mark.slow
 
 N_VALID = 240
 INVALID_LINES = [  # valid JSON, invalid messages: dead-lettered with --skip-invalid
-    {"type": "track", "userId": "bad-1"},                              # no event
-    {"type": "track", "event": "Signed Up"},                           # no identity
+    {"type": "track", "userId": "bad-1"},  # no event
+    {"type": "track", "event": "Signed Up"},  # no identity
     {"type": "identify", "userId": "bad-3", "timestamp": "last week"},  # bad timestamp
 ]
 
@@ -41,8 +41,16 @@ def corpus(path: Path, n: int = N_VALID, invalid: bool = True) -> tuple[Path, li
     for i in range(n):
         mid = f"flt-{i:05d}"
         ids.append(mid)
-        lines.append({"type": "track", "userId": f"p{i}", "event": "Order Completed", "messageId": mid,
-                      "timestamp": "2026-03-01T10:00:00.000Z", "properties": {"order_id": f"o{i}", "revenue": i}})
+        lines.append(
+            {
+                "type": "track",
+                "userId": f"p{i}",
+                "event": "Order Completed",
+                "messageId": mid,
+                "timestamp": "2026-03-01T10:00:00.000Z",
+                "properties": {"order_id": f"o{i}", "revenue": i},
+            }
+        )
         if invalid and i % 80 == 40:
             lines.append(INVALID_LINES[(i // 80) % len(INVALID_LINES)])
     path.write_text("".join(json.dumps(m) + "\n" for m in lines))
@@ -50,9 +58,25 @@ def corpus(path: Path, n: int = N_VALID, invalid: bool = True) -> tuple[Path, li
 
 
 def replay_cli(sb, src: Path, work: Path, *extra: str, route: str = "segment"):
-    return run_cli("--sandbox-url", sb.url, "--json", "replay", str(src), "--route", route,
-                   "--skip-invalid", "--dead-letter", str(work / "dl.ndjson"), "--rate", "0",
-                   "--batch-size", "10", *extra, cwd=work, timeout=120)
+    return run_cli(
+        "--sandbox-url",
+        sb.url,
+        "--json",
+        "replay",
+        str(src),
+        "--route",
+        route,
+        "--skip-invalid",
+        "--dead-letter",
+        str(work / "dl.ndjson"),
+        "--rate",
+        "0",
+        "--batch-size",
+        "10",
+        *extra,
+        cwd=work,
+        timeout=120,
+    )
 
 
 def dead_letters(work: Path) -> list[dict]:
@@ -101,8 +125,15 @@ def reconcile(res, sb, work: Path, ids: list[str], route: str) -> dict:
     assert not lost, sorted(lost)[:5]
     assert len(set(ids) - dl_valid) == s["accepted"]
     assert set(ids) - dl_valid <= set(delivered)
-    return {"read": s["read"], "accepted": s["accepted"], "dead_lettered": len(dl), "invalid": s["invalid"],
-            "delivered": len(delivered), "retried": s["retried"], "status_counts": s["status_counts"]}
+    return {
+        "read": s["read"],
+        "accepted": s["accepted"],
+        "dead_lettered": len(dl),
+        "invalid": s["invalid"],
+        "delivered": len(delivered),
+        "retried": s["retried"],
+        "status_counts": s["status_counts"],
+    }
 
 
 MATRIX = {
@@ -125,12 +156,11 @@ def test_fault_matrix_every_message_exactly_once_or_dead_lettered(sandbox_factor
     # still failing after them is dead-lettered, which the reconciliation covers.
     res = replay_cli(sb, src, tmp_path, "--max-retries", "5", "--timeout", "5", route=route)
     assert "Traceback" not in res.output, res.stderr
-    assert res.code in (0, 1), res.stderr                     # 1: something is dead-lettered
+    assert res.code in (0, 1), res.stderr  # 1: something is dead-lettered
     figures = reconcile(res, sb, tmp_path, ids, route)
-    assert figures["retried"] > 0                             # the faults were really hit
+    assert figures["retried"] > 0  # the faults were really hit
     codes = set(figures["status_counts"])
-    expected = {"5xx-20pct": "503", "429-retry-after": "429", "dropped-20pct": "error",
-                "everything": "500"}[fault]
+    expected = {"5xx-20pct": "503", "429-retry-after": "429", "dropped-20pct": "error", "everything": "500"}[fault]
     assert expected in codes, codes
     if route != "customerio":
         summary = httpx.get(sb.url + "/_sandbox/deliveries").json()["summary"]
@@ -157,10 +187,22 @@ def test_latency_beyond_the_timeout_dead_letters_then_the_dead_letters_replay_ex
     again_dir = tmp_path / "again"
     again_dir.mkdir()
     only_valid = again_dir / "retry.ndjson"
-    only_valid.write_text("".join(json.dumps(d) + "\n" for d in dl
-                                  if not d["_cdpio"]["reason"].startswith("invalid:")))
-    again = run_cli("--sandbox-url", sb.url, "--json", "replay", str(only_valid), "--timeout", "5",
-                    "--rate", "0", "--dead-letter", str(again_dir / "dl.ndjson"), cwd=again_dir, timeout=120)
+    only_valid.write_text("".join(json.dumps(d) + "\n" for d in dl if not d["_cdpio"]["reason"].startswith("invalid:")))
+    again = run_cli(
+        "--sandbox-url",
+        sb.url,
+        "--json",
+        "replay",
+        str(only_valid),
+        "--timeout",
+        "5",
+        "--rate",
+        "0",
+        "--dead-letter",
+        str(again_dir / "dl.ndjson"),
+        cwd=again_dir,
+        timeout=120,
+    )
     assert again.code == 0, again.stderr
     counts = delivered_counts(sb)
     assert sorted(counts) == sorted(ids) and set(counts.values()) == {1}
@@ -170,9 +212,9 @@ def test_latency_beyond_the_timeout_dead_letters_then_the_dead_letters_replay_ex
 
 # --- interruption ---------------------------------------------------------------------------
 
+
 def _kill_midway(cmd: list[str], ckpt: Path, cwd: Path, at_least: int) -> None:
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=clean_env())
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
@@ -192,18 +234,53 @@ def test_sigkill_under_faults_then_resume_loses_nothing(sandbox_factory, tmp_pat
     # replay bug pinned by test_checkpoint_with_dead_letters_completes below.
     src, ids = corpus(tmp_path / "in.ndjson", n=400, invalid=False)
     ckpt = tmp_path / "replay.ckpt"
-    cmd = [sys.executable, "-m", "cdpio_cli", "--sandbox-url", sb.url, "-q", "replay", str(src), "--skip-invalid",
-           "--checkpoint", str(ckpt), "--dead-letter", str(tmp_path / "dl.ndjson"), "--rate", "40",
-           "--batch-size", "5", "--concurrency", "3", "--max-retries", "20"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cdpio_cli",
+        "--sandbox-url",
+        sb.url,
+        "-q",
+        "replay",
+        str(src),
+        "--skip-invalid",
+        "--checkpoint",
+        str(ckpt),
+        "--dead-letter",
+        str(tmp_path / "dl.ndjson"),
+        "--rate",
+        "40",
+        "--batch-size",
+        "5",
+        "--concurrency",
+        "3",
+        "--max-retries",
+        "20",
+    ]
     _kill_midway(cmd, ckpt, tmp_path, at_least=80)
     state = load_checkpoint(str(ckpt))
     assert not state["complete"] and state["inputs"][0]["done"] < len(ids)
     before = delivered_counts(sb)
     assert 0 < len(before) < len(ids)
 
-    res = run_cli("--sandbox-url", sb.url, "--json", "replay", str(src), "--skip-invalid", "--checkpoint", str(ckpt),
-                  "--dead-letter", str(tmp_path / "dl.ndjson"), "--rate", "0", "--max-retries", "20",
-                  cwd=tmp_path, timeout=120)
+    res = run_cli(
+        "--sandbox-url",
+        sb.url,
+        "--json",
+        "replay",
+        str(src),
+        "--skip-invalid",
+        "--checkpoint",
+        str(ckpt),
+        "--dead-letter",
+        str(tmp_path / "dl.ndjson"),
+        "--rate",
+        "0",
+        "--max-retries",
+        "20",
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert res.code == 0, (res.code, res.stderr[-3000:])
     s = res.json["summary"]
     assert s["skipped_resumed"] == state["inputs"][0]["done"] and s["failed"] == 0

@@ -64,10 +64,21 @@ def test_credentials_follow_a_redirect_only_to_the_eu_track_host_never_to_a_fore
     # A foreign https host (a name that is neither loopback nor *.customer.io):
     # it must see no request at all -- no Authorization header, and no event
     # data either -- and its answer must not count as "authenticated".
-    with HostileServer("ok", ssl_context=ctx, body=REGION_BODY) as evil, \
-            HostileServer("redirect", ssl_context=ctx, to=evil.url(EVIL)) as origin:
-        replay = _track_run(tmp_path / "evil", env, origin.url(), "replay", "in.ndjson", "--route", "customerio",
-                            "--dead-letter", "dl.ndjson")
+    with (
+        HostileServer("ok", ssl_context=ctx, body=REGION_BODY) as evil,
+        HostileServer("redirect", ssl_context=ctx, to=evil.url(EVIL)) as origin,
+    ):
+        replay = _track_run(
+            tmp_path / "evil",
+            env,
+            origin.url(),
+            "replay",
+            "in.ndjson",
+            "--route",
+            "customerio",
+            "--dead-letter",
+            "dl.ndjson",
+        )
         keys = _track_run(tmp_path / "evil", env, origin.url(), "--json", "check-keys", "--timeout", "5")
         assert "Traceback" not in replay.output + keys.output, replay.stderr + keys.stderr
         # The test proves something only if cdpio did talk to the origin with credentials.
@@ -81,10 +92,22 @@ def test_credentials_follow_a_redirect_only_to_the_eu_track_host_never_to_a_fore
 
     # The EU Track host over https may see them: the redirect carries them, and
     # later batches go straight there.
-    with HostileServer("ok", ssl_context=ctx) as eu, \
-            HostileServer("redirect", ssl_context=ctx, to=eu.url(EU)) as origin:
-        res = _track_run(tmp_path / "eu", env, origin.url(), "--json", "replay", "in.ndjson", "--route",
-                         "customerio", "--dead-letter", "dl.ndjson")
+    with (
+        HostileServer("ok", ssl_context=ctx) as eu,
+        HostileServer("redirect", ssl_context=ctx, to=eu.url(EU)) as origin,
+    ):
+        res = _track_run(
+            tmp_path / "eu",
+            env,
+            origin.url(),
+            "--json",
+            "replay",
+            "in.ndjson",
+            "--route",
+            "customerio",
+            "--dead-letter",
+            "dl.ndjson",
+        )
         assert res.code == 0, res.stderr
         assert len(origin.seen) == 1, "later batches should go straight to the EU host"
         assert len(eu.seen) == 3 and all("authorization" in r.headers for r in eu.seen)
@@ -92,13 +115,24 @@ def test_credentials_follow_a_redirect_only_to_the_eu_track_host_never_to_a_fore
 
 # --- findings 3, 4, 5: size, time and shape --------------------------------------------------------
 
+
 def _args_for(name: str) -> tuple[str, ...]:
     return {
         "check-keys": ("check-keys", "--timeout", "2"),
         "check-keys-json": ("--json", "check-keys", "--timeout", "2"),
         "send-test": ("send-test", "--timeout", "2s", "--no-verify"),
-        "replay": ("replay", "in.ndjson", "--timeout", "1", "--max-retries", "0", "--rate", "0",
-                   "--dead-letter", "dl.ndjson"),
+        "replay": (
+            "replay",
+            "in.ndjson",
+            "--timeout",
+            "1",
+            "--max-retries",
+            "0",
+            "--rate",
+            "0",
+            "--dead-letter",
+            "dl.ndjson",
+        ),
     }[name]
 
 
@@ -165,7 +199,7 @@ def test_a_200_with_json_of_the_wrong_shape_is_a_clear_failure(hostile_results, 
     assert res is not None
     assert "Traceback" not in res.output and "internal error" not in res.output, res.stderr
     assert res.code == 4, res.stderr
-    doc = res.json                        # still one JSON document under --json
+    doc = res.json  # still one JSON document under --json
     checks = {c["id"]: c for c in doc["checks"] if c["tier"] == "authenticated"}
     for check_id in ("customerio.track", "customerio.app"):
         assert checks[check_id]["status"] == "failed", checks[check_id]
@@ -180,9 +214,11 @@ BIG = 100 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def memory_results(tmp_path_factory):
-    cases = {"baseline": HostileServer("ok", body=REGION_BODY),
-             "huge": HostileServer("huge", size=BIG),
-             "gzip-bomb": HostileServer("gzip_bomb", size=BIG)}
+    cases = {
+        "baseline": HostileServer("ok", body=REGION_BODY),
+        "huge": HostileServer("huge", size=BIG),
+        "gzip-bomb": HostileServer("gzip_bomb", size=BIG),
+    }
     for s in cases.values():
         s.__enter__()
     try:
@@ -192,8 +228,9 @@ def memory_results(tmp_path_factory):
             name, server = item
             work = tmp_path_factory.mktemp(f"mem-{name}")
             write_config(work, SANDBOX_CONFIG)
-            return name, run_measured("--sandbox-url", server.url(), "check-keys", "--timeout", "5",
-                                      cwd=work, timeout=120)
+            return name, run_measured(
+                "--sandbox-url", server.url(), "check-keys", "--timeout", "5", cwd=work, timeout=120
+            )
 
         with ThreadPoolExecutor(3) as pool:
             return dict(pool.map(one, cases.items()))
@@ -222,10 +259,14 @@ def test_timeout_flags_must_be_finite_positive_seconds(tmp_path):
     write_ndjson(tmp_path / "in.ndjson", msgs(1))
     jobs = {}
     for value in BAD_TIMEOUTS:
-        jobs[("check-keys", value)] = (("--sandbox-url", "http://127.0.0.1:9", "check-keys", f"--timeout={value}"),
-                                       {"cwd": tmp_path, "timeout": 60})
-    jobs[("replay", "nan")] = (("--sandbox-url", "http://127.0.0.1:9", "replay", "in.ndjson", "--timeout=nan"),
-                               {"cwd": tmp_path, "timeout": 60})
+        jobs[("check-keys", value)] = (
+            ("--sandbox-url", "http://127.0.0.1:9", "check-keys", f"--timeout={value}"),
+            {"cwd": tmp_path, "timeout": 60},
+        )
+    jobs[("replay", "nan")] = (
+        ("--sandbox-url", "http://127.0.0.1:9", "replay", "in.ndjson", "--timeout=nan"),
+        {"cwd": tmp_path, "timeout": 60},
+    )
     for key, res in run_all(jobs).items():
         assert res is not None, key
         assert_clean_failure(res, 2)
@@ -235,7 +276,7 @@ def test_timeout_flags_must_be_finite_positive_seconds(tmp_path):
 
 # --- finding 6: masking before truncation, base64 credential pairs ------------------------------------
 
-WK = "wkQz7SECRETcdpioWriteKey4821x"      # 29 characters, alphanumeric
+WK = "wkQz7SECRETcdpioWriteKey4821x"  # 29 characters, alphanumeric
 SID, TKEY = "5ec2e7a1b2c3d4e5f6a7", "5ec2e7f0e1d2c3b4a596"
 MASK_CONFIG = """\
 version: 1
@@ -266,25 +307,40 @@ def _fragments() -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("route,body", [
-    # The key straddles the 300-character cut of error texts.
-    ("segment", b"E" * 282 + WK.encode() + b" more"),
-    # Basic tokens echoed without the word "Basic".
-    ("segment", json.dumps({"message": f"bad token {_b64(WK + ':')} / {_b64(WK + ':').rstrip('=')}"}).encode()),
-    ("customerio", json.dumps({"message": f"bad token {_b64(SID + ':' + TKEY).rstrip('=')} "
-                                          f"{_b64(':' + WK)}"}).encode()),
-])
+@pytest.mark.parametrize(
+    "route,body",
+    [
+        # The key straddles the 300-character cut of error texts.
+        ("segment", b"E" * 282 + WK.encode() + b" more"),
+        # Basic tokens echoed without the word "Basic".
+        ("segment", json.dumps({"message": f"bad token {_b64(WK + ':')} / {_b64(WK + ':').rstrip('=')}"}).encode()),
+        (
+            "customerio",
+            json.dumps({"message": f"bad token {_b64(SID + ':' + TKEY).rstrip('=')} {_b64(':' + WK)}"}).encode(),
+        ),
+    ],
+)
 def test_secrets_are_masked_before_texts_are_cut_and_in_base64(tmp_path, route, body):
     with HostileServer("answer", status=400, body=body) as server:
         write_config(tmp_path, MASK_CONFIG)
         write_ndjson(tmp_path / "in.ndjson", msgs(2))
         env = {"WK": WK, "SID": SID, "TKEY": TKEY, "ENDPOINT": server.url()}
-        res = run_bounded("--json", "replay", "in.ndjson", "--route", route, "--dead-letter", "dl.ndjson",
-                          cwd=tmp_path, env=env, timeout=60)
+        res = run_bounded(
+            "--json",
+            "replay",
+            "in.ndjson",
+            "--route",
+            route,
+            "--dead-letter",
+            "dl.ndjson",
+            cwd=tmp_path,
+            env=env,
+            timeout=60,
+        )
         assert server.seen, "the server was never asked"
     assert "Traceback" not in res.output and res.code == 1, res.stderr
     dead_letter = (tmp_path / "dl.ndjson").read_text()
-    assert "400" in dead_letter, dead_letter            # the reason was written, so it was checked
+    assert "400" in dead_letter, dead_letter  # the reason was written, so it was checked
     for where, text in (("stderr", res.stderr), ("--json", res.stdout), ("dead-letter", dead_letter)):
         for fragment in _fragments():
             assert fragment not in text, f"{fragment!r} in {where}"

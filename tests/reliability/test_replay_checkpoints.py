@@ -13,29 +13,48 @@ import httpx
 from cdpio_cli.replay import ReplayOptions, make_route
 from cdpio_cli.replay import replay as replay_api
 from cdpio_cli.sandbox import defaults
-
 from tests.reliability._support import assert_clean_failure, msgs, run_bounded, write_ndjson
 
 N = 40
 
 
 def deliveries(sb) -> int:
-    return sum(1 for d in httpx.get(sb.url + "/_sandbox/deliveries").json()["deliveries"]
-               if d["status"] == "delivered")
+    return sum(1 for d in httpx.get(sb.url + "/_sandbox/deliveries").json()["deliveries"] if d["status"] == "delivered")
 
 
 def replay(sb, tmp_path: Path, src: Path, *extra: str):
-    return run_bounded("--sandbox-url", sb.url, "--json", "replay", str(src), "--rate", "0", "--skip-invalid",
-                       "--checkpoint", str(tmp_path / "replay.ckpt"), "--dead-letter", str(tmp_path / "dl.ndjson"),
-                       *extra, cwd=tmp_path, timeout=60)
+    return run_bounded(
+        "--sandbox-url",
+        sb.url,
+        "--json",
+        "replay",
+        str(src),
+        "--rate",
+        "0",
+        "--skip-invalid",
+        "--checkpoint",
+        str(tmp_path / "replay.ckpt"),
+        "--dead-letter",
+        str(tmp_path / "dl.ndjson"),
+        *extra,
+        cwd=tmp_path,
+        timeout=60,
+    )
 
 
 def first_run(sb, tmp_path: Path, src: Path):
     """The run that writes the checkpoint (in-process: only the resume needs the CLI)."""
     route = make_route("segment", sb.endpoint("segment"), write_key=defaults.WRITE_KEY)
-    return replay_api([str(src)], route, ReplayOptions(rate=None, skip_invalid=True,
-                                                       checkpoint=str(tmp_path / "replay.ckpt"),
-                                                       dead_letter=str(tmp_path / "dl.ndjson")))
+    return replay_api(
+        [str(src)],
+        route,
+        ReplayOptions(
+            rate=None,
+            skip_invalid=True,
+            checkpoint=str(tmp_path / "replay.ckpt"),
+            dead_letter=str(tmp_path / "dl.ndjson"),
+        ),
+    )
 
 
 def edit(path: Path, change) -> None:
@@ -50,7 +69,12 @@ def test_an_inflated_done_count_never_marks_the_run_complete(sandbox, tmp_path):
     first = first_run(sandbox, tmp_path, src)
     assert first.exit_code() == 1 and deliveries(sandbox) == N
     for complete in (True, False):
-        edit(ckpt, lambda d: d["inputs"][0].update(done=999_999, records=999_999) or d.update(complete=complete))
+        edit(
+            ckpt,
+            lambda d, complete=complete: (
+                d["inputs"][0].update(done=999_999, records=999_999) or d.update(complete=complete)
+            ),
+        )
         res = replay(sandbox, tmp_path, src)
         assert_clean_failure(res, 2)
         message = res.json["error"]["message"]
@@ -75,7 +99,7 @@ def test_a_checkpoint_for_another_version_of_the_input_is_refused(sandbox, tmp_p
     ckpt = tmp_path / "replay.ckpt"
     assert first_run(sandbox, tmp_path, src).exit_code() == 0
     edit(ckpt, lambda d: d["inputs"][0].update(done=10) or d.update(complete=False))
-    write_ndjson(src, msgs(N, prefix="other-"))          # same name, same count, other messages
+    write_ndjson(src, msgs(N, prefix="other-"))  # same name, same count, other messages
     res = replay(sandbox, tmp_path, src)
     assert_clean_failure(res, 2)
     assert "changed since the checkpoint" in res.json["error"]["message"]

@@ -20,8 +20,17 @@ def test_replay_does_not_wait_a_weeks_retry_after(tmp_path):
     write_ndjson(tmp_path / "in.ndjson", msgs(250))
     with HostileServer("retry_after", seconds=WEEK) as server:
         # Default retries (5) and timeout (10 s): the batch bound is 220 s.
-        res = run_bounded("--sandbox-url", server.url(), "--json", "replay", "in.ndjson",
-                          "--dead-letter", "dl.ndjson", cwd=tmp_path, timeout=150)
+        res = run_bounded(
+            "--sandbox-url",
+            server.url(),
+            "--json",
+            "replay",
+            "in.ndjson",
+            "--dead-letter",
+            "dl.ndjson",
+            cwd=tmp_path,
+            timeout=150,
+        )
         asked = len(server.seen)
     # A 429 after the retries is a rejection: exit 1 (docs/replay.md), every
     # message in the dead-letter file, and the reason names the wait refused.
@@ -31,8 +40,7 @@ def test_replay_does_not_wait_a_weeks_retry_after(tmp_path):
     assert summary["accepted"] == 0 and summary["dead_lettered"] == 250, summary
     assert summary["retried"] == 0 and summary["status_counts"] == {"429": 3}, summary
     failed = [c for c in doc["checks"] if c["id"] == "replay.failed"]
-    assert failed and all(f"retry after {WEEK} s; the batch's 220 s deadline" in c["message"]
-                          for c in failed), failed
+    assert failed and all(f"retry after {WEEK} s; the batch's 220 s deadline" in c["message"] for c in failed), failed
     assert asked >= 3
     lines = (tmp_path / "dl.ndjson").read_text().splitlines()
     assert len(lines) == 250 and "retry after" in json.loads(lines[0])["_cdpio"]["reason"]

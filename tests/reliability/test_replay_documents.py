@@ -18,8 +18,8 @@ import pytest
 # and well below what holding the whole document takes (140 MB for 48 MB;
 # the old reader peaked at ~3-6x the file size).
 RSS_BOUND_MB = 100
-DOCUMENT_CAP = 16 * 1024 * 1024     # docs/replay.md: one JSON value
-YAML_CAP = 8 * 1024 * 1024          # docs/replay.md: one YAML file
+DOCUMENT_CAP = 16 * 1024 * 1024  # docs/replay.md: one JSON value
+YAML_CAP = 8 * 1024 * 1024  # docs/replay.md: one YAML file
 
 _MEASURE = """
 import resource, sys
@@ -37,8 +37,14 @@ def measure(tmp_path: Path, *args: str) -> tuple[int, int, str, str]:
     that forks across exec, so a direct child would report pytest's own peak."""
     env = {k: v for k, v in os.environ.items() if k != "CDPIO_CONFIG"}
     launcher = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
-    proc = subprocess.run([sys.executable, "-c", launcher, sys.executable, "-c", _MEASURE, *args], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", launcher, sys.executable, "-c", _MEASURE, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     tail = proc.stderr.rsplit("RSS_MB=", 1)
     assert len(tail) == 2, proc.stderr[-2000:]
     rss, code = tail[1].split()
@@ -46,15 +52,23 @@ def measure(tmp_path: Path, *args: str) -> tuple[int, int, str, str]:
 
 
 def one_line_array(n: int, pad: int) -> bytes:
-    items = ({"type": "track", "event": "Order Completed", "userId": f"u{i}", "messageId": f"m-{i}",
-              "properties": {"pad": "x" * pad, "i": i}} for i in range(n))
+    items = (
+        {
+            "type": "track",
+            "event": "Order Completed",
+            "userId": f"u{i}",
+            "messageId": f"m-{i}",
+            "properties": {"pad": "x" * pad, "i": i},
+        }
+        for i in range(n)
+    )
     return b"[" + b",".join(json.dumps(m).encode() for m in items) + b"]"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["big.json", "big.json.gz"])
 def test_a_one_line_json_array_streams_in_bounded_memory(tmp_path, name):
-    data = one_line_array(12_000, 4_000)                  # ~48 MB on one line
+    data = one_line_array(12_000, 4_000)  # ~48 MB on one line
     path = tmp_path / name
     path.write_bytes(gzip.compress(data, 1) if name.endswith(".gz") else data)
     rss, code, out, err = measure(tmp_path, "--json", "replay", "--dry-run", str(path))
@@ -64,8 +78,12 @@ def test_a_one_line_json_array_streams_in_bounded_memory(tmp_path, name):
 
 
 def test_one_json_value_over_the_cap_is_refused_with_a_hint(tmp_path):
-    batch = {"batch": [{"type": "track", "event": "A", "userId": f"u{i}", "properties": {"pad": "x" * 4000}}
-                       for i in range(DOCUMENT_CAP // 4000 + 10)]}
+    batch = {
+        "batch": [
+            {"type": "track", "event": "A", "userId": f"u{i}", "properties": {"pad": "x" * 4000}}
+            for i in range(DOCUMENT_CAP // 4000 + 10)
+        ]
+    }
     path = tmp_path / "batch.json"
     path.write_text(json.dumps(batch))
     rss, code, out, err = measure(tmp_path, "--json", "replay", "--dry-run", str(path))

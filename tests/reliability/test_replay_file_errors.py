@@ -47,8 +47,9 @@ def test_values_the_readers_cannot_carry_are_input_errors_with_the_line(tmp_path
     assert "digits" in junit_failure_text(junit) and "surrogate" in junit_failure_text(junit)
 
 
-def run_limited(args: list[str], cwd: Path, limit: int, stdin: bytes | None = None, env: dict | None = None,
-                timeout: float = 60) -> Result:
+def run_limited(
+    args: list[str], cwd: Path, limit: int, stdin: bytes | None = None, env: dict | None = None, timeout: float = 60
+) -> Result:
     """The CLI with a file-size limit (RLIMIT_FSIZE): any write past `limit`
     bytes fails, as on a full disk.  SIGXFSZ is left at its default (kill):
     cdpio itself must turn the limit into an error."""
@@ -59,8 +60,15 @@ def run_limited(args: list[str], cwd: Path, limit: int, stdin: bytes | None = No
 
     full_env = {k: v for k, v in os.environ.items() if k != "CDPIO_CONFIG"}
     full_env.update({"COLUMNS": "200", **(env or {})})
-    proc = subprocess.run([sys.executable, "-m", "cdpio_cli", *args], cwd=cwd, input=stdin, capture_output=True,
-                          timeout=timeout, preexec_fn=limit_files, env=full_env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cdpio_cli", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        preexec_fn=limit_files,
+        env=full_env,
+    )
     return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
 
@@ -71,8 +79,24 @@ def test_file_size_limit_while_writing_the_dead_letter_file(sandbox, tmp_path):
     bad = [{"type": "track", "userId": f"bad-{i}", "properties": {"pad": "x" * 2000}} for i in range(5)]
     src = write_ndjson(tmp_path / "in.ndjson", msgs(20) + bad)
     junit = tmp_path / "report.xml"
-    res = run_limited(["--sandbox-url", sandbox.url, "--json", "--junit", str(junit), "replay", str(src),
-                       "--skip-invalid", "--rate", "0", "--dead-letter", str(dl)], tmp_path, len(earlier) + 3000)
+    res = run_limited(
+        [
+            "--sandbox-url",
+            sandbox.url,
+            "--json",
+            "--junit",
+            str(junit),
+            "replay",
+            str(src),
+            "--skip-invalid",
+            "--rate",
+            "0",
+            "--dead-letter",
+            str(dl),
+        ],
+        tmp_path,
+        len(earlier) + 3000,
+    )
     assert_clean_failure(res, 2)
     assert "cannot write the dead-letter file" in res.json["error"]["message"]
     assert "dead-letter" in junit_failure_text(junit)
@@ -81,28 +105,46 @@ def test_file_size_limit_while_writing_the_dead_letter_file(sandbox, tmp_path):
 
 
 def test_tmpdir_full_while_spooling_stdin(tmp_path):
-    lines = b"".join(json.dumps(m).encode() + b"\n" for m in msgs(20_000))    # ~1.8 MB
-    res = run_limited(["--json", "replay", "--dry-run", "-"], tmp_path, 256 * 1024, stdin=lines,
-                      env={"TMPDIR": str(tmp_path)})
+    lines = b"".join(json.dumps(m).encode() + b"\n" for m in msgs(20_000))  # ~1.8 MB
+    res = run_limited(
+        ["--json", "replay", "--dry-run", "-"], tmp_path, 256 * 1024, stdin=lines, env={"TMPDIR": str(tmp_path)}
+    )
     assert_clean_failure(res, 2)
     assert "stdin" in res.json["error"]["message"] and "TMPDIR" in res.json["error"]["message"]
     assert not list(tmp_path.glob("cdpio-replay-*")), "the spool was left behind"
 
 
-@pytest.mark.parametrize("damage", [
-    pytest.param(lambda d: d.pop("seed"), id="missing-seed"),
-    pytest.param(lambda d: d["inputs"][0].update(done="5"), id="done-is-a-string"),
-    pytest.param(lambda d: d.update(dead_letter_bytes=-1), id="negative-offset"),
-    pytest.param(lambda d: d.update(inputs={"path": "x"}), id="inputs-not-a-list"),
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda d: d.pop("seed"), id="missing-seed"),
+        pytest.param(lambda d: d["inputs"][0].update(done="5"), id="done-is-a-string"),
+        pytest.param(lambda d: d.update(dead_letter_bytes=-1), id="negative-offset"),
+        pytest.param(lambda d: d.update(inputs={"path": "x"}), id="inputs-not-a-list"),
+    ],
+)
 def test_a_corrupted_checkpoint_is_exit_2_with_the_fix(sandbox, tmp_path, damage):
     src = write_ndjson(tmp_path / "in.ndjson", msgs(10))
     ckpt = tmp_path / "replay.ckpt"
     route = make_route("segment", sandbox.endpoint("segment"), write_key=defaults.WRITE_KEY)
-    assert replay([str(src)], route, ReplayOptions(rate=None, checkpoint=str(ckpt),
-                                                   dead_letter=str(tmp_path / "dl"))).exit_code() == 0
-    args = ["--sandbox-url", sandbox.url, "replay", str(src), "--rate", "0", "--checkpoint", str(ckpt),
-            "--dead-letter", str(tmp_path / "dl")]
+    assert (
+        replay(
+            [str(src)], route, ReplayOptions(rate=None, checkpoint=str(ckpt), dead_letter=str(tmp_path / "dl"))
+        ).exit_code()
+        == 0
+    )
+    args = [
+        "--sandbox-url",
+        sandbox.url,
+        "replay",
+        str(src),
+        "--rate",
+        "0",
+        "--checkpoint",
+        str(ckpt),
+        "--dead-letter",
+        str(tmp_path / "dl"),
+    ]
     data = json.loads(ckpt.read_text())
     damage(data)
     data["complete"] = False

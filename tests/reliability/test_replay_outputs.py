@@ -18,7 +18,7 @@ from cdpio_cli.replay import ReplayOptions, make_route, replay
 from cdpio_cli.sandbox import defaults
 from tests.reliability._support import assert_clean_failure, msgs, run_bounded, write_ndjson
 
-INVALID = {"type": "track", "userId": "no-event"}     # dead-lettered with --skip-invalid
+INVALID = {"type": "track", "userId": "no-event"}  # dead-lettered with --skip-invalid
 FAST = dict(rate=None, base_delay=0.001, max_delay=0.01, skip_invalid=True)
 
 
@@ -38,8 +38,19 @@ def run(sb, paths, **options):
 def test_dead_letter_and_checkpoint_on_the_same_file_is_refused_before_sending(sandbox, tmp_path):
     src = corpus(tmp_path / "in.ndjson")
     same = tmp_path / "out.ndjson"
-    res = run_bounded("--sandbox-url", sandbox.url, "--json", "replay", str(src), "--skip-invalid",
-                      "--dead-letter", str(same), "--checkpoint", str(same), cwd=tmp_path)
+    res = run_bounded(
+        "--sandbox-url",
+        sandbox.url,
+        "--json",
+        "replay",
+        str(src),
+        "--skip-invalid",
+        "--dead-letter",
+        str(same),
+        "--checkpoint",
+        str(same),
+        cwd=tmp_path,
+    )
     assert_clean_failure(res, 2)
     assert "same file" in res.json["error"]["message"]
     assert requests_seen(sandbox) == 0 and not same.exists()
@@ -49,15 +60,17 @@ def test_outputs_never_overwrite_an_input_even_through_a_hard_link(sandbox, tmp_
     src = corpus(tmp_path / "in.ndjson")
     before = src.read_bytes()
     link = tmp_path / "alias.ndjson"
-    os.link(src, link)                                   # another name for the same inode
-    for options in (dict(dead_letter=str(link)), dict(checkpoint=str(link)),
-                    dict(other_outputs=[("--junit", str(src))])):
+    os.link(src, link)  # another name for the same inode
+    for options in (
+        dict(dead_letter=str(link)),
+        dict(checkpoint=str(link)),
+        dict(other_outputs=[("--junit", str(src))]),
+    ):
         with pytest.raises(UsageError, match="input"):
             run(sandbox, [src], **options)
         assert src.read_bytes() == before, f"{options} overwrote the input"
     # The CLI passes --junit into the same check (and writes no report there).
-    res = run_bounded("--sandbox-url", sandbox.url, "--junit", str(link), "--json", "replay", str(src),
-                      cwd=tmp_path)
+    res = run_bounded("--sandbox-url", sandbox.url, "--junit", str(link), "--json", "replay", str(src), cwd=tmp_path)
     assert_clean_failure(res, 2)
     assert "--junit" in res.json["error"]["message"] and src.read_bytes() == before
     assert requests_seen(sandbox) == 0

@@ -35,14 +35,20 @@ def test_public_api_shows_your_credentials_only_to_your_token(sandbox_factory):
     # Your credentials, the default token (the banner prints it): the write key
     # and site id never come back.
     sb = sandbox_factory(write_key=USER_WRITE_KEY, site_id=USER_SITE_ID)
-    answers = [_public(sb, path, defaults.PUBLIC_API_TOKEN)
-               for path in ("/sources", f"/sources/{defaults.SEGMENT_SOURCE_ID}",
-                            f"/sources/{defaults.SEGMENT_SOURCE_ID}/connected-destinations", "/destinations")]
+    answers = [
+        _public(sb, path, defaults.PUBLIC_API_TOKEN)
+        for path in (
+            "/sources",
+            f"/sources/{defaults.SEGMENT_SOURCE_ID}",
+            f"/sources/{defaults.SEGMENT_SOURCE_ID}/connected-destinations",
+            "/destinations",
+        )
+    ]
     for r in answers:
         assert r.status_code == 200
         assert USER_WRITE_KEY not in r.text and USER_WRITE_KEY[:-4] not in r.text
         assert USER_SITE_ID not in r.text and USER_SITE_ID[:-4] not in r.text
-    assert answers[0].json()["data"]["sources"][0]["writeKeys"] == []     # as for a token without permission
+    assert answers[0].json()["data"]["sources"][0]["writeKeys"] == []  # as for a token without permission
     site = answers[3].json()["data"]["destinations"][0]["settings"]["siteId"]
     assert site == f"[{len(USER_SITE_ID)} chars, ends {USER_SITE_ID[-4:]}]"
 
@@ -56,8 +62,11 @@ def test_public_api_shows_your_credentials_only_to_your_token(sandbox_factory):
 def test_embedded_sandbox_still_matches_your_write_key_to_its_source(tmp_path):
     # `--sandbox` with your credentials and no token: the run's own client gets a
     # private token, so check-keys still proves the source and its destination.
-    write_config(tmp_path, f"segment:\n  write_key: {USER_WRITE_KEY}\n"
-                           f"customerio:\n  site_id: {USER_SITE_ID}\n  track_api_key: 5ec2e7f0e1d2c3b4a596\n")
+    write_config(
+        tmp_path,
+        f"segment:\n  write_key: {USER_WRITE_KEY}\n"
+        f"customerio:\n  site_id: {USER_SITE_ID}\n  track_api_key: 5ec2e7f0e1d2c3b4a596\n",
+    )
     res = run_cli("--sandbox", "check-keys", "--json", cwd=tmp_path, timeout=60)
     checks = {c["id"]: c["status"] for c in res.json["checks"] if c["id"] in ("segment.source", "segment.destination")}
     assert checks == {"segment.source": "passed", "segment.destination": "passed"}, res.stdout
@@ -67,11 +76,13 @@ def test_embedded_sandbox_still_matches_your_write_key_to_its_source(tmp_path):
 def test_request_log_never_holds_a_credential(sandbox_factory):
     sb = sandbox_factory(write_key=USER_WRITE_KEY, site_id=USER_SITE_ID)
     key = USER_WRITE_KEY
-    for path in (f"/segment-cdn/v1/projects/{key}/settings",      # the settings lookup
-                 f"//segment-cdn/v1/projects/{key}/settings",     # a doubled slash
-                 f"/segment/v1/projects/{key}/settings",          # the wrong prefix
-                 f"/segment-cdn/v1/projects/x/{key}/settings",
-                 f"/track/api/v1/customers/{USER_SITE_ID}"):
+    for path in (
+        f"/segment-cdn/v1/projects/{key}/settings",  # the settings lookup
+        f"//segment-cdn/v1/projects/{key}/settings",  # a doubled slash
+        f"/segment/v1/projects/{key}/settings",  # the wrong prefix
+        f"/segment-cdn/v1/projects/x/{key}/settings",
+        f"/track/api/v1/customers/{USER_SITE_ID}",
+    ):
         HTTP.get(sb.url + path)
     HTTP.post(sb.url + "/segment/v1/track", auth=(key, ""), json={"userId": "u", "event": "E"})
     log = HTTP.get(sb.url + "/_sandbox/requests").text
@@ -81,16 +92,14 @@ def test_request_log_never_holds_a_credential(sandbox_factory):
 
 
 def test_control_endpoints_refuse_rebinding_hosts_and_cross_origin_posts(sandbox):
-    HTTP.post(sandbox.url + "/segment/v1/track", auth=(defaults.WRITE_KEY, ""),
-              json={"userId": "u1", "event": "Kept"})
+    HTTP.post(sandbox.url + "/segment/v1/track", auth=(defaults.WRITE_KEY, ""), json={"userId": "u1", "event": "Kept"})
     port = sandbox.port
 
     def received() -> int:
         return HTTP.get(sandbox.url + "/_sandbox/deliveries").json()["summary"]["received"]
 
     # DNS rebinding: the attacker's name, re-pointed at 127.0.0.1.
-    for host in ("evil.example", f"evil.example:{port}", f"localhost.evil.example:{port}",
-                 f"127.0.0.1:{port + 1}"):
+    for host in ("evil.example", f"evil.example:{port}", f"localhost.evil.example:{port}", f"127.0.0.1:{port + 1}"):
         r = HTTP.post(sandbox.url + "/_sandbox/reset", headers={"host": host})
         assert r.status_code == 421 and "DNS rebinding" in r.json()["message"], (host, r.text)
         assert HTTP.get(sandbox.url + "/_sandbox/requests", headers={"host": host}).status_code == 421
@@ -99,17 +108,20 @@ def test_control_endpoints_refuse_rebinding_hosts_and_cross_origin_posts(sandbox
     for origin in ("http://evil.example", "null", f"https://127.0.0.1:{port}", f"http://localhost:{port + 1}"):
         r = HTTP.post(sandbox.url + "/_sandbox/reset", headers={"origin": origin})
         assert r.status_code == 403 and origin in r.json()["message"], (origin, r.text)
-    assert received() == 1                      # nothing was reset
+    assert received() == 1  # nothing was reset
 
     # The sandbox's own names, with no Origin (curl, the CLI) or its own.
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
         assert HTTP.get(sandbox.url + "/_sandbox/health", headers={"host": host}).status_code == 200
-    assert HTTP.post(sandbox.url + "/_sandbox/reset",
-                     headers={"origin": f"http://localhost:{port}"}).status_code == 200
+    assert HTTP.post(sandbox.url + "/_sandbox/reset", headers={"origin": f"http://localhost:{port}"}).status_code == 200
     assert received() == 0
     # The emulated services answer under any name (SDKs in containers).
-    r = HTTP.post(sandbox.url + "/segment/v1/track", auth=(defaults.WRITE_KEY, ""),
-                  headers={"host": "host.docker.internal:8975"}, json={"userId": "u1", "event": "E"})
+    r = HTTP.post(
+        sandbox.url + "/segment/v1/track",
+        auth=(defaults.WRITE_KEY, ""),
+        headers={"host": "host.docker.internal:8975"},
+        json={"userId": "u1", "event": "E"},
+    )
     assert r.status_code == 200
 
 
@@ -118,11 +130,14 @@ def _start_sandbox(*args: str, max_file_bytes: int) -> tuple[subprocess.Popen, s
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDPIO_SANDBOX_")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     argv = [sys.executable, "-m", "cdpio_cli", "sandbox", "--port", "0", *args]
-    limited = ("import os, resource, sys; "
-               f"resource.setrlimit(resource.RLIMIT_FSIZE, ({max_file_bytes}, resource.RLIM_INFINITY)); "
-               f"os.execv(sys.executable, {argv!r})")
-    proc = subprocess.Popen([sys.executable, "-c", limited],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    limited = (
+        "import os, resource, sys; "
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({max_file_bytes}, resource.RLIM_INFINITY)); "
+        f"os.execv(sys.executable, {argv!r})"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", limited], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     lines = []
     for line in proc.stderr:
         lines.append(line)
@@ -144,8 +159,7 @@ def test_record_on_a_full_disk_is_503_and_the_retry_is_accepted(tmp_path):
     failed = []
     try:
         for mid in ids:
-            body = {"userId": "u1", "event": "Order Completed", "messageId": mid,
-                    "properties": {"pad": "x" * 200}}
+            body = {"userId": "u1", "event": "Order Completed", "messageId": mid, "properties": {"pad": "x" * 200}}
             r = HTTP.post(url + "/segment/v1/track", auth=(defaults.WRITE_KEY, ""), json=body)
             if r.status_code != 200:
                 assert r.status_code == 503, r.text
@@ -157,7 +171,7 @@ def test_record_on_a_full_disk_is_503_and_the_retry_is_accepted(tmp_path):
                 failed.append(body)
         assert failed, "the file-size limit never hit"
         resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-        for body in failed:         # the client's retry
+        for body in failed:  # the client's retry
             r = HTTP.post(url + "/segment/v1/track", auth=(defaults.WRITE_KEY, ""), json=body)
             assert r.status_code == 200, r.text
         summary = HTTP.get(url + "/_sandbox/deliveries").json()["summary"]
@@ -166,8 +180,8 @@ def test_record_on_a_full_disk_is_503_and_the_retry_is_accepted(tmp_path):
         _, err = proc.communicate(timeout=10)
     assert summary["delivered"] == 6 and summary["drop_reasons"] == {}, summary
     recorded = [json.loads(line)["messageId"] for line in record.read_text().splitlines()]
-    assert sorted(recorded) == ids                  # each once: none lost, none twice
-    assert (record.stat().st_mode & 0o077) == 0     # event data: 0600
+    assert sorted(recorded) == ids  # each once: none lost, none twice
+    assert (record.stat().st_mode & 0o077) == 0  # event data: 0600
     assert "Traceback" not in err and "record" in err, err
 
 
@@ -212,17 +226,18 @@ _MEMORY_PROBE = textwrap.dedent("""
 
 
 def test_huge_and_gzip_bombed_bodies_are_refused_in_bounded_memory():
-    proc = subprocess.run([sys.executable, "-c", _MEMORY_PROBE], capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["bomb_bytes"] < 500 * 1024          # under the batch limit on the wire
+    assert out["bomb_bytes"] < 500 * 1024  # under the batch limit on the wire
     # A 300 MB bomb and three 100 MB bodies; the old sandbox grew by over 600 MB.
     assert out["growth_mb"] < 150, out
     assert out["small_gzip"] == 200
     assert out["segment_bomb"] == [400, "request_too_large"]
     assert out["pipelines_strict_bomb"] == [400, "request_too_large"]
-    assert out["pipelines_bomb"][0] == 200        # Pipelines: "200, but it will not go through"
+    assert out["pipelines_bomb"][0] == 200  # Pipelines: "200, but it will not go through"
     assert out["segment_chunked"] == [400, "request_too_large"]
     assert out["segment_declared"] == [400, "request_too_large"]
     assert out["track_chunked"] == [413, "request_too_large"]
@@ -234,9 +249,13 @@ def test_nan_infinite_and_symlinked_sandbox_flags_are_usage_errors(tmp_path):
     target = tmp_path / "elsewhere.ndjson"
     link = tmp_path / "accepted.ndjson"
     link.symlink_to(target)
-    cases = {("--throttle", "nan"): "--throttle", ("--latency", "nan"): "--latency",
-             ("--throttle", "inf"): "--throttle", ("--latency", "inf"): "--latency",
-             ("--record", str(link)): "symbolic link"}
+    cases = {
+        ("--throttle", "nan"): "--throttle",
+        ("--latency", "nan"): "--latency",
+        ("--throttle", "inf"): "--throttle",
+        ("--latency", "inf"): "--latency",
+        ("--record", str(link)): "symbolic link",
+    }
     results = run_all({args: (("sandbox", "--port", "0", *args), {"timeout": 20}) for args in cases})
     for args, named in cases.items():
         res = results[args]

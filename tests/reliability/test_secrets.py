@@ -65,12 +65,16 @@ def forbidden() -> list[str]:
     out = set()
     for value in SECRETS.values():
         out.add(value)
-        out.add(value[:-4])                       # more than a mask ever shows
+        out.add(value[:-4])  # more than a mask ever shows
     for raw in RAW_ENV.values():
         out.add(raw.strip())
     # Basic auth: Segment `write_key:`, Customer.io Track `site_id:api_key`.
-    for user, password in ((SECRETS["WK"], ""), (SECRETS["SID"], SECRETS["TKEY"]),
-                           (SECRETS["PKEY"], ""), (SECRETS["AKEY"], "")):
+    for user, password in (
+        (SECRETS["WK"], ""),
+        (SECRETS["SID"], SECRETS["TKEY"]),
+        (SECRETS["PKEY"], ""),
+        (SECRETS["AKEY"], ""),
+    ):
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         out.update({token, token.rstrip("=")[:-4]})
     return sorted(out, key=len, reverse=True)
@@ -84,9 +88,14 @@ def assert_no_secret(where: str, text: str) -> None:
 @pytest.fixture(scope="module")
 def secret_sandbox():
     """A sandbox that accepts exactly these credentials."""
-    opts = SandboxOptions(write_key=SECRETS["WK"], site_id=SECRETS["SID"], track_api_key=SECRETS["TKEY"],
-                          app_api_key=SECRETS["AKEY"], pipelines_api_key=SECRETS["PKEY"],
-                          public_api_token=SECRETS["TOKEN"])
+    opts = SandboxOptions(
+        write_key=SECRETS["WK"],
+        site_id=SECRETS["SID"],
+        track_api_key=SECRETS["TKEY"],
+        app_api_key=SECRETS["AKEY"],
+        pipelines_api_key=SECRETS["PKEY"],
+        public_api_token=SECRETS["TOKEN"],
+    )
     with EmbeddedSandbox(opts) as sb:
         yield sb
 
@@ -101,9 +110,16 @@ def other_sandbox():
 @pytest.fixture(scope="module")
 def rejecting_sandbox():
     """Accepts our keys but answers 400 to every request: everything is dead-lettered."""
-    opts = SandboxOptions(write_key=SECRETS["WK"], site_id=SECRETS["SID"], track_api_key=SECRETS["TKEY"],
-                          app_api_key=SECRETS["AKEY"], pipelines_api_key=SECRETS["PKEY"],
-                          public_api_token=SECRETS["TOKEN"], fail_rate=1.0, fail_status=400)
+    opts = SandboxOptions(
+        write_key=SECRETS["WK"],
+        site_id=SECRETS["SID"],
+        track_api_key=SECRETS["TKEY"],
+        app_api_key=SECRETS["AKEY"],
+        pipelines_api_key=SECRETS["PKEY"],
+        public_api_token=SECRETS["TOKEN"],
+        fail_rate=1.0,
+        fail_status=400,
+    )
     with EmbeddedSandbox(opts) as sb:
         yield sb
 
@@ -129,8 +145,12 @@ def _job(tmp: Path, command: str, target: str, sandboxes: dict, every_mode: bool
     work.mkdir()
     write_config(work, CONFIG)
     src = write_ndjson(work / "in.ndjson", msgs(12, prefix="s"))
-    url = {"ok": sandboxes["ok"].url, "rejected": sandboxes["rejected"].url,
-           "refused": f"http://127.0.0.1:{closed_port()}", "failing": sandboxes["failing"].url}[target]
+    url = {
+        "ok": sandboxes["ok"].url,
+        "rejected": sandboxes["rejected"].url,
+        "refused": f"http://127.0.0.1:{closed_port()}",
+        "failing": sandboxes["failing"].url,
+    }[target]
     args = [a.format(src=src, dir=work) for a in COMMANDS[command]]
     env = dict(RAW_ENV)
     head = ["--sandbox-url", url]
@@ -150,7 +170,7 @@ def sweep(tmp_path_factory, secret_sandbox, other_sandbox, rejecting_sandbox):
     for command in COMMANDS:
         for target in TARGETS:
             if command in ("lint", "explain") and target != "ok":
-                continue   # offline commands: one target is enough
+                continue  # offline commands: one target is enough
             modes = (True, False) if target == "ok" else (True,)
             for every_mode in modes:
                 key = (command, target, every_mode)
@@ -159,12 +179,18 @@ def sweep(tmp_path_factory, secret_sandbox, other_sandbox, rejecting_sandbox):
     return results, dirs
 
 
-SWEEP = [(c, t, m) for c in COMMANDS for t in TARGETS for m in ((True, False) if t == "ok" else (True,))
-         if not (c in ("lint", "explain") and t != "ok")]
+SWEEP = [
+    (c, t, m)
+    for c in COMMANDS
+    for t in TARGETS
+    for m in ((True, False) if t == "ok" else (True,))
+    if not (c in ("lint", "explain") and t != "ok")
+]
 
 
-@pytest.mark.parametrize("command,target,every_mode", SWEEP,
-                         ids=[f"{c}-{t}-{'all-modes' if m else 'table'}" for c, t, m in SWEEP])
+@pytest.mark.parametrize(
+    "command,target,every_mode", SWEEP, ids=[f"{c}-{t}-{'all-modes' if m else 'table'}" for c, t, m in SWEEP]
+)
 def test_no_credential_anywhere(sweep, command, target, every_mode):
     results, dirs = sweep
     res, work = results[(command, target, every_mode)], dirs[(command, target, every_mode)]
@@ -176,7 +202,7 @@ def test_no_credential_anywhere(sweep, command, target, every_mode):
     for path in written:
         assert_no_secret(path.name, path.read_text(encoding="utf-8", errors="replace"))
     if every_mode:
-        json.loads(res.stdout)                         # still one clean JSON document
+        json.loads(res.stdout)  # still one clean JSON document
         assert (work / "report.xml").exists()
         if command not in ("lint", "explain"):
             assert (work / "summary.md").exists()
@@ -185,20 +211,25 @@ def test_no_credential_anywhere(sweep, command, target, every_mode):
     if command in ("lint", "explain"):
         expected = {0}
     elif command == "verify" and target == "ok":
-        expected = {1}                                 # nobody called `somebody` exists
+        expected = {1}  # nobody called `somebody` exists
     elif command in ("replay-segment", "replay-pipelines") and target == "rejected":
-        expected = {0}                                 # both answer 200 to unknown keys (silent drop)
+        expected = {0}  # both answer 200 to unknown keys (silent drop)
     elif command.startswith("replay") and target == "failing":
-        expected = {1}                                 # all in the dead-letter file
+        expected = {1}  # all in the dead-letter file
     assert res.code in expected, (res.code, res.stderr[-2000:])
     if command.startswith("replay") and target == "failing":
         dead = (work / "dl.ndjson").read_text()
-        assert len(dead.splitlines()) == 12             # every message, with its reason
+        assert len(dead.splitlines()) == 12  # every message, with its reason
 
 
-@pytest.mark.parametrize("which", [
-    "ok", "rejected", "failing",
-])
+@pytest.mark.parametrize(
+    "which",
+    [
+        "ok",
+        "rejected",
+        "failing",
+    ],
+)
 def test_the_sandbox_request_logs_hold_no_credential(sweep, which, secret_sandbox, other_sandbox, rejecting_sandbox):
     sb = {"ok": secret_sandbox, "rejected": other_sandbox, "failing": rejecting_sandbox}[which]
     log = httpx.get(sb.url + "/_sandbox/requests").text

@@ -29,9 +29,8 @@ replay: {timeout: 1s, max_retries: 1}
 CASES = {
     "check-keys": (("check-keys", "--timeout", "1"), 60),
     "replay-flags": (("replay", "in.ndjson", "--timeout", "1", "--max-retries", "1", "--rate", "0"), 45),
-    "replay-config": (("replay", "in.ndjson", "--rate", "0"), 45),          # replay.timeout from the config
-    "replay-customerio": (("replay", "in.ndjson", "--route", "customerio", "--timeout", "1",
-                           "--max-retries", "0"), 45),
+    "replay-config": (("replay", "in.ndjson", "--rate", "0"), 45),  # replay.timeout from the config
+    "replay-customerio": (("replay", "in.ndjson", "--route", "customerio", "--timeout", "1", "--max-retries", "0"), 45),
     # send-test, verify and doctor: the only timeouts a user can set are the
     # delivery wait (--timeout / --within / verify.timeout).
     "send-test": (("send-test", "--timeout", "1s"), 60),
@@ -66,7 +65,8 @@ def test_connection_refused_is_exit_4_and_says_so(tmp_path):
     from tests.reliability._support import closed_port, run_bounded
 
     write_config(tmp_path, CONFIG)
-    res = run_bounded("--sandbox-url", f"http://127.0.0.1:{closed_port()}", "check-keys", "--timeout", "1",
-                      cwd=tmp_path, timeout=60)
+    res = run_bounded(
+        "--sandbox-url", f"http://127.0.0.1:{closed_port()}", "check-keys", "--timeout", "1", cwd=tmp_path, timeout=60
+    )
     assert_clean_failure(res, 4)
     assert "could not connect" in res.stderr or "could not reach" in res.stderr, res.stderr

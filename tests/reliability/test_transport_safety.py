@@ -44,8 +44,12 @@ customerio:
   pipelines_endpoint: ${PIPELINES_ENDPOINT:-}
 replay: {max_retries: 0, timeout: 3s}
 """
-ENV = {"WK": defaults.WRITE_KEY, "SID": defaults.SITE_ID, "TKEY": defaults.TRACK_API_KEY,
-       "PKEY": defaults.PIPELINES_API_KEY}
+ENV = {
+    "WK": defaults.WRITE_KEY,
+    "SID": defaults.SITE_ID,
+    "TKEY": defaults.TRACK_API_KEY,
+    "PKEY": defaults.PIPELINES_API_KEY,
+}
 BASIC_TRACK = base64.b64encode(f"{defaults.SITE_ID}:{defaults.TRACK_API_KEY}".encode()).decode()
 
 
@@ -98,12 +102,16 @@ def other_name_for_loopback() -> str | None:
 
 # --- plain http -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command,endpoint_var", [
-    (("check-keys",), "TRACK_ENDPOINT"),
-    (("send-test", "--no-verify", "--route", "segment"), "SEGMENT_ENDPOINT"),
-    (("send-test", "--no-verify", "--route", "pipelines"), "PIPELINES_ENDPOINT"),
-    (("replay", "in.ndjson", "--route", "customerio"), "TRACK_ENDPOINT"),
-])
+
+@pytest.mark.parametrize(
+    "command,endpoint_var",
+    [
+        (("check-keys",), "TRACK_ENDPOINT"),
+        (("send-test", "--no-verify", "--route", "segment"), "SEGMENT_ENDPOINT"),
+        (("send-test", "--no-verify", "--route", "pipelines"), "PIPELINES_ENDPOINT"),
+        (("replay", "in.ndjson", "--route", "customerio"), "TRACK_ENDPOINT"),
+    ],
+)
 def test_credentials_are_refused_over_plain_http_to_a_remote_host(tmp_path, command, endpoint_var):
     # example.invalid never resolves: had cdpio tried to connect, it would
     # report an unreachable service (exit 4), not this refusal (exit 2).
@@ -127,6 +135,7 @@ def test_plain_http_to_loopback_is_allowed(tmp_path, sandbox):
 
 # --- TLS ------------------------------------------------------------------------------------
 
+
 def _make_cert_with_cryptography(d: Path) -> bool:
     try:
         from cryptography import x509
@@ -138,15 +147,24 @@ def _make_cert_with_cryptography(d: Path) -> bool:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                        x509.DNSName("localhost")]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
     (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (d / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
+    (d / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return True
 
 
@@ -154,10 +172,29 @@ def _make_cert_with_openssl(d: Path) -> bool:
     if shutil.which("openssl") is None:
         return False
     proc = subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        capture_output=True, timeout=30)
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(d / "key.pem"),
+            "-out",
+            str(d / "cert.pem"),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
     return proc.returncode == 0
 
 
@@ -177,11 +214,12 @@ def test_make_client_verifies_certificates(self_signed):
     server = serve(lambda h: (200, {}), tls_context=self_signed)
     try:
         with transport.make_client(3.0) as client:
-            spec = transport.RequestSpec("GET", f"https://127.0.0.1:{server.server_port}/x",
-                                         {"Authorization": transport.basic_auth("k" * 20)})
+            spec = transport.RequestSpec(
+                "GET", f"https://127.0.0.1:{server.server_port}/x", {"Authorization": transport.basic_auth("k" * 20)}
+            )
             attempt = transport.send(client, spec)
         assert attempt.status is None and "certificate" in (attempt.error or "").lower(), attempt.error
-        assert server.seen == []          # the handshake failed: no request, no header, was sent
+        assert server.seen == []  # the handshake failed: no request, no header, was sent
     finally:
         server.shutdown()
 
@@ -191,8 +229,7 @@ def test_cli_refuses_a_self_signed_endpoint(tmp_path, self_signed):
     try:
         write_config(tmp_path, CONFIG)
         url = f"https://127.0.0.1:{server.server_port}"
-        env = {**ENV, "TRACK_ENDPOINT": url, "APP_ENDPOINT": url, "SEGMENT_ENDPOINT": url,
-               "PIPELINES_ENDPOINT": url}
+        env = {**ENV, "TRACK_ENDPOINT": url, "APP_ENDPOINT": url, "SEGMENT_ENDPOINT": url, "PIPELINES_ENDPOINT": url}
         res = run_bounded("check-keys", "--timeout", "3", cwd=tmp_path, env=env, timeout=60)
         assert_clean_failure(res, 4)
         assert "certificate" in res.stderr.lower(), res.stderr
@@ -202,6 +239,7 @@ def test_cli_refuses_a_self_signed_endpoint(tmp_path, self_signed):
 
 
 # --- redirects ------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def redirect_pair():
@@ -221,9 +259,12 @@ def test_a_credentialed_redirect_to_another_host_is_not_followed(redirect_pair):
     # Not even without the header: the body is the user's data (docs/security.md).
     origin, target, other = redirect_pair
     with transport.make_client(3.0) as client:
-        spec = transport.RequestSpec("POST", f"http://127.0.0.1:{origin.server_port}/api/v2/entity",
-                                     {"Authorization": f"Basic {BASIC_TRACK}", "Content-Type": "application/json"},
-                                     b"{}")
+        spec = transport.RequestSpec(
+            "POST",
+            f"http://127.0.0.1:{origin.server_port}/api/v2/entity",
+            {"Authorization": f"Basic {BASIC_TRACK}", "Content-Type": "application/json"},
+            b"{}",
+        )
         attempt = transport.send(client, spec)
     assert attempt.history == [307] and not attempt.ok, attempt.describe_failure()
     assert "not followed" in attempt.describe_failure()
@@ -237,8 +278,11 @@ def test_cli_redirect_to_another_host_never_carries_credentials(tmp_path, redire
     url = f"http://127.0.0.1:{origin.server_port}"
     env = {**ENV, "TRACK_ENDPOINT": url, "APP_ENDPOINT": url, "SEGMENT_ENDPOINT": url, "PIPELINES_ENDPOINT": url}
     (tmp_path / "in.ndjson").write_text('{"type":"track","userId":"u1","event":"Signed Up"}\n')
-    for args in (("check-keys", "--timeout", "3"), ("send-test", "--no-verify"),
-                 ("replay", "in.ndjson", "--route", "customerio")):
+    for args in (
+        ("check-keys", "--timeout", "3"),
+        ("send-test", "--no-verify"),
+        ("replay", "in.ndjson", "--route", "customerio"),
+    ):
         res = run_bounded(*args, cwd=tmp_path, env=env, timeout=60)
         assert "Traceback" not in res.output, res.stderr
     assert origin.seen, "the origin was never asked: the test proves nothing"
@@ -250,12 +294,17 @@ def test_cli_redirect_to_another_host_never_carries_credentials(tmp_path, redire
 
 # --- the sandbox binds loopback -------------------------------------------------------------
 
+
 def _sandbox_banner(*args: str) -> str:
-    proc = subprocess.Popen([sys.executable, "-m", "cdpio_cli", "sandbox", "--port", "0", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cdpio_cli", "sandbox", "--port", "0", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines = []
     try:
-        for _ in range(40):        # the banner is ~20 lines; bounded either way
+        for _ in range(40):  # the banner is ~20 lines; bounded either way
             line = proc.stderr.readline()
             if not line:
                 break
