@@ -358,9 +358,14 @@ def test_wrong_types_everywhere_lint_reports_each_line_as_an_error(tmp_path):
 
 def test_wrong_types_everywhere_explain(tmp_path):
     path = _wrong_types(tmp_path)
-    res = run_bounded("explain", str(path), cwd=tmp_path, timeout=30)
-    assert res.code in (0, 1) and "internal error" not in res.stderr, res.stderr
+    # explain describes what would happen to each message: every line gets a
+    # verdict (the broken ones are dropped, with a warning), and only the last
+    # line is a valid track call.
+    res = run_bounded("--json", "explain", str(path), cwd=tmp_path, timeout=30)
+    assert res.code == 0 and "internal error" not in res.stderr, res.stderr
     assert "Traceback" not in res.output
+    verdicts = {c["line"]: c["status"] for c in res.json["checks"]}
+    assert verdicts == {**{i: "warning" for i in range(1, len(WRONG_TYPES))}, len(WRONG_TYPES): "passed"}
 
 
 # --- property-based: the message validator --------------------------------------------------
