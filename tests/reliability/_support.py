@@ -14,9 +14,10 @@ from tests.cli_helpers import Result, run_cli
 
 
 def run_bounded(*args: str, timeout: float = 30, **kw) -> Result:
-    """run_cli, but a hang is a test failure with a clear message (the child is killed)."""
+    """run_cli in a subprocess, so that a hang is a test failure with a clear
+    message (the child is killed)."""
     try:
-        return run_cli(*args, timeout=timeout, **kw)
+        return run_cli(*args, timeout=timeout, subprocess_=True, **kw)
     except subprocess.TimeoutExpired:
         pytest.fail(f"`cdpio {' '.join(args)}` did not finish within {timeout}s (hang)")
 
@@ -29,13 +30,14 @@ def assert_clean_failure(res: Result, code: int) -> None:
 
 def run_all(jobs: dict, workers: int = 4) -> dict:
     """Run many bounded CLI calls at once (each is mostly interpreter start-up);
-    {key: (args, run_cli kwargs)} -> {key: Result, or None when it hung}."""
+    {key: (args, run_cli kwargs)} -> {key: Result, or None when it hung}.
+    Each call is a subprocess: in-process calls share one environment."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(job):
         args, kw = job
         try:
-            return run_cli(*args, **kw)
+            return run_cli(*args, subprocess_=True, **kw)
         except subprocess.TimeoutExpired:
             return None
 
