@@ -11,10 +11,14 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from cdpio_cli.results import FAILURE_CREDENTIAL, FAILURE_UNREACHABLE
+
+if TYPE_CHECKING:
+    from cdpio_cli.capture import Capture
+    from cdpio_cli.keys import Answer, ServiceHttp
 
 # App API limits (docs/contracts.md: "10 requests per second"; getPersonActivities
 # `limit` max 100).  A lookup follows `next` for at most this many pages per poll.
@@ -65,7 +69,7 @@ class RateWindow:
 class AppApi:
     """Thin App API reader over the shared transport (keys.ServiceHttp)."""
 
-    def __init__(self, http, base_url: str, app_api_key: str, *, capture=None):
+    def __init__(self, http: ServiceHttp, base_url: str, app_api_key: str, *, capture: Capture | None = None):
         self.http = http
         self.base = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {app_api_key}", "Accept": "application/json"}
@@ -76,7 +80,7 @@ class AppApi:
         self.limit = RateWindow(window=1.1)
         self.capture = capture  # capture.Capture: every response, for send-test --capture
 
-    def _get(self, path: str, params: dict | None = None):
+    def _get(self, path: str, params: dict | None = None) -> Answer:
         self.calls += 1
         self.limit.wait()
         answer = self.http.call("GET", f"{self.base}{path}", headers=self.headers, params=params)

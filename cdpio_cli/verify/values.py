@@ -48,7 +48,7 @@ def values_match(expected: Any, actual: Any) -> bool:
     e_num, a_num = _as_number(expected), _as_number(actual)
     if e_num is not None and a_num is not None:
         return e_num == a_num
-    return expected == actual
+    return bool(expected == actual)
 
 
 def parse_trait(text: str) -> tuple[str, str]:
