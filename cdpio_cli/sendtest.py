@@ -30,6 +30,7 @@ from typing import Any
 
 from cdpio_cli import campaigns, diagnosis, keys, mapping
 from cdpio_cli.errors import UsageError
+from cdpio_cli.keys import unreachable_hint
 from cdpio_cli.results import (
     FAILED,
     FAILURE_CHECK,
@@ -47,7 +48,6 @@ from cdpio_cli.verify import (
     ExpectedActivity,
     Target,
     target_check,
-    unreachable_hint,
     wait_for,
 )
 
