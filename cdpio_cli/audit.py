@@ -42,7 +42,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdpio_cli.campaigns import difference, near_miss
+from cdpio_cli.near_miss import difference, near_miss
 from cdpio_cli.plan import Plan
 from cdpio_cli.results import FAILED, PASSED, WARNING, Check, Report
 
