@@ -21,12 +21,12 @@ over.  The package, by module:
 
 from cdpio_cli.plan.attributes import AttributeFit, attribute_fit
 from cdpio_cli.plan.check import PLAN_RULES, UNPLANNED_EVENT, UNPLANNED_PROPERTY, PlanChecker, send_test_checks
-from cdpio_cli.plan.diff import Change, diff_plans
+from cdpio_cli.plan.diff import Change, diff_plans, diff_report
 from cdpio_cli.plan.infer import Inferrer
 from cdpio_cli.plan.load import load_plan, parse_plan, plan_path_from_config, resolve_plan_path
 from cdpio_cli.plan.model import SECTIONS, ObjectRule, Plan
-from cdpio_cli.plan.protocols import fetch_segment_plan, plan_from_segment_rules
-from cdpio_cli.plan.write import dump_plan, write_new_file
+from cdpio_cli.plan.protocols import fetch_segment_plan, plan_from_segment_rules, pulled_plan
+from cdpio_cli.plan.write import dump_plan, refuse_existing, write_new_file
 
 __all__ = [
     "PLAN_RULES",
@@ -41,12 +41,15 @@ __all__ = [
     "PlanChecker",
     "attribute_fit",
     "diff_plans",
+    "diff_report",
     "dump_plan",
     "fetch_segment_plan",
     "load_plan",
     "parse_plan",
     "plan_from_segment_rules",
     "plan_path_from_config",
+    "pulled_plan",
+    "refuse_existing",
     "resolve_plan_path",
     "send_test_checks",
     "write_new_file",

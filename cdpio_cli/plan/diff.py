@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cdpio_cli import results
 from cdpio_cli.messages import show_value
 from cdpio_cli.plan.model import SECTIONS, Plan
 
@@ -70,3 +71,38 @@ def diff_plans(a: Plan, b: Plan) -> list[Change]:
         if getattr(a, key) != getattr(b, key):
             out.append(Change("changed", key, getattr(a, key), getattr(b, key)))
     return out
+
+
+def diff_report(before: str, after: str, changes: list[Change], *, exit_code: bool) -> results.Report:
+    """`cdpio plan diff`'s report: one check per change (failed with --exit-code, else warning)."""
+    report = results.Report(command="plan diff")
+    for change in changes:
+        report.add(
+            results.Check(
+                id=f"plan.{change.kind}",
+                route="lint",
+                tier="lint",
+                status=results.FAILED if exit_code else results.WARNING,
+                message=change.text(),
+                details=change.to_dict(),
+            )
+        )
+    if not changes:
+        report.add(
+            results.Check(
+                id="plan.same",
+                route="lint",
+                tier="lint",
+                status=results.PASSED,
+                message=f"{before} and {after} plan the same data",
+            )
+        )
+    report.summary.update(
+        {
+            "a": before,
+            "b": after,
+            "changes": [c.to_dict() for c in changes],
+            "counts": {k: sum(c.kind == k for c in changes) for k in ("added", "removed", "changed")},
+        }
+    )
+    return report

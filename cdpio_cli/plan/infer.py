@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from cdpio_cli import results
 from cdpio_cli.plan.check import json_type
 from cdpio_cli.plan.model import SECTIONS
 from cdpio_cli.plan.write import dump_plan
@@ -173,3 +174,30 @@ class Inferrer:
             ]
         )
         return dump_plan(self.plan_data(), header=header, comments=comments)
+
+    def report(self, paths: list[str]) -> results.Report:
+        """`cdpio plan infer`'s report: what was inferred, from how much, what was unreadable."""
+        report = results.Report(command="plan infer")
+        report.add(
+            results.Check(
+                id="plan.infer",
+                route="lint",
+                tier="lint",
+                status=results.PASSED,
+                message=f"{len(self.events)} event(s) and {len(self.sections)} other section(s) "
+                f"from {self.messages:,} message(s)",
+            )
+        )
+        if self.unreadable:
+            report.add(
+                results.Check(
+                    id="plan.unreadable",
+                    route="lint",
+                    tier="spec",
+                    status=results.WARNING,
+                    message=f"{self.unreadable:,} record(s) could not be read and were "
+                    "left out (run `cdpio lint` for where)",
+                )
+            )
+        report.summary.update({"messages": self.messages, "unreadable": self.unreadable, "files": paths})
+        return report

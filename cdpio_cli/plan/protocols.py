@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from cdpio_cli import results
 from cdpio_cli.errors import UsageError
+from cdpio_cli.plan.load import parse_plan
+from cdpio_cli.plan.write import dump_plan
 
 # Segment Public API rule types (https://docs.segmentapis.com/tag/Tracking-Plans):
 # each rule's jsonSchema describes the whole message; the part we keep is
@@ -109,3 +112,31 @@ def fetch_segment_plan(settings, http, plan_id: str | None, *, page_size: int = 
     meta = get(f"/tracking-plans/{plan_id}").get("trackingPlan") or {}
     rules = pages(f"/tracking-plans/{plan_id}/rules", "rules")
     return meta, plan_id, rules
+
+
+def pulled_plan(meta: dict, plan_id: str, rules: list) -> tuple[dict, str, results.Report]:
+    """(plan data, its YAML, `cdpio plan pull`'s report) for a fetched Segment
+    tracking plan; the converted plan must load like any plan file."""
+    data, left_out = plan_from_segment_rules(rules)
+    if meta.get("name"):
+        data = {"name": str(meta["name"]), **data}
+    parse_plan(data, f"Segment tracking plan {plan_id}")
+    header = [
+        f"Tracking plan pulled by `cdpio plan pull` from Segment Protocols plan {plan_id}"
+        + (f" ({meta.get('name')})" if meta.get("name") else ""),
+        f"{len(rules)} rule(s); updated {meta.get('updatedAt') or 'unknown'}.",
+    ]
+    text = dump_plan(data, header=header + [n[0].upper() + n[1:] + "." for n in left_out])
+    report = results.Report(command="plan pull")
+    report.add(
+        results.Check(
+            id="plan.pull",
+            route="segment",
+            tier="authenticated",
+            status=results.PASSED,
+            message=f"{len(rules)} rule(s) of tracking plan {plan_id}: {len(data['events'])} "
+            "event(s)" + (f"; {len(left_out)} left out" if left_out else ""),
+        )
+    )
+    report.summary.update({"tracking_plan_id": plan_id, "rules": len(rules), "left_out": left_out})
+    return data, text, report

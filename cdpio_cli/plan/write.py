@@ -74,11 +74,16 @@ def dump_plan(data: dict, *, header: Iterable[str] = (), comments: dict | None =
     return "\n".join(out) + "\n"
 
 
+def refuse_existing(path: str | None, *, force: bool, flag: str = "-o") -> None:
+    """A UsageError when `path` exists and --force was not given (checked before any slow work)."""
+    if path and Path(path).exists() and not force:
+        raise UsageError(f"{flag} {path}: the file exists", hint="pass --force to overwrite it")
+
+
 def write_new_file(path: str, text: str, *, force: bool, flag: str = "-o") -> None:
     """Write `text` to `path`; refuse to replace an existing file without --force."""
+    refuse_existing(path, force=force, flag=flag)
     p = Path(path)
-    if p.exists() and not force:
-        raise UsageError(f"{flag} {path}: the file exists", hint="pass --force to overwrite it")
     if p.is_dir():
         raise UsageError(f"{flag} {path} is a directory", hint="name a file, e.g. tracking-plan.yaml")
     try:
