@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cdpio_cli.messages import show_value
-from cdpio_cli.plan.model import ObjectRule, Plan
+from cdpio_cli.plan.model import SECTIONS, ObjectRule, Plan
 
 # (id, default severity, summary, hint): lint.py registers these in its RULES
 # table, so `lint.disable` and `lint.severity` treat them like every other rule.
@@ -114,6 +114,7 @@ def expected_text(keyword: str, spec: Any) -> str:
 
 
 Emit = Callable[..., None]
+_Entry = tuple[ObjectRule, Callable[[dict], bool], frozenset]
 
 
 class PlanChecker:
@@ -130,51 +131,74 @@ class PlanChecker:
         if self.unplanned_property and not enabled(UNPLANNED_PROPERTY, self.unplanned_property):
             self.unplanned_property = None
         self._hints: dict[str, str | None] = {}
+        # The hot path: one dict lookup per message to (rule, the compiled validator's
+        # own is_valid, the planned keys), with no Python call in between.
+        self._events: dict[str, _Entry] | None = None
+        if plan.events is not None:
+            self._events = {name: (rule, rule.validator.is_valid, rule.known) for name, rule in plan.events.items()}
+        self._sections: dict[str, _Entry] = {
+            SECTIONS[section][0]: (rule, rule.validator.is_valid, rule.known) for section, rule in plan.sections.items()
+        }
 
     def check(self, msg: Any, file: str | None, line: int | None, emit: Emit) -> None:
         if type(msg) is not dict:
             return
-        rule, planned = self.plan.rule_for(msg)
-        if not planned:
-            if self.unplanned_event:
-                event = msg["event"]
-                emit(
-                    UNPLANNED_EVENT,
-                    f'event "{event}" is not in the tracking plan (it lists {len(self.plan.events or {})} event(s))',
-                    file,
-                    line,
-                    default=self.unplanned_event,
-                    hint=self._closest(event),
-                    event=event,
-                    expected="an event listed under events:",
-                    actual=event,
-                )
-            return
-        if rule is None:
-            return
+        mtype = msg.get("type")
+        if mtype == "track":
+            if self._events is None:
+                return  # the plan does not list events
+            event = msg.get("event")
+            entry = self._events.get(event) if isinstance(event, str) else None
+            if entry is None:
+                if self.unplanned_event and isinstance(event, str) and event:
+                    self._unplanned_event(event, file, line, emit)
+                return
+        else:
+            entry = self._sections.get(mtype) if isinstance(mtype, str) else None
+            if entry is None:
+                return
+        rule, is_valid, known = entry
         obj = msg.get(rule.field)
         if obj is None:
             obj = {}
         elif type(obj) is not dict:
             return  # spec/* rules report a non-object properties/traits
-        if not rule.is_valid(obj):
+        if not is_valid(obj):
             self._errors(rule, obj, file, line, emit)
-        if self.unplanned_property and not rule.known.issuperset(obj):
-            noun = "property" if rule.field == "properties" else "trait"
-            for key in obj:
-                if key not in rule.known:
-                    emit(
-                        UNPLANNED_PROPERTY,
-                        f"{rule.where}: {noun} {key!r} is not in the tracking plan "
-                        f"(the message had {show_value(obj[key])})",
-                        file,
-                        line,
-                        default=self.unplanned_property,
-                        scope=rule.where,
-                        key=key,
-                        expected=f"one of the planned {rule.field}",
-                        actual=obj[key],
-                    )
+        if self.unplanned_property and not known.issuperset(obj):
+            self._unplanned_properties(rule, obj, file, line, emit)
+
+    def _unplanned_event(self, event: str, file: str | None, line: int | None, emit: Emit) -> None:
+        emit(
+            UNPLANNED_EVENT,
+            f'event "{event}" is not in the tracking plan (it lists {len(self.plan.events or {})} event(s))',
+            file,
+            line,
+            default=self.unplanned_event,
+            hint=self._closest(event),
+            event=event,
+            expected="an event listed under events:",
+            actual=event,
+        )
+
+    def _unplanned_properties(
+        self, rule: ObjectRule, obj: dict, file: str | None, line: int | None, emit: Emit
+    ) -> None:
+        noun = "property" if rule.field == "properties" else "trait"
+        for key in obj:
+            if key not in rule.known:
+                emit(
+                    UNPLANNED_PROPERTY,
+                    f"{rule.where}: {noun} {key!r} is not in the tracking plan "
+                    f"(the message had {show_value(obj[key])})",
+                    file,
+                    line,
+                    default=self.unplanned_property,
+                    scope=rule.where,
+                    key=key,
+                    expected=f"one of the planned {rule.field}",
+                    actual=obj[key],
+                )
 
     def _closest(self, event: str) -> str | None:
         """`did you mean "Order Completed"?` for a misspelt event (cached per name)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ class ObjectRule:
     required: list[str]
     line: int | None = None
     known: frozenset = frozenset()
-    _validator: Any = None
+    validator: Any = None  # compiled by compile(): jsonschema_rs.Validator
 
     def schema(self) -> dict:
         return {"type": "object", "properties": self.properties, "required": self.required}
@@ -36,13 +37,10 @@ class ObjectRule:
         import jsonschema_rs
 
         self.known = frozenset(self.properties) | frozenset(self.required)
-        self._validator = jsonschema_rs.validator_for(self.schema(), validate_formats=True)
+        self.validator = jsonschema_rs.validator_for(self.schema(), validate_formats=True)
 
-    def is_valid(self, obj: dict) -> bool:
-        return self._validator.is_valid(obj)
-
-    def errors(self, obj: dict):
-        return self._validator.iter_errors(obj)
+    def errors(self, obj: dict) -> Iterator[Any]:
+        return self.validator.iter_errors(obj)
 
 
 @dataclass
@@ -58,14 +56,3 @@ class Plan:
 
     def line_of(self, *at) -> int | None:
         return self.lines.get(tuple(at))
-
-    def rule_for(self, msg: dict) -> tuple[ObjectRule | None, bool]:
-        """(rule, planned): the rule for a message; planned False for an unplanned track event."""
-        mtype = msg.get("type")
-        if mtype == "track":
-            if self.events is None:
-                return None, True
-            event = msg.get("event")
-            rule = self.events.get(event) if isinstance(event, str) else None
-            return rule, rule is not None or not isinstance(event, str) or not event
-        return (self.sections.get(mtype) if isinstance(mtype, str) else None), True
