@@ -431,39 +431,33 @@ def campaign_check(route: str, c: CampaignWatch, watch: Watch, timeout: float) -
             http_status=watch.error.status,
             details=details,
         )
-    if outcome == "failed":
-        reasons = sorted({str(m.get("failure_message")) for m in c.messages if m.get("failure_message")})
-        return Check(
-            cid,
-            route,
-            TRIGGERED,
-            FAILED,
-            f"{head} tried to send and failed" + (": " + "; ".join(f'"{r}"' for r in reasons) if reasons else ""),
-            duration_ms=took,
-            details=details,
-            hint="fix what the failure message says (recipient, template, sending domain), then run again",
-        )
-    if outcome == "drafted":
-        drafts = [a for a in c.actions if a.get("sending_state") == "draft"]
-        which = ", ".join(f"{a.get('id')} {a.get('name') or a.get('type')}" for a in drafts)
-        return Check(
-            cid,
-            route,
-            TRIGGERED,
-            FAILED,
-            f"{head} drafted a message but did not send it"
-            + (f": action {which} has sending_state draft" if drafts else ""),
-            duration_ms=took,
-            details=details,
-        )
     return Check(
         cid,
         route,
         TRIGGERED,
         FAILED,
-        f"{head} created no message for the person within {timeout:g}s"
-        + (" (earlier messages exist, none from this run)" if outcome == "created" else ""),
+        _not_sent(head, c, outcome, timeout),
+        duration_ms=took if outcome in ("failed", "drafted") else None,
         details=details,
+        hint="fix what the failure message says (recipient, template, sending domain), then run again"
+        if outcome == "failed"
+        else None,
+    )
+
+
+def _not_sent(head: str, c: CampaignWatch, outcome: str, timeout: float) -> str:
+    """Why the campaign sent the person nothing: failed, drafted, or no message at all."""
+    if outcome == "failed":
+        reasons = sorted({str(m.get("failure_message")) for m in c.messages if m.get("failure_message")})
+        return f"{head} tried to send and failed" + (": " + "; ".join(f'"{r}"' for r in reasons) if reasons else "")
+    if outcome == "drafted":
+        drafts = [a for a in c.actions if a.get("sending_state") == "draft"]
+        which = ", ".join(f"{a.get('id')} {a.get('name') or a.get('type')}" for a in drafts)
+        return f"{head} drafted a message but did not send it" + (
+            f": action {which} has sending_state draft" if drafts else ""
+        )
+    return f"{head} created no message for the person within {timeout:g}s" + (
+        " (earlier messages exist, none from this run)" if outcome == "created" else ""
     )
 
 
