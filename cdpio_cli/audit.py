@@ -39,12 +39,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cdpio_cli.campaigns import difference, near_miss
+from cdpio_cli.near_miss import difference, near_miss
 from cdpio_cli.plan import Plan
 from cdpio_cli.results import FAILED, PASSED, WARNING, Check, Report
+
+if TYPE_CHECKING:
+    from cdpio_cli.workspace_file import Condition
 
 ERROR, WARN = "error", "warning"
 RULES: dict[str, tuple[str, str]] = {
@@ -189,143 +193,183 @@ def _location(text: str) -> tuple[str | None, int | None]:
     return (file, int(line)) if file and line.isdigit() else (None, None)
 
 
-def _seen(seen: Seen, files: int) -> str:
+def _seen(seen: Seen) -> str:
     return f"{seen.count} message{'s' if seen.count != 1 else ''} in {seen.first}" + ("…" if seen.count > 1 else "")
+
+
+Location = tuple[str | None, int | None]
+
+
+class _Findings:
+    """The findings collected so far, each with its file and line when known."""
+
+    def __init__(self, definition: Any) -> None:
+        self.definition = definition  # workspace_file.WorkspaceDef or None
+        self.found: list[tuple[str, str, str, dict, str | None, int | None]] = []
+
+    def where(self, kind: str, ident: Any) -> Location:
+        if self.definition is None:
+            return None, None
+        obj = self.definition.campaign(ident) if kind == "campaign" else self.definition.segment(ident)
+        return (self.definition.path, obj.line) if obj is not None else (None, None)
+
+    def add(
+        self,
+        rule: str,
+        subject: str,
+        message: str,
+        details: dict,
+        loc: Location = (None, None),
+        severity: str | None = None,
+    ) -> None:
+        self.found.append((rule, subject, message, {"severity": severity or RULES[rule][0], **details}, *loc))
+
+    def checks(self) -> list[Check]:
+        return [
+            Check(
+                id=f"{rule} {subject}",
+                route="audit",
+                tier="audit",
+                status=FAILED if details["severity"] == ERROR else WARNING,
+                message=message,
+                file=file,
+                line=line,
+                hint=RULES[rule][1],
+                details={"rule": rule, **details},
+            )
+            for rule, subject, message, details, file, line in self.found
+        ]
+
+
+Add = Callable[..., None]
 
 
 def audit(ws: Workspace, data: Data | None, plan: Plan | None = None) -> list[Check]:
     """The findings, as checks (error -> failed, warning -> warning)."""
-    found: list[tuple[str, str, str, dict, str | None, int | None]] = []
-    definition = ws.definition
-
-    def where(kind: str, ident: Any) -> tuple[str | None, int | None]:
-        if definition is None:
-            return None, None
-        obj = definition.campaign(ident) if kind == "campaign" else definition.segment(ident)
-        return (definition.path, obj.line) if obj is not None else (None, None)
-
-    def add(rule: str, subject: str, message: str, details: dict, loc=(None, None), severity=None) -> None:
-        found.append((rule, subject, message, {"severity": severity or RULES[rule][0], **details}, *loc))
-
+    findings = _Findings(ws.definition)
     for cid, camp in sorted(ws.campaigns.items()):
         label = f"campaign {_name(camp)}"
-        loc = where("campaign", cid)
-        running = camp.get("state") == "running" and camp.get("active") is not False
-        if not running:
-            add(
-                "audit.campaign_inactive",
-                f"campaign {cid}",
-                f"{label} is {camp.get('state')}"
-                + (" and not active" if camp.get("active") is False else "")
-                + ": it sends nothing",
-                {"campaign_id": cid, "state": camp.get("state"), "active": camp.get("active")},
-                loc,
-            )
-        actions = ws.actions.get(cid, [])
-        states = {a.get("sending_state") for a in actions}
-        if running and actions and states <= {"draft", "off"}:
-            add(
-                "audit.actions_not_sending",
-                f"campaign {cid}",
-                f"{label} is running but every action is draft or off ("
-                + ", ".join(f"{a.get('id')}: {a.get('sending_state')}" for a in actions)
-                + ")",
-                {"campaign_id": cid, "actions": {str(a.get("id")): a.get("sending_state") for a in actions}},
-                loc,
-            )
-        for kind, ids in (
-            ("trigger", camp.get("trigger_segment_ids") or []),
-            ("filter", camp.get("filter_segment_ids") or []),
-        ):
-            for sid in ids:
-                if sid not in ws.segments:
-                    add(
-                        "audit.segment_missing",
-                        f"campaign {cid}",
-                        f"{label} uses segment {sid} as a {kind} segment, and no segment {sid} exists",
-                        {"campaign_id": cid, "segment_id": sid, "role": kind},
-                        loc,
-                    )
+        loc = findings.where("campaign", cid)
+        _campaign_sending(findings.add, ws, cid, camp, label, loc)
+        _segments_missing(findings.add, ws, cid, camp, label, loc)
         event = camp.get("event_name")
-        planned_close = _trigger_against_plan(plan, event, label, cid, loc, add) if plan is not None else None
+        planned_close = _trigger_against_plan(plan, event, label, cid, loc, findings.add) if plan is not None else None
         if isinstance(event, str) and data is not None and event not in data.events:
-            close = near_miss(event, sorted(data.events, key=lambda e: -data.events[e].count))
-            if close is not None and close == planned_close:
-                pass  # the plan's near miss already names it
-            elif close is not None:
-                seen = data.events[close]
+            _trigger_against_data(findings.add, data, event, planned_close, label, cid, loc)
+    for sid, seg in sorted(ws.segments.items()):
+        _segment_findings(findings, data, plan, sid, seg)
+    return findings.checks()
+
+
+def _campaign_sending(add: Add, ws: Workspace, cid: int, camp: dict, label: str, loc: Location) -> None:
+    """A campaign that is not running, or running with every action draft or off."""
+    running = camp.get("state") == "running" and camp.get("active") is not False
+    if not running:
+        add(
+            "audit.campaign_inactive",
+            f"campaign {cid}",
+            f"{label} is {camp.get('state')}"
+            + (" and not active" if camp.get("active") is False else "")
+            + ": it sends nothing",
+            {"campaign_id": cid, "state": camp.get("state"), "active": camp.get("active")},
+            loc,
+        )
+    actions = ws.actions.get(cid, [])
+    states = {a.get("sending_state") for a in actions}
+    if running and actions and states <= {"draft", "off"}:
+        add(
+            "audit.actions_not_sending",
+            f"campaign {cid}",
+            f"{label} is running but every action is draft or off ("
+            + ", ".join(f"{a.get('id')}: {a.get('sending_state')}" for a in actions)
+            + ")",
+            {"campaign_id": cid, "actions": {str(a.get("id")): a.get("sending_state") for a in actions}},
+            loc,
+        )
+
+
+def _segments_missing(add: Add, ws: Workspace, cid: int, camp: dict, label: str, loc: Location) -> None:
+    """Trigger and filter segment ids that name no segment."""
+    for kind, ids in (
+        ("trigger", camp.get("trigger_segment_ids") or []),
+        ("filter", camp.get("filter_segment_ids") or []),
+    ):
+        for sid in ids:
+            if sid not in ws.segments:
                 add(
-                    "audit.trigger_event_near_miss",
+                    "audit.segment_missing",
                     f"campaign {cid}",
-                    f"`{event}` ({label}) vs `{close}` ({_seen(seen, len(data.files))}): {difference(event, close)}",
-                    {
-                        "campaign_id": cid,
-                        "trigger": event,
-                        "sent": close,
-                        "count": seen.count,
-                        "first": seen.first,
-                        "source": "data",
-                    },
-                    loc if loc[0] else _location(seen.first),
-                )
-            else:
-                add(
-                    "audit.trigger_event_never_sent",
-                    f"campaign {cid}",
-                    f"{label} is triggered by `{event}`, which never appears in the data ({data.messages} messages)",
-                    {"campaign_id": cid, "trigger": event},
+                    f"{label} uses segment {sid} as a {kind} segment, and no segment {sid} exists",
+                    {"campaign_id": cid, "segment_id": sid, "role": kind},
                     loc,
                 )
-    for sid, seg in sorted(ws.segments.items()):
-        if seg.get("state") not in (None, "finished"):
-            add(
-                "audit.segment_building",
-                f"segment {sid}",
-                f"segment {_name(seg)} has not finished building (state {seg.get('state')}"
-                + (f", {seg.get('progress')}%" if seg.get("progress") is not None else "")
-                + ")",
-                {"segment_id": sid, "state": seg.get("state")},
-                where("segment", sid),
-            )
-        seg_def = definition.segment(sid) if definition is not None else None
-        if seg_def is not None and data is not None:
-            for cond in seg_def.conditions:
-                if (
-                    cond.attribute
-                    and not (cond.op == "exists" and not cond.value)
-                    and cond.attribute not in data.traits
-                ):
-                    add(
-                        "audit.segment_trait_never_sent",
-                        f"segment {sid}",
-                        f"segment {_name(seg)} needs {cond.describe()}, and no identify in the data sends "
-                        f"{cond.attribute}",
-                        {"segment_id": sid, "attribute": cond.attribute},
-                        (definition.path, cond.line),
-                    )
-        if seg_def is not None and plan is not None:
-            for cond in seg_def.conditions:
-                _attribute_against_plan(plan, seg, sid, cond, definition.path, add)
-    checks = []
-    for rule, subject, message, details, file, line in found:
-        fix = RULES[rule][1]
-        checks.append(
-            Check(
-                f"{rule} {subject}",
-                "audit",
-                "audit",
-                FAILED if details["severity"] == ERROR else WARNING,
-                message,
-                file=file,
-                line=line,
-                hint=fix,
-                details={"rule": rule, **details},
-            )
+
+
+def _trigger_against_data(
+    add: Add, data: Data, event: str, planned_close: str | None, label: str, cid: int, loc: Location
+) -> None:
+    """A trigger event the data never sends: a near miss of a sent event, or never sent at all."""
+    close = near_miss(event, sorted(data.events, key=lambda e: -data.events[e].count))
+    if close is not None and close == planned_close:
+        return  # the plan's near miss already names it
+    if close is not None:
+        seen = data.events[close]
+        add(
+            "audit.trigger_event_near_miss",
+            f"campaign {cid}",
+            f"`{event}` ({label}) vs `{close}` ({_seen(seen)}): {difference(event, close)}",
+            {
+                "campaign_id": cid,
+                "trigger": event,
+                "sent": close,
+                "count": seen.count,
+                "first": seen.first,
+                "source": "data",
+            },
+            loc if loc[0] else _location(seen.first),
         )
-    return checks
+        return
+    add(
+        "audit.trigger_event_never_sent",
+        f"campaign {cid}",
+        f"{label} is triggered by `{event}`, which never appears in the data ({data.messages} messages)",
+        {"campaign_id": cid, "trigger": event},
+        loc,
+    )
 
 
-def _trigger_against_plan(plan: Plan, event: Any, label: str, cid: int, loc, add) -> str | None:
+def _segment_findings(findings: _Findings, data: Data | None, plan: Plan | None, sid: int, seg: dict) -> None:
+    """A segment still building; its conditions on traits the data never sends or the plan does not allow."""
+    definition = findings.definition
+    if seg.get("state") not in (None, "finished"):
+        findings.add(
+            "audit.segment_building",
+            f"segment {sid}",
+            f"segment {_name(seg)} has not finished building (state {seg.get('state')}"
+            + (f", {seg.get('progress')}%" if seg.get("progress") is not None else "")
+            + ")",
+            {"segment_id": sid, "state": seg.get("state")},
+            findings.where("segment", sid),
+        )
+    seg_def = definition.segment(sid) if definition is not None else None
+    if seg_def is None:
+        return
+    if data is not None:
+        for cond in seg_def.conditions:
+            if cond.attribute and not (cond.op == "exists" and not cond.value) and cond.attribute not in data.traits:
+                findings.add(
+                    "audit.segment_trait_never_sent",
+                    f"segment {sid}",
+                    f"segment {_name(seg)} needs {cond.describe()}, and no identify in the data sends {cond.attribute}",
+                    {"segment_id": sid, "attribute": cond.attribute},
+                    (definition.path, cond.line),
+                )
+    if plan is not None:
+        for cond in seg_def.conditions:
+            _attribute_against_plan(plan, seg, sid, cond, definition.path, findings.add)
+
+
+def _trigger_against_plan(plan: Plan, event: Any, label: str, cid: int, loc: Location, add: Add) -> str | None:
     """An event trigger must be a planned event; the planned name it nearly
     matches (`Signed up` vs `Signed Up`), if any."""
     if not isinstance(event, str) or plan.events is None or event in plan.events:
@@ -362,7 +406,7 @@ def _trigger_against_plan(plan: Plan, event: Any, label: str, cid: int, loc, add
     return None
 
 
-def _attribute_against_plan(plan: Plan, seg: dict, sid: int, cond, path: str, add) -> None:
+def _attribute_against_plan(plan: Plan, seg: dict, sid: int, cond: Condition, path: str, add: Add) -> None:
     """A segment's attribute condition must be on a planned identify trait whose
     values, stored as strings the way Customer.io stores them, can equal the condition's."""
     from cdpio_cli.plan import attribute_fit

@@ -17,14 +17,13 @@ Every field read is documented in journeys-app.json (docs/contracts.md,
 share its 10 requests/s window; answers of 429 are retried by the transport
 after `Retry-After`, and polls back off like delivery's.
 
-When a tier fails, the facts learned here (trigger event name, campaign
-state, filter segments, the segment's conditions when a workspace file
-describes them) go to diagnosis.py, which names the causes.
+When a tier fails, campaign_evidence.py gathers the facts (trigger event
+name, campaign state, filter segments, the segment's conditions when a
+workspace file describes them) for diagnosis.py, which names the causes.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,43 +45,6 @@ TIERS = (SEGMENTED, TRIGGERED)
 MESSAGES_PAGE = 100
 MAX_PAGES = 20
 FAILED_METRICS = ("failed", "undeliverable", "dropped", "bounced")
-
-
-# ---------------------------------------------------------------------------
-# Names that nearly match
-# ---------------------------------------------------------------------------
-
-
-def words(name: str) -> tuple[str, ...]:
-    """`Signed Up`, `signed_up`, `signed-up`, `SignedUp ` -> ("signed", "up")."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
-    return tuple(w for w in re.split(r"[\s_\-.]+", spaced.lower()) if w)
-
-
-def near_miss(expected: str, candidates: list[str]) -> str | None:
-    """A candidate with the same words as `expected` but not the same spelling."""
-    key = words(expected)
-    return next((c for c in candidates if c != expected and words(c) == key and key), None)
-
-
-def difference(a: str, b: str) -> str:
-    """What differs between two near-identical names, with carets under it."""
-
-    def squash(text: str) -> str:
-        return re.sub(r"[\s_\-]+", " ", text).strip()
-
-    if a.lower() == b.lower():
-        kind = "case differs"
-    elif squash(a) == squash(b):
-        kind = "snake_case vs spaced words" if "_" in a + b else "spacing differs"
-    elif squash(a).lower() == squash(b).lower():
-        kind = "case and " + ("snake_case vs spaced words" if "_" in a + b else "spacing") + " differ"
-    else:
-        kind = "spelling differs"
-    marks = "".join(
-        "^" if i >= len(a) or i >= len(b) or a[i] != b[i] else " " for i in range(max(len(a), len(b)))
-    ).rstrip()
-    return f"{kind} (`{a}` vs `{b}`, at `{marks}`)" if marks else kind
 
 
 # ---------------------------------------------------------------------------
@@ -139,7 +101,7 @@ def _resolve(ref: Any, items: dict[int, dict]) -> int | None:
     return loose[0] if loose else None
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -162,8 +124,9 @@ def read_list(api: AppApi, path: str, key: str) -> dict[int, dict]:
     items = _ok(api._get(path)).get(key)
     out = {}
     for obj in items if isinstance(items, list) else []:
-        if isinstance(obj, dict) and _as_int(obj.get("id")) is not None:
-            out[_as_int(obj["id"])] = obj
+        ident = as_int(obj.get("id")) if isinstance(obj, dict) else None
+        if ident is not None:
+            out[ident] = obj
     return out
 
 
@@ -188,7 +151,10 @@ def person_segment_ids(api: AppApi, ref: tuple[str, str]) -> set[int] | None:
     if answer.status != 200:
         return None
     items = _ok(answer).get("segments")
-    return {_as_int(s.get("id")) for s in items if isinstance(s, dict)} if isinstance(items, list) else set()
+    if not isinstance(items, list):
+        return set()
+    ids = {as_int(s.get("id")) for s in items if isinstance(s, dict)}
+    return {i for i in ids if i is not None}
 
 
 def person_messages(api: AppApi, ref: tuple[str, str], since: float | None) -> list[dict]:
@@ -248,7 +214,9 @@ class CampaignWatch:
         """delivered | sent | failed | drafted | none, from the messages' `metrics`."""
         states = set()
         for m in self.messages:
-            metrics = m.get("metrics") if isinstance(m.get("metrics"), dict) else {}
+            metrics = m.get("metrics")
+            if not isinstance(metrics, dict):
+                metrics = {}
             if m.get("failure_message") or any(k in metrics for k in FAILED_METRICS):
                 states.add("failed")
             elif "delivered" in metrics:
@@ -301,7 +269,8 @@ def _poll(api: AppApi, watch: Watch, now: Callable[[], float]) -> None:
     if building:  # has it finished building since?
         current = read_list(api, "/v1/segments", "segments")
         for s in building:
-            s.obj = current.get(s.id, s.obj)
+            if s.id is not None:
+                s.obj = current.get(s.id, s.obj)
     if any(c.id is not None and not c.settled for c in watch.campaigns):
         since = None if watch.since is None else watch.since - CLOCK_SLACK
         messages = person_messages(api, watch.ref, since)
@@ -309,8 +278,7 @@ def _poll(api: AppApi, watch: Watch, now: Callable[[], float]) -> None:
             mine = [
                 m
                 for m in messages
-                if _as_int(m.get("campaign_id")) == c.id
-                and (since is None or (_as_int(m.get("created")) or 0) >= since)
+                if as_int(m.get("campaign_id")) == c.id and (since is None or (as_int(m.get("created")) or 0) >= since)
             ]
             if mine and c.found_at is None:
                 c.found_at = now()
@@ -348,131 +316,6 @@ def wait_tiers(
             progress(f"waiting for segments and campaigns in Customer.io ({now() - start:.0f}s of {timeout:.0f}s)")
         sleep(min(wait, remaining))
         wait = min(wait * BACKOFF_FACTOR, interval * BACKOFF_CAP)
-
-
-# ---------------------------------------------------------------------------
-# Facts for diagnosis.py
-# ---------------------------------------------------------------------------
-
-
-def learn(
-    ev: diagnosis.Evidence,
-    watch: Watch,
-    *,
-    attributes: dict[str, str],
-    sent_events: list[str],
-    segments: dict[int, dict],
-    definition=None,
-) -> None:
-    """Facts about why a segment or campaign tier may have failed."""
-    member_of = watch.person_segments or set()
-    for s in watch.segments:
-        if s.id is None or s.member_at is not None:
-            continue
-        if not s.finished:
-            ev.add(
-                f"segment.{s.id}.building",
-                f"segment {s.id} {s.name} is still building (state {s.obj.get('state')})",
-                segment=s.id,
-            )
-            continue
-        seg_def = definition.segment(s.id) if definition else None
-        if seg_def is not None:
-            events = set(sent_events)
-            for cond in seg_def.failing(attributes, events):
-                if (
-                    cond.attribute is not None
-                    and cond.attribute not in attributes
-                    and cond.op != "exists"
-                    or (cond.op == "exists" and cond.value and cond.attribute not in attributes)
-                ):
-                    ev.add(
-                        f"segment.{s.id}.trait_never_sent",
-                        f"segment {s.id} {s.name} needs {cond.describe()} ({definition.path}:{cond.line}), "
-                        f"and the person has no {cond.attribute}: it was never sent",
-                        segment=s.id,
-                        attribute=cond.attribute,
-                    )
-                    break
-                ev.add(
-                    f"segment.{s.id}.condition_unmet",
-                    f"segment {s.id} {s.name} needs {cond.describe()} ({definition.path}:{cond.line}); "
-                    + (
-                        f"the person has {cond.attribute} = {attributes.get(cond.attribute)!r}"
-                        if cond.attribute
-                        else "the person never performed it"
-                    ),
-                    segment=s.id,
-                )
-                break
-        else:
-            ev.add(
-                f"segment.{s.id}.not_member",
-                f"the person is not in segment {s.id} {s.name}, which has finished building",
-                segment=s.id,
-            )
-    for c in watch.campaigns:
-        if c.id is None or c.outcome() in ("delivered", "sent"):
-            continue
-        obj = c.obj
-        if obj.get("state") != "running" or obj.get("active") is False:
-            ev.add(
-                f"campaign.{c.id}.not_sending",
-                f"campaign {c.id} {c.name} is {obj.get('state')}"
-                + (" and not active" if obj.get("active") is False else ""),
-                campaign=c.id,
-            )
-        event_name = obj.get("event_name")
-        if isinstance(event_name, str) and event_name not in sent_events:
-            close = near_miss(event_name, sent_events)
-            if close is not None:
-                ev.add(
-                    f"campaign.{c.id}.trigger_differs",
-                    f"campaign {c.id} {c.name} is triggered by `{event_name}`, this run sent `{close}`: "
-                    f"{difference(event_name, close)}",
-                    campaign=c.id,
-                    trigger=event_name,
-                    sent=close,
-                )
-            else:
-                ev.add(
-                    f"campaign.{c.id}.trigger_not_sent",
-                    f"campaign {c.id} {c.name} is triggered by `{event_name}`, which this run did not send "
-                    f"(sent: {', '.join(f'`{e}`' for e in sent_events) or 'no events'})",
-                    campaign=c.id,
-                    trigger=event_name,
-                )
-        for sid in obj.get("trigger_segment_ids") or []:
-            if watch.person_segments is not None and _as_int(sid) not in member_of:
-                name = (segments.get(_as_int(sid)) or {}).get("name", "")
-                ev.add(
-                    f"campaign.{c.id}.trigger_segment",
-                    f"campaign {c.id} {c.name} is triggered by segment {sid} {name}, and the person is not in it",
-                    campaign=c.id,
-                    segment=sid,
-                )
-        for sid in obj.get("filter_segment_ids") or []:
-            if watch.person_segments is not None and _as_int(sid) not in member_of:
-                name = (segments.get(_as_int(sid)) or {}).get("name", "(does not exist)")
-                ev.add(
-                    f"campaign.{c.id}.filter_excludes",
-                    f"campaign {c.id} {c.name} filters on segment {sid} {name}, and the person is not in it",
-                    campaign=c.id,
-                    segment=sid,
-                )
-        states = {a.get("sending_state") for a in c.actions}
-        draft = [a for a in c.actions if a.get("sending_state") == "draft"]
-        if c.actions and states <= {"draft", "off"}:
-            ev.add(
-                f"campaign.{c.id}.actions_not_sending",
-                f"campaign {c.id} {c.name}: every action is draft or off ("
-                + ", ".join(
-                    f"{a.get('id')} {a.get('name') or a.get('type')}: {a.get('sending_state')}" for a in c.actions
-                )
-                + ")",
-                campaign=c.id,
-                draft=[a.get("id") for a in draft],
-            )
 
 
 # ---------------------------------------------------------------------------
@@ -588,39 +431,33 @@ def campaign_check(route: str, c: CampaignWatch, watch: Watch, timeout: float) -
             http_status=watch.error.status,
             details=details,
         )
-    if outcome == "failed":
-        reasons = sorted({str(m.get("failure_message")) for m in c.messages if m.get("failure_message")})
-        return Check(
-            cid,
-            route,
-            TRIGGERED,
-            FAILED,
-            f"{head} tried to send and failed" + (": " + "; ".join(f'"{r}"' for r in reasons) if reasons else ""),
-            duration_ms=took,
-            details=details,
-            hint="fix what the failure message says (recipient, template, sending domain), then run again",
-        )
-    if outcome == "drafted":
-        drafts = [a for a in c.actions if a.get("sending_state") == "draft"]
-        which = ", ".join(f"{a.get('id')} {a.get('name') or a.get('type')}" for a in drafts)
-        return Check(
-            cid,
-            route,
-            TRIGGERED,
-            FAILED,
-            f"{head} drafted a message but did not send it"
-            + (f": action {which} has sending_state draft" if drafts else ""),
-            duration_ms=took,
-            details=details,
-        )
     return Check(
         cid,
         route,
         TRIGGERED,
         FAILED,
-        f"{head} created no message for the person within {timeout:g}s"
-        + (" (earlier messages exist, none from this run)" if outcome == "created" else ""),
+        _not_sent(head, c, outcome, timeout),
+        duration_ms=took if outcome in ("failed", "drafted") else None,
         details=details,
+        hint="fix what the failure message says (recipient, template, sending domain), then run again"
+        if outcome == "failed"
+        else None,
+    )
+
+
+def _not_sent(head: str, c: CampaignWatch, outcome: str, timeout: float) -> str:
+    """Why the campaign sent the person nothing: failed, drafted, or no message at all."""
+    if outcome == "failed":
+        reasons = sorted({str(m.get("failure_message")) for m in c.messages if m.get("failure_message")})
+        return f"{head} tried to send and failed" + (": " + "; ".join(f'"{r}"' for r in reasons) if reasons else "")
+    if outcome == "drafted":
+        drafts = [a for a in c.actions if a.get("sending_state") == "draft"]
+        which = ", ".join(f"{a.get('id')} {a.get('name') or a.get('type')}" for a in drafts)
+        return f"{head} drafted a message but did not send it" + (
+            f": action {which} has sending_state draft" if drafts else ""
+        )
+    return f"{head} created no message for the person within {timeout:g}s" + (
+        " (earlier messages exist, none from this run)" if outcome == "created" else ""
     )
 
 
@@ -657,6 +494,8 @@ def run_tiers(
     if watch.person_segments is None and watch.error is None:
         ids = person_segment_ids(api, ref)
         watch.person_segments = ids
+    from cdpio_cli.campaign_evidence import learn
+
     definition = workspace_definition(settings)
     learn(evidence, watch, attributes=attributes, sent_events=sent_events, segments=segments, definition=definition)
     for s in watch.segments:

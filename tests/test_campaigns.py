@@ -258,7 +258,7 @@ def test_a_failed_send_quotes_the_failure_message(tmp_path):
 
 
 def test_near_misses_are_the_same_words_spelled_differently():
-    from cdpio_cli.campaigns import difference, near_miss
+    from cdpio_cli.near_miss import difference, near_miss
 
     sent = ["Order Completed", "Signed Up", "signed_up"]
     assert near_miss("Signed up", sent) == "Signed Up"

@@ -54,45 +54,19 @@ def infer(
         cdpio plan infer events/*.ndjson -o tracking-plan.yaml
     """
     import sys
-    from pathlib import Path
 
-    from cdpio_cli import fixtures, results
+    from cdpio_cli import fixtures
     from cdpio_cli import plan as plan_mod
     from cdpio_cli.cli.output import finish
-    from cdpio_cli.errors import UsageError
 
     opts = ctx.obj
-    if output and Path(output).exists() and not force:  # before reading gigabytes
-        raise UsageError(f"-o {output}: the file exists", hint="pass --force to overwrite it")
+    plan_mod.refuse_existing(output, force=force)  # before reading gigabytes
     paths = fixtures.expand_paths(files)
     inferrer = plan_mod.Inferrer()
     for record in fixtures.iter_records(paths, stdin=sys.stdin):
         inferrer.add(record)
-    report = results.Report(command="plan infer")
-    data = inferrer.plan_data()
-    events = len(data["events"])
-    report.add(
-        results.Check(
-            id="plan.infer",
-            route="lint",
-            tier="lint",
-            status=results.PASSED,
-            message=f"{events} event(s) and {len(data) - 3} other section(s) from {inferrer.messages:,} message(s)",
-        )
-    )
-    if inferrer.unreadable:
-        report.add(
-            results.Check(
-                id="plan.unreadable",
-                route="lint",
-                tier="spec",
-                status=results.WARNING,
-                message=f"{inferrer.unreadable:,} record(s) could not be read and were "
-                "left out (run `cdpio lint` for where)",
-            )
-        )
-    report.summary.update({"messages": inferrer.messages, "unreadable": inferrer.unreadable, "files": paths})
-    _output(opts, inferrer.to_yaml(), data, output, force, report, "the inferred plan")
+    report = inferrer.report(paths)
+    _output(opts, inferrer.to_yaml(), inferrer.plan_data(), output, force, report, "the inferred plan")
     finish(report, opts)
 
 
@@ -120,18 +94,14 @@ def pull(
 
         cdpio plan pull --id tp_sprout_rVGCC6WdrNx -o tracking-plan.yaml
     """
-    from pathlib import Path
-
     from cdpio_cli import plan as plan_mod
-    from cdpio_cli import results
     from cdpio_cli.cli.output import finish
     from cdpio_cli.errors import UsageError
     from cdpio_cli.keys import ServiceHttp
     from cdpio_cli.settings import open_settings
 
     opts = ctx.obj
-    if output and Path(output).exists() and not force:
-        raise UsageError(f"-o {output}: the file exists", hint="pass --force to overwrite it")
+    plan_mod.refuse_existing(output, force=force)
     with open_settings(opts) as settings:
         if not settings.segment.public_api_token:
             raise UsageError(
@@ -145,29 +115,8 @@ def pull(
         finally:
             http.close()
         notes = settings.notes
-    data, left_out = plan_mod.plan_from_segment_rules(rules)
-    if meta.get("name"):
-        data = {"name": str(meta["name"]), **data}
-    plan_mod.parse_plan(data, f"Segment tracking plan {pid}")  # the converted plan must load
-    header = [
-        f"Tracking plan pulled by `cdpio plan pull` from Segment Protocols plan {pid}"
-        + (f" ({meta.get('name')})" if meta.get("name") else ""),
-        f"{len(rules)} rule(s); updated {meta.get('updatedAt') or 'unknown'}.",
-    ]
-    text = plan_mod.dump_plan(data, header=header + [n[0].upper() + n[1:] + "." for n in left_out])
-    report = results.Report(command="plan pull")
+    data, text, report = plan_mod.pulled_plan(meta, pid, rules)
     report.notes[:0] = notes
-    report.add(
-        results.Check(
-            id="plan.pull",
-            route="segment",
-            tier="authenticated",
-            status=results.PASSED,
-            message=f"{len(rules)} rule(s) of tracking plan {pid}: {len(data['events'])} "
-            "event(s)" + (f"; {len(left_out)} left out" if left_out else ""),
-        )
-    )
-    report.summary.update({"tracking_plan_id": pid, "rules": len(rules), "left_out": left_out})
     _output(opts, text, data, output, force, report, "the plan")
     finish(report, opts)
 
@@ -186,40 +135,8 @@ def diff(
         cdpio plan diff tracking-plan.yaml pulled.yaml --exit-code
     """
     from cdpio_cli import plan as plan_mod
-    from cdpio_cli import results
     from cdpio_cli.cli.output import finish
 
     opts = ctx.obj
     a, b = plan_mod.load_plan(before), plan_mod.load_plan(after)
-    changes = plan_mod.diff_plans(a, b)
-    report = results.Report(command="plan diff")
-    for change in changes:
-        report.add(
-            results.Check(
-                id=f"plan.{change.kind}",
-                route="lint",
-                tier="lint",
-                status=results.FAILED if exit_code else results.WARNING,
-                message=change.text(),
-                details=change.to_dict(),
-            )
-        )
-    if not changes:
-        report.add(
-            results.Check(
-                id="plan.same",
-                route="lint",
-                tier="lint",
-                status=results.PASSED,
-                message=f"{before} and {after} plan the same data",
-            )
-        )
-    report.summary.update(
-        {
-            "a": before,
-            "b": after,
-            "changes": [c.to_dict() for c in changes],
-            "counts": {k: sum(c.kind == k for c in changes) for k in ("added", "removed", "changed")},
-        }
-    )
-    finish(report, opts)
+    finish(plan_mod.diff_report(before, after, plan_mod.diff_plans(a, b), exit_code=exit_code), opts)

@@ -1,0 +1,58 @@
+"""The tracking plan as cdpio holds it: a rule per event and per message kind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+UNPLANNED_LEVELS = ("error", "warning", "allow")
+# Plan section -> (message type, the message field it describes).
+SECTIONS = {
+    "identify": ("identify", "traits"),
+    "page": ("page", "properties"),
+    "screen": ("screen", "properties"),
+    "group": ("group", "traits"),
+}
+TOP_KEYS = ("name", "description", "events", *SECTIONS, "unplanned_events", "unplanned_properties")
+RULE_KEYS = {"properties", "traits", "required", "description"}
+
+
+@dataclass
+class ObjectRule:
+    """What one kind of message carries: property schemas and required keys."""
+
+    where: str  # `event "Signed Up"`, `identify`
+    field: str  # properties | traits
+    properties: dict[str, Any]
+    required: list[str]
+    line: int | None = None
+    known: frozenset = frozenset()
+    validator: Any = None  # compiled by compile(): jsonschema_rs.Validator
+
+    def schema(self) -> dict:
+        return {"type": "object", "properties": self.properties, "required": self.required}
+
+    def compile(self) -> None:
+        import jsonschema_rs
+
+        self.known = frozenset(self.properties) | frozenset(self.required)
+        self.validator = jsonschema_rs.validator_for(self.schema(), validate_formats=True)
+
+    def errors(self, obj: dict) -> Iterator[Any]:
+        return self.validator.iter_errors(obj)
+
+
+@dataclass
+class Plan:
+    path: str | None
+    events: dict[str, ObjectRule] | None  # None: the plan does not list events
+    sections: dict[str, ObjectRule]  # identify/page/screen/group
+    unplanned_events: str = "error"
+    unplanned_properties: str = "warning"
+    name: str | None = None
+    data: dict = field(default_factory=dict)  # the plan as written (for diff and dump)
+    lines: dict = field(default_factory=dict)  # key path -> line in the file, e.g. ("identify", "traits", "is_trial")
+
+    def line_of(self, *at) -> int | None:
+        return self.lines.get(tuple(at))
