@@ -184,7 +184,7 @@ def test_cdpio_sandbox_and_the_config_refuse_a_bad_workspace_file_with_exit_2(tm
 
 
 def test_conditions_compare_as_customerio_stores_attributes():
-    from cdpio_cli.sandbox.workspace import stringify
+    from cdpio_cli.sandbox.people import stringify
     from cdpio_cli.workspace_file import Condition
 
     attrs = {"is_trial": stringify(True), "seats": stringify(5)}

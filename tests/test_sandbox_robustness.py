@@ -67,7 +67,8 @@ def test_any_batch_is_answered_and_drained(items, service):
 @settings(max_examples=150, deadline=None)
 @given(JSON)
 def test_any_v2_operation_is_accepted_or_rejected_with_a_reason(op):
-    from cdpio_cli.sandbox.workspace import OpError, Workspace
+    from cdpio_cli.sandbox.operations import OpError
+    from cdpio_cli.sandbox.workspace import Workspace
 
     result = Workspace().apply(op)
     assert result is None or isinstance(result, OpError)

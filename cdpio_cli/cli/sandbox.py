@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from cdpio_cli.sandbox import defaults
+
 
 def command(
     ctx: typer.Context,
     host: str = typer.Option(
-        "127.0.0.1", "--host", help="Interface to listen on (a warning for anything but 127.0.0.1)."
+        defaults.HOST, "--host", help="Interface to listen on (a warning for anything but 127.0.0.1)."
     ),
-    port: int = typer.Option(8975, "--port", "-p", help="Port; 0 picks a free one."),
+    port: int = typer.Option(defaults.PORT, "--port", "-p", help="Port; 0 picks a free one."),
     write_key: str | None = typer.Option(
         None, "--write-key", envvar="CDPIO_SANDBOX_WRITE_KEY", help="Segment write key to accept."
     ),

@@ -49,5 +49,4 @@ def create_app(options: SandboxOptions | None = None) -> SandboxApp:
     ]
     app = SandboxApp(routes=routes)
     app.sandbox_state = state  # read by build_middleware_stack on the first request
-    app.state.sandbox = state
     return app

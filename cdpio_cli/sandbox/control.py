@@ -104,9 +104,8 @@ async def deliveries(request: Request, *, state: SandboxState) -> Response:
 
 async def reset(request: Request, *, state: SandboxState) -> Response:
     state.reset()
-    faults = getattr(state, "faults", None)
-    if faults is not None:
-        faults.reset()
+    if state.faults is not None:
+        state.faults.reset()
     return json_response({"ok": True})
 
 

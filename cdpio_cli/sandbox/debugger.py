@@ -285,7 +285,7 @@ async def stream(request: Request, *, state: SandboxState) -> Response:
             page["counts"] = _counts(state)
         yield _sse(kind, page, total)
         seen, quiet = total, 0.0
-        while not getattr(state, "stopping", False):  # set when the server shuts down
+        while not state.stopping:
             await asyncio.sleep(STREAM_TICK)
             quiet += STREAM_TICK
             with state.lock:

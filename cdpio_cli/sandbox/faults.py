@@ -40,9 +40,6 @@ class FaultInjector:
         self.rng = random.Random(opts.seed)
         self.tokens = self._capacity()
         self.last = time.monotonic()
-        self.injected = 0
-        self.throttled = 0
-        self.dropped = 0
 
     def _capacity(self) -> float:
         # `throttle_burst` requests, by default one second's worth; never less than one.
@@ -74,7 +71,6 @@ class FaultInjector:
             self.last = now
             if self.tokens < 1.0:
                 retry_after = max(1, math.ceil((1.0 - self.tokens) / rate))
-                self.throttled += 1
                 await self._reject(
                     scope,
                     receive,
@@ -87,7 +83,6 @@ class FaultInjector:
                 return
             self.tokens -= 1.0
         if opts.fail_rate and self.rng.random() < opts.fail_rate:
-            self.injected += 1
             headers = {"retry-after": "1"} if opts.fail_status == 429 else {}
             await self._reject(
                 scope,
@@ -126,7 +121,6 @@ class FaultInjector:
             return None
 
         await self.app(scope, receive, swallow)
-        self.dropped += 1
         entry = scope.get(ENTRY_KEY)
         if entry is not None:
             entry["fault"] = "dropped_connection"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from cdpio_cli.sandbox import defaults
 
@@ -35,7 +35,7 @@ class OptionError(ValueError):
 
 @dataclass
 class SandboxOptions:
-    host: str = "127.0.0.1"
+    host: str = defaults.HOST
     port: int = 0  # 0: pick a free port
     write_key: str = defaults.WRITE_KEY
     site_id: str = defaults.SITE_ID
@@ -85,7 +85,6 @@ class SandboxOptions:
     # that Segment routes run, as the config's customerio.subscriptions lists
     # them (None: the destination's defaults); docs/mapping.md.
     subscriptions: tuple | None = None
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.region not in ("us", "eu"):

@@ -125,7 +125,7 @@ async def read_limited(request: Request, cap: int) -> LimitedBody:
                 if decoder.eof:
                     data = decoder.unused_data
                     if data and encoding == "gzip":
-                        decoder = zlib.decompressobj(wbits)  # the next gzip member
+                        decoder = zlib.decompressobj(_WBITS["gzip"])  # the next gzip member
                     elif data:
                         raise zlib.error("data after the end of the deflate stream")
         except zlib.error:
