@@ -69,7 +69,7 @@ def command(
         None, "--workspace", metavar="FILE", help="Segments and campaigns the App API serves (YAML; docs/campaigns.md)."
     ),
     app_api_rate: float = typer.Option(
-        10.0,
+        defaults.APP_API_RATE,
         "--app-api-rate",
         metavar="N",
         min=0.0,

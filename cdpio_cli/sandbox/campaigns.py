@@ -47,7 +47,6 @@ from cdpio_cli.workspace_file import (
     load_workspace,
 )
 
-APP_API_RATE = 10  # requests per second (journeys-app.json info: "10 requests per second")
 ACTIONS_PAGE = 10  # listCampaignActions: actions maxItems 10
 MESSAGES_LIMIT = (50, 1000)  # getPersonMessages limit: default, max
 MEMBERSHIP_LIMIT = (1000, 30000)  # getSegmentMembership limit: default, max
@@ -88,7 +87,7 @@ class AppRateLimit:
 def rate_limit(state: SandboxState) -> AppRateLimit:
     limiter = state.app_rate_limit
     if limiter is None:
-        limiter = state.app_rate_limit = AppRateLimit(getattr(state.options, "app_api_rate", APP_API_RATE))
+        limiter = state.app_rate_limit = AppRateLimit(state.options.app_api_rate)
     return limiter
 
 
@@ -112,7 +111,7 @@ def refuse_app_request(request: Request, state: SandboxState, route: str, region
 
 def rate_limited(request: Request, state: SandboxState, route: str) -> Response | None:
     """The 429 for an App API request over the limit, or None to go on."""
-    rate = getattr(state.options, "app_api_rate", APP_API_RATE)
+    rate = state.options.app_api_rate
     if not rate or rate_limit(state).admit():
         return None
     log(request, state, route, 429)

@@ -80,7 +80,7 @@ class SandboxOptions:
     # Segments and campaigns the App API serves (a workspace file,
     # docs/campaigns.md), and its rate limit in requests/s (0: none).
     workspace: str | None = None
-    app_api_rate: float = 10.0
+    app_api_rate: float = defaults.APP_API_RATE
     # The Customer.io (Actions) destination's subscriptions (mapping.Subscription)
     # that Segment routes run, as the config's customerio.subscriptions lists
     # them (None: the destination's defaults); docs/mapping.md.
