@@ -10,6 +10,7 @@ from cdpio_cli.sandbox import defaults
 from cdpio_cli.sandbox.ingest import ingest
 from cdpio_cli.sandbox.options import SandboxOptions
 from cdpio_cli.sandbox.state import SandboxState
+from cdpio_cli.sandbox.views import activities_view, attributes_view
 
 ATOMS = (
     st.none()
@@ -60,8 +61,8 @@ def test_any_batch_is_answered_and_drained(items, service):
     summary = state.summary()
     assert summary["received"] == len(items) == summary["delivered"] + summary["dropped"]
     for person in state.workspace.people.values():
-        state.workspace.attributes_view(person)
-        state.workspace.activities_view(person, limit=100)
+        attributes_view(person)
+        activities_view(person, limit=100)
 
 
 @settings(max_examples=150, deadline=None)

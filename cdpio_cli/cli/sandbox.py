@@ -103,7 +103,6 @@ def command(
     (loopback only), which is how --sandbox-url learns its region and keys.
     """
     from cdpio_cli.errors import UsageError
-    from cdpio_cli.sandbox import defaults
     from cdpio_cli.sandbox.options import OptionError, SandboxOptions
     from cdpio_cli.sandbox.runner import BindError, serve
 

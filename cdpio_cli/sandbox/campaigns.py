@@ -27,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,6 +41,7 @@ from cdpio_cli.sandbox.views import UNKNOWN_FIELD, UNKNOWN_VALUE, attributes_vie
 from cdpio_cli.sandbox.web import bind, json_response, log
 from cdpio_cli.sandbox.workspace import Workspace
 from cdpio_cli.workspace_file import (
+    ActionDef,
     CampaignDef,
     SegmentDef,
     WorkspaceDef,
@@ -198,7 +199,7 @@ class CampaignEngine:
                 self.messages.setdefault(person.cio_id, []).append(self._message(person, camp, action, now))
         return sorted(self.messages.get(person.cio_id, []), key=lambda m: (m["created"], m["id"]), reverse=True)
 
-    def _message(self, person: Person, camp: CampaignDef, action, now: int) -> dict:
+    def _message(self, person: Person, camp: CampaignDef, action: ActionDef, now: int) -> dict:
         if action.sending_state == "draft":
             metrics = {"created": now, "drafted": now}
         elif action.failure_message:
@@ -285,7 +286,7 @@ def campaign_object(camp: CampaignDef, created: int) -> dict:
     return out
 
 
-def action_object(camp: CampaignDef, action, created: int) -> dict:
+def action_object(camp: CampaignDef, action: ActionDef, created: int) -> dict:
     """journeys-app.json listCampaignActions item (the email/message shape)."""
     return {
         "id": action.id,
@@ -450,7 +451,10 @@ def _campaign_answer(eng: CampaignEngine, op: str, query: Mapping[str, str], cam
     return json_response({"actions": page, "next": cursor} if cursor else {"actions": page})
 
 
-def _by_id(items: list, text: str):
+_Def = TypeVar("_Def", SegmentDef, CampaignDef)
+
+
+def _by_id(items: list[_Def], text: str) -> _Def | None:
     try:
         wanted = int(text)
     except ValueError:

@@ -11,6 +11,7 @@ for a US workspace answers 401; the App API on the wrong prefix answers 401;
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,11 +25,15 @@ from cdpio_cli.sandbox import defaults
 from cdpio_cli.sandbox.auth import basic_pair, same
 from cdpio_cli.sandbox.campaigns import app_error, refuse_app_request
 from cdpio_cli.sandbox.operations import OpError, check_id, identifier_from_path, validate_operation
+from cdpio_cli.sandbox.people import Person
 from cdpio_cli.sandbox.segment import ingest_routes
 from cdpio_cli.sandbox.state import SandboxState
 from cdpio_cli.sandbox.views import UNKNOWN_FIELD, UNKNOWN_VALUE, activities_view, attributes_view
 from cdpio_cli.sandbox.web import base_url, bind, json_response, log, parse_json
 from cdpio_cli.sandbox.workspace import Workspace
+
+# A Track API handler: (workspace, path parameters, parsed body, raw body) -> answer.
+TrackHandler = Callable[[Workspace, dict, Any, bytes], Response]
 
 TRACK_UNAUTHORIZED = {"meta": {"error": "Unauthorized request"}}
 V2_MAX_OP_BYTES = MAX_MESSAGE_BYTES  # 32 KB per operation / entity request
@@ -169,7 +174,7 @@ def _anonymous_event(ws: Workspace, params: dict, body: Any, raw: bytes) -> Resp
     return _apply(ws, op, "errors")
 
 
-def _simple(action: str):
+def _simple(action: str) -> TrackHandler:
     def handler(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
         ids = _path_identifiers(params)
         if isinstance(ids, OpError):
@@ -262,7 +267,7 @@ def _batch(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
     return json_response({})
 
 
-_TRACK_HANDLERS = {
+_TRACK_HANDLERS: dict[str, TrackHandler] = {
     "identify": _identify,
     "delete": _simple("delete"),
     "event": _event,
@@ -373,7 +378,7 @@ def _app(state: SandboxState, request: Request, op: str) -> Response:
     return json_response(body)
 
 
-def attributes_body(ws: Workspace, person) -> dict:
+def attributes_body(ws: Workspace, person: Person) -> dict:
     """GET /v1/customers/{id}/attributes, as answered (the debugger page shows the same)."""
     view = attributes_view(person)
     view["customer"][UNKNOWN_FIELD] = UNKNOWN_VALUE
@@ -385,7 +390,7 @@ def attributes_body(ws: Workspace, person) -> dict:
 
 def activities_body(
     state: SandboxState,
-    person,
+    person: Person,
     *,
     limit: int,
     type_: str | None = None,

@@ -15,9 +15,9 @@ import asyncio
 import math
 import random
 import time
-from typing import Any
 
 import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdpio_cli.sandbox.state import SandboxState
 from cdpio_cli.sandbox.web import ENTRY_KEY
@@ -29,7 +29,7 @@ DEBUGGER_PAGE = "/"  # the debugger page (its feeds live under /_sandbox/debugge
 class FaultInjector:
     """ASGI middleware; the outermost layer, so it sees uvicorn's own `send`."""
 
-    def __init__(self, app: Any, state: SandboxState):
+    def __init__(self, app: ASGIApp, state: SandboxState):
         self.app = app
         self.state = state
         state.faults = self
@@ -53,7 +53,7 @@ class FaultInjector:
         o = self.state.options
         return bool(o.fail_rate or o.throttle or o.latency or o.drop_connections)
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or not self.active
@@ -103,7 +103,9 @@ class FaultInjector:
             return
         await self.app(scope, receive, send)
 
-    async def _reject(self, scope, receive, send, status: int, code: str, message: str, headers: dict) -> None:
+    async def _reject(
+        self, scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str, headers: dict
+    ) -> None:
         # Read the body so the connection stays usable for keep-alive.
         more = True
         while more:
@@ -116,8 +118,8 @@ class FaultInjector:
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _process_then_drop(self, scope, receive, send) -> None:
-        async def swallow(message) -> None:
+    async def _process_then_drop(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def swallow(message: Message) -> None:
             return None
 
         await self.app(scope, receive, swallow)
@@ -136,8 +138,8 @@ class FaultInjector:
         raise ConnectionAbortedError("sandbox dropped the connection (--drop-connections)")
 
 
-def _delayed(send, seconds: float):
-    async def wrapper(message) -> None:
+def _delayed(send: Send, seconds: float) -> Send:
+    async def wrapper(message: Message) -> None:
         if message["type"] == "http.response.start":
             await asyncio.sleep(seconds)
         await send(message)

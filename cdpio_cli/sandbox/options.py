@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import secrets
 from dataclasses import dataclass, replace
+from typing import Any
 
 from cdpio_cli.sandbox import defaults
 
@@ -125,7 +126,7 @@ class SandboxOptions:
             return self.segment_region or self.region
         return self.region
 
-    def with_(self, **changes) -> SandboxOptions:
+    def with_(self, **changes: Any) -> SandboxOptions:
         return replace(self, **changes)
 
     def credentials(self) -> dict[str, str]:

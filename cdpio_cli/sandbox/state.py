@@ -446,8 +446,19 @@ class _Pending:
     )
 
     def __init__(
-        self, body, single, route, entry, received, drop_all, force_type, defaults, duplicates, new_ids, count
-    ):
+        self,
+        body: bytes,
+        single: bool,
+        route: str,
+        entry: dict,
+        received: float,
+        drop_all: str | None,
+        force_type: str | None,
+        defaults: dict | None,
+        duplicates: set[int] | None,
+        new_ids: dict[int, str] | None,
+        count: int,
+    ) -> None:
         self.body = body
         self.single = single
         self.route = route
