@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from cdpio_cli.replay import load_checkpoint  # noqa: E402
 from cdpio_cli.sandbox.options import SandboxOptions  # noqa: E402
 from cdpio_cli.sandbox.runner import EmbeddedSandbox  # noqa: E402
+from cdpio_cli.sandbox.views import activities_view  # noqa: E402
 
 INVALID = [{"type": "track", "userId": "bad"}, {"type": "track", "event": "No Identity"}]
 
@@ -78,7 +79,7 @@ def delivered(sb, route: str, ids: list[str]) -> dict[str, int]:
         for i, mid in enumerate(ids):
             person = ws.find("id", f"p{i}")
             if person is not None:
-                n = len(ws.activities_view(person, type_="event", limit=100)[0])
+                n = len(activities_view(person, type_="event", limit=100)[0])
                 if n:
                     out[mid] = n
         return out

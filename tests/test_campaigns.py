@@ -184,7 +184,7 @@ def test_cdpio_sandbox_and_the_config_refuse_a_bad_workspace_file_with_exit_2(tm
 
 
 def test_conditions_compare_as_customerio_stores_attributes():
-    from cdpio_cli.sandbox.workspace import stringify
+    from cdpio_cli.sandbox.people import stringify
     from cdpio_cli.workspace_file import Condition
 
     attrs = {"is_trial": stringify(True), "seats": stringify(5)}
@@ -205,7 +205,8 @@ def test_conditions_compare_as_customerio_stores_attributes():
 
 @pytest.mark.slow  # a sweep: .ci/run runs it with -m slow
 def test_no_command_exceeds_ten_app_api_requests_a_second(sandbox_factory, tmp_path):
-    from cdpio_cli.sandbox.campaigns import APP_API_RATE, AppRateLimit
+    from cdpio_cli.sandbox.campaigns import AppRateLimit
+    from cdpio_cli.sandbox.defaults import APP_API_RATE
 
     # 20 campaigns: `audit` reads 22 App API pages in a row, enough to need pacing.
     campaigns = "".join(

@@ -10,6 +10,7 @@ from cdpio_cli.sandbox import defaults
 from cdpio_cli.sandbox.ingest import ingest
 from cdpio_cli.sandbox.options import SandboxOptions
 from cdpio_cli.sandbox.state import SandboxState
+from cdpio_cli.sandbox.views import activities_view, attributes_view
 
 ATOMS = (
     st.none()
@@ -60,14 +61,15 @@ def test_any_batch_is_answered_and_drained(items, service):
     summary = state.summary()
     assert summary["received"] == len(items) == summary["delivered"] + summary["dropped"]
     for person in state.workspace.people.values():
-        state.workspace.attributes_view(person)
-        state.workspace.activities_view(person, limit=100)
+        attributes_view(person)
+        activities_view(person, limit=100)
 
 
 @settings(max_examples=150, deadline=None)
 @given(JSON)
 def test_any_v2_operation_is_accepted_or_rejected_with_a_reason(op):
-    from cdpio_cli.sandbox.workspace import OpError, Workspace
+    from cdpio_cli.sandbox.operations import OpError
+    from cdpio_cli.sandbox.workspace import Workspace
 
     result = Workspace().apply(op)
     assert result is None or isinstance(result, OpError)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import httpx
+import orjson
 import pytest
 
 from cdpio_cli import __version__, transport
@@ -19,7 +20,7 @@ FAST = dict(base_delay=0.001, max_delay=0.01, max_retry_after=0.01)
 
 
 def track_spec(sb, *, key=defaults.WRITE_KEY, mid="m-1", path="/v1/track", base=None):
-    body = transport.orjson.dumps({"type": "track", "event": "Signed Up", "userId": "u1", "messageId": mid})
+    body = orjson.dumps({"type": "track", "event": "Signed Up", "userId": "u1", "messageId": mid})
     return RequestSpec(
         "POST",
         (base or sb.endpoint("segment")) + path,
@@ -167,7 +168,7 @@ def test_track_redirect_to_eu_keeps_credentials(sandbox_factory, client):
             "Content-Type": "application/json",
             "Authorization": transport.basic_auth(defaults.SITE_ID, defaults.TRACK_API_KEY),
         },
-        transport.orjson.dumps(op),
+        orjson.dumps(op),
         secrets=(defaults.TRACK_API_KEY,),
     )
     attempt = transport.send(client, spec)

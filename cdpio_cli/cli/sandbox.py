@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from cdpio_cli.sandbox import defaults
+
 
 def command(
     ctx: typer.Context,
     host: str = typer.Option(
-        "127.0.0.1", "--host", help="Interface to listen on (a warning for anything but 127.0.0.1)."
+        defaults.HOST, "--host", help="Interface to listen on (a warning for anything but 127.0.0.1)."
     ),
-    port: int = typer.Option(8975, "--port", "-p", help="Port; 0 picks a free one."),
+    port: int = typer.Option(defaults.PORT, "--port", "-p", help="Port; 0 picks a free one."),
     write_key: str | None = typer.Option(
         None, "--write-key", envvar="CDPIO_SANDBOX_WRITE_KEY", help="Segment write key to accept."
     ),
@@ -67,7 +69,7 @@ def command(
         None, "--workspace", metavar="FILE", help="Segments and campaigns the App API serves (YAML; docs/campaigns.md)."
     ),
     app_api_rate: float = typer.Option(
-        10.0,
+        defaults.APP_API_RATE,
         "--app-api-rate",
         metavar="N",
         min=0.0,
@@ -101,7 +103,6 @@ def command(
     (loopback only), which is how --sandbox-url learns its region and keys.
     """
     from cdpio_cli.errors import UsageError
-    from cdpio_cli.sandbox import defaults
     from cdpio_cli.sandbox.options import OptionError, SandboxOptions
     from cdpio_cli.sandbox.runner import BindError, serve
 

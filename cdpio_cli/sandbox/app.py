@@ -6,6 +6,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from cdpio_cli.sandbox import campaigns, control, customerio, debugger, protocols, segment
 from cdpio_cli.sandbox.faults import FaultInjector
@@ -22,7 +23,7 @@ class SandboxApp(Starlette):
 
     sandbox_state: SandboxState
 
-    def build_middleware_stack(self):
+    def build_middleware_stack(self) -> ASGIApp:
         state = self.sandbox_state
         return HostGuard(BodyCap(FaultInjector(super().build_middleware_stack(), state)), state.options)
 
@@ -49,5 +50,4 @@ def create_app(options: SandboxOptions | None = None) -> SandboxApp:
     ]
     app = SandboxApp(routes=routes)
     app.sandbox_state = state  # read by build_middleware_stack on the first request
-    app.state.sandbox = state
     return app

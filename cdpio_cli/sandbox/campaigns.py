@@ -26,7 +26,8 @@ import itertools
 import threading
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,24 +35,19 @@ from starlette.routing import Route
 
 from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 from cdpio_cli.sandbox.auth import bearer_token, same
+from cdpio_cli.sandbox.people import NAME, TYPE, Person
 from cdpio_cli.sandbox.state import SandboxState
+from cdpio_cli.sandbox.views import UNKNOWN_FIELD, UNKNOWN_VALUE, attributes_view
 from cdpio_cli.sandbox.web import bind, json_response, log
-from cdpio_cli.sandbox.workspace import (
-    NAME,
-    TYPE,
-    UNKNOWN_FIELD,
-    UNKNOWN_VALUE,
-    Person,
-    Workspace,
-)
+from cdpio_cli.sandbox.workspace import Workspace
 from cdpio_cli.workspace_file import (
+    ActionDef,
     CampaignDef,
     SegmentDef,
     WorkspaceDef,
     load_workspace,
 )
 
-APP_API_RATE = 10  # requests per second (journeys-app.json info: "10 requests per second")
 ACTIONS_PAGE = 10  # listCampaignActions: actions maxItems 10
 MESSAGES_LIMIT = (50, 1000)  # getPersonMessages limit: default, max
 MEMBERSHIP_LIMIT = (1000, 30000)  # getSegmentMembership limit: default, max
@@ -90,9 +86,9 @@ class AppRateLimit:
 
 
 def rate_limit(state: SandboxState) -> AppRateLimit:
-    limiter = getattr(state, "app_rate_limit", None)
+    limiter = state.app_rate_limit
     if limiter is None:
-        limiter = state.app_rate_limit = AppRateLimit(getattr(state.options, "app_api_rate", APP_API_RATE))
+        limiter = state.app_rate_limit = AppRateLimit(state.options.app_api_rate)
     return limiter
 
 
@@ -116,7 +112,7 @@ def refuse_app_request(request: Request, state: SandboxState, route: str, region
 
 def rate_limited(request: Request, state: SandboxState, route: str) -> Response | None:
     """The 429 for an App API request over the limit, or None to go on."""
-    rate = getattr(state.options, "app_api_rate", APP_API_RATE)
+    rate = state.options.app_api_rate
     if not rate or rate_limit(state).admit():
         return None
     log(request, state, route, 429)
@@ -154,7 +150,7 @@ class CampaignEngine:
     @staticmethod
     def facts(ws: Workspace, person: Person) -> tuple[dict[str, str], set[str]]:
         """The person's attributes as the App API shows them, and the events performed."""
-        attributes = ws.attributes_view(person)["customer"]["attributes"]
+        attributes = attributes_view(person)["customer"]["attributes"]
         events = {a[NAME] for a in person.activities if a[TYPE] == "event" and a[NAME]}
         return attributes, events
 
@@ -180,7 +176,9 @@ class CampaignEngine:
         if camp.trigger_event is not None:
             triggered = camp.trigger_event in events
         else:
-            triggered = self.member(self.definition.segment(camp.trigger_segment), attributes, events)
+            triggered = camp.trigger_segment is not None and self.member(
+                self.definition.segment(camp.trigger_segment), attributes, events
+            )
         return triggered and all(
             self.member(self.definition.segment(s), attributes, events) for s in camp.filter_segments
         )
@@ -201,7 +199,7 @@ class CampaignEngine:
                 self.messages.setdefault(person.cio_id, []).append(self._message(person, camp, action, now))
         return sorted(self.messages.get(person.cio_id, []), key=lambda m: (m["created"], m["id"]), reverse=True)
 
-    def _message(self, person: Person, camp: CampaignDef, action, now: int) -> dict:
+    def _message(self, person: Person, camp: CampaignDef, action: ActionDef, now: int) -> dict:
         if action.sending_state == "draft":
             metrics = {"created": now, "drafted": now}
         elif action.failure_message:
@@ -233,7 +231,7 @@ class CampaignEngine:
 
 
 def engine(state: SandboxState) -> CampaignEngine:
-    found = getattr(state, "campaign_engine", None)
+    found = state.campaign_engine
     if found is None:
         path = getattr(state.options, "workspace", None)
         found = state.campaign_engine = CampaignEngine(load_workspace(path) if path else None)
@@ -288,7 +286,7 @@ def campaign_object(camp: CampaignDef, created: int) -> dict:
     return out
 
 
-def action_object(camp: CampaignDef, action, created: int) -> dict:
+def action_object(camp: CampaignDef, action: ActionDef, created: int) -> dict:
     """journeys-app.json listCampaignActions item (the email/message shape)."""
     return {
         "id": action.id,
@@ -380,68 +378,83 @@ def _answer(state: SandboxState, request: Request, op: str) -> Response:
     ws = state.workspace
     query = request.query_params
     params = request.path_params
-    created = eng.started
     if op in ("person_segments", "person_messages"):
-        id_type = query.get("id_type", "id")
-        if id_type not in ("id", "email", "cio_id"):
-            return app_error(400, "id_type must be one of id, email, cio_id")
-        person = ws.person_by(params["customer_id"], id_type)
-        if person is None:
-            return app_error(404, "The customer_id does not exist.")
-        if op == "person_segments":
-            return json_response(
-                {
-                    "segments": [
-                        {"id": s.id, "name": s.name, "description": s.description, UNKNOWN_FIELD: UNKNOWN_VALUE}
-                        for s in eng.person_segments(ws, person)
-                    ],
-                    UNKNOWN_FIELD: UNKNOWN_VALUE,
-                }
-            )
-        messages = eng.person_messages(ws, person)
-        start_ts, end_ts = query.get("start_ts"), query.get("end_ts")
-        if start_ts:
-            messages = [m for m in messages if m["created"] >= _number(start_ts, "start_ts")]
-        if end_ts:
-            messages = [m for m in messages if m["created"] <= _number(end_ts, "end_ts")]
-        page, cursor = _page(messages, query.get("start"), _limit(query.get("limit"), *MESSAGES_LIMIT))
-        body: dict[str, Any] = {"messages": page}
-        if cursor:
-            body["next"] = cursor
-        return json_response(body)
+        return _person_answer(eng, ws, op, query, params["customer_id"])
     if op == "segments":
-        return json_response({"segments": [segment_object(s, created) for s in eng.live_segments()]})
+        return json_response({"segments": [segment_object(s, eng.started) for s in eng.live_segments()]})
     if op == "campaigns":
-        return json_response({"campaigns": [campaign_object(c, created) for c in eng.definition.campaigns]})
+        return json_response({"campaigns": [campaign_object(c, eng.started) for c in eng.definition.campaigns]})
     if op in ("segment", "membership", "customer_count"):
-        seg = _by_id(eng.live_segments(), params["segment_id"])
-        if seg is None:
-            return app_error(404, "segment not found")
-        if op == "segment":
-            return json_response({"segment": segment_object(seg, created)})
-        members = [p for p in ws.people.values() if eng.member(seg, *eng.facts(ws, p))]
-        if op == "customer_count":
-            return json_response({"count": len(members), "segment_id": seg.id})
-        page, cursor = _page(members, query.get("start"), _limit(query.get("limit"), *MEMBERSHIP_LIMIT))
-        body = {"identifiers": [p.identifiers() for p in page], "ids": [p.id for p in page], "segment_id": seg.id}
-        if cursor:
-            body["next"] = cursor
-        return json_response(body)
-    camp = _by_id(eng.definition.campaigns, params["campaign_id"])
-    if camp is None:
-        return app_error(404, "campaign not found")
-    if op == "campaign":
-        return json_response({"campaign": campaign_object(camp, created)})
-    # actions: at most 10 per page, then `next` (listCampaignActions).
-    actions = [action_object(camp, a, created) for a in camp.actions]
-    page, cursor = _page(actions, query.get("start"), ACTIONS_PAGE)
-    body = {"actions": page}
+        return _segment_answer(eng, ws, op, query, params["segment_id"])
+    return _campaign_answer(eng, op, query, params["campaign_id"])
+
+
+def _person_answer(eng: CampaignEngine, ws: Workspace, op: str, query: Mapping[str, str], customer_id: str) -> Response:
+    id_type = query.get("id_type", "id")
+    if id_type not in ("id", "email", "cio_id"):
+        return app_error(400, "id_type must be one of id, email, cio_id")
+    person = ws.person_by(customer_id, id_type)
+    if person is None:
+        return app_error(404, "The customer_id does not exist.")
+    if op == "person_segments":
+        return json_response(
+            {
+                "segments": [
+                    {"id": s.id, "name": s.name, "description": s.description, UNKNOWN_FIELD: UNKNOWN_VALUE}
+                    for s in eng.person_segments(ws, person)
+                ],
+                UNKNOWN_FIELD: UNKNOWN_VALUE,
+            }
+        )
+    messages = eng.person_messages(ws, person)
+    start_ts, end_ts = query.get("start_ts"), query.get("end_ts")
+    if start_ts:
+        messages = [m for m in messages if m["created"] >= _number(start_ts, "start_ts")]
+    if end_ts:
+        messages = [m for m in messages if m["created"] <= _number(end_ts, "end_ts")]
+    page, cursor = _page(messages, query.get("start"), _limit(query.get("limit"), *MESSAGES_LIMIT))
+    body: dict[str, Any] = {"messages": page}
     if cursor:
         body["next"] = cursor
     return json_response(body)
 
 
-def _by_id(items: list, text: str):
+def _segment_answer(eng: CampaignEngine, ws: Workspace, op: str, query: Mapping[str, str], segment_id: str) -> Response:
+    seg = _by_id(eng.live_segments(), segment_id)
+    if seg is None:
+        return app_error(404, "segment not found")
+    if op == "segment":
+        return json_response({"segment": segment_object(seg, eng.started)})
+    members = [p for p in ws.people.values() if eng.member(seg, *eng.facts(ws, p))]
+    if op == "customer_count":
+        return json_response({"count": len(members), "segment_id": seg.id})
+    page, cursor = _page(members, query.get("start"), _limit(query.get("limit"), *MEMBERSHIP_LIMIT))
+    body: dict[str, Any] = {
+        "identifiers": [p.identifiers() for p in page],
+        "ids": [p.id for p in page],
+        "segment_id": seg.id,
+    }
+    if cursor:
+        body["next"] = cursor
+    return json_response(body)
+
+
+def _campaign_answer(eng: CampaignEngine, op: str, query: Mapping[str, str], campaign_id: str) -> Response:
+    camp = _by_id(eng.definition.campaigns, campaign_id)
+    if camp is None:
+        return app_error(404, "campaign not found")
+    if op == "campaign":
+        return json_response({"campaign": campaign_object(camp, eng.started)})
+    # actions: at most 10 per page, then `next` (listCampaignActions).
+    actions = [action_object(camp, a, eng.started) for a in camp.actions]
+    page, cursor = _page(actions, query.get("start"), ACTIONS_PAGE)
+    return json_response({"actions": page, "next": cursor} if cursor else {"actions": page})
+
+
+_Def = TypeVar("_Def", SegmentDef, CampaignDef)
+
+
+def _by_id(items: list[_Def], text: str) -> _Def | None:
     try:
         wanted = int(text)
     except ValueError:

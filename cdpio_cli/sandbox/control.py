@@ -8,6 +8,7 @@ only to loopback clients; credentials a user passed are masked).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,6 +16,7 @@ from starlette.routing import Route
 
 from cdpio_cli import __version__
 from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
+from cdpio_cli.sandbox.options import SandboxOptions
 from cdpio_cli.sandbox.state import SandboxState
 from cdpio_cli.sandbox.web import bind, json_response
 
@@ -38,7 +40,7 @@ async def health(request: Request, *, state: SandboxState) -> Response:
 _LOOPBACK = ("127.", "::1", "localhost")
 
 
-def sandbox_info(options, url: str | None = None, *, reveal_defaults: bool = True) -> dict:
+def sandbox_info(options: SandboxOptions, url: str | None = None, *, reveal_defaults: bool = True) -> dict:
     """The regions and credentials a sandbox accepts.  `credentials` masks
     everything a user passed; with `reveal_defaults` the sandbox's own
     defaults are shown in full (they open only this emulator) and listed in
@@ -54,7 +56,7 @@ def sandbox_info(options, url: str | None = None, *, reveal_defaults: bool = Tru
             accepted[field_name] = usable[field_name] = value
         else:
             accepted[field_name] = mask(value)
-    info = {
+    info: dict[str, Any] = {
         "sandbox": "cdpio",
         "version": __version__,
         "region": options.region,
@@ -104,9 +106,8 @@ async def deliveries(request: Request, *, state: SandboxState) -> Response:
 
 async def reset(request: Request, *, state: SandboxState) -> Response:
     state.reset()
-    faults = getattr(state, "faults", None)
-    if faults is not None:
-        faults.reset()
+    if state.faults is not None:
+        state.faults.reset()
     return json_response({"ok": True})
 
 

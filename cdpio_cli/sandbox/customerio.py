@@ -11,6 +11,7 @@ for a US workspace answers 401; the App API on the wrong prefix answers 401;
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,10 +24,16 @@ from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 from cdpio_cli.sandbox import defaults
 from cdpio_cli.sandbox.auth import basic_pair, same
 from cdpio_cli.sandbox.campaigns import app_error, refuse_app_request
+from cdpio_cli.sandbox.operations import OpError, check_id, identifier_from_path, validate_operation
+from cdpio_cli.sandbox.people import Person
 from cdpio_cli.sandbox.segment import ingest_routes
 from cdpio_cli.sandbox.state import SandboxState
+from cdpio_cli.sandbox.views import UNKNOWN_FIELD, UNKNOWN_VALUE, activities_view, attributes_view
 from cdpio_cli.sandbox.web import base_url, bind, json_response, log, parse_json
-from cdpio_cli.sandbox.workspace import UNKNOWN_FIELD, UNKNOWN_VALUE, OpError, Workspace, check_id, identifier_from_path
+from cdpio_cli.sandbox.workspace import Workspace
+
+# A Track API handler: (workspace, path parameters, parsed body, raw body) -> answer.
+TrackHandler = Callable[[Workspace, dict, Any, bytes], Response]
 
 TRACK_UNAUTHORIZED = {"meta": {"error": "Unauthorized request"}}
 V2_MAX_OP_BYTES = MAX_MESSAGE_BYTES  # 32 KB per operation / entity request
@@ -89,13 +96,13 @@ async def track(request: Request, *, state: SandboxState, region: str, op: str) 
     return response
 
 
-def _path_identifiers(params: dict) -> tuple[dict | None, OpError | None]:
+def _path_identifiers(params: dict) -> dict | OpError:
     kind, value = identifier_from_path(params["identifier"])
     if kind == "id":
         err = check_id(value, "id")
         if err:
-            return None, err
-    return {kind: value}, None
+            return err
+    return {kind: value}
 
 
 def _apply(workspace: Workspace, op: dict, style: str) -> Response:
@@ -108,9 +115,9 @@ def _apply(workspace: Workspace, op: dict, style: str) -> Response:
 def _identify(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
     if not isinstance(body, dict):
         return _meta_error("the request body must be a JSON object of attributes")
-    ids, err = _path_identifiers(params)
-    if err:
-        return _meta_error(err.message)
+    ids = _path_identifiers(params)
+    if isinstance(ids, OpError):
+        return _meta_error(ids.message)
     if "id" in body:
         err = check_id(body["id"], "id")
         if err:
@@ -144,9 +151,9 @@ def _event_op(body: dict, identifiers: dict) -> dict | OpError:
 def _event(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
     if not isinstance(body, dict):
         return _meta_errors("the request body must be a JSON object")
-    ids, err = _path_identifiers(params)
-    if err:
-        return _meta_errors(err.message)
+    ids = _path_identifiers(params)
+    if isinstance(ids, OpError):
+        return _meta_errors(ids.message)
     op = _event_op(body, ids)
     if isinstance(op, OpError):
         return _meta_errors(op.message)
@@ -162,16 +169,16 @@ def _anonymous_event(ws: Workspace, params: dict, body: Any, raw: bytes) -> Resp
         return _meta_errors(op.message)
     if not anon:
         # Without anonymous_id it is an "invite"-style event: validated, kept nowhere.
-        err = ws.validate(op)
+        err = validate_operation(op)
         return _meta_errors(err.message) if err else json_response({})
     return _apply(ws, op, "errors")
 
 
-def _simple(action: str):
+def _simple(action: str) -> TrackHandler:
     def handler(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
-        ids, err = _path_identifiers(params)
-        if err:
-            return _meta_error(err.message)
+        ids = _path_identifiers(params)
+        if isinstance(ids, OpError):
+            return _meta_error(ids.message)
         return _apply(ws, {"type": "person", "action": action, "identifiers": ids}, "error")
 
     return handler
@@ -185,9 +192,9 @@ def _add_device(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
         return _meta_errors("device id is required")
     if not device.get("platform"):
         return _meta_errors("device platform is required")
-    ids, err = _path_identifiers(params)
-    if err:
-        return _meta_errors(err.message)
+    ids = _path_identifiers(params)
+    if isinstance(ids, OpError):
+        return _meta_errors(ids.message)
     attributes = dict(device.get("attributes") or {})
     attributes.update({k: v for k, v in device.items() if k not in ("id", "platform", "last_used", "attributes")})
     op = {
@@ -205,9 +212,9 @@ def _add_device(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
 
 
 def _delete_device(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
-    ids, err = _path_identifiers(params)
-    if err:
-        return _meta_errors(err.message)
+    ids = _path_identifiers(params)
+    if isinstance(ids, OpError):
+        return _meta_errors(ids.message)
     op = {"type": "person", "action": "delete_device", "identifiers": ids, "device": {"token": params["device_id"]}}
     return _apply(ws, op, "errors")
 
@@ -260,7 +267,7 @@ def _batch(ws: Workspace, params: dict, body: Any, raw: bytes) -> Response:
     return json_response({})
 
 
-_TRACK_HANDLERS = {
+_TRACK_HANDLERS: dict[str, TrackHandler] = {
     "identify": _identify,
     "delete": _simple("delete"),
     "event": _event,
@@ -371,9 +378,9 @@ def _app(state: SandboxState, request: Request, op: str) -> Response:
     return json_response(body)
 
 
-def attributes_body(ws: Workspace, person) -> dict:
+def attributes_body(ws: Workspace, person: Person) -> dict:
     """GET /v1/customers/{id}/attributes, as answered (the debugger page shows the same)."""
-    view = ws.attributes_view(person)
+    view = attributes_view(person)
     view["customer"][UNKNOWN_FIELD] = UNKNOWN_VALUE
     for device in view["customer"]["devices"]:
         device[UNKNOWN_FIELD] = UNKNOWN_VALUE
@@ -383,7 +390,7 @@ def attributes_body(ws: Workspace, person) -> dict:
 
 def activities_body(
     state: SandboxState,
-    person,
+    person: Person,
     *,
     limit: int,
     type_: str | None = None,
@@ -391,7 +398,7 @@ def activities_body(
     start: str | None = None,
 ) -> dict:
     """One page of GET /v1/customers/{id}/activities, as answered; ValueError for a bad cursor."""
-    activities, cursor = state.workspace.activities_view(
+    activities, cursor = activities_view(
         person, type_=type_, name=name, limit=limit, start=start, event_data=state.options.activity_data == "properties"
     )
     body: dict[str, Any] = {"activities": activities}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,9 @@ def _forbidden(why: str) -> Response:
     return Response(why + "\n", 403, media_type="text/plain", headers=SECURITY_HEADERS)
 
 
-def with_security_headers(fn: Callable, state: SandboxState) -> Callable:
+def with_security_headers(
+    fn: Callable[..., Awaitable[Response]], state: SandboxState
+) -> Callable[[Request], Awaitable[Response]]:
     """An endpoint whose answers carry the page's security headers (CSP and friends)."""
 
     async def endpoint(request: Request) -> Response:
@@ -162,7 +164,7 @@ def _ingest_detail(view: dict, reason: str) -> str | None:
 class Filters:
     """The stream's filters: route (prefix), call type, fate and free text."""
 
-    def __init__(self, query) -> None:
+    def __init__(self, query: Mapping[str, str]) -> None:
         self.route = query.get("route") or None
         self.type = query.get("type") or None
         self.fate = query.get("fate") or None
@@ -285,7 +287,7 @@ async def stream(request: Request, *, state: SandboxState) -> Response:
             page["counts"] = _counts(state)
         yield _sse(kind, page, total)
         seen, quiet = total, 0.0
-        while not getattr(state, "stopping", False):  # set when the server shuts down
+        while not state.stopping:
             await asyncio.sleep(STREAM_TICK)
             quiet += STREAM_TICK
             with state.lock:
@@ -451,7 +453,7 @@ def routes(state: SandboxState) -> list[Route]:
             return Response("not found\n", 404, media_type="text/plain")
         return Response(found[0], media_type=found[1])
 
-    def route(path: str, fn: Callable, methods=("GET",)) -> Route:
+    def route(path: str, fn: Callable[..., Awaitable[Response]], methods: tuple[str, ...] = ("GET",)) -> Route:
         return Route(path, with_security_headers(fn, state), methods=list(methods))
 
     return [

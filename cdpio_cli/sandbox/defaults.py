@@ -21,6 +21,9 @@ CUSTOMERIO_DESTINATION_NAME = "Customer.io (Actions)"
 
 HOST = "127.0.0.1"
 PORT = 8975  # `cdpio sandbox` default; --port 0 picks a free one
+# The App API's rate limit, requests per second (journeys-app.json info:
+# "10 requests per second"; docs/contracts.md).
+APP_API_RATE = 10.0
 
 
 def pipelines_api_key(region: str) -> str:

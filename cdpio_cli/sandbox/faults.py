@@ -15,9 +15,9 @@ import asyncio
 import math
 import random
 import time
-from typing import Any
 
 import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdpio_cli.sandbox.state import SandboxState
 from cdpio_cli.sandbox.web import ENTRY_KEY
@@ -29,7 +29,7 @@ DEBUGGER_PAGE = "/"  # the debugger page (its feeds live under /_sandbox/debugge
 class FaultInjector:
     """ASGI middleware; the outermost layer, so it sees uvicorn's own `send`."""
 
-    def __init__(self, app: Any, state: SandboxState):
+    def __init__(self, app: ASGIApp, state: SandboxState):
         self.app = app
         self.state = state
         state.faults = self
@@ -40,9 +40,6 @@ class FaultInjector:
         self.rng = random.Random(opts.seed)
         self.tokens = self._capacity()
         self.last = time.monotonic()
-        self.injected = 0
-        self.throttled = 0
-        self.dropped = 0
 
     def _capacity(self) -> float:
         # `throttle_burst` requests, by default one second's worth; never less than one.
@@ -56,7 +53,7 @@ class FaultInjector:
         o = self.state.options
         return bool(o.fail_rate or o.throttle or o.latency or o.drop_connections)
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or not self.active
@@ -74,7 +71,6 @@ class FaultInjector:
             self.last = now
             if self.tokens < 1.0:
                 retry_after = max(1, math.ceil((1.0 - self.tokens) / rate))
-                self.throttled += 1
                 await self._reject(
                     scope,
                     receive,
@@ -87,7 +83,6 @@ class FaultInjector:
                 return
             self.tokens -= 1.0
         if opts.fail_rate and self.rng.random() < opts.fail_rate:
-            self.injected += 1
             headers = {"retry-after": "1"} if opts.fail_status == 429 else {}
             await self._reject(
                 scope,
@@ -108,7 +103,9 @@ class FaultInjector:
             return
         await self.app(scope, receive, send)
 
-    async def _reject(self, scope, receive, send, status: int, code: str, message: str, headers: dict) -> None:
+    async def _reject(
+        self, scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str, headers: dict
+    ) -> None:
         # Read the body so the connection stays usable for keep-alive.
         more = True
         while more:
@@ -121,12 +118,11 @@ class FaultInjector:
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _process_then_drop(self, scope, receive, send) -> None:
-        async def swallow(message) -> None:
+    async def _process_then_drop(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def swallow(message: Message) -> None:
             return None
 
         await self.app(scope, receive, swallow)
-        self.dropped += 1
         entry = scope.get(ENTRY_KEY)
         if entry is not None:
             entry["fault"] = "dropped_connection"
@@ -142,8 +138,8 @@ class FaultInjector:
         raise ConnectionAbortedError("sandbox dropped the connection (--drop-connections)")
 
 
-def _delayed(send, seconds: float):
-    async def wrapper(message) -> None:
+def _delayed(send: Send, seconds: float) -> Send:
+    async def wrapper(message: Message) -> None:
         if message["type"] == "http.response.start":
             await asyncio.sleep(seconds)
         await send(message)

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from starlette.types import Message, Receive, Scope, Send
 
 from cdpio_cli.messages import MAX_BATCH_BYTES
 from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
@@ -69,7 +70,7 @@ class HostGuard:
         host = options.host.strip("[]").lower()
         self.names = LOCAL_NAMES | {host}
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not guarded(scope["path"]):
             await self.app(scope, receive, send)
             return
@@ -114,7 +115,7 @@ def _shown(name: str) -> str:
     return f"[{name}]" if ":" in name else name
 
 
-async def _refuse(send, status: int, code: str, message: str) -> None:
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
     body = orjson.dumps({"code": code, "message": message})
     await send(
         {
@@ -136,7 +137,7 @@ class BodyCap:
         self.app = app
         self.cap = cap
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(_READS_ITS_OWN_BODY):
             await self.app(scope, receive, send)
             return
@@ -169,7 +170,7 @@ class BodyCap:
                 break
         handed = False
 
-        async def replay():
+        async def replay() -> Message:
             nonlocal handed
             if not handed:
                 handed = True
@@ -178,13 +179,13 @@ class BodyCap:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send) -> None:
+    async def _refuse(self, send: Send) -> None:
         await _refuse(
             send, 413, "request_too_large", f"the request body is over the sandbox's {self.cap // 1024} KB cap"
         )
 
 
-async def _discard(receive, seen: int) -> None:
+async def _discard(receive: Receive, seen: int) -> None:
     """Read and drop the rest of a body (up to DRAIN_LIMIT in all), so the
     client can read the answer."""
     while seen <= DRAIN_LIMIT:

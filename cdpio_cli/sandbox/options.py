@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 from cdpio_cli.sandbox import defaults
 
@@ -35,7 +36,7 @@ class OptionError(ValueError):
 
 @dataclass
 class SandboxOptions:
-    host: str = "127.0.0.1"
+    host: str = defaults.HOST
     port: int = 0  # 0: pick a free port
     write_key: str = defaults.WRITE_KEY
     site_id: str = defaults.SITE_ID
@@ -80,12 +81,11 @@ class SandboxOptions:
     # Segments and campaigns the App API serves (a workspace file,
     # docs/campaigns.md), and its rate limit in requests/s (0: none).
     workspace: str | None = None
-    app_api_rate: float = 10.0
+    app_api_rate: float = defaults.APP_API_RATE
     # The Customer.io (Actions) destination's subscriptions (mapping.Subscription)
     # that Segment routes run, as the config's customerio.subscriptions lists
     # them (None: the destination's defaults); docs/mapping.md.
     subscriptions: tuple | None = None
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.region not in ("us", "eu"):
@@ -126,7 +126,7 @@ class SandboxOptions:
             return self.segment_region or self.region
         return self.region
 
-    def with_(self, **changes) -> SandboxOptions:
+    def with_(self, **changes: Any) -> SandboxOptions:
         return replace(self, **changes)
 
     def credentials(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import orjson
 from starlette.datastructures import Headers
@@ -249,6 +250,7 @@ async def public_api(request: Request, *, state: SandboxState, region: str, what
     log(request, state, route, 200)
     yours = not defaults.is_default("public_api_token", state.options.public_api_token)
     connected = [_destination(state, yours)] if state.options.segment_destination_enabled else []
+    data: dict[str, Any]
     if what == "workspace":
         data = {"workspace": dict(defaults.SEGMENT_WORKSPACE)}
     elif what == "sources":
@@ -261,7 +263,7 @@ async def public_api(request: Request, *, state: SandboxState, region: str, what
         # The configured subscriptions, else the destination's default
         # ("Quick Setup") ones, as mapping.py runs them.
         listed = state.options.subscriptions
-        subs = [
+        subs: list[dict[str, Any]] = [
             {
                 "id": f"sub_{s.action}",
                 "name": s.name,

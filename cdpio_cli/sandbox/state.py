@@ -22,15 +22,23 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from cdpio_cli.fixtures import merge_batch_shared
 from cdpio_cli.mapping import V1_METRICS, map_message, map_subscribed
+from cdpio_cli.mapping import Mapping as Mapped
 from cdpio_cli.messages import ingest_drop_reason
 from cdpio_cli.sandbox.options import SandboxOptions
-from cdpio_cli.sandbox.workspace import Workspace, compact_json
+from cdpio_cli.sandbox.people import compact_json
+from cdpio_cli.sandbox.workspace import Workspace
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from cdpio_cli.sandbox.campaigns import AppRateLimit, CampaignEngine
+    from cdpio_cli.sandbox.faults import FaultInjector
 
 DESTINATION_NOT_CONNECTED = "destination not connected"
 DESTINATION_OTHER_WORKSPACE = "destination writes to another workspace (its siteId)"
@@ -50,8 +58,11 @@ class SandboxState:
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
         self._record = _RecordFile(options.record) if options.record else None
-        self.idle_drainer = None  # the asyncio task draining between requests
-        self.faults = None  # the FaultInjector, once the app has built it
+        self.idle_drainer: asyncio.Task[None] | None = None  # the asyncio task draining between requests
+        self.faults: FaultInjector | None = None  # the FaultInjector, once the app has built it
+        self.app_rate_limit: AppRateLimit | None = None  # the App API's 10 requests/s, once asked
+        self.campaign_engine: CampaignEngine | None = None  # once the App API campaign routes are asked
+        self.stopping = False  # set when the server shuts down
         # Longest first, so a credential containing another is hidden whole.
         self._path_secrets = sorted(
             (
@@ -169,7 +180,7 @@ class SandboxState:
                 if self._record is not None:
                     # Before the ids count as seen: a request that could not be
                     # recorded is not accepted, and its retry is no duplicate.
-                    self._write_record(items, force_type, defaults, duplicates, new_ids)
+                    self._write_record(self._record, items, force_type, defaults, duplicates, new_ids)
                 seen |= fresh
             self.pending.append(
                 _Pending(
@@ -204,7 +215,15 @@ class SandboxState:
             entry["drops"].append(reason)
             self.deliveries.append(_delivery(None, route, reason, None, None, time.time()))
 
-    def _write_record(self, items: list, force_type, defaults, duplicates, new_ids) -> None:
+    @staticmethod
+    def _write_record(
+        record: _RecordFile,
+        items: list,
+        force_type: str | None,
+        defaults: dict | None,
+        duplicates: set[int] | None,
+        new_ids: dict[int, str] | None,
+    ) -> None:
         lines = []
         for i, m in enumerate(items):
             if type(m) is dict and not (duplicates and i in duplicates):
@@ -212,7 +231,7 @@ class SandboxState:
                     orjson.dumps(_normalise(dict(m), force_type, defaults, new_ids.get(i) if new_ids else None))
                 )
         if lines:
-            self._record.append(b"\n".join(lines) + b"\n")
+            record.append(b"\n".join(lines) + b"\n")
 
     # --- drain ----------------------------------------------------------
 
@@ -272,13 +291,7 @@ class SandboxState:
                 _normalise(msg, force_type, defaults, new_ids.get(i) if new_ids else None)
             if reason is None:
                 reason = _ingest_drop_reason(msg)
-                if (
-                    reason == "no_user_anon_id"
-                    and route.startswith("pipelines")
-                    and msg.get("type") == "identify"
-                    and isinstance(msg.get("traits"), dict)
-                    and msg["traits"].get("email")
-                ):
+                if reason == "no_user_anon_id" and route.startswith("pipelines") and identifies_by_email(msg):
                     # Pipelines identifies by traits.email alone (docs/contracts.md).
                     reason = None
             if reason is None and not enabled and route.startswith("segment"):
@@ -300,16 +313,7 @@ class SandboxState:
                     reason = mapped.drop_reason
                 else:
                     ops = mapped.operations
-                    if mapped.endpoint == V1_METRICS:
-                        for op in ops:
-                            workspace.apply_metric(op)
-                    else:
-                        for op in ops:
-                            err = workspace.apply(op)
-                            if err is not None:
-                                # What Segment's Delivery Overview shows as "Failed delivery: 400".
-                                reason = f"CUSTOMERIO_400: {err.message}"
-                                break
+                    reason = _apply_mapped(workspace, mapped)
             if reason is None:
                 counts["delivered"] += 1
             else:
@@ -442,8 +446,19 @@ class _Pending:
     )
 
     def __init__(
-        self, body, single, route, entry, received, drop_all, force_type, defaults, duplicates, new_ids, count
-    ):
+        self,
+        body: bytes,
+        single: bool,
+        route: str,
+        entry: dict,
+        received: float,
+        drop_all: str | None,
+        force_type: str | None,
+        defaults: dict | None,
+        duplicates: set[int] | None,
+        new_ids: dict[int, str] | None,
+        count: int,
+    ) -> None:
         self.body = body
         self.single = single
         self.route = route
@@ -455,6 +470,31 @@ class _Pending:
         self.duplicates = duplicates
         self.new_ids = new_ids
         self.count = count
+
+
+def identifies_by_email(msg: Any) -> bool:
+    """An identify by traits.email alone, which Pipelines accepts (pipelines.json
+    `#/paths/~1identify/post/description`; docs/contracts.md)."""
+    return (
+        isinstance(msg, dict)
+        and msg.get("type") == "identify"
+        and isinstance(msg.get("traits"), dict)
+        and bool(msg["traits"].get("email"))
+    )
+
+
+def _apply_mapped(workspace: Workspace, mapped: Mapped) -> str | None:
+    """Apply a mapped message's operations; the drop reason when Customer.io refuses one."""
+    if mapped.endpoint == V1_METRICS:
+        for op in mapped.operations:
+            workspace.apply_metric(op)
+        return None
+    for op in mapped.operations:
+        err = workspace.apply(op)
+        if err is not None:
+            # What Segment's Delivery Overview shows as "Failed delivery: 400".
+            return f"CUSTOMERIO_400: {err.message}"
+    return None
 
 
 def _normalise(msg: dict, force_type: str | None, defaults: dict | None, new_id: str | None) -> dict:

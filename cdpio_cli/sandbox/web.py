@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,7 @@ def log(
     return entry
 
 
-def bind(fn: Callable, **bound: Any) -> Callable:
+def bind(fn: Callable[..., Awaitable[Response]], **bound: Any) -> Callable[[Request], Awaitable[Response]]:
     """A starlette endpoint that calls fn(request, **bound)."""
 
     async def endpoint(request: Request) -> Response:
@@ -125,7 +125,7 @@ async def read_limited(request: Request, cap: int) -> LimitedBody:
                 if decoder.eof:
                     data = decoder.unused_data
                     if data and encoding == "gzip":
-                        decoder = zlib.decompressobj(wbits)  # the next gzip member
+                        decoder = zlib.decompressobj(_WBITS["gzip"])  # the next gzip member
                     elif data:
                         raise zlib.error("data after the end of the deflate stream")
         except zlib.error:
@@ -142,7 +142,7 @@ async def _drain(request: Request, declared: int) -> None:
         await _drain_stream(request.stream(), 0)
 
 
-async def _drain_stream(stream, seen: int) -> None:
+async def _drain_stream(stream: AsyncIterator[bytes], seen: int) -> None:
     """Read and discard the rest of a body, up to DRAIN_LIMIT in all."""
     async for chunk in stream:
         seen += len(chunk)

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from cdpio_cli.replay import load_checkpoint
+from cdpio_cli.sandbox.views import activities_view
 from tests.cli_helpers import clean_env, run_cli
 from tests.reliability._support import assert_clean_failure
 
@@ -99,7 +100,7 @@ def activity_counts(sb, n: int) -> dict[str, int]:
     out = {}
     for i in range(n):
         person = ws.find("id", f"p{i}")
-        events = ws.activities_view(person, type_="event", limit=100)[0] if person else []
+        events = activities_view(person, type_="event", limit=100)[0] if person else []
         if events:
             out[f"flt-{i:05d}"] = len(events)
     return out
