@@ -1,4 +1,4 @@
-"""fixtures.py: every format, real line numbers, and bad input that never tracebacks."""
+"""cdpio_cli.fixtures: every format, real line numbers, and bad input that never tracebacks."""
 
 from __future__ import annotations
 
