@@ -105,7 +105,7 @@ def command(
         route_from_settings,
     )
     from cdpio_cli.replay.report import fill_report, summary_lines
-    from cdpio_cli.replay.route import ROUTE_NAMES_HINT
+    from cdpio_cli.replay.route import DEFAULT_ROUTE, ROUTE_NAMES_HINT
     from cdpio_cli.settings import open_settings
 
     opts = ctx.obj
@@ -121,7 +121,7 @@ def command(
         if not dry_run:  # the same hygiene report as send-test
             warn_cleaned_credentials(opts, settings)
         cfg = settings.config.replay
-        route_name = route or getattr(cfg, "route", None) or "segment"
+        route_name = route or getattr(cfg, "route", None) or DEFAULT_ROUTE
         options = ReplayOptions(
             rate=_pick(rate, cfg, "rate", DEFAULT_RATE) or None,
             concurrency=_pick(concurrency, cfg, "concurrency", DEFAULT_CONCURRENCY),

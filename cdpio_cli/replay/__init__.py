@@ -26,21 +26,64 @@ result types; `report` turns a result into checks; `route` is the one place
 that knows routes by name.
 """
 
-from cdpio_cli.replay.checkpoint import BAD_CHECKPOINT_HINT, ResumeState, checkpoint_problem, load_checkpoint
-from cdpio_cli.replay.options import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_RATE,
-    DEFAULT_TIMEOUT,
-    Example,
-    Progress,
-    ReplayOptions,
-    ReplayResult,
-)
-from cdpio_cli.replay.route import ROUTE_NAMES, Route, make_route, route_from_settings
-from cdpio_cli.replay.run import Replay, replay, replay_burst
-from cdpio_cli.replay.validate import fast_valid
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cdpio_cli.replay.checkpoint import BAD_CHECKPOINT_HINT, ResumeState, checkpoint_problem, load_checkpoint
+    from cdpio_cli.replay.options import (
+        DEFAULT_BATCH_SIZE,
+        DEFAULT_CONCURRENCY,
+        DEFAULT_MAX_RETRIES,
+        DEFAULT_RATE,
+        DEFAULT_TIMEOUT,
+        Example,
+        Progress,
+        ReplayOptions,
+        ReplayResult,
+    )
+    from cdpio_cli.replay.route import ROUTE_NAMES, Route, make_route, route_from_settings
+    from cdpio_cli.replay.run import Replay, replay, replay_burst
+    from cdpio_cli.replay.validate import fast_valid
+
+# The public names, loaded on first use: `cdpio_cli.replay.options` (the
+# defaults the config falls back to) stays cheap to import without the
+# sending machinery (httpx, threads) behind `run`.
+_SOURCES = {
+    "BAD_CHECKPOINT_HINT": "checkpoint",
+    "ResumeState": "checkpoint",
+    "checkpoint_problem": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "DEFAULT_BATCH_SIZE": "options",
+    "DEFAULT_CONCURRENCY": "options",
+    "DEFAULT_MAX_RETRIES": "options",
+    "DEFAULT_RATE": "options",
+    "DEFAULT_TIMEOUT": "options",
+    "Example": "options",
+    "Progress": "options",
+    "ReplayOptions": "options",
+    "ReplayResult": "options",
+    "ROUTE_NAMES": "route",
+    "Route": "route",
+    "make_route": "route",
+    "route_from_settings": "route",
+    "Replay": "run",
+    "replay": "run",
+    "replay_burst": "run",
+    "fast_valid": "validate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BAD_CHECKPOINT_HINT",

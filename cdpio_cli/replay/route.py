@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from cdpio_cli.transport import Attempt, RequestSpec
 
 ROUTE_NAMES = ("segment", "pipelines", "customerio")
+DEFAULT_ROUTE = "segment"  # without --route or replay.route
 ROUTE_NAMES_HINT = "use segment, pipelines or customerio"
 # The endpoint service (settings.endpoint) each route sends to.
 _SERVICES = {"segment": "segment", "pipelines": "pipelines", "customerio": "track"}
