@@ -9,7 +9,8 @@ import typer
 
 if TYPE_CHECKING:
     from cdpio_cli.errors import CdpioError
-    from cdpio_cli.replay import Progress, Replay, ReplayResult
+    from cdpio_cli.replay import Progress, Replay, ReplayOptions, ReplayResult
+    from cdpio_cli.settings import Settings
 
 _T = TypeVar("_T")
 
@@ -90,8 +91,7 @@ def command(
     """
     import sys
 
-    from cdpio_cli import results
-    from cdpio_cli.cli.output import finish, note, stderr_console, warn_cleaned_credentials
+    from cdpio_cli.cli.output import note, warn_cleaned_credentials
     from cdpio_cli.errors import UsageError
     from cdpio_cli.replay import (
         DEFAULT_BATCH_SIZE,
@@ -104,7 +104,6 @@ def command(
         ReplayOptions,
         route_from_settings,
     )
-    from cdpio_cli.replay.report import fill_report, summary_lines
     from cdpio_cli.replay.route import DEFAULT_ROUTE, ROUTE_NAMES_HINT
     from cdpio_cli.settings import open_settings
 
@@ -143,6 +142,15 @@ def command(
         for text in settings.notes:
             note(opts, text, style="dim")
         result = _run_job(opts, settings.run_id, Replay(files, target, options, stdin=sys.stdin), route_name)
+
+    _report(opts, settings, result, route_name, options)
+
+
+def _report(opts: Any, settings: Settings, result: ReplayResult, route_name: str, options: ReplayOptions) -> None:
+    """Print the counts, then the report (table, --json, --junit); exits with its code."""
+    from cdpio_cli import results
+    from cdpio_cli.cli.output import finish, stderr_console
+    from cdpio_cli.replay.report import fill_report, summary_lines
 
     report = results.Report(command="replay", sandbox=settings.sandbox_target)
     report.run_id = settings.run_id

@@ -225,16 +225,42 @@ def resume_hint(options: ReplayOptions) -> str:
 def summary_lines(result: ReplayResult, options: ReplayOptions) -> list[str]:
     """The counts, one line each, printed before the checks."""
     if result.stopped_invalid:
-        # One line per message, file:line first, whatever the terminal width.
-        lines = [f"{ex.file}:{ex.line}: {ex.reason}" for ex in result.invalid_examples]
-        more = result.invalid - len(result.invalid_examples)
-        if more > 0:
-            lines.append(f"... and {more:,} more")
+        return _invalid_lines(result)
+    lines = ["replay: " + ", ".join(_dry_run_counts(result) if result.dry_run else _counts(result))]
+    if result.status_counts:
+        lines.append("status: " + "  ".join(f"{k}×{v:,}" for k, v in sorted(result.status_counts.items())))
+    lat = result.latency_ms
+    if lat.get("p50") is not None:
         lines.append(
-            f"replay: nothing sent; {result.invalid:,} invalid message(s) "
-            "(fix them, or pass --skip-invalid to send the rest and dead-letter these)"
+            f"latency ms: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f};  "
+            f"{result.events_per_second:,.0f} events/s;  {result.duration:.2f} s"
         )
-        return lines
+    if result.dead_letter:
+        lines.append(f"dead-letter: {result.dead_letter} ({result.dead_letter_total:,} line(s))")
+        if result.dead_letter_prior:
+            lines.append(
+                f"dead-letter: appended after the {result.dead_letter_prior:,} line(s) an earlier "
+                "run left there (pass --force to truncate it instead)"
+            )
+    if result.not_sent and options.checkpoint:
+        lines.append(f"resume: rerun with --checkpoint {options.checkpoint}")
+    return lines
+
+
+def _invalid_lines(result: ReplayResult) -> list[str]:
+    # One line per message, file:line first, whatever the terminal width.
+    lines = [f"{ex.file}:{ex.line}: {ex.reason}" for ex in result.invalid_examples]
+    more = result.invalid - len(result.invalid_examples)
+    if more > 0:
+        lines.append(f"... and {more:,} more")
+    lines.append(
+        f"replay: nothing sent; {result.invalid:,} invalid message(s) "
+        "(fix them, or pass --skip-invalid to send the rest and dead-letter these)"
+    )
+    return lines
+
+
+def _counts(result: ReplayResult) -> list[str]:
     parts = [
         f"{result.read:,} read",
         f"{result.sent:,} sent",
@@ -254,29 +280,13 @@ def summary_lines(result: ReplayResult, options: ReplayOptions) -> list[str]:
             f"{result.accepted_uncommitted:,} of them answered 2xx but not committed "
             "(behind an unresolved request; a resume re-sends them)"
         )
-    if result.dry_run:
-        parts = [
-            f"{result.read:,} read",
-            f"{result.would_send:,} would be sent",
-            f"{result.invalid:,} invalid",
-            f"{result.requests:,} request(s)",
-        ]
-    lines = ["replay: " + ", ".join(parts)]
-    if result.status_counts:
-        lines.append("status: " + "  ".join(f"{k}×{v:,}" for k, v in sorted(result.status_counts.items())))
-    lat = result.latency_ms
-    if lat.get("p50") is not None:
-        lines.append(
-            f"latency ms: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f};  "
-            f"{result.events_per_second:,.0f} events/s;  {result.duration:.2f} s"
-        )
-    if result.dead_letter:
-        lines.append(f"dead-letter: {result.dead_letter} ({result.dead_letter_total:,} line(s))")
-        if result.dead_letter_prior:
-            lines.append(
-                f"dead-letter: appended after the {result.dead_letter_prior:,} line(s) an earlier "
-                "run left there (pass --force to truncate it instead)"
-            )
-    if result.not_sent and options.checkpoint:
-        lines.append(f"resume: rerun with --checkpoint {options.checkpoint}")
-    return lines
+    return parts
+
+
+def _dry_run_counts(result: ReplayResult) -> list[str]:
+    return [
+        f"{result.read:,} read",
+        f"{result.would_send:,} would be sent",
+        f"{result.invalid:,} invalid",
+        f"{result.requests:,} request(s)",
+    ]
