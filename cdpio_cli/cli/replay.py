@@ -7,6 +7,16 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import typer
 
+# Only the defaults and route names (cheap to import): the rest of replay loads when the command runs.
+from cdpio_cli.replay.options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RATE,
+    DEFAULT_TIMEOUT,
+)
+from cdpio_cli.replay.route import DEFAULT_ROUTE, ROUTE_NAMES, ROUTE_NAMES_HINT
+
 if TYPE_CHECKING:
     from cdpio_cli.errors import CdpioError
     from cdpio_cli.replay import Progress, Replay, ReplayOptions, ReplayResult
@@ -24,22 +34,34 @@ def command(
         None,
         "--route",
         metavar="segment|pipelines|customerio",
-        help="Where to send (default: replay.route in cdpio.yaml, else segment).",
+        help=f"Where to send (default: replay.route in cdpio.yaml, else {DEFAULT_ROUTE}).",
     ),
     rate: float | None = typer.Option(
-        None, "--rate", metavar="R", help="Requests per second, at most (0: unlimited; default from config: 50)."
+        None,
+        "--rate",
+        metavar="R",
+        help=f"Requests per second, at most (0: unlimited; default from config: {DEFAULT_RATE:g}).",
     ),
     concurrency: int | None = typer.Option(
-        None, "--concurrency", metavar="N", help="Requests in flight at once (default from config: 4)."
+        None,
+        "--concurrency",
+        metavar="N",
+        help=f"Requests in flight at once (default from config: {DEFAULT_CONCURRENCY}).",
     ),
     batch_size: int | None = typer.Option(
-        None, "--batch-size", metavar="N", help="Messages per request, at most 2500 (default from config: 100)."
+        None,
+        "--batch-size",
+        metavar="N",
+        help=f"Messages per request, at most 2500 (default from config: {DEFAULT_BATCH_SIZE}).",
     ),
     max_retries: int | None = typer.Option(
-        None, "--max-retries", metavar="N", help="Retries per request on 408/429/5xx/network errors (default 5)."
+        None,
+        "--max-retries",
+        metavar="N",
+        help=f"Retries per request on 408/429/5xx/network errors (default {DEFAULT_MAX_RETRIES}).",
     ),
     timeout: float | None = typer.Option(
-        None, "--timeout", metavar="S", help="Seconds to wait for each response (default 10)."
+        None, "--timeout", metavar="S", help=f"Seconds to wait for each response (default {DEFAULT_TIMEOUT:g})."
     ),
     dead_letter: str | None = typer.Option(
         None,
@@ -93,18 +115,7 @@ def command(
 
     from cdpio_cli.cli.output import note, warn_cleaned_credentials
     from cdpio_cli.errors import UsageError
-    from cdpio_cli.replay import (
-        DEFAULT_BATCH_SIZE,
-        DEFAULT_CONCURRENCY,
-        DEFAULT_MAX_RETRIES,
-        DEFAULT_RATE,
-        DEFAULT_TIMEOUT,
-        ROUTE_NAMES,
-        Replay,
-        ReplayOptions,
-        route_from_settings,
-    )
-    from cdpio_cli.replay.route import DEFAULT_ROUTE, ROUTE_NAMES_HINT
+    from cdpio_cli.replay import Replay, ReplayOptions, route_from_settings
     from cdpio_cli.settings import open_settings
 
     opts = ctx.obj
