@@ -1,4 +1,4 @@
-"""fixtures.py: every format, real line numbers, and bad input that never tracebacks."""
+"""cdpio_cli.fixtures: every format, real line numbers, and bad input that never tracebacks."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 
 from cdpio_cli.errors import InputError
-from cdpio_cli.fixtures import MAX_LINE_BYTES, expand_paths, iter_records, read_records
+from cdpio_cli.fixtures import MAX_LINE_BYTES, Record, expand_paths, iter_records
 
 DATA = Path(__file__).parent / "data" / "lint"
+
+
+def read_records(path: str) -> list[Record]:
+    return list(iter_records([path]))
 
 
 def write(tmp_path: Path, name: str, content: str | bytes) -> str:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdpio_cli.replay import _fast_timestamp_ok, _slow_timestamp_ok
+from cdpio_cli.replay.validate import _fast_timestamp_ok, _slow_timestamp_ok
 
 _digit = st.sampled_from("0123456789")
 _near_digit = st.sampled_from("0123456789٣²x :-.TZ")

@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
 import typer
+
+# Only the defaults and route names (cheap to import): the rest of replay loads when the command runs.
+from cdpio_cli.replay.options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RATE,
+    DEFAULT_TIMEOUT,
+)
+from cdpio_cli.replay.route import DEFAULT_ROUTE, ROUTE_NAMES, ROUTE_NAMES_HINT
+
+if TYPE_CHECKING:
+    from cdpio_cli.errors import CdpioError
+    from cdpio_cli.replay import Progress, Replay, ReplayOptions, ReplayResult
+    from cdpio_cli.settings import Settings
+
+_T = TypeVar("_T")
 
 
 def command(
@@ -14,22 +34,34 @@ def command(
         None,
         "--route",
         metavar="segment|pipelines|customerio",
-        help="Where to send (default: replay.route in cdpio.yaml, else segment).",
+        help=f"Where to send (default: replay.route in cdpio.yaml, else {DEFAULT_ROUTE}).",
     ),
     rate: float | None = typer.Option(
-        None, "--rate", metavar="R", help="Requests per second, at most (0: unlimited; default from config: 50)."
+        None,
+        "--rate",
+        metavar="R",
+        help=f"Requests per second, at most (0: unlimited; default from config: {DEFAULT_RATE:g}).",
     ),
     concurrency: int | None = typer.Option(
-        None, "--concurrency", metavar="N", help="Requests in flight at once (default from config: 4)."
+        None,
+        "--concurrency",
+        metavar="N",
+        help=f"Requests in flight at once (default from config: {DEFAULT_CONCURRENCY}).",
     ),
     batch_size: int | None = typer.Option(
-        None, "--batch-size", metavar="N", help="Messages per request, at most 2500 (default from config: 100)."
+        None,
+        "--batch-size",
+        metavar="N",
+        help=f"Messages per request, at most 2500 (default from config: {DEFAULT_BATCH_SIZE}).",
     ),
     max_retries: int | None = typer.Option(
-        None, "--max-retries", metavar="N", help="Retries per request on 408/429/5xx/network errors (default 5)."
+        None,
+        "--max-retries",
+        metavar="N",
+        help=f"Retries per request on 408/429/5xx/network errors (default {DEFAULT_MAX_RETRIES}).",
     ),
     timeout: float | None = typer.Option(
-        None, "--timeout", metavar="S", help="Seconds to wait for each response (default 10)."
+        None, "--timeout", metavar="S", help=f"Seconds to wait for each response (default {DEFAULT_TIMEOUT:g})."
     ),
     dead_letter: str | None = typer.Option(
         None,
@@ -81,15 +113,14 @@ def command(
     """
     import sys
 
-    from cdpio_cli import results
-    from cdpio_cli.cli.output import finish, note, stderr_console, warn_cleaned_credentials, work_progress
-    from cdpio_cli.errors import CdpioError, UsageError
-    from cdpio_cli.replay import Replay, ReplayOptions, make_route
+    from cdpio_cli.cli.output import note, warn_cleaned_credentials
+    from cdpio_cli.errors import UsageError
+    from cdpio_cli.replay import Replay, ReplayOptions, route_from_settings
     from cdpio_cli.settings import open_settings
 
     opts = ctx.obj
-    if route is not None and route not in ("segment", "pipelines", "customerio"):
-        raise UsageError(f"--route {route!r} is not a route", hint="use segment, pipelines or customerio")
+    if route is not None and route not in ROUTE_NAMES:
+        raise UsageError(f"--route {route!r} is not a route", hint=ROUTE_NAMES_HINT)
     if batch_size is not None and not 1 <= batch_size <= 2500:
         raise UsageError(
             "--batch-size must be between 1 and 2500", hint="Segment drops batches of more than 2,500 events"
@@ -100,12 +131,12 @@ def command(
         if not dry_run:  # the same hygiene report as send-test
             warn_cleaned_credentials(opts, settings)
         cfg = settings.config.replay
-        route_name = route or getattr(cfg, "route", None) or "segment"
+        route_name = route or getattr(cfg, "route", None) or DEFAULT_ROUTE
         options = ReplayOptions(
-            rate=_pick(rate, cfg, "rate", 50.0) or None,
-            concurrency=_pick(concurrency, cfg, "concurrency", 4),
-            max_retries=_pick(max_retries, cfg, "max_retries", 5),
-            timeout=float(_pick(timeout, cfg, "timeout", 10.0)),
+            rate=_pick(rate, cfg, "rate", DEFAULT_RATE) or None,
+            concurrency=_pick(concurrency, cfg, "concurrency", DEFAULT_CONCURRENCY),
+            max_retries=_pick(max_retries, cfg, "max_retries", DEFAULT_MAX_RETRIES),
+            timeout=float(_pick(timeout, cfg, "timeout", DEFAULT_TIMEOUT)),
             dead_letter=dead_letter,
             checkpoint=checkpoint,
             skip_invalid=skip_invalid,
@@ -116,43 +147,55 @@ def command(
             force=force,
             other_outputs=[("--junit", opts.junit)] if opts.junit else [],
         )
-        size = _pick(batch_size, cfg, "batch_size", 100)
-        target = _route(settings, route_name, size, dry_run, make_route)
+        size = _pick(batch_size, cfg, "batch_size", DEFAULT_BATCH_SIZE)
+        target = route_from_settings(settings, route_name, size, dry_run=dry_run)
 
         for text in settings.notes:
             note(opts, text, style="dim")
-        # A bar on a terminal, a line every 10 s (or 10%) in a log.
-        progress_ui = work_progress(opts, "replay")
-        job = Replay(
-            files,
-            target,
-            options,
-            stdin=sys.stdin,
-            on_progress=_progress_callback(progress_ui) if progress_ui else None,
-        )
-        try:
-            with _signals_like_ctrl_c():
-                result = job.run()
-        except CdpioError as exc:
-            # main() prints the line and the --json document; the JUnit file
-            # must say it too (a CI job reads it).
-            _junit_for_error(exc, opts, settings.run_id, route_name)
-            raise
-        finally:
-            if progress_ui:
-                progress_ui.close()
+        result = _run_job(opts, settings.run_id, Replay(files, target, options, stdin=sys.stdin), route_name)
+
+    _report(opts, settings, result, route_name, options)
+
+
+def _report(opts: Any, settings: Settings, result: ReplayResult, route_name: str, options: ReplayOptions) -> None:
+    """Print the counts, then the report (table, --json, --junit); exits with its code."""
+    from cdpio_cli import results
+    from cdpio_cli.cli.output import finish, stderr_console
+    from cdpio_cli.replay.report import fill_report, summary_lines
 
     report = results.Report(command="replay", sandbox=settings.sandbox_target)
     report.run_id = settings.run_id
-    _fill_report(report, result, route_name, options)
+    fill_report(report, result, route_name, options)
     if not opts.quiet:
         # The counts first; finish then renders the checks and the verdict
         # (table, --json, --junit) and exits with the report's code.  An
         # interruption is a failed check of its own there (exit 130).
         console = stderr_console(opts)
-        for line in _summary_lines(result, options):
+        for line in summary_lines(result, options):
             console.print(line, markup=False, highlight=False)
     finish(report, opts)
+
+
+def _run_job(opts: Any, run_id: str, job: Replay, route_name: str) -> ReplayResult:
+    """Run the job with a progress display, SIGTERM handled like Ctrl-C."""
+    from cdpio_cli.cli.output import work_progress
+    from cdpio_cli.errors import CdpioError
+
+    # A bar on a terminal, a line every 10 s (or 10%) in a log.
+    progress_ui = work_progress(opts, "replay")
+    if progress_ui:
+        job.on_progress = _progress_callback(progress_ui)
+    try:
+        with _signals_like_ctrl_c():
+            return job.run()
+    except CdpioError as exc:
+        # main() prints the line and the --json document; the JUnit file
+        # must say it too (a CI job reads it).
+        _junit_for_error(exc, opts, run_id, route_name)
+        raise
+    finally:
+        if progress_ui:
+            progress_ui.close()
 
 
 class _signals_like_ctrl_c:
@@ -160,10 +203,10 @@ class _signals_like_ctrl_c:
     report, resume hint, JUnit file, spool removed, exit 130.  SIGXFSZ is
     ignored so a file-size limit is an error on the write, not a kill."""
 
-    def __enter__(self):
+    def __enter__(self) -> _signals_like_ctrl_c:
         import signal
 
-        self._saved = {}
+        self._saved: dict[signal.Signals, Any] = {}
         for name, handler in (("SIGTERM", _raise_interrupt), ("SIGXFSZ", signal.SIG_IGN)):
             sig = getattr(signal, name, None)
             if sig is not None:
@@ -173,7 +216,7 @@ class _signals_like_ctrl_c:
                     pass
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         import signal
 
         for sig, handler in self._saved.items():
@@ -181,33 +224,19 @@ class _signals_like_ctrl_c:
         return False
 
 
-def _raise_interrupt(signum, frame):
+def _raise_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _junit_for_error(exc, opts, run_id, route_name: str) -> None:
+def _junit_for_error(exc: CdpioError, opts: Any, run_id: str, route_name: str) -> None:
+    from cdpio_cli import results
+    from cdpio_cli.credentials import redact_report
     from cdpio_cli.paths import OutputPathError
+    from cdpio_cli.replay.report import error_report
 
     if not opts.junit or isinstance(exc, OutputPathError):
         return  # a bad output path: write nothing at all
-    from cdpio_cli import results
-    from cdpio_cli.credentials import redact_report
-
-    report = results.Report(command="replay")
-    report.run_id = run_id
-    report.add(
-        results.Check(
-            id="replay",
-            route=route_name,
-            tier="spec",
-            status=results.FAILED,
-            message=exc.message,
-            file=exc.file,
-            line=exc.line,
-            hint=exc.hint,
-            failure=results.failure_for_exit_code(exc.exit_code),
-        )
-    )
+    report = error_report(exc, run_id, route_name)
     redact_report(report)
     try:
         results.render_junit(report, opts.junit)
@@ -215,7 +244,8 @@ def _junit_for_error(exc, opts, run_id, route_name: str) -> None:
         pass  # the error itself is still printed, and the exit code says it
 
 
-def _pick(value, cfg, name, default):
+def _pick(value: _T | None, cfg: object, name: str, default: _T) -> _T:
+    """The flag, else `replay.<name>` in cdpio.yaml, else the default."""
     if value is not None:
         return value
     if cfg is not None and getattr(cfg, name, None) is not None:
@@ -223,260 +253,10 @@ def _pick(value, cfg, name, default):
     return default
 
 
-def _route(settings, name: str, batch_size: int, dry_run: bool, make_route):
-    service = {"segment": "segment", "pipelines": "pipelines", "customerio": "track"}[name]
-    creds = {
-        "write_key": settings.segment.write_key,
-        "site_id": settings.customerio.site_id,
-        "track_api_key": settings.customerio.track_api_key,
-        "pipelines_api_key": settings.customerio.pipelines_api_key,
-    }
-    if dry_run:
-        # A dry run sends nothing: it needs no credentials or endpoint.
-        creds = {k: v or "dry-run" for k, v in creds.items()}
-        return make_route(name, "http://127.0.0.1", batch_size=batch_size, **creds)
-    return make_route(name, settings.endpoint(service), batch_size=batch_size, **creds)
-
-
-def _progress_callback(ui):
+def _progress_callback(ui: Any) -> Callable[[Progress], None]:
     """replay.Progress snapshots -> the progress display (cli/output.py)."""
 
-    def update(snap) -> None:
+    def update(snap: Progress) -> None:
         ui.update(snap.done, snap.total, rate=snap.events_per_second, failed=snap.failed, retried=snap.retried)
 
     return update
-
-
-def _fill_report(report, result, route_name: str, options) -> None:
-    from cdpio_cli import results
-    from cdpio_cli.errors import EXIT_UNREACHABLE
-
-    report.summary.update(result.summary())
-    route_label = route_name
-    if result.stopped_invalid:
-        for ex in result.invalid_examples:
-            report.add(
-                results.Check(
-                    id="replay.invalid",
-                    route=route_label,
-                    tier="spec",
-                    status=results.FAILED,
-                    message=ex.reason,
-                    file=ex.file,
-                    line=ex.line,
-                    failure=results.FAILURE_USAGE,
-                    hint="fix the message, or pass --skip-invalid to send the rest (invalid ones go to "
-                    "the dead-letter file)",
-                )
-            )
-        more = result.invalid - len(result.invalid_examples)
-        report.add(
-            results.Check(
-                id="replay",
-                route=route_label,
-                tier="spec",
-                status=results.FAILED,
-                message=(
-                    f"{result.invalid:,} of {result.read:,} message(s) are invalid"
-                    + (f" ({more:,} more not listed)" if more > 0 else "")
-                    + "; nothing was sent"
-                ),
-                failure=results.FAILURE_USAGE,
-                hint="fix them, or pass --skip-invalid",
-            )
-        )
-        return
-    for ex in result.drop_examples:
-        report.add(
-            results.Check(
-                id="replay.dropped",
-                route=route_label,
-                tier="mapping",
-                status=results.WARNING,
-                message=ex.reason,
-                file=ex.file,
-                line=ex.line,
-                hint="the Customer.io (Actions) destination would drop this message too; not sent",
-            )
-        )
-    for ex in result.invalid_examples:
-        report.add(
-            results.Check(
-                id="replay.invalid",
-                route=route_label,
-                tier="spec",
-                status=results.FAILED,
-                message=ex.reason,
-                file=ex.file,
-                line=ex.line,
-                hint=f"written to the dead-letter file {result.dead_letter}",
-            )
-        )
-    for ex in result.failure_examples:
-        report.add(
-            results.Check(
-                id="replay.failed",
-                route=route_label,
-                tier="accepted",
-                status=results.FAILED,
-                message=ex.reason,
-                file=ex.file,
-                line=ex.line,
-                http_status=ex.http_status,
-                hint=f"written to the dead-letter file {result.dead_letter}; replay it with "
-                f"`cdpio replay {result.dead_letter}`",
-            )
-        )
-    code = result.exit_code()
-    failure = results.failure_for_exit_code(code)
-    tier = "spec" if result.dry_run else "accepted"
-    if result.dry_run:
-        message = (
-            f"dry run: {result.would_send:,} message(s) would be sent in {result.requests:,} "
-            f"request(s); {result.invalid:,} invalid, {result.dropped_by_mapping:,} dropped by the mapping"
-        )
-    elif result.complete and not result.sent and result.skipped_resumed:
-        message = f"already complete: the checkpoint covers all {result.skipped_resumed:,} message(s)"
-    else:
-        message = f"{result.accepted:,} of {result.read:,} message(s) accepted (HTTP 2xx; not yet proof of delivery)"
-        if result.failed or result.invalid:
-            message += f"; {result.failed + result.invalid:,} in the dead-letter file"
-        if result.not_sent:
-            message += f"; {result.not_sent:,} not resolved"
-            if result.accepted_uncommitted:
-                # `accepted` counts what the checkpoint covers: batches are
-                # committed in input order, up to the first one left unresolved.
-                message += (
-                    f" ({result.accepted_uncommitted:,} of them answered 2xx behind a request "
-                    "left unresolved: not counted as accepted, a resume re-sends them with "
-                    "the same messageIds and the service drops the duplicates)"
-                )
-    hint = None
-    if result.aborted:
-        message = f"stopped: {result.abort_reason}; {message}"
-        hint = {
-            "credential": "check the credentials for this route (cdpio check-keys)",
-            "rate_limited": "lower --rate or --concurrency, then replay the dead-letter file",
-        }.get(result.aborted, "check the endpoint and your network (cdpio doctor)")
-    elif code == EXIT_UNREACHABLE:
-        hint = (
-            f"the service answered 5xx, timed out or could not be reached on every request, after "
-            f"the retries; check it (cdpio doctor), then replay the dead-letter file: "
-            f"cdpio replay {result.dead_letter}"
-        )
-    elif result.dead_letter_total:
-        hint = f"replay the dead-letter file when the cause is fixed: cdpio replay {result.dead_letter}"
-    if result.interrupted:
-        # The counts so far: failed if something is in the dead-letter file,
-        # otherwise incomplete (a warning); the interruption is its own check.
-        status = results.FAILED if result.dead_letter_total else results.WARNING
-        failure = results.FAILURE_CHECK
-    else:
-        status = results.FAILED if code != 0 else results.PASSED
-    report.add(
-        results.Check(
-            id="replay",
-            route=route_label,
-            tier=tier,
-            status=status,
-            message=message,
-            failure=failure,
-            hint=hint,
-            duration_ms=result.duration * 1000.0,
-        )
-    )
-    if result.interrupted:
-        report.add(
-            results.Check(
-                id="replay.interrupted",
-                route=route_label,
-                tier=tier,
-                status=results.FAILED,
-                message=_interrupted_message(result, options),
-                failure=results.FAILURE_INTERRUPTED,
-                hint=_resume_hint(options),
-            )
-        )
-
-
-def _interrupted_message(result, options) -> str:
-    if result.interrupted_reading:
-        return "interrupted while reading the input, before anything was sent"
-    left = f"{result.not_sent:,} message(s) not resolved"
-    if options.checkpoint:
-        return (
-            f"interrupted: {left}; resume with the same command and --checkpoint "
-            f"{options.checkpoint} (nothing is lost; what is re-sent keeps its messageId, which "
-            "the service drops as a duplicate)"
-        )
-    return (
-        f"interrupted: {left}; without --checkpoint this run cannot be resumed, and a rerun sends every message again"
-    )
-
-
-def _resume_hint(options) -> str:
-    if options.checkpoint:
-        return f"rerun the same command with --checkpoint {options.checkpoint}"
-    return (
-        "pass --checkpoint PATH to be able to resume; messages with a messageId are dropped by "
-        "the service when sent again, messages without one get a new id in a new run"
-    )
-
-
-def _summary_lines(result, options) -> list[str]:
-    if result.stopped_invalid:
-        # One line per message, file:line first, whatever the terminal width.
-        lines = [f"{ex.file}:{ex.line}: {ex.reason}" for ex in result.invalid_examples]
-        more = result.invalid - len(result.invalid_examples)
-        if more > 0:
-            lines.append(f"... and {more:,} more")
-        lines.append(
-            f"replay: nothing sent; {result.invalid:,} invalid message(s) "
-            "(fix them, or pass --skip-invalid to send the rest and dead-letter these)"
-        )
-        return lines
-    parts = [
-        f"{result.read:,} read",
-        f"{result.sent:,} sent",
-        f"{result.accepted:,} accepted",
-        f"{result.failed:,} failed",
-        f"{result.invalid:,} invalid",
-        f"{result.retried:,} retried",
-    ]
-    if result.dropped_by_mapping:
-        parts.append(f"{result.dropped_by_mapping:,} dropped by the mapping")
-    if result.skipped_resumed:
-        parts.append(f"{result.skipped_resumed:,} done by an earlier run")
-    if result.not_sent:
-        parts.append(f"{result.not_sent:,} not resolved")
-    if result.accepted_uncommitted:
-        parts.append(
-            f"{result.accepted_uncommitted:,} of them answered 2xx but not committed "
-            "(behind an unresolved request; a resume re-sends them)"
-        )
-    if result.dry_run:
-        parts = [
-            f"{result.read:,} read",
-            f"{result.would_send:,} would be sent",
-            f"{result.invalid:,} invalid",
-            f"{result.requests:,} request(s)",
-        ]
-    lines = ["replay: " + ", ".join(parts)]
-    if result.status_counts:
-        lines.append("status: " + "  ".join(f"{k}×{v:,}" for k, v in sorted(result.status_counts.items())))
-    lat = result.latency_ms
-    if lat.get("p50") is not None:
-        lines.append(
-            f"latency ms: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f};  "
-            f"{result.events_per_second:,.0f} events/s;  {result.duration:.2f} s"
-        )
-    if result.dead_letter:
-        lines.append(f"dead-letter: {result.dead_letter} ({result.dead_letter_total:,} line(s))")
-        if result.dead_letter_prior:
-            lines.append(
-                f"dead-letter: appended after the {result.dead_letter_prior:,} line(s) an earlier "
-                "run left there (pass --force to truncate it instead)"
-            )
-    if result.not_sent and options.checkpoint:
-        lines.append(f"resume: rerun with --checkpoint {options.checkpoint}")
-    return lines

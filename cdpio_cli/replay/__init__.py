@@ -1,0 +1,110 @@
+"""Replay fixture files to a route: batching, rate limit, retries, dead-letter
+file, resume from a checkpoint.  The CLI (`cdpio replay`) is a thin wrapper.
+
+Shape of a run (one module each):
+
+1. Read (`inputs`): the files, or stdin spooled to disk.
+2. Pre-pass (`scan`), streaming, constant memory: validate every message
+   (`validate`; any invalid one stops the run before anything is sent,
+   unless `skip_invalid`), rewrite it (`rewrite`: ids, and a messageId fixed
+   *before the first attempt*, so retries can never duplicate), count them,
+   find the newest timestamp (`shift_timestamps`), and write each record
+   ready to send to the spool (`spool`).
+3. Main pass: a reader thread cuts the spool into batches by count and bytes
+   (`batching`) into a bounded queue; sender threads (`send`) share one
+   httpx client, a token bucket and the retry policy.
+4. Batches are committed in input order (`commit`): dead-letter lines are
+   appended (`deadletter`) and the checkpoint advanced (`checkpoint`) only up
+   to the first batch still in flight.  A killed run therefore resumes
+   exactly: the resolved prefix is skipped, the dead-letter file is cut back
+   to what the checkpoint covers, and messages that were in flight are
+   re-sent with the same messageIds (derived from the checkpoint's seed, file
+   and position), which the services dedupe.
+
+`run` holds the job (`Replay`) and its threads; `options` the options and
+result types; `report` turns a result into checks; `route` is the one place
+that knows routes by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cdpio_cli.replay.checkpoint import BAD_CHECKPOINT_HINT, ResumeState, checkpoint_problem, load_checkpoint
+    from cdpio_cli.replay.options import (
+        DEFAULT_BATCH_SIZE,
+        DEFAULT_CONCURRENCY,
+        DEFAULT_MAX_RETRIES,
+        DEFAULT_RATE,
+        DEFAULT_TIMEOUT,
+        Example,
+        Progress,
+        ReplayOptions,
+        ReplayResult,
+    )
+    from cdpio_cli.replay.route import ROUTE_NAMES, Route, make_route, route_from_settings
+    from cdpio_cli.replay.run import Replay, replay, replay_burst
+    from cdpio_cli.replay.validate import fast_valid
+
+# The public names, loaded on first use: `cdpio_cli.replay.options` (the
+# defaults the config falls back to) stays cheap to import without the
+# sending machinery (httpx, threads) behind `run`.
+_SOURCES = {
+    "BAD_CHECKPOINT_HINT": "checkpoint",
+    "ResumeState": "checkpoint",
+    "checkpoint_problem": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "DEFAULT_BATCH_SIZE": "options",
+    "DEFAULT_CONCURRENCY": "options",
+    "DEFAULT_MAX_RETRIES": "options",
+    "DEFAULT_RATE": "options",
+    "DEFAULT_TIMEOUT": "options",
+    "Example": "options",
+    "Progress": "options",
+    "ReplayOptions": "options",
+    "ReplayResult": "options",
+    "ROUTE_NAMES": "route",
+    "Route": "route",
+    "make_route": "route",
+    "route_from_settings": "route",
+    "Replay": "run",
+    "replay": "run",
+    "replay_burst": "run",
+    "fast_valid": "validate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "BAD_CHECKPOINT_HINT",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_RATE",
+    "DEFAULT_TIMEOUT",
+    "ROUTE_NAMES",
+    "Example",
+    "Progress",
+    "Replay",
+    "ReplayOptions",
+    "ReplayResult",
+    "ResumeState",
+    "Route",
+    "checkpoint_problem",
+    "fast_valid",
+    "load_checkpoint",
+    "make_route",
+    "replay",
+    "replay_burst",
+    "route_from_settings",
+]

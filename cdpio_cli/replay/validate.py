@@ -1,0 +1,142 @@
+"""Is a message valid?  `fast_valid` says yes cheaply for the common clean
+message; anything else is judged by `messages.spec_problems`, the one
+implementation of the rules."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from cdpio_cli import messages
+
+_FAST_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})\Z")
+_FAST_TYPES = frozenset(("track", "identify", "page", "screen"))
+_TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt")
+_HOURS = frozenset(f"{h:02d}" for h in range(24))
+_MINUTES = frozenset(f"{m:02d}" for m in range(60))
+# Dates (YYYY-MM-DD) already judged: a file's timestamps share few dates, so
+# the calendar check runs once per date, not once per message.
+_DATES: dict[str, bool] = {}
+_MAX_DATES = 4096
+
+
+def _slow_timestamp_ok(value: str) -> bool:
+    if _FAST_TS.match(value) is None:
+        return False
+    try:
+        datetime.fromisoformat(value[:-1] + "+00:00" if value[-1] == "Z" else value)
+    except ValueError:
+        return False
+    return True
+
+
+def _fast_timestamp_ok(value: Any) -> bool:
+    """`_slow_timestamp_ok` without a regex or a datetime for the common UTC
+    form `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z` (any other form takes the slow
+    path; 3 or 6 fraction digits are what `fromisoformat` accepts on every
+    supported Python, 3.10 included)."""
+    if value is None:
+        return True
+    if type(value) is not str:
+        return False
+    n = len(value)
+    if (
+        (n == 20 or n == 24 or n == 27)
+        and value[-1] == "Z"
+        and value[10] == "T"
+        and value[13] == ":"
+        and value[16] == ":"
+        and value[11:13] in _HOURS
+        and value[14:16] in _MINUTES
+        and value[17:19] in _MINUTES
+        and (n == 20 or (value[19] == "." and value[20:-1].isdigit() and value.isascii()))
+    ):
+        date = value[:10]
+        ok = _DATES.get(date)
+        if ok is None:
+            ok = _slow_timestamp_ok(date + "T00:00:00Z")
+            if len(_DATES) < _MAX_DATES:
+                _DATES[date] = ok
+        return ok
+    return _slow_timestamp_ok(value)
+
+
+def fast_valid(msg: Any, size: int) -> bool:
+    """A quick yes for the common, clean message: True only when
+    `messages.spec_problems` would report no error (a property test holds
+    the two together).  False means "ask spec_problems", not "invalid".
+
+    Replay validates every message before sending anything; this keeps that
+    pre-pass cheap on large files without a second implementation of the
+    rules deciding what is invalid.
+    """
+    if type(msg) is not dict or size > messages.MAX_MESSAGE_BYTES:
+        return False
+    get = msg.get
+    mtype = get("type")
+    if type(mtype) is not str or mtype not in _FAST_TYPES:  # a list is unhashable
+        return False
+    uid = get("userId")
+    if not (type(uid) is str and uid.strip()):
+        anon = get("anonymousId")
+        if not (type(anon) is str and anon.strip()):
+            return False
+    if mtype == "track":
+        event = get("event")
+        if type(event) is not str or not event:
+            return False
+    elif mtype != "identify":
+        name = get("name")
+        if name is not None and type(name) is not str:
+            return False
+    value = get("properties")
+    if value is not None and type(value) is not dict:
+        return False
+    value = get("traits")
+    if value is not None and type(value) is not dict:
+        return False
+    value = get("context")
+    if value is not None and type(value) is not dict:
+        return False
+    for key in _TIMESTAMP_FIELDS:
+        value = get(key)
+        if value is not None and not _fast_timestamp_ok(value):
+            return False
+    mid = get("messageId")
+    if mid is not None and (type(mid) is not str or len(mid) > messages.MAX_MESSAGE_ID_CHARS):
+        return False
+    return True
+
+
+def _email_identify(msg: Any) -> bool:
+    return (
+        type(msg) is dict
+        and msg.get("type") == "identify"
+        and isinstance(msg.get("traits"), dict)
+        and bool(msg["traits"].get("email"))
+    )
+
+
+def problems_text(msg: Any, size: int | None = None, *, email_identifies: bool = False) -> str | None:
+    """Why the message is invalid (all errors, one line), or None.
+    `email_identifies`: the Pipelines API identifies by traits.email alone
+    (docs/contracts.md), so an identify with only an email is valid there."""
+    if size is None and type(msg) is dict:
+        size = len(messages.encode(msg))
+    if size is not None and fast_valid(msg, size):
+        return None
+    errors = [
+        p
+        for p in messages.spec_problems(msg, size=size)
+        if p.severity == messages.ERROR
+        and not (email_identifies and p.rule == "spec/no-identity" and _email_identify(msg))
+    ]
+    if not errors:
+        return None
+    return "; ".join(p.message for p in errors)
+
+
+# ---------------------------------------------------------------------------
+# Checkpoint
+# ---------------------------------------------------------------------------
