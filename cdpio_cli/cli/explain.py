@@ -141,10 +141,10 @@ def _workspace_subscriptions(opts, report):
 
     http = ServiceHttp.for_settings(settings)
     try:
-        subs, why = explain.fetch_subscriptions(settings, http)
+        fetched, why = explain.fetch_subscriptions(settings, http)
     finally:
         http.close()
-    if subs is None:
+    if fetched is None:
         return warn(why)
     report.notes.append(f"explain: {why}")
-    return subs, explain.SUBSCRIPTIONS_API
+    return fetched, explain.SUBSCRIPTIONS_API
