@@ -12,6 +12,7 @@ from typing import Any
 from cdpio_cli import limits, mapping, messages
 from cdpio_cli.fixtures import Record
 from cdpio_cli.lint.naming import (
+    TYPE_NAMES,
     dynamic_value,
     is_object_action,
     key_style,
@@ -32,6 +33,9 @@ MAX_TRACKED_IDS = 2_000_000
 
 # Keys that name a date (customerio/millisecond-timestamp looks only at these).
 _TIME_KEY_RE = re.compile(r"(?:^|_)(?:at|date|time|timestamp|ts)$|(?:At|Date|Time|Timestamp)$|^date|^time")
+# Whitespace in a userId: re's \s is str.isspace() (Unicode whitespace), plus
+# the zero-width space and the byte-order mark.
+_SPACE_RE = re.compile(r"[\s\u200b\ufeff]")
 # 2001-09-09 .. 2100 in milliseconds
 _MS_LOW, _MS_HIGH = 1_000_000_000_000, 4_102_444_800_000
 
@@ -221,9 +225,7 @@ class Linter:
                 return
             entry = [file, line, False, None, None]  # first seen, has email, first identify
             self._user_ids[user_id] = entry
-            if self._on["identity/user-id-whitespace"] and (
-                user_id != user_id.strip() or any(ch.isspace() or ch in "\u200b\ufeff" for ch in user_id)
-            ):
+            if self._on["identity/user-id-whitespace"] and _SPACE_RE.search(user_id):
                 self.emit("identity/user-id-whitespace", f"userId {user_id!r} contains whitespace", file, line)
             norm = "".join(user_id.split()).casefold()
             first = self._user_norm.get(norm)
@@ -330,8 +332,9 @@ class Linter:
         self._ms_dates(traits, "trait", file, line)
 
     def _drift(self, table: dict, obj: dict, scope: str | None, file: str, line: int) -> None:
+        type_names = TYPE_NAMES
         for key, value in obj.items():
-            vtype = value_type(value)
+            vtype = type_names.get(type(value)) or value_type(value)
             if vtype is None:
                 continue
             tkey = key if scope is None else (scope, key)

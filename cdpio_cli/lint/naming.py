@@ -185,9 +185,23 @@ def normalise(text: str) -> str:
     return _NORMALISE_RE.sub("", text.casefold())
 
 
+# JSON's types by Python type (the common case of value_type, one lookup).
+TYPE_NAMES: dict[type, str] = {
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    dict: "object",
+    list: "array",
+}
+
+
 def value_type(value: Any) -> str | None:
     if value is None:
         return None  # clearing a trait is not a type change
+    name = TYPE_NAMES.get(type(value))
+    if name is not None:
+        return name
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, (int, float)):

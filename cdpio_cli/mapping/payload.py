@@ -30,6 +30,8 @@ def is_email(value: Any) -> bool:
 
 def str_id(value: Any) -> str | None:
     """A mapped id as the destination sees it: a non-empty string (numbers coerced)."""
+    if type(value) is str:  # the usual case, first
+        return value if value != "" else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
@@ -96,7 +98,8 @@ def convert_attribute_timestamps(obj: dict) -> dict:
     out = {}
     for key, value in obj.items():
         if type(value) is str:
-            out[key] = iso_to_unix(value)
+            # iso_to_unix's own first test, inlined: most strings are not dates.
+            out[key] = value if len(value) < 10 or value[4] != "-" else iso_to_unix(value)
         elif type(value) is dict:
             out[key] = convert_attribute_timestamps(value)
         else:
