@@ -79,15 +79,7 @@ def command(
         report.summary["action"] = action
     else:
         report.summary["subscriptions"] = source
-    parts = [
-        f"{summary.messages:,} message(s)",
-        f"{summary.sent:,} sent as {summary.operations:,} Customer.io operation(s)",
-        f"{summary.dropped_by_segment:,} dropped by Segment",
-        f"{summary.dropped_by_destination:,} dropped by the destination",
-    ]
-    if summary.unreadable:
-        parts.append(f"{summary.unreadable:,} unreadable")
-    report.notes.append("explain: " + ", ".join(parts))
+    report.notes.append("explain: " + summary.sentence())
     finish(report, opts)
 
 
