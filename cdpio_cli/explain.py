@@ -13,9 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdpio_cli import mapping, messages
+
+if TYPE_CHECKING:
+    from cdpio_cli.fixtures import Record
+    from cdpio_cli.keys import ServiceHttp
+    from cdpio_cli.plan import PlanChecker
+    from cdpio_cli.results import Check
+    from cdpio_cli.settings import Settings
 
 SEGMENT, DESTINATION, INPUT = "segment", "destination", "input"
 
@@ -140,11 +147,11 @@ def _apply(exp: Explanation, result: mapping.Mapping) -> None:
 
 
 def explain_records(
-    records: Iterable,
+    records: Iterable[Record],
     *,
     action: str | None = None,
     subscriptions: Sequence[mapping.Subscription] | None = None,
-    plan_checker=None,
+    plan_checker: PlanChecker | None = None,
 ) -> Iterator[Explanation]:
     """One Explanation per fixtures.Record (unreadable records included);
     `action` and `subscriptions` as in explain_message; `plan_checker` (a
@@ -197,7 +204,7 @@ def subscriptions_from_config(items: Any, where: str = "customerio.subscriptions
     return subs
 
 
-def configured_subscriptions(settings) -> list[mapping.Subscription] | None:
+def configured_subscriptions(settings: Settings) -> list[mapping.Subscription] | None:
     """The config's customerio.subscriptions for a command's Settings (None when
     it lists none); a bad entry is a ConfigError naming its line."""
     listed = settings.config.customerio.subscriptions
@@ -248,7 +255,7 @@ def subscriptions_from_api(doc: Any) -> list[mapping.Subscription]:
     return subs
 
 
-def fetch_subscriptions(settings, http) -> tuple[list[mapping.Subscription] | None, str]:
+def fetch_subscriptions(settings: Settings, http: ServiceHttp) -> tuple[list[mapping.Subscription] | None, str]:
     """The Customer.io (Actions) destination's subscriptions through the Segment
     Public API: (subscriptions, where from) or (None, why not)."""
     base = settings.endpoint("segment_api")
@@ -317,6 +324,18 @@ class ExplainSummary:
     def dropped(self) -> int:
         return self.dropped_by_segment + self.dropped_by_destination
 
+    def sentence(self) -> str:
+        """`3 message(s), 2 sent as 2 Customer.io operation(s), ...` (the command's note)."""
+        parts = [
+            f"{self.messages:,} message(s)",
+            f"{self.sent:,} sent as {self.operations:,} Customer.io operation(s)",
+            f"{self.dropped_by_segment:,} dropped by Segment",
+            f"{self.dropped_by_destination:,} dropped by the destination",
+        ]
+        if self.unreadable:
+            parts.append(f"{self.unreadable:,} unreadable")
+        return ", ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "messages": self.messages,
@@ -330,7 +349,7 @@ class ExplainSummary:
         }
 
 
-def explanation_to_check(exp: Explanation, *, verbose: bool = False, fail_on_drop: bool = False):
+def explanation_to_check(exp: Explanation, *, verbose: bool = False, fail_on_drop: bool = False) -> Check:
     """Sent -> passed; dropped -> warning (failed with fail_on_drop); an
     unreadable record -> failed with failure "usage" (exit 2)."""
     import json

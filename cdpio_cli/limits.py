@@ -24,7 +24,6 @@ from typing import Any
 import orjson
 
 INVALID_URL = "https://docs.customer.io/journeys/invalid-api-requests"
-TRACK_SPEC_URL = "https://docs.customer.io/files/journeys-track.json"
 RESERVED_URL = "https://docs.customer.io/messaging/people/reserved-attributes/"
 
 

@@ -1,4 +1,4 @@
-"""mapping.py against the Customer.io (Actions) destination's own unit tests.
+"""cdpio_cli.mapping against the Customer.io (Actions) destination's own unit tests.
 
 tests/data/destination/ holds every test case of segmentio/action-destinations
 `packages/destination-actions/src/destinations/customerio/__tests__` (commit in

@@ -348,12 +348,12 @@ def test_map_message_never_raises_and_ok_means_operations(msg):
 @settings(max_examples=300, deadline=None)
 @given(MESSAGES, st.sampled_from([("trackEvent", "event"), ("trackPageView", "page"), ("trackScreenView", "screen")]))
 def test_fast_person_event_builds_what_the_generic_builder_builds(msg, action):
-    from cdpio_cli import mapping
+    from cdpio_cli.mapping import actions, payload
 
     name, cio_action = action
-    fast = mapping._person_event(msg, name, cio_action, "N")
+    fast = actions._person_event(msg, name, cio_action, "N")
     user_id, anonymous_id = msg.get("userId"), msg.get("anonymousId")
-    if mapping._str_id(user_id) is None and not anonymous_id:
+    if payload.str_id(user_id) is None and not anonymous_id:
         assert not fast.ok
         return
     props = msg.get("properties")
@@ -361,7 +361,7 @@ def test_fast_person_event_builds_what_the_generic_builder_builds(msg, action):
     event_id = msg.get("messageId")
     if name != "trackEvent" and not event_id:
         event_id = None
-    reference = mapping._build(
+    reference = payload.build_payload(
         "person",
         cio_action,
         person_id=user_id,
@@ -372,3 +372,11 @@ def test_fast_person_event_builds_what_the_generic_builder_builds(msg, action):
         timestamp=msg.get("timestamp"),
     )
     assert fast.operations == [reference]
+
+
+def test_an_empty_parenthesis_in_a_trigger_is_a_parse_error_not_a_crash():
+    from cdpio_cli.mapping import parse_trigger, trigger_matches
+
+    trigger = 'type = "track" and ()'
+    assert parse_trigger(trigger) == {"error": "a parenthesis holds no condition"}
+    assert trigger_matches(trigger, {"type": "track", "event": "A", "userId": "u1"}) is False

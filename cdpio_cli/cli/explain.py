@@ -79,15 +79,7 @@ def command(
         report.summary["action"] = action
     else:
         report.summary["subscriptions"] = source
-    parts = [
-        f"{summary.messages:,} message(s)",
-        f"{summary.sent:,} sent as {summary.operations:,} Customer.io operation(s)",
-        f"{summary.dropped_by_segment:,} dropped by Segment",
-        f"{summary.dropped_by_destination:,} dropped by the destination",
-    ]
-    if summary.unreadable:
-        parts.append(f"{summary.unreadable:,} unreadable")
-    report.notes.append("explain: " + ", ".join(parts))
+    report.notes.append("explain: " + summary.sentence())
     finish(report, opts)
 
 
@@ -141,10 +133,10 @@ def _workspace_subscriptions(opts, report):
 
     http = ServiceHttp.for_settings(settings)
     try:
-        subs, why = explain.fetch_subscriptions(settings, http)
+        fetched, why = explain.fetch_subscriptions(settings, http)
     finally:
         http.close()
-    if subs is None:
+    if fetched is None:
         return warn(why)
     report.notes.append(f"explain: {why}")
-    return subs, explain.SUBSCRIPTIONS_API
+    return fetched, explain.SUBSCRIPTIONS_API
