@@ -176,16 +176,6 @@ _HEX20 = re.compile(r"^[0-9a-f]{20}$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _ALNUM = re.compile(r"^[A-Za-z0-9]+$")
 
-# Config field -> human name.
-LABELS = {
-    "segment.write_key": "Segment write key",
-    "segment.public_api_token": "Segment Public API token",
-    "customerio.site_id": "Customer.io site id",
-    "customerio.track_api_key": "Customer.io Track API key",
-    "customerio.app_api_key": "Customer.io App API key",
-    "customerio.pipelines_api_key": "Customer.io Pipelines API key",
-}
-
 
 @dataclass
 class FormatHint:

@@ -31,6 +31,7 @@ from cdpio_cli.results import (
     Check,
     Report,
 )
+from cdpio_cli.routes import registry
 from cdpio_cli.settings import Settings
 from cdpio_cli.verify import AppApi, ExpectedActivity, Target, app_error_hint, found_text, show, wait_for
 
@@ -43,10 +44,6 @@ class PersonQuery:
     email: str | None = None
     traits: dict[str, str | None] = field(default_factory=dict)  # None: any value
     events: list[str] = field(default_factory=list)
-
-
-class _Stop(Exception):
-    pass
 
 
 @dataclass
@@ -78,7 +75,7 @@ class _Ctx:
 
 def explain(check: Check, ctx: _Ctx) -> None:
     """Rewrite a failed check's message and hint as cause + fix."""
-    route = check.route if check.route in diagnosis.ROUTES else "doctor"
+    route = check.route if check.route in registry.route_names() else "doctor"
     found = diagnosis.diagnose(ctx.evidence, check, route=route, fix_prefix="Fix: ")
     if found:
         check.message = check.message.rstrip(". ") + ". " + diagnosis.cause_sentence(found, check.message)
@@ -290,21 +287,21 @@ def _send_route(ctx: _Ctx, route: str) -> list[Check]:
         route,
         sendtest.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
         several=True,
-        subscriptions=ctx.subscriptions if route == "segment" else None,
+        subscriptions=ctx.subscriptions if registry.get(route).capabilities.destination_subscriptions else None,
     )
     # identify + the first track that maps: enough to prove the link.
     first_track = next((i for i in plan.items if i.msg.get("type") == "track" and i.mapped.ok), None)
     plan.items = [i for i in plan.items if i.label == "identify" or i is first_track]
     diagnosis.learn_plan(ctx.evidence, plan)
-    ctx.say(f"sending a test identify and event through {sendtest.ROUTE_TITLES[route]}")
+    title = registry.get(route).title
+    ctx.say(f"sending a test identify and event through {title}")
     checks = []
     for item in plan.items:
-        outcome = sendtest._send(s, ctx.http, route, item.msg)
+        outcome = sendtest.send_one(s, ctx.http, route, item.msg)
         check = sendtest.accepted_check(route, item, outcome, s.config.send_test.expect_status, verbose=ctx.verbose)
         checks.append(check)
         sendtest.learn_sends(ctx.evidence, route, check)
         if check.status == FAILED:
-            title = sendtest.ROUTE_TITLES[route]
             if check.failure == FAILURE_CREDENTIAL:
                 check.message = f"{title} rejected the test {item.label}: {check.message} (a wrong key)"
             else:

@@ -23,25 +23,10 @@ from cdpio_cli.results import (
     Check,
     Report,
 )
+from cdpio_cli.routes import registry
 from cdpio_cli.routes.endpoints import pipelines_key_region
 from cdpio_cli.settings import Settings
 
-ENV_HINTS = {
-    "segment.write_key": "SEGMENT_WRITE_KEY",
-    "segment.public_api_token": "SEGMENT_PUBLIC_API_TOKEN",
-    "customerio.site_id": "CUSTOMERIO_SITE_ID",
-    "customerio.track_api_key": "CUSTOMERIO_TRACK_API_KEY",
-    "customerio.app_api_key": "CUSTOMERIO_APP_API_KEY",
-    "customerio.pipelines_api_key": "CUSTOMERIO_PIPELINES_API_KEY",
-}
-ROUTES = {
-    "segment.write_key": "segment",
-    "segment.public_api_token": "segment",
-    "customerio.site_id": "customerio",
-    "customerio.track_api_key": "customerio",
-    "customerio.app_api_key": "customerio",
-    "customerio.pipelines_api_key": "pipelines",
-}
 DESTINATION_NAMES = ("Customer.io (Actions)", "Customer.io")
 SANDBOX_HINT = "is the sandbox still running? (`cdpio sandbox`)"
 NETWORK_HINT = "check your network or proxy and retry; status pages: status.customer.io, status.segment.com"
@@ -75,7 +60,7 @@ def format_checks(settings: Settings) -> list[Check]:
     """One `format` check per credential: cleaned, masked, format hint."""
     checks = []
     for dotted, cred in settings.credentials.items():
-        route = ROUTES[dotted]
+        route = registry.route_of(dotted)
         if not cred.configured:
             checks.append(
                 Check(
@@ -84,7 +69,7 @@ def format_checks(settings: Settings) -> list[Check]:
                     "format",
                     SKIPPED,
                     "not configured",
-                    hint=f"set {dotted} in cdpio.yaml (e.g. ${{{ENV_HINTS[dotted]}}})",
+                    hint=f"set {dotted} in cdpio.yaml (e.g. ${{{_env_hint(dotted)}}})",
                     line=cred.line,
                     file=_config_file(settings),
                 )
@@ -122,6 +107,12 @@ def format_checks(settings: Settings) -> list[Check]:
             )
         )
     return checks
+
+
+def _env_hint(dotted: str) -> str:
+    """The environment variable the docs suggest for a credential field."""
+    spec = registry.credential(dotted)
+    return spec.env if spec else dotted.upper().replace(".", "_")
 
 
 def _config_file(settings: Settings) -> str | None:

@@ -40,7 +40,10 @@ from cdpio_cli.results import (
     Check,
     Report,
 )
+from cdpio_cli.routes import registry
+from cdpio_cli.routes.registry import SendOne
 from cdpio_cli.settings import Settings
+from cdpio_cli.transport import Outcome
 from cdpio_cli.verify import (
     RUN_ID_KEY,
     AppApi,
@@ -51,12 +54,6 @@ from cdpio_cli.verify import (
     wait_for,
 )
 
-ROUTES = ("segment", "customerio", "pipelines")
-ROUTE_TITLES = {
-    "segment": "Segment Tracking API",
-    "customerio": "Customer.io Track API",
-    "pipelines": "Customer.io Pipelines API",
-}
 PLATFORMS = ("ios", "android")
 
 DEFAULT_EVENTS: list[dict[str, Any]] = [
@@ -134,15 +131,13 @@ def _per_route_email(email: str, route: str) -> str:
 
 
 def configured_routes(settings: Settings) -> dict[str, str | None]:
-    """route -> None if it can be used, else what is missing."""
-    cio = settings.customerio
-    return {
-        "segment": None if settings.segment.write_key else "segment.write_key",
-        "customerio": None
-        if (cio.site_id and cio.track_api_key)
-        else ("customerio.site_id" if not cio.site_id else "customerio.track_api_key"),
-        "pipelines": None if cio.pipelines_api_key else "customerio.pipelines_api_key",
-    }
+    """route -> None if it can be used, else the first credential field it misses."""
+    values = settings.credential_values()
+    out: dict[str, str | None] = {}
+    for spec in registry.specs():
+        missing = spec.missing(values)
+        out[spec.name] = missing[0].field if missing else None
+    return out
 
 
 def choose_routes(settings: Settings, asked: list[str] | None) -> list[str]:
@@ -151,8 +146,7 @@ def choose_routes(settings: Settings, asked: list[str] | None) -> list[str]:
     if wanted:
         out = []
         for route in wanted:
-            if route not in ROUTES:
-                raise UsageError(f"unknown route {route!r}", hint="use segment, customerio or pipelines")
+            registry.get(route)  # an unknown name is a UsageError naming the known ones
             if available[route]:
                 raise UsageError(
                     f"route {route} needs {available[route]}, which is not configured",
@@ -161,11 +155,11 @@ def choose_routes(settings: Settings, asked: list[str] | None) -> list[str]:
             if route not in out:
                 out.append(route)
         return out
-    out = [r for r in ROUTES if available[r] is None]
+    out = [r for r in registry.route_names() if available[r] is None]
     if not out:
+        needs = [spec.needs() for spec in registry.specs()]
         raise UsageError(
-            "no route is configured: send-test needs segment.write_key, "
-            "customerio.site_id + track_api_key, or customerio.pipelines_api_key",
+            f"no route is configured: send-test needs {', '.join(needs[:-1])}, or {needs[-1]}",
             hint="run `cdpio init`, or try `cdpio send-test --sandbox`",
         )
     return out
@@ -177,11 +171,12 @@ def build_plan(
     """The messages for one route, each with a fixed messageId.  Segment's
     messages are mapped through the destination's `subscriptions` (default:
     the config's customerio.subscriptions, else the destination's defaults)."""
-    if route == "segment" and subscriptions is None:
+    through_destination = registry.get(route).capabilities.destination_subscriptions
+    if through_destination and subscriptions is None:
         from cdpio_cli.explain import configured_subscriptions
 
         subscriptions = configured_subscriptions(settings)
-    if route != "segment":
+    if not through_destination:
         subscriptions = None  # only Segment runs the destination's subscriptions
     cfg = settings.config.send_test
     run_id = settings.run_id
@@ -335,39 +330,20 @@ def target_for(plan: RoutePlan) -> Target:
 # ---------------------------------------------------------------------------
 
 
-def _send(settings: Settings, http, route: str, msg: dict):
-    from cdpio_cli.routes import customerio, pipelines, segment
+def send_one(settings: Settings, http: keys.ServiceHttp, route: str, msg: dict) -> Outcome:
+    """Send one test message through `route` (its RouteSpec.send_one)."""
     from cdpio_cli.transport import RetryPolicy
 
-    policy = RetryPolicy(**SEND_POLICY)
-    if route == "segment":
-        return segment.send_message(
-            http.client,
-            settings.endpoint("segment"),
-            settings.segment.write_key,
-            msg,
-            policy=policy,
-            deadline=http.deadline,
-        )
-    if route == "pipelines":
-        return pipelines.send_message(
-            http.client,
-            settings.endpoint("pipelines"),
-            settings.customerio.pipelines_api_key,
-            msg,
-            strict=True,
-            policy=policy,
-            deadline=http.deadline,
-        )
-    return customerio.send_message(
+    spec = registry.get(route)
+    values = settings.credential_values()
+    send = SendOne(
         http.client,
-        settings.endpoint("track"),
-        settings.customerio.site_id,
-        settings.customerio.track_api_key,
-        msg,
-        policy=policy,
-        deadline=http.deadline,
+        settings.endpoint(spec.service),
+        {cred.field: values.get(cred.field) or "" for cred in spec.credentials},
+        RetryPolicy(**SEND_POLICY),
+        http.deadline,
     )
+    return spec.send_one(send, msg)
 
 
 def _sent_to(outcome) -> tuple[str, str]:
@@ -394,7 +370,8 @@ def sent_detail(details: dict) -> str:
 
 def accepted_check(route: str, item: Planned, outcome, expect_status: list[int], *, verbose: bool = False) -> Check:
     check_id = f"{route}.{item.check_id}"
-    title = ROUTE_TITLES[route]
+    spec = registry.get(route)
+    title = spec.title
     method, path = _sent_to(outcome)
     details: dict[str, Any] = {"messageId": item.msg.get("messageId")}
     if path:
@@ -413,15 +390,7 @@ def accepted_check(route: str, item: Planned, outcome, expect_status: list[int],
         )
     status = outcome.http_status
     if status is not None and status in expect_status:
-        if route == "segment":
-            message = (
-                f"{status} accepted by Segment (not proof of delivery: Segment answers "
-                f"{status} even for unknown write keys)"
-            )
-        elif route == "pipelines":
-            message = f"{status} accepted by the Pipelines API (strict mode)"
-        else:
-            message = f"{status} accepted by the Track API"
+        message = spec.send_test.accepted.format(status=status)
         if outcome.redirected_to:
             message += " after a redirect (the workspace is in another region)"
         return Check(
@@ -443,12 +412,7 @@ def accepted_check(route: str, item: Planned, outcome, expect_status: list[int],
         )
     elif status in (401, 403):
         failure = FAILURE_CREDENTIAL
-        hint = {
-            "segment": "check segment.write_key",
-            "pipelines": "check customerio.pipelines_api_key and its region",
-            "customerio": "check customerio.site_id and customerio.track_api_key "
-            "(Account Settings > API Credentials > Track API Keys)",
-        }[route]
+        hint = spec.send_test.rejected_fix
     elif status >= 500:
         failure, hint = FAILURE_UNREACHABLE, "the service failed after retries; try again later"
     else:
@@ -504,13 +468,6 @@ def mapping_warnings(plans: list[RoutePlan]) -> list[str]:
 # ---------------------------------------------------------------------------
 
 
-@dataclass
-class RunState:
-    report: Report
-    plans: list[RoutePlan]
-    targets: dict[str, Target] = field(default_factory=dict)
-
-
 def detect_region(settings: Settings, http) -> list[Check]:
     """Track credentials -> region (keys.check_track sets settings.detected_region).
 
@@ -531,12 +488,9 @@ def learn_sends(ev: diagnosis.Evidence, route: str, check: Check) -> None:
     """A credential rejected while sending is a fact about that key."""
     if check.status != FAILED or check.failure != FAILURE_CREDENTIAL:
         return
-    if route == "pipelines":
-        ev.add("pipelines.key.rejected", f"the Pipelines API rejected the key in strict mode ({check.http_status})")
-    elif route == "customerio":
-        ev.add(
-            "customerio.track.rejected", f"the Track API rejected the site id and Track API key ({check.http_status})"
-        )
+    cause = registry.get(route).send_test.rejected_cause
+    if cause is not None:
+        ev.add(cause[0], cause[1].format(status=check.http_status))
 
 
 def _plan_violations(settings: Settings, plans: list[RoutePlan], report: Report) -> bool:
@@ -559,22 +513,38 @@ def _plan_violations(settings: Settings, plans: list[RoutePlan], report: Report)
     return any(c.status == FAILED for c in checks)
 
 
-def run_send_test(
-    settings: Settings,
-    options: SendTestOptions,
-    *,
-    progress: Callable[[str], None] | None = None,
-    warn: Callable[[str], None] | None = None,
-) -> Report:
-    cfg = settings.config
-    report = Report("send-test", run_id=settings.run_id)
+@dataclass
+class _Run:
+    """One send-test run: what it was asked, what it holds open, what it learned."""
+
+    settings: Settings
+    options: SendTestOptions
+    report: Report
+    http: keys.ServiceHttp
+    evidence: diagnosis.Evidence
+    plans: list[RoutePlan]
+    verify: bool
+    timeout: float
+    expect: Any
+    progress: Callable[[str], None] | None = None
+    targets: dict[str, Target] = field(default_factory=dict)  # routes with an accepted send
+    accepted: dict[str, list[Check]] = field(default_factory=dict)  # route -> its accepted checks
+
+    def say(self, text: str) -> None:
+        if self.progress:
+            self.progress(text)
+
+
+def _check_options(options: SendTestOptions) -> None:
     if options.device_token and options.platform not in PLATFORMS:
         raise UsageError("--device-token needs --platform ios or --platform android")
     if options.platform and not options.device_token:
         raise UsageError("--platform needs --device-token")
     if options.user_id is not None and not options.user_id.strip():
         raise UsageError("--user-id cannot be empty", hint="e.g. --user-id 'qa-{run_id}'")
-    routes = choose_routes(settings, options.routes)
+
+
+def _verify_wanted(settings: Settings, options: SendTestOptions) -> bool:
     has_app_key = bool(settings.customerio.app_api_key)
     verify = has_app_key if options.verify is None else options.verify
     if verify and not has_app_key:
@@ -582,9 +552,22 @@ def run_send_test(
             "--verify needs customerio.app_api_key to read people and events from Customer.io",
             hint="set customerio.app_api_key (Account Settings > API Credentials > App API Keys)",
         )
-    timeout = cfg.verify.timeout if options.timeout is None else options.timeout
-    several = len(routes) > 1
-    plans = [build_plan(settings, route, options, several=several) for route in routes]
+    return verify
+
+
+def run_send_test(
+    settings: Settings,
+    options: SendTestOptions,
+    *,
+    progress: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Report:
+    report = Report("send-test", run_id=settings.run_id)
+    _check_options(options)
+    routes = choose_routes(settings, options.routes)
+    verify = _verify_wanted(settings, options)
+    timeout = settings.config.verify.timeout if options.timeout is None else options.timeout
+    plans = [build_plan(settings, route, options, several=len(routes) > 1) for route in routes]
     for text in mapping_warnings(plans):
         if warn:
             warn(text)
@@ -594,203 +577,209 @@ def run_send_test(
     expect = campaigns.expectations(settings)
     # The segmented and triggered tiers wait again after delivery.
     http = keys.ServiceHttp.for_settings(settings, timeout, waits=2 if expect and verify else 1)
-    evidence = diagnosis.Evidence()
+    run = _Run(settings, options, report, http, diagnosis.Evidence(), plans, verify, timeout, expect, progress)
     for plan in plans:
-        diagnosis.learn_plan(evidence, plan)
+        diagnosis.learn_plan(run.evidence, plan)
     try:
-        if progress:
-            progress("checking the Customer.io Track credentials and region")
-        track_checks = detect_region(settings, http)
-        report.extend(track_checks)
-        diagnosis.learn_checks(evidence, track_checks, settings)
-        track_failed = next((c for c in track_checks if c.id == "customerio.track" and c.status == FAILED), None)
-        if has_app_key and verify:
-            app_checks = keys.check_app(settings, http)
-            diagnosis.learn_checks(evidence, app_checks, settings)
-            report.extend(c for c in app_checks if c.status == FAILED)
-        if "segment" in routes and verify:
-            # Facts only (doctor and check-keys report these checks): does the
-            # settings lookup know the key, at which API host; with a token,
-            # is the destination connected, writing to which site id.
-            diagnosis.learn_checks(evidence, keys.check_segment(settings, http), settings)
-        app_rejected = any(c.id == "customerio.app" and c.status == FAILED for c in report.checks)
-
-        targets: dict[str, Target] = {}
-        accepted_by_route: dict[str, list[Check]] = {}
+        app_rejected = _preflight(run)
         for plan in plans:
-            route = plan.route
-            if route == "customerio" and track_failed is not None:
-                why = (
-                    "the Track API rejected the credentials"
-                    if track_failed.failure == FAILURE_CREDENTIAL
-                    else "the Track API could not be reached"
-                )
-                report.add(
-                    Check(f"{route}.send", route, "accepted", SKIPPED, f"not sent: {why} (see customerio.track)")
-                )
-                continue
-            if progress:
-                progress(f"sending through {ROUTE_TITLES[route]}")
-            target = target_for(plan)
-            any_accepted = False
-            sent: list[Check] = []
-            unreachable = False
-            for item in plan.items:
-                if unreachable:  # one timeout per route is enough to know
-                    report.add(
-                        Check(
-                            f"{route}.{item.check_id}",
-                            route,
-                            "accepted",
-                            SKIPPED,
-                            f"not sent: the {ROUTE_TITLES[route]} could not be reached",
-                        )
-                    )
-                    continue
-                outcome = _send(settings, http, route, item.msg)
-                check = accepted_check(route, item, outcome, cfg.send_test.expect_status, verbose=options.verbose)
-                unreachable = check.status == FAILED and check.failure == FAILURE_UNREACHABLE
-                report.add(check)
-                learn_sends(evidence, route, check)
-                any_accepted = any_accepted or check.status == PASSED
-                if item.mapped.ok:
-                    sent.append(check)
-                else:
-                    report.add(mapping_drop_check(route, item))
-            accepted_by_route[route] = sent
-            if any_accepted:
-                # Time to delivery counts from the route's last send.
-                target.sent_at = time.monotonic()
-                targets[route] = target
-
-        report.summary["routes"] = {
-            p.route: {"user_id": p.user_id, "email": p.email, "anonymous_id": p.anonymous_id, "messages": len(p.items)}
-            for p in plans
-        }
-        report.summary["sandbox"] = settings.using_sandbox
-        report.summary["customerio_region"] = settings.customerio_region()
+            _send_plan(run, plan)
+        _summarize_sends(run)
         if not verify:
-            caveat = " (Segment's 200 is not proof of delivery)"
-            for route in targets:
-                if has_app_key:
-                    report.add(
-                        Check(
-                            f"{route}.delivery",
-                            route,
-                            "delivered",
-                            SKIPPED,
-                            "delivery not verified (--no-verify)" + (caveat if route == "segment" else ""),
-                            hint="drop --no-verify to prove delivery",
-                        )
-                    )
-                    continue
-                report.add(
-                    Check(
-                        f"{route}.delivery",
-                        route,
-                        "delivered",
-                        SKIPPED,
-                        "delivery not verified: no App API key, so cdpio cannot look in Customer.io"
-                        + (caveat if route == "segment" else ""),
-                        hint="set customerio.app_api_key to prove delivery (send-test verifies "
-                        "by default when it is set)",
-                    )
-                )
-            for route in targets:
-                if expect:
-                    campaigns.skip_tiers(report, route, expect, "not checked: delivery was not verified")
-            report.summary["verified"] = False
-            _explain(report, evidence)
-            return report
-        if app_rejected:
-            for route in targets:
-                report.add(
-                    Check(
-                        f"{route}.delivery",
-                        route,
-                        "delivered",
-                        SKIPPED,
-                        "delivery not verified: the App API key was rejected (see customerio.app)",
-                    )
-                )
-            report.summary["verified"] = False
-            _explain(report, evidence)
-            return report
-        plan_by_route = {p.route: p for p in plans}
-        capture = None
-        if options.capture:
-            from cdpio_cli.capture import Capture
-
-            capture = Capture(options.capture, http.secrets, run_id=settings.run_id)
-        api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key, capture=capture)
-        try:
-            wait_for(
-                api, list(targets.values()), timeout=timeout, poll_interval=cfg.verify.poll_interval, progress=progress
-            )
-        finally:
-            if capture is not None:
-                capture.close()
-                report.summary["capture"] = {"directory": options.capture, "responses": len(capture.files)}
-        timings = {}
-        for route, target in targets.items():
-            head = (
-                "Segment accepted the events (200) but none reached Customer.io"
-                if route == "segment"
-                else f"{ROUTE_TITLES[route]} accepted the events but none reached Customer.io"
-            )
-            diagnosis.learn_target(evidence, route, target)
-            check = target_check(
-                target,
-                check_id=f"{route}.delivery",
-                route=route,
-                timeout=timeout,
-                nothing_head=head,
-                verbose=options.verbose,
-            )
-            report.add(check)
-            took = target.seconds_to_delivery()
-            timings[route] = None if took is None else round(took, 3)
-            if check.status == PASSED and route == "segment":
-                # Delivery is proven: the accepted checks need no caveat.
-                for sent in accepted_by_route.get(route, []):
-                    if sent.status == PASSED:
-                        sent.message = f"{sent.http_status} accepted by Segment; delivery verified" + (
-                            sent_detail(sent.details) if options.verbose else ""
-                        )
-            if check.status == PASSED and plan_by_route[route].anonymous_id:
-                check.message += "; the anonymous events were merged into this person"
-            if expect and check.status == PASSED:
-                if progress:
-                    progress(f"checking segments and campaigns for the {route} test person")
-                campaigns.run_tiers(
-                    report,
-                    api,
-                    route=route,
-                    ref=target.person["_ref"],
-                    since=target.sent_wall,
-                    attributes=target.attributes(),
-                    sent_events=[a.name for a in target.activities if a.type == "event"],
-                    expect=expect,
-                    settings=settings,
-                    evidence=evidence,
-                    timeout=timeout,
-                    poll_interval=cfg.verify.poll_interval,
-                    progress=progress,
-                )
-            elif expect:
-                campaigns.skip_tiers(report, route, expect, "not checked: delivery was not proven")
-
-        report.summary["verified"] = True
-        report.summary["seconds_to_delivery"] = timings
-        report.summary["app_api_polls"] = api.calls
-        _explain(report, evidence)
+            _skip_unverified(run)
+        elif app_rejected:
+            _skip_delivery(run, "delivery not verified: the App API key was rejected (see customerio.app)")
+        else:
+            _verify_delivery(run)
+        _explain(report, run.evidence)
     finally:
         http.close()
     return report
 
 
+def _preflight(run: _Run) -> bool:
+    """The checks before sending: Track credentials and region, the App API
+    key, Segment's settings lookup.  True when the App API key was rejected."""
+    settings, http, evidence = run.settings, run.http, run.evidence
+    run.say("checking the Customer.io Track credentials and region")
+    track_checks = detect_region(settings, http)
+    run.report.extend(track_checks)
+    diagnosis.learn_checks(evidence, track_checks, settings)
+    if settings.customerio.app_api_key and run.verify:
+        app_checks = keys.check_app(settings, http)
+        diagnosis.learn_checks(evidence, app_checks, settings)
+        run.report.extend(c for c in app_checks if c.status == FAILED)
+    if any(p.route == "segment" for p in run.plans) and run.verify:
+        # Facts only (doctor and check-keys report these checks): does the
+        # settings lookup know the key, at which API host; with a token,
+        # is the destination connected, writing to which site id.
+        diagnosis.learn_checks(evidence, keys.check_segment(settings, http), settings)
+    return any(c.id == "customerio.app" and c.status == FAILED for c in run.report.checks)
+
+
+def _failed_precheck(run: _Run, route: str) -> Check | None:
+    """A skipped `<route>.send` check when the route's precheck failed (the Track route's customerio.track)."""
+    precheck = registry.get(route).precheck
+    if precheck is None:
+        return None
+    check_id, service = precheck
+    failed = next((c for c in run.report.checks if c.id == check_id and c.status == FAILED), None)
+    if failed is None:
+        return None
+    why = (
+        f"{service} rejected the credentials"
+        if failed.failure == FAILURE_CREDENTIAL
+        else f"{service} could not be reached"
+    )
+    return Check(f"{route}.send", route, "accepted", SKIPPED, f"not sent: {why} (see {check_id})")
+
+
+def _send_plan(run: _Run, plan: RoutePlan) -> None:
+    """Send one route's messages; a route with an accepted send gets a target."""
+    route, report = plan.route, run.report
+    skipped = _failed_precheck(run, route)
+    if skipped is not None:
+        report.add(skipped)
+        return
+    title = registry.get(route).title
+    run.say(f"sending through {title}")
+    target = target_for(plan)
+    any_accepted = unreachable = False
+    sent: list[Check] = []
+    for item in plan.items:
+        if unreachable:  # one timeout per route is enough to know
+            text = f"not sent: the {title} could not be reached"
+            report.add(Check(f"{route}.{item.check_id}", route, "accepted", SKIPPED, text))
+            continue
+        outcome = send_one(run.settings, run.http, route, item.msg)
+        expect_status = run.settings.config.send_test.expect_status
+        check = accepted_check(route, item, outcome, expect_status, verbose=run.options.verbose)
+        unreachable = check.status == FAILED and check.failure == FAILURE_UNREACHABLE
+        report.add(check)
+        learn_sends(run.evidence, route, check)
+        any_accepted = any_accepted or check.status == PASSED
+        if item.mapped.ok:
+            sent.append(check)
+        else:
+            report.add(mapping_drop_check(route, item))
+    run.accepted[route] = sent
+    if any_accepted:
+        # Time to delivery counts from the route's last send.
+        target.sent_at = time.monotonic()
+        run.targets[route] = target
+
+
+def _summarize_sends(run: _Run) -> None:
+    summary = run.report.summary
+    summary["routes"] = {
+        p.route: {"user_id": p.user_id, "email": p.email, "anonymous_id": p.anonymous_id, "messages": len(p.items)}
+        for p in run.plans
+    }
+    summary["sandbox"] = run.settings.using_sandbox
+    summary["customerio_region"] = run.settings.customerio_region()
+
+
+def _skip_unverified(run: _Run) -> None:
+    """--no-verify, or no App API key: each route's delivery is skipped, saying why."""
+    has_app_key = bool(run.settings.customerio.app_api_key)
+    for route in run.targets:
+        caveat = registry.get(route).send_test.unverified_caveat
+        if has_app_key:
+            message = "delivery not verified (--no-verify)" + caveat
+            hint = "drop --no-verify to prove delivery"
+        else:
+            message = "delivery not verified: no App API key, so cdpio cannot look in Customer.io" + caveat
+            hint = "set customerio.app_api_key to prove delivery (send-test verifies by default when it is set)"
+        run.report.add(Check(f"{route}.delivery", route, "delivered", SKIPPED, message, hint=hint))
+    for route in run.targets:
+        if run.expect:
+            campaigns.skip_tiers(run.report, route, run.expect, "not checked: delivery was not verified")
+    run.report.summary["verified"] = False
+
+
+def _skip_delivery(run: _Run, message: str) -> None:
+    for route in run.targets:
+        run.report.add(Check(f"{route}.delivery", route, "delivered", SKIPPED, message))
+    run.report.summary["verified"] = False
+
+
+def _verify_delivery(run: _Run) -> None:
+    """Poll Customer.io for every route's test person, then one delivery check
+    per route (and the segment and campaign tiers when expected)."""
+    settings, options, report = run.settings, run.options, run.report
+    capture = None
+    if options.capture:
+        from cdpio_cli.capture import Capture
+
+        capture = Capture(options.capture, run.http.secrets, run_id=settings.run_id)
+    api = AppApi(run.http, settings.endpoint("app"), settings.customerio.app_api_key, capture=capture)
+    poll = settings.config.verify.poll_interval
+    try:
+        wait_for(api, list(run.targets.values()), timeout=run.timeout, poll_interval=poll, progress=run.progress)
+    finally:
+        if capture is not None:
+            capture.close()
+            report.summary["capture"] = {"directory": options.capture, "responses": len(capture.files)}
+    timings = {}
+    for route, target in run.targets.items():
+        check = _delivery_check(run, route, target)
+        took = target.seconds_to_delivery()
+        timings[route] = None if took is None else round(took, 3)
+        if run.expect and check.status == PASSED:
+            run.say(f"checking segments and campaigns for the {route} test person")
+            campaigns.run_tiers(
+                report,
+                api,
+                route=route,
+                ref=target.person["_ref"],
+                since=target.sent_wall,
+                attributes=target.attributes(),
+                sent_events=[a.name for a in target.activities if a.type == "event"],
+                expect=run.expect,
+                settings=settings,
+                evidence=run.evidence,
+                timeout=run.timeout,
+                poll_interval=poll,
+                progress=run.progress,
+            )
+        elif run.expect:
+            campaigns.skip_tiers(report, route, run.expect, "not checked: delivery was not proven")
+    report.summary["verified"] = True
+    report.summary["seconds_to_delivery"] = timings
+    report.summary["app_api_polls"] = api.calls
+
+
+def _delivery_check(run: _Run, route: str, target: Target) -> Check:
+    """`<route>.delivery`: did the route's test person and events arrive."""
+    spec = registry.get(route)
+    head = spec.send_test.nothing_arrived or f"{spec.title} accepted the events but none reached Customer.io"
+    diagnosis.learn_target(run.evidence, route, target)
+    check = target_check(
+        target,
+        check_id=f"{route}.delivery",
+        route=route,
+        timeout=run.timeout,
+        nothing_head=head,
+        verbose=run.options.verbose,
+    )
+    run.report.add(check)
+    verified = spec.send_test.verified
+    if check.status == PASSED and verified:
+        # Delivery is proven: the accepted checks need no caveat.
+        for sent in run.accepted.get(route, []):
+            if sent.status == PASSED:
+                sent.message = verified.format(status=sent.http_status) + (
+                    sent_detail(sent.details) if run.options.verbose else ""
+                )
+    plan = next(p for p in run.plans if p.route == route)
+    if check.status == PASSED and plan.anonymous_id:
+        check.message += "; the anonymous events were merged into this person"
+    return check
+
+
 def _explain(report: Report, evidence: diagnosis.Evidence) -> None:
     """Causes on every failed check (details.causes), from this run's facts."""
     tiers = [c.id for c in report.checks if c.tier in campaigns.TIERS]
-    diagnosis.explain_failures(report.checks, evidence, sentence_for=[f"{r}.delivery" for r in ROUTES] + tiers)
+    sentence_for = [f"{r}.delivery" for r in registry.route_names()] + tiers
+    diagnosis.explain_failures(report.checks, evidence, sentence_for=sentence_for)
     report.summary["diagnosis"] = diagnosis.summary(evidence)

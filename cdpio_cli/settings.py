@@ -14,28 +14,25 @@ from pathlib import Path
 
 from cdpio_cli import credentials as creds
 from cdpio_cli.config import (
-    SECRET_FIELDS,
     Config,
     LoadedConfig,
     find_config_path,
     get_dotted,
     load_config,
     loaded_defaults,
+    secret_fields,
 )
 from cdpio_cli.errors import UsageError
 from cdpio_cli.results import new_run_id
+from cdpio_cli.routes import registry
 from cdpio_cli.routes.endpoints import pipelines_key_region, real_endpoint, sandbox_endpoint
 
-# Config field -> SandboxOptions field, for starting an embedded sandbox that
-# accepts the configured credentials.
-_SANDBOX_FIELDS = {
-    "segment.write_key": "write_key",
-    "segment.public_api_token": "public_api_token",
-    "customerio.site_id": "site_id",
-    "customerio.track_api_key": "track_api_key",
-    "customerio.app_api_key": "app_api_key",
-    "customerio.pipelines_api_key": "pipelines_api_key",
-}
+
+def _sandbox_fields() -> dict[str, str]:
+    """Config field -> SandboxOptions field, for starting an embedded sandbox
+    that accepts the configured credentials (RouteSpec credentials)."""
+    return {cred.field: cred.sandbox_option for cred in registry.credentials() if cred.sandbox_option}
+
 
 # Config endpoint override per service.
 _OVERRIDES = {
@@ -61,7 +58,8 @@ class Credential:
 
     @property
     def label(self) -> str:
-        return creds.LABELS.get(self.field, self.field)
+        spec = registry.credential(self.field)
+        return spec.label if spec else self.field
 
     @property
     def configured(self) -> bool:
@@ -72,18 +70,22 @@ class Credential:
         return creds.mask(self.value)
 
 
-class _Section:
-    """Read-only view: settings.segment.write_key -> cleaned value."""
+@dataclass(frozen=True)
+class SegmentCredentials:
+    """settings.segment: the cleaned Segment credentials (None: not configured)."""
 
-    def __init__(self, settings: Settings, name: str):
-        self._settings = settings
-        self._name = name
+    write_key: str | None
+    public_api_token: str | None
 
-    def __getattr__(self, attr: str):
-        dotted = f"{self._name}.{attr}"
-        if dotted in self._settings.credentials:
-            return self._settings.credentials[dotted].value
-        return getattr(getattr(self._settings.config, self._name), attr)
+
+@dataclass(frozen=True)
+class CustomerioCredentials:
+    """settings.customerio: the cleaned Customer.io credentials (None: not configured)."""
+
+    site_id: str | None
+    track_api_key: str | None
+    app_api_key: str | None
+    pipelines_api_key: str | None
 
 
 @dataclass
@@ -123,13 +125,27 @@ class Settings:
         report.notes[:0] = self.notes
         report.sandbox = self.sandbox_target
 
-    @property
-    def segment(self) -> _Section:
-        return _Section(self, "segment")
+    def value(self, dotted: str) -> str | None:
+        """The cleaned value of a credential field (None: not configured)."""
+        cred = self.credentials.get(dotted)
+        return cred.value if cred else None
+
+    def credential_values(self) -> dict[str, str | None]:
+        """Every credential field -> its cleaned value (what RouteSpecs read)."""
+        return {dotted: cred.value for dotted, cred in self.credentials.items()}
 
     @property
-    def customerio(self) -> _Section:
-        return _Section(self, "customerio")
+    def segment(self) -> SegmentCredentials:
+        return SegmentCredentials(self.value("segment.write_key"), self.value("segment.public_api_token"))
+
+    @property
+    def customerio(self) -> CustomerioCredentials:
+        return CustomerioCredentials(
+            self.value("customerio.site_id"),
+            self.value("customerio.track_api_key"),
+            self.value("customerio.app_api_key"),
+            self.value("customerio.pipelines_api_key"),
+        )
 
     def customerio_region(self) -> str:
         """The Customer.io region to use now: detected, configured, or guessed.
@@ -143,8 +159,9 @@ class Settings:
         if configured != "auto":
             return configured
         key = self.credentials["customerio.pipelines_api_key"].value
-        if key and pipelines_key_region(key):
-            return pipelines_key_region(key)
+        key_region = pipelines_key_region(key) if key else None
+        if key_region:
+            return key_region
         if self.using_sandbox and self.sandbox_region:
             return self.sandbox_region
         if self.using_sandbox and self.embedded is not None:
@@ -178,7 +195,7 @@ class Settings:
 
 def _clean_credentials(loaded: LoadedConfig) -> dict[str, Credential]:
     out: dict[str, Credential] = {}
-    for dotted in SECRET_FIELDS:
+    for dotted in secret_fields():
         raw = get_dotted(loaded.config, dotted)
         source = loaded.source(dotted)
         if raw is None or (isinstance(raw, str) and raw.strip() == ""):
@@ -202,7 +219,7 @@ def _fill_sandbox_defaults(
     sandbox said it accepts (SandboxOptions field -> value); it wins."""
     from cdpio_cli.sandbox import defaults
 
-    for dotted, option in _SANDBOX_FIELDS.items():
+    for dotted, option in _sandbox_fields().items():
         cred = credentials[dotted]
         if not cred.configured:
             value = (accepted or {}).get(option) or (
@@ -345,10 +362,13 @@ def open_settings(opts, *, needs_services: bool = True, uses: tuple[str, ...] | 
 
         # The embedded sandbox mirrors the configured regions: Segment's from
         # segment.region, Customer.io's from sandbox.region.
-        accepted = {option: settings.credentials[dotted].value for dotted, option in _SANDBOX_FIELDS.items()}
+        fields = _sandbox_fields()
+        accepted: dict[str, str | None] = {}
+        for dotted, option in fields.items():  # two routes may share an option: the first one's value
+            accepted.setdefault(option, settings.credentials[dotted].value)
         token = settings.credentials["segment.public_api_token"]
         if token.source == "sandbox default" and any(
-            c.source != "sandbox default" for d, c in settings.credentials.items() if d in _SANDBOX_FIELDS
+            c.source != "sandbox default" for d, c in settings.credentials.items() if d in fields
         ):
             # The sandbox shows your credentials only to your own Public API
             # token (docs/sandbox.md): this run's client gets one nobody else knows.

@@ -15,6 +15,7 @@ the v1 equivalents (`PUT /api/v1/customers/{id}`, `.../events`, ...).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from cdpio_cli import mapping, messages
+from cdpio_cli.routes.registry import Capabilities, CredentialSpec, RouteSpec, SendOne, SendTestText, register
 from cdpio_cli.routes.segment import BatchVerdict, Prepared
 from cdpio_cli.transport import (
     NO_RETRY,
@@ -286,3 +288,58 @@ def get_region(
         label="customerio region",
     )
     return Outcome.from_attempt(NAME, "GET", send(client, spec, policy))
+
+
+# ---------------------------------------------------------------------------
+# The route's registry entry
+# ---------------------------------------------------------------------------
+
+SITE_ID = CredentialSpec("customerio.site_id", "Customer.io site id", "CUSTOMERIO_SITE_ID", sandbox_option="site_id")
+TRACK_API_KEY = CredentialSpec(
+    "customerio.track_api_key", "Customer.io Track API key", "CUSTOMERIO_TRACK_API_KEY", sandbox_option="track_api_key"
+)
+APP_API_KEY = CredentialSpec(
+    "customerio.app_api_key", "Customer.io App API key", "CUSTOMERIO_APP_API_KEY", sandbox_option="app_api_key"
+)
+
+
+def _build(base_url: str, credentials: Mapping[str, str], batch_size: int, strict: bool) -> CustomerioRoute:
+    return CustomerioRoute(
+        base_url, credentials[SITE_ID.field], credentials[TRACK_API_KEY.field], batch_size=batch_size
+    )
+
+
+def _send_one(send: SendOne, msg: dict[str, Any]) -> Outcome:
+    return send_message(
+        send.client,
+        send.base_url,
+        send.credentials[SITE_ID.field],
+        send.credentials[TRACK_API_KEY.field],
+        msg,
+        policy=send.policy,
+        deadline=send.deadline,
+    )
+
+
+SPEC = register(
+    RouteSpec(
+        name=NAME,
+        title="Customer.io Track API",
+        credentials=(SITE_ID, TRACK_API_KEY),
+        related_credentials=(APP_API_KEY,),
+        service="track",
+        build=_build,
+        send_one=_send_one,
+        capabilities=Capabilities(batching=True, per_operation_results=True),
+        precheck=("customerio.track", "the Track API"),
+        send_test=SendTestText(
+            accepted="{status} accepted by the Track API",
+            rejected_fix="check customerio.site_id and customerio.track_api_key "
+            "(Account Settings > API Credentials > Track API Keys)",
+            rejected_cause=(
+                "customerio.track.rejected",
+                "the Track API rejected the site id and Track API key ({status})",
+            ),
+        ),
+    )
+)
