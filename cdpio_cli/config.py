@@ -152,10 +152,10 @@ class VerifyConfig(_Strict):
 
 
 class ReplayConfig(_Strict):
-    rate: float = Field(50.0, ge=0)  # requests/s; 0: no limit
-    concurrency: int = Field(4, ge=1, le=64)
-    batch_size: int = Field(100, ge=1, le=2500)
-    max_retries: int = Field(5, ge=0, le=20)
+    rate: float = Field(default=50.0, ge=0)  # requests/s; 0: no limit
+    concurrency: int = Field(default=4, ge=1, le=64)
+    batch_size: int = Field(default=100, ge=1, le=2500)
+    max_retries: int = Field(default=5, ge=0, le=20)
     timeout: float = 10.0
     route: RouteName = "segment"
 
@@ -361,7 +361,7 @@ def load_config(path: Path, env=None, *, uses: tuple[str, ...] | None = None) ->
         problems.extend(
             p for p in _schema_problems(exc, model, builder.lines, builder.env_vars) if p.line not in reported
         )
-    if problems:
+    if problems or config is None:  # no config without a problem saying why
         raise config_error(display, problems)
     return LoadedConfig(config=config, path=path, lines=builder.lines, env_vars=builder.env_vars, unset=tolerated)
 

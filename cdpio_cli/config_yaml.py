@@ -7,12 +7,16 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from cdpio_cli.errors import ConfigError
+
+if TYPE_CHECKING:
+    import yaml
 
 MAX_NODES = 100_000  # a real config has a few dozen; more means an alias bomb
 MAX_DEPTH = 50
@@ -106,7 +110,7 @@ class _Builder:
         self.unset: dict[tuple, list[UnsetVar]] = {}  # key path -> required vars not set
         self.problems: list[Problem] = []  # everything else wrong, reported together
         self.unreadable: list[tuple] = []  # key paths of scalars that could not be read (already a problem)
-        self._loader = None
+        self._loader: yaml.SafeLoader | None = None
 
     def build(self, node, path: tuple = (), depth: int = 0):
         import yaml
@@ -161,10 +165,10 @@ class _Builder:
     def _scalar(self, node, path: tuple = ()):
         import yaml
 
-        if self._loader is None:
-            self._loader = yaml.SafeLoader("")
+        loader = self._loader or yaml.SafeLoader("")
+        self._loader = loader
         try:
-            return self._loader.construct_object(node, deep=True)
+            return loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             self.problems.append(Problem(f"invalid value: {exc.problem}", node.start_mark.line + 1))
             self.unreadable.append(path)
@@ -183,6 +187,12 @@ class _Builder:
             return None
 
 
+class ConfigProblems(ConfigError):
+    """A ConfigError that keeps each problem apart (`.problems`, for the --json error document)."""
+
+    problems: list[Problem]
+
+
 def config_error(file: str, problems: list[Problem]) -> ConfigError:
     """One ConfigError carrying every problem, in file order.
 
@@ -194,12 +204,12 @@ def config_error(file: str, problems: list[Problem]) -> ConfigError:
     problems = sorted(problems, key=lambda p: p.line or 0)
     if len(problems) == 1:
         only = problems[0]
-        error = ConfigError(only.message, file=file, line=only.line, hint=only.hint)
+        error = ConfigProblems(only.message, file=file, line=only.line, hint=only.hint)
     else:
         parts = [
             (f"line {p.line}: " if p.line else "") + p.message + (f" ({p.hint})" if p.hint else "") for p in problems
         ]
-        error = ConfigError(f"{len(problems)} problems: " + "; ".join(parts), file=file)
+        error = ConfigProblems(f"{len(problems)} problems: " + "; ".join(parts), file=file)
     error.problems = problems
     return error
 
@@ -301,7 +311,7 @@ def _yaml_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _one_schema_problem(root: type[BaseModel], loc: tuple, line, err: dict) -> Problem:
+def _one_schema_problem(root: type[BaseModel], loc: tuple, line: int | None, err: Mapping[str, Any]) -> Problem:
     dotted = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":
         parent = _model_at(root, loc[:-1])

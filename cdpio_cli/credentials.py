@@ -248,7 +248,7 @@ def _b64_forms(text: str) -> set[str]:
     """`text` base64-encoded as a Basic token would be, padded and unpadded,
     standard and URL-safe alphabets."""
     data = text.encode("utf-8")
-    forms = set()
+    forms: set[str] = set()
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         token = encode(data).decode("ascii")
         forms.update((token, token.rstrip("=")))

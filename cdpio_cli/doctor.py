@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdpio_cli import diagnosis, keys
+from cdpio_cli.errors import UsageError
 from cdpio_cli.results import (
     FAILED,
     FAILURE_CREDENTIAL,
@@ -33,7 +34,7 @@ from cdpio_cli.results import (
 )
 from cdpio_cli.routes import registry
 from cdpio_cli.settings import Settings
-from cdpio_cli.verify import AppApi, ExpectedActivity, Target, app_error_hint, found_text, show, wait_for
+from cdpio_cli.verify import AppApi, AppApiError, ExpectedActivity, Target, app_error_hint, found_text, show, wait_for
 
 
 @dataclass
@@ -330,7 +331,7 @@ def _poll(ctx: _Ctx) -> None:
     if ctx.api is not None:
         return
     s = ctx.settings
-    ctx.api = AppApi(ctx.http, s.endpoint("app"), s.customerio.app_api_key)
+    ctx.api = AppApi(ctx.http, s.endpoint("app"), _app_key(ctx))
     ctx.say("waiting for the test events in Customer.io")
     wait_for(
         ctx.api,
@@ -339,6 +340,14 @@ def _poll(ctx: _Ctx) -> None:
         poll_interval=s.config.verify.poll_interval,
         progress=ctx.progress,
     )
+
+
+def _app_key(ctx: _Ctx) -> str:
+    """The App API key of a link that reads Customer.io (those links run only with one: _no_app_key)."""
+    key = ctx.settings.customerio.app_api_key
+    if not key:
+        raise UsageError("reading Customer.io needs customerio.app_api_key")
+    return key
 
 
 def _no_app_key(ctx: _Ctx) -> bool:
@@ -368,7 +377,7 @@ def link_delivered(ctx: _Ctx) -> list[Check]:
     segment = ctx.targets.get("segment")
     if direct is not None:
         if direct.error is not None:
-            return [_app_error_check(direct)]
+            return [_app_error_check(direct.error)]
         if direct.nothing_arrived:
             return [
                 Check(
@@ -391,7 +400,7 @@ def link_delivered(ctx: _Ctx) -> list[Check]:
         )
     if segment is not None:
         if segment.error is not None:
-            return out + [_app_error_check(segment)]
+            return out + [_app_error_check(segment.error)]
         if segment.nothing_arrived:
             both = (
                 " The direct Track send did arrive, so Customer.io and the App API key are fine: the break "
@@ -452,8 +461,7 @@ def _found(ctx: _Ctx, target: Target) -> str:
     return f" (found: {text})" if text else ""
 
 
-def _app_error_check(target: Target) -> Check:
-    err = target.error
+def _app_error_check(err: AppApiError) -> Check:
     return Check(
         "delivered",
         "customerio",
@@ -508,7 +516,7 @@ def link_person(ctx: _Ctx) -> list[Check]:
     if q is None or _no_app_key(ctx):
         return []
     ctx.say("looking for your person in Customer.io")
-    api = ctx.api or AppApi(ctx.http, ctx.settings.endpoint("app"), ctx.settings.customerio.app_api_key)
+    api = ctx.api or AppApi(ctx.http, ctx.settings.endpoint("app"), _app_key(ctx))
     target = Target(
         "person",
         user_id=q.user_id,
@@ -524,7 +532,7 @@ def link_person(ctx: _Ctx) -> list[Check]:
         progress=ctx.progress,
     )
     if target.error is not None:
-        return [_app_error_check(target)]
+        return [_app_error_check(target.error)]
     who = target.who
     if target.person is None:
         anon = (

@@ -61,7 +61,8 @@ def format_checks(settings: Settings) -> list[Check]:
     checks = []
     for dotted, cred in settings.credentials.items():
         route = registry.route_of(dotted)
-        if not cred.configured:
+        value = cred.value
+        if not value:
             checks.append(
                 Check(
                     dotted,
@@ -75,7 +76,7 @@ def format_checks(settings: Settings) -> list[Check]:
                 )
             )
             continue
-        hint = creds.format_hint(dotted, cred.value)
+        hint = creds.format_hint(dotted, value)
         source = cred.source.split(" (")[0]
         if not source.startswith("env "):
             source = source.rsplit(":", 1)[0]  # the file; its line is in `where`
@@ -103,7 +104,7 @@ def format_checks(settings: Settings) -> list[Check]:
                 failure=failure,
                 file=_config_file(settings),
                 line=cred.line,
-                details={"length": len(cred.value), "fixes": cred.fixes, "source": cred.source},
+                details={"length": len(value), "fixes": cred.fixes, "source": cred.source},
             )
         )
     return checks
@@ -275,7 +276,11 @@ def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
         # It answered, but not in a way cdpio may act on (a week's
         # Retry-After, a redirect to a foreign host, the wrong JSON shape).
         message = f"{what} answered {answer.status}: {answer.error}"
-        hint = RATE_LIMIT_HINT if answer.status == 429 else (NETWORK_HINT if answer.status >= 500 else ENDPOINT_HINT)
+        hint = (
+            RATE_LIMIT_HINT
+            if answer.status == 429
+            else (NETWORK_HINT if (answer.status or 0) >= 500 else ENDPOINT_HINT)
+        )
     else:
         # "Is the sandbox running?" only when nothing answered: a 503 comes from a running service.
         message = f"{what} answered {answer.status}"

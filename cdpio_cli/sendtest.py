@@ -43,7 +43,7 @@ from cdpio_cli.results import (
 from cdpio_cli.routes import registry
 from cdpio_cli.routes.registry import SendOne
 from cdpio_cli.settings import Settings
-from cdpio_cli.transport import Outcome
+from cdpio_cli.transport import Outcome, RetryPolicy
 from cdpio_cli.verify import (
     RUN_ID_KEY,
     AppApi,
@@ -62,7 +62,7 @@ DEFAULT_EVENTS: list[dict[str, Any]] = [
     {"type": "screen", "name": "Home"},
 ]
 ANONYMOUS_EVENT = "Viewed Pricing"
-SEND_POLICY = dict(max_retries=2, base_delay=0.5, max_delay=4.0)
+SEND_POLICY = RetryPolicy(max_retries=2, base_delay=0.5, max_delay=4.0)
 
 
 @dataclass
@@ -271,7 +271,8 @@ def _tag(msg: dict, run_id: str) -> None:
     activity's event data)."""
     mtype = msg.get("type")
     if mtype == "identify":
-        msg["traits"] = {**(msg.get("traits") if isinstance(msg.get("traits"), dict) else {}), RUN_ID_KEY: run_id}
+        traits = msg.get("traits")
+        msg["traits"] = {**(traits if isinstance(traits, dict) else {}), RUN_ID_KEY: run_id}
     elif mtype in ("track", "page", "screen"):
         props = msg.get("properties")
         if props is None:
@@ -332,15 +333,13 @@ def target_for(plan: RoutePlan) -> Target:
 
 def send_one(settings: Settings, http: keys.ServiceHttp, route: str, msg: dict) -> Outcome:
     """Send one test message through `route` (its RouteSpec.send_one)."""
-    from cdpio_cli.transport import RetryPolicy
-
     spec = registry.get(route)
     values = settings.credential_values()
     send = SendOne(
         http.client,
         settings.endpoint(spec.service),
         {cred.field: values.get(cred.field) or "" for cred in spec.credentials},
-        RetryPolicy(**SEND_POLICY),
+        SEND_POLICY,
         http.deadline,
     )
     return spec.send_one(send, msg)
@@ -507,7 +506,7 @@ def _plan_violations(settings: Settings, plans: list[RoutePlan], report: Report)
         plan_mod.load_plan(path),
         ((item.label, item.msg) for item in plans[0].items),
         ignore_keys=(RUN_ID_KEY,),
-        severities=lint.Severities(section.disable, section.severity),
+        severities=lint.Severities(section.disable, dict[str, str](section.severity)),
     )
     report.extend(checks)
     return any(c.status == FAILED for c in checks)
@@ -585,12 +584,13 @@ def run_send_test(
         for plan in plans:
             _send_plan(run, plan)
         _summarize_sends(run)
-        if not verify:
+        app_key = settings.customerio.app_api_key
+        if not verify or not app_key:  # verify is on only with an App API key (_verify_wanted)
             _skip_unverified(run)
         elif app_rejected:
             _skip_delivery(run, "delivery not verified: the App API key was rejected (see customerio.app)")
         else:
-            _verify_delivery(run)
+            _verify_delivery(run, app_key)
         _explain(report, run.evidence)
     finally:
         http.close()
@@ -703,7 +703,7 @@ def _skip_delivery(run: _Run, message: str) -> None:
     run.report.summary["verified"] = False
 
 
-def _verify_delivery(run: _Run) -> None:
+def _verify_delivery(run: _Run, app_api_key: str) -> None:
     """Poll Customer.io for every route's test person, then one delivery check
     per route (and the segment and campaign tiers when expected)."""
     settings, options, report = run.settings, run.options, run.report
@@ -712,7 +712,7 @@ def _verify_delivery(run: _Run) -> None:
         from cdpio_cli.capture import Capture
 
         capture = Capture(options.capture, run.http.secrets, run_id=settings.run_id)
-    api = AppApi(run.http, settings.endpoint("app"), settings.customerio.app_api_key, capture=capture)
+    api = AppApi(run.http, settings.endpoint("app"), app_api_key, capture=capture)
     poll = settings.config.verify.poll_interval
     try:
         wait_for(api, list(run.targets.values()), timeout=run.timeout, poll_interval=poll, progress=run.progress)
@@ -725,7 +725,7 @@ def _verify_delivery(run: _Run) -> None:
         check = _delivery_check(run, route, target)
         took = target.seconds_to_delivery()
         timings[route] = None if took is None else round(took, 3)
-        if run.expect and check.status == PASSED:
+        if run.expect and check.status == PASSED and target.person is not None:
             run.say(f"checking segments and campaigns for the {route} test person")
             campaigns.run_tiers(
                 report,

@@ -8,9 +8,11 @@ the endpoint of every service for the right region.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cdpio_cli import credentials as creds
 from cdpio_cli.config import (
@@ -26,6 +28,9 @@ from cdpio_cli.errors import UsageError
 from cdpio_cli.results import new_run_id
 from cdpio_cli.routes import registry
 from cdpio_cli.routes.endpoints import pipelines_key_region, real_endpoint, sandbox_endpoint
+
+if TYPE_CHECKING:
+    from cdpio_cli.sandbox.options import SandboxOptions
 
 
 def _sandbox_fields() -> dict[str, str]:
@@ -52,8 +57,8 @@ class Credential:
     field: str
     value: str | None
     source: str
-    fixes: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    fixes: list[str] = dataclasses.field(default_factory=list)
+    problems: list[str] = dataclasses.field(default_factory=list)
     line: int | None = None
 
     @property
@@ -315,7 +320,7 @@ def build_settings(
     settings = Settings(loaded=loaded, credentials=credentials)
     cfg_sandbox = loaded.config.sandbox
     if sandbox_url or (cfg_sandbox.enabled and cfg_sandbox.url and not sandbox):
-        url = (sandbox_url or cfg_sandbox.url).rstrip("/")
+        url = (sandbox_url or cfg_sandbox.url or "").rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"--sandbox-url {url!r} is not an http(s) URL", hint="write it like http://127.0.0.1:8787")
         settings.sandbox_url = url
@@ -357,40 +362,9 @@ def open_settings(opts, *, needs_services: bool = True, uses: tuple[str, ...] | 
     if needs_services:
         require_usable_credentials(settings)
     if settings.sandbox_url == "" and needs_services:
-        from cdpio_cli.sandbox.options import SandboxOptions, private_public_api_token
         from cdpio_cli.sandbox.runner import EmbeddedSandbox
 
-        # The embedded sandbox mirrors the configured regions: Segment's from
-        # segment.region, Customer.io's from sandbox.region.
-        fields = _sandbox_fields()
-        accepted: dict[str, str | None] = {}
-        for dotted, option in fields.items():  # two routes may share an option: the first one's value
-            accepted.setdefault(option, settings.credentials[dotted].value)
-        token = settings.credentials["segment.public_api_token"]
-        if token.source == "sandbox default" and any(
-            c.source != "sandbox default" for d, c in settings.credentials.items() if d in fields
-        ):
-            # The sandbox shows your credentials only to your own Public API
-            # token (docs/sandbox.md): this run's client gets one nobody else knows.
-            accepted["public_api_token"] = private_public_api_token()
-            creds.register_secret(accepted["public_api_token"])
-            settings.credentials[token.field] = Credential(token.field, accepted["public_api_token"], token.source)
-        from cdpio_cli.campaigns import resolve_workspace_path
-        from cdpio_cli.explain import configured_subscriptions
-
-        subscriptions = configured_subscriptions(settings)
-        options = SandboxOptions(
-            region=settings.config.sandbox.region,
-            segment_region=settings.config.segment.region,
-            activity_data=settings.config.sandbox.activity_data,
-            workspace=resolve_workspace_path(settings),
-            subscriptions=None if subscriptions is None else tuple(subscriptions),
-            **accepted,
-        )
-        # SandboxOptions gives an EU sandbox the EU default Pipelines key; a
-        # key from the config is accepted exactly as configured.
-        options.pipelines_api_key = accepted["pipelines_api_key"]
-        with EmbeddedSandbox(options) as sandbox:
+        with EmbeddedSandbox(_embedded_options(settings)) as sandbox:
             settings.embedded = sandbox
             settings.sandbox_url = sandbox.url
             yield settings
@@ -398,3 +372,40 @@ def open_settings(opts, *, needs_services: bool = True, uses: tuple[str, ...] | 
     if settings.sandbox_url == "":
         settings.sandbox_url = None
     yield settings
+
+
+def _embedded_options(settings: Settings) -> SandboxOptions:
+    """The embedded sandbox for this run: it accepts the configured credentials
+    and mirrors the configured regions (Segment's from segment.region,
+    Customer.io's from sandbox.region)."""
+    from cdpio_cli.campaigns import resolve_workspace_path
+    from cdpio_cli.explain import configured_subscriptions
+    from cdpio_cli.sandbox.options import SandboxOptions, private_public_api_token
+
+    fields = _sandbox_fields()
+    accepted: dict[str, str | None] = {}
+    for dotted, option in fields.items():  # two routes may share an option: the first one's value
+        accepted.setdefault(option, settings.credentials[dotted].value)
+    token = settings.credentials["segment.public_api_token"]
+    if token.source == "sandbox default" and any(
+        c.source != "sandbox default" for d, c in settings.credentials.items() if d in fields
+    ):
+        # The sandbox shows your credentials only to your own Public API
+        # token (docs/sandbox.md): this run's client gets one nobody else knows.
+        private = private_public_api_token()
+        accepted["public_api_token"] = private
+        creds.register_secret(private)
+        settings.credentials[token.field] = Credential(token.field, private, token.source)
+    subscriptions = configured_subscriptions(settings)
+    options = SandboxOptions(
+        region=settings.config.sandbox.region,
+        segment_region=settings.config.segment.region,
+        activity_data=settings.config.sandbox.activity_data,
+        workspace=resolve_workspace_path(settings),
+        subscriptions=None if subscriptions is None else tuple(subscriptions),
+    )
+    # Set after construction: SandboxOptions gives an EU sandbox the EU default
+    # Pipelines key, but a key from the config is accepted exactly as configured.
+    for option, value in accepted.items():
+        setattr(options, option, value)
+    return options
