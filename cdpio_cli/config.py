@@ -297,40 +297,8 @@ def load_config(path: Path, env=None, *, uses: tuple[str, ...] | None = None) ->
     `LoadedConfig.unset` (so `lint` runs without the CI's secrets).  Every
     other problem is collected and raised together in one ConfigError.
     """
-    import yaml
-
     display = str(path)
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ConfigError(
-                f"the file is {path.stat().st_size:,} bytes; a cdpio config is at most {MAX_BYTES:,}",
-                file=display,
-                hint="pass a cdpio.yaml, not a data file",
-            )
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise ConfigError(f"{display} is a directory, not a config file") from None
-    except PermissionError:
-        raise ConfigError(f"cannot read {display}: permission denied", hint="check the file's permissions") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {display}: {exc.strerror}") from None
-    if b"\x00" in raw[:8192]:
-        raise ConfigError(f"{display} is a binary file, not YAML", hint="pass a cdpio.yaml")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError("the file is not valid UTF-8", file=display, line=line, hint="save it as UTF-8") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except RecursionError:  # PyYAML's composer recurses once per nesting level
-        raise ConfigError(
-            f"the YAML is nested too deeply for a config (over {MAX_DEPTH} levels)", file=display, line=1
-        ) from None
-    except yaml.MarkedYAMLError as exc:
-        raise _yaml_syntax_error(exc, text, display) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", file=display) from None
+    node = _compose(_read_text(path, display), display)
     if node is None:
         raise ConfigError("the config file is empty", file=display, hint="start from `cdpio init`")
     builder = _Builder(display, env=env)
@@ -364,6 +332,47 @@ def load_config(path: Path, env=None, *, uses: tuple[str, ...] | None = None) ->
     if problems or config is None:  # no config without a problem saying why
         raise config_error(display, problems)
     return LoadedConfig(config=config, path=path, lines=builder.lines, env_vars=builder.env_vars, unset=tolerated)
+
+
+def _read_text(path: Path, display: str) -> str:
+    """The file as text: bounded in size, not binary, UTF-8."""
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError(
+                f"the file is {path.stat().st_size:,} bytes; a cdpio config is at most {MAX_BYTES:,}",
+                file=display,
+                hint="pass a cdpio.yaml, not a data file",
+            )
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{display} is a directory, not a config file") from None
+    except PermissionError:
+        raise ConfigError(f"cannot read {display}: permission denied", hint="check the file's permissions") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {display}: {exc.strerror}") from None
+    if b"\x00" in raw[:8192]:
+        raise ConfigError(f"{display} is a binary file, not YAML", hint="pass a cdpio.yaml")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError("the file is not valid UTF-8", file=display, line=line, hint="save it as UTF-8") from None
+
+
+def _compose(text: str, display: str) -> Any:
+    """The YAML node tree (None for an empty document)."""
+    import yaml
+
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise ConfigError(
+            f"the YAML is nested too deeply for a config (over {MAX_DEPTH} levels)", file=display, line=1
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        raise _yaml_syntax_error(exc, text, display) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=display) from None
 
 
 def _is_used(key_path: tuple, uses: tuple[str, ...] | None) -> bool:

@@ -183,11 +183,22 @@ class Settings:
         region = region or self.region_for(service)
         if self.sandbox_url:
             return sandbox_endpoint(self.sandbox_url, service, region)
-        section, name = _OVERRIDES[service]
-        override = getattr(getattr(self.config, section), name)
+        override = self._endpoint_override(service)
         if override:
             return override.rstrip("/")
         return real_endpoint(service, region)
+
+    def _endpoint_override(self, service: str) -> str | None:
+        """The configured base URL of a service, if any: the built-in services'
+        fields (_OVERRIDES), or `endpoint` in the config section a route adds."""
+        where = _OVERRIDES.get(service)
+        if where is None:
+            spec = next((s for s in registry.specs() if s.service == service and s.config_section), None)
+            where = (spec.config_section[0], "endpoint") if spec and spec.config_section else None
+        if where is None:
+            return None
+        value = getattr(getattr(self.config, where[0], None), where[1], None)
+        return value if isinstance(value, str) else None
 
     def hygiene_notes(self) -> list[str]:
         """`customerio.track_api_key: removed a trailing newline` lines."""

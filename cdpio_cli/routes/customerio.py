@@ -168,28 +168,38 @@ def v1_call(op: dict) -> V1Call | str:
     action = op.get("action")
     identifiers = op.get("identifiers") or {}
     ident = _path_identifier(identifiers)
-    anonymous_id = identifiers.get("anonymous_id") if isinstance(identifiers, dict) else None
     if action in ("event", "page", "screen"):
-        body: dict[str, Any] = {"name": op.get("name")}
-        if action != "event":
-            body["type"] = action
-        for key in ("id", "timestamp"):
-            if op.get(key) is not None:
-                body[key] = op[key]
-        if isinstance(op.get("attributes"), dict):
-            body["data"] = op["attributes"]
-        if ident:
-            return V1Call("POST", f"/api/v1/customers/{ident}/events", body)
-        if anonymous_id:
-            body["anonymous_id"] = anonymous_id
-            return V1Call("POST", "/api/v1/events", body)
-        return "the event has no person identifier"
+        anonymous_id = identifiers.get("anonymous_id") if isinstance(identifiers, dict) else None
+        return _v1_event(op, str(action), ident, anonymous_id)
     if ident is None:
         if action == "merge":
             return V1Call(
                 "POST", "/api/v1/merge_customers", {"primary": op.get("primary"), "secondary": op.get("secondary")}
             )
         return f"Track v1 cannot {action} a person known only by anonymous_id; use v2"
+    return _v1_person(op, str(action), ident)
+
+
+def _v1_event(op: dict, action: str, ident: str | None, anonymous_id: Any) -> V1Call | str:
+    """An event, page or screen: on the person's path, or anonymous."""
+    body: dict[str, Any] = {"name": op.get("name")}
+    if action != "event":
+        body["type"] = action
+    for key in ("id", "timestamp"):
+        if op.get(key) is not None:
+            body[key] = op[key]
+    if isinstance(op.get("attributes"), dict):
+        body["data"] = op["attributes"]
+    if ident:
+        return V1Call("POST", f"/api/v1/customers/{ident}/events", body)
+    if anonymous_id:
+        body["anonymous_id"] = anonymous_id
+        return V1Call("POST", "/api/v1/events", body)
+    return "the event has no person identifier"
+
+
+def _v1_person(op: dict, action: str, ident: str) -> V1Call | str:
+    """A person action on `/api/v1/customers/{ident}...`."""
     if action == "identify":
         attrs = dict(op.get("attributes") or {})
         if op.get("timestamp") is not None:
