@@ -6,7 +6,7 @@ Facts and public sources: docs/contracts.md ("Segment")."""
 from __future__ import annotations
 
 from cdpio_cli import credentials as creds
-from cdpio_cli.keys import DESTINATION_NAMES, ServiceHttp, _unreachable, dig
+from cdpio_cli.keys import DESTINATION_NAMES, Answer, ServiceHttp, _unreachable, dig
 from cdpio_cli.results import (
     FAILED,
     FAILURE_CHECK,
@@ -94,26 +94,13 @@ def check_segment(settings: Settings, http: ServiceHttp) -> list[Check]:
 
 
 def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, token: str) -> list[Check]:
+    """The token (which workspace), the source that owns the write key, and
+    that source's Customer.io destination; each step only when the one before held."""
     base = settings.endpoint("segment_api")
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.segment.v1+json"}
     answer = http.call("GET", f"{base}/", headers=headers)
     if answer.status in (401, 403):
-        other = "eu" if settings.config.segment.region == "us" else "us"
-        return [
-            Check(
-                "segment.public_api_token",
-                "segment",
-                "authenticated",
-                FAILED,
-                f"Segment Public API rejected the token ({answer.status}) on the "
-                f"{settings.config.segment.region.upper()} host",
-                http_status=answer.status,
-                duration_ms=answer.ms,
-                failure=FAILURE_CREDENTIAL,
-                hint="create a token under Settings > Workspace settings > Access Management > Tokens; "
-                f"if your Segment workspace is in the {other.upper()} region, set segment.region: {other}",
-            )
-        ]
+        return [_token_rejected(settings, answer)]
     if answer.status != 200 or answer.error:
         return [_unreachable("segment.public_api_token", "segment", answer, "the Segment Public API")]
     workspace = dig(answer.body, "data", "workspace")
@@ -139,85 +126,102 @@ def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, tok
         (s for s in source_list if isinstance(s.get("writeKeys"), list) and write_key in s["writeKeys"]), None
     )
     if source is None:
-        if source_list and not any(s.get("writeKeys") for s in source_list):
-            checks.append(
-                Check(
-                    "segment.source",
-                    "segment",
-                    "authenticated",
-                    WARNING,
-                    "the token cannot read write keys (it needs source admin permission)",
-                    http_status=200,
-                    duration_ms=sources.ms,
-                )
-            )
-            return checks
-        checks.append(
-            Check(
-                "segment.source",
-                "segment",
-                "authenticated",
-                FAILED,
-                f"no source in workspace {workspace.get('slug')} has this write key",
-                http_status=200,
-                duration_ms=sources.ms,
-                failure=FAILURE_CREDENTIAL,
-                hint="the write key may belong to another workspace or a deleted source",
-            )
-        )
+        checks.append(_no_source(source_list, workspace, sources))
         return checks
     name = source.get("name") or source.get("slug") or source.get("id")
+    enabled = source.get("enabled", True)
     checks.append(
         Check(
             "segment.source",
             "segment",
             "authenticated",
-            PASSED if source.get("enabled", True) else FAILED,
-            f"the write key belongs to source {name!r}"
-            + ("" if source.get("enabled", True) else ", which is disabled"),
+            PASSED if enabled else FAILED,
+            f"the write key belongs to source {name!r}" + ("" if enabled else ", which is disabled"),
             http_status=200,
             duration_ms=sources.ms,
-            hint=None if source.get("enabled", True) else "enable the source in Segment",
+            hint=None if enabled else "enable the source in Segment",
         )
     )
     dests = http.call("GET", f"{base}/sources/{source.get('id')}/connected-destinations", headers=headers)
     if dests.status != 200 or dests.error:
         checks.append(_unreachable("segment.destination", "segment", dests, "the Segment Public API"))
         return checks
+    checks.append(_destination_check(settings, dests, name))
+    return checks
+
+
+def _token_rejected(settings: Settings, answer: Answer) -> Check:
+    region = settings.config.segment.region
+    other = "eu" if region == "us" else "us"
+    return Check(
+        "segment.public_api_token",
+        "segment",
+        "authenticated",
+        FAILED,
+        f"Segment Public API rejected the token ({answer.status}) on the {region.upper()} host",
+        http_status=answer.status,
+        duration_ms=answer.ms,
+        failure=FAILURE_CREDENTIAL,
+        hint="create a token under Settings > Workspace settings > Access Management > Tokens; "
+        f"if your Segment workspace is in the {other.upper()} region, set segment.region: {other}",
+    )
+
+
+def _no_source(source_list: list[dict], workspace: dict, sources: Answer) -> Check:
+    """No source lists the write key: the token cannot see write keys, or the key is another workspace's."""
+    if source_list and not any(s.get("writeKeys") for s in source_list):
+        return Check(
+            "segment.source",
+            "segment",
+            "authenticated",
+            WARNING,
+            "the token cannot read write keys (it needs source admin permission)",
+            http_status=200,
+            duration_ms=sources.ms,
+        )
+    return Check(
+        "segment.source",
+        "segment",
+        "authenticated",
+        FAILED,
+        f"no source in workspace {workspace.get('slug')} has this write key",
+        http_status=200,
+        duration_ms=sources.ms,
+        failure=FAILURE_CREDENTIAL,
+        hint="the write key may belong to another workspace or a deleted source",
+    )
+
+
+def _destination_check(settings: Settings, dests: Answer, name: object) -> Check:
+    """Is a Customer.io destination connected to the source, and enabled?"""
     dest_list = dig(dests.body, "data", "destinations")
     dest_list = [d for d in dest_list if isinstance(d, dict)] if isinstance(dest_list, list) else []
     cio = [d for d in dest_list if str(dig(d, "metadata", "name") or d.get("name") or "").startswith("Customer.io")]
     enabled = [d for d in cio if d.get("enabled")]
-    if enabled:
-        # The siteId is not secret (the Public API masks only the apiKey).
-        site_id = (enabled[0].get("settings") or {}).get("siteId")
-        checks.append(
-            Check(
-                "segment.destination",
-                "segment",
-                "authenticated",
-                PASSED,
-                f"source {name!r} has an enabled Customer.io destination",
-                http_status=200,
-                duration_ms=dests.ms,
-                details={"site_id": creds.mask(site_id), "site_id_matches": site_id == settings.customerio.site_id}
-                if isinstance(site_id, str) and site_id
-                else {},
-            )
+    if not enabled:
+        return Check(
+            "segment.destination",
+            "segment",
+            "authenticated",
+            FAILED,
+            f"source {name!r} has {'a disabled' if cio else 'no'} Customer.io destination: "
+            "events will be accepted by Segment and never reach Customer.io",
+            http_status=200,
+            duration_ms=dests.ms,
+            failure=FAILURE_CHECK,
+            hint="connect the Customer.io (Actions) destination to this source and enable it",
         )
-    else:
-        checks.append(
-            Check(
-                "segment.destination",
-                "segment",
-                "authenticated",
-                FAILED,
-                f"source {name!r} has {'a disabled' if cio else 'no'} Customer.io destination: "
-                "events will be accepted by Segment and never reach Customer.io",
-                http_status=200,
-                duration_ms=dests.ms,
-                failure=FAILURE_CHECK,
-                hint="connect the Customer.io (Actions) destination to this source and enable it",
-            )
-        )
-    return checks
+    # The siteId is not secret (the Public API masks only the apiKey).
+    site_id = (enabled[0].get("settings") or {}).get("siteId")
+    return Check(
+        "segment.destination",
+        "segment",
+        "authenticated",
+        PASSED,
+        f"source {name!r} has an enabled Customer.io destination",
+        http_status=200,
+        duration_ms=dests.ms,
+        details={"site_id": creds.mask(site_id), "site_id_matches": site_id == settings.customerio.site_id}
+        if isinstance(site_id, str) and site_id
+        else {},
+    )

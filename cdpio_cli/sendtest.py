@@ -105,7 +105,10 @@ def sent_detail(details: dict) -> str:
     return f" ({', '.join(parts)})"
 
 
-def accepted_check(route: str, item: Planned, outcome, expect_status: list[int], *, verbose: bool = False) -> Check:
+def accepted_check(
+    route: str, item: Planned, outcome: Outcome, expect_status: list[int], *, verbose: bool = False
+) -> Check:
+    """`<route>.<message>` at the accepted tier: what the service answered."""
     check_id = f"{route}.{item.check_id}"
     spec = registry.get(route)
     title = spec.title
@@ -140,20 +143,8 @@ def accepted_check(route: str, item: Planned, outcome, expect_status: list[int],
             duration_ms=outcome.duration_ms,
             details=details,
         )
+    failure, hint = _failure(spec, outcome, expect_status)
     error = outcome.error or (f"HTTP {status}" if status is not None else "no response")
-    if status is None or not outcome.reached:
-        failure = FAILURE_UNREACHABLE
-        hint = unreachable_hint(
-            outcome.endpoint.partition(" ")[2] if outcome.endpoint else None,
-            "check your network or proxy, or the endpoint override",
-        )
-    elif status in (401, 403):
-        failure = FAILURE_CREDENTIAL
-        hint = spec.send_test.rejected_fix
-    elif status >= 500:
-        failure, hint = FAILURE_UNREACHABLE, "the service failed after retries; try again later"
-    else:
-        failure, hint = FAILURE_CHECK, f"expected {' or '.join(map(str, expect_status))}"
     if outcome.reached:
         text = f"{title} answered {error}"
     elif "timed out waiting for a response" in error:
@@ -172,6 +163,19 @@ def accepted_check(route: str, item: Planned, outcome, expect_status: list[int],
         hint=hint,
         details=details,
     )
+
+
+def _failure(spec: registry.RouteSpec, outcome: Outcome, expect_status: list[int]) -> tuple[str, str]:
+    """(failure kind, hint) of a send that was not accepted."""
+    status = outcome.http_status
+    if status is None or not outcome.reached:
+        where = outcome.endpoint.partition(" ")[2] if outcome.endpoint else None
+        return FAILURE_UNREACHABLE, unreachable_hint(where, "check your network or proxy, or the endpoint override")
+    if status in (401, 403):
+        return FAILURE_CREDENTIAL, spec.send_test.rejected_fix
+    if status >= 500:
+        return FAILURE_UNREACHABLE, "the service failed after retries; try again later"
+    return FAILURE_CHECK, f"expected {' or '.join(map(str, expect_status))}"
 
 
 def mapping_drop_check(route: str, item: Planned) -> Check:

@@ -148,32 +148,50 @@ def build_plan(
     email = traits.get("email") if isinstance(traits.get("email"), str) else None
     if email and several and "{run_id}" not in str(cfg.traits.get("email")):
         email = traits["email"] = _per_route_email(email, route)
+    anonymous_id = f"cdpio-anon-{route_run}" if options.anonymous_flow else None
+    raw = _messages(settings, options, route_run, user_id, traits, anonymous_id)
+    for _, msg, _ in raw:  # every message carries this run's id
+        _tag(msg, run_id)
+    return RoutePlan(
+        route,
+        user_id,
+        email,
+        anonymous_id,
+        traits,
+        _planned(raw, route_run, subscriptions),
+        options.device_token,
+        run_id,
+        new_person="{run_id}" in template,
+        subscriptions=subscriptions,
+    )
 
-    if cfg.events is not None:
-        events = copy.deepcopy(cfg.events)
-    else:
-        events = copy.deepcopy(DEFAULT_EVENTS)
+
+def _messages(
+    settings: Settings,
+    options: SendTestOptions,
+    route_run: str,
+    user_id: str,
+    traits: dict[str, Any],
+    anonymous_id: str | None,
+) -> list[tuple[str, dict, str]]:
+    """(label, message, note) in sending order: the anonymous track, the
+    identify, the events, the device registration."""
+    cfg = settings.config.send_test
+    events = copy.deepcopy(cfg.events) if cfg.events is not None else copy.deepcopy(DEFAULT_EVENTS)
     if options.events:
         events = [e for e in events if e.get("type") != "track"]
         events[0:0] = [{"type": "track", "event": name, "properties": {}} for name in options.events]
     events = _expand(events, route_run)
-
-    context = {"library": {"name": "cdpio", "version": _version()}}
-    anonymous_id = f"cdpio-anon-{route_run}" if options.anonymous_flow else None
     raw: list[tuple[str, dict, str]] = []
     if anonymous_id:
-        raw.append(
-            (
-                f'anonymous track "{ANONYMOUS_EVENT}"',
-                {
-                    "type": "track",
-                    "anonymousId": anonymous_id,
-                    "event": ANONYMOUS_EVENT,
-                    "properties": {"source": "cdpio send-test"},
-                },
-                "sent anonymously; identify should merge it into the person",
-            )
-        )
+        anonymous = {
+            "type": "track",
+            "anonymousId": anonymous_id,
+            "event": ANONYMOUS_EVENT,
+            "properties": {"source": "cdpio send-test"},
+        }
+        note = "sent anonymously; identify should merge it into the person"
+        raw.append((f'anonymous track "{ANONYMOUS_EVENT}"', anonymous, note))
     identify = {"type": "identify", "userId": user_id, "traits": traits}
     if anonymous_id:
         identify["anonymousId"] = anonymous_id
@@ -183,22 +201,21 @@ def build_plan(
         msg.setdefault("userId", user_id)
         raw.append((_label(msg), msg, ""))
     if options.device_token:
-        raw.append(
-            (
-                'track "Application Installed"',
-                {
-                    "type": "track",
-                    "userId": user_id,
-                    "event": "Application Installed",
-                    "properties": {},
-                    "context": {"device": {"token": options.device_token, "type": options.platform}},
-                },
-                "registers the device",
-            )
-        )
-    for _, msg, _ in raw:  # every message carries this run's id
-        _tag(msg, run_id)
+        device = {
+            "type": "track",
+            "userId": user_id,
+            "event": "Application Installed",
+            "properties": {},
+            "context": {"device": {"token": options.device_token, "type": options.platform}},
+        }
+        raw.append(('track "Application Installed"', device, "registers the device"))
+    return raw
 
+
+def _planned(raw: list[tuple[str, dict, str]], route_run: str, subscriptions: list | None) -> list[Planned]:
+    """Unique labels, the library context and a fixed messageId on each
+    message, and what the destination maps it to."""
+    context = {"library": {"name": "cdpio", "version": _version()}}
     items = []
     seen: dict[str, int] = {}
     for index, (label, msg, note) in enumerate(raw):
@@ -209,18 +226,7 @@ def build_plan(
         msg["messageId"] = f"cdpio-{route_run}-{index + 1}"
         mapped = mapping.map_message(msg) if subscriptions is None else mapping.map_subscribed(msg, subscriptions)
         items.append(Planned(label, msg, mapped, note))
-    return RoutePlan(
-        route,
-        user_id,
-        email,
-        anonymous_id,
-        traits,
-        items,
-        options.device_token,
-        run_id,
-        new_person="{run_id}" in template,
-        subscriptions=subscriptions,
-    )
+    return items
 
 
 def _tag(msg: dict, run_id: str) -> None:
