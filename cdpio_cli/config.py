@@ -18,11 +18,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from cdpio_cli.config_yaml import (
     MAX_DEPTH,
+    NodeBuilder,
     UnsetVar,
-    _Builder,
-    _schema_problems,
-    _yaml_syntax_error,
     config_error,
+    schema_problems,
+    yaml_syntax_error,
 )
 from cdpio_cli.errors import ConfigError
 from cdpio_cli.messages import MESSAGE_TYPES
@@ -301,7 +301,7 @@ def load_config(path: Path, env=None, *, uses: tuple[str, ...] | None = None) ->
     node = _compose(_read_text(path, display), display)
     if node is None:
         raise ConfigError("the config file is empty", file=display, hint="start from `cdpio init`")
-    builder = _Builder(display, env=env)
+    builder = NodeBuilder(display, env=env)
     data = builder.build(node)
     if not isinstance(data, dict):
         raise ConfigError(
@@ -327,7 +327,7 @@ def load_config(path: Path, env=None, *, uses: tuple[str, ...] | None = None) ->
         # "must be a number" for the same line.
         reported = {builder.lines.get(key_path) for key_path in builder.unreadable}
         problems.extend(
-            p for p in _schema_problems(exc, model, builder.lines, builder.env_vars) if p.line not in reported
+            p for p in schema_problems(exc, model, builder.lines, builder.env_vars) if p.line not in reported
         )
     if problems or config is None:  # no config without a problem saying why
         raise config_error(display, problems)
@@ -370,7 +370,7 @@ def _compose(text: str, display: str) -> Any:
             f"the YAML is nested too deeply for a config (over {MAX_DEPTH} levels)", file=display, line=1
         ) from None
     except yaml.MarkedYAMLError as exc:
-        raise _yaml_syntax_error(exc, text, display) from None
+        raise yaml_syntax_error(exc, text, display) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=display) from None
 

@@ -98,7 +98,7 @@ def interpolate(text: str, *, file: str, line: int, env=None) -> tuple[str, list
     return _VAR.sub(repl, text), used, unset
 
 
-class _Builder:
+class NodeBuilder:
     """Turns a composed YAML node tree into plain data, keeping line numbers."""
 
     def __init__(self, file: str, env=None):
@@ -214,7 +214,7 @@ def config_error(file: str, problems: list[Problem]) -> ConfigError:
     return error
 
 
-def _yaml_syntax_error(exc, text: str, file: str) -> ConfigError:
+def yaml_syntax_error(exc, text: str, file: str) -> ConfigError:
     """The line where the parser found the problem, plus where the broken
     construct started when that differs (an unclosed quote ends at the end of
     the file, but the quote to close is on the line it started)."""
@@ -252,7 +252,7 @@ def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def _schema_problems(
+def schema_problems(
     exc: ValidationError, root: type[BaseModel], lines: dict[tuple, int], env_vars: dict[tuple, str]
 ) -> list[Problem]:
     out = []

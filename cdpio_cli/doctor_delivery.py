@@ -90,81 +90,81 @@ def link_delivered(ctx: DoctorContext) -> list[Check]:
     _poll(ctx)
     for route, target in ctx.targets.items():
         diagnosis.learn_target(ctx.evidence, route, target)
-    out = []
     direct = ctx.targets.get("customerio")
     segment = ctx.targets.get("segment")
+    out: list[Check] = []
     if direct is not None:
-        if direct.error is not None:
-            return [_app_error_check(direct.error)]
-        if direct.nothing_arrived:
-            return [
-                Check(
-                    "customerio.delivered",
-                    "customerio",
-                    "delivered",
-                    FAILED,
-                    f"the Track API accepted a test person, but the App API cannot see it within {ctx.timeout:g}s",
-                )
-            ]
-        out.append(
-            Check(
-                "customerio.delivered",
-                "customerio",
-                "delivered",
-                PASSED,
-                f"a direct Track API send is visible in Customer.io "
-                f"({direct.seconds_to_delivery() or 0:.1f}s)" + _found(ctx, direct),
-            )
-        )
+        check = _direct_delivered(ctx, direct)
+        if check.status != PASSED:
+            return [check]
+        out.append(check)
     if segment is not None:
-        if segment.error is not None:
-            return out + [_app_error_check(segment.error)]
-        if segment.nothing_arrived:
-            both = (
-                " The direct Track send did arrive, so Customer.io and the App API key are fine: the break "
-                "is between Segment and Customer.io"
-                if direct is not None and direct.person is not None
-                else ""
-            )
-            out.append(
-                Check(
-                    "segment.delivered",
-                    "segment",
-                    "delivered",
-                    FAILED,
-                    f"Segment accepted the events (200) but none reached Customer.io within {ctx.timeout:g}s.{both}",
-                )
-            )
-            return out
-        missing_events = [a for a in segment.activities if a.found_at is None]
-        if missing_events:
-            out.append(
-                Check(
-                    "segment.delivered",
-                    "segment",
-                    "delivered",
-                    FAILED,
-                    f"the test person arrived from Segment but {missing_events[0].label} did not "
-                    f"within {ctx.timeout:g}s",
-                )
-            )
-            return out
-        for check in ctx.report.checks:
-            if check.route == "segment" and check.tier == "accepted" and check.status == PASSED:
-                check.message = f"{check.http_status} accepted by Segment; delivery verified below" + (
-                    sendtest_detail(check) if ctx.verbose else ""
-                )
-        out.append(
-            Check(
-                "segment.delivered",
-                "segment",
-                "delivered",
-                PASSED,
-                f"Segment events reached Customer.io ({segment.seconds_to_delivery() or 0:.1f}s after "
-                "sending)" + _found(ctx, segment),
-            )
-        )
+        out.append(_segment_delivered(ctx, segment, direct))
     return out
+
+
+def _direct_delivered(ctx: DoctorContext, direct: Target) -> Check:
+    """Is the person the Track API accepted visible through the App API?"""
+    if direct.error is not None:
+        return _app_error_check(direct.error)
+    if direct.nothing_arrived:
+        return Check(
+            "customerio.delivered",
+            "customerio",
+            "delivered",
+            FAILED,
+            f"the Track API accepted a test person, but the App API cannot see it within {ctx.timeout:g}s",
+        )
+    return Check(
+        "customerio.delivered",
+        "customerio",
+        "delivered",
+        PASSED,
+        f"a direct Track API send is visible in Customer.io "
+        f"({direct.seconds_to_delivery() or 0:.1f}s)" + _found(ctx, direct),
+    )
+
+
+def _segment_delivered(ctx: DoctorContext, segment: Target, direct: Target | None) -> Check:
+    """Did Segment's test person and events reach Customer.io?"""
+    if segment.error is not None:
+        return _app_error_check(segment.error)
+    if segment.nothing_arrived:
+        both = (
+            " The direct Track send did arrive, so Customer.io and the App API key are fine: the break "
+            "is between Segment and Customer.io"
+            if direct is not None and direct.person is not None
+            else ""
+        )
+        return Check(
+            "segment.delivered",
+            "segment",
+            "delivered",
+            FAILED,
+            f"Segment accepted the events (200) but none reached Customer.io within {ctx.timeout:g}s.{both}",
+        )
+    missing_events = [a for a in segment.activities if a.found_at is None]
+    if missing_events:
+        return Check(
+            "segment.delivered",
+            "segment",
+            "delivered",
+            FAILED,
+            f"the test person arrived from Segment but {missing_events[0].label} did not within {ctx.timeout:g}s",
+        )
+    for check in ctx.report.checks:
+        if check.route == "segment" and check.tier == "accepted" and check.status == PASSED:
+            check.message = f"{check.http_status} accepted by Segment; delivery verified below" + (
+                sendtest_detail(check) if ctx.verbose else ""
+            )
+    return Check(
+        "segment.delivered",
+        "segment",
+        "delivered",
+        PASSED,
+        f"Segment events reached Customer.io ({segment.seconds_to_delivery() or 0:.1f}s after "
+        "sending)" + _found(ctx, segment),
+    )
 
 
 def sendtest_detail(check: Check) -> str:
@@ -253,23 +253,39 @@ def link_person(ctx: DoctorContext) -> list[Check]:
         return [_app_error_check(target.error)]
     who = target.who
     if target.person is None:
-        anon = (
-            " If your app sends events with only an anonymousId (before login) and never calls identify "
-            "with this userId and that anonymousId, they stay on an anonymous profile (anonymous events "
-            "never identified)."
-        )
-        return [
-            Check(
-                "person",
-                "customerio",
-                "delivered",
-                FAILED,
-                f"no person with {who.replace('user ', 'id ')} in Customer.io.{anon}",
-                hint="Fix: call identify(userId, traits) when the user signs up or logs in, with the "
-                "same anonymousId the earlier events carried; check the id's case and spaces",
-            )
-        ]
+        return [_no_person(who)]
     checks = [Check("person", "customerio", "delivered", PASSED, f"{who} is in Customer.io")]
+    traits = _person_traits(q, target)
+    if traits is not None:
+        checks.append(traits)
+        if traits.status == FAILED:
+            return checks
+    events = _person_events(q, target)
+    if events is not None:
+        checks.append(events)
+    return checks
+
+
+def _no_person(who: str) -> Check:
+    anon = (
+        " If your app sends events with only an anonymousId (before login) and never calls identify "
+        "with this userId and that anonymousId, they stay on an anonymous profile (anonymous events "
+        "never identified)."
+    )
+    return Check(
+        "person",
+        "customerio",
+        "delivered",
+        FAILED,
+        f"no person with {who.replace('user ', 'id ')} in Customer.io.{anon}",
+        hint="Fix: call identify(userId, traits) when the user signs up or logs in, with the "
+        "same anonymousId the earlier events carried; check the id's case and spaces",
+    )
+
+
+def _person_traits(q: PersonQuery, target: Target) -> Check | None:
+    """`person.traits`: the asked traits are there with the asked values (None: none asked)."""
+    who = target.who
     attrs = target.attributes()
     absent = [k for k, v in q.traits.items() if v is None and attrs.get(k) is None]
     wrong = target.trait_mismatches()
@@ -279,45 +295,44 @@ def link_person(ctx: DoctorContext) -> list[Check]:
             f"{k} {'missing' if a is None else 'is ' + show(a)}" + ("" if a is None else f", expected {show(e)}")
             for k, (e, a) in wrong.items()
         ]
-        checks.append(
-            Check(
-                "person.traits",
-                "customerio",
-                "delivered",
-                FAILED,
-                f"{who} exists but lacks the traits: {'; '.join(parts)}. Traits never sent: "
-                "the app tracks events for this person but does not send these traits in an "
-                "identify call.",
-                hint="Fix: call identify(userId, {" + ", ".join(f"{k}: ..." for k in [*absent, *wrong]) + "}) "
-                "whenever these values are set or change",
-            )
+        return Check(
+            "person.traits",
+            "customerio",
+            "delivered",
+            FAILED,
+            f"{who} exists but lacks the traits: {'; '.join(parts)}. Traits never sent: "
+            "the app tracks events for this person but does not send these traits in an "
+            "identify call.",
+            hint="Fix: call identify(userId, {" + ", ".join(f"{k}: ..." for k in [*absent, *wrong]) + "}) "
+            "whenever these values are set or change",
         )
-        return checks
     if q.traits:
-        checks.append(Check("person.traits", "customerio", "delivered", PASSED, f"{who} has {', '.join(q.traits)}"))
+        return Check("person.traits", "customerio", "delivered", PASSED, f"{who} has {', '.join(q.traits)}")
+    return None
+
+
+def _person_events(q: PersonQuery, target: Target) -> Check | None:
+    """`person.events`: the asked events are in the person's activities (None: none asked)."""
+    who = target.who
     missing = [a for a in target.activities if a.found_at is None]
     if missing:
-        checks.append(
-            Check(
-                "person.events",
-                "customerio",
-                "delivered",
-                FAILED,
-                f"{who} exists but {', '.join(a.label for a in missing)} is not in its activities. "
-                "If the app sent it before identify with only an anonymousId, it was never linked "
-                "to this person (anonymous events never identified); or the name differs.",
-                hint="Fix: send identify with the userId and the same anonymousId, and track "
-                "with the userId once known; check the event name's exact spelling",
-            )
+        return Check(
+            "person.events",
+            "customerio",
+            "delivered",
+            FAILED,
+            f"{who} exists but {', '.join(a.label for a in missing)} is not in its activities. "
+            "If the app sent it before identify with only an anonymousId, it was never linked "
+            "to this person (anonymous events never identified); or the name differs.",
+            hint="Fix: send identify with the userId and the same anonymousId, and track "
+            "with the userId once known; check the event name's exact spelling",
         )
-    elif q.events:
-        checks.append(
-            Check(
-                "person.events",
-                "customerio",
-                "delivered",
-                PASSED,
-                f"{who} has {', '.join(a.label for a in target.activities)}",
-            )
+    if q.events:
+        return Check(
+            "person.events",
+            "customerio",
+            "delivered",
+            PASSED,
+            f"{who} has {', '.join(a.label for a in target.activities)}",
         )
-    return checks
+    return None
