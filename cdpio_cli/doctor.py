@@ -180,8 +180,6 @@ def _workspace_subscriptions(ctx: DoctorContext) -> tuple[list | None, str]:
 
 def link_subscriptions(ctx: DoctorContext) -> list[Check]:
     """Do the destination's subscriptions send the test events and the --event names?"""
-    from cdpio_cli import sendtest_plan
-
     if not ctx.settings.segment.write_key:
         return []
     subs, where = _workspace_subscriptions(ctx)
@@ -201,18 +199,7 @@ def link_subscriptions(ctx: DoctorContext) -> list[Check]:
             else []
         )
     ctx.subscriptions = subs
-    plan = sendtest_plan.build_plan(
-        ctx.settings,
-        "segment",
-        sendtest_plan.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
-        several=True,
-        subscriptions=subs,
-    )
-    items = [(i.label, i.msg, "segment.subscriptions") for i in plan.items]
-    user = ctx.person.user_id if ctx.person and ctx.person.user_id else "cdpio-doctor"
-    for name in ctx.person.events if ctx.person else []:
-        items.append((f'track "{name}"', {"type": "track", "event": name, "userId": user}, "segment.subscriptions"))
-    diagnosis.learn_subscriptions(ctx.evidence, items, subs)
+    diagnosis.learn_subscriptions(ctx.evidence, _subscription_items(ctx, subs), subs)
     facts = [
         f
         for f in (
@@ -244,6 +231,24 @@ def link_subscriptions(ctx: DoctorContext) -> list[Check]:
             details={"source": where},
         )
     ]
+
+
+def _subscription_items(ctx: DoctorContext, subs: list) -> list[tuple[str, dict, str]]:
+    """The messages the subscriptions must send: send-test's Segment messages and the --event names."""
+    from cdpio_cli import sendtest_plan
+
+    plan = sendtest_plan.build_plan(
+        ctx.settings,
+        "segment",
+        sendtest_plan.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
+        several=True,
+        subscriptions=subs,
+    )
+    items = [(i.label, i.msg, "segment.subscriptions") for i in plan.items]
+    user = ctx.person.user_id if ctx.person and ctx.person.user_id else "cdpio-doctor"
+    for name in ctx.person.events if ctx.person else []:
+        items.append((f'track "{name}"', {"type": "track", "event": name, "userId": user}, "segment.subscriptions"))
+    return items
 
 
 def _send_route(ctx: DoctorContext, route: str) -> list[Check]:

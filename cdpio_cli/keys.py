@@ -438,42 +438,45 @@ def check_app(settings: Settings, http: ServiceHttp) -> list[Check]:
             )
         ]
     if answer.status in (401, 403):
-        # The App API does not redirect: a key from the other region gets 401.
-        other = "eu" if region == "us" else "us"
-        retry = http.call("GET", f"{settings.endpoint('app', other)}/v1/workspaces", headers=headers)
-        if retry.status == 200 and not retry.error:
-            return [
-                Check(
-                    "customerio.app",
-                    "customerio",
-                    "authenticated",
-                    FAILED,
-                    f"App API key works only in the {other.upper()} region, but cdpio used {region.upper()}",
-                    http_status=answer.status,
-                    duration_ms=answer.ms,
-                    failure=FAILURE_CHECK,
-                    # Once the Track API has named the region, changing it would break
-                    # Track: the App key is the one from another workspace.
-                    hint="use an App API key from the same workspace as the Track API key"
-                    if settings.detected_region
-                    else f"set customerio.region: {other}",
-                )
-            ]
-        return [
-            Check(
-                "customerio.app",
-                "customerio",
-                "authenticated",
-                FAILED,
-                f"App API rejected the key ({answer.status})",
-                http_status=answer.status,
-                duration_ms=answer.ms,
-                failure=FAILURE_CREDENTIAL,
-                hint="create an App API key under Account Settings > API Credentials > App API Keys; "
-                "a Track API key does not work here",
-            )
-        ]
+        return [_app_key_rejected(settings, http, answer, region, headers)]
     return [_unreachable("customerio.app", "customerio", answer, "the Customer.io App API")]
+
+
+def _app_key_rejected(
+    settings: Settings, http: ServiceHttp, answer: Answer, region: str, headers: dict[str, str]
+) -> Check:
+    """A 401/403 from the App API: the key of the other region, or no key at all."""
+    # The App API does not redirect: a key from the other region gets 401.
+    other = "eu" if region == "us" else "us"
+    retry = http.call("GET", f"{settings.endpoint('app', other)}/v1/workspaces", headers=headers)
+    if retry.status == 200 and not retry.error:
+        return Check(
+            "customerio.app",
+            "customerio",
+            "authenticated",
+            FAILED,
+            f"App API key works only in the {other.upper()} region, but cdpio used {region.upper()}",
+            http_status=answer.status,
+            duration_ms=answer.ms,
+            failure=FAILURE_CHECK,
+            # Once the Track API has named the region, changing it would break
+            # Track: the App key is the one from another workspace.
+            hint="use an App API key from the same workspace as the Track API key"
+            if settings.detected_region
+            else f"set customerio.region: {other}",
+        )
+    return Check(
+        "customerio.app",
+        "customerio",
+        "authenticated",
+        FAILED,
+        f"App API rejected the key ({answer.status})",
+        http_status=answer.status,
+        duration_ms=answer.ms,
+        failure=FAILURE_CREDENTIAL,
+        hint="create an App API key under Account Settings > API Credentials > App API Keys; "
+        "a Track API key does not work here",
+    )
 
 
 def pipelines_auth(key: str) -> dict:

@@ -20,63 +20,14 @@ from cdpio_cli.settings import Settings
 
 
 def check_segment(settings: Settings, http: ServiceHttp) -> list[Check]:
+    """The write key through the settings lookup; with a token, the Public API checks."""
     key = settings.segment.write_key
     if not key:
         return [Check("segment.write_key", "segment", "authenticated", SKIPPED, "no Segment write key configured")]
-    checks: list[Check] = []
     token = settings.segment.public_api_token
     answer = http.call("GET", f"{settings.endpoint('segment_cdn')}/v1/projects/{key}/settings")
-    if answer.status == 200 and not answer.error:
-        integrations = dig(answer.body, "integrations")
-        integrations = integrations if isinstance(integrations, dict) else {}
-        has_cio = any(name in integrations for name in DESTINATION_NAMES)
-        # The answer names the source's API host: the Segment region it belongs to.
-        segment_io = integrations.get("Segment.io") if isinstance(integrations, dict) else None
-        api_host = segment_io.get("apiHost") if isinstance(segment_io, dict) else None
-        checks.append(
-            Check(
-                "segment.write_key",
-                "segment",
-                "authenticated",
-                PASSED,
-                "Segment's settings lookup knows this write key (unofficial endpoint)"
-                + ("; it lists a Customer.io destination" if has_cio else ""),
-                http_status=200,
-                duration_ms=answer.ms,
-                details={"api_host": api_host if isinstance(api_host, str) else None, "lists_destination": has_cio},
-            )
-        )
-    elif answer.status == 404:
-        checks.append(
-            Check(
-                "segment.write_key",
-                "segment",
-                "authenticated",
-                FAILED,
-                "Segment's settings lookup does not know this write key (unofficial endpoint). "
-                "The Tracking API would still answer 200 and drop every event",
-                http_status=404,
-                duration_ms=answer.ms,
-                failure=FAILURE_CREDENTIAL,
-                hint="copy the write key again from your source's Settings > API Keys; "
-                "`cdpio send-test --verify` proves delivery end to end",
-            )
-        )
-    elif not token:
-        reason = answer.error or f"it answered {answer.status}"
-        checks.append(
-            Check(
-                "segment.write_key",
-                "segment",
-                "authenticated",
-                SKIPPED,
-                f"format only: Segment's Tracking API accepts any write key, and the settings "
-                f"lookup could not be used ({reason})",
-                http_status=answer.status,
-                duration_ms=answer.ms,
-                hint="set segment.public_api_token, or run `cdpio send-test --verify`",
-            )
-        )
+    lookup = _settings_lookup_check(answer, has_token=bool(token))
+    checks = [lookup] if lookup else []
     if token:
         checks.extend(_check_public_api(settings, http, key, token))
     elif answer.status == 200:
@@ -91,6 +42,57 @@ def check_segment(settings: Settings, http: ServiceHttp) -> list[Check]:
             )
         )
     return checks
+
+
+def _settings_lookup_check(answer: Answer, *, has_token: bool) -> Check | None:
+    """`segment.write_key` from the settings lookup's answer (None: it failed
+    and the Public API token will say more)."""
+    if answer.status == 200 and not answer.error:
+        integrations = dig(answer.body, "integrations")
+        integrations = integrations if isinstance(integrations, dict) else {}
+        has_cio = any(name in integrations for name in DESTINATION_NAMES)
+        # The answer names the source's API host: the Segment region it belongs to.
+        segment_io = integrations.get("Segment.io")
+        api_host = segment_io.get("apiHost") if isinstance(segment_io, dict) else None
+        return Check(
+            "segment.write_key",
+            "segment",
+            "authenticated",
+            PASSED,
+            "Segment's settings lookup knows this write key (unofficial endpoint)"
+            + ("; it lists a Customer.io destination" if has_cio else ""),
+            http_status=200,
+            duration_ms=answer.ms,
+            details={"api_host": api_host if isinstance(api_host, str) else None, "lists_destination": has_cio},
+        )
+    if answer.status == 404:
+        return Check(
+            "segment.write_key",
+            "segment",
+            "authenticated",
+            FAILED,
+            "Segment's settings lookup does not know this write key (unofficial endpoint). "
+            "The Tracking API would still answer 200 and drop every event",
+            http_status=404,
+            duration_ms=answer.ms,
+            failure=FAILURE_CREDENTIAL,
+            hint="copy the write key again from your source's Settings > API Keys; "
+            "`cdpio send-test --verify` proves delivery end to end",
+        )
+    if has_token:
+        return None
+    reason = answer.error or f"it answered {answer.status}"
+    return Check(
+        "segment.write_key",
+        "segment",
+        "authenticated",
+        SKIPPED,
+        f"format only: Segment's Tracking API accepts any write key, and the settings "
+        f"lookup could not be used ({reason})",
+        http_status=answer.status,
+        duration_ms=answer.ms,
+        hint="set segment.public_api_token, or run `cdpio send-test --verify`",
+    )
 
 
 def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, token: str) -> list[Check]:
