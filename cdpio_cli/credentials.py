@@ -12,12 +12,8 @@ Every cleaned secret is also registered here, so any text that leaves cdpio
 from __future__ import annotations
 
 import base64
-import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from cdpio_cli.routes.endpoints import pipelines_key_region
 
 # Invisible characters that are never part of a key.
 _ZERO_WIDTH = {
@@ -169,10 +165,6 @@ def mask(value: str | None) -> str:
 # Format hints: a surprising format is a warning, never a rejection.
 # ---------------------------------------------------------------------------
 
-_HEX20 = re.compile(r"^[0-9a-f]{20}$")
-_HEX32 = re.compile(r"^[0-9a-f]{32}$")
-_ALNUM = re.compile(r"^[A-Za-z0-9]+$")
-
 
 @dataclass
 class FormatHint:
@@ -182,74 +174,15 @@ class FormatHint:
 
 
 def format_hint(field_name: str, value: str) -> FormatHint:
-    """Does `value` look like a credential of this kind?"""
+    """Does `value` look like a credential of this kind (its CredentialSpec.check_format)?"""
+    from cdpio_cli.routes import registry
+
     if not value:
         return FormatHint(False, "is empty")
-    check = _FORMATS.get(field_name)
-    return check(field_name, value) if check else FormatHint(True, "present")
-
-
-def _track_format(field_name: str, value: str) -> FormatHint:
-    if _HEX20.match(value):
-        return FormatHint(True, "looks right (20 lowercase hex characters)")
-    if _HEX32.match(value):
-        return FormatHint(
-            False, "is 32 hex characters, which looks like an App API key; Track credentials are usually 20"
-        )
-    if re.fullmatch(r"[0-9a-fA-F]{20}", value):
-        return FormatHint(False, "has uppercase letters; Customer.io shows these in lowercase")
-    return FormatHint(
-        False,
-        f"is {len(value)} characters; Customer.io {'site ids' if 'site' in field_name else 'Track API keys'} "
-        "are usually 20 lowercase hex characters",
-    )
-
-
-def _app_format(field_name: str, value: str) -> FormatHint:
-    if _HEX32.match(value):
-        return FormatHint(True, "looks right (32 hex characters)")
-    if _HEX20.match(value):
-        return FormatHint(False, "is 20 hex characters, which looks like a Track API key; App API keys are usually 32")
-    return FormatHint(False, f"is {len(value)} characters; App API keys are usually 32 hex characters")
-
-
-def _pipelines_format(field_name: str, value: str) -> FormatHint:
-    region = pipelines_key_region(value)
-    if region:
-        return FormatHint(
-            True, f"looks right (a {value[:2]}_{region}_ key for the {region.upper()} region)", region=region
-        )
-    if _ALNUM.match(value) and len(value) >= 16:
-        return FormatHint(True, "looks like a legacy Pipelines key (no region prefix)")
-    return FormatHint(False, f"is {len(value)} characters and has no pk_us_/pk_eu_/sk_us_/sk_eu_ prefix")
-
-
-def _write_key_format(field_name: str, value: str) -> FormatHint:
-    n = len(value)
-    if _ALNUM.match(value) and n >= 20:
-        return FormatHint(True, f"looks right ({n} alphanumeric characters)")
-    if not _ALNUM.match(value):
-        return FormatHint(
-            False, "contains characters other than letters and digits; Segment write keys are alphanumeric"
-        )
-    return FormatHint(False, f"is only {n} characters; Segment write keys are usually 32")
-
-
-def _public_api_token_format(field_name: str, value: str) -> FormatHint:
-    if value.startswith("sgp_"):
-        return FormatHint(True, "looks right (sgp_ prefix)")
-    return FormatHint(False, "does not start with sgp_, the prefix of Segment Public API tokens")
-
-
-# Config field -> its format check (a credential without one is only "present").
-_FORMATS: dict[str, Callable[[str, str], FormatHint]] = {
-    "customerio.site_id": _track_format,
-    "customerio.track_api_key": _track_format,
-    "customerio.app_api_key": _app_format,
-    "customerio.pipelines_api_key": _pipelines_format,
-    "segment.write_key": _write_key_format,
-    "segment.public_api_token": _public_api_token_format,
-}
+    spec = registry.credential(field_name)
+    if spec is None or spec.check_format is None:
+        return FormatHint(True, "present")
+    return spec.check_format(value)
 
 
 # ---------------------------------------------------------------------------

@@ -15,7 +15,8 @@ the v1 equivalents (`PUT /api/v1/customers/{id}`, `.../events`, ...).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from cdpio_cli import mapping, messages
+from cdpio_cli.credentials import FormatHint
 from cdpio_cli.routes.registry import Capabilities, CredentialSpec, RouteSpec, SendOne, SendTestText, register
 from cdpio_cli.routes.segment import BatchVerdict, Prepared
 from cdpio_cli.transport import (
@@ -304,12 +306,57 @@ def get_region(
 # The route's registry entry
 # ---------------------------------------------------------------------------
 
-SITE_ID = CredentialSpec("customerio.site_id", "Customer.io site id", "CUSTOMERIO_SITE_ID", sandbox_option="site_id")
+_HEX20 = re.compile(r"^[0-9a-f]{20}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _track_format(kind: str) -> Callable[[str], FormatHint]:
+    """The format check of a Track credential; `kind` names it in the warning."""
+
+    def check(value: str) -> FormatHint:
+        if _HEX20.match(value):
+            return FormatHint(True, "looks right (20 lowercase hex characters)")
+        if _HEX32.match(value):
+            return FormatHint(
+                False, "is 32 hex characters, which looks like an App API key; Track credentials are usually 20"
+            )
+        if re.fullmatch(r"[0-9a-fA-F]{20}", value):
+            return FormatHint(False, "has uppercase letters; Customer.io shows these in lowercase")
+        return FormatHint(
+            False, f"is {len(value)} characters; Customer.io {kind} are usually 20 lowercase hex characters"
+        )
+
+    return check
+
+
+def _app_key_format(value: str) -> FormatHint:
+    if _HEX32.match(value):
+        return FormatHint(True, "looks right (32 hex characters)")
+    if _HEX20.match(value):
+        return FormatHint(False, "is 20 hex characters, which looks like a Track API key; App API keys are usually 32")
+    return FormatHint(False, f"is {len(value)} characters; App API keys are usually 32 hex characters")
+
+
+SITE_ID = CredentialSpec(
+    "customerio.site_id",
+    "Customer.io site id",
+    "CUSTOMERIO_SITE_ID",
+    sandbox_option="site_id",
+    check_format=_track_format("site ids"),
+)
 TRACK_API_KEY = CredentialSpec(
-    "customerio.track_api_key", "Customer.io Track API key", "CUSTOMERIO_TRACK_API_KEY", sandbox_option="track_api_key"
+    "customerio.track_api_key",
+    "Customer.io Track API key",
+    "CUSTOMERIO_TRACK_API_KEY",
+    sandbox_option="track_api_key",
+    check_format=_track_format("Track API keys"),
 )
 APP_API_KEY = CredentialSpec(
-    "customerio.app_api_key", "Customer.io App API key", "CUSTOMERIO_APP_API_KEY", sandbox_option="app_api_key"
+    "customerio.app_api_key",
+    "Customer.io App API key",
+    "CUSTOMERIO_APP_API_KEY",
+    sandbox_option="app_api_key",
+    check_format=_app_key_format,
 )
 
 

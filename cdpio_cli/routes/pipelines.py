@@ -8,11 +8,13 @@ it a 200 proves nothing about the key.  Limits are Segment's (32 KB / 500 KB).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from cdpio_cli.credentials import FormatHint
 from cdpio_cli.routes.endpoints import pipelines_key_region
 from cdpio_cli.routes.registry import Capabilities, CredentialSpec, RouteSpec, SendOne, SendTestText, register
 from cdpio_cli.routes.segment import SegmentStyleRoute, send_messages_as_batch, send_single
@@ -89,11 +91,24 @@ def send_batch(
 # The route's registry entry
 # ---------------------------------------------------------------------------
 
+
+def _key_format(value: str) -> FormatHint:
+    region = pipelines_key_region(value)
+    if region:
+        return FormatHint(
+            True, f"looks right (a {value[:2]}_{region}_ key for the {region.upper()} region)", region=region
+        )
+    if re.match(r"^[A-Za-z0-9]+$", value) and len(value) >= 16:
+        return FormatHint(True, "looks like a legacy Pipelines key (no region prefix)")
+    return FormatHint(False, f"is {len(value)} characters and has no pk_us_/pk_eu_/sk_us_/sk_eu_ prefix")
+
+
 API_KEY = CredentialSpec(
     "customerio.pipelines_api_key",
     "Customer.io Pipelines API key",
     "CUSTOMERIO_PIPELINES_API_KEY",
     sandbox_option="pipelines_api_key",
+    check_format=_key_format,
 )
 
 

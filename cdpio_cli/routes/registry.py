@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import httpx
     from pydantic import BaseModel
 
+    from cdpio_cli.credentials import FormatHint
     from cdpio_cli.routes.segment import BatchVerdict, Prepared
     from cdpio_cli.transport import Attempt, Deadline, Outcome, RequestSpec, RetryPolicy
 
@@ -37,6 +38,8 @@ class CredentialSpec:
     # The SandboxOptions field the embedded sandbox accepts it as (its default
     # fills the credential when the config has none); None: no sandbox default.
     sandbox_option: str | None = None
+    # What the value should look like: a surprising format is a warning, never a rejection.
+    check_format: Callable[[str], FormatHint] | None = None
 
     @property
     def section(self) -> str:

@@ -12,6 +12,7 @@ a write key that does not exist.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 
 from cdpio_cli import messages
+from cdpio_cli.credentials import FormatHint
 from cdpio_cli.routes.registry import Capabilities, CredentialSpec, RouteSpec, SendOne, SendTestText, register
 from cdpio_cli.transport import (
     NO_RETRY,
@@ -216,12 +218,39 @@ def send_messages_as_batch(
 # The route's registry entry
 # ---------------------------------------------------------------------------
 
-WRITE_KEY = CredentialSpec("segment.write_key", "Segment write key", "SEGMENT_WRITE_KEY", sandbox_option="write_key")
+_ALNUM = re.compile(r"^[A-Za-z0-9]+$")
+
+
+def _write_key_format(value: str) -> FormatHint:
+    n = len(value)
+    if _ALNUM.match(value) and n >= 20:
+        return FormatHint(True, f"looks right ({n} alphanumeric characters)")
+    if not _ALNUM.match(value):
+        return FormatHint(
+            False, "contains characters other than letters and digits; Segment write keys are alphanumeric"
+        )
+    return FormatHint(False, f"is only {n} characters; Segment write keys are usually 32")
+
+
+def _public_api_token_format(value: str) -> FormatHint:
+    if value.startswith("sgp_"):
+        return FormatHint(True, "looks right (sgp_ prefix)")
+    return FormatHint(False, "does not start with sgp_, the prefix of Segment Public API tokens")
+
+
+WRITE_KEY = CredentialSpec(
+    "segment.write_key",
+    "Segment write key",
+    "SEGMENT_WRITE_KEY",
+    sandbox_option="write_key",
+    check_format=_write_key_format,
+)
 PUBLIC_API_TOKEN = CredentialSpec(
     "segment.public_api_token",
     "Segment Public API token",
     "SEGMENT_PUBLIC_API_TOKEN",
     sandbox_option="public_api_token",
+    check_format=_public_api_token_format,
 )
 
 
