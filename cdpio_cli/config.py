@@ -7,22 +7,29 @@ interpolated where they appear, and alias bombs are stopped early.
 
 from __future__ import annotations
 
-import difflib
+import functools
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from cdpio_cli.config_yaml import (
+    MAX_DEPTH,
+    NodeBuilder,
+    UnsetVar,
+    config_error,
+    schema_problems,
+    yaml_syntax_error,
+)
 from cdpio_cli.errors import ConfigError
 from cdpio_cli.messages import MESSAGE_TYPES
+from cdpio_cli.routes import registry
 
 CONFIG_ENV = "CDPIO_CONFIG"
 DEFAULT_NAMES = ("cdpio.yaml", ".cdpio.yaml")
-MAX_NODES = 100_000  # a real config has a few dozen; more means an alias bomb
-MAX_DEPTH = 50
 MAX_BYTES = 1024 * 1024  # a config is a page of YAML; PyYAML is slow on megabytes
 
 # ---------------------------------------------------------------------------
@@ -62,6 +69,18 @@ def _check_endpoint(value: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"{value!r} is not a base URL; write it like https://api.segment.io")
     return value.strip().rstrip("/")
+
+
+def _known_route(value: Any) -> Any:
+    """A route name the registry knows (routes/registry.py)."""
+    names = registry.route_names()
+    if value not in names:
+        quoted = tuple(repr(name) for name in names)
+        raise ValueError(f"must be {registry.names_text(quoted)}")
+    return value
+
+
+RouteName = Annotated[str, BeforeValidator(_known_route)]
 
 
 class SegmentConfig(_Strict):
@@ -108,7 +127,7 @@ class SendTestConfig(_Strict):
     )
     events: list[dict[str, Any]] | None = None
     expect_status: list[int] = Field(default_factory=lambda: [200])
-    routes: list[Literal["segment", "customerio", "pipelines"]] | None = None
+    routes: list[RouteName] | None = None
     expect: ExpectConfig | None = None
 
     @field_validator("events")
@@ -133,12 +152,12 @@ class VerifyConfig(_Strict):
 
 
 class ReplayConfig(_Strict):
-    rate: float = Field(50.0, ge=0)  # requests/s; 0: no limit
-    concurrency: int = Field(4, ge=1, le=64)
-    batch_size: int = Field(100, ge=1, le=2500)
-    max_retries: int = Field(5, ge=0, le=20)
+    rate: float = Field(default=50.0, ge=0)  # requests/s; 0: no limit
+    concurrency: int = Field(default=4, ge=1, le=64)
+    batch_size: int = Field(default=100, ge=1, le=2500)
+    max_retries: int = Field(default=5, ge=0, le=20)
     timeout: float = 10.0
-    route: Literal["segment", "customerio", "pipelines"] = "segment"
+    route: RouteName = "segment"
 
     _dur = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
 
@@ -185,15 +204,24 @@ class Config(_Strict):
         return value
 
 
-# Credential fields, by dotted path (the ones we clean, mask and redact).
-SECRET_FIELDS = (
-    "segment.write_key",
-    "segment.public_api_token",
-    "customerio.site_id",
-    "customerio.track_api_key",
-    "customerio.app_api_key",
-    "customerio.pipelines_api_key",
-)
+def secret_fields() -> tuple[str, ...]:
+    """Credential fields, by dotted path (the ones we clean, mask and redact):
+    every registered route's."""
+    return tuple(cred.field for cred in registry.credentials() if cred.secret)
+
+
+def config_model() -> type[Config]:
+    """Config plus the sections registered routes add (RouteSpec.config_section)."""
+    extra = tuple(
+        (name, model) for name, model in registry.config_sections().items() if name not in Config.model_fields
+    )
+    return _extended(extra) if extra else Config
+
+
+@functools.cache
+def _extended(sections: tuple[tuple[str, type[BaseModel]], ...]) -> type[Config]:
+    fields: dict[str, Any] = {name: (model, Field(default_factory=model)) for name, model in sections}
+    return create_model("Config", __base__=Config, **fields)
 
 
 @dataclass
@@ -259,171 +287,6 @@ def _check_path(path: Path, origin: str) -> Path:
 # Loading
 # ---------------------------------------------------------------------------
 
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
-
-
-@dataclass
-class Problem:
-    """One thing wrong in a config file, with the line to fix."""
-
-    message: str
-    line: int | None = None
-    hint: str | None = None
-
-    def to_dict(self) -> dict:
-        return {"line": self.line, "message": self.message, "hint": self.hint}
-
-
-@dataclass
-class UnsetVar:
-    """A required `${VAR}` that is unset (or empty) where the config reads it."""
-
-    name: str
-    line: int
-    empty: bool = False
-
-    def problem(self) -> Problem:
-        if self.empty:
-            # CI systems turn a missing secret into an empty string: a required
-            # value that is empty must fail loudly, not skip every check.
-            return Problem(
-                f"environment variable {self.name} is empty",
-                self.line,
-                f"set {self.name} (is the CI secret defined?), or write ${{{self.name}:-}} to make it optional",
-            )
-        return Problem(
-            f"environment variable {self.name} is not set",
-            self.line,
-            f"export {self.name}=..., or write ${{{self.name}:-}} to make it optional",
-        )
-
-
-def interpolate(text: str, *, file: str, line: int, env=None) -> tuple[str, list[str], list[UnsetVar]]:
-    """Replace `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
-
-    Returns (value, variables read, required variables that are unset or
-    empty).  The caller decides whether an unset one matters: falling back
-    silently would send real-looking traffic with an empty key, but a command
-    that never reads the value need not care.
-    """
-    env = os.environ if env is None else env
-    used: list[str] = []
-    unset: list[UnsetVar] = []
-
-    def repl(m: re.Match) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        name, default = m.group(1), m.group(2)
-        used.append(name)
-        value = env.get(name)
-        if value is None or (value == "" and default is not None):
-            if default is not None:
-                return default
-            unset.append(UnsetVar(name, line))
-            return ""
-        if default is None and not value.strip():
-            unset.append(UnsetVar(name, line, empty=True))
-            return ""
-        return value
-
-    if "${" in _VAR.sub("", text.replace("$$", "")):
-        raise ConfigError(
-            f"unterminated or malformed ${{...}} in {text[:60]!r}",
-            hint="write ${NAME} or ${NAME:-default}; $$ is a literal $",
-            file=file,
-            line=line,
-        )
-    return _VAR.sub(repl, text), used, unset
-
-
-class _Builder:
-    """Turns a composed YAML node tree into plain data, keeping line numbers."""
-
-    def __init__(self, file: str, env=None):
-        self.file = file
-        self.env = env
-        self.nodes = 0
-        self.lines: dict[tuple, int] = {}
-        self.env_vars: dict[tuple, str] = {}
-        self.unset: dict[tuple, list[UnsetVar]] = {}  # key path -> required vars not set
-        self.problems: list[Problem] = []  # everything else wrong, reported together
-        self.unreadable: list[tuple] = []  # key paths of scalars that could not be read (already a problem)
-        self._loader = None
-
-    def build(self, node, path: tuple = (), depth: int = 0):
-        import yaml
-
-        self.nodes += 1
-        if self.nodes > MAX_NODES or depth > MAX_DEPTH:
-            raise ConfigError(
-                "the YAML is too large or too deeply nested for a config (an alias bomb?)",
-                file=self.file,
-                line=node.start_mark.line + 1,
-            )
-        line = node.start_mark.line + 1
-        self.lines[path] = line
-        if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise ConfigError(
-                        "YAML merge keys (<<) are not supported in cdpio.yaml",
-                        file=self.file,
-                        line=key_node.start_mark.line + 1,
-                    )
-                key = self.build(key_node, path + ("<key>",), depth + 1)
-                if not isinstance(key, (str, int, float, bool)) or key is None:
-                    raise ConfigError(
-                        "a mapping key must be a plain word", file=self.file, line=key_node.start_mark.line + 1
-                    )
-                if key in out:
-                    self.problems.append(
-                        Problem(f"key {key!r} appears twice", key_node.start_mark.line + 1, "keep one of them")
-                    )
-                    continue
-                out[key] = self.build(value_node, path + (str(key),), depth + 1)
-                self.lines[path + (str(key),)] = key_node.start_mark.line + 1
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
-        # Scalar: PyYAML resolves its type (int, bool, null...); strings are interpolated.
-        value = self._scalar(node, path)
-        if isinstance(value, str) and "$" in value:
-            try:
-                value, used, unset = interpolate(value, file=self.file, line=line, env=self.env)
-            except ConfigError as exc:
-                self.problems.append(Problem(exc.message, line, exc.hint))
-                return None
-            if used:
-                self.env_vars[path] = used[0]
-            if unset:
-                self.unset[path] = unset
-        return value
-
-    def _scalar(self, node, path: tuple = ()):
-        import yaml
-
-        if self._loader is None:
-            self._loader = yaml.SafeLoader("")
-        try:
-            return self._loader.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError as exc:
-            self.problems.append(Problem(f"invalid value: {exc.problem}", node.start_mark.line + 1))
-            self.unreadable.append(path)
-            return None
-        except ValueError:
-            # Python refuses to convert an integer of more than
-            # sys.int_info.str_digits_check_threshold (default 4,300) digits.
-            self.problems.append(
-                Problem(
-                    f"a number of {len(str(node.value)):,} characters is too long to read",
-                    node.start_mark.line + 1,
-                    "quote it to make it a string, or use a shorter number",
-                )
-            )
-            self.unreadable.append(path)
-            return None
-
 
 def load_config(path: Path, env=None, *, uses: tuple[str, ...] | None = None) -> LoadedConfig:
     """Read, interpolate and validate a config file.  Errors name file and line.
@@ -434,43 +297,11 @@ def load_config(path: Path, env=None, *, uses: tuple[str, ...] | None = None) ->
     `LoadedConfig.unset` (so `lint` runs without the CI's secrets).  Every
     other problem is collected and raised together in one ConfigError.
     """
-    import yaml
-
     display = str(path)
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ConfigError(
-                f"the file is {path.stat().st_size:,} bytes; a cdpio config is at most {MAX_BYTES:,}",
-                file=display,
-                hint="pass a cdpio.yaml, not a data file",
-            )
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise ConfigError(f"{display} is a directory, not a config file") from None
-    except PermissionError:
-        raise ConfigError(f"cannot read {display}: permission denied", hint="check the file's permissions") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {display}: {exc.strerror}") from None
-    if b"\x00" in raw[:8192]:
-        raise ConfigError(f"{display} is a binary file, not YAML", hint="pass a cdpio.yaml")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError("the file is not valid UTF-8", file=display, line=line, hint="save it as UTF-8") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except RecursionError:  # PyYAML's composer recurses once per nesting level
-        raise ConfigError(
-            f"the YAML is nested too deeply for a config (over {MAX_DEPTH} levels)", file=display, line=1
-        ) from None
-    except yaml.MarkedYAMLError as exc:
-        raise _yaml_syntax_error(exc, text, display) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", file=display) from None
+    node = _compose(_read_text(path, display), display)
     if node is None:
         raise ConfigError("the config file is empty", file=display, hint="start from `cdpio init`")
-    builder = _Builder(display, env=env)
+    builder = NodeBuilder(display, env=env)
     data = builder.build(node)
     if not isinstance(data, dict):
         raise ConfigError(
@@ -488,16 +319,60 @@ def load_config(path: Path, env=None, *, uses: tuple[str, ...] | None = None) ->
             tolerated[key_path] = unset
             _drop(data, key_path)  # the schema default applies, as if the line were absent
     config = None
+    model = config_model()
     try:
-        config = Config.model_validate(data)
+        config = model.model_validate(data)
     except ValidationError as exc:
         # A scalar that could not be read is already a problem: no second
         # "must be a number" for the same line.
         reported = {builder.lines.get(key_path) for key_path in builder.unreadable}
-        problems.extend(p for p in _schema_problems(exc, builder.lines, builder.env_vars) if p.line not in reported)
-    if problems:
+        problems.extend(
+            p for p in schema_problems(exc, model, builder.lines, builder.env_vars) if p.line not in reported
+        )
+    if problems or config is None:  # no config without a problem saying why
         raise config_error(display, problems)
     return LoadedConfig(config=config, path=path, lines=builder.lines, env_vars=builder.env_vars, unset=tolerated)
+
+
+def _read_text(path: Path, display: str) -> str:
+    """The file as text: bounded in size, not binary, UTF-8."""
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError(
+                f"the file is {path.stat().st_size:,} bytes; a cdpio config is at most {MAX_BYTES:,}",
+                file=display,
+                hint="pass a cdpio.yaml, not a data file",
+            )
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{display} is a directory, not a config file") from None
+    except PermissionError:
+        raise ConfigError(f"cannot read {display}: permission denied", hint="check the file's permissions") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {display}: {exc.strerror}") from None
+    if b"\x00" in raw[:8192]:
+        raise ConfigError(f"{display} is a binary file, not YAML", hint="pass a cdpio.yaml")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError("the file is not valid UTF-8", file=display, line=line, hint="save it as UTF-8") from None
+
+
+def _compose(text: str, display: str) -> Any:
+    """The YAML node tree (None for an empty document)."""
+    import yaml
+
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise ConfigError(
+            f"the YAML is nested too deeply for a config (over {MAX_DEPTH} levels)", file=display, line=1
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        raise yaml_syntax_error(exc, text, display) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=display) from None
 
 
 def _is_used(key_path: tuple, uses: tuple[str, ...] | None) -> bool:
@@ -518,160 +393,9 @@ def _drop(data: dict, key_path: tuple) -> None:
         parent.pop(key_path[-1], None)
 
 
-def config_error(file: str, problems: list[Problem]) -> ConfigError:
-    """One ConfigError carrying every problem, in file order.
-
-    One problem reads `file:line: message (hint)`; several read
-    `file: N problems: line 3: ...; line 7: ...` on one line, so a CI log and a
-    GitHub annotation still show all of them.  `.problems` keeps them apart
-    for the `--json` error document.
-    """
-    problems = sorted(problems, key=lambda p: p.line or 0)
-    if len(problems) == 1:
-        only = problems[0]
-        error = ConfigError(only.message, file=file, line=only.line, hint=only.hint)
-    else:
-        parts = [
-            (f"line {p.line}: " if p.line else "") + p.message + (f" ({p.hint})" if p.hint else "") for p in problems
-        ]
-        error = ConfigError(f"{len(problems)} problems: " + "; ".join(parts), file=file)
-    error.problems = problems
-    return error
-
-
-def _yaml_syntax_error(exc, text: str, file: str) -> ConfigError:
-    """The line where the parser found the problem, plus where the broken
-    construct started when that differs (an unclosed quote ends at the end of
-    the file, but the quote to close is on the line it started)."""
-    problem_mark, context_mark = exc.problem_mark, exc.context_mark
-    problem = (exc.problem or "invalid YAML").strip()
-    line = problem_mark.line + 1 if problem_mark else None
-    context = (exc.context or "").strip()
-    if context_mark and line and context_mark.line + 1 != line:
-        if "end of stream" in problem:
-            line = context_mark.line + 1  # ran off the end: the construct's start is the line to fix
-        else:
-            context = f"{context} started on line {context_mark.line + 1}"
-    message = f"invalid YAML: {context}: {problem}" if context else f"invalid YAML: {problem}"
-    lines = text.splitlines()
-    suspects = [lines[m.line] for m in (problem_mark, context_mark) if m and m.line < len(lines)]
-    if any("${" in s for s in suspects):
-        # `{` is YAML flow syntax and `: ` starts a mapping: an unquoted
-        # ${VAR:-default} breaks inside {...} or [...] and when the default has ": ".
-        hint = 'quote values that contain ${...}, e.g. timeout: "${VERIFY_TIMEOUT:-90s}"'
-    else:
-        hint = "check the indentation and quoting on that line"
-    return ConfigError(message, file=file, line=line, hint=hint)
-
-
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    model: Any = Config
-    for part in loc:
-        fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
-            return None
-        annotation = fields[part].annotation
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-        if model is None:
-            return None
-    return model
-
-
-def _schema_problems(exc: ValidationError, lines: dict[tuple, int], env_vars: dict[tuple, str]) -> list[Problem]:
-    out = []
-    for err in exc.errors():
-        loc = tuple(str(p) if not isinstance(p, int) else p for p in err["loc"])
-        line = None
-        for n in range(len(loc), -1, -1):  # nearest known line
-            line = lines.get(loc[:n])
-            if line:
-                break
-        var = env_vars.get(loc)
-        if var is not None and isinstance(err.get("input"), str):
-            # A value from the environment may be a secret: name the variable, not the value.
-            err = {**err, "input": _FromEnv(var)}
-        out.append(_one_schema_problem(loc, line, err))
-    return out
-
-
-class _FromEnv(str):
-    """Stands for a value read from an environment variable in error text."""
-
-    def __new__(cls, var: str):
-        return super().__new__(cls, var)
-
-
-_EXPECTED = {
-    "string_type": "text",
-    "int_type": "a whole number",
-    "int_parsing": "a whole number",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "dict_type": "a mapping (key: value lines)",
-    "list_type": "a list",
-    "model_type": "a mapping (key: value lines)",
-}
-
-
-def _yaml_kind(value: Any) -> str:
-    """How a YAML user would name a value's type."""
-    if value is None:
-        return "nothing (an empty value)"
-    if isinstance(value, bool):
-        return f"{str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    if isinstance(value, _FromEnv):
-        return f"the value of {value}"
-    if isinstance(value, str):
-        return f"the text {value[:30]!r}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
-
-
-def _one_schema_problem(loc: tuple, line, err: dict) -> Problem:
-    dotted = ".".join(str(p) for p in loc)
-    if err["type"] == "extra_forbidden":
-        parent = _model_at(loc[:-1])
-        known = list(parent.model_fields) if parent else []
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-        hint = (
-            f"did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?"
-            if close
-            else (f"known keys here: {', '.join(known)}" if known else None)
-        )
-        return Problem(f"unknown key {dotted!r}", line, hint)
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    if err["type"] == "literal_error":
-        msg = msg.replace("Input should be", "must be")
-    elif err["type"] in (
-        "string_type",
-        "int_type",
-        "int_parsing",
-        "float_type",
-        "float_parsing",
-        "bool_type",
-        "bool_parsing",
-        "dict_type",
-        "list_type",
-        "model_type",
-    ):
-        msg = f"must be {_EXPECTED.get(err['type'], 'something else')} (got {_yaml_kind(err.get('input'))})"
-    else:
-        msg = msg.replace("Input should be", "must be")
-    return Problem(f"{dotted}: {msg}", line, "see docs/configuration.md")
-
-
 def loaded_defaults() -> LoadedConfig:
     """The config used when no file exists (the embedded sandbox)."""
-    return LoadedConfig(config=Config(), path=None)
+    return LoadedConfig(config=config_model()(), path=None)
 
 
 def get_dotted(config: Config, dotted: str) -> Any:
@@ -679,8 +403,3 @@ def get_dotted(config: Config, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-def set_dotted(config: Config, dotted: str, value: Any) -> None:
-    section, name = dotted.split(".")
-    setattr(getattr(config, section), name, value)

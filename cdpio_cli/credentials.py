@@ -12,11 +12,8 @@ Every cleaned secret is also registered here, so any text that leaves cdpio
 from __future__ import annotations
 
 import base64
-import re
 import unicodedata
 from dataclasses import dataclass, field
-
-from cdpio_cli.routes.endpoints import pipelines_key_region
 
 # Invisible characters that are never part of a key.
 _ZERO_WIDTH = {
@@ -47,10 +44,6 @@ class CleanResult:
     # Characters left in the value that no service accepts in an HTTP header
     # (`position 17: U+00A0 NO-BREAK SPACE`); a key with any is unusable.
     problems: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.fixes)
 
 
 def _is_space(ch: str) -> bool:
@@ -172,20 +165,6 @@ def mask(value: str | None) -> str:
 # Format hints: a surprising format is a warning, never a rejection.
 # ---------------------------------------------------------------------------
 
-_HEX20 = re.compile(r"^[0-9a-f]{20}$")
-_HEX32 = re.compile(r"^[0-9a-f]{32}$")
-_ALNUM = re.compile(r"^[A-Za-z0-9]+$")
-
-# Config field -> human name.
-LABELS = {
-    "segment.write_key": "Segment write key",
-    "segment.public_api_token": "Segment Public API token",
-    "customerio.site_id": "Customer.io site id",
-    "customerio.track_api_key": "Customer.io Track API key",
-    "customerio.app_api_key": "Customer.io App API key",
-    "customerio.pipelines_api_key": "Customer.io Pipelines API key",
-}
-
 
 @dataclass
 class FormatHint:
@@ -195,54 +174,15 @@ class FormatHint:
 
 
 def format_hint(field_name: str, value: str) -> FormatHint:
-    """Does `value` look like a credential of this kind?"""
-    n = len(value)
+    """Does `value` look like a credential of this kind (its CredentialSpec.check_format)?"""
+    from cdpio_cli.routes import registry
+
     if not value:
         return FormatHint(False, "is empty")
-    if field_name in ("customerio.site_id", "customerio.track_api_key"):
-        if _HEX20.match(value):
-            return FormatHint(True, "looks right (20 lowercase hex characters)")
-        if _HEX32.match(value):
-            return FormatHint(
-                False, "is 32 hex characters, which looks like an App API key; Track credentials are usually 20"
-            )
-        if re.fullmatch(r"[0-9a-fA-F]{20}", value):
-            return FormatHint(False, "has uppercase letters; Customer.io shows these in lowercase")
-        return FormatHint(
-            False,
-            f"is {n} characters; Customer.io {'site ids' if 'site' in field_name else 'Track API keys'} "
-            "are usually 20 lowercase hex characters",
-        )
-    if field_name == "customerio.app_api_key":
-        if _HEX32.match(value):
-            return FormatHint(True, "looks right (32 hex characters)")
-        if _HEX20.match(value):
-            return FormatHint(
-                False, "is 20 hex characters, which looks like a Track API key; App API keys are usually 32"
-            )
-        return FormatHint(False, f"is {n} characters; App API keys are usually 32 hex characters")
-    if field_name == "customerio.pipelines_api_key":
-        region = pipelines_key_region(value)
-        if region:
-            return FormatHint(
-                True, f"looks right (a {value[:2]}_{region}_ key for the {region.upper()} region)", region=region
-            )
-        if _ALNUM.match(value) and n >= 16:
-            return FormatHint(True, "looks like a legacy Pipelines key (no region prefix)")
-        return FormatHint(False, f"is {n} characters and has no pk_us_/pk_eu_/sk_us_/sk_eu_ prefix")
-    if field_name == "segment.write_key":
-        if _ALNUM.match(value) and n >= 20:
-            return FormatHint(True, f"looks right ({n} alphanumeric characters)")
-        if not _ALNUM.match(value):
-            return FormatHint(
-                False, "contains characters other than letters and digits; Segment write keys are alphanumeric"
-            )
-        return FormatHint(False, f"is only {n} characters; Segment write keys are usually 32")
-    if field_name == "segment.public_api_token":
-        if value.startswith("sgp_"):
-            return FormatHint(True, "looks right (sgp_ prefix)")
-        return FormatHint(False, "does not start with sgp_, the prefix of Segment Public API tokens")
-    return FormatHint(True, "present")
+    spec = registry.credential(field_name)
+    if spec is None or spec.check_format is None:
+        return FormatHint(True, "present")
+    return spec.check_format(value)
 
 
 # ---------------------------------------------------------------------------
@@ -258,7 +198,7 @@ def _b64_forms(text: str) -> set[str]:
     """`text` base64-encoded as a Basic token would be, padded and unpadded,
     standard and URL-safe alphabets."""
     data = text.encode("utf-8")
-    forms = set()
+    forms: set[str] = set()
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         token = encode(data).decode("ascii")
         forms.update((token, token.rstrip("=")))

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-from cdpio_cli import diagnosis, keys
+from cdpio_cli import diagnosis, keys, keys_segment
+from cdpio_cli.doctor_delivery import DoctorContext, PersonQuery, link_delivered, link_person, link_traits
 from cdpio_cli.results import (
     FAILED,
     FAILURE_CREDENTIAL,
@@ -31,44 +30,8 @@ from cdpio_cli.results import (
     Check,
     Report,
 )
+from cdpio_cli.routes import registry
 from cdpio_cli.settings import Settings
-from cdpio_cli.verify import AppApi, ExpectedActivity, Target, app_error_hint, found_text, show, wait_for
-
-
-@dataclass
-class PersonQuery:
-    """A person the user's app sent, to diagnose after the chain passes."""
-
-    user_id: str | None = None
-    email: str | None = None
-    traits: dict[str, str | None] = field(default_factory=dict)  # None: any value
-    events: list[str] = field(default_factory=list)
-
-
-class _Stop(Exception):
-    pass
-
-
-@dataclass
-class _Ctx:
-    settings: Settings
-    http: Any
-    report: Report
-    progress: Callable[[str], None] | None
-    person: PersonQuery | None
-    api: AppApi | None = None
-    targets: dict[str, Target] = field(default_factory=dict)
-    sent_routes: list[str] = field(default_factory=list)
-    timeout: float = 90.0
-    verbose: bool = False
-    evidence: diagnosis.Evidence = field(default_factory=diagnosis.Evidence)
-    # The destination's subscriptions (config or Public API; None: its defaults).
-    subscriptions: list | None = None
-
-    def say(self, text: str) -> None:
-        if self.progress:
-            self.progress(text)
-
 
 # ---------------------------------------------------------------------------
 # Explanation: the broken link's causes come from diagnosis.py, from the facts
@@ -76,9 +39,9 @@ class _Ctx:
 # ---------------------------------------------------------------------------
 
 
-def explain(check: Check, ctx: _Ctx) -> None:
+def explain(check: Check, ctx: DoctorContext) -> None:
     """Rewrite a failed check's message and hint as cause + fix."""
-    route = check.route if check.route in diagnosis.ROUTES else "doctor"
+    route = check.route if check.route in registry.route_names() else "doctor"
     found = diagnosis.diagnose(ctx.evidence, check, route=route, fix_prefix="Fix: ")
     if found:
         check.message = check.message.rstrip(". ") + ". " + diagnosis.cause_sentence(found, check.message)
@@ -89,7 +52,7 @@ def explain(check: Check, ctx: _Ctx) -> None:
 # ---------------------------------------------------------------------------
 
 
-def link_config(ctx: _Ctx) -> list[Check]:
+def link_config(ctx: DoctorContext) -> list[Check]:
     s = ctx.settings
     if s.config_path:
         where = f"found {s.config_path}"
@@ -101,7 +64,7 @@ def link_config(ctx: _Ctx) -> list[Check]:
     return [Check("config", "config", "format", PASSED, where)]
 
 
-def link_credentials(ctx: _Ctx) -> list[Check]:
+def link_credentials(ctx: DoctorContext) -> list[Check]:
     s = ctx.settings
     fixes = [f"{c.field}: {'; '.join(c.fixes)}" for c in s.credentials.values() if c.fixes]
     problems = [f"{c.field}: {'; '.join(c.problems)}" for c in s.credentials.values() if c.problems]
@@ -147,7 +110,7 @@ def link_credentials(ctx: _Ctx) -> list[Check]:
     ]
 
 
-def link_track(ctx: _Ctx) -> list[Check]:
+def link_track(ctx: DoctorContext) -> list[Check]:
     s = ctx.settings
     if not (s.customerio.site_id and s.customerio.track_api_key):
         return [
@@ -170,18 +133,18 @@ def link_track(ctx: _Ctx) -> list[Check]:
     ]
 
 
-def link_app(ctx: _Ctx) -> list[Check]:
+def link_app(ctx: DoctorContext) -> list[Check]:
     ctx.say("checking the App API key")
     return keys.check_app(ctx.settings, ctx.http)
 
 
-def link_pipelines(ctx: _Ctx) -> list[Check]:
+def link_pipelines(ctx: DoctorContext) -> list[Check]:
     if not ctx.settings.customerio.pipelines_api_key:
         return []
     return keys.check_pipelines(ctx.settings, ctx.http)
 
 
-def link_segment(ctx: _Ctx) -> list[Check]:
+def link_segment(ctx: DoctorContext) -> list[Check]:
     if not ctx.settings.segment.write_key:
         return [
             Check(
@@ -193,10 +156,12 @@ def link_segment(ctx: _Ctx) -> list[Check]:
             )
         ]
     ctx.say("checking the Segment write key")
-    return diagnosis.segment_region_check(ctx.settings, keys.check_segment(ctx.settings, ctx.http), ctx.evidence)
+    return diagnosis.segment_region_check(
+        ctx.settings, keys_segment.check_segment(ctx.settings, ctx.http), ctx.evidence
+    )
 
 
-def _workspace_subscriptions(ctx: _Ctx) -> tuple[list | None, str]:
+def _workspace_subscriptions(ctx: DoctorContext) -> tuple[list | None, str]:
     """(subscriptions, where from): the config's customerio.subscriptions, else
     the destination's own through the Segment Public API with your token, else
     (None, why they could not be read), or (None, "") with neither."""
@@ -213,10 +178,8 @@ def _workspace_subscriptions(ctx: _Ctx) -> tuple[list | None, str]:
     return explain.fetch_subscriptions(s, ctx.http)
 
 
-def link_subscriptions(ctx: _Ctx) -> list[Check]:
+def link_subscriptions(ctx: DoctorContext) -> list[Check]:
     """Do the destination's subscriptions send the test events and the --event names?"""
-    from cdpio_cli import sendtest
-
     if not ctx.settings.segment.write_key:
         return []
     subs, where = _workspace_subscriptions(ctx)
@@ -236,18 +199,7 @@ def link_subscriptions(ctx: _Ctx) -> list[Check]:
             else []
         )
     ctx.subscriptions = subs
-    plan = sendtest.build_plan(
-        ctx.settings,
-        "segment",
-        sendtest.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
-        several=True,
-        subscriptions=subs,
-    )
-    items = [(i.label, i.msg, "segment.subscriptions") for i in plan.items]
-    user = ctx.person.user_id if ctx.person and ctx.person.user_id else "cdpio-doctor"
-    for name in ctx.person.events if ctx.person else []:
-        items.append((f'track "{name}"', {"type": "track", "event": name, "userId": user}, "segment.subscriptions"))
-    diagnosis.learn_subscriptions(ctx.evidence, items, subs)
+    diagnosis.learn_subscriptions(ctx.evidence, _subscription_items(ctx, subs), subs)
     facts = [
         f
         for f in (
@@ -281,328 +233,75 @@ def link_subscriptions(ctx: _Ctx) -> list[Check]:
     ]
 
 
-def _send_route(ctx: _Ctx, route: str) -> list[Check]:
-    from cdpio_cli import sendtest
+def _subscription_items(ctx: DoctorContext, subs: list) -> list[tuple[str, dict, str]]:
+    """The messages the subscriptions must send: send-test's Segment messages and the --event names."""
+    from cdpio_cli import sendtest_plan
+
+    plan = sendtest_plan.build_plan(
+        ctx.settings,
+        "segment",
+        sendtest_plan.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
+        several=True,
+        subscriptions=subs,
+    )
+    items = [(i.label, i.msg, "segment.subscriptions") for i in plan.items]
+    user = ctx.person.user_id if ctx.person and ctx.person.user_id else "cdpio-doctor"
+    for name in ctx.person.events if ctx.person else []:
+        items.append((f'track "{name}"', {"type": "track", "event": name, "userId": user}, "segment.subscriptions"))
+    return items
+
+
+def _send_route(ctx: DoctorContext, route: str) -> list[Check]:
+    from cdpio_cli import sendtest, sendtest_plan
 
     s = ctx.settings
-    plan = sendtest.build_plan(
+    plan = sendtest_plan.build_plan(
         s,
         route,
-        sendtest.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
+        sendtest_plan.SendTestOptions(user_id="cdpio-doctor-{run_id}"),
         several=True,
-        subscriptions=ctx.subscriptions if route == "segment" else None,
+        subscriptions=ctx.subscriptions if registry.get(route).capabilities.destination_subscriptions else None,
     )
     # identify + the first track that maps: enough to prove the link.
     first_track = next((i for i in plan.items if i.msg.get("type") == "track" and i.mapped.ok), None)
     plan.items = [i for i in plan.items if i.label == "identify" or i is first_track]
     diagnosis.learn_plan(ctx.evidence, plan)
-    ctx.say(f"sending a test identify and event through {sendtest.ROUTE_TITLES[route]}")
+    title = registry.get(route).title
+    ctx.say(f"sending a test identify and event through {title}")
     checks = []
     for item in plan.items:
-        outcome = sendtest._send(s, ctx.http, route, item.msg)
+        outcome = sendtest.send_one(s, ctx.http, route, item.msg)
         check = sendtest.accepted_check(route, item, outcome, s.config.send_test.expect_status, verbose=ctx.verbose)
         checks.append(check)
         sendtest.learn_sends(ctx.evidence, route, check)
         if check.status == FAILED:
-            title = sendtest.ROUTE_TITLES[route]
             if check.failure == FAILURE_CREDENTIAL:
                 check.message = f"{title} rejected the test {item.label}: {check.message} (a wrong key)"
             else:
                 check.message = f"{title} did not accept the test {item.label}: {check.message}"
             return checks
-    target = sendtest.target_for(plan)
+    target = sendtest_plan.target_for(plan)
     target.sent_at = time.monotonic()
     ctx.targets[route] = target
     return checks
 
 
-def link_track_send(ctx: _Ctx) -> list[Check]:
+def link_track_send(ctx: DoctorContext) -> list[Check]:
     s = ctx.settings
     if not (s.customerio.site_id and s.customerio.track_api_key):
         return []
     return _send_route(ctx, "customerio")
 
 
-def link_segment_send(ctx: _Ctx) -> list[Check]:
+def link_segment_send(ctx: DoctorContext) -> list[Check]:
     if not ctx.settings.segment.write_key:
         return []
     return _send_route(ctx, "segment")
 
 
-def _poll(ctx: _Ctx) -> None:
-    if ctx.api is not None:
-        return
-    s = ctx.settings
-    ctx.api = AppApi(ctx.http, s.endpoint("app"), s.customerio.app_api_key)
-    ctx.say("waiting for the test events in Customer.io")
-    wait_for(
-        ctx.api,
-        list(ctx.targets.values()),
-        timeout=ctx.timeout,
-        poll_interval=s.config.verify.poll_interval,
-        progress=ctx.progress,
-    )
-
-
-def _no_app_key(ctx: _Ctx) -> bool:
-    return not ctx.settings.customerio.app_api_key
-
-
-def link_delivered(ctx: _Ctx) -> list[Check]:
-    if _no_app_key(ctx):
-        return [
-            Check(
-                "delivered",
-                "customerio",
-                "delivered",
-                SKIPPED,
-                "delivery not checked: without an App API key cdpio cannot look in Customer.io, and "
-                "a 200 from Segment is not proof of delivery",
-                hint="set customerio.app_api_key to let doctor check delivery and traits",
-            )
-        ]
-    if not ctx.targets:
-        return []
-    _poll(ctx)
-    for route, target in ctx.targets.items():
-        diagnosis.learn_target(ctx.evidence, route, target)
-    out = []
-    direct = ctx.targets.get("customerio")
-    segment = ctx.targets.get("segment")
-    if direct is not None:
-        if direct.error is not None:
-            return [_app_error_check(direct)]
-        if direct.nothing_arrived:
-            return [
-                Check(
-                    "customerio.delivered",
-                    "customerio",
-                    "delivered",
-                    FAILED,
-                    f"the Track API accepted a test person, but the App API cannot see it within {ctx.timeout:g}s",
-                )
-            ]
-        out.append(
-            Check(
-                "customerio.delivered",
-                "customerio",
-                "delivered",
-                PASSED,
-                f"a direct Track API send is visible in Customer.io "
-                f"({direct.seconds_to_delivery() or 0:.1f}s)" + _found(ctx, direct),
-            )
-        )
-    if segment is not None:
-        if segment.error is not None:
-            return out + [_app_error_check(segment)]
-        if segment.nothing_arrived:
-            both = (
-                " The direct Track send did arrive, so Customer.io and the App API key are fine: the break "
-                "is between Segment and Customer.io"
-                if direct is not None and direct.person is not None
-                else ""
-            )
-            out.append(
-                Check(
-                    "segment.delivered",
-                    "segment",
-                    "delivered",
-                    FAILED,
-                    f"Segment accepted the events (200) but none reached Customer.io within {ctx.timeout:g}s.{both}",
-                )
-            )
-            return out
-        missing_events = [a for a in segment.activities if a.found_at is None]
-        if missing_events:
-            out.append(
-                Check(
-                    "segment.delivered",
-                    "segment",
-                    "delivered",
-                    FAILED,
-                    f"the test person arrived from Segment but {missing_events[0].label} did not "
-                    f"within {ctx.timeout:g}s",
-                )
-            )
-            return out
-        for check in ctx.report.checks:
-            if check.route == "segment" and check.tier == "accepted" and check.status == PASSED:
-                check.message = f"{check.http_status} accepted by Segment; delivery verified below" + (
-                    sendtest_detail(check) if ctx.verbose else ""
-                )
-        out.append(
-            Check(
-                "segment.delivered",
-                "segment",
-                "delivered",
-                PASSED,
-                f"Segment events reached Customer.io ({segment.seconds_to_delivery() or 0:.1f}s after "
-                "sending)" + _found(ctx, segment),
-            )
-        )
-    return out
-
-
-def sendtest_detail(check: Check) -> str:
-    from cdpio_cli.sendtest import sent_detail
-
-    return sent_detail(check.details)
-
-
-def _found(ctx: _Ctx, target: Target) -> str:
-    """--verbose: which traits and events of this run were found."""
-    text = found_text(target) if ctx.verbose else ""
-    return f" (found: {text})" if text else ""
-
-
-def _app_error_check(target: Target) -> Check:
-    err = target.error
-    return Check(
-        "delivered",
-        "customerio",
-        "delivered",
-        FAILED,
-        f"cannot read Customer.io: {err.message}",
-        http_status=err.status,
-        failure=err.failure,
-        hint="Fix: " + app_error_hint(err, "check customerio.app_api_key and customerio.region (`cdpio check-keys`)"),
-    )
-
-
-def link_traits(ctx: _Ctx) -> list[Check]:
-    if _no_app_key(ctx):
-        return []
-    target = ctx.targets.get("segment") or ctx.targets.get("customerio")
-    if target is None or target.person is None:
-        return []
-    wrong = target.trait_mismatches()
-    if wrong:
-        listed = ", ".join(
-            f"{k} (expected {show(e)}, {'missing' if a is None else 'has ' + show(a)})" for k, (e, a) in wrong.items()
-        )
-        failed = (
-            f"; Customer.io logged an Attribute Update Failure for {', '.join(target.failed_attributes)}"
-            if target.failed_attributes
-            else ""
-        )
-        return [
-            Check(
-                "traits",
-                target.key,
-                "delivered",
-                FAILED,
-                f"the test person arrived without its traits: {listed}{failed}",
-            )
-        ]
-    return [
-        Check(
-            "traits",
-            target.key,
-            "delivered",
-            PASSED,
-            f"the test person has all {len(target.traits)} traits sent ({', '.join(sorted(target.traits))})",
-        )
-    ]
-
-
-def link_person(ctx: _Ctx) -> list[Check]:
-    """The user's own person: exists, traits sent, events identified."""
-    q = ctx.person
-    if q is None or _no_app_key(ctx):
-        return []
-    ctx.say("looking for your person in Customer.io")
-    api = ctx.api or AppApi(ctx.http, ctx.settings.endpoint("app"), ctx.settings.customerio.app_api_key)
-    target = Target(
-        "person",
-        user_id=q.user_id,
-        email=q.email,
-        traits={k: v for k, v in q.traits.items() if v is not None},
-        activities=[ExpectedActivity("event", name, f'event "{name}"') for name in q.events],
-    )
-    wait_for(
-        api,
-        [target],
-        timeout=ctx.timeout,
-        poll_interval=ctx.settings.config.verify.poll_interval,
-        progress=ctx.progress,
-    )
-    if target.error is not None:
-        return [_app_error_check(target)]
-    who = target.who
-    if target.person is None:
-        anon = (
-            " If your app sends events with only an anonymousId (before login) and never calls identify "
-            "with this userId and that anonymousId, they stay on an anonymous profile (anonymous events "
-            "never identified)."
-        )
-        return [
-            Check(
-                "person",
-                "customerio",
-                "delivered",
-                FAILED,
-                f"no person with {who.replace('user ', 'id ')} in Customer.io.{anon}",
-                hint="Fix: call identify(userId, traits) when the user signs up or logs in, with the "
-                "same anonymousId the earlier events carried; check the id's case and spaces",
-            )
-        ]
-    checks = [Check("person", "customerio", "delivered", PASSED, f"{who} is in Customer.io")]
-    attrs = target.attributes()
-    absent = [k for k, v in q.traits.items() if v is None and attrs.get(k) is None]
-    wrong = target.trait_mismatches()
-    if absent or wrong:
-        parts = [f"{k} missing" for k in absent]
-        parts += [
-            f"{k} {'missing' if a is None else 'is ' + show(a)}" + ("" if a is None else f", expected {show(e)}")
-            for k, (e, a) in wrong.items()
-        ]
-        checks.append(
-            Check(
-                "person.traits",
-                "customerio",
-                "delivered",
-                FAILED,
-                f"{who} exists but lacks the traits: {'; '.join(parts)}. Traits never sent: "
-                "the app tracks events for this person but does not send these traits in an "
-                "identify call.",
-                hint="Fix: call identify(userId, {" + ", ".join(f"{k}: ..." for k in [*absent, *wrong]) + "}) "
-                "whenever these values are set or change",
-            )
-        )
-        return checks
-    if q.traits:
-        checks.append(Check("person.traits", "customerio", "delivered", PASSED, f"{who} has {', '.join(q.traits)}"))
-    missing = [a for a in target.activities if a.found_at is None]
-    if missing:
-        checks.append(
-            Check(
-                "person.events",
-                "customerio",
-                "delivered",
-                FAILED,
-                f"{who} exists but {', '.join(a.label for a in missing)} is not in its activities. "
-                "If the app sent it before identify with only an anonymousId, it was never linked "
-                "to this person (anonymous events never identified); or the name differs.",
-                hint="Fix: send identify with the userId and the same anonymousId, and track "
-                "with the userId once known; check the event name's exact spelling",
-            )
-        )
-    elif q.events:
-        checks.append(
-            Check(
-                "person.events",
-                "customerio",
-                "delivered",
-                PASSED,
-                f"{who} has {', '.join(a.label for a in target.activities)}",
-            )
-        )
-    return checks
-
-
 # (name, tier, link).  Order is the chain: a link is only worth checking once
 # every link before it holds.
-LINKS: list[tuple[str, str, Callable[[_Ctx], list[Check]]]] = [
+LINKS: list[tuple[str, str, Callable[[DoctorContext], list[Check]]]] = [
     ("config found", "format", link_config),
     ("credentials cleaned", "format", link_credentials),
     ("Track credentials and region", "authenticated", link_track),
@@ -630,7 +329,7 @@ def run_doctor(
     timeout = settings.config.verify.timeout if timeout is None else timeout
     # Two delivery waits when a person is looked up too.
     http = keys.ServiceHttp.for_settings(settings, timeout, waits=2 if person else 1)
-    ctx = _Ctx(settings, http, report, progress, person, timeout=timeout, verbose=verbose)
+    ctx = DoctorContext(settings, http, report, progress, person, timeout=timeout, verbose=verbose)
     broken: Check | None = None
     try:
         for index, (name, _tier, link) in enumerate(LINKS):

@@ -23,25 +23,10 @@ from cdpio_cli.results import (
     Check,
     Report,
 )
+from cdpio_cli.routes import registry
 from cdpio_cli.routes.endpoints import pipelines_key_region
 from cdpio_cli.settings import Settings
 
-ENV_HINTS = {
-    "segment.write_key": "SEGMENT_WRITE_KEY",
-    "segment.public_api_token": "SEGMENT_PUBLIC_API_TOKEN",
-    "customerio.site_id": "CUSTOMERIO_SITE_ID",
-    "customerio.track_api_key": "CUSTOMERIO_TRACK_API_KEY",
-    "customerio.app_api_key": "CUSTOMERIO_APP_API_KEY",
-    "customerio.pipelines_api_key": "CUSTOMERIO_PIPELINES_API_KEY",
-}
-ROUTES = {
-    "segment.write_key": "segment",
-    "segment.public_api_token": "segment",
-    "customerio.site_id": "customerio",
-    "customerio.track_api_key": "customerio",
-    "customerio.app_api_key": "customerio",
-    "customerio.pipelines_api_key": "pipelines",
-}
 DESTINATION_NAMES = ("Customer.io (Actions)", "Customer.io")
 SANDBOX_HINT = "is the sandbox still running? (`cdpio sandbox`)"
 NETWORK_HINT = "check your network or proxy and retry; status pages: status.customer.io, status.segment.com"
@@ -75,8 +60,9 @@ def format_checks(settings: Settings) -> list[Check]:
     """One `format` check per credential: cleaned, masked, format hint."""
     checks = []
     for dotted, cred in settings.credentials.items():
-        route = ROUTES[dotted]
-        if not cred.configured:
+        route = registry.route_of(dotted)
+        value = cred.value
+        if not value:
             checks.append(
                 Check(
                     dotted,
@@ -84,13 +70,13 @@ def format_checks(settings: Settings) -> list[Check]:
                     "format",
                     SKIPPED,
                     "not configured",
-                    hint=f"set {dotted} in cdpio.yaml (e.g. ${{{ENV_HINTS[dotted]}}})",
+                    hint=f"set {dotted} in cdpio.yaml (e.g. ${{{_env_hint(dotted)}}})",
                     line=cred.line,
                     file=_config_file(settings),
                 )
             )
             continue
-        hint = creds.format_hint(dotted, cred.value)
+        hint = creds.format_hint(dotted, value)
         source = cred.source.split(" (")[0]
         if not source.startswith("env "):
             source = source.rsplit(":", 1)[0]  # the file; its line is in `where`
@@ -118,10 +104,16 @@ def format_checks(settings: Settings) -> list[Check]:
                 failure=failure,
                 file=_config_file(settings),
                 line=cred.line,
-                details={"length": len(cred.value), "fixes": cred.fixes, "source": cred.source},
+                details={"length": len(value), "fixes": cred.fixes, "source": cred.source},
             )
         )
     return checks
+
+
+def _env_hint(dotted: str) -> str:
+    """The environment variable the docs suggest for a credential field."""
+    spec = registry.credential(dotted)
+    return spec.env if spec else dotted.upper().replace(".", "_")
 
 
 def _config_file(settings: Settings) -> str | None:
@@ -284,7 +276,11 @@ def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
         # It answered, but not in a way cdpio may act on (a week's
         # Retry-After, a redirect to a foreign host, the wrong JSON shape).
         message = f"{what} answered {answer.status}: {answer.error}"
-        hint = RATE_LIMIT_HINT if answer.status == 429 else (NETWORK_HINT if answer.status >= 500 else ENDPOINT_HINT)
+        hint = (
+            RATE_LIMIT_HINT
+            if answer.status == 429
+            else (NETWORK_HINT if (answer.status or 0) >= 500 else ENDPOINT_HINT)
+        )
     else:
         # "Is the sandbox running?" only when nothing answered: a 503 comes from a running service.
         message = f"{what} answered {answer.status}"
@@ -442,42 +438,45 @@ def check_app(settings: Settings, http: ServiceHttp) -> list[Check]:
             )
         ]
     if answer.status in (401, 403):
-        # The App API does not redirect: a key from the other region gets 401.
-        other = "eu" if region == "us" else "us"
-        retry = http.call("GET", f"{settings.endpoint('app', other)}/v1/workspaces", headers=headers)
-        if retry.status == 200 and not retry.error:
-            return [
-                Check(
-                    "customerio.app",
-                    "customerio",
-                    "authenticated",
-                    FAILED,
-                    f"App API key works only in the {other.upper()} region, but cdpio used {region.upper()}",
-                    http_status=answer.status,
-                    duration_ms=answer.ms,
-                    failure=FAILURE_CHECK,
-                    # Once the Track API has named the region, changing it would break
-                    # Track: the App key is the one from another workspace.
-                    hint="use an App API key from the same workspace as the Track API key"
-                    if settings.detected_region
-                    else f"set customerio.region: {other}",
-                )
-            ]
-        return [
-            Check(
-                "customerio.app",
-                "customerio",
-                "authenticated",
-                FAILED,
-                f"App API rejected the key ({answer.status})",
-                http_status=answer.status,
-                duration_ms=answer.ms,
-                failure=FAILURE_CREDENTIAL,
-                hint="create an App API key under Account Settings > API Credentials > App API Keys; "
-                "a Track API key does not work here",
-            )
-        ]
+        return [_app_key_rejected(settings, http, answer, region, headers)]
     return [_unreachable("customerio.app", "customerio", answer, "the Customer.io App API")]
+
+
+def _app_key_rejected(
+    settings: Settings, http: ServiceHttp, answer: Answer, region: str, headers: dict[str, str]
+) -> Check:
+    """A 401/403 from the App API: the key of the other region, or no key at all."""
+    # The App API does not redirect: a key from the other region gets 401.
+    other = "eu" if region == "us" else "us"
+    retry = http.call("GET", f"{settings.endpoint('app', other)}/v1/workspaces", headers=headers)
+    if retry.status == 200 and not retry.error:
+        return Check(
+            "customerio.app",
+            "customerio",
+            "authenticated",
+            FAILED,
+            f"App API key works only in the {other.upper()} region, but cdpio used {region.upper()}",
+            http_status=answer.status,
+            duration_ms=answer.ms,
+            failure=FAILURE_CHECK,
+            # Once the Track API has named the region, changing it would break
+            # Track: the App key is the one from another workspace.
+            hint="use an App API key from the same workspace as the Track API key"
+            if settings.detected_region
+            else f"set customerio.region: {other}",
+        )
+    return Check(
+        "customerio.app",
+        "customerio",
+        "authenticated",
+        FAILED,
+        f"App API rejected the key ({answer.status})",
+        http_status=answer.status,
+        duration_ms=answer.ms,
+        failure=FAILURE_CREDENTIAL,
+        hint="create an App API key under Account Settings > API Credentials > App API Keys; "
+        "a Track API key does not work here",
+    )
 
 
 def pipelines_auth(key: str) -> dict:
@@ -532,210 +531,6 @@ def check_pipelines(settings: Settings, http: ServiceHttp) -> list[Check]:
     return [_unreachable("customerio.pipelines", "pipelines", answer, "the Customer.io Pipelines API")]
 
 
-def check_segment(settings: Settings, http: ServiceHttp) -> list[Check]:
-    key = settings.segment.write_key
-    if not key:
-        return [Check("segment.write_key", "segment", "authenticated", SKIPPED, "no Segment write key configured")]
-    checks: list[Check] = []
-    token = settings.segment.public_api_token
-    answer = http.call("GET", f"{settings.endpoint('segment_cdn')}/v1/projects/{key}/settings")
-    if answer.status == 200 and not answer.error:
-        integrations = dig(answer.body, "integrations")
-        integrations = integrations if isinstance(integrations, dict) else {}
-        has_cio = any(name in integrations for name in DESTINATION_NAMES)
-        # The answer names the source's API host: the Segment region it belongs to.
-        segment_io = integrations.get("Segment.io") if isinstance(integrations, dict) else None
-        api_host = segment_io.get("apiHost") if isinstance(segment_io, dict) else None
-        checks.append(
-            Check(
-                "segment.write_key",
-                "segment",
-                "authenticated",
-                PASSED,
-                "Segment's settings lookup knows this write key (unofficial endpoint)"
-                + ("; it lists a Customer.io destination" if has_cio else ""),
-                http_status=200,
-                duration_ms=answer.ms,
-                details={"api_host": api_host if isinstance(api_host, str) else None, "lists_destination": has_cio},
-            )
-        )
-    elif answer.status == 404:
-        checks.append(
-            Check(
-                "segment.write_key",
-                "segment",
-                "authenticated",
-                FAILED,
-                "Segment's settings lookup does not know this write key (unofficial endpoint). "
-                "The Tracking API would still answer 200 and drop every event",
-                http_status=404,
-                duration_ms=answer.ms,
-                failure=FAILURE_CREDENTIAL,
-                hint="copy the write key again from your source's Settings > API Keys; "
-                "`cdpio send-test --verify` proves delivery end to end",
-            )
-        )
-    elif not token:
-        reason = answer.error or f"it answered {answer.status}"
-        checks.append(
-            Check(
-                "segment.write_key",
-                "segment",
-                "authenticated",
-                SKIPPED,
-                f"format only: Segment's Tracking API accepts any write key, and the settings "
-                f"lookup could not be used ({reason})",
-                http_status=answer.status,
-                duration_ms=answer.ms,
-                hint="set segment.public_api_token, or run `cdpio send-test --verify`",
-            )
-        )
-    if token:
-        checks.extend(_check_public_api(settings, http, key, token))
-    elif answer.status == 200:
-        checks.append(
-            Check(
-                "segment.destination",
-                "segment",
-                "authenticated",
-                SKIPPED,
-                "cannot see whether the Customer.io destination is connected without a Public API token",
-                hint="set segment.public_api_token, or run `cdpio send-test --verify`",
-            )
-        )
-    return checks
-
-
-def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, token: str) -> list[Check]:
-    base = settings.endpoint("segment_api")
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.segment.v1+json"}
-    answer = http.call("GET", f"{base}/", headers=headers)
-    if answer.status in (401, 403):
-        other = "eu" if settings.config.segment.region == "us" else "us"
-        return [
-            Check(
-                "segment.public_api_token",
-                "segment",
-                "authenticated",
-                FAILED,
-                f"Segment Public API rejected the token ({answer.status}) on the "
-                f"{settings.config.segment.region.upper()} host",
-                http_status=answer.status,
-                duration_ms=answer.ms,
-                failure=FAILURE_CREDENTIAL,
-                hint="create a token under Settings > Workspace settings > Access Management > Tokens; "
-                f"if your Segment workspace is in the {other.upper()} region, set segment.region: {other}",
-            )
-        ]
-    if answer.status != 200 or answer.error:
-        return [_unreachable("segment.public_api_token", "segment", answer, "the Segment Public API")]
-    workspace = dig(answer.body, "data", "workspace")
-    workspace = workspace if isinstance(workspace, dict) else {}
-    checks = [
-        Check(
-            "segment.public_api_token",
-            "segment",
-            "authenticated",
-            PASSED,
-            f"Public API token accepted (workspace {workspace.get('name') or workspace.get('slug')})",
-            http_status=200,
-            duration_ms=answer.ms,
-        )
-    ]
-    sources = http.call("GET", f"{base}/sources", headers=headers, params={"pagination.count": 200})
-    if sources.status != 200 or sources.error:
-        checks.append(_unreachable("segment.source", "segment", sources, "the Segment Public API sources list"))
-        return checks
-    source_list = dig(sources.body, "data", "sources")
-    source_list = [s for s in source_list if isinstance(s, dict)] if isinstance(source_list, list) else []
-    source = next(
-        (s for s in source_list if isinstance(s.get("writeKeys"), list) and write_key in s["writeKeys"]), None
-    )
-    if source is None:
-        if source_list and not any(s.get("writeKeys") for s in source_list):
-            checks.append(
-                Check(
-                    "segment.source",
-                    "segment",
-                    "authenticated",
-                    WARNING,
-                    "the token cannot read write keys (it needs source admin permission)",
-                    http_status=200,
-                    duration_ms=sources.ms,
-                )
-            )
-            return checks
-        checks.append(
-            Check(
-                "segment.source",
-                "segment",
-                "authenticated",
-                FAILED,
-                f"no source in workspace {workspace.get('slug')} has this write key",
-                http_status=200,
-                duration_ms=sources.ms,
-                failure=FAILURE_CREDENTIAL,
-                hint="the write key may belong to another workspace or a deleted source",
-            )
-        )
-        return checks
-    name = source.get("name") or source.get("slug") or source.get("id")
-    checks.append(
-        Check(
-            "segment.source",
-            "segment",
-            "authenticated",
-            PASSED if source.get("enabled", True) else FAILED,
-            f"the write key belongs to source {name!r}"
-            + ("" if source.get("enabled", True) else ", which is disabled"),
-            http_status=200,
-            duration_ms=sources.ms,
-            hint=None if source.get("enabled", True) else "enable the source in Segment",
-        )
-    )
-    dests = http.call("GET", f"{base}/sources/{source.get('id')}/connected-destinations", headers=headers)
-    if dests.status != 200 or dests.error:
-        checks.append(_unreachable("segment.destination", "segment", dests, "the Segment Public API"))
-        return checks
-    dest_list = dig(dests.body, "data", "destinations")
-    dest_list = [d for d in dest_list if isinstance(d, dict)] if isinstance(dest_list, list) else []
-    cio = [d for d in dest_list if str(dig(d, "metadata", "name") or d.get("name") or "").startswith("Customer.io")]
-    enabled = [d for d in cio if d.get("enabled")]
-    if enabled:
-        # The siteId is not secret (the Public API masks only the apiKey).
-        site_id = (enabled[0].get("settings") or {}).get("siteId")
-        checks.append(
-            Check(
-                "segment.destination",
-                "segment",
-                "authenticated",
-                PASSED,
-                f"source {name!r} has an enabled Customer.io destination",
-                http_status=200,
-                duration_ms=dests.ms,
-                details={"site_id": creds.mask(site_id), "site_id_matches": site_id == settings.customerio.site_id}
-                if isinstance(site_id, str) and site_id
-                else {},
-            )
-        )
-    else:
-        checks.append(
-            Check(
-                "segment.destination",
-                "segment",
-                "authenticated",
-                FAILED,
-                f"source {name!r} has {'a disabled' if cio else 'no'} Customer.io destination: "
-                "events will be accepted by Segment and never reach Customer.io",
-                http_status=200,
-                duration_ms=dests.ms,
-                failure=FAILURE_CHECK,
-                hint="connect the Customer.io (Actions) destination to this source and enable it",
-            )
-        )
-    return checks
-
-
 def check_keys(settings: Settings, *, offline: bool = False, timeout: float = 10.0) -> Report:
     """Run every check-keys check and return the report."""
     report = Report("check-keys", run_id=settings.run_id)
@@ -764,6 +559,7 @@ def check_keys(settings: Settings, *, offline: bool = False, timeout: float = 10
         report.extend(check_app(settings, http))
         report.extend(check_pipelines(settings, http))
         from cdpio_cli.diagnosis import segment_region_check
+        from cdpio_cli.keys_segment import check_segment
 
         # The settings lookup names the source's Segment region (never compared with Customer.io's).
         report.extend(segment_region_check(settings, check_segment(settings, http)))

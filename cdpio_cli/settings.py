@@ -8,34 +8,36 @@ the endpoint of every service for the right region.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cdpio_cli import credentials as creds
 from cdpio_cli.config import (
-    SECRET_FIELDS,
     Config,
     LoadedConfig,
     find_config_path,
     get_dotted,
     load_config,
     loaded_defaults,
+    secret_fields,
 )
 from cdpio_cli.errors import UsageError
 from cdpio_cli.results import new_run_id
+from cdpio_cli.routes import registry
 from cdpio_cli.routes.endpoints import pipelines_key_region, real_endpoint, sandbox_endpoint
 
-# Config field -> SandboxOptions field, for starting an embedded sandbox that
-# accepts the configured credentials.
-_SANDBOX_FIELDS = {
-    "segment.write_key": "write_key",
-    "segment.public_api_token": "public_api_token",
-    "customerio.site_id": "site_id",
-    "customerio.track_api_key": "track_api_key",
-    "customerio.app_api_key": "app_api_key",
-    "customerio.pipelines_api_key": "pipelines_api_key",
-}
+if TYPE_CHECKING:
+    from cdpio_cli.sandbox.options import SandboxOptions
+
+
+def _sandbox_fields() -> dict[str, str]:
+    """Config field -> SandboxOptions field, for starting an embedded sandbox
+    that accepts the configured credentials (RouteSpec credentials)."""
+    return {cred.field: cred.sandbox_option for cred in registry.credentials() if cred.sandbox_option}
+
 
 # Config endpoint override per service.
 _OVERRIDES = {
@@ -55,13 +57,14 @@ class Credential:
     field: str
     value: str | None
     source: str
-    fixes: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    fixes: list[str] = dataclasses.field(default_factory=list)
+    problems: list[str] = dataclasses.field(default_factory=list)
     line: int | None = None
 
     @property
     def label(self) -> str:
-        return creds.LABELS.get(self.field, self.field)
+        spec = registry.credential(self.field)
+        return spec.label if spec else self.field
 
     @property
     def configured(self) -> bool:
@@ -72,18 +75,22 @@ class Credential:
         return creds.mask(self.value)
 
 
-class _Section:
-    """Read-only view: settings.segment.write_key -> cleaned value."""
+@dataclass(frozen=True)
+class SegmentCredentials:
+    """settings.segment: the cleaned Segment credentials (None: not configured)."""
 
-    def __init__(self, settings: Settings, name: str):
-        self._settings = settings
-        self._name = name
+    write_key: str | None
+    public_api_token: str | None
 
-    def __getattr__(self, attr: str):
-        dotted = f"{self._name}.{attr}"
-        if dotted in self._settings.credentials:
-            return self._settings.credentials[dotted].value
-        return getattr(getattr(self._settings.config, self._name), attr)
+
+@dataclass(frozen=True)
+class CustomerioCredentials:
+    """settings.customerio: the cleaned Customer.io credentials (None: not configured)."""
+
+    site_id: str | None
+    track_api_key: str | None
+    app_api_key: str | None
+    pipelines_api_key: str | None
 
 
 @dataclass
@@ -123,13 +130,27 @@ class Settings:
         report.notes[:0] = self.notes
         report.sandbox = self.sandbox_target
 
-    @property
-    def segment(self) -> _Section:
-        return _Section(self, "segment")
+    def value(self, dotted: str) -> str | None:
+        """The cleaned value of a credential field (None: not configured)."""
+        cred = self.credentials.get(dotted)
+        return cred.value if cred else None
+
+    def credential_values(self) -> dict[str, str | None]:
+        """Every credential field -> its cleaned value (what RouteSpecs read)."""
+        return {dotted: cred.value for dotted, cred in self.credentials.items()}
 
     @property
-    def customerio(self) -> _Section:
-        return _Section(self, "customerio")
+    def segment(self) -> SegmentCredentials:
+        return SegmentCredentials(self.value("segment.write_key"), self.value("segment.public_api_token"))
+
+    @property
+    def customerio(self) -> CustomerioCredentials:
+        return CustomerioCredentials(
+            self.value("customerio.site_id"),
+            self.value("customerio.track_api_key"),
+            self.value("customerio.app_api_key"),
+            self.value("customerio.pipelines_api_key"),
+        )
 
     def customerio_region(self) -> str:
         """The Customer.io region to use now: detected, configured, or guessed.
@@ -143,8 +164,9 @@ class Settings:
         if configured != "auto":
             return configured
         key = self.credentials["customerio.pipelines_api_key"].value
-        if key and pipelines_key_region(key):
-            return pipelines_key_region(key)
+        key_region = pipelines_key_region(key) if key else None
+        if key_region:
+            return key_region
         if self.using_sandbox and self.sandbox_region:
             return self.sandbox_region
         if self.using_sandbox and self.embedded is not None:
@@ -161,11 +183,22 @@ class Settings:
         region = region or self.region_for(service)
         if self.sandbox_url:
             return sandbox_endpoint(self.sandbox_url, service, region)
-        section, name = _OVERRIDES[service]
-        override = getattr(getattr(self.config, section), name)
+        override = self._endpoint_override(service)
         if override:
             return override.rstrip("/")
         return real_endpoint(service, region)
+
+    def _endpoint_override(self, service: str) -> str | None:
+        """The configured base URL of a service, if any: the built-in services'
+        fields (_OVERRIDES), or `endpoint` in the config section a route adds."""
+        where = _OVERRIDES.get(service)
+        if where is None:
+            spec = next((s for s in registry.specs() if s.service == service and s.config_section), None)
+            where = (spec.config_section[0], "endpoint") if spec and spec.config_section else None
+        if where is None:
+            return None
+        value = getattr(getattr(self.config, where[0], None), where[1], None)
+        return value if isinstance(value, str) else None
 
     def hygiene_notes(self) -> list[str]:
         """`customerio.track_api_key: removed a trailing newline` lines."""
@@ -178,7 +211,7 @@ class Settings:
 
 def _clean_credentials(loaded: LoadedConfig) -> dict[str, Credential]:
     out: dict[str, Credential] = {}
-    for dotted in SECRET_FIELDS:
+    for dotted in secret_fields():
         raw = get_dotted(loaded.config, dotted)
         source = loaded.source(dotted)
         if raw is None or (isinstance(raw, str) and raw.strip() == ""):
@@ -202,7 +235,7 @@ def _fill_sandbox_defaults(
     sandbox said it accepts (SandboxOptions field -> value); it wins."""
     from cdpio_cli.sandbox import defaults
 
-    for dotted, option in _SANDBOX_FIELDS.items():
+    for dotted, option in _sandbox_fields().items():
         cred = credentials[dotted]
         if not cred.configured:
             value = (accepted or {}).get(option) or (
@@ -298,7 +331,7 @@ def build_settings(
     settings = Settings(loaded=loaded, credentials=credentials)
     cfg_sandbox = loaded.config.sandbox
     if sandbox_url or (cfg_sandbox.enabled and cfg_sandbox.url and not sandbox):
-        url = (sandbox_url or cfg_sandbox.url).rstrip("/")
+        url = (sandbox_url or cfg_sandbox.url or "").rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"--sandbox-url {url!r} is not an http(s) URL", hint="write it like http://127.0.0.1:8787")
         settings.sandbox_url = url
@@ -340,37 +373,9 @@ def open_settings(opts, *, needs_services: bool = True, uses: tuple[str, ...] | 
     if needs_services:
         require_usable_credentials(settings)
     if settings.sandbox_url == "" and needs_services:
-        from cdpio_cli.sandbox.options import SandboxOptions, private_public_api_token
         from cdpio_cli.sandbox.runner import EmbeddedSandbox
 
-        # The embedded sandbox mirrors the configured regions: Segment's from
-        # segment.region, Customer.io's from sandbox.region.
-        accepted = {option: settings.credentials[dotted].value for dotted, option in _SANDBOX_FIELDS.items()}
-        token = settings.credentials["segment.public_api_token"]
-        if token.source == "sandbox default" and any(
-            c.source != "sandbox default" for d, c in settings.credentials.items() if d in _SANDBOX_FIELDS
-        ):
-            # The sandbox shows your credentials only to your own Public API
-            # token (docs/sandbox.md): this run's client gets one nobody else knows.
-            accepted["public_api_token"] = private_public_api_token()
-            creds.register_secret(accepted["public_api_token"])
-            settings.credentials[token.field] = Credential(token.field, accepted["public_api_token"], token.source)
-        from cdpio_cli.campaigns import resolve_workspace_path
-        from cdpio_cli.explain import configured_subscriptions
-
-        subscriptions = configured_subscriptions(settings)
-        options = SandboxOptions(
-            region=settings.config.sandbox.region,
-            segment_region=settings.config.segment.region,
-            activity_data=settings.config.sandbox.activity_data,
-            workspace=resolve_workspace_path(settings),
-            subscriptions=None if subscriptions is None else tuple(subscriptions),
-            **accepted,
-        )
-        # SandboxOptions gives an EU sandbox the EU default Pipelines key; a
-        # key from the config is accepted exactly as configured.
-        options.pipelines_api_key = accepted["pipelines_api_key"]
-        with EmbeddedSandbox(options) as sandbox:
+        with EmbeddedSandbox(_embedded_options(settings)) as sandbox:
             settings.embedded = sandbox
             settings.sandbox_url = sandbox.url
             yield settings
@@ -378,3 +383,40 @@ def open_settings(opts, *, needs_services: bool = True, uses: tuple[str, ...] | 
     if settings.sandbox_url == "":
         settings.sandbox_url = None
     yield settings
+
+
+def _embedded_options(settings: Settings) -> SandboxOptions:
+    """The embedded sandbox for this run: it accepts the configured credentials
+    and mirrors the configured regions (Segment's from segment.region,
+    Customer.io's from sandbox.region)."""
+    from cdpio_cli.campaigns import resolve_workspace_path
+    from cdpio_cli.explain import configured_subscriptions
+    from cdpio_cli.sandbox.options import SandboxOptions, private_public_api_token
+
+    fields = _sandbox_fields()
+    accepted: dict[str, str | None] = {}
+    for dotted, option in fields.items():  # two routes may share an option: the first one's value
+        accepted.setdefault(option, settings.credentials[dotted].value)
+    token = settings.credentials["segment.public_api_token"]
+    if token.source == "sandbox default" and any(
+        c.source != "sandbox default" for d, c in settings.credentials.items() if d in fields
+    ):
+        # The sandbox shows your credentials only to your own Public API
+        # token (docs/sandbox.md): this run's client gets one nobody else knows.
+        private = private_public_api_token()
+        accepted["public_api_token"] = private
+        creds.register_secret(private)
+        settings.credentials[token.field] = Credential(token.field, private, token.source)
+    subscriptions = configured_subscriptions(settings)
+    options = SandboxOptions(
+        region=settings.config.sandbox.region,
+        segment_region=settings.config.segment.region,
+        activity_data=settings.config.sandbox.activity_data,
+        workspace=resolve_workspace_path(settings),
+        subscriptions=None if subscriptions is None else tuple(subscriptions),
+    )
+    # Set after construction: SandboxOptions gives an EU sandbox the EU default
+    # Pipelines key, but a key from the config is accepted exactly as configured.
+    for option, value in accepted.items():
+        setattr(options, option, value)
+    return options

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from cdpio_cli.config import SECRET_FIELDS, load_config
+from cdpio_cli.config import load_config, secret_fields
 from cdpio_cli.errors import ConfigError
 from cdpio_cli.fixtures import iter_records
 from cdpio_cli.sandbox import defaults
@@ -54,7 +54,7 @@ def test_real_account_template_reads_every_credential_from_the_environment():
     assert (cfg.segment.region, cfg.customerio.region) == ("us", "auto")
     assert not cfg.sandbox.enabled
     # Every credential comes from an env var: the file itself holds no secret.
-    for dotted in SECRET_FIELDS:
+    for dotted in secret_fields():
         assert loaded.env_vars.get(tuple(dotted.split("."))), f"{dotted} is not read from an env var"
 
 

@@ -15,6 +15,8 @@ the v1 equivalents (`PUT /api/v1/customers/{id}`, `.../events`, ...).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +24,8 @@ from urllib.parse import quote
 import httpx
 
 from cdpio_cli import mapping, messages
+from cdpio_cli.credentials import FormatHint
+from cdpio_cli.routes.registry import Capabilities, CredentialSpec, RouteSpec, SendOne, SendTestText, register
 from cdpio_cli.routes.segment import BatchVerdict, Prepared
 from cdpio_cli.transport import (
     NO_RETRY,
@@ -166,28 +170,38 @@ def v1_call(op: dict) -> V1Call | str:
     action = op.get("action")
     identifiers = op.get("identifiers") or {}
     ident = _path_identifier(identifiers)
-    anonymous_id = identifiers.get("anonymous_id") if isinstance(identifiers, dict) else None
     if action in ("event", "page", "screen"):
-        body: dict[str, Any] = {"name": op.get("name")}
-        if action != "event":
-            body["type"] = action
-        for key in ("id", "timestamp"):
-            if op.get(key) is not None:
-                body[key] = op[key]
-        if isinstance(op.get("attributes"), dict):
-            body["data"] = op["attributes"]
-        if ident:
-            return V1Call("POST", f"/api/v1/customers/{ident}/events", body)
-        if anonymous_id:
-            body["anonymous_id"] = anonymous_id
-            return V1Call("POST", "/api/v1/events", body)
-        return "the event has no person identifier"
+        anonymous_id = identifiers.get("anonymous_id") if isinstance(identifiers, dict) else None
+        return _v1_event(op, str(action), ident, anonymous_id)
     if ident is None:
         if action == "merge":
             return V1Call(
                 "POST", "/api/v1/merge_customers", {"primary": op.get("primary"), "secondary": op.get("secondary")}
             )
         return f"Track v1 cannot {action} a person known only by anonymous_id; use v2"
+    return _v1_person(op, str(action), ident)
+
+
+def _v1_event(op: dict, action: str, ident: str | None, anonymous_id: Any) -> V1Call | str:
+    """An event, page or screen: on the person's path, or anonymous."""
+    body: dict[str, Any] = {"name": op.get("name")}
+    if action != "event":
+        body["type"] = action
+    for key in ("id", "timestamp"):
+        if op.get(key) is not None:
+            body[key] = op[key]
+    if isinstance(op.get("attributes"), dict):
+        body["data"] = op["attributes"]
+    if ident:
+        return V1Call("POST", f"/api/v1/customers/{ident}/events", body)
+    if anonymous_id:
+        body["anonymous_id"] = anonymous_id
+        return V1Call("POST", "/api/v1/events", body)
+    return "the event has no person identifier"
+
+
+def _v1_person(op: dict, action: str, ident: str) -> V1Call | str:
+    """A person action on `/api/v1/customers/{ident}...`."""
     if action == "identify":
         attrs = dict(op.get("attributes") or {})
         if op.get("timestamp") is not None:
@@ -286,3 +300,103 @@ def get_region(
         label="customerio region",
     )
     return Outcome.from_attempt(NAME, "GET", send(client, spec, policy))
+
+
+# ---------------------------------------------------------------------------
+# The route's registry entry
+# ---------------------------------------------------------------------------
+
+_HEX20 = re.compile(r"^[0-9a-f]{20}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _track_format(kind: str) -> Callable[[str], FormatHint]:
+    """The format check of a Track credential; `kind` names it in the warning."""
+
+    def check(value: str) -> FormatHint:
+        if _HEX20.match(value):
+            return FormatHint(True, "looks right (20 lowercase hex characters)")
+        if _HEX32.match(value):
+            return FormatHint(
+                False, "is 32 hex characters, which looks like an App API key; Track credentials are usually 20"
+            )
+        if re.fullmatch(r"[0-9a-fA-F]{20}", value):
+            return FormatHint(False, "has uppercase letters; Customer.io shows these in lowercase")
+        return FormatHint(
+            False, f"is {len(value)} characters; Customer.io {kind} are usually 20 lowercase hex characters"
+        )
+
+    return check
+
+
+def _app_key_format(value: str) -> FormatHint:
+    if _HEX32.match(value):
+        return FormatHint(True, "looks right (32 hex characters)")
+    if _HEX20.match(value):
+        return FormatHint(False, "is 20 hex characters, which looks like a Track API key; App API keys are usually 32")
+    return FormatHint(False, f"is {len(value)} characters; App API keys are usually 32 hex characters")
+
+
+SITE_ID = CredentialSpec(
+    "customerio.site_id",
+    "Customer.io site id",
+    "CUSTOMERIO_SITE_ID",
+    sandbox_option="site_id",
+    check_format=_track_format("site ids"),
+)
+TRACK_API_KEY = CredentialSpec(
+    "customerio.track_api_key",
+    "Customer.io Track API key",
+    "CUSTOMERIO_TRACK_API_KEY",
+    sandbox_option="track_api_key",
+    check_format=_track_format("Track API keys"),
+)
+APP_API_KEY = CredentialSpec(
+    "customerio.app_api_key",
+    "Customer.io App API key",
+    "CUSTOMERIO_APP_API_KEY",
+    sandbox_option="app_api_key",
+    check_format=_app_key_format,
+)
+
+
+def _build(base_url: str, credentials: Mapping[str, str], batch_size: int, strict: bool) -> CustomerioRoute:
+    return CustomerioRoute(
+        base_url, credentials[SITE_ID.field], credentials[TRACK_API_KEY.field], batch_size=batch_size
+    )
+
+
+def _send_one(send: SendOne, msg: dict[str, Any]) -> Outcome:
+    return send_message(
+        send.client,
+        send.base_url,
+        send.credentials[SITE_ID.field],
+        send.credentials[TRACK_API_KEY.field],
+        msg,
+        policy=send.policy,
+        deadline=send.deadline,
+    )
+
+
+SPEC = register(
+    RouteSpec(
+        name=NAME,
+        title="Customer.io Track API",
+        credentials=(SITE_ID, TRACK_API_KEY),
+        related_credentials=(APP_API_KEY,),
+        service="track",
+        build=_build,
+        send_one=_send_one,
+        capabilities=Capabilities(batching=True, per_operation_results=True),
+        precheck=("customerio.track", "the Track API"),
+        send_test=SendTestText(
+            accepted="{status} accepted by the Track API",
+            rejected_fix="check customerio.site_id and customerio.track_api_key "
+            "(Account Settings > API Credentials > Track API Keys)",
+            rejected_cause=(
+                "customerio.track.rejected",
+                "the Track API rejected the site id and Track API key ({status})",
+            ),
+        ),
+    )
+)

@@ -7,7 +7,6 @@ in docs/contracts.md.
 
 from __future__ import annotations
 
-SERVICES = ("segment", "segment_cdn", "segment_api", "track", "app", "pipelines")
 REGIONS = ("us", "eu")
 
 REAL_ENDPOINTS: dict[str, dict[str, str]] = {

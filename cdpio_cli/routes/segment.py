@@ -12,11 +12,16 @@ a write key that does not exist.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
 from cdpio_cli import messages
+from cdpio_cli.credentials import FormatHint
+from cdpio_cli.routes.registry import Capabilities, CredentialSpec, RouteSpec, SendOne, SendTestText, register
 from cdpio_cli.transport import (
     NO_RETRY,
     Attempt,
@@ -207,3 +212,75 @@ def send_messages_as_batch(
         )
     attempt = send(client, spec, policy)
     return Outcome.from_attempt(route.name, spec.method, attempt)
+
+
+# ---------------------------------------------------------------------------
+# The route's registry entry
+# ---------------------------------------------------------------------------
+
+_ALNUM = re.compile(r"^[A-Za-z0-9]+$")
+
+
+def _write_key_format(value: str) -> FormatHint:
+    n = len(value)
+    if _ALNUM.match(value) and n >= 20:
+        return FormatHint(True, f"looks right ({n} alphanumeric characters)")
+    if not _ALNUM.match(value):
+        return FormatHint(
+            False, "contains characters other than letters and digits; Segment write keys are alphanumeric"
+        )
+    return FormatHint(False, f"is only {n} characters; Segment write keys are usually 32")
+
+
+def _public_api_token_format(value: str) -> FormatHint:
+    if value.startswith("sgp_"):
+        return FormatHint(True, "looks right (sgp_ prefix)")
+    return FormatHint(False, "does not start with sgp_, the prefix of Segment Public API tokens")
+
+
+WRITE_KEY = CredentialSpec(
+    "segment.write_key",
+    "Segment write key",
+    "SEGMENT_WRITE_KEY",
+    sandbox_option="write_key",
+    check_format=_write_key_format,
+)
+PUBLIC_API_TOKEN = CredentialSpec(
+    "segment.public_api_token",
+    "Segment Public API token",
+    "SEGMENT_PUBLIC_API_TOKEN",
+    sandbox_option="public_api_token",
+    check_format=_public_api_token_format,
+)
+
+
+def _build(base_url: str, credentials: Mapping[str, str], batch_size: int, strict: bool) -> SegmentRoute:
+    return SegmentRoute(base_url, credentials[WRITE_KEY.field], batch_size=batch_size)
+
+
+def _send_one(send: SendOne, msg: dict[str, Any]) -> Outcome:
+    return send_message(
+        send.client, send.base_url, send.credentials[WRITE_KEY.field], msg, policy=send.policy, deadline=send.deadline
+    )
+
+
+SPEC = register(
+    RouteSpec(
+        name=NAME,
+        title="Segment Tracking API",
+        credentials=(WRITE_KEY,),
+        related_credentials=(PUBLIC_API_TOKEN,),
+        service="segment",
+        build=_build,
+        send_one=_send_one,
+        capabilities=Capabilities(batching=True, destination_subscriptions=True),
+        send_test=SendTestText(
+            accepted="{status} accepted by Segment (not proof of delivery: Segment answers "
+            "{status} even for unknown write keys)",
+            rejected_fix="check segment.write_key",
+            nothing_arrived="Segment accepted the events (200) but none reached Customer.io",
+            unverified_caveat=" (Segment's 200 is not proof of delivery)",
+            verified="{status} accepted by Segment; delivery verified",
+        ),
+    )
+)

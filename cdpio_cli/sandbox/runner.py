@@ -184,6 +184,7 @@ def debugger_url(base_url: str) -> str:
 
 def describe(options: SandboxOptions, url: str) -> str:
     """The banner `cdpio sandbox` prints: base URL, service URLs, accepted credentials."""
+    from cdpio_cli.routes import registry
     from cdpio_cli.routes.endpoints import SANDBOX_PREFIXES
 
     regions = f"Customer.io region: {options.region}, Segment region: {options.region_of('segment')}"
@@ -192,14 +193,14 @@ def describe(options: SandboxOptions, url: str) -> str:
         f"debugger page: {debugger_url(url)}  (watch messages arrive; docs/debugger.md)",
         "services:",
     ]
+    # A route's service is named by its title (the first route on it); the rest here.
     labels = {
-        "segment": "Segment Tracking API",
         "segment_cdn": "Segment settings lookup",
         "segment_api": "Segment Public API",
-        "pipelines": "Customer.io Pipelines API",
-        "track": "Customer.io Track API",
         "app": "Customer.io App API",
     }
+    for spec in registry.specs():
+        labels.setdefault(spec.service, spec.title)
     for service, prefixes in SANDBOX_PREFIXES.items():
         lines.append(f"  {labels[service]:<26} {url}{prefixes[options.region_of(service)]}")
     lines.append(f"  {'inspection':<26} {url}/_sandbox/{{health,info,requests,deliveries,reset}}")
