@@ -26,6 +26,8 @@ from cdpio_cli.config_yaml import (
 )
 from cdpio_cli.errors import ConfigError
 from cdpio_cli.messages import MESSAGE_TYPES
+from cdpio_cli.replay import options as replay_options
+from cdpio_cli.replay.route import DEFAULT_ROUTE
 from cdpio_cli.routes import registry
 
 CONFIG_ENV = "CDPIO_CONFIG"
@@ -152,12 +154,13 @@ class VerifyConfig(_Strict):
 
 
 class ReplayConfig(_Strict):
-    rate: float = Field(default=50.0, ge=0)  # requests/s; 0: no limit
-    concurrency: int = Field(default=4, ge=1, le=64)
-    batch_size: int = Field(default=100, ge=1, le=2500)
-    max_retries: int = Field(default=5, ge=0, le=20)
-    timeout: float = 10.0
-    route: RouteName = "segment"
+    # The defaults are replay's own (cdpio_cli/replay/options.py, route.py): one copy.
+    rate: float = Field(default=replay_options.DEFAULT_RATE, ge=0)  # requests/s; 0: no limit
+    concurrency: int = Field(default=replay_options.DEFAULT_CONCURRENCY, ge=1, le=64)
+    batch_size: int = Field(default=replay_options.DEFAULT_BATCH_SIZE, ge=1, le=2500)
+    max_retries: int = Field(default=replay_options.DEFAULT_MAX_RETRIES, ge=0, le=20)
+    timeout: float = replay_options.DEFAULT_TIMEOUT
+    route: RouteName = DEFAULT_ROUTE
 
     _dur = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
 

@@ -23,10 +23,18 @@ from hypothesis import strategies as st
 
 from cdpio_cli import messages
 from cdpio_cli.errors import UsageError
-from cdpio_cli.replay import ReplayOptions, load_checkpoint, make_route, replay
+from cdpio_cli.replay import ReplayOptions, load_checkpoint, replay
+from cdpio_cli.routes import registry
+from cdpio_cli.routes.registry import build_sender
 from cdpio_cli.sandbox import defaults
 from tests.cli_helpers import clean_env, run_cli, write_config
 
+SANDBOX_CREDENTIALS = {
+    "segment.write_key": defaults.WRITE_KEY,
+    "customerio.site_id": defaults.SITE_ID,
+    "customerio.track_api_key": defaults.TRACK_API_KEY,
+    "customerio.pipelines_api_key": defaults.PIPELINES_API_KEY,
+}
 FAST = dict(rate=None, concurrency=4, base_delay=0.001, max_delay=0.01, max_retry_after=0.02)
 
 
@@ -43,16 +51,7 @@ def write_ndjson(path: Path, items) -> Path:
 
 
 def route_for(sb, name="segment", **kw):
-    service = {"segment": "segment", "pipelines": "pipelines", "customerio": "track"}[name]
-    return make_route(
-        name,
-        sb.endpoint(service),
-        write_key=defaults.WRITE_KEY,
-        site_id=defaults.SITE_ID,
-        track_api_key=defaults.TRACK_API_KEY,
-        pipelines_api_key=defaults.PIPELINES_API_KEY,
-        **kw,
-    )
+    return build_sender(name, sb.endpoint(registry.get(name).service), SANDBOX_CREDENTIALS, **kw)
 
 
 def sandbox_deliveries(sb):
@@ -662,13 +661,7 @@ def test_pipelines_route_accepts_identify_by_email_alone(sandbox, tmp_path):
 def test_customerio_route_follows_the_eu_redirect_once(sandbox_factory, tmp_path):
     sb = sandbox_factory(region="eu")
     src = write_ndjson(tmp_path / "in.ndjson", msgs(30, prefix="eu"))
-    route = make_route(
-        "customerio",
-        sb.endpoint("track", "us"),
-        site_id=defaults.SITE_ID,
-        track_api_key=defaults.TRACK_API_KEY,
-        batch_size=10,
-    )
+    route = build_sender("customerio", sb.endpoint("track", "us"), SANDBOX_CREDENTIALS, batch_size=10)
     result = replay([str(src)], route, ReplayOptions(**{**FAST, "concurrency": 1}))
     assert result.accepted == 30
     assert result.status_counts == {"307": 1, "200": 3}  # redirected once, then straight to EU

@@ -15,7 +15,7 @@ from cdpio_cli.replay.options import (
     DEFAULT_RATE,
     DEFAULT_TIMEOUT,
 )
-from cdpio_cli.replay.route import DEFAULT_ROUTE, ROUTE_NAMES, ROUTE_NAMES_HINT
+from cdpio_cli.replay.route import DEFAULT_ROUTE
 
 if TYPE_CHECKING:
     from cdpio_cli.errors import CdpioError
@@ -116,11 +116,12 @@ def command(
     from cdpio_cli.cli.output import note, warn_cleaned_credentials
     from cdpio_cli.errors import UsageError
     from cdpio_cli.replay import Replay, ReplayOptions, route_from_settings
+    from cdpio_cli.routes import registry
     from cdpio_cli.settings import open_settings
 
     opts = ctx.obj
-    if route is not None and route not in ROUTE_NAMES:
-        raise UsageError(f"--route {route!r} is not a route", hint=ROUTE_NAMES_HINT)
+    if route is not None and route not in registry.route_names():
+        raise UsageError(f"--route {route!r} is not a route", hint=f"use {registry.names_text()}")
     if batch_size is not None and not 1 <= batch_size <= 2500:
         raise UsageError(
             "--batch-size must be between 1 and 2500", hint="Segment drops batches of more than 2,500 events"

@@ -24,7 +24,6 @@ route names diagnosis knows).
 
 from cdpio_cli.diagnosis.evidence import Cause, Evidence, Fact
 from cdpio_cli.diagnosis.learn import learn_checks, learn_plan, learn_subscriptions, learn_target
-from cdpio_cli.diagnosis.routes import ROUTES
 from cdpio_cli.diagnosis.verdict import (
     cause_sentence,
     causes,
@@ -36,7 +35,6 @@ from cdpio_cli.diagnosis.verdict import (
 )
 
 __all__ = [
-    "ROUTES",
     "Cause",
     "Evidence",
     "Fact",

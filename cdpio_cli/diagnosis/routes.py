@@ -1,9 +1,9 @@
-"""The route names diagnosis knows, in one place.
+"""The routes whose own failure modes diagnosis has rules for, in one place.
 
 The rules ask "is this question about the Segment route?" and so on; every
-such test goes through here.  When the route registry (cdpio_cli/routes/)
-can say which routes exist and which service each one goes through, these
-names are read from it instead.
+such test goes through here.  Which routes exist is the route registry's
+business (cdpio_cli/routes/registry.py): a route registered there without
+rules of its own here gets the causes that hold for any route.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 SEGMENT = "segment"  # Segment's Tracking API, then the Customer.io (Actions) destination
 TRACK = "customerio"  # Customer.io's Track API, direct
 PIPELINES = "pipelines"  # Customer.io's Pipelines API
-ROUTES = (SEGMENT, TRACK, PIPELINES)
 ANY_ROUTE = "doctor"  # doctor asks about every route at once
 
 

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
         ReplayOptions,
         ReplayResult,
     )
-    from cdpio_cli.replay.route import ROUTE_NAMES, Route, make_route, route_from_settings
+    from cdpio_cli.replay.route import Route, route_from_settings
     from cdpio_cli.replay.run import Replay, replay, replay_burst
     from cdpio_cli.replay.validate import fast_valid
 
@@ -65,9 +65,7 @@ _SOURCES = {
     "Progress": "options",
     "ReplayOptions": "options",
     "ReplayResult": "options",
-    "ROUTE_NAMES": "route",
     "Route": "route",
-    "make_route": "route",
     "route_from_settings": "route",
     "Replay": "run",
     "replay": "run",
@@ -92,7 +90,6 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_RATE",
     "DEFAULT_TIMEOUT",
-    "ROUTE_NAMES",
     "Example",
     "Progress",
     "Replay",
@@ -103,7 +100,6 @@ __all__ = [
     "checkpoint_problem",
     "fast_valid",
     "load_checkpoint",
-    "make_route",
     "replay",
     "replay_burst",
     "route_from_settings",

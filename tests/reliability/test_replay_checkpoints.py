@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 
-from cdpio_cli.replay import ReplayOptions, make_route
+from cdpio_cli.replay import ReplayOptions
 from cdpio_cli.replay import replay as replay_api
+from cdpio_cli.routes.registry import build_sender
 from cdpio_cli.sandbox import defaults
 from tests.reliability._support import assert_clean_failure, msgs, run_bounded, write_ndjson
 
@@ -44,7 +45,7 @@ def replay(sb, tmp_path: Path, src: Path, *extra: str):
 
 def first_run(sb, tmp_path: Path, src: Path):
     """The run that writes the checkpoint (in-process: only the resume needs the CLI)."""
-    route = make_route("segment", sb.endpoint("segment"), write_key=defaults.WRITE_KEY)
+    route = build_sender("segment", sb.endpoint("segment"), {"segment.write_key": defaults.WRITE_KEY})
     return replay_api(
         [str(src)],
         route,

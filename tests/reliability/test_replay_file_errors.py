@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cdpio_cli.replay import ReplayOptions, make_route, replay
+from cdpio_cli.replay import ReplayOptions, replay
+from cdpio_cli.routes.registry import build_sender
 from cdpio_cli.sandbox import defaults
 from tests.cli_helpers import Result
 from tests.reliability._support import assert_clean_failure, msgs, run_bounded, write_ndjson
@@ -126,7 +127,7 @@ def test_tmpdir_full_while_spooling_stdin(tmp_path):
 def test_a_corrupted_checkpoint_is_exit_2_with_the_fix(sandbox, tmp_path, damage):
     src = write_ndjson(tmp_path / "in.ndjson", msgs(10))
     ckpt = tmp_path / "replay.ckpt"
-    route = make_route("segment", sandbox.endpoint("segment"), write_key=defaults.WRITE_KEY)
+    route = build_sender("segment", sandbox.endpoint("segment"), {"segment.write_key": defaults.WRITE_KEY})
     assert (
         replay(
             [str(src)], route, ReplayOptions(rate=None, checkpoint=str(ckpt), dead_letter=str(tmp_path / "dl"))

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from cdpio_cli.errors import UsageError
-from cdpio_cli.replay import ReplayOptions, make_route, replay
+from cdpio_cli.replay import ReplayOptions, replay
+from cdpio_cli.routes.registry import build_sender
 from cdpio_cli.sandbox import defaults
 from tests.reliability._support import assert_clean_failure, msgs, run_bounded, write_ndjson
 
@@ -31,7 +32,7 @@ def corpus(path: Path, n: int = 6, invalid: int = 2) -> Path:
 
 
 def run(sb, paths, **options):
-    route = make_route("segment", sb.endpoint("segment"), write_key=defaults.WRITE_KEY)
+    route = build_sender("segment", sb.endpoint("segment"), {"segment.write_key": defaults.WRITE_KEY})
     return replay([str(p) for p in paths], route, ReplayOptions(**FAST, **options))
 
 
