@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cdpio_cli.errors import InputError
 
@@ -56,12 +56,13 @@ class Condition:
         """`attributes` as the App API returns them (strings); `events` the names performed."""
         if self.event is not None:
             return self.event in events
+        current = attributes.get(self.attribute) if self.attribute is not None else None
         present = self.attribute in attributes
         if self.op == "exists":
             return present == bool(self.value)
         if self.op == "eq":
-            return present and attributes[self.attribute] == self.value
-        return not present or attributes[self.attribute] != self.value
+            return present and current == self.value
+        return not present or current != self.value
 
 
 @dataclass
@@ -136,7 +137,7 @@ class _Reader:
     def __init__(self, path: str):
         self.path = path
 
-    def fail(self, node, message: str, hint: str | None = None):
+    def fail(self, node, message: str, hint: str | None = None) -> NoReturn:
         raise InputError(message, file=self.path, line=node.start_mark.line + 1, hint=hint)
 
     def mapping(self, node, what: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
