@@ -24,9 +24,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cdpio_cli.errors import InputError
+
+if TYPE_CHECKING:
+    import yaml
 
 SEGMENT_STATES = ("events", "build", "events_queued", "build_queued", "finished")
 CAMPAIGN_STATES = ("running", "draft", "stopped")
@@ -283,11 +286,10 @@ def _campaign(r: _Reader, node) -> tuple[CampaignDef, dict]:
     return camp, {**keys, "trigger_keys": trigger}
 
 
-def load_workspace(path: str | Path) -> WorkspaceDef:
-    """Read and check a workspace file; InputError (exit 2) naming the line on any problem."""
+def _compose(path: str | Path, display: str) -> yaml.Node | None:
+    """The file's YAML node tree (None when empty); InputError when it cannot be read or parsed."""
     import yaml
 
-    display = str(path)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -307,6 +309,13 @@ def load_workspace(path: str | Path) -> WorkspaceDef:
         raise InputError(f"invalid YAML: {exc.problem}", file=display, line=mark.line + 1 if mark else None) from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise InputError(f"invalid YAML: {exc}", file=display) from None
+    return root
+
+
+def load_workspace(path: str | Path) -> WorkspaceDef:
+    """Read and check a workspace file; InputError (exit 2) naming the line on any problem."""
+    display = str(path)
+    root = _compose(path, display)
     r = _Reader(display)
     if root is None:
         raise InputError(
