@@ -231,7 +231,7 @@ def test_json_output_is_byte_identical_to_the_string_vocabulary():
     # json.dumps of the whole document (what --json promised) gives the same bytes.
     assert json.dumps(golden_report().to_dict(), indent=2, ensure_ascii=False, default=str) == GOLDEN_JSON
     # A check built from the old plain strings reports the same (values compare and hash equal).
-    plain = [Check(id="a", route="x", tier="lint", status="warning")]
+    plain = [Check(**{"id": "a", "route": "x", "tier": "lint", "status": "warning"})]
     assert golden_report(plain).counts() == {"passed": 0, "failed": 0, "warning": 1, "info": 0, "skipped": 0}
 
 
@@ -260,5 +260,5 @@ def test_every_failure_kind_has_its_exit_code_and_back():
 
 
 def test_check_is_keyword_only():
-    with pytest.raises(TypeError):
-        Check("a", "segment", Tier.ACCEPTED, Status.PASSED)
+    error = pytest.raises(TypeError, Check, "a", "segment", Tier.ACCEPTED, Status.PASSED)
+    assert "positional" in str(error.value)
