@@ -69,14 +69,15 @@ class Capture:
             k: v for k, v in (getattr(answer, "headers", None) or {}).items() if k.lower() not in CREDENTIAL_HEADERS
         }
         body = answer.body if answer.body is not None else (answer.text or None)
+        response: dict[str, Any] = {"status": answer.status, "headers": headers, "body": body}
+        if answer.error:
+            response["error"] = answer.error
         record = {
             "format": FORMAT,
             "kind": kind_of(path),
             "request": {"method": method, "path": path, "query": dict(params or {})},
-            "response": {"status": answer.status, "headers": headers, "body": body},
+            "response": response,
         }
-        if answer.error:
-            record["response"]["error"] = answer.error
         name = f"{len(self.files) + 1:03d}-{record['kind']}.json"
         with open(os.path.join(self.directory, name), "w", encoding="utf-8") as fh:
             json.dump(self._mask(record), fh, indent=1, sort_keys=True)

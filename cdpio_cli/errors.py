@@ -7,38 +7,80 @@ build them from masked values (credentials.mask) only.
 
 from __future__ import annotations
 
-# Exit codes (docs/output.md "Exit codes").  When several apply the most
-# important wins: INTERRUPTED > USAGE > CREDENTIAL > UNREACHABLE > CHECK_FAILED.
-EXIT_OK = 0
-EXIT_CHECK_FAILED = 1
-EXIT_USAGE = 2
-EXIT_CREDENTIAL = 3
-EXIT_UNREACHABLE = 4
-EXIT_INTERRUPTED = 130
+from collections.abc import Iterable
+from enum import IntEnum
 
-_PRIORITY = {
-    EXIT_INTERRUPTED: 5,
-    EXIT_USAGE: 4,
-    EXIT_CREDENTIAL: 3,
-    EXIT_UNREACHABLE: 2,
-    EXIT_CHECK_FAILED: 1,
-    EXIT_OK: 0,
+from cdpio_cli.enums import TextEnum
+
+
+class ExitCode(IntEnum):
+    """The exit codes (docs/output.md "Exit codes").  When several apply the most
+    important wins: INTERRUPTED > USAGE > CREDENTIAL > UNREACHABLE > CHECK_FAILED."""
+
+    OK = 0
+    CHECK_FAILED = 1  # a check failed: status, delivery, lint error
+    USAGE = 2  # usage, config or input error
+    CREDENTIAL = 3  # a service rejected a credential
+    UNREACHABLE = 4  # network, timeout, 5xx after retries
+    INTERRUPTED = 130  # Ctrl-C or a signal stopped the run
+
+    def __str__(self) -> str:  # "2", not "ExitCode.USAGE", on every Python
+        return str(self.value)
+
+
+class FailureKind(TextEnum):
+    """Why a failed check failed; decides its exit code (`exit_code_for`)."""
+
+    CHECK = "check"
+    USAGE = "usage"
+    CREDENTIAL = "credential"
+    UNREACHABLE = "unreachable"
+    INTERRUPTED = "interrupted"
+
+
+_FAILURE_EXIT = {
+    FailureKind.CHECK: ExitCode.CHECK_FAILED,
+    FailureKind.USAGE: ExitCode.USAGE,
+    FailureKind.CREDENTIAL: ExitCode.CREDENTIAL,
+    FailureKind.UNREACHABLE: ExitCode.UNREACHABLE,
+    FailureKind.INTERRUPTED: ExitCode.INTERRUPTED,
+}
+
+# Importance of each exit code when several apply (higher wins).
+_PRIORITY: dict[int, int] = {
+    ExitCode.INTERRUPTED: 5,
+    ExitCode.USAGE: 4,
+    ExitCode.CREDENTIAL: 3,
+    ExitCode.UNREACHABLE: 2,
+    ExitCode.CHECK_FAILED: 1,
+    ExitCode.OK: 0,
 }
 
 
-def worst_exit_code(codes) -> int:
+def exit_code_for(kind: FailureKind) -> ExitCode:
+    """The exit code a failure of this kind gives."""
+    return _FAILURE_EXIT.get(kind, ExitCode.CHECK_FAILED)
+
+
+def failure_for_exit_code(code: int) -> FailureKind:
+    """The failure kind that yields `code` (for cores that decide an exit code
+    first); CHECK for 0 or an unknown code."""
+    return next((kind for kind, exit_code in _FAILURE_EXIT.items() if exit_code == code), FailureKind.CHECK)
+
+
+def worst_exit_code(codes: Iterable[int]) -> ExitCode:
     """Combine exit codes by importance (130 > 2 > 3 > 4 > 1 > 0)."""
-    best = EXIT_OK
+    best = ExitCode.OK
     for code in codes:
-        if _PRIORITY.get(code, 0) > _PRIORITY.get(best, 0):
-            best = code
+        if _PRIORITY.get(code, 0) > _PRIORITY[best]:
+            best = ExitCode(code)
     return best
 
 
 class CdpioError(Exception):
     """An error the user can act on: a one-line message, an exit code and a hint."""
 
-    exit_code = EXIT_CHECK_FAILED
+    exit_code: ExitCode = ExitCode.CHECK_FAILED
 
     def __init__(self, message: str, *, hint: str | None = None, file: str | None = None, line: int | None = None):
         super().__init__(message)
@@ -69,7 +111,7 @@ class CdpioError(Exception):
 class UsageError(CdpioError):
     """Bad flags, bad config, bad input files (exit 2)."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
 
 class ConfigError(UsageError):
@@ -83,16 +125,10 @@ class InputError(UsageError):
 class CredentialError(CdpioError):
     """A service rejected a credential (exit 3)."""
 
-    exit_code = EXIT_CREDENTIAL
+    exit_code = ExitCode.CREDENTIAL
 
 
 class UnreachableError(CdpioError):
     """A service could not be reached: network, timeout, 5xx after retries (exit 4)."""
 
-    exit_code = EXIT_UNREACHABLE
-
-
-class CheckFailed(CdpioError):
-    """A check ran and failed: unexpected status, not delivered, lint error (exit 1)."""
-
-    exit_code = EXIT_CHECK_FAILED
+    exit_code = ExitCode.UNREACHABLE

@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from cdpio_cli.enums import TextEnum
+
 # Segment Tracking API limits (docs/contracts.md, "Segment").  The same limits
 # hold for the Customer.io Pipelines API (docs/contracts.md, "Pipelines").
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -26,7 +28,14 @@ MAX_MESSAGE_ID_CHARS = 100
 
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
-ERROR, WARNING, INFO = "error", "warning", "info"
+
+class Severity(TextEnum):
+    """How bad a problem with a message is (lint's finding levels are these)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
 
 # Every rule id `spec_problems` can return (lint checks --disable against it).
 SPEC_RULES = (
@@ -55,7 +64,7 @@ class Problem:
     """One thing wrong with one message.  `rule` is a stable id (lint uses it)."""
 
     rule: str
-    severity: str
+    severity: Severity
     message: str
     # Segment's "failed on ingest" discard code when Segment itself drops the
     # message with a 200 (None: Segment accepts it, or rejects the request).
@@ -159,125 +168,93 @@ def spec_problems(msg: Any, *, size: int | None = None) -> list[Problem]:
     if not isinstance(msg, dict):
         return [
             Problem(
-                "spec/not-an-object", ERROR, f"a message must be a JSON object, got {type(msg).__name__}", "bad_request"
+                "spec/not-an-object",
+                Severity.ERROR,
+                f"a message must be a JSON object, got {type(msg).__name__}",
+                "bad_request",
             )
         ]
-    out: list[Problem] = []
     mtype = msg.get("type")
-    if mtype is None:
-        out.append(
-            Problem(
-                "spec/missing-type",
-                ERROR,
-                "message has no type (identify, track, page, screen, group or alias)",
-                "bad_request",
-            )
-        )
-    elif mtype not in MESSAGE_TYPES:
-        out.append(
-            Problem(
-                "spec/unknown-type",
-                ERROR,
-                f"unknown type {mtype!r}; expected one of {', '.join(MESSAGE_TYPES)}",
-                "bad_request",
-            )
-        )
-    if not has_identity(msg):
-        out.append(
-            Problem(
-                "spec/no-identity",
-                ERROR,
-                "message has neither userId nor anonymousId; Segment drops it on ingest",
-                "no_user_anon_id",
-            )
-        )
-    if mtype == "track":
-        event = msg.get("event")
-        if event is None or event == "":
-            out.append(
-                Problem(
-                    "spec/track-without-event",
-                    ERROR,
-                    "track message has no event name; Segment drops it on ingest",
-                    "event_not_defined",
-                )
-            )
-        elif not isinstance(event, str):
-            out.append(
-                Problem(
-                    "spec/event-not-string",
-                    ERROR,
-                    f"event name must be a string, got {type(event).__name__}",
-                    "event_not_string",
-                )
-            )
-    if mtype == "group" and not _nonempty_id(msg.get("groupId")):
-        out.append(Problem("spec/group-without-group-id", ERROR, "group message has no groupId", "id_required"))
-    if mtype == "alias":
-        if not _nonempty_id(msg.get("previousId")):
-            out.append(
-                Problem("spec/alias-without-previous-id", ERROR, "alias message has no previousId", "id_required")
-            )
-        if not _nonempty_id(msg.get("userId")):
-            out.append(Problem("spec/alias-without-user-id", ERROR, "alias message has no userId", "id_required"))
-    if mtype in ("page", "screen") and msg.get("name") is not None and not isinstance(msg.get("name"), str):
-        out.append(Problem("spec/name-not-string", ERROR, "name must be a string", "name_not_string"))
-    if "properties" in msg and msg["properties"] is not None and not isinstance(msg["properties"], dict):
-        out.append(
-            Problem(
-                "spec/properties-not-object",
-                ERROR,
-                f"properties must be an object, got {type(msg['properties']).__name__}",
-                "properties_not_object",
-            )
-        )
-    if "traits" in msg and msg["traits"] is not None and not isinstance(msg["traits"], dict):
-        out.append(
-            Problem(
-                "spec/traits-not-object",
-                ERROR,
-                f"traits must be an object, got {type(msg['traits']).__name__}",
-                "traits_not_object",
-            )
-        )
-    if "context" in msg and msg["context"] is not None and not isinstance(msg["context"], dict):
-        out.append(
-            Problem(
-                "spec/context-not-object",
-                ERROR,
-                f"context must be an object, got {type(msg['context']).__name__}",
-                "bad_request",
-            )
-        )
-    for key in ("timestamp", "originalTimestamp", "sentAt"):
-        if key in msg and msg[key] is not None and parse_timestamp(msg[key]) is None:
-            out.append(
-                Problem("spec/bad-timestamp", ERROR, f"{key} {str(msg[key])[:40]!r} is not an ISO-8601 timestamp", None)
-            )
-    mid = msg.get("messageId")
-    if mid is not None:
-        if not isinstance(mid, str):
-            out.append(Problem("spec/message-id-not-string", ERROR, "messageId must be a string", None))
-        elif len(mid) > MAX_MESSAGE_ID_CHARS:
-            out.append(
-                Problem(
-                    "spec/message-id-too-long",
-                    ERROR,
-                    f"messageId is {len(mid)} characters; the limit is {MAX_MESSAGE_ID_CHARS}",
-                    None,
-                )
-            )
+    out = [*_type_problems(mtype), *_required_field_problems(msg, mtype), *_shape_problems(msg)]
     if size is None:
         size = message_size(msg)
     if size > MAX_MESSAGE_BYTES:
         out.append(
             Problem(
                 "spec/message-too-large",
-                ERROR,
+                Severity.ERROR,
                 f"message is {size:,} bytes; Segment rejects messages over {MAX_MESSAGE_BYTES:,} bytes with 400",
-                None,
             )
         )
+    return out
+
+
+def _type_problems(mtype: Any) -> list[Problem]:
+    if mtype is None:
+        text = "message has no type (identify, track, page, screen, group or alias)"
+        return [Problem("spec/missing-type", Severity.ERROR, text, "bad_request")]
+    if mtype not in MESSAGE_TYPES:
+        text = f"unknown type {mtype!r}; expected one of {', '.join(MESSAGE_TYPES)}"
+        return [Problem("spec/unknown-type", Severity.ERROR, text, "bad_request")]
+    return []
+
+
+def _required_field_problems(msg: dict[str, Any], mtype: Any) -> list[Problem]:
+    """The identity every message needs, and the fields its type needs."""
+    out = []
+    if not has_identity(msg):
+        text = "message has neither userId nor anonymousId; Segment drops it on ingest"
+        out.append(Problem("spec/no-identity", Severity.ERROR, text, "no_user_anon_id"))
+    if mtype == "track":
+        event = msg.get("event")
+        if event is None or event == "":
+            text = "track message has no event name; Segment drops it on ingest"
+            out.append(Problem("spec/track-without-event", Severity.ERROR, text, "event_not_defined"))
+        elif not isinstance(event, str):
+            text = f"event name must be a string, got {type(event).__name__}"
+            out.append(Problem("spec/event-not-string", Severity.ERROR, text, "event_not_string"))
+    if mtype == "group" and not _nonempty_id(msg.get("groupId")):
+        out.append(
+            Problem("spec/group-without-group-id", Severity.ERROR, "group message has no groupId", "id_required")
+        )
+    if mtype == "alias":
+        if not _nonempty_id(msg.get("previousId")):
+            text = "alias message has no previousId"
+            out.append(Problem("spec/alias-without-previous-id", Severity.ERROR, text, "id_required"))
+        if not _nonempty_id(msg.get("userId")):
+            out.append(
+                Problem("spec/alias-without-user-id", Severity.ERROR, "alias message has no userId", "id_required")
+            )
+    if mtype in ("page", "screen") and msg.get("name") is not None and not isinstance(msg.get("name"), str):
+        out.append(Problem("spec/name-not-string", Severity.ERROR, "name must be a string", "name_not_string"))
+    return out
+
+
+# Fields that must be objects when present: (field, rule, Segment's discard code).
+_OBJECT_FIELDS = (
+    ("properties", "spec/properties-not-object", "properties_not_object"),
+    ("traits", "spec/traits-not-object", "traits_not_object"),
+    ("context", "spec/context-not-object", "bad_request"),
+)
+
+
+def _shape_problems(msg: dict[str, Any]) -> list[Problem]:
+    """Fields of the wrong type: objects, timestamps, the messageId."""
+    out = []
+    for key, rule, code in _OBJECT_FIELDS:
+        if msg.get(key) is not None and not isinstance(msg[key], dict):
+            text = f"{key} must be an object, got {type(msg[key]).__name__}"
+            out.append(Problem(rule, Severity.ERROR, text, code))
+    for key in ("timestamp", "originalTimestamp", "sentAt"):
+        if msg.get(key) is not None and parse_timestamp(msg[key]) is None:
+            text = f"{key} {str(msg[key])[:40]!r} is not an ISO-8601 timestamp"
+            out.append(Problem("spec/bad-timestamp", Severity.ERROR, text))
+    mid = msg.get("messageId")
+    if mid is not None and not isinstance(mid, str):
+        out.append(Problem("spec/message-id-not-string", Severity.ERROR, "messageId must be a string"))
+    elif mid is not None and len(mid) > MAX_MESSAGE_ID_CHARS:
+        text = f"messageId is {len(mid)} characters; the limit is {MAX_MESSAGE_ID_CHARS}"
+        out.append(Problem("spec/message-id-too-long", Severity.ERROR, text))
     return out
 
 

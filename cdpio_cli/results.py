@@ -14,48 +14,45 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
-from cdpio_cli.errors import (
-    EXIT_CHECK_FAILED,
-    EXIT_CREDENTIAL,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-    worst_exit_code,
-)
+from cdpio_cli.enums import TextEnum
+from cdpio_cli.errors import ExitCode, FailureKind, exit_code_for, worst_exit_code
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from xml.etree.ElementTree import Element
 
 SCHEMA_VERSION = 1
 
-# Evidence tiers, lowest first.
-TIERS = ("format", "authenticated", "accepted", "delivered", "segmented", "triggered")
-# Tiers used by data commands (lint, explain, replay validation).
-DATA_TIERS = ("spec", "lint", "mapping")
 
-PASSED, FAILED, WARNING, INFO, SKIPPED = "passed", "failed", "warning", "info", "skipped"
-# `info`: a finding worth reading that is not a problem (never counted as ok).
-STATUSES = (PASSED, FAILED, WARNING, INFO, SKIPPED)
+class Status(TextEnum):
+    """How a check came out (docs/output.md "JSON output")."""
 
-# Why a failed check failed; decides the exit code.
-FAILURE_CHECK = "check"  # exit 1: status, delivery, lint error
-FAILURE_USAGE = "usage"  # exit 2: bad input
-FAILURE_CREDENTIAL = "credential"  # exit 3: a service rejected a credential
-FAILURE_UNREACHABLE = "unreachable"  # exit 4: network, timeout, 5xx after retries
-FAILURE_INTERRUPTED = "interrupted"  # exit 130: Ctrl-C or a signal stopped the run
-
-_FAILURE_EXIT = {
-    FAILURE_CHECK: EXIT_CHECK_FAILED,
-    FAILURE_USAGE: EXIT_USAGE,
-    FAILURE_CREDENTIAL: EXIT_CREDENTIAL,
-    FAILURE_UNREACHABLE: EXIT_UNREACHABLE,
-    FAILURE_INTERRUPTED: EXIT_INTERRUPTED,
-}
+    PASSED = "passed"
+    FAILED = "failed"
+    WARNING = "warning"
+    INFO = "info"  # a finding worth reading that is not a problem (never counted as ok)
+    SKIPPED = "skipped"
 
 
-def failure_for_exit_code(code: int) -> str:
-    """The failure kind that yields `code` (for cores that decide an exit code first)."""
-    return next((kind for kind, exit_code in _FAILURE_EXIT.items() if exit_code == code), FAILURE_CHECK)
+class Tier(TextEnum):
+    """What a check's evidence proves (docs/output.md "Tiers").  The evidence
+    tiers are ordered, lowest first; a check never claims a higher tier than
+    its evidence (a 200 from Segment is `accepted`, never `delivered`).  The
+    data tiers (spec, lint, mapping, audit) are for checks that read data and
+    send nothing."""
+
+    FORMAT = "format"
+    AUTHENTICATED = "authenticated"
+    ACCEPTED = "accepted"
+    DELIVERED = "delivered"
+    SEGMENTED = "segmented"
+    TRIGGERED = "triggered"
+    SPEC = "spec"
+    LINT = "lint"
+    MAPPING = "mapping"
+    AUDIT = "audit"
 
 
 def new_run_id() -> str:
@@ -63,31 +60,29 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Check:
     """One thing cdpio checked, at one tier, with its evidence."""
 
     id: str
-    route: str
-    tier: str
-    status: str
+    route: str  # a route name, or "config", "lint", ... for checks of no route
+    tier: Tier
+    status: Status
     message: str = ""
     http_status: int | None = None
     duration_ms: float | None = None
     file: str | None = None
     line: int | None = None
-    failure: str = FAILURE_CHECK  # only meaningful when status == failed
+    failure: FailureKind = FailureKind.CHECK  # only meaningful when status == failed
     hint: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.status != FAILED
+        return self.status != Status.FAILED
 
-    def exit_code(self) -> int:
-        if self.status != FAILED:
-            return EXIT_OK
-        return _FAILURE_EXIT.get(self.failure, EXIT_CHECK_FAILED)
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.status != Status.FAILED else exit_code_for(self.failure)
 
     def location(self) -> str:
         if self.file and self.line:
@@ -119,7 +114,7 @@ class Report:
 
     command: str
     run_id: str = field(default_factory=new_run_id)
-    checks: list[Check] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)  # or a CheckSpool (explain: one check per record)
     summary: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # stderr-only remarks (e.g. "using the sandbox")
     strict: bool = False  # warnings fail too (lint --strict)
@@ -136,10 +131,10 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return self.exit_code() == EXIT_OK
+        return self.exit_code() == ExitCode.OK
 
-    def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in STATUSES}
+    def counts(self) -> dict[Status, int]:
+        out = dict.fromkeys(Status, 0)
         if isinstance(self.checks, CheckSpool):  # tallied as written: no pass over the file
             out.update(self.checks.status_counts)
             return out
@@ -147,13 +142,13 @@ class Report:
             out[c.status] = out.get(c.status, 0) + 1
         return out
 
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if isinstance(self.checks, CheckSpool):
             codes = list(self.checks.exit_codes)
         else:
             codes = [c.exit_code() for c in self.checks]
-        if self.strict and self.counts()[WARNING]:
-            codes.append(EXIT_CHECK_FAILED)
+        if self.strict and self.counts()[Status.WARNING]:
+            codes.append(ExitCode.CHECK_FAILED)
         return worst_exit_code(codes)
 
     def to_dict(self, *, with_checks: bool = True) -> dict[str, Any]:
@@ -187,13 +182,13 @@ class CheckSpool:
 
     _FRAME = 4  # bytes of length before each pickled check
 
-    def __init__(self):
+    def __init__(self) -> None:
         import tempfile
 
         self._file = tempfile.TemporaryFile(prefix="cdpio-checks-")
         self._len = 0
-        self.status_counts: dict[str, int] = {}
-        self.exit_codes: set[int] = set()
+        self.status_counts: dict[Status, int] = {}
+        self.exit_codes: set[ExitCode] = set()
 
     def append(self, check: Check) -> None:
         import pickle
@@ -216,7 +211,7 @@ class CheckSpool:
     def __bool__(self) -> bool:
         return self._len > 0
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Check]:
         import pickle
 
         self._file.flush()
@@ -248,12 +243,12 @@ def render_json(report: Report) -> str:
     return out.getvalue()
 
 
-def write_json(report: Report, out) -> None:
+def write_json(report: Report, out: IO[str]) -> None:
     """Write the report's JSON document to `out`, one check at a time (a
     CheckSpool never sits in memory as a whole).  The bytes are exactly
     `json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str)`."""
 
-    def dumps(value) -> str:
+    def dumps(value: Any) -> str:
         return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
     doc = report.to_dict(with_checks=False)
@@ -275,10 +270,6 @@ def write_json(report: Report, out) -> None:
     out.write("".join(pending) + "\n  ],\n" + tail)
 
 
-_STATUS_STYLE = {PASSED: "green", FAILED: "bold red", WARNING: "yellow", INFO: "cyan", SKIPPED: "dim"}
-_STATUS_MARK = {PASSED: "ok", FAILED: "FAIL", WARNING: "warn", INFO: "info", SKIPPED: "skip"}
-
-
 def sandbox_banner(report: Report) -> str:
     """One sentence saying a run used a sandbox, for every output."""
     return (
@@ -286,139 +277,13 @@ def sandbox_banner(report: Report) -> str:
     )
 
 
-def _message_with_hint(c: Check, verbose: bool) -> str:
-    if c.hint and (c.status in (FAILED, WARNING) or verbose):
-        return f"{c.message}\n-> {c.hint}" if c.message else f"-> {c.hint}"
-    return c.message
-
-
-def render_table(report: Report, console, *, verbose: bool = False, max_rows: int | None = None) -> None:
-    """Print the checks on the given (stderr) rich console: a table when the
-    terminal is wide enough for the message column, else one block per check
-    (the message and its fix are what must stay readable)."""
-    from rich import box
-    from rich.padding import Padding
-    from rich.table import Table
-    from rich.text import Text
-
-    rows = report.checks if max_rows is None else report.checks[:max_rows]
-    show_location = any(c.line for c in rows)
-    show_http = any(c.http_status is not None for c in rows)
-    show_ms = any(c.duration_ms is not None for c in rows)
-    widths = [6, min(40, max((len(c.id) for c in rows), default=5)), max((len(c.tier) for c in rows), default=4)]
-    if show_http:
-        widths.append(4)
-    if show_ms:
-        widths.append(5)
-    if show_location:
-        widths.append(min(40, max(len(c.location()) for c in rows)))
-    fixed = sum(widths) + 3 * len(widths)
-
-    console.print(Text(f"cdpio {report.command}", style="italic"))
-    if rows and console.width - fixed >= 40:
-        # Past TABLE_CHUNK rows the table is printed in chunks of fixed column
-        # widths (one rich Table holds every cell: memory per row).
-        names = ["status", "check", "tier"] + ["http"] * show_http + ["ms"] * show_ms + ["where"] * show_location
-        fixed_widths = _chunk_widths(rows, names, widths, console.width, verbose) if len(rows) > TABLE_CHUNK else None
-
-        def new_table(show_header: bool):
-            table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False, show_header=show_header)
-            for i, name in enumerate(names + ["message"]):
-                size = {} if fixed_widths is None else {"width": fixed_widths[i]}
-                if name == "check":
-                    table.add_column(name, no_wrap=True, max_width=40, overflow="ellipsis", **size)
-                elif name in ("http", "ms"):
-                    table.add_column(name, justify="right", no_wrap=True, **size)
-                elif name == "message":
-                    table.add_column(name, overflow="fold", min_width=30, **size)
-                else:
-                    table.add_column(name, no_wrap=True, **size)
-            return table
-
-        table = new_table(True)
-        for n, c in enumerate(rows):
-            if n and n % TABLE_CHUNK == 0:
-                console.print(table)
-                table = new_table(False)
-            cells = [Text(_STATUS_MARK[c.status], style=_STATUS_STYLE[c.status]), c.id, c.tier]
-            if show_http:
-                cells.append("" if c.http_status is None else str(c.http_status))
-            if show_ms:
-                cells.append("" if c.duration_ms is None else f"{c.duration_ms:.0f}")
-            if show_location:
-                cells.append(_short_location(c.location()))
-            cells.append(_message_with_hint(c, verbose))
-            table.add_row(*cells)
-        console.print(table)
-    else:
-        for c in rows:
-            head = Text(f"{_STATUS_MARK[c.status]:<5}", style=_STATUS_STYLE[c.status])
-            head.append(f" {c.id}  [{c.tier}]")
-            if c.http_status is not None:
-                head.append(f"  {c.http_status}")
-            if c.duration_ms is not None:
-                head.append(f"  {c.duration_ms:.0f} ms")
-            if c.location():
-                head.append(f"  {c.location()}")
-            console.print(head, overflow="fold")
-            message = _message_with_hint(c, verbose)
-            if message:
-                console.print(Padding(Text(message), (0, 0, 0, 6), expand=False), overflow="fold")
-    if max_rows is not None and len(report.checks) > max_rows:
-        console.print(f"... and {len(report.checks) - max_rows} more (use --json or --junit for all)")
-    counts = report.counts()
-    parts = [f"{counts[s]} {s}" for s in STATUSES if counts.get(s)]
-    verdict = "OK" if report.ok else "FAILED"
-    style = "bold green" if report.ok else "bold red"
-    line = f"{verdict}: " + (", ".join(parts) if parts else "no checks")
-    if report.sandbox is not None:
-        line += f" -- SANDBOX: {report.sandbox}, not your real accounts"
-    console.print(Text(line, style=style))
-
-
-TABLE_CHUNK = 500
-
-
-def _chunk_widths(rows, names: list[str], widths: list[int], console_width: int, verbose: bool) -> list[int]:
-    """Column widths for a table printed in chunks: each column as wide as
-    its header and widest cell (as rich sizes one table), the message
-    column what is left of the terminal (at least 30)."""
-    from rich.cells import cell_len
-
-    out = [max(cell_len(name), w) for name, w in zip(names, widths, strict=False)]
-    longest = 30
-    for c in rows:
-        lines = _message_with_hint(c, verbose).splitlines()
-        longest = max(longest, max((cell_len(line) for line in lines), default=0))
-    room = console_width - sum(out) - 3 * len(out)
-    return out + [max(30, min(longest, room))]
-
-
-def render_failures(report: Report, console) -> None:
-    """--quiet: only what failed, one line each, so a failing run still says why.
-    Never wrapped (soft_wrap): a CI log line must stay one grep-able line."""
-    from rich.text import Text
-
-    for c in report.checks:
-        if c.status != FAILED:
-            continue
-        where = f"{c.location()}: " if c.location() else ""
-        line = f"FAIL {c.id} [{c.tier}]: {where}{c.message}" + (f" ({c.hint})" if c.hint else "")
-        console.print(Text(" ".join(line.split())), soft_wrap=True)
-
-
-def _short_location(location: str, width: int = 40) -> str:
-    """Keep the end of a long path: the file name and line are what matter."""
-    return location if len(location) <= width else "…" + location[-(width - 1) :]
-
-
-def _junit_skeleton(report: Report):
+def _junit_skeleton(report: Report) -> Element:
     """<testsuites><testsuite ...><properties/></testsuite></testsuites>, no testcases."""
     import xml.etree.ElementTree as ET
 
     counts = report.counts()
     # A usage/config/input problem means the check could not run: a JUnit error.
-    errors = sum(1 for c in report.checks if c.status == FAILED and c.failure == FAILURE_USAGE)
+    errors = sum(1 for c in report.checks if c.status == Status.FAILED and c.failure == FailureKind.USAGE)
     total_time = sum((c.duration_ms or 0) for c in report.checks) / 1000.0
     suites = ET.Element("testsuites", name="cdpio")
     suite = ET.SubElement(
@@ -426,9 +291,9 @@ def _junit_skeleton(report: Report):
         "testsuite",
         name=f"cdpio {report.command}" + (" (sandbox)" if report.sandbox is not None else ""),
         tests=str(len(report.checks)),
-        failures=str(counts[FAILED] - errors),
+        failures=str(counts[Status.FAILED] - errors),
         errors=str(errors),
-        skipped=str(counts[SKIPPED]),
+        skipped=str(counts[Status.SKIPPED]),
         time=f"{total_time:.3f}",
     )
     properties = ET.SubElement(suite, "properties")
@@ -439,7 +304,7 @@ def _junit_skeleton(report: Report):
     return suites
 
 
-def _junit_cases(report: Report):
+def _junit_cases(report: Report) -> Iterator[Element]:
     """One <testcase> element per check, made one at a time."""
     import xml.etree.ElementTree as ET
 
@@ -459,17 +324,17 @@ def _junit_cases(report: Report):
             attrs["file"] = c.file
         if c.line:
             attrs["line"] = str(c.line)
-        case = ET.Element("testcase", **attrs)
+        case = ET.Element("testcase", attrs)
         text = c.message + (f"\nhint: {c.hint}" if c.hint else "")
         if c.location():
             text = f"{c.location()}: {text}"
         if c.http_status is not None:
             text += f"\nhttp_status: {c.http_status}"
-        if c.status == FAILED:
-            kind = "error" if c.failure == FAILURE_USAGE else "failure"
+        if c.status == Status.FAILED:
+            kind = "error" if c.failure == FailureKind.USAGE else "failure"
             el = ET.SubElement(case, kind, message=c.message[:500], type=f"{c.tier}.{c.failure}")
             el.text = text
-        elif c.status == SKIPPED:
+        elif c.status == Status.SKIPPED:
             el = ET.SubElement(case, "skipped", message=c.message[:500])
             el.text = text
         else:
@@ -508,20 +373,17 @@ def render_junit(report: Report, path: str) -> None:
         fh.write(("".join(pending) + tail).encode("utf-8"))
 
 
-_XML_INVALID = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
+_XML_INVALID = {c: "\ufffd" for c in range(32) if c not in (9, 10, 13)}
 
 
-def _xml_safe(root) -> None:
+def _xml_safe(root: Element) -> None:
     """XML 1.0 cannot hold control characters (a NUL pasted into a key, a
     control byte in an event name): replace them so the report still parses."""
-
-    def clean(text):
-        return text.translate({c: "\ufffd" for c in _XML_INVALID}) if isinstance(text, str) else text
-
     for el in root.iter():
-        el.text = clean(el.text)
+        if el.text is not None:
+            el.text = el.text.translate(_XML_INVALID)
         for key, value in el.attrib.items():
-            el.attrib[key] = clean(value)
+            el.attrib[key] = value.translate(_XML_INVALID)
 
 
 def _gh_escape_data(value: str) -> str:
@@ -541,9 +403,9 @@ def github_annotations(report: Report) -> list[str]:
             + _gh_escape_data(sandbox_banner(report))
         )
     for c in report.checks:
-        if c.status == FAILED:
+        if c.status == Status.FAILED:
             level = "error"
-        elif c.status == WARNING:
+        elif c.status == Status.WARNING:
             level = "warning"
         else:
             continue
@@ -568,7 +430,7 @@ def github_step_summary(report: Report) -> str:
     if report.sandbox is not None:
         out += ["> [!WARNING]", f"> **Sandbox run:** {sandbox_banner(report)}.", ""]
     out += [
-        " · ".join(f"{counts[s]} {s}" for s in STATUSES if counts.get(s)) or "no checks",
+        " · ".join(f"{counts[s]} {s}" for s in Status if counts.get(s)) or "no checks",
         "",
         "| status | check | route | tier | http | where | message |",
         "|---|---|---|---|---|---|---|",

@@ -24,9 +24,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cdpio_cli.errors import InputError
+
+if TYPE_CHECKING:
+    import yaml
 
 SEGMENT_STATES = ("events", "build", "events_queued", "build_queued", "finished")
 CAMPAIGN_STATES = ("running", "draft", "stopped")
@@ -56,12 +59,13 @@ class Condition:
         """`attributes` as the App API returns them (strings); `events` the names performed."""
         if self.event is not None:
             return self.event in events
+        current = attributes.get(self.attribute) if self.attribute is not None else None
         present = self.attribute in attributes
         if self.op == "exists":
             return present == bool(self.value)
         if self.op == "eq":
-            return present and attributes[self.attribute] == self.value
-        return not present or attributes[self.attribute] != self.value
+            return present and current == self.value
+        return not present or current != self.value
 
 
 @dataclass
@@ -136,7 +140,7 @@ class _Reader:
     def __init__(self, path: str):
         self.path = path
 
-    def fail(self, node, message: str, hint: str | None = None):
+    def fail(self, node, message: str, hint: str | None = None) -> NoReturn:
         raise InputError(message, file=self.path, line=node.start_mark.line + 1, hint=hint)
 
     def mapping(self, node, what: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
@@ -282,11 +286,10 @@ def _campaign(r: _Reader, node) -> tuple[CampaignDef, dict]:
     return camp, {**keys, "trigger_keys": trigger}
 
 
-def load_workspace(path: str | Path) -> WorkspaceDef:
-    """Read and check a workspace file; InputError (exit 2) naming the line on any problem."""
+def _compose(path: str | Path, display: str) -> yaml.Node | None:
+    """The file's YAML node tree (None when empty); InputError when it cannot be read or parsed."""
     import yaml
 
-    display = str(path)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -306,6 +309,13 @@ def load_workspace(path: str | Path) -> WorkspaceDef:
         raise InputError(f"invalid YAML: {exc.problem}", file=display, line=mark.line + 1 if mark else None) from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise InputError(f"invalid YAML: {exc}", file=display) from None
+    return root
+
+
+def load_workspace(path: str | Path) -> WorkspaceDef:
+    """Read and check a workspace file; InputError (exit 2) naming the line on any problem."""
+    display = str(path)
+    root = _compose(path, display)
     r = _Reader(display)
     if root is None:
         raise InputError(

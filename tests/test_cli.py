@@ -93,18 +93,25 @@ def test_json_mode_keeps_stdout_machine_clean(tmp_path):
     assert "check-keys" in result.stderr  # the human table went to stderr
 
 
-def test_readme_exit_codes_match_the_code():
-    from cdpio_cli import errors
-
-    table = dict(re.findall(r"^\| (\d+) \| ([^|]+) \|$", DOCS, flags=re.M))
-    assert {int(k) for k in table} == {
-        errors.EXIT_OK,
-        errors.EXIT_CHECK_FAILED,
-        errors.EXIT_USAGE,
-        errors.EXIT_CREDENTIAL,
-        errors.EXIT_UNREACHABLE,
-        errors.EXIT_INTERRUPTED,
+def _docs_table(heading: str) -> set[str]:
+    """The first column of the table under `## heading` in docs/output.md."""
+    text = (ROOT / "docs" / "output.md").read_text()
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return {cell.strip("`") for cell in re.findall(r"^\| ([^|]+?) \| [^|]+ \|$", section, flags=re.M)} - {
+        "code",
+        "status",
+        "tier",
+        "---",
     }
+
+
+def test_docs_list_every_exit_code_status_and_tier():
+    from cdpio_cli.errors import ExitCode
+    from cdpio_cli.results import Status, Tier
+
+    assert _docs_table("Exit codes") == {str(code) for code in ExitCode}
+    assert _docs_table("Statuses") == {str(status) for status in Status}
+    assert _docs_table("Tiers") == {str(tier) for tier in Tier}
 
 
 def test_readme_is_short_and_links_every_docs_page():

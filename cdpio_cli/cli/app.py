@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from cdpio_cli import __version__
 from cdpio_cli.cli.output import GlobalOptions
-from cdpio_cli.errors import EXIT_INTERRUPTED
+from cdpio_cli.errors import ExitCode
+
+if TYPE_CHECKING:  # typer >= 0.26 raises its vendored copy of this class
+    from click.exceptions import ClickException
 
 HELP = """Set up and prove a Segment -> Customer.io integration.
 
@@ -166,7 +170,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return head + moved + tail
 
 
-def _click_exception_types() -> tuple[type, ...]:
+def _click_exception_types() -> tuple[type[ClickException], ...]:
     """ClickException classes: typer >= 0.26 vendors click, older typer uses click."""
     found = []
     for module_name in ("typer._click.exceptions", "click.exceptions"):
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("cdpio: interrupted\n")
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(ExitCode.INTERRUPTED)
     except click_errors as exc:  # unknown flag or command, bad flag value
         from cdpio_cli.cli.output import report_error
         from cdpio_cli.errors import UsageError

@@ -43,6 +43,7 @@ def command(
 
     from cdpio_cli import fixtures, lint, results
     from cdpio_cli.cli.output import finish, stderr_console
+    from cdpio_cli.cli.table import render_table
 
     opts = ctx.obj
     disabled, severity, config_path = lint.load_lint_settings(opts.config)
@@ -67,8 +68,8 @@ def command(
             results.Check(
                 id="lint",
                 route="lint",
-                tier="lint",
-                status=results.PASSED,
+                tier=results.Tier.LINT,
+                status=results.Status.PASSED,
                 message=f"{result.messages:,} message(s), no findings",
             )
         )
@@ -92,6 +93,6 @@ def command(
         console = stderr_console(opts)
         for text in report.notes:
             console.print(text, markup=False, highlight=False, style="dim")
-        results.render_table(report, console, verbose=opts.verbose, max_rows=max_rows or None)
+        render_table(report, console, verbose=opts.verbose, max_rows=max_rows or None)
         console.print(summary, markup=False, highlight=False)
     finish(report, opts, human_done=not opts.quiet)

@@ -63,7 +63,7 @@ def stderr_console(opts: GlobalOptions | None = None):
             highlight=False,
             soft_wrap=False,
             width=width,
-            **({"color_system": None} if no_color else {}),
+            color_system=None if no_color else "auto",
         )
         _consoles[no_color] = console
     return console
@@ -308,6 +308,7 @@ def finish(report: Report, opts: GlobalOptions, *, human_done: bool = False) -> 
     `human_done`: the command already printed the human view (each failure is
     shown once)."""
     from cdpio_cli import results
+    from cdpio_cli.cli.table import render_failures, render_table
     from cdpio_cli.credentials import redact_report
 
     redact_report(report)
@@ -317,9 +318,9 @@ def finish(report: Report, opts: GlobalOptions, *, human_done: bool = False) -> 
     elif not opts.quiet:
         for text in report.notes:
             console.print(text, markup=False, highlight=False, style="dim")
-        results.render_table(report, console, verbose=opts.verbose)
+        render_table(report, console, verbose=opts.verbose)
     elif not opts.json:
-        results.render_failures(report, console)
+        render_failures(report, console)
     if opts.json:
         results.write_json(report, sys.stdout)
         sys.stdout.write("\n")
@@ -404,15 +405,15 @@ def error_report(exc, command: str) -> Report:
         )
         checks = [
             results.Check(
-                kind,
-                "cli",
-                "format",
-                results.FAILED,
-                exc.message,
+                id=kind,
+                route="cli",
+                tier=results.Tier.FORMAT,
+                status=results.Status.FAILED,
+                message=exc.message,
                 hint=exc.hint,
                 file=exc.file,
                 line=exc.line,
-                failure=results.failure_for_exit_code(exc.exit_code),
+                failure=errors.failure_for_exit_code(exc.exit_code),
             )
         ]
     report = results.Report(command=command or "cdpio", checks=checks)
