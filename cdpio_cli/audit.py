@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from cdpio_cli.near_miss import difference, near_miss
 from cdpio_cli.plan import Plan
-from cdpio_cli.results import FAILED, PASSED, WARNING, Check, Report
+from cdpio_cli.results import Check, Report, Status, Tier
 
 if TYPE_CHECKING:
     from cdpio_cli.workspace_file import Condition
@@ -229,8 +229,8 @@ class _Findings:
             Check(
                 id=f"{rule} {subject}",
                 route="audit",
-                tier="audit",
-                status=FAILED if details["severity"] == ERROR else WARNING,
+                tier=Tier.AUDIT,
+                status=Status.FAILED if details["severity"] == ERROR else Status.WARNING,
                 message=message,
                 file=file,
                 line=line,
@@ -458,11 +458,11 @@ def run_audit(ws: Workspace, data: Data | None, plan: Plan | None = None) -> Rep
     if not checks:
         report.add(
             Check(
-                "audit",
-                "audit",
-                "audit",
-                PASSED,
-                f"{len(ws.campaigns)} campaign(s), {len(ws.segments)} segment(s): no findings",
+                id="audit",
+                route="audit",
+                tier=Tier.AUDIT,
+                status=Status.PASSED,
+                message=f"{len(ws.campaigns)} campaign(s), {len(ws.segments)} segment(s): no findings",
             )
         )
     counts = Counter(c.details.get("severity") for c in checks)
@@ -527,11 +527,11 @@ def audit_workspace(settings, data: Data | None, plan: Plan | None = None, *, pr
             report.extend(warnings)
             report.add(
                 Check(
-                    "customerio.app",
-                    "customerio",
-                    "authenticated",
-                    FAILED,
-                    f"cannot read the workspace: {exc.message}",
+                    id="customerio.app",
+                    route="customerio",
+                    tier=Tier.AUTHENTICATED,
+                    status=Status.FAILED,
+                    message=f"cannot read the workspace: {exc.message}",
                     http_status=exc.status,
                     failure=exc.failure,
                     hint="check customerio.app_api_key and customerio.region (`cdpio check-keys`)",
@@ -541,6 +541,6 @@ def audit_workspace(settings, data: Data | None, plan: Plan | None = None, *, pr
     finally:
         http.close()
     report = run_audit(ws, data, plan)
-    report.checks[:0] = warnings
+    report.checks = [*warnings, *report.checks]
     report.summary["app_api_calls"] = api.calls
     return report

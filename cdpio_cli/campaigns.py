@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cdpio_cli import diagnosis
-from cdpio_cli.results import FAILED, PASSED, SKIPPED, Check, Report
+from cdpio_cli.results import Check, Report, Status, Tier
 from cdpio_cli.verify import (
     BACKOFF_CAP,
     BACKOFF_FACTOR,
@@ -40,7 +40,7 @@ from cdpio_cli.verify import (
     AppApiError,
 )
 
-SEGMENTED, TRIGGERED = "segmented", "triggered"
+SEGMENTED, TRIGGERED = Tier.SEGMENTED, Tier.TRIGGERED
 TIERS = (SEGMENTED, TRIGGERED)
 MESSAGES_PAGE = 100
 MAX_PAGES = 20
@@ -332,31 +332,31 @@ def segment_check(route: str, s: SegmentWatch, watch: Watch, timeout: float) -> 
     details: dict[str, Any] = {"segment_id": s.id, "segment": s.name}
     if s.id is None:
         return Check(
-            cid,
-            route,
-            SEGMENTED,
-            FAILED,
-            f"no segment {s.ref!r} in the workspace",
+            id=cid,
+            route=route,
+            tier=SEGMENTED,
+            status=Status.FAILED,
+            message=f"no segment {s.ref!r} in the workspace",
             hint="check send_test.expect.segments against the segments in Customer.io (names or ids)",
             details={**details, "verdict": "unknown_segment"},
         )
     if s.member_at is not None:
         return Check(
-            cid,
-            route,
-            SEGMENTED,
-            PASSED,
-            f"the person is in segment {s.id} {s.name}{_ago(watch, s.member_at)}",
+            id=cid,
+            route=route,
+            tier=SEGMENTED,
+            status=Status.PASSED,
+            message=f"the person is in segment {s.id} {s.name}{_ago(watch, s.member_at)}",
             duration_ms=(s.member_at - watch.started) * 1000.0,
             details={**details, "verdict": "member"},
         )
     if watch.error is not None:
         return Check(
-            cid,
-            route,
-            SEGMENTED,
-            FAILED,
-            f"cannot read the person's segments: {watch.error.message}",
+            id=cid,
+            route=route,
+            tier=SEGMENTED,
+            status=Status.FAILED,
+            message=f"cannot read the person's segments: {watch.error.message}",
             failure=watch.error.failure,
             http_status=watch.error.status,
             details=details,
@@ -364,22 +364,22 @@ def segment_check(route: str, s: SegmentWatch, watch: Watch, timeout: float) -> 
     if not s.finished:
         progress = s.obj.get("progress")
         return Check(
-            cid,
-            route,
-            SEGMENTED,
-            FAILED,
-            f"segment still building: {s.id} {s.name} is in state {s.obj.get('state')}"
+            id=cid,
+            route=route,
+            tier=SEGMENTED,
+            status=Status.FAILED,
+            message=f"segment still building: {s.id} {s.name} is in state {s.obj.get('state')}"
             + (f" ({progress}% done)" if progress is not None else "")
             + f" after {timeout:g}s, so the person's membership is not known yet",
             hint="wait for the segment to finish building, then run again (or raise verify.timeout)",
             details={**details, "verdict": "building", "state": s.obj.get("state")},
         )
     return Check(
-        cid,
-        route,
-        SEGMENTED,
-        FAILED,
-        f"the person is not in segment {s.id} {s.name} after {timeout:g}s (it has finished building)",
+        id=cid,
+        route=route,
+        tier=SEGMENTED,
+        status=Status.FAILED,
+        message=f"the person is not in segment {s.id} {s.name} after {timeout:g}s (it has finished building)",
         details={**details, "verdict": "not_member"},
     )
 
@@ -389,11 +389,11 @@ def campaign_check(route: str, c: CampaignWatch, watch: Watch, timeout: float) -
     details: dict[str, Any] = {"campaign_id": c.id, "campaign": c.name}
     if c.id is None:
         return Check(
-            cid,
-            route,
-            TRIGGERED,
-            FAILED,
-            f"no campaign {c.ref!r} in the workspace",
+            id=cid,
+            route=route,
+            tier=TRIGGERED,
+            status=Status.FAILED,
+            message=f"no campaign {c.ref!r} in the workspace",
             hint="check send_test.expect.campaigns against the campaigns in Customer.io (names or ids)",
             details={**details, "verdict": "unknown_campaign"},
         )
@@ -412,31 +412,31 @@ def campaign_check(route: str, c: CampaignWatch, watch: Watch, timeout: float) -
     head = f"campaign {c.id} {c.name}"
     if outcome in ("delivered", "sent"):
         return Check(
-            cid,
-            route,
-            TRIGGERED,
-            PASSED,
-            f"{head} sent the person a message: {outcome}" + _ago(watch, c.found_at),
+            id=cid,
+            route=route,
+            tier=TRIGGERED,
+            status=Status.PASSED,
+            message=f"{head} sent the person a message: {outcome}" + _ago(watch, c.found_at),
             duration_ms=took,
             details=details,
         )
     if watch.error is not None and not c.messages:
         return Check(
-            cid,
-            route,
-            TRIGGERED,
-            FAILED,
-            f"cannot read the person's messages: {watch.error.message}",
+            id=cid,
+            route=route,
+            tier=TRIGGERED,
+            status=Status.FAILED,
+            message=f"cannot read the person's messages: {watch.error.message}",
             failure=watch.error.failure,
             http_status=watch.error.status,
             details=details,
         )
     return Check(
-        cid,
-        route,
-        TRIGGERED,
-        FAILED,
-        _not_sent(head, c, outcome, timeout),
+        id=cid,
+        route=route,
+        tier=TRIGGERED,
+        status=Status.FAILED,
+        message=_not_sent(head, c, outcome, timeout),
         duration_ms=took if outcome in ("failed", "drafted") else None,
         details=details,
         hint="fix what the failure message says (recipient, template, sending domain), then run again"
@@ -507,6 +507,6 @@ def run_tiers(
 def skip_tiers(report: Report, route: str, expect: Expect, why: str) -> None:
     """The tiers cannot be checked (delivery failed or was not verified)."""
     for ref in expect.segments:
-        report.add(Check(f"{route}.segment.{ref}", route, SEGMENTED, SKIPPED, why))
+        report.add(Check(id=f"{route}.segment.{ref}", route=route, tier=SEGMENTED, status=Status.SKIPPED, message=why))
     for ref in expect.campaigns:
-        report.add(Check(f"{route}.campaign.{ref}", route, TRIGGERED, SKIPPED, why))
+        report.add(Check(id=f"{route}.campaign.{ref}", route=route, tier=TRIGGERED, status=Status.SKIPPED, message=why))

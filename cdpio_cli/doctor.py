@@ -20,16 +20,8 @@ from collections.abc import Callable
 
 from cdpio_cli import diagnosis, keys, keys_segment
 from cdpio_cli.doctor_delivery import DoctorContext, PersonQuery, link_delivered, link_person, link_traits
-from cdpio_cli.results import (
-    FAILED,
-    FAILURE_CREDENTIAL,
-    FAILURE_USAGE,
-    PASSED,
-    SKIPPED,
-    WARNING,
-    Check,
-    Report,
-)
+from cdpio_cli.errors import FailureKind
+from cdpio_cli.results import Check, Report, Status, Tier
 from cdpio_cli.routes import registry
 from cdpio_cli.settings import Settings
 
@@ -61,7 +53,7 @@ def link_config(ctx: DoctorContext) -> list[Check]:
     if s.using_sandbox:
         target = "the embedded sandbox" if s.embedded is not None else f"the sandbox at {s.sandbox_url}"
         where += f"; checking against {target}, not your real accounts"
-    return [Check("config", "config", "format", PASSED, where)]
+    return [Check(id="config", route="config", tier=Tier.FORMAT, status=Status.PASSED, message=where)]
 
 
 def link_credentials(ctx: DoctorContext) -> list[Check]:
@@ -73,13 +65,13 @@ def link_credentials(ctx: DoctorContext) -> list[Check]:
         # A config problem: exit 2, as check-keys and send-test say for the same thing.
         return [
             Check(
-                "credentials",
-                "config",
-                "format",
-                FAILED,
-                "no credential is configured",
+                id="credentials",
+                route="config",
+                tier=Tier.FORMAT,
+                status=Status.FAILED,
+                message="no credential is configured",
                 hint="Fix: run `cdpio init` and export the env vars it names",
-                failure=FAILURE_USAGE,
+                failure=FailureKind.USAGE,
             )
         ]
     if fixes or problems:
@@ -90,21 +82,21 @@ def link_credentials(ctx: DoctorContext) -> list[Check]:
         )
         return [
             Check(
-                "credentials",
-                "config",
-                "format",
-                WARNING,
-                text,
+                id="credentials",
+                route="config",
+                tier=Tier.FORMAT,
+                status=Status.WARNING,
+                message=text,
                 hint="Fix: remove the stray characters where the secret is stored (env var, secret manager, .env file)",
             )
         ]
     return [
         Check(
-            "credentials",
-            "config",
-            "format",
-            PASSED,
-            f"{len(configured)} credential{'s' if len(configured) != 1 else ''} configured, "
+            id="credentials",
+            route="config",
+            tier=Tier.FORMAT,
+            status=Status.PASSED,
+            message=f"{len(configured)} credential{'s' if len(configured) != 1 else ''} configured, "
             "no stray whitespace, quotes or invisible characters",
         )
     ]
@@ -115,11 +107,11 @@ def link_track(ctx: DoctorContext) -> list[Check]:
     if not (s.customerio.site_id and s.customerio.track_api_key):
         return [
             Check(
-                "customerio.track",
-                "customerio",
-                "authenticated",
-                SKIPPED,
-                "no Track credentials (customerio.site_id, customerio.track_api_key): the region "
+                id="customerio.track",
+                route="customerio",
+                tier=Tier.AUTHENTICATED,
+                status=Status.SKIPPED,
+                message="no Track credentials (customerio.site_id, customerio.track_api_key): the region "
                 "cannot be detected and the direct Track send is skipped",
             )
         ]
@@ -129,7 +121,7 @@ def link_track(ctx: DoctorContext) -> list[Check]:
     return [
         c
         for c in detect_region(ctx.settings, ctx.http)
-        if c.id in ("customerio.track", "customerio.region") or c.status == WARNING
+        if c.id in ("customerio.track", "customerio.region") or c.status == Status.WARNING
     ]
 
 
@@ -148,11 +140,11 @@ def link_segment(ctx: DoctorContext) -> list[Check]:
     if not ctx.settings.segment.write_key:
         return [
             Check(
-                "segment.write_key",
-                "segment",
-                "authenticated",
-                SKIPPED,
-                "no Segment write key: the Segment links are skipped",
+                id="segment.write_key",
+                route="segment",
+                tier=Tier.AUTHENTICATED,
+                status=Status.SKIPPED,
+                message="no Segment write key: the Segment links are skipped",
             )
         ]
     ctx.say("checking the Segment write key")
@@ -188,11 +180,11 @@ def link_subscriptions(ctx: DoctorContext) -> list[Check]:
         return (
             [
                 Check(
-                    "segment.subscriptions",
-                    "segment",
-                    "mapping",
-                    WARNING,
-                    f"using the destination's default subscriptions: {where}",
+                    id="segment.subscriptions",
+                    route="segment",
+                    tier=Tier.MAPPING,
+                    status=Status.WARNING,
+                    message=f"using the destination's default subscriptions: {where}",
                 )
             ]
             if where
@@ -211,22 +203,22 @@ def link_subscriptions(ctx: DoctorContext) -> list[Check]:
     if facts:
         return [
             Check(
-                "segment.subscriptions",
-                "segment",
-                "mapping",
-                FAILED,
-                f"the destination's {len(subs)} subscription(s) ({where}) do not send what you test: "
+                id="segment.subscriptions",
+                route="segment",
+                tier=Tier.MAPPING,
+                status=Status.FAILED,
+                message=f"the destination's {len(subs)} subscription(s) ({where}) do not send what you test: "
                 + "; ".join(f.text for f in facts),
                 details={"source": where},
             )
         ]
     return [
         Check(
-            "segment.subscriptions",
-            "segment",
-            "mapping",
-            PASSED,
-            f"the destination's {len(subs)} subscription(s) ({where}) send every test event"
+            id="segment.subscriptions",
+            route="segment",
+            tier=Tier.MAPPING,
+            status=Status.PASSED,
+            message=f"the destination's {len(subs)} subscription(s) ({where}) send every test event"
             + (" and --event" if ctx.person and ctx.person.events else ""),
             details={"source": where},
         )
@@ -274,8 +266,8 @@ def _send_route(ctx: DoctorContext, route: str) -> list[Check]:
         check = sendtest.accepted_check(route, item, outcome, s.config.send_test.expect_status, verbose=ctx.verbose)
         checks.append(check)
         sendtest.learn_sends(ctx.evidence, route, check)
-        if check.status == FAILED:
-            if check.failure == FAILURE_CREDENTIAL:
+        if check.status == Status.FAILED:
+            if check.failure == FailureKind.CREDENTIAL:
                 check.message = f"{title} rejected the test {item.label}: {check.message} (a wrong key)"
             else:
                 check.message = f"{title} did not accept the test {item.label}: {check.message}"
@@ -301,19 +293,19 @@ def link_segment_send(ctx: DoctorContext) -> list[Check]:
 
 # (name, tier, link).  Order is the chain: a link is only worth checking once
 # every link before it holds.
-LINKS: list[tuple[str, str, Callable[[DoctorContext], list[Check]]]] = [
-    ("config found", "format", link_config),
-    ("credentials cleaned", "format", link_credentials),
-    ("Track credentials and region", "authenticated", link_track),
-    ("App API key", "authenticated", link_app),
-    ("Pipelines key", "authenticated", link_pipelines),
-    ("Segment write key and destination", "authenticated", link_segment),
-    ("destination subscriptions", "mapping", link_subscriptions),
-    ("a direct Track send accepted", "accepted", link_track_send),
-    ("a Segment send accepted", "accepted", link_segment_send),
-    ("delivered to Customer.io", "delivered", link_delivered),
-    ("traits present", "delivered", link_traits),
-    ("your person", "delivered", link_person),
+LINKS: list[tuple[str, Tier, Callable[[DoctorContext], list[Check]]]] = [
+    ("config found", Tier.FORMAT, link_config),
+    ("credentials cleaned", Tier.FORMAT, link_credentials),
+    ("Track credentials and region", Tier.AUTHENTICATED, link_track),
+    ("App API key", Tier.AUTHENTICATED, link_app),
+    ("Pipelines key", Tier.AUTHENTICATED, link_pipelines),
+    ("Segment write key and destination", Tier.AUTHENTICATED, link_segment),
+    ("destination subscriptions", Tier.MAPPING, link_subscriptions),
+    ("a direct Track send accepted", Tier.ACCEPTED, link_track_send),
+    ("a Segment send accepted", Tier.ACCEPTED, link_segment_send),
+    ("delivered to Customer.io", Tier.DELIVERED, link_delivered),
+    ("traits present", Tier.DELIVERED, link_traits),
+    ("your person", Tier.DELIVERED, link_person),
 ]
 
 
@@ -337,16 +329,25 @@ def run_doctor(
             diagnosis.learn_checks(ctx.evidence, checks, settings)
             for check in checks:
                 report.add(check)
-                if check.status == FAILED and broken is None:
+                if check.status == Status.FAILED and broken is None:
                     broken = check
             if broken is not None:
                 explain(broken, ctx)
                 # Only the first broken link matters; the rest are listed, not run.
-                report.checks = report.checks[: report.checks.index(broken) + 1]
+                so_far = list(report.checks)
+                report.checks = so_far[: so_far.index(broken) + 1]
                 for later, tier, later_link in LINKS[index + 1 :]:
                     if later_link is link_person and person is None:
                         continue
-                    report.add(Check(later, "doctor", tier, SKIPPED, "not checked: fix the broken link above first"))
+                    report.add(
+                        Check(
+                            id=later,
+                            route="doctor",
+                            tier=tier,
+                            status=Status.SKIPPED,
+                            message="not checked: fix the broken link above first",
+                        )
+                    )
                 report.summary["broken_link"] = {"link": name, "check": broken.id}
                 break
     finally:

@@ -10,7 +10,7 @@ from typing import Any
 
 from cdpio_cli import diagnosis
 from cdpio_cli.errors import UsageError
-from cdpio_cli.results import FAILED, PASSED, SKIPPED, Check, Report
+from cdpio_cli.results import Check, Report, Status, Tier
 from cdpio_cli.settings import Settings
 from cdpio_cli.verify import AppApi, AppApiError, ExpectedActivity, Target, app_error_hint, found_text, show, wait_for
 
@@ -76,11 +76,11 @@ def link_delivered(ctx: DoctorContext) -> list[Check]:
     if _no_app_key(ctx):
         return [
             Check(
-                "delivered",
-                "customerio",
-                "delivered",
-                SKIPPED,
-                "delivery not checked: without an App API key cdpio cannot look in Customer.io, and "
+                id="delivered",
+                route="customerio",
+                tier=Tier.DELIVERED,
+                status=Status.SKIPPED,
+                message="delivery not checked: without an App API key cdpio cannot look in Customer.io, and "
                 "a 200 from Segment is not proof of delivery",
                 hint="set customerio.app_api_key to let doctor check delivery and traits",
             )
@@ -95,7 +95,7 @@ def link_delivered(ctx: DoctorContext) -> list[Check]:
     out: list[Check] = []
     if direct is not None:
         check = _direct_delivered(ctx, direct)
-        if check.status != PASSED:
+        if check.status != Status.PASSED:
             return [check]
         out.append(check)
     if segment is not None:
@@ -109,18 +109,18 @@ def _direct_delivered(ctx: DoctorContext, direct: Target) -> Check:
         return _app_error_check(direct.error)
     if direct.nothing_arrived:
         return Check(
-            "customerio.delivered",
-            "customerio",
-            "delivered",
-            FAILED,
-            f"the Track API accepted a test person, but the App API cannot see it within {ctx.timeout:g}s",
+            id="customerio.delivered",
+            route="customerio",
+            tier=Tier.DELIVERED,
+            status=Status.FAILED,
+            message=f"the Track API accepted a test person, but the App API cannot see it within {ctx.timeout:g}s",
         )
     return Check(
-        "customerio.delivered",
-        "customerio",
-        "delivered",
-        PASSED,
-        f"a direct Track API send is visible in Customer.io "
+        id="customerio.delivered",
+        route="customerio",
+        tier=Tier.DELIVERED,
+        status=Status.PASSED,
+        message=f"a direct Track API send is visible in Customer.io "
         f"({direct.seconds_to_delivery() or 0:.1f}s)" + _found(ctx, direct),
     )
 
@@ -137,32 +137,33 @@ def _segment_delivered(ctx: DoctorContext, segment: Target, direct: Target | Non
             else ""
         )
         return Check(
-            "segment.delivered",
-            "segment",
-            "delivered",
-            FAILED,
-            f"Segment accepted the events (200) but none reached Customer.io within {ctx.timeout:g}s.{both}",
+            id="segment.delivered",
+            route="segment",
+            tier=Tier.DELIVERED,
+            status=Status.FAILED,
+            message=f"Segment accepted the events (200) but none reached Customer.io within {ctx.timeout:g}s.{both}",
         )
     missing_events = [a for a in segment.activities if a.found_at is None]
     if missing_events:
         return Check(
-            "segment.delivered",
-            "segment",
-            "delivered",
-            FAILED,
-            f"the test person arrived from Segment but {missing_events[0].label} did not within {ctx.timeout:g}s",
+            id="segment.delivered",
+            route="segment",
+            tier=Tier.DELIVERED,
+            status=Status.FAILED,
+            message=f"the test person arrived from Segment but {missing_events[0].label} did not within "
+            f"{ctx.timeout:g}s",
         )
     for check in ctx.report.checks:
-        if check.route == "segment" and check.tier == "accepted" and check.status == PASSED:
+        if check.route == "segment" and check.tier == "accepted" and check.status == Status.PASSED:
             check.message = f"{check.http_status} accepted by Segment; delivery verified below" + (
                 sendtest_detail(check) if ctx.verbose else ""
             )
     return Check(
-        "segment.delivered",
-        "segment",
-        "delivered",
-        PASSED,
-        f"Segment events reached Customer.io ({segment.seconds_to_delivery() or 0:.1f}s after "
+        id="segment.delivered",
+        route="segment",
+        tier=Tier.DELIVERED,
+        status=Status.PASSED,
+        message=f"Segment events reached Customer.io ({segment.seconds_to_delivery() or 0:.1f}s after "
         "sending)" + _found(ctx, segment),
     )
 
@@ -181,11 +182,11 @@ def _found(ctx: DoctorContext, target: Target) -> str:
 
 def _app_error_check(err: AppApiError) -> Check:
     return Check(
-        "delivered",
-        "customerio",
-        "delivered",
-        FAILED,
-        f"cannot read Customer.io: {err.message}",
+        id="delivered",
+        route="customerio",
+        tier=Tier.DELIVERED,
+        status=Status.FAILED,
+        message=f"cannot read Customer.io: {err.message}",
         http_status=err.status,
         failure=err.failure,
         hint="Fix: " + app_error_hint(err, "check customerio.app_api_key and customerio.region (`cdpio check-keys`)"),
@@ -210,20 +211,20 @@ def link_traits(ctx: DoctorContext) -> list[Check]:
         )
         return [
             Check(
-                "traits",
-                target.key,
-                "delivered",
-                FAILED,
-                f"the test person arrived without its traits: {listed}{failed}",
+                id="traits",
+                route=target.key,
+                tier=Tier.DELIVERED,
+                status=Status.FAILED,
+                message=f"the test person arrived without its traits: {listed}{failed}",
             )
         ]
     return [
         Check(
-            "traits",
-            target.key,
-            "delivered",
-            PASSED,
-            f"the test person has all {len(target.traits)} traits sent ({', '.join(sorted(target.traits))})",
+            id="traits",
+            route=target.key,
+            tier=Tier.DELIVERED,
+            status=Status.PASSED,
+            message=f"the test person has all {len(target.traits)} traits sent ({', '.join(sorted(target.traits))})",
         )
     ]
 
@@ -254,11 +255,19 @@ def link_person(ctx: DoctorContext) -> list[Check]:
     who = target.who
     if target.person is None:
         return [_no_person(who)]
-    checks = [Check("person", "customerio", "delivered", PASSED, f"{who} is in Customer.io")]
+    checks = [
+        Check(
+            id="person",
+            route="customerio",
+            tier=Tier.DELIVERED,
+            status=Status.PASSED,
+            message=f"{who} is in Customer.io",
+        )
+    ]
     traits = _person_traits(q, target)
     if traits is not None:
         checks.append(traits)
-        if traits.status == FAILED:
+        if traits.status == Status.FAILED:
             return checks
     events = _person_events(q, target)
     if events is not None:
@@ -273,11 +282,11 @@ def _no_person(who: str) -> Check:
         "never identified)."
     )
     return Check(
-        "person",
-        "customerio",
-        "delivered",
-        FAILED,
-        f"no person with {who.replace('user ', 'id ')} in Customer.io.{anon}",
+        id="person",
+        route="customerio",
+        tier=Tier.DELIVERED,
+        status=Status.FAILED,
+        message=f"no person with {who.replace('user ', 'id ')} in Customer.io.{anon}",
         hint="Fix: call identify(userId, traits) when the user signs up or logs in, with the "
         "same anonymousId the earlier events carried; check the id's case and spaces",
     )
@@ -296,18 +305,24 @@ def _person_traits(q: PersonQuery, target: Target) -> Check | None:
             for k, (e, a) in wrong.items()
         ]
         return Check(
-            "person.traits",
-            "customerio",
-            "delivered",
-            FAILED,
-            f"{who} exists but lacks the traits: {'; '.join(parts)}. Traits never sent: "
+            id="person.traits",
+            route="customerio",
+            tier=Tier.DELIVERED,
+            status=Status.FAILED,
+            message=f"{who} exists but lacks the traits: {'; '.join(parts)}. Traits never sent: "
             "the app tracks events for this person but does not send these traits in an "
             "identify call.",
             hint="Fix: call identify(userId, {" + ", ".join(f"{k}: ..." for k in [*absent, *wrong]) + "}) "
             "whenever these values are set or change",
         )
     if q.traits:
-        return Check("person.traits", "customerio", "delivered", PASSED, f"{who} has {', '.join(q.traits)}")
+        return Check(
+            id="person.traits",
+            route="customerio",
+            tier=Tier.DELIVERED,
+            status=Status.PASSED,
+            message=f"{who} has {', '.join(q.traits)}",
+        )
     return None
 
 
@@ -317,11 +332,11 @@ def _person_events(q: PersonQuery, target: Target) -> Check | None:
     missing = [a for a in target.activities if a.found_at is None]
     if missing:
         return Check(
-            "person.events",
-            "customerio",
-            "delivered",
-            FAILED,
-            f"{who} exists but {', '.join(a.label for a in missing)} is not in its activities. "
+            id="person.events",
+            route="customerio",
+            tier=Tier.DELIVERED,
+            status=Status.FAILED,
+            message=f"{who} exists but {', '.join(a.label for a in missing)} is not in its activities. "
             "If the app sent it before identify with only an anonymousId, it was never linked "
             "to this person (anonymous events never identified); or the name differs.",
             hint="Fix: send identify with the userId and the same anonymousId, and track "
@@ -329,10 +344,10 @@ def _person_events(q: PersonQuery, target: Target) -> Check | None:
         )
     if q.events:
         return Check(
-            "person.events",
-            "customerio",
-            "delivered",
-            PASSED,
-            f"{who} has {', '.join(a.label for a in target.activities)}",
+            id="person.events",
+            route="customerio",
+            tier=Tier.DELIVERED,
+            status=Status.PASSED,
+            message=f"{who} has {', '.join(a.label for a in target.activities)}",
         )
     return None

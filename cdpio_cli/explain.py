@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cdpio_cli import mapping, messages
+from cdpio_cli.errors import FailureKind
 
 if TYPE_CHECKING:
     from cdpio_cli.fixtures import Record
@@ -357,17 +358,17 @@ def explanation_to_check(exp: Explanation, *, verbose: bool = False, fail_on_dro
     from cdpio_cli import results
 
     if exp.dropped_by == INPUT:
-        status, failure = results.FAILED, results.FAILURE_USAGE
+        status, failure = results.Status.FAILED, FailureKind.USAGE
     elif exp.dropped:
-        status, failure = (results.FAILED if fail_on_drop else results.WARNING), results.FAILURE_CHECK
+        status, failure = (results.Status.FAILED if fail_on_drop else results.Status.WARNING), FailureKind.CHECK
     else:
-        status, failure = results.PASSED, results.FAILURE_CHECK
+        status, failure = results.Status.PASSED, FailureKind.CHECK
     message = f"{exp.label} -> {exp.verdict()}"
     if exp.plan_findings:
         # A plan violation is a warning next to the mapping (lint --plan grades it).
         message += "".join(f"\n  plan: {m} ({r})" for r, _, m in exp.plan_findings)
-        if status == results.PASSED:
-            status = results.WARNING
+        if status == results.Status.PASSED:
+            status = results.Status.WARNING
     if verbose and exp.operations:
         message += "".join("\n  " + json.dumps(op, ensure_ascii=False, sort_keys=True) for op in exp.operations)
     check_id = exp.action or (
@@ -376,7 +377,7 @@ def explanation_to_check(exp: Explanation, *, verbose: bool = False, fail_on_dro
     return results.Check(
         id=check_id,
         route="customerio",
-        tier="mapping",
+        tier=results.Tier.MAPPING,
         status=status,
         message=message,
         file=exp.file,

@@ -11,18 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cdpio_cli import credentials as creds
-from cdpio_cli.results import (
-    FAILED,
-    FAILURE_CHECK,
-    FAILURE_CREDENTIAL,
-    FAILURE_UNREACHABLE,
-    FAILURE_USAGE,
-    PASSED,
-    SKIPPED,
-    WARNING,
-    Check,
-    Report,
-)
+from cdpio_cli.errors import FailureKind
+from cdpio_cli.results import Check, Report, Status, Tier
 from cdpio_cli.routes import registry
 from cdpio_cli.routes.endpoints import pipelines_key_region
 from cdpio_cli.settings import Settings
@@ -65,11 +55,11 @@ def format_checks(settings: Settings) -> list[Check]:
         if not value:
             checks.append(
                 Check(
-                    dotted,
-                    route,
-                    "format",
-                    SKIPPED,
-                    "not configured",
+                    id=dotted,
+                    route=route,
+                    tier=Tier.FORMAT,
+                    status=Status.SKIPPED,
+                    message="not configured",
                     hint=f"set {dotted} in cdpio.yaml (e.g. ${{{_env_hint(dotted)}}})",
                     line=cred.line,
                     file=_config_file(settings),
@@ -81,25 +71,25 @@ def format_checks(settings: Settings) -> list[Check]:
         if not source.startswith("env "):
             source = source.rsplit(":", 1)[0]  # the file; its line is in `where`
         parts = [f"{cred.masked} from {source}: {hint.message}"]
-        status = PASSED if hint.ok else WARNING
+        status = Status.PASSED if hint.ok else Status.WARNING
         if cred.fixes:
             parts.append("cleaned: " + "; ".join(cred.fixes))
-            status = WARNING
+            status = Status.WARNING
         fix_hint = None
         if cred.fixes:
             fix_hint = "cdpio used the cleaned value; fix the stored secret so other tools get it too"
-        failure = FAILURE_CHECK
+        failure = FailureKind.CHECK
         if cred.problems:
             # Unusable: no HTTP header can carry it, so nothing is sent with it.
             parts.append(creds.unusable_message(cred.problems))
-            status, failure, fix_hint = FAILED, FAILURE_USAGE, creds.UNUSABLE_HINT
+            status, failure, fix_hint = Status.FAILED, FailureKind.USAGE, creds.UNUSABLE_HINT
         checks.append(
             Check(
-                dotted,
-                route,
-                "format",
-                status,
-                "; ".join(parts),
+                id=dotted,
+                route=route,
+                tier=Tier.FORMAT,
+                status=status,
+                message="; ".join(parts),
                 hint=fix_hint,
                 failure=failure,
                 file=_config_file(settings),
@@ -286,14 +276,14 @@ def _unreachable(check_id: str, route: str, answer: Answer, what: str) -> Check:
         message = f"{what} answered {answer.status}"
         hint = NETWORK_HINT
     return Check(
-        check_id,
-        route,
-        "authenticated",
-        FAILED,
-        message,
+        id=check_id,
+        route=route,
+        tier=Tier.AUTHENTICATED,
+        status=Status.FAILED,
+        message=message,
         http_status=answer.status,
         duration_ms=answer.ms,
-        failure=FAILURE_UNREACHABLE,
+        failure=FailureKind.UNREACHABLE,
         hint=hint,
     )
 
@@ -304,11 +294,11 @@ def check_track(settings: Settings, http: ServiceHttp) -> list[Check]:
         missing = "site_id" if not site else "track_api_key"
         return [
             Check(
-                "customerio.track",
-                "customerio",
-                "authenticated",
-                SKIPPED,
-                f"customerio.{missing} is not configured; the Track API cannot be checked",
+                id="customerio.track",
+                route="customerio",
+                tier=Tier.AUTHENTICATED,
+                status=Status.SKIPPED,
+                message=f"customerio.{missing} is not configured; the Track API cannot be checked",
             )
         ]
     configured = settings.config.customerio.region
@@ -321,11 +311,11 @@ def check_track(settings: Settings, http: ServiceHttp) -> list[Check]:
         settings.detected_region = region if region in ("us", "eu") else None
         checks = [
             Check(
-                "customerio.track",
-                "customerio",
-                "authenticated",
-                PASSED,
-                f"Track API accepted the site id and key: workspace {workspace}, region {region.upper()}",
+                id="customerio.track",
+                route="customerio",
+                tier=Tier.AUTHENTICATED,
+                status=Status.PASSED,
+                message=f"Track API accepted the site id and key: workspace {workspace}, region {region.upper()}",
                 http_status=200,
                 duration_ms=answer.ms,
                 details={"region": region, "workspace_id": workspace},
@@ -337,16 +327,16 @@ def check_track(settings: Settings, http: ServiceHttp) -> list[Check]:
         detail = answer.text
         return [
             Check(
-                "customerio.track",
-                "customerio",
-                "authenticated",
-                FAILED,
-                f"Track API rejected the site id and Track API key ({answer.status}"
+                id="customerio.track",
+                route="customerio",
+                tier=Tier.AUTHENTICATED,
+                status=Status.FAILED,
+                message=f"Track API rejected the site id and Track API key ({answer.status}"
                 + (f": {detail}" if detail else "")
                 + ")",
                 http_status=answer.status,
                 duration_ms=answer.ms,
-                failure=FAILURE_CREDENTIAL,
+                failure=FailureKind.CREDENTIAL,
                 hint="use a Track API pair from Account Settings > API Credentials > Track API Keys; "
                 "an App API key does not work here",
             )
@@ -360,11 +350,12 @@ def _region_checks(settings: Settings, detected: str) -> list[Check]:
     if configured != "auto" and configured != detected:
         out.append(
             Check(
-                "customerio.region",
-                "customerio",
-                "authenticated",
-                FAILED,
-                f"customerio.region is {configured} but these credentials belong to the {detected.upper()} region",
+                id="customerio.region",
+                route="customerio",
+                tier=Tier.AUTHENTICATED,
+                status=Status.FAILED,
+                message=f"customerio.region is {configured} but these credentials belong to the {detected.upper()} "
+                "region",
                 hint=f"set customerio.region: {detected} (or auto) in cdpio.yaml",
                 file=_config_file(settings),
                 line=settings.loaded.line_of("customerio.region"),
@@ -374,11 +365,11 @@ def _region_checks(settings: Settings, detected: str) -> list[Check]:
         how = "configured" if configured != "auto" else "detected"
         out.append(
             Check(
-                "customerio.region",
-                "customerio",
-                "authenticated",
-                PASSED,
-                f"region {detected.upper()} ({how})",
+                id="customerio.region",
+                route="customerio",
+                tier=Tier.AUTHENTICATED,
+                status=Status.PASSED,
+                message=f"region {detected.upper()} ({how})",
                 details={"region": detected},
             )
         )
@@ -387,11 +378,11 @@ def _region_checks(settings: Settings, detected: str) -> list[Check]:
     if key_region and key_region != detected:
         out.append(
             Check(
-                "customerio.pipelines_region",
-                "pipelines",
-                "format",
-                WARNING,
-                f"the Pipelines key is for the {key_region.upper()} region but the Track "
+                id="customerio.pipelines_region",
+                route="pipelines",
+                tier=Tier.FORMAT,
+                status=Status.WARNING,
+                message=f"the Pipelines key is for the {key_region.upper()} region but the Track "
                 f"credentials belong to {detected.upper()}",
                 hint="check that both keys come from the same workspace",
             )
@@ -411,11 +402,11 @@ def check_app(settings: Settings, http: ServiceHttp) -> list[Check]:
     if not key:
         return [
             Check(
-                "customerio.app",
-                "customerio",
-                "authenticated",
-                SKIPPED,
-                "no App API key: send-test cannot verify delivery",
+                id="customerio.app",
+                route="customerio",
+                tier=Tier.AUTHENTICATED,
+                status=Status.SKIPPED,
+                message="no App API key: send-test cannot verify delivery",
                 hint="set customerio.app_api_key to let cdpio find your test events in Customer.io",
             )
         ]
@@ -427,11 +418,11 @@ def check_app(settings: Settings, http: ServiceHttp) -> list[Check]:
         names = [w.get("name") for w in (workspaces if isinstance(workspaces, list) else []) if isinstance(w, dict)]
         return [
             Check(
-                "customerio.app",
-                "customerio",
-                "authenticated",
-                PASSED,
-                f"App API accepted the key ({region.upper()} region; workspace "
+                id="customerio.app",
+                route="customerio",
+                tier=Tier.AUTHENTICATED,
+                status=Status.PASSED,
+                message=f"App API accepted the key ({region.upper()} region; workspace "
                 f"{', '.join(map(str, names)) or 'unknown'})",
                 http_status=200,
                 duration_ms=answer.ms,
@@ -451,14 +442,14 @@ def _app_key_rejected(
     retry = http.call("GET", f"{settings.endpoint('app', other)}/v1/workspaces", headers=headers)
     if retry.status == 200 and not retry.error:
         return Check(
-            "customerio.app",
-            "customerio",
-            "authenticated",
-            FAILED,
-            f"App API key works only in the {other.upper()} region, but cdpio used {region.upper()}",
+            id="customerio.app",
+            route="customerio",
+            tier=Tier.AUTHENTICATED,
+            status=Status.FAILED,
+            message=f"App API key works only in the {other.upper()} region, but cdpio used {region.upper()}",
             http_status=answer.status,
             duration_ms=answer.ms,
-            failure=FAILURE_CHECK,
+            failure=FailureKind.CHECK,
             # Once the Track API has named the region, changing it would break
             # Track: the App key is the one from another workspace.
             hint="use an App API key from the same workspace as the Track API key"
@@ -466,14 +457,14 @@ def _app_key_rejected(
             else f"set customerio.region: {other}",
         )
     return Check(
-        "customerio.app",
-        "customerio",
-        "authenticated",
-        FAILED,
-        f"App API rejected the key ({answer.status})",
+        id="customerio.app",
+        route="customerio",
+        tier=Tier.AUTHENTICATED,
+        status=Status.FAILED,
+        message=f"App API rejected the key ({answer.status})",
         http_status=answer.status,
         duration_ms=answer.ms,
-        failure=FAILURE_CREDENTIAL,
+        failure=FailureKind.CREDENTIAL,
         hint="create an App API key under Account Settings > API Credentials > App API Keys; "
         "a Track API key does not work here",
     )
@@ -492,7 +483,15 @@ def pipelines_auth(key: str) -> dict:
 def check_pipelines(settings: Settings, http: ServiceHttp) -> list[Check]:
     key = settings.customerio.pipelines_api_key
     if not key:
-        return [Check("customerio.pipelines", "pipelines", "authenticated", SKIPPED, "no Pipelines key configured")]
+        return [
+            Check(
+                id="customerio.pipelines",
+                route="pipelines",
+                tier=Tier.AUTHENTICATED,
+                status=Status.SKIPPED,
+                message="no Pipelines key configured",
+            )
+        ]
     # An empty batch in strict mode: a bad key gets 401, a good one creates no data.
     headers = {**pipelines_auth(key), "X-Strict-Mode": "1", "Content-Type": "application/json"}
     answer = http.call(
@@ -504,11 +503,12 @@ def check_pipelines(settings: Settings, http: ServiceHttp) -> list[Check]:
     if answer.status is not None and not answer.error and (200 <= answer.status < 300 or answer.status in (400, 422)):
         return [
             Check(
-                "customerio.pipelines",
-                "pipelines",
-                "authenticated",
-                PASSED,
-                f"Pipelines API accepted the key in strict mode ({answer.status} to an empty batch; no data created)",
+                id="customerio.pipelines",
+                route="pipelines",
+                tier=Tier.AUTHENTICATED,
+                status=Status.PASSED,
+                message=f"Pipelines API accepted the key in strict mode ({answer.status} to an empty batch; no data "
+                "created)",
                 http_status=answer.status,
                 duration_ms=answer.ms,
             )
@@ -516,14 +516,14 @@ def check_pipelines(settings: Settings, http: ServiceHttp) -> list[Check]:
     if answer.status in (401, 403):
         return [
             Check(
-                "customerio.pipelines",
-                "pipelines",
-                "authenticated",
-                FAILED,
-                f"Pipelines API rejected the key in strict mode ({answer.status})",
+                id="customerio.pipelines",
+                route="pipelines",
+                tier=Tier.AUTHENTICATED,
+                status=Status.FAILED,
+                message=f"Pipelines API rejected the key in strict mode ({answer.status})",
                 http_status=answer.status,
                 duration_ms=answer.ms,
-                failure=FAILURE_CREDENTIAL,
+                failure=FailureKind.CREDENTIAL,
                 hint="copy the API key of your Customer.io API source (Data & Integrations > "
                 "Integrations); check the region prefix",
             )
@@ -539,13 +539,13 @@ def check_keys(settings: Settings, *, offline: bool = False, timeout: float = 10
         # Zero credentials is never "OK": in CI it means the secrets are missing.
         report.add(
             Check(
-                "credentials",
-                "config",
-                "format",
-                FAILED,
-                f"no credentials are configured in {settings.config_path or 'the config'}",
+                id="credentials",
+                route="config",
+                tier=Tier.FORMAT,
+                status=Status.FAILED,
+                message=f"no credentials are configured in {settings.config_path or 'the config'}",
                 hint="set segment.write_key and customerio.site_id/track_api_key (start from `cdpio init`)",
-                failure=FAILURE_USAGE,
+                failure=FailureKind.USAGE,
                 file=_config_file(settings),
             )
         )

@@ -6,16 +6,9 @@ Facts and public sources: docs/contracts.md ("Segment")."""
 from __future__ import annotations
 
 from cdpio_cli import credentials as creds
+from cdpio_cli.errors import FailureKind
 from cdpio_cli.keys import DESTINATION_NAMES, Answer, ServiceHttp, _unreachable, dig
-from cdpio_cli.results import (
-    FAILED,
-    FAILURE_CHECK,
-    FAILURE_CREDENTIAL,
-    PASSED,
-    SKIPPED,
-    WARNING,
-    Check,
-)
+from cdpio_cli.results import Check, Status, Tier
 from cdpio_cli.settings import Settings
 
 
@@ -23,7 +16,15 @@ def check_segment(settings: Settings, http: ServiceHttp) -> list[Check]:
     """The write key through the settings lookup; with a token, the Public API checks."""
     key = settings.segment.write_key
     if not key:
-        return [Check("segment.write_key", "segment", "authenticated", SKIPPED, "no Segment write key configured")]
+        return [
+            Check(
+                id="segment.write_key",
+                route="segment",
+                tier=Tier.AUTHENTICATED,
+                status=Status.SKIPPED,
+                message="no Segment write key configured",
+            )
+        ]
     token = settings.segment.public_api_token
     answer = http.call("GET", f"{settings.endpoint('segment_cdn')}/v1/projects/{key}/settings")
     lookup = _settings_lookup_check(answer, has_token=bool(token))
@@ -33,11 +34,11 @@ def check_segment(settings: Settings, http: ServiceHttp) -> list[Check]:
     elif answer.status == 200:
         checks.append(
             Check(
-                "segment.destination",
-                "segment",
-                "authenticated",
-                SKIPPED,
-                "cannot see whether the Customer.io destination is connected without a Public API token",
+                id="segment.destination",
+                route="segment",
+                tier=Tier.AUTHENTICATED,
+                status=Status.SKIPPED,
+                message="cannot see whether the Customer.io destination is connected without a Public API token",
                 hint="set segment.public_api_token, or run `cdpio send-test --verify`",
             )
         )
@@ -55,11 +56,11 @@ def _settings_lookup_check(answer: Answer, *, has_token: bool) -> Check | None:
         segment_io = integrations.get("Segment.io")
         api_host = segment_io.get("apiHost") if isinstance(segment_io, dict) else None
         return Check(
-            "segment.write_key",
-            "segment",
-            "authenticated",
-            PASSED,
-            "Segment's settings lookup knows this write key (unofficial endpoint)"
+            id="segment.write_key",
+            route="segment",
+            tier=Tier.AUTHENTICATED,
+            status=Status.PASSED,
+            message="Segment's settings lookup knows this write key (unofficial endpoint)"
             + ("; it lists a Customer.io destination" if has_cio else ""),
             http_status=200,
             duration_ms=answer.ms,
@@ -67,15 +68,15 @@ def _settings_lookup_check(answer: Answer, *, has_token: bool) -> Check | None:
         )
     if answer.status == 404:
         return Check(
-            "segment.write_key",
-            "segment",
-            "authenticated",
-            FAILED,
-            "Segment's settings lookup does not know this write key (unofficial endpoint). "
+            id="segment.write_key",
+            route="segment",
+            tier=Tier.AUTHENTICATED,
+            status=Status.FAILED,
+            message="Segment's settings lookup does not know this write key (unofficial endpoint). "
             "The Tracking API would still answer 200 and drop every event",
             http_status=404,
             duration_ms=answer.ms,
-            failure=FAILURE_CREDENTIAL,
+            failure=FailureKind.CREDENTIAL,
             hint="copy the write key again from your source's Settings > API Keys; "
             "`cdpio send-test --verify` proves delivery end to end",
         )
@@ -83,11 +84,11 @@ def _settings_lookup_check(answer: Answer, *, has_token: bool) -> Check | None:
         return None
     reason = answer.error or f"it answered {answer.status}"
     return Check(
-        "segment.write_key",
-        "segment",
-        "authenticated",
-        SKIPPED,
-        f"format only: Segment's Tracking API accepts any write key, and the settings "
+        id="segment.write_key",
+        route="segment",
+        tier=Tier.AUTHENTICATED,
+        status=Status.SKIPPED,
+        message=f"format only: Segment's Tracking API accepts any write key, and the settings "
         f"lookup could not be used ({reason})",
         http_status=answer.status,
         duration_ms=answer.ms,
@@ -109,11 +110,11 @@ def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, tok
     workspace = workspace if isinstance(workspace, dict) else {}
     checks = [
         Check(
-            "segment.public_api_token",
-            "segment",
-            "authenticated",
-            PASSED,
-            f"Public API token accepted (workspace {workspace.get('name') or workspace.get('slug')})",
+            id="segment.public_api_token",
+            route="segment",
+            tier=Tier.AUTHENTICATED,
+            status=Status.PASSED,
+            message=f"Public API token accepted (workspace {workspace.get('name') or workspace.get('slug')})",
             http_status=200,
             duration_ms=answer.ms,
         )
@@ -134,11 +135,11 @@ def _check_public_api(settings: Settings, http: ServiceHttp, write_key: str, tok
     enabled = source.get("enabled", True)
     checks.append(
         Check(
-            "segment.source",
-            "segment",
-            "authenticated",
-            PASSED if enabled else FAILED,
-            f"the write key belongs to source {name!r}" + ("" if enabled else ", which is disabled"),
+            id="segment.source",
+            route="segment",
+            tier=Tier.AUTHENTICATED,
+            status=Status.PASSED if enabled else Status.FAILED,
+            message=f"the write key belongs to source {name!r}" + ("" if enabled else ", which is disabled"),
             http_status=200,
             duration_ms=sources.ms,
             hint=None if enabled else "enable the source in Segment",
@@ -156,14 +157,14 @@ def _token_rejected(settings: Settings, answer: Answer) -> Check:
     region = settings.config.segment.region
     other = "eu" if region == "us" else "us"
     return Check(
-        "segment.public_api_token",
-        "segment",
-        "authenticated",
-        FAILED,
-        f"Segment Public API rejected the token ({answer.status}) on the {region.upper()} host",
+        id="segment.public_api_token",
+        route="segment",
+        tier=Tier.AUTHENTICATED,
+        status=Status.FAILED,
+        message=f"Segment Public API rejected the token ({answer.status}) on the {region.upper()} host",
         http_status=answer.status,
         duration_ms=answer.ms,
-        failure=FAILURE_CREDENTIAL,
+        failure=FailureKind.CREDENTIAL,
         hint="create a token under Settings > Workspace settings > Access Management > Tokens; "
         f"if your Segment workspace is in the {other.upper()} region, set segment.region: {other}",
     )
@@ -173,23 +174,23 @@ def _no_source(source_list: list[dict], workspace: dict, sources: Answer) -> Che
     """No source lists the write key: the token cannot see write keys, or the key is another workspace's."""
     if source_list and not any(s.get("writeKeys") for s in source_list):
         return Check(
-            "segment.source",
-            "segment",
-            "authenticated",
-            WARNING,
-            "the token cannot read write keys (it needs source admin permission)",
+            id="segment.source",
+            route="segment",
+            tier=Tier.AUTHENTICATED,
+            status=Status.WARNING,
+            message="the token cannot read write keys (it needs source admin permission)",
             http_status=200,
             duration_ms=sources.ms,
         )
     return Check(
-        "segment.source",
-        "segment",
-        "authenticated",
-        FAILED,
-        f"no source in workspace {workspace.get('slug')} has this write key",
+        id="segment.source",
+        route="segment",
+        tier=Tier.AUTHENTICATED,
+        status=Status.FAILED,
+        message=f"no source in workspace {workspace.get('slug')} has this write key",
         http_status=200,
         duration_ms=sources.ms,
-        failure=FAILURE_CREDENTIAL,
+        failure=FailureKind.CREDENTIAL,
         hint="the write key may belong to another workspace or a deleted source",
     )
 
@@ -202,25 +203,25 @@ def _destination_check(settings: Settings, dests: Answer, name: object) -> Check
     enabled = [d for d in cio if d.get("enabled")]
     if not enabled:
         return Check(
-            "segment.destination",
-            "segment",
-            "authenticated",
-            FAILED,
-            f"source {name!r} has {'a disabled' if cio else 'no'} Customer.io destination: "
+            id="segment.destination",
+            route="segment",
+            tier=Tier.AUTHENTICATED,
+            status=Status.FAILED,
+            message=f"source {name!r} has {'a disabled' if cio else 'no'} Customer.io destination: "
             "events will be accepted by Segment and never reach Customer.io",
             http_status=200,
             duration_ms=dests.ms,
-            failure=FAILURE_CHECK,
+            failure=FailureKind.CHECK,
             hint="connect the Customer.io (Actions) destination to this source and enable it",
         )
     # The siteId is not secret (the Public API masks only the apiKey).
     site_id = (enabled[0].get("settings") or {}).get("siteId")
     return Check(
-        "segment.destination",
-        "segment",
-        "authenticated",
-        PASSED,
-        f"source {name!r} has an enabled Customer.io destination",
+        id="segment.destination",
+        route="segment",
+        tier=Tier.AUTHENTICATED,
+        status=Status.PASSED,
+        message=f"source {name!r} has an enabled Customer.io destination",
         http_status=200,
         duration_ms=dests.ms,
         details={"site_id": creds.mask(site_id), "site_id_matches": site_id == settings.customerio.site_id}

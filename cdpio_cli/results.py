@@ -114,7 +114,7 @@ class Report:
 
     command: str
     run_id: str = field(default_factory=new_run_id)
-    checks: list[Check] = field(default_factory=list)  # or a CheckSpool (explain: one check per record)
+    checks: list[Check] | CheckSpool = field(default_factory=list)  # a CheckSpool: explain, one check per record
     summary: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # stderr-only remarks (e.g. "using the sandbox")
     strict: bool = False  # warnings fail too (lint --strict)

@@ -28,18 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdpio_cli import campaigns, diagnosis, keys, keys_segment
-from cdpio_cli.errors import UsageError
+from cdpio_cli.errors import FailureKind, UsageError
 from cdpio_cli.keys import unreachable_hint
-from cdpio_cli.results import (
-    FAILED,
-    FAILURE_CHECK,
-    FAILURE_CREDENTIAL,
-    FAILURE_UNREACHABLE,
-    PASSED,
-    SKIPPED,
-    Check,
-    Report,
-)
+from cdpio_cli.results import Check, Report, Status, Tier
 from cdpio_cli.routes import registry
 from cdpio_cli.routes.registry import SendOne
 from cdpio_cli.sendtest_plan import (
@@ -122,11 +113,11 @@ def accepted_check(
     if outcome.dropped is not None and outcome.requests == 0:
         # Only the Track route maps before sending: the destination would drop it.
         return Check(
-            check_id,
-            route,
-            "accepted",
-            SKIPPED,
-            f"not sent: the Customer.io (Actions) destination would drop it ({outcome.dropped})",
+            id=check_id,
+            route=route,
+            tier=Tier.ACCEPTED,
+            status=Status.SKIPPED,
+            message=f"not sent: the Customer.io (Actions) destination would drop it ({outcome.dropped})",
         )
     status = outcome.http_status
     if status is not None and status in expect_status:
@@ -134,11 +125,11 @@ def accepted_check(
         if outcome.redirected_to:
             message += " after a redirect (the workspace is in another region)"
         return Check(
-            check_id,
-            route,
-            "accepted",
-            PASSED,
-            message + sent,
+            id=check_id,
+            route=route,
+            tier=Tier.ACCEPTED,
+            status=Status.PASSED,
+            message=message + sent,
             http_status=status,
             duration_ms=outcome.duration_ms,
             details=details,
@@ -152,11 +143,11 @@ def accepted_check(
     else:
         text = f"could not reach the {title}: {error}"
     return Check(
-        check_id,
-        route,
-        "accepted",
-        FAILED,
-        text + sent,
+        id=check_id,
+        route=route,
+        tier=Tier.ACCEPTED,
+        status=Status.FAILED,
+        message=text + sent,
         http_status=status,
         duration_ms=outcome.duration_ms,
         failure=failure,
@@ -165,27 +156,27 @@ def accepted_check(
     )
 
 
-def _failure(spec: registry.RouteSpec, outcome: Outcome, expect_status: list[int]) -> tuple[str, str]:
+def _failure(spec: registry.RouteSpec, outcome: Outcome, expect_status: list[int]) -> tuple[FailureKind, str]:
     """(failure kind, hint) of a send that was not accepted."""
     status = outcome.http_status
     if status is None or not outcome.reached:
         where = outcome.endpoint.partition(" ")[2] if outcome.endpoint else None
-        return FAILURE_UNREACHABLE, unreachable_hint(where, "check your network or proxy, or the endpoint override")
+        return FailureKind.UNREACHABLE, unreachable_hint(where, "check your network or proxy, or the endpoint override")
     if status in (401, 403):
-        return FAILURE_CREDENTIAL, spec.send_test.rejected_fix
+        return FailureKind.CREDENTIAL, spec.send_test.rejected_fix
     if status >= 500:
-        return FAILURE_UNREACHABLE, "the service failed after retries; try again later"
-    return FAILURE_CHECK, f"expected {' or '.join(map(str, expect_status))}"
+        return FailureKind.UNREACHABLE, "the service failed after retries; try again later"
+    return FailureKind.CHECK, f"expected {' or '.join(map(str, expect_status))}"
 
 
 def mapping_drop_check(route: str, item: Planned) -> Check:
     return Check(
-        f"{route}.{item.check_id}",
-        route,
-        "delivered",
-        FAILED,
-        f"will not reach Customer.io: dropped by the destination mapping: {item.mapped.drop_reason}",
-        failure=FAILURE_CHECK,
+        id=f"{route}.{item.check_id}",
+        route=route,
+        tier=Tier.DELIVERED,
+        status=Status.FAILED,
+        message=f"will not reach Customer.io: dropped by the destination mapping: {item.mapped.drop_reason}",
+        failure=FailureKind.CHECK,
         hint="fix the event (see `cdpio explain`), or change the destination's subscriptions",
     )
 
@@ -206,14 +197,14 @@ def detect_region(settings: Settings, http) -> list[Check]:
     checks = keys.check_track(settings, http)
     note = diagnosis.region_note(settings)
     for check in checks:
-        if note and check.id == "customerio.region" and check.status == FAILED:
+        if note and check.id == "customerio.region" and check.status == Status.FAILED:
             check.message += f"; {note}"
     return checks
 
 
 def learn_sends(ev: diagnosis.Evidence, route: str, check: Check) -> None:
     """A credential rejected while sending is a fact about that key."""
-    if check.status != FAILED or check.failure != FAILURE_CREDENTIAL:
+    if check.status != Status.FAILED or check.failure != FailureKind.CREDENTIAL:
         return
     cause = registry.get(route).send_test.rejected_cause
     if cause is not None:
@@ -237,7 +228,7 @@ def _plan_violations(settings: Settings, plans: list[RoutePlan], report: Report)
         severities=lint.Severities(section.disable, dict[str, str](section.severity)),
     )
     report.extend(checks)
-    return any(c.status == FAILED for c in checks)
+    return any(c.status == Status.FAILED for c in checks)
 
 
 @dataclass
@@ -336,13 +327,13 @@ def _preflight(run: _Run) -> bool:
     if settings.customerio.app_api_key and run.verify:
         app_checks = keys.check_app(settings, http)
         diagnosis.learn_checks(evidence, app_checks, settings)
-        run.report.extend(c for c in app_checks if c.status == FAILED)
+        run.report.extend(c for c in app_checks if c.status == Status.FAILED)
     if any(p.route == "segment" for p in run.plans) and run.verify:
         # Facts only (doctor and check-keys report these checks): does the
         # settings lookup know the key, at which API host; with a token,
         # is the destination connected, writing to which site id.
         diagnosis.learn_checks(evidence, keys_segment.check_segment(settings, http), settings)
-    return any(c.id == "customerio.app" and c.status == FAILED for c in run.report.checks)
+    return any(c.id == "customerio.app" and c.status == Status.FAILED for c in run.report.checks)
 
 
 def _failed_precheck(run: _Run, route: str) -> Check | None:
@@ -351,15 +342,21 @@ def _failed_precheck(run: _Run, route: str) -> Check | None:
     if precheck is None:
         return None
     check_id, service = precheck
-    failed = next((c for c in run.report.checks if c.id == check_id and c.status == FAILED), None)
+    failed = next((c for c in run.report.checks if c.id == check_id and c.status == Status.FAILED), None)
     if failed is None:
         return None
     why = (
         f"{service} rejected the credentials"
-        if failed.failure == FAILURE_CREDENTIAL
+        if failed.failure == FailureKind.CREDENTIAL
         else f"{service} could not be reached"
     )
-    return Check(f"{route}.send", route, "accepted", SKIPPED, f"not sent: {why} (see {check_id})")
+    return Check(
+        id=f"{route}.send",
+        route=route,
+        tier=Tier.ACCEPTED,
+        status=Status.SKIPPED,
+        message=f"not sent: {why} (see {check_id})",
+    )
 
 
 def _send_plan(run: _Run, plan: RoutePlan) -> None:
@@ -377,15 +374,19 @@ def _send_plan(run: _Run, plan: RoutePlan) -> None:
     for item in plan.items:
         if unreachable:  # one timeout per route is enough to know
             text = f"not sent: the {title} could not be reached"
-            report.add(Check(f"{route}.{item.check_id}", route, "accepted", SKIPPED, text))
+            report.add(
+                Check(
+                    id=f"{route}.{item.check_id}", route=route, tier=Tier.ACCEPTED, status=Status.SKIPPED, message=text
+                )
+            )
             continue
         outcome = send_one(run.settings, run.http, route, item.msg)
         expect_status = run.settings.config.send_test.expect_status
         check = accepted_check(route, item, outcome, expect_status, verbose=run.options.verbose)
-        unreachable = check.status == FAILED and check.failure == FAILURE_UNREACHABLE
+        unreachable = check.status == Status.FAILED and check.failure == FailureKind.UNREACHABLE
         report.add(check)
         learn_sends(run.evidence, route, check)
-        any_accepted = any_accepted or check.status == PASSED
+        any_accepted = any_accepted or check.status == Status.PASSED
         if item.mapped.ok:
             sent.append(check)
         else:
@@ -418,7 +419,16 @@ def _skip_unverified(run: _Run) -> None:
         else:
             message = "delivery not verified: no App API key, so cdpio cannot look in Customer.io" + caveat
             hint = "set customerio.app_api_key to prove delivery (send-test verifies by default when it is set)"
-        run.report.add(Check(f"{route}.delivery", route, "delivered", SKIPPED, message, hint=hint))
+        run.report.add(
+            Check(
+                id=f"{route}.delivery",
+                route=route,
+                tier=Tier.DELIVERED,
+                status=Status.SKIPPED,
+                message=message,
+                hint=hint,
+            )
+        )
     for route in run.targets:
         if run.expect:
             campaigns.skip_tiers(run.report, route, run.expect, "not checked: delivery was not verified")
@@ -427,7 +437,9 @@ def _skip_unverified(run: _Run) -> None:
 
 def _skip_delivery(run: _Run, message: str) -> None:
     for route in run.targets:
-        run.report.add(Check(f"{route}.delivery", route, "delivered", SKIPPED, message))
+        run.report.add(
+            Check(id=f"{route}.delivery", route=route, tier=Tier.DELIVERED, status=Status.SKIPPED, message=message)
+        )
     run.report.summary["verified"] = False
 
 
@@ -453,7 +465,7 @@ def _verify_delivery(run: _Run, app_api_key: str) -> None:
         check = _delivery_check(run, route, target)
         took = target.seconds_to_delivery()
         timings[route] = None if took is None else round(took, 3)
-        if run.expect and check.status == PASSED and target.person is not None:
+        if run.expect and check.status == Status.PASSED and target.person is not None:
             run.say(f"checking segments and campaigns for the {route} test person")
             campaigns.run_tiers(
                 report,
@@ -492,15 +504,15 @@ def _delivery_check(run: _Run, route: str, target: Target) -> Check:
     )
     run.report.add(check)
     verified = spec.send_test.verified
-    if check.status == PASSED and verified:
+    if check.status == Status.PASSED and verified:
         # Delivery is proven: the accepted checks need no caveat.
         for sent in run.accepted.get(route, []):
-            if sent.status == PASSED:
+            if sent.status == Status.PASSED:
                 sent.message = verified.format(status=sent.http_status) + (
                     sent_detail(sent.details) if run.options.verbose else ""
                 )
     plan = next(p for p in run.plans if p.route == route)
-    if check.status == PASSED and plan.anonymous_id:
+    if check.status == Status.PASSED and plan.anonymous_id:
         check.message += "; the anonymous events were merged into this person"
     return check
 

@@ -304,9 +304,9 @@ def require_usable_credentials(settings: Settings) -> None:
     if not any(cred.problems for cred in settings.credentials.values()):
         return
     from cdpio_cli.keys import format_checks
-    from cdpio_cli.results import FAILED
+    from cdpio_cli.results import Status
 
-    failed = [c for c in format_checks(settings) if c.status == FAILED]
+    failed = [c for c in format_checks(settings) if c.status == Status.FAILED]
     for check in failed:
         check.details["problems"] = settings.credentials[check.id].problems
     raise UnusableCredentials(failed)

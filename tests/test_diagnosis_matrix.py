@@ -974,16 +974,17 @@ def test_an_app_key_working_only_in_the_other_region_is_another_workspace_once_t
 def test_service_failures_each_have_their_own_cause(message, status, cause):
     """ "Is the sandbox still running?" only for a refused connection to a loopback address."""
     from cdpio_cli import diagnosis
-    from cdpio_cli.results import FAILED, FAILURE_UNREACHABLE, Check
+    from cdpio_cli.errors import FailureKind
+    from cdpio_cli.results import Check, Status, Tier
 
     check = Check(
-        "customerio.track",
-        "customerio",
-        "authenticated",
-        FAILED,
-        message,
+        id="customerio.track",
+        route="customerio",
+        tier=Tier.AUTHENTICATED,
+        status=Status.FAILED,
+        message=message,
         http_status=status,
-        failure=FAILURE_UNREACHABLE,
+        failure=FailureKind.UNREACHABLE,
     )
     found = diagnosis.diagnose(diagnosis.Evidence(), check)
     assert [c.id for c in found] == [cause]

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from cdpio_cli import explain, limits, lint, mapping, messages
+from cdpio_cli.messages import Severity
 from cdpio_cli.sandbox import defaults
 
 NOW = datetime(2026, 1, 11, tzinfo=timezone.utc)
@@ -195,7 +196,7 @@ def test_lint_reports_the_rule_on_its_line_and_errors_exactly_when_dropped(linte
     line = index + 1
     here = [f for f in linted.findings if f.line == line]
     assert rules <= {f.rule for f in here}, [(f.rule, f.message) for f in here]
-    errors = [f for f in here if f.severity == lint.ERROR]
+    errors = [f for f in here if f.severity == Severity.ERROR]
     assert bool(errors) == (dropped is not None), [(f.rule, f.message) for f in here]
 
 
@@ -234,7 +235,7 @@ def test_an_event_name_over_100_bytes_is_one_verdict_everywhere(sandbox):
     assert len(LONG_EVENT.encode()) > limits.EVENT_NAME.maximum
     exp = explain.explain_message(msg)
     assert exp.dropped and exp.drop_reason == "CUSTOMERIO_400: event name cannot be longer than 100 bytes"
-    [finding] = [f for f in lint.lint_messages([msg], now=NOW).findings if f.severity == lint.ERROR]
+    [finding] = [f for f in lint.lint_messages([msg], now=NOW).findings if f.severity == Severity.ERROR]
     assert finding.rule == "customerio/event-name-too-long" and f"{len(LONG_EVENT)} bytes" in finding.message
     HTTP.post(sandbox.url + "/segment/v1/track", json=msg, auth=(defaults.WRITE_KEY, ""))
     [row] = HTTP.get(sandbox.url + "/_sandbox/deliveries").json()["deliveries"]
@@ -253,7 +254,7 @@ def test_lint_reports_every_limit_a_message_breaks():
 def test_lint_rules_for_limits_come_from_the_table():
     for limit in limits.TABLE:
         rule = lint.RULES[limit.rule]
-        assert f"{limit.maximum:,}" in rule.summary and rule.severity == lint.ERROR
+        assert f"{limit.maximum:,}" in rule.summary and rule.severity == Severity.ERROR
 
 
 def test_docs_show_the_table_and_every_rule_id():

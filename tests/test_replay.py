@@ -589,7 +589,7 @@ def test_fast_valid_implies_spec_valid(mtype, user, anon, event, name, props, tr
         msg["padding"] = "p" * pad
     size = messages.message_size(msg)
     if fast_valid(msg, size):
-        errors = [p for p in messages.spec_problems(msg, size=size) if p.severity == messages.ERROR]
+        errors = [p for p in messages.spec_problems(msg, size=size) if p.severity == messages.Severity.ERROR]
         assert errors == [], (msg, errors)
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from cdpio_cli.config import load_config
 from cdpio_cli.errors import ConfigError, UsageError
 from cdpio_cli.keys import check_keys
-from cdpio_cli.results import PASSED, SKIPPED
+from cdpio_cli.results import Status
 from cdpio_cli.routes import registry
 from cdpio_cli.routes.registry import Capabilities, CredentialSpec, RouteSpec, SendOne, SendTestText
 from cdpio_cli.routes.segment import SegmentStyleRoute, send_single
@@ -119,9 +119,9 @@ def test_send_test_sends_through_the_route_and_proves_delivery(dummy, sandbox, t
     assert f"sending through {TITLE}" in said
     accepted = [c for c in report.checks if c.route == "dummy" and c.tier == "accepted"]
     assert [c.id for c in accepted][:2] == ["dummy.identify", "dummy.track Signed Up"]
-    assert all(c.status == PASSED and c.message.startswith("200 accepted by the dummy route") for c in accepted)
+    assert all(c.status == Status.PASSED and c.message.startswith("200 accepted by the dummy route") for c in accepted)
     delivery = next(c for c in report.checks if c.id == "dummy.delivery")
-    assert delivery.status == PASSED, delivery.message
+    assert delivery.status == Status.PASSED, delivery.message
     assert {c.route for c in report.checks if c.tier in ("accepted", "delivered")} == {"dummy"}
     assert set(report.summary["routes"]) == {"dummy"}
     paths = [r["path"] for r in httpx.get(sandbox.url + "/_sandbox/requests").json()["requests"]]
@@ -132,13 +132,13 @@ def test_check_keys_lists_the_route_credential(dummy, tmp_path):
     path = _config(tmp_path, "dummy:\n  write_key: ${DUMMY_WRITE_KEY:-}\n")
     report = check_keys(build_settings(str(path)), offline=True)
     check = next(c for c in report.checks if c.id == "dummy.write_key")
-    assert check.route == "dummy" and check.status == SKIPPED
+    assert check.route == "dummy" and check.status == Status.SKIPPED
     assert check.hint == "set dummy.write_key in cdpio.yaml (e.g. ${DUMMY_WRITE_KEY})"
 
     path = _config(tmp_path, "dummy:\n  write_key: abcdefghijklmnopqrstuvwxyz123456\n")
     report = check_keys(build_settings(str(path)), offline=True)
     check = next(c for c in report.checks if c.id == "dummy.write_key")
-    assert check.status == PASSED and "abcdefghij" not in check.message
+    assert check.status == Status.PASSED and "abcdefghij" not in check.message
 
 
 def test_build_sender_builds_the_route_or_names_the_missing_field(dummy):

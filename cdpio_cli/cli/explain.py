@@ -101,8 +101,8 @@ def _workspace_subscriptions(opts, report):
             results.Check(
                 id="subscriptions",
                 route="segment",
-                tier="mapping",
-                status=results.WARNING,
+                tier=results.Tier.MAPPING,
+                status=results.Status.WARNING,
                 message=f"using the destination's default subscriptions: {message}",
             )
         )

@@ -18,10 +18,19 @@ def command(
     """
     from cdpio_cli.cli.output import finish
     from cdpio_cli.init import write_starter_config
-    from cdpio_cli.results import PASSED, Check, Report
+    from cdpio_cli.results import Check, Report, Status, Tier
 
     written = write_starter_config(path or "cdpio.yaml", force=force)
     report = Report("init")
-    report.add(Check("config", "config", "format", PASSED, f"wrote {written}", file=str(written)))
+    report.add(
+        Check(
+            id="config",
+            route="config",
+            tier=Tier.FORMAT,
+            status=Status.PASSED,
+            message=f"wrote {written}",
+            file=str(written),
+        )
+    )
     report.notes.append("next: export the env vars it names, then run `cdpio check-keys`")
     finish(report, ctx.obj)

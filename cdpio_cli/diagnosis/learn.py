@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from cdpio_cli.credentials import mask
 from cdpio_cli.diagnosis.evidence import Evidence, Fact
-from cdpio_cli.results import FAILED, FAILURE_UNREACHABLE, PASSED, Check
+from cdpio_cli.errors import FailureKind
+from cdpio_cli.results import Check, Status
 
 if TYPE_CHECKING:
     from cdpio_cli.mapping import Subscription
@@ -58,7 +59,7 @@ def _reason(message: str) -> str:
 
 def learn_service_failure(ev: Evidence, check: Check) -> Fact | None:
     """A check that failed because a service misbehaved: 5xx, 429, too slow, unreachable."""
-    if check.status != FAILED:
+    if check.status != Status.FAILED:
         return None
     status = check.http_status
     where = check.id
@@ -73,7 +74,7 @@ def learn_service_failure(ev: Evidence, check: Check) -> Fact | None:
         return ev.add(
             "service.error_5xx", f"{where}: the service answered {status} after retries", check=where, status=status
         )
-    if check.failure != FAILURE_UNREACHABLE or status is not None:
+    if check.failure != FailureKind.UNREACHABLE or status is not None:
         return None
     return _learn_unreachable(ev, where, check.message)
 
@@ -107,7 +108,7 @@ def _learn_unreachable(ev: Evidence, where: str, text: str) -> Fact | None:
 
 
 def _segment_write_key(ev: Evidence, c: Check, settings: Settings) -> None:
-    if c.status == PASSED:
+    if c.status == Status.PASSED:
         _segment_lookup_known(ev, c.details or {}, settings.region_for("segment"))
     elif c.http_status == 404:
         ev.add("segment.lookup.unknown", "Segment's settings lookup does not know this write key (404)")
@@ -140,7 +141,7 @@ def _segment_lookup_known(ev: Evidence, d: dict[str, Any], configured_region: st
 
 
 def _segment_public_api_token(ev: Evidence, c: Check, settings: Settings) -> None:
-    if c.status == PASSED:
+    if c.status == Status.PASSED:
         ev.add("segment.public_api.ok", "the Segment Public API accepted the token")
     elif c.failure == "credential":
         region = settings.region_for("segment")  # a running sandbox may name it
@@ -152,18 +153,18 @@ def _segment_public_api_token(ev: Evidence, c: Check, settings: Settings) -> Non
 
 
 def _segment_source(ev: Evidence, c: Check, settings: Settings) -> None:
-    if c.status == PASSED:
+    if c.status == Status.PASSED:
         ev.add("segment.source.found", c.message)
-    elif c.status == FAILED and "disabled" in c.message:
+    elif c.status == Status.FAILED and "disabled" in c.message:
         ev.add("segment.source.disabled", c.message)
-    elif c.status == FAILED and c.http_status == 200:
+    elif c.status == Status.FAILED and c.http_status == 200:
         ev.add("segment.source.missing", c.message)
 
 
 def _segment_destination(ev: Evidence, c: Check, settings: Settings) -> None:
     d = c.details or {}
     site = d.get("site_id")  # masked by keys.py
-    if c.status == PASSED:
+    if c.status == Status.PASSED:
         ev.add(
             "segment.destination.enabled",
             "the Public API shows an enabled Customer.io destination" + (f" writing to site id {site}" if site else ""),
@@ -177,7 +178,7 @@ def _segment_destination(ev: Evidence, c: Check, settings: Settings) -> None:
                 destination=site,
                 configured=mask(configured),
             )
-    elif c.status == FAILED and c.http_status == 200:
+    elif c.status == Status.FAILED and c.http_status == 200:
         if "a disabled" in c.message:
             ev.add("segment.destination.disabled", c.message)
         else:
@@ -186,7 +187,7 @@ def _segment_destination(ev: Evidence, c: Check, settings: Settings) -> None:
 
 def _customerio_track(ev: Evidence, c: Check, settings: Settings) -> None:
     d = c.details or {}
-    if c.status == PASSED:
+    if c.status == Status.PASSED:
         ev.add("customerio.track.ok", c.message, workspace=d.get("workspace_id"), region=d.get("region"))
     elif c.failure == "credential":
         ev.add("customerio.track.rejected", f"the Track API rejected the site id and Track API key ({c.http_status})")
@@ -194,7 +195,7 @@ def _customerio_track(ev: Evidence, c: Check, settings: Settings) -> None:
 
 def _customerio_region(ev: Evidence, c: Check, settings: Settings) -> None:
     detected = settings.detected_region
-    if c.status != FAILED or not detected:
+    if c.status != Status.FAILED or not detected:
         return
     configured = settings.config.customerio.region
     ev.add(
@@ -206,19 +207,19 @@ def _customerio_region(ev: Evidence, c: Check, settings: Settings) -> None:
 
 
 def _customerio_app(ev: Evidence, c: Check, settings: Settings) -> None:
-    if c.status == PASSED:
+    if c.status == Status.PASSED:
         ev.add("customerio.app.ok", c.message)
-    elif c.status == FAILED and "works only in the" in c.message:
+    elif c.status == Status.FAILED and "works only in the" in c.message:
         region = "eu" if "works only in the EU" in c.message else "us"
         ev.add("customerio.app.other_region", c.message, region=region, detected=settings.detected_region)
-    elif c.status == FAILED and c.failure == "credential":
+    elif c.status == Status.FAILED and c.failure == "credential":
         ev.add("customerio.app.rejected", f"the App API rejected the key ({c.http_status})")
 
 
 def _customerio_pipelines(ev: Evidence, c: Check, settings: Settings) -> None:
-    if c.status == PASSED:
+    if c.status == Status.PASSED:
         ev.add("pipelines.key.ok", c.message)
-    elif c.status == FAILED and c.failure == "credential":
+    elif c.status == Status.FAILED and c.failure == "credential":
         ev.add("pipelines.key.rejected", f"the Pipelines API rejected the key in strict mode ({c.http_status})")
 
 
@@ -237,7 +238,7 @@ CHECK_LEARNERS: dict[str, Callable[[Evidence, Check, Settings], None]] = {
 def learn_checks(ev: Evidence, checks: Iterable[Check], settings: Settings) -> None:
     """Facts from check-keys' checks (keys.py), whatever command ran them."""
     for c in checks:
-        if c.status == FAILED:
+        if c.status == Status.FAILED:
             learn_service_failure(ev, c)
         learner = CHECK_LEARNERS.get(c.id)
         if learner is not None:

@@ -15,7 +15,8 @@ from cdpio_cli.diagnosis import rules_data, rules_setup
 from cdpio_cli.diagnosis.evidence import SERVICE, Cause, Evidence, Rule
 from cdpio_cli.diagnosis.learn import learn_checks, learn_service_failure
 from cdpio_cli.diagnosis.routes import SEGMENT
-from cdpio_cli.results import FAILED, Check
+from cdpio_cli.errors import FailureKind
+from cdpio_cli.results import Check, Status, Tier
 
 if TYPE_CHECKING:
     from cdpio_cli.settings import Settings
@@ -104,7 +105,7 @@ def explain_failures(
     get the causes in their message."""
     sentence_for = set(sentence_for)
     for check in checks:
-        if check.status != FAILED or "causes" in (check.details or {}):
+        if check.status != Status.FAILED or "causes" in (check.details or {}):
             continue
         found = diagnose(ev, check, route=route, fix_prefix=fix_prefix)
         if found and check.id in sentence_for:
@@ -123,12 +124,12 @@ def segment_region_check(settings: Settings, checks: list[Check], ev: Evidence |
     at = next(i for i, c in enumerate(checks) if c.id == "segment.write_key") + 1
     actual = differs.data["actual"]
     region = Check(
-        "segment.region",
-        SEGMENT,
-        "authenticated",
-        FAILED,
-        differs.text,
-        failure="check",
+        id="segment.region",
+        route=SEGMENT,
+        tier=Tier.AUTHENTICATED,
+        status=Status.FAILED,
+        message=differs.text,
+        failure=FailureKind.CHECK,
         hint=f"set segment.region: {actual} in cdpio.yaml",
         file=str(settings.config_path) if settings.config_path else None,
         line=settings.loaded.line_of("segment.region"),

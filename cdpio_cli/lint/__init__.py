@@ -27,22 +27,17 @@ from cdpio_cli.lint.engine import MAX_TRACKED_IDS, MAX_TRACKED_NAMES, Linter, li
 from cdpio_cli.lint.naming import dynamic_value, suggest_title_case, title_case_problem
 from cdpio_cli.lint.report import Finding, LintResult, findings_to_checks, load_lint_settings
 from cdpio_cli.lint.rules import (
-    ERROR,
-    INFO,
     INPUT_RULE,
     OFF,
     RULES,
     SEVERITIES,
     SPEC_PREFIX,
-    WARNING,
     Rule,
     Severities,
     rules_table,
 )
 
 __all__ = [
-    "ERROR",
-    "INFO",
     "INPUT_RULE",
     "MAX_TRACKED_IDS",
     "MAX_TRACKED_NAMES",
@@ -50,7 +45,6 @@ __all__ = [
     "RULES",
     "SEVERITIES",
     "SPEC_PREFIX",
-    "WARNING",
     "Finding",
     "LintResult",
     "Linter",

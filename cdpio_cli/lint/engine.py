@@ -22,8 +22,8 @@ from cdpio_cli.lint.naming import (
     value_type,
 )
 from cdpio_cli.lint.report import Finding, LintResult
-from cdpio_cli.lint.rules import ERROR, INPUT_RULE, OFF, RULES, SPEC_HINTS, WINDOW_HOURS, Severities, drop_rule
-from cdpio_cli.messages import show_value
+from cdpio_cli.lint.rules import INPUT_RULE, OFF, RULES, SPEC_HINTS, WINDOW_HOURS, Severities, drop_rule
+from cdpio_cli.messages import Severity, show_value
 from cdpio_cli.plan import Plan, PlanChecker
 
 # Data-set aggregates stop growing past these sizes (memory stays bounded on
@@ -90,7 +90,7 @@ class Linter:
         **details: Any,
     ) -> None:
         rule = RULES.get(rule_id)
-        severity = self.severities.of(rule_id, default or (rule.severity if rule else ERROR))
+        severity = self.severities.of(rule_id, default or (rule.severity if rule else Severity.ERROR))
         if severity == OFF:
             return
         res = self.result

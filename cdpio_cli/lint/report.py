@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdpio_cli import results
+from cdpio_cli.errors import FailureKind
 from cdpio_cli.lint.rules import INPUT_RULE, SPEC_PREFIX
-from cdpio_cli.messages import ERROR, INFO, WARNING
+from cdpio_cli.messages import Severity
 
 
 @dataclass(slots=True)
@@ -39,21 +40,21 @@ class LintResult:
 
     @property
     def errors(self) -> int:
-        return self.by_severity.get(ERROR, 0)
+        return self.by_severity.get(Severity.ERROR, 0)
 
     @property
     def warnings(self) -> int:
-        return self.by_severity.get(WARNING, 0)
+        return self.by_severity.get(Severity.WARNING, 0)
 
     @property
     def infos(self) -> int:
-        return self.by_severity.get(INFO, 0)
+        return self.by_severity.get(Severity.INFO, 0)
 
     def summary(self) -> dict[str, Any]:
         return {
             "messages": self.messages,
             "invalid": self.invalid,
-            "findings": {s: self.by_severity.get(s, 0) for s in (ERROR, WARNING, INFO)},
+            "findings": {s: self.by_severity.get(s, 0) for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)},
             "by_rule": dict(sorted(self.by_rule.items())),
             "not_listed": dict(self.suppressed),
         }
@@ -69,15 +70,15 @@ def findings_to_checks(result: LintResult) -> list[results.Check]:
     warning, info -> info; severity in details."""
     checks: list[results.Check] = []
     for f in result.findings:
-        if f.severity == ERROR:
-            status = results.FAILED
-        elif f.severity == WARNING:
-            status = results.WARNING
+        if f.severity == Severity.ERROR:
+            status = results.Status.FAILED
+        elif f.severity == Severity.WARNING:
+            status = results.Status.WARNING
         else:
-            status = results.INFO  # shown and counted as info, never as ok
+            status = results.Status.INFO  # shown and counted as info, never as ok
         message = f.message
-        tier = "spec" if f.rule.startswith((SPEC_PREFIX, "input/")) else "lint"
-        failure = results.FAILURE_USAGE if f.rule == INPUT_RULE else results.FAILURE_CHECK
+        tier = results.Tier.SPEC if f.rule.startswith((SPEC_PREFIX, "input/")) else results.Tier.LINT
+        failure = FailureKind.USAGE if f.rule == INPUT_RULE else FailureKind.CHECK
         checks.append(
             results.Check(
                 id=f.rule,

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 from cdpio_cli import limits, mapping
 from cdpio_cli.errors import UsageError
-from cdpio_cli.messages import ERROR, INFO, WARNING
+from cdpio_cli.messages import Severity
 from cdpio_cli.plan import PLAN_RULES
 
 OFF = "off"  # a rule that does not run (the default of the opt-in rules)
-SEVERITIES = (ERROR, WARNING, INFO, OFF)
+SEVERITIES = (Severity.ERROR, Severity.WARNING, Severity.INFO, OFF)
 
 INPUT_RULE = "input/unreadable"
 
@@ -34,26 +34,26 @@ RULES: dict[str, Rule] = {
     for r in (
         Rule(
             INPUT_RULE,
-            ERROR,
+            Severity.ERROR,
             "a record could not be read or parsed",
             "fix the file at that line; every other record was still checked",
         ),
         # naming
         Rule(
             "naming/event-title-case",
-            WARNING,
+            Severity.WARNING,
             "event name is not in Title Case",
             'Segment recommends Title Case event names ("Signed Up", "Order Completed")',
         ),
         Rule(
             "naming/event-variants",
-            WARNING,
+            Severity.WARNING,
             "one event under variants of case, spacing or punctuation",
             "pick one spelling; Customer.io treats each spelling as a different event",
         ),
         Rule(
             "naming/dynamic-event-name",
-            WARNING,
+            Severity.WARNING,
             "event name contains a dynamic value (date, id, number, email, UUID)",
             "keep the name fixed and move the value into a property",
         ),
@@ -65,50 +65,50 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "naming/property-key-style",
-            WARNING,
+            Severity.WARNING,
             "property and trait keys mix snake_case and camelCase across the data set",
             "pick one style; Segment recommends snake_case property names",
         ),
         Rule(
             "naming/key-variants",
-            WARNING,
+            Severity.WARNING,
             "one key under two spellings (firstName and first_name)",
             "send one spelling; both end up as separate Customer.io attributes",
         ),
         Rule(
             "naming/dynamic-property-key",
-            WARNING,
+            Severity.WARNING,
             "property or trait key contains a dynamic value",
             "use a fixed key and put the value in it",
         ),
         # identity
         Rule(
             "identity/user-id-whitespace",
-            WARNING,
+            Severity.WARNING,
             "userId contains whitespace",
             'trim ids before sending; " u1" and "u1" are different people in Customer.io',
         ),
         Rule(
             "identity/user-id-variants",
-            WARNING,
+            Severity.WARNING,
             "userIds that differ only by case or whitespace",
             "normalise ids at the source; Customer.io ids are case-sensitive",
         ),
         Rule(
             "identity/mixed-id-kinds",
-            WARNING,
+            Severity.WARNING,
             "emails used as userId for some people and other ids for others",
             "use one kind of id (a stable database id) and send the email as a trait",
         ),
         Rule(
             "identity/unlinked-anonymous",
-            INFO,
+            Severity.INFO,
             "anonymousIds whose events no identify or alias ever links to a userId",
             "call identify (with the anonymousId) when the visitor signs in",
         ),
         Rule(
             "identity/identify-without-email",
-            WARNING,
+            Severity.WARNING,
             "person identified but never with traits.email",
             "send traits.email on identify; Customer.io cannot email a person without one",
         ),
@@ -116,7 +116,7 @@ RULES: dict[str, Rule] = {
         *(
             Rule(
                 limit.rule,
-                ERROR,
+                Severity.ERROR,
                 f"{limit.what} over {limit.maximum:,} {limit.unit}",
                 f"Customer.io rejects the operation with 400 ({limit.error.format(name='NAME')!r}); "
                 f"limit: {limit.maximum:,} {limit.unit}",
@@ -125,62 +125,62 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "customerio/page-without-url",
-            ERROR,
+            Severity.ERROR,
             "page without properties.url: the destination drops it",
             "send properties.url (analytics.js does this by itself); it becomes the page name",
         ),
         Rule(
             "customerio/screen-without-name",
-            ERROR,
+            Severity.ERROR,
             "screen without name: the destination drops it",
             "send the screen name",
         ),
         Rule(
             "customerio/device-without-user-id",
-            ERROR,
+            Severity.ERROR,
             "device event without userId: the destination drops it",
             "send device events after identify, with userId",
         ),
         Rule(
             "customerio/device-without-token",
-            ERROR,
+            Severity.ERROR,
             "device event without context.device.token: the destination drops it",
             "Segment does not collect push tokens; set context.device.token yourself",
         ),
         Rule(
             "customerio/device-without-type",
-            ERROR,
+            Severity.ERROR,
             "device event without context.device.type: the destination drops it",
             "set context.device.type (ios or android)",
         ),
         Rule(
             "customerio/dropped",
-            ERROR,
+            Severity.ERROR,
             "a message the Customer.io (Actions) destination drops (a required field is missing)",
             "run `cdpio explain` on the file for the mapping of each message",
         ),
         Rule(
             "customerio/millisecond-timestamp",
-            WARNING,
+            Severity.WARNING,
             "a date attribute or property in milliseconds",
             "Customer.io reads numeric dates as unix seconds; divide by 1000 or send ISO-8601",
         ),
         Rule(
             "customerio/old-event",
-            INFO,
+            Severity.INFO,
             f"events older than {WINDOW_HOURS} hours: they will not trigger campaigns",
             "fine for history imports; use recent timestamps when a test must trigger a campaign",
         ),
         # traits
         Rule(
             "traits/type-drift",
-            WARNING,
+            Severity.WARNING,
             "a trait whose type changes between messages",
             'send one type (true, not "true"); segments and liquid compare by type',
         ),
         Rule(
             "properties/type-drift",
-            WARNING,
+            Severity.WARNING,
             "an event property whose type changes between messages of the same event",
             "send one type per property",
         ),

@@ -297,8 +297,8 @@ def send_test_checks(
                 results.Check(
                     id=f"plan.{label.replace(chr(34), '')}",
                     route="send-test",
-                    tier="format",
-                    status=results.FAILED if severity == "error" else results.WARNING,
+                    tier=results.Tier.FORMAT,
+                    status=results.Status.FAILED if severity == "error" else results.Status.WARNING,
                     message=f"{label} does not follow the tracking plan: {message}",
                     file=tracking_plan.path,
                     hint="change send_test.traits / send_test.events, or the plan; nothing was sent",

@@ -81,8 +81,8 @@ def diff_report(before: str, after: str, changes: list[Change], *, exit_code: bo
             results.Check(
                 id=f"plan.{change.kind}",
                 route="lint",
-                tier="lint",
-                status=results.FAILED if exit_code else results.WARNING,
+                tier=results.Tier.LINT,
+                status=results.Status.FAILED if exit_code else results.Status.WARNING,
                 message=change.text(),
                 details=change.to_dict(),
             )
@@ -92,8 +92,8 @@ def diff_report(before: str, after: str, changes: list[Change], *, exit_code: bo
             results.Check(
                 id="plan.same",
                 route="lint",
-                tier="lint",
-                status=results.PASSED,
+                tier=results.Tier.LINT,
+                status=results.Status.PASSED,
                 message=f"{before} and {after} plan the same data",
             )
         )

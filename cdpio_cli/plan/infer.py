@@ -182,8 +182,8 @@ class Inferrer:
             results.Check(
                 id="plan.infer",
                 route="lint",
-                tier="lint",
-                status=results.PASSED,
+                tier=results.Tier.LINT,
+                status=results.Status.PASSED,
                 message=f"{len(self.events)} event(s) and {len(self.sections)} other section(s) "
                 f"from {self.messages:,} message(s)",
             )
@@ -193,8 +193,8 @@ class Inferrer:
                 results.Check(
                     id="plan.unreadable",
                     route="lint",
-                    tier="spec",
-                    status=results.WARNING,
+                    tier=results.Tier.SPEC,
+                    status=results.Status.WARNING,
                     message=f"{self.unreadable:,} record(s) could not be read and were "
                     "left out (run `cdpio lint` for where)",
                 )

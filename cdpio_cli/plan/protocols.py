@@ -132,8 +132,8 @@ def pulled_plan(meta: dict, plan_id: str, rules: list) -> tuple[dict, str, resul
         results.Check(
             id="plan.pull",
             route="segment",
-            tier="authenticated",
-            status=results.PASSED,
+            tier=results.Tier.AUTHENTICATED,
+            status=results.Status.PASSED,
             message=f"{len(rules)} rule(s) of tracking plan {plan_id}: {len(data['events'])} "
             "event(s)" + (f"; {len(left_out)} left out" if left_out else ""),
         )

@@ -6,14 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdpio_cli.errors import (
-    EXIT_CHECK_FAILED,
-    EXIT_CREDENTIAL,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-)
+from cdpio_cli.errors import ExitCode
 
 # The defaults of `cdpio replay` (flags, then `replay:` in cdpio.yaml, then these).
 DEFAULT_RATE = 50.0  # requests/s
@@ -107,23 +100,23 @@ class ReplayResult:
 
     def exit_code(self) -> int:
         if self.stopped_invalid:
-            return EXIT_USAGE
+            return ExitCode.USAGE
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return ExitCode.INTERRUPTED
         if self.dry_run:
-            return EXIT_CHECK_FAILED if self.invalid else EXIT_OK
+            return ExitCode.CHECK_FAILED if self.invalid else ExitCode.OK
         if self.aborted == "credential" or (self.requests and self.auth_failures == self.requests):
-            return EXIT_CREDENTIAL
+            return ExitCode.CREDENTIAL
         if self.aborted == "unreachable" or (self.requests and self.responses == 0):
-            return EXIT_UNREACHABLE
+            return ExitCode.UNREACHABLE
         if not self.accepted and self.failed and self.failed_unreachable == self.failed:
             # Nothing got through and every failure was the service's (5xx,
             # timeout, network) after the retries: the messages are in the
             # dead-letter file, but the finding is "could not be reached".
-            return EXIT_UNREACHABLE
+            return ExitCode.UNREACHABLE
         if self.dead_letter_total or self.dead_lettered or self.not_sent:
-            return EXIT_CHECK_FAILED
-        return EXIT_OK
+            return ExitCode.CHECK_FAILED
+        return ExitCode.OK
 
     def summary(self) -> dict[str, Any]:
         """What `--json` carries in `summary` (a stable interface)."""

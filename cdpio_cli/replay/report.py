@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from cdpio_cli import results
-from cdpio_cli.errors import EXIT_UNREACHABLE, CdpioError
+from cdpio_cli.errors import CdpioError, ExitCode, FailureKind, failure_for_exit_code
 from cdpio_cli.replay.options import ReplayOptions, ReplayResult
 
 _ABORT_HINTS = {
@@ -21,16 +21,16 @@ def fill_report(report: results.Report, result: ReplayResult, route: str, option
         _add_stopped_invalid(report, result, route)
         return
     _add_examples(report, result, route)
-    tier = "spec" if result.dry_run else "accepted"
+    tier = results.Tier.SPEC if result.dry_run else results.Tier.ACCEPTED
     code = result.exit_code()
-    failure = results.failure_for_exit_code(code)
+    failure = failure_for_exit_code(code)
     if result.interrupted:
         # The counts so far: failed if something is in the dead-letter file,
         # otherwise incomplete (a warning); the interruption is its own check.
-        status = results.FAILED if result.dead_letter_total else results.WARNING
-        failure = results.FAILURE_CHECK
+        status = results.Status.FAILED if result.dead_letter_total else results.Status.WARNING
+        failure = FailureKind.CHECK
     else:
-        status = results.FAILED if code != 0 else results.PASSED
+        status = results.Status.FAILED if code != 0 else results.Status.PASSED
     message, hint = _verdict(result, code)
     report.add(
         results.Check(
@@ -50,9 +50,9 @@ def fill_report(report: results.Report, result: ReplayResult, route: str, option
                 id="replay.interrupted",
                 route=route,
                 tier=tier,
-                status=results.FAILED,
+                status=results.Status.FAILED,
                 message=interrupted_message(result, options),
-                failure=results.FAILURE_INTERRUPTED,
+                failure=FailureKind.INTERRUPTED,
                 hint=resume_hint(options),
             )
         )
@@ -64,12 +64,12 @@ def _add_stopped_invalid(report: results.Report, result: ReplayResult, route: st
             results.Check(
                 id="replay.invalid",
                 route=route,
-                tier="spec",
-                status=results.FAILED,
+                tier=results.Tier.SPEC,
+                status=results.Status.FAILED,
                 message=ex.reason,
                 file=ex.file,
                 line=ex.line,
-                failure=results.FAILURE_USAGE,
+                failure=FailureKind.USAGE,
                 hint="fix the message, or pass --skip-invalid to send the rest (invalid ones go to "
                 "the dead-letter file)",
             )
@@ -79,14 +79,14 @@ def _add_stopped_invalid(report: results.Report, result: ReplayResult, route: st
         results.Check(
             id="replay",
             route=route,
-            tier="spec",
-            status=results.FAILED,
+            tier=results.Tier.SPEC,
+            status=results.Status.FAILED,
             message=(
                 f"{result.invalid:,} of {result.read:,} message(s) are invalid"
                 + (f" ({more:,} more not listed)" if more > 0 else "")
                 + "; nothing was sent"
             ),
-            failure=results.FAILURE_USAGE,
+            failure=FailureKind.USAGE,
             hint="fix them, or pass --skip-invalid",
         )
     )
@@ -98,8 +98,8 @@ def _add_examples(report: results.Report, result: ReplayResult, route: str) -> N
             results.Check(
                 id="replay.dropped",
                 route=route,
-                tier="mapping",
-                status=results.WARNING,
+                tier=results.Tier.MAPPING,
+                status=results.Status.WARNING,
                 message=ex.reason,
                 file=ex.file,
                 line=ex.line,
@@ -111,8 +111,8 @@ def _add_examples(report: results.Report, result: ReplayResult, route: str) -> N
             results.Check(
                 id="replay.invalid",
                 route=route,
-                tier="spec",
-                status=results.FAILED,
+                tier=results.Tier.SPEC,
+                status=results.Status.FAILED,
                 message=ex.reason,
                 file=ex.file,
                 line=ex.line,
@@ -124,8 +124,8 @@ def _add_examples(report: results.Report, result: ReplayResult, route: str) -> N
             results.Check(
                 id="replay.failed",
                 route=route,
-                tier="accepted",
-                status=results.FAILED,
+                tier=results.Tier.ACCEPTED,
+                status=results.Status.FAILED,
                 message=ex.reason,
                 file=ex.file,
                 line=ex.line,
@@ -142,7 +142,7 @@ def _verdict(result: ReplayResult, code: int) -> tuple[str, str | None]:
     if result.aborted:
         message = f"stopped: {result.abort_reason}; {message}"
         return message, _ABORT_HINTS.get(result.aborted, _UNREACHABLE_ABORT_HINT)
-    if code == EXIT_UNREACHABLE:
+    if code == ExitCode.UNREACHABLE:
         return message, (
             f"the service answered 5xx, timed out or could not be reached on every request, after "
             f"the retries; check it (cdpio doctor), then replay the dead-letter file: "
@@ -186,13 +186,13 @@ def error_report(exc: CdpioError, run_id: str, route: str) -> results.Report:
         results.Check(
             id="replay",
             route=route,
-            tier="spec",
-            status=results.FAILED,
+            tier=results.Tier.SPEC,
+            status=results.Status.FAILED,
             message=exc.message,
             file=exc.file,
             line=exc.line,
             hint=exc.hint,
-            failure=results.failure_for_exit_code(exc.exit_code),
+            failure=failure_for_exit_code(exc.exit_code),
         )
     )
     return report

@@ -129,7 +129,7 @@ def problems_text(msg: Any, size: int | None = None, *, email_identifies: bool =
     errors = [
         p
         for p in messages.spec_problems(msg, size=size)
-        if p.severity == messages.ERROR
+        if p.severity == messages.Severity.ERROR
         and not (email_identifies and p.rule == "spec/no-identity" and _email_identify(msg))
     ]
     if not errors:

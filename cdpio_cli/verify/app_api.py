@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from cdpio_cli.results import FAILURE_CREDENTIAL, FAILURE_UNREACHABLE
+from cdpio_cli.errors import FailureKind
 
 if TYPE_CHECKING:
     from cdpio_cli.capture import Capture
@@ -30,7 +30,7 @@ MAX_ACTIVITY_PAGES = 50
 class AppApiError(Exception):
     """The App API refused (credential) or could not be reached."""
 
-    def __init__(self, message: str, failure: str, status: int | None = None, url: str | None = None):
+    def __init__(self, message: str, failure: FailureKind, status: int | None = None, url: str | None = None):
         super().__init__(message)
         self.message = message
         self.failure = failure
@@ -90,14 +90,14 @@ class AppApi:
             raise AppApiError(
                 f"the App API rejected the key ({answer.status}); a key from another "
                 "region or workspace, or a send-only key, cannot read people",
-                FAILURE_CREDENTIAL,
+                FailureKind.CREDENTIAL,
                 answer.status,
                 self.base,
             )
         if answer.status is None or answer.status >= 500:
             raise AppApiError(
                 "could not read the App API: " + (answer.error or f"it answered {answer.status}"),
-                FAILURE_UNREACHABLE,
+                FailureKind.UNREACHABLE,
                 answer.status,
                 self.base,
             )

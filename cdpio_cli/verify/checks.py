@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cdpio_cli.errors import FailureKind
 from cdpio_cli.keys import unreachable_hint
-from cdpio_cli.results import FAILED, FAILURE_CHECK, FAILURE_UNREACHABLE, PASSED, Check
+from cdpio_cli.results import Check, Status, Tier
 from cdpio_cli.verify.app_api import AppApiError
 from cdpio_cli.verify.target import EVIDENCE_TEXT, RUN_ID_KEY, Target
 from cdpio_cli.verify.values import show
@@ -53,7 +54,7 @@ def found_parts(target: Target) -> str:
 
 
 def app_error_hint(error: AppApiError, credential_hint: str) -> str:
-    if error.failure == FAILURE_UNREACHABLE:
+    if error.failure == FailureKind.UNREACHABLE:
         return unreachable_hint(error.url, "check your network or proxy and retry; status page: status.customer.io")
     return credential_hint
 
@@ -108,14 +109,22 @@ def target_check(
             message += f" (events proven this run's: {', '.join(proofs)})"
         if verbose and found_text(target):
             message += f" (found: {found_text(target)})"
-        return Check(check_id, route, "delivered", PASSED, message, duration_ms=took * 1000.0, details=details)
+        return Check(
+            id=check_id,
+            route=route,
+            tier=Tier.DELIVERED,
+            status=Status.PASSED,
+            message=message,
+            duration_ms=took * 1000.0,
+            details=details,
+        )
     if target.error is not None:
         return Check(
-            check_id,
-            route,
-            "delivered",
-            FAILED,
-            f"cannot verify delivery: {target.error.message}",
+            id=check_id,
+            route=route,
+            tier=Tier.DELIVERED,
+            status=Status.FAILED,
+            message=f"cannot verify delivery: {target.error.message}",
             http_status=target.error.status,
             failure=target.error.failure,
             hint=app_error_hint(
@@ -127,7 +136,16 @@ def target_check(
     message = _not_delivered_message(target, details["missing"], timeout, nothing_head, verbose)
     if causes:
         message += f". Likely causes: {causes}"
-    return Check(check_id, route, "delivered", FAILED, message, failure=FAILURE_CHECK, hint=fix, details=details)
+    return Check(
+        id=check_id,
+        route=route,
+        tier=Tier.DELIVERED,
+        status=Status.FAILED,
+        message=message,
+        failure=FailureKind.CHECK,
+        hint=fix,
+        details=details,
+    )
 
 
 def _not_delivered_message(

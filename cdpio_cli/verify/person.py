@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from cdpio_cli.errors import FailureKind
 from cdpio_cli.keys import unreachable_hint
-from cdpio_cli.results import FAILED, FAILURE_UNREACHABLE, PASSED, SKIPPED, WARNING, Check, Report
+from cdpio_cli.results import Check, Report, Status, Tier
 from cdpio_cli.verify.app_api import AppApi
 from cdpio_cli.verify.checks import target_check
 from cdpio_cli.verify.polling import wait_for
@@ -33,24 +34,24 @@ def prepare_region(settings: Settings, http: ServiceHttp) -> list[Check]:
     if not (settings.customerio.site_id and settings.customerio.track_api_key):
         return []
     track = next((c for c in keys.check_track(settings, http) if c.id == "customerio.track"), None)
-    if track is None or track.status != FAILED:
+    if track is None or track.status != Status.FAILED:
         return []
     region = settings.customerio_region().upper()
     hint = (
         unreachable_hint(
             settings.endpoint("track"), "check your network or proxy and retry; status page: status.customer.io"
         )
-        if track.failure == FAILURE_UNREACHABLE
+        if track.failure == FailureKind.UNREACHABLE
         else "set customerio.region (us or eu) to skip region detection, or fix the Track credentials "
         "(`cdpio check-keys`)"
     )
     return [
         Check(
-            "customerio.region",
-            "customerio",
-            "authenticated",
-            WARNING,
-            f"region not detected ({track.message}); reading the App API in the {region} region",
+            id="customerio.region",
+            route="customerio",
+            tier=Tier.AUTHENTICATED,
+            status=Status.WARNING,
+            message=f"region not detected ({track.message}); reading the App API in the {region} region",
             http_status=track.http_status,
             duration_ms=track.duration_ms,
             hint=hint,
@@ -101,11 +102,11 @@ def run_verify(
         return report
     report.add(
         Check(
-            "person",
-            "customerio",
-            "delivered",
-            PASSED,
-            f"{target.who} found in Customer.io (cio_id {target.person.get('identifiers', {}).get('cio_id')})",
+            id="person",
+            route="customerio",
+            tier=Tier.DELIVERED,
+            status=Status.PASSED,
+            message=f"{target.who} found in Customer.io (cio_id {target.person.get('identifiers', {}).get('cio_id')})",
             duration_ms=(found_at - target.sent_at) * 1000.0,
         )
     )
@@ -155,7 +156,7 @@ def _look(
             progress("finding the Customer.io region")
         report.extend(prepare_region(settings, http))
         app = keys.check_app(settings, http)
-        if any(c.status == FAILED for c in app):
+        if any(c.status == Status.FAILED for c in app):
             report.extend(app)
             return None
         target = Target(
@@ -165,7 +166,9 @@ def _look(
             traits=dict(traits or {}),
             activities=[ExpectedActivity("event", name, f'event "{name}"') for name in (events or [])],
         )
-        api = AppApi(http, settings.endpoint("app"), settings.customerio.app_api_key)
+        app_api_key = settings.customerio.app_api_key
+        assert app_api_key, "run_verify refuses to start without an App API key"
+        api = AppApi(http, settings.endpoint("app"), app_api_key)
         wait_for(api, [target], timeout=timeout, poll_interval=settings.config.verify.poll_interval, progress=progress)
         tiers = None
         if expect and target.done and target.person is not None:
@@ -179,16 +182,28 @@ def _look(
 def _not_found_checks(target: Target, timeout: float) -> list[Check]:
     """No person: the person check fails, and the traits and events are not looked at."""
     person = Check(
-        "person",
-        "customerio",
-        "delivered",
-        FAILED,
-        f"no person with {target.who.replace('user ', 'id ')} in Customer.io within {timeout:g}s",
+        id="person",
+        route="customerio",
+        tier=Tier.DELIVERED,
+        status=Status.FAILED,
+        message=f"no person with {target.who.replace('user ', 'id ')} in Customer.io within {timeout:g}s",
         hint="check the id or email, the region, and that your app sends identify "
         "(events sent only with an anonymousId stay on an anonymous profile)",
     )
-    skipped = [Check(f"trait {key}", "customerio", "delivered", SKIPPED, "person not found") for key in target.traits]
-    skipped += [Check(e.label, "customerio", "delivered", SKIPPED, "person not found") for e in target.activities]
+    skipped = [
+        Check(
+            id=f"trait {key}",
+            route="customerio",
+            tier=Tier.DELIVERED,
+            status=Status.SKIPPED,
+            message="person not found",
+        )
+        for key in target.traits
+    ]
+    skipped += [
+        Check(id=e.label, route="customerio", tier=Tier.DELIVERED, status=Status.SKIPPED, message="person not found")
+        for e in target.activities
+    ]
     return [person, *skipped]
 
 
@@ -199,7 +214,11 @@ def _trait_checks(target: Target, timeout: float) -> list[Check]:
         if key not in mismatches:
             checks.append(
                 Check(
-                    f"trait {key}", "customerio", "delivered", PASSED, f"{key} = {show(target.attributes().get(key))}"
+                    id=f"trait {key}",
+                    route="customerio",
+                    tier=Tier.DELIVERED,
+                    status=Status.PASSED,
+                    message=f"{key} = {show(target.attributes().get(key))}",
                 )
             )
             continue
@@ -211,11 +230,11 @@ def _trait_checks(target: Target, timeout: float) -> list[Check]:
             text += " (Customer.io logged an Attribute Update Failure for it)"
         checks.append(
             Check(
-                f"trait {key}",
-                "customerio",
-                "delivered",
-                FAILED,
-                text + f" after {timeout:g}s",
+                id=f"trait {key}",
+                route="customerio",
+                tier=Tier.DELIVERED,
+                status=Status.FAILED,
+                message=text + f" after {timeout:g}s",
                 hint="the app never sent this trait in an identify, or sent another value",
             )
         )
@@ -228,11 +247,11 @@ def _activity_checks(target: Target, timeout: float) -> list[Check]:
         if expected.found_at is None:
             checks.append(
                 Check(
-                    expected.label,
-                    "customerio",
-                    "delivered",
-                    FAILED,
-                    f"{expected.label} is not in the person's activities after {timeout:g}s",
+                    id=expected.label,
+                    route="customerio",
+                    tier=Tier.DELIVERED,
+                    status=Status.FAILED,
+                    message=f"{expected.label} is not in the person's activities after {timeout:g}s",
                     hint="check the event name (case and spaces matter) and that the event "
                     "was sent with this person's userId",
                 )
@@ -240,11 +259,11 @@ def _activity_checks(target: Target, timeout: float) -> list[Check]:
         else:
             checks.append(
                 Check(
-                    expected.label,
-                    "customerio",
-                    "delivered",
-                    PASSED,
-                    f"{expected.label} found in the person's activities",
+                    id=expected.label,
+                    route="customerio",
+                    tier=Tier.DELIVERED,
+                    status=Status.PASSED,
+                    message=f"{expected.label} found in the person's activities",
                     duration_ms=(expected.found_at - target.sent_at) * 1000.0,
                 )
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from cdpio_cli.results import FAILURE_CREDENTIAL
+from cdpio_cli.errors import FailureKind
 from cdpio_cli.verify.app_api import AppApi, AppApiError
 from cdpio_cli.verify.target import Target, activity_matches, failed_attribute_names, run_evidence
 
@@ -81,14 +81,14 @@ def wait_for(
     while True:
         polls += 1
         for target in targets:
-            if target.done or (target.error and target.error.failure == FAILURE_CREDENTIAL):
+            if target.done or (target.error and target.error.failure == FailureKind.CREDENTIAL):
                 continue
             try:
                 poll_once(api, target, now)
                 target.error = None
             except AppApiError as exc:
                 target.error = exc
-        pending = [t for t in targets if not t.done and not (t.error and t.error.failure == FAILURE_CREDENTIAL)]
+        pending = [t for t in targets if not t.done and not (t.error and t.error.failure == FailureKind.CREDENTIAL)]
         if not pending:
             return
         remaining = deadline - now()

@@ -405,7 +405,7 @@ def test_spec_problems_never_raises_and_is_well_formed(value):
     problems = messages.spec_problems(value)
     assert isinstance(problems, list)
     for p in problems:
-        assert p.severity in (messages.ERROR, messages.WARNING, messages.INFO)
+        assert p.severity in (messages.Severity.ERROR, messages.Severity.WARNING, messages.Severity.INFO)
         assert p.rule.startswith("spec/") and p.message
     if not isinstance(value, dict):
         assert [p.rule for p in problems] == ["spec/not-an-object"]
@@ -474,7 +474,7 @@ def strict_sandbox():
 )
 @given(msg=plausible)
 def test_a_message_the_validator_passes_is_accepted_by_the_sandbox(strict_sandbox, msg):
-    errors = [p for p in messages.spec_problems(msg) if p.severity == messages.ERROR]
+    errors = [p for p in messages.spec_problems(msg) if p.severity == messages.Severity.ERROR]
     if errors:
         return
     from cdpio_cli.sandbox import defaults

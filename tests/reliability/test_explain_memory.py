@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from cdpio_cli.errors import FailureKind
 from tests.cli_helpers import clean_env
 
 # The wrapper: runs the CLI with stdout into a file, prints its exit code and peak RSS.
@@ -110,36 +111,43 @@ def test_a_spooled_report_renders_the_same_bytes_as_an_in_memory_one(tmp_path):
 
     checks = [
         results.Check(
-            "trackEvent",
-            "customerio",
-            "mapping",
-            results.PASSED,
-            'track "Ünïcode ✓" -> ok',
+            id="trackEvent",
+            route="customerio",
+            tier=results.Tier.MAPPING,
+            status=results.Status.PASSED,
+            message='track "Ünïcode ✓" -> ok',
             file="a.ndjson",
             line=1,
             details={"operations": [{"n": 10**30, "x": [1.5, None]}]},
         ),
         results.Check(
-            "segment-ingest",
-            "customerio",
-            "mapping",
-            results.WARNING,
-            "dropped\n  plan: x",
+            id="segment-ingest",
+            route="customerio",
+            tier=results.Tier.MAPPING,
+            status=results.Status.WARNING,
+            message="dropped\n  plan: x",
             file="a.ndjson",
             line=2,
             hint="add a userId",
         ),
         results.Check(
-            "unreadable",
-            "customerio",
-            "mapping",
-            results.FAILED,
-            "not read: bad JSON <&>",
+            id="unreadable",
+            route="customerio",
+            tier=results.Tier.MAPPING,
+            status=results.Status.FAILED,
+            message="not read: bad JSON <&>",
             file="a.ndjson",
             line=3,
-            failure=results.FAILURE_USAGE,
+            failure=FailureKind.USAGE,
         ),
-        results.Check("trackEvent", "customerio", "mapping", results.SKIPPED, "ctrl \x01 char", duration_ms=12.34),
+        results.Check(
+            id="trackEvent",
+            route="customerio",
+            tier=results.Tier.MAPPING,
+            status=results.Status.SKIPPED,
+            message="ctrl \x01 char",
+            duration_ms=12.34,
+        ),
     ]
     spool = results.CheckSpool()
     spool.extend(checks)
