@@ -7,7 +7,7 @@ one compiled per-event schema, as `lint --plan` does, with each maintained
 validator on PyPI: jsonschema (pure Python), fastjsonschema (generates Python
 code) and jsonschema-rs (Rust).  Prints objects/s and the compile time; the
 fastest with format checking (email, date-time) is the one cdpio uses
-(cdpio_cli/plan.py).  The optional validators are skipped when not installed.
+(cdpio_cli/plan/check.py).  The optional validators are skipped when not installed.
 """
 
 from __future__ import annotations

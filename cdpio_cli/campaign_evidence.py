@@ -1,10 +1,10 @@
-"""Facts for diagnosis.py about why the `segmented` or `triggered` tier failed.
+"""Facts for the diagnosis package about why the `segmented` or `triggered` tier failed.
 
 campaigns.py watches the expected segments and campaigns; when one did not
 come through, the facts learned here (segment still building, a condition the
 person does not meet, campaign not running, trigger event not sent or spelled
 differently, a trigger or filter segment the person is not in, every action
-draft or off) let diagnosis.py name the causes.
+draft or off) let the diagnosis package name the causes.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ accepted; delivered to Customer.io (App API); traits present.  With
 traits sent, events identified).
 
 The checks themselves are check-keys' and send-test's (keys.py, sendtest.py,
-verify.py); doctor orders them and turns a failure into an explanation.
+the verify package); doctor orders them and turns a failure into an explanation.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from cdpio_cli.routes import registry
 from cdpio_cli.settings import Settings
 
 # ---------------------------------------------------------------------------
-# Explanation: the broken link's causes come from diagnosis.py, from the facts
+# Explanation: the broken link's causes come from the diagnosis package, from the facts
 # every link before it (and the link itself) established.
 # ---------------------------------------------------------------------------
 

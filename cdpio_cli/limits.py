@@ -1,7 +1,7 @@
 """Customer.io's limits, and the operations it rejects for them: one table.
 
 `cdpio lint` (the customerio/* limit rules), `cdpio explain` (through
-`mapping.map_message`) and the sandbox's Track API (`sandbox/workspace.py`)
+`mapping.map_message`) and the sandbox's Track API (`sandbox/operations.py`)
 all read this module, so the three give the same verdict on the same message.
 docs/lint.md shows the table.
 

@@ -106,7 +106,7 @@ _REQUEST_DROPS = {
 }
 
 
-# The destination's discard reasons (mapping.py) and Customer.io's own 400s
+# The destination's discard reasons (the mapping package) and Customer.io's own 400s
 # (state.py); every other reason is a Segment (or Pipelines) ingest code.
 _DESTINATION_DROPS = (mapping.DROP_REJECTED, mapping.DROP_NO_MAPPING, "CUSTOMERIO_400")
 

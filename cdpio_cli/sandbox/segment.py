@@ -261,7 +261,7 @@ async def public_api(request: Request, *, state: SandboxState, region: str, what
         data = {"destinations": connected, "pagination": _pagination(len(connected))}
     elif what == "subscriptions":
         # The configured subscriptions, else the destination's default
-        # ("Quick Setup") ones, as mapping.py runs them.
+        # ("Quick Setup") ones, as the mapping package runs them.
         listed = state.options.subscriptions
         subs: list[dict[str, Any]] = [
             {

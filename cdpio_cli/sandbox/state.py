@@ -2,7 +2,7 @@
 
 Segment and Pipelines requests are *accepted* on the hot path (auth, limits,
 messageId dedupe, record) and queued; the queue is *drained* (Segment ingest
-drops, then mapping.py, then the workspace) when the server is idle, whenever
+drops, then the mapping package, then the workspace) when the server is idle, whenever
 something reads the workspace or deliveries, and at once if the queue grows
 past `max_pending_bytes`.  Real Segment is asynchronous too, and this keeps
 ingest fast enough never to cap a replay.
