@@ -110,6 +110,11 @@ EVENT_DATA_NOT_HASH = 'event data must be a hash (e.g., send "data":{} instead o
 # Not rejections: events older than this do not trigger campaigns [track].
 CAMPAIGN_WINDOW = timedelta(hours=72)
 
+# The App API's rate limit, requests per second (the App API OpenAPI document,
+# journeys-app.json info: "10 requests per second"; docs/contracts.md): cdpio's
+# own reads keep under it and the sandbox enforces it.
+APP_API_RATE = 10
+
 
 @dataclass(frozen=True)
 class Violation:

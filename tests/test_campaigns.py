@@ -205,8 +205,8 @@ def test_conditions_compare_as_customerio_stores_attributes():
 
 @pytest.mark.slow  # a sweep: .ci/run runs it with -m slow
 def test_no_command_exceeds_ten_app_api_requests_a_second(sandbox_factory, tmp_path):
+    from cdpio_cli.limits import APP_API_RATE
     from cdpio_cli.sandbox.campaigns import AppRateLimit
-    from cdpio_cli.sandbox.defaults import APP_API_RATE
 
     # 20 campaigns: `audit` reads 22 App API pages in a row, enough to need pacing.
     campaigns = "".join(

@@ -14,15 +14,15 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from cdpio_cli import limits
 from cdpio_cli.errors import FailureKind
 
 if TYPE_CHECKING:
     from cdpio_cli.capture import Capture
     from cdpio_cli.keys import Answer, ServiceHttp
 
-# App API limits (docs/contracts.md: "10 requests per second"; getPersonActivities
-# `limit` max 100).  A lookup follows `next` for at most this many pages per poll.
-APP_API_RATE = 10
+# getPersonActivities `limit` max 100 (docs/contracts.md); the rate limit is
+# limits.APP_API_RATE.  A lookup follows `next` for at most this many pages per poll.
 ACTIVITY_PAGE_LIMIT = 100
 MAX_ACTIVITY_PAGES = 50
 
@@ -44,7 +44,7 @@ class RateWindow:
 
     def __init__(
         self,
-        rate: int = APP_API_RATE,
+        rate: int = limits.APP_API_RATE,
         *,
         window: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
