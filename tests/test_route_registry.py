@@ -148,3 +148,17 @@ def test_build_sender_builds_the_route_or_names_the_missing_field(dummy):
         registry.build_sender("dummy", "http://127.0.0.1:1", {"segment.write_key": "k" * 20})
     assert caught.value.message == "the dummy route needs a Dummy write key"
     assert caught.value.hint == "set dummy.write_key in cdpio.yaml (or use --sandbox)"
+
+
+def test_replay_sends_through_the_route(dummy, sandbox, tmp_path):
+    from cdpio_cli.replay import ReplayOptions, replay, route_from_settings
+
+    src = tmp_path / "in.ndjson"
+    src.write_text("".join(f'{{"type": "track", "userId": "u{i}", "event": "Dummy Event"}}\n' for i in range(25)))
+    settings = build_settings(str(_config(tmp_path, "replay:\n  route: dummy\n")), sandbox_url=sandbox.url)
+    route = route_from_settings(settings, settings.config.replay.route, 10, dry_run=False)
+    assert isinstance(route, DummyRoute)
+    result = replay([str(src)], route, ReplayOptions(rate=None, concurrency=2))
+    assert (result.read, result.accepted, result.failed) == (25, 25, 0)
+    paths = [r["path"] for r in httpx.get(sandbox.url + "/_sandbox/requests").json()["requests"]]
+    assert paths.count("/segment/v1/batch") == 3  # 25 messages in batches of 10
