@@ -9,6 +9,7 @@ any of them still holding its own list of routes fails here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from cdpio_cli.config import load_config
 from cdpio_cli.errors import ConfigError, UsageError
 from cdpio_cli.keys import check_keys
 from cdpio_cli.results import Status
-from cdpio_cli.routes import registry
+from cdpio_cli.routes import endpoints, registry
 from cdpio_cli.routes.registry import Capabilities, CredentialSpec, RouteSpec, SendOne, SendTestText
 from cdpio_cli.routes.segment import SegmentStyleRoute, send_single
 from cdpio_cli.sandbox import defaults
@@ -36,6 +37,7 @@ WRITE_KEY = CredentialSpec("dummy.write_key", "Dummy write key", "DUMMY_WRITE_KE
 class DummyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     write_key: str | None = None
+    endpoint: str | None = None  # base URL override (Settings.endpoint reads it)
 
 
 class DummyRoute(SegmentStyleRoute):
@@ -162,3 +164,38 @@ def test_replay_sends_through_the_route(dummy, sandbox, tmp_path):
     assert (result.read, result.accepted, result.failed) == (25, 25, 0)
     paths = [r["path"] for r in httpx.get(sandbox.url + "/_sandbox/requests").json()["requests"]]
     assert paths.count("/segment/v1/batch") == 3  # 25 messages in batches of 10
+
+
+def test_a_route_may_bring_its_own_service(dummy, sandbox, tmp_path, monkeypatch):
+    # A new API: its real hosts and sandbox prefixes are declared by the route
+    # module itself (here the sandbox's Segment ingest stands in for it).
+    monkeypatch.setattr(endpoints, "REAL_ENDPOINTS", dict(endpoints.REAL_ENDPOINTS))
+    monkeypatch.setattr(endpoints, "SANDBOX_PREFIXES", dict(endpoints.SANDBOX_PREFIXES))
+    endpoints.add_service(
+        "dummy_api",
+        real={"us": "https://api.dummy.example", "eu": "https://eu.api.dummy.example"},
+        sandbox={"us": "/segment", "eu": "/segment-eu"},
+    )
+    registry.unregister(DUMMY.name)
+    registry.register(dataclasses.replace(DUMMY, service="dummy_api"))
+
+    path = _config(tmp_path, "send_test:\n  routes: [dummy]\nverify: {timeout: 20s, poll_interval: 100ms}\n")
+    settings = build_settings(str(path), sandbox_url=sandbox.url)
+    assert settings.endpoint("dummy_api") == sandbox.url + "/segment"
+    report = run_send_test(settings, SendTestOptions())
+    delivery = next(c for c in report.checks if c.id == "dummy.delivery")
+    assert delivery.status == Status.PASSED, delivery.message
+
+    real = build_settings(str(_config(tmp_path, "dummy:\n  write_key: abc\n")))
+    assert real.endpoint("dummy_api", "eu") == "https://eu.api.dummy.example"
+    moved = build_settings(str(_config(tmp_path, "dummy:\n  write_key: abc\n  endpoint: http://127.0.0.1:9/x/\n")))
+    assert moved.endpoint("dummy_api") == "http://127.0.0.1:9/x"
+
+
+def test_a_service_is_declared_once_per_region(monkeypatch):
+    monkeypatch.setattr(endpoints, "REAL_ENDPOINTS", dict(endpoints.REAL_ENDPOINTS))
+    monkeypatch.setattr(endpoints, "SANDBOX_PREFIXES", dict(endpoints.SANDBOX_PREFIXES))
+    with pytest.raises(ValueError, match="a URL for each of us, eu"):
+        endpoints.add_service("half", real={"us": "https://a.example"}, sandbox={"us": "/a", "eu": "/a-eu"})
+    with pytest.raises(ValueError, match="already declared"):
+        endpoints.add_service("segment", real={"us": "https://x", "eu": "https://y"}, sandbox={"us": "/s", "eu": "/s"})

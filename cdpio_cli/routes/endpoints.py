@@ -32,6 +32,18 @@ SANDBOX_PREFIXES: dict[str, dict[str, str]] = {
 }
 
 
+def add_service(name: str, real: dict[str, str], sandbox: dict[str, str]) -> None:
+    """Declare a service a route sends to: its real base URL and its sandbox
+    path prefix per region (a route module calls this next to its RouteSpec)."""
+    for table, urls in ((REAL_ENDPOINTS, real), (SANDBOX_PREFIXES, sandbox)):
+        if set(urls) != set(REGIONS):
+            raise ValueError(f"service {name!r} needs a URL for each of {', '.join(REGIONS)}")
+        if table.get(name, urls) != urls:
+            raise ValueError(f"service {name!r} is already declared with other URLs")
+    REAL_ENDPOINTS[name] = dict(real)
+    SANDBOX_PREFIXES[name] = dict(sandbox)
+
+
 def real_endpoint(service: str, region: str = "us") -> str:
     return REAL_ENDPOINTS[service][region if region in REGIONS else "us"]
 

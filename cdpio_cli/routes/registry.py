@@ -12,6 +12,7 @@ route is the steps in docs/adding-a-route.md.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -133,20 +134,24 @@ class RouteSpec:
         return " + ".join(parts)
 
 
-# The built-in route modules (cdpio_cli/routes/<name>.py), in display order:
-# each registers its RouteSpec when imported.
+# The built-in routes, in display order.  Every module of this package that is
+# not plumbing registers its RouteSpec when imported, and the first read of the
+# registry imports them all: a new route module needs no line here.
 BUILTIN = ("segment", "customerio", "pipelines")
+_NOT_ROUTES = frozenset({"registry", "endpoints"})
 
 _ROUTES: dict[str, RouteSpec] = {}
-_BUILTINS_LOADED = False
+_ROUTE_MODULES_LOADED = False
 
 
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
+def _load_route_modules() -> None:
+    global _ROUTE_MODULES_LOADED
+    if _ROUTE_MODULES_LOADED:
         return
-    _BUILTINS_LOADED = True
-    for module in BUILTIN:
+    _ROUTE_MODULES_LOADED = True
+    package = importlib.import_module("cdpio_cli.routes")
+    found = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.name not in _NOT_ROUTES)
+    for module in (*BUILTIN, *(m for m in found if m not in BUILTIN)):
         importlib.import_module(f"cdpio_cli.routes.{module}")
 
 
@@ -165,7 +170,7 @@ def unregister(name: str) -> None:
 
 def specs() -> list[RouteSpec]:
     """Every route: the built-ins in BUILTIN order, then the others as registered."""
-    _load_builtins()
+    _load_route_modules()
     rank = {name: i for i, name in enumerate(BUILTIN)}
     return sorted(_ROUTES.values(), key=lambda spec: rank.get(spec.name, len(BUILTIN)))
 
@@ -181,7 +186,7 @@ def names_text(names: tuple[str, ...] | None = None) -> str:
 
 
 def get(name: str) -> RouteSpec:
-    _load_builtins()
+    _load_route_modules()
     spec = _ROUTES.get(name)
     if spec is None:
         raise UsageError(f"unknown route {name!r}", hint=f"use {names_text()}")
