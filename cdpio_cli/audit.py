@@ -48,7 +48,9 @@ from cdpio_cli.plan import Plan
 from cdpio_cli.results import Check, Report, Status, Tier
 
 if TYPE_CHECKING:
-    from cdpio_cli.workspace_file import Condition
+    from cdpio_cli.settings import Settings
+    from cdpio_cli.verify import AppApi
+    from cdpio_cli.workspace_file import Condition, WorkspaceDef
 
 ERROR, WARN = "error", "warning"
 RULES: dict[str, tuple[str, str]] = {
@@ -143,7 +145,7 @@ class Workspace:
     segments: dict[int, dict]
     campaigns: dict[int, dict]
     actions: dict[int, list[dict]]
-    definition: Any = None  # workspace_file.WorkspaceDef: conditions and line numbers
+    definition: WorkspaceDef | None = None  # conditions and line numbers, when a file describes the workspace
     source: str = ""
 
 
@@ -165,7 +167,7 @@ def from_file(path: str) -> Workspace:
     )
 
 
-def from_app_api(api, definition=None) -> Workspace:
+def from_app_api(api: AppApi, definition: WorkspaceDef | None = None) -> Workspace:
     from cdpio_cli.campaigns import read_actions, read_list
 
     campaigns = read_list(api, "/v1/campaigns", "campaigns")
@@ -203,8 +205,8 @@ Location = tuple[str | None, int | None]
 class _Findings:
     """The findings collected so far, each with its file and line when known."""
 
-    def __init__(self, definition: Any) -> None:
-        self.definition = definition  # workspace_file.WorkspaceDef or None
+    def __init__(self, definition: WorkspaceDef | None) -> None:
+        self.definition = definition
         self.found: list[tuple[str, str, str, dict, str | None, int | None]] = []
 
     def where(self, kind: str, ident: Any) -> Location:
@@ -352,7 +354,7 @@ def _segment_findings(findings: _Findings, data: Data | None, plan: Plan | None,
             findings.where("segment", sid),
         )
     seg_def = definition.segment(sid) if definition is not None else None
-    if seg_def is None:
+    if definition is None or seg_def is None:
         return
     if data is not None:
         for cond in seg_def.conditions:
@@ -501,7 +503,13 @@ def run_audit(ws: Workspace, data: Data | None, plan: Plan | None = None) -> Rep
     return report
 
 
-def audit_workspace(settings, data: Data | None, plan: Plan | None = None, *, progress=None) -> Report:
+def audit_workspace(
+    settings: Settings,
+    data: Data | None,
+    plan: Plan | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> Report:
     """`cdpio audit` against the App API the settings point at (the embedded
     sandbox serves `sandbox.workspace`, whose conditions the audit reads too)."""
     from cdpio_cli import keys

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from cdpio_cli import diagnosis
@@ -39,6 +39,11 @@ from cdpio_cli.verify import (
     AppApi,
     AppApiError,
 )
+
+if TYPE_CHECKING:
+    from cdpio_cli.keys import Answer
+    from cdpio_cli.settings import Settings
+    from cdpio_cli.workspace_file import WorkspaceDef
 
 SEGMENTED, TRIGGERED = Tier.SEGMENTED, Tier.TRIGGERED
 TIERS = (SEGMENTED, TRIGGERED)
@@ -61,14 +66,14 @@ class Expect:
         return bool(self.segments or self.campaigns)
 
 
-def expectations(settings) -> Expect:
-    cfg = getattr(settings.config.send_test, "expect", None)
+def expectations(settings: Settings) -> Expect:
+    cfg = settings.config.send_test.expect
     if cfg is None:
         return Expect()
     return Expect(list(cfg.segments or []), list(cfg.campaigns or []))
 
 
-def workspace_definition(settings):
+def workspace_definition(settings: Settings) -> WorkspaceDef | None:
     """The workspace file the config names (sandbox.workspace), for segment
     conditions the App API does not expose; None without one."""
     from cdpio_cli.workspace_file import load_workspace
@@ -77,11 +82,11 @@ def workspace_definition(settings):
     return load_workspace(path) if path else None
 
 
-def resolve_workspace_path(settings) -> str | None:
+def resolve_workspace_path(settings: Settings) -> str | None:
     """`sandbox.workspace`, relative to the config file's directory."""
     from pathlib import Path
 
-    path = getattr(settings.config.sandbox, "workspace", None)
+    path = settings.config.sandbox.workspace
     if not path:
         return None
     if settings.config_path is not None and not Path(path).is_absolute():
@@ -113,7 +118,7 @@ def as_int(value: Any) -> int | None:
 # ---------------------------------------------------------------------------
 
 
-def _ok(answer) -> dict:
+def _ok(answer: Answer) -> dict[str, Any]:
     if answer.status == 200 and isinstance(answer.body, dict):
         return answer.body
     return {}
@@ -471,7 +476,7 @@ def run_tiers(
     attributes: dict[str, str],
     sent_events: list[str],
     expect: Expect,
-    settings,
+    settings: Settings,
     evidence: diagnosis.Evidence,
     timeout: float,
     poll_interval: float,

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdpio_cli.errors import UsageError
 from cdpio_cli.transport import mask_secrets
+
+if TYPE_CHECKING:
+    from cdpio_cli.keys import Answer
 
 FORMAT = "cdpio-capture/1"
 # Response headers that can carry a credential or a session.
@@ -63,11 +66,9 @@ class Capture:
     def _mask(self, value: Any) -> Any:
         return json.loads(mask_secrets(json.dumps(value), self.secrets))
 
-    def add(self, method: str, path: str, params: dict | None, answer) -> None:
-        """Record one App API answer (keys.Answer)."""
-        headers = {
-            k: v for k, v in (getattr(answer, "headers", None) or {}).items() if k.lower() not in CREDENTIAL_HEADERS
-        }
+    def add(self, method: str, path: str, params: dict[str, Any] | None, answer: Answer) -> None:
+        """Record one App API answer."""
+        headers = {k: v for k, v in answer.headers.items() if k.lower() not in CREDENTIAL_HEADERS}
         body = answer.body if answer.body is not None else (answer.text or None)
         response: dict[str, Any] = {"status": answer.status, "headers": headers, "body": body}
         if answer.error:

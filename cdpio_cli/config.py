@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from cdpio_cli.config_yaml import (
     MAX_DEPTH,
+    KeyPath,
     NodeBuilder,
     UnsetVar,
     config_error,
@@ -29,6 +31,7 @@ from cdpio_cli.messages import MESSAGE_TYPES
 from cdpio_cli.replay import options as replay_options
 from cdpio_cli.replay.route import DEFAULT_ROUTE
 from cdpio_cli.routes import registry
+from cdpio_cli.yaml_nodes import Node
 
 CONFIG_ENV = "CDPIO_CONFIG"
 DEFAULT_NAMES = ("cdpio.yaml", ".cdpio.yaml")
@@ -134,7 +137,7 @@ class SendTestConfig(_Strict):
 
     @field_validator("events")
     @classmethod
-    def _events_have_types(cls, events):
+    def _events_have_types(cls, events: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
         if events is None:
             return events
         for i, event in enumerate(events):
@@ -199,7 +202,7 @@ class Config(_Strict):
 
     @field_validator("sandbox", mode="before")
     @classmethod
-    def _sandbox_shorthand(cls, value):
+    def _sandbox_shorthand(cls, value: object) -> object:
         if isinstance(value, bool):
             return {"enabled": value}
         if isinstance(value, dict) and value.get("url") and "enabled" not in value:
@@ -233,10 +236,10 @@ class LoadedConfig:
 
     config: Config
     path: Path | None
-    lines: dict[tuple, int] = field(default_factory=dict)  # key path -> line
-    env_vars: dict[tuple, str] = field(default_factory=dict)  # key path -> env var read
+    lines: dict[KeyPath, int] = field(default_factory=dict)  # key path -> line
+    env_vars: dict[KeyPath, str] = field(default_factory=dict)  # key path -> env var read
     # key path -> required variables left unset in fields the command does not read
-    unset: dict[tuple, list] = field(default_factory=dict)
+    unset: dict[KeyPath, list[UnsetVar]] = field(default_factory=dict)
 
     def source(self, dotted: str) -> str:
         """`env SEGMENT_WRITE_KEY (cdpio.yaml:3)` or `cdpio.yaml:3` or `default`."""
@@ -291,7 +294,9 @@ def _check_path(path: Path, origin: str) -> Path:
 # ---------------------------------------------------------------------------
 
 
-def load_config(path: Path, env=None, *, uses: tuple[str, ...] | None = None) -> LoadedConfig:
+def load_config(
+    path: Path, env: Mapping[str, str] | None = None, *, uses: tuple[str, ...] | None = None
+) -> LoadedConfig:
     """Read, interpolate and validate a config file.  Errors name file and line.
 
     `uses` names the sections (or dotted fields) the caller reads, None for
@@ -314,7 +319,7 @@ def load_config(path: Path, env=None, *, uses: tuple[str, ...] | None = None) ->
             hint="start from `cdpio init`",
         )
     problems = list(builder.problems)
-    tolerated: dict[tuple, list[UnsetVar]] = {}
+    tolerated: dict[KeyPath, list[UnsetVar]] = {}
     for key_path, unset in builder.unset.items():
         if _is_used(key_path, uses):
             problems.extend(var.problem() for var in unset)
@@ -362,12 +367,13 @@ def _read_text(path: Path, display: str) -> str:
         raise ConfigError("the file is not valid UTF-8", file=display, line=line, hint="save it as UTF-8") from None
 
 
-def _compose(text: str, display: str) -> Any:
+def _compose(text: str, display: str) -> Node | None:
     """The YAML node tree (None for an empty document)."""
     import yaml
 
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        root: Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
+        return root
     except RecursionError:  # PyYAML's composer recurses once per nesting level
         raise ConfigError(
             f"the YAML is nested too deeply for a config (over {MAX_DEPTH} levels)", file=display, line=1
@@ -378,15 +384,15 @@ def _compose(text: str, display: str) -> Any:
         raise ConfigError(f"invalid YAML: {exc}", file=display) from None
 
 
-def _is_used(key_path: tuple, uses: tuple[str, ...] | None) -> bool:
+def _is_used(key_path: KeyPath, uses: tuple[str, ...] | None) -> bool:
     if uses is None:
         return True
     dotted = ".".join(str(p) for p in key_path)
     return any(dotted == u or dotted.startswith(u + ".") for u in uses)
 
 
-def _drop(data: dict, key_path: tuple) -> None:
-    parent: Any = data
+def _drop(data: dict[object, object], key_path: KeyPath) -> None:
+    parent: Any = data  # nested dicts and lists read from the YAML
     for part in key_path[:-1]:
         try:
             parent = parent[part]

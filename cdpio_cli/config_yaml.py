@@ -9,17 +9,26 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from cdpio_cli.errors import ConfigError
-
-if TYPE_CHECKING:
-    import yaml
+from cdpio_cli.yaml_nodes import (
+    Constructor,
+    MarkedError,
+    Node,
+    line_of,
+    mapping_pairs,
+    safe_constructor,
+    sequence_items,
+)
 
 MAX_NODES = 100_000  # a real config has a few dozen; more means an alias bomb
 MAX_DEPTH = 50
+
+KeyPath = tuple[str | int, ...]
+"""Where a value sits in the file: mapping keys (as text) and list indexes."""
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -32,7 +41,7 @@ class Problem:
     line: int | None = None
     hint: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"line": self.line, "message": self.message, "hint": self.hint}
 
 
@@ -60,7 +69,9 @@ class UnsetVar:
         )
 
 
-def interpolate(text: str, *, file: str, line: int, env=None) -> tuple[str, list[str], list[UnsetVar]]:
+def interpolate(
+    text: str, *, file: str, line: int, env: Mapping[str, str] | None = None
+) -> tuple[str, list[str], list[UnsetVar]]:
     """Replace `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
 
     Returns (value, variables read, required variables that are unset or
@@ -68,16 +79,17 @@ def interpolate(text: str, *, file: str, line: int, env=None) -> tuple[str, list
     silently would send real-looking traffic with an empty key, but a command
     that never reads the value need not care.
     """
-    env = os.environ if env is None else env
+    values: Mapping[str, str] = os.environ if env is None else env
     used: list[str] = []
     unset: list[UnsetVar] = []
 
-    def repl(m: re.Match) -> str:
+    def repl(m: re.Match[str]) -> str:
         if m.group(0) == "$$":
             return "$"
-        name, default = m.group(1), m.group(2)
+        name: str = m.group(1)
+        default: str | None = m.group(2)
         used.append(name)
-        value = env.get(name)
+        value = values.get(name)
         if value is None or (value == "" and default is not None):
             if default is not None:
                 return default
@@ -101,53 +113,32 @@ def interpolate(text: str, *, file: str, line: int, env=None) -> tuple[str, list
 class NodeBuilder:
     """Turns a composed YAML node tree into plain data, keeping line numbers."""
 
-    def __init__(self, file: str, env=None):
+    def __init__(self, file: str, env: Mapping[str, str] | None = None):
         self.file = file
         self.env = env
         self.nodes = 0
-        self.lines: dict[tuple, int] = {}
-        self.env_vars: dict[tuple, str] = {}
-        self.unset: dict[tuple, list[UnsetVar]] = {}  # key path -> required vars not set
+        self.lines: dict[KeyPath, int] = {}
+        self.env_vars: dict[KeyPath, str] = {}
+        self.unset: dict[KeyPath, list[UnsetVar]] = {}  # key path -> required vars not set
         self.problems: list[Problem] = []  # everything else wrong, reported together
-        self.unreadable: list[tuple] = []  # key paths of scalars that could not be read (already a problem)
-        self._loader: yaml.SafeLoader | None = None
+        self.unreadable: list[KeyPath] = []  # key paths of scalars that could not be read (already a problem)
+        self._loader: Constructor | None = None
 
-    def build(self, node, path: tuple = (), depth: int = 0):
-        import yaml
-
+    def build(self, node: Node, path: KeyPath = (), depth: int = 0) -> object:
+        """The node's plain value: a dict, a list, or a scalar (None where it could not be read)."""
         self.nodes += 1
+        line = line_of(node)
         if self.nodes > MAX_NODES or depth > MAX_DEPTH:
             raise ConfigError(
-                "the YAML is too large or too deeply nested for a config (an alias bomb?)",
-                file=self.file,
-                line=node.start_mark.line + 1,
+                "the YAML is too large or too deeply nested for a config (an alias bomb?)", file=self.file, line=line
             )
-        line = node.start_mark.line + 1
         self.lines[path] = line
-        if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise ConfigError(
-                        "YAML merge keys (<<) are not supported in cdpio.yaml",
-                        file=self.file,
-                        line=key_node.start_mark.line + 1,
-                    )
-                key = self.build(key_node, path + ("<key>",), depth + 1)
-                if not isinstance(key, (str, int, float, bool)) or key is None:
-                    raise ConfigError(
-                        "a mapping key must be a plain word", file=self.file, line=key_node.start_mark.line + 1
-                    )
-                if key in out:
-                    self.problems.append(
-                        Problem(f"key {key!r} appears twice", key_node.start_mark.line + 1, "keep one of them")
-                    )
-                    continue
-                out[key] = self.build(value_node, path + (str(key),), depth + 1)
-                self.lines[path + (str(key),)] = key_node.start_mark.line + 1
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        pairs = mapping_pairs(node)
+        if pairs is not None:
+            return self._mapping(pairs, path, depth)
+        items = sequence_items(node)
+        if items is not None:
+            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(items)]
         # Scalar: PyYAML resolves its type (int, bool, null...); strings are interpolated.
         value = self._scalar(node, path)
         if isinstance(value, str) and "$" in value:
@@ -162,15 +153,32 @@ class NodeBuilder:
                 self.unset[path] = unset
         return value
 
-    def _scalar(self, node, path: tuple = ()):
+    def _mapping(self, pairs: list[tuple[Node, Node]], path: KeyPath, depth: int) -> dict[object, object]:
+        out: dict[object, object] = {}
+        for key_node, value_node in pairs:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError(
+                    "YAML merge keys (<<) are not supported in cdpio.yaml", file=self.file, line=line_of(key_node)
+                )
+            key = self.build(key_node, path + ("<key>",), depth + 1)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                raise ConfigError("a mapping key must be a plain word", file=self.file, line=line_of(key_node))
+            if key in out:
+                self.problems.append(Problem(f"key {key!r} appears twice", line_of(key_node), "keep one of them"))
+                continue
+            out[key] = self.build(value_node, path + (str(key),), depth + 1)
+            self.lines[path + (str(key),)] = line_of(key_node)
+        return out
+
+    def _scalar(self, node: Node, path: KeyPath = ()) -> object:
         import yaml
 
-        loader = self._loader or yaml.SafeLoader("")
+        loader = self._loader or safe_constructor()
         self._loader = loader
         try:
             return loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            self.problems.append(Problem(f"invalid value: {exc.problem}", node.start_mark.line + 1))
+            self.problems.append(Problem(f"invalid value: {exc.problem}", line_of(node)))
             self.unreadable.append(path)
             return None
         except ValueError:
@@ -179,7 +187,7 @@ class NodeBuilder:
             self.problems.append(
                 Problem(
                     f"a number of {len(str(node.value)):,} characters is too long to read",
-                    node.start_mark.line + 1,
+                    line_of(node),
                     "quote it to make it a string, or use a shorter number",
                 )
             )
@@ -214,7 +222,7 @@ def config_error(file: str, problems: list[Problem]) -> ConfigError:
     return error
 
 
-def yaml_syntax_error(exc, text: str, file: str) -> ConfigError:
+def yaml_syntax_error(exc: MarkedError, text: str, file: str) -> ConfigError:
     """The line where the parser found the problem, plus where the broken
     construct started when that differs (an unclosed quote ends at the end of
     the file, but the quote to close is on the line it started)."""
@@ -239,21 +247,21 @@ def yaml_syntax_error(exc, text: str, file: str) -> ConfigError:
     return ConfigError(message, file=file, line=line, hint=hint)
 
 
-def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
-    model: Any = root
+def _model_at(root: type[BaseModel], loc: KeyPath) -> type[BaseModel] | None:
+    model = root
     for part in loc:
-        fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
+        fields = model.model_fields
+        if not isinstance(part, str) or part not in fields:
             return None
         annotation = fields[part].annotation
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-        if model is None:
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
+        model = annotation
     return model
 
 
 def schema_problems(
-    exc: ValidationError, root: type[BaseModel], lines: dict[tuple, int], env_vars: dict[tuple, str]
+    exc: ValidationError, root: type[BaseModel], lines: dict[KeyPath, int], env_vars: dict[KeyPath, str]
 ) -> list[Problem]:
     out = []
     for err in exc.errors():
@@ -274,7 +282,7 @@ def schema_problems(
 class _FromEnv(str):
     """Stands for a value read from an environment variable in error text."""
 
-    def __new__(cls, var: str):
+    def __new__(cls, var: str) -> _FromEnv:
         return super().__new__(cls, var)
 
 
@@ -311,7 +319,7 @@ def _yaml_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _one_schema_problem(root: type[BaseModel], loc: tuple, line: int | None, err: Mapping[str, Any]) -> Problem:
+def _one_schema_problem(root: type[BaseModel], loc: KeyPath, line: int | None, err: Mapping[str, Any]) -> Problem:
     dotted = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":
         parent = _model_at(root, loc[:-1])

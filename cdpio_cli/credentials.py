@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import base64
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cdpio_cli.results import Check, Report
 
 # Invisible characters that are never part of a key.
 _ZERO_WIDTH = {
@@ -205,7 +210,7 @@ def _b64_forms(text: str) -> set[str]:
     return forms
 
 
-def secret_forms(values) -> set[str]:
+def secret_forms(values: Iterable[str | None]) -> set[str]:
     """Every way these secrets can appear in text: as they are, and as the
     base64 of each credential pair a Basic header carries (`site_id:key`,
     `key:` for Segment and legacy Pipelines keys, `:key`)."""
@@ -239,7 +244,7 @@ def forget_secrets() -> None:
     _ORDER.clear()
 
 
-def mask_all(text: str, forms) -> str:
+def mask_all(text: str, forms: Iterable[str]) -> str:
     """Replace each of `forms` (longest first) in text by its mask."""
     for secret in forms:
         if secret in text:
@@ -247,39 +252,43 @@ def mask_all(text: str, forms) -> str:
     return text
 
 
-def redact(text):
+def redact(text: str) -> str:
     """Replace every registered secret (and its base64 forms) in text by its mask."""
-    if not _SECRETS or not isinstance(text, str):
+    if not _SECRETS:
         return text
     return mask_all(text, _ORDER)
 
 
-def _redact_obj(obj):
+def _redact_dict(obj: dict[str, Any]) -> dict[str, Any]:
+    return {redact(k) if isinstance(k, str) else k: _redact_value(v) for k, v in obj.items()}
+
+
+def _redact_value(obj: Any) -> Any:  # JSON-like evidence: any nesting of dicts, lists and scalars
     if isinstance(obj, str):
         return redact(obj)
     if isinstance(obj, dict):
-        return {redact(k) if isinstance(k, str) else k: _redact_obj(v) for k, v in obj.items()}
+        return _redact_dict(obj)
     if isinstance(obj, list):
-        return [_redact_obj(v) for v in obj]
+        return [_redact_value(v) for v in obj]
     return obj
 
 
-def redact_check(check):
+def redact_check(check: Check) -> Check:
     """Redact every text field of a results.Check in place; returns it."""
     if _SECRETS:
         check.message = redact(check.message)
         check.hint = redact(check.hint) if check.hint else check.hint
         check.id = redact(check.id)
-        check.details = _redact_obj(check.details)
+        check.details = _redact_dict(check.details)
     return check
 
 
-def redact_report(report) -> None:
+def redact_report(report: Report) -> None:
     """Redact every text field of a results.Report in place."""
     if not _SECRETS:
         return
     if isinstance(report.checks, list):  # a results.CheckSpool redacts as it writes
         for check in report.checks:
             redact_check(check)
-    report.summary = _redact_obj(report.summary)
+    report.summary = _redact_dict(report.summary)
     report.notes = [redact(n) for n in report.notes]

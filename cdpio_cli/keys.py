@@ -9,6 +9,7 @@ docs/contracts.md (the Track region endpoint, Pipelines strict mode, App API
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cdpio_cli import credentials as creds
 from cdpio_cli.errors import FailureKind
@@ -16,6 +17,9 @@ from cdpio_cli.results import Check, Report, Status, Tier
 from cdpio_cli.routes import registry
 from cdpio_cli.routes.endpoints import pipelines_key_region
 from cdpio_cli.settings import Settings
+
+if TYPE_CHECKING:
+    from cdpio_cli.transport import Deadline
 
 DESTINATION_NAMES = ("Customer.io (Actions)", "Customer.io")
 SANDBOX_HINT = "is the sandbox still running? (`cdpio sandbox`)"
@@ -156,7 +160,7 @@ class Answer:
     ms: float
     error: str | None = None  # transport failure or unusable answer, already free of secrets
     url: str | None = None  # scheme://host of the service asked (never a path: it may hold a key)
-    headers: dict = field(default_factory=dict)  # response headers (send-test --capture)
+    headers: dict[str, str] = field(default_factory=dict)  # response headers (send-test --capture)
 
 
 class ServiceHttp:
@@ -167,7 +171,7 @@ class ServiceHttp:
     check.
     """
 
-    def __init__(self, timeout: float, secrets: tuple[str, ...], deadline=None):
+    def __init__(self, timeout: float, secrets: tuple[str, ...], deadline: Deadline | None = None):
         from cdpio_cli.transport import RetryPolicy, make_client
 
         self.timeout = timeout
@@ -187,7 +191,7 @@ class ServiceHttp:
         secrets = tuple(c.value for c in settings.credentials.values() if c.value)
         return cls(request_timeout(budget), secrets, Deadline(command_bound(budget, waits)))
 
-    def close(self):
+    def close(self) -> None:
         self.client.close()
 
     def call(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import BinaryIO
 
 from cdpio_cli.errors import UsageError
 
@@ -79,7 +80,7 @@ def check_outputs(outputs: list[tuple[str, str]], inputs: list[str]) -> None:
         seen[ident] = seen[resolved] = flag
 
 
-def open_private(path: str, *, append: bool = False, truncate: bool = False, buffering: int = -1):
+def open_private(path: str, *, append: bool = False, truncate: bool = False, buffering: int = -1) -> BinaryIO:
     """Open a file that holds event data for writing: created 0600, never
     through a symlink (O_NOFOLLOW), positioned at the end when `append`."""
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)

@@ -74,7 +74,7 @@ def send_one(settings: Settings, http: keys.ServiceHttp, route: str, msg: dict) 
     return spec.send_one(send, msg)
 
 
-def _sent_to(outcome) -> tuple[str, str]:
+def _sent_to(outcome: Outcome) -> tuple[str, str]:
     """(METHOD, path) the outcome's last request went to (the path holds no secret)."""
     from urllib.parse import urlsplit
 
@@ -186,7 +186,7 @@ def mapping_drop_check(route: str, item: Planned) -> Check:
 # ---------------------------------------------------------------------------
 
 
-def detect_region(settings: Settings, http) -> list[Check]:
+def detect_region(settings: Settings, http: keys.ServiceHttp) -> list[Check]:
     """Track credentials -> region (keys.check_track sets settings.detected_region).
 
     A detected region that differs from customerio.region is used for every

@@ -25,7 +25,7 @@ from cdpio_cli.config import (
     secret_fields,
 )
 from cdpio_cli.errors import UsageError
-from cdpio_cli.results import new_run_id
+from cdpio_cli.results import Report, new_run_id
 from cdpio_cli.routes import registry
 from cdpio_cli.routes.endpoints import pipelines_key_region, real_endpoint, sandbox_endpoint
 
@@ -124,7 +124,7 @@ class Settings:
             return None
         return "the embedded sandbox" if self.embedded is not None else f"the sandbox at {self.sandbox_url}"
 
-    def stamp(self, report) -> None:
+    def stamp(self, report: Report) -> None:
         """Mark a command's report with this run's facts: the notes, and the
         sandbox it used (every renderer then says so)."""
         report.notes[:0] = self.notes
@@ -361,8 +361,13 @@ def build_settings(
 
 
 @contextlib.contextmanager
-def open_settings(opts, *, needs_services: bool = True, uses: tuple[str, ...] | None = None) -> Iterator[Settings]:
-    """Settings for one command run; starts (and stops) the embedded sandbox if used."""
+def open_settings(
+    opts: object, *, needs_services: bool = True, uses: tuple[str, ...] | None = None
+) -> Iterator[Settings]:
+    """Settings for one command run; starts (and stops) the embedded sandbox if used.
+
+    `opts` carries `config`, `sandbox` and `sandbox_url` (cli.output.GlobalOptions);
+    an attribute it lacks takes its default."""
     settings = build_settings(
         getattr(opts, "config", None),
         sandbox=getattr(opts, "sandbox", False),

@@ -24,12 +24,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import NoReturn
 
 from cdpio_cli.errors import InputError
-
-if TYPE_CHECKING:
-    import yaml
+from cdpio_cli.yaml_nodes import Node, line_of, mapping_pairs, scalar_text, sequence_items
 
 SEGMENT_STATES = ("events", "build", "events_queued", "build_queued", "finished")
 CAMPAIGN_STATES = ("running", "draft", "stopped")
@@ -44,7 +42,7 @@ class Condition:
 
     attribute: str | None = None
     op: str | None = None  # eq | ne | exists
-    value: Any = None  # a string for eq/ne, a bool for exists
+    value: str | bool | None = None  # a string for eq/ne, a bool for exists
     event: str | None = None
     line: int = 0
 
@@ -140,17 +138,21 @@ class _Reader:
     def __init__(self, path: str):
         self.path = path
 
-    def fail(self, node, message: str, hint: str | None = None) -> NoReturn:
-        raise InputError(message, file=self.path, line=node.start_mark.line + 1, hint=hint)
+    def fail(self, node: Node, message: str, hint: str | None = None) -> NoReturn:
+        raise InputError(message, file=self.path, line=line_of(node), hint=hint)
 
-    def mapping(self, node, what: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
-        import yaml
-
-        if not isinstance(node, yaml.MappingNode):
+    def mapping(
+        self, node: Node, what: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+    ) -> dict[str, Node]:
+        """The value node of each key (keys are plain words from `allowed`)."""
+        pairs = mapping_pairs(node)
+        if pairs is None:
             self.fail(node, f"{what} must be a mapping ({{key: value, ...}})")
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
+        out: dict[str, Node] = {}
+        for key_node, value_node in pairs:
+            key = scalar_text(key_node)
+            if key is None:
+                self.fail(key_node, f"a key in {what} must be a plain word", hint=f"allowed: {', '.join(allowed)}")
             if key not in allowed:
                 self.fail(key_node, f"unknown key {key!r} in {what}", hint=f"allowed: {', '.join(allowed)}")
             if key in out:
@@ -161,49 +163,47 @@ class _Reader:
                 self.fail(node, f"{what} needs `{key}`")
         return out
 
-    def seq(self, node, what: str) -> list:
-        import yaml
-
-        if not isinstance(node, yaml.SequenceNode):
+    def seq(self, node: Node, what: str) -> list[Node]:
+        items = sequence_items(node)
+        if items is None:
             self.fail(node, f"{what} must be a list")
-        return list(node.value)
+        return list(items)
 
-    def scalar(self, node, what: str) -> str:
-        import yaml
-
-        if not isinstance(node, yaml.ScalarNode):
+    def scalar(self, node: Node, what: str) -> str:
+        text = scalar_text(node)
+        if text is None:
             self.fail(node, f"{what} must be a single value")
-        return node.value
+        return text
 
-    def integer(self, node, what: str) -> int:
+    def integer(self, node: Node, what: str) -> int:
         text = self.scalar(node, what)
         try:
             return int(text)
         except ValueError:
             self.fail(node, f"{what} must be a whole number, not {text!r}")
 
-    def text(self, node, what: str) -> str:
+    def text(self, node: Node, what: str) -> str:
         text = self.scalar(node, what).strip()
         if not text:
             self.fail(node, f"{what} must not be empty")
         return text
 
-    def boolean(self, node, what: str) -> bool:
+    def boolean(self, node: Node, what: str) -> bool:
         text = self.scalar(node, what).lower()
         if text not in ("true", "false"):
             self.fail(node, f"{what} must be true or false, not {text!r}")
         return text == "true"
 
-    def choice(self, node, what: str, choices: tuple[str, ...]) -> str:
+    def choice(self, node: Node, what: str, choices: tuple[str, ...]) -> str:
         text = self.scalar(node, what)
         if text not in choices:
             self.fail(node, f"{what} must be one of {', '.join(choices)}, not {text!r}")
         return text
 
 
-def _condition(r: _Reader, node, where: str) -> Condition:
+def _condition(r: _Reader, node: Node, where: str) -> Condition:
     keys = r.mapping(node, f"a condition of {where}", ("attribute", "eq", "ne", "exists", "event"))
-    line = node.start_mark.line + 1
+    line = line_of(node)
     if "event" in keys:
         if len(keys) > 1:
             r.fail(node, f"a condition of {where} is either {{event: NAME}} or {{attribute: ..., eq|ne|exists: ...}}")
@@ -221,10 +221,10 @@ def _condition(r: _Reader, node, where: str) -> Condition:
     return Condition(attribute=name, op=op, value=r.scalar(keys[op], op), line=line)
 
 
-def _segment(r: _Reader, node) -> SegmentDef:
+def _segment(r: _Reader, node: Node) -> SegmentDef:
     keys = r.mapping(node, "a segment", ("id", "name", "description", "conditions", "state", "deleted"), ("id", "name"))
     seg = SegmentDef(
-        id=r.integer(keys["id"], "segment id"), name=r.text(keys["name"], "segment name"), line=node.start_mark.line + 1
+        id=r.integer(keys["id"], "segment id"), name=r.text(keys["name"], "segment name"), line=line_of(node)
     )
     where = f"segment {seg.id}"
     if "description" in keys:
@@ -238,9 +238,9 @@ def _segment(r: _Reader, node) -> SegmentDef:
     return seg
 
 
-def _action(r: _Reader, node) -> ActionDef:
+def _action(r: _Reader, node: Node) -> ActionDef:
     keys = r.mapping(node, "an action", ("id", "type", "sending_state", "name", "failure_message"), ("id",))
-    action = ActionDef(id=r.integer(keys["id"], "action id"), line=node.start_mark.line + 1)
+    action = ActionDef(id=r.integer(keys["id"], "action id"), line=line_of(node))
     if "type" in keys:
         action.type = r.choice(keys["type"], "action type", ACTION_TYPES)
     if "sending_state" in keys:
@@ -252,7 +252,8 @@ def _action(r: _Reader, node) -> ActionDef:
     return action
 
 
-def _campaign(r: _Reader, node) -> tuple[CampaignDef, dict]:
+def _campaign(r: _Reader, node: Node) -> tuple[CampaignDef, dict[str, Node], dict[str, Node]]:
+    """The campaign, its keys' value nodes and its trigger's (to name the line of a bad reference)."""
     keys = r.mapping(
         node,
         "a campaign",
@@ -262,7 +263,7 @@ def _campaign(r: _Reader, node) -> tuple[CampaignDef, dict]:
     camp = CampaignDef(
         id=r.integer(keys["id"], "campaign id"),
         name=r.text(keys["name"], "campaign name"),
-        line=node.start_mark.line + 1,
+        line=line_of(node),
     )
     trigger = r.mapping(keys["trigger"], f"the trigger of campaign {camp.id}", ("event", "segment"))
     if len(trigger) != 1:
@@ -283,10 +284,10 @@ def _campaign(r: _Reader, node) -> tuple[CampaignDef, dict]:
         camp.state = r.choice(keys["state"], "campaign state", CAMPAIGN_STATES)
     if "active" in keys:
         camp.active = r.boolean(keys["active"], "active")
-    return camp, {**keys, "trigger_keys": trigger}
+    return camp, keys, trigger
 
 
-def _compose(path: str | Path, display: str) -> yaml.Node | None:
+def _compose(path: str | Path, display: str) -> Node | None:
     """The file's YAML node tree (None when empty); InputError when it cannot be read or parsed."""
     import yaml
 
@@ -301,7 +302,7 @@ def _compose(path: str | Path, display: str) -> yaml.Node | None:
     if len(data) > MAX_FILE_BYTES:
         raise InputError(f"the workspace file is larger than {MAX_FILE_BYTES // 1024} KB", file=display)
     try:
-        root = yaml.compose(data.decode("utf-8"), Loader=yaml.SafeLoader)
+        root: Node | None = yaml.compose(data.decode("utf-8"), Loader=yaml.SafeLoader)
     except UnicodeDecodeError:
         raise InputError("the workspace file is not UTF-8 text", file=display) from None
     except yaml.MarkedYAMLError as exc:
@@ -333,11 +334,11 @@ def load_workspace(path: str | Path) -> WorkspaceDef:
     campaign_lines: dict[int, int] = {}
     action_lines: dict[int, int] = {}
     for node in r.seq(top["campaigns"], "campaigns") if "campaigns" in top else []:
-        camp, keys = _campaign(r, node)
+        camp, keys, trigger = _campaign(r, node)
         if camp.id in campaign_lines:
             r.fail(node, f"campaign id {camp.id} is defined twice (first on line {campaign_lines[camp.id]})")
         campaign_lines[camp.id] = camp.line
-        refs = [(camp.trigger_segment, keys["trigger_keys"]["segment"])] if camp.trigger_segment is not None else []
+        refs = [(camp.trigger_segment, trigger["segment"])] if camp.trigger_segment is not None else []
         if camp.filter_segments:
             refs += zip(camp.filter_segments, r.seq(keys["filter_segments"], ""), strict=False)
         for segment_id, ref_node in refs:

@@ -8,10 +8,14 @@ invalid message is walked again for its individual errors.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdpio_cli.messages import show_value
 from cdpio_cli.plan.model import SECTIONS, ObjectRule, Plan
+
+if TYPE_CHECKING:
+    from cdpio_cli.lint.rules import Severities
+    from cdpio_cli.results import Check
 
 # (id, default severity, summary, hint): lint.py registers these in its RULES
 # table, so `lint.disable` and `lint.severity` treat them like every other rule.
@@ -135,9 +139,10 @@ class PlanChecker:
         # own is_valid, the planned keys), with no Python call in between.
         self._events: dict[str, _Entry] | None = None
         if plan.events is not None:
-            self._events = {name: (rule, rule.validator.is_valid, rule.known) for name, rule in plan.events.items()}
+            self._events = {name: (rule, rule.compiled().is_valid, rule.known) for name, rule in plan.events.items()}
         self._sections: dict[str, _Entry] = {
-            SECTIONS[section][0]: (rule, rule.validator.is_valid, rule.known) for section, rule in plan.sections.items()
+            SECTIONS[section][0]: (rule, rule.compiled().is_valid, rule.known)
+            for section, rule in plan.sections.items()
         }
 
     def check(self, msg: Any, file: str | None, line: int | None, emit: Emit) -> None:
@@ -218,7 +223,7 @@ class PlanChecker:
             )
         return cache[event]
 
-    def _errors(self, rule: ObjectRule, obj: dict, file, line, emit: Emit) -> None:
+    def _errors(self, rule: ObjectRule, obj: dict[str, Any], file: str | None, line: int | None, emit: Emit) -> None:
         schema = rule.schema()
         noun = "property" if rule.field == "properties" else "trait"
         errors = list(rule.errors(obj))
@@ -265,7 +270,16 @@ class PlanChecker:
         out: list[tuple[str, str, str]] = []
         severities = {r[0]: r[1] for r in PLAN_RULES}
 
-        def collect(rule, message, file, line, *, default=None, hint=None, **_details):
+        def collect(
+            rule: str,
+            message: str,
+            file: str | None,
+            line: int | None,
+            *,
+            default: str | None = None,
+            hint: str | None = None,
+            **_details: object,
+        ) -> None:
             out.append((rule, default or severities.get(rule, "error"), message))
 
         self.check(msg, None, None, collect)
@@ -273,8 +287,12 @@ class PlanChecker:
 
 
 def send_test_checks(
-    tracking_plan: Plan, items: Iterable[tuple[str, dict]], *, ignore_keys=(), severities=None
-) -> list:
+    tracking_plan: Plan,
+    items: Iterable[tuple[str, dict[str, Any]]],
+    *,
+    ignore_keys: Iterable[str] = (),
+    severities: Severities | None = None,
+) -> list[Check]:
     """results.Checks at the `format` tier for send-test's messages ((label,
     message) pairs): an error-level violation fails before anything is sent.
     `ignore_keys` are keys cdpio itself adds (the run-id tag); `severities` (a

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdpio_cli import results
 from cdpio_cli.plan.check import json_type
 from cdpio_cli.plan.model import SECTIONS
 from cdpio_cli.plan.write import dump_plan
+
+if TYPE_CHECKING:
+    from cdpio_cli.fixtures.records import Record
 
 ENUM_MAX_VALUES = 10  # at most this many distinct strings make an enum...
 ENUM_MIN_REPEAT = 2  # ...and only when each is seen this many times on average
@@ -20,7 +23,7 @@ _TYPE_ORDER = ("string", "number", "integer", "boolean", "object", "array", "nul
 class _KeyStats:
     __slots__ = ("count", "types", "values", "formats")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.count = 0
         self.types: set[str] = set()
         self.values: dict[str, int] | None = {}  # None: too many distinct strings
@@ -71,7 +74,7 @@ class _ObjectStats:
 class Inferrer:
     """Feed fixture records with `add`; `plan_data()` / `to_yaml()` for the plan."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import jsonschema_rs
 
         self.events: dict[str, _ObjectStats] = {}
@@ -94,7 +97,7 @@ class Inferrer:
                 self._format_cache[value] = cached
         return cached
 
-    def add(self, record) -> None:
+    def add(self, record: Record) -> None:
         self.messages += 1
         if record.file not in self.files:
             self.files.append(record.file)

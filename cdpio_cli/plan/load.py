@@ -4,15 +4,18 @@ into a Plan; every error is a ConfigError naming the file and line (exit 2)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cdpio_cli.errors import ConfigError
 from cdpio_cli.plan.model import RULE_KEYS, SECTIONS, TOP_KEYS, UNPLANNED_LEVELS, ObjectRule, Plan
+from cdpio_cli.yaml_nodes import Node, line_of, mapping_pairs, safe_constructor, sequence_items
+
+Lines = dict[tuple[str | int, ...], int]  # key path -> line
 
 MAX_PLAN_BYTES = 8 * 1024 * 1024
 
 
-def _compose(path: Path) -> tuple[Any, dict[tuple, int]]:
+def _compose(path: Path) -> tuple[object, Lines]:
     """(plain data, key path -> line) from a YAML (or JSON) file."""
     display = str(path)
     node = _yaml_node(_read_text(path), display)
@@ -45,12 +48,12 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def _yaml_node(text: str, display: str) -> Any:
+def _yaml_node(text: str, display: str) -> Node:
     """The YAML node tree (lines kept); a ConfigError for invalid or empty YAML."""
     import yaml
 
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node: Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.context_mark or exc.problem_mark
         problem = (exc.problem or "invalid YAML").strip()
@@ -77,45 +80,45 @@ class _LineBuilder:
     """Plain data from a YAML node tree, noting each key path's line."""
 
     def __init__(self, display: str):
-        import yaml
-
         self.display = display
-        self.lines: dict[tuple, int] = {}
-        self.constructor = yaml.SafeLoader("")
+        self.lines: Lines = {}
+        self.constructor = safe_constructor()
 
-    def build(self, node: Any) -> tuple[Any, dict[tuple, int]]:
+    def build(self, node: Node) -> tuple[object, Lines]:
         return self._value(node, ()), self.lines
 
-    def _value(self, n: Any, path: tuple) -> Any:
+    def _value(self, n: Node, path: tuple[str | int, ...]) -> object:
         import yaml
 
-        self.lines[path] = n.start_mark.line + 1
-        if isinstance(n, yaml.MappingNode):
-            return self._mapping(n, path)
-        if isinstance(n, yaml.SequenceNode):
-            return [self._value(item, path + (i,)) for i, item in enumerate(n.value)]
+        self.lines[path] = line_of(n)
+        pairs = mapping_pairs(n)
+        if pairs is not None:
+            return self._mapping(pairs, path)
+        items = sequence_items(n)
+        if items is not None:
+            return [self._value(item, path + (i,)) for i, item in enumerate(items)]
         try:
             return self.constructor.construct_object(n, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            raise ConfigError(f"invalid value: {exc.problem}", file=self.display, line=n.start_mark.line + 1) from None
+            raise ConfigError(f"invalid value: {exc.problem}", file=self.display, line=line_of(n)) from None
 
-    def _mapping(self, n: Any, path: tuple) -> dict:
-        out: dict[str, Any] = {}
-        for k, v in n.value:
-            key = self.constructor.construct_object(k, deep=True)
-            if not isinstance(key, (str, int, float, bool)):
-                raise ConfigError("a mapping key must be a plain word", file=self.display, line=k.start_mark.line + 1)
-            key = str(key)
+    def _mapping(self, pairs: list[tuple[Node, Node]], path: tuple[str | int, ...]) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for k, v in pairs:
+            raw_key = self.constructor.construct_object(k, deep=True)
+            if not isinstance(raw_key, (str, int, float, bool)):
+                raise ConfigError("a mapping key must be a plain word", file=self.display, line=line_of(k))
+            key = str(raw_key)
             if key in out:
                 raise ConfigError(
-                    f"key {key!r} appears twice", file=self.display, line=k.start_mark.line + 1, hint="keep one of them"
+                    f"key {key!r} appears twice", file=self.display, line=line_of(k), hint="keep one of them"
                 )
             out[key] = self._value(v, path + (key,))
-            self.lines[path + (key,)] = k.start_mark.line + 1
+            self.lines[path + (key,)] = line_of(k)
         return out
 
 
-def _fail(message: str, path: str, lines: dict, at: tuple, hint: str | None = None):
+def _fail(message: str, path: str, lines: dict, at: tuple, hint: str | None = None) -> NoReturn:
     line = None
     for i in range(len(at), -1, -1):
         line = lines.get(at[:i])

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import jsonschema_rs
 
 UNPLANNED_LEVELS = ("error", "warning", "allow")
 # Plan section -> (message type, the message field it describes).
@@ -27,20 +30,25 @@ class ObjectRule:
     properties: dict[str, Any]
     required: list[str]
     line: int | None = None
-    known: frozenset = frozenset()
-    validator: Any = None  # compiled by compile(): jsonschema_rs.Validator
+    known: frozenset[str] = frozenset()
+    validator: jsonschema_rs.Validator | None = None  # set by compile()
 
-    def schema(self) -> dict:
+    def schema(self) -> dict[str, Any]:
         return {"type": "object", "properties": self.properties, "required": self.required}
 
-    def compile(self) -> None:
+    def compile(self) -> jsonschema_rs.Validator:
+        """Compile the schema (plan loading does, so a bad schema is an error there)."""
         import jsonschema_rs
 
         self.known = frozenset(self.properties) | frozenset(self.required)
         self.validator = jsonschema_rs.validator_for(self.schema(), validate_formats=True)
+        return self.validator
 
-    def errors(self, obj: dict) -> Iterator[Any]:
-        return self.validator.iter_errors(obj)
+    def compiled(self) -> jsonschema_rs.Validator:
+        return self.validator if self.validator is not None else self.compile()
+
+    def errors(self, obj: dict[str, Any]) -> Iterator[jsonschema_rs.ValidationError]:
+        return self.compiled().iter_errors(obj)
 
 
 @dataclass
@@ -51,8 +59,9 @@ class Plan:
     unplanned_events: str = "error"
     unplanned_properties: str = "warning"
     name: str | None = None
-    data: dict = field(default_factory=dict)  # the plan as written (for diff and dump)
-    lines: dict = field(default_factory=dict)  # key path -> line in the file, e.g. ("identify", "traits", "is_trial")
+    data: dict[str, Any] = field(default_factory=dict)  # the plan as written (for diff and dump)
+    # key path -> line in the file, e.g. ("identify", "traits", "is_trial")
+    lines: dict[tuple[str | int, ...], int] = field(default_factory=dict)
 
-    def line_of(self, *at) -> int | None:
+    def line_of(self, *at: str | int) -> int | None:
         return self.lines.get(tuple(at))

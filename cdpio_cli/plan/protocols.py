@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdpio_cli import results
 from cdpio_cli.errors import UsageError
 from cdpio_cli.plan.load import parse_plan
 from cdpio_cli.plan.write import dump_plan
+
+if TYPE_CHECKING:
+    from cdpio_cli.keys import ServiceHttp
+    from cdpio_cli.settings import Settings
 
 # Segment Public API rule types (https://docs.segmentapis.com/tag/Tracking-Plans):
 # each rule's jsonSchema describes the whole message; the part we keep is
@@ -58,7 +62,9 @@ def plan_from_segment_rules(rules: Iterable[dict]) -> tuple[dict, list[str]]:
     return data, notes
 
 
-def fetch_segment_plan(settings, http, plan_id: str | None, *, page_size: int = 200) -> tuple[dict, str, list]:
+def fetch_segment_plan(
+    settings: Settings, http: ServiceHttp, plan_id: str | None, *, page_size: int = 200
+) -> tuple[dict[str, Any], str, list[Any]]:
     """(tracking plan metadata, plan id, rules) through the Segment Public API:
     GET /tracking-plans (to pick one when no id is given), GET
     /tracking-plans/{id} and every page of GET /tracking-plans/{id}/rules."""
@@ -70,7 +76,7 @@ def fetch_segment_plan(settings, http, plan_id: str | None, *, page_size: int = 
         "Accept": "application/vnd.segment.v1+json",
     }
 
-    def get(path: str, params: dict | None = None) -> dict:
+    def get(path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         answer = http.call("GET", f"{base}{path}", headers=headers, params=params)
         if answer.status in (401, 403):
             raise CredentialError(
@@ -84,13 +90,14 @@ def fetch_segment_plan(settings, http, plan_id: str | None, *, page_size: int = 
             )
         if answer.status != 200 or not isinstance(answer.body, dict):
             raise UnreachableError(f"the Segment Public API GET {path} answered {answer.status or answer.error}")
-        return answer.body.get("data") or {}
+        data = answer.body.get("data")
+        return data if isinstance(data, dict) else {}
 
-    def pages(path: str, key: str) -> list:
-        items: list = []
+    def pages(path: str, key: str) -> list[Any]:
+        items: list[Any] = []
         cursor = None
         for _ in range(10_000):
-            params = {"pagination.count": page_size}
+            params: dict[str, Any] = {"pagination.count": page_size}
             if cursor:
                 params["pagination.cursor"] = cursor
             data = get(path, params)

@@ -14,12 +14,8 @@ from cdpio_cli.plan.model import SECTIONS
 def _flow(value: Any) -> str:
     import yaml
 
-    return (
-        yaml.safe_dump(value, default_flow_style=True, width=math.inf, allow_unicode=True, sort_keys=False)
-        .strip()
-        .removesuffix("\n...")
-        .strip()
-    )
+    text: str = yaml.safe_dump(value, default_flow_style=True, width=math.inf, allow_unicode=True, sort_keys=False)
+    return text.strip().removesuffix("\n...").strip()
 
 
 def _key(name: str) -> str:

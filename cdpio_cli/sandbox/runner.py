@@ -15,6 +15,11 @@ from typing import TYPE_CHECKING, TextIO
 from cdpio_cli.sandbox.options import SandboxOptions
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
+    import uvicorn
+
+    from cdpio_cli.sandbox.app import SandboxApp
     from cdpio_cli.sandbox.state import SandboxState
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -49,7 +54,7 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _server(options: SandboxOptions):
+def _server(options: SandboxOptions) -> tuple[SandboxApp, uvicorn.Server]:
     import uvicorn
 
     from cdpio_cli.sandbox.app import create_app
@@ -57,7 +62,7 @@ def _server(options: SandboxOptions):
     app = create_app(options)
 
     class Server(uvicorn.Server):
-        async def shutdown(self, sockets=None) -> None:
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             # Ends the debugger page's event streams, which would otherwise
             # keep their connections (and Ctrl-C) waiting.
             app.sandbox_state.stopping = True
@@ -95,7 +100,7 @@ class EmbeddedSandbox:
         self.url: str = ""
         self.port: int = 0
         self.state: SandboxState | None = None
-        self._server = None
+        self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> EmbeddedSandbox:
@@ -145,7 +150,9 @@ class EmbeddedSandbox:
     def __enter__(self) -> EmbeddedSandbox:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
