@@ -287,7 +287,8 @@ def test_help_imports_only_typer_rich_and_the_command_modules():
     # the few constants their flags show.  rich's Markdown and traceback renderers (markdown-it,
     # pygments, attrs) and the unvendored click are never drawn or raised, so never imported.
     list_modules = (
-        "import atexit, runpy, sys; atexit.register(lambda: sys.stderr.write('MODULES ' + ' '.join(sys.modules)));"
+        "import atexit, runpy, sys;"
+        "atexit.register(lambda: sys.stderr.write('MODULES ' + ' '.join(n for n, m in sys.modules.items() if m)));"
         "sys.argv = ['cdpio', '--help']; runpy.run_module('cdpio_cli', run_name='__main__')"
     )
     proc = subprocess.run(

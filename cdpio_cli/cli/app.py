@@ -180,10 +180,22 @@ def _click_exception_types() -> tuple[type[ClickException], ...]:
     return tuple(module.ClickException for module in modules if module is not None)
 
 
+def _skip_httpx_cli() -> None:
+    """Keep `import httpx` from importing httpx's own command-line client.
+
+    httpx imports it (click, rich.progress, pygments: a third of a replay
+    run's imports) whenever those are installed, and typer installs them;
+    cdpio never runs it (https://github.com/encode/httpx/pull/3547).  A None
+    in sys.modules makes that import fail, and httpx then defines a stub.
+    """
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None is the documented "do not import"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turn every error into one line."""
     from cdpio_cli.errors import CdpioError
 
+    _skip_httpx_cli()
     args = hoist_global_options(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     cmd_name = next((a for a in args if a in _COMMAND_NAMES), "")
