@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from cdpio_cli.cli.output import GlobalOptions
+    from cdpio_cli.mapping import Subscription
+    from cdpio_cli.results import Report
 
 
 def command(
@@ -83,7 +90,7 @@ def command(
     finish(report, opts)
 
 
-def _workspace_subscriptions(opts, report):
+def _workspace_subscriptions(opts: GlobalOptions, report: Report) -> tuple[list[Subscription] | None, str]:
     """(subscriptions, source): the config's customerio.subscriptions, else the
     destination's own through the Segment Public API when a token is
     configured, else None (the destination's defaults)."""
@@ -96,7 +103,7 @@ def _workspace_subscriptions(opts, report):
     if path is None and not opts.sandbox_url:
         return None, explain.SUBSCRIPTIONS_DEFAULT
 
-    def warn(message: str):
+    def warn(message: str) -> tuple[list[Subscription] | None, str]:
         report.add(
             results.Check(
                 id="subscriptions",

@@ -18,6 +18,7 @@ from cdpio_cli.replay.options import (
 from cdpio_cli.replay.route import DEFAULT_ROUTE
 
 if TYPE_CHECKING:
+    from cdpio_cli.cli.output import GlobalOptions, ProgressBar, ProgressLines
     from cdpio_cli.errors import CdpioError
     from cdpio_cli.replay import Progress, Replay, ReplayOptions, ReplayResult
     from cdpio_cli.settings import Settings
@@ -158,7 +159,9 @@ def command(
     _report(opts, settings, result, route_name, options)
 
 
-def _report(opts: Any, settings: Settings, result: ReplayResult, route_name: str, options: ReplayOptions) -> None:
+def _report(
+    opts: GlobalOptions, settings: Settings, result: ReplayResult, route_name: str, options: ReplayOptions
+) -> None:
     """Print the counts, then the report (table, --json, --junit); exits with its code."""
     from cdpio_cli import results
     from cdpio_cli.cli.output import finish, stderr_console
@@ -177,7 +180,7 @@ def _report(opts: Any, settings: Settings, result: ReplayResult, route_name: str
     finish(report, opts)
 
 
-def _run_job(opts: Any, run_id: str, job: Replay, route_name: str) -> ReplayResult:
+def _run_job(opts: GlobalOptions, run_id: str, job: Replay, route_name: str) -> ReplayResult:
     """Run the job with a progress display, SIGTERM handled like Ctrl-C."""
     from cdpio_cli.cli.output import work_progress
     from cdpio_cli.errors import CdpioError
@@ -229,7 +232,7 @@ def _raise_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _junit_for_error(exc: CdpioError, opts: Any, run_id: str, route_name: str) -> None:
+def _junit_for_error(exc: CdpioError, opts: GlobalOptions, run_id: str, route_name: str) -> None:
     from cdpio_cli import results
     from cdpio_cli.credentials import redact_report
     from cdpio_cli.paths import OutputPathError
@@ -249,12 +252,11 @@ def _pick(value: _T | None, cfg: object, name: str, default: _T) -> _T:
     """The flag, else `replay.<name>` in cdpio.yaml, else the default."""
     if value is not None:
         return value
-    if cfg is not None and getattr(cfg, name, None) is not None:
-        return getattr(cfg, name)
-    return default
+    configured: _T | None = getattr(cfg, name, None) if cfg is not None else None
+    return default if configured is None else configured
 
 
-def _progress_callback(ui: Any) -> Callable[[Progress], None]:
+def _progress_callback(ui: ProgressBar | ProgressLines) -> Callable[[Progress], None]:
     """replay.Progress snapshots -> the progress display (cli/output.py)."""
 
     def update(snap: Progress) -> None:
