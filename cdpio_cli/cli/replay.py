@@ -115,19 +115,11 @@ def command(
     import sys
 
     from cdpio_cli.cli.output import note, warn_cleaned_credentials
-    from cdpio_cli.errors import UsageError
     from cdpio_cli.replay import Replay, ReplayOptions, route_from_settings
-    from cdpio_cli.routes import registry
     from cdpio_cli.settings import open_settings
 
     opts = ctx.obj
-    if route is not None and route not in registry.route_names():
-        raise UsageError(f"--route {route!r} is not a route", hint=f"use {registry.names_text()}")
-    if batch_size is not None and not 1 <= batch_size <= 2500:
-        raise UsageError(
-            "--batch-size must be between 1 and 2500", hint="Segment drops batches of more than 2,500 events"
-        )
-
+    _check_flags(route, batch_size)
     # A dry run reads only `replay:`; the secrets the config asks for need not be set.
     with open_settings(opts, needs_services=not dry_run, uses=("replay",) if dry_run else None) as settings:
         if not dry_run:  # the same hygiene report as send-test
@@ -157,6 +149,19 @@ def command(
         result = _run_job(opts, settings.run_id, Replay(files, target, options, stdin=sys.stdin), route_name)
 
     _report(opts, settings, result, route_name, options)
+
+
+def _check_flags(route: str | None, batch_size: int | None) -> None:
+    """--route must name a route; --batch-size stays within Segment's batch limit."""
+    from cdpio_cli.errors import UsageError
+    from cdpio_cli.routes import registry
+
+    if route is not None and route not in registry.route_names():
+        raise UsageError(f"--route {route!r} is not a route", hint=f"use {registry.names_text()}")
+    if batch_size is not None and not 1 <= batch_size <= 2500:
+        raise UsageError(
+            "--batch-size must be between 1 and 2500", hint="Segment drops batches of more than 2,500 events"
+        )
 
 
 def _report(
