@@ -2,8 +2,10 @@
 
 Each command lives in its own small module (`cdpio_cli/cli/<name>.py`) as a
 function named `command`; those modules import only typer at the top, so
-`cdpio --help` and `cdpio --version` stay fast.  All logic lives in the core
-modules they call.
+`cdpio --help` and `cdpio --version` stay fast (help_render.py loads typer's
+help renderer without the rich modules it never draws; the import bound is
+tested in tests/test_integrations.py).  All logic lives in the core modules
+they call.
 """
 
 from __future__ import annotations
