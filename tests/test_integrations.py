@@ -279,3 +279,51 @@ def test_help_and_completion_import_no_service_code():
         imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
         loaded = {m for m in imported - light if m.split(".")[0] in heavy or m.startswith(heavy)}
         assert not loaded, (args, sorted(loaded))
+
+
+def test_help_imports_only_typer_rich_and_the_command_modules():
+    # A bound by name on what `cdpio --help` loads (its speed, without timing it): the standard
+    # library, typer and the parts of rich that draw the help, and cdpio's command modules with
+    # the few constants their flags show.  rich's Markdown and traceback renderers (markdown-it,
+    # pygments, attrs) and the unvendored click are never drawn or raised, so never imported.
+    list_modules = (
+        "import atexit, runpy, sys;"
+        "atexit.register(lambda: sys.stderr.write('MODULES ' + ' '.join(n for n, m in sys.modules.items() if m)));"
+        "sys.argv = ['cdpio', '--help']; runpy.run_module('cdpio_cli', run_name='__main__')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", list_modules],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and "Usage: cdpio" in proc.stdout, proc.stderr[-2000:]
+    imported = set(proc.stderr.rpartition("MODULES ")[2].split())
+    third_party = {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names}
+    allowed_packages = {
+        "__main__",
+        "typer",
+        "rich",
+        "annotated_doc",
+        "shellingham",
+        "cdpio_cli",
+        "_distutils_hack",
+        "sitecustomize",
+    }
+    unexpected = {m for m in third_party if m.split(".")[0] not in allowed_packages and "__editable__" not in m}
+    assert not unexpected, sorted(unexpected)
+    never = {"rich.markdown", "rich.traceback", "rich.pretty", "rich.syntax"}
+    assert not imported & never, sorted(imported & never)
+    core = {m for m in imported if m.startswith("cdpio_cli.") and not f"{m}.".startswith("cdpio_cli.cli.")}
+    assert core <= {
+        "cdpio_cli.enums",
+        "cdpio_cli.errors",
+        "cdpio_cli.replay",
+        "cdpio_cli.replay.options",
+        "cdpio_cli.replay.route",
+        "cdpio_cli.routes",
+        "cdpio_cli.routes.registry",
+        "cdpio_cli.sandbox",
+        "cdpio_cli.sandbox.defaults",
+    }, sorted(core)

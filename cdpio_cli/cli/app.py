@@ -2,8 +2,10 @@
 
 Each command lives in its own small module (`cdpio_cli/cli/<name>.py`) as a
 function named `command`; those modules import only typer at the top, so
-`cdpio --help` and `cdpio --version` stay fast.  All logic lives in the core
-modules they call.
+`cdpio --help` and `cdpio --version` stay fast (help_render.py loads typer's
+help renderer without the rich modules it never draws; the import bound is
+tested in tests/test_integrations.py).  All logic lives in the core modules
+they call.
 """
 
 from __future__ import annotations
@@ -171,24 +173,39 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def _click_exception_types() -> tuple[type[ClickException], ...]:
-    """ClickException classes: typer >= 0.26 vendors click, older typer uses click."""
-    found = []
-    for module_name in ("typer._click.exceptions", "click.exceptions"):
-        try:
-            found.append(importlib.import_module(module_name).ClickException)
-        except (ImportError, AttributeError):
-            pass
-    return tuple(found)
+    """ClickException classes: typer >= 0.26 vendors click, older typer uses click.
+
+    Only the ones already loaded: a click nobody imported raises nothing, and
+    importing it costs `cdpio --help` a tenth of its time.
+    """
+    modules = (sys.modules.get(name) for name in ("typer._click.exceptions", "click.exceptions"))
+    return tuple(module.ClickException for module in modules if module is not None)
+
+
+def _skip_httpx_cli() -> None:
+    """Keep `import httpx` from importing httpx's own command-line client.
+
+    httpx imports it (click, rich.progress, pygments: a third of a replay
+    run's imports) whenever those are installed, and typer installs them;
+    cdpio never runs it (https://github.com/encode/httpx/pull/3547).  A None
+    in sys.modules makes that import fail, and httpx then defines a stub.
+    """
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None is the documented "do not import"
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turn every error into one line."""
     from cdpio_cli.errors import CdpioError
 
+    _skip_httpx_cli()
     args = hoist_global_options(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     cmd_name = next((a for a in args if a in _COMMAND_NAMES), "")
     click_errors = _click_exception_types()
+    if not args or "--help" in args or "-h" in args:
+        from cdpio_cli.cli.help_render import import_help_renderer
+
+        import_help_renderer()
     try:
         code = command.main(args=args, prog_name="cdpio", standalone_mode=False)
     except CdpioError as exc:

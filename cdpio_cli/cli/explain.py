@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from cdpio_cli.cli.output import GlobalOptions
+    from cdpio_cli.mapping import Subscription
+    from cdpio_cli.plan import PlanChecker
+    from cdpio_cli.results import Report
 
 
 def command(
@@ -46,28 +54,18 @@ def command(
     """
     import sys
 
-    from cdpio_cli import explain, fixtures, mapping, results
+    from cdpio_cli import explain, fixtures, results
     from cdpio_cli.cli.output import finish
-    from cdpio_cli.errors import UsageError
 
     opts = ctx.obj
-    if action is not None and action not in mapping.ACTION_BUILDERS:
-        raise UsageError(
-            f"--action {action!r} is not an action of the Customer.io (Actions) destination",
-            hint="use one of " + ", ".join(mapping.ACTION_BUILDERS),
-        )
+    _check_action(action)
     paths = fixtures.expand_paths(files)
     # One check per record: kept on disk, so memory stays flat over any input size.
     report = results.Report(command="explain", checks=results.CheckSpool())
     subscriptions, source = (None, "--action") if action else _workspace_subscriptions(opts, report)
     summary = explain.ExplainSummary()
     records = fixtures.iter_records(paths, stdin=sys.stdin)
-    from cdpio_cli import plan as plan_mod
-
-    plan_path = plan_file or plan_mod.plan_path_from_config(opts.config)
-    checker = plan_mod.PlanChecker(plan_mod.load_plan(plan_path)) if plan_path else None
-    if plan_path:
-        report.summary["plan"] = plan_path
+    checker = _plan_checker(opts, plan_file, report)
     for exp in explain.explain_records(records, action=action, subscriptions=subscriptions, plan_checker=checker):
         summary.add(exp)
         if only_dropped and not exp.dropped:
@@ -83,7 +81,30 @@ def command(
     finish(report, opts)
 
 
-def _workspace_subscriptions(opts, report):
+def _check_action(action: str | None) -> None:
+    """--action must name an action of the destination."""
+    from cdpio_cli import mapping
+    from cdpio_cli.errors import UsageError
+
+    if action is not None and action not in mapping.ACTION_BUILDERS:
+        raise UsageError(
+            f"--action {action!r} is not an action of the Customer.io (Actions) destination",
+            hint="use one of " + ", ".join(mapping.ACTION_BUILDERS),
+        )
+
+
+def _plan_checker(opts: GlobalOptions, plan_file: str | None, report: Report) -> PlanChecker | None:
+    """The tracking plan from --plan, else lint.plan in cdpio.yaml, else none."""
+    from cdpio_cli import plan as plan_mod
+
+    plan_path = plan_file or plan_mod.plan_path_from_config(opts.config)
+    if not plan_path:
+        return None
+    report.summary["plan"] = plan_path
+    return plan_mod.PlanChecker(plan_mod.load_plan(plan_path))
+
+
+def _workspace_subscriptions(opts: GlobalOptions, report: Report) -> tuple[list[Subscription] | None, str]:
     """(subscriptions, source): the config's customerio.subscriptions, else the
     destination's own through the Segment Public API when a token is
     configured, else None (the destination's defaults)."""
@@ -96,7 +117,7 @@ def _workspace_subscriptions(opts, report):
     if path is None and not opts.sandbox_url:
         return None, explain.SUBSCRIPTIONS_DEFAULT
 
-    def warn(message: str):
+    def warn(message: str) -> tuple[list[Subscription] | None, str]:
         report.add(
             results.Check(
                 id="subscriptions",

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from cdpio_cli.lint import LintResult
+    from cdpio_cli.results import Report
 
 
 def command(
@@ -41,7 +47,7 @@ def command(
     """
     import sys
 
-    from cdpio_cli import fixtures, lint, results
+    from cdpio_cli import fixtures, lint
     from cdpio_cli.cli.output import finish, stderr_console
     from cdpio_cli.cli.table import render_table
 
@@ -60,6 +66,25 @@ def command(
         max_per_rule=max_per_rule or None,
         plan=tracking_plan,
     )
+
+    report = _lint_report(result, paths, strict=strict, config_path=config_path, plan_path=plan_path)
+    summary = _summary_line(result, len(paths))
+    if not opts.quiet:
+        # Rendered here rather than in finish() to honour --max-rows and end
+        # with the summary line; finish() still writes --json/--junit/GitHub.
+        console = stderr_console(opts)
+        for text in report.notes:
+            console.print(text, markup=False, highlight=False, style="dim")
+        render_table(report, console, verbose=opts.verbose, max_rows=max_rows or None)
+        console.print(summary, markup=False, highlight=False)
+    finish(report, opts, human_done=not opts.quiet)
+
+
+def _lint_report(
+    result: LintResult, paths: list[str], *, strict: bool, config_path: str | None, plan_path: str | None
+) -> Report:
+    """The findings as checks (one passed check when there are none), with the run's summary."""
+    from cdpio_cli import lint, results
 
     report = results.Report(command="lint", strict=strict)
     report.extend(lint.findings_to_checks(result))
@@ -80,19 +105,13 @@ def command(
     if plan_path:
         report.summary["plan"] = plan_path
     report.notes.extend(result.notes)
+    return report
 
-    summary = (
+
+def _summary_line(result: LintResult, files: int) -> str:
+    return (
         f"lint: {result.messages:,} message(s) read"
         + (f" ({result.invalid:,} unreadable)" if result.invalid else "")
-        + f" from {len(paths)} file(s): {result.errors:,} error(s), "
+        + f" from {files} file(s): {result.errors:,} error(s), "
         f"{result.warnings:,} warning(s), {result.infos:,} info"
     )
-    if not opts.quiet:
-        # Rendered here rather than in finish() to honour --max-rows and end
-        # with the summary line; finish() still writes --json/--junit/GitHub.
-        console = stderr_console(opts)
-        for text in report.notes:
-            console.print(text, markup=False, highlight=False, style="dim")
-        render_table(report, console, verbose=opts.verbose, max_rows=max_rows or None)
-        console.print(summary, markup=False, highlight=False)
-    finish(report, opts, human_done=not opts.quiet)

@@ -9,13 +9,18 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import typer
 
 if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+    from cdpio_cli.errors import CdpioError
     from cdpio_cli.results import Report
+    from cdpio_cli.settings import Settings
 
 
 @dataclass
@@ -39,17 +44,17 @@ def color_disabled(opts: GlobalOptions | None = None) -> bool:
     return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
 
 
-_consoles: dict[bool, object] = {}
+_consoles: dict[bool, Console] = {}
 
 
-def stderr_console(opts: GlobalOptions | None = None):
+def stderr_console(opts: GlobalOptions | None = None) -> Console:
     """The rich console for humans (stderr).  Rich drops colour and live
     progress by itself when stderr is not a terminal."""
     from rich.console import Console
 
     no_color = color_disabled(opts)
     console = _consoles.get(no_color)
-    if console is None or getattr(console, "file", None) is not sys.stderr:
+    if console is None or console.file is not sys.stderr:
         # Off a terminal (CI logs, pipes) rich would wrap at 80 columns; logs read
         # better wider.  COLUMNS still wins when set.
         width = None
@@ -118,7 +123,13 @@ class ProgressLines:
     progress_interval() seconds, or at each further 10% of a known total once
     the work has run that long; a quick run prints none."""
 
-    def __init__(self, label: str, write=None, interval: float | None = None, now=None):
+    def __init__(
+        self,
+        label: str,
+        write: Callable[[str], None] | None = None,
+        interval: float | None = None,
+        now: Callable[[], float] | None = None,
+    ) -> None:
         import time
 
         self.label = label
@@ -175,6 +186,15 @@ def _stderr_line(text: str) -> None:
     sys.stderr.flush()
 
 
+# Console.color_system names the detected system as a plain str; Console() takes these literals.
+_COLOR_SYSTEMS: dict[str, Literal["standard", "256", "truecolor", "windows"]] = {
+    "standard": "standard",
+    "256": "256",
+    "truecolor": "truecolor",
+    "windows": "windows",
+}
+
+
 class ProgressBar:
     """A live bar on a terminal: `replay ━━━━ 12,345/100,000 1,234 ev/s
     elapsed 0:00:10 ETA 0:01:10` (and `N failed` once any failed), never
@@ -182,7 +202,7 @@ class ProgressBar:
 
     MIN_BAR = 10
 
-    def __init__(self, console, label: str, now=None):
+    def __init__(self, console: Console, label: str, now: Callable[[], float] | None = None) -> None:
         import time
 
         from rich.console import Console
@@ -195,7 +215,7 @@ class ProgressBar:
         self.console = Console(
             file=console.file,
             width=min(console.width, PROGRESS_WIDTH),
-            color_system=console.color_system,
+            color_system=_COLOR_SYSTEMS.get(console.color_system or ""),
             no_color=console.no_color,
             force_terminal=console.is_terminal,
             highlight=False,
@@ -239,7 +259,7 @@ class ProgressBar:
         self.progress.stop()
 
 
-def work_progress(opts: GlobalOptions, label: str):
+def work_progress(opts: GlobalOptions, label: str) -> ProgressBar | ProgressLines | None:
     """Progress for long counted work (replay): a bar on a terminal, lines in
     a log, None with --quiet.  Both have update(done, total, rate=, failed=,
     retried=) and close()."""
@@ -252,7 +272,7 @@ def work_progress(opts: GlobalOptions, label: str):
 
 
 @contextlib.contextmanager
-def spinner(opts: GlobalOptions):
+def spinner(opts: GlobalOptions) -> Iterator[Callable[[str], None] | None]:
     """A rich status line on stderr while we wait (on a terminal; a line every
     progress_interval() seconds otherwise; nothing with --quiet); yields a
     callback that updates its text (or None)."""
@@ -297,7 +317,7 @@ def duration_flag(flag: str, value: str | None) -> float | None:
         raise UsageError(f"{flag}: {exc}") from None
 
 
-def warn_cleaned_credentials(opts: GlobalOptions, settings) -> None:
+def warn_cleaned_credentials(opts: GlobalOptions, settings: Settings) -> None:
     """Say what was stripped from each credential (never the value)."""
     for text in settings.hygiene_notes():
         warn(opts, f"{text} (cdpio used the cleaned value; fix the stored secret)")
@@ -339,7 +359,7 @@ def finish(report: Report, opts: GlobalOptions, *, human_done: bool = False) -> 
     raise typer.Exit(report.exit_code())
 
 
-def _write_github_outputs(report) -> None:
+def _write_github_outputs(report: Report) -> None:
     """Under GitHub Actions: `::error`/`::warning` annotations and the step summary."""
     from cdpio_cli import results
 
@@ -365,7 +385,7 @@ def _flag_value(args: list[str], flag: str) -> str | None:
     return None
 
 
-def _junit_writable(exc, junit: str) -> bool:
+def _junit_writable(exc: CdpioError, junit: str) -> bool:
     """May the error's JUnit report be written?  Not when an output path was
     refused (it may be the --junit path: a link, or an input file under
     another name), nor where the usual --junit check says no."""
@@ -381,7 +401,7 @@ def _junit_writable(exc, junit: str) -> bool:
     return True
 
 
-def error_report(exc, command: str) -> Report:
+def error_report(exc: CdpioError, command: str) -> Report:
     """A Report for an error that stopped a command before it could check
     anything: its own checks when it carries some (unusable credentials),
     else one failed check naming the error."""
@@ -420,7 +440,7 @@ def error_report(exc, command: str) -> Report:
     return report
 
 
-def report_error(exc, command: str, args: list[str], *, say: bool = True) -> int:
+def report_error(exc: CdpioError, command: str, args: list[str], *, say: bool = True) -> int:
     """Say why a command stopped, in every output the user asked for: one line
     on stderr, the JSON document, the --junit file (one errored testcase),
     GitHub annotations and step summary.  Returns the exit code."""

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import typer
+
+if TYPE_CHECKING:
+    from cdpio_cli.cli.output import GlobalOptions
+    from cdpio_cli.results import Report
 
 HELP = """Tracking plans: infer one from fixtures, pull one from Segment Protocols, diff two.
 
@@ -17,7 +23,15 @@ Example:
 app = typer.Typer(name="plan", no_args_is_help=True, help=HELP)
 
 
-def _output(ctx_opts, text: str, data: dict, output: str | None, force: bool, report, what: str) -> None:
+def _output(
+    ctx_opts: GlobalOptions,
+    text: str,
+    data: dict[str, Any],
+    output: str | None,
+    force: bool,
+    report: Report,
+    what: str,
+) -> None:
     """Write the plan to -o, else YAML on stdout (JSON mode: in the document)."""
     import sys
 

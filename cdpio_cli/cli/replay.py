@@ -18,6 +18,7 @@ from cdpio_cli.replay.options import (
 from cdpio_cli.replay.route import DEFAULT_ROUTE
 
 if TYPE_CHECKING:
+    from cdpio_cli.cli.output import GlobalOptions, ProgressBar, ProgressLines
     from cdpio_cli.errors import CdpioError
     from cdpio_cli.replay import Progress, Replay, ReplayOptions, ReplayResult
     from cdpio_cli.settings import Settings
@@ -114,19 +115,11 @@ def command(
     import sys
 
     from cdpio_cli.cli.output import note, warn_cleaned_credentials
-    from cdpio_cli.errors import UsageError
     from cdpio_cli.replay import Replay, ReplayOptions, route_from_settings
-    from cdpio_cli.routes import registry
     from cdpio_cli.settings import open_settings
 
     opts = ctx.obj
-    if route is not None and route not in registry.route_names():
-        raise UsageError(f"--route {route!r} is not a route", hint=f"use {registry.names_text()}")
-    if batch_size is not None and not 1 <= batch_size <= 2500:
-        raise UsageError(
-            "--batch-size must be between 1 and 2500", hint="Segment drops batches of more than 2,500 events"
-        )
-
+    _check_flags(route, batch_size)
     # A dry run reads only `replay:`; the secrets the config asks for need not be set.
     with open_settings(opts, needs_services=not dry_run, uses=("replay",) if dry_run else None) as settings:
         if not dry_run:  # the same hygiene report as send-test
@@ -158,7 +151,22 @@ def command(
     _report(opts, settings, result, route_name, options)
 
 
-def _report(opts: Any, settings: Settings, result: ReplayResult, route_name: str, options: ReplayOptions) -> None:
+def _check_flags(route: str | None, batch_size: int | None) -> None:
+    """--route must name a route; --batch-size stays within Segment's batch limit."""
+    from cdpio_cli.errors import UsageError
+    from cdpio_cli.routes import registry
+
+    if route is not None and route not in registry.route_names():
+        raise UsageError(f"--route {route!r} is not a route", hint=f"use {registry.names_text()}")
+    if batch_size is not None and not 1 <= batch_size <= 2500:
+        raise UsageError(
+            "--batch-size must be between 1 and 2500", hint="Segment drops batches of more than 2,500 events"
+        )
+
+
+def _report(
+    opts: GlobalOptions, settings: Settings, result: ReplayResult, route_name: str, options: ReplayOptions
+) -> None:
     """Print the counts, then the report (table, --json, --junit); exits with its code."""
     from cdpio_cli import results
     from cdpio_cli.cli.output import finish, stderr_console
@@ -177,7 +185,7 @@ def _report(opts: Any, settings: Settings, result: ReplayResult, route_name: str
     finish(report, opts)
 
 
-def _run_job(opts: Any, run_id: str, job: Replay, route_name: str) -> ReplayResult:
+def _run_job(opts: GlobalOptions, run_id: str, job: Replay, route_name: str) -> ReplayResult:
     """Run the job with a progress display, SIGTERM handled like Ctrl-C."""
     from cdpio_cli.cli.output import work_progress
     from cdpio_cli.errors import CdpioError
@@ -229,7 +237,7 @@ def _raise_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _junit_for_error(exc: CdpioError, opts: Any, run_id: str, route_name: str) -> None:
+def _junit_for_error(exc: CdpioError, opts: GlobalOptions, run_id: str, route_name: str) -> None:
     from cdpio_cli import results
     from cdpio_cli.credentials import redact_report
     from cdpio_cli.paths import OutputPathError
@@ -249,12 +257,11 @@ def _pick(value: _T | None, cfg: object, name: str, default: _T) -> _T:
     """The flag, else `replay.<name>` in cdpio.yaml, else the default."""
     if value is not None:
         return value
-    if cfg is not None and getattr(cfg, name, None) is not None:
-        return getattr(cfg, name)
-    return default
+    configured: _T | None = getattr(cfg, name, None) if cfg is not None else None
+    return default if configured is None else configured
 
 
-def _progress_callback(ui: Any) -> Callable[[Progress], None]:
+def _progress_callback(ui: ProgressBar | ProgressLines) -> Callable[[Progress], None]:
     """replay.Progress snapshots -> the progress display (cli/output.py)."""
 
     def update(snap: Progress) -> None:

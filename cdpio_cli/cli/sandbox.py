@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from cdpio_cli.sandbox import defaults
+
+if TYPE_CHECKING:
+    from cdpio_cli.sandbox.options import SandboxOptions
 
 
 def command(
@@ -104,38 +109,12 @@ def command(
     """
     from cdpio_cli.errors import UsageError
     from cdpio_cli.sandbox.options import OptionError, SandboxOptions
-    from cdpio_cli.sandbox.runner import BindError, serve
 
-    if region not in ("us", "eu"):
-        raise UsageError(f"--region must be us or eu, not {region!r}")
-    if segment_region not in (None, "us", "eu"):
-        raise UsageError(f"--segment-region must be us or eu, not {segment_region!r}")
-    if not 0 <= port <= 65535:
-        raise UsageError(f"--port must be 0..65535, not {port}")
-    if record:
-        from cdpio_cli.paths import check_writable_file
-
-        check_writable_file(record, "--record", "accepted.ndjson")
-    if workspace:
-        from cdpio_cli.workspace_file import load_workspace
-
-        load_workspace(workspace)  # a bad file: one line naming it, exit 2
-    from cdpio_cli.credentials import clean, unusable_message
-
-    def cleaned(flag: str, value: str | None) -> str | None:
-        # Same hygiene as every other credential: a key read from a secret
-        # file or env var often ends in a newline.
-        if not value:
-            return value
-        result = clean(value)
-        if result.problems:  # no client could ever send it
-            raise UsageError(f"{flag} {unusable_message(result.problems, sent_nothing=False)}")
-        return result.value or None
-
-    write_key, site_id = cleaned("--write-key", write_key), cleaned("--site-id", site_id)
-    track_api_key, app_api_key = cleaned("--track-api-key", track_api_key), cleaned("--app-api-key", app_api_key)
-    pipelines_api_key = cleaned("--pipelines-api-key", pipelines_api_key)
-    public_api_token = cleaned("--public-api-token", public_api_token)
+    _check_flags(region, segment_region, port, record, workspace)
+    write_key, site_id = _cleaned("--write-key", write_key), _cleaned("--site-id", site_id)
+    track_api_key, app_api_key = _cleaned("--track-api-key", track_api_key), _cleaned("--app-api-key", app_api_key)
+    pipelines_api_key = _cleaned("--pipelines-api-key", pipelines_api_key)
+    public_api_token = _cleaned("--public-api-token", public_api_token)
     try:
         options = SandboxOptions(
             host=host,
@@ -162,14 +141,55 @@ def command(
         )
     except OptionError as exc:
         raise UsageError(f"{exc.flag} {exc.problem}") from None
+    raise typer.Exit(_serve(options, as_json=bool(getattr(ctx.obj, "json", False))))
+
+
+def _check_flags(region: str, segment_region: str | None, port: int, record: str | None, workspace: str | None) -> None:
+    """The flags SandboxOptions does not check: a usage error naming the first bad one."""
+    from cdpio_cli.errors import UsageError
+
+    if region not in ("us", "eu"):
+        raise UsageError(f"--region must be us or eu, not {region!r}")
+    if segment_region not in (None, "us", "eu"):
+        raise UsageError(f"--segment-region must be us or eu, not {segment_region!r}")
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be 0..65535, not {port}")
+    if record:
+        from cdpio_cli.paths import check_writable_file
+
+        check_writable_file(record, "--record", "accepted.ndjson")
+    if workspace:
+        from cdpio_cli.workspace_file import load_workspace
+
+        load_workspace(workspace)  # a bad file: one line naming it, exit 2
+
+
+def _cleaned(flag: str, value: str | None) -> str | None:
+    """Same hygiene as every other credential: a key read from a secret file or
+    env var often ends in a newline."""
+    from cdpio_cli.credentials import clean, unusable_message
+    from cdpio_cli.errors import UsageError
+
+    if not value:
+        return value
+    result = clean(value)
+    if result.problems:  # no client could ever send it
+        raise UsageError(f"{flag} {unusable_message(result.problems, sent_nothing=False)}")
+    return result.value or None
+
+
+def _serve(options: SandboxOptions, *, as_json: bool) -> int:
+    """Run the sandbox until it stops; a port or file it cannot open is a usage error."""
+    from cdpio_cli.errors import UsageError
+    from cdpio_cli.sandbox.runner import BindError, serve
+
     try:
-        code = serve(options, as_json=bool(getattr(ctx.obj, "json", False)))
+        return serve(options, as_json=as_json)
     except BindError as exc:
         raise UsageError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}",
             hint="pick another --port, or --port 0 for a free one",
         ) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         raise UsageError(f"cannot start the sandbox: {where}{exc.strerror or exc}") from None
-    raise typer.Exit(code)
