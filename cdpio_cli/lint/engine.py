@@ -30,6 +30,8 @@ from cdpio_cli.plan import Plan, PlanChecker
 # pathological data, e.g. a unique event name per message).
 MAX_TRACKED_NAMES = 100_000
 MAX_TRACKED_IDS = 2_000_000
+# Distinct key sets remembered to skip repeated `_keys` work (a cache: no finding depends on it).
+MAX_KEY_SETS = 10_000
 
 # Keys that name a date (customerio/millisecond-timestamp looks only at these).
 _TIME_KEY_RE = re.compile(r"(?:^|_)(?:at|date|time|timestamp|ts)$|(?:At|Date|Time|Timestamp)$|^date|^time")
@@ -64,6 +66,7 @@ class Linter:
         self._event_names: dict[str, list] = {}  # name -> [count, file, line]
         self._key_seen: dict[tuple[str, str], tuple[str, int]] = {}  # (ns, key) -> first loc
         self._key_dynamic_checked: set[str] = set()
+        self._key_sets: set[tuple[str, ...]] = set()  # (namespace, *keys) fully recorded
         self._style_first: dict[str, dict[str, tuple[str, int]]] = {"snake_case": {}, "camelCase": {}}
         self._user_ids: dict[str, list] = {}  # raw userId -> see _user_id
         self._user_norm: dict[str, str] = {}  # normalised -> first raw
@@ -295,6 +298,10 @@ class Linter:
 
     def _keys(self, obj: dict, namespace: str, file: str, line: int) -> None:
         """Key style, spelling variants and dynamic keys (first sighting of each key)."""
+        # Most messages repeat a key set already recorded: one lookup skips them.
+        key_set = (namespace, *obj)
+        if key_set in self._key_sets:
+            return
         key_seen = self._key_seen
         for key in obj:
             if not isinstance(key, str):
@@ -318,6 +325,8 @@ class Linter:
                         file,
                         line,
                     )
+        if len(self._key_sets) < MAX_KEY_SETS:
+            self._key_sets.add(key_set)
 
     def _properties(self, props: dict, event: str, file: str, line: int) -> None:
         self._keys(props, "properties", file, line)
