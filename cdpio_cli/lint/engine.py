@@ -30,6 +30,8 @@ from cdpio_cli.plan import Plan, PlanChecker
 # pathological data, e.g. a unique event name per message).
 MAX_TRACKED_NAMES = 100_000
 MAX_TRACKED_IDS = 2_000_000
+# Below this many records lint runs in one process (lint.parallel).
+PARALLEL_AFTER = 50_000
 # Distinct key sets remembered to skip repeated `_keys` work (a cache: no finding depends on it).
 MAX_KEY_SETS = 10_000
 
@@ -40,6 +42,62 @@ _TIME_KEY_RE = re.compile(r"(?:^|_)(?:at|date|time|timestamp|ts)$|(?:At|Date|Tim
 _SPACE_RE = re.compile(r"[\s\u200b\ufeff]")
 # 2001-09-09 .. 2100 in milliseconds
 _MS_LOW, _MS_HIGH = 1_000_000_000_000, 4_102_444_800_000
+
+
+# One finding before severities apply: (rule id, message, default severity or
+# None for the rule's own, details).
+Emit = tuple[str, str, str | None, dict[str, Any]]
+# What one message's own rules find, without any data-set state: (dropped by
+# Segment on ingest, spec findings, destination findings).  Computed in another
+# process when lint runs on two cores (lint.parallel).
+Verdict = tuple[bool, list[Emit], list[Emit]]
+_NO_FINDINGS: list[Emit] = []
+
+
+def message_verdict(msg: Any) -> Verdict:
+    """The spec/* findings, whether Segment drops the message on ingest, and
+    (when it does not) what the Customer.io destination drops or rejects."""
+    size = messages.message_size(msg) if isinstance(msg, dict) else 0
+    dropped_on_ingest = False
+    spec: list[Emit] = _NO_FINDINGS
+    problems = messages.spec_problems(msg, size=size)
+    if problems:
+        spec = []
+        for p in problems:
+            spec.append((p.rule, p.message, p.severity, {}))
+            if p.ingest_code:
+                dropped_on_ingest = True
+    if dropped_on_ingest or not isinstance(msg, dict):
+        return dropped_on_ingest, spec, _NO_FINDINGS
+    return dropped_on_ingest, spec, _destination_findings(msg)
+
+
+def _destination_findings(msg: dict) -> list[Emit]:
+    """What the Customer.io destination drops, or Customer.io rejects."""
+    result = mapping.map_message(msg)
+    if result.violations:
+        # Every limit the operations break, each under its own rule;
+        # the sandbox drops the message for the first of them.
+        return [
+            (
+                v.rule,
+                f"{messages.describe(msg)}: {v.describe()}",
+                None,
+                {"action": result.action, "drop_reason": result.drop_reason, "customerio_error": v.message},
+            )
+            for v in result.violations
+        ]
+    if result.drop_reason is not None:
+        reason = result.drop_reason.split(": ", 1)[-1]
+        return [
+            (
+                drop_rule(result),
+                f"{messages.describe(msg)}: the Customer.io destination drops it: {reason}",
+                None,
+                {"action": result.action, "drop_reason": result.drop_reason},
+            )
+        ]
+    return _NO_FINDINGS
 
 
 class Linter:
@@ -119,7 +177,9 @@ class Linter:
         return False
 
     # -- per message -------------------------------------------------------
-    def add(self, record: Record) -> None:
+    def add(self, record: Record, verdict: Verdict | None = None) -> None:
+        """Lint one record; `verdict` is `message_verdict(record.message)` when
+        another process already computed it (lint.parallel)."""
         res = self.result
         res.messages += 1
         file, line = record.file, record.line
@@ -128,56 +188,23 @@ class Linter:
             self.emit(INPUT_RULE, record.error, file, line)
             return
         msg = record.message
-        dropped_on_ingest = self._spec(msg, file, line)
+        dropped_on_ingest, spec, destination = verdict or message_verdict(msg)
+        emit = self.emit
+        for rule_id, text, default, details in spec:
+            emit(rule_id, text, file, line, default=default, **details)
         if not isinstance(msg, dict):
             return
         if self._plan is not None:
-            self._plan.check(msg, file, line, self.emit)
+            self._plan.check(msg, file, line, emit)
         if not dropped_on_ingest:
-            self._destination(msg, file, line)
+            for rule_id, text, default, details in destination:
+                emit(rule_id, text, file, line, default=default, **details)
         mtype = msg.get("type")
         traits = msg.get("traits") if isinstance(msg.get("traits"), dict) else None
         self._people(msg, mtype, traits, file, line)
         self._contents(msg, mtype, traits, file, line)
         if mtype in ("track", "page", "screen") and self._on["customerio/old-event"]:
             self._old_event(msg.get("timestamp"), file, line)
-
-    def _spec(self, msg: Any, file: str, line: int) -> bool:
-        """The spec/* findings; True when Segment drops the message on ingest."""
-        size = messages.message_size(msg) if isinstance(msg, dict) else 0
-        dropped_on_ingest = False
-        for p in messages.spec_problems(msg, size=size):
-            self.emit(p.rule, p.message, file, line, default=p.severity)
-            if p.ingest_code:
-                dropped_on_ingest = True
-        return dropped_on_ingest
-
-    def _destination(self, msg: dict, file: str, line: int) -> None:
-        """What the Customer.io destination drops, or Customer.io rejects."""
-        result = mapping.map_message(msg)
-        if result.violations:
-            # Every limit the operations break, each under its own rule;
-            # the sandbox drops the message for the first of them.
-            for v in result.violations:
-                self.emit(
-                    v.rule,
-                    f"{messages.describe(msg)}: {v.describe()}",
-                    file,
-                    line,
-                    action=result.action,
-                    drop_reason=result.drop_reason,
-                    customerio_error=v.message,
-                )
-        elif result.drop_reason is not None:
-            reason = result.drop_reason.split(": ", 1)[-1]
-            self.emit(
-                drop_rule(result),
-                f"{messages.describe(msg)}: the Customer.io destination drops it: {reason}",
-                file,
-                line,
-                action=result.action,
-                drop_reason=result.drop_reason,
-            )
 
     def _people(self, msg: dict, mtype: Any, traits: dict | None, file: str, line: int) -> None:
         """The identity aggregates: userIds, anonymousIds, and the anonymousIds an alias links."""
@@ -532,15 +559,23 @@ def lint_records(
     now: datetime | None = None,
     max_per_rule: int | None = 100,
     plan: Plan | None = None,
+    parallel_after: int | None = PARALLEL_AFTER,
 ) -> LintResult:
     """Lint fixture records (cdpio_cli.fixtures.Record) in one pass; `plan` (a
-    plan.Plan) adds the plan/* rules."""
+    plan.Plan) adds the plan/* rules.  Past `parallel_after` records (None:
+    never) a second process shares the work (lint.parallel); the result is the
+    same."""
+    from cdpio_cli.lint.parallel import fork_available, lint_parallel
+
     linter = Linter(
         disable=disable, severity_overrides=severity_overrides, now=now, max_per_rule=max_per_rule, plan=plan
     )
-    add = linter.add
-    for record in records:
-        add(record)
+    if parallel_after is not None and fork_available():
+        lint_parallel(linter, records, after=parallel_after)
+    else:
+        add = linter.add
+        for record in records:
+            add(record)
     return linter.finish()
 
 
