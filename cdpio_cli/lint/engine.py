@@ -32,7 +32,8 @@ MAX_TRACKED_NAMES = 100_000
 MAX_TRACKED_IDS = 2_000_000
 # Below this many records lint runs in one process (lint.parallel).
 PARALLEL_AFTER = 50_000
-# Distinct key sets remembered to skip repeated `_keys` work (a cache: no finding depends on it).
+# Distinct key sets (and key + type shapes) remembered to skip repeated work
+# in `_keys` and `_drift` (a cache: no finding depends on it).
 MAX_KEY_SETS = 10_000
 
 # Keys that name a date (customerio/millisecond-timestamp looks only at these).
@@ -125,6 +126,7 @@ class Linter:
         self._key_seen: dict[tuple[str, str], tuple[str, int]] = {}  # (ns, key) -> first loc
         self._key_dynamic_checked: set[str] = set()
         self._key_sets: set[tuple[str, ...]] = set()  # (namespace, *keys) fully recorded
+        self._drift_shapes: set[tuple[Any, ...]] = set()  # (scope, *keys, *types) fully recorded
         self._style_first: dict[str, dict[str, tuple[str, int]]] = {"snake_case": {}, "camelCase": {}}
         self._user_ids: dict[str, list] = {}  # raw userId -> see _user_id
         self._user_norm: dict[str, str] = {}  # normalised -> first raw
@@ -357,17 +359,31 @@ class Linter:
 
     def _properties(self, props: dict, event: str, file: str, line: int) -> None:
         self._keys(props, "properties", file, line)
+        types = tuple(map(type, props.values()))
         if self._on["properties/type-drift"]:
-            self._drift(self._prop_types, props, event, file, line)
-        self._ms_dates(props, "property", file, line)
+            self._drift(self._prop_types, props, types, event, file, line)
+        if int in types:  # only integers can be millisecond dates
+            self._ms_dates(props, "property", file, line)
 
     def _traits(self, traits: dict, file: str, line: int) -> None:
         self._keys(traits, "traits", file, line)
+        types = tuple(map(type, traits.values()))
         if self._on["traits/type-drift"]:
-            self._drift(self._trait_types, traits, None, file, line)
-        self._ms_dates(traits, "trait", file, line)
+            self._drift(self._trait_types, traits, types, None, file, line)
+        if int in types:
+            self._ms_dates(traits, "trait", file, line)
 
-    def _drift(self, table: dict, obj: dict, scope: str | None, file: str, line: int) -> None:
+    def _drift(self, table: dict, obj: dict, types: tuple[type, ...], scope: str | None, file: str, line: int) -> None:
+        # A value's drift type depends only on its Python type: a (scope, keys,
+        # types) shape already walked has nothing new to record.
+        shape = (scope, *obj, *types)
+        if shape in self._drift_shapes:
+            return
+        self._drift_walk(table, obj, scope, file, line)
+        if len(self._drift_shapes) < MAX_KEY_SETS:
+            self._drift_shapes.add(shape)
+
+    def _drift_walk(self, table: dict, obj: dict, scope: str | None, file: str, line: int) -> None:
         type_names = TYPE_NAMES
         for key, value in obj.items():
             vtype = type_names.get(type(value)) or value_type(value)
