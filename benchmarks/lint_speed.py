@@ -1,12 +1,10 @@
 """Lint speed: generate N realistic messages as NDJSON, lint them, print messages/s.
 
-    .venv/bin/python benchmarks/lint_speed.py [N] [--serial]     (default 200,000)
+    .venv/bin/python benchmarks/lint_speed.py [N]        (default 200,000)
 
 Reads through fixtures.iter_records (the real NDJSON path), so the number
-includes parsing.  Past lint's PARALLEL_AFTER records a worker process shares
-the work (lint.parallel); --serial keeps one process.  Prints the CPU seconds
-of this process and of the worker (wall time is noise on a shared machine) and
-peak RSS (aggregates must stay small).
+includes parsing.  Prints the CPU seconds too (wall time is noise on a shared
+machine), and peak RSS (aggregates must stay small).
 """
 
 from __future__ import annotations
@@ -81,20 +79,17 @@ def generate(n: int, path: str, users: int = 50_000) -> None:
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--serial"]
-    n = int(args[0]) if args else 200_000
-    parallel_after = None if "--serial" in sys.argv else lint.PARALLEL_AFTER
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "events.ndjson")
         generate(n, path)
         started, cpu = time.perf_counter(), time.process_time()
-        result = lint.lint_records(fixtures.iter_records([path]), parallel_after=parallel_after)
+        result = lint.lint_records(fixtures.iter_records([path]))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    worker_cpu = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"linted {result.messages:,} messages in {elapsed:.2f}s: {result.messages / elapsed:,.0f} messages/s; "
-        f"CPU {cpu:.2f}s here + {worker_cpu:.2f}s worker; "
+        f"CPU {cpu:.2f}s; "
         f"findings {result.summary()['findings']}; peak RSS {rss_mb:.0f} MB"
     )
 

@@ -352,24 +352,3 @@ def test_cli_stdin_and_unknown_rule(tmp_path):
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
-
-
-def test_two_cores_give_the_serial_result(tmp_path: Path) -> None:
-    """lint.parallel: a worker computes the per-message verdicts of most chunks;
-    findings, their order, counts and notes are exactly the serial run's."""
-    lines = [line for path in sorted(DATA.glob("*.ndjson")) for line in path.read_bytes().splitlines()]
-    corpus = tmp_path / "corpus.ndjson"
-    # ~4,800 lines: several chunks (a bad line, batches and every rule's data included)
-    corpus.write_bytes(b"\n".join(lines * 70) + b"\n")
-
-    def run(parallel_after: int | None) -> tuple[list, dict, list[str]]:
-        result = lint.lint_records(
-            iter_records([str(corpus)]), now=NOW, max_per_rule=None, parallel_after=parallel_after
-        )
-        findings = [(f.rule, f.severity, f.message, f.line, f.hint, f.details) for f in result.findings]
-        return findings, result.summary(), result.notes
-
-    serial = run(None)
-    assert len(serial[0]) > 500
-    assert run(0) == serial
-    assert run(1000) == serial

@@ -16,14 +16,10 @@ Findings become `results.Check`s (see `findings_to_checks`): error -> failed,
 warning -> warning, info -> info (an informational note is not a failure and
 not a skipped check); the severity is always in `details["severity"]`.
 
-Past `PARALLEL_AFTER` records, a forked worker computes each message's own
-verdict (spec and destination rules) while this process keeps the aggregates;
-the result is the serial one (`parallel`).
-
 Modules: `rules` (the rule table, severity selection), `naming` (name and key
-helpers), `engine` (the streaming `Linter`, `message_verdict`), `parallel`
-(the two-core pipeline), `report` (findings, the result, checks, the config's
-`lint:` section).  docs/lint.md.
+helpers), `engine` (the streaming `Linter`; `message_verdict`, a message's own
+findings, is free of data-set state), `report` (findings, the result, checks,
+the config's `lint:` section).  docs/lint.md.
 """
 
 from __future__ import annotations
@@ -31,11 +27,9 @@ from __future__ import annotations
 from cdpio_cli.lint.engine import (
     MAX_TRACKED_IDS,
     MAX_TRACKED_NAMES,
-    PARALLEL_AFTER,
     Linter,
     lint_messages,
     lint_records,
-    message_verdict,
 )
 from cdpio_cli.lint.naming import dynamic_value, suggest_title_case, title_case_problem
 from cdpio_cli.lint.report import Finding, LintResult, findings_to_checks, load_lint_settings
@@ -55,7 +49,6 @@ __all__ = [
     "MAX_TRACKED_IDS",
     "MAX_TRACKED_NAMES",
     "OFF",
-    "PARALLEL_AFTER",
     "RULES",
     "SEVERITIES",
     "SPEC_PREFIX",
@@ -69,7 +62,6 @@ __all__ = [
     "lint_messages",
     "lint_records",
     "load_lint_settings",
-    "message_verdict",
     "rules_table",
     "suggest_title_case",
     "title_case_problem",

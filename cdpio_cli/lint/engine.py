@@ -30,8 +30,6 @@ from cdpio_cli.plan import Plan, PlanChecker
 # pathological data, e.g. a unique event name per message).
 MAX_TRACKED_NAMES = 100_000
 MAX_TRACKED_IDS = 2_000_000
-# Below this many records lint runs in one process (lint.parallel).
-PARALLEL_AFTER = 50_000
 # Distinct key sets (and key + type shapes) remembered to skip repeated work
 # in `_keys` and `_drift` (a cache: no finding depends on it).
 MAX_KEY_SETS = 10_000
@@ -49,8 +47,7 @@ _MS_LOW, _MS_HIGH = 1_000_000_000_000, 4_102_444_800_000
 # None for the rule's own, details).
 Emit = tuple[str, str, str | None, dict[str, Any]]
 # What one message's own rules find, without any data-set state: (dropped by
-# Segment on ingest, spec findings, destination findings).  Computed in another
-# process when lint runs on two cores (lint.parallel).
+# Segment on ingest, spec findings, destination findings).
 Verdict = tuple[bool, list[Emit], list[Emit]]
 _NO_FINDINGS: list[Emit] = []
 
@@ -179,9 +176,7 @@ class Linter:
         return False
 
     # -- per message -------------------------------------------------------
-    def add(self, record: Record, verdict: Verdict | None = None) -> None:
-        """Lint one record; `verdict` is `message_verdict(record.message)` when
-        another process already computed it (lint.parallel)."""
+    def add(self, record: Record) -> None:
         res = self.result
         res.messages += 1
         file, line = record.file, record.line
@@ -190,7 +185,7 @@ class Linter:
             self.emit(INPUT_RULE, record.error, file, line)
             return
         msg = record.message
-        dropped_on_ingest, spec, destination = verdict or message_verdict(msg)
+        dropped_on_ingest, spec, destination = message_verdict(msg)
         emit = self.emit
         for rule_id, text, default, details in spec:
             emit(rule_id, text, file, line, default=default, **details)
@@ -575,23 +570,15 @@ def lint_records(
     now: datetime | None = None,
     max_per_rule: int | None = 100,
     plan: Plan | None = None,
-    parallel_after: int | None = PARALLEL_AFTER,
 ) -> LintResult:
     """Lint fixture records (cdpio_cli.fixtures.Record) in one pass; `plan` (a
-    plan.Plan) adds the plan/* rules.  Past `parallel_after` records (None:
-    never) a second process shares the work (lint.parallel); the result is the
-    same."""
-    from cdpio_cli.lint.parallel import fork_available, lint_parallel
-
+    plan.Plan) adds the plan/* rules."""
     linter = Linter(
         disable=disable, severity_overrides=severity_overrides, now=now, max_per_rule=max_per_rule, plan=plan
     )
-    if parallel_after is not None and fork_available():
-        lint_parallel(linter, records, after=parallel_after)
-    else:
-        add = linter.add
-        for record in records:
-            add(record)
+    add = linter.add
+    for record in records:
+        add(record)
     return linter.finish()
 
 
