@@ -165,6 +165,8 @@ def has_identity(msg: dict) -> bool:
 
 
 def _nonempty_id(value: Any) -> bool:
+    if type(value) is str:  # the usual case, first
+        return value.strip() != ""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return True
     return isinstance(value, str) and value.strip() != ""
@@ -185,7 +187,9 @@ def spec_problems(msg: Any, *, size: int | None = None) -> list[Problem]:
             )
         ]
     mtype = msg.get("type")
-    out = [*_type_problems(mtype), *_required_field_problems(msg, mtype), *_shape_problems(msg)]
+    out = _type_problems(mtype)
+    out += _required_field_problems(msg, mtype)
+    out += _shape_problems(msg)
     if size is None:
         size = message_size(msg)
     if size > MAX_MESSAGE_BYTES:

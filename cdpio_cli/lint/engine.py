@@ -118,6 +118,7 @@ class Linter:
         self.result = LintResult(findings=[])
         # Per-rule enabled flags, looked up once.
         self._on = {rid: self.severities.of(rid, r.severity) != OFF for rid, r in RULES.items()}
+        self._old_event_on = self._on["customerio/old-event"]
         # Per distinct event name: (title problem, dynamic value, object-action ok)
         self._event_names: dict[str, list] = {}  # name -> [count, file, line]
         self._key_seen: dict[tuple[str, str], tuple[str, int]] = {}  # (ns, key) -> first loc
@@ -197,10 +198,12 @@ class Linter:
             for rule_id, text, default, details in destination:
                 emit(rule_id, text, file, line, default=default, **details)
         mtype = msg.get("type")
-        traits = msg.get("traits") if isinstance(msg.get("traits"), dict) else None
+        traits = msg.get("traits")
+        if not isinstance(traits, dict):
+            traits = None
         self._people(msg, mtype, traits, file, line)
         self._contents(msg, mtype, traits, file, line)
-        if mtype in ("track", "page", "screen") and self._on["customerio/old-event"]:
+        if self._old_event_on and mtype in ("track", "page", "screen"):
             self._old_event(msg.get("timestamp"), file, line)
 
     def _people(self, msg: dict, mtype: Any, traits: dict | None, file: str, line: int) -> None:
