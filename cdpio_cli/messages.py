@@ -106,17 +106,27 @@ def now_iso() -> str:
 
 
 _ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+# The form nearly every SDK sends (`2026-11-01T10:00:00.000Z`): a subset of _ISO_RE.
+_CANONICAL_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z")
+_LONG_FRACTION_RE = re.compile(r"^(.*\.\d{6})\d+(.*)$")
+_fromisoformat = datetime.fromisoformat
 
 
 def parse_timestamp(value: Any) -> datetime | None:
     """Parse an ISO-8601 timestamp as Segment accepts it; None when it is not one."""
+    if type(value) is str and len(value) in (20, 24) and value[-1] == "Z" and _CANONICAL_RE.fullmatch(value):
+        try:
+            # Python 3.11+ reads the "Z" itself; 3.10 raises and takes the general path.
+            return _fromisoformat(value)
+        except ValueError:
+            pass
     if not isinstance(value, str) or not _ISO_RE.match(value.strip()):
         return None
     text = value.strip().replace(" ", "T", 1)
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     # Python < 3.11 accepts at most 6 fractional digits.
-    m = re.match(r"^(.*\.\d{6})\d+(.*)$", text)
+    m = _LONG_FRACTION_RE.match(text) if "." in text else None
     if m:
         text = m.group(1) + m.group(2)
     try:
@@ -155,6 +165,8 @@ def has_identity(msg: dict) -> bool:
 
 
 def _nonempty_id(value: Any) -> bool:
+    if type(value) is str:  # the usual case, first
+        return value.strip() != ""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return True
     return isinstance(value, str) and value.strip() != ""
@@ -175,7 +187,9 @@ def spec_problems(msg: Any, *, size: int | None = None) -> list[Problem]:
             )
         ]
     mtype = msg.get("type")
-    out = [*_type_problems(mtype), *_required_field_problems(msg, mtype), *_shape_problems(msg)]
+    out = _type_problems(mtype)
+    out += _required_field_problems(msg, mtype)
+    out += _shape_problems(msg)
     if size is None:
         size = message_size(msg)
     if size > MAX_MESSAGE_BYTES:
@@ -238,16 +252,22 @@ _OBJECT_FIELDS = (
 )
 
 
+_TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt")
+
+
 def _shape_problems(msg: dict[str, Any]) -> list[Problem]:
     """Fields of the wrong type: objects, timestamps, the messageId."""
     out = []
+    get = msg.get
     for key, rule, code in _OBJECT_FIELDS:
-        if msg.get(key) is not None and not isinstance(msg[key], dict):
-            text = f"{key} must be an object, got {type(msg[key]).__name__}"
+        value = get(key)
+        if value is not None and not isinstance(value, dict):
+            text = f"{key} must be an object, got {type(value).__name__}"
             out.append(Problem(rule, Severity.ERROR, text, code))
-    for key in ("timestamp", "originalTimestamp", "sentAt"):
-        if msg.get(key) is not None and parse_timestamp(msg[key]) is None:
-            text = f"{key} {str(msg[key])[:40]!r} is not an ISO-8601 timestamp"
+    for key in _TIMESTAMP_FIELDS:
+        value = get(key)
+        if value is not None and parse_timestamp(value) is None:
+            text = f"{key} {str(value)[:40]!r} is not an ISO-8601 timestamp"
             out.append(Problem("spec/bad-timestamp", Severity.ERROR, text))
     mid = msg.get("messageId")
     if mid is not None and not isinstance(mid, str):

@@ -17,13 +17,20 @@ warning -> warning, info -> info (an informational note is not a failure and
 not a skipped check); the severity is always in `details["severity"]`.
 
 Modules: `rules` (the rule table, severity selection), `naming` (name and key
-helpers), `engine` (the streaming `Linter`), `report` (findings, the result,
-checks, the config's `lint:` section).  docs/lint.md.
+helpers), `engine` (the streaming `Linter`; `message_verdict`, a message's own
+findings, is free of data-set state), `report` (findings, the result, checks,
+the config's `lint:` section).  docs/lint.md.
 """
 
 from __future__ import annotations
 
-from cdpio_cli.lint.engine import MAX_TRACKED_IDS, MAX_TRACKED_NAMES, Linter, lint_messages, lint_records
+from cdpio_cli.lint.engine import (
+    MAX_TRACKED_IDS,
+    MAX_TRACKED_NAMES,
+    Linter,
+    lint_messages,
+    lint_records,
+)
 from cdpio_cli.lint.naming import dynamic_value, suggest_title_case, title_case_problem
 from cdpio_cli.lint.report import Finding, LintResult, findings_to_checks, load_lint_settings
 from cdpio_cli.lint.rules import (

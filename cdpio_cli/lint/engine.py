@@ -30,6 +30,9 @@ from cdpio_cli.plan import Plan, PlanChecker
 # pathological data, e.g. a unique event name per message).
 MAX_TRACKED_NAMES = 100_000
 MAX_TRACKED_IDS = 2_000_000
+# Distinct key sets (and key + type shapes) remembered to skip repeated work
+# in `_keys` and `_drift` (a cache: no finding depends on it).
+MAX_KEY_SETS = 10_000
 
 # Keys that name a date (customerio/millisecond-timestamp looks only at these).
 _TIME_KEY_RE = re.compile(r"(?:^|_)(?:at|date|time|timestamp|ts)$|(?:At|Date|Time|Timestamp)$|^date|^time")
@@ -38,6 +41,61 @@ _TIME_KEY_RE = re.compile(r"(?:^|_)(?:at|date|time|timestamp|ts)$|(?:At|Date|Tim
 _SPACE_RE = re.compile(r"[\s\u200b\ufeff]")
 # 2001-09-09 .. 2100 in milliseconds
 _MS_LOW, _MS_HIGH = 1_000_000_000_000, 4_102_444_800_000
+
+
+# One finding before severities apply: (rule id, message, default severity or
+# None for the rule's own, details).
+Emit = tuple[str, str, str | None, dict[str, Any]]
+# What one message's own rules find, without any data-set state: (dropped by
+# Segment on ingest, spec findings, destination findings).
+Verdict = tuple[bool, list[Emit], list[Emit]]
+_NO_FINDINGS: list[Emit] = []
+
+
+def message_verdict(msg: Any) -> Verdict:
+    """The spec/* findings, whether Segment drops the message on ingest, and
+    (when it does not) what the Customer.io destination drops or rejects."""
+    size = messages.message_size(msg) if isinstance(msg, dict) else 0
+    dropped_on_ingest = False
+    spec: list[Emit] = _NO_FINDINGS
+    problems = messages.spec_problems(msg, size=size)
+    if problems:
+        spec = []
+        for p in problems:
+            spec.append((p.rule, p.message, p.severity, {}))
+            if p.ingest_code:
+                dropped_on_ingest = True
+    if dropped_on_ingest or not isinstance(msg, dict):
+        return dropped_on_ingest, spec, _NO_FINDINGS
+    return dropped_on_ingest, spec, _destination_findings(msg)
+
+
+def _destination_findings(msg: dict) -> list[Emit]:
+    """What the Customer.io destination drops, or Customer.io rejects."""
+    result = mapping.map_message(msg)
+    if result.violations:
+        # Every limit the operations break, each under its own rule;
+        # the sandbox drops the message for the first of them.
+        return [
+            (
+                v.rule,
+                f"{messages.describe(msg)}: {v.describe()}",
+                None,
+                {"action": result.action, "drop_reason": result.drop_reason, "customerio_error": v.message},
+            )
+            for v in result.violations
+        ]
+    if result.drop_reason is not None:
+        reason = result.drop_reason.split(": ", 1)[-1]
+        return [
+            (
+                drop_rule(result),
+                f"{messages.describe(msg)}: the Customer.io destination drops it: {reason}",
+                None,
+                {"action": result.action, "drop_reason": result.drop_reason},
+            )
+        ]
+    return _NO_FINDINGS
 
 
 class Linter:
@@ -60,10 +118,13 @@ class Linter:
         self.result = LintResult(findings=[])
         # Per-rule enabled flags, looked up once.
         self._on = {rid: self.severities.of(rid, r.severity) != OFF for rid, r in RULES.items()}
+        self._old_event_on = self._on["customerio/old-event"]
         # Per distinct event name: (title problem, dynamic value, object-action ok)
         self._event_names: dict[str, list] = {}  # name -> [count, file, line]
         self._key_seen: dict[tuple[str, str], tuple[str, int]] = {}  # (ns, key) -> first loc
         self._key_dynamic_checked: set[str] = set()
+        self._key_sets: set[tuple[str, ...]] = set()  # (namespace, *keys) fully recorded
+        self._drift_shapes: set[tuple[Any, ...]] = set()  # (scope, *keys, *types) fully recorded
         self._style_first: dict[str, dict[str, tuple[str, int]]] = {"snake_case": {}, "camelCase": {}}
         self._user_ids: dict[str, list] = {}  # raw userId -> see _user_id
         self._user_norm: dict[str, str] = {}  # normalised -> first raw
@@ -125,56 +186,25 @@ class Linter:
             self.emit(INPUT_RULE, record.error, file, line)
             return
         msg = record.message
-        dropped_on_ingest = self._spec(msg, file, line)
+        dropped_on_ingest, spec, destination = message_verdict(msg)
+        emit = self.emit
+        for rule_id, text, default, details in spec:
+            emit(rule_id, text, file, line, default=default, **details)
         if not isinstance(msg, dict):
             return
         if self._plan is not None:
-            self._plan.check(msg, file, line, self.emit)
+            self._plan.check(msg, file, line, emit)
         if not dropped_on_ingest:
-            self._destination(msg, file, line)
+            for rule_id, text, default, details in destination:
+                emit(rule_id, text, file, line, default=default, **details)
         mtype = msg.get("type")
-        traits = msg.get("traits") if isinstance(msg.get("traits"), dict) else None
+        traits = msg.get("traits")
+        if not isinstance(traits, dict):
+            traits = None
         self._people(msg, mtype, traits, file, line)
         self._contents(msg, mtype, traits, file, line)
-        if mtype in ("track", "page", "screen") and self._on["customerio/old-event"]:
+        if self._old_event_on and mtype in ("track", "page", "screen"):
             self._old_event(msg.get("timestamp"), file, line)
-
-    def _spec(self, msg: Any, file: str, line: int) -> bool:
-        """The spec/* findings; True when Segment drops the message on ingest."""
-        size = messages.message_size(msg) if isinstance(msg, dict) else 0
-        dropped_on_ingest = False
-        for p in messages.spec_problems(msg, size=size):
-            self.emit(p.rule, p.message, file, line, default=p.severity)
-            if p.ingest_code:
-                dropped_on_ingest = True
-        return dropped_on_ingest
-
-    def _destination(self, msg: dict, file: str, line: int) -> None:
-        """What the Customer.io destination drops, or Customer.io rejects."""
-        result = mapping.map_message(msg)
-        if result.violations:
-            # Every limit the operations break, each under its own rule;
-            # the sandbox drops the message for the first of them.
-            for v in result.violations:
-                self.emit(
-                    v.rule,
-                    f"{messages.describe(msg)}: {v.describe()}",
-                    file,
-                    line,
-                    action=result.action,
-                    drop_reason=result.drop_reason,
-                    customerio_error=v.message,
-                )
-        elif result.drop_reason is not None:
-            reason = result.drop_reason.split(": ", 1)[-1]
-            self.emit(
-                drop_rule(result),
-                f"{messages.describe(msg)}: the Customer.io destination drops it: {reason}",
-                file,
-                line,
-                action=result.action,
-                drop_reason=result.drop_reason,
-            )
 
     def _people(self, msg: dict, mtype: Any, traits: dict | None, file: str, line: int) -> None:
         """The identity aggregates: userIds, anonymousIds, and the anonymousIds an alias links."""
@@ -295,6 +325,10 @@ class Linter:
 
     def _keys(self, obj: dict, namespace: str, file: str, line: int) -> None:
         """Key style, spelling variants and dynamic keys (first sighting of each key)."""
+        # Most messages repeat a key set already recorded: one lookup skips them.
+        key_set = (namespace, *obj)
+        if key_set in self._key_sets:
+            return
         key_seen = self._key_seen
         for key in obj:
             if not isinstance(key, str):
@@ -318,20 +352,36 @@ class Linter:
                         file,
                         line,
                     )
+        if len(self._key_sets) < MAX_KEY_SETS:
+            self._key_sets.add(key_set)
 
     def _properties(self, props: dict, event: str, file: str, line: int) -> None:
         self._keys(props, "properties", file, line)
+        types = tuple(map(type, props.values()))
         if self._on["properties/type-drift"]:
-            self._drift(self._prop_types, props, event, file, line)
-        self._ms_dates(props, "property", file, line)
+            self._drift(self._prop_types, props, types, event, file, line)
+        if int in types:  # only integers can be millisecond dates
+            self._ms_dates(props, "property", file, line)
 
     def _traits(self, traits: dict, file: str, line: int) -> None:
         self._keys(traits, "traits", file, line)
+        types = tuple(map(type, traits.values()))
         if self._on["traits/type-drift"]:
-            self._drift(self._trait_types, traits, None, file, line)
-        self._ms_dates(traits, "trait", file, line)
+            self._drift(self._trait_types, traits, types, None, file, line)
+        if int in types:
+            self._ms_dates(traits, "trait", file, line)
 
-    def _drift(self, table: dict, obj: dict, scope: str | None, file: str, line: int) -> None:
+    def _drift(self, table: dict, obj: dict, types: tuple[type, ...], scope: str | None, file: str, line: int) -> None:
+        # A value's drift type depends only on its Python type: a (scope, keys,
+        # types) shape already walked has nothing new to record.
+        shape = (scope, *obj, *types)
+        if shape in self._drift_shapes:
+            return
+        self._drift_walk(table, obj, scope, file, line)
+        if len(self._drift_shapes) < MAX_KEY_SETS:
+            self._drift_shapes.add(shape)
+
+    def _drift_walk(self, table: dict, obj: dict, scope: str | None, file: str, line: int) -> None:
         type_names = TYPE_NAMES
         for key, value in obj.items():
             vtype = type_names.get(type(value)) or value_type(value)

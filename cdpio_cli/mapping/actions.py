@@ -83,8 +83,22 @@ def _person_event(msg: dict, action_name: str, cio_action: str, name: Any, f: Fi
 
     Same body as `build_payload` would make (tests/test_mapping.py checks that).
     """
-    person_id = str_id(f.get("id", msg.get("userId")))
-    anonymous_id = f.get("anonymous_id", msg.get("anonymousId"))
+    get = msg.get
+    user_id, anonymous_id, message_id, props, timestamp = (
+        get("userId"),
+        get("anonymousId"),
+        get("messageId"),
+        get("properties"),
+        get("timestamp"),
+    )
+    if f.unmapped:  # rare: only then is each field looked up in the mapping
+        user_id, anonymous_id = f.get("id", user_id), f.get("anonymous_id", anonymous_id)
+        message_id, props, timestamp = (
+            f.get("event_id", message_id),
+            f.get("data", props),
+            f.get("timestamp", timestamp),
+        )
+    person_id = str_id(user_id)
     if person_id is None and not anonymous_id:
         return rejected(action_name, "a person: userId or anonymousId")
     convert = f.convert_timestamp
@@ -93,16 +107,13 @@ def _person_event(msg: dict, action_name: str, cio_action: str, name: Any, f: Fi
         "action": cio_action,
         "name": iso_to_unix(name) if convert and type(name) is str else name,
     }
-    message_id = f.get("event_id", msg.get("messageId"))
     # trackEvent sends any mapped event id; page and screen only a non-empty one.
     if message_id is not None and (message_id or action_name == "trackEvent"):
         body["id"] = iso_to_unix(message_id) if convert and type(message_id) is str else message_id
-    props = f.get("data", msg.get("properties"))
     attributes = None
     if type(props) is dict:
         attributes = convert_attribute_timestamps(props) if convert else props
         body["attributes"] = attributes
-    timestamp = f.get("timestamp", msg.get("timestamp"))
     if timestamp:
         body["timestamp"] = convert_timestamp(timestamp)
     if person_id is not None:
