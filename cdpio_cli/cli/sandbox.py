@@ -50,6 +50,13 @@ def command(
     throttle: float | None = typer.Option(
         None, "--throttle", metavar="N", help="Answer 429 with Retry-After above N requests/s."
     ),
+    throttle_burst: float | None = typer.Option(
+        None,
+        "--throttle-burst",
+        metavar="N",
+        help="The --throttle bucket's capacity in requests (default: one second's worth); "
+        "a small one proves a client never bursts above the rate.",
+    ),
     latency: float = typer.Option(0.0, "--latency", metavar="SECONDS", help="Delay added to every answer."),
     drop_connections: float = typer.Option(
         0.0, "--drop-connections", min=0.0, max=1.0, help="Share of connections closed after processing (0..1)."
@@ -112,6 +119,8 @@ def command(
         raise UsageError(f"--segment-region must be us or eu, not {segment_region!r}")
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0..65535, not {port}")
+    if throttle_burst is not None and throttle is None:
+        raise UsageError("--throttle-burst needs --throttle (it sizes the throttle's bucket)")
     if record:
         from cdpio_cli.paths import check_writable_file
 
@@ -152,6 +161,7 @@ def command(
             fail_rate=fail_rate,
             fail_status=fail_status,
             throttle=throttle,
+            throttle_burst=throttle_burst,
             latency=latency,
             drop_connections=drop_connections,
             record=record,
