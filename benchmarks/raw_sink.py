@@ -126,7 +126,8 @@ class Conn(asyncio.Protocol):
                 len(out),
                 out,
             )
-        if path.startswith("/_sandbox/health"):
+        if path.startswith("/_sandbox/"):
+            # health, and the info `--sandbox-url` asks a sandbox for: not a delivery.
             return OK
         STATS.requests += 1
         _count(path, body)

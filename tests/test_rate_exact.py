@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import signal
 
 import httpx
 
@@ -13,6 +14,8 @@ from cdpio_cli.replay import ReplayOptions, replay, replay_burst
 from cdpio_cli.sandbox import defaults
 from cdpio_cli.transport import TokenBucket
 from tests.test_replay import msgs, route_for, write_ndjson
+from tests.test_sandbox_cli import run as run_cli
+from tests.test_sandbox_cli import start as start_cli
 
 
 def _max_in_window(stamps: list[float], width: float) -> int:
@@ -67,3 +70,41 @@ def test_sandbox_throttle_bucket_capacity_is_configurable(sandbox_factory):
     # One request per 100 s, with a bucket of three: three pass, the fourth is refused.
     sb = sandbox_factory(throttle=0.01, throttle_burst=3)
     assert [_track(sb, f"m{i}") for i in range(4)] == [200, 200, 200, 429]
+
+
+def test_cli_throttle_burst_flag_is_honoured():
+    # `cdpio sandbox --throttle-burst N` sets the same bucket: three pass, the fourth is refused.
+    proc, url, _ = start_cli("--throttle", "0.01", "--throttle-burst", "3")
+    try:
+        codes = [
+            httpx.post(
+                url + "/segment/v1/track",
+                auth=(defaults.WRITE_KEY, ""),
+                timeout=30,
+                json={"userId": "u1", "event": "A", "messageId": f"c{i}"},
+            ).status_code
+            for i in range(4)
+        ]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert codes == [200, 200, 200, 429]
+
+
+def test_cli_throttle_burst_bad_value_is_one_usage_line():
+    for args, expected in (
+        (
+            ("--throttle", "10", "--throttle-burst", "0.5"),
+            "--throttle-burst must be a number of requests of at least 1",
+        ),
+        (
+            ("--throttle", "10", "--throttle-burst", "nan"),
+            "--throttle-burst must be a number of requests of at least 1",
+        ),
+        (("--throttle-burst", "3"), "--throttle-burst needs --throttle"),
+    ):
+        r = run_cli("--port", "0", *args)
+        assert r.returncode == 2, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr  # one line, no traceback
+        assert r.stderr.startswith("cdpio: error: ")
+        assert expected in r.stderr

@@ -55,6 +55,13 @@ def command(
     throttle: float | None = typer.Option(
         None, "--throttle", metavar="N", help="Answer 429 with Retry-After above N requests/s."
     ),
+    throttle_burst: float | None = typer.Option(
+        None,
+        "--throttle-burst",
+        metavar="N",
+        help="The --throttle bucket's capacity in requests (default: one second's worth); "
+        "a small one proves a client never bursts above the rate.",
+    ),
     latency: float = typer.Option(0.0, "--latency", metavar="SECONDS", help="Delay added to every answer."),
     drop_connections: float = typer.Option(
         0.0, "--drop-connections", min=0.0, max=1.0, help="Share of connections closed after processing (0..1)."
@@ -111,6 +118,8 @@ def command(
     from cdpio_cli.sandbox.options import OptionError, SandboxOptions
 
     _check_flags(region, segment_region, port, record, workspace)
+    if throttle_burst is not None and throttle is None:
+        raise UsageError("--throttle-burst needs --throttle (it sizes the throttle's bucket)")
     write_key, site_id = _cleaned("--write-key", write_key), _cleaned("--site-id", site_id)
     track_api_key, app_api_key = _cleaned("--track-api-key", track_api_key), _cleaned("--app-api-key", app_api_key)
     pipelines_api_key = _cleaned("--pipelines-api-key", pipelines_api_key)
@@ -131,6 +140,7 @@ def command(
             fail_rate=fail_rate,
             fail_status=fail_status,
             throttle=throttle,
+            throttle_burst=throttle_burst,
             latency=latency,
             drop_connections=drop_connections,
             record=record,

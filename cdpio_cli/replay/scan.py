@@ -89,23 +89,31 @@ class Scanner:
                     _see_timestamp(rec.message, totals)
                 continue
             totals.count += 1
-            judged = self._judge(si, source, index, rec, rewriter)
-            if want_newest and judged.data is not None:  # a message object, rewritten
-                _see_timestamp(judged.msg, totals)
+            msg = rec.message
+            if rec.error is None and type(msg) is dict and not (len(msg) == 1 and DL_KEY in msg):
+                # The common case, kept short: a message object, rewritten and encoded once.
+                data = _encoded(msg, rec.raw, rewriter.apply(msg, source.key, index))
+                if want_newest:
+                    _see_timestamp(msg, totals)
+                if fast_valid(msg, len(data)):
+                    self._spool_valid(spool, si, index, rec.line, msg, data)
+                    continue
+                judged = self._judge_message(msg, data)
+            else:
+                judged = self._judge_other(si, source, rec)
             if judged.reason is None and judged.data is not None:
                 self._spool_valid(spool, si, index, rec.line, judged.msg, judged.data)
-                continue
-            totals.invalid += 1
-            reason = judged.reason or "not a message object"
-            if len(self.examples) < EXAMPLES:
-                self.examples.append(Example(source.display, rec.line, reason))
-            if self.keep_invalid:  # otherwise the run stops before sending: nothing to spool
-                payload = self.tables.pack_invalid(judged.data, judged.msg, judged.extra, reason)
-                spool.write(HEAD.pack(si, index, rec.line, INVALID, len(payload)))
-                spool.write(payload)
+            else:
+                self._spool_invalid(spool, si, index, source, rec, judged, totals)
         return index + 1
 
-    def _judge(self, si: int, source: Source, index: int, rec: Record, rewriter: Rewriter) -> _Judged:
+    def _judge_message(self, msg: dict[str, Any], data: bytes) -> _Judged:
+        """A rewritten message object that `fast_valid` did not pass: the exact check."""
+        return _Judged(problems_text(msg, size=len(data), email_identifies=self.email_ok), msg, data)
+
+    def _judge_other(self, si: int, source: Source, rec: Record) -> _Judged:
+        """A record that is not a message object to send: unreadable, not an
+        object, or a dead-letter line that holds no message."""
         msg, reason = rec.message, rec.error
         if reason is not None:
             if msg is None:
@@ -115,20 +123,22 @@ class Scanner:
         if type(msg) is not dict:
             msg = without_write_keys(msg)
             return _Judged(problems_text(msg), msg)
-        if len(msg) == 1 and DL_KEY in msg:
-            # A dead-letter line that holds no message (the input was
-            # unreadable, or not an object): nothing to send.
-            reason, extra = no_message_entry(msg[DL_KEY])
-            return _Judged(reason, extra=extra)
-        changed = rewriter.apply(msg, source.key, index)
-        raw = rec.raw
-        if not changed and raw is not None and len(raw) <= _RAW_MAX:
-            data = raw.strip()  # the line as written: no re-encoding
-        else:
-            data = messages.encode(msg)
-        if fast_valid(msg, len(data)):
-            return _Judged(None, msg, data)
-        return _Judged(problems_text(msg, size=len(data), email_identifies=self.email_ok), msg, data)
+        # A dead-letter line that holds no message (the input was
+        # unreadable, or not an object): nothing to send.
+        reason, extra = no_message_entry(msg[DL_KEY])
+        return _Judged(reason, extra=extra)
+
+    def _spool_invalid(
+        self, spool: IO[bytes], si: int, index: int, source: Source, rec: Record, judged: _Judged, totals: ScanTotals
+    ) -> None:
+        totals.invalid += 1
+        reason = judged.reason or "not a message object"
+        if len(self.examples) < EXAMPLES:
+            self.examples.append(Example(source.display, rec.line, reason))
+        if self.keep_invalid:  # otherwise the run stops before sending: nothing to spool
+            payload = self.tables.pack_invalid(judged.data, judged.msg, judged.extra, reason)
+            spool.write(HEAD.pack(si, index, rec.line, INVALID, len(payload)))
+            spool.write(payload)
 
     def _raw_meta(self, si: int, source: Source, line: int) -> dict[str, Any] | None:
         if si not in self._raw_lines:
@@ -143,6 +153,13 @@ class Scanner:
             spool.write(payload)
         else:
             spool.write(HEAD.pack(si, index, line, VALID, len(data)) + data)
+
+
+def _encoded(msg: dict[str, Any], raw: bytes | None, changed: bool) -> bytes:
+    """The message as sent: the line as written when nothing changed it (no re-encoding)."""
+    if not changed and raw is not None and len(raw) <= _RAW_MAX:
+        return raw.strip()
+    return messages.encode(msg)
 
 
 def _see_timestamp(msg: dict[str, Any], totals: ScanTotals) -> None:

@@ -13,12 +13,13 @@ from cdpio_cli import messages
 _FAST_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})\Z")
 _FAST_TYPES = frozenset(("track", "identify", "page", "screen"))
 _TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt")
-_HOURS = frozenset(f"{h:02d}" for h in range(24))
-_MINUTES = frozenset(f"{m:02d}" for m in range(60))
-# Dates (YYYY-MM-DD) already judged: a file's timestamps share few dates, so
-# the calendar check runs once per date, not once per message.
-_DATES: dict[str, bool] = {}
-_MAX_DATES = 4096
+_SECONDS = frozenset(f":{m:02d}" for m in range(60))  # ":SS" (no leap second)
+_MILLIS = frozenset(f".{m:03d}Z" for m in range(1000))  # ".fffZ"
+# "YYYY-MM-DDTHH:MM" heads already judged by the exact check: a file's
+# timestamps share few minutes, so the calendar and clock check runs once per
+# minute, not once per message.  Cleared when full (bounded memory).
+_HEADS: dict[str, bool] = {}
+_MAX_HEADS = 4096
 
 
 def _slow_timestamp_ok(value: str) -> bool:
@@ -35,29 +36,29 @@ def _fast_timestamp_ok(value: Any) -> bool:
     """`_slow_timestamp_ok` without a regex or a datetime for the common UTC
     form `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z` (any other form takes the slow
     path; 3 or 6 fraction digits are what `fromisoformat` accepts on every
-    supported Python, 3.10 included)."""
+    supported Python, 3.10 included).  The head up to the minute is judged
+    by the exact check (cached); the seconds and fraction here."""
     if value is None:
         return True
     if type(value) is not str:
         return False
     n = len(value)
-    if (
-        (n == 20 or n == 24 or n == 27)
-        and value[-1] == "Z"
-        and value[10] == "T"
-        and value[13] == ":"
-        and value[16] == ":"
-        and value[11:13] in _HOURS
-        and value[14:16] in _MINUTES
-        and value[17:19] in _MINUTES
-        and (n == 20 or (value[19] == "." and value[20:-1].isdigit() and value.isascii()))
-    ):
-        date = value[:10]
-        ok = _DATES.get(date)
+    if n == 24:
+        tail_ok = value[19:] in _MILLIS
+    elif n == 20:
+        tail_ok = value[19] == "Z"
+    elif n == 27:
+        tail_ok = value[19] == "." and value[26] == "Z" and value[20:26].isdigit() and value.isascii()
+    else:
+        return _slow_timestamp_ok(value)
+    if tail_ok and value[16:19] in _SECONDS:
+        head = value[:16]
+        ok = _HEADS.get(head)
         if ok is None:
-            ok = _slow_timestamp_ok(date + "T00:00:00Z")
-            if len(_DATES) < _MAX_DATES:
-                _DATES[date] = ok
+            ok = _slow_timestamp_ok(head + ":00Z")
+            if len(_HEADS) >= _MAX_HEADS:
+                _HEADS.clear()
+            _HEADS[head] = ok
         return ok
     return _slow_timestamp_ok(value)
 
