@@ -80,13 +80,13 @@ def command(
     workspace: str | None = typer.Option(
         None, "--workspace", metavar="FILE", help="Segments and campaigns the App API serves (YAML; docs/campaigns.md)."
     ),
-    app_api_rate: float = typer.Option(
-        defaults.APP_API_RATE,
+    app_api_rate: float | None = typer.Option(
+        None,
         "--app-api-rate",
         metavar="N",
         min=0.0,
-        help="App API requests/s above which it answers 429 with Retry-After: 1 (Customer.io's "
-        "limit is 10; 0: no limit).",
+        help="App API requests/s above which it answers 429 with Retry-After: 1 (default: Customer.io's "
+        "own limit, 10; 0: no limit).",
     ),
 ) -> None:
     """Serve the local sandbox that emulates Segment and Customer.io.
@@ -114,6 +114,7 @@ def command(
     start it with --port 0.  A running sandbox also answers GET /_sandbox/info
     (loopback only), which is how --sandbox-url learns its region and keys.
     """
+    from cdpio_cli import limits
     from cdpio_cli.errors import UsageError
     from cdpio_cli.sandbox.options import OptionError, SandboxOptions
 
@@ -147,7 +148,7 @@ def command(
             seed=seed,
             activity_data=activity_data,
             workspace=workspace,
-            app_api_rate=app_api_rate,
+            app_api_rate=limits.APP_API_RATE if app_api_rate is None else app_api_rate,
         )
     except OptionError as exc:
         raise UsageError(f"{exc.flag} {exc.problem}") from None

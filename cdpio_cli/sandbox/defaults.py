@@ -4,8 +4,6 @@ They are not secrets: they only open the local emulator.  Their formats match
 the real services' so format checks pass against the sandbox.
 """
 
-from cdpio_cli import limits
-
 WRITE_KEY = "cdpioSandboxWriteKey0000000000001"  # Segment write key (alphanumeric)
 SITE_ID = "c0ffee0000000000000a"  # Customer.io site id (20 hex)
 TRACK_API_KEY = "c0ffee0000000000000b"  # Customer.io Track API key (20 hex)
@@ -23,8 +21,6 @@ CUSTOMERIO_DESTINATION_NAME = "Customer.io (Actions)"
 
 HOST = "127.0.0.1"
 PORT = 8975  # `cdpio sandbox` default; --port 0 picks a free one
-# The rate limit the sandbox's App API enforces by default: Customer.io's own.
-APP_API_RATE = float(limits.APP_API_RATE)
 
 
 def pipelines_api_key(region: str) -> str:

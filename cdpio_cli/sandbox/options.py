@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cdpio_cli import limits
 from cdpio_cli.sandbox import defaults
 
 # An hour: longer than any client waits, so more only hangs the client.
@@ -81,7 +82,7 @@ class SandboxOptions:
     # Segments and campaigns the App API serves (a workspace file,
     # docs/campaigns.md), and its rate limit in requests/s (0: none).
     workspace: str | None = None
-    app_api_rate: float = defaults.APP_API_RATE
+    app_api_rate: float = float(limits.APP_API_RATE)
     # The Customer.io (Actions) destination's subscriptions (mapping.Subscription)
     # that Segment routes run, as the config's customerio.subscriptions lists
     # them (None: the destination's defaults); docs/mapping.md.
