@@ -28,8 +28,7 @@ from cdpio_cli.config_yaml import (
 )
 from cdpio_cli.errors import ConfigError
 from cdpio_cli.messages import MESSAGE_TYPES
-from cdpio_cli.replay import options as replay_options
-from cdpio_cli.replay.route import DEFAULT_ROUTE
+from cdpio_cli.replay import defaults as replay_defaults
 from cdpio_cli.routes import registry
 from cdpio_cli.yaml_nodes import Node
 
@@ -157,13 +156,13 @@ class VerifyConfig(_Strict):
 
 
 class ReplayConfig(_Strict):
-    # The defaults are replay's own (cdpio_cli/replay/options.py, route.py): one copy.
-    rate: float = Field(default=replay_options.DEFAULT_RATE, ge=0)  # requests/s; 0: no limit
-    concurrency: int = Field(default=replay_options.DEFAULT_CONCURRENCY, ge=1, le=64)
-    batch_size: int = Field(default=replay_options.DEFAULT_BATCH_SIZE, ge=1, le=2500)
-    max_retries: int = Field(default=replay_options.DEFAULT_MAX_RETRIES, ge=0, le=20)
-    timeout: float = replay_options.DEFAULT_TIMEOUT
-    route: RouteName = DEFAULT_ROUTE
+    # The defaults are replay's own (cdpio_cli/replay/defaults.py): one copy.
+    rate: float = Field(default=replay_defaults.DEFAULT_RATE, ge=0)  # requests/s; 0: no limit
+    concurrency: int = Field(default=replay_defaults.DEFAULT_CONCURRENCY, ge=1, le=64)
+    batch_size: int = Field(default=replay_defaults.DEFAULT_BATCH_SIZE, ge=1, le=2500)
+    max_retries: int = Field(default=replay_defaults.DEFAULT_MAX_RETRIES, ge=0, le=20)
+    timeout: float = replay_defaults.DEFAULT_TIMEOUT
+    route: RouteName = replay_defaults.DEFAULT_ROUTE
 
     _dur = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
 

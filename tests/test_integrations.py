@@ -320,10 +320,7 @@ def test_help_imports_only_typer_rich_and_the_command_modules():
         "cdpio_cli.enums",
         "cdpio_cli.errors",
         "cdpio_cli.replay",
-        "cdpio_cli.replay.options",
-        "cdpio_cli.replay.route",
-        "cdpio_cli.routes",
-        "cdpio_cli.routes.registry",
+        "cdpio_cli.replay.defaults",
         "cdpio_cli.sandbox",
         "cdpio_cli.sandbox.defaults",
     }, sorted(core)

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import typer
 
 # Only the defaults and route names (cheap to import): the rest of replay loads when the command runs.
-from cdpio_cli.replay.options import (
+from cdpio_cli.replay.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
     DEFAULT_RATE,
+    DEFAULT_ROUTE,
     DEFAULT_TIMEOUT,
 )
-from cdpio_cli.replay.route import DEFAULT_ROUTE
 
 if TYPE_CHECKING:
     from cdpio_cli.cli.output import GlobalOptions, ProgressBar, ProgressLines

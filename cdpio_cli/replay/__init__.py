@@ -33,12 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cdpio_cli.replay.checkpoint import BAD_CHECKPOINT_HINT, ResumeState, checkpoint_problem, load_checkpoint
-    from cdpio_cli.replay.options import (
+    from cdpio_cli.replay.defaults import (
         DEFAULT_BATCH_SIZE,
         DEFAULT_CONCURRENCY,
         DEFAULT_MAX_RETRIES,
         DEFAULT_RATE,
         DEFAULT_TIMEOUT,
+    )
+    from cdpio_cli.replay.options import (
         Example,
         Progress,
         ReplayOptions,
@@ -56,11 +58,11 @@ _SOURCES = {
     "ResumeState": "checkpoint",
     "checkpoint_problem": "checkpoint",
     "load_checkpoint": "checkpoint",
-    "DEFAULT_BATCH_SIZE": "options",
-    "DEFAULT_CONCURRENCY": "options",
-    "DEFAULT_MAX_RETRIES": "options",
-    "DEFAULT_RATE": "options",
-    "DEFAULT_TIMEOUT": "options",
+    "DEFAULT_BATCH_SIZE": "defaults",
+    "DEFAULT_CONCURRENCY": "defaults",
+    "DEFAULT_MAX_RETRIES": "defaults",
+    "DEFAULT_RATE": "defaults",
+    "DEFAULT_TIMEOUT": "defaults",
     "Example": "options",
     "Progress": "options",
     "ReplayOptions": "options",

@@ -1,5 +1,5 @@
-"""What a replay is asked to do (`ReplayOptions`, whose defaults are the one
-copy the CLI and the config fall back to) and what it found (`ReplayResult`)."""
+"""What a replay is asked to do (`ReplayOptions`, with the defaults of
+replay/defaults.py) and what it found (`ReplayResult`)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdpio_cli.errors import ExitCode
+from cdpio_cli.replay.defaults import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RATE,
+    DEFAULT_TIMEOUT,
+)
 
-# The defaults of `cdpio replay` (flags, then `replay:` in cdpio.yaml, then these).
-DEFAULT_RATE = 50.0  # requests/s
-DEFAULT_CONCURRENCY = 4
-DEFAULT_MAX_RETRIES = 5
-DEFAULT_TIMEOUT = 10.0  # seconds per response
-DEFAULT_BATCH_SIZE = 100  # messages per request
 # Examples of each kind kept for the report.
 EXAMPLES = 5
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cdpio_cli.replay.defaults import DEFAULT_ROUTE
 from cdpio_cli.routes import registry
 from cdpio_cli.routes.registry import Sender as Route
 
 if TYPE_CHECKING:
     from cdpio_cli.settings import Settings
 
-DEFAULT_ROUTE = "segment"  # without --route or replay.route
 
 __all__ = ["DEFAULT_ROUTE", "Route", "accepts_email_only", "is_passthrough", "route_from_settings"]
 
