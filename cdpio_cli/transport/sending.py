@@ -119,12 +119,13 @@ def send(
     that the deadline would not survive is not waited for at all: the
     request ends with that answer.
     """
-    check_credentials_transport(spec.url, has_credentials=spec.has_credentials)
+    url = httpx.URL(spec.url)  # parsed once: httpx's parser costs tens of microseconds
+    check_credentials_transport(url, has_credentials=spec.has_credentials)
     result = Attempt()
     started = time.perf_counter()
     progress = _Progress(
         method=spec.method.upper(),
-        url=httpx.URL(spec.url),
+        url=url,
         headers=dict(spec.headers),
         content=spec.content,
         deadline=deadline,
