@@ -418,3 +418,18 @@ def test_a_kept_alive_connection_the_server_closed_is_not_reused():
     assert (first.status, second.status) == (200, 200)
     assert (first.attempts, second.attempts) == (1, 1)
     assert connections == [0, 1]
+
+
+def test_a_threads_connection_closes_with_the_thread(sandbox):
+    """The wire keeps one connection per thread; a finished thread's is closed,
+    not left open until the client closes."""
+    import gc
+
+    with transport.make_client(5.0) as c:
+        worker = threading.Thread(target=lambda: transport.send(c, track_spec(sandbox)))
+        worker.start()
+        worker.join(10)
+        del worker
+        gc.collect()
+        assert c.wire is not None and not [conn for conn in c.wire._all if conn.sock is not None]
+        assert transport.send(c, track_spec(sandbox, mid="m-2")).status == 200

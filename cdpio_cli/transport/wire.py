@@ -26,6 +26,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 import httpx
@@ -120,6 +121,9 @@ class _Connection:
             return False
         return not readable
 
+    def __del__(self) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.sock is not None:
             try:
@@ -189,7 +193,8 @@ class Wire:
         self.ssl_context = ssl_context
         self.base_headers = {name.lower(): value for name, value in headers.items()}  # User-Agent, Accept-Encoding
         self._local = threading.local()
-        self._all: list[_Connection] = []
+        # Weak: a thread's connections go (closed) with the thread; `close` ends the rest.
+        self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._lock = threading.Lock()
 
     def request(
@@ -225,12 +230,12 @@ class Wire:
         if connection is None:
             connection = pool[key] = _Connection(url.scheme, url.host, port, self.ssl_context)
             with self._lock:
-                self._all.append(connection)
+                self._all.add(connection)
         return connection
 
     def close(self) -> None:
         with self._lock:
-            connections, self._all = self._all, []
+            connections = list(self._all)
         for connection in connections:
             connection.close()
 
