@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -360,3 +361,75 @@ def test_error_bodies_are_masked_before_they_are_cut():
     finally:
         credentials.forget_secrets()
     assert key[:8] not in text and len(text) <= 300, text
+
+
+def test_the_lean_wire_and_httpx_send_the_same_request():
+    """`make_client`'s clients send through wire.py; any other httpx client
+    through httpx.  Same policy, same request on the wire, same Attempt."""
+    from tests.reliability.hostile import HostileServer
+
+    headers = {"Content-Type": "application/json", "Authorization": transport.basic_auth("k" * 20)}
+    with HostileServer("ok", body={"ok": True}) as server:
+        spec = RequestSpec("POST", server.url() + "/v1/batch?x=1", headers, b'{"batch":[]}', secrets=("k" * 20,))
+        with transport.make_client(5.0) as lean:
+            assert lean.wire is not None
+            by_wire = [transport.send(lean, spec) for _ in range(3)]
+        with httpx.Client(headers=dict(lean.headers), timeout=5.0) as plain:
+            by_httpx = transport.send(plain, spec)
+    seen_wire, seen_httpx = server.seen[0], server.seen[-1]
+    assert (seen_wire.method, seen_wire.path) == (seen_httpx.method, seen_httpx.path) == ("POST", "/v1/batch?x=1")
+    assert seen_wire.headers == seen_httpx.headers
+    for attempt in by_wire:
+        assert (attempt.status, attempt.body, attempt.attempts, attempt.url) == (
+            by_httpx.status,
+            by_httpx.body,
+            by_httpx.attempts,
+            by_httpx.url,
+        )
+        assert attempt.headers == by_httpx.headers
+
+
+def test_a_kept_alive_connection_the_server_closed_is_not_reused():
+    """A connection the server closed while idle is replaced before sending,
+    so the request is sent once (no retry spent on a stale connection)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    connections: list[int] = []
+
+    def serve() -> None:
+        for n in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                data = b""
+                while b'{"n"' not in data or not data.endswith(b"}"):
+                    data += conn.recv(65536)
+                connections.append(n)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            # closed right after answering, though HTTP/1.1 said keep-alive
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with transport.make_client(5.0) as c:
+        first = transport.send(c, RequestSpec("POST", f"http://127.0.0.1:{port}/x", {}, b'{"n":1}'))
+        time.sleep(0.2)  # let the close arrive
+        second = transport.send(c, RequestSpec("POST", f"http://127.0.0.1:{port}/x", {}, b'{"n":2}'))
+    thread.join(5)
+    listener.close()
+    assert (first.status, second.status) == (200, 200)
+    assert (first.attempts, second.attempts) == (1, 1)
+    assert connections == [0, 1]
+
+
+def test_a_threads_connection_closes_with_the_thread(sandbox):
+    """The wire keeps one connection per thread; a finished thread's is closed,
+    not left open until the client closes."""
+    import gc
+
+    with transport.make_client(5.0) as c:
+        worker = threading.Thread(target=lambda: transport.send(c, track_spec(sandbox)))
+        worker.start()
+        worker.join(10)
+        del worker
+        gc.collect()
+        assert c.wire is not None and not [conn for conn in c.wire._all if conn.sock is not None]
+        assert transport.send(c, track_spec(sandbox, mid="m-2")).status == 200

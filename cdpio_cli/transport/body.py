@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Mapping
 
 import httpx
 
@@ -18,9 +19,15 @@ class BodyTooLarge(Exception):
 def read_body(response: httpx.Response, limit: int = MAX_RESPONSE_BYTES) -> bytes:
     """The response body, streamed and decompressed by hand so that neither a
     huge body nor a small gzip bomb can take more than `limit` bytes of memory."""
-    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
+    return decode_body(response.headers, response.iter_raw(), limit)
+
+
+def decode_body(headers: Mapping[str, str], chunks: Iterable[bytes], limit: int = MAX_RESPONSE_BYTES) -> bytes:
+    """The body from its raw `chunks`, decompressed as `headers` (lower-case
+    names) say, within `limit` bytes; for either wire (httpx or wire.py)."""
+    encodings = [e.strip().lower() for e in headers.get("content-encoding", "").split(",")]
     encodings = [e for e in encodings if e and e != "identity"]
-    declared = response.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     if not encodings and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(int(declared))
     decoder = None
@@ -29,7 +36,7 @@ def read_body(response: httpx.Response, limit: int = MAX_RESPONSE_BYTES) -> byte
         decoder = zlib.decompressobj(47)
     out = bytearray()
     raw_deflate_tried = False
-    for chunk in response.iter_raw():
+    for chunk in chunks:
         if decoder is None:
             out += chunk
             if len(out) > limit:

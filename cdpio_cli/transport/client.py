@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import ssl
 
 import httpx
 
 from cdpio_cli import __version__
 from cdpio_cli.transport.deadlines import MAX_TIMEOUT_SECONDS, BoundedBackend, check_timeout
 from cdpio_cli.transport.urls import check_credentials_transport
+from cdpio_cli.transport.wire import Wire
 
 USER_AGENT = f"cdpio/{__version__}"
 
@@ -20,11 +22,23 @@ def _guard_request(request: httpx.Request) -> None:
     check_credentials_transport(request.url, has_credentials=bool(has_auth))
 
 
-def make_client(timeout: float = 10.0, *, max_connections: int = 10) -> httpx.Client:
+class Client(httpx.Client):
+    """The httpx client `make_client` makes, with the lean wire `send` uses
+    when no proxy is configured (wire.py: same TLS context, same headers)."""
+
+    wire: Wire | None = None
+
+    def close(self) -> None:
+        if self.wire is not None:
+            self.wire.close()
+        super().close()
+
+
+def make_client(timeout: float = 10.0, *, max_connections: int = 10) -> Client:
     """The shared httpx client: verified TLS, cdpio User-Agent, redirects by
     hand, every request bounded in total by `timeout` (see `send`)."""
     timeout = check_timeout(timeout, "timeout")
-    client = httpx.Client(
+    client = Client(
         timeout=httpx.Timeout(timeout),
         verify=True,
         follow_redirects=False,
@@ -42,6 +56,10 @@ def make_client(timeout: float = 10.0, *, max_connections: int = 10) -> httpx.Cl
         pool = getattr(pool_transport, "_pool", None)
         if pool is not None and hasattr(pool, "_network_backend"):
             pool._network_backend = BoundedBackend(pool._network_backend)
+    ssl_context = getattr(getattr(getattr(client, "_transport", None), "_pool", None), "_ssl_context", None)
+    if not getattr(client, "_mounts", None) and isinstance(ssl_context, ssl.SSLContext):
+        # Proxies (from the environment) stay httpx's job.
+        client.wire = Wire(ssl_context, dict(client.headers))
     return client
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import orjson
 
-from cdpio_cli.transport.body import MAX_RESPONSE_BYTES, BodyTooLarge, read_body
-from cdpio_cli.transport.client import client_timeout
+from cdpio_cli.transport.body import MAX_RESPONSE_BYTES, BodyTooLarge, decode_body, read_body
+from cdpio_cli.transport.client import Client, client_timeout
 from cdpio_cli.transport.deadlines import Deadline, request_bound_until
 from cdpio_cli.transport.ratelimit import TokenBucket
 from cdpio_cli.transport.redaction import describe_exception, mask_secrets, sanitize
@@ -119,12 +119,13 @@ def send(
     that the deadline would not survive is not waited for at all: the
     request ends with that answer.
     """
-    check_credentials_transport(spec.url, has_credentials=spec.has_credentials)
+    url = httpx.URL(spec.url)  # parsed once: httpx's parser costs tens of microseconds
+    check_credentials_transport(url, has_credentials=spec.has_credentials)
     result = Attempt()
     started = time.perf_counter()
     progress = _Progress(
         method=spec.method.upper(),
-        url=httpx.URL(spec.url),
+        url=url,
         headers=dict(spec.headers),
         content=spec.content,
         deadline=deadline,
@@ -167,7 +168,8 @@ class _Progress:
 class _Answer:
     """What one HTTP request came back with."""
 
-    response: httpx.Response | None = None
+    replied: int | None = None  # the status the server answered, usable or not
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     status: int | None = None  # None: no usable answer
     body: bytes = b""
     error: str | None = None  # sanitised
@@ -202,28 +204,54 @@ def _request_once(client: httpx.Client, spec: RequestSpec, progress: _Progress, 
     if progress.deadline is not None:
         end = min(end, progress.deadline.end)
     answer = _Answer()
-    with request_bound_until(end):
-        try:
-            request = client.build_request(
-                progress.method, progress.url, headers=progress.headers, content=progress.content
+    try:
+        wire = client.wire if isinstance(client, Client) else None
+        if wire is not None:
+            check_credentials_transport(progress.url, has_credentials=spec.has_credentials)
+            reply = wire.request(
+                progress.method,
+                progress.url,
+                progress.headers,
+                progress.content,
+                timeout=progress.request_bound,
+                end=end,
             )
-            if spec.secrets:
-                request.extensions["cdpio_credentials"] = True
-            answer.response = client.send(request, stream=True)
+            answer.replied, answer.headers = reply.status, reply.headers
             try:
-                answer.body = read_body(answer.response, max_body)
+                answer.body = decode_body(reply.headers, reply.chunks(), max_body)
             finally:
-                answer.response.close()
-            answer.status = answer.response.status_code
-        except BodyTooLarge:
-            answer.fatal = True
-            answer.error = (
-                f"the response from {progress.url.host} is larger than {_mb(max_body)} (decompressed); "
-                "cdpio stopped reading it"
-            )
-        except httpx.HTTPError as exc:  # TransportError, InvalidURL-ish, decoding errors
-            answer.error = _failure_text(exc, spec, progress, end)
+                reply.close()
+        else:
+            _request_with_httpx(client, spec, progress, max_body, end, answer)
+        answer.status = answer.replied
+    except BodyTooLarge:
+        answer.fatal = True
+        answer.error = (
+            f"the response from {progress.url.host} is larger than {_mb(max_body)} (decompressed); "
+            "cdpio stopped reading it"
+        )
+    except httpx.HTTPError as exc:  # TransportError, InvalidURL-ish, decoding errors
+        answer.error = _failure_text(exc, spec, progress, end)
     return answer
+
+
+def _request_with_httpx(
+    client: httpx.Client, spec: RequestSpec, progress: _Progress, max_body: int, end: float, answer: _Answer
+) -> None:
+    """The same exchange through httpx (a proxy, or a client not made by make_client)."""
+    with request_bound_until(end):
+        request = client.build_request(
+            progress.method, progress.url, headers=progress.headers, content=progress.content
+        )
+        if spec.secrets:
+            request.extensions["cdpio_credentials"] = True
+        response = client.send(request, stream=True)
+        answer.replied = response.status_code
+        answer.headers = {k.lower(): v for k, v in response.headers.items()}
+        try:
+            answer.body = read_body(response, max_body)
+        finally:
+            response.close()
 
 
 def _failure_text(exc: httpx.HTTPError, spec: RequestSpec, progress: _Progress, end: float) -> str:
@@ -248,13 +276,13 @@ def _mb(n: int) -> str:
 def _record(result: Attempt, answer: _Answer, latency: float, spec: RequestSpec, url: httpx.URL) -> None:
     result.latencies.append(latency)
     # What the server answered, even when cdpio could not use it (a body over the cap).
-    result.history.append(answer.response.status_code if answer.response is not None else None)
+    result.history.append(answer.replied)
     result.status = answer.status
     result.error = answer.error
     result.url = mask_secrets(safe_url(url), spec.secrets)
-    if answer.response is not None:
+    if answer.replied is not None:
         result.body = answer.body
-        result.headers = {k.lower(): v for k, v in answer.response.headers.items()}
+        result.headers = answer.headers
 
 
 def _send_again(

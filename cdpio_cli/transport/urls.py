@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -10,7 +11,9 @@ import httpx
 from cdpio_cli.errors import UsageError
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(host: str | None) -> bool:
+    # Cached: asked twice per request of a replay, and ipaddress parses slowly.
     if not host:
         return False
     host = host.strip("[]").lower()

@@ -1,0 +1,259 @@
+"""The wire under `send`: one HTTP/1.1 exchange over a kept-alive
+`http.client` connection.
+
+httpx (with httpcore and h11) costs about 0.6 ms of CPU per request more than
+`http.client` on this path; replay makes one request per batch, so that was a
+fifth of a replay's CPU.  This module only moves bytes.  Everything else is
+`send`'s policy, shared by both wires: retries, backoff, `Retry-After`,
+redirects, the credential guard, deadlines, masking.  The TLS context is the
+very one the httpx client was made with (verification on, `SSL_CERT_FILE`
+honoured), the response body goes through the same capped reader
+(body.decode_body), and failures are raised as the httpx exceptions
+`describe_exception` already words, so no text changes with the wire.
+
+Every socket operation is bounded by the time left to the request (as
+deadlines.BoundedBackend does for httpx): a server trickling bytes cannot hold
+a request past its bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import select
+import socket
+import ssl
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+
+import httpx
+
+_CHUNK = 64 * 1024
+# Header values http.client would refuse (a credential with a newline): the
+# same refusal h11 makes, before anything is written.
+_BAD_HEADER_CHARS = ("\r", "\n", "\0")
+
+
+class WireResponse:
+    """A response whose head has been read; `chunks()` streams the raw body."""
+
+    def __init__(self, response: http.client.HTTPResponse, connection: _Connection):
+        self.status = response.status
+        self.headers: dict[str, str] = {}  # lower-cased names; repeated headers joined with ", "
+        for name, value in response.getheaders():
+            key = name.lower()
+            self.headers[key] = f"{self.headers[key]}, {value}" if key in self.headers else value
+        self._response = response
+        self._connection = connection
+        self._done = False
+
+    def chunks(self) -> Iterator[bytes]:
+        with _errors_as_httpx(self._connection):
+            while chunk := self._response.read1(_CHUNK):
+                yield chunk
+        self._done = True
+
+    def close(self) -> None:
+        """Keep the connection only when the body was read to its end and the server keeps it open."""
+        if not self._done or self._response.will_close:
+            self._connection.close()
+
+
+class _Bound:
+    """The monotonic time by which the current request must be done."""
+
+    def __init__(self, timeout: float, end: float):
+        self.timeout = timeout
+        self.end = end
+
+    def left(self, exc: type[httpx.TimeoutException]) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise exc("the time allowed for this request ran out")
+        return min(self.timeout, left)
+
+
+class _BoundedReader(io.RawIOBase):
+    """The response side of a socket: each read waits at most the time left."""
+
+    def __init__(self, sock: socket.socket, connection: _Connection):
+        self._sock = sock
+        self._connection = connection
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]  # io's signature takes any buffer
+        self._sock.settimeout(self._connection.bound.left(httpx.ReadTimeout))
+        return self._sock.recv_into(buffer)
+
+
+class _SocketView:
+    """What http.client.HTTPResponse needs from a socket: `makefile`."""
+
+    def __init__(self, sock: socket.socket, connection: _Connection):
+        self._sock = sock
+        self._connection = connection
+
+    def makefile(self, mode: str, *args: object, **kwargs: object) -> io.BufferedReader:
+        return io.BufferedReader(_BoundedReader(self._sock, self._connection))
+
+
+class _Connection:
+    """One kept-alive connection to scheme://host:port."""
+
+    def __init__(self, scheme: str, host: str, port: int, ssl_context: ssl.SSLContext):
+        self.scheme, self.host, self.port = scheme, host, port
+        self.ssl_context = ssl_context
+        self.sock: socket.socket | None = None
+        self.bound = _Bound(0.0, 0.0)
+
+    def usable(self) -> bool:
+        """Open and not closed (or spoken to) by the server while idle."""
+        if self.sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
+    def __del__(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+    def connect(self) -> socket.socket:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.bound.left(httpx.ConnectTimeout))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.scheme == "https":
+                sock.settimeout(self.bound.left(httpx.ConnectTimeout))
+                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout(str(exc) or "timed out") from None
+        except OSError as exc:  # refused, unresolvable, certificate rejected
+            raise httpx.ConnectError(str(exc)) from None
+        self.sock = sock
+        return sock
+
+    def exchange(self, request: bytes, method: str) -> WireResponse:
+        sock = self.sock if self.usable() else None
+        if sock is None:
+            self.close()
+            sock = self.connect()
+        try:
+            sock.settimeout(self.bound.left(httpx.WriteTimeout))
+            sock.sendall(request)
+        except TimeoutError:
+            raise httpx.WriteTimeout("timed out") from None
+        except OSError as exc:
+            raise httpx.WriteError(str(exc)) from None
+        return self._response(sock, method)
+
+    def _response(self, sock: socket.socket, method: str) -> WireResponse:
+        response = http.client.HTTPResponse(_SocketView(sock, self), method=method)  # type: ignore[arg-type]
+        with _errors_as_httpx(self):
+            response.begin()
+        return WireResponse(response, self)
+
+
+@contextlib.contextmanager
+def _errors_as_httpx(connection: _Connection) -> Iterator[None]:
+    """Reading failures as the httpx exceptions describe_exception words;
+    the connection is not reused after one."""
+    try:
+        yield
+    except httpx.HTTPError:
+        connection.close()
+        raise
+    except TimeoutError:
+        connection.close()
+        raise httpx.ReadTimeout("timed out") from None
+    except (http.client.HTTPException, ConnectionResetError, BrokenPipeError) as exc:
+        connection.close()
+        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from None
+    except OSError as exc:
+        connection.close()
+        raise httpx.ReadError(str(exc)) from None
+
+
+class Wire:
+    """Kept-alive connections, one per thread and origin (no lock on the hot path)."""
+
+    def __init__(self, ssl_context: ssl.SSLContext, headers: dict[str, str]):
+        self.ssl_context = ssl_context
+        self.base_headers = {name.lower(): value for name, value in headers.items()}  # User-Agent, Accept-Encoding
+        self._local = threading.local()
+        # Weak: a thread's connections go (closed) with the thread; `close` ends the rest.
+        self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def request(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        content: bytes | None,
+        *,
+        timeout: float,
+        end: float,
+    ) -> WireResponse:
+        """Send the request and read the response's head; raises httpx's
+        exceptions.  The caller reads `chunks()` and then calls `close()`."""
+        # Case-insensitive, the request's own headers winning, as httpx merges them.
+        merged = {**self.base_headers, **{name.lower(): value for name, value in headers.items()}}
+        head = _encode_head(method, url, merged, content)
+        connection = self._connection(url)
+        connection.bound = _Bound(timeout, end)
+        try:
+            return connection.exchange(head + content if content else head, method)
+        except BaseException:
+            connection.close()  # half a conversation: never reuse it
+            raise
+
+    def _connection(self, url: httpx.URL) -> _Connection:
+        port = url.port or (443 if url.scheme == "https" else 80)
+        key = (url.scheme, url.host, port)
+        pool: dict[tuple[str, str, int], _Connection] | None = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = self._local.pool = {}
+        connection = pool.get(key)
+        if connection is None:
+            connection = pool[key] = _Connection(url.scheme, url.host, port, self.ssl_context)
+            with self._lock:
+                self._all.add(connection)
+        return connection
+
+    def close(self) -> None:
+        with self._lock:
+            connections = list(self._all)
+        for connection in connections:
+            connection.close()
+
+
+def _encode_head(method: str, url: httpx.URL, headers: dict[str, str], content: bytes | None) -> bytes:
+    """The request line and headers, refusing what h11 would refuse."""
+    raw_host = url.raw_host.decode("ascii")  # IDNA-encoded, as on the wire
+    host = raw_host if ":" not in raw_host else f"[{raw_host}]"
+    if url.port is not None:
+        host = f"{host}:{url.port}"
+    lines = [f"{method} {url.raw_path.decode('ascii')} HTTP/1.1", f"Host: {host}"]
+    for name, value in headers.items():
+        if any(c in value or c in name for c in _BAD_HEADER_CHARS) or ":" in name:
+            raise httpx.LocalProtocolError("Illegal header value")
+        lines.append(f"{name}: {value}")
+    if content is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(content or b'')}")
+    try:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        raise httpx.LocalProtocolError("Illegal header value") from None
