@@ -22,6 +22,7 @@ from cdpio_cli.transport.redaction import describe_exception, mask_secrets, sani
 from cdpio_cli.transport.retries import NO_RETRY, RetryPolicy, parse_retry_after
 from cdpio_cli.transport.service_errors import service_error
 from cdpio_cli.transport.urls import check_credentials_transport, may_receive_credentials, safe_url
+from cdpio_cli.transport.wire import Wire
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -198,6 +199,15 @@ def _may_send(
     return True
 
 
+def _wire_for(client: httpx.Client) -> Wire | None:
+    """The lean wire, unless the client must see each request itself: a plain
+    httpx client, or one with request or response hooks (contract tests and
+    captures watch requests through them)."""
+    if not isinstance(client, Client) or any(client.event_hooks.values()):
+        return None
+    return client.wire
+
+
 def _request_once(client: httpx.Client, spec: RequestSpec, progress: _Progress, max_body: int) -> _Answer:
     """One HTTP request, bounded in total by the request bound and the deadline."""
     end = time.monotonic() + progress.request_bound
@@ -205,7 +215,7 @@ def _request_once(client: httpx.Client, spec: RequestSpec, progress: _Progress, 
         end = min(end, progress.deadline.end)
     answer = _Answer()
     try:
-        wire = client.wire if isinstance(client, Client) else None
+        wire = _wire_for(client)
         if wire is not None:
             check_credentials_transport(progress.url, has_credentials=spec.has_credentials)
             reply = wire.request(

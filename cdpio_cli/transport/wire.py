@@ -191,7 +191,7 @@ class Wire:
 
     def __init__(self, ssl_context: ssl.SSLContext, headers: dict[str, str]):
         self.ssl_context = ssl_context
-        self.base_headers = {name.lower(): value for name, value in headers.items()}  # User-Agent, Accept-Encoding
+        self.base_headers = dict(headers)  # User-Agent, Accept-Encoding
         self._local = threading.local()
         # Weak: a thread's connections go (closed) with the thread; `close` ends the rest.
         self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
@@ -209,8 +209,7 @@ class Wire:
     ) -> WireResponse:
         """Send the request and read the response's head; raises httpx's
         exceptions.  The caller reads `chunks()` and then calls `close()`."""
-        # Case-insensitive, the request's own headers winning, as httpx merges them.
-        merged = {**self.base_headers, **{name.lower(): value for name, value in headers.items()}}
+        merged = _merge_headers(self.base_headers, headers)
         head = _encode_head(method, url, merged, content)
         connection = self._connection(url)
         connection.bound = _Bound(timeout, end)
@@ -238,6 +237,15 @@ class Wire:
             connections = list(self._all)
         for connection in connections:
             connection.close()
+
+
+def _merge_headers(base: dict[str, str], own: dict[str, str]) -> dict[str, str]:
+    """Case-insensitive, the request's own headers winning, as httpx merges
+    them; each name keeps the case it was given (`Authorization`, as httpx
+    sends it)."""
+    merged = {name.lower(): (name, value) for name, value in base.items()}
+    merged.update({name.lower(): (name, value) for name, value in own.items()})
+    return dict(merged.values())
 
 
 def _encode_head(method: str, url: httpx.URL, headers: dict[str, str], content: bytes | None) -> bytes:
