@@ -12,17 +12,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ab import PY, Bench, Side, fmt_ratio, fmt_side, start_sink  # noqa: E402
 from replay_common import make_events  # noqa: E402
+from startup import measure as measure_startup  # noqa: E402
 
 PEERS = str(Path(__file__).resolve().parent / "peers.py")
 COMPARISONS = ("segment", "customerio", "customerio-calls", "floor", "startup", "baseline")
@@ -67,26 +65,6 @@ def machine() -> str:
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
         f"Python {platform.python_version()}, load average {load[0]:.1f} at start"
     )
-
-
-def startup(n: int) -> list[str]:
-    times = []
-    for _ in range(n + 1):
-        t0 = time.perf_counter()
-        subprocess.run([PY, "-m", "cdpio_cli", "--help"], stdout=subprocess.DEVNULL, check=True)
-        times.append(time.perf_counter() - t0)
-    times = times[1:]
-    bare = []
-    for _ in range(n + 1):
-        t0 = time.perf_counter()
-        subprocess.run([PY, "-c", "pass"], check=True)
-        bare.append(time.perf_counter() - t0)
-    bare = bare[1:]
-    return [
-        f"{'cdpio --help':<58} {statistics.median(times):5.3f} s  ({min(times):.3f}-{max(times):.3f}); "
-        f"bare `python -c pass` {statistics.median(bare):.3f} s  target < 0.15 s  "
-        f"{'MET' if statistics.median(times) < 0.15 else 'NOT MET'}"
-    ]
 
 
 def main() -> None:
@@ -177,7 +155,8 @@ def main() -> None:
                     old.name, old.env = f"cdpio replay --route {route} (baseline)", {"PYTHONPATH": args.baseline}
                     compare(cdpio(url, big, route, n), old, f"{route} route: this tree vs the baseline", 1.0)
             if "startup" in only:
-                for line in startup(args.pairs):
+                baseline_tree = Path(args.baseline) if args.baseline else None
+                for line in measure_startup(args.pairs, url, baseline_tree):
                     print(line)
                     results.append(line)
         finally:
