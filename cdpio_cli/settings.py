@@ -257,7 +257,7 @@ def sandbox_info(url: str, timeout: float = 1.0) -> dict | None:
     # cannot hold the command) and caps the body.
     client = transport.make_client(timeout)
     try:
-        answer = transport.send(client, transport.RequestSpec("GET", f"{url}/_sandbox/info", label="sandbox info"))
+        answer = transport.send(client, transport.RequestSpec("GET", f"{url}/_sandbox/info"))
     except UsageError:  # a URL the transport refuses; the command's own requests will say why
         return None
     finally:

@@ -100,7 +100,6 @@ class CustomerioRoute:
                 self.headers(),
                 items[0],
                 secrets=self.secrets,
-                label="customerio metrics",
             )
         body = b"".join((b'{"batch":[', b",".join(items), b"]}"))
         return RequestSpec(
@@ -109,7 +108,6 @@ class CustomerioRoute:
             self.headers(),
             body,
             secrets=self.secrets,
-            label="customerio batch",
         )
 
     def interpret(self, attempt: Attempt, n_items: int) -> BatchVerdict:
@@ -275,9 +273,7 @@ def send_message(
             return Outcome(
                 NAME, False, dropped=f"the request body is {len(content):,} bytes; the limit is {limit:,}", requests=0
             )
-        spec = RequestSpec(
-            method, join_url(base_url, path), headers, content, secrets=(api_key,), label=f"customerio {path}"
-        )
+        spec = RequestSpec(method, join_url(base_url, path), headers, content, secrets=(api_key,))
         attempt = send(client, spec, policy, rate_limiter, deadline=deadline)
         outcomes.append(Outcome.from_attempt(NAME, method, attempt))
         if not attempt.ok:
@@ -297,7 +293,6 @@ def get_region(
         {"Authorization": basic_auth(site_id, api_key)},
         None,
         secrets=(api_key,),
-        label="customerio region",
     )
     return Outcome.from_attempt(NAME, "GET", send(client, spec, policy))
 

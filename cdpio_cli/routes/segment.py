@@ -105,9 +105,7 @@ class SegmentStyleRoute:
         body = b"".join(
             (b'{"batch":[', b",".join(items), b'],"sentAt":"', (sent_at or messages.now_iso()).encode(), b'"}')
         )
-        return RequestSpec(
-            "POST", self.batch_url(), self.headers(), body, secrets=self.secrets, label=f"{self.name} batch"
-        )
+        return RequestSpec("POST", self.batch_url(), self.headers(), body, secrets=self.secrets)
 
     def interpret(self, attempt: Attempt, n_items: int) -> BatchVerdict:
         if attempt.ok:
@@ -127,7 +125,6 @@ class SegmentStyleRoute:
             self.headers(),
             messages.encode(body),
             secrets=self.secrets,
-            label=f"{self.name} {mtype}",
         )
 
 

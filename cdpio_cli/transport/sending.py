@@ -38,7 +38,6 @@ class RequestSpec:
     headers: dict[str, str] = field(default_factory=dict)
     content: bytes | None = None
     secrets: tuple[str, ...] = ()
-    label: str = ""
 
     @property
     def has_credentials(self) -> bool:
