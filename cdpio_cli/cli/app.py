@@ -206,8 +206,12 @@ def main(argv: list[str] | None = None) -> None:
         from cdpio_cli.cli.help_render import import_help_renderer
 
         import_help_renderer()
+    from cdpio_cli.cli.signals import InterruptSignals
+
+    stop = InterruptSignals()
     try:
-        code = command.main(args=args, prog_name="cdpio", standalone_mode=False)
+        with stop:
+            code = command.main(args=args, prog_name="cdpio", standalone_mode=False)
     except CdpioError as exc:
         from cdpio_cli.cli.output import report_error
 
@@ -239,4 +243,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
         sys.exit(1)
+    if stop.interrupted:  # typer turns Ctrl-C into a silent exit 130: say it
+        sys.stderr.write("cdpio: interrupted\n")
+        sys.exit(ExitCode.INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
@@ -195,8 +195,7 @@ def _run_job(opts: GlobalOptions, run_id: str, job: Replay, route_name: str) -> 
     if progress_ui:
         job.on_progress = _progress_callback(progress_ui)
     try:
-        with _signals_like_ctrl_c():
-            return job.run()
+        return job.run()
     except CdpioError as exc:
         # main() prints the line and the --json document; the JUnit file
         # must say it too (a CI job reads it).
@@ -205,36 +204,6 @@ def _run_job(opts: GlobalOptions, run_id: str, job: Replay, route_name: str) -> 
     finally:
         if progress_ui:
             progress_ui.close()
-
-
-class _signals_like_ctrl_c:
-    """SIGTERM (a CI cancel, `docker stop`) stops the replay as Ctrl-C does:
-    report, resume hint, JUnit file, spool removed, exit 130.  SIGXFSZ is
-    ignored so a file-size limit is an error on the write, not a kill."""
-
-    def __enter__(self) -> _signals_like_ctrl_c:
-        import signal
-
-        self._saved: dict[signal.Signals, Any] = {}
-        for name, handler in (("SIGTERM", _raise_interrupt), ("SIGXFSZ", signal.SIG_IGN)):
-            sig = getattr(signal, name, None)
-            if sig is not None:
-                try:
-                    self._saved[sig] = signal.signal(sig, handler)
-                except ValueError:  # not the main thread (embedded use): leave signals alone
-                    pass
-        return self
-
-    def __exit__(self, *exc: object) -> Literal[False]:
-        import signal
-
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)
-        return False
-
-
-def _raise_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _junit_for_error(exc: CdpioError, opts: GlobalOptions, run_id: str, route_name: str) -> None:
