@@ -352,3 +352,41 @@ def test_cli_stdin_and_unknown_rule(tmp_path):
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_two_core_path_gives_the_one_process_result(tmp_path, monkeypatch):
+    """Past PARALLEL_AFTER records a worker computes the per-message verdicts:
+    same findings, same order, same file:line, same totals and notes."""
+    from cdpio_cli.lint import parallel
+
+    pipelines: list[parallel._Pipeline] = []
+    start = parallel._Pipeline.__init__
+
+    def spy(self, linter):
+        start(self, linter)
+        pipelines.append(self)
+
+    monkeypatch.setattr(parallel._Pipeline, "__init__", spy)
+    # Every rule's fixture (bad JSON lines, batches, long ids...) repeated past
+    # the threshold, with a unique id per copy so the aggregates keep growing.
+    lines: list[str] = []
+    sources = sorted(DATA.glob("*.ndjson"))
+    copy = 0
+    while len(lines) < parallel.PARALLEL_AFTER + 15_000:
+        copy += 1
+        for src in sources:
+            lines += [line.replace("usr_2001", f"usr_{copy}") for line in src.read_text().splitlines()]
+    corpus = tmp_path / "corpus.ndjson"
+    corpus.write_text("\n".join(lines) + "\n")
+    for kwargs in ({"max_per_rule": 0}, {}, {"max_per_rule": None}):
+        one = lint.lint_records(iter_records([str(corpus)]), now=NOW, parallel=False, **kwargs)
+        two = lint.lint_records(iter_records([str(corpus)]), now=NOW, **kwargs)
+        assert two == one
+        assert [(f.rule, f.file, f.line, f.message) for f in two.findings] == [
+            (f.rule, f.file, f.line, f.message) for f in one.findings
+        ]
+    assert len(pipelines) == 3 and all(p.sent > 0 for p in pipelines)
+    assert one.invalid > 0 and len(one.by_rule) > 15
+    # Findings past the threshold, input errors included, keep their lines.
+    late = {f.rule for f in two.findings if f.line and f.line > parallel.PARALLEL_AFTER}
+    assert {"input/unreadable", "spec/bad-timestamp", "customerio/id-too-long"} <= late

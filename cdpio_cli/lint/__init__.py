@@ -19,7 +19,9 @@ not a skipped check); the severity is always in `details["severity"]`.
 Modules: `rules` (the rule table, severity selection), `naming` (name and key
 helpers), `engine` (the streaming `Linter`; `message_verdict`, a message's own
 findings, is free of data-set state), `report` (findings, the result, checks,
-the config's `lint:` section).  docs/lint.md.
+the config's `lint:` section), `parallel` (past `PARALLEL_AFTER` NDJSON
+records, a forked worker computes the per-message verdicts; same result).
+docs/lint.md.
 """
 
 from __future__ import annotations
