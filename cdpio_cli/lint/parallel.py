@@ -52,7 +52,10 @@ def fork_available() -> bool:
 def _worker(tasks: Connection, answers: Connection) -> None:
     """Verdicts for chunks of NDJSON lines: [(index in chunk, verdict)] for the
     messages with findings; an empty chunk ends the worker."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles ^C
+    # The main process handles ^C and SIGTERM (cli/signals.py) and closes the
+    # pipe, which ends this loop; a SIGTERM sent to the whole group just ends it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     loads = orjson.loads
     while True:
         try:
