@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
         sys.exit(1)
-    if stop.interrupted:  # typer turns Ctrl-C into a silent exit 130: say it
+    if stop.interrupted and code == ExitCode.INTERRUPTED:
+        # typer turns an unhandled Ctrl-C into a silent exit 130: say it.  A
+        # command that handles it (the sandbox stops cleanly) keeps its code.
         sys.stderr.write("cdpio: interrupted\n")
-        sys.exit(ExitCode.INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
