@@ -45,8 +45,7 @@ if TYPE_CHECKING:
     from cdpio_cli.settings import Settings
     from cdpio_cli.workspace_file import WorkspaceDef
 
-SEGMENTED, TRIGGERED = Tier.SEGMENTED, Tier.TRIGGERED
-TIERS = (SEGMENTED, TRIGGERED)
+TIERS = (Tier.SEGMENTED, Tier.TRIGGERED)
 MESSAGES_PAGE = 100
 MAX_PAGES = 20
 FAILED_METRICS = ("failed", "undeliverable", "dropped", "bounced")
@@ -339,7 +338,7 @@ def segment_check(route: str, s: SegmentWatch, watch: Watch, timeout: float) -> 
         return Check(
             id=cid,
             route=route,
-            tier=SEGMENTED,
+            tier=Tier.SEGMENTED,
             status=Status.FAILED,
             message=f"no segment {s.ref!r} in the workspace",
             hint="check send_test.expect.segments against the segments in Customer.io (names or ids)",
@@ -349,7 +348,7 @@ def segment_check(route: str, s: SegmentWatch, watch: Watch, timeout: float) -> 
         return Check(
             id=cid,
             route=route,
-            tier=SEGMENTED,
+            tier=Tier.SEGMENTED,
             status=Status.PASSED,
             message=f"the person is in segment {s.id} {s.name}{_ago(watch, s.member_at)}",
             duration_ms=(s.member_at - watch.started) * 1000.0,
@@ -359,7 +358,7 @@ def segment_check(route: str, s: SegmentWatch, watch: Watch, timeout: float) -> 
         return Check(
             id=cid,
             route=route,
-            tier=SEGMENTED,
+            tier=Tier.SEGMENTED,
             status=Status.FAILED,
             message=f"cannot read the person's segments: {watch.error.message}",
             failure=watch.error.failure,
@@ -371,7 +370,7 @@ def segment_check(route: str, s: SegmentWatch, watch: Watch, timeout: float) -> 
         return Check(
             id=cid,
             route=route,
-            tier=SEGMENTED,
+            tier=Tier.SEGMENTED,
             status=Status.FAILED,
             message=f"segment still building: {s.id} {s.name} is in state {s.obj.get('state')}"
             + (f" ({progress}% done)" if progress is not None else "")
@@ -382,7 +381,7 @@ def segment_check(route: str, s: SegmentWatch, watch: Watch, timeout: float) -> 
     return Check(
         id=cid,
         route=route,
-        tier=SEGMENTED,
+        tier=Tier.SEGMENTED,
         status=Status.FAILED,
         message=f"the person is not in segment {s.id} {s.name} after {timeout:g}s (it has finished building)",
         details={**details, "verdict": "not_member"},
@@ -396,7 +395,7 @@ def campaign_check(route: str, c: CampaignWatch, watch: Watch, timeout: float) -
         return Check(
             id=cid,
             route=route,
-            tier=TRIGGERED,
+            tier=Tier.TRIGGERED,
             status=Status.FAILED,
             message=f"no campaign {c.ref!r} in the workspace",
             hint="check send_test.expect.campaigns against the campaigns in Customer.io (names or ids)",
@@ -419,7 +418,7 @@ def campaign_check(route: str, c: CampaignWatch, watch: Watch, timeout: float) -
         return Check(
             id=cid,
             route=route,
-            tier=TRIGGERED,
+            tier=Tier.TRIGGERED,
             status=Status.PASSED,
             message=f"{head} sent the person a message: {outcome}" + _ago(watch, c.found_at),
             duration_ms=took,
@@ -429,7 +428,7 @@ def campaign_check(route: str, c: CampaignWatch, watch: Watch, timeout: float) -
         return Check(
             id=cid,
             route=route,
-            tier=TRIGGERED,
+            tier=Tier.TRIGGERED,
             status=Status.FAILED,
             message=f"cannot read the person's messages: {watch.error.message}",
             failure=watch.error.failure,
@@ -439,7 +438,7 @@ def campaign_check(route: str, c: CampaignWatch, watch: Watch, timeout: float) -
     return Check(
         id=cid,
         route=route,
-        tier=TRIGGERED,
+        tier=Tier.TRIGGERED,
         status=Status.FAILED,
         message=_not_sent(head, c, outcome, timeout),
         duration_ms=took if outcome in ("failed", "drafted") else None,
@@ -512,6 +511,10 @@ def run_tiers(
 def skip_tiers(report: Report, route: str, expect: Expect, why: str) -> None:
     """The tiers cannot be checked (delivery failed or was not verified)."""
     for ref in expect.segments:
-        report.add(Check(id=f"{route}.segment.{ref}", route=route, tier=SEGMENTED, status=Status.SKIPPED, message=why))
+        report.add(
+            Check(id=f"{route}.segment.{ref}", route=route, tier=Tier.SEGMENTED, status=Status.SKIPPED, message=why)
+        )
     for ref in expect.campaigns:
-        report.add(Check(id=f"{route}.campaign.{ref}", route=route, tier=TRIGGERED, status=Status.SKIPPED, message=why))
+        report.add(
+            Check(id=f"{route}.campaign.{ref}", route=route, tier=Tier.TRIGGERED, status=Status.SKIPPED, message=why)
+        )

@@ -154,7 +154,7 @@ def _segment_delivered(ctx: DoctorContext, segment: Target, direct: Target | Non
             f"{ctx.timeout:g}s",
         )
     for check in ctx.report.checks:
-        if check.route == "segment" and check.tier == "accepted" and check.status == Status.PASSED:
+        if check.route == "segment" and check.tier == Tier.ACCEPTED and check.status == Status.PASSED:
             check.message = f"{check.http_status} accepted by Segment; delivery verified below" + (
                 sendtest_detail(check) if ctx.verbose else ""
             )

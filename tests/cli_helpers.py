@@ -5,7 +5,6 @@ itself is under test (signals, a hung server, stdin/TTY handling, timeouts).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -122,8 +121,7 @@ def _run_in_process(argv: list[str], *, cwd, env: dict[str, str], input: str | N
         os.environ.clear()
         os.environ.update(saved_env)
         # A process forgets the secrets it registered when it exits.
-        with contextlib.suppress(AttributeError):
-            credentials.forget_secrets()
+        credentials.forget_secrets()
     return Result(code, out.text(), err.text())
 
 
