@@ -23,12 +23,13 @@ from replay_common import make_events  # noqa: E402
 from startup import measure as measure_startup  # noqa: E402
 
 PEERS = str(Path(__file__).resolve().parent / "peers.py")
-COMPARISONS = ("segment", "customerio", "customerio-calls", "floor", "startup", "baseline")
+COMPARISONS = ("segment", "customerio", "customerio-calls", "floor", "memory", "startup", "baseline")
+RSS_TARGET_MB = 80  # issue 17: peak RSS at any --concurrency up to 32, flat in the number of events
 
 
-def cdpio(url: str, file: Path, route: str, events: int) -> Side:
+def cdpio(url: str, file: Path, route: str, events: int, *extra: str) -> Side:
     return Side(
-        f"cdpio replay --route {route}",
+        " ".join([f"cdpio replay --route {route}", *extra]),
         kind="segment" if route == "segment" else "customerio",
         events=events,
         cmd=[
@@ -45,8 +46,32 @@ def cdpio(url: str, file: Path, route: str, events: int) -> Side:
             route,
             "--rate",
             "0",
+            *extra,
         ],
     )
+
+
+def measure_memory(bench: Bench, url: str, files: dict[int, Path]) -> list[str]:
+    """Peak RSS of `cdpio replay` (Segment route) at --concurrency 4, 16 and 32,
+    and at 32 on a file five times larger: one run each (RSS barely moves
+    between runs), deliveries checked like every other run."""
+    n, big = min(files), max(files)
+    runs = [(n, c) for c in (4, 16, 32)] + [(big, 32)]
+    peaks: dict[tuple[int, int], float] = {}
+    for events, concurrency in runs:
+        side = cdpio(url, files[events], "segment", events, "--concurrency", str(concurrency))
+        bench.run(side, files[events])
+        peaks[events, concurrency] = side.rss_mb[-1]
+        print(f"{side.name:<50} {events:>9,} events  peak RSS {peaks[events, concurrency]:5.1f} MB", flush=True)
+    worst = max(peaks.values())
+    growth = peaks[big, 32] / peaks[n, 32]
+    ok = worst < RSS_TARGET_MB and growth < 1.1
+    return [
+        f"{'replay peak RSS, --concurrency 4/16/32 (' + f'{n:,}' + ' events)':<58} "
+        + " / ".join(f"{peaks[n, c]:.0f}" for c in (4, 16, 32))
+        + f" MB; at 32 with {big:,} events {peaks[big, 32]:.0f} MB ({growth:.2f}x)  "
+        f"target < {RSS_TARGET_MB} MB and flat  {'MET' if ok else 'NOT MET'}"
+    ]
 
 
 def peer(mode: str, url: str, file: Path, kind: str, events: int) -> Side:
@@ -149,6 +174,12 @@ def main() -> None:
                     0.6,
                     "%",
                 )
+            if "memory" in only:
+                larger = make_events(Path(tmp) / "events-5x.ndjson", 5 * n, seed=5)
+                for line in measure_memory(bench, url, {n: big, 5 * n: larger}):
+                    print(line)
+                    results.append(line)
+                larger.unlink()
             if args.baseline and "baseline" in only:
                 for route in ("segment", "customerio"):
                     old = cdpio(url, big, route, n)
