@@ -16,9 +16,11 @@ installed package (pip compiles on install): PYTHONDONTWRITEBYTECODE is
 dropped from the children's environment and one warm-up round writes the
 caches.  With --baseline DIR the same rounds also run with PYTHONPATH=DIR
 (for example `git archive REF cdpio_cli | tar -x -C DIR`), interleaved.
-With --instructions, `cdpio --help`, `python -c pass` and the replay run
-(whole process, without and with the config) also run once under valgrind's
-callgrind: instruction counts do not move with the machine's load.
+`-X importtime` measures wall time: on a loaded machine it is inflated too.
+With --instructions, `cdpio --help`, `python -c pass`, the replay run (whole
+process, without and with the config) and the replay run's imports alone also
+run once under valgrind's callgrind: instruction counts do not move with the
+machine's load.
 """
 
 from __future__ import annotations
@@ -96,6 +98,17 @@ def import_seconds(importtime: str) -> float:
     return total / 1e6
 
 
+def top_level_modules(importtime: str) -> list[str]:
+    """The modules `-X importtime` lists at the top level, in the order they were imported."""
+    names = []
+    for line in importtime.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            _, cumulative, name = line.split("|", 2)
+            if cumulative.strip().isdigit() and not name.startswith("  "):
+                names.append(name.strip())
+    return names
+
+
 def one_round(tree: Path, url: str, events: Path, config_dir: Path) -> dict[str, float]:
     bare, _ = cpu_seconds([PY, "-c", "pass"], tree)
     _, bare_importtime = cpu_seconds([PY, "-X", "importtime", "-c", "pass"], tree)
@@ -158,7 +171,9 @@ def measure(runs: int, url: str, baseline: Path | None = None) -> list[str]:
 
 def count_instructions(url: str, baseline: Path | None) -> list[str]:
     """Instruction counts (callgrind), which a loaded machine does not move: `cdpio --help`,
-    a bare interpreter, and the 20-event replay run (whole process) without and with a config."""
+    a bare interpreter, the 20-event replay run (whole process) without and with a config,
+    and the replay run's imports alone: a process importing the modules the run's
+    `-X importtime` lists at the top level, less a bare interpreter (what cdpio adds)."""
     trees = {"this tree": ROOT, **({"baseline": baseline} if baseline else {})}
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,9 +186,14 @@ def count_instructions(url: str, baseline: Path | None) -> list[str]:
             bare_count = instructions([PY, "-c", "pass"], tree)
             run = instructions(replay, tree)
             run_config = instructions(replay, tree, cwd=config_dir)
+            _, importtime = cpu_seconds([PY, "-X", "importtime", *replay[1:]], tree)
+            modules = top_level_modules(importtime)
+            code = f"import importlib\nfor m in {modules!r}:\n    importlib.import_module(m)"
+            imports = instructions([PY, "-c", code], tree) - bare_count
             lines.append(
                 f"{name}: cdpio --help {help_count / 1e6:,.0f}M instructions (bare python {bare_count / 1e6:,.0f}M); "
-                f"a 20-event replay run {run / 1e6:,.0f}M, with examples/cdpio.yaml {run_config / 1e6:,.0f}M"
+                f"a 20-event replay run {run / 1e6:,.0f}M, with examples/cdpio.yaml {run_config / 1e6:,.0f}M; "
+                f"the replay run's imports less the bare interpreter {imports / 1e6:,.0f}M"
             )
     return lines
 
