@@ -31,7 +31,8 @@ KeyPath = tuple[str | int, ...]
 """Where a value sits in the file: mapping keys (as text) and list indexes."""
 
 # What a type problem says the value must be (config_yaml words it: "must be a whole number (got ...)").
-TEXT, WHOLE, NUMBER, BOOLEAN, MAPPING, LIST = "text", "a whole number", "a number", "true or false", "mapping", "list"
+TEXT, WHOLE, NUMBER, BOOLEAN = "text", "a whole number", "a number", "true or false"
+MAPPING, LIST = "a mapping (key: value lines)", "a list"
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,8 @@ def _union(members: tuple[Any, ...], value: Any, loc: KeyPath) -> Any:
         try:
             return _value(member, value, loc)
         except _Invalid as exc:
-            errors.extend(dataclasses.replace(e, loc=(*loc, member.__name__)) for e in exc.errors)
+            name = getattr(member, "__name__", str(member))
+            errors.extend(dataclasses.replace(e, loc=(*loc, name)) for e in exc.errors)
     raise _Invalid(errors)
 
 

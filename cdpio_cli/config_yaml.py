@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cdpio_cli.config_schema import LIST, MAPPING, Error, KeyPath, section_at
+from cdpio_cli.config_schema import Error, KeyPath, section_at
 from cdpio_cli.errors import ConfigError
 from cdpio_cli.yaml_nodes import (
     Constructor,
@@ -269,9 +269,6 @@ class _FromEnv(str):
         return super().__new__(cls, var)
 
 
-_EXPECTED = {MAPPING: "a mapping (key: value lines)", LIST: "a list"}
-
-
 def _yaml_kind(value: Any) -> str:
     """How a YAML user would name a value's type."""
     if value is None:
@@ -305,7 +302,7 @@ def _one_schema_problem(root: type, line: int | None, err: Error) -> Problem:
         )
         return Problem(f"unknown key {dotted!r}", line, hint)
     if err.kind == "type":
-        msg = f"must be {_EXPECTED.get(err.expected, err.expected)} (got {_yaml_kind(err.value)})"
+        msg = f"must be {err.expected} (got {_yaml_kind(err.value)})"
     else:
         msg = err.text
     return Problem(f"{dotted}: {msg}", line, "see docs/configuration.md")
