@@ -101,11 +101,13 @@ class _Commands(MutableMapping[str, "click.Command"]):
 def _built(name: str, module: types.ModuleType) -> click.Command:
     """The command as typer builds it from `app.command(name)` / `app.add_typer(module.app, name=name)`."""
     if isinstance(getattr(module, "app", None), typer.Typer):  # a command group (`cdpio plan infer`)
+        # typer < 0.16 suggests no commands (and takes no such argument).
+        suggest: dict[str, Any] = {"suggest_commands": app.suggest_commands} if hasattr(app, "suggest_commands") else {}
         return typer.main.get_group_from_info(
             TyperInfo(module.app, name=name),
             pretty_exceptions_short=app.pretty_exceptions_short,
-            suggest_commands=app.suggest_commands,
             rich_markup_mode=app.rich_markup_mode,
+            **suggest,
         )
     return typer.main.get_command_from_info(
         CommandInfo(name=name, callback=module.command),
