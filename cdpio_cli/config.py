@@ -7,6 +7,7 @@ interpolated where they appear, and alias bombs are stopped early.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -15,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, field_validator
-
+from cdpio_cli.config_schema import After, Before, Range, check
 from cdpio_cli.config_yaml import (
     MAX_DEPTH,
     KeyPath,
@@ -59,10 +59,6 @@ def parse_duration(value: Any) -> float:
     raise ValueError(f"{value!r} is not a duration; write it like 90s, 10m or 500ms")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
 def _check_endpoint(value: str | None) -> str | None:
     """An endpoint override is a base URL: http(s)://host[:port][/prefix]."""
     if value is None or not value.strip():
@@ -84,101 +80,103 @@ def _known_route(value: Any) -> Any:
     return value
 
 
-RouteName = Annotated[str, BeforeValidator(_known_route)]
+# The schema is the annotations (config_schema.py): Before/After/Range add conversions and checks.
+RouteName = Annotated[str, Before(_known_route)]
+Endpoint = Annotated[str | None, After(_check_endpoint)]
+Duration = Annotated[float, Before(parse_duration)]
 
 
-class SegmentConfig(_Strict):
+@dataclass
+class SegmentConfig:
     write_key: str | None = None
     region: Literal["us", "eu"] = "us"
     public_api_token: str | None = None
-    endpoint: str | None = None  # Tracking API base, e.g. https://api.segment.io
-    cdn_endpoint: str | None = None  # settings lookup base
-    public_api_endpoint: str | None = None  # Public API base
-
-    _endpoints = field_validator("endpoint", "cdn_endpoint", "public_api_endpoint")(lambda cls, v: _check_endpoint(v))
+    endpoint: Endpoint = None  # Tracking API base, e.g. https://api.segment.io
+    cdn_endpoint: Endpoint = None  # settings lookup base
+    public_api_endpoint: Endpoint = None  # Public API base
 
 
-class CustomerioConfig(_Strict):
+@dataclass
+class CustomerioConfig:
     site_id: str | None = None
     track_api_key: str | None = None
     app_api_key: str | None = None
     pipelines_api_key: str | None = None
     region: Literal["auto", "us", "eu"] = "auto"
-    track_endpoint: str | None = None
-    app_endpoint: str | None = None
-    pipelines_endpoint: str | None = None
+    track_endpoint: Endpoint = None
+    app_endpoint: Endpoint = None
+    pipelines_endpoint: Endpoint = None
     # The destination's subscriptions ({action, trigger, enabled, name}),
     # checked by explain.subscriptions_from_config; docs/mapping.md.
     subscriptions: list[dict[str, Any]] | None = None
 
-    _endpoints = field_validator("track_endpoint", "app_endpoint", "pipelines_endpoint")(
-        lambda cls, v: _check_endpoint(v)
-    )
 
-
-class ExpectConfig(_Strict):
+@dataclass
+class ExpectConfig:
     """`send_test.expect`: segments the test person must be in and campaigns that
     must message them (names or ids; docs/campaigns.md)."""
 
-    segments: list[int | str] = Field(default_factory=list)
-    campaigns: list[int | str] = Field(default_factory=list)
+    segments: list[int | str] = field(default_factory=list)
+    campaigns: list[int | str] = field(default_factory=list)
 
 
-class SendTestConfig(_Strict):
+def _events_have_types(events: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    if events is None:
+        return events
+    for i, event in enumerate(events):
+        mtype = event.get("type")
+        if mtype not in MESSAGE_TYPES:
+            raise ValueError(f"event {i + 1} has type {mtype!r}; expected one of {', '.join(MESSAGE_TYPES)}")
+        if mtype == "track" and not event.get("event"):
+            raise ValueError(f"event {i + 1} is a track without an `event` name")
+    return events
+
+
+def _default_traits() -> dict[str, Any]:
+    return {"email": "cdpio+{run_id}@example.com", "plan_type": "Pro", "is_trial": True}
+
+
+@dataclass
+class SendTestConfig:
     user_id: str = "cdpio-test-{run_id}"
-    traits: dict[str, Any] = Field(
-        default_factory=lambda: {"email": "cdpio+{run_id}@example.com", "plan_type": "Pro", "is_trial": True}
-    )
-    events: list[dict[str, Any]] | None = None
-    expect_status: list[int] = Field(default_factory=lambda: [200])
+    traits: dict[str, Any] = field(default_factory=_default_traits)
+    events: Annotated[list[dict[str, Any]] | None, After(_events_have_types)] = None
+    expect_status: list[int] = field(default_factory=lambda: [200])
     routes: list[RouteName] | None = None
     expect: ExpectConfig | None = None
 
-    @field_validator("events")
-    @classmethod
-    def _events_have_types(cls, events: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        if events is None:
-            return events
-        for i, event in enumerate(events):
-            mtype = event.get("type")
-            if mtype not in MESSAGE_TYPES:
-                raise ValueError(f"event {i + 1} has type {mtype!r}; expected one of {', '.join(MESSAGE_TYPES)}")
-            if mtype == "track" and not event.get("event"):
-                raise ValueError(f"event {i + 1} is a track without an `event` name")
-        return events
+
+@dataclass
+class VerifyConfig:
+    timeout: Duration = 90.0
+    poll_interval: Duration = 3.0
 
 
-class VerifyConfig(_Strict):
-    timeout: float = 90.0
-    poll_interval: float = 3.0
-
-    _dur = field_validator("timeout", "poll_interval", mode="before")(lambda cls, v: parse_duration(v))
-
-
-class ReplayConfig(_Strict):
+@dataclass
+class ReplayConfig:
     # The defaults are replay's own (cdpio_cli/replay/defaults.py): one copy.
-    rate: float = Field(default=replay_defaults.DEFAULT_RATE, ge=0)  # requests/s; 0: no limit
-    concurrency: int = Field(default=replay_defaults.DEFAULT_CONCURRENCY, ge=1, le=64)
-    batch_size: int = Field(default=replay_defaults.DEFAULT_BATCH_SIZE, ge=1, le=2500)
-    max_retries: int = Field(default=replay_defaults.DEFAULT_MAX_RETRIES, ge=0, le=20)
-    timeout: float = replay_defaults.DEFAULT_TIMEOUT
+    rate: Annotated[float, Range(ge=0)] = replay_defaults.DEFAULT_RATE  # requests/s; 0: no limit
+    concurrency: Annotated[int, Range(ge=1, le=64)] = replay_defaults.DEFAULT_CONCURRENCY
+    batch_size: Annotated[int, Range(ge=1, le=2500)] = replay_defaults.DEFAULT_BATCH_SIZE
+    max_retries: Annotated[int, Range(ge=0, le=20)] = replay_defaults.DEFAULT_MAX_RETRIES
+    timeout: Duration = replay_defaults.DEFAULT_TIMEOUT
     route: RouteName = replay_defaults.DEFAULT_ROUTE
 
-    _dur = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
 
-
-class LintConfig(_Strict):
-    disable: list[str] = Field(default_factory=list)
-    severity: dict[str, Literal["error", "warning", "info", "off"]] = Field(default_factory=dict)
+@dataclass
+class LintConfig:
+    disable: list[str] = field(default_factory=list)
+    severity: dict[str, Literal["error", "warning", "info", "off"]] = field(default_factory=dict)
     plan: str | None = None  # a tracking plan file (docs/tracking-plans.md), relative to this file
 
 
-class SandboxConfig(_Strict):
+@dataclass
+class SandboxConfig:
     """`sandbox: true` runs every command against the embedded sandbox;
     `sandbox: {url: http://127.0.0.1:8787}` against a running one."""
 
     enabled: bool = False
-    url: str | None = None
+    url: Endpoint = None
     region: Literal["us", "eu"] = "us"
     # App API activity `data` for events in the embedded sandbox (see docs/contracts.md).
     activity_data: Literal["none", "properties"] = "none"
@@ -186,27 +184,25 @@ class SandboxConfig(_Strict):
     # to this config file (docs/campaigns.md).
     workspace: str | None = None
 
-    _url = field_validator("url")(lambda cls, v: _check_endpoint(v))
+
+def _sandbox_shorthand(value: object) -> object:
+    if isinstance(value, bool):
+        return {"enabled": value}
+    if isinstance(value, dict) and value.get("url") and "enabled" not in value:
+        return {**value, "enabled": True}
+    return value
 
 
-class Config(_Strict):
+@dataclass
+class Config:
     version: Literal[1] = 1
-    segment: SegmentConfig = Field(default_factory=SegmentConfig)
-    customerio: CustomerioConfig = Field(default_factory=CustomerioConfig)
-    send_test: SendTestConfig = Field(default_factory=SendTestConfig)
-    verify: VerifyConfig = Field(default_factory=VerifyConfig)
-    replay: ReplayConfig = Field(default_factory=ReplayConfig)
-    lint: LintConfig = Field(default_factory=LintConfig)
-    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
-
-    @field_validator("sandbox", mode="before")
-    @classmethod
-    def _sandbox_shorthand(cls, value: object) -> object:
-        if isinstance(value, bool):
-            return {"enabled": value}
-        if isinstance(value, dict) and value.get("url") and "enabled" not in value:
-            return {**value, "enabled": True}
-        return value
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    customerio: CustomerioConfig = field(default_factory=CustomerioConfig)
+    send_test: SendTestConfig = field(default_factory=SendTestConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    lint: LintConfig = field(default_factory=LintConfig)
+    sandbox: Annotated[SandboxConfig, Before(_sandbox_shorthand)] = field(default_factory=SandboxConfig)
 
 
 def secret_fields() -> tuple[str, ...]:
@@ -216,17 +212,17 @@ def secret_fields() -> tuple[str, ...]:
 
 
 def config_model() -> type[Config]:
-    """Config plus the sections registered routes add (RouteSpec.config_section)."""
-    extra = tuple(
-        (name, model) for name, model in registry.config_sections().items() if name not in Config.model_fields
-    )
+    """Config plus the sections registered routes add (RouteSpec.config_section: a dataclass)."""
+    own = {f.name for f in dataclasses.fields(Config)}
+    extra = tuple((name, section) for name, section in registry.config_sections().items() if name not in own)
     return _extended(extra) if extra else Config
 
 
 @functools.cache
-def _extended(sections: tuple[tuple[str, type[BaseModel]], ...]) -> type[Config]:
-    fields: dict[str, Any] = {name: (model, Field(default_factory=model)) for name, model in sections}
-    return create_model("Config", __base__=Config, **fields)
+def _extended(sections: tuple[tuple[str, type], ...]) -> type[Config]:
+    fields = [(name, section, field(default_factory=section)) for name, section in sections]
+    extended: type[Config] = dataclasses.make_dataclass("Config", fields, bases=(Config,))
+    return extended
 
 
 @dataclass
@@ -325,16 +321,14 @@ def load_config(
         else:
             tolerated[key_path] = unset
             _drop(data, key_path)  # the schema default applies, as if the line were absent
-    config = None
     model = config_model()
-    try:
-        config = model.model_validate(data)
-    except ValidationError as exc:
+    config, errors = check(model, data)
+    if errors:
         # A scalar that could not be read is already a problem: no second
         # "must be a number" for the same line.
         reported = {builder.lines.get(key_path) for key_path in builder.unreadable}
         problems.extend(
-            p for p in schema_problems(exc, model, builder.lines, builder.env_vars) if p.line not in reported
+            p for p in schema_problems(errors, model, builder.lines, builder.env_vars) if p.line not in reported
         )
     if problems or config is None:  # no config without a problem saying why
         raise config_error(display, problems)

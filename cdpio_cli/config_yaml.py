@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -11,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
+from cdpio_cli.config_schema import Error, KeyPath, section_at
 from cdpio_cli.errors import ConfigError
 from cdpio_cli.yaml_nodes import (
     Constructor,
@@ -26,9 +26,6 @@ from cdpio_cli.yaml_nodes import (
 
 MAX_NODES = 100_000  # a real config has a few dozen; more means an alias bomb
 MAX_DEPTH = 50
-
-KeyPath = tuple[str | int, ...]
-"""Where a value sits in the file: mapping keys (as text) and list indexes."""
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -247,35 +244,21 @@ def yaml_syntax_error(exc: MarkedError, text: str, file: str) -> ConfigError:
     return ConfigError(message, file=file, line=line, hint=hint)
 
 
-def _model_at(root: type[BaseModel], loc: KeyPath) -> type[BaseModel] | None:
-    model = root
-    for part in loc:
-        fields = model.model_fields
-        if not isinstance(part, str) or part not in fields:
-            return None
-        annotation = fields[part].annotation
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return None
-        model = annotation
-    return model
-
-
 def schema_problems(
-    exc: ValidationError, root: type[BaseModel], lines: dict[KeyPath, int], env_vars: dict[KeyPath, str]
+    errors: list[Error], root: type, lines: dict[KeyPath, int], env_vars: dict[KeyPath, str]
 ) -> list[Problem]:
     out = []
-    for err in exc.errors():
-        loc = tuple(str(p) if not isinstance(p, int) else p for p in err["loc"])
+    for err in errors:
         line = None
-        for n in range(len(loc), -1, -1):  # nearest known line
-            line = lines.get(loc[:n])
+        for n in range(len(err.loc), -1, -1):  # nearest known line
+            line = lines.get(err.loc[:n])
             if line:
                 break
-        var = env_vars.get(loc)
-        if var is not None and isinstance(err.get("input"), str):
+        var = env_vars.get(err.loc)
+        if var is not None and isinstance(err.value, str):
             # A value from the environment may be a secret: name the variable, not the value.
-            err = {**err, "input": _FromEnv(var)}
-        out.append(_one_schema_problem(root, loc, line, err))
+            err = dataclasses.replace(err, value=_FromEnv(var))
+        out.append(_one_schema_problem(root, line, err))
     return out
 
 
@@ -284,20 +267,6 @@ class _FromEnv(str):
 
     def __new__(cls, var: str) -> _FromEnv:
         return super().__new__(cls, var)
-
-
-_EXPECTED = {
-    "string_type": "text",
-    "int_type": "a whole number",
-    "int_parsing": "a whole number",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "dict_type": "a mapping (key: value lines)",
-    "list_type": "a list",
-    "model_type": "a mapping (key: value lines)",
-}
 
 
 def _yaml_kind(value: Any) -> str:
@@ -319,11 +288,12 @@ def _yaml_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _one_schema_problem(root: type[BaseModel], loc: KeyPath, line: int | None, err: Mapping[str, Any]) -> Problem:
+def _one_schema_problem(root: type, line: int | None, err: Error) -> Problem:
+    loc = err.loc
     dotted = ".".join(str(p) for p in loc)
-    if err["type"] == "extra_forbidden":
-        parent = _model_at(root, loc[:-1])
-        known = list(parent.model_fields) if parent else []
+    if err.kind == "unknown":
+        parent = section_at(root, loc[:-1])
+        known = [f.name for f in dataclasses.fields(parent)] if parent else []
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         hint = (
             f"did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?"
@@ -331,24 +301,8 @@ def _one_schema_problem(root: type[BaseModel], loc: KeyPath, line: int | None, e
             else (f"known keys here: {', '.join(known)}" if known else None)
         )
         return Problem(f"unknown key {dotted!r}", line, hint)
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    if err["type"] == "literal_error":
-        msg = msg.replace("Input should be", "must be")
-    elif err["type"] in (
-        "string_type",
-        "int_type",
-        "int_parsing",
-        "float_type",
-        "float_parsing",
-        "bool_type",
-        "bool_parsing",
-        "dict_type",
-        "list_type",
-        "model_type",
-    ):
-        msg = f"must be {_EXPECTED.get(err['type'], 'something else')} (got {_yaml_kind(err.get('input'))})"
+    if err.kind == "type":
+        msg = f"must be {err.expected} (got {_yaml_kind(err.value)})"
     else:
-        msg = msg.replace("Input should be", "must be")
+        msg = err.text
     return Problem(f"{dotted}: {msg}", line, "see docs/configuration.md")

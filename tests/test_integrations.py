@@ -5,6 +5,7 @@ pre-commit hook (through `pre-commit try-repo`) and shell completion."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -324,3 +325,33 @@ def test_help_imports_only_typer_rich_and_the_command_modules():
         "cdpio_cli.sandbox",
         "cdpio_cli.sandbox.defaults",
     }, sorted(core)
+
+
+@pytest.mark.parametrize("with_config", [False, True], ids=["no-config", "with-config"])
+def test_a_quiet_json_replay_imports_no_validation_or_rendering_library(sandbox, tmp_path, with_config):
+    # A replay run's start-up (issue 17): the config is checked by config_schema.py, not pydantic,
+    # and with --json -q nothing is drawn, so rich is never imported.  (httpx is still imported:
+    # transport/wire.py raises httpx's exceptions and reads httpx.URL.)
+    heavy = ("pydantic", "pydantic_core", "rich", "typer.rich_utils", "cdpio_cli.cli.table", "cdpio_cli.lint")
+    events = tmp_path / "events.ndjson"
+    events.write_text("".join(f'{{"type": "track", "userId": "u{i}", "event": "E"}}\n' for i in range(5)))
+    if with_config:
+        shutil.copy(ROOT / "examples" / "cdpio.yaml", tmp_path / "cdpio.yaml")
+    keys = {"SEGMENT_WRITE_KEY": "k" * 32, "CUSTOMERIO_SITE_ID": "s" * 20, "CUSTOMERIO_TRACK_API_KEY": "t" * 20}
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cdpio_cli", "--sandbox-url", sandbox.url, "--json", "-q"]
+        + ["replay", str(events), "--route", "segment", "--rate", "0"],
+        env={**env, "PYTHONPATH": str(ROOT), **keys},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] is True and doc["summary"]["read"] == 5, proc.stdout
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "cdpio_cli.config" in imported  # the config stack did load (the bound below means something)
+    loaded = {m for m in imported if m.split(".")[0] in heavy or m.startswith(heavy)}
+    assert not loaded, sorted(loaded)

@@ -10,18 +10,27 @@ they call.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import inspect
 import sys
-from typing import TYPE_CHECKING
+import types
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 import typer
+import typer.main
+from typer.core import TyperCommand, TyperGroup
+from typer.models import CommandInfo, TyperInfo
 
 from cdpio_cli import __version__
 from cdpio_cli.cli.output import GlobalOptions
 from cdpio_cli.errors import ExitCode
 
-if TYPE_CHECKING:  # typer >= 0.26 raises its vendored copy of this class
+if TYPE_CHECKING:  # typer >= 0.26 raises its vendored copy of these classes
+    import typer._click as click
     from click.exceptions import ClickException
+    from typer._click.shell_completion import CompletionItem
 
 HELP = """Set up and prove a Segment -> Customer.io integration.
 
@@ -35,7 +44,7 @@ error, 3 a credential was rejected, 4 a service could not be reached,
 130 interrupted.
 """
 
-# (command name, module under cdpio_cli.cli, short help).  Order = --help order.
+# (command name, module under cdpio_cli.cli).  Order = --help order (command groups last, as typer lists them).
 COMMANDS: list[tuple[str, str]] = [
     ("init", "init"),
     ("check-keys", "check_keys"),
@@ -45,15 +54,115 @@ COMMANDS: list[tuple[str, str]] = [
     ("lint", "lint"),
     ("audit", "audit"),
     ("explain", "explain"),
-    ("plan", "plan"),
     ("doctor", "doctor"),
     ("sandbox", "sandbox"),
     ("completion", "completion"),
+    ("plan", "plan"),
 ]
+
+
+class _Commands(MutableMapping[str, "click.Command"]):
+    """The group's commands, each built from its function (typer's conversion,
+    a tenth of `cdpio --help`) only when asked for: the command being run, its
+    --help, a completion.  While the group only lists them (`cdpio --help`,
+    the command names a shell completes), `listing` hands out a stand-in that
+    carries just the name and the help text the list shows."""
+
+    def __init__(self) -> None:
+        self.built: dict[str, click.Command] = {}
+        self.listing = False
+
+    def __getitem__(self, name: str) -> click.Command:
+        command = self.built.get(name)
+        if command is not None:
+            return command
+        module_name = _MODULES.get(name)
+        if module_name is None:
+            raise KeyError(name)
+        module = importlib.import_module(f"cdpio_cli.cli.{module_name}")
+        if self.listing:
+            return _listed(name, module)
+        command = self.built[name] = _built(name, module)
+        return command
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self.built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*_MODULES, *(name for name in self.built if name not in _MODULES)])
+
+    def __len__(self) -> int:
+        return len(set(_MODULES) | set(self.built))
+
+
+def _built(name: str, module: types.ModuleType) -> click.Command:
+    """The command as typer builds it from `app.command(name)` / `app.add_typer(module.app, name=name)`."""
+    if isinstance(getattr(module, "app", None), typer.Typer):  # a command group (`cdpio plan infer`)
+        # typer < 0.16 suggests no commands (and takes no such argument).
+        suggest: dict[str, Any] = {"suggest_commands": app.suggest_commands} if hasattr(app, "suggest_commands") else {}
+        return typer.main.get_group_from_info(
+            TyperInfo(module.app, name=name),
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode,
+            **suggest,
+        )
+    return typer.main.get_command_from_info(
+        CommandInfo(name=name, callback=module.command),
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+    )
+
+
+def _listed(name: str, module: types.ModuleType) -> click.Command:
+    """What a list of commands reads of one: its name and help, as typer would set them."""
+    if isinstance(getattr(module, "app", None), typer.Typer):
+        help_text = typer.main.solve_typer_info_defaults(TyperInfo(module.app, name=name)).help
+    else:
+        doc = inspect.getdoc(module.command)
+        help_text = inspect.cleandoc(doc) if doc else None
+    return TyperCommand(name=name, help=help_text, rich_markup_mode=app.rich_markup_mode)
+
+
+class _LazyGroup(TyperGroup):
+    """The `cdpio` group: its commands are built on demand (_Commands)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _Commands()
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with self._listing():
+            super().format_help(ctx, formatter)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        with self._listing():
+            return super().shell_complete(ctx, incomplete)
+
+    @contextlib.contextmanager
+    def _listing(self) -> Iterator[None]:
+        commands = self.commands
+        if not isinstance(commands, _Commands):
+            yield
+            return
+        commands.listing = True
+        try:
+            yield
+        finally:
+            commands.listing = False
+
+
+_MODULES = dict(COMMANDS)
 
 app = typer.Typer(
     name="cdpio",
     help=HELP,
+    cls=_LazyGroup,
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion; see also `cdpio completion`
     pretty_exceptions_show_locals=False,  # locals may hold credentials
@@ -118,22 +227,6 @@ def _global(
         command=ctx.invoked_subcommand or "",
     )
 
-
-def _register() -> None:
-    for name, module_name in COMMANDS:
-        try:
-            module = importlib.import_module(f"cdpio_cli.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"cdpio_cli.cli.{module_name}":
-                continue  # command not built yet
-            raise
-        if isinstance(getattr(module, "app", None), typer.Typer):  # a command group (`cdpio plan infer`)
-            app.add_typer(module.app, name=name)
-        else:
-            app.command(name)(module.command)
-
-
-_register()
 
 # Global flags may also be written after the command (`cdpio lint --json f`).
 _GLOBAL_FLAGS = {"--sandbox", "--json", "--quiet", "-q", "--verbose", "-v", "--no-color"}

@@ -328,19 +328,23 @@ def finish(report: Report, opts: GlobalOptions, *, human_done: bool = False) -> 
     `human_done`: the command already printed the human view (each failure is
     shown once)."""
     from cdpio_cli import results
-    from cdpio_cli.cli.table import render_failures, render_table
     from cdpio_cli.credentials import redact_report
 
     redact_report(report)
-    console = stderr_console(opts)
+    # rich (the console, the table) loads only when something is drawn: not with --json -q.
     if human_done:
         pass
     elif not opts.quiet:
+        from cdpio_cli.cli.table import render_table
+
+        console = stderr_console(opts)
         for text in report.notes:
             console.print(text, markup=False, highlight=False, style="dim")
         render_table(report, console, verbose=opts.verbose)
     elif not opts.json:
-        render_failures(report, console)
+        from cdpio_cli.cli.table import render_failures
+
+        render_failures(report, stderr_console(opts))
     if opts.json:
         results.write_json(report, sys.stdout)
         sys.stdout.write("\n")

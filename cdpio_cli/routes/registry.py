@@ -21,7 +21,6 @@ from cdpio_cli.errors import UsageError
 
 if TYPE_CHECKING:
     import httpx
-    from pydantic import BaseModel
 
     from cdpio_cli.credentials import FormatHint
     from cdpio_cli.routes.segment import BatchVerdict, Prepared
@@ -119,8 +118,9 @@ class RouteSpec:
     related_credentials: tuple[CredentialSpec, ...] = ()
     # check-keys check that must pass before send-test sends (its failure is reported once).
     precheck: tuple[str, str] | None = None  # (check id, the service as the skip message names it)
-    # A cdpio.yaml section this route adds (the built-in routes use segment: and customerio:).
-    config_section: tuple[str, type[BaseModel]] | None = None
+    # A cdpio.yaml section this route adds (the built-in routes use segment: and customerio:):
+    # its name and a dataclass whose annotated fields are its schema (config_schema.py).
+    config_section: tuple[str, type] | None = None
 
     def missing(self, credentials: Mapping[str, str | None]) -> list[CredentialSpec]:
         return [c for c in self.credentials if not credentials.get(c.field)]
@@ -214,7 +214,7 @@ def route_of(field_name: str) -> str:
     return field_name.split(".", 1)[0]
 
 
-def config_sections() -> dict[str, type[BaseModel]]:
+def config_sections() -> dict[str, type]:
     return {spec.config_section[0]: spec.config_section[1] for spec in specs() if spec.config_section}
 
 
