@@ -83,16 +83,22 @@ class Scanner:
     ) -> int:
         """Scan one source; returns how many records it holds."""
         index = -1
+        # Hoisted: this loop runs once per message.
         add = cutter.add if shift is None and not self.mapped else self._add_valid
+        apply, key, encode, valid = rewriter.apply, source.key, messages.encode, fast_valid
         for index, rec in enumerate(iter_source(source)):
             if index < skip:
                 continue
-            totals.count += 1
             msg = rec.message
             if rec.error is None and type(msg) is dict and not (len(msg) == 1 and DL_KEY in msg):
-                # The common case, kept short: a message object, rewritten and encoded once.
-                data = _encoded(msg, rec.raw, rewriter.apply(msg, source.key, index))
-                if fast_valid(msg, len(data)):
+                # The common case, kept short: a message object, rewritten and
+                # encoded once (sent as written when nothing changed it).
+                raw = rec.raw
+                if not apply(msg, key, index) and raw is not None and len(raw) <= _RAW_MAX:
+                    data = raw.strip()
+                else:
+                    data = encode(msg)
+                if valid(msg, len(data)):
                     add(si, index, rec.line, msg, data)
                     continue
                 judged = self._judge_message(msg, data)
@@ -102,6 +108,7 @@ class Scanner:
                 add(si, index, rec.line, judged.msg, judged.data)
             else:
                 self._invalid(si, index, source, rec, judged, totals, cutter)
+        totals.count += max(0, index + 1 - skip)
         return index + 1
 
     def _add_valid(self, si: int, index: int, line: int, msg: dict[str, Any], data: bytes) -> None:
@@ -157,13 +164,6 @@ class Scanner:
             self._raw_lines[si] = RawLines.for_source(source)
         cursor = self._raw_lines[si]
         return cursor.meta(line) if cursor is not None else None
-
-
-def _encoded(msg: dict[str, Any], raw: bytes | None, changed: bool) -> bytes:
-    """The message as sent: the line as written when nothing changed it (no re-encoding)."""
-    if not changed and raw is not None and len(raw) <= _RAW_MAX:
-        return raw.strip()
-    return messages.encode(msg)
 
 
 def newest_timestamp(sources: list[Source], skip: list[int]) -> datetime | None:
