@@ -42,7 +42,7 @@ class Cutter:
         self._start("batch")
 
     def _start(self, lane: str) -> None:
-        self.records = 0
+        # Its records: `lines` (messages), `invalid` and `dropped`.
         self.pos: dict[int, int] = {}  # source -> records consumed after this batch
         self.lane = lane
         self.runs: list[list[int]] = []
@@ -59,7 +59,6 @@ class Cutter:
 
     def add(self, si: int, index: int, line: int, msg: Any, data: bytes) -> None:
         """A valid message, rewritten and encoded."""
-        self.records += 1
         self.pos[si] = index + 1
         items = self.items
         if self.passthrough and (
@@ -79,14 +78,12 @@ class Cutter:
 
     def add_resolved(self, si: int, index: int, dl_line: bytes) -> None:
         """A record resolved without a request: invalid, dead-lettered with `dl_line`."""
-        self.records += 1
         self.pos[si] = index + 1
         self.invalid += 1
         self.dl_lines.append(dl_line)
 
     def add_prepared(self, si: int, index: int, line: int, msg: Any, data: bytes, prepared: Prepared) -> None:
         """A valid message the route made ready (mapped)."""
-        self.records += 1
         self.pos[si] = index + 1
         self._add_prepared(si, index, line, msg, data, prepared)
 
@@ -110,9 +107,8 @@ class Cutter:
         ):
             # The record belongs to the next batch: end this one before it.
             self.pos[si] = index
-            self.records -= 1
             self.flush()
-            self.records, self.pos[si] = 1, index + 1
+            self.pos[si] = index + 1
         if not self.items:
             self.lane = prepared.lane
         if si != self.run_source:
@@ -137,9 +133,10 @@ class Cutter:
 
     def flush(self) -> None:
         """Spool the batch (if it holds any record) and start the next."""
-        if self.records:
+        records = len(self.lines) + self.invalid + self.dropped
+        if records:
             SpoolBatch(
-                records=self.records,
+                records=records,
                 pos=[[si, pos] for si, pos in self.pos.items()],
                 lane=self.lane,
                 runs=self.runs,
