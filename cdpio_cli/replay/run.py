@@ -35,9 +35,9 @@ from cdpio_cli.replay.inputs import Source, prepare_sources
 from cdpio_cli.replay.options import Progress, ReplayOptions, ReplayResult
 from cdpio_cli.replay.rewrite import Rewriter
 from cdpio_cli.replay.route import Route
-from cdpio_cli.replay.scan import Scanner, ScanTotals
+from cdpio_cli.replay.scan import Scanner, ScanTotals, newest_timestamp
 from cdpio_cli.replay.send import Sender
-from cdpio_cli.replay.spool import DISK_FULL, SpoolTables
+from cdpio_cli.replay.spool import DISK_FULL
 from cdpio_cli.transport import RetryPolicy, TokenBucket, check_timeout, make_client
 
 
@@ -70,7 +70,6 @@ class Replay:
         )
         self.stop = threading.Event()
         self._lock = threading.Lock()
-        self._tables = SpoolTables()
         self._ckpt_written = 0.0
         self._t0 = 0.0
 
@@ -110,9 +109,11 @@ class Replay:
         res.dead_letter_total = int(state.totals.get("dead_lettered", 0))
         res.checkpoint = o.checkpoint
         spool_path = os.path.join(spool_dir, "messages.spool")
-        need_newest = o.shift_timestamps and state.shift is None
         try:
-            totals = self._prescan(sources, state, need_newest, spool_dir, spool_path)
+            if o.shift_timestamps and state.shift is None:
+                newest = newest_timestamp(sources, state.skip)
+                state.shift = (datetime.now(timezone.utc) - newest) if newest is not None else timedelta(0)
+            totals = self._prescan(sources, state, spool_dir, spool_path)
         except KeyboardInterrupt:
             return self._interrupted_reading(started)
         self._records = totals.records
@@ -124,16 +125,13 @@ class Replay:
             res.read = totals.count
             res.duration = time.perf_counter() - started
             return res
-        if need_newest:
-            newest = totals.newest
-            state.shift = (datetime.now(timezone.utc) - newest) if newest is not None else timedelta(0)
         self._state = state
         self._dead_letter = self._open_dead_letter(dl_path, state, resuming=ckpt is not None)
         if self._writes_checkpoint:
             self._write_checkpoint(complete=False, force=True)
         if self.on_start is not None:
             self.on_start(res)
-        self._main_pass(spool_path, state.shift)
+        self._main_pass(spool_path)
         self._finish(dl_path)
         res.duration = time.perf_counter() - started
         return res
@@ -186,15 +184,13 @@ class Replay:
         check_dead_letter_length(path, dl_path, state.dead_letter_bytes)
         return state
 
-    def _prescan(
-        self, sources: list[Source], state: ResumeState, need_newest: bool, spool_dir: str, spool_path: str
-    ) -> ScanTotals:
+    def _prescan(self, sources: list[Source], state: ResumeState, spool_dir: str, spool_path: str) -> ScanTotals:
         o = self.opts
         rewriter = Rewriter(seed=state.seed, new_message_ids=o.new_message_ids, id_prefix=o.id_prefix, shift=None)
-        scanner = Scanner(self.route, o, self._tables, self.result.invalid_examples)
+        scanner = Scanner(self.route, o, self.result.invalid_examples)
         try:
             with open_private(spool_path, truncate=True, buffering=1 << 20) as spool:
-                totals = scanner.scan(sources, state.skip, rewriter, need_newest, spool)
+                totals = scanner.scan(sources, state.skip, rewriter, state.shift, spool)
         except OSError as exc:
             if exc.errno not in DISK_FULL:
                 raise
@@ -222,11 +218,11 @@ class Replay:
         state.dead_letter_bytes = dead_letter.offset
         return dead_letter
 
-    def _main_pass(self, spool_path: str, shift: timedelta | None) -> None:
+    def _main_pass(self, spool_path: str) -> None:
         send_started = time.perf_counter()
         try:
             with open(spool_path, "rb", buffering=1 << 20) as spool:
-                self._pump(spool, shift)
+                self._pump(spool)
         finally:
             self.result.send_seconds = time.perf_counter() - send_started
             if self._dead_letter is not None:
@@ -286,7 +282,7 @@ class Replay:
         self._ckpt_written = now
 
     # -- the main pass: a reader thread and sender threads ---------------------------
-    def _pump(self, spool: IO[bytes], shift: timedelta | None) -> None:
+    def _pump(self, spool: IO[bytes]) -> None:
         o = self.opts
         self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=o.concurrency * 2)
         self._reader_error: BaseException | None = None
@@ -304,20 +300,18 @@ class Replay:
         )
         sinks = BatchSinks(self._put, self._committer.complete, window, self.stop, self._lock, self.result)
         displays = [s.display for s in self._sources]
-        batcher = Batcher(self.route, self._tables, displays, self._state.skip, sinks, dry_run=o.dry_run)
+        batcher = Batcher(displays, self._state.skip, sinks, dry_run=o.dry_run)
         own_client = self.client is None and not o.dry_run
         client = make_client(o.timeout, max_connections=o.concurrency) if own_client else self.client
         try:
-            self._run_threads(batcher, spool, shift, client)
+            self._run_threads(batcher, spool, client)
         finally:
             if own_client and client is not None:
                 client.close()
         if self._reader_error is not None:
             raise self._reader_error
 
-    def _run_threads(
-        self, batcher: Batcher, spool: IO[bytes], shift: timedelta | None, client: httpx.Client | None
-    ) -> None:
+    def _run_threads(self, batcher: Batcher, spool: IO[bytes], client: httpx.Client | None) -> None:
         o = self.opts
         policy = RetryPolicy(
             max_retries=o.max_retries,
@@ -330,9 +324,7 @@ class Replay:
         # scheduling jitter; the bucket never lets it exceed the rate within
         # any one second, the first one included.
         limiter = TokenBucket(o.rate, burst=replay_burst(o.rate)) if o.rate else None
-        reader = threading.Thread(
-            target=self._reader, args=(batcher, spool, shift), name="cdpio-replay-reader", daemon=True
-        )
+        reader = threading.Thread(target=self._reader, args=(batcher, spool), name="cdpio-replay-reader", daemon=True)
         senders = []
         if not o.dry_run and client is not None:
             senders = [
@@ -396,9 +388,9 @@ class Replay:
         except Exception:
             pass  # a progress display must never break the replay
 
-    def _reader(self, batcher: Batcher, spool: IO[bytes], shift: timedelta | None) -> None:
+    def _reader(self, batcher: Batcher, spool: IO[bytes]) -> None:
         try:
-            batcher.run(spool, shift)
+            batcher.run(spool)
         except BaseException as exc:  # surfaced by _pump in the main thread
             self._reader_error = exc
             self.stop.set()

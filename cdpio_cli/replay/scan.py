@@ -1,24 +1,22 @@
 """The pre-pass: one streaming pass over the input (constant memory) that
-validates and counts every message, finds the newest timestamp, and spools
-each record ready to send, or its dead-letter line, so the input is parsed once."""
+validates, rewrites and counts every message, and spools the records cut
+into batches ready to send (cutting.Cutter), so the input is parsed once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from cdpio_cli import messages
 from cdpio_cli.fixtures import Record
-from cdpio_cli.replay.deadletter import DL_KEY, no_message_entry, without_write_keys
+from cdpio_cli.replay.cutting import Cutter, invalid_line
+from cdpio_cli.replay.deadletter import DL_KEY, dead_letter_line, invalid_meta, no_message_entry, without_write_keys
 from cdpio_cli.replay.inputs import RawLines, Source, iter_source
 from cdpio_cli.replay.options import EXAMPLES, Example, ReplayOptions
-from cdpio_cli.replay.rewrite import Rewriter, message_timestamp
+from cdpio_cli.replay.rewrite import Rewriter, message_timestamp, shift_timestamps
 from cdpio_cli.replay.route import Route, accepts_email_only, is_passthrough
-from cdpio_cli.replay.spool import HEAD, INVALID, MAPPED, VALID, SpoolTables
 from cdpio_cli.replay.validate import fast_valid, problems_text
-from cdpio_cli.routes.segment import Prepared
 
 # A line the rewrites leave alone is sent as written (not re-encoded) up to
 # this size: re-encoding grows a message by under 4x at worst (`9E15,` becomes
@@ -30,7 +28,6 @@ _RAW_MAX = messages.MAX_MESSAGE_BYTES // 5
 class ScanTotals:
     count: int = 0  # messages this run resolves (after the checkpoint's)
     invalid: int = 0
-    newest: datetime | None = None  # the newest timestamp (when asked for)
     records: list[int] = field(default_factory=list)  # per source: records in it
 
 
@@ -45,26 +42,29 @@ class _Judged:
 
 
 class Scanner:
-    def __init__(self, route: Route, options: ReplayOptions, tables: SpoolTables, examples: list[Example]):
-        self.tables = tables
+    def __init__(self, route: Route, options: ReplayOptions, examples: list[Example]):
+        self.route = route
         self.examples = examples
         self.email_ok = accepts_email_only(route)
         # Invalid records are spooled only when they will be dead-lettered (--skip-invalid).
         self.keep_invalid = options.skip_invalid
-        # A route that maps messages (not passthrough) maps each one here,
-        # from the parsed message, unless timestamps are shifted after the pass.
-        self.prepare: Callable[[dict[str, Any], bytes], Prepared] | None = None
-        if not is_passthrough(route) and not options.shift_timestamps:
-            self.prepare = route.prepare
+        self.mapped = not is_passthrough(route)
         self._raw_lines: dict[int, RawLines | None] = {}  # opened on a source's first unreadable line
+        self.cutter: Cutter
+        self.shift: timedelta | None = None
 
     def scan(
-        self, sources: list[Source], skip: list[int], rewriter: Rewriter, want_newest: bool, spool: IO[bytes]
+        self, sources: list[Source], skip: list[int], rewriter: Rewriter, shift: timedelta | None, spool: IO[bytes]
     ) -> ScanTotals:
+        """Judge, rewrite and spool every record after `skip`, cut into batches;
+        `shift` (--shift-timestamps) applies to valid messages, after they are judged."""
         totals = ScanTotals(records=[0] * len(sources))
+        cutter = self.cutter = Cutter(self.route, spool, [s.display for s in sources])
+        self.shift = shift
         try:
             for si, source in enumerate(sources):
-                totals.records[si] = self._scan_source(si, source, skip[si], rewriter, want_newest, totals, spool)
+                totals.records[si] = self._scan_source(si, source, skip[si], rewriter, shift, totals, cutter)
+            cutter.flush()
         finally:
             for cursor in self._raw_lines.values():
                 if cursor is not None:
@@ -77,35 +77,55 @@ class Scanner:
         source: Source,
         skip: int,
         rewriter: Rewriter,
-        want_newest: bool,
+        shift: timedelta | None,
         totals: ScanTotals,
-        spool: IO[bytes],
+        cutter: Cutter,
     ) -> int:
         """Scan one source; returns how many records it holds."""
         index = -1
+        # Hoisted: this loop runs once per message.
+        add = cutter.add if shift is None and not self.mapped else self._add_valid
+        apply, key, encode, valid = rewriter.apply, source.key, messages.encode, fast_valid
         for index, rec in enumerate(iter_source(source)):
             if index < skip:
-                if want_newest and rec.error is None and isinstance(rec.message, dict):
-                    _see_timestamp(rec.message, totals)
                 continue
-            totals.count += 1
             msg = rec.message
             if rec.error is None and type(msg) is dict and not (len(msg) == 1 and DL_KEY in msg):
-                # The common case, kept short: a message object, rewritten and encoded once.
-                data = _encoded(msg, rec.raw, rewriter.apply(msg, source.key, index))
-                if want_newest:
-                    _see_timestamp(msg, totals)
-                if fast_valid(msg, len(data)):
-                    self._spool_valid(spool, si, index, rec.line, msg, data)
+                # The common case, kept short: a message object, rewritten and
+                # encoded once (sent as written when nothing changed it).
+                raw = rec.raw
+                if not apply(msg, key, index) and raw is not None and len(raw) <= _RAW_MAX:
+                    data = raw.strip()
+                else:
+                    data = encode(msg)
+                if valid(msg, len(data)):
+                    add(si, index, rec.line, msg, data)
                     continue
                 judged = self._judge_message(msg, data)
             else:
                 judged = self._judge_other(si, source, rec)
             if judged.reason is None and judged.data is not None:
-                self._spool_valid(spool, si, index, rec.line, judged.msg, judged.data)
+                add(si, index, rec.line, judged.msg, judged.data)
             else:
-                self._spool_invalid(spool, si, index, source, rec, judged, totals)
+                self._invalid(si, index, source, rec, judged, totals, cutter)
+        totals.count += max(0, index + 1 - skip)
         return index + 1
+
+    def _add_valid(self, si: int, index: int, line: int, msg: dict[str, Any], data: bytes) -> None:
+        """A valid message, shifted (--shift-timestamps) and mapped (a route that maps)."""
+        cutter = self.cutter
+        if self.shift is not None:
+            shift_timestamps(msg, self.shift)
+            data = messages.encode(msg)
+            if len(data) > messages.MAX_MESSAGE_BYTES:
+                reason = f"message is {len(data):,} bytes after shifting timestamps"
+                meta = invalid_meta(reason, cutter.displays[si], line)
+                cutter.add_resolved(si, index, dead_letter_line(data, msg, meta))
+                return
+        if self.mapped:
+            cutter.add_prepared(si, index, line, msg, data, self.route.prepare(msg, data))
+        else:
+            cutter.add(si, index, line, msg, data)
 
     def _judge_message(self, msg: dict[str, Any], data: bytes) -> _Judged:
         """A rewritten message object that `fast_valid` did not pass: the exact check."""
@@ -128,17 +148,16 @@ class Scanner:
         reason, extra = no_message_entry(msg[DL_KEY])
         return _Judged(reason, extra=extra)
 
-    def _spool_invalid(
-        self, spool: IO[bytes], si: int, index: int, source: Source, rec: Record, judged: _Judged, totals: ScanTotals
+    def _invalid(
+        self, si: int, index: int, source: Source, rec: Record, judged: _Judged, totals: ScanTotals, cutter: Cutter
     ) -> None:
         totals.invalid += 1
         reason = judged.reason or "not a message object"
         if len(self.examples) < EXAMPLES:
             self.examples.append(Example(source.display, rec.line, reason))
         if self.keep_invalid:  # otherwise the run stops before sending: nothing to spool
-            payload = self.tables.pack_invalid(judged.data, judged.msg, judged.extra, reason)
-            spool.write(HEAD.pack(si, index, rec.line, INVALID, len(payload)))
-            spool.write(payload)
+            dl_line = invalid_line(judged.data, judged.msg, judged.extra, reason, source.display, rec.line)
+            cutter.add_resolved(si, index, dl_line)
 
     def _raw_meta(self, si: int, source: Source, line: int) -> dict[str, Any] | None:
         if si not in self._raw_lines:
@@ -146,23 +165,18 @@ class Scanner:
         cursor = self._raw_lines[si]
         return cursor.meta(line) if cursor is not None else None
 
-    def _spool_valid(self, spool: IO[bytes], si: int, index: int, line: int, msg: Any, data: bytes) -> None:
-        if self.prepare is not None:
-            payload = self.tables.pack_prepared(data, self.prepare(msg, data))
-            spool.write(HEAD.pack(si, index, line, MAPPED, len(payload)))
-            spool.write(payload)
-        else:
-            spool.write(HEAD.pack(si, index, line, VALID, len(data)) + data)
 
-
-def _encoded(msg: dict[str, Any], raw: bytes | None, changed: bool) -> bytes:
-    """The message as sent: the line as written when nothing changed it (no re-encoding)."""
-    if not changed and raw is not None and len(raw) <= _RAW_MAX:
-        return raw.strip()
-    return messages.encode(msg)
-
-
-def _see_timestamp(msg: dict[str, Any], totals: ScanTotals) -> None:
-    ts = message_timestamp(msg)
-    if ts is not None and (totals.newest is None or ts > totals.newest):
-        totals.newest = ts
+def newest_timestamp(sources: list[Source], skip: list[int]) -> datetime | None:
+    """The newest timestamp of the input (--shift-timestamps), the records a
+    checkpoint says are done included: a pass of its own, since the shift
+    must be known before the pre-pass encodes and cuts the shifted messages."""
+    newest = None
+    for si, source in enumerate(sources):
+        for index, rec in enumerate(iter_source(source)):
+            msg = rec.message
+            if rec.error is not None or not (type(msg) is dict if index >= skip[si] else isinstance(msg, dict)):
+                continue
+            ts = message_timestamp(msg)
+            if ts is not None and (newest is None or ts > newest):
+                newest = ts
+    return newest

@@ -91,20 +91,20 @@ class Sender:
                 # Sent at least once but the outcome is unknown: leave it unresolved;
                 # a resume re-sends it with the same messageIds.
                 with self.lock:
-                    self.result.sent += len(b.msgs)
+                    self.result.sent += b.count
             return  # unresolved
         verdict = self.route.interpret(attempt, len(b.items))
         failed = _failed_messages(b, attempt, verdict)
         self._dead_letter(b, attempt, failed)
         b.failed = len(failed)
-        b.accepted = len(b.msgs) - b.failed
+        b.accepted = b.count - b.failed
         if not verdict.accepted and service_failure(attempt.status):
             b.failed_unreachable = b.failed
         with self.lock:
-            self.result.sent += len(b.msgs)
+            self.result.sent += b.count
             if b.accepted:
                 self._any_accepted = True
-        b.msgs = []  # what failed is in dl_lines now; free the rest early
+        b.msgs, b.lines = None, []  # what failed is in dl_lines now; free the rest early
         self._check_abort(attempt, verdict.accepted)
         self.complete(b)
 
@@ -125,7 +125,7 @@ class Sender:
     def _dead_letter(self, b: Batch, attempt: Attempt, failed: dict[int, str]) -> None:
         examples = self.result.failure_examples
         for mi, reason in sorted(failed.items()):
-            file, line, data = b.msgs[mi]
+            file, line, data = b.message(mi)
             meta = {
                 "reason": reason,
                 "http_status": attempt.status,
@@ -173,7 +173,7 @@ def _failed_messages(b: Batch, attempt: Attempt, verdict: BatchVerdict) -> dict[
     """Message index -> why it failed."""
     failed: dict[int, str] = {}
     if not verdict.accepted:
-        for mi in range(len(b.msgs)):
+        for mi in range(b.count):
             failed[mi] = verdict.reason or attempt.describe_failure()
         return failed
     for item, text in verdict.item_errors.items():

@@ -1,118 +1,102 @@
-"""The spool: the pre-pass writes every record once, ready to send (ids
-fixed, encoded, mapped when the route maps), so the main pass never parses
-the input again.  Records are binary: a fixed head, then the payload."""
+"""The spool: the pre-pass cuts the input into batches and writes each one
+once, ready to send (ids fixed, encoded, mapped when the route maps), so the
+main pass never parses the input again and does no per-message work.
+
+A record is one batch: a fixed head, a small JSON description (positions,
+line numbers, item sizes, what was resolved without a request), then the
+bytes it describes (the items, the messages when they differ from the items,
+the dead-letter lines)."""
 
 from __future__ import annotations
 
 import errno
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
 
-from cdpio_cli.routes.segment import Prepared
-
 # Writing failed because the disk (or a size limit) is full: a clear error, not a traceback.
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-# Spool record: source index, record index in the source, line, kind, length.
-HEAD = struct.Struct("<IIIBI")
-VALID, INVALID = 0, 1
-# A valid record already mapped by a non-passthrough route (no timestamp shift
-# to apply later): the reader batches its items without parsing it again.
-MAPPED = 2
+# Spool record head: length of the description, length of the bytes.
+HEAD = struct.Struct("<II")
 _CHUNK = 1 << 20
-# A mapped record's payload: message length, lane (or one of the two codes
-# below), number of parts; then the message and each part with its length.
-_MAPPED_HEAD = struct.Struct("<IHI")
-_PART_LEN = struct.Struct("<I")
-_LANE_DROPPED, _LANE_PROBLEM = 0xFFFF, 0xFFFE
-# An invalid record's spool payload: reason index, length of the encoded message.
-_INVALID_HEAD = struct.Struct("<II")
-_INLINE_REASON = 0xFFFFFFFF
-# Distinct reasons kept in memory for the spool (beyond: spooled inline).
-_MAX_REASONS = 10_000
-
-SpoolRecord = tuple[int, int, int, int, bytes]  # source, index, line, kind, payload
+# Examples a batch carries for the reader to report (in input order).
+EXAMPLE_DROPPED, EXAMPLE_INVALID = 0, 1
 
 
-class SpoolTables:
-    """What records share, kept in memory once: lane names and invalid reasons."""
+@dataclass
+class SpoolBatch:
+    """One batch as the pre-pass cut it (see `Cutter`).
 
-    def __init__(self) -> None:
-        self.lanes: list[str] = []
-        self.reasons: list[str] = []
-        self._reason_ids: dict[str, int] = {}
+    `pos`: (source, records consumed) for each source the batch advanced;
+    `runs`: (source, first message) where the messages' source changes;
+    `lines`: each message's line; `sizes`: each item's length in `data`, then
+    (`msg_sizes`, when the route maps) each message's, then (`dl_sizes`) each
+    dead-letter line's; `owners`: item -> message (None: one item each);
+    `examples`: (EXAMPLE_*, source, line, reason) for the reader to report.
+    """
 
-    def pack_prepared(self, data: bytes, prepared: Prepared) -> bytes:
-        if prepared.dropped is not None:
-            code, parts = _LANE_DROPPED, [prepared.dropped.encode("utf-8", "surrogatepass")]
-        elif prepared.problem is not None:
-            code, parts = _LANE_PROBLEM, [prepared.problem.encode("utf-8", "surrogatepass")]
-        else:
-            try:
-                code = self.lanes.index(prepared.lane)
-            except ValueError:
-                code = len(self.lanes)
-                self.lanes.append(prepared.lane)
-            parts = prepared.items
-        out = [_MAPPED_HEAD.pack(len(data), code, len(parts)), data]
-        for part in parts:
-            out.append(_PART_LEN.pack(len(part)))
+    records: int
+    pos: list[list[int]]
+    lane: str
+    runs: list[list[int]]
+    lines: list[int]
+    sizes: list[int]
+    msg_sizes: list[int] | None
+    owners: list[int] | None
+    dl_sizes: list[int]
+    invalid: int
+    dropped: int
+    examples: list[list[Any]]
+    data: bytes
+
+    def write(self, spool: IO[bytes]) -> None:
+        meta = orjson.dumps(
+            [
+                self.records,
+                self.pos,
+                self.lane,
+                self.runs,
+                self.lines,
+                self.sizes,
+                self.msg_sizes,
+                self.owners,
+                self.dl_sizes,
+                self.invalid,
+                self.dropped,
+                self.examples,
+            ]
+        )
+        spool.write(HEAD.pack(len(meta), len(self.data)) + meta)
+        spool.write(self.data)
+
+    @classmethod
+    def parse(cls, meta: bytes, data: bytes) -> SpoolBatch:
+        return cls(*orjson.loads(meta), data=data)  # type: ignore[misc]  # fields in order
+
+    def parts(self) -> tuple[list[bytes], list[bytes] | None, list[bytes]]:
+        """The items, the messages (None: the items are the messages) and the dead-letter lines."""
+        data, off = self.data, 0
+        out: list[list[bytes]] = []
+        for sizes in (self.sizes, self.msg_sizes or (), self.dl_sizes):
+            part = []
+            for n in sizes:
+                part.append(data[off : off + n])
+                off += n
             out.append(part)
-        return b"".join(out)
-
-    def unpack_prepared(self, payload: bytes) -> tuple[bytes, Prepared]:
-        size, code, count = _MAPPED_HEAD.unpack_from(payload)
-        offset = _MAPPED_HEAD.size + size
-        data = payload[_MAPPED_HEAD.size : offset]
-        parts = []
-        for _ in range(count):
-            (length,) = _PART_LEN.unpack_from(payload, offset)
-            offset += _PART_LEN.size
-            parts.append(payload[offset : offset + length])
-            offset += length
-        if code == _LANE_DROPPED:
-            return data, Prepared(dropped=parts[0].decode("utf-8", "surrogatepass"))
-        if code == _LANE_PROBLEM:
-            return data, Prepared(problem=parts[0].decode("utf-8", "surrogatepass"))
-        return data, Prepared(items=parts, lane=self.lanes[code])
-
-    def pack_invalid(self, data: bytes | None, msg: Any, extra: dict[str, Any] | None, reason: str) -> bytes:
-        """An invalid record, compactly: the reason text is stored once."""
-        rid = self._reason_ids.get(reason)
-        if rid is None and len(self.reasons) < _MAX_REASONS:
-            rid = self._reason_ids[reason] = len(self.reasons)
-            self.reasons.append(reason)
-        tail = orjson.dumps([None if data is not None else msg, extra, reason if rid is None else None], default=str)
-        body = data or b""
-        return _INVALID_HEAD.pack(_INLINE_REASON if rid is None else rid, len(body)) + body + tail
-
-    def unpack_invalid(self, payload: bytes) -> tuple[bytes | None, Any, dict[str, Any] | None, str]:
-        """(encoded message or None, the value when not encoded, extra `_cdpio` keys, reason)."""
-        rid, size = _INVALID_HEAD.unpack_from(payload)
-        data = payload[_INVALID_HEAD.size : _INVALID_HEAD.size + size] or None
-        value, extra, inline = orjson.loads(payload[_INVALID_HEAD.size + size :])
-        reason = inline if rid == _INLINE_REASON else self.reasons[rid]
-        return data, value, extra, reason
+        items, msgs, dl_lines = out
+        return items, (msgs if self.msg_sizes is not None else None), dl_lines
 
 
-def read_spool(spool: IO[bytes]) -> Iterator[SpoolRecord]:
-    """The spooled records in order; the spool is read in large chunks and
-    records are sliced out of them."""
-    read, unpack_from, head_size = spool.read, HEAD.unpack_from, HEAD.size
-    buf, off = b"", 0
+def read_spool(spool: IO[bytes]) -> Iterator[SpoolBatch]:
+    """The spooled batches in order."""
+    read, head_size = spool.read, HEAD.size
     while True:
-        if len(buf) - off < head_size:
-            buf = buf[off:] + read(_CHUNK)
-            off = 0
-            if len(buf) < head_size:
-                return
-        si, index, line, kind, length = unpack_from(buf, off)
-        off += head_size
-        end = off + length
-        if end > len(buf):
-            buf = buf[off:] + read(max(_CHUNK, length))
-            off, end = 0, length
-        yield si, index, line, kind, buf[off:end]
-        off = end
+        head = read(head_size)
+        if len(head) < head_size:
+            return
+        meta_len, data_len = HEAD.unpack(head)
+        meta = read(meta_len)
+        yield SpoolBatch.parse(meta, read(data_len))

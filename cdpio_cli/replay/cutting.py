@@ -1,0 +1,153 @@
+"""Cutting batches in the pre-pass: records are cut into requests by count,
+bytes and lane, in input order, and each batch is spooled ready to send
+(spool.SpoolBatch), so the main pass's reader does no per-message work."""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+import orjson
+
+from cdpio_cli.replay.deadletter import dead_letter_line, invalid_meta
+from cdpio_cli.replay.options import EXAMPLES
+from cdpio_cli.replay.route import Route, is_passthrough
+from cdpio_cli.replay.spool import EXAMPLE_DROPPED, EXAMPLE_INVALID, SpoolBatch
+from cdpio_cli.routes.segment import Prepared
+
+
+def invalid_line(
+    data: bytes | None, msg: Any, extra: dict[str, Any] | None, reason: str, display: str, line: int
+) -> bytes:
+    """The dead-letter line of a record the pre-pass judged invalid.  The
+    value and the extra keys are what JSON keeps of them (`default=str`: a
+    YAML date is written as its text)."""
+    value, extra = orjson.loads(orjson.dumps([None if data is not None else msg, extra], default=str))
+    meta = invalid_meta(reason, display, line)
+    if extra:
+        meta.update(extra)
+    return dead_letter_line(data, value, meta)
+
+
+class Cutter:
+    """The batch being cut, and the rules that end it."""
+
+    def __init__(self, route: Route, spool: IO[bytes], displays: list[str]):
+        self.route = route
+        self.spool = spool
+        self.displays = displays
+        self.passthrough = is_passthrough(route)
+        self.limit = route.lane_limits("batch")
+        self.envelope, self.max_bytes = route.envelope_bytes, route.max_batch_bytes
+        self._examples = [0, 0]  # per kind: recorded so far (the reader reports at most EXAMPLES)
+        self._start("batch")
+
+    def _start(self, lane: str) -> None:
+        # Its records: `lines` (messages), `invalid` and `dropped`.
+        self.pos: dict[int, int] = {}  # source -> records consumed after this batch
+        self.lane = lane
+        self.runs: list[list[int]] = []
+        self.run_source = -1
+        self.lines: list[int] = []
+        self.items: list[bytes] = []
+        self.msgs: list[bytes] = []  # when the route maps: each message as encoded
+        self.owners: list[int] | None = None
+        self.nbytes = 0
+        self.dl_lines: list[bytes] = []
+        self.invalid = 0
+        self.dropped = 0
+        self.examples: list[list[Any]] = []
+
+    def add(self, si: int, index: int, line: int, msg: Any, data: bytes) -> None:
+        """A valid message, rewritten and encoded."""
+        self.pos[si] = index + 1
+        items = self.items
+        if self.passthrough and (
+            not items or (len(items) < self.limit and self.nbytes + len(data) + 1 + self.envelope <= self.max_bytes)
+        ):
+            # Segment-shaped routes send the message as encoded.
+            if si != self.run_source:
+                self.runs.append([si, len(self.lines)])
+                self.run_source = si
+            self.lines.append(line)
+            items.append(data)
+            self.nbytes += len(data) + 1
+            if len(items) >= self.limit:
+                self.flush()
+            return
+        self._add_prepared(si, index, line, msg, data, self.route.prepare(msg, data))
+
+    def add_resolved(self, si: int, index: int, dl_line: bytes) -> None:
+        """A record resolved without a request: invalid, dead-lettered with `dl_line`."""
+        self.pos[si] = index + 1
+        self.invalid += 1
+        self.dl_lines.append(dl_line)
+
+    def add_prepared(self, si: int, index: int, line: int, msg: Any, data: bytes, prepared: Prepared) -> None:
+        """A valid message the route made ready (mapped)."""
+        self.pos[si] = index + 1
+        self._add_prepared(si, index, line, msg, data, prepared)
+
+    def _add_prepared(self, si: int, index: int, line: int, msg: Any, data: bytes, prepared: Prepared) -> None:
+        if prepared.dropped is not None:
+            self.dropped += 1
+            self._example(EXAMPLE_DROPPED, si, line, prepared.dropped)
+            return
+        if prepared.problem is not None:
+            self.invalid += 1
+            meta = invalid_meta(prepared.problem, self.displays[si], line)
+            self.dl_lines.append(dead_letter_line(data, msg, meta))
+            self._example(EXAMPLE_INVALID, si, line, prepared.problem)
+            return
+        size = sum(len(i) + 1 for i in prepared.items)
+        lane_limit = self.route.lane_limits(prepared.lane)
+        if self.items and (
+            prepared.lane != self.lane
+            or len(self.items) + len(prepared.items) > lane_limit
+            or self.nbytes + size + self.envelope > self.max_bytes
+        ):
+            # The record belongs to the next batch: end this one before it.
+            self.pos[si] = index
+            self.flush()
+            self.pos[si] = index + 1
+        if not self.items:
+            self.lane = prepared.lane
+        if si != self.run_source:
+            self.runs.append([si, len(self.lines)])
+            self.run_source = si
+        mi = len(self.lines)
+        self.lines.append(line)
+        if not self.passthrough:
+            self.msgs.append(data)
+            if self.owners is None:
+                self.owners = list(range(len(self.items)))
+            self.owners.extend([mi] * len(prepared.items))
+        self.items.extend(prepared.items)
+        self.nbytes += size
+        if len(self.items) >= lane_limit:
+            self.flush()
+
+    def _example(self, kind: int, si: int, line: int, reason: str) -> None:
+        if self._examples[kind] < EXAMPLES:
+            self._examples[kind] += 1
+            self.examples.append([kind, si, line, reason])
+
+    def flush(self) -> None:
+        """Spool the batch (if it holds any record) and start the next."""
+        records = len(self.lines) + self.invalid + self.dropped
+        if records:
+            SpoolBatch(
+                records=records,
+                pos=[[si, pos] for si, pos in self.pos.items()],
+                lane=self.lane,
+                runs=self.runs,
+                lines=self.lines,
+                sizes=[len(i) for i in self.items],
+                msg_sizes=None if self.passthrough else [len(m) for m in self.msgs],
+                owners=self.owners,
+                dl_sizes=[len(d) for d in self.dl_lines],
+                invalid=self.invalid,
+                dropped=self.dropped,
+                examples=self.examples,
+                data=b"".join((*self.items, *self.msgs, *self.dl_lines)),
+            ).write(self.spool)
+        self._start("batch")
