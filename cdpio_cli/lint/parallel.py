@@ -2,7 +2,7 @@
 
 The first `PARALLEL_AFTER` records are linted here, in one process (small
 inputs never pay a process start-up).  Past that, one forked worker computes
-each message's own verdict (`engine.message_verdict`: the spec rules and the
+each message's own verdict (`verdict.message_verdict`: the spec rules and the
 destination's mapping, free of data-set state) from the raw NDJSON lines, while
 this process reads the records and keeps the data-set aggregates.
 
@@ -31,7 +31,8 @@ from typing import Any
 import orjson
 
 from cdpio_cli.fixtures import Record
-from cdpio_cli.lint.engine import Linter, Verdict, message_verdict
+from cdpio_cli.lint.engine import Linter
+from cdpio_cli.lint.verdict import CLEAN, Verdict, message_verdict
 
 # Below this many records lint runs in one process.
 PARALLEL_AFTER = 20_000
@@ -41,8 +42,6 @@ _CHUNK_BYTES = 60_000
 _IN_FLIGHT = 2
 # Chunks held in record order before waiting for the worker (bounds memory).
 _MAX_PENDING = 32
-
-_CLEAN: Verdict = (False, [], [])
 
 
 def fork_available() -> bool:
@@ -142,7 +141,7 @@ class _Pipeline:
         while self.remote and (block or self.answers.poll()):
             found: list[tuple[int, Verdict]] = self.answers.recv()
             chunk = self.remote.popleft()
-            verdicts: list[Verdict | None] = [_CLEAN] * len(chunk.records)
+            verdicts: list[Verdict | None] = [CLEAN] * len(chunk.records)
             for i, verdict in found:
                 verdicts[i] = verdict
             chunk.verdicts = verdicts
