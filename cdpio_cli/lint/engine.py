@@ -535,11 +535,10 @@ def lint_records(
         disable=disable, severity_overrides=severity_overrides, now=now, max_per_rule=max_per_rule, plan=plan
     )
     if parallel and fork_available():
-        lint_parallel(linter, records)
-    else:
-        add = linter.add
-        for record in records:
-            add(record)
+        return lint_parallel(linter, records)
+    add = linter.add
+    for record in records:
+        add(record)
     return linter.finish()
 
 
