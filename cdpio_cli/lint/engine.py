@@ -126,14 +126,17 @@ class Linter:
     def add(self, record: Record, verdict: Verdict | None = None) -> None:
         """Lint one record; `verdict` is `message_verdict(record.message)` when
         another process computed it (lint.parallel)."""
-        res = self.result
-        res.messages += 1
-        file, line = record.file, record.line
         if record.error is not None:
+            res = self.result
+            res.messages += 1
             res.invalid += 1
-            self.emit(INPUT_RULE, record.error, file, line)
+            self.emit(INPUT_RULE, record.error, record.file, record.line)
             return
-        msg = record.message
+        self.add_message(record.message, record.file, record.line, verdict)
+
+    def add_message(self, msg: Any, file: str, line: int, verdict: Verdict | None = None) -> None:
+        """`add` for a message read without error (lint.parallel's worker calls it directly)."""
+        self.result.messages += 1
         dropped_on_ingest, spec, destination = message_verdict(msg) if verdict is None else verdict
         emit = self.emit
         for rule_id, text, default, details in spec:

@@ -41,7 +41,8 @@ PARALLEL_AFTER = 20_000
 # Records per chunk sent to the worker.
 _CHUNK_RECORDS = 500
 
-# A chunk: (file, line numbers, raw lines joined (b"\n" for a record sent whole),
+# A chunk: (file, line numbers, raw lines joined, each ending in b"\n" (an empty one
+# for a record sent whole),
 # {index: verdict with findings}, {index: record without a raw line}).
 _Chunk = tuple[str, list[int], bytes, dict[int, Verdict], dict[int, Record]]
 
@@ -76,11 +77,13 @@ def _worker(linter: Linter, tasks: Connection, answers: Connection) -> None:
 
 def _apply(linter: Linter, chunk: _Chunk) -> None:
     file, lines, raws, found, whole = chunk
-    add = linter.add
+    add, add_message = linter.add, linter.add_message
     loads = orjson.loads
     for i, (line, raw) in enumerate(zip(lines, raws.split(b"\n"), strict=False)):
-        record = whole.get(i) if not raw else Record(file, line, loads(raw))
-        if record is not None:
+        if raw:
+            add_message(loads(raw), file, line, found.get(i, CLEAN))
+        else:
+            record = whole[i]
             add(record, found.get(i, CLEAN) if record.error is None else None)
 
 
@@ -158,20 +161,21 @@ def _feed(pipeline: _Pipeline, it: Iterator[Record]) -> None:
     for record in it:
         if record.file != file or len(lines) >= _CHUNK_RECORDS:
             if lines:
-                pipeline.send((file, lines, b"\n".join(raws), found, whole))
+                pipeline.send((file, lines, b"".join(raws), found, whole))
                 lines, raws, found, whole = [], [], {}, {}
             file = record.file
         i = len(lines)
         lines.append(record.line)
         raw: Any = record.raw
-        raw = raw.rstrip(b"\r\n") if raw is not None else b""
-        raws.append(raw)
-        if not raw or record.error is not None:
+        if raw is None or record.error is not None or not raw.strip():
+            raws.append(b"\n")
             whole[i] = record
             if record.error is not None:
                 continue
+        else:
+            raws.append(raw if raw[-1:] == b"\n" else raw + b"\n")
         verdict = verdict_of(record.message)
-        if verdict[0] or verdict[1] or verdict[2]:
+        if verdict is not CLEAN and (verdict[0] or verdict[1] or verdict[2]):
             found[i] = verdict
     if lines:
-        pipeline.send((file, lines, b"\n".join(raws), found, whole))
+        pipeline.send((file, lines, b"".join(raws), found, whole))

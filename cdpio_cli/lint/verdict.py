@@ -32,7 +32,7 @@ from typing import Any
 from cdpio_cli import limits, mapping, messages
 from cdpio_cli.lint.rules import drop_rule
 from cdpio_cli.mapping import SEMANTIC_EVENTS
-from cdpio_cli.messages import MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_CHARS, parse_timestamp
+from cdpio_cli.messages import _TIMESTAMP_FIELDS, MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_CHARS, parse_timestamp
 
 _ID_MAX = limits.PERSON_ID.maximum
 _NAME_MAX = limits.EVENT_NAME.maximum
@@ -119,58 +119,49 @@ def _date_like(text: str) -> bool:
 
 def is_clean(msg: dict, size: int) -> bool:
     """True only when `message_verdict(msg)` is (False, [], []); `size` is
-    `messages.message_size(msg)`."""
-    mtype = msg.get("type")
-    user_id = msg.get("userId")
-    if type(user_id) is not str or not user_id.strip() or _utf8_over(user_id, _ID_MAX) or size > MAX_MESSAGE_BYTES:
-        return False
-    if not _spec_fields_clean(msg):
-        return False
-    if mtype == "track":
-        event = msg.get("event")
-        return (
-            type(event) is str
-            and event.strip() != ""
-            and event not in SEMANTIC_EVENTS
-            and not _date_like(event)
-            and not _utf8_over(event.strip(), _NAME_MAX)
-            and _anonymous_clean(msg)
-        )
-    if mtype == "page":
-        name = msg.get("name")
-        props = msg.get("properties")
-        url = props.get("url") if props is not None else None
-        return (
-            (name is None or type(name) is str)
-            and type(url) is str
-            and url.strip() != ""
-            and not _date_like(url)
-            and _anonymous_clean(msg)
-        )
-    if mtype == "identify":
-        return _anonymous_clean(msg) and _traits_clean(msg.get("traits"), size)
-    return False
-
-
-def _spec_fields_clean(msg: dict) -> bool:
-    """messages._shape_problems finds nothing (objects, timestamps, messageId)."""
+    `messages.message_size(msg)`.  (Unrolled: it runs for every message.)"""
     get = msg.get
-    for key in ("properties", "traits", "context"):
-        value = get(key)
-        if value is not None and type(value) is not dict:
-            return False
-    for key in ("timestamp", "originalTimestamp", "sentAt"):
+    user_id = get("userId")
+    if type(user_id) is not str or size > MAX_MESSAGE_BYTES or not user_id.strip():
+        return False
+    if len(user_id) * 4 > _ID_MAX and len(user_id.encode("utf-8")) > _ID_MAX:
+        return False
+    # messages._shape_problems: objects, timestamps, the messageId.
+    props, traits, context = get("properties"), get("traits"), get("context")
+    if (
+        (props is not None and type(props) is not dict)
+        or (traits is not None and type(traits) is not dict)
+        or (context is not None and type(context) is not dict)
+    ):
+        return False
+    for key in _TIMESTAMP_FIELDS:
         value = get(key)
         if value is not None and parse_timestamp(value) is None:
             return False
     mid = get("messageId")
-    return mid is None or (type(mid) is str and len(mid) <= MAX_MESSAGE_ID_CHARS)
+    if mid is not None and (type(mid) is not str or len(mid) > MAX_MESSAGE_ID_CHARS):
+        return False
+    anon = get("anonymousId")
+    if anon is not None and (type(anon) is not str or _utf8_over(anon, _ATTR_VALUE_MAX)):
+        return False  # it becomes an attribute
+    mtype = get("type")
+    if mtype == "track":
+        return _event_clean(get("event"))
+    if mtype == "page":
+        name = get("name")
+        url = props.get("url") if props is not None else None
+        return (name is None or type(name) is str) and type(url) is str and url.strip() != "" and not _date_like(url)
+    if mtype == "identify":
+        return _traits_clean(traits, size)
+    return False
 
 
-def _anonymous_clean(msg: dict) -> bool:
-    """The anonymousId becomes an attribute: a short string, or absent."""
-    anon = msg.get("anonymousId")
-    return anon is None or (type(anon) is str and not _utf8_over(anon, _ATTR_VALUE_MAX))
+def _event_clean(event: Any) -> bool:
+    """A track event name that the spec, the trackEvent action and Customer.io accept."""
+    if type(event) is not str or event in SEMANTIC_EVENTS or _date_like(event):
+        return False
+    name = event.strip()
+    return name != "" and not _utf8_over(name, _NAME_MAX)
 
 
 def _traits_clean(traits: Any, size: int) -> bool:
