@@ -42,17 +42,18 @@ PARALLEL_AFTER = 20_000
 _CHUNK_RECORDS = 500
 
 # A chunk: (file, line numbers, raw lines joined, each ending in b"\n" (an empty one
-# for a record sent whole),
-# {index: verdict with findings}, {index: record without a raw line}).
-_Chunk = tuple[str, list[int], bytes, dict[int, Verdict], dict[int, Record]]
+# for a record sent whole), {index: record without a raw line}, and either
+# {index: verdict with findings} or None when the worker computes the verdicts).
+_Chunk = tuple[str, list[int], bytes, dict[int, Record], dict[int, Verdict] | None]
 
 
 def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _worker(linter: Linter, tasks: Connection, answers: Connection) -> None:
-    """Apply chunks through `linter.add` until None arrives, then send the finished result."""
+def _worker(linter: Linter, tasks: Connection, answers: Connection, hungry: Any) -> None:
+    """Apply chunks through `linter.add` until None arrives, then send the finished
+    result; count in `hungry` the times no chunk was waiting."""
     # The main process handles ^C and SIGTERM (cli/signals.py) and closes the
     # pipe, which ends this loop; a SIGTERM sent to the whole group just ends it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -62,6 +63,8 @@ def _worker(linter: Linter, tasks: Connection, answers: Connection) -> None:
     gc.freeze()
     try:
         while True:
+            if not tasks.poll():
+                hungry.value += 1
             try:
                 chunk: _Chunk | None = tasks.recv()
             except EOFError:
@@ -76,15 +79,16 @@ def _worker(linter: Linter, tasks: Connection, answers: Connection) -> None:
 
 
 def _apply(linter: Linter, chunk: _Chunk) -> None:
-    file, lines, raws, found, whole = chunk
+    file, lines, raws, whole, found = chunk
     add, add_message = linter.add, linter.add_message
     loads = orjson.loads
     for i, (line, raw) in enumerate(zip(lines, raws.split(b"\n"), strict=False)):
+        # No verdict (None): add computes it here.
+        verdict = None if found is None else found.get(i, CLEAN)
         if raw:
-            add_message(loads(raw), file, line, found.get(i, CLEAN))
+            add_message(loads(raw), file, line, verdict)
         else:
-            record = whole[i]
-            add(record, found.get(i, CLEAN) if record.error is None else None)
+            add(whole[i], verdict)
 
 
 class _Pipeline:
@@ -93,7 +97,9 @@ class _Pipeline:
         ctx = multiprocessing.get_context("fork")
         task_recv, self.tasks = ctx.Pipe(duplex=False)
         self.answers, answer_send = ctx.Pipe(duplex=False)
-        self.process = ctx.Process(target=_worker, args=(linter, task_recv, answer_send), daemon=True)
+        self.hungry = ctx.RawValue("q", 0)
+        self._hungry_seen = 0
+        self.process = ctx.Process(target=_worker, args=(linter, task_recv, answer_send, self.hungry), daemon=True)
         self.process.start()
         task_recv.close()
         answer_send.close()
@@ -107,6 +113,14 @@ class _Pipeline:
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
+
+    def worker_hungry(self) -> bool:
+        """True when the worker found no chunk waiting since the last call: this
+        process is the slower one, so the worker computes the next verdicts."""
+        seen: int = self.hungry.value
+        hungry = seen != self._hungry_seen
+        self._hungry_seen = seen
+        return hungry
 
     def send(self, chunk: _Chunk) -> None:
         self.tasks.send(chunk)
@@ -151,19 +165,21 @@ def lint_parallel(linter: Linter, records: Iterable[Record], *, after: int = PAR
 
 
 def _feed(pipeline: _Pipeline, it: Iterator[Record]) -> None:
-    """Chunks of records (one file each) with their verdicts, to the worker."""
+    """Chunks of records (one file each) to the worker, with their verdicts when
+    the worker is the slower process (the two processes stay evenly loaded)."""
     file = ""
     lines: list[int] = []
     raws: list[bytes] = []
-    found: dict[int, Verdict] = {}
     whole: dict[int, Record] = {}
+    found: dict[int, Verdict] | None = None
     verdict_of = message_verdict
     for record in it:
         if record.file != file or len(lines) >= _CHUNK_RECORDS:
             if lines:
-                pipeline.send((file, lines, b"".join(raws), found, whole))
-                lines, raws, found, whole = [], [], {}, {}
+                pipeline.send((file, lines, b"".join(raws), whole, found))
+                lines, raws, whole = [], [], {}
             file = record.file
+            found = None if pipeline.worker_hungry() else {}
         i = len(lines)
         lines.append(record.line)
         raw: Any = record.raw
@@ -174,8 +190,9 @@ def _feed(pipeline: _Pipeline, it: Iterator[Record]) -> None:
                 continue
         else:
             raws.append(raw if raw[-1:] == b"\n" else raw + b"\n")
-        verdict = verdict_of(record.message)
-        if verdict is not CLEAN and (verdict[0] or verdict[1] or verdict[2]):
-            found[i] = verdict
+        if found is not None:
+            verdict = verdict_of(record.message)
+            if verdict is not CLEAN and (verdict[0] or verdict[1] or verdict[2]):
+                found[i] = verdict
     if lines:
-        pipeline.send((file, lines, b"".join(raws), found, whole))
+        pipeline.send((file, lines, b"".join(raws), whole, found))
