@@ -12,7 +12,10 @@ of the work run side by side and the result is the one-process result.
 Everything runs from the main thread, over one pipe each way.  A chunk is
 pickled once: the raw NDJSON lines as one byte string (the worker parses them
 again, which costs less than pickling the parsed messages), their line
-numbers, and only the verdicts that have findings.  Records without a raw line
+numbers, and only the verdicts that have findings.  When the worker found no
+chunk waiting (this process is the slower one), the next chunk goes without
+verdicts and the worker computes them, so the split follows the load
+(`--plan` makes the worker's side heavier).  Records without a raw line
 (batches, JSON arrays, YAML, unreadable lines) travel as Records, in their
 place.  The worker never writes until the end, so a send that finds the pipe
 full just waits for it (memory stays flat).
