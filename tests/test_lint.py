@@ -390,3 +390,35 @@ def test_two_core_path_gives_the_one_process_result(tmp_path, monkeypatch):
     # Findings past the threshold, input errors included, keep their lines.
     late = {f.rule for f in two.findings if f.line and f.line > parallel.PARALLEL_AFTER}
     assert {"input/unreadable", "spec/bad-timestamp", "customerio/id-too-long"} <= late
+
+
+def test_two_core_path_whichever_process_computes_the_verdicts(tmp_path, monkeypatch):
+    """The main process computes a chunk's verdicts, or leaves them to the worker
+    when the worker was idle: both kinds of chunk, interleaved, give the
+    one-process result (records without a raw line included)."""
+    from cdpio_cli.lint import parallel
+
+    turns = iter(range(10**9))
+    monkeypatch.setattr(parallel._Pipeline, "worker_hungry", lambda self: next(turns) % 3 == 0)
+    sent: list[bool] = []
+    send = parallel._Pipeline.send
+
+    def spy(self, chunk):
+        sent.append(chunk[4] is None)
+        send(self, chunk)
+
+    monkeypatch.setattr(parallel._Pipeline, "send", spy)
+    lines: list[str] = []
+    sources = sorted(DATA.glob("*.ndjson"))
+    copy = 0
+    while len(lines) < parallel.PARALLEL_AFTER + 8_000:
+        copy += 1
+        for src in sources:
+            lines += [line.replace("usr_2001", f"usr_{copy}") for line in src.read_text().splitlines()]
+    corpus = tmp_path / "corpus.ndjson"
+    corpus.write_text("\n".join(lines) + "\n")
+    files = [str(corpus), str(DATA / "clean_batch.json"), str(DATA / "clean.yaml"), str(corpus)]
+    one = lint.lint_records(iter_records(files), now=NOW, parallel=False, max_per_rule=None)
+    two = lint.lint_records(iter_records(files), now=NOW, max_per_rule=None)
+    assert two == one
+    assert True in sent and False in sent

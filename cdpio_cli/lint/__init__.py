@@ -17,10 +17,12 @@ warning -> warning, info -> info (an informational note is not a failure and
 not a skipped check); the severity is always in `details["severity"]`.
 
 Modules: `rules` (the rule table, severity selection), `naming` (name and key
-helpers), `engine` (the streaming `Linter`; `message_verdict`, a message's own
-findings, is free of data-set state), `report` (findings, the result, checks,
-the config's `lint:` section), `parallel` (past `PARALLEL_AFTER` NDJSON
-records, a forked worker computes the per-message verdicts; same result).
+helpers), `verdict` (`message_verdict`, a message's own findings, free of
+data-set state, with a proven shortcut for clean messages), `engine` (the
+streaming `Linter`), `report` (findings, the result, checks,
+the config's `lint:` section), `parallel` (past `PARALLEL_AFTER`
+records, a forked worker keeps the data set while this process computes the
+verdicts; same result).
 docs/lint.md.
 """
 

@@ -22,7 +22,8 @@ from cdpio_cli.lint.naming import (
     value_type,
 )
 from cdpio_cli.lint.report import Finding, LintResult
-from cdpio_cli.lint.rules import INPUT_RULE, OFF, RULES, SPEC_HINTS, WINDOW_HOURS, Severities, drop_rule
+from cdpio_cli.lint.rules import INPUT_RULE, OFF, RULES, SPEC_HINTS, WINDOW_HOURS, Severities
+from cdpio_cli.lint.verdict import Verdict, message_verdict
 from cdpio_cli.messages import Severity, show_value
 from cdpio_cli.plan import Plan, PlanChecker
 
@@ -41,61 +42,6 @@ _TIME_KEY_RE = re.compile(r"(?:^|_)(?:at|date|time|timestamp|ts)$|(?:At|Date|Tim
 _SPACE_RE = re.compile(r"[\s\u200b\ufeff]")
 # 2001-09-09 .. 2100 in milliseconds
 _MS_LOW, _MS_HIGH = 1_000_000_000_000, 4_102_444_800_000
-
-
-# One finding before severities apply: (rule id, message, default severity or
-# None for the rule's own, details).
-Emit = tuple[str, str, str | None, dict[str, Any]]
-# What one message's own rules find, without any data-set state: (dropped by
-# Segment on ingest, spec findings, destination findings).
-Verdict = tuple[bool, list[Emit], list[Emit]]
-_NO_FINDINGS: list[Emit] = []
-
-
-def message_verdict(msg: Any) -> Verdict:
-    """The spec/* findings, whether Segment drops the message on ingest, and
-    (when it does not) what the Customer.io destination drops or rejects."""
-    size = messages.message_size(msg) if isinstance(msg, dict) else 0
-    dropped_on_ingest = False
-    spec: list[Emit] = _NO_FINDINGS
-    problems = messages.spec_problems(msg, size=size)
-    if problems:
-        spec = []
-        for p in problems:
-            spec.append((p.rule, p.message, p.severity, {}))
-            if p.ingest_code:
-                dropped_on_ingest = True
-    if dropped_on_ingest or not isinstance(msg, dict):
-        return dropped_on_ingest, spec, _NO_FINDINGS
-    return dropped_on_ingest, spec, _destination_findings(msg)
-
-
-def _destination_findings(msg: dict) -> list[Emit]:
-    """What the Customer.io destination drops, or Customer.io rejects."""
-    result = mapping.map_message(msg)
-    if result.violations:
-        # Every limit the operations break, each under its own rule;
-        # the sandbox drops the message for the first of them.
-        return [
-            (
-                v.rule,
-                f"{messages.describe(msg)}: {v.describe()}",
-                None,
-                {"action": result.action, "drop_reason": result.drop_reason, "customerio_error": v.message},
-            )
-            for v in result.violations
-        ]
-    if result.drop_reason is not None:
-        reason = result.drop_reason.split(": ", 1)[-1]
-        return [
-            (
-                drop_rule(result),
-                f"{messages.describe(msg)}: the Customer.io destination drops it: {reason}",
-                None,
-                {"action": result.action, "drop_reason": result.drop_reason},
-            )
-        ]
-    return _NO_FINDINGS
 
 
 class Linter:
@@ -124,7 +70,7 @@ class Linter:
         self._key_seen: dict[tuple[str, str], tuple[str, int]] = {}  # (ns, key) -> first loc
         self._key_dynamic_checked: set[str] = set()
         self._key_sets: set[tuple[str, ...]] = set()  # (namespace, *keys) fully recorded
-        self._drift_shapes: set[tuple[Any, ...]] = set()  # (scope, *keys, *types) fully recorded
+        self._shapes: set[tuple[Any, ...]] = set()  # (event or None, *keys, *types) fully recorded
         self._style_first: dict[str, dict[str, tuple[str, int]]] = {"snake_case": {}, "camelCase": {}}
         self._user_ids: dict[str, list] = {}  # raw userId -> see _user_id
         self._user_norm: dict[str, str] = {}  # normalised -> first raw
@@ -180,14 +126,17 @@ class Linter:
     def add(self, record: Record, verdict: Verdict | None = None) -> None:
         """Lint one record; `verdict` is `message_verdict(record.message)` when
         another process computed it (lint.parallel)."""
-        res = self.result
-        res.messages += 1
-        file, line = record.file, record.line
         if record.error is not None:
+            res = self.result
+            res.messages += 1
             res.invalid += 1
-            self.emit(INPUT_RULE, record.error, file, line)
+            self.emit(INPUT_RULE, record.error, record.file, record.line)
             return
-        msg = record.message
+        self.add_message(record.message, record.file, record.line, verdict)
+
+    def add_message(self, msg: Any, file: str, line: int, verdict: Verdict | None = None) -> None:
+        """`add` for a message read without error (lint.parallel's worker calls it directly)."""
+        self.result.messages += 1
         dropped_on_ingest, spec, destination = message_verdict(msg) if verdict is None else verdict
         emit = self.emit
         for rule_id, text, default, details in spec:
@@ -196,59 +145,73 @@ class Linter:
             return
         if self._plan is not None:
             self._plan.check(msg, file, line, emit)
-        if not dropped_on_ingest:
+        if destination and not dropped_on_ingest:
             for rule_id, text, default, details in destination:
                 emit(rule_id, text, file, line, default=default, **details)
-        mtype = msg.get("type")
-        traits = msg.get("traits")
+        self._aggregate(msg, file, line)
+
+    def _aggregate(self, msg: dict, file: str, line: int) -> None:
+        """The data-set aggregates.  This runs for every message: the common
+        case (a known person, a known event, a known shape) is lookups only."""
+        get = msg.get
+        mtype = get("type")
+        traits = get("traits")
         if not isinstance(traits, dict):
             traits = None
-        self._people(msg, mtype, traits, file, line)
-        self._contents(msg, mtype, traits, file, line)
-        if self._old_event_on and mtype in ("track", "page", "screen"):
-            self._old_event(msg.get("timestamp"), file, line)
-
-    def _people(self, msg: dict, mtype: Any, traits: dict | None, file: str, line: int) -> None:
-        """The identity aggregates: userIds, anonymousIds, and the anonymousIds an alias links."""
-        user_id = msg.get("userId")
-        anon_id = msg.get("anonymousId")
-        if isinstance(user_id, str) and user_id:
+        user_id = get("userId")
+        if isinstance(user_id, str) and user_id and (mtype == "identify" or user_id not in self._user_ids):
             self._user_id(user_id, mtype, traits, file, line)
+        anon_id = get("anonymousId")
         if isinstance(anon_id, str) and anon_id:
-            self._anonymous(anon_id, user_id, file, line)
-        if mtype == "alias":
-            prev = msg.get("previousId")
+            if user_id:
+                self._linked_anon.add(anon_id)
+            else:
+                self._anonymous(anon_id, file, line)
+        self._contents(get, mtype, traits, file, line)
+        if self._old_event_on and mtype in ("track", "page", "screen"):
+            self._timestamp(get("timestamp"), file, line)
+
+    def _contents(self, get: Any, mtype: Any, traits: dict | None, file: str, line: int) -> None:
+        """Event names, property and trait keys, their types and dates; alias links."""
+        if mtype == "track":
+            event = get("event")
+            if isinstance(event, str) and event:
+                seen = self._event_names.get(event)
+                if seen is not None:
+                    seen[0] += 1
+                else:
+                    self._event(event, file, line)
+                props = get("properties")
+                if props and isinstance(props, dict):
+                    self._shape(props, event, "properties", self._prop_types, file, line)
+        elif mtype == "identify":
+            if traits:
+                self._shape(traits, None, "traits", self._trait_types, file, line)
+        elif mtype in ("page", "screen"):
+            props = get("properties")
+            if props and isinstance(props, dict):
+                self._keys(props, "properties", file, line)
+        elif mtype == "alias":
+            prev = get("previousId")
             if isinstance(prev, str):
                 self._linked_anon.add(prev)
 
-    def _contents(self, msg: dict, mtype: Any, traits: dict | None, file: str, line: int) -> None:
-        """Event names, property and trait keys, their types and dates."""
-        props = msg.get("properties") if isinstance(msg.get("properties"), dict) else None
-        if mtype == "track":
-            event = msg.get("event")
-            if isinstance(event, str) and event:
-                self._event(event, file, line)
-                if props:
-                    self._properties(props, event, file, line)
-        elif props and mtype in ("page", "screen"):
-            self._keys(props, "properties", file, line)
-        if traits is not None and mtype == "identify":
-            self._traits(traits, file, line)
-
-    def _old_event(self, ts: Any, file: str, line: int) -> None:
-        if ts is None:
-            return
+    def _timestamp(self, ts: Any, file: str, line: int) -> None:
+        """customerio/old-event: count the events older than the campaign window."""
         if type(ts) is str and len(ts) >= 20 and ts[10] == "T" and ts[-1] == "Z":
             # Canonical UTC ISO strings compare as text: skip parsing.
-            is_old = ts[:19] < self._cutoff_text
+            if ts[:19] >= self._cutoff_text:
+                return
+        elif ts is None:
+            return
         else:
             parsed = messages.parse_timestamp(ts)
-            is_old = parsed is not None and parsed < self.old_cutoff
-        if is_old:
-            old = self._old_events
-            old[0] += 1
-            if old[1] is None:
-                old[1], old[2] = file, line
+            if parsed is None or parsed >= self.old_cutoff:
+                return
+        old = self._old_events
+        old[0] += 1
+        if old[1] is None:
+            old[1], old[2] = file, line
 
     def _user_id(self, user_id: str, mtype: Any, traits: dict | None, file: str, line: int) -> None:
         entry = self._user_ids.get(user_id)
@@ -279,10 +242,8 @@ class Linter:
             if not entry[2] and (mapping.is_email(user_id) or (traits and traits.get("email"))):
                 entry[2] = True
 
-    def _anonymous(self, anon_id: str, user_id: Any, file: str, line: int) -> None:
-        if user_id:
-            self._linked_anon.add(anon_id)
-            return
+    def _anonymous(self, anon_id: str, file: str, line: int) -> None:
+        """An anonymousId on a message without a userId."""
         entry = self._anon.get(anon_id)
         if entry is None:
             if not self._cap(self._anon, "anonymousIds", MAX_TRACKED_IDS):
@@ -357,31 +318,22 @@ class Linter:
         if len(self._key_sets) < MAX_KEY_SETS:
             self._key_sets.add(key_set)
 
-    def _properties(self, props: dict, event: str, file: str, line: int) -> None:
-        self._keys(props, "properties", file, line)
-        types = tuple(map(type, props.values()))
-        if self._on["properties/type-drift"]:
-            self._drift(self._prop_types, props, types, event, file, line)
+    def _shape(self, obj: dict, event: str | None, namespace: str, table: dict, file: str, line: int) -> None:
+        """Keys, type drift and millisecond dates of an event's properties (event
+        set) or an identify's traits.  Key style and drift depend only on the
+        (event, keys, Python types) shape: a shape already walked has nothing
+        new to record (a walk that stopped at a cap stops there again)."""
+        types = tuple(map(type, obj.values()))
+        shape = (event, *obj, *types)
+        shapes = self._shapes
+        if shape not in shapes:
+            self._keys(obj, namespace, file, line)
+            if self._on["traits/type-drift" if event is None else "properties/type-drift"]:
+                self._drift_walk(table, obj, event, file, line)
+            if len(shapes) < MAX_KEY_SETS:
+                shapes.add(shape)
         if int in types:  # only integers can be millisecond dates
-            self._ms_dates(props, "property", file, line)
-
-    def _traits(self, traits: dict, file: str, line: int) -> None:
-        self._keys(traits, "traits", file, line)
-        types = tuple(map(type, traits.values()))
-        if self._on["traits/type-drift"]:
-            self._drift(self._trait_types, traits, types, None, file, line)
-        if int in types:
-            self._ms_dates(traits, "trait", file, line)
-
-    def _drift(self, table: dict, obj: dict, types: tuple[type, ...], scope: str | None, file: str, line: int) -> None:
-        # A value's drift type depends only on its Python type: a (scope, keys,
-        # types) shape already walked has nothing new to record.
-        shape = (scope, *obj, *types)
-        if shape in self._drift_shapes:
-            return
-        self._drift_walk(table, obj, scope, file, line)
-        if len(self._drift_shapes) < MAX_KEY_SETS:
-            self._drift_shapes.add(shape)
+            self._ms_dates(obj, "trait" if event is None else "property", file, line)
 
     def _drift_walk(self, table: dict, obj: dict, scope: str | None, file: str, line: int) -> None:
         type_names = TYPE_NAMES
@@ -586,11 +538,10 @@ def lint_records(
         disable=disable, severity_overrides=severity_overrides, now=now, max_per_rule=max_per_rule, plan=plan
     )
     if parallel and fork_available():
-        lint_parallel(linter, records)
-    else:
-        add = linter.add
-        for record in records:
-            add(record)
+        return lint_parallel(linter, records)
+    add = linter.add
+    for record in records:
+        add(record)
     return linter.finish()
 
 

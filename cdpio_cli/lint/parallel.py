@@ -1,20 +1,24 @@
 """Lint on two cores, for large inputs.
 
 The first `PARALLEL_AFTER` records are linted here, in one process (small
-inputs never pay a process start-up).  Past that, one forked worker computes
-each message's own verdict (`engine.message_verdict`: the spec rules and the
-destination's mapping, free of data-set state) from the raw NDJSON lines, while
-this process reads the records and keeps the data-set aggregates.
+inputs never pay a process start-up).  Past that, a forked worker takes over
+the `Linter` as it stands (fork copies the aggregates so far) and keeps the
+data set: it applies every later record through `Linter.add`, in record order,
+and at the end runs `Linter.finish` and sends the result back.  This process
+reads and parses the records (fixtures) and computes each message's own
+verdict (`verdict.message_verdict`, free of data-set state), so the two halves
+of the work run side by side and the result is the one-process result.
 
-Everything runs from the main thread (no helper threads to contend for the
-GIL): chunks of raw lines go down a pipe as bytes, at most `_CHUNK_BYTES`
-each, so with at most `_IN_FLIGHT` chunks unanswered a send never blocks; the
-worker re-parses them and answers with the verdicts of the messages that have
-findings only.  When the worker is behind, this process computes a chunk's
-verdicts itself, so both cores stay busy.  Chunks are applied through
-`Linter.add` in record order, so the result is the one-process result; records
-without a raw line (batches, JSON arrays, YAML, unreadable lines) are always
-computed here, in their place.
+Everything runs from the main thread, over one pipe each way.  A chunk is
+pickled once: the raw NDJSON lines as one byte string (the worker parses them
+again, which costs less than pickling the parsed messages), their line
+numbers, and only the verdicts that have findings.  When the worker found no
+chunk waiting (this process is the slower one), the next chunk goes without
+verdicts and the worker computes them, so the split follows the load
+(`--plan` makes the worker's side heavier).  Records without a raw line
+(batches, JSON arrays, YAML, unreadable lines) travel as Records, in their
+place.  The worker never writes until the end, so a send that finds the pipe
+full just waits for it (memory stays flat).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import gc
 import itertools
 import multiprocessing
 import signal
-from collections import deque
+import traceback
 from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,55 +35,63 @@ from typing import Any
 import orjson
 
 from cdpio_cli.fixtures import Record
-from cdpio_cli.lint.engine import Linter, Verdict, message_verdict
+from cdpio_cli.lint.engine import Linter
+from cdpio_cli.lint.report import LintResult
+from cdpio_cli.lint.verdict import CLEAN, Verdict, message_verdict
 
 # Below this many records lint runs in one process.
 PARALLEL_AFTER = 20_000
-# A chunk's raw lines (under a Linux pipe's 64 KiB, so a send never waits for the worker).
-_CHUNK_BYTES = 60_000
-# Chunks sent and not yet answered; the pipe holds at most one unread.
-_IN_FLIGHT = 2
-# Chunks held in record order before waiting for the worker (bounds memory).
-_MAX_PENDING = 32
+# Records per chunk sent to the worker.
+_CHUNK_RECORDS = 500
 
-_CLEAN: Verdict = (False, [], [])
+# A chunk: (file, line numbers, raw lines joined, each ending in b"\n" (an empty one
+# for a record sent whole), {index: record without a raw line}, and either
+# {index: verdict with findings} or None when the worker computes the verdicts).
+_Chunk = tuple[str, list[int], bytes, dict[int, Record], dict[int, Verdict] | None]
 
 
 def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _worker(tasks: Connection, answers: Connection) -> None:
-    """Verdicts for chunks of NDJSON lines: [(index in chunk, verdict)] for the
-    messages with findings; an empty chunk ends the worker."""
+def _worker(linter: Linter, tasks: Connection, answers: Connection, hungry: Any) -> None:
+    """Apply chunks through `linter.add` until None arrives, then send the finished
+    result; count in `hungry` the times no chunk was waiting."""
     # The main process handles ^C and SIGTERM (cli/signals.py) and closes the
     # pipe, which ends this loop; a SIGTERM sent to the whole group just ends it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # What fork copied (modules, the aggregates so far) need not be walked by
+    # every full collection again.
+    gc.freeze()
+    try:
+        while True:
+            if not tasks.poll():
+                hungry.value += 1
+            try:
+                chunk: _Chunk | None = tasks.recv()
+            except EOFError:
+                return
+            if chunk is None:
+                break
+            _apply(linter, chunk)
+        result: Any = linter.finish()
+    except Exception:  # sent back and raised there: the main process reports it
+        result = RuntimeError(f"lint worker failed:\n{traceback.format_exc()}")
+    answers.send(result)
+
+
+def _apply(linter: Linter, chunk: _Chunk) -> None:
+    file, lines, raws, whole, found = chunk
+    add, add_message = linter.add, linter.add_message
     loads = orjson.loads
-    while True:
-        try:
-            data = tasks.recv_bytes()
-        except EOFError:
-            return
-        if not data:
-            return
-        found: list[tuple[int, Verdict]] = []
-        for i, line in enumerate(data.split(b"\n")[:-1]):
-            verdict = message_verdict(loads(line))
-            if verdict[0] or verdict[1] or verdict[2]:
-                found.append((i, verdict))
-        answers.send(found)
-
-
-class _Chunk:
-    """Records in order; `verdicts` is None while the worker has them."""
-
-    __slots__ = ("records", "verdicts")
-
-    def __init__(self, records: list[Record], verdicts: list[Verdict | None] | None) -> None:
-        self.records = records
-        self.verdicts = verdicts
+    for i, (line, raw) in enumerate(zip(lines, raws.split(b"\n"), strict=False)):
+        # No verdict (None): add computes it here.
+        verdict = None if found is None else found.get(i, CLEAN)
+        if raw:
+            add_message(loads(raw), file, line, verdict)
+        else:
+            add(whole[i], verdict)
 
 
 class _Pipeline:
@@ -88,20 +100,16 @@ class _Pipeline:
         ctx = multiprocessing.get_context("fork")
         task_recv, self.tasks = ctx.Pipe(duplex=False)
         self.answers, answer_send = ctx.Pipe(duplex=False)
-        self.process = ctx.Process(target=_worker, args=(task_recv, answer_send), daemon=True)
+        self.hungry = ctx.RawValue("q", 0)
+        self._hungry_seen = 0
+        self.process = ctx.Process(target=_worker, args=(linter, task_recv, answer_send, self.hungry), daemon=True)
         self.process.start()
         task_recv.close()
         answer_send.close()
-        self.pending: deque[_Chunk] = deque()
-        self.remote: deque[_Chunk] = deque()  # sent, unanswered, in order
-        self.sent = 0  # chunks the worker computed
+        self.sent = 0  # chunks sent
 
     def close(self) -> None:
-        """Stop the worker (an empty chunk; on an error or ^C, closing the pipe does)."""
-        try:
-            self.tasks.send_bytes(b"")
-        except OSError:
-            pass
+        """Stop the worker (closing the pipe ends it, on an error or ^C too)."""
         self.tasks.close()
         self.answers.close()
         self.process.join(timeout=5)
@@ -109,55 +117,32 @@ class _Pipeline:
             self.process.kill()
             self.process.join()
 
-    def submit(self, records: list[Record], raws: list[bytes]) -> None:
-        """Send a chunk to the worker, or (when it is behind) compute it here."""
-        self._receive(block=False)
-        if len(self.remote) < _IN_FLIGHT:
-            chunk = _Chunk(records, None)
-            self.tasks.send_bytes(b"".join(raws))
-            self.remote.append(chunk)
-            self.sent += 1
-        else:
-            chunk = _Chunk(records, [None if r.error is not None else message_verdict(r.message) for r in records])
-        self.pending.append(chunk)
-        self._apply_ready()
-        while len(self.pending) > _MAX_PENDING:
-            self._receive(block=True)
-            self._apply_ready()
+    def worker_hungry(self) -> bool:
+        """True when the worker found no chunk waiting since the last call: this
+        process is the slower one, so the worker computes the next verdicts."""
+        seen: int = self.hungry.value
+        hungry = seen != self._hungry_seen
+        self._hungry_seen = seen
+        return hungry
 
-    def local(self, record: Record) -> None:
-        """A record without a raw line: computed here, in its place."""
-        if self.pending:
-            verdict = None if record.error is not None else message_verdict(record.message)
-            self.pending.append(_Chunk([record], [verdict]))
-        else:
-            self.linter.add(record)
+    def send(self, chunk: _Chunk) -> None:
+        self.tasks.send(chunk)
+        self.sent += 1
 
-    def drain(self) -> None:
-        while self.pending:
-            self._receive(block=True)
-            self._apply_ready()
-
-    def _receive(self, *, block: bool) -> None:
-        while self.remote and (block or self.answers.poll()):
-            found: list[tuple[int, Verdict]] = self.answers.recv()
-            chunk = self.remote.popleft()
-            verdicts: list[Verdict | None] = [_CLEAN] * len(chunk.records)
-            for i, verdict in found:
-                verdicts[i] = verdict
-            chunk.verdicts = verdicts
-            block = False
-
-    def _apply_ready(self) -> None:
-        add = self.linter.add
-        pending = self.pending
-        while pending and (verdicts := pending[0].verdicts) is not None:
-            for record, verdict in zip(pending.popleft().records, verdicts, strict=True):
-                add(record, verdict)
+    def result(self) -> LintResult:
+        self.tasks.send(None)
+        try:
+            result = self.answers.recv()
+        except EOFError:
+            raise RuntimeError("lint worker ended without a result") from None
+        if isinstance(result, BaseException):
+            raise result
+        assert isinstance(result, LintResult)
+        return result
 
 
-def lint_parallel(linter: Linter, records: Iterable[Record], *, after: int = PARALLEL_AFTER) -> None:
-    """Feed `records` to `linter` in order, on two cores past `after` records."""
+def lint_parallel(linter: Linter, records: Iterable[Record], *, after: int = PARALLEL_AFTER) -> LintResult:
+    """Lint `records` in order, on two cores past `after` records; the finished result."""
     it = iter(records)
     add = linter.add
     for n, record in enumerate(it, 1):
@@ -165,48 +150,52 @@ def lint_parallel(linter: Linter, records: Iterable[Record], *, after: int = PAR
         if n >= after:
             break
     else:
-        return
+        return linter.finish()
     # The worker starts with the first raw NDJSON line (plain message dicts,
     # YAML and JSON arrays have none: they stay in this process).
     for record in it:
-        if record.raw is not None and record.error is None and len(record.raw) < _CHUNK_BYTES:
+        if record.raw is not None and record.error is None:
             break
         add(record)
     else:
-        return
-    # Records wait in chunks for their verdicts, so more objects live long
-    # enough to reach the oldest generation and trigger full collections:
-    # freezing what exists now (modules, the aggregates so far) keeps those
-    # collections from walking it again and again.
-    gc.freeze()
+        return linter.finish()
     pipeline = _Pipeline(linter)
     try:
         _feed(pipeline, itertools.chain((record,), it))
-        pipeline.drain()
+        return pipeline.result()
     finally:
         pipeline.close()
-        gc.unfreeze()
 
 
 def _feed(pipeline: _Pipeline, it: Iterator[Record]) -> None:
-    records: list[Record] = []
+    """Chunks of records (one file each) to the worker, with their verdicts when
+    the worker is the slower process (the two processes stay evenly loaded)."""
+    file = ""
+    lines: list[int] = []
     raws: list[bytes] = []
-    size = 0
+    whole: dict[int, Record] = {}
+    found: dict[int, Verdict] | None = None
+    verdict_of = message_verdict
     for record in it:
+        if record.file != file or len(lines) >= _CHUNK_RECORDS:
+            if lines:
+                pipeline.send((file, lines, b"".join(raws), whole, found))
+                lines, raws, whole = [], [], {}
+            file = record.file
+            found = None if pipeline.worker_hungry() else {}
+        i = len(lines)
+        lines.append(record.line)
         raw: Any = record.raw
-        if raw is None or record.error is not None or len(raw) >= _CHUNK_BYTES:
-            if records:
-                pipeline.submit(records, raws)
-                records, raws, size = [], [], 0
-            pipeline.local(record)
-            continue
-        if not raw.endswith(b"\n"):
-            raw += b"\n"
-        if size + len(raw) > _CHUNK_BYTES:
-            pipeline.submit(records, raws)
-            records, raws, size = [], [], 0
-        records.append(record)
-        raws.append(raw)
-        size += len(raw)
-    if records:
-        pipeline.submit(records, raws)
+        if raw is None or record.error is not None or not raw.strip():
+            raws.append(b"\n")
+            whole[i] = record
+            if record.error is not None:
+                continue
+        else:
+            raws.append(raw if raw[-1:] == b"\n" else raw + b"\n")
+        if found is not None:
+            verdict = verdict_of(record.message)
+            if verdict is not CLEAN and (verdict[0] or verdict[1] or verdict[2]):
+                found[i] = verdict
+    if lines:
+        pipeline.send((file, lines, b"".join(raws), whole, found))
