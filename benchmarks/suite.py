@@ -12,18 +12,23 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ab import PY, Bench, Side, fmt_ratio, fmt_side, start_sink  # noqa: E402
+from lint_speed import generate as make_lint_corpus  # noqa: E402
+from lint_speed import write_plan  # noqa: E402
 from replay_common import make_events  # noqa: E402
 from startup import measure as measure_startup  # noqa: E402
 
 PEERS = str(Path(__file__).resolve().parent / "peers.py")
-COMPARISONS = ("segment", "customerio", "customerio-calls", "floor", "memory", "startup", "baseline")
+COMPARISONS = ("segment", "customerio", "customerio-calls", "floor", "memory", "lint", "startup", "baseline")
 RSS_TARGET_MB = 80  # issue 17: peak RSS at any --concurrency up to 32, flat in the number of events
 
 
@@ -49,6 +54,50 @@ def cdpio(url: str, file: Path, route: str, events: int, *extra: str) -> Side:
             *extra,
         ],
     )
+
+
+def _timed(cmd: list[str], cwd: str) -> float:
+    """Wall seconds of one process (its forked lint worker included); lint exits 0 or 1 (findings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDPIO_")}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    wall = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    return wall
+
+
+def measure_lint(tmp: str, n: int, pairs: int) -> list[str]:
+    """`cdpio lint` and `cdpio lint --plan` as a user runs them (a process each,
+    start-up and output included) over the same N generated messages
+    (benchmarks/lint_speed.py's corpus, the plan inferred from its first 20,000),
+    one warm-up pair, then `pairs` pairs alternating their order."""
+    corpus, plan_file = os.path.join(tmp, "lint.ndjson"), os.path.join(tmp, "lint-plan.yaml")
+    make_lint_corpus(n, corpus)
+    write_plan(corpus, plan_file)
+    base = [PY, "-m", "cdpio_cli", "--json", "-q", "lint"]
+    sides = {"lint": [*base, corpus], "lint --plan": [*base, "--plan", plan_file, corpus]}
+    walls: dict[str, list[float]] = {name: [] for name in sides}
+    for i in range(pairs + 1):
+        for name in sides if i % 2 == 0 else reversed(list(sides)):
+            wall = _timed(sides[name], tmp)
+            if i:  # the first pair warms up
+                walls[name].append(wall)
+    os.unlink(corpus)
+    lines = []
+    for name, target in (("lint", 200_000), ("lint --plan", 100_000)):
+        rates = [n / w for w in walls[name]]
+        median = statistics.median(rates)
+        lines.append(
+            f"{'cdpio ' + name + f' ({n:,} messages)':<58} {median:>9,.0f} messages/s "
+            f"({min(rates):,.0f}-{max(rates):,.0f})  target >= {target:,}/s  {'MET' if median >= target else 'NOT MET'}"
+        )
+    per_million = statistics.median(walls["lint"]) * 1_000_000 / n
+    lines.append(
+        f"{'cdpio lint, time for 1,000,000 messages':<58} {per_million:9.2f} s"
+        f"{'' if n == 1_000_000 else f' (scaled from {n:,})'}  target < 8 s  {'MET' if per_million < 8 else 'NOT MET'}"
+    )
+    return lines
 
 
 def measure_memory(bench: Bench, url: str, files: dict[int, Path]) -> list[str]:
@@ -185,6 +234,10 @@ def main() -> None:
                     old = cdpio(url, big, route, n)
                     old.name, old.env = f"cdpio replay --route {route} (baseline)", {"PYTHONPATH": args.baseline}
                     compare(cdpio(url, big, route, n), old, f"{route} route: this tree vs the baseline", 1.0)
+            if "lint" in only:
+                for line in measure_lint(tmp, 100_000 if args.quick else 1_000_000, args.pairs):
+                    print(line, flush=True)
+                    results.append(line)
             if "startup" in only:
                 baseline_tree = Path(args.baseline) if args.baseline else None
                 for line in measure_startup(args.pairs, url, baseline_tree):
