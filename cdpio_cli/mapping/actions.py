@@ -419,21 +419,9 @@ def map_message(msg: Any, *, check_limits: bool = True) -> Mapping:
     return result
 
 
-def _map_track(msg: dict) -> Mapping:
-    event = msg.get("event")
-    if isinstance(event, str):
-        semantic = SEMANTIC_EVENTS.get(event)
-        if semantic is not None:
-            return _SEMANTIC_BUILDERS[semantic](msg)
-        if event:
-            return _person_event(msg, "trackEvent", "event", event)
-    return _track_event(msg)  # rejected: no usable event name
-
-
-# The default subscriptions by message type (the track ones by event, above).
+# The default subscriptions by message type (track, by event, in `_map`).
 _BY_TYPE: dict[Any, Callable[[dict], Mapping]] = {
     "identify": _create_update_person,
-    "track": _map_track,
     "page": _track_page,
     "screen": _track_screen,
     "group": _create_update_object,
@@ -445,6 +433,15 @@ def _map(msg: Any) -> Mapping:
     if not isinstance(msg, dict):
         return Mapping(None, [], f"{DROP_NO_MAPPING}: the message is not a JSON object")
     mtype = msg.get("type")
+    if mtype == "track":  # most traffic: no further call on the way to its builder
+        event = msg.get("event")
+        if isinstance(event, str):
+            semantic = SEMANTIC_EVENTS.get(event)
+            if semantic is not None:
+                return _SEMANTIC_BUILDERS[semantic](msg)
+            if event:
+                return _person_event(msg, "trackEvent", "event", event)
+        return _track_event(msg)  # rejected: no usable event name
     builder = _BY_TYPE.get(mtype) if isinstance(mtype, str) else None
     if builder is not None:
         return builder(msg)
