@@ -4,6 +4,7 @@ or the reason it is rejected; `map_message` runs the default subscriptions
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -38,21 +39,38 @@ from cdpio_cli.mapping.payload import (
 _PERSON_TRAITS_MOVED = ("createdAt", "created_at", "object_type_id", "objectTypeId", "relationshipAttributes")
 
 
-def _create_update_person(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
-    traits = as_dict(msg.get("traits"))
-    user_id = msg.get("userId")
-    person_id = user_id if user_id is not None else traits.get("email")
-    email = traits.get("email")
-    anonymous_id = f.get("anonymous_id", msg.get("anonymousId"))
-    if str_id(person_id) is None and not email and not anonymous_id:
-        return rejected("createUpdatePerson", "a person: userId, traits.email or anonymousId")
+def _person_attributes(traits: dict, f: Fields) -> dict:
+    """createUpdatePerson's attributes: the traits without the fields the
+    destination moves elsewhere, plus created_at and email."""
+    if not f.unmapped and traits.keys().isdisjoint(_PERSON_TRAITS_MOVED):
+        # The usual traits: nothing to remove, no created_at to add, and email
+        # (if any) is already in place; the copy is the answer.
+        return convert_attribute_timestamps(traits) if f.convert_timestamp else dict(traits)
     attributes = {k: v for k, v in as_dict(f.get("custom_attributes", traits)).items() if k not in _PERSON_TRAITS_MOVED}
     created_at = first_not_null(traits.get("created_at"), traits.get("createdAt"))
     if created_at:
         attributes["created_at"] = created_at
+    email = traits.get("email")
     if email:
         attributes["email"] = email
-    relationships = None
+    return convert_attribute_timestamps(attributes) if f.convert_timestamp else attributes
+
+
+def _create_update_person(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
+    """Built directly: the body `build_payload` makes from these fields (the
+    attributes converted, the timestamp always), key order included."""
+    get = msg.get
+    traits = get("traits")
+    if type(traits) is not dict:
+        traits = as_dict(traits)
+    user_id = get("userId")
+    email = traits.get("email")
+    person_id = user_id if user_id is not None else email
+    anonymous_id = f.get("anonymous_id", get("anonymousId"))
+    if str_id(person_id) is None and not email and not anonymous_id:
+        return rejected("createUpdatePerson", "a person: userId, traits.email or anonymousId")
+    attributes = _person_attributes(traits, f)
+    body: dict[str, Any] = {"type": "person", "action": "identify", "attributes": attributes}
     group_id = f.get("group_id", traits.get("objectId"))
     if group_id:
         rel: dict[str, Any] = {
@@ -64,24 +82,25 @@ def _create_update_person(msg: dict, f: Fields = DEFAULT_FIELDS) -> Mapping:
         rel_attrs = f.get("relationship_attributes", traits.get("relationshipAttributes"))
         if rel_attrs:
             rel["relationship_attributes"] = rel_attrs
-        relationships = [rel]
-    body = build_payload(
-        "person",
-        "identify",
-        person_id=person_id,
-        anonymous_id=anonymous_id,
-        attributes=attributes,
-        cio_relationships=relationships,
-        timestamp=f.get("timestamp", msg.get("timestamp")),
-        convert=f.convert_timestamp,
-    )
+        body["cio_relationships"] = [rel]
+    timestamp = f.get("timestamp", get("timestamp"))
+    if timestamp:
+        body["timestamp"] = convert_timestamp(timestamp)
+    if anonymous_id:
+        body["attributes"] = {**attributes, "anonymous_id": anonymous_id}
+    identifiers = resolve_identifiers(person_id, None, anonymous_id)
+    if identifiers is not None:
+        body["identifiers"] = identifiers
+        if "anonymous_id" in identifiers:
+            body["attributes"].pop("anonymous_id", None)
     return Mapping("createUpdatePerson", [body])
 
 
 def _person_event(msg: dict, action_name: str, cio_action: str, name: Any, f: Fields = DEFAULT_FIELDS) -> Mapping:
     """trackEvent / trackPageView / trackScreenView: most traffic, so built directly.
 
-    Same body as `build_payload` would make (tests/test_mapping.py checks that).
+    Same body, key order included, as `build_payload` would make
+    (tests/test_mapping.py checks that).
     """
     get = msg.get
     user_id, anonymous_id, message_id, props, timestamp = (
@@ -98,18 +117,19 @@ def _person_event(msg: dict, action_name: str, cio_action: str, name: Any, f: Fi
             f.get("data", props),
             f.get("timestamp", timestamp),
         )
-    person_id = str_id(user_id)
+    person_id = user_id if type(user_id) is str and user_id else str_id(user_id)
     if person_id is None and not anonymous_id:
         return rejected(action_name, "a person: userId or anonymousId")
     convert = f.convert_timestamp
-    body: dict[str, Any] = {
-        "type": "person",
-        "action": cio_action,
-        "name": iso_to_unix(name) if convert and type(name) is str else name,
-    }
+    # iso_to_unix's own first test, inlined: names and ids are rarely dates.
+    if convert and type(name) is str and len(name) >= 10 and name[4] == "-":
+        name = iso_to_unix(name)
+    body: dict[str, Any] = {"type": "person", "action": cio_action, "name": name}
     # trackEvent sends any mapped event id; page and screen only a non-empty one.
     if message_id is not None and (message_id or action_name == "trackEvent"):
-        body["id"] = iso_to_unix(message_id) if convert and type(message_id) is str else message_id
+        if convert and type(message_id) is str and len(message_id) >= 10 and message_id[4] == "-":
+            message_id = iso_to_unix(message_id)
+        body["id"] = message_id
     attributes = None
     if type(props) is dict:
         attributes = convert_attribute_timestamps(props) if convert else props
@@ -119,7 +139,11 @@ def _person_event(msg: dict, action_name: str, cio_action: str, name: Any, f: Fi
     if person_id is not None:
         if anonymous_id:
             body["attributes"] = {**(attributes or {}), "anonymous_id": anonymous_id}
-        body["identifiers"] = resolve_identifiers(person_id)
+        # resolve_identifiers' answer for an id that is neither `cio_...` nor an email.
+        if "@" in person_id or person_id.startswith("cio_"):
+            body["identifiers"] = resolve_identifiers(person_id)
+        else:
+            body["identifiers"] = {"id": person_id}
     else:
         # Identified by the anonymous id: the copy in attributes is removed again.
         body["attributes"] = dict(attributes) if attributes is not None else {}
@@ -395,26 +419,32 @@ def map_message(msg: Any, *, check_limits: bool = True) -> Mapping:
     return result
 
 
+# The default subscriptions by message type (track, by event, in `_map`).
+_BY_TYPE: dict[Any, Callable[[dict], Mapping]] = {
+    "identify": _create_update_person,
+    "page": _track_page,
+    "screen": _track_screen,
+    "group": _create_update_object,
+    "alias": _merge_people,
+}
+
+
 def _map(msg: Any) -> Mapping:
     if not isinstance(msg, dict):
         return Mapping(None, [], f"{DROP_NO_MAPPING}: the message is not a JSON object")
     mtype = msg.get("type")
-    if mtype == "identify":
-        return _create_update_person(msg)
-    if mtype == "track":
+    if mtype == "track":  # most traffic: no further call on the way to its builder
         event = msg.get("event")
-        semantic = SEMANTIC_EVENTS.get(event) if isinstance(event, str) else None
-        if semantic is not None:
-            return _SEMANTIC_BUILDERS[semantic](msg)
-        return _track_event(msg)
-    if mtype == "page":
-        return _track_page(msg)
-    if mtype == "screen":
-        return _track_screen(msg)
-    if mtype == "group":
-        return _create_update_object(msg)
-    if mtype == "alias":
-        return _merge_people(msg)
+        if isinstance(event, str):
+            semantic = SEMANTIC_EVENTS.get(event)
+            if semantic is not None:
+                return _SEMANTIC_BUILDERS[semantic](msg)
+            if event:
+                return _person_event(msg, "trackEvent", "event", event)
+        return _track_event(msg)  # rejected: no usable event name
+    builder = _BY_TYPE.get(mtype) if isinstance(mtype, str) else None
+    if builder is not None:
+        return builder(msg)
     return Mapping(
         None,
         [],

@@ -45,6 +45,8 @@ def resolve_identifiers(
     person_id: Any = None, email: Any = None, anonymous_id: Any = None, object_id: Any = None, object_type_id: Any = "1"
 ) -> dict | None:
     """The destination's identifier resolution (utils.ts resolveIdentifiers)."""
+    if type(person_id) is str and person_id and not object_id and "@" not in person_id and person_id[:4] != "cio_":
+        return {"id": person_id}  # the usual id: neither an object, nor an email, nor a cio_ id
     if object_id and object_type_id:
         return {"object_id": object_id, "object_type_id": object_type_id}
     pid = str_id(person_id)
@@ -93,8 +95,15 @@ def iso_to_unix(value: str) -> Any:
 def convert_attribute_timestamps(obj: dict) -> dict:
     """ISO-8601 strings inside (nested) objects -> unix seconds ("Convert Timestamps", on by default).
 
-    Like the destination, it walks objects only, not arrays.
+    Like the destination, it walks objects only, not arrays.  Always a new
+    dict; most objects hold no date and no object, and are copied whole.
     """
+    for value in obj.values():
+        tv = type(value)
+        if tv is dict or (tv is str and len(value) >= 10 and value[4] == "-"):
+            break
+    else:
+        return dict(obj)
     out = {}
     for key, value in obj.items():
         if type(value) is str:
