@@ -86,19 +86,29 @@ class Client:
         self.timeout = timeout
         self.max_connections = max_connections
         self.headers = Headers(_HEADERS)
-        self.ssl_context = tls_context()
-        # Proxies stay httpx's job.
-        self.wire: Wire | None = None if proxies_configured() else Wire(self.ssl_context, dict(self.headers))
+        self._tls: ssl.SSLContext | None = None
         self._httpx: httpx.Client | None = None
         self._lock = threading.Lock()
+        # Proxies stay httpx's job.
+        self.wire: Wire | None = None if proxies_configured() else Wire(self.ssl_context, dict(self.headers))
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context of both wires, made on first need: loading the CA
+        bundle costs more CPU than all of a replay's imports, and a replay to
+        an http:// endpoint (the sandbox) never needs it."""
+        with self._lock:
+            if self._tls is None:
+                self._tls = tls_context()
+            return self._tls
 
     def httpx_client(self) -> httpx.Client:
         """The httpx client with the same policy, made on first need."""
+        tls = self.ssl_context()
         with self._lock:
             if self._httpx is None:
                 from cdpio_cli.transport.via_httpx import make_httpx_client
 
-                self._httpx = make_httpx_client(self.timeout, self.max_connections, self.headers, self.ssl_context)
+                self._httpx = make_httpx_client(self.timeout, self.max_connections, self.headers, tls)
             return self._httpx
 
     def wire_for_send(self) -> Wire | None:

@@ -6,11 +6,12 @@ httpx (with httpcore and h11) costs about 0.6 ms of CPU per request more than
 fifth of a replay's CPU.  This module only moves bytes.  Everything else is
 `send`'s policy, shared by both wires: retries, backoff, `Retry-After`,
 redirects, the credential guard, deadlines, masking.  The TLS context is the
-very one the httpx client was made with (verification on, `SSL_CERT_FILE`
-honoured), the response body goes through the same capped reader
-(body.decode_body), and failures are raised as cdpio's transport exceptions
-(errors.py, httpx's names and tree) that `describe_exception` words, so no
-text changes with the wire.
+very one the httpx path uses (client.tls_context: verification on,
+`SSL_CERT_FILE` honoured), made only when a first https connection needs it;
+the response body goes through the same capped reader (body.decode_body);
+failures are raised as cdpio's transport exceptions (errors.py, httpx's
+names and tree) that `describe_exception` words, so no text changes with the
+wire.
 
 Every socket operation is bounded by the time left to the request (as
 via_httpx.BoundedBackend does for httpx): a server trickling bytes cannot hold
@@ -28,7 +29,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from cdpio_cli.transport import errors
 from cdpio_cli.transport.url import URL
@@ -107,9 +108,9 @@ class _SocketView:
 class _Connection:
     """One kept-alive connection to scheme://host:port."""
 
-    def __init__(self, scheme: str, host: str, port: int, ssl_context: ssl.SSLContext):
+    def __init__(self, scheme: str, host: str, port: int, tls: Callable[[], ssl.SSLContext]):
         self.scheme, self.host, self.port = scheme, host, port
-        self.ssl_context = ssl_context
+        self.tls = tls
         self.sock: socket.socket | None = None
         self.bound = _Bound(0.0, 0.0)
 
@@ -134,12 +135,14 @@ class _Connection:
                 self.sock = None
 
     def connect(self) -> socket.socket:
+        # Outside the try: a CA file that cannot be read is not a connection failure.
+        ssl_context = self.tls() if self.scheme == "https" else None
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.bound.left(errors.ConnectTimeout))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.scheme == "https":
+            if ssl_context is not None:
                 sock.settimeout(self.bound.left(errors.ConnectTimeout))
-                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+                sock = ssl_context.wrap_socket(sock, server_hostname=self.host)
         except TimeoutError as exc:
             raise errors.ConnectTimeout(str(exc) or "timed out") from None
         except OSError as exc:  # refused, unresolvable, certificate rejected
@@ -191,8 +194,8 @@ def _errors_as_ours(connection: _Connection) -> Iterator[None]:
 class Wire:
     """Kept-alive connections, one per thread and origin (no lock on the hot path)."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, headers: dict[str, str]):
-        self.ssl_context = ssl_context
+    def __init__(self, tls: Callable[[], ssl.SSLContext], headers: dict[str, str]):
+        self.tls = tls  # the TLS context, made on the first https connection
         self.base_headers = dict(headers)  # User-Agent, Accept-Encoding
         self._local = threading.local()
         # Weak: a thread's connections go (closed) with the thread; `close` ends the rest.
@@ -229,7 +232,7 @@ class Wire:
             pool = self._local.pool = {}
         connection = pool.get(key)
         if connection is None:
-            connection = pool[key] = _Connection(url.scheme, url.host, port, self.ssl_context)
+            connection = pool[key] = _Connection(url.scheme, url.host, port, self.tls)
             with self._lock:
                 self._all.add(connection)
         return connection
