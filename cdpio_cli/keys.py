@@ -204,12 +204,11 @@ class ServiceHttp:
         params: dict | None = None,
         content: bytes | None = None,
     ) -> Answer:
-        import httpx
-
         from cdpio_cli.transport import RequestSpec, basic_auth, send
+        from cdpio_cli.transport.url import URL
 
-        parsed = httpx.URL(url)
-        host = parsed.netloc.decode("ascii", "replace")
+        parsed = URL(url)
+        host = parsed.netloc
         origin = f"{parsed.scheme}://{host}"
         if host in self.silent_hosts:
             return Answer(
@@ -224,7 +223,7 @@ class ServiceHttp:
         if auth:
             headers["Authorization"] = basic_auth(*auth)
         if params:
-            url = str(httpx.URL(url, params=params))
+            url = str(parsed.with_params(params))
         attempt = send(
             self.client,
             RequestSpec(method, url, headers=headers, content=content, secrets=self.secrets),

@@ -330,9 +330,20 @@ def test_help_imports_only_typer_rich_and_the_command_modules():
 @pytest.mark.parametrize("with_config", [False, True], ids=["no-config", "with-config"])
 def test_a_quiet_json_replay_imports_no_validation_or_rendering_library(sandbox, tmp_path, with_config):
     # A replay run's start-up (issue 17): the config is checked by config_schema.py, not pydantic,
-    # and with --json -q nothing is drawn, so rich is never imported.  (httpx is still imported:
-    # transport/wire.py raises httpx's exceptions and reads httpx.URL.)
-    heavy = ("pydantic", "pydantic_core", "rich", "typer.rich_utils", "cdpio_cli.cli.table", "cdpio_cli.lint")
+    # and with --json -q nothing is drawn, so rich is never imported; nor httpx (with httpcore, h11,
+    # anyio): a send without a proxy goes over transport/wire.py, with cdpio's URL and exceptions.
+    heavy = (
+        "pydantic",
+        "pydantic_core",
+        "rich",
+        "typer.rich_utils",
+        "cdpio_cli.cli.table",
+        "cdpio_cli.lint",
+        "httpx",
+        "httpcore",
+        "h11",
+        "anyio",
+    )
     events = tmp_path / "events.ndjson"
     events.write_text("".join(f'{{"type": "track", "userId": "u{i}", "event": "E"}}\n' for i in range(5)))
     if with_config:

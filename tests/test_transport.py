@@ -433,3 +433,64 @@ def test_a_threads_connection_closes_with_the_thread(sandbox):
         gc.collect()
         assert c.wire is not None and not [conn for conn in c.wire._all if conn.sock is not None]
         assert transport.send(c, track_spec(sandbox, mid="m-2")).status == 200
+
+
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def test_a_send_without_a_proxy_imports_no_httpx(sandbox):
+    """The CLI's send path (replay, send-test, check-keys) runs on wire.py:
+    httpx, httpcore, h11 and anyio stay unimported (issue 17: their imports
+    were 43% of a replay run's)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = track_spec(sandbox)
+    code = (
+        "import sys\n"
+        "from cdpio_cli import transport\n"
+        f"spec = transport.RequestSpec('POST', {spec.url!r}, {spec.headers!r}, {spec.content!r},"
+        f" secrets={spec.secrets!r})\n"
+        "with transport.make_client(5.0) as c:\n"
+        "    attempt = transport.send(c, spec)\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpcore', 'h11', 'anyio'))\n"
+        "print(attempt.status, heavy)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k.upper() not in _PROXY_VARS}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["200", "[]"], proc.stdout
+
+
+def test_a_proxy_from_the_environment_carries_the_request(monkeypatch):
+    """A proxy configured in the environment stays httpx's job: the request
+    goes to the proxy (in absolute form), not over the lean wire."""
+    from tests.reliability.hostile import HostileServer
+
+    for name in _PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    with HostileServer("ok", body={"ok": True}) as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url())
+        with transport.make_client(5.0) as c:
+            assert c.wire is None
+            attempt = transport.send(c, RequestSpec("GET", "http://127.0.0.1:9/v1/x", {}, None))
+    assert attempt.status == 200 and attempt.url == "http://127.0.0.1:9/v1/x"
+    assert proxy.seen[0].path == "http://127.0.0.1:9/v1/x"
+
+
+def test_a_watched_client_sends_through_httpx_and_its_hooks_see_each_request(sandbox):
+    """Adding an event hook (contract tests capture requests so) takes the
+    client off the lean wire: the hook sees every request `send` makes."""
+    seen = []
+    with transport.make_client(5.0) as c:
+        assert c.wire_for_send() is c.wire is not None
+        c.event_hooks["request"].append(lambda request: seen.append(request.url.path))
+        assert c.wire_for_send() is None
+        assert transport.send(c, track_spec(sandbox)).status == 200
+    assert seen == ["/segment/v1/track"]

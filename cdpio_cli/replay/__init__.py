@@ -12,7 +12,7 @@ Shape of a run (one module each):
    ready to send to the spool (`spool`).
 3. Main pass: a reader thread cuts the spool into batches by count and bytes
    (`batching`) into a bounded queue; sender threads (`send`) share one
-   httpx client, a token bucket and the retry policy.
+   transport client, a token bucket and the retry policy.
 4. Batches are committed in input order (`commit`): dead-letter lines are
    appended (`deadletter`) and the checkpoint advanced (`checkpoint`) only up
    to the first batch still in flight.  A killed run therefore resumes
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 # The public names, loaded on first use: `cdpio_cli.replay.options` (the
 # defaults the config falls back to) stays cheap to import without the
-# sending machinery (httpx, threads) behind `run`.
+# sending machinery (transport client, threads) behind `run`.
 _SOURCES = {
     "BAD_CHECKPOINT_HINT": "checkpoint",
     "ResumeState": "checkpoint",

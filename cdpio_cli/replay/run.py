@@ -14,8 +14,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 
-import httpx
-
 from cdpio_cli.errors import UsageError
 from cdpio_cli.paths import check_outputs, open_private
 from cdpio_cli.replay.batching import Batch, Batcher, BatchSinks
@@ -39,6 +37,7 @@ from cdpio_cli.replay.scan import Scanner, ScanTotals, newest_timestamp
 from cdpio_cli.replay.send import Sender
 from cdpio_cli.replay.spool import DISK_FULL
 from cdpio_cli.transport import RetryPolicy, TokenBucket, check_timeout, make_client
+from cdpio_cli.transport.client import Client
 
 
 class Replay:
@@ -51,7 +50,7 @@ class Replay:
         route: Route,
         options: ReplayOptions,
         *,
-        client: httpx.Client | None = None,
+        client: Client | None = None,
         stdin: IO[Any] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         progress_interval: float = 0.1,
@@ -311,7 +310,7 @@ class Replay:
         if self._reader_error is not None:
             raise self._reader_error
 
-    def _run_threads(self, batcher: Batcher, spool: IO[bytes], client: httpx.Client | None) -> None:
+    def _run_threads(self, batcher: Batcher, spool: IO[bytes], client: Client | None) -> None:
         o = self.opts
         policy = RetryPolicy(
             max_retries=o.max_retries,
@@ -410,7 +409,7 @@ class Replay:
                 if self.stop.is_set() and final:
                     return False
 
-    def _send_loop(self, client: httpx.Client, policy: RetryPolicy, limiter: TokenBucket | None) -> None:
+    def _send_loop(self, client: Client, policy: RetryPolicy, limiter: TokenBucket | None) -> None:
         while True:
             b = self._queue.get()
             if b is None:

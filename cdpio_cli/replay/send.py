@@ -8,14 +8,13 @@ import random
 import threading
 from collections.abc import Callable
 
-import httpx
-
 from cdpio_cli.replay.batching import Batch
 from cdpio_cli.replay.deadletter import dead_letter_line
 from cdpio_cli.replay.options import EXAMPLES, Example, ReplayResult
 from cdpio_cli.replay.route import Route
 from cdpio_cli.routes.segment import BatchVerdict
 from cdpio_cli.transport import Attempt, RetryPolicy, TokenBucket, send
+from cdpio_cli.transport.client import Client
 
 # Batches in a row failing after every retry that stop a run nothing got through in, at least.
 _DOWN_BATCHES = 5
@@ -82,7 +81,7 @@ class Sender:
         self._consecutive_down = 0
         self._down_throttled = False  # a 429 among the consecutive failures
 
-    def send_batch(self, client: httpx.Client, policy: RetryPolicy, limiter: TokenBucket | None, b: Batch) -> None:
+    def send_batch(self, client: Client, policy: RetryPolicy, limiter: TokenBucket | None, b: Batch) -> None:
         spec = self.route.build_request(b.items, lane=b.lane)
         attempt = send(client, spec, policy, limiter, cancel=self.stop)
         self._count_requests(attempt)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from orjson import dumps as _dumps
 
 from cdpio_cli import mapping, messages
@@ -43,6 +42,7 @@ from cdpio_cli.transport import (
     may_receive_credentials,
     send,
 )
+from cdpio_cli.transport.client import Client
 
 NAME = "customerio"
 MAX_OP_BYTES = 32 * 1024
@@ -242,7 +242,7 @@ def _combine(outcomes: list[Outcome]) -> Outcome:
 
 
 def send_message(
-    client: httpx.Client,
+    client: Client,
     base_url: str,
     site_id: str,
     api_key: str,
@@ -289,9 +289,7 @@ def send_message(
     return _combine(outcomes)
 
 
-def get_region(
-    client: httpx.Client, base_url: str, site_id: str, api_key: str, *, policy: RetryPolicy = NO_RETRY
-) -> Outcome:
+def get_region(client: Client, base_url: str, site_id: str, api_key: str, *, policy: RetryPolicy = NO_RETRY) -> Outcome:
     """`GET {track}/api/v1/accounts/region`: 200 `{url, region, environment_id}`
     for valid Track credentials, 401 otherwise (docs/contracts.md).
     The parsed body is in `outcome.body`."""

@@ -12,13 +12,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from cdpio_cli.credentials import FormatHint
 from cdpio_cli.routes.endpoints import pipelines_key_region
 from cdpio_cli.routes.registry import Capabilities, CredentialSpec, RouteSpec, SendOne, SendTestText, register
 from cdpio_cli.routes.segment import SegmentStyleRoute, send_messages_as_batch, send_single
 from cdpio_cli.transport import NO_RETRY, Deadline, Outcome, RetryPolicy, TokenBucket, basic_auth, bearer_auth
+from cdpio_cli.transport.client import Client
 
 NAME = "pipelines"
 STRICT_HEADER = "X-Strict-Mode"
@@ -53,7 +52,7 @@ class PipelinesRoute(SegmentStyleRoute):
 
 
 def send_message(
-    client: httpx.Client,
+    client: Client,
     base_url: str,
     api_key: str,
     msg: dict,
@@ -76,7 +75,7 @@ def send_message(
 
 
 def send_batch(
-    client: httpx.Client,
+    client: Client,
     base_url: str,
     api_key: str,
     msgs: list[dict],

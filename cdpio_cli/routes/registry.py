@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cdpio_cli.errors import UsageError
 
 if TYPE_CHECKING:
-    import httpx
-
     from cdpio_cli.credentials import FormatHint
     from cdpio_cli.routes.segment import BatchVerdict, Prepared
     from cdpio_cli.transport import Attempt, Deadline, Outcome, RequestSpec, RetryPolicy
+    from cdpio_cli.transport.client import Client
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ class Sender(Protocol):
 class SendOne:
     """One send-test message on its way: where, with what, how patiently."""
 
-    client: httpx.Client
+    client: Client
     base_url: str
     credentials: Mapping[str, str]  # dotted field -> cleaned value, every credential of the route present
     policy: RetryPolicy

@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from cdpio_cli import messages
 from cdpio_cli.credentials import FormatHint
 from cdpio_cli.routes.registry import Capabilities, CredentialSpec, RouteSpec, SendOne, SendTestText, register
@@ -34,6 +32,7 @@ from cdpio_cli.transport import (
     join_url,
     send,
 )
+from cdpio_cli.transport.client import Client
 
 NAME = "segment"
 SINGLE_CALLS = ("identify", "track", "page", "screen", "group", "alias")
@@ -133,7 +132,7 @@ class SegmentRoute(SegmentStyleRoute):
 
 
 def send_message(
-    client: httpx.Client,
+    client: Client,
     base_url: str,
     write_key: str,
     msg: dict,
@@ -153,7 +152,7 @@ def send_message(
 
 
 def send_batch(
-    client: httpx.Client, base_url: str, write_key: str, msgs: list[dict], *, policy: RetryPolicy = NO_RETRY
+    client: Client, base_url: str, write_key: str, msgs: list[dict], *, policy: RetryPolicy = NO_RETRY
 ) -> Outcome:
     """Send a few messages as one `POST {base}/v1/batch` request."""
     return send_messages_as_batch(SegmentRoute(base_url, write_key), client, msgs, policy=policy)
@@ -161,7 +160,7 @@ def send_batch(
 
 def send_single(
     route: SegmentStyleRoute,
-    client: httpx.Client,
+    client: Client,
     msg: dict,
     *,
     policy: RetryPolicy = NO_RETRY,
@@ -183,7 +182,7 @@ def send_single(
 
 
 def send_messages_as_batch(
-    route: SegmentStyleRoute, client: httpx.Client, msgs: list[dict], *, policy: RetryPolicy = NO_RETRY
+    route: SegmentStyleRoute, client: Client, msgs: list[dict], *, policy: RetryPolicy = NO_RETRY
 ) -> Outcome:
     items: list[bytes] = []
     for msg in msgs:

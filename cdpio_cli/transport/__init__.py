@@ -2,7 +2,11 @@
 
 - `make_client` (client): TLS verification on, a cdpio User-Agent, no
   automatic redirects, and a guard that refuses to put credentials on plain
-  http:// to anything but loopback (urls).
+  http:// to anything but loopback (urls).  Requests go over the lean
+  `http.client` wire (wire) with cdpio's URL (url) and exceptions (errors);
+  httpx is imported only for a proxy from the environment or a client whose
+  requests are watched through event hooks (via_httpx, the one place httpx's
+  exceptions are translated).
 - `send` (sending): one logical request with retries (408, 429, 5xx,
   network errors), exponential backoff with full jitter, `Retry-After`
   honoured only while it fits the caps and the deadline (retries), deliberate

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-import httpx
+from cdpio_cli.transport.errors import DecodingError
+
+if TYPE_CHECKING:  # only the httpx path hands one in
+    import httpx
 
 # No Customer.io or Segment answer cdpio reads comes near this; a bigger body
 # (or one that decompresses to more) is a broken or hostile server.
@@ -51,7 +55,7 @@ def decode_body(headers: Mapping[str, str], chunks: Iterable[bytes], limit: int 
                     raw_deflate_tried = True  # a raw deflate stream, no header
                     decoder = zlib.decompressobj(-15)
                     continue
-                raise httpx.DecodingError("the response body is not valid " + encodings[0]) from None
+                raise DecodingError("the response body is not valid " + encodings[0]) from None
             out += piece
             if len(out) > limit:
                 raise BodyTooLarge(len(out))

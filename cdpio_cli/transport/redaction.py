@@ -1,6 +1,6 @@
 """Credential-free texts: masking secrets, and describing transport errors.
 
-httpx exception messages can contain URLs (the Segment settings lookup has
+Transport exception messages can contain URLs (the Segment settings lookup has
 the write key in its path) and header values, so every text is sanitised
 before it leaves the transport.
 """
@@ -11,9 +11,9 @@ import functools
 import re
 from urllib.parse import urlsplit
 
-import httpx
-
 from cdpio_cli.credentials import mask_all, redact, secret_forms
+from cdpio_cli.transport import errors
+from cdpio_cli.transport.url import URL
 
 _URL_RE = re.compile(r"(?P<base>[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/'\"<>]+)(?P<rest>[^\s'\"<>]*)")
 
@@ -55,28 +55,29 @@ def answered_too_slowly(error: str | None) -> bool:
     return any(words in lowered for words in _SLOW_ANSWER)
 
 
-def describe_exception(exc: BaseException, url: httpx.URL | str, secrets: tuple[str, ...] | list[str] = ()) -> str:
-    """A short, credential-free description of a transport error."""
+def describe_exception(exc: BaseException, url: URL | str, secrets: tuple[str, ...] | list[str] = ()) -> str:
+    """A short, credential-free description of a transport error (cdpio's
+    exceptions: the httpx path translates httpx's at its boundary)."""
     host = urlsplit(str(url)).netloc.rsplit("@", 1)[-1]
-    if isinstance(exc, httpx.ConnectTimeout):
+    if isinstance(exc, errors.ConnectTimeout):
         text = f"timed out connecting to {host}"
-    elif isinstance(exc, httpx.ReadTimeout):
+    elif isinstance(exc, errors.ReadTimeout):
         text = f"timed out waiting for a response from {host}"
-    elif isinstance(exc, httpx.WriteTimeout):
+    elif isinstance(exc, errors.WriteTimeout):
         text = f"timed out sending the request to {host}"
-    elif isinstance(exc, httpx.PoolTimeout):
+    elif isinstance(exc, errors.PoolTimeout):
         text = f"timed out waiting for a free connection to {host}"
-    elif isinstance(exc, httpx.ConnectError):
+    elif isinstance(exc, errors.ConnectError):
         detail = sanitize(str(exc), secrets)
         text = f"could not connect to {host}" + (f" ({detail})" if detail else "")
-    elif isinstance(exc, httpx.RemoteProtocolError):
+    elif isinstance(exc, errors.RemoteProtocolError):
         text = f"{host} closed the connection without a complete response"
-    elif isinstance(exc, httpx.LocalProtocolError):
+    elif isinstance(exc, errors.LocalProtocolError):
         # h11 puts the offending header (possibly a key with a newline) in the message.
         text = "the request could not be encoded (a credential may contain a newline or control character)"
-    elif isinstance(exc, httpx.ReadError):
+    elif isinstance(exc, errors.ReadError):
         text = f"connection to {host} failed while reading the response"
-    elif isinstance(exc, httpx.WriteError):
+    elif isinstance(exc, errors.WriteError):
         text = f"connection to {host} failed while sending the request"
     else:
         detail = sanitize(str(exc), secrets)

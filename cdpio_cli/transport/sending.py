@@ -9,20 +9,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
-from cdpio_cli.transport.body import MAX_RESPONSE_BYTES, BodyTooLarge, decode_body, read_body
+from cdpio_cli.transport.body import MAX_RESPONSE_BYTES, BodyTooLarge, decode_body
 from cdpio_cli.transport.client import Client, client_timeout
-from cdpio_cli.transport.deadlines import Deadline, request_bound_until
+from cdpio_cli.transport.deadlines import Deadline
+from cdpio_cli.transport.errors import ConnectTimeout, HTTPError, InvalidURL, PoolTimeout, TimeoutException
 from cdpio_cli.transport.ratelimit import TokenBucket
 from cdpio_cli.transport.redaction import describe_exception, mask_secrets, sanitize
 from cdpio_cli.transport.retries import NO_RETRY, RetryPolicy, parse_retry_after
 from cdpio_cli.transport.service_errors import service_error
+from cdpio_cli.transport.url import URL
 from cdpio_cli.transport.urls import check_credentials_transport, may_receive_credentials, safe_url
-from cdpio_cli.transport.wire import Wire
+
+if TYPE_CHECKING:  # a plain httpx client may be handed in (the sandbox, tests)
+    import httpx
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -100,7 +103,7 @@ class Attempt:
 
 
 def send(
-    client: httpx.Client,
+    client: Client | httpx.Client,
     spec: RequestSpec,
     policy: RetryPolicy = NO_RETRY,
     rate_limiter: TokenBucket | None = None,
@@ -119,7 +122,7 @@ def send(
     that the deadline would not survive is not waited for at all: the
     request ends with that answer.
     """
-    url = httpx.URL(spec.url)  # parsed once: httpx's parser costs tens of microseconds
+    url = URL(spec.url)  # parsed once
     check_credentials_transport(url, has_credentials=spec.has_credentials)
     result = Attempt()
     started = time.perf_counter()
@@ -155,7 +158,7 @@ class _Progress:
     """Where one logical request stands between its HTTP requests."""
 
     method: str
-    url: httpx.URL
+    url: URL
     headers: dict[str, str]
     content: bytes | None
     deadline: Deadline | None
@@ -198,23 +201,14 @@ def _may_send(
     return True
 
 
-def _wire_for(client: httpx.Client) -> Wire | None:
-    """The lean wire, unless the client must see each request itself: a plain
-    httpx client, or one with request or response hooks (contract tests and
-    captures watch requests through them)."""
-    if not isinstance(client, Client) or any(client.event_hooks.values()):
-        return None
-    return client.wire
-
-
-def _request_once(client: httpx.Client, spec: RequestSpec, progress: _Progress, max_body: int) -> _Answer:
+def _request_once(client: Client | httpx.Client, spec: RequestSpec, progress: _Progress, max_body: int) -> _Answer:
     """One HTTP request, bounded in total by the request bound and the deadline."""
     end = time.monotonic() + progress.request_bound
     if progress.deadline is not None:
         end = min(end, progress.deadline.end)
     answer = _Answer()
     try:
-        wire = _wire_for(client)
+        wire = client.wire_for_send() if isinstance(client, Client) else None
         if wire is not None:
             check_credentials_transport(progress.url, has_credentials=spec.has_credentials)
             reply = wire.request(
@@ -231,7 +225,20 @@ def _request_once(client: httpx.Client, spec: RequestSpec, progress: _Progress, 
             finally:
                 reply.close()
         else:
-            _request_with_httpx(client, spec, progress, max_body, end, answer)
+            # A proxy, watched requests, or a plain httpx client: the same
+            # exchange through httpx, its exceptions translated to cdpio's.
+            from cdpio_cli.transport import via_httpx
+
+            answer.replied, answer.headers, answer.body = via_httpx.request(
+                client.httpx_client() if isinstance(client, Client) else client,
+                progress.method,
+                progress.url,
+                progress.headers,
+                progress.content,
+                credentials=bool(spec.secrets),
+                max_body=max_body,
+                end=end,
+            )
         answer.status = answer.replied
     except BodyTooLarge:
         answer.fatal = True
@@ -239,38 +246,19 @@ def _request_once(client: httpx.Client, spec: RequestSpec, progress: _Progress, 
             f"the response from {progress.url.host} is larger than {_mb(max_body)} (decompressed); "
             "cdpio stopped reading it"
         )
-    except httpx.HTTPError as exc:  # TransportError, InvalidURL-ish, decoding errors
+    except HTTPError as exc:  # TransportError, decoding errors
         answer.error = _failure_text(exc, spec, progress, end)
     return answer
 
 
-def _request_with_httpx(
-    client: httpx.Client, spec: RequestSpec, progress: _Progress, max_body: int, end: float, answer: _Answer
-) -> None:
-    """The same exchange through httpx (a proxy, or a client not made by make_client)."""
-    with request_bound_until(end):
-        request = client.build_request(
-            progress.method, progress.url, headers=progress.headers, content=progress.content
-        )
-        if spec.secrets:
-            request.extensions["cdpio_credentials"] = True
-        response = client.send(request, stream=True)
-        answer.replied = response.status_code
-        answer.headers = {k.lower(): v for k, v in response.headers.items()}
-        try:
-            answer.body = read_body(response, max_body)
-        finally:
-            response.close()
-
-
-def _failure_text(exc: httpx.HTTPError, spec: RequestSpec, progress: _Progress, end: float) -> str:
+def _failure_text(exc: HTTPError, spec: RequestSpec, progress: _Progress, end: float) -> str:
     """Why a request got no answer; a timeout at the bound says which bound."""
     url, deadline = progress.url, progress.deadline
-    if not (isinstance(exc, httpx.TimeoutException) and time.monotonic() >= end - 0.01):
+    if not (isinstance(exc, TimeoutException) and time.monotonic() >= end - 0.01):
         return describe_exception(exc, url, spec.secrets)
     if deadline is not None and end >= deadline.end:
         # Connected but unanswered is a slow service, not an unreachable one.
-        connected = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+        connected = not isinstance(exc, (ConnectTimeout, PoolTimeout))
         lead = f"no complete response from {url.host}" if connected else f"no connection to {url.host}"
         what = f"{lead} before the {deadline.describe()}"
     else:
@@ -282,7 +270,7 @@ def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):g} MB"
 
 
-def _record(result: Attempt, answer: _Answer, latency: float, spec: RequestSpec, url: httpx.URL) -> None:
+def _record(result: Attempt, answer: _Answer, latency: float, spec: RequestSpec, url: URL) -> None:
     result.latencies.append(latency)
     # What the server answered, even when cdpio could not use it (a body over the cap).
     result.history.append(answer.replied)
@@ -318,7 +306,7 @@ def _follow_redirect(result: Attempt, progress: _Progress, spec: RequestSpec, st
     url = progress.url
     try:
         target = url.join(result.headers["location"])
-    except httpx.InvalidURL:
+    except InvalidURL:
         result.error = "the redirect's Location is not a valid URL; not followed"
         return False
     if spec.has_credentials and not may_receive_credentials(url, target):

@@ -6,9 +6,8 @@ import functools
 import ipaddress
 from urllib.parse import urlsplit
 
-import httpx
-
 from cdpio_cli.errors import UsageError
+from cdpio_cli.transport.url import URL
 
 
 @functools.lru_cache(maxsize=256)
@@ -25,11 +24,11 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def check_credentials_transport(url: httpx.URL | str, *, has_credentials: bool) -> None:
+def check_credentials_transport(url: URL | str, *, has_credentials: bool) -> None:
     """Refuse credentials over plain http:// except to loopback (the sandbox)."""
     if not has_credentials:
         return
-    url = httpx.URL(str(url)) if not isinstance(url, httpx.URL) else url
+    url = URL(str(url)) if not isinstance(url, URL) else url
     if url.scheme == "http" and not is_loopback(url.host):
         raise UsageError(
             f"refusing to send credentials over plain http:// to {url.host}",
@@ -37,15 +36,15 @@ def check_credentials_transport(url: httpx.URL | str, *, has_credentials: bool) 
         )
 
 
-def may_receive_credentials(origin: httpx.URL | str, target: httpx.URL | str) -> bool:
+def may_receive_credentials(origin: URL | str, target: URL | str) -> bool:
     """May `target` see the credentials that were sent to `origin`?
 
     Only the same host, a `*.customer.io` host over https (the Track API
     redirects EU accounts to track-eu.customer.io), or loopback from
     loopback (the sandbox); never from https down to plain http.
     """
-    origin = httpx.URL(str(origin)) if not isinstance(origin, httpx.URL) else origin
-    target = httpx.URL(str(target)) if not isinstance(target, httpx.URL) else target
+    origin = URL(str(origin)) if not isinstance(origin, URL) else origin
+    target = URL(str(target)) if not isinstance(target, URL) else target
     if target.scheme not in ("http", "https"):
         return False
     if is_loopback(origin.host) and is_loopback(target.host):
@@ -58,7 +57,7 @@ def may_receive_credentials(origin: httpx.URL | str, target: httpx.URL | str) ->
     return target.scheme == "https" and (host == "customer.io" or host.endswith(".customer.io"))
 
 
-def safe_url(url: str | httpx.URL) -> str:
+def safe_url(url: str | URL) -> str:
     """scheme://host[:port]/path without query or userinfo (paths here hold no
     secrets except the settings lookup, which callers mask via `secrets`)."""
     parts = urlsplit(str(url))

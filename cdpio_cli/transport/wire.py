@@ -6,13 +6,15 @@ httpx (with httpcore and h11) costs about 0.6 ms of CPU per request more than
 fifth of a replay's CPU.  This module only moves bytes.  Everything else is
 `send`'s policy, shared by both wires: retries, backoff, `Retry-After`,
 redirects, the credential guard, deadlines, masking.  The TLS context is the
-very one the httpx client was made with (verification on, `SSL_CERT_FILE`
-honoured), the response body goes through the same capped reader
-(body.decode_body), and failures are raised as the httpx exceptions
-`describe_exception` already words, so no text changes with the wire.
+very one the httpx path uses (client.tls_context: verification on,
+`SSL_CERT_FILE` honoured), made only when a first https connection needs it;
+the response body goes through the same capped reader (body.decode_body);
+failures are raised as cdpio's transport exceptions (errors.py, httpx's
+names and tree) that `describe_exception` words, so no text changes with the
+wire.
 
 Every socket operation is bounded by the time left to the request (as
-deadlines.BoundedBackend does for httpx): a server trickling bytes cannot hold
+via_httpx.BoundedBackend does for httpx): a server trickling bytes cannot hold
 a request past its bound.
 """
 
@@ -27,9 +29,10 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-import httpx
+from cdpio_cli.transport import errors
+from cdpio_cli.transport.url import URL
 
 _CHUNK = 64 * 1024
 # Header values http.client would refuse (a credential with a newline): the
@@ -51,7 +54,7 @@ class WireResponse:
         self._done = False
 
     def chunks(self) -> Iterator[bytes]:
-        with _errors_as_httpx(self._connection):
+        with _errors_as_ours(self._connection):
             while chunk := self._response.read1(_CHUNK):
                 yield chunk
         self._done = True
@@ -69,7 +72,7 @@ class _Bound:
         self.timeout = timeout
         self.end = end
 
-    def left(self, exc: type[httpx.TimeoutException]) -> float:
+    def left(self, exc: type[errors.TimeoutException]) -> float:
         left = self.end - time.monotonic()
         if left <= 0:
             raise exc("the time allowed for this request ran out")
@@ -87,7 +90,7 @@ class _BoundedReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]  # io's signature takes any buffer
-        self._sock.settimeout(self._connection.bound.left(httpx.ReadTimeout))
+        self._sock.settimeout(self._connection.bound.left(errors.ReadTimeout))
         return self._sock.recv_into(buffer)
 
 
@@ -105,9 +108,9 @@ class _SocketView:
 class _Connection:
     """One kept-alive connection to scheme://host:port."""
 
-    def __init__(self, scheme: str, host: str, port: int, ssl_context: ssl.SSLContext):
+    def __init__(self, scheme: str, host: str, port: int, tls: Callable[[], ssl.SSLContext]):
         self.scheme, self.host, self.port = scheme, host, port
-        self.ssl_context = ssl_context
+        self.tls = tls
         self.sock: socket.socket | None = None
         self.bound = _Bound(0.0, 0.0)
 
@@ -132,16 +135,18 @@ class _Connection:
                 self.sock = None
 
     def connect(self) -> socket.socket:
+        # Outside the try: a CA file that cannot be read is not a connection failure.
+        ssl_context = self.tls() if self.scheme == "https" else None
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.bound.left(httpx.ConnectTimeout))
+            sock = socket.create_connection((self.host, self.port), timeout=self.bound.left(errors.ConnectTimeout))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.scheme == "https":
-                sock.settimeout(self.bound.left(httpx.ConnectTimeout))
-                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+            if ssl_context is not None:
+                sock.settimeout(self.bound.left(errors.ConnectTimeout))
+                sock = ssl_context.wrap_socket(sock, server_hostname=self.host)
         except TimeoutError as exc:
-            raise httpx.ConnectTimeout(str(exc) or "timed out") from None
+            raise errors.ConnectTimeout(str(exc) or "timed out") from None
         except OSError as exc:  # refused, unresolvable, certificate rejected
-            raise httpx.ConnectError(str(exc)) from None
+            raise errors.ConnectError(str(exc)) from None
         self.sock = sock
         return sock
 
@@ -151,46 +156,46 @@ class _Connection:
             self.close()
             sock = self.connect()
         try:
-            sock.settimeout(self.bound.left(httpx.WriteTimeout))
+            sock.settimeout(self.bound.left(errors.WriteTimeout))
             sock.sendall(request)
         except TimeoutError:
-            raise httpx.WriteTimeout("timed out") from None
+            raise errors.WriteTimeout("timed out") from None
         except OSError as exc:
-            raise httpx.WriteError(str(exc)) from None
+            raise errors.WriteError(str(exc)) from None
         return self._response(sock, method)
 
     def _response(self, sock: socket.socket, method: str) -> WireResponse:
         response = http.client.HTTPResponse(_SocketView(sock, self), method=method)  # type: ignore[arg-type]
-        with _errors_as_httpx(self):
+        with _errors_as_ours(self):
             response.begin()
         return WireResponse(response, self)
 
 
 @contextlib.contextmanager
-def _errors_as_httpx(connection: _Connection) -> Iterator[None]:
-    """Reading failures as the httpx exceptions describe_exception words;
+def _errors_as_ours(connection: _Connection) -> Iterator[None]:
+    """Reading failures as cdpio's exceptions, which describe_exception words;
     the connection is not reused after one."""
     try:
         yield
-    except httpx.HTTPError:
+    except errors.HTTPError:
         connection.close()
         raise
     except TimeoutError:
         connection.close()
-        raise httpx.ReadTimeout("timed out") from None
+        raise errors.ReadTimeout("timed out") from None
     except (http.client.HTTPException, ConnectionResetError, BrokenPipeError) as exc:
         connection.close()
-        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from None
+        raise errors.RemoteProtocolError(str(exc) or type(exc).__name__) from None
     except OSError as exc:
         connection.close()
-        raise httpx.ReadError(str(exc)) from None
+        raise errors.ReadError(str(exc)) from None
 
 
 class Wire:
     """Kept-alive connections, one per thread and origin (no lock on the hot path)."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, headers: dict[str, str]):
-        self.ssl_context = ssl_context
+    def __init__(self, tls: Callable[[], ssl.SSLContext], headers: dict[str, str]):
+        self.tls = tls  # the TLS context, made on the first https connection
         self.base_headers = dict(headers)  # User-Agent, Accept-Encoding
         self._local = threading.local()
         # Weak: a thread's connections go (closed) with the thread; `close` ends the rest.
@@ -200,15 +205,15 @@ class Wire:
     def request(
         self,
         method: str,
-        url: httpx.URL,
+        url: URL,
         headers: dict[str, str],
         content: bytes | None,
         *,
         timeout: float,
         end: float,
     ) -> WireResponse:
-        """Send the request and read the response's head; raises httpx's
-        exceptions.  The caller reads `chunks()` and then calls `close()`."""
+        """Send the request and read the response's head; raises cdpio's
+        transport exceptions.  The caller reads `chunks()` and then calls `close()`."""
         merged = _merge_headers(self.base_headers, headers)
         head = _encode_head(method, url, merged, content)
         connection = self._connection(url)
@@ -219,15 +224,15 @@ class Wire:
             connection.close()  # half a conversation: never reuse it
             raise
 
-    def _connection(self, url: httpx.URL) -> _Connection:
-        port = url.port or (443 if url.scheme == "https" else 80)
+    def _connection(self, url: URL) -> _Connection:
+        port = url.origin_port
         key = (url.scheme, url.host, port)
         pool: dict[tuple[str, str, int], _Connection] | None = getattr(self._local, "pool", None)
         if pool is None:
             pool = self._local.pool = {}
         connection = pool.get(key)
         if connection is None:
-            connection = pool[key] = _Connection(url.scheme, url.host, port, self.ssl_context)
+            connection = pool[key] = _Connection(url.scheme, url.host, port, self.tls)
             with self._lock:
                 self._all.add(connection)
         return connection
@@ -244,24 +249,26 @@ def _merge_headers(base: dict[str, str], own: dict[str, str]) -> dict[str, str]:
     them; each name keeps the case it was given (`Authorization`, as httpx
     sends it)."""
     merged = {name.lower(): (name, value) for name, value in base.items()}
-    merged.update({name.lower(): (name, value) for name, value in own.items()})
+    for name, value in own.items():
+        merged.pop(name.lower(), None)  # an overridden header moves to the end, as in httpx
+        merged[name.lower()] = (name, value)
     return dict(merged.values())
 
 
-def _encode_head(method: str, url: httpx.URL, headers: dict[str, str], content: bytes | None) -> bytes:
+def _encode_head(method: str, url: URL, headers: dict[str, str], content: bytes | None) -> bytes:
     """The request line and headers, refusing what h11 would refuse."""
-    raw_host = url.raw_host.decode("ascii")  # IDNA-encoded, as on the wire
+    raw_host = url.raw_host  # IDNA-encoded, as on the wire
     host = raw_host if ":" not in raw_host else f"[{raw_host}]"
     if url.port is not None:
         host = f"{host}:{url.port}"
-    lines = [f"{method} {url.raw_path.decode('ascii')} HTTP/1.1", f"Host: {host}"]
+    lines = [f"{method} {url.raw_path} HTTP/1.1", f"Host: {host}"]
     for name, value in headers.items():
         if any(c in value or c in name for c in _BAD_HEADER_CHARS) or ":" in name:
-            raise httpx.LocalProtocolError("Illegal header value")
+            raise errors.LocalProtocolError("Illegal header value")
         lines.append(f"{name}: {value}")
     if content is not None or method in ("POST", "PUT", "PATCH"):
         lines.append(f"Content-Length: {len(content or b'')}")
     try:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     except UnicodeEncodeError:
-        raise httpx.LocalProtocolError("Illegal header value") from None
+        raise errors.LocalProtocolError("Illegal header value") from None
