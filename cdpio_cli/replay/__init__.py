@@ -8,11 +8,12 @@ Shape of a run (one module each):
    (`validate`; any invalid one stops the run before anything is sent,
    unless `skip_invalid`), rewrite it (`rewrite`: ids, and a messageId fixed
    *before the first attempt*, so retries can never duplicate), count them,
-   find the newest timestamp (`shift_timestamps`), and write each record
-   ready to send to the spool (`spool`).
-3. Main pass: a reader thread cuts the spool into batches by count and bytes
-   (`batching`) into a bounded queue; sender threads (`send`) share one
-   transport client, a token bucket and the retry policy.
+   find the newest timestamp (`shift_timestamps`, in a pass of its own),
+   cut the records into batches by count, bytes and lane (`cutting`), and
+   write each batch ready to send to the spool (`spool`).
+3. Main pass: a reader thread hands the spooled batches on (`batching`)
+   through a bounded queue; sender threads (`send`) share one transport
+   client, a token bucket and the retry policy.
 4. Batches are committed in input order (`commit`): dead-letter lines are
    appended (`deadletter`) and the checkpoint advanced (`checkpoint`) only up
    to the first batch still in flight.  A killed run therefore resumes
