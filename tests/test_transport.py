@@ -16,6 +16,7 @@ from cdpio_cli import __version__, transport
 from cdpio_cli.errors import UsageError
 from cdpio_cli.sandbox import defaults
 from cdpio_cli.transport import RequestSpec, RetryPolicy, TokenBucket
+from tests.cli_helpers import run_cli
 
 FAST = dict(base_delay=0.001, max_delay=0.01, max_retry_after=0.01)
 
@@ -494,3 +495,19 @@ def test_a_watched_client_sends_through_httpx_and_its_hooks_see_each_request(san
         assert c.wire_for_send() is None
         assert transport.send(c, track_spec(sandbox)).status == 200
     assert seen == ["/segment/v1/track"]
+
+
+@pytest.mark.parametrize("content", [None, "not a certificate\n"])
+def test_an_unusable_ssl_cert_file_is_a_config_error_not_a_crash(tmp_path, content):
+    # The TLS context is built on the first https connection; a missing or
+    # certificate-free SSL_CERT_FILE is the user's setting to fix (exit 2).
+    cafile = tmp_path / "ca.pem"
+    if content is not None:
+        cafile.write_text(content)
+    (tmp_path / "cdpio.yaml").write_text(
+        "version: 1\nsegment:\n  write_key: abcdefghijklmnopqrstuvwxyz123456\n  endpoint: https://127.0.0.1:9\n"
+    )
+    res = run_cli("send-test", "--route", "segment", cwd=tmp_path, env={"SSL_CERT_FILE": str(cafile)})
+    assert res.code == 2, res.stderr
+    assert f"SSL_CERT_FILE={cafile} cannot be used for verifying TLS" in res.stderr
+    assert "internal error" not in res.stderr and "Traceback" not in res.stderr

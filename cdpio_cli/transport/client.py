@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from cdpio_cli import __version__
+from cdpio_cli.errors import ConfigError
 from cdpio_cli.transport.deadlines import MAX_TIMEOUT_SECONDS, check_timeout
 from cdpio_cli.transport.wire import Wire
 
@@ -55,10 +56,21 @@ def tls_context() -> ssl.SSLContext:
     """Verified TLS as httpx makes it (`SSL_CERT_FILE` / `SSL_CERT_DIR`
     honoured, else certifi's bundle), offering HTTP/1.1 as httpcore does;
     both wires use this one context."""
-    if os.environ.get("SSL_CERT_FILE"):
-        context = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-    elif os.environ.get("SSL_CERT_DIR"):
-        context = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        path = os.environ.get(name)
+        if path:
+            try:
+                if name == "SSL_CERT_FILE":
+                    context = ssl.create_default_context(cafile=path)
+                else:
+                    context = ssl.create_default_context(capath=path)
+            except (OSError, ssl.SSLError) as exc:  # missing, unreadable, or no certificate in it
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                raise ConfigError(
+                    f"{name}={path} cannot be used for verifying TLS: {reason}",
+                    hint=f"point {name} at a PEM certificate bundle, or unset it to use certifi's",
+                ) from None
+            break
     else:
         import certifi
 
