@@ -101,6 +101,24 @@ def test_truncated_gzip_is_a_record_error(tmp_path):
     assert all(r.error is None for r in records[:-1])
 
 
+def test_truncated_gzip_ends_its_file_at_the_line_it_broke_and_the_next_file_is_read(tmp_path):
+    """iter_ndjson reports the broken stream itself: one error record at the next
+    line number, no "file is empty" record after it, and the following file read."""
+    data = gzip.compress(b'{"type":"track","event":"A","userId":"u"}\n' * 2000)
+    broken = write(tmp_path, "t.ndjson.gz", data[: len(data) // 2])
+    good = write(tmp_path, "g.ndjson", b'{"type":"identify","userId":"u"}\n')
+    records = list(iter_records([broken, good]))
+    errors = [r for r in records if r.error is not None]
+    assert len(errors) == 1 and errors[0].file == broken and "gzip" in errors[0].error
+    read = [r for r in records if r.file == broken and r.error is None]
+    assert [r.line for r in read] == list(range(1, len(read) + 1))
+    assert errors[0].line == len(read) + 1
+    assert records[-1].file == good and records[-1].message == {"type": "identify", "userId": "u"}
+    # Cut inside the header: nothing decompresses, one error at line 1.
+    records = list(iter_records([write(tmp_path, "h.ndjson.gz", data[:12])]))
+    assert [(r.line, r.error is not None) for r in records] == [(1, True)]
+
+
 def test_stdin_ndjson_and_json():
     records = list(iter_records(["-"], stdin=io.StringIO('{"type":"track","event":"A","userId":"u"}\n[1]\n')))
     assert [(r.file, r.line) for r in records] == [("-", 1), ("-", 2)]

@@ -186,13 +186,14 @@ def _feed(pipeline: _Pipeline, it: Iterator[Record]) -> None:
         i = len(lines)
         lines.append(record.line)
         raw: Any = record.raw
-        if raw is None or record.error is not None or not raw.strip():
+        # fixtures sets raw only on a non-blank line it parsed (no strip() here).
+        if not raw or record.error is not None:
             raws.append(b"\n")
             whole[i] = record
             if record.error is not None:
                 continue
         else:
-            raws.append(raw if raw[-1:] == b"\n" else raw + b"\n")
+            raws.append(raw if raw[-1] == 10 else raw + b"\n")
         if found is not None:
             verdict = verdict_of(record.message)
             if verdict is not CLEAN and (verdict[0] or verdict[1] or verdict[2]):
