@@ -367,17 +367,7 @@ def test_two_core_path_gives_the_one_process_result(tmp_path, monkeypatch):
         pipelines.append(self)
 
     monkeypatch.setattr(parallel._Pipeline, "__init__", spy)
-    # Every rule's fixture (bad JSON lines, batches, long ids...) repeated past
-    # the threshold, with a unique id per copy so the aggregates keep growing.
-    lines: list[str] = []
-    sources = sorted(DATA.glob("*.ndjson"))
-    copy = 0
-    while len(lines) < parallel.PARALLEL_AFTER + 15_000:
-        copy += 1
-        for src in sources:
-            lines += [line.replace("usr_2001", f"usr_{copy}") for line in src.read_text().splitlines()]
-    corpus = tmp_path / "corpus.ndjson"
-    corpus.write_text("\n".join(lines) + "\n")
+    corpus = _past_threshold_corpus(tmp_path, parallel.PARALLEL_AFTER + 15_000)
     for kwargs in ({"max_per_rule": 0}, {}, {"max_per_rule": None}):
         one = lint.lint_records(iter_records([str(corpus)]), now=NOW, parallel=False, **kwargs)
         two = lint.lint_records(iter_records([str(corpus)]), now=NOW, **kwargs)
@@ -408,17 +398,24 @@ def test_two_core_path_whichever_process_computes_the_verdicts(tmp_path, monkeyp
         send(self, chunk)
 
     monkeypatch.setattr(parallel._Pipeline, "send", spy)
-    lines: list[str] = []
-    sources = sorted(DATA.glob("*.ndjson"))
-    copy = 0
-    while len(lines) < parallel.PARALLEL_AFTER + 8_000:
-        copy += 1
-        for src in sources:
-            lines += [line.replace("usr_2001", f"usr_{copy}") for line in src.read_text().splitlines()]
-    corpus = tmp_path / "corpus.ndjson"
-    corpus.write_text("\n".join(lines) + "\n")
+    corpus = _past_threshold_corpus(tmp_path, parallel.PARALLEL_AFTER + 8_000)
     files = [str(corpus), str(DATA / "clean_batch.json"), str(DATA / "clean.yaml"), str(corpus)]
     one = lint.lint_records(iter_records(files), now=NOW, parallel=False, max_per_rule=None)
     two = lint.lint_records(iter_records(files), now=NOW, max_per_rule=None)
     assert two == one
     assert True in sent and False in sent
+
+
+def _past_threshold_corpus(tmp_path, size: int):
+    """Every rule's fixture (bad JSON lines, batches, long ids...) repeated to
+    `size` lines, with a unique id per copy so the aggregates keep growing."""
+    lines: list[str] = []
+    sources = sorted(DATA.glob("*.ndjson"))
+    copy = 0
+    while len(lines) < size:
+        copy += 1
+        for src in sources:
+            lines += [line.replace("usr_2001", f"usr_{copy}") for line in src.read_text().splitlines()]
+    corpus = tmp_path / "corpus.ndjson"
+    corpus.write_text("\n".join(lines) + "\n")
+    return corpus
