@@ -54,9 +54,15 @@ def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _worker(linter: Linter, tasks: Connection, answers: Connection, hungry: Any) -> None:
+def _worker(
+    linter: Linter, tasks: Connection, answers: Connection, hungry: Any, parents_ends: tuple[Connection, ...]
+) -> None:
     """Apply chunks through `linter.add` until None arrives, then send the finished
     result; count in `hungry` the times no chunk was waiting."""
+    # The copies fork made of the main process's ends: closed, so that if the
+    # main process is killed, `recv` here ends (EOF) instead of waiting forever.
+    for end in parents_ends:
+        end.close()
     # The main process handles ^C and SIGTERM (cli/signals.py) and closes the
     # pipe, which ends this loop; a SIGTERM sent to the whole group just ends it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -102,7 +108,10 @@ class _Pipeline:
         self.answers, answer_send = ctx.Pipe(duplex=False)
         self.hungry = ctx.RawValue("q", 0)
         self._hungry_seen = 0
-        self.process = ctx.Process(target=_worker, args=(linter, task_recv, answer_send, self.hungry), daemon=True)
+        parents_ends = (self.tasks, self.answers)
+        self.process = ctx.Process(
+            target=_worker, args=(linter, task_recv, answer_send, self.hungry, parents_ends), daemon=True
+        )
         self.process.start()
         task_recv.close()
         answer_send.close()

@@ -74,6 +74,8 @@ class Cutter:
             if len(items) >= self.limit:
                 self.flush()
             return
+        if msg is None:  # sent as written without being parsed here (parallel_scan.py)
+            msg = orjson.loads(data)
         self._add_prepared(si, index, line, msg, data, self.route.prepare(msg, data))
 
     def add_resolved(self, si: int, index: int, dl_line: bytes) -> None:

@@ -4,16 +4,19 @@ into batches ready to send (cutting.Cutter), so the input is parsed once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Any
 
 from cdpio_cli import messages
 from cdpio_cli.fixtures import Record
+from cdpio_cli.fixtures.ndjson import UNPARSED, iter_ndjson
 from cdpio_cli.replay.cutting import Cutter, invalid_line
 from cdpio_cli.replay.deadletter import DL_KEY, dead_letter_line, invalid_meta, no_message_entry, without_write_keys
 from cdpio_cli.replay.inputs import RawLines, Source, iter_source
 from cdpio_cli.replay.options import EXAMPLES, Example, ReplayOptions
+from cdpio_cli.replay.parallel_scan import PrejudgedLines, eligible
 from cdpio_cli.replay.rewrite import Rewriter, message_timestamp, shift_timestamps
 from cdpio_cli.replay.route import Route, accepts_email_only, is_passthrough
 from cdpio_cli.replay.validate import fast_valid, problems_text
@@ -21,7 +24,7 @@ from cdpio_cli.replay.validate import fast_valid, problems_text
 # A line the rewrites leave alone is sent as written (not re-encoded) up to
 # this size: re-encoding grows a message by under 4x at worst (`9E15,` becomes
 # `9000000000000000.0,`), so its size stays on the same side of every limit.
-_RAW_MAX = messages.MAX_MESSAGE_BYTES // 5
+RAW_MAX = messages.MAX_MESSAGE_BYTES // 5
 
 
 @dataclass
@@ -84,17 +87,49 @@ class Scanner:
         """Scan one source; returns how many records it holds."""
         index = -1
         # Hoisted: this loop runs once per message.
-        add = cutter.add if shift is None and not self.mapped else self._add_valid
+        as_is = shift is None and not self.mapped  # messages go to the cutter as they are
+        add = cutter.add if as_is else self._add_valid
         apply, key, encode, valid = rewriter.apply, source.key, messages.encode, fast_valid
-        for index, rec in enumerate(iter_source(source)):
+        # A large plain NDJSON file is judged on two cores (parallel_scan.py): the
+        # lines the worker passed come unparsed, to be sent as written.
+        worker = PrejudgedLines(source, sent_as_written(apply, key)) if as_is and eligible(source) else None
+        try:
+            records = iter_source(source) if worker is None else iter_ndjson_file(source, worker.passed)
+            index = self._scan_records(si, source, skip, records, add, apply, key, encode, valid, totals, cutter)
+        finally:
+            if worker is not None:
+                worker.close()
+        totals.count += max(0, index + 1 - skip)
+        return index + 1
+
+    def _scan_records(
+        self,
+        si: int,
+        source: Source,
+        skip: int,
+        records: Iterator[Record],
+        add: Callable[[int, int, int, Any, bytes], None],
+        apply: Callable[[dict[str, Any], str, int], bool],
+        key: str,
+        encode: Callable[[Any], bytes],
+        valid: Callable[[Any, int], bool],
+        totals: ScanTotals,
+        cutter: Cutter,
+    ) -> int:
+        """The pre-pass loop over one source's records; returns the last record's index."""
+        index = -1
+        for index, rec in enumerate(records):
             if index < skip:
                 continue
             msg = rec.message
+            if msg is UNPARSED:  # the two-core worker judged it: send as written
+                add(si, index, rec.line, None, rec.raw.strip())  # type: ignore[union-attr]
+                continue
             if rec.error is None and type(msg) is dict and not (len(msg) == 1 and DL_KEY in msg):
                 # The common case, kept short: a message object, rewritten and
                 # encoded once (sent as written when nothing changed it).
                 raw = rec.raw
-                if not apply(msg, key, index) and raw is not None and len(raw) <= _RAW_MAX:
+                if not apply(msg, key, index) and raw is not None and len(raw) <= RAW_MAX:
                     data = raw.strip()
                 else:
                     data = encode(msg)
@@ -108,8 +143,7 @@ class Scanner:
                 add(si, index, rec.line, judged.msg, judged.data)
             else:
                 self._invalid(si, index, source, rec, judged, totals, cutter)
-        totals.count += max(0, index + 1 - skip)
-        return index + 1
+        return index
 
     def _add_valid(self, si: int, index: int, line: int, msg: dict[str, Any], data: bytes) -> None:
         """A valid message, shifted (--shift-timestamps) and mapped (a route that maps)."""
@@ -180,3 +214,30 @@ def newest_timestamp(sources: list[Source], skip: list[int]) -> datetime | None:
             if ts is not None and (newest is None or ts > newest):
                 newest = ts
     return newest
+
+
+def sent_as_written(apply: Callable[[dict[str, Any], str, int], bool], key: str) -> Callable[[Any, bytes | None], bool]:
+    """The pre-pass's judgement of one parsed line, for the two-core worker:
+    the common case of `_scan_records` (a message object the rewrites leave
+    alone, small enough to be sent as written, that `fast_valid` passes).
+    `apply` changes nothing when it returns False, and the index it is given
+    matters only when it changes something."""
+
+    def judge(msg: Any, raw: bytes | None) -> bool:
+        return (
+            type(msg) is dict
+            and not (len(msg) == 1 and DL_KEY in msg)
+            and raw is not None
+            and len(raw) <= RAW_MAX
+            and not apply(msg, key, -1)
+            and fast_valid(msg, len(raw.strip()))
+        )
+
+    return judge
+
+
+def iter_ndjson_file(source: Source, unparsed: Callable[[int], bool]) -> Iterator[Record]:
+    """A plain NDJSON source's records (parallel_scan.eligible), the lines
+    `unparsed` names left unparsed."""
+    with open(source.read_path, "rb") as fh:
+        yield from iter_ndjson(fh, source.read_path, unparsed)  # named as fixtures.iter_records names it
