@@ -113,7 +113,11 @@ def test_fast_clean_implies_exact_clean(msg: dict) -> None:
 @given(
     user=st.text(min_size=1, max_size=30).filter(str.strip),
     event=st.sampled_from(["Signed Up", "Order Completed", "Viewed Pricing"]),
-    props=st.dictionaries(st.text(max_size=20), st.one_of(st.text(max_size=30), st.integers(), st.booleans())),
+    # objectId in traits relates the person to an object: the shortcut leaves it to the exact path.
+    props=st.dictionaries(
+        st.text(max_size=20).filter(lambda key: key != "objectId"),
+        st.one_of(st.text(max_size=30), st.integers(), st.booleans()),
+    ),
 )
 def test_common_messages_take_the_shortcut(user: str, event: str, props: dict) -> None:
     """The shortcut is not vacuous: ordinary track, page and identify messages are proven clean."""
