@@ -85,17 +85,16 @@ class Scanner:
         cutter: Cutter,
     ) -> int:
         """Scan one source; returns how many records it holds."""
-        index = -1
-        # Hoisted: this loop runs once per message.
         as_is = shift is None and not self.mapped  # messages go to the cutter as they are
         add = cutter.add if as_is else self._add_valid
-        apply, key, encode, valid = rewriter.apply, source.key, messages.encode, fast_valid
         # A large plain NDJSON file is judged on two cores (parallel_scan.py): the
         # lines the worker passed come unparsed, to be sent as written.
-        worker = PrejudgedLines(source, sent_as_written(apply, key)) if as_is and eligible(source) else None
+        worker = None
+        if as_is and eligible(source):
+            worker = PrejudgedLines(source, sent_as_written(rewriter.apply, source.key))
         try:
             records = iter_source(source) if worker is None else iter_ndjson_file(source, worker.passed)
-            index = self._scan_records(si, source, skip, records, add, apply, key, encode, valid, totals, cutter)
+            index = self._scan_records(si, source, skip, records, rewriter, add, totals, cutter)
         finally:
             if worker is not None:
                 worker.close()
@@ -108,15 +107,14 @@ class Scanner:
         source: Source,
         skip: int,
         records: Iterator[Record],
+        rewriter: Rewriter,
         add: Callable[[int, int, int, Any, bytes], None],
-        apply: Callable[[dict[str, Any], str, int], bool],
-        key: str,
-        encode: Callable[[Any], bytes],
-        valid: Callable[[Any, int], bool],
         totals: ScanTotals,
         cutter: Cutter,
     ) -> int:
         """The pre-pass loop over one source's records; returns the last record's index."""
+        # Hoisted: this loop runs once per message.
+        apply, key, encode, valid = rewriter.apply, source.key, messages.encode, fast_valid
         index = -1
         for index, rec in enumerate(records):
             if index < skip:
