@@ -2,21 +2,23 @@
 
 While the pre-pass runs nothing is sent yet, so the second core is idle.
 Here a forked worker reads the same file with the same reader
-(fixtures.iter_ndjson) and, for two blocks of lines out of every three,
-parses each line and judges it exactly as the pre-pass would: a line that
-holds one message object, left unchanged by the rewrites and passed by
-`fast_valid`, is sent as written.  It sends back the numbers of those lines,
-block by block.  This process reads every line too, but does not parse the
-lines the worker passed (they come as fixtures.UNPARSED records holding the
-line); it parses everything else itself, in its own blocks and wherever the
-worker said no, through the one exact path.  Record order, indexes, lines,
-batches and the spool are therefore the one-process ones.
+(fixtures.iter_ndjson) and, for its share of the blocks of lines, parses
+each line and judges it exactly as the pre-pass would: a line that holds one
+message object, left unchanged by the rewrites and passed by `fast_valid`,
+is sent as written.  On a route that maps (Customer.io) the worker also maps
+such a line and encodes its operations (`route.prepare`), and passes it only
+when that gives operations for the ordinary batch lane; it sends them back
+with the line's number.  It answers block by block.  This process reads
+every line too, but does not parse the lines the worker passed (they come as
+fixtures.UNPARSED records holding the line; their operations, if any, are
+the worker's bytes); it parses everything else itself, in its own blocks and
+wherever the worker said no, through the one exact path.  Record order,
+indexes, lines, batches and the spool are therefore the one-process ones.
 
 Used only when it cannot change a result: a plain (not gzipped, not binary)
-NDJSON file of at least PARALLEL_BYTES, a route that sends messages as they
-are, no --shift-timestamps, and no other thread in this process (fork copies
-only the calling thread).  If the worker fails, this process parses every
-line from there on.
+NDJSON file of at least PARALLEL_BYTES, no --shift-timestamps, and no other
+thread in this process (fork copies only the calling thread).  If the worker
+fails, this process parses every line from there on.
 """
 
 from __future__ import annotations
@@ -38,13 +40,16 @@ from cdpio_cli.replay.inputs import Source
 
 # Below this size a file is scanned in one process (no fork for small inputs).
 PARALLEL_BYTES = 8 * 1024 * 1024
-# Lines per block; of every three blocks the worker judges two (the measured balance:
-# this process also reads every line and cuts every batch).
+# Lines per block.
 BLOCK_LINES = 1000
+# The worker's share of the blocks: of every SHARE[1] blocks, the last SHARE[0]
+# (this process also reads every line and cuts every batch; measured balance).
+SHARE_AS_IS = (2, 3)  # a route that sends messages as they are
+SHARE_MAPPED = (3, 5)  # a route that maps: the worker maps and encodes too, so a smaller share
 
 
-def _worker_block(block: int) -> bool:
-    return block % 3 != 0
+def _worker_block(block: int, share: tuple[int, int]) -> bool:
+    return block % share[1] >= share[1] - share[0]
 
 
 def forkable() -> bool:
@@ -69,11 +74,19 @@ def eligible(source: Source) -> bool:
     return detect_format(source.read_path) == "ndjson"
 
 
+# The worker's judgement of one parsed line (message, line): falsy when this
+# process must judge it, else True, or the line's encoded operations on a
+# route that maps.
+Judge = Callable[[Any, bytes | None], Any]
+
+
 class PrejudgedLines:
     """The worker for one source; `passed(line)` says whether the worker judged
-    that line sendable as written (asked in increasing line order)."""
+    that line sendable as written (asked in increasing line order), and
+    `verdict(line)` is what it gave for a passed line (its operations on a
+    route that maps)."""
 
-    def __init__(self, source: Source, judge: Callable[[Any, bytes | None], bool]):
+    def __init__(self, source: Source, judge: Judge, share: tuple[int, int] = SHARE_AS_IS):
         ctx = multiprocessing.get_context("fork")
         for stream in (sys.stdout, sys.stderr):  # nothing buffered is copied into the child
             try:
@@ -83,38 +96,43 @@ class PrejudgedLines:
         answers_in, answers_out = ctx.Pipe(duplex=False)
         self._answers: Connection | None = answers_in
         self._process = ctx.Process(
-            target=_worker, args=(source.read_path, judge, answers_out, answers_in), daemon=True
+            target=_worker, args=(source.read_path, judge, share, answers_out, answers_in), daemon=True
         )
         self._process.start()
         answers_out.close()
+        self.share = share
         self._block = -1
-        self._passed: frozenset[int] = frozenset()
+        self._passed: dict[int, Any] = {}
 
     def passed(self, line: int) -> bool:
         block = (line - 1) // BLOCK_LINES
-        if not _worker_block(block):
+        if not _worker_block(block, self.share):
             return False
         if block != self._block:
             self._passed = self._answer_for(block)
             self._block = block
         return line in self._passed
 
-    def _answer_for(self, block: int) -> frozenset[int]:
+    def verdict(self, line: int) -> Any:
+        """What the worker gave for a line it passed (asked after `passed(line)`)."""
+        return self._passed[line]
+
+    def _answer_for(self, block: int) -> dict[int, Any]:
         answers = self._answers
         while answers is not None:
             try:
-                got: tuple[int, list[int]] | None = answers.recv()
+                got: tuple[int, list[int], list[Any]] | None = answers.recv()
             except (EOFError, OSError):
                 got = None
             if got is None:  # the worker ended early: parse the rest here
                 self.close()
-                return frozenset()
+                return {}
             if got[0] == block:
-                return frozenset(got[1])
+                return dict(zip(got[1], got[2], strict=True))
             if got[0] > block:  # cannot happen (blocks come in order); be safe
                 self.close()
-                return frozenset()
-        return frozenset()
+                return {}
+        return {}
 
     def close(self) -> None:
         if self._answers is not None:
@@ -125,9 +143,7 @@ class PrejudgedLines:
         self._process.join(timeout=5)
 
 
-def _worker(
-    path: str, judge: Callable[[Any, bytes | None], bool], answers: Connection, parents_end: Connection
-) -> None:
+def _worker(path: str, judge: Judge, share: tuple[int, int], answers: Connection, parents_end: Connection) -> None:
     # Only the main process reads: with no reader left (it was killed), a send fails and this ends.
     parents_end.close()
     # The main process handles ^C and SIGTERM (cli/signals.py) and closes the
@@ -137,23 +153,27 @@ def _worker(
     gc.freeze()
     block = 0
     passed: list[int] = []
+    verdicts: list[Any] = []
 
     def send(upto: int) -> None:
         # Answer every worker block before `upto` (blocks with no line answer empty).
-        nonlocal block, passed
+        nonlocal block, passed, verdicts
         while block < upto:
-            if _worker_block(block):
-                answers.send((block, passed))
-            block, passed = block + 1, []
+            if _worker_block(block, share):
+                answers.send((block, passed, verdicts))
+            block, passed, verdicts = block + 1, [], []
 
     try:
         with open(path, "rb") as fh:
-            for rec in iter_ndjson(fh, path, unparsed=lambda n: not _worker_block((n - 1) // BLOCK_LINES)):
+            for rec in iter_ndjson(fh, path, unparsed=lambda n: not _worker_block((n - 1) // BLOCK_LINES, share)):
                 this = (rec.line - 1) // BLOCK_LINES
                 if this != block:
                     send(this)
-                if _worker_block(this) and rec.error is None and judge(rec.message, rec.raw):
-                    passed.append(rec.line)
+                if _worker_block(this, share) and rec.error is None:
+                    verdict = judge(rec.message, rec.raw)
+                    if verdict:
+                        passed.append(rec.line)
+                        verdicts.append(verdict)
         send(block + 1)
     except Exception:  # the main process went away, or anything else: it parses the rest itself
         pass
