@@ -24,19 +24,20 @@ fails, this process parses every line from there on.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdpio_cli.fixtures import looks_binary
 from cdpio_cli.fixtures.ndjson import iter_ndjson
 from cdpio_cli.fixtures.reading import detect_format
 from cdpio_cli.replay.inputs import Source
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 # Below this size a file is scanned in one process (no fork for small inputs).
 PARALLEL_BYTES = 8 * 1024 * 1024
@@ -55,15 +56,15 @@ def _worker_block(block: int, share: tuple[int, int]) -> bool:
 def forkable() -> bool:
     """fork is available and safe: this process runs no other thread (a fork
     copies only the calling thread; a lock another thread held stays held)."""
+    import multiprocessing  # only for a large input: not on every replay's start-up path
+
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 def eligible(source: Source) -> bool:
     """Can this source be scanned on two cores without changing anything?"""
-    if not forkable():
-        return False
     try:
-        if os.path.getsize(source.read_path) < PARALLEL_BYTES:
+        if os.path.getsize(source.read_path) < PARALLEL_BYTES or not forkable():
             return False
         with open(source.read_path, "rb") as fh:
             head = fh.read(8192)
@@ -87,6 +88,8 @@ class PrejudgedLines:
     route that maps)."""
 
     def __init__(self, source: Source, judge: Judge, share: tuple[int, int] = SHARE_AS_IS):
+        import multiprocessing
+
         ctx = multiprocessing.get_context("fork")
         for stream in (sys.stdout, sys.stderr):  # nothing buffered is copied into the child
             try:
