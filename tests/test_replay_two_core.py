@@ -239,3 +239,26 @@ def test_a_looser_worker_judgement_on_the_customerio_route_is_caught(sandbox_fac
     two = _cio_run(sandbox_factory, src, tmp_path / "dl-two.ndjson")
     assert len(used) == 1
     assert two != one
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_gzipped_input_is_read_on_two_cores_with_the_same_result(sandbox_factory, tmp_path, monkeypatch):
+    """Both processes undo gzip the way the fixture reader does (a name
+    without `.gz` too), so the result is the one-process one."""
+    import gzip
+
+    src = tmp_path / "in.ndjson"  # gzipped under a plain name: sniffed by its magic bytes
+    src.write_bytes(gzip.compress(("\ufeff" + "\n".join(_cio_lines(900)) + "\n").encode("utf-8")))
+    one = _cio_run(sandbox_factory, src, tmp_path / "dl-one.ndjson")
+    used = _two_core(monkeypatch)
+    verdict = parallel_scan.PrejudgedLines.verdict
+    mapped_here: list[int] = []
+
+    def counted(self, line):
+        mapped_here.append(line)
+        return verdict(self, line)
+
+    monkeypatch.setattr(parallel_scan.PrejudgedLines, "verdict", counted)
+    two = _cio_run(sandbox_factory, src, tmp_path / "dl-two.ndjson")
+    assert len(used) == 1 and len(mapped_here) > 300  # the worker read the gzip too
+    assert two == one and one[0][4] + one[0][3] > 700  # accepted + failed

@@ -15,21 +15,27 @@ the worker's bytes); it parses everything else itself, in its own blocks and
 wherever the worker said no, through the one exact path.  Record order,
 indexes, lines, batches and the spool are therefore the one-process ones.
 
-Used only when it cannot change a result: a plain (not gzipped, not binary)
-NDJSON file of at least PARALLEL_BYTES, no --shift-timestamps, and no other
-thread in this process (fork copies only the calling thread).  If the worker
-fails, this process parses every line from there on.
+Used only when it cannot change a result: an NDJSON file (plain or gzipped,
+not binary) of at least PARALLEL_BYTES (uncompressed), no --shift-timestamps, and no
+other thread in this process (fork copies only the calling thread).  Both
+processes read it through `open_ndjson`, the stream fixtures.iter_records
+reads (gzip undone the same way).  If the worker fails, this process parses
+every line from there on.
 """
 
 from __future__ import annotations
 
 import gc
+import gzip
+import io
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
 
 from cdpio_cli.fixtures import looks_binary
 from cdpio_cli.fixtures.ndjson import iter_ndjson
@@ -39,7 +45,8 @@ from cdpio_cli.replay.inputs import Source
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-# Below this size a file is scanned in one process (no fork for small inputs).
+GZIP_MAGIC = b"\x1f\x8b"
+# Below this size (uncompressed) a file is scanned in one process (no fork for small inputs).
 PARALLEL_BYTES = 8 * 1024 * 1024
 # Lines per block.
 BLOCK_LINES = 1000
@@ -61,16 +68,39 @@ def forkable() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
+@contextmanager
+def open_ndjson(path: str) -> Iterator[IO[bytes]]:
+    """The file as fixtures.iter_records reads it: gzip undone (by its magic
+    bytes, whatever the name), buffered the same way."""
+    with open(path, "rb") as raw:
+        if raw.peek(2)[:2] != GZIP_MAGIC:
+            yield raw
+            return
+        with gzip.GzipFile(fileobj=raw, mode="rb") as gz, io.BufferedReader(gz) as stream:
+            yield stream
+
+
+def _size(path: str) -> int:
+    """The file's size, or a gzip file's uncompressed size when larger (its
+    trailer; the last member's only, so never more than the truth below 4 GB)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        if size >= 18 and fh.read(2) == GZIP_MAGIC:
+            fh.seek(-4, os.SEEK_END)
+            size = max(size, int.from_bytes(fh.read(4), "little"))
+    return size
+
+
 def eligible(source: Source) -> bool:
     """Can this source be scanned on two cores without changing anything?"""
     try:
-        if os.path.getsize(source.read_path) < PARALLEL_BYTES or not forkable():
+        if _size(source.read_path) < PARALLEL_BYTES or not forkable():
             return False
-        with open(source.read_path, "rb") as fh:
-            head = fh.read(8192)
-    except OSError:
+        with open_ndjson(source.read_path) as stream:
+            head = stream.peek(8192)[:8192]  # type: ignore[attr-defined]
+    except (OSError, EOFError, zlib.error):  # unreadable, or a gzip broken at its start
         return False
-    if head[:2] == b"\x1f\x8b" or looks_binary(head):
+    if looks_binary(head):
         return False
     return detect_format(source.read_path) == "ndjson"
 
@@ -167,7 +197,7 @@ def _worker(path: str, judge: Judge, share: tuple[int, int], answers: Connection
             block, passed, verdicts = block + 1, [], []
 
     try:
-        with open(path, "rb") as fh:
+        with open_ndjson(path) as fh:
             for rec in iter_ndjson(fh, path, unparsed=lambda n: not _worker_block((n - 1) // BLOCK_LINES, share)):
                 this = (rec.line - 1) // BLOCK_LINES
                 if this != block:

@@ -16,7 +16,7 @@ from cdpio_cli.replay.cutting import LANE_BATCH, Cutter, invalid_line
 from cdpio_cli.replay.deadletter import DL_KEY, dead_letter_line, invalid_meta, no_message_entry, without_write_keys
 from cdpio_cli.replay.inputs import RawLines, Source, iter_source
 from cdpio_cli.replay.options import EXAMPLES, Example, ReplayOptions
-from cdpio_cli.replay.parallel_scan import SHARE_AS_IS, SHARE_MAPPED, Judge, PrejudgedLines, eligible
+from cdpio_cli.replay.parallel_scan import SHARE_AS_IS, SHARE_MAPPED, Judge, PrejudgedLines, eligible, open_ndjson
 from cdpio_cli.replay.rewrite import Rewriter, message_timestamp, shift_timestamps
 from cdpio_cli.replay.route import Route, accepts_email_only, is_passthrough
 from cdpio_cli.replay.validate import fast_valid, problems_text
@@ -268,7 +268,7 @@ def mapped_as_written(
 
 
 def iter_ndjson_file(source: Source, unparsed: Callable[[int], bool]) -> Iterator[Record]:
-    """A plain NDJSON source's records (parallel_scan.eligible), the lines
+    """An NDJSON source's records (parallel_scan.eligible), the lines
     `unparsed` names left unparsed."""
-    with open(source.read_path, "rb") as fh:
+    with open_ndjson(source.read_path) as fh:
         yield from iter_ndjson(fh, source.read_path, unparsed)  # named as fixtures.iter_records names it
