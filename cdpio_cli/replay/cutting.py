@@ -91,12 +91,6 @@ class Cutter:
         self.pos[si] = index + 1
         self._add_prepared(si, index, line, msg, data, prepared)
 
-    def add_items(self, si: int, index: int, line: int, data: bytes, items: list[bytes]) -> None:
-        """A valid message the route mapped to `items` for the batch lane
-        (the two-core worker's operations, parallel_scan.py)."""
-        self.pos[si] = index + 1
-        self._add_items(si, index, line, data, items, LANE_BATCH)
-
     def _add_prepared(self, si: int, index: int, line: int, msg: Any, data: bytes, prepared: Prepared) -> None:
         if prepared.dropped is not None:
             self.dropped += 1
@@ -108,9 +102,14 @@ class Cutter:
             self.dl_lines.append(dead_letter_line(data, msg, meta))
             self._example(EXAMPLE_INVALID, si, line, prepared.problem)
             return
-        self._add_items(si, index, line, data, prepared.items, prepared.lane)
+        self.add_items(si, index, line, data, prepared.items, prepared.lane)
 
-    def _add_items(self, si: int, index: int, line: int, data: bytes, items: list[bytes], lane: str) -> None:
+    def add_items(
+        self, si: int, index: int, line: int, data: bytes, items: list[bytes], lane: str = LANE_BATCH
+    ) -> None:
+        """A valid message the route mapped to `items` (as `prepare` gave them,
+        or the two-core worker's, parallel_scan.py)."""
+        self.pos[si] = index + 1
         size = sum(map(len, items)) + len(items)
         lane_limit = self.batch_limit if lane == LANE_BATCH else self.route.lane_limits(lane)
         if self.items and (

@@ -134,17 +134,18 @@ class PrejudgedLines:
         self._process.start()
         answers_out.close()
         self.share = share
-        self._block = -1
+        self._lo = self._hi = 0  # the lines of the block `_passed` answers for
         self._passed: dict[int, Any] = {}
 
     def passed(self, line: int) -> bool:
-        block = (line - 1) // BLOCK_LINES
-        if not _worker_block(block, self.share):
-            return False
-        if block != self._block:
-            self._passed = self._answer_for(block)
-            self._block = block
+        if not self._lo <= line < self._hi:  # asked once per line: the block's answer is kept
+            self._next_block(line)
         return line in self._passed
+
+    def _next_block(self, line: int) -> None:
+        block = (line - 1) // BLOCK_LINES
+        self._lo, self._hi = block * BLOCK_LINES + 1, (block + 1) * BLOCK_LINES + 1
+        self._passed = self._answer_for(block) if _worker_block(block, self.share) else {}
 
     def verdict(self, line: int) -> Any:
         """What the worker gave for a line it passed (asked after `passed(line)`)."""
