@@ -29,6 +29,7 @@ import gc
 import gzip
 import io
 import os
+import queue
 import signal
 import sys
 import threading
@@ -177,6 +178,52 @@ class PrejudgedLines:
         self._process.join(timeout=5)
 
 
+# Answers the worker may have judged ahead of the main process: a route that
+# maps sends its operations (about half a megabyte a block), more than a pipe
+# holds, so without a queue the worker would wait for every answer to be read.
+AHEAD_BLOCKS = 8
+
+
+class _Gone(Exception):
+    """The main process stopped reading (it ended or was killed)."""
+
+
+class _Mailer:
+    """The worker's sending thread: answers go out in order while the worker
+    judges the next blocks, at most AHEAD_BLOCKS queued."""
+
+    def __init__(self, answers: Connection):
+        self.answers = answers
+        self.queue: queue.Queue[tuple[int, list[int], list[Any]] | None] = queue.Queue(AHEAD_BLOCKS)
+        self.failed = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while (item := self.queue.get()) is not None:
+                self.answers.send(item)
+        except Exception:  # the main process went away: the worker stops at its next post
+            self.failed = True
+
+    def post(self, item: tuple[int, list[int], list[Any]] | None) -> None:
+        while not self.failed:
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        raise _Gone
+
+    def finish(self) -> None:
+        """Send what is queued, then stop."""
+        try:
+            self.post(None)
+        except _Gone:
+            return
+        self.thread.join()
+
+
 def _worker(path: str, judge: Judge, share: tuple[int, int], answers: Connection, parents_end: Connection) -> None:
     # Only the main process reads: with no reader left (it was killed), a send fails and this ends.
     parents_end.close()
@@ -185,6 +232,7 @@ def _worker(path: str, judge: Judge, share: tuple[int, int], answers: Connection
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     gc.freeze()
+    mailer = _Mailer(answers)
     block = 0
     passed: list[int] = []
     verdicts: list[Any] = []
@@ -194,7 +242,7 @@ def _worker(path: str, judge: Judge, share: tuple[int, int], answers: Connection
         nonlocal block, passed, verdicts
         while block < upto:
             if _worker_block(block, share):
-                answers.send((block, passed, verdicts))
+                mailer.post((block, passed, verdicts))
             block, passed, verdicts = block + 1, [], []
 
     try:
@@ -212,4 +260,5 @@ def _worker(path: str, judge: Judge, share: tuple[int, int], answers: Connection
     except Exception:  # the main process went away, or anything else: it parses the rest itself
         pass
     finally:
+        mailer.finish()  # what was judged is still good; then the main process sees the end
         answers.close()
