@@ -245,13 +245,16 @@ def _worker(path: str, judge: Judge, share: tuple[int, int], answers: Connection
                 mailer.post((block, passed, verdicts))
             block, passed, verdicts = block + 1, [], []
 
+    lines = BLOCK_LINES
+    judging = _worker_block(0, share)  # the current block is one of the worker's
     try:
         with open_ndjson(path) as fh:
-            for rec in iter_ndjson(fh, path, unparsed=lambda n: not _worker_block((n - 1) // BLOCK_LINES, share)):
-                this = (rec.line - 1) // BLOCK_LINES
+            for rec in iter_ndjson(fh, path, unparsed=lambda n: not _worker_block((n - 1) // lines, share)):
+                this = (rec.line - 1) // lines
                 if this != block:
                     send(this)
-                if _worker_block(this, share) and rec.error is None:
+                    judging = _worker_block(this, share)
+                if judging and rec.error is None:
                     verdict = judge(rec.message, rec.raw)
                     if verdict:
                         passed.append(rec.line)
