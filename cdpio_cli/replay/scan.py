@@ -88,7 +88,7 @@ class Scanner:
         """Scan one source; returns how many records it holds."""
         as_is = shift is None and not self.mapped  # messages go to the cutter as they are
         add = cutter.add if as_is else self._add_valid
-        # A large plain NDJSON file is judged on two cores (parallel_scan.py): the
+        # A large NDJSON file (plain or gzipped) is judged on two cores (parallel_scan.py): the
         # lines the worker passed come unparsed, to be sent as written (with the
         # worker's operations on a route that maps).
         worker = None
