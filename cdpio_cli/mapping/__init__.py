@@ -57,6 +57,8 @@ action, `map_message`), `fql` (trigger parsing and matching),
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from cdpio_cli.mapping.actions import ACTION_BUILDERS, map_message, run_action
 from cdpio_cli.mapping.catalog import (
     ACTIONS,
@@ -74,10 +76,37 @@ from cdpio_cli.mapping.catalog import (
     Mapping,
     fields_from_mapping,
 )
-from cdpio_cli.mapping.fql import TriggerError, check_trigger, condition_matches, parse_trigger, trigger_matches
 from cdpio_cli.mapping.payload import convert_attribute_timestamps, convert_timestamp, is_email, resolve_identifiers
-from cdpio_cli.mapping.subscriptions import DEFAULT_SUBSCRIPTIONS, Subscription, map_subscribed
 from cdpio_cli.mapping.track_api import ACCOUNT_REGIONS, FORMS, track_requests
+
+if TYPE_CHECKING:
+    from cdpio_cli.mapping.fql import TriggerError, check_trigger, condition_matches, parse_trigger, trigger_matches
+    from cdpio_cli.mapping.subscriptions import DEFAULT_SUBSCRIPTIONS, Subscription, map_subscribed
+
+# Triggers and subscriptions are imported on first use: replay's route maps
+# with the default subscriptions (map_message) and never needs them.
+_LAZY = {
+    "TriggerError": "fql",
+    "check_trigger": "fql",
+    "condition_matches": "fql",
+    "parse_trigger": "fql",
+    "trigger_matches": "fql",
+    "DEFAULT_SUBSCRIPTIONS": "subscriptions",
+    "Subscription": "subscriptions",
+    "map_subscribed": "subscriptions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ACCOUNT_REGIONS",

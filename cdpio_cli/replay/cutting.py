@@ -14,6 +14,8 @@ from cdpio_cli.replay.route import Route, is_passthrough
 from cdpio_cli.replay.spool import EXAMPLE_DROPPED, EXAMPLE_INVALID, SpoolBatch
 from cdpio_cli.routes.segment import Prepared
 
+LANE_BATCH = Prepared().lane  # the ordinary lane, the one every route has
+
 
 def invalid_line(
     data: bytes | None, msg: Any, extra: dict[str, Any] | None, reason: str, display: str, line: int
@@ -36,7 +38,7 @@ class Cutter:
         self.spool = spool
         self.displays = displays
         self.passthrough = is_passthrough(route)
-        self.limit = route.lane_limits("batch")
+        self.limit = self.batch_limit = route.lane_limits(LANE_BATCH)
         self.envelope, self.max_bytes = route.envelope_bytes, route.max_batch_bytes
         self._examples = [0, 0]  # per kind: recorded so far (the reader reports at most EXAMPLES)
         self._start("batch")
@@ -100,11 +102,19 @@ class Cutter:
             self.dl_lines.append(dead_letter_line(data, msg, meta))
             self._example(EXAMPLE_INVALID, si, line, prepared.problem)
             return
-        size = sum(len(i) + 1 for i in prepared.items)
-        lane_limit = self.route.lane_limits(prepared.lane)
+        self.add_items(si, index, line, data, prepared.items, prepared.lane)
+
+    def add_items(
+        self, si: int, index: int, line: int, data: bytes, items: list[bytes], lane: str = LANE_BATCH
+    ) -> None:
+        """A valid message the route mapped to `items` (as `prepare` gave them,
+        or the two-core worker's, parallel_scan.py)."""
+        self.pos[si] = index + 1
+        size = sum(map(len, items)) + len(items)
+        lane_limit = self.batch_limit if lane == LANE_BATCH else self.route.lane_limits(lane)
         if self.items and (
-            prepared.lane != self.lane
-            or len(self.items) + len(prepared.items) > lane_limit
+            lane != self.lane
+            or len(self.items) + len(items) > lane_limit
             or self.nbytes + size + self.envelope > self.max_bytes
         ):
             # The record belongs to the next batch: end this one before it.
@@ -112,7 +122,7 @@ class Cutter:
             self.flush()
             self.pos[si] = index + 1
         if not self.items:
-            self.lane = prepared.lane
+            self.lane = lane
         if si != self.run_source:
             self.runs.append([si, len(self.lines)])
             self.run_source = si
@@ -120,10 +130,14 @@ class Cutter:
         self.lines.append(line)
         if not self.passthrough:
             self.msgs.append(data)
-            if self.owners is None:
-                self.owners = list(range(len(self.items)))
-            self.owners.extend([mi] * len(prepared.items))
-        self.items.extend(prepared.items)
+            owners = self.owners
+            if owners is None:
+                owners = self.owners = list(range(len(self.items)))
+            if len(items) == 1:
+                owners.append(mi)
+            else:
+                owners.extend([mi] * len(items))
+        self.items.extend(items)
         self.nbytes += size
         if len(self.items) >= lane_limit:
             self.flush()

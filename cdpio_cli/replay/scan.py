@@ -12,14 +12,15 @@ from typing import IO, Any
 from cdpio_cli import messages
 from cdpio_cli.fixtures import Record
 from cdpio_cli.fixtures.ndjson import UNPARSED, iter_ndjson
-from cdpio_cli.replay.cutting import Cutter, invalid_line
+from cdpio_cli.replay.cutting import LANE_BATCH, Cutter, invalid_line
 from cdpio_cli.replay.deadletter import DL_KEY, dead_letter_line, invalid_meta, no_message_entry, without_write_keys
 from cdpio_cli.replay.inputs import RawLines, Source, iter_source
 from cdpio_cli.replay.options import EXAMPLES, Example, ReplayOptions
-from cdpio_cli.replay.parallel_scan import PrejudgedLines, eligible
+from cdpio_cli.replay.parallel_scan import SHARE_AS_IS, SHARE_MAPPED, Judge, PrejudgedLines, eligible, open_ndjson
 from cdpio_cli.replay.rewrite import Rewriter, message_timestamp, shift_timestamps
 from cdpio_cli.replay.route import Route, accepts_email_only, is_passthrough
 from cdpio_cli.replay.validate import fast_valid, problems_text
+from cdpio_cli.routes.segment import Prepared
 
 # A line the rewrites leave alone is sent as written (not re-encoded) up to
 # this size: re-encoding grows a message by under 4x at worst (`9E15,` becomes
@@ -87,14 +88,20 @@ class Scanner:
         """Scan one source; returns how many records it holds."""
         as_is = shift is None and not self.mapped  # messages go to the cutter as they are
         add = cutter.add if as_is else self._add_valid
-        # A large plain NDJSON file is judged on two cores (parallel_scan.py): the
-        # lines the worker passed come unparsed, to be sent as written.
+        # A large NDJSON file (plain or gzipped) is judged on two cores (parallel_scan.py): the
+        # lines the worker passed come unparsed, to be sent as written (with the
+        # worker's operations on a route that maps).
         worker = None
-        if as_is and eligible(source):
-            worker = PrejudgedLines(source, sent_as_written(rewriter.apply, source.key))
+        if shift is None and eligible(source):
+            if self.mapped:
+                judge = mapped_as_written(rewriter.apply, source.key, self.route.prepare)
+                worker = PrejudgedLines(source, judge, SHARE_MAPPED)
+            else:
+                worker = PrejudgedLines(source, sent_as_written(rewriter.apply, source.key), SHARE_AS_IS)
         try:
             records = iter_source(source) if worker is None else iter_ndjson_file(source, worker.passed)
-            index = self._scan_records(si, source, skip, records, rewriter, add, totals, cutter)
+            mapped_by = worker.verdict if worker is not None and self.mapped else None
+            index = self._scan_records(si, source, skip, records, rewriter, add, mapped_by, totals, cutter)
         finally:
             if worker is not None:
                 worker.close()
@@ -109,10 +116,13 @@ class Scanner:
         records: Iterator[Record],
         rewriter: Rewriter,
         add: Callable[[int, int, int, Any, bytes], None],
+        mapped_by: Callable[[int], list[bytes]] | None,
         totals: ScanTotals,
         cutter: Cutter,
     ) -> int:
-        """The pre-pass loop over one source's records; returns the last record's index."""
+        """The pre-pass loop over one source's records; returns the last record's
+        index.  `mapped_by(line)`: the operations the two-core worker mapped a
+        line it passed to (a route that maps)."""
         # Hoisted: this loop runs once per message.
         apply, key, encode, valid = rewriter.apply, source.key, messages.encode, fast_valid
         index = -1
@@ -121,7 +131,10 @@ class Scanner:
                 continue
             msg = rec.message
             if msg is UNPARSED:  # the two-core worker judged it: send as written
-                add(si, index, rec.line, None, rec.raw.strip())  # type: ignore[union-attr]
+                if mapped_by is None:
+                    add(si, index, rec.line, None, rec.raw.strip())  # type: ignore[union-attr]
+                else:
+                    cutter.add_items(si, index, rec.line, rec.raw.strip(), mapped_by(rec.line))  # type: ignore[union-attr]
                 continue
             if rec.error is None and type(msg) is dict and not (len(msg) == 1 and DL_KEY in msg):
                 # The common case, kept short: a message object, rewritten and
@@ -234,8 +247,28 @@ def sent_as_written(apply: Callable[[dict[str, Any], str, int], bool], key: str)
     return judge
 
 
+def mapped_as_written(
+    apply: Callable[[dict[str, Any], str, int], bool], key: str, prepare: Callable[[dict[str, Any], bytes], Prepared]
+) -> Judge:
+    """The same judgement on a route that maps, for the two-core worker: the
+    line's operations as the pre-pass would make them (`route.prepare` of the
+    message and the line), or None for anything but operations for the batch
+    lane (a mapping drop, a problem, the metrics lane: this process decides)."""
+    as_written = sent_as_written(apply, key)
+
+    def judge(msg: Any, raw: bytes | None) -> list[bytes] | None:
+        if not as_written(msg, raw):
+            return None
+        prepared = prepare(msg, raw.strip())  # type: ignore[union-attr]
+        if prepared.dropped is None and prepared.problem is None and prepared.lane == LANE_BATCH and prepared.items:
+            return prepared.items
+        return None
+
+    return judge
+
+
 def iter_ndjson_file(source: Source, unparsed: Callable[[int], bool]) -> Iterator[Record]:
-    """A plain NDJSON source's records (parallel_scan.eligible), the lines
+    """An NDJSON source's records (parallel_scan.eligible), the lines
     `unparsed` names left unparsed."""
-    with open(source.read_path, "rb") as fh:
+    with open_ndjson(source.read_path) as fh:
         yield from iter_ndjson(fh, source.read_path, unparsed)  # named as fixtures.iter_records names it
