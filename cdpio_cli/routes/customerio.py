@@ -23,9 +23,8 @@ from urllib.parse import quote
 
 from orjson import dumps as _dumps
 
-from cdpio_cli import mapping, messages
+from cdpio_cli import messages
 from cdpio_cli.credentials import FormatHint
-from cdpio_cli.mapping import V1_METRICS
 from cdpio_cli.routes.registry import Capabilities, CredentialSpec, RouteSpec, SendOne, SendTestText, register
 from cdpio_cli.routes.segment import BatchVerdict, Prepared
 from cdpio_cli.transport import (
@@ -69,6 +68,12 @@ class CustomerioRoute:
         self.site_id = site_id
         self.api_key = api_key
         self.batch_size = max(1, min(int(batch_size), self.max_batch_items))
+        # The mapping loads with the first Customer.io sender, not with the route
+        # registry: a Segment-route run never imports it (41M instructions).
+        from cdpio_cli import mapping
+
+        self._map_message = mapping.map_message
+        self._metrics_path = mapping.V1_METRICS
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -78,7 +83,7 @@ class CustomerioRoute:
         return {"Content-Type": "application/json", "Authorization": basic_auth(self.site_id, self.api_key)}
 
     def prepare(self, msg: dict, encoded: bytes | None = None) -> Prepared:
-        result = mapping.map_message(msg, check_limits=False)  # Customer.io judges its limits
+        result = self._map_message(msg, check_limits=False)  # Customer.io judges its limits
         if result.drop_reason is not None:
             return Prepared(dropped=result.drop_reason)
         limit = self.max_item_bytes
@@ -95,7 +100,7 @@ class CustomerioRoute:
                     problem=f"the Customer.io operation is {len(data):,} bytes; the limit is {limit:,} bytes"
                 )
             items.append(data)
-        return Prepared(items, None, None, LANE_METRICS if result.endpoint == V1_METRICS else LANE_BATCH)
+        return Prepared(items, None, None, LANE_METRICS if result.endpoint == self._metrics_path else LANE_BATCH)
 
     def lane_limits(self, lane: str) -> int:
         return 1 if lane == LANE_METRICS else self.batch_size
@@ -104,7 +109,7 @@ class CustomerioRoute:
         if lane == LANE_METRICS:
             return RequestSpec(
                 "POST",
-                join_url(self.base_url, mapping.V1_METRICS),
+                join_url(self.base_url, self._metrics_path),
                 self.headers(),
                 items[0],
                 secrets=self.secrets,
@@ -259,6 +264,8 @@ def send_message(
     the outcome has `dropped` set and `requests == 0`."""
     if api not in ("v1", "v2"):
         raise ValueError("api must be 'v1' or 'v2'")
+    from cdpio_cli import mapping
+
     messages.ensure_message_id(msg)
     result = mapping.map_message(msg, check_limits=False)  # Customer.io judges its limits
     if not result.ok:
