@@ -121,9 +121,9 @@ def expected_text(keyword: str, spec: Any) -> str:
 
 
 Emit = Callable[..., None]
-# (message field, a test of that field that is True only when the exact path
-# finds nothing, the rule)
-_Entry = tuple[str, Callable[[dict], bool], ObjectRule]
+# [message field, a test of that field that is True only when the exact path
+# finds nothing, the rule]: a list, so that the test compiles on first use
+_Entry = list[Any]
 
 
 def _never(obj: dict) -> bool:
@@ -154,13 +154,26 @@ class PlanChecker:
         }
 
     def _entry(self, rule: ObjectRule) -> _Entry:
+        entry: _Entry = [rule.field, None, rule]
+
+        def first_use(obj: dict) -> bool:
+            # Compiled when the first message of its kind arrives: a plan of many
+            # events costs nothing at start-up for the ones a file does not send.
+            entry[1] = conforms = self._conformance(rule)
+            return conforms(obj)
+
+        entry[1] = first_use
+        return entry
+
+    def _conformance(self, rule: ObjectRule) -> Callable[[dict], bool]:
         # With unplanned properties reported, valid under the closed schema = nothing
         # to report; without, valid under the rule's own schema is.
         try:
             validator = rule.compile_closed() if self.unplanned_property else rule.compiled()
         except Exception:  # a schema that compiles only open ($ref to its root...): the exact path decides
-            return rule.field, _never, rule
-        return rule.field, validator.is_valid, rule
+            return _never
+        is_valid: Callable[[dict], bool] = validator.is_valid
+        return is_valid
 
     def check(self, msg: Any, file: str | None, line: int | None, emit: Emit) -> None:
         # The common case in as few steps as possible: a planned message that
