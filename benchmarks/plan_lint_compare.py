@@ -192,44 +192,56 @@ def write_corpus(path: Path, n: int = 100_000, seed: int = 17) -> None:
             ts = f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00.000Z"
             kind = rnd.choice(["signed", "order", "identify", "page", "cta", "pricing", "group", "other"])
             mutate = rnd.random() < 1 / 6
-            msg: dict[str, Any]
-            if kind in ("signed", "order"):
-                props = _signed_up(rnd) if kind == "signed" else _order(rnd)
-                if mutate:
-                    rnd.choice(_MUTATIONS["track" if kind == "signed" else "order"])(props)
-                event = "Signed Up" if kind == "signed" else "Order Completed"
-                msg = {"type": "track", "userId": uid, "event": event, "timestamp": ts, "properties": props}
-            elif kind == "identify":
-                traits: dict[str, Any] = {"email": f"{uid}@example.com", "is_trial": rnd.random() < 0.5}
-                if rnd.random() < 0.5:
-                    traits.update(plan_type="Pro", seats=3, created_at="2026-10-01T00:00:00Z", firstName="Ada")
-                if mutate:
-                    rnd.choice(_MUTATIONS["identify"])(traits)
-                msg = {"type": "identify", "userId": uid, "timestamp": ts, "traits": traits}
-            elif kind == "page":
-                props = {"url": "https://example.com/pricing", "title": "Pricing"}
-                if mutate:
-                    rnd.choice(_MUTATIONS["page"])(props)
-                msg = {"type": "page", "userId": uid, "name": "Pricing", "timestamp": ts, "properties": props}
-            elif kind == "cta":
-                props = {"cta_label": rnd.choice(["Start", "Buy now", "A much longer label"])}
-                if rnd.random() < 0.5:
-                    props["position"] = rnd.choice(["top", "top", "bottom"])
-                msg = {"type": "track", "userId": uid, "event": "Clicked CTA", "timestamp": ts, "properties": props}
-            elif kind == "pricing":
-                props = {} if rnd.random() < 0.7 else {"plan": "Pro"}
-                msg = {"type": "track", "anonymousId": f"a{i}", "event": "Viewed Pricing", "timestamp": ts}
-                if props or rnd.random() < 0.5:
-                    msg["properties"] = props
-            elif kind == "group":
-                traits = {"name": "Acme"} if rnd.random() < 0.8 else {"size": 3}
-                msg = {"type": "group", "userId": uid, "groupId": "g1", "timestamp": ts, "traits": traits}
+            if kind in ("signed", "order", "identify", "page"):
+                msg = _planned(rnd, kind, uid, ts, mutate)
             else:
-                event = rnd.choice(["Signed Upp", "signed up", "Totally New Event", f"Event {i % 50}", ""])
-                msg = {"type": "track", "userId": uid, "event": event, "timestamp": ts, "properties": {"x": 1}}
-                if rnd.random() < 0.1:
-                    msg = {"batch": [msg, {"type": "identify", "userId": uid, "traits": {"email": "x"}}]}
+                msg = _other(rnd, kind, i, uid, ts)
             fh.write(orjson.dumps(msg) + b"\n")
+
+
+def _planned(rnd: random.Random, kind: str, uid: str, ts: str, mutate: bool) -> dict[str, Any]:
+    """A message of a planned kind, with one mutation when `mutate`."""
+    if kind in ("signed", "order"):
+        props = _signed_up(rnd) if kind == "signed" else _order(rnd)
+        if mutate:
+            rnd.choice(_MUTATIONS["track" if kind == "signed" else "order"])(props)
+        event = "Signed Up" if kind == "signed" else "Order Completed"
+        return {"type": "track", "userId": uid, "event": event, "timestamp": ts, "properties": props}
+    if kind == "identify":
+        traits: dict[str, Any] = {"email": f"{uid}@example.com", "is_trial": rnd.random() < 0.5}
+        if rnd.random() < 0.5:
+            traits.update(plan_type="Pro", seats=3, created_at="2026-10-01T00:00:00Z", firstName="Ada")
+        if mutate:
+            rnd.choice(_MUTATIONS["identify"])(traits)
+        return {"type": "identify", "userId": uid, "timestamp": ts, "traits": traits}
+    props = {"url": "https://example.com/pricing", "title": "Pricing"}
+    if mutate:
+        rnd.choice(_MUTATIONS["page"])(props)
+    return {"type": "page", "userId": uid, "name": "Pricing", "timestamp": ts, "properties": props}
+
+
+def _other(rnd: random.Random, kind: str, i: int, uid: str, ts: str) -> dict[str, Any]:
+    """Planned events without mutations, groups, and unplanned events (some in batches)."""
+    msg: dict[str, Any]
+    if kind == "cta":
+        props = {"cta_label": rnd.choice(["Start", "Buy now", "A much longer label"])}
+        if rnd.random() < 0.5:
+            props["position"] = rnd.choice(["top", "top", "bottom"])
+        return {"type": "track", "userId": uid, "event": "Clicked CTA", "timestamp": ts, "properties": props}
+    if kind == "pricing":
+        pricing: dict[str, Any] = {} if rnd.random() < 0.7 else {"plan": "Pro"}
+        msg = {"type": "track", "anonymousId": f"a{i}", "event": "Viewed Pricing", "timestamp": ts}
+        if pricing or rnd.random() < 0.5:
+            msg["properties"] = pricing
+        return msg
+    if kind == "group":
+        traits = {"name": "Acme"} if rnd.random() < 0.8 else {"size": 3}
+        return {"type": "group", "userId": uid, "groupId": "g1", "timestamp": ts, "traits": traits}
+    event = rnd.choice(["Signed Upp", "signed up", "Totally New Event", f"Event {i % 50}", ""])
+    msg = {"type": "track", "userId": uid, "event": event, "timestamp": ts, "properties": {"x": 1}}
+    if rnd.random() < 0.1:
+        msg = {"batch": [msg, {"type": "identify", "userId": uid, "traits": {"email": "x"}}]}
+    return msg
 
 
 def _normalise_json(text: str) -> Any:
