@@ -1,8 +1,11 @@
 """Checking messages against a plan (`cdpio lint --plan`, explain, send-test).
 
-Speed: one compiled validator per event (jsonschema-rs, picked by
-benchmarks/plan_validators.py) answers "valid?" for the common case; only an
-invalid message is walked again for its individual errors.
+Speed: per event, one call of a compiled validator (jsonschema-rs, picked by
+benchmarks/plan_validators.py) proves the common case, a message with nothing
+to report: the rule's schema closed to unplanned keys (ObjectRule.closed_schema;
+one call costs less than the open schema's, and the planned-keys test is then
+not needed).  Only a message it rejects takes the exact path: the open schema,
+the planned keys, and for an invalid message a walk for its individual errors.
 """
 
 from __future__ import annotations
@@ -118,7 +121,13 @@ def expected_text(keyword: str, spec: Any) -> str:
 
 
 Emit = Callable[..., None]
-_Entry = tuple[ObjectRule, Callable[[dict], bool], frozenset]
+# [message field, a test of that field that is True only when the exact path
+# finds nothing, the rule]: a list, so that the test compiles on first use
+_Entry = list[Any]
+
+
+def _never(obj: dict) -> bool:
+    return False
 
 
 class PlanChecker:
@@ -135,17 +144,59 @@ class PlanChecker:
         if self.unplanned_property and not enabled(UNPLANNED_PROPERTY, self.unplanned_property):
             self.unplanned_property = None
         self._hints: dict[str, str | None] = {}
-        # The hot path: one dict lookup per message to (rule, the compiled validator's
-        # own is_valid, the planned keys), with no Python call in between.
+        # The hot path: one dict lookup per message to its entry.
         self._events: dict[str, _Entry] | None = None
         if plan.events is not None:
-            self._events = {name: (rule, rule.compiled().is_valid, rule.known) for name, rule in plan.events.items()}
+            self._events = {name: self._entry(rule) for name, rule in plan.events.items()}
+        self._track: dict[str, _Entry] = self._events or {}
         self._sections: dict[str, _Entry] = {
-            SECTIONS[section][0]: (rule, rule.compiled().is_valid, rule.known)
-            for section, rule in plan.sections.items()
+            SECTIONS[section][0]: self._entry(rule) for section, rule in plan.sections.items()
         }
 
+    def _entry(self, rule: ObjectRule) -> _Entry:
+        entry: _Entry = [rule.field, None, rule]
+
+        def first_use(obj: dict) -> bool:
+            # Compiled when the first message of its kind arrives: a plan of many
+            # events costs nothing at start-up for the ones a file does not send.
+            entry[1] = conforms = self._conformance(rule)
+            return conforms(obj)
+
+        entry[1] = first_use
+        return entry
+
+    def _conformance(self, rule: ObjectRule) -> Callable[[dict], bool]:
+        # With unplanned properties reported, valid under the closed schema = nothing
+        # to report; without, valid under the rule's own schema is.
+        try:
+            validator = rule.compile_closed() if self.unplanned_property else rule.compiled()
+        except Exception:  # a schema that compiles only open ($ref to its root...): the exact path decides
+            return _never
+        is_valid: Callable[[dict], bool] = validator.is_valid
+        return is_valid
+
     def check(self, msg: Any, file: str | None, line: int | None, emit: Emit) -> None:
+        # The common case in as few steps as possible: a planned message that
+        # conforms.  Anything else (and any KeyError or TypeError on the way: no
+        # type, an unhashable event...) goes to `_check`, which decides exactly.
+        if type(msg) is dict:
+            try:
+                mtype = msg["type"]
+                if mtype == "track":
+                    entry = self._track.get(msg["event"])
+                else:
+                    entry = self._sections.get(mtype)
+                    if entry is None:
+                        return  # not a kind of message the plan describes
+                if entry is not None:
+                    obj = msg.get(entry[0])
+                    if type(obj) is dict and entry[1](obj):
+                        return  # nothing to report (tests/test_plan_fast.py holds it to the exact path)
+            except (KeyError, TypeError):
+                pass
+        self._check(msg, file, line, emit)
+
+    def _check(self, msg: Any, file: str | None, line: int | None, emit: Emit) -> None:
         if type(msg) is not dict:
             return
         mtype = msg.get("type")
@@ -162,15 +213,17 @@ class PlanChecker:
             entry = self._sections.get(mtype) if isinstance(mtype, str) else None
             if entry is None:
                 return
-        rule, is_valid, known = entry
-        obj = msg.get(rule.field)
+        self.check_exact(entry[2], msg.get(entry[0]), file, line, emit)
+
+    def check_exact(self, rule: ObjectRule, obj: Any, file: str | None, line: int | None, emit: Emit) -> None:
+        """The exact path for one message's properties or traits (`obj`) under `rule`."""
         if obj is None:
             obj = {}
         elif type(obj) is not dict:
             return  # spec/* rules report a non-object properties/traits
-        if not is_valid(obj):
+        if not rule.compiled().is_valid(obj):
             self._errors(rule, obj, file, line, emit)
-        if self.unplanned_property and not known.issuperset(obj):
+        if self.unplanned_property and not rule.known.issuperset(obj):
             self._unplanned_properties(rule, obj, file, line, emit)
 
     def _unplanned_event(self, event: str, file: str | None, line: int | None, emit: Emit) -> None:

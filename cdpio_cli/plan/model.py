@@ -47,6 +47,20 @@ class ObjectRule:
     def compiled(self) -> jsonschema_rs.Validator:
         return self.validator if self.validator is not None else self.compile()
 
+    def closed_schema(self) -> dict[str, Any]:
+        """schema() with every key the rule does not plan made invalid: an object
+        valid under it is valid under schema() and has only planned keys.  (It
+        only adds constraints: a required-only key gets the empty schema, which
+        asserts nothing, and `additionalProperties: false` rejects the rest.)"""
+        properties: dict[str, Any] = {key: {} for key in self.required if key not in self.properties}
+        properties.update(self.properties)
+        return {**self.schema(), "properties": properties, "additionalProperties": False}
+
+    def compile_closed(self) -> jsonschema_rs.Validator:
+        import jsonschema_rs
+
+        return jsonschema_rs.validator_for(self.closed_schema(), validate_formats=True)
+
     def errors(self, obj: dict[str, Any]) -> Iterator[jsonschema_rs.ValidationError]:
         return self.compiled().iter_errors(obj)
 
