@@ -41,6 +41,7 @@ from typing import IO, TYPE_CHECKING, Any
 from cdpio_cli.fixtures import looks_binary
 from cdpio_cli.fixtures.ndjson import iter_ndjson
 from cdpio_cli.fixtures.reading import detect_format
+from cdpio_cli.forking import forkable
 from cdpio_cli.replay.inputs import Source
 
 if TYPE_CHECKING:
@@ -59,14 +60,6 @@ SHARE_MAPPED = (3, 5)  # a route that maps: the worker maps and encodes too, so 
 
 def _worker_block(block: int, share: tuple[int, int]) -> bool:
     return block % share[1] >= share[1] - share[0]
-
-
-def forkable() -> bool:
-    """fork is available and safe: this process runs no other thread (a fork
-    copies only the calling thread; a lock another thread held stays held)."""
-    import multiprocessing  # only for a large input: not on every replay's start-up path
-
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 @contextmanager
