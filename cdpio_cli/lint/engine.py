@@ -166,12 +166,17 @@ class Linter:
         case (a known person, a known event, a known shape) is lookups only."""
         get = msg.get
         mtype = get("type")
-        traits = get("traits")
-        if not isinstance(traits, dict):
-            traits = None
         user_id = get("userId")
-        if isinstance(user_id, str) and user_id and (mtype == "identify" or user_id not in self._user_ids):
-            self._user_id(user_id, mtype, traits, file, line)
+        if mtype == "identify":
+            traits = get("traits")
+            if not isinstance(traits, dict):
+                traits = None
+            if isinstance(user_id, str) and user_id:
+                self._user_id(user_id, mtype, traits, file, line)
+        else:
+            traits = None  # only an identify's traits are read
+            if isinstance(user_id, str) and user_id and user_id not in self._user_ids:
+                self._user_id(user_id, mtype, traits, file, line)
         anon_id = get("anonymousId")
         if isinstance(anon_id, str) and anon_id:
             if user_id:
