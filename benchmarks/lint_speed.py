@@ -6,7 +6,7 @@ without a tracking plan, print messages/s.
 From the suite: `measure(n)` returns the figures as a dict (lint and lint
 --plan side by side, the time for 1M messages, peak RSS).
 
-Reads through fixtures.iter_records (the real NDJSON path), so the numbers
+Reads through fixtures.iter_rows (what `cdpio lint` reads), so the numbers
 include parsing.  Each pass runs in a fresh forked process, so its peak RSS is
 its own; CPU seconds are given per process (the main process, and the worker
 that keeps the data set past 20,000 records: cdpio_cli/lint/parallel.py).
@@ -92,7 +92,7 @@ def _one_pass(path: str, plan_path: str | None, conn: Any) -> None:
     """In a forked child: lint `path` (with the plan), send the figures back."""
     tracking_plan = plan.load_plan(plan_path) if plan_path else None
     started, cpu, before = time.perf_counter(), time.process_time(), os.times()
-    result = lint.lint_records(fixtures.iter_records([path]), plan=tracking_plan)
+    result = lint.lint_records(fixtures.iter_rows([path]), plan=tracking_plan)
     wall, cpu, after = time.perf_counter() - started, time.process_time() - cpu, os.times()
     worker_cpu = (after.children_user + after.children_system) - (before.children_user + before.children_system)
     peak_kb = max(

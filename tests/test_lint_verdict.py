@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdpio_cli import messages
-from cdpio_cli.lint.verdict import exact_verdict, is_clean
+from cdpio_cli.lint.verdict import exact_verdict, is_clean, timestamp_ok
 from cdpio_cli.lint.verdict import message_size as verdict_message_size
 
 
@@ -161,3 +161,44 @@ def test_message_size_is_the_exact_size(msg: dict) -> None:
 def test_message_size_non_str_keys_and_big_ints() -> None:
     for msg in ({1: "a", "1": "b"}, {"n": 2**70}, {"d": {None: 1, True: [2**64]}}, {"é": "€" * 3}):
         assert verdict_message_size(msg) == messages.message_size(msg)
+
+
+# timestamp_ok: the canonical forms, each position drawn from characters that
+# parse_timestamp's regex or fromisoformat might read differently.
+_TS_TEMPLATES = ("2026-11-01T10:00:00.000Z", "2026-11-01T10:00:00Z", "2024-02-29T23:59:59.999Z")
+_TS_CHARS = "0123456789-:T.Z,+ tW\u0663\uff12\U0001d7d9\u00b2a\x00"
+
+
+def _timestamp_equal(value: Any) -> None:
+    assert timestamp_ok(value) == (messages.parse_timestamp(value) is not None), value
+
+
+def test_timestamp_ok_each_position_each_character() -> None:
+    for template in _TS_TEMPLATES:
+        for i in range(len(template)):
+            for char in _TS_CHARS:
+                _timestamp_equal(template[:i] + char + template[i + 1 :])
+    for value in (
+        "2023-02-29T10:00:00.000Z",
+        "2026-11-01T24:00:00.000Z",
+        "2026-11-01T23:59:60Z",
+        "0000-01-01T00:00:00Z",
+    ):
+        _timestamp_equal(value)
+    for value in (None, 3, 1.5, "", "2026-11-01", "2026-11-01T10:00:00.000+00:00", ["2026-11-01T10:00:00Z"]):
+        _timestamp_equal(value)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.sampled_from(_TS_TEMPLATES),
+    st.lists(st.tuples(st.integers(0, 23), st.sampled_from(_TS_CHARS)), max_size=4),
+    st.text(max_size=3),
+)
+def test_timestamp_ok_is_parse_timestamp(template: str, changes: list[tuple[int, str]], tail: str) -> None:
+    value = list(template)
+    for i, char in changes:
+        value[i % len(value)] = char
+    _timestamp_equal("".join(value))
+    _timestamp_equal("".join(value) + tail)
+    _timestamp_equal(tail + "".join(value)[len(tail) :])

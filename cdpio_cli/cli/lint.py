@@ -60,7 +60,7 @@ def command(
     tracking_plan = plan_mod.load_plan(plan_path) if plan_path else None
     paths = fixtures.expand_paths(files)
     result = lint.lint_records(
-        fixtures.iter_records(paths, stdin=sys.stdin),
+        fixtures.iter_rows(paths, stdin=sys.stdin),
         disable=disabled,
         severity_overrides=severity,
         max_per_rule=max_per_rule or None,

@@ -5,12 +5,12 @@ aggregates when the pass ends."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
 from cdpio_cli import limits, mapping, messages
-from cdpio_cli.fixtures import Record
+from cdpio_cli.fixtures import Record, Row
 from cdpio_cli.lint.naming import (
     TYPE_NAMES,
     dynamic_value,
@@ -123,9 +123,14 @@ class Linter:
         return False
 
     # -- per message -------------------------------------------------------
-    def add(self, record: Record, verdict: Verdict | None = None) -> None:
-        """Lint one record; `verdict` is `message_verdict(record.message)` when
-        another process computed it (lint.parallel)."""
+    def add(self, record: Record | Row, verdict: Verdict | None = None) -> None:
+        """Lint one record (a Record, or a Row from fixtures.iter_rows); `verdict`
+        is `message_verdict(record.message)` when another process computed it
+        (lint.parallel)."""
+        if isinstance(record, tuple):
+            file, line, msg, _ = record
+            self.add_message(msg, file, line, verdict)
+            return
         if record.error is not None:
             res = self.result
             res.messages += 1
@@ -150,17 +155,28 @@ class Linter:
                 emit(rule_id, text, file, line, default=default, **details)
         self._aggregate(msg, file, line)
 
+    def clean_adder(self) -> Callable[[dict, str, int], None] | None:
+        """All `add_message` does for a dict whose verdict is CLEAN when no plan
+        is checked (the caller counts the message in `result.messages`); None
+        with a plan.  lint.parallel's worker calls it for most messages."""
+        return self._aggregate if self._plan is None else None
+
     def _aggregate(self, msg: dict, file: str, line: int) -> None:
         """The data-set aggregates.  This runs for every message: the common
         case (a known person, a known event, a known shape) is lookups only."""
         get = msg.get
         mtype = get("type")
-        traits = get("traits")
-        if not isinstance(traits, dict):
-            traits = None
         user_id = get("userId")
-        if isinstance(user_id, str) and user_id and (mtype == "identify" or user_id not in self._user_ids):
-            self._user_id(user_id, mtype, traits, file, line)
+        if mtype == "identify":
+            traits = get("traits")
+            if not isinstance(traits, dict):
+                traits = None
+            if isinstance(user_id, str) and user_id:
+                self._user_id(user_id, mtype, traits, file, line)
+        else:
+            traits = None  # only an identify's traits are read
+            if isinstance(user_id, str) and user_id and user_id not in self._user_ids:
+                self._user_id(user_id, mtype, traits, file, line)
         anon_id = get("anonymousId")
         if isinstance(anon_id, str) and anon_id:
             if user_id:
@@ -520,7 +536,7 @@ class Linter:
 
 
 def lint_records(
-    records: Iterable[Record],
+    records: Iterable[Record | Row],
     *,
     disable: Iterable[str] = (),
     severity_overrides: dict[str, str] | None = None,
@@ -529,7 +545,8 @@ def lint_records(
     plan: Plan | None = None,
     parallel: bool = True,
 ) -> LintResult:
-    """Lint fixture records (cdpio_cli.fixtures.Record) in one pass; `plan` (a
+    """Lint fixture records (cdpio_cli.fixtures.Record, or the rows of
+    fixtures.iter_rows, which cost less per line) in one pass; `plan` (a
     plan.Plan) adds the plan/* rules.  With `parallel`, a large NDJSON input
     is linted on two cores (lint.parallel); the result is the same."""
     from cdpio_cli.lint.parallel import fork_available, lint_parallel

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from cdpio_cli.fixtures import Record
+from cdpio_cli.fixtures import Record, Row
 from cdpio_cli.lint.engine import Linter
 from cdpio_cli.lint.report import LintResult
 from cdpio_cli.lint.verdict import CLEAN, Verdict, message_verdict
@@ -43,6 +43,8 @@ from cdpio_cli.lint.verdict import CLEAN, Verdict, message_verdict
 PARALLEL_AFTER = 20_000
 # Records per chunk sent to the worker.
 _CHUNK_RECORDS = 500
+# The pipe to the worker holds this many bytes (about 7 chunks of 500 messages of 270 bytes).
+_PIPE_BYTES = 1024 * 1024
 
 # A chunk: (file, line numbers, raw lines joined, each ending in b"\n" (an empty one
 # for a record sent whole), {index: record without a raw line}, and either
@@ -90,14 +92,40 @@ def _worker(
 def _apply(linter: Linter, chunk: _Chunk) -> None:
     file, lines, raws, whole, found = chunk
     add, add_message = linter.add, linter.add_message
+    # A dict with a CLEAN verdict and no plan (most messages): only the aggregates.
+    clean = linter.clean_adder()
+    verdict_of = message_verdict
     loads = orjson.loads
+    counted = 0
     for i, (line, raw) in enumerate(zip(lines, raws.split(b"\n"), strict=False)):
-        # No verdict (None): add computes it here.
-        verdict = None if found is None else found.get(i, CLEAN)
-        if raw:
-            add_message(loads(raw), file, line, verdict)
+        if not raw:
+            add(whole[i], None if found is None else found.get(i, CLEAN))
+            continue
+        msg = loads(raw)
+        # No verdicts sent (None): computed here.
+        verdict = verdict_of(msg) if found is None else found.get(i, CLEAN)
+        if verdict is CLEAN and clean is not None and type(msg) is dict:
+            counted += 1
+            clean(msg, file, line)
         else:
-            add(whole[i], verdict)
+            add_message(msg, file, line, verdict)
+    linter.result.messages += counted
+
+
+def _deepen(conn: Connection) -> None:
+    """Give the pipe to the worker room for several chunks (Linux: up to 1 MB,
+    the default unprivileged maximum), so that neither process waits for the
+    other whenever one chunk takes the other longer than usual; the default
+    64 KB holds less than one chunk.  Memory stays flat: a full pipe blocks."""
+    import fcntl  # Unix only, like fork
+
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is None:
+        return
+    try:
+        fcntl.fcntl(conn.fileno(), setsize, _PIPE_BYTES)
+    except OSError:  # over the user's pipe-size limit: the default stays
+        pass
 
 
 class _Pipeline:
@@ -105,6 +133,7 @@ class _Pipeline:
         self.linter = linter
         ctx = multiprocessing.get_context("fork")
         task_recv, self.tasks = ctx.Pipe(duplex=False)
+        _deepen(self.tasks)
         self.answers, answer_send = ctx.Pipe(duplex=False)
         self.hungry = ctx.RawValue("q", 0)
         self._hungry_seen = 0
@@ -150,8 +179,9 @@ class _Pipeline:
         return result
 
 
-def lint_parallel(linter: Linter, records: Iterable[Record], *, after: int = PARALLEL_AFTER) -> LintResult:
-    """Lint `records` in order, on two cores past `after` records; the finished result."""
+def lint_parallel(linter: Linter, records: Iterable[Record | Row], *, after: int = PARALLEL_AFTER) -> LintResult:
+    """Lint `records` (Records, or fixtures.iter_rows's rows) in order, on two
+    cores past `after` records; the finished result."""
     it = iter(records)
     add = linter.add
     for n, record in enumerate(it, 1):
@@ -163,7 +193,7 @@ def lint_parallel(linter: Linter, records: Iterable[Record], *, after: int = PAR
     # The worker starts with the first raw NDJSON line (plain message dicts,
     # YAML and JSON arrays have none: they stay in this process).
     for record in it:
-        if record.raw is not None and record.error is None:
+        if isinstance(record, tuple) or (record.raw is not None and record.error is None):
             break
         add(record)
     else:
@@ -176,7 +206,7 @@ def lint_parallel(linter: Linter, records: Iterable[Record], *, after: int = PAR
         pipeline.close()
 
 
-def _feed(pipeline: _Pipeline, it: Iterator[Record]) -> None:
+def _feed(pipeline: _Pipeline, it: Iterator[Record | Row]) -> None:
     """Chunks of records (one file each) to the worker, with their verdicts when
     the worker is the slower process (the two processes stay evenly loaded)."""
     file = ""
@@ -185,18 +215,24 @@ def _feed(pipeline: _Pipeline, it: Iterator[Record]) -> None:
     whole: dict[int, Record] = {}
     found: dict[int, Verdict] | None = None
     verdict_of = message_verdict
-    for record in it:
-        if record.file != file or len(lines) >= _CHUNK_RECORDS:
+    for item in it:
+        if type(item) is tuple:  # a Row: an NDJSON line parsed alone (most lines)
+            ifile, line, msg, raw = item
+        else:
+            record: Any = item
+            ifile, line, msg, raw = record.file, record.line, record.message, record.raw
+            # fixtures sets raw only on a non-blank line it parsed (no strip() here).
+            if not raw or record.error is not None:
+                raw = None
+        if ifile != file or len(lines) >= _CHUNK_RECORDS:
             if lines:
                 pipeline.send((file, lines, b"".join(raws), whole, found))
                 lines, raws, whole = [], [], {}
-            file = record.file
+            file = ifile
             found = None if pipeline.worker_hungry() else {}
         i = len(lines)
-        lines.append(record.line)
-        raw: Any = record.raw
-        # fixtures sets raw only on a non-blank line it parsed (no strip() here).
-        if not raw or record.error is not None:
+        lines.append(line)
+        if raw is None:
             raws.append(b"\n")
             whole[i] = record
             if record.error is not None:
@@ -204,7 +240,7 @@ def _feed(pipeline: _Pipeline, it: Iterator[Record]) -> None:
         else:
             raws.append(raw if raw[-1] == 10 else raw + b"\n")
         if found is not None:
-            verdict = verdict_of(record.message)
+            verdict = verdict_of(msg)
             if verdict is not CLEAN and (verdict[0] or verdict[1] or verdict[2]):
                 found[i] = verdict
     if lines:
