@@ -16,7 +16,7 @@ types, enums, formats, constraints, missing and unplanned keys, unplanned
 events, plus bad JSON, batches and blank lines), with --max-per-rule 0, with
 severities overridden and rules disabled in a config, with unplanned keys and
 events allowed; a YAML file with NaN, infinity, integral floats and huge
-integers; a non-string key (an internal error today: it must stay the same).
+integers; keys that are not strings (judged as they go on the wire).
 """
 
 from __future__ import annotations

@@ -153,18 +153,25 @@ def test_keys_that_are_not_strings_are_judged_as_sent_not_a_crash(tmp_path):
     # YAML allows keys that are not strings; on the wire they are strings ("1"), so the
     # plan judges them that way (it used to stop with an internal error).
     plan = tmp_path / "plan.yaml"
-    plan.write_text("events:\n  A B:\n    properties:\n      x: {type: object}\n", encoding="utf-8")
+    plan.write_text("events:\n  A B:\n    properties:\n      x: {type: object}\n    required: [x]\n", encoding="utf-8")
     fixture = tmp_path / "events.yaml"
     fixture.write_text(
         "- {type: track, userId: u1, event: A B, properties: {x: {1: 2}}}\n"
         "- {type: track, userId: u1, event: A B, properties: {1: 2}}\n"
-        "- {type: track, userId: u1, event: A B, properties: {x: 3}}\n",
+        "- {type: track, userId: u1, event: A B, properties: {x: 3}}\n"
+        "- {type: track, userId: u1, event: A B, properties: {y: {1: 2}}}\n",
         encoding="utf-8",
     )
     res = run_cli("--json", "lint", str(fixture), "--plan", str(plan), cwd=tmp_path)
     assert res.code == 1, res.stderr
     found = {(c["line"], c["id"]): c for c in plan_checks(res)}
-    assert set(found) == {(2, "plan/unplanned-property"), (3, "plan/wrong-type")}
+    assert set(found) == {
+        (2, "plan/unplanned-property"),
+        (2, "plan/missing-required"),
+        (3, "plan/wrong-type"),
+        (4, "plan/missing-required"),
+        (4, "plan/unplanned-property"),
+    }
     assert found[(2, "plan/unplanned-property")]["details"]["key"] == "1"
 
 

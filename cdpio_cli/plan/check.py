@@ -222,14 +222,11 @@ class PlanChecker:
             obj = {}
         elif type(obj) is not dict:
             return  # spec/* rules report a non-object properties/traits
-        try:
-            valid = rule.compiled().is_valid(obj)
-        except ValueError:
-            # A key that is not a string (YAML allows them; the validator refuses
-            # them): judge the object as it goes on the wire, where every key is one.
+        if _has_key_not_str(obj):
+            # YAML allows keys that are not strings; the validator refuses them.  The
+            # object is judged as it goes on the wire, where every key is a string.
             obj = json.loads(encode(obj))
-            valid = rule.compiled().is_valid(obj)
-        if not valid:
+        if not rule.compiled().is_valid(obj):
             self._errors(rule, obj, file, line, emit)
         if self.unplanned_property and not rule.known.issuperset(obj):
             self._unplanned_properties(rule, obj, file, line, emit)
@@ -385,3 +382,11 @@ def send_test_checks(
                 )
             )
     return out
+
+
+def _has_key_not_str(value: Any) -> bool:
+    if type(value) is dict:
+        return any(type(k) is not str or _has_key_not_str(v) for k, v in value.items())
+    if type(value) is list:
+        return any(_has_key_not_str(v) for v in value)
+    return False
