@@ -27,6 +27,9 @@ from cdpio_cli.lint.verdict import Verdict, message_verdict
 from cdpio_cli.messages import Severity, show_value
 from cdpio_cli.plan import Plan, PlanChecker
 
+# What the plan checker emitted for one message, as (args, kwargs) of `emit` calls.
+Planned = list[tuple[tuple[Any, ...], dict[str, Any]]]
+
 # Data-set aggregates stop growing past these sizes (memory stays bounded on
 # pathological data, e.g. a unique event name per message).
 MAX_TRACKED_NAMES = 100_000
@@ -139,8 +142,12 @@ class Linter:
             return
         self.add_message(record.message, record.file, record.line, verdict)
 
-    def add_message(self, msg: Any, file: str, line: int, verdict: Verdict | None = None) -> None:
-        """`add` for a message read without error (lint.parallel's worker calls it directly)."""
+    def add_message(
+        self, msg: Any, file: str, line: int, verdict: Verdict | None = None, planned: Planned | None = None
+    ) -> None:
+        """`add` for a message read without error (lint.parallel's worker calls it
+        directly); `planned` is what the plan checker emitted for it, when another
+        process ran it (lint.parallel)."""
         self.result.messages += 1
         dropped_on_ingest, spec, destination = message_verdict(msg) if verdict is None else verdict
         emit = self.emit
@@ -148,18 +155,26 @@ class Linter:
             emit(rule_id, text, file, line, default=default, **details)
         if not isinstance(msg, dict):
             return
-        if self._plan is not None:
+        if planned is not None:
+            for args, kwargs in planned:
+                emit(*args, **kwargs)
+        elif self._plan is not None:
             self._plan.check(msg, file, line, emit)
         if destination and not dropped_on_ingest:
             for rule_id, text, default, details in destination:
                 emit(rule_id, text, file, line, default=default, **details)
         self._aggregate(msg, file, line)
 
-    def clean_adder(self) -> Callable[[dict, str, int], None] | None:
+    @property
+    def plan_checker(self) -> PlanChecker | None:
+        return self._plan
+
+    def clean_adder(self, *, plan_checked: bool = False) -> Callable[[dict, str, int], None] | None:
         """All `add_message` does for a dict whose verdict is CLEAN when no plan
-        is checked (the caller counts the message in `result.messages`); None
-        with a plan.  lint.parallel's worker calls it for most messages."""
-        return self._aggregate if self._plan is None else None
+        is checked here (none, or `plan_checked` elsewhere and nothing found: the
+        caller counts the message in `result.messages`); else None.
+        lint.parallel's worker calls it for most messages."""
+        return self._aggregate if self._plan is None or plan_checked else None
 
     def _aggregate(self, msg: dict, file: str, line: int) -> None:
         """The data-set aggregates.  This runs for every message: the common

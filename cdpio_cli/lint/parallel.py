@@ -35,9 +35,10 @@ from typing import Any
 import orjson
 
 from cdpio_cli.fixtures import Record, Row
-from cdpio_cli.lint.engine import Linter
+from cdpio_cli.lint.engine import Linter, Planned
 from cdpio_cli.lint.report import LintResult
 from cdpio_cli.lint.verdict import CLEAN, Verdict, message_verdict
+from cdpio_cli.plan import PlanChecker
 
 # Below this many records lint runs in one process.
 PARALLEL_AFTER = 20_000
@@ -48,8 +49,10 @@ _PIPE_BYTES = 1024 * 1024
 
 # A chunk: (file, line numbers, raw lines joined, each ending in b"\n" (an empty one
 # for a record sent whole), {index: record without a raw line}, and either
-# {index: verdict with findings} or None when the worker computes the verdicts).
-_Chunk = tuple[str, list[int], bytes, dict[int, Record], dict[int, Verdict] | None]
+# {index: verdict with findings} or None when the worker computes the verdicts,
+# and with a plan, {index: the plan checker's findings} for the raw lines when
+# this process ran the checker too, else None).
+_Chunk = tuple[str, list[int], bytes, dict[int, Record], dict[int, Verdict] | None, dict[int, Planned] | None]
 
 
 def fork_available() -> bool:
@@ -90,10 +93,11 @@ def _worker(
 
 
 def _apply(linter: Linter, chunk: _Chunk) -> None:
-    file, lines, raws, whole, found = chunk
+    file, lines, raws, whole, found, planned = chunk
     add, add_message = linter.add, linter.add_message
-    # A dict with a CLEAN verdict and no plan (most messages): only the aggregates.
-    clean = linter.clean_adder()
+    # A dict with a CLEAN verdict and nothing from the plan (most messages): only the aggregates.
+    clean = linter.clean_adder(plan_checked=planned is not None)
+    nothing: Planned = []
     verdict_of = message_verdict
     loads = orjson.loads
     counted = 0
@@ -104,11 +108,11 @@ def _apply(linter: Linter, chunk: _Chunk) -> None:
         msg = loads(raw)
         # No verdicts sent (None): computed here.
         verdict = verdict_of(msg) if found is None else found.get(i, CLEAN)
-        if verdict is CLEAN and clean is not None and type(msg) is dict:
+        if verdict is CLEAN and clean is not None and type(msg) is dict and (planned is None or i not in planned):
             counted += 1
             clean(msg, file, line)
         else:
-            add_message(msg, file, line, verdict)
+            add_message(msg, file, line, verdict, None if planned is None else planned.get(i, nothing))
     linter.result.messages += counted
 
 
@@ -214,7 +218,9 @@ def _feed(pipeline: _Pipeline, it: Iterator[Record | Row]) -> None:
     raws: list[bytes] = []
     whole: dict[int, Record] = {}
     found: dict[int, Verdict] | None = None
+    planned: dict[int, Planned] | None = None
     verdict_of = message_verdict
+    checker = pipeline.linter.plan_checker
     for item in it:
         if type(item) is tuple:  # a Row: an NDJSON line parsed alone (most lines)
             ifile, line, msg, raw = item
@@ -226,10 +232,13 @@ def _feed(pipeline: _Pipeline, it: Iterator[Record | Row]) -> None:
                 raw = None
         if ifile != file or len(lines) >= _CHUNK_RECORDS:
             if lines:
-                pipeline.send((file, lines, b"".join(raws), whole, found))
+                pipeline.send((file, lines, b"".join(raws), whole, found, planned))
                 lines, raws, whole = [], [], {}
             file = ifile
             found = None if pipeline.worker_hungry() else {}
+            # The plan is checked where the verdicts are: the worker is the busier
+            # side with a plan unless this process takes its checks too.
+            planned = None if found is None or checker is None else {}
         i = len(lines)
         lines.append(line)
         if raw is None:
@@ -243,5 +252,15 @@ def _feed(pipeline: _Pipeline, it: Iterator[Record | Row]) -> None:
             verdict = verdict_of(msg)
             if verdict is not CLEAN and (verdict[0] or verdict[1] or verdict[2]):
                 found[i] = verdict
+            if planned is not None and raw is not None:
+                _plan_findings(checker, msg, ifile, line, planned, i)  # type: ignore[arg-type]
     if lines:
-        pipeline.send((file, lines, b"".join(raws), whole, found))
+        pipeline.send((file, lines, b"".join(raws), whole, found, planned))
+
+
+def _plan_findings(checker: PlanChecker, msg: Any, file: str, line: int, planned: dict[int, Planned], i: int) -> None:
+    """Run the plan checker on one message here; keep what it emits, in order."""
+    out: Planned = []
+    checker.check(msg, file, line, lambda *args, **kwargs: out.append((args, kwargs)))
+    if out:
+        planned[i] = out
