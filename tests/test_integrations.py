@@ -343,6 +343,7 @@ def test_a_quiet_json_replay_imports_no_validation_or_rendering_library(sandbox,
         "httpcore",
         "h11",
         "anyio",
+        "urllib.request",  # only when a *_proxy variable is set (transport.client.proxies_configured)
     )
     events = tmp_path / "events.ndjson"
     events.write_text("".join(f'{{"type": "track", "userId": "u{i}", "event": "E"}}\n' for i in range(5)))
