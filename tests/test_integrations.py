@@ -344,6 +344,9 @@ def test_a_quiet_json_replay_imports_no_validation_or_rendering_library(sandbox,
         "h11",
         "anyio",
         "urllib.request",  # only when a *_proxy variable is set (transport.client.proxies_configured)
+        "http.client",  # the wire reads responses with transport/http1.py
+        "email",  # http.client's header parser; Retry-After's HTTP dates load it when one comes
+        "ssl",  # only for an https connection
     )
     events = tmp_path / "events.ndjson"
     events.write_text("".join(f'{{"type": "track", "userId": "u{i}", "event": "E"}}\n' for i in range(5)))
