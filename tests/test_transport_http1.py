@@ -160,13 +160,13 @@ def _framed(draw: st.DrawFn) -> bytes:
     return head.encode("latin-1") + body
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(_framed(), st.sampled_from(["POST", "HEAD"]), st.lists(st.integers(-1, 9), min_size=1, max_size=4))
 def test_frames_bodies_as_http_client_does(data, method, sizes):
     _same(data, method, sizes)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(_responses(), st.sampled_from(["POST", "GET", "HEAD"]), st.lists(st.integers(-1, 9), min_size=1, max_size=4))
 def test_reads_what_http_client_reads(data, method, sizes):
     _same(data, method, sizes)
