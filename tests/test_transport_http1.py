@@ -44,7 +44,7 @@ def _ours(data: bytes, method: str, sizes: list[int]) -> tuple:
         response.begin()
         head = (response.status, response.fields, response.will_close)
         return ("ok", head, _body(response.read1, sizes))
-    except http1.ProtocolError as exc:
+    except http1.BadResponse as exc:
         return ("error", type(exc).__name__)
 
 

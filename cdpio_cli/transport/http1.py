@@ -23,14 +23,14 @@ MAXHEADERS = 100
 _FIELD = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
 
 
-class ProtocolError(Exception):
+class BadResponse(Exception):
     """What http.client raises as HTTPException (or RemoteDisconnected)."""
 
 
 def _readline(fp: io.BufferedIOBase, what: str) -> bytes:
     line = fp.readline(MAXLINE + 1)
     if len(line) > MAXLINE:
-        raise ProtocolError(f"got more than {MAXLINE} bytes when reading {what}")
+        raise BadResponse(f"got more than {MAXLINE} bytes when reading {what}")
     return line
 
 
@@ -41,7 +41,7 @@ def _head_lines(fp: io.BufferedIOBase) -> list[bytes]:
         line = _readline(fp, "header line")
         lines.append(line)
         if len(lines) > MAXHEADERS:
-            raise ProtocolError(f"got more than {MAXHEADERS} headers")
+            raise BadResponse(f"got more than {MAXHEADERS} headers")
         if line in (b"\r\n", b"\n", b""):
             return lines
 
@@ -95,18 +95,18 @@ class Response:
         assert self.fp is not None
         line = str(_readline(self.fp, "status line"), "iso-8859-1")
         if not line:
-            raise ProtocolError("Remote end closed connection without response")
+            raise BadResponse("Remote end closed connection without response")
         parts = line.split(None, 2)
         version = parts[0] if len(parts) > 1 else ""
         if not version.startswith("HTTP/"):
             self.fp = None
-            raise ProtocolError(line or repr(line))
+            raise BadResponse(line or repr(line))
         try:
             status = int(parts[1])
         except ValueError:
-            raise ProtocolError(line) from None
+            raise BadResponse(line) from None
         if status < 100 or status > 999:
-            raise ProtocolError(line)
+            raise BadResponse(line)
         return version, status
 
     def get(self, name: str) -> str | None:
@@ -127,7 +127,7 @@ class Response:
         elif version.startswith("HTTP/1."):
             http10 = False
         else:
-            raise ProtocolError(version)
+            raise BadResponse(version)
         self.fields = parse_fields(b"".join(_head_lines(self.fp)).decode("iso-8859-1"))
         encoding = self.get("transfer-encoding")
         self.chunked = bool(encoding) and encoding.lower() == "chunked"  # type: ignore[union-attr]
@@ -178,7 +178,7 @@ class Response:
         data = self.fp.read1(n)
         self.chunk_left = left - len(data)
         if not data:
-            raise ProtocolError("IncompleteRead(0 bytes read)")
+            raise BadResponse("IncompleteRead(0 bytes read)")
         return data
 
     def _chunk_left(self) -> int | None:
@@ -190,13 +190,13 @@ class Response:
         if left is not None:  # the CRLF closing a chunk
             end = self.fp.read(2)
             if len(end) < 2:
-                raise ProtocolError(f"IncompleteRead({len(end)} bytes read, {2 - len(end)} more expected)")
+                raise BadResponse(f"IncompleteRead({len(end)} bytes read, {2 - len(end)} more expected)")
         line = _readline(self.fp, "chunk size")
         try:
             size = int(line.split(b";", 1)[0], 16)
         except ValueError:
             self.fp = None
-            raise ProtocolError("IncompleteRead(0 bytes read)") from None
+            raise BadResponse("IncompleteRead(0 bytes read)") from None
         if size == 0:
             while True:  # the trailer, discarded
                 line = _readline(self.fp, "trailer line")

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from cdpio_cli.transport import errors
-from cdpio_cli.transport.http1 import ProtocolError, Response
+from cdpio_cli.transport.http1 import BadResponse, Response
 from cdpio_cli.transport.url import URL
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ def _errors_as_ours(connection: _Connection) -> Iterator[None]:
     except TimeoutError:
         connection.close()
         raise errors.ReadTimeout("timed out") from None
-    except (ProtocolError, ConnectionResetError, BrokenPipeError) as exc:
+    except (BadResponse, ConnectionResetError, BrokenPipeError) as exc:
         connection.close()
         raise errors.RemoteProtocolError(str(exc) or type(exc).__name__) from None
     except OSError as exc:
