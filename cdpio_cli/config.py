@@ -88,6 +88,8 @@ Duration = Annotated[float, Before(parse_duration)]
 
 @dataclass
 class SegmentConfig:
+    """The `segment:` section: the write key, region, token and endpoints."""
+
     write_key: str | None = None
     region: Literal["us", "eu"] = "us"
     public_api_token: str | None = None
@@ -98,6 +100,8 @@ class SegmentConfig:
 
 @dataclass
 class CustomerioConfig:
+    """The `customerio:` section: workspace credentials, region and endpoints."""
+
     site_id: str | None = None
     track_api_key: str | None = None
     app_api_key: str | None = None
@@ -138,6 +142,8 @@ def _default_traits() -> dict[str, Any]:
 
 @dataclass
 class SendTestConfig:
+    """The `send_test:` section: the test person, events and the statuses expected."""
+
     user_id: str = "cdpio-test-{run_id}"
     traits: dict[str, Any] = field(default_factory=_default_traits)
     events: Annotated[list[dict[str, Any]] | None, After(_events_have_types)] = None
@@ -148,12 +154,16 @@ class SendTestConfig:
 
 @dataclass
 class VerifyConfig:
+    """The `verify:` section: how long and how often delivery is polled."""
+
     timeout: Duration = 90.0
     poll_interval: Duration = 3.0
 
 
 @dataclass
 class ReplayConfig:
+    """The `replay:` section: replay's rate, concurrency, batches, retries and route."""
+
     # The defaults are replay's own (cdpio_cli/replay/defaults.py): one copy.
     rate: Annotated[float, Range(ge=0)] = replay_defaults.DEFAULT_RATE  # requests/s; 0: no limit
     concurrency: Annotated[int, Range(ge=1, le=64)] = replay_defaults.DEFAULT_CONCURRENCY
@@ -165,6 +175,8 @@ class ReplayConfig:
 
 @dataclass
 class LintConfig:
+    """The `lint:` section: rules disabled or re-graded and the tracking plan."""
+
     disable: list[str] = field(default_factory=list)
     severity: dict[str, Literal["error", "warning", "info", "off"]] = field(default_factory=dict)
     plan: str | None = None  # a tracking plan file (docs/tracking-plans.md), relative to this file
@@ -195,6 +207,8 @@ def _sandbox_shorthand(value: object) -> object:
 
 @dataclass
 class Config:
+    """A whole cdpio.yaml, each section a dataclass that config_schema reads as the schema."""
+
     version: Literal[1] = 1
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     customerio: CustomerioConfig = field(default_factory=CustomerioConfig)

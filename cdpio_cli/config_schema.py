@@ -51,6 +51,8 @@ class After:
 
 @dataclass(frozen=True)
 class Range:
+    """Bounds a number must lie within (inclusive)."""
+
     ge: float | None = None
     le: float | None = None
 

@@ -44,6 +44,8 @@ _QUOTE_PAIRS = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2
 
 @dataclass
 class CleanResult:
+    """A pasted value cleaned of quotes and stray whitespace, with what was fixed."""
+
     value: str
     fixes: list[str] = field(default_factory=list)
     # Characters left in the value that no service accepts in an HTTP header
@@ -173,6 +175,8 @@ def mask(value: str | None) -> str:
 
 @dataclass
 class FormatHint:
+    """Whether a value looks like the credential it is meant to be (a warning only)."""
+
     ok: bool
     message: str
     region: str | None = None  # a region the value itself reveals

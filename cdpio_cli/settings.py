@@ -95,6 +95,8 @@ class CustomerioCredentials:
 
 @dataclass
 class Settings:
+    """The config joined with flags and credentials: where a command sends and with what."""
+
     loaded: LoadedConfig
     credentials: dict[str, Credential]
     sandbox_url: str | None = None  # base URL of the sandbox in use, if any

@@ -20,6 +20,8 @@ EXAMPLES = 5
 
 @dataclass
 class ReplayOptions:
+    """The knobs of one replay run (flags and config joined)."""
+
     rate: float | None = DEFAULT_RATE  # requests/s; None or 0 = unlimited
     concurrency: int = DEFAULT_CONCURRENCY
     max_retries: int = DEFAULT_MAX_RETRIES
@@ -43,6 +45,8 @@ class ReplayOptions:
 
 @dataclass
 class Example:
+    """One failed or invalid message shown as an example in the summary."""
+
     file: str
     line: int
     reason: str
@@ -51,6 +55,8 @@ class Example:
 
 @dataclass
 class ReplayResult:
+    """The counts and examples a replay run reports."""
+
     route: str = ""
     read: int = 0
     invalid: int = 0
@@ -151,6 +157,8 @@ class ReplayResult:
 
 @dataclass
 class Progress:
+    """A snapshot of a replay run's counts for the progress display."""
+
     total: int | None
     done: int  # messages resolved (accepted, failed, dropped, invalid)
     accepted: int

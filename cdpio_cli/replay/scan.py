@@ -29,6 +29,8 @@ RAW_MAX = messages.MAX_MESSAGE_BYTES // 5
 
 @dataclass
 class ScanTotals:
+    """What the pre-pass counted: messages to resolve, invalid ones, records per source."""
+
     count: int = 0  # messages this run resolves (after the checkpoint's)
     invalid: int = 0
     records: list[int] = field(default_factory=list)  # per source: records in it

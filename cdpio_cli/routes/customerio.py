@@ -151,6 +151,8 @@ class CustomerioRoute:
 
 @dataclass
 class V1Call:
+    """One Track API v1 request a message becomes."""
+
     method: str
     path: str
     body: Any = None

@@ -47,6 +47,8 @@ class CredentialSpec:
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What a route's service does, which replay and the checks adapt to."""
+
     batching: bool = True  # replay may put several messages in one request
     strict_mode: bool = False  # the service validates on request (Pipelines' X-Strict-Mode)
     per_operation_results: bool = False  # a batch answer names the items that failed (Track's 207)
@@ -105,6 +107,8 @@ class SendTestText:
 
 @dataclass(frozen=True)
 class RouteSpec:
+    """One route, declared once: its credentials, endpoints, senders and wording."""
+
     name: str
     title: str  # "Segment Tracking API"
     credentials: tuple[CredentialSpec, ...]  # needed to send
