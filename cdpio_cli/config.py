@@ -14,23 +14,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from cdpio_cli.config_schema import After, Before, Range, check
-from cdpio_cli.config_yaml import (
-    MAX_DEPTH,
-    KeyPath,
-    NodeBuilder,
-    UnsetVar,
-    config_error,
-    schema_problems,
-    yaml_syntax_error,
-)
+from cdpio_cli.config_schema import After, Before, KeyPath, Range, check
 from cdpio_cli.errors import ConfigError
 from cdpio_cli.messages import MESSAGE_TYPES
 from cdpio_cli.replay import defaults as replay_defaults
 from cdpio_cli.routes import registry
-from cdpio_cli.yaml_nodes import Node
+
+# Reading a file (config_yaml: interpolation, YAML nodes, problem text) is
+# imported by load_config: a run without a config file never needs it.
+if TYPE_CHECKING:
+    from cdpio_cli.config_yaml import UnsetVar
+    from cdpio_cli.yaml_nodes import Node
 
 CONFIG_ENV = "CDPIO_CONFIG"
 DEFAULT_NAMES = ("cdpio.yaml", ".cdpio.yaml")
@@ -314,6 +310,8 @@ def load_config(
     `LoadedConfig.unset` (so `lint` runs without the CI's secrets).  Every
     other problem is collected and raised together in one ConfigError.
     """
+    from cdpio_cli.config_yaml import NodeBuilder, config_error, schema_problems
+
     display = str(path)
     node = _compose(_read_text(path, display), display)
     if node is None:
@@ -377,6 +375,8 @@ def _read_text(path: Path, display: str) -> str:
 def _compose(text: str, display: str) -> Node | None:
     """The YAML node tree (None for an empty document)."""
     import yaml
+
+    from cdpio_cli.config_yaml import MAX_DEPTH, yaml_syntax_error
 
     try:
         root: Node | None = yaml.compose(text, Loader=yaml.SafeLoader)

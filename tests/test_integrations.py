@@ -370,3 +370,5 @@ def test_a_quiet_json_replay_imports_no_validation_or_rendering_library(sandbox,
     assert "cdpio_cli.config" in imported  # the config stack did load (the bound below means something)
     loaded = {m for m in imported if m.split(".")[0] in heavy or m.startswith(heavy)}
     assert not loaded, sorted(loaded)
+    # Without a config file nothing is read: the YAML reader and its problem text stay unloaded.
+    assert with_config or not imported & {"cdpio_cli.config_yaml", "cdpio_cli.yaml_nodes", "yaml"}, sorted(imported)
