@@ -82,7 +82,9 @@ Endpoint = Annotated[str | None, After(_check_endpoint)]
 Duration = Annotated[float, Before(parse_duration)]
 
 
-@dataclass
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(eq=False, repr=False)
 class SegmentConfig:
     """The `segment:` section: the write key, region, token and endpoints."""
 
@@ -94,7 +96,7 @@ class SegmentConfig:
     public_api_endpoint: Endpoint = None  # Public API base
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class CustomerioConfig:
     """The `customerio:` section: workspace credentials, region and endpoints."""
 
@@ -111,7 +113,7 @@ class CustomerioConfig:
     subscriptions: list[dict[str, Any]] | None = None
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ExpectConfig:
     """`send_test.expect`: segments the test person must be in and campaigns that
     must message them (names or ids; docs/campaigns.md)."""
@@ -136,7 +138,7 @@ def _default_traits() -> dict[str, Any]:
     return {"email": "cdpio+{run_id}@example.com", "plan_type": "Pro", "is_trial": True}
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class SendTestConfig:
     """The `send_test:` section: the test person, events and the statuses expected."""
 
@@ -148,7 +150,7 @@ class SendTestConfig:
     expect: ExpectConfig | None = None
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class VerifyConfig:
     """The `verify:` section: how long and how often delivery is polled."""
 
@@ -156,7 +158,7 @@ class VerifyConfig:
     poll_interval: Duration = 3.0
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ReplayConfig:
     """The `replay:` section: replay's rate, concurrency, batches, retries and route."""
 
@@ -169,7 +171,7 @@ class ReplayConfig:
     route: RouteName = replay_defaults.DEFAULT_ROUTE
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class LintConfig:
     """The `lint:` section: rules disabled or re-graded and the tracking plan."""
 
@@ -178,7 +180,7 @@ class LintConfig:
     plan: str | None = None  # a tracking plan file (docs/tracking-plans.md), relative to this file
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class SandboxConfig:
     """`sandbox: true` runs every command against the embedded sandbox;
     `sandbox: {url: http://127.0.0.1:8787}` against a running one."""
@@ -201,7 +203,7 @@ def _sandbox_shorthand(value: object) -> object:
     return value
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Config:
     """A whole cdpio.yaml, each section a dataclass that config_schema reads as the schema."""
 
@@ -231,11 +233,13 @@ def config_model() -> type[Config]:
 @functools.cache
 def _extended(sections: tuple[tuple[str, type], ...]) -> type[Config]:
     fields = [(name, section, field(default_factory=section)) for name, section in sections]
-    extended: type[Config] = dataclasses.make_dataclass("Config", fields, bases=(Config,))
+    extended: type[Config] = dataclasses.make_dataclass(
+        "Config", fields, bases=(Config,), namespace={"__doc__": Config.__doc__}, eq=False, repr=False
+    )
     return extended
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class LoadedConfig:
     """A validated config plus where each value came from."""
 

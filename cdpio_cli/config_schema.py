@@ -57,7 +57,9 @@ class Range:
     le: float | None = None
 
 
-@dataclass(frozen=True)
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(frozen=True, eq=False, repr=False)
 class Error:
     """One problem: `kind` is "unknown" (a key the section does not have),
     "type" (`expected` names what it must be; `value` is what it got) or

@@ -42,7 +42,9 @@ _NAMED_SPACE = {
 _QUOTE_PAIRS = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019"}
 
 
-@dataclass
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(eq=False, repr=False)
 class CleanResult:
     """A pasted value cleaned of quotes and stray whitespace, with what was fixed."""
 
@@ -173,7 +175,7 @@ def mask(value: str | None) -> str:
 # ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class FormatHint:
     """Whether a value looks like the credential it is meant to be (a warning only)."""
 

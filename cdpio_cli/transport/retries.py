@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 
-@dataclass(frozen=True)
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(frozen=True, eq=False, repr=False)
 class RetryPolicy:
     """Which failures are retried and how long to wait.
 
