@@ -28,7 +28,7 @@ STDIN_MAX_BYTES = 4 * 1024**3
 STDIN_MAX_ENV = "CDPIO_REPLAY_STDIN_MAX_BYTES"
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Source:
     """One input of a replay: what is opened, what is shown, and its identity."""
 

@@ -18,7 +18,7 @@ from cdpio_cli.replay.defaults import (
 EXAMPLES = 5
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ReplayOptions:
     """The knobs of one replay run (flags and config joined)."""
 
@@ -43,7 +43,7 @@ class ReplayOptions:
     checkpoint_interval: float = 0.25  # seconds between checkpoint writes
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Example:
     """One failed or invalid message shown as an example in the summary."""
 
@@ -53,7 +53,7 @@ class Example:
     http_status: int | None = None
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ReplayResult:
     """The counts and examples a replay run reports."""
 
@@ -155,7 +155,7 @@ class ReplayResult:
         }
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Progress:
     """A snapshot of a replay run's counts for the progress display."""
 

@@ -27,7 +27,7 @@ from cdpio_cli.replay.validate import fast_valid, problems_text
 RAW_MAX = messages.MAX_MESSAGE_BYTES // 5
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ScanTotals:
     """What the pre-pass counted: messages to resolve, invalid ones, records per source."""
 
@@ -36,7 +36,7 @@ class ScanTotals:
     records: list[int] = field(default_factory=list)  # per source: records in it
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _Judged:
     """One record after the rewrites: invalid when `reason` is set."""
 

@@ -149,7 +149,7 @@ class CustomerioRoute:
 # ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class V1Call:
     """One Track API v1 request a message becomes."""
 
