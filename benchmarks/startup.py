@@ -161,8 +161,8 @@ def measure(runs: int, url: str, baseline: Path | None = None) -> list[str]:
             f"{'MET' if statistics.median(helps) < HELP_TARGET else 'NOT MET'}); bare python CPU {fmt(column['bare'])}"
         )
         lines.append(
-            f"{name}: imports of a replay run (--json -q, no config) {fmt(imports)}, what cdpio adds: -X importtime "
-            f"less the bare interpreter's own {fmt(column['interpreter'])} (gross {fmt(column['imports_gross'])}); "
+            f"{name}: imports of a replay run (--json -q, no config), what cdpio adds: {fmt(imports)} (-X importtime "
+            f"less the bare interpreter's own {fmt(column['interpreter'])}; gross {fmt(column['imports_gross'])}); "
             f"target < {IMPORTS_TARGET} s: {'MET' if statistics.median(imports) < IMPORTS_TARGET else 'NOT MET'}"
         )
         lines.append(f"{name}: the same with examples/cdpio.yaml as ./cdpio.yaml {fmt(column['imports_config'])}")

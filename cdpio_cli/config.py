@@ -14,23 +14,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from cdpio_cli.config_schema import After, Before, Range, check
-from cdpio_cli.config_yaml import (
-    MAX_DEPTH,
-    KeyPath,
-    NodeBuilder,
-    UnsetVar,
-    config_error,
-    schema_problems,
-    yaml_syntax_error,
-)
+from cdpio_cli.config_schema import After, Before, KeyPath, Range, check
 from cdpio_cli.errors import ConfigError
 from cdpio_cli.messages import MESSAGE_TYPES
 from cdpio_cli.replay import defaults as replay_defaults
 from cdpio_cli.routes import registry
-from cdpio_cli.yaml_nodes import Node
+
+# Reading a file (config_yaml: interpolation, YAML nodes, problem text) is
+# imported by load_config: a run without a config file never needs it.
+if TYPE_CHECKING:
+    from cdpio_cli.config_yaml import UnsetVar
+    from cdpio_cli.yaml_nodes import Node
 
 CONFIG_ENV = "CDPIO_CONFIG"
 DEFAULT_NAMES = ("cdpio.yaml", ".cdpio.yaml")
@@ -86,8 +82,12 @@ Endpoint = Annotated[str | None, After(_check_endpoint)]
 Duration = Annotated[float, Before(parse_duration)]
 
 
-@dataclass
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(eq=False, repr=False)
 class SegmentConfig:
+    """The `segment:` section: the write key, region, token and endpoints."""
+
     write_key: str | None = None
     region: Literal["us", "eu"] = "us"
     public_api_token: str | None = None
@@ -96,8 +96,10 @@ class SegmentConfig:
     public_api_endpoint: Endpoint = None  # Public API base
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class CustomerioConfig:
+    """The `customerio:` section: workspace credentials, region and endpoints."""
+
     site_id: str | None = None
     track_api_key: str | None = None
     app_api_key: str | None = None
@@ -111,7 +113,7 @@ class CustomerioConfig:
     subscriptions: list[dict[str, Any]] | None = None
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ExpectConfig:
     """`send_test.expect`: segments the test person must be in and campaigns that
     must message them (names or ids; docs/campaigns.md)."""
@@ -136,8 +138,10 @@ def _default_traits() -> dict[str, Any]:
     return {"email": "cdpio+{run_id}@example.com", "plan_type": "Pro", "is_trial": True}
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class SendTestConfig:
+    """The `send_test:` section: the test person, events and the statuses expected."""
+
     user_id: str = "cdpio-test-{run_id}"
     traits: dict[str, Any] = field(default_factory=_default_traits)
     events: Annotated[list[dict[str, Any]] | None, After(_events_have_types)] = None
@@ -146,14 +150,18 @@ class SendTestConfig:
     expect: ExpectConfig | None = None
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class VerifyConfig:
+    """The `verify:` section: how long and how often delivery is polled."""
+
     timeout: Duration = 90.0
     poll_interval: Duration = 3.0
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ReplayConfig:
+    """The `replay:` section: replay's rate, concurrency, batches, retries and route."""
+
     # The defaults are replay's own (cdpio_cli/replay/defaults.py): one copy.
     rate: Annotated[float, Range(ge=0)] = replay_defaults.DEFAULT_RATE  # requests/s; 0: no limit
     concurrency: Annotated[int, Range(ge=1, le=64)] = replay_defaults.DEFAULT_CONCURRENCY
@@ -163,14 +171,16 @@ class ReplayConfig:
     route: RouteName = replay_defaults.DEFAULT_ROUTE
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class LintConfig:
+    """The `lint:` section: rules disabled or re-graded and the tracking plan."""
+
     disable: list[str] = field(default_factory=list)
     severity: dict[str, Literal["error", "warning", "info", "off"]] = field(default_factory=dict)
     plan: str | None = None  # a tracking plan file (docs/tracking-plans.md), relative to this file
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class SandboxConfig:
     """`sandbox: true` runs every command against the embedded sandbox;
     `sandbox: {url: http://127.0.0.1:8787}` against a running one."""
@@ -193,8 +203,10 @@ def _sandbox_shorthand(value: object) -> object:
     return value
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Config:
+    """A whole cdpio.yaml, each section a dataclass that config_schema reads as the schema."""
+
     version: Literal[1] = 1
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     customerio: CustomerioConfig = field(default_factory=CustomerioConfig)
@@ -221,11 +233,13 @@ def config_model() -> type[Config]:
 @functools.cache
 def _extended(sections: tuple[tuple[str, type], ...]) -> type[Config]:
     fields = [(name, section, field(default_factory=section)) for name, section in sections]
-    extended: type[Config] = dataclasses.make_dataclass("Config", fields, bases=(Config,))
+    extended: type[Config] = dataclasses.make_dataclass(
+        "Config", fields, bases=(Config,), namespace={"__doc__": Config.__doc__}, eq=False, repr=False
+    )
     return extended
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class LoadedConfig:
     """A validated config plus where each value came from."""
 
@@ -300,6 +314,8 @@ def load_config(
     `LoadedConfig.unset` (so `lint` runs without the CI's secrets).  Every
     other problem is collected and raised together in one ConfigError.
     """
+    from cdpio_cli.config_yaml import NodeBuilder, config_error, schema_problems
+
     display = str(path)
     node = _compose(_read_text(path, display), display)
     if node is None:
@@ -363,6 +379,8 @@ def _read_text(path: Path, display: str) -> str:
 def _compose(text: str, display: str) -> Node | None:
     """The YAML node tree (None for an empty document)."""
     import yaml
+
+    from cdpio_cli.config_yaml import MAX_DEPTH, yaml_syntax_error
 
     try:
         root: Node | None = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -51,11 +51,15 @@ class After:
 
 @dataclass(frozen=True)
 class Range:
+    """Bounds a number must lie within (inclusive)."""
+
     ge: float | None = None
     le: float | None = None
 
 
-@dataclass(frozen=True)
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(frozen=True, eq=False, repr=False)
 class Error:
     """One problem: `kind` is "unknown" (a key the section does not have),
     "type" (`expected` names what it must be; `value` is what it got) or

@@ -30,7 +30,9 @@ MAX_DEPTH = 50
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
-@dataclass
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(eq=False, repr=False)
 class Problem:
     """One thing wrong in a config file, with the line to fix."""
 
@@ -42,7 +44,7 @@ class Problem:
         return {"line": self.line, "message": self.message, "hint": self.hint}
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class UnsetVar:
     """A required `${VAR}` that is unset (or empty) where the config reads it."""
 

@@ -42,8 +42,12 @@ _NAMED_SPACE = {
 _QUOTE_PAIRS = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019"}
 
 
-@dataclass
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(eq=False, repr=False)
 class CleanResult:
+    """A pasted value cleaned of quotes and stray whitespace, with what was fixed."""
+
     value: str
     fixes: list[str] = field(default_factory=list)
     # Characters left in the value that no service accepts in an HTTP header
@@ -171,8 +175,10 @@ def mask(value: str | None) -> str:
 # ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class FormatHint:
+    """Whether a value looks like the credential it is meant to be (a warning only)."""
+
     ok: bool
     message: str
     region: str | None = None  # a region the value itself reveals

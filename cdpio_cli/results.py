@@ -60,7 +60,10 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
 
-@dataclass(kw_only=True)
+# repr=False (eq=False on Report): nothing prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).  A
+# Check keeps its equality: doctor finds the first broken check with list.index.
+@dataclass(kw_only=True, repr=False)
 class Check:
     """One thing cdpio checked, at one tier, with its evidence."""
 
@@ -108,7 +111,7 @@ class Check:
         return data
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Report:
     """Everything one command run found."""
 

@@ -50,7 +50,9 @@ _OVERRIDES = {
 }
 
 
-@dataclass
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(eq=False, repr=False)
 class Credential:
     """One configured credential after cleaning.  `value` is the cleaned secret."""
 
@@ -75,7 +77,7 @@ class Credential:
         return creds.mask(self.value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class SegmentCredentials:
     """settings.segment: the cleaned Segment credentials (None: not configured)."""
 
@@ -83,7 +85,7 @@ class SegmentCredentials:
     public_api_token: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class CustomerioCredentials:
     """settings.customerio: the cleaned Customer.io credentials (None: not configured)."""
 
@@ -93,8 +95,10 @@ class CustomerioCredentials:
     pipelines_api_key: str | None
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Settings:
+    """The config joined with flags and credentials: where a command sends and with what."""
+
     loaded: LoadedConfig
     credentials: dict[str, Credential]
     sandbox_url: str | None = None  # base URL of the sandbox in use, if any

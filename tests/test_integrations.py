@@ -344,6 +344,10 @@ def test_a_quiet_json_replay_imports_no_validation_or_rendering_library(sandbox,
         "h11",
         "anyio",
         "cdpio_cli.mapping",  # the Customer.io mapping loads with a Customer.io sender only
+        "urllib.request",  # only when a *_proxy variable is set (transport.client.proxies_configured)
+        "http.client",  # the wire reads responses with transport/http1.py
+        "email",  # http.client's header parser; Retry-After's HTTP dates load it when one comes
+        "ssl",  # only for an https connection
     )
     events = tmp_path / "events.ndjson"
     events.write_text("".join(f'{{"type": "track", "userId": "u{i}", "event": "E"}}\n' for i in range(5)))
@@ -367,3 +371,5 @@ def test_a_quiet_json_replay_imports_no_validation_or_rendering_library(sandbox,
     assert "cdpio_cli.config" in imported  # the config stack did load (the bound below means something)
     loaded = {m for m in imported if m.split(".")[0] in heavy or m.startswith(heavy)}
     assert not loaded, sorted(loaded)
+    # Without a config file nothing is read: the YAML reader and its problem text stay unloaded.
+    assert with_config or not imported & {"cdpio_cli.config_yaml", "cdpio_cli.yaml_nodes", "yaml"}, sorted(imported)

@@ -485,6 +485,57 @@ def test_a_proxy_from_the_environment_carries_the_request(monkeypatch):
     assert proxy.seen[0].path == "http://127.0.0.1:9/v1/x"
 
 
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {},
+        {"PATH": "/bin", "HOME": "/root"},
+        {"http_proxy": "http://proxy:3128"},
+        {"HTTPS_PROXY": "http://proxy:3128"},
+        {"All_Proxy": "socks5://proxy:1080"},
+        {"no_proxy": "localhost, .internal"},
+        {"NO_PROXY": " , "},
+        {"ftp_proxy": "http://proxy:21"},
+        {"http_proxy": ""},
+        {"MY_PROXY_HOST": "x", "proxy": "y", "_proxy": "z"},
+    ],
+)
+def test_proxies_configured_answers_as_urllib_does_without_importing_it(monkeypatch, environ):
+    """The shortcut (no variable named *_proxy: no proxy) gives the answer
+    urllib.request.getproxies() gives, and only imports urllib.request when
+    such a variable exists (issue 17: a replay run's imports)."""
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    from cdpio_cli.transport.client import proxies_configured
+
+    monkeypatch.setattr(os, "environ", dict(environ))
+    proxies = urllib.request.getproxies()
+    expected = any(proxies.get(s) for s in ("http", "https", "all")) or any(
+        h.strip() for h in proxies.get("no", "").split(",")
+    )
+    assert proxies_configured() is expected
+    code = (
+        "import sys\n"
+        "from cdpio_cli.transport.client import proxies_configured\n"
+        "print(proxies_configured(), 'urllib.request' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(root), **environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    named = any(name.lower().endswith("_proxy") for name in environ)
+    assert proc.stdout.split() == [str(expected), str(named)], proc.stdout
+
+
 def test_a_watched_client_sends_through_httpx_and_its_hooks_see_each_request(sandbox):
     """Adding an event hook (contract tests capture requests so) takes the
     client off the lean wire: the hook sees every request `send` makes."""

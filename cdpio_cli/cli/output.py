@@ -23,7 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from cdpio_cli.settings import Settings
 
 
-@dataclass
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(eq=False, repr=False)
 class GlobalOptions:
     """Options every command shares (set on the `cdpio` callback)."""
 

@@ -23,6 +23,8 @@ DROP_REJECTED = "MESSAGE_REJECTED"
 
 @dataclass(frozen=True)
 class ActionInfo:
+    """One Customer.io destination action: its default trigger and operation."""
+
     name: str
     trigger: str  # the default subscription, as Segment writes it
     operation: str  # Customer.io `type / action`

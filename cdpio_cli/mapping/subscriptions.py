@@ -17,6 +17,8 @@ from cdpio_cli.mapping.fql import trigger_matches
 
 @dataclass(frozen=True)
 class Subscription:
+    """A destination subscription: an action and the FQL trigger that selects it."""
+
     action: str  # the action key, e.g. trackEvent
     trigger: str  # FQL, e.g. 'type = "track" and event = "Signed Up"'
     enabled: bool = True

@@ -14,8 +14,10 @@ from cdpio_cli.replay.options import EXAMPLES, Example, ReplayResult
 from cdpio_cli.replay.spool import EXAMPLE_DROPPED, read_spool
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Batch:
+    """One request's worth of messages cut by the pre-pass, and what became of them."""
+
     seq: int
     end_pos: list[int]  # per source: records consumed after this batch
     lane: str = "batch"
@@ -48,7 +50,7 @@ class Batch:
         return self.displays[si], self.lines[mi], data
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class BatchSinks:
     """Where the batcher hands its batches, and what it shares with the run."""
 

@@ -158,7 +158,7 @@ def fingerprint(path: str) -> dict[str, Any]:
     return {"size": size, "head_sha256": hashlib.sha256(head).hexdigest()}
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ResumeState:
     """Where a run starts (a checkpoint's, or nothing done yet) and, as batches
     commit, how far it got: what the next checkpoint records."""

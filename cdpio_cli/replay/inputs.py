@@ -28,8 +28,10 @@ STDIN_MAX_BYTES = 4 * 1024**3
 STDIN_MAX_ENV = "CDPIO_REPLAY_STDIN_MAX_BYTES"
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Source:
+    """One input of a replay: what is opened, what is shown, and its identity."""
+
     read_path: str  # what we open
     display: str  # what we print ("-" for stdin)
     key: str  # identity for derived messageIds and the checkpoint

@@ -18,8 +18,10 @@ from cdpio_cli.replay.defaults import (
 EXAMPLES = 5
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ReplayOptions:
+    """The knobs of one replay run (flags and config joined)."""
+
     rate: float | None = DEFAULT_RATE  # requests/s; None or 0 = unlimited
     concurrency: int = DEFAULT_CONCURRENCY
     max_retries: int = DEFAULT_MAX_RETRIES
@@ -41,16 +43,20 @@ class ReplayOptions:
     checkpoint_interval: float = 0.25  # seconds between checkpoint writes
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Example:
+    """One failed or invalid message shown as an example in the summary."""
+
     file: str
     line: int
     reason: str
     http_status: int | None = None
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ReplayResult:
+    """The counts and examples a replay run reports."""
+
     route: str = ""
     read: int = 0
     invalid: int = 0
@@ -149,8 +155,10 @@ class ReplayResult:
         }
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Progress:
+    """A snapshot of a replay run's counts for the progress display."""
+
     total: int | None
     done: int  # messages resolved (accepted, failed, dropped, invalid)
     accepted: int

@@ -28,14 +28,16 @@ from cdpio_cli.routes.segment import Prepared
 RAW_MAX = messages.MAX_MESSAGE_BYTES // 5
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ScanTotals:
+    """What the pre-pass counted: messages to resolve, invalid ones, records per source."""
+
     count: int = 0  # messages this run resolves (after the checkpoint's)
     invalid: int = 0
     records: list[int] = field(default_factory=list)  # per source: records in it
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _Judged:
     """One record after the rewrites: invalid when `reason` is set."""
 

@@ -26,7 +26,7 @@ _CHUNK = 1 << 20
 EXAMPLE_DROPPED, EXAMPLE_INVALID = 0, 1
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class SpoolBatch:
     """One batch as the pre-pass cut it (see `Cutter`).
 

@@ -154,8 +154,10 @@ class CustomerioRoute:
 # ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class V1Call:
+    """One Track API v1 request a message becomes."""
+
     method: str
     path: str
     body: Any = None

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from cdpio_cli.transport.client import Client
 
 
-@dataclass(frozen=True)
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(frozen=True, eq=False, repr=False)
 class CredentialSpec:
     """One credential a route needs, and where it is configured."""
 
@@ -45,8 +47,10 @@ class CredentialSpec:
         return self.field.split(".", 1)[0]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Capabilities:
+    """What a route's service does, which replay and the checks adapt to."""
+
     batching: bool = True  # replay may put several messages in one request
     strict_mode: bool = False  # the service validates on request (Pipelines' X-Strict-Mode)
     per_operation_results: bool = False  # a batch answer names the items that failed (Track's 207)
@@ -77,7 +81,7 @@ class Sender(Protocol):
     def interpret(self, attempt: Attempt, n_items: int) -> BatchVerdict: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class SendOne:
     """One send-test message on its way: where, with what, how patiently."""
 
@@ -88,7 +92,7 @@ class SendOne:
     deadline: Deadline | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class SendTestText:
     """What send-test and doctor say about this route's answers: the likely
     cause and the fix when the service rejects the credentials, and how much an
@@ -103,8 +107,10 @@ class SendTestText:
     verified: str | None = None  # an accepted check's message once delivery is proven ({status})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RouteSpec:
+    """One route, declared once: its credentials, endpoints, senders and wording."""
+
     name: str
     title: str  # "Segment Tracking API"
     credentials: tuple[CredentialSpec, ...]  # needed to send

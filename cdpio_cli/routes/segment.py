@@ -38,7 +38,7 @@ NAME = "segment"
 SINGLE_CALLS = ("identify", "track", "page", "screen", "group", "alias")
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Prepared:
     """One message made ready for a batch route: its wire items, or why not."""
 
@@ -48,7 +48,7 @@ class Prepared:
     lane: str = "batch"  # items of different lanes never share a request
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class BatchVerdict:
     """How the service answered one batch request."""
 

@@ -3,7 +3,8 @@
 - `make_client` (client): TLS verification on, a cdpio User-Agent, no
   automatic redirects, and a guard that refuses to put credentials on plain
   http:// to anything but loopback (urls).  Requests go over the lean
-  `http.client` wire (wire) with cdpio's URL (url) and exceptions (errors);
+  wire (wire: sockets, responses read by http.client's rules in http1)
+  with cdpio's URL (url) and exceptions (errors);
   httpx is imported only for a proxy from the environment or a client whose
   requests are watched through event hooks (via_httpx, the one place httpx's
   exceptions are translated).

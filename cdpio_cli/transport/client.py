@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import base64
 import os
-import ssl
+import sys
 import threading
-import urllib.request
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,8 @@ from cdpio_cli.transport.deadlines import MAX_TIMEOUT_SECONDS, check_timeout
 from cdpio_cli.transport.wire import Wire
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 USER_AGENT = f"cdpio/{__version__}"
@@ -56,6 +57,8 @@ def tls_context() -> ssl.SSLContext:
     """Verified TLS as httpx makes it (`SSL_CERT_FILE` / `SSL_CERT_DIR`
     honoured, else certifi's bundle), offering HTTP/1.1 as httpcore does;
     both wires use this one context."""
+    import ssl  # here: only an https connection needs it (a replay to the sandbox does not)
+
     for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
         path = os.environ.get(name)
         if path:
@@ -82,6 +85,13 @@ def tls_context() -> ssl.SSLContext:
 def proxies_configured() -> bool:
     """Would httpx mount a proxy (or a no-proxy rule) from the environment?
     (httpx's get_environment_proxies reads these four keys.)"""
+    # Off macOS and Windows, getproxies() reads only variables named *_proxy
+    # (any case): without one there is none, and urllib.request (15M of a
+    # replay run's 530M instructions of imports) stays unimported.
+    if sys.platform not in ("darwin", "win32") and not any(name[-6:].lower() == "_proxy" for name in os.environ):
+        return False
+    import urllib.request
+
     proxies = urllib.request.getproxies()
     if any(proxies.get(scheme) for scheme in ("http", "https", "all")):
         return True

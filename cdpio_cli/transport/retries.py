@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import email.utils
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 
-@dataclass(frozen=True)
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(frozen=True, eq=False, repr=False)
 class RetryPolicy:
     """Which failures are retried and how long to wait.
 
@@ -59,6 +60,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils  # here: only an HTTP-date Retry-After needs email.*
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):

@@ -31,7 +31,9 @@ MAX_REDIRECTS = 5
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
-@dataclass
+# eq=False, repr=False: nothing compares or prints these records, and dataclasses
+# compiles each generated method with exec at import (start-up, issue 17).
+@dataclass(eq=False, repr=False)
 class RequestSpec:
     """One logical request.  `secrets` are values that must never appear in
     any text derived from it (keys in headers, a write key in the path)."""
@@ -47,7 +49,7 @@ class RequestSpec:
         return bool(self.secrets) or any(k.lower() == "authorization" for k in self.headers)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Attempt:
     """What happened to one logical request after retries and redirects."""
 
@@ -153,7 +155,7 @@ def send(
     return result
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _Progress:
     """Where one logical request stands between its HTTP requests."""
 
@@ -167,7 +169,7 @@ class _Progress:
     redirects_done: int = 0
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _Answer:
     """What one HTTP request came back with."""
 
@@ -361,7 +363,7 @@ def _wait_to_retry(
     return True
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Outcome:
     """Result of sending one message (or one check request) on one route."""
 

@@ -1,9 +1,10 @@
 """The wire under `send`: one HTTP/1.1 exchange over a kept-alive
-`http.client` connection.
+connection, the response read by http.client's rules (http1.py).
 
 httpx (with httpcore and h11) costs about 0.6 ms of CPU per request more than
 `http.client` on this path; replay makes one request per batch, so that was a
-fifth of a replay's CPU.  This module only moves bytes.  Everything else is
+fifth of a replay's CPU; importing http.client itself (email.*, ssl) was a
+ninth of a replay run's imports.  This module only moves bytes.  Everything else is
 `send`'s policy, shared by both wires: retries, backoff, `Retry-After`,
 redirects, the credential guard, deadlines, masking.  The TLS context is the
 very one the httpx path uses (client.tls_context: verification on,
@@ -21,18 +22,21 @@ a request past its bound.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import io
 import select
 import socket
-import ssl
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from cdpio_cli.transport import errors
+from cdpio_cli.transport.http1 import BadResponse, Response
 from cdpio_cli.transport.url import URL
+
+if TYPE_CHECKING:
+    import ssl
 
 _CHUNK = 64 * 1024
 # Header values http.client would refuse (a credential with a newline): the
@@ -43,10 +47,10 @@ _BAD_HEADER_CHARS = ("\r", "\n", "\0")
 class WireResponse:
     """A response whose head has been read; `chunks()` streams the raw body."""
 
-    def __init__(self, response: http.client.HTTPResponse, connection: _Connection):
+    def __init__(self, response: Response, connection: _Connection):
         self.status = response.status
         self.headers: dict[str, str] = {}  # lower-cased names; repeated headers joined with ", "
-        for name, value in response.getheaders():
+        for name, value in response.fields:
             key = name.lower()
             self.headers[key] = f"{self.headers[key]}, {value}" if key in self.headers else value
         self._response = response
@@ -92,17 +96,6 @@ class _BoundedReader(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]  # io's signature takes any buffer
         self._sock.settimeout(self._connection.bound.left(errors.ReadTimeout))
         return self._sock.recv_into(buffer)
-
-
-class _SocketView:
-    """What http.client.HTTPResponse needs from a socket: `makefile`."""
-
-    def __init__(self, sock: socket.socket, connection: _Connection):
-        self._sock = sock
-        self._connection = connection
-
-    def makefile(self, mode: str, *args: object, **kwargs: object) -> io.BufferedReader:
-        return io.BufferedReader(_BoundedReader(self._sock, self._connection))
 
 
 class _Connection:
@@ -165,7 +158,7 @@ class _Connection:
         return self._response(sock, method)
 
     def _response(self, sock: socket.socket, method: str) -> WireResponse:
-        response = http.client.HTTPResponse(_SocketView(sock, self), method=method)  # type: ignore[arg-type]
+        response = Response(io.BufferedReader(_BoundedReader(sock, self)), method)
         with _errors_as_ours(self):
             response.begin()
         return WireResponse(response, self)
@@ -183,7 +176,7 @@ def _errors_as_ours(connection: _Connection) -> Iterator[None]:
     except TimeoutError:
         connection.close()
         raise errors.ReadTimeout("timed out") from None
-    except (http.client.HTTPException, ConnectionResetError, BrokenPipeError) as exc:
+    except (BadResponse, ConnectionResetError, BrokenPipeError) as exc:
         connection.close()
         raise errors.RemoteProtocolError(str(exc) or type(exc).__name__) from None
     except OSError as exc:
