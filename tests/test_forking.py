@@ -13,6 +13,7 @@ from cdpio_cli import forking
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no affinity call on this OS")
 def test_one_usable_core_means_no_worker_even_on_a_larger_machine(monkeypatch):
     # A container or `taskset -c 0` leaves one core: a worker would only add work.
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # pytest-xdist runs threads of its own
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert forking.usable_cores() == 1
     assert forking.forkable() is False
