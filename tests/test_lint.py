@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cdpio_cli import lint, messages
+from cdpio_cli import forking, lint, messages, plan
 from cdpio_cli.errors import UsageError
 from cdpio_cli.fixtures import iter_records
 from tests.cli_helpers import run_cli
@@ -359,6 +359,8 @@ def test_two_core_path_gives_the_one_process_result(tmp_path, monkeypatch):
     same findings, same order, same file:line, same totals and notes."""
     from cdpio_cli.lint import parallel
 
+    monkeypatch.setattr(forking, "forkable", lambda: True)  # whatever threads the test process runs
+
     pipelines: list[parallel._Pipeline] = []
     start = parallel._Pipeline.__init__
 
@@ -388,6 +390,8 @@ def test_two_core_path_whichever_process_computes_the_verdicts(tmp_path, monkeyp
     one-process result (records without a raw line included)."""
     from cdpio_cli.lint import parallel
 
+    monkeypatch.setattr(forking, "forkable", lambda: True)  # whatever threads the test process runs
+
     turns = iter(range(10**9))
     monkeypatch.setattr(parallel._Pipeline, "worker_hungry", lambda self: next(turns) % 3 == 0)
     sent: list[bool] = []
@@ -404,6 +408,12 @@ def test_two_core_path_whichever_process_computes_the_verdicts(tmp_path, monkeyp
     two = lint.lint_records(iter_records(files), now=NOW, max_per_rule=None)
     assert two == one
     assert True in sent and False in sent
+    # With a plan, the process that computes a chunk's verdicts runs the plan checker too.
+    tracking_plan = plan.load_plan(str(Path(__file__).parent.parent / "examples" / "tracking-plan.yaml"))
+    one = lint.lint_records(iter_records(files), now=NOW, parallel=False, max_per_rule=None, plan=tracking_plan)
+    two = lint.lint_records(iter_records(files), now=NOW, max_per_rule=None, plan=tracking_plan)
+    assert two == one
+    assert any(f.rule.startswith("plan/") and f.line > parallel.PARALLEL_AFTER for f in two.findings)
 
 
 def _past_threshold_corpus(tmp_path, size: int):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cdpio_cli import lint, plan
+from cdpio_cli import forking, lint, plan
 from cdpio_cli.fixtures import iter_records, iter_rows
 
 DATA = Path(__file__).parent / "data" / "lint"
@@ -26,8 +26,10 @@ def _corpus(tmp_path: Path, size: int) -> Path:
     return corpus
 
 
-def test_rows_lint_as_records(tmp_path):
+def test_rows_lint_as_records(tmp_path, monkeypatch):
     from cdpio_cli.lint import parallel
+
+    monkeypatch.setattr(forking, "forkable", lambda: True)  # whatever threads the test process runs
 
     corpus = _corpus(tmp_path, parallel.PARALLEL_AFTER + 6_000)
     files = [str(corpus), str(DATA / "clean_batch.json"), str(DATA / "clean.yaml"), str(corpus)]

@@ -564,12 +564,13 @@ def lint_records(
     fixtures.iter_rows, which cost less per line) in one pass; `plan` (a
     plan.Plan) adds the plan/* rules.  With `parallel`, a large NDJSON input
     is linted on two cores (lint.parallel); the result is the same."""
-    from cdpio_cli.lint.parallel import fork_available, lint_parallel
+    from cdpio_cli.forking import forkable
+    from cdpio_cli.lint.parallel import lint_parallel
 
     linter = Linter(
         disable=disable, severity_overrides=severity_overrides, now=now, max_per_rule=max_per_rule, plan=plan
     )
-    if parallel and fork_available():
+    if parallel and forkable():
         return lint_parallel(linter, records)
     add = linter.add
     for record in records:

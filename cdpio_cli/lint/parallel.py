@@ -55,10 +55,6 @@ _PIPE_BYTES = 1024 * 1024
 _Chunk = tuple[str, list[int], bytes, dict[int, Record], dict[int, Verdict] | None, dict[int, Planned] | None]
 
 
-def fork_available() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
 def _worker(
     linter: Linter, tasks: Connection, answers: Connection, hungry: Any, parents_ends: tuple[Connection, ...]
 ) -> None:
