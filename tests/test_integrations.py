@@ -348,6 +348,8 @@ def test_a_quiet_json_replay_imports_no_validation_or_rendering_library(sandbox,
         "http.client",  # the wire reads responses with transport/http1.py
         "email",  # http.client's header parser; Retry-After's HTTP dates load it when one comes
         "ssl",  # only for an https connection
+        "encodings.idna",  # an ASCII host reaches getaddrinfo as bytes (the idna codec loads stringprep)
+        "unicodedata",  # credentials need it only for a key with a character beyond ASCII
     )
     events = tmp_path / "events.ndjson"
     events.write_text("".join(f'{{"type": "track", "userId": "u{i}", "event": "E"}}\n' for i in range(5)))

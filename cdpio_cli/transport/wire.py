@@ -29,7 +29,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cdpio_cli.transport import errors
 from cdpio_cli.transport.http1 import BadResponse, Response
@@ -131,7 +131,11 @@ class _Connection:
         # Outside the try: a CA file that cannot be read is not a connection failure.
         ssl_context = self.tls() if self.scheme == "https" else None
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.bound.left(errors.ConnectTimeout))
+            # An ASCII host goes to getaddrinfo as bytes: as text it would be run
+            # through the idna codec, which imports stringprep and unicodedata.
+            host = self.host.encode("ascii") if self.host.isascii() else self.host
+            address: Any = (host, self.port)  # typeshed says str; getaddrinfo takes bytes too
+            sock = socket.create_connection(address, timeout=self.bound.left(errors.ConnectTimeout))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if ssl_context is not None:
                 sock.settimeout(self.bound.left(errors.ConnectTimeout))
