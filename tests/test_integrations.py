@@ -320,6 +320,7 @@ def test_help_imports_only_typer_rich_and_the_command_modules():
     assert core <= {
         "cdpio_cli.enums",
         "cdpio_cli.errors",
+        "cdpio_cli.lazy",  # replay's package __getattr__ (its names load on first use)
         "cdpio_cli.replay",
         "cdpio_cli.replay.defaults",
         "cdpio_cli.sandbox",

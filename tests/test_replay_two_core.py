@@ -187,12 +187,8 @@ def _two_core(monkeypatch) -> list:
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
-def test_the_customerio_route_on_two_cores_sends_what_one_process_sends(sandbox_factory, tmp_path, monkeypatch):
-    src = tmp_path / "in.ndjson"
-    src.write_text("\n".join(_cio_lines(1500)) + "\n", encoding="utf-8")
-    one = _cio_run(sandbox_factory, src, tmp_path / "dl-one.ndjson")
-
-    used = _two_core(monkeypatch)
+def _lines_the_worker_mapped(monkeypatch) -> list[int]:
+    """The lines whose verdict (the worker's operations) this process took, in order."""
     verdict = parallel_scan.PrejudgedLines.verdict
     mapped_here: list[int] = []
 
@@ -201,6 +197,16 @@ def test_the_customerio_route_on_two_cores_sends_what_one_process_sends(sandbox_
         return verdict(self, line)
 
     monkeypatch.setattr(parallel_scan.PrejudgedLines, "verdict", counted)
+    return mapped_here
+
+
+def test_the_customerio_route_on_two_cores_sends_what_one_process_sends(sandbox_factory, tmp_path, monkeypatch):
+    src = tmp_path / "in.ndjson"
+    src.write_text("\n".join(_cio_lines(1500)) + "\n", encoding="utf-8")
+    one = _cio_run(sandbox_factory, src, tmp_path / "dl-one.ndjson")
+
+    used = _two_core(monkeypatch)
+    mapped_here = _lines_the_worker_mapped(monkeypatch)
     two = _cio_run(sandbox_factory, src, tmp_path / "dl-two.ndjson")
     assert len(used) == 1 and used[0].share == parallel_scan.SHARE_MAPPED
     share, period = parallel_scan.SHARE_MAPPED
@@ -251,14 +257,7 @@ def test_a_gzipped_input_is_read_on_two_cores_with_the_same_result(sandbox_facto
     src.write_bytes(gzip.compress(("\ufeff" + "\n".join(_cio_lines(900)) + "\n").encode("utf-8")))
     one = _cio_run(sandbox_factory, src, tmp_path / "dl-one.ndjson")
     used = _two_core(monkeypatch)
-    verdict = parallel_scan.PrejudgedLines.verdict
-    mapped_here: list[int] = []
-
-    def counted(self, line):
-        mapped_here.append(line)
-        return verdict(self, line)
-
-    monkeypatch.setattr(parallel_scan.PrejudgedLines, "verdict", counted)
+    mapped_here = _lines_the_worker_mapped(monkeypatch)
     two = _cio_run(sandbox_factory, src, tmp_path / "dl-two.ndjson")
     assert len(used) == 1 and len(mapped_here) > 300  # the worker read the gzip too
     assert two == one and one[0][4] + one[0][3] > 700  # accepted + failed

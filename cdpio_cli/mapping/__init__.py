@@ -57,8 +57,9 @@ action, `map_message`), `fql` (trigger parsing and matching),
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cdpio_cli.lazy import lazy_attributes
 from cdpio_cli.mapping.actions import ACTION_BUILDERS, map_message, run_action
 from cdpio_cli.mapping.catalog import (
     ACTIONS,
@@ -97,15 +98,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, globals(), _LAZY)
 
 
 __all__ = [

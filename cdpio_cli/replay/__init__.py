@@ -29,8 +29,9 @@ that knows routes by name.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cdpio_cli.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from cdpio_cli.replay.checkpoint import BAD_CHECKPOINT_HINT, ResumeState, checkpoint_problem, load_checkpoint
@@ -77,13 +78,7 @@ _SOURCES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _SOURCES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, globals(), _SOURCES)
 
 
 __all__ = [
