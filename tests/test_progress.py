@@ -117,3 +117,31 @@ def test_progress_bar_labels_elapsed_and_eta_with_separators_in_80_columns():
         assert "123,456,789/987,654,321" in text and "elapsed 0:01:40 ETA" in text, text
     finally:
         bar.close()
+
+
+def test_lint_off_a_terminal_prints_the_count_read_without_failures(tmp_path):
+    # Lint does not know the total in advance: the count so far and the time, no
+    # "failed" (lint fails nothing) and no ETA; --json on stdout is untouched.
+    res = run_cli("--json", "lint", _fixture(tmp_path, 30_000), cwd=tmp_path, env={"CDPIO_PROGRESS_INTERVAL": "0.001"})
+    assert res.json["summary"]["messages"] == 30_000, res.stderr
+    lines = [line for line in res.stderr.splitlines() if "elapsed" in line]
+    assert lines and all(re.match(r"^lint messages: [\d,]+, elapsed \d:\d\d:\d\d$", line) for line in lines), lines
+    done = [int(line.split()[2].rstrip(",").replace(",", "")) for line in lines]
+    assert done == sorted(done) and done[-1] == 30_000, lines
+    quiet = run_cli(
+        "--json", "-q", "lint", _fixture(tmp_path, 30_000), cwd=tmp_path, env={"CDPIO_PROGRESS_INTERVAL": "0.001"}
+    )
+    assert not [line for line in quiet.stderr.splitlines() if "elapsed" in line], quiet.stderr
+
+
+def test_a_bar_without_auto_refresh_runs_no_thread_so_lint_may_still_fork():
+    import threading
+
+    before = threading.active_count()
+    bar = ProgressBar(Console(file=io.StringIO(), width=80, force_terminal=True), "lint messages", auto_refresh=False)
+    try:
+        bar.update(10_000, None, failed=None)
+        assert threading.active_count() == before
+        assert "10,000" in bar.console.file.getvalue()  # drawn by the update itself
+    finally:
+        bar.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 if TYPE_CHECKING:
+    from cdpio_cli.cli.output import ProgressBar, ProgressLines
     from cdpio_cli.lint import LintResult
     from cdpio_cli.results import Report
 
@@ -48,7 +50,7 @@ def command(
     import sys
 
     from cdpio_cli import fixtures, lint
-    from cdpio_cli.cli.output import finish, stderr_console
+    from cdpio_cli.cli.output import finish, stderr_console, work_progress
     from cdpio_cli.cli.table import render_table
 
     opts = ctx.obj
@@ -59,13 +61,23 @@ def command(
     plan_path = plan_file or plan_mod.plan_path_from_config(opts.config)
     tracking_plan = plan_mod.load_plan(plan_path) if plan_path else None
     paths = fixtures.expand_paths(files)
-    result = lint.lint_records(
-        fixtures.iter_rows(paths, stdin=sys.stdin),
-        disable=disabled,
-        severity_overrides=severity,
-        max_per_rule=max_per_rule or None,
-        plan=tracking_plan,
-    )
+    rows: Iterable[Any] = fixtures.iter_rows(paths, stdin=sys.stdin)
+    # A bar on a terminal (drawn by each update: no thread, so lint may still
+    # fork its worker), a line every 10 s in a log, nothing with --quiet.
+    progress_ui = work_progress(opts, "lint messages", auto_refresh=False)
+    if progress_ui:
+        rows = _counted(rows, progress_ui)
+    try:
+        result = lint.lint_records(
+            rows,
+            disable=disabled,
+            severity_overrides=severity,
+            max_per_rule=max_per_rule or None,
+            plan=tracking_plan,
+        )
+    finally:
+        if progress_ui:
+            progress_ui.close()
 
     report = _lint_report(result, paths, strict=strict, config_path=config_path, plan_path=plan_path)
     summary = _summary_line(result, len(paths))
@@ -78,6 +90,20 @@ def command(
         render_table(report, console, verbose=opts.verbose, max_rows=max_rows or None)
         console.print(summary, markup=False, highlight=False)
     finish(report, opts, human_done=not opts.quiet)
+
+
+PROGRESS_EVERY_MESSAGES = 10_000
+
+
+def _counted(rows: Iterable[Any], progress: ProgressBar | ProgressLines) -> Iterator[Any]:
+    """The rows as they are, with the count read so far shown every
+    PROGRESS_EVERY_MESSAGES (lint does not know the total in advance)."""
+    done = 0
+    for done, row in enumerate(rows, 1):
+        yield row
+        if not done % PROGRESS_EVERY_MESSAGES:
+            progress.update(done, None, failed=None)
+    progress.update(done, None, failed=None)
 
 
 def _lint_report(

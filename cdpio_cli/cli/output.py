@@ -142,7 +142,7 @@ class ProgressLines:
         self.step = 0  # the last 10% step printed
 
     def update(
-        self, done: int, total: int | None, *, rate: float | None = None, failed: int = 0, retried: int = 0
+        self, done: int, total: int | None, *, rate: float | None = None, failed: int | None = 0, retried: int = 0
     ) -> None:
         now = self.now()
         elapsed = now - self.started
@@ -160,7 +160,7 @@ class ProgressLines:
         elapsed: float,
         *,
         rate: float | None = None,
-        failed: int = 0,
+        failed: int | None = 0,
         retried: int = 0,
     ) -> str:
         text = f"{self.label}: {count_text(done, total)}"
@@ -168,7 +168,8 @@ class ProgressLines:
             text += f" ({done * 100 // total}%)"
         if rate is not None:
             text += f", {rate:,.0f} ev/s"
-        text += f", {failed:,} failed"
+        if failed is not None:  # None: work that cannot fail (lint)
+            text += f", {failed:,} failed"
         if retried:
             text += f", {retried:,} retried"
         text += f", elapsed {clock(elapsed)}"
@@ -204,7 +205,9 @@ class ProgressBar:
 
     MIN_BAR = 10
 
-    def __init__(self, console: Console, label: str, now: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, console: Console, label: str, now: Callable[[], float] | None = None, *, auto_refresh: bool = True
+    ) -> None:
         import time
 
         from rich.console import Console
@@ -229,11 +232,15 @@ class ProgressBar:
             console=self.console,
             transient=True,
             expand=True,
+            # Without auto-refresh no drawing thread runs: each update draws, and a
+            # command that forks a worker (lint) still may (forking.forkable).
+            auto_refresh=auto_refresh,
         )
+        self.auto_refresh = auto_refresh
         self.task = self.progress.add_task(label, total=None, text=self.text(0, None))
         self.progress.start()
 
-    def text(self, done: int, total: int | None, *, rate: float | None = None, failed: int = 0) -> str:
+    def text(self, done: int, total: int | None, *, rate: float | None = None, failed: int | None = 0) -> str:
         elapsed = self.now() - self.started
         speed = done / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / speed if total and speed > 0 else None
@@ -251,25 +258,28 @@ class ProgressBar:
         return text
 
     def update(
-        self, done: int, total: int | None, *, rate: float | None = None, failed: int = 0, retried: int = 0
+        self, done: int, total: int | None, *, rate: float | None = None, failed: int | None = 0, retried: int = 0
     ) -> None:
         self.progress.update(
             self.task, total=total, completed=done, text=self.text(done, total, rate=rate, failed=failed)
         )
+        if not self.auto_refresh:
+            self.progress.refresh()
 
     def close(self) -> None:
         self.progress.stop()
 
 
-def work_progress(opts: GlobalOptions, label: str) -> ProgressBar | ProgressLines | None:
-    """Progress for long counted work (replay): a bar on a terminal, lines in
-    a log, None with --quiet.  Both have update(done, total, rate=, failed=,
-    retried=) and close()."""
+def work_progress(opts: GlobalOptions, label: str, *, auto_refresh: bool = True) -> ProgressBar | ProgressLines | None:
+    """Progress for long counted work (replay, lint): a bar on a terminal, lines
+    in a log, None with --quiet.  Both have update(done, total, rate=, failed=,
+    retried=) and close(); `failed=None` leaves failures out.  Without
+    `auto_refresh` the bar runs no thread and draws on each update."""
     if opts.quiet:
         return None
     console = stderr_console(opts)
     if console.is_terminal:
-        return ProgressBar(console, label)
+        return ProgressBar(console, label, auto_refresh=auto_refresh)
     return ProgressLines(label)
 
 
