@@ -398,6 +398,7 @@ def test_no_color_means_no_escape_codes_at_all(tmp_path, how):
         ["lint", str(LINT_DATA / "identity_unlinked_anonymous.ndjson")],
         ["lint", _lint_error_file(tmp_path)],
         ["--sandbox", "check-keys", "--offline"],
+        ["--sandbox", "replay", str(LINT_DATA / "identity_unlinked_anonymous.ndjson")],  # progress: lines, no bar
     ):
         res = run_cli(*how, *args, cwd=tmp_path, env=env)
         assert "\x1b" not in res.output, (args, res.stderr[:300])

@@ -278,7 +278,9 @@ def work_progress(opts: GlobalOptions, label: str, *, auto_refresh: bool = True)
     if opts.quiet:
         return None
     console = stderr_console(opts)
-    if console.is_terminal:
+    # A live bar moves the cursor with escape codes; --no-color and NO_COLOR
+    # promise none at all, so there the plain lines are used on a terminal too.
+    if console.is_terminal and not color_disabled(opts):
         return ProgressBar(console, label, auto_refresh=auto_refresh)
     return ProgressLines(label)
 
