@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from cdpio_cli import messages
 from cdpio_cli.lint.verdict import exact_verdict, is_clean, timestamp_ok
-from cdpio_cli.lint.verdict import message_size as verdict_message_size
 
 
 def exact_clean(msg: dict) -> bool:
@@ -128,39 +127,6 @@ def test_common_messages_take_the_shortcut(user: str, event: str, props: dict) -
         {"type": "identify", "userId": user, "anonymousId": "a1", "traits": props, "timestamp": ts},
     ):
         assert is_clean(msg, messages.message_size(msg)) == exact_clean(msg), msg
-
-
-_SCALARS = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),  # beyond 64 bits too: orjson refuses them either way
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=8),
-)
-_KEYS = st.one_of(st.text(max_size=6), st.integers(-3, 3), st.booleans(), st.none(), st.floats(-2, 2))
-
-
-@settings(max_examples=600, deadline=None)
-@given(
-    st.dictionaries(
-        _KEYS,
-        st.recursive(
-            _SCALARS,
-            lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_KEYS, inner, max_size=3)),
-            max_leaves=12,
-        ),
-        max_size=5,
-    )
-)
-def test_message_size_is_the_exact_size(msg: dict) -> None:
-    """verdict.message_size (orjson without OPT_NON_STR_KEYS, else the exact way)
-    measures exactly what messages.message_size measures, non-str keys included."""
-    assert verdict_message_size(msg) == messages.message_size(msg)
-
-
-def test_message_size_non_str_keys_and_big_ints() -> None:
-    for msg in ({1: "a", "1": "b"}, {"n": 2**70}, {"d": {None: 1, True: [2**64]}}, {"é": "€" * 3}):
-        assert verdict_message_size(msg) == messages.message_size(msg)
 
 
 # timestamp_ok: the canonical forms, each position drawn from characters that

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdpio_cli import messages
 from cdpio_cli.messages import MAX_MESSAGE_BYTES, ingest_drop_reason, parse_timestamp, spec_problems, to_unix_seconds
@@ -72,3 +77,45 @@ def test_timestamps():
     assert "spec/bad-timestamp" in rules({"type": "identify", "userId": "u", "timestamp": "soon"})
     assert to_unix_seconds("2026-11-29T00:00:00Z") == 1795910400
     assert to_unix_seconds(1795910400000) == 1795910400  # milliseconds folded to seconds
+
+
+def _exact_encode(msg: Any) -> bytes:
+    """encode as it was before its cheap first call: the option, else json."""
+    try:
+        return orjson.dumps(msg, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(msg, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),  # beyond 64 bits too: orjson refuses them either way
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
+_KEYS = st.one_of(st.text(max_size=6), st.integers(-3, 3), st.booleans(), st.none(), st.floats(-2, 2))
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.dictionaries(
+        _KEYS,
+        st.recursive(
+            _SCALARS,
+            lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_KEYS, inner, max_size=3)),
+            max_leaves=12,
+        ),
+        max_size=5,
+    )
+)
+def test_encode_writes_the_exact_bytes(msg: dict) -> None:
+    """encode's cheap call (orjson without OPT_NON_STR_KEYS) writes exactly what
+    the option writes, non-str keys included (it refuses those, and the option runs)."""
+    assert messages.encode(msg) == _exact_encode(msg)
+
+
+def test_encode_non_str_keys_and_big_ints() -> None:
+    for msg in ({1: "a", "1": "b"}, {"n": 2**70}, {"d": {None: 1, True: [2**64]}}, {"é": "€" * 3}):
+        assert messages.encode(msg) == _exact_encode(msg)
+        assert messages.message_size(msg) == len(_exact_encode(msg))

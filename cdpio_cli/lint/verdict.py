@@ -30,8 +30,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from cdpio_cli import limits, mapping, messages
 from cdpio_cli.lint.rules import drop_rule
 from cdpio_cli.mapping import SEMANTIC_EVENTS
@@ -57,24 +55,10 @@ _NO_FINDINGS: list[Emit] = []
 CLEAN: Verdict = (False, _NO_FINDINGS, _NO_FINDINGS)
 
 
-def message_size(msg: dict) -> int:
-    """`messages.message_size(msg)`, cheaper: orjson without OPT_NON_STR_KEYS
-    (which costs ~40% more) writes the same bytes whenever it accepts the value,
-    and refuses (TypeError) a non-str key or an int over 64 bits, which the
-    exact function then measures.  tests/test_lint_verdict.py holds the equality."""
-    try:
-        return len(_dumps(msg))
-    except TypeError:
-        return messages.message_size(msg)
-
-
-_dumps = orjson.dumps
-
-
 def message_verdict(msg: Any) -> Verdict:
     """The spec/* findings, whether Segment drops the message on ingest, and
     (when it does not) what the Customer.io destination drops or rejects."""
-    size = message_size(msg) if isinstance(msg, dict) else 0
+    size = messages.message_size(msg) if isinstance(msg, dict) else 0
     # Most messages are provably clean without building their Track body.
     if type(msg) is dict and is_clean(msg, size):
         return CLEAN

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from orjson import dumps as _dumps
-
 from cdpio_cli import messages
 from cdpio_cli.credentials import FormatHint
 from cdpio_cli.routes.registry import Capabilities, CredentialSpec, RouteSpec, SendOne, SendTestText, register
@@ -88,13 +86,9 @@ class CustomerioRoute:
             return Prepared(dropped=result.drop_reason)
         limit = self.max_item_bytes
         items = []
+        encode = messages.encode
         for op in result.operations:
-            try:
-                # messages.encode without OPT_NON_STR_KEYS, which costs half as much again;
-                # it raises on what needs the option (or more), and encode handles that.
-                data = _dumps(op)
-            except TypeError:
-                data = messages.encode(op)
+            data = encode(op)
             if len(data) > limit:
                 return Prepared(
                     problem=f"the Customer.io operation is {len(data):,} bytes; the limit is {limit:,} bytes"
