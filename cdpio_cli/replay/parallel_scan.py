@@ -26,8 +26,6 @@ every line from there on.
 from __future__ import annotations
 
 import gc
-import gzip
-import io
 import os
 import queue
 import signal
@@ -40,14 +38,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 from cdpio_cli.fixtures import looks_binary
 from cdpio_cli.fixtures.ndjson import iter_ndjson
-from cdpio_cli.fixtures.reading import detect_format
+from cdpio_cli.fixtures.reading import GZIP_MAGIC, decompressed, detect_format
 from cdpio_cli.forking import forkable
 from cdpio_cli.replay.inputs import Source
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-GZIP_MAGIC = b"\x1f\x8b"
 # Below this size (uncompressed) a file is scanned in one process (no fork for small inputs).
 PARALLEL_BYTES = 8 * 1024 * 1024
 # Lines per block.
@@ -64,14 +61,9 @@ def _worker_block(block: int, share: tuple[int, int]) -> bool:
 
 @contextmanager
 def open_ndjson(path: str) -> Iterator[IO[bytes]]:
-    """The file as fixtures.iter_records reads it: gzip undone (by its magic
-    bytes, whatever the name), buffered the same way."""
+    """The file as fixtures.iter_records reads it (`decompressed`)."""
     with open(path, "rb") as raw:
-        if raw.peek(2)[:2] != GZIP_MAGIC:
-            yield raw
-            return
-        with gzip.GzipFile(fileobj=raw, mode="rb") as gz, io.BufferedReader(gz) as stream:
-            yield stream
+        yield decompressed(raw)
 
 
 def _size(path: str) -> int:
