@@ -345,35 +345,6 @@ def test_map_message_never_raises_and_ok_means_operations(msg):
         assert m.drop_reason.split(":")[0] in ("MESSAGE_REJECTED", "NO_MATCHING_MAPPING", "CUSTOMERIO_400")
 
 
-@settings(max_examples=300, deadline=None)
-@given(MESSAGES, st.sampled_from([("trackEvent", "event"), ("trackPageView", "page"), ("trackScreenView", "screen")]))
-def test_fast_person_event_builds_what_the_generic_builder_builds(msg, action):
-    from cdpio_cli.mapping import actions, payload
-
-    name, cio_action = action
-    fast = actions._person_event(msg, name, cio_action, "N")
-    user_id, anonymous_id = msg.get("userId"), msg.get("anonymousId")
-    if payload.str_id(user_id) is None and not anonymous_id:
-        assert not fast.ok
-        return
-    props = msg.get("properties")
-    # Page and screen send the event id only when it is truthy (their mapPayload's `if (event_id)`).
-    event_id = msg.get("messageId")
-    if name != "trackEvent" and not event_id:
-        event_id = None
-    reference = payload.build_payload(
-        "person",
-        cio_action,
-        person_id=user_id,
-        anonymous_id=anonymous_id,
-        name="N",
-        id=event_id,
-        attributes=props if isinstance(props, dict) else None,
-        timestamp=msg.get("timestamp"),
-    )
-    assert fast.operations == [reference]
-
-
 def test_an_empty_parenthesis_in_a_trigger_is_a_parse_error_not_a_crash():
     from cdpio_cli.mapping import parse_trigger, trigger_matches
 
