@@ -22,6 +22,10 @@ class Batch:
     end_pos: list[int]  # per source: records consumed after this batch
     lane: str = "batch"
     items: list[bytes] = field(default_factory=list)
+    # Or, when the route sends each message as encoded, the items joined with
+    # b"," as the request carries them, and each one's size.
+    joined: bytes | None = None
+    sizes: list[int] = field(default_factory=list)
     owners: list[int] | None = None  # item -> message index (None: one item each)
     count: int = 0  # messages the request carries
     # Where each message comes from, for its dead-letter line: see `message`.
@@ -39,6 +43,11 @@ class Batch:
     failed: int = 0
     failed_unreachable: int = 0
 
+    @property
+    def n_items(self) -> int:
+        """Items the request carries (none: the batch needs no request)."""
+        return len(self.sizes) if self.joined is not None else len(self.items)
+
     def message(self, mi: int) -> tuple[str, int, bytes]:
         """(file, line, encoded message) of message `mi`."""
         si = self.runs[0][0]
@@ -46,7 +55,13 @@ class Batch:
             if first > mi:
                 break
             si = run_si
-        data = self.items[mi] if self.msgs is None else self.msgs[mi]
+        if self.msgs is not None:
+            data = self.msgs[mi]
+        elif self.joined is not None:  # one item per message, joined with b","
+            start = sum(self.sizes[:mi]) + mi
+            data = self.joined[start : start + self.sizes[mi]]
+        else:
+            data = self.items[mi]
         return self.displays[si], self.lines[mi], data
 
 
@@ -89,7 +104,9 @@ class Batcher:
                 seq=self.seq,
                 end_pos=list(pos),
                 lane=sb.lane,
-                items=items,
+                items=items if type(items) is list else [],
+                joined=items if type(items) is bytes else None,
+                sizes=sb.sizes,
                 owners=sb.owners,
                 count=len(sb.lines),
                 displays=self.displays,
@@ -114,8 +131,8 @@ class Batcher:
         sinks = self.sinks
         with sinks.lock:
             sinks.result.read += b.records
-        if self.dry_run or not b.items:
-            if b.items:
+        if self.dry_run or not b.n_items:
+            if b.n_items:
                 with sinks.lock:
                     sinks.result.requests += 1
                     sinks.result.would_send += b.count

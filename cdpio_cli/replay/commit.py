@@ -34,7 +34,7 @@ class Committer:
 
     def complete(self, b: Batch) -> None:
         """Mark a batch resolved; commit every resolved batch in input order."""
-        b.items = []
+        b.items, b.joined = [], None
         with self.lock:
             self.pending[b.seq] = b
             while self.next_commit in self.pending:

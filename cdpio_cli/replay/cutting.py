@@ -151,19 +151,27 @@ class Cutter:
         """Spool the batch (if it holds any record) and start the next."""
         records = len(self.lines) + self.invalid + self.dropped
         if records:
+            items = self.items
+            if self.passthrough:
+                # Joined as the request carries them (spool.SpoolBatch: `joined`).
+                data = b",".join(items)
+                if self.dl_lines:
+                    data = b"".join((data, *self.dl_lines))
+            else:
+                data = b"".join((*items, *self.msgs, *self.dl_lines))
             SpoolBatch(
                 records=records,
                 pos=[[si, pos] for si, pos in self.pos.items()],
                 lane=self.lane,
                 runs=self.runs,
                 lines=self.lines,
-                sizes=[len(i) for i in self.items],
-                msg_sizes=None if self.passthrough else [len(m) for m in self.msgs],
+                sizes=list(map(len, items)),
+                msg_sizes=None if self.passthrough else list(map(len, self.msgs)),
                 owners=self.owners,
-                dl_sizes=[len(d) for d in self.dl_lines],
+                dl_sizes=list(map(len, self.dl_lines)),
                 invalid=self.invalid,
                 dropped=self.dropped,
                 examples=self.examples,
-                data=b"".join((*self.items, *self.msgs, *self.dl_lines)),
+                data=data,
             ).write(self.spool)
         self._start("batch")

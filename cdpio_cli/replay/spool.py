@@ -36,6 +36,9 @@ class SpoolBatch:
     (`msg_sizes`, when the route maps) each message's, then (`dl_sizes`) each
     dead-letter line's; `owners`: item -> message (None: one item each);
     `examples`: (EXAMPLE_*, source, line, reason) for the reader to report.
+    When the route sends each message as encoded (`msg_sizes` is None) the
+    items are joined with b"," as the request carries them, so the reader
+    hands them on in one piece (`parts`).
     """
 
     records: int
@@ -76,18 +79,31 @@ class SpoolBatch:
     def parse(cls, meta: bytes, data: bytes) -> SpoolBatch:
         return cls(*orjson.loads(meta), data=data)  # type: ignore[misc]  # fields in order
 
-    def parts(self) -> tuple[list[bytes], list[bytes] | None, list[bytes]]:
-        """The items, the messages (None: the items are the messages) and the dead-letter lines."""
-        data, off = self.data, 0
-        out: list[list[bytes]] = []
-        for sizes in (self.sizes, self.msg_sizes or (), self.dl_sizes):
-            part = []
-            for n in sizes:
-                part.append(data[off : off + n])
-                off += n
-            out.append(part)
-        items, msgs, dl_lines = out
-        return items, (msgs if self.msg_sizes is not None else None), dl_lines
+    def parts(self) -> tuple[list[bytes] | bytes, list[bytes] | None, list[bytes]]:
+        """The items (joined with b"," when the route sends each message as
+        encoded: `msg_sizes` is None), the messages (None: the items are the
+        messages) and the dead-letter lines."""
+        data, sizes = self.data, self.sizes
+        items: list[bytes] | bytes
+        if self.msg_sizes is None:
+            off = sum(sizes) + len(sizes) - 1 if sizes else 0
+            if not self.dl_sizes:
+                return data, None, []  # the common batch: no copy at all
+            items = data[:off]
+        else:
+            items, off = _cut(data, 0, sizes)
+        msgs, off = (None, off) if self.msg_sizes is None else _cut(data, off, self.msg_sizes)
+        dl_lines, _ = _cut(data, off, self.dl_sizes)
+        return items, msgs, dl_lines
+
+
+def _cut(data: bytes, off: int, sizes: list[int]) -> tuple[list[bytes], int]:
+    """The pieces of `data` of these sizes from `off`, and where they end."""
+    part = []
+    for n in sizes:
+        part.append(data[off : off + n])
+        off += n
+    return part, off
 
 
 def read_spool(spool: IO[bytes]) -> Iterator[SpoolBatch]:

@@ -101,9 +101,12 @@ class SegmentStyleRoute:
         return join_url(self.base_url, "/v1/batch")
 
     def build_request(self, items: list[bytes], *, lane: str = "batch", sent_at: str | None = None) -> RequestSpec:
-        body = b"".join(
-            (b'{"batch":[', b",".join(items), b'],"sentAt":"', (sent_at or messages.now_iso()).encode(), b'"}')
-        )
+        return self.build_joined(b",".join(items), sent_at=sent_at)
+
+    def build_joined(self, joined: bytes, *, sent_at: str | None = None) -> RequestSpec:
+        """`build_request` of items already joined with b"," (replay spools a
+        batch so: the items are not split and joined again per request)."""
+        body = b"".join((b'{"batch":[', joined, b'],"sentAt":"', (sent_at or messages.now_iso()).encode(), b'"}'))
         return RequestSpec("POST", self.batch_url(), self.headers(), body, secrets=self.secrets)
 
     def interpret(self, attempt: Attempt, n_items: int) -> BatchVerdict:
