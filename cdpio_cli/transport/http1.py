@@ -86,6 +86,7 @@ class Response:
         self.method = method
         self.status = 0
         self.fields: list[tuple[str, str]] = []
+        self._first: dict[str, str] = {}  # lower-cased name -> its first field's value
         self.chunked = False
         self.chunk_left: int | None = None
         self.length: int | None = None
@@ -111,8 +112,7 @@ class Response:
 
     def get(self, name: str) -> str | None:
         """The first field of this name (any case), as email.message.Message.get."""
-        name = name.lower()
-        return next((value for key, value in self.fields if key.lower() == name), None)
+        return self._first.get(name.lower())
 
     def begin(self) -> None:
         assert self.fp is not None
@@ -129,6 +129,9 @@ class Response:
         else:
             raise BadResponse(version)
         self.fields = parse_fields(b"".join(_head_lines(self.fp)).decode("iso-8859-1"))
+        first = self._first = {}
+        for key, value in reversed(self.fields):
+            first[key.lower()] = value
         encoding = self.get("transfer-encoding")
         self.chunked = bool(encoding) and encoding.lower() == "chunked"  # type: ignore[union-attr]
         self.will_close = self._closes(http10)

@@ -4,6 +4,7 @@ redirects, an optional shared rate limit and deadline; and what came of it
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -124,7 +125,7 @@ def send(
     that the deadline would not survive is not waited for at all: the
     request ends with that answer.
     """
-    url = URL(spec.url)  # parsed once
+    url = _parsed(spec.url)
     check_credentials_transport(url, has_credentials=spec.has_credentials)
     result = Attempt()
     started = time.perf_counter()
@@ -153,6 +154,17 @@ def send(
     if not result.url:
         result.url = mask_secrets(safe_url(progress.url), spec.secrets)
     return result
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> URL:
+    # A replay sends every request to one URL: parsed once (URL is immutable).
+    return URL(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _safe(url: URL) -> str:
+    return safe_url(url)
 
 
 @dataclass(eq=False, repr=False)
@@ -278,7 +290,7 @@ def _record(result: Attempt, answer: _Answer, latency: float, spec: RequestSpec,
     result.history.append(answer.replied)
     result.status = answer.status
     result.error = answer.error
-    result.url = mask_secrets(safe_url(url), spec.secrets)
+    result.url = mask_secrets(_safe(url), spec.secrets)
     if answer.replied is not None:
         result.body = answer.body
         result.headers = answer.headers

@@ -21,7 +21,6 @@ a request past its bound.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import select
 import socket
@@ -39,6 +38,8 @@ if TYPE_CHECKING:
     import ssl
 
 _CHUNK = 64 * 1024
+# Request heads kept per Wire (method, URL, headers): a replay uses one.
+_HEADS = 32
 # Header values http.client would refuse (a credential with a newline): the
 # same refusal h11 makes, before anything is written.
 _BAD_HEADER_CHARS = ("\r", "\n", "\0")
@@ -58,9 +59,17 @@ class WireResponse:
         self._done = False
 
     def chunks(self) -> Iterator[bytes]:
-        with _errors_as_ours(self._connection):
-            while chunk := self._response.read1(_CHUNK):
-                yield chunk
+        read1 = self._response.read1
+        while True:
+            try:
+                chunk = read1(_CHUNK)
+            except _READ_ERRORS as exc:
+                if (ours := _as_ours(self._connection, exc)) is exc:
+                    raise
+                raise ours from None
+            if not chunk:
+                break
+            yield chunk
         self._done = True
 
     def close(self) -> None:
@@ -163,29 +172,30 @@ class _Connection:
 
     def _response(self, sock: socket.socket, method: str) -> WireResponse:
         response = Response(io.BufferedReader(_BoundedReader(sock, self)), method)
-        with _errors_as_ours(self):
+        try:
             response.begin()
+        except _READ_ERRORS as exc:
+            if (ours := _as_ours(self, exc)) is exc:
+                raise
+            raise ours from None
         return WireResponse(response, self)
 
 
-@contextlib.contextmanager
-def _errors_as_ours(connection: _Connection) -> Iterator[None]:
-    """Reading failures as cdpio's exceptions, which describe_exception words;
-    the connection is not reused after one."""
-    try:
-        yield
-    except errors.HTTPError:
-        connection.close()
-        raise
-    except TimeoutError:
-        connection.close()
-        raise errors.ReadTimeout("timed out") from None
-    except (BadResponse, ConnectionResetError, BrokenPipeError) as exc:
-        connection.close()
-        raise errors.RemoteProtocolError(str(exc) or type(exc).__name__) from None
-    except OSError as exc:
-        connection.close()
-        raise errors.ReadError(str(exc)) from None
+# What reading a response may raise that `_as_ours` turns into cdpio's exceptions.
+_READ_ERRORS = (errors.HTTPError, BadResponse, OSError)
+
+
+def _as_ours(connection: _Connection, exc: BaseException) -> BaseException:
+    """A reading failure as cdpio's exception, which describe_exception words
+    (cdpio's own as it is); the connection is not reused after one."""
+    connection.close()
+    if isinstance(exc, errors.HTTPError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return errors.ReadTimeout("timed out")
+    if isinstance(exc, (BadResponse, ConnectionResetError, BrokenPipeError)):
+        return errors.RemoteProtocolError(str(exc) or type(exc).__name__)
+    return errors.ReadError(str(exc))
 
 
 class Wire:
@@ -198,6 +208,7 @@ class Wire:
         # Weak: a thread's connections go (closed) with the thread; `close` ends the rest.
         self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._lock = threading.Lock()
+        self._heads: dict[tuple[Any, ...], bytes | tuple[bytes, bytes]] = {}
 
     def request(
         self,
@@ -211,8 +222,7 @@ class Wire:
     ) -> WireResponse:
         """Send the request and read the response's head; raises cdpio's
         transport exceptions.  The caller reads `chunks()` and then calls `close()`."""
-        merged = _merge_headers(self.base_headers, headers)
-        head = _encode_head(method, url, merged, content)
+        head = self._head(method, url, headers, content)
         connection = self._connection(url)
         connection.bound = _Bound(timeout, end)
         try:
@@ -220,6 +230,22 @@ class Wire:
         except BaseException:
             connection.close()  # half a conversation: never reuse it
             raise
+
+    def _head(self, method: str, url: URL, headers: dict[str, str], content: bytes | None) -> bytes:
+        """The request head: encoded once per method, URL and headers (a
+        replay sends thousands of requests that differ only in their body),
+        only the length filled in per request."""
+        key = (method, url, tuple(headers.items()), content is not None)
+        cached = self._heads.get(key)
+        if cached is None:
+            cached = _encode_head(method, url, _merge_headers(self.base_headers, headers), content)
+            if len(self._heads) >= _HEADS:
+                self._heads.clear()
+            self._heads[key] = cached
+        if type(cached) is bytes:
+            return cached
+        before, after = cached
+        return b"%s%d%s" % (before, len(content or b""), after)
 
     def _connection(self, url: URL) -> _Connection:
         port = url.origin_port
@@ -252,8 +278,9 @@ def _merge_headers(base: dict[str, str], own: dict[str, str]) -> dict[str, str]:
     return dict(merged.values())
 
 
-def _encode_head(method: str, url: URL, headers: dict[str, str], content: bytes | None) -> bytes:
-    """The request line and headers, refusing what h11 would refuse."""
+def _encode_head(method: str, url: URL, headers: dict[str, str], content: bytes | None) -> bytes | tuple[bytes, bytes]:
+    """The request line and headers, refusing what h11 would refuse; with a
+    Content-Length, the head's bytes before and after its value."""
     raw_host = url.raw_host  # IDNA-encoded, as on the wire
     host = raw_host if ":" not in raw_host else f"[{raw_host}]"
     if url.port is not None:
@@ -263,9 +290,10 @@ def _encode_head(method: str, url: URL, headers: dict[str, str], content: bytes 
         if any(c in value or c in name for c in _BAD_HEADER_CHARS) or ":" in name:
             raise errors.LocalProtocolError("Illegal header value")
         lines.append(f"{name}: {value}")
-    if content is not None or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(content or b'')}")
     try:
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        head = "\r\n".join(lines).encode("latin-1")
     except UnicodeEncodeError:
         raise errors.LocalProtocolError("Illegal header value") from None
+    if content is not None or method in ("POST", "PUT", "PATCH"):
+        return head + b"\r\nContent-Length: ", b"\r\n\r\n"
+    return head + b"\r\n\r\n"
