@@ -40,6 +40,7 @@ class Cutter:
         self.passthrough = is_passthrough(route)
         self.limit = self.batch_limit = route.lane_limits(LANE_BATCH)
         self.envelope, self.max_bytes = route.envelope_bytes, route.max_batch_bytes
+        self.room = self.max_bytes - self.envelope  # for the items of a batch, each with its comma
         self._examples = [0, 0]  # per kind: recorded so far (the reader reports at most EXAMPLES)
         self._start("batch")
 
@@ -63,16 +64,16 @@ class Cutter:
         """A valid message, rewritten and encoded."""
         self.pos[si] = index + 1
         items = self.items
-        if self.passthrough and (
-            not items or (len(items) < self.limit and self.nbytes + len(data) + 1 + self.envelope <= self.max_bytes)
-        ):
+        nbytes = self.nbytes + len(data) + 1
+        # (A batch holds fewer than `limit` items here: it is spooled when it reaches it.)
+        if self.passthrough and (nbytes <= self.room or not items):
             # Segment-shaped routes send the message as encoded.
             if si != self.run_source:
                 self.runs.append([si, len(self.lines)])
                 self.run_source = si
             self.lines.append(line)
             items.append(data)
-            self.nbytes += len(data) + 1
+            self.nbytes = nbytes
             if len(items) >= self.limit:
                 self.flush()
             return
