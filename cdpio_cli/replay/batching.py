@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import IO
 
 from cdpio_cli.replay.options import EXAMPLES, Example, ReplayResult
@@ -26,6 +27,7 @@ class Batch:
     # b"," as the request carries them, and each one's size.
     joined: bytes | None = None
     sizes: list[int] = field(default_factory=list)
+    starts: list[int] | None = None  # where each item starts in `joined`
     owners: list[int] | None = None  # item -> message index (None: one item each)
     count: int = 0  # messages the request carries
     # Where each message comes from, for its dead-letter line: see `message`.
@@ -58,7 +60,9 @@ class Batch:
         if self.msgs is not None:
             data = self.msgs[mi]
         elif self.joined is not None:  # one item per message, joined with b","
-            start = sum(self.sizes[:mi]) + mi
+            if self.starts is None:  # worked out once, on the batch's first failure
+                self.starts = [0, *accumulate(n + 1 for n in self.sizes)]
+            start = self.starts[mi]
             data = self.joined[start : start + self.sizes[mi]]
         else:
             data = self.items[mi]
