@@ -69,8 +69,10 @@ class CustomerioRoute:
         # The mapping loads with the first Customer.io sender, not with the route
         # registry: a Segment-route run never imports it (41M instructions).
         from cdpio_cli import mapping
+        from cdpio_cli.mapping.encoded import encoded_operation
 
         self._map_message = mapping.map_message
+        self._encoded_operation = encoded_operation
         self._metrics_path = mapping.V1_METRICS
 
     @property
@@ -81,6 +83,10 @@ class CustomerioRoute:
         return {"Content-Type": "application/json", "Authorization": basic_auth(self.site_id, self.api_key)}
 
     def prepare(self, msg: dict, encoded: bytes | None = None) -> Prepared:
+        # The common message, encoded straight from its fields (the same bytes).
+        data = self._encoded_operation(msg)
+        if data is not None and len(data) <= self.max_item_bytes:
+            return Prepared([data])
         result = self._map_message(msg, check_limits=False)  # Customer.io judges its limits
         if result.drop_reason is not None:
             return Prepared(dropped=result.drop_reason)
