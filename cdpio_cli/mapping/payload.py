@@ -100,7 +100,8 @@ def convert_attribute_timestamps(obj: dict) -> dict:
     """
     for value in obj.values():
         tv = type(value)
-        if tv is dict or (tv is str and len(value) >= 10 and value[4] == "-"):
+        # A date has its "-" at 4 and 7 (`YYYY-MM-DD`): ids such as "user-1100@..." are not dates.
+        if tv is dict or (tv is str and len(value) >= 10 and value[4] == "-" and value[7] == "-"):
             break
     else:
         return dict(obj)
