@@ -62,44 +62,52 @@ def encoded_operation(msg: dict[str, Any]) -> bytes | None:
         return None
     if when.tzinfo is None:
         return None
-    anonymous_id = get("anonymousId")
-    mtype = get("type")
-    if mtype == "identify":
+    if get("type") == "identify":
         traits = get("traits")
         if type(traits) is not dict or not traits.keys().isdisjoint(_TRAITS_MOVED) or not _plain(traits):
             return None
+        anonymous_id = get("anonymousId")
         if anonymous_id:
             traits = {**traits, "anonymous_id": anonymous_id}
         body: dict[str, Any] = {"type": "person", "action": "identify", "attributes": traits}
     else:
-        props = get("properties")
-        if mtype == "track":
-            name = get("event")
-            if type(name) is not str or not name or name in SEMANTIC_EVENTS:
-                return None
-            action = "event"
-        elif mtype == "page":
-            if type(props) is not dict:
-                return None
-            name = props.get("url")
-            if type(name) is not str or not name:
-                return None
-            action = "page"
-        else:
+        event = _person_event(msg)
+        if event is None:
             return None
-        mid = get("messageId")
-        if _dated(name) or type(mid) is not str or not mid or _dated(mid):
-            return None
-        body = {"type": "person", "action": action, "name": name, "id": mid}
-        if props is not None:
-            if type(props) is not dict or not _plain(props):
-                return None
-            body["attributes"] = {**props, "anonymous_id": anonymous_id} if anonymous_id else props
-        elif anonymous_id:
-            return None  # the mapping adds attributes after the timestamp then
+        body = event
     body["timestamp"] = int(when.timestamp())
     body["identifiers"] = {"id": uid}
     try:
         return _dumps(body)
     except TypeError:  # a key or a number orjson refuses: messages.encode's other paths
         return None
+
+
+def _person_event(msg: dict[str, Any]) -> dict[str, Any] | None:
+    """trackEvent's or trackPageView's body up to its timestamp."""
+    get = msg.get
+    mtype, props = get("type"), get("properties")
+    if mtype == "track":
+        name = get("event")
+        if type(name) is not str or not name or name in SEMANTIC_EVENTS:
+            return None
+        action = "event"
+    elif mtype == "page" and type(props) is dict:
+        name = props.get("url")
+        if type(name) is not str or not name:
+            return None
+        action = "page"
+    else:
+        return None
+    mid = get("messageId")
+    if _dated(name) or type(mid) is not str or not mid or _dated(mid):
+        return None
+    body: dict[str, Any] = {"type": "person", "action": action, "name": name, "id": mid}
+    anonymous_id = get("anonymousId")
+    if props is not None:
+        if type(props) is not dict or not _plain(props):
+            return None
+        body["attributes"] = {**props, "anonymous_id": anonymous_id} if anonymous_id else props
+    elif anonymous_id:
+        return None  # the mapping adds attributes after the timestamp then
+    return body
