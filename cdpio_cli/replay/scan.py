@@ -170,7 +170,11 @@ class Scanner:
                 cutter.add_resolved(si, index, dead_letter_line(data, msg, meta))
                 return
         if self.mapped:
-            cutter.add_prepared(si, index, line, msg, data, self.route.prepare(msg, data))
+            prepared = self.route.prepare(msg, data)
+            if prepared.dropped is None and prepared.problem is None:  # add_prepared's common case, one call
+                cutter.add_items(si, index, line, data, prepared.items, prepared.lane)
+            else:
+                cutter.add_prepared(si, index, line, msg, data, prepared)
         else:
             cutter.add(si, index, line, msg, data)
 
