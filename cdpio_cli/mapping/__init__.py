@@ -50,7 +50,9 @@ cdpio_cli.routes.endpoints.
 
 Modules: `catalog` (the actions, their default field paths, `Mapping`),
 `payload` (identifiers, timestamps, the v2 body), `actions` (one builder per
-action, `map_message`), `fql` (trigger parsing and matching),
+action, `map_message`), `encoded` (replay's quick path: the common message's
+operation encoded straight from its fields, held equal to `map_message` by
+tests/test_mapping_encoded.py), `fql` (trigger parsing and matching),
 `subscriptions` (a workspace's subscriptions, `map_subscribed`) and
 `track_api` (the HTTP requests for a mapped message).  docs/mapping.md.
 """

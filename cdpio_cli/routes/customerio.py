@@ -84,7 +84,7 @@ class CustomerioRoute:
 
     def prepare(self, msg: dict, encoded: bytes | None = None) -> Prepared:
         # The common message, encoded straight from its fields (the same bytes).
-        data = self._encoded_operation(msg)
+        data = self._encoded_operation(msg) if type(msg) is dict else None
         if data is not None and len(data) <= self.max_item_bytes:
             return Prepared([data])
         result = self._map_message(msg, check_limits=False)  # Customer.io judges its limits
