@@ -4,9 +4,9 @@ Replay's Customer.io route maps and encodes every message, and nearly all of
 them are a track, page or identify of a plain user id: one Track v2 operation
 whose fields are the message's own, untouched.  `encoded_operation` writes that
 operation's bytes straight from the message and answers None for anything
-else (an anonymous or email id, a date to convert inside the properties, a
-nested object, a semantic event, a missing field...), which then takes the one
-mapping (`map_message`).  It never decides anything the mapping does not:
+else (no user id, an email or `cio_` id, a date to convert inside the
+properties, a nested object, a semantic event, a missing field...), which then
+takes the one mapping (`map_message`).  It never decides anything the mapping does not:
 tests/test_mapping_encoded.py holds its bytes equal to
 `messages.encode(op)` for the one operation `map_message(msg,
 check_limits=False)` gives, key order included, on generated messages.
