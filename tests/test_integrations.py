@@ -351,9 +351,14 @@ def test_a_quiet_json_replay_imports_no_validation_or_rendering_library(sandbox,
         "ssl",  # only for an https connection
         "encodings.idna",  # an ASCII host reaches getaddrinfo as bytes (the idna codec loads stringprep)
         "unicodedata",  # credentials need it only for a key with a character beyond ASCII
+        "hashlib",  # a --checkpoint's fingerprints, derived messageIds, an input outside the working directory
+        "multiprocessing",  # only a file large enough for the pre-pass on two cores
     )
     events = tmp_path / "events.ndjson"
-    events.write_text("".join(f'{{"type": "track", "userId": "u{i}", "event": "E"}}\n' for i in range(5)))
+    # With messageIds, as recorded events have them (a derived id is a uuid5: hashlib).
+    events.write_text(
+        "".join(f'{{"type": "track", "userId": "u{i}", "event": "E", "messageId": "m{i}"}}\n' for i in range(5))
+    )
     if with_config:
         shutil.copy(ROOT / "examples" / "cdpio.yaml", tmp_path / "cdpio.yaml")
     keys = {"SEGMENT_WRITE_KEY": "k" * 32, "CUSTOMERIO_SITE_ID": "s" * 20, "CUSTOMERIO_TRACK_API_KEY": "t" * 20}

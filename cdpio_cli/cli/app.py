@@ -16,7 +16,7 @@ import inspect
 import sys
 import types
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 import typer.main
@@ -287,11 +287,26 @@ def _skip_httpx_cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app, turn every error into one line."""
+    """Console-script entry point: run the app, turn every error into one line.
+
+    Without `argv` this is the process (`cdpio`, `python -m cdpio_cli`): it
+    ends through `exiting.exit_process`.  With `argv` (a caller in the same
+    process) it raises SystemExit, as `sys.exit` does."""
+    if argv is not None:
+        _main(argv)
+    try:
+        _main(sys.argv[1:])
+    except SystemExit as exc:
+        from cdpio_cli.cli.exiting import exit_process
+
+        exit_process(exc.code)
+
+
+def _main(argv: list[str]) -> NoReturn:
     from cdpio_cli.errors import CdpioError
 
     _skip_httpx_cli()
-    args = hoist_global_options(sys.argv[1:] if argv is None else argv)
+    args = hoist_global_options(argv)
     command = typer.main.get_command(app)
     cmd_name = next((a for a in args if a in _COMMAND_NAMES), "")
     click_errors = _click_exception_types()

@@ -5,9 +5,7 @@ read back belongs to this input, these flags and this dead-letter file."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -152,6 +150,8 @@ def _input_problem(i: int, entry: Any) -> str | None:
 
 def fingerprint(path: str) -> dict[str, Any]:
     """Size and hash of the first bytes of an input file, for the checkpoint."""
+    import hashlib  # only a run with a checkpoint (OpenSSL's library loads in ~2 ms)
+
     with open(path, "rb") as fh:
         head = fh.read(FINGERPRINT_BYTES)
         size = os.fstat(fh.fileno()).st_size
@@ -176,7 +176,8 @@ class ResumeState:
 
     @classmethod
     def fresh(cls, inputs: int) -> ResumeState:
-        return cls(seed=secrets.token_hex(16), skip=[0] * inputs, shift=None, dead_letter_bytes=0)
+        # secrets.token_hex(16) is this (os.urandom); `secrets` imports hmac and hashlib (OpenSSL: ~2 ms).
+        return cls(seed=os.urandom(16).hex(), skip=[0] * inputs, shift=None, dead_letter_bytes=0)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any]) -> ResumeState:

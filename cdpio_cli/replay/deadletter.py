@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 from collections.abc import Sequence
 from typing import IO, Any, NoReturn
@@ -86,6 +85,8 @@ def default_dead_letter_path(display: str | None, read_path: str | None) -> str:
             base = base[: -len(ext)]
     folder = os.path.dirname(os.path.realpath(read_path))
     if folder != os.path.realpath(os.getcwd()):
+        import hashlib  # here only: OpenSSL's library loads in ~2 ms
+
         base = f"{base}-{hashlib.sha256(folder.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
     return f"{base}.dead-letter.ndjson"
 

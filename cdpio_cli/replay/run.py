@@ -103,7 +103,10 @@ class Replay:
             return self._interrupted_reading(started)
         self._sources = sources
         ckpt, dl_path = self._check_files(sources)
-        self._fingerprints = [fingerprint(s.read_path) if s.display != "-" else {} for s in sources]
+        # Only a checkpoint reads them (to resume, and in what it writes).
+        self._fingerprints = (
+            [fingerprint(s.read_path) if s.display != "-" else {} for s in sources] if self._writes_checkpoint else []
+        )
         state = self._resume_state(ckpt, sources, dl_path)
         res.dead_letter_total = int(state.totals.get("dead_lettered", 0))
         res.checkpoint = o.checkpoint
