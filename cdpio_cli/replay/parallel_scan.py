@@ -16,8 +16,7 @@ wherever the worker said no, through the one exact path.  Record order,
 indexes, lines, batches and the spool are therefore the one-process ones.
 
 Used only when it cannot change a result: an NDJSON file (plain or gzipped,
-not binary) of at least PARALLEL_BYTES (uncompressed; twice that on a route
-that maps), no --shift-timestamps, and no
+not binary) of at least PARALLEL_BYTES (uncompressed), no --shift-timestamps, and no
 other thread in this process (fork copies only the calling thread).  Both
 processes read it through `open_ndjson`, the stream fixtures.iter_records
 reads (gzip undone the same way).  If the worker fails, this process parses
@@ -46,14 +45,8 @@ from cdpio_cli.replay.inputs import Source
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-# Below this size (uncompressed) a file is scanned in one process: below it the fork,
-# the copies of the pages both processes then write, and the answers' pipe cost
-# more wall time than the second core saves.  Measured (benchmark events, quiet
-# host, whole runs against raw_sink.py): the Segment route breaks even at about
-# 8 MB; a route that maps (Customer.io) at about 13 MB (10 MB: 0.342 s on two
-# cores, 0.329 s on one; 15 MB: 0.437 / 0.454 s), hence twice the size there.
+# Below this size (uncompressed) a file is scanned in one process (no fork for small inputs).
 PARALLEL_BYTES = 8 * 1024 * 1024
-PARALLEL_MAPPED_FACTOR = 2
 # Lines per block.
 BLOCK_LINES = 1000
 # The worker's share of the blocks: of every SHARE[1] blocks, the last SHARE[0]
@@ -84,12 +77,10 @@ def _size(path: str) -> int:
     return size
 
 
-def eligible(source: Source, mapped: bool = False) -> bool:
-    """Is this source large enough for two cores (on a route that maps if
-    `mapped`), and can it be scanned on two without changing anything?"""
-    minimum = PARALLEL_BYTES * PARALLEL_MAPPED_FACTOR if mapped else PARALLEL_BYTES
+def eligible(source: Source) -> bool:
+    """Can this source be scanned on two cores without changing anything?"""
     try:
-        if _size(source.read_path) < minimum or not forkable():
+        if _size(source.read_path) < PARALLEL_BYTES or not forkable():
             return False
         with open_ndjson(source.read_path) as stream:
             head = stream.peek(8192)[:8192]  # type: ignore[attr-defined]

@@ -94,7 +94,7 @@ class Scanner:
         # lines the worker passed come unparsed, to be sent as written (with the
         # worker's operations on a route that maps).
         worker = None
-        if shift is None and eligible(source, self.mapped):
+        if shift is None and eligible(source):
             if self.mapped:
                 judge = mapped_as_written(rewriter.apply, source.key, self.route.prepare)
                 worker = PrejudgedLines(source, judge, SHARE_MAPPED)
