@@ -6,7 +6,7 @@ line and bytes are looked up only when it fails (`Batch.message`)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import IO
@@ -34,7 +34,7 @@ class Batch:
     displays: list[str] = field(default_factory=list)
     runs: list[list[int]] = field(default_factory=list)  # (source, first message) per change of source
     lines: list[int] = field(default_factory=list)
-    msgs: list[bytes] | None = None  # each message as encoded (None: the items are the messages)
+    msgs: Sequence[bytes] | None = None  # each message as encoded (None: the items are the messages)
     # Resolved by the pre-pass (no request): invalid / dropped records.
     dl_lines: list[bytes] = field(default_factory=list)
     invalid: int = 0

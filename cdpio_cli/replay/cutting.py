@@ -11,10 +11,8 @@ import orjson
 from cdpio_cli.replay.deadletter import dead_letter_line, invalid_meta
 from cdpio_cli.replay.options import EXAMPLES
 from cdpio_cli.replay.route import Route, is_passthrough
-from cdpio_cli.replay.spool import EXAMPLE_DROPPED, EXAMPLE_INVALID, SpoolBatch
+from cdpio_cli.replay.spool import EXAMPLE_DROPPED, EXAMPLE_INVALID, LANE_BATCH, SpoolBatch
 from cdpio_cli.routes.segment import Prepared
-
-LANE_BATCH = Prepared().lane  # the ordinary lane, the one every route has
 
 
 def invalid_line(
@@ -41,6 +39,8 @@ class Cutter:
         self.limit = self.batch_limit = route.lane_limits(LANE_BATCH)
         self.envelope, self.max_bytes = route.envelope_bytes, route.max_batch_bytes
         self.room = self.max_bytes - self.envelope  # for the items of a batch, each with its comma
+        # A route that maps may encode a common message's one operation directly (no `Prepared`).
+        self.quick_item = getattr(route, "quick_item", None)
         self._examples = [0, 0]  # per kind: recorded so far (the reader reports at most EXAMPLES)
         self._start("batch")
 
@@ -81,6 +81,20 @@ class Cutter:
             msg = orjson.loads(data)
         self._add_prepared(si, index, line, msg, data, self.route.prepare(msg, data))
 
+    def add_mapped(self, si: int, index: int, line: int, msg: Any, data: bytes) -> None:
+        """A valid message on a route that maps: its common shape encoded
+        directly (`quick_item`), anything else through `prepare`."""
+        quick = self.quick_item
+        item = None if quick is None else quick(msg)
+        if item is not None:
+            self.add_items(si, index, line, data, (item,))
+            return
+        prepared = self.route.prepare(msg, data)
+        if prepared.dropped is None and prepared.problem is None:  # add_prepared's common case, one call
+            self.add_items(si, index, line, data, prepared.items, prepared.lane)
+        else:
+            self.add_prepared(si, index, line, msg, data, prepared)
+
     def add_resolved(self, si: int, index: int, dl_line: bytes) -> None:
         """A record resolved without a request: invalid, dead-lettered with `dl_line`."""
         self.pos[si] = index + 1
@@ -106,23 +120,24 @@ class Cutter:
         self.add_items(si, index, line, data, prepared.items, prepared.lane)
 
     def add_items(
-        self, si: int, index: int, line: int, data: bytes, items: list[bytes], lane: str = LANE_BATCH
+        self, si: int, index: int, line: int, data: bytes, items: list[bytes] | tuple[bytes], lane: str = LANE_BATCH
     ) -> None:
         """A valid message the route mapped to `items` (as `prepare` gave them,
         or the two-core worker's, parallel_scan.py)."""
         self.pos[si] = index + 1
-        size = sum(map(len, items)) + len(items)
+        n = len(items)
+        size = (len(items[0]) if n == 1 else sum(map(len, items))) + n
+        batch = self.items
         lane_limit = self.batch_limit if lane == LANE_BATCH else self.route.lane_limits(lane)
-        if self.items and (
-            lane != self.lane
-            or len(self.items) + len(items) > lane_limit
-            or self.nbytes + size + self.envelope > self.max_bytes
+        if batch and (
+            lane != self.lane or len(batch) + n > lane_limit or self.nbytes + size + self.envelope > self.max_bytes
         ):
             # The record belongs to the next batch: end this one before it.
             self.pos[si] = index
             self.flush()
             self.pos[si] = index + 1
-        if not self.items:
+            batch = self.items
+        if not batch:
             self.lane = lane
         if si != self.run_source:
             self.runs.append([si, len(self.lines)])
@@ -132,15 +147,13 @@ class Cutter:
         if not self.passthrough:
             self.msgs.append(data)
             owners = self.owners
-            if owners is None:
-                owners = self.owners = list(range(len(self.items)))
-            if len(items) == 1:
-                owners.append(mi)
-            else:
-                owners.extend([mi] * len(items))
-        self.items.extend(items)
+            if owners is None and n != 1:  # until a message maps to other than one item: item i is message i
+                owners = self.owners = list(range(len(batch)))
+            if owners is not None:
+                owners.extend([mi] * n)
+        batch.extend(items)
         self.nbytes += size
-        if len(self.items) >= lane_limit:
+        if len(batch) >= lane_limit:
             self.flush()
 
     def _example(self, kind: int, si: int, line: int, reason: str) -> None:
@@ -153,13 +166,10 @@ class Cutter:
         records = len(self.lines) + self.invalid + self.dropped
         if records:
             items = self.items
-            if self.passthrough:
-                # Joined as the request carries them (spool.SpoolBatch: `joined`).
-                data = b",".join(items)
-                if self.dl_lines:
-                    data = b"".join((data, *self.dl_lines))
-            else:
-                data = b"".join((*items, *self.msgs, *self.dl_lines))
+            # The ordinary lane's items joined as the request carries them (spool.SpoolBatch: `joined`).
+            data = b",".join(items) if self.lane == LANE_BATCH else b"".join(items)
+            if self.msgs or self.dl_lines:
+                data = b"".join((data, *self.msgs, *self.dl_lines))
             SpoolBatch(
                 records=records,
                 pos=[[si, pos] for si, pos in self.pos.items()],

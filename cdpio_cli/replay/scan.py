@@ -170,11 +170,7 @@ class Scanner:
                 cutter.add_resolved(si, index, dead_letter_line(data, msg, meta))
                 return
         if self.mapped:
-            prepared = self.route.prepare(msg, data)
-            if prepared.dropped is None and prepared.problem is None:  # add_prepared's common case, one call
-                cutter.add_items(si, index, line, data, prepared.items, prepared.lane)
-            else:
-                cutter.add_prepared(si, index, line, msg, data, prepared)
+            cutter.add_mapped(si, index, line, msg, data)
         else:
             cutter.add(si, index, line, msg, data)
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import errno
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from itertools import accumulate
+from typing import IO, Any, overload
 
 import orjson
+
+from cdpio_cli.routes.segment import Prepared
 
 # Writing failed because the disk (or a size limit) is full: a clear error, not a traceback.
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -24,6 +27,8 @@ HEAD = struct.Struct("<II")
 _CHUNK = 1 << 20
 # Examples a batch carries for the reader to report (in input order).
 EXAMPLE_DROPPED, EXAMPLE_INVALID = 0, 1
+# The ordinary lane, the one every route has; its items are spooled joined with b",".
+LANE_BATCH = Prepared().lane
 
 
 @dataclass(eq=False, repr=False)
@@ -34,11 +39,11 @@ class SpoolBatch:
     `runs`: (source, first message) where the messages' source changes;
     `lines`: each message's line; `sizes`: each item's length in `data`, then
     (`msg_sizes`, when the route maps) each message's, then (`dl_sizes`) each
-    dead-letter line's; `owners`: item -> message (None: one item each);
+    dead-letter line's; `owners`: item -> message (None: item i is message i);
     `examples`: (EXAMPLE_*, source, line, reason) for the reader to report.
-    When the route sends each message as encoded (`msg_sizes` is None) the
-    items are joined with b"," as the request carries them, so the reader
-    hands them on in one piece (`parts`).
+    The items of the ordinary lane (LANE_BATCH) are joined with b"," as the
+    request carries them, so the reader hands them on in one piece (`parts`);
+    another lane's are written one after the other.
     """
 
     records: int
@@ -79,22 +84,49 @@ class SpoolBatch:
     def parse(cls, meta: bytes, data: bytes) -> SpoolBatch:
         return cls(*orjson.loads(meta), data=data)  # type: ignore[misc]  # fields in order
 
-    def parts(self) -> tuple[list[bytes] | bytes, list[bytes] | None, list[bytes]]:
-        """The items (joined with b"," when the route sends each message as
-        encoded: `msg_sizes` is None), the messages (None: the items are the
-        messages) and the dead-letter lines."""
+    def parts(self) -> tuple[list[bytes] | bytes, Sequence[bytes] | None, list[bytes]]:
+        """The items (joined with b"," in the ordinary lane), the messages
+        (None: the items are the messages; cut from `data` only when one is
+        asked for: a message is needed only for its dead-letter line) and the
+        dead-letter lines."""
         data, sizes = self.data, self.sizes
         items: list[bytes] | bytes
-        if self.msg_sizes is None:
+        if self.lane == LANE_BATCH:
             off = sum(sizes) + len(sizes) - 1 if sizes else 0
-            if not self.dl_sizes:
+            if self.msg_sizes is None and not self.dl_sizes:
                 return data, None, []  # the common batch: no copy at all
-            items = data[:off]
+            items = data[:off] if off < len(data) else data
         else:
             items, off = _cut(data, 0, sizes)
-        msgs, off = (None, off) if self.msg_sizes is None else _cut(data, off, self.msg_sizes)
+        msgs = None
+        if self.msg_sizes is not None:
+            msgs = Pieces(data, off, self.msg_sizes)
+            off += sum(self.msg_sizes)
         dl_lines, _ = _cut(data, off, self.dl_sizes)
         return items, msgs, dl_lines
+
+
+class Pieces(Sequence[bytes]):
+    """The pieces of `data` of these sizes from `off`, each cut when asked for."""
+
+    def __init__(self, data: bytes, off: int, sizes: list[int]):
+        self.data, self.off, self.sizes = data, off, sizes
+        self.starts: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[bytes]: ...
+    def __getitem__(self, i: int | slice) -> bytes | list[bytes]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self.sizes))[i]]
+        if self.starts is None:  # worked out once, on the first message asked for
+            self.starts = list(accumulate(self.sizes, initial=self.off))
+        start = self.starts[i]
+        return self.data[start : start + self.sizes[i]]
 
 
 def _cut(data: bytes, off: int, sizes: list[int]) -> tuple[list[bytes], int]:

@@ -82,10 +82,17 @@ class CustomerioRoute:
     def headers(self) -> dict[str, str]:
         return {"Content-Type": "application/json", "Authorization": basic_auth(self.site_id, self.api_key)}
 
+    def quick_item(self, msg: dict) -> bytes | None:
+        """The one operation of a common message (mapping/encoded.py) for the
+        ordinary batch lane, within the size limit; None: ask `prepare`.  The
+        pre-pass asks this first: no `Prepared` and no list per message."""
+        data = self._encoded_operation(msg) if type(msg) is dict else None
+        return data if data is not None and len(data) <= self.max_item_bytes else None
+
     def prepare(self, msg: dict, encoded: bytes | None = None) -> Prepared:
         # The common message, encoded straight from its fields (the same bytes).
-        data = self._encoded_operation(msg) if type(msg) is dict else None
-        if data is not None and len(data) <= self.max_item_bytes:
+        data = self.quick_item(msg)
+        if data is not None:
             return Prepared([data])
         result = self._map_message(msg, check_limits=False)  # Customer.io judges its limits
         if result.drop_reason is not None:
@@ -114,7 +121,12 @@ class CustomerioRoute:
                 items[0],
                 secrets=self.secrets,
             )
-        body = b"".join((b'{"batch":[', b",".join(items), b"]}"))
+        return self.build_joined(b",".join(items))
+
+    def build_joined(self, joined: bytes) -> RequestSpec:
+        """The batch lane's request for items already joined with b"," (replay
+        spools a batch so: the body is one copy of them)."""
+        body = b"".join((b'{"batch":[', joined, b"]}"))
         return RequestSpec(
             "POST",
             join_url(self.base_url, "/api/v2/batch"),
