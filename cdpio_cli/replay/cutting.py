@@ -39,8 +39,10 @@ class Cutter:
         self.limit = self.batch_limit = route.lane_limits(LANE_BATCH)
         self.envelope, self.max_bytes = route.envelope_bytes, route.max_batch_bytes
         self.room = self.max_bytes - self.envelope  # for the items of a batch, each with its comma
-        # A route that maps may encode a common message's one operation directly (no `Prepared`).
-        self.quick_item = getattr(route, "quick_item", None)
+        # A route that maps may encode a common message's one operation directly
+        # (`encoded_item`: bytes, or None to ask `prepare`), without a `Prepared`.
+        self.encoded_item = getattr(route, "encoded_item", None)
+        self.max_item = route.max_item_bytes
         self._examples = [0, 0]  # per kind: recorded so far (the reader reports at most EXAMPLES)
         self._start("batch")
 
@@ -83,12 +85,13 @@ class Cutter:
 
     def add_mapped(self, si: int, index: int, line: int, msg: Any, data: bytes) -> None:
         """A valid message on a route that maps: its common shape encoded
-        directly (`quick_item`), anything else through `prepare`."""
-        quick = self.quick_item
-        item = None if quick is None else quick(msg)
-        if item is not None:
-            self.add_items(si, index, line, data, (item,))
-            return
+        directly (`encoded_item`, as `prepare` would), anything else through `prepare`."""
+        encoded = self.encoded_item
+        if encoded is not None and type(msg) is dict:
+            item = encoded(msg)
+            if item is not None and len(item) <= self.max_item:
+                self.add_items(si, index, line, data, (item,))
+                return
         prepared = self.route.prepare(msg, data)
         if prepared.dropped is None and prepared.problem is None:  # add_prepared's common case, one call
             self.add_items(si, index, line, data, prepared.items, prepared.lane)

@@ -72,7 +72,9 @@ class CustomerioRoute:
         from cdpio_cli.mapping.encoded import encoded_operation
 
         self._map_message = mapping.map_message
-        self._encoded_operation = encoded_operation
+        # The one operation of a common message (mapping/encoded.py), or None: ask `prepare`.
+        # The pre-pass calls it first (cutting.Cutter.add_mapped): no `Prepared` per message.
+        self.encoded_item = encoded_operation
         self._metrics_path = mapping.V1_METRICS
 
     @property
@@ -82,17 +84,10 @@ class CustomerioRoute:
     def headers(self) -> dict[str, str]:
         return {"Content-Type": "application/json", "Authorization": basic_auth(self.site_id, self.api_key)}
 
-    def quick_item(self, msg: dict) -> bytes | None:
-        """The one operation of a common message (mapping/encoded.py) for the
-        ordinary batch lane, within the size limit; None: ask `prepare`.  The
-        pre-pass asks this first: no `Prepared` and no list per message."""
-        data = self._encoded_operation(msg) if type(msg) is dict else None
-        return data if data is not None and len(data) <= self.max_item_bytes else None
-
     def prepare(self, msg: dict, encoded: bytes | None = None) -> Prepared:
         # The common message, encoded straight from its fields (the same bytes).
-        data = self.quick_item(msg)
-        if data is not None:
+        data = self.encoded_item(msg) if type(msg) is dict else None
+        if data is not None and len(data) <= self.max_item_bytes:
             return Prepared([data])
         result = self._map_message(msg, check_limits=False)  # Customer.io judges its limits
         if result.drop_reason is not None:
