@@ -23,7 +23,7 @@ class Batch:
     end_pos: list[int]  # per source: records consumed after this batch
     lane: str = "batch"
     items: list[bytes] = field(default_factory=list)
-    # Or, when the route sends each message as encoded, the items joined with
+    # Or, in the ordinary lane (spool.LANE_BATCH), the items joined with
     # b"," as the request carries them, and each one's size.
     joined: bytes | None = None
     sizes: list[int] = field(default_factory=list)

@@ -118,7 +118,7 @@ class CustomerioRoute:
             )
         return self.build_joined(b",".join(items))
 
-    def build_joined(self, joined: bytes) -> RequestSpec:
+    def build_joined(self, joined: bytes, *, sent_at: str | None = None) -> RequestSpec:
         """The batch lane's request for items already joined with b"," (replay
         spools a batch so: the body is one copy of them)."""
         body = b"".join((b'{"batch":[', joined, b"]}"))

@@ -78,6 +78,9 @@ class Sender(Protocol):
 
     def build_request(self, items: list[bytes], *, lane: str = ..., sent_at: str | None = None) -> RequestSpec: ...
 
+    # `build_request` of the ordinary lane's items already joined with b"," (as replay spools them).
+    def build_joined(self, joined: bytes, *, sent_at: str | None = None) -> RequestSpec: ...
+
     def interpret(self, attempt: Attempt, n_items: int) -> BatchVerdict: ...
 
 
