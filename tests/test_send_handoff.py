@@ -52,13 +52,11 @@ def test_takers_get_each_batch_once_in_order_and_batches_without_a_request_resol
 
     batcher, sinks = _batcher(_spool(plan), 8, complete)
     window.append(sinks.window)
-    lock = threading.Lock()
     taken: list[list[int]] = [[] for _ in range(4)]
 
     def sender(mine: list[int]) -> None:
         while True:
-            with lock:
-                b = batcher.take()
+            b = batcher.take()
             if b is None:
                 return
             mine.append(b.seq)

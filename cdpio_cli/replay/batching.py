@@ -90,6 +90,7 @@ class Batcher:
         self.dry_run = dry_run
         self.seq = 0
         self._records: Iterator[SpoolBatch] = iter(())
+        self._taking = threading.Lock()  # one taker reads the spool at a time
 
     def run(self, spool: IO[bytes]) -> None:
         """Hand every spooled batch that needs a request to `sinks.put`, in input order."""
@@ -103,9 +104,16 @@ class Batcher:
 
     def take(self) -> Batch | None:
         """The next batch that needs a request (resolving, on the way, those
-        that need none); None at the end or when the run is stopping.  One
-        caller at a time: senders call it under one lock, so batches leave in
-        input order with no thread between the spool and the senders."""
+        that need none); None at the end or when the run is stopping.  Called
+        by every sender: the spool is read under one lock, so batches leave
+        in input order with no thread between the spool and the senders; the
+        batch's pieces are cut outside it."""
+        with self._taking:
+            claimed = self._claim()
+        return None if claimed is None else self._batch(*claimed)
+
+    def _claim(self) -> tuple[SpoolBatch, int, list[int]] | None:
+        """The next spooled batch that needs a request, its number and end positions."""
         sinks = self.sinks
         stop, window, result, pos = sinks.stop, sinks.window, sinks.result, self.pos
         for sb in self._records:
@@ -118,37 +126,40 @@ class Batcher:
                     return None
             for si, at in sb.pos:
                 pos[si] = at
-            items, msgs, dl_lines = sb.parts()
-            b = Batch(
-                seq=self.seq,
-                end_pos=list(pos),
-                lane=sb.lane,
-                items=items if type(items) is list else [],
-                joined=items if type(items) is bytes else None,
-                sizes=sb.sizes,
-                owners=sb.owners,
-                count=len(sb.lines),
-                displays=self.displays,
-                runs=sb.runs,
-                lines=sb.lines,
-                msgs=msgs,
-                dl_lines=dl_lines,
-                invalid=sb.invalid,
-                dropped=sb.dropped,
-                records=sb.records,
-            )
+            seq = self.seq
             self.seq += 1
             for kind, si, line, reason in sb.examples:
                 examples = result.drop_examples if kind == EXAMPLE_DROPPED else result.invalid_examples
                 if len(examples) < EXAMPLES:
                     examples.append(Example(self.displays[si], line, reason))
-            needs_request = b.n_items and not self.dry_run
+            n_items = len(sb.sizes)  # items the request carries (Batch.n_items)
             with sinks.lock:
-                result.read += b.records
-                if self.dry_run and b.n_items:
+                result.read += sb.records
+                if self.dry_run and n_items:
                     result.requests += 1
-                    result.would_send += b.count
-            if needs_request:
-                return b
-            sinks.complete(b)
+                    result.would_send += len(sb.lines)
+            if n_items and not self.dry_run:
+                return sb, seq, list(pos)
+            sinks.complete(self._batch(sb, seq, list(pos)))
         return None
+
+    def _batch(self, sb: SpoolBatch, seq: int, end_pos: list[int]) -> Batch:
+        items, msgs, dl_lines = sb.parts()
+        return Batch(
+            seq=seq,
+            end_pos=end_pos,
+            lane=sb.lane,
+            items=items if type(items) is list else [],
+            joined=items if type(items) is bytes else None,
+            sizes=sb.sizes,
+            owners=sb.owners,
+            count=len(sb.lines),
+            displays=self.displays,
+            runs=sb.runs,
+            lines=sb.lines,
+            msgs=msgs,
+            dl_lines=dl_lines,
+            invalid=sb.invalid,
+            dropped=sb.dropped,
+            records=sb.records,
+        )

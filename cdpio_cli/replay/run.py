@@ -325,17 +325,16 @@ class Replay:
         # scheduling jitter; the bucket never lets it exceed the rate within
         # any one second, the first one included.
         limiter = TokenBucket(o.rate, burst=replay_burst(o.rate)) if o.rate else None
-        take = threading.Lock()  # one sender at a time takes the next batch
         if o.dry_run:
             # Nothing to send: one thread reads the spool through (take resolves every batch).
-            reader = threading.Thread(target=self._take, args=(batcher, take), name="cdpio-replay-reader", daemon=True)
+            reader = threading.Thread(target=self._take, args=(batcher,), name="cdpio-replay-reader", daemon=True)
             threads = [reader]
         else:
             assert client is not None  # made by _pump when the run sends
             threads = [
                 threading.Thread(
                     target=self._send_loop,
-                    args=(batcher, take, client, policy, limiter),
+                    args=(batcher, client, policy, limiter),
                     name=f"cdpio-replay-sender-{i}",
                     daemon=True,
                 )
@@ -381,21 +380,18 @@ class Replay:
         except Exception:
             pass  # a progress display must never break the replay
 
-    def _take(self, batcher: Batcher, take: threading.Lock) -> Batch | None:
+    def _take(self, batcher: Batcher) -> Batch | None:
         """The next batch to send (None: none left, or the run is stopping)."""
         try:
-            with take:
-                return batcher.take()
+            return batcher.take()
         except BaseException as exc:  # surfaced by _pump in the main thread
             self._reader_error = exc
             self.stop.set()
             return None
 
-    def _send_loop(
-        self, batcher: Batcher, take: threading.Lock, client: Client, policy: RetryPolicy, limiter: TokenBucket | None
-    ) -> None:
+    def _send_loop(self, batcher: Batcher, client: Client, policy: RetryPolicy, limiter: TokenBucket | None) -> None:
         # Each sender takes its next batch itself: no reader thread to wake per batch.
-        while (b := self._take(batcher, take)) is not None:
+        while (b := self._take(batcher)) is not None:
             if self.stop.is_set():
                 return  # never resolved: the checkpoint stays before it, a resume sends it
             try:
