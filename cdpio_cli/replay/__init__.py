@@ -11,8 +11,8 @@ Shape of a run (one module each):
    find the newest timestamp (`shift_timestamps`, in a pass of its own),
    cut the records into batches by count, bytes and lane (`cutting`), and
    write each batch ready to send to the spool (`spool`).
-3. Main pass: a reader thread hands the spooled batches on (`batching`)
-   through a bounded queue; sender threads (`send`) share one transport
+3. Main pass: sender threads (`send`) take the spooled batches in order,
+   one at a time under one lock (`batching`), and share one transport
    client, a token bucket and the retry policy.
 4. Batches are committed in input order (`commit`): dead-letter lines are
    appended (`deadletter`) and the checkpoint advanced (`checkpoint`) only up

@@ -1,18 +1,19 @@
-"""The reader thread: hands the batches the pre-pass spooled (cutting.py) to
-the senders, in input order, never running more than a window of batches
-ahead of the commit point.  It does no per-message work: a message's file,
-line and bytes are looked up only when it fails (`Batch.message`)."""
+"""The hand-off: the senders take the batches the pre-pass spooled
+(cutting.py) one at a time under one lock (`Batcher.take`), in input order,
+never more than a window of batches ahead of the commit point.  It does no
+per-message work: a message's file, line and bytes are looked up only when it
+fails (`Batch.message`)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import IO
 
 from cdpio_cli.replay.options import EXAMPLES, Example, ReplayResult
-from cdpio_cli.replay.spool import EXAMPLE_DROPPED, read_spool
+from cdpio_cli.replay.spool import EXAMPLE_DROPPED, SpoolBatch, read_spool
 
 
 @dataclass(eq=False, repr=False)
@@ -88,58 +89,77 @@ class Batcher:
         self.sinks = sinks
         self.dry_run = dry_run
         self.seq = 0
+        self._records: Iterator[SpoolBatch] = iter(())
+        self._taking = threading.Lock()  # one taker reads the spool at a time
 
     def run(self, spool: IO[bytes]) -> None:
-        """Hand on the spooled batches, in input order."""
+        """Hand every spooled batch that needs a request to `sinks.put`, in input order."""
+        self.open(spool)
+        while (b := self.take()) is not None:
+            if not self.sinks.put(b):
+                return
+
+    def open(self, spool: IO[bytes]) -> None:
+        self._records = read_spool(spool)
+
+    def take(self) -> Batch | None:
+        """The next batch that needs a request (resolving, on the way, those
+        that need none); None at the end or when the run is stopping.  Called
+        by every sender: the spool is read under one lock, so batches leave
+        in input order with no thread between the spool and the senders; the
+        batch's pieces are cut outside it."""
+        with self._taking:
+            claimed = self._claim()
+        return None if claimed is None else self._batch(*claimed)
+
+    def _claim(self) -> tuple[SpoolBatch, int, list[int]] | None:
+        """The next spooled batch that needs a request, its number and end positions."""
         sinks = self.sinks
         stop, window, result, pos = sinks.stop, sinks.window, sinks.result, self.pos
-        for sb in read_spool(spool):
+        for sb in self._records:
             if stop.is_set():
-                return
+                return None
             # Back-pressure: never run more than `window` batches ahead of
             # the commit point (bounded memory, bounded checkpoint lag).
             while not window.acquire(timeout=0.05):
                 if stop.is_set():
-                    return
+                    return None
             for si, at in sb.pos:
                 pos[si] = at
-            items, msgs, dl_lines = sb.parts()
-            b = Batch(
-                seq=self.seq,
-                end_pos=list(pos),
-                lane=sb.lane,
-                items=items if type(items) is list else [],
-                joined=items if type(items) is bytes else None,
-                sizes=sb.sizes,
-                owners=sb.owners,
-                count=len(sb.lines),
-                displays=self.displays,
-                runs=sb.runs,
-                lines=sb.lines,
-                msgs=msgs,
-                dl_lines=dl_lines,
-                invalid=sb.invalid,
-                dropped=sb.dropped,
-                records=sb.records,
-            )
+            seq = self.seq
             self.seq += 1
             for kind, si, line, reason in sb.examples:
                 examples = result.drop_examples if kind == EXAMPLE_DROPPED else result.invalid_examples
                 if len(examples) < EXAMPLES:
                     examples.append(Example(self.displays[si], line, reason))
-            if not self._flush(b):
-                return
+            n_items = len(sb.sizes)  # items the request carries (Batch.n_items)
+            with sinks.lock:
+                result.read += sb.records
+                if self.dry_run and n_items:
+                    result.requests += 1
+                    result.would_send += len(sb.lines)
+            if n_items and not self.dry_run:
+                return sb, seq, list(pos)
+            sinks.complete(self._batch(sb, seq, list(pos)))
+        return None
 
-    def _flush(self, b: Batch) -> bool:
-        """Hand the batch on; False when the run is stopping."""
-        sinks = self.sinks
-        with sinks.lock:
-            sinks.result.read += b.records
-        if self.dry_run or not b.n_items:
-            if b.n_items:
-                with sinks.lock:
-                    sinks.result.requests += 1
-                    sinks.result.would_send += b.count
-            sinks.complete(b)
-            return True
-        return sinks.put(b)
+    def _batch(self, sb: SpoolBatch, seq: int, end_pos: list[int]) -> Batch:
+        items, msgs, dl_lines = sb.parts()
+        return Batch(
+            seq=seq,
+            end_pos=end_pos,
+            lane=sb.lane,
+            items=items if type(items) is list else [],
+            joined=items if type(items) is bytes else None,
+            sizes=sb.sizes,
+            owners=sb.owners,
+            count=len(sb.lines),
+            displays=self.displays,
+            runs=sb.runs,
+            lines=sb.lines,
+            msgs=msgs,
+            dl_lines=dl_lines,
+            invalid=sb.invalid,
+            dropped=sb.dropped,
+            records=sb.records,
+        )

@@ -1,11 +1,10 @@
 """One replay job (`Replay`): the phases of a run in order, and the threads of
-the main pass (one reader cutting batches, senders sending them)."""
+the main pass (senders, each taking the next spooled batch and sending it)."""
 
 from __future__ import annotations
 
 import math
 import os
-import queue
 import shutil
 import tempfile
 import threading
@@ -283,10 +282,9 @@ class Replay:
         save_checkpoint(path, data)
         self._ckpt_written = now
 
-    # -- the main pass: a reader thread and sender threads ---------------------------
+    # -- the main pass: sender threads taking batches from the spool ----------------
     def _pump(self, spool: IO[bytes]) -> None:
         o = self.opts
-        self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=o.concurrency * 2)
         self._reader_error: BaseException | None = None
         window = threading.BoundedSemaphore(o.concurrency * 4)  # batches not yet committed, at most
         self._committer = Committer(
@@ -300,20 +298,21 @@ class Replay:
         self._sender = Sender(
             self.route, self.result, self._lock, self.stop, concurrency=o.concurrency, complete=self._committer.complete
         )
-        sinks = BatchSinks(self._put, self._committer.complete, window, self.stop, self._lock, self.result)
+        sinks = BatchSinks(_no_put, self._committer.complete, window, self.stop, self._lock, self.result)
         displays = [s.display for s in self._sources]
         batcher = Batcher(displays, self._state.skip, sinks, dry_run=o.dry_run)
+        batcher.open(spool)
         own_client = self.client is None and not o.dry_run
         client = make_client(o.timeout, max_connections=o.concurrency) if own_client else self.client
         try:
-            self._run_threads(batcher, spool, client)
+            self._run_threads(batcher, client)
         finally:
             if own_client and client is not None:
                 client.close()
         if self._reader_error is not None:
             raise self._reader_error
 
-    def _run_threads(self, batcher: Batcher, spool: IO[bytes], client: Client | None) -> None:
+    def _run_threads(self, batcher: Batcher, client: Client | None) -> None:
         o = self.opts
         policy = RetryPolicy(
             max_retries=o.max_retries,
@@ -326,47 +325,38 @@ class Replay:
         # scheduling jitter; the bucket never lets it exceed the rate within
         # any one second, the first one included.
         limiter = TokenBucket(o.rate, burst=replay_burst(o.rate)) if o.rate else None
-        reader = threading.Thread(target=self._reader, args=(batcher, spool), name="cdpio-replay-reader", daemon=True)
-        senders = []
-        if not o.dry_run and client is not None:
-            senders = [
+        if o.dry_run:
+            # Nothing to send: one thread reads the spool through (take resolves every batch).
+            reader = threading.Thread(target=self._take, args=(batcher,), name="cdpio-replay-reader", daemon=True)
+            threads = [reader]
+        else:
+            assert client is not None  # made by _pump when the run sends
+            threads = [
                 threading.Thread(
-                    target=self._send_loop, args=(client, policy, limiter), name=f"cdpio-replay-sender-{i}", daemon=True
+                    target=self._send_loop,
+                    args=(batcher, client, policy, limiter),
+                    name=f"cdpio-replay-sender-{i}",
+                    daemon=True,
                 )
                 for i in range(o.concurrency)
             ]
         self._t0 = time.perf_counter()
-        reader.start()
-        for t in senders:
+        for t in threads:
             t.start()
         try:
             while True:
-                alive = [t for t in [reader, *senders] if t.is_alive()]
+                alive = [t for t in threads if t.is_alive()]
                 if not alive:
                     break
                 alive[0].join(self.progress_interval)
                 self._report_progress()
         except KeyboardInterrupt:
             self.result.interrupted = True
+            # Senders finish their request in flight and take no other batch.
             self.stop.set()
-            # Unblock the reader and let senders finish their request in flight.
-            self._drain_queue()
-            for t in senders:
+            for t in threads:
                 t.join()
-            reader.join(timeout=5)
         self._report_progress()
-
-    def _drain_queue(self) -> None:
-        try:
-            while True:
-                self._queue.get_nowait()
-        except queue.Empty:
-            pass
-        for _ in range(self.opts.concurrency):
-            try:
-                self._queue.put_nowait(None)
-            except queue.Full:
-                break
 
     def _report_progress(self) -> None:
         if self.on_progress is None:
@@ -390,40 +380,29 @@ class Replay:
         except Exception:
             pass  # a progress display must never break the replay
 
-    def _reader(self, batcher: Batcher, spool: IO[bytes]) -> None:
+    def _take(self, batcher: Batcher) -> Batch | None:
+        """The next batch to send (None: none left, or the run is stopping)."""
         try:
-            batcher.run(spool)
+            return batcher.take()
         except BaseException as exc:  # surfaced by _pump in the main thread
             self._reader_error = exc
             self.stop.set()
-        finally:
-            if not self.opts.dry_run:
-                for _ in range(self.opts.concurrency):
-                    self._put(None, final=True)
+            return None
 
-    def _put(self, item: Batch | None, final: bool = False) -> bool:
-        while True:
-            if self.stop.is_set() and not final:
-                return False
-            try:
-                self._queue.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                if self.stop.is_set() and final:
-                    return False
-
-    def _send_loop(self, client: Client, policy: RetryPolicy, limiter: TokenBucket | None) -> None:
-        while True:
-            b = self._queue.get()
-            if b is None:
-                return
+    def _send_loop(self, batcher: Batcher, client: Client, policy: RetryPolicy, limiter: TokenBucket | None) -> None:
+        # Each sender takes its next batch itself: no reader thread to wake per batch.
+        while (b := self._take(batcher)) is not None:
             if self.stop.is_set():
-                continue  # never resolved: the checkpoint stays before it, a resume sends it
+                return  # never resolved: the checkpoint stays before it, a resume sends it
             try:
                 self._sender.send_batch(client, policy, limiter, b)
             except BaseException as exc:  # pragma: no cover - a bug; stop cleanly
                 self._reader_error = exc
                 self.stop.set()
+
+
+def _no_put(b: Batch) -> bool:  # pragma: no cover - senders take batches with Batcher.take
+    raise AssertionError("the run takes its batches")
 
 
 def replay_burst(rate: float) -> float:

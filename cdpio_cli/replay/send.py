@@ -7,13 +7,12 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable
-from typing import cast
 
 from cdpio_cli.replay.batching import Batch
 from cdpio_cli.replay.deadletter import dead_letter_line
 from cdpio_cli.replay.options import EXAMPLES, Example, ReplayResult
 from cdpio_cli.replay.route import Route
-from cdpio_cli.routes.segment import BatchVerdict, SegmentStyleRoute
+from cdpio_cli.routes.segment import BatchVerdict
 from cdpio_cli.transport import Attempt, RetryPolicy, TokenBucket, send
 from cdpio_cli.transport.client import Client
 
@@ -83,8 +82,8 @@ class Sender:
         self._down_throttled = False  # a 429 among the consecutive failures
 
     def send_batch(self, client: Client, policy: RetryPolicy, limiter: TokenBucket | None, b: Batch) -> None:
-        if b.joined is not None:  # only a route that sends messages as encoded (Segment-shaped)
-            spec = cast(SegmentStyleRoute, self.route).build_joined(b.joined)
+        if b.joined is not None:  # the ordinary lane, spooled joined as the request carries it
+            spec = self.route.build_joined(b.joined)
         else:
             spec = self.route.build_request(b.items, lane=b.lane)
         attempt = send(client, spec, policy, limiter, cancel=self.stop)
