@@ -11,8 +11,8 @@ such a line and encodes its operations (`route.prepare`), and passes it only
 when that gives operations for the ordinary batch lane; it sends them back
 with the line's number.  It answers block by block.  This process reads
 every line too, but does not parse the lines the worker passed (they come as
-fixtures.UNPARSED records holding the line; their operations, if any, are
-the worker's bytes); it parses everything else itself, in its own blocks and
+(line number, line) tuples, fixtures.ndjson.Unparsed; their operations, if
+any, are the worker's bytes); it parses everything else itself, in its own blocks and
 wherever the worker said no, through the one exact path.  Record order,
 indexes, lines, batches and the spool are therefore the one-process ones.
 
