@@ -208,7 +208,7 @@ def test_a_part_of_an_ndjson_file_read_after_skipping_has_the_whole_files_record
     """skip_lines + iter_ndjson(lines=...) (the two-core pre-pass's worker)
     number every line as one read of the whole file does: blank, broken,
     batch and overlong lines count once, and the last line has no newline."""
-    from cdpio_cli.fixtures.ndjson import iter_ndjson, skip_lines
+    from cdpio_cli.fixtures.ndjson import iter_ndjson, iter_ndjson_rows, skip_lines
     from cdpio_cli.fixtures.reading import decompressed
 
     parts = [b'{"a": 1}', b"", b"  ", b'{"b": ', b'{"batch": [{"c": 1}, {"c": 2}]}', b"[1]"]
@@ -224,3 +224,7 @@ def test_a_part_of_an_ndjson_file_read_after_skipping_has_the_whole_files_record
             assert skip_lines(stream, skip) == min(skip, n)
             got = list(iter_ndjson(stream, "f", lines=(skip + 1, count)))
             assert got == [r for r in whole if skip < r.line <= skip + count]
+            stream = decompressed(io.BytesIO(data))  # the worker reads its blocks as rows
+            skip_lines(stream, skip)
+            rows = iter_ndjson_rows(stream, "f", lines=(skip + 1, count))
+            assert [r if isinstance(r, Record) else Record(r[0], r[1], r[2], None, r[3]) for r in rows] == got

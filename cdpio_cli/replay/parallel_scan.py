@@ -2,19 +2,20 @@
 
 While the pre-pass runs nothing is sent yet, so the second core is idle.
 Here a forked worker reads the same file with the same reader
-(fixtures.iter_ndjson, a block at a time; it passes over this process's
+(fixtures.iter_ndjson_rows, a block at a time; it passes over this process's
 blocks with `skip_lines`, which only counts lines) and, for its share of the
-blocks of lines, parses each line and judges it exactly as the pre-pass would: a line that holds one
-message object, left unchanged by the rewrites and passed by `fast_valid`,
-is sent as written.  On a route that maps (Customer.io) the worker also maps
-such a line and encodes its operations (`route.prepare`), and passes it only
-when that gives operations for the ordinary batch lane; it sends them back
-with the line's number.  It answers block by block.  This process reads
-every line too, but does not parse the lines the worker passed (they come as
-(line number, line) tuples, fixtures.ndjson.Unparsed; their operations, if
-any, are the worker's bytes); it parses everything else itself, in its own blocks and
-wherever the worker said no, through the one exact path.  Record order,
-indexes, lines, batches and the spool are therefore the one-process ones.
+blocks of lines, parses each line and judges it exactly as the pre-pass
+would: a line that holds one message object, left unchanged by the rewrites
+and passed by `fast_valid`, is sent as written.  On a route that maps
+(Customer.io) the worker also maps such a line and encodes its operations
+(`route.prepare`), and passes it only when that gives operations for the
+ordinary batch lane; it sends them back with the line's number.  It answers
+block by block.  This process reads every line too, but does not parse the
+lines the worker passed (they come as (line number, line) tuples,
+fixtures.ndjson.Unparsed; their operations, if any, are the worker's bytes);
+it parses everything else itself, in its own blocks and wherever the worker
+said no, through the one exact path.  Record order, indexes, lines, batches
+and the spool are therefore the one-process ones.
 
 Used only when it cannot change a result: an NDJSON file (plain or gzipped,
 not binary) of at least PARALLEL_BYTES (uncompressed), no --shift-timestamps, and no
@@ -38,7 +39,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from cdpio_cli.fixtures import looks_binary
-from cdpio_cli.fixtures.ndjson import iter_ndjson, skip_lines
+from cdpio_cli.fixtures.ndjson import iter_ndjson_rows, skip_lines
 from cdpio_cli.fixtures.reading import GZIP_MAGIC, READ_BUFFER, decompressed, detect_format
 from cdpio_cli.forking import forkable
 from cdpio_cli.replay.inputs import Source
@@ -234,11 +235,13 @@ def _worker(path: str, judge: Judge, share: tuple[int, int], answers: Connection
                 else:
                     passed: list[int] = []
                     verdicts: list[Any] = []
-                    for rec in iter_ndjson(fh, path, lines=(block * lines + 1, lines)):
-                        if rec.error is None:
-                            verdict = judge(rec.message, rec.raw)
+                    for row in iter_ndjson_rows(fh, path, lines=(block * lines + 1, lines)):
+                        # Only a message parsed from a line of its own (a Row) can be sent as
+                        # written; anything else comes as a Record, for this process to judge.
+                        if type(row) is tuple:
+                            verdict = judge(row[2], row[3])
                             if verdict:
-                                passed.append(rec.line)
+                                passed.append(row[1])
                                 verdicts.append(verdict)
                     mailer.post((block, passed, verdicts))
                 if not fh.peek(1):  # type: ignore[attr-defined]
