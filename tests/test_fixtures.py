@@ -201,3 +201,30 @@ def test_ndjson_reads_lazily(tmp_path):
     path = write(tmp_path, "lazy.ndjson", '{"n": 1}\n' + "not json\n" * 10)
     it = iter_records([path])
     assert next(it).message == {"n": 1}
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_part_of_an_ndjson_file_read_after_skipping_has_the_whole_files_records(gzipped):
+    """skip_lines + iter_ndjson(lines=...) (the two-core pre-pass's worker)
+    number every line as one read of the whole file does: blank, broken,
+    batch and overlong lines count once, and the last line has no newline."""
+    from cdpio_cli.fixtures.ndjson import iter_ndjson, iter_ndjson_rows, skip_lines
+    from cdpio_cli.fixtures.reading import decompressed
+
+    parts = [b'{"a": 1}', b"", b"  ", b'{"b": ', b'{"batch": [{"c": 1}, {"c": 2}]}', b"[1]"]
+    parts += [b'"' + b"x" * (MAX_LINE_BYTES + 10) + b'"', b'{"d": 2}', b"\r", b'{"e": 3}']
+    data = b"\n".join(parts)  # no newline at the end
+    if gzipped:
+        data = gzip.compress(data)
+    whole = list(iter_ndjson(decompressed(io.BytesIO(data)), "f"))
+    n = len(parts)
+    for skip in range(n + 2):
+        for count in (1, 3, n):
+            stream = decompressed(io.BytesIO(data))
+            assert skip_lines(stream, skip) == min(skip, n)
+            got = list(iter_ndjson(stream, "f", lines=(skip + 1, count)))
+            assert got == [r for r in whole if skip < r.line <= skip + count]
+            stream = decompressed(io.BytesIO(data))  # the worker reads its blocks as rows
+            skip_lines(stream, skip)
+            rows = iter_ndjson_rows(stream, "f", lines=(skip + 1, count))
+            assert [r if isinstance(r, Record) else Record(r[0], r[1], r[2], None, r[3]) for r in rows] == got

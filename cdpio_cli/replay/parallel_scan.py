@@ -2,18 +2,20 @@
 
 While the pre-pass runs nothing is sent yet, so the second core is idle.
 Here a forked worker reads the same file with the same reader
-(fixtures.iter_ndjson) and, for its share of the blocks of lines, parses
-each line and judges it exactly as the pre-pass would: a line that holds one
-message object, left unchanged by the rewrites and passed by `fast_valid`,
-is sent as written.  On a route that maps (Customer.io) the worker also maps
-such a line and encodes its operations (`route.prepare`), and passes it only
-when that gives operations for the ordinary batch lane; it sends them back
-with the line's number.  It answers block by block.  This process reads
-every line too, but does not parse the lines the worker passed (they come as
-fixtures.UNPARSED records holding the line; their operations, if any, are
-the worker's bytes); it parses everything else itself, in its own blocks and
-wherever the worker said no, through the one exact path.  Record order,
-indexes, lines, batches and the spool are therefore the one-process ones.
+(fixtures.iter_ndjson_rows, a block at a time; it passes over this process's
+blocks with `skip_lines`, which only counts lines) and, for its share of the
+blocks of lines, parses each line and judges it exactly as the pre-pass
+would: a line that holds one message object, left unchanged by the rewrites
+and passed by `fast_valid`, is sent as written.  On a route that maps
+(Customer.io) the worker also maps such a line and encodes its operations
+(`route.prepare`), and passes it only when that gives operations for the
+ordinary batch lane; it sends them back with the line's number.  It answers
+block by block.  This process reads every line too, but does not parse the
+lines the worker passed (they come as (line number, line) tuples,
+fixtures.ndjson.Unparsed; their operations, if any, are the worker's bytes);
+it parses everything else itself, in its own blocks and wherever the worker
+said no, through the one exact path.  Record order, indexes, lines, batches
+and the spool are therefore the one-process ones.
 
 Used only when it cannot change a result: an NDJSON file (plain or gzipped,
 not binary) of at least PARALLEL_BYTES (uncompressed), no --shift-timestamps, and no
@@ -37,8 +39,8 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from cdpio_cli.fixtures import looks_binary
-from cdpio_cli.fixtures.ndjson import iter_ndjson
-from cdpio_cli.fixtures.reading import GZIP_MAGIC, decompressed, detect_format
+from cdpio_cli.fixtures.ndjson import iter_ndjson_rows, skip_lines
+from cdpio_cli.fixtures.reading import GZIP_MAGIC, READ_BUFFER, decompressed, detect_format
 from cdpio_cli.forking import forkable
 from cdpio_cli.replay.inputs import Source
 
@@ -62,7 +64,7 @@ def _worker_block(block: int, share: tuple[int, int]) -> bool:
 @contextmanager
 def open_ndjson(path: str) -> Iterator[IO[bytes]]:
     """The file as fixtures.iter_records reads it (`decompressed`)."""
-    with open(path, "rb") as raw:
+    with open(path, "rb", buffering=READ_BUFFER) as raw:
         yield decompressed(raw)
 
 
@@ -221,33 +223,30 @@ def _worker(path: str, judge: Judge, share: tuple[int, int], answers: Connection
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     gc.freeze()
     mailer = _Mailer(answers)
-    block = 0
-    passed: list[int] = []
-    verdicts: list[Any] = []
-
-    def send(upto: int) -> None:
-        # Answer every worker block before `upto` (blocks with no line answer empty).
-        nonlocal block, passed, verdicts
-        while block < upto:
-            if _worker_block(block, share):
-                mailer.post((block, passed, verdicts))
-            block, passed, verdicts = block + 1, [], []
-
     lines = BLOCK_LINES
-    judging = _worker_block(0, share)  # the current block is one of the worker's
     try:
         with open_ndjson(path) as fh:
-            for rec in iter_ndjson(fh, path, unparsed=lambda n: not _worker_block((n - 1) // lines, share)):
-                this = (rec.line - 1) // lines
-                if this != block:
-                    send(this)
-                    judging = _worker_block(this, share)
-                if judging and rec.error is None:
-                    verdict = judge(rec.message, rec.raw)
-                    if verdict:
-                        passed.append(rec.line)
-                        verdicts.append(verdict)
-        send(block + 1)
+            block = 0
+            while True:
+                if not _worker_block(block, share):
+                    # This process's block: passed over, not judged.
+                    if skip_lines(fh, lines) < lines:
+                        break
+                else:
+                    passed: list[int] = []
+                    verdicts: list[Any] = []
+                    for row in iter_ndjson_rows(fh, path, lines=(block * lines + 1, lines)):
+                        # Only a message parsed from a line of its own (a Row) can be sent as
+                        # written; anything else comes as a Record, for this process to judge.
+                        if type(row) is tuple:
+                            verdict = judge(row[2], row[3])
+                            if verdict:
+                                passed.append(row[1])
+                                verdicts.append(verdict)
+                    mailer.post((block, passed, verdicts))
+                if not fh.peek(1):  # type: ignore[attr-defined]
+                    break
+                block += 1
     except Exception:  # the main process went away, or anything else: it parses the rest itself
         pass
     finally:

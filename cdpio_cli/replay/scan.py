@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from cdpio_cli import messages
 from cdpio_cli.fixtures import Record
-from cdpio_cli.fixtures.ndjson import UNPARSED, iter_ndjson
+from cdpio_cli.fixtures.ndjson import Unparsed, iter_ndjson_unparsed
 from cdpio_cli.replay.cutting import LANE_BATCH, Cutter, invalid_line
 from cdpio_cli.replay.deadletter import DL_KEY, dead_letter_line, invalid_meta, no_message_entry, without_write_keys
 from cdpio_cli.replay.inputs import RawLines, Source, iter_source
@@ -115,7 +115,7 @@ class Scanner:
         si: int,
         source: Source,
         skip: int,
-        records: Iterator[Record],
+        records: Iterator[Record | Unparsed],
         rewriter: Rewriter,
         add: Callable[[int, int, int, Any, bytes], None],
         mapped_by: Callable[[int], list[bytes]] | None,
@@ -131,13 +131,14 @@ class Scanner:
         for index, rec in enumerate(records):
             if index < skip:
                 continue
-            msg = rec.message
-            if msg is UNPARSED:  # the two-core worker judged it: send as written
+            if isinstance(rec, tuple):  # (line, raw): the two-core worker judged it: send as written
+                line, written = rec
                 if mapped_by is None:
-                    add(si, index, rec.line, None, rec.raw.strip())  # type: ignore[union-attr]
+                    add(si, index, line, None, written.strip())
                 else:
-                    cutter.add_items(si, index, rec.line, rec.raw.strip(), mapped_by(rec.line))  # type: ignore[union-attr]
+                    cutter.add_items(si, index, line, written.strip(), mapped_by(line))
                 continue
+            msg = rec.message
             if rec.error is None and type(msg) is dict and not (len(msg) == 1 and DL_KEY in msg):
                 # The common case, kept short: a message object, rewritten and
                 # encoded once (sent as written when nothing changed it).
@@ -269,8 +270,8 @@ def mapped_as_written(
     return judge
 
 
-def iter_ndjson_file(source: Source, unparsed: Callable[[int], bool]) -> Iterator[Record]:
+def iter_ndjson_file(source: Source, unparsed: Callable[[int], bool]) -> Iterator[Record | Unparsed]:
     """An NDJSON source's records (parallel_scan.eligible), the lines
     `unparsed` names left unparsed."""
     with open_ndjson(source.read_path) as fh:
-        yield from iter_ndjson(fh, source.read_path, unparsed)  # named as fixtures.iter_records names it
+        yield from iter_ndjson_unparsed(fh, source.read_path, unparsed)  # named as fixtures.iter_records names it
