@@ -8,14 +8,12 @@ encoded directly) spooling what `prepare` would."""
 from __future__ import annotations
 
 import io
-import threading
 
 import orjson
 
-from cdpio_cli.replay.batching import Batch, Batcher, BatchSinks
 from cdpio_cli.replay.cutting import Cutter
-from cdpio_cli.replay.options import ReplayResult
 from cdpio_cli.routes.registry import build_sender
+from tests.test_replay_joined import read_spool_batches
 
 TS = "2024-05-01T10:00:00.000Z"
 
@@ -41,21 +39,6 @@ MESSAGES = [
 ]
 
 
-def _read(spool: io.BytesIO) -> list[Batch]:
-    got: list[Batch] = []
-    sinks = BatchSinks(
-        lambda b: got.append(b) or True,
-        got.append,
-        threading.BoundedSemaphore(99),
-        threading.Event(),
-        threading.Lock(),
-        ReplayResult(),
-    )
-    spool.seek(0)
-    Batcher(["in.ndjson"], [0], sinks, dry_run=False).run(spool)
-    return got
-
-
 def _cut(route, how: str) -> io.BytesIO:
     spool = io.BytesIO()
     cutter = Cutter(route, spool, ["in.ndjson"])
@@ -75,23 +58,9 @@ def test_add_mapped_spools_what_prepare_gives():
     assert _cut(route, "add_mapped").getvalue() == _cut(route, "prepare").getvalue()
 
 
-def test_build_joined_is_build_request():
-    route = _route()
-    items = [orjson.dumps({"type": "person", "action": "event", "i": i, "s": "a,b"}) for i in range(3)]
-    for some in (items, items[:1], []):
-        joined, listed = route.build_joined(b",".join(some)), route.build_request(some)
-        assert (joined.method, joined.url, joined.headers, joined.content, joined.secrets) == (
-            listed.method,
-            listed.url,
-            listed.headers,
-            listed.content,
-            listed.secrets,
-        )
-
-
 def test_the_spooled_batches_carry_the_same_requests_and_messages():
     route = _route()
-    batches = _read(_cut(route, "add_mapped"))
+    batches = read_spool_batches(_cut(route, "add_mapped"))
     requests, messages = [], []
     for b in batches:
         if b.joined is not None:
@@ -134,7 +103,7 @@ def test_owners_only_when_a_message_maps_to_other_than_one_operation():
     for index in range(3):  # one operation each: item i is message i
         cutter.add_items(0, 4 + index, 5 + index, b'{"m":%d}' % (4 + index), [b'{"i":%d}' % (4 + index)])
     cutter.flush()
-    first, second = _read(spool)
+    first, second = read_spool_batches(spool)
     assert first.owners == [0, 1, 2, 2, 3] and first.n_items == 5 and first.count == 4
     assert second.owners is None and second.n_items == 3
     assert [first.message(mi)[2] for mi in range(4)] == [b'{"m":%d}' % i for i in range(4)]

@@ -19,11 +19,16 @@ ITEMS = [b'{"type":"track","i":1}', b'{"i":22,"s":"a,b"}', b"{}", b'{"x":[1,2,3]
 
 
 def _route(name: str = "segment"):
-    credentials = {"segment.write_key": "k" * 32, "customerio.pipelines_api_key": "p" * 32}
+    credentials = {
+        "segment.write_key": "k" * 32,
+        "customerio.pipelines_api_key": "p" * 32,
+        "customerio.site_id": "a" * 20,
+        "customerio.track_api_key": "b" * 20,
+    }
     return build_sender(name, "http://127.0.0.1:9", credentials, batch_size=3)
 
 
-@pytest.mark.parametrize("name", ["segment", "pipelines"])
+@pytest.mark.parametrize("name", ["segment", "pipelines", "customerio"])
 def test_build_joined_is_build_request(name):
     route = _route(name)
     at = "2030-01-01T00:00:00.000Z"
@@ -38,16 +43,8 @@ def test_build_joined_is_build_request(name):
         )
 
 
-def _batches(records: list[tuple[str, bytes]]) -> list[Batch]:
-    """Cut ("ok", item) and ("dl", dead-letter line) records, spool, read back."""
-    spool = io.BytesIO()
-    cutter = Cutter(_route(), spool, ["in.ndjson"])
-    for index, (kind, data) in enumerate(records):
-        if kind == "ok":
-            cutter.add(0, index, index + 1, None, data)
-        else:
-            cutter.add_resolved(0, index, data)
-    cutter.flush()
+def read_spool_batches(spool: io.BytesIO) -> list[Batch]:
+    """The batches a spool holds, as the senders would take them (the tests' own sinks)."""
     got: list[Batch] = []
     sinks = BatchSinks(
         lambda b: got.append(b) or True,
@@ -60,6 +57,19 @@ def _batches(records: list[tuple[str, bytes]]) -> list[Batch]:
     spool.seek(0)
     Batcher(["in.ndjson"], [0], sinks, dry_run=False).run(spool)
     return got
+
+
+def _batches(records: list[tuple[str, bytes]]) -> list[Batch]:
+    """Cut ("ok", item) and ("dl", dead-letter line) records, spool, read back."""
+    spool = io.BytesIO()
+    cutter = Cutter(_route(), spool, ["in.ndjson"])
+    for index, (kind, data) in enumerate(records):
+        if kind == "ok":
+            cutter.add(0, index, index + 1, None, data)
+        else:
+            cutter.add_resolved(0, index, data)
+    cutter.flush()
+    return read_spool_batches(spool)
 
 
 def test_each_message_of_a_joined_batch_is_found_for_its_dead_letter_line():

@@ -20,7 +20,7 @@ from cdpio_cli.replay import ReplayOptions, parallel_scan, replay, scan
 from cdpio_cli.replay.validate import fast_valid
 from cdpio_cli.routes.registry import build_sender
 from cdpio_cli.sandbox import defaults
-from tests.test_replay_two_core import _cio_lines, _lines
+from tests.test_replay_two_core import _cio_lines, _lines, _two_core
 
 FAST = dict(rate=None, concurrency=1, max_retries=0, base_delay=0.001, max_delay=0.01, max_retry_after=0.02)
 DERIVED_ID_LENGTH = 36  # a uuid: derived from the run's own random seed
@@ -78,17 +78,7 @@ def test_two_cores_build_the_same_request_bodies_as_one(sandbox_factory, tmp_pat
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     one = _bodies(sandbox_factory, name, src, tmp_path / "dl-one.ndjson")
 
-    used: list = []
-    start = parallel_scan.PrejudgedLines.__init__
-
-    def spy(self, *args):
-        start(self, *args)
-        used.append(self)
-
-    monkeypatch.setattr(parallel_scan.PrejudgedLines, "__init__", spy)
-    monkeypatch.setattr(parallel_scan, "PARALLEL_BYTES", 0)
-    monkeypatch.setattr(parallel_scan, "BLOCK_LINES", 40)
-    monkeypatch.setattr(parallel_scan, "forkable", lambda: True)  # the test's sandbox thread allowed
+    used = _two_core(monkeypatch)
     two = _bodies(sandbox_factory, name, src, tmp_path / "dl-two.ndjson")
     assert len(used) == 1
     assert _derived_masked(*two) == _derived_masked(*one)
