@@ -9,11 +9,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import IO
 
 from cdpio_cli.replay.options import EXAMPLES, Example, ReplayResult
-from cdpio_cli.replay.spool import EXAMPLE_DROPPED, SpoolBatch, read_spool
+from cdpio_cli.replay.spool import EXAMPLE_DROPPED, Pieces, SpoolBatch, read_spool
 
 
 @dataclass(eq=False, repr=False)
@@ -28,7 +27,7 @@ class Batch:
     # b"," as the request carries them, and each one's size.
     joined: bytes | None = None
     sizes: list[int] = field(default_factory=list)
-    starts: list[int] | None = None  # where each item starts in `joined`
+    pieces: Pieces | None = None  # `joined` cut into its items, made on the batch's first failure
     owners: list[int] | None = None  # item -> message index (None: one item each)
     count: int = 0  # messages the request carries
     # Where each message comes from, for its dead-letter line: see `message`.
@@ -61,10 +60,9 @@ class Batch:
         if self.msgs is not None:
             data = self.msgs[mi]
         elif self.joined is not None:  # one item per message, joined with b","
-            if self.starts is None:  # worked out once, on the batch's first failure
-                self.starts = [0, *accumulate(n + 1 for n in self.sizes)]
-            start = self.starts[mi]
-            data = self.joined[start : start + self.sizes[mi]]
+            if self.pieces is None:
+                self.pieces = Pieces(self.joined, 0, self.sizes, gap=1)
+            data = self.pieces[mi]
         else:
             data = self.items[mi]
         return self.displays[si], self.lines[mi], data

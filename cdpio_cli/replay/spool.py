@@ -107,10 +107,11 @@ class SpoolBatch:
 
 
 class Pieces(Sequence[bytes]):
-    """The pieces of `data` of these sizes from `off`, each cut when asked for."""
+    """The pieces of `data` of these sizes from `off`, `gap` bytes apart (1:
+    items joined with b","), each cut when asked for."""
 
-    def __init__(self, data: bytes, off: int, sizes: list[int]):
-        self.data, self.off, self.sizes = data, off, sizes
+    def __init__(self, data: bytes, off: int, sizes: list[int], gap: int = 0):
+        self.data, self.off, self.sizes, self.gap = data, off, sizes, gap
         self.starts: list[int] | None = None
 
     def __len__(self) -> int:
@@ -124,7 +125,8 @@ class Pieces(Sequence[bytes]):
         if isinstance(i, slice):
             return [self[j] for j in range(len(self.sizes))[i]]
         if self.starts is None:  # worked out once, on the first message asked for
-            self.starts = list(accumulate(self.sizes, initial=self.off))
+            gap = self.gap
+            self.starts = list(accumulate((n + gap for n in self.sizes), initial=self.off))
         start = self.starts[i]
         return self.data[start : start + self.sizes[i]]
 
